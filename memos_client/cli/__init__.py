@@ -1,0 +1,1 @@
+"""The `memos` command line. Command modules keep heavy imports inside their functions."""

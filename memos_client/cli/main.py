@@ -1,0 +1,54 @@
+"""Entry point of `memos`: registers the command modules and maps errors to one line + exit code."""
+
+from __future__ import annotations
+
+import sys
+
+from memos_client.cli import bundle_commands  # noqa: F401  (registers commands)
+from memos_client.cli.app import app
+from memos_client.errors import MemosError
+
+
+def _fail(message: str, exit_code: int) -> int:
+    sys.stderr.write(f"error: {message}\n")
+    return exit_code
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI; every expected failure becomes one ``error:`` line and a non-zero exit code."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except MemosError as exc:
+        return _fail(str(exc), exc.exit_code)
+    except ValueError as exc:
+        # mip.errors.MIPError is a ValueError: a bundle or name that is not valid MIP.
+        from mip.errors import MIPError
+
+        if isinstance(exc, MIPError):
+            return _fail(str(exc), 3)
+        raise
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except OSError as exc:
+        return _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), 1)
+    except SystemExit as exc:
+        return int(exc.code or 0) if not isinstance(exc.code, str) else _fail(exc.code, 1)
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            return exc.exit_code
+        if isinstance(exc, click.exceptions.Abort):
+            return _fail("aborted", 1)
+        raise
+    return 0
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(run())
+
+
+if __name__ == "__main__":
+    main()

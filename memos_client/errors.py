@@ -1,0 +1,107 @@
+"""Errors raised by the client, grouped by origin.
+
+The CLI turns each into one line on stderr and an exit code (``memos_client.cli.main``)::
+
+    MemosError                      exit 1
+    ├── UsageError                  exit 2   the command line or a local file is wrong
+    │   └── SourceError             exit 2   a cube source directory is invalid
+    ├── KeyStoreError               exit 1   no signing key / unreadable key
+    ├── VerificationError           exit 3   a bundle or download failed verification
+    ├── TrustError                  exit 3   a signer is not trusted or changed
+    ├── NotFoundError               exit 4   unknown cube, version, memory, principal
+    ├── ResolutionError             exit 5   constraints cannot be satisfied
+    ├── RegistryError               exit 6   the registry answered with an error (has ``code``)
+    ├── NetworkError                exit 7   the registry could not be reached
+    ├── AccessDeniedError           exit 8   a governance policy refused the call
+    └── RuntimeStoreError           exit 1   the local runtime store failed
+
+Protocol errors (``mip.errors.MIPError``) raised while reading a bundle map to exit 3 as well.
+"""
+
+from __future__ import annotations
+
+
+class MemosError(Exception):
+    """Base of every client error; ``code`` is stable, ``exit_code`` is what the CLI returns."""
+
+    code = "memos_error"
+    exit_code = 1
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+
+class UsageError(MemosError):
+    """The command line or a local input file is wrong."""
+
+    code = "usage"
+    exit_code = 2
+
+
+class SourceError(UsageError):
+    """A cube source directory (``memcube.toml`` + ``memories/``) is invalid."""
+
+    code = "invalid_source"
+
+
+class KeyStoreError(MemosError):
+    """No usable signing key in ``$MEMOS_HOME/keys``."""
+
+    code = "key_store"
+
+
+class VerificationError(MemosError):
+    """A bundle, blob or download failed verification."""
+
+    code = "verification_failed"
+    exit_code = 3
+
+
+class TrustError(MemosError):
+    """A signer key is not trusted, or differs from the one pinned for its namespace."""
+
+    code = "untrusted"
+    exit_code = 3
+
+
+class NotFoundError(MemosError):
+    """An unknown cube, version, memory id or principal."""
+
+    code = "not_found"
+    exit_code = 4
+
+
+class ResolutionError(MemosError):
+    """The requested set of cubes cannot be satisfied."""
+
+    code = "unsatisfiable"
+    exit_code = 5
+
+
+class RegistryError(MemosError):
+    """The registry answered with an error; ``code`` is the registry's stable code."""
+
+    code = "registry_error"
+    exit_code = 6
+
+
+class NetworkError(MemosError):
+    """The registry could not be reached."""
+
+    code = "network"
+    exit_code = 7
+
+
+class AccessDeniedError(MemosError):
+    """A cube's access policy refused the principal."""
+
+    code = "access_denied"
+    exit_code = 8
+
+
+class RuntimeStoreError(MemosError):
+    """The local runtime store failed."""
+
+    code = "runtime_store"

@@ -1,0 +1,93 @@
+"""Manifest encoding and decoding (MIP-1 §5.1).
+
+Writers encode a manifest as UTF-8 JSON with sorted keys and no insignificant whitespace. Readers
+never re-encode: the exact bytes carried by the envelope are the manifest, and their SHA-256 is
+the identity of the cube version.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import ValidationError
+
+from mip import MIP_MAJOR
+from mip.digests import Digest, digest_bytes
+from mip.errors import ManifestError, UnsupportedVersionError
+from mip.limits import DEFAULT_LIMITS, Limits
+from mip.models import Manifest
+
+
+def encode_manifest(manifest: Manifest) -> bytes:
+    """The canonical bytes a writer signs: sorted keys, compact separators, ``None`` left out."""
+    document = manifest.model_dump(mode="json", exclude_none=True)
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def manifest_digest(manifest_bytes: bytes) -> Digest:
+    """The identity of a cube version: the digest of its exact manifest bytes."""
+    return digest_bytes(manifest_bytes)
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        raise ManifestError(f"invalid manifest: duplicate JSON keys: {', '.join(repeated)}")
+    return dict(pairs)
+
+
+def _describe(error: ValidationError) -> str:
+    problems = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "manifest"
+        message = item["msg"].removeprefix("Value error, ")
+        problems.append(f"{where}: {message}")
+    return "; ".join(problems)
+
+
+def decode_manifest(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Manifest:
+    """Parse and validate manifest bytes; every schema problem is reported in one error."""
+    if len(data) > limits.max_manifest_bytes:
+        raise ManifestError(
+            f"manifest is {len(data)} bytes, over the {limits.max_manifest_bytes}-byte limit"
+        )
+    try:
+        document = json.loads(data.decode("utf-8"), object_pairs_hook=_reject_duplicates)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ManifestError(f"invalid manifest: not UTF-8 JSON ({exc})") from exc
+    return manifest_from_document(document, limits)
+
+
+def manifest_from_document(document: Any, limits: Limits = DEFAULT_LIMITS) -> Manifest:
+    """Validate an already-parsed manifest document (checks the MIP major version first)."""
+    if not isinstance(document, dict):
+        raise ManifestError("invalid manifest: expected a JSON object")
+    version = document.get("mip_version")
+    if not isinstance(version, str) or not version.partition(".")[0].isdigit():
+        raise ManifestError("invalid manifest: 'mip_version' must be a string like '1.0'")
+    if int(version.partition(".")[0]) != MIP_MAJOR:
+        raise UnsupportedVersionError(
+            f"unsupported MIP version {version}: this tool reads MIP {MIP_MAJOR}.x; upgrade memstore"
+        )
+    parts = document.get("parts")
+    if isinstance(parts, list) and len(parts) > limits.max_parts:
+        raise ManifestError(f"invalid manifest: {len(parts)} parts, limit {limits.max_parts}")
+    try:
+        manifest = Manifest.model_validate(document)
+    except ValidationError as exc:
+        raise ManifestError(f"invalid manifest: {_describe(exc)}") from exc
+    except ValueError as exc:
+        raise ManifestError(f"invalid manifest: {exc}") from exc
+    for part in manifest.parts:
+        if part.size > limits.max_blob_bytes:
+            raise ManifestError(
+                f"invalid manifest: part {part.name!r} declares {part.size} bytes, "
+                f"over the {limits.max_blob_bytes}-byte limit"
+            )
+    try:
+        manifest.blob_sizes()
+    except ValueError as exc:
+        raise ManifestError(f"invalid manifest: {exc}") from exc
+    return manifest
