@@ -191,7 +191,9 @@ class Manifest(_Open):
     version: str
     description: str = Field(default="", max_length=10_000)
     license: str | None = Field(default=None, max_length=200)
-    keywords: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=50)
+    keywords: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list, max_length=50
+    )
     authors: list[Author] = Field(default_factory=list, max_length=100)
     created: datetime
     dependencies: dict[str, str] = Field(default_factory=dict)
