@@ -6,10 +6,10 @@ import os
 from contextlib import suppress
 from pathlib import Path
 
-from mip.errors import InvalidKeyError
-from mip.keys import PublicKey, SigningKey
 from memos_client.config import memos_home
 from memos_client.errors import KeyStoreError, UsageError
+from mip.errors import InvalidKeyError
+from mip.keys import PublicKey, SigningKey
 
 
 def keys_dir(home: Path | None = None) -> Path:

@@ -10,6 +10,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from memos_client import __version__
+from memos_client.errors import SourceError
+from memos_client.source import CubeSource, iter_source_records, load_source
 from mip import MIP_VERSION
 from mip.container import BundleWriter, ProgressCallback
 from mip.digests import Digest
@@ -26,9 +29,6 @@ from mip.tensors import (
     parameter_metadata,
     read_header,
 )
-from memos_client import __version__
-from memos_client.errors import SourceError
-from memos_client.source import CubeSource, iter_source_records, load_source
 
 PLAINTEXT_PART_NAME = "memories"
 

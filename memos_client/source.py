@@ -160,6 +160,7 @@ def _jsonl_record(item: Any, where: str, stamp: str, problems: list[str]) -> dic
     if bad:
         problems.append(f"{where}: " + "; ".join(bad))
         return None
+    assert isinstance(text, str)  # checked above; narrows the type for mypy
     return _record(memory_id, text, tags, metadata, stamp, version)
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mip.errors import InvalidKeyError
-from mip.keys import PublicKey
 from memos_client.config import memos_home
 from memos_client.keystore import own_public_keys
+from mip.errors import InvalidKeyError
+from mip.keys import PublicKey
 
 
 def trust_dir(home: Path | None = None) -> Path:

@@ -190,7 +190,7 @@ class Bundle:
         handle, temp_name = tempfile.mkstemp(prefix=".tmp-", dir=destination.parent)
         try:
             with os.fdopen(handle, "wb") as sink:
-                self.copy_blob(digest, sink)  # type: ignore[arg-type]
+                self.copy_blob(digest, sink)
             os.replace(temp_name, destination)
         except BaseException:
             with suppress(FileNotFoundError):
@@ -214,7 +214,7 @@ def _read_local_header(file: BinaryIO, info: zipfile.ZipInfo, file_size: int) ->
         and name.decode("utf-8", "replace") != info.orig_filename
     ):
         raise BundleError(f"{info.filename}: local header names {name!r} (archive tampered with)")
-    offset = info.header_offset + _LOCAL_HEADER.size + name_length + extra_length
+    offset = int(info.header_offset) + _LOCAL_HEADER.size + int(name_length) + int(extra_length)
     if offset + info.compress_size > file_size:
         raise BundleError(f"{info.filename}: archive truncated inside the entry")
     return offset

@@ -50,8 +50,8 @@ def init(
     name: Annotated[str, typer.Option("--name", help="Cube name, namespace/name.")],
 ) -> None:
     """Scaffold a cube source directory: memcube.toml and memories/."""
-    from mip.names import validate_cube_name
     from memos_client.errors import UsageError
+    from mip.names import validate_cube_name
 
     validate_cube_name(name)
     if (directory / "memcube.toml").exists():
@@ -143,8 +143,8 @@ def inspect(
     """Show a bundle's manifest, parts, sizes and signers (structure checked, blobs not hashed)."""
     import json
 
-    from mip.container import open_bundle
     from memos_client.cli.output import format_size, print_json
+    from mip.container import open_bundle
 
     with open_bundle(bundle) as opened:
         manifest = opened.manifest
