@@ -33,7 +33,14 @@ from mip.limits import DEFAULT_LIMITS, Limits
 from mip.manifest import decode_manifest, manifest_digest
 from mip.models import ActivationPart, Manifest, ParameterPart, PlaintextPart
 from mip.records import iter_records
-from mip.tensors import check_activation, check_parameter, read_header
+from mip.tensors import (
+    check_activation,
+    check_parameter,
+    check_self_description,
+    check_token_ids,
+    read_header,
+    token_ids_range,
+)
 
 MANIFEST_ENTRY = "manifest.json"
 ENVELOPE_ENTRY = "envelope.json"
@@ -172,9 +179,17 @@ class Bundle:
                             f"part {part.name!r} declares {part.count} records, its blob holds {count}"
                         )
                 elif isinstance(part, ActivationPart):
-                    check_activation(read_header(stream, entry.size, self.limits), part)
+                    header = read_header(stream, entry.size, self.limits)
+                    check_activation(header, part)
+                    start, length = token_ids_range(header)
+                    check_token_ids(
+                        _RangeReader(self._file, entry.offset + start, length).read(), part
+                    )
+                    check_self_description(header, part)
                 elif isinstance(part, ParameterPart):
-                    check_parameter(read_header(stream, entry.size, self.limits), part)
+                    header = read_header(stream, entry.size, self.limits)
+                    check_parameter(header, part)
+                    check_self_description(header, part)
             except MIPError as exc:
                 if isinstance(exc, BundleError):
                     raise
@@ -220,8 +235,18 @@ def _read_local_header(file: BinaryIO, info: zipfile.ZipInfo, file_size: int) ->
     return offset
 
 
+def _is_unsafe_path(name: str) -> bool:
+    """Absolute, drive-qualified or climbing (``..``) entry names: never resolved against a dir."""
+    segments = name.replace("\\", "/").split("/")
+    return name.startswith(("/", "\\")) or ".." in segments or (len(name) > 1 and name[1] == ":")
+
+
 def _check_entry(info: zipfile.ZipInfo) -> None:
     name = info.orig_filename
+    if _is_unsafe_path(name):
+        raise BundleError(
+            f"entry {name!r} has an unsafe path (absolute or with '..'); refusing the bundle"
+        )
     if name not in (MANIFEST_ENTRY, ENVELOPE_ENTRY) and not _BLOB_ENTRY_RE.fullmatch(name):
         raise BundleError(
             f"unexpected entry {name!r}: a .memcube holds only manifest.json, envelope.json "

@@ -8,6 +8,7 @@ the identity of the cube version.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from pydantic import ValidationError
@@ -17,6 +18,8 @@ from mip.digests import Digest, digest_bytes
 from mip.errors import ManifestError, UnsupportedVersionError
 from mip.limits import DEFAULT_LIMITS, Limits
 from mip.models import Manifest
+
+_MIP_VERSION_RE = re.compile(r"[0-9]{1,9}\.[0-9]{1,9}")
 
 
 def encode_manifest(manifest: Manifest) -> bytes:
@@ -55,7 +58,9 @@ def decode_manifest(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Manifest:
         )
     try:
         document = json.loads(data.decode("utf-8"), object_pairs_hook=_reject_duplicates)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers UnicodeDecodeError, JSONDecodeError and over-long integers;
+        # RecursionError is nesting too deep for the decoder.
         raise ManifestError(f"invalid manifest: not UTF-8 JSON ({exc})") from exc
     return manifest_from_document(document, limits)
 
@@ -65,7 +70,7 @@ def manifest_from_document(document: Any, limits: Limits = DEFAULT_LIMITS) -> Ma
     if not isinstance(document, dict):
         raise ManifestError("invalid manifest: expected a JSON object")
     version = document.get("mip_version")
-    if not isinstance(version, str) or not version.partition(".")[0].isdigit():
+    if not isinstance(version, str) or not _MIP_VERSION_RE.fullmatch(version):
         raise ManifestError("invalid manifest: 'mip_version' must be a string like '1.0'")
     if int(version.partition(".")[0]) != MIP_MAJOR:
         raise UnsupportedVersionError(
