@@ -20,7 +20,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -171,29 +171,26 @@ class Bundle:
         for part in self.manifest.parts:
             entry = self.blobs[part.digest]
             stream: Any = self.open_blob(part.digest)
-            try:
-                if isinstance(part, PlaintextPart):
+            if isinstance(part, PlaintextPart):
+                with _naming_part(part.name):
                     count = sum(1 for _ in iter_records(stream, self.limits))
-                    if count != part.count:
-                        raise BundleError(
-                            f"part {part.name!r} declares {part.count} records, its blob holds {count}"
-                        )
-                elif isinstance(part, ActivationPart):
-                    header = read_header(stream, entry.size, self.limits)
-                    check_activation(header, part)
-                    start, length = token_ids_range(header)
-                    check_token_ids(
-                        _RangeReader(self._file, entry.offset + start, length).read(), part
+                if count != part.count:
+                    raise BundleError(
+                        f"part {part.name!r} declares {part.count} records, its blob holds {count}"
                     )
-                    check_self_description(header, part)
-                elif isinstance(part, ParameterPart):
+            elif isinstance(part, ActivationPart):
+                with _naming_part(part.name):
                     header = read_header(stream, entry.size, self.limits)
-                    check_parameter(header, part)
-                    check_self_description(header, part)
-            except MIPError as exc:
-                if isinstance(exc, BundleError):
-                    raise
-                raise type(exc)(f"part {part.name!r}: {exc}") from exc
+                # The checks against the part name it themselves.
+                check_activation(header, part)
+                start, length = token_ids_range(header)
+                check_token_ids(_RangeReader(self._file, entry.offset + start, length).read(), part)
+                check_self_description(header, part)
+            elif isinstance(part, ParameterPart):
+                with _naming_part(part.name):
+                    header = read_header(stream, entry.size, self.limits)
+                check_parameter(header, part)
+                check_self_description(header, part)
 
     def iter_records(self, part: PlaintextPart) -> Iterator[dict[str, Any]]:
         """Decode a plaintext part's records (verify the blob first)."""
@@ -211,6 +208,15 @@ class Bundle:
             with suppress(FileNotFoundError):
                 os.unlink(temp_name)
             raise
+
+
+@contextmanager
+def _naming_part(name: str) -> Iterator[None]:
+    """Prefix a payload-format error with the part it was found in."""
+    try:
+        yield
+    except MIPError as exc:
+        raise type(exc)(f"part {name!r}: {exc}") from exc
 
 
 def _read_local_header(file: BinaryIO, info: zipfile.ZipInfo, file_size: int) -> int:
@@ -340,6 +346,12 @@ def _open(path: Path, file: BinaryIO, limits: Limits) -> Bundle:
     return Bundle(path, file, manifest_bytes, manifest, envelope, blobs, limits)
 
 
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 class BundleWriter:
     """Writes a ``.memcube`` atomically: blobs first (hashed while written), then the manifest.
 
@@ -425,6 +437,8 @@ class BundleWriter:
         # No fsync: a bundle torn by a crash fails verification (every byte is hashed) and the
         # sources it was built from are untouched, so durability is not worth a second of I/O.
         self._file.close()
+        # mkstemp creates 0600; a bundle is meant to be shared, so give it the usual file mode.
+        os.chmod(self._temp_name, 0o666 & ~_current_umask())
         os.replace(self._temp_name, self.destination)
         self._done = True
         return self.destination
