@@ -58,6 +58,8 @@ def decode_manifest(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Manifest:
         )
     try:
         document = json.loads(data.decode("utf-8"), object_pairs_hook=_reject_duplicates)
+    except ManifestError:
+        raise  # a duplicate key, found by the hook
     except (ValueError, RecursionError) as exc:
         # ValueError covers UnicodeDecodeError, JSONDecodeError and over-long integers;
         # RecursionError is nesting too deep for the decoder.

@@ -83,6 +83,8 @@ def read_header(stream: BinaryIO, size: int, limits: Limits = DEFAULT_LIMITS) ->
         raise TensorError("invalid safetensors file: truncated inside its header")
     try:
         document = json.loads(raw.decode("utf-8"), object_pairs_hook=_reject_duplicates)
+    except TensorError:
+        raise  # a duplicate key, found by the hook
     except (ValueError, RecursionError) as exc:
         # ValueError covers UnicodeDecodeError, JSONDecodeError and over-long integers.
         raise TensorError(f"invalid safetensors header: not UTF-8 JSON ({exc})") from exc
