@@ -44,9 +44,10 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def _describe(error: ValidationError) -> str:
     problems = []
     for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"]) or "manifest"
+        where = ".".join(str(part) for part in item["loc"])
         message = item["msg"].removeprefix("Value error, ")
-        problems.append(f"{where}: {message}")
+        # A model-level check has no location: its message stands alone.
+        problems.append(f"{where}: {message}" if where else message)
     return "; ".join(problems)
 
 
