@@ -96,7 +96,7 @@ def iter_records(stream: BinaryIO, limits: Limits = DEFAULT_LIMITS) -> Iterator[
         raw=False,
         strict_map_key=True,
         max_buffer_size=limits.max_record_bytes,
-        read_size=1 << 16,
+        read_size=min(1 << 16, limits.max_record_bytes),
     )
     seen: set[str] = set()
     index = 0
