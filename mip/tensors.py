@@ -248,9 +248,12 @@ def check_self_description(header: TensorHeader, part: ActivationPart | Paramete
                 {**parameter_metadata(header), **fixed, "adapter_config": part.adapter_config}
             )
     except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(item) for item in first["loc"])
+        more = f"; and {exc.error_count() - 1} more" if exc.error_count() > 1 else ""
         raise TensorError(
             f"{part.kind} part {part.name!r}: the tensor file's __metadata__ is not valid "
-            f"part metadata ({exc.error_count()} problems)"
+            f"part metadata ({where}: {first['msg']}{more})"
         ) from exc
     mine = described.model_dump(mode="json", exclude_none=True)
     theirs = part.model_dump(mode="json", exclude_none=True)
