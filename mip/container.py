@@ -221,6 +221,11 @@ def _naming_part(name: str) -> Iterator[None]:
 
 def _read_local_header(file: BinaryIO, info: zipfile.ZipInfo, file_size: int) -> int:
     """Return the data offset of an entry after checking its local header agrees."""
+    if not 0 <= info.header_offset < file_size:
+        # zipfile shifts offsets by any bytes found before the archive; they can go negative.
+        raise BundleError(
+            f"{info.filename}: local header offset outside the file (corrupt archive)"
+        )
     file.seek(info.header_offset)
     fixed = file.read(_LOCAL_HEADER.size)
     if len(fixed) != _LOCAL_HEADER.size:
@@ -282,7 +287,15 @@ def _open(path: Path, file: BinaryIO, limits: Limits) -> Bundle:
     file_size = os.fstat(file.fileno()).st_size
     try:
         archive = zipfile.ZipFile(file)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        OSError,
+        EOFError,
+        NotImplementedError,  # "zip file version 6.4": a feature zipfile lacks
+        ValueError,  # names that are not UTF-8, negative offsets
+        struct.error,
+    ) as exc:
         raise BundleError(f"not a valid .memcube: truncated or not a ZIP archive ({exc})") from exc
     infos = archive.infolist()
     if len(infos) > limits.max_entries:
