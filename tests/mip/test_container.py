@@ -67,7 +67,7 @@ def write_bundle(path: Path, blobs: list[bytes], count: int = 0) -> tuple[Path, 
         )
         data = encode_manifest(manifest)
         writer.finish(data, sign(data, [KEY]).to_json())
-    return path, [part["digest"] for part in parts]
+    return path, [str(part["digest"]) for part in parts]
 
 
 def test_writer_output_reads_back(tmp_path: Path) -> None:

@@ -32,17 +32,17 @@ def semver_compare(a: Version, b: Version) -> int:
     # a normal version."
     if not a.prerelease or not b.prerelease:
         return (not a.prerelease) - (not b.prerelease)
-    for x, y in zip(a.prerelease, b.prerelease, strict=False):
-        if x == y:
+    for p, q in zip(a.prerelease, b.prerelease, strict=False):
+        if p == q:
             continue
         # "Identifiers consisting of only digits are compared numerically."
-        if x.isdigit() and y.isdigit():
-            return -1 if int(x) < int(y) else 1
+        if p.isdigit() and q.isdigit():
+            return -1 if int(p) < int(q) else 1
         # "Numeric identifiers always have lower precedence than non-numeric identifiers."
-        if x.isdigit() != y.isdigit():
-            return -1 if x.isdigit() else 1
+        if p.isdigit() != q.isdigit():
+            return -1 if p.isdigit() else 1
         # "Identifiers with letters or hyphens are compared lexically in ASCII sort order."
-        return -1 if x < y else 1
+        return -1 if p < q else 1
     # "A larger set of pre-release fields has a higher precedence than a smaller set, if all of
     # the preceding identifiers are equal."
     return (len(a.prerelease) > len(b.prerelease)) - (len(a.prerelease) < len(b.prerelease))
