@@ -585,6 +585,13 @@ def invalid_vectors(test_key: Ed25519PrivateKey, other_key: Ed25519PrivateKey) -
         "BundleError",
         "part 'memories' declares 4 records, its blob holds 3",
     )
+    add(
+        "entry-sizes-disagree",
+        zip_bytes([ZipEntry(blob_entry, records, uncompressed_size=16), *entries[1:]]),
+        "BundleError",
+        f"entry {blob_entry!r} stores {len(records)} bytes but declares 16 "
+        "(corrupt archive or zip bomb)",
+    )
     compressible = records * 4
     deflated = signed_entries(
         manifest([plaintext_part(compressible, count=12)]), [compressible], [test_key]
