@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote
 
 import httpx
@@ -313,27 +313,47 @@ class IndexClient:
         return document
 
     def upload_blob(
-        self, digest: str, size: int, path: Path, progress: ProgressCallback | None = None
+        self,
+        digest: str,
+        size: int,
+        source: Path | Callable[[], BinaryIO],  # an opener: a fresh stream at offset 0
+        progress: ProgressCallback | None = None,
     ) -> UploadResult:
-        """Upload a file as blob ``digest``: one PUT when small, a resumable session when large."""
+        """Upload blob ``digest`` of ``size`` bytes read from ``source`` (a file, or an opener).
+
+        One streamed PUT when small; a resumable session when large or when the registry refuses
+        the PUT as too large. The registry verifies the digest; nothing is visible before it has.
+        """
+        opener = _opener(source)
         if size <= MONOLITHIC_LIMIT:
-            with open(path, "rb") as stream:
-                document = self._json(
-                    "PUT",
-                    f"/v1/blobs/{digest}",
-                    content=_read_chunks(stream, progress),
-                    headers={
-                        "content-type": "application/octet-stream",
-                        "content-length": str(size),
-                    },
+            try:
+                stream = opener()
+                try:
+                    document = self._json(
+                        "PUT",
+                        f"/v1/blobs/{digest}",
+                        content=_read_chunks(stream, size, progress),
+                        headers={
+                            "content-type": "application/octet-stream",
+                            "content-length": str(size),
+                        },
+                    )
+                finally:
+                    _close(stream)
+                return UploadResult(
+                    document["digest"], int(document["size"]), bool(document["created"])
                 )
-            return UploadResult(
-                document["digest"], int(document["size"]), bool(document["created"])
-            )
-        return self._upload_session(digest, size, path, progress)
+            except RegistryError as exc:
+                if exc.code != "blob_too_large":
+                    raise
+        return self._upload_session(digest, size, opener, progress)
 
     def _upload_session(
-        self, digest: str, size: int, path: Path, progress: ProgressCallback | None
+        self,
+        digest: str,
+        size: int,
+        opener: Callable[[], BinaryIO],
+        progress: ProgressCallback | None,
     ) -> UploadResult:
         session = self._json("POST", "/v1/uploads", json={"digest": digest, "size": size})
         if session.get("exists"):
@@ -341,10 +361,19 @@ class IndexClient:
         upload_path = f"/v1/uploads/{session['upload_id']}"
         chunk_size = min(UPLOAD_CHUNK, int(session.get("chunk_size_max") or UPLOAD_CHUNK))
         offset = int(session["offset"])
-        with open(path, "rb") as stream:
+        stream = opener()
+        position = 0
+        try:
             while offset < size:
-                stream.seek(offset)
-                chunk = stream.read(chunk_size)
+                if position > offset:  # the server is behind us: start reading again
+                    _close(stream)
+                    stream, position = opener(), 0
+                while position < offset:  # skip what the server already has
+                    position += len(stream.read(min(STREAM_CHUNK, offset - position)))
+                chunk = stream.read(min(chunk_size, size - offset))
+                position += len(chunk)
+                if not chunk:
+                    raise VerificationError(f"the source of {digest} ended before {size} bytes")
                 try:
                     answer = self._json(
                         "PATCH",
@@ -362,6 +391,8 @@ class IndexClient:
                 offset = int(answer["offset"])
                 if progress is not None:
                     progress(len(chunk))
+        finally:
+            _close(stream)
         document = self._json("PUT", upload_path)
         return UploadResult(document["digest"], int(document["size"]), bool(document["created"]))
 
@@ -418,8 +449,25 @@ def _registry_error(response: httpx.Response) -> RegistryError:
     return RegistryError(message, code=code, status=response.status_code)
 
 
-def _read_chunks(stream: Any, progress: ProgressCallback | None) -> Iterator[bytes]:
-    while chunk := stream.read(STREAM_CHUNK):
+def _opener(source: Path | Callable[[], BinaryIO]) -> Callable[[], BinaryIO]:
+    if isinstance(source, Path):
+        return lambda: open(source, "rb")
+    return source
+
+
+def _close(stream: BinaryIO) -> None:
+    close = getattr(stream, "close", None)  # a bundle's blob reader has nothing to close
+    if close is not None:
+        close()
+
+
+def _read_chunks(stream: BinaryIO, size: int, progress: ProgressCallback | None) -> Iterator[bytes]:
+    remaining = size
+    while remaining > 0:
+        chunk = stream.read(min(STREAM_CHUNK, remaining))
+        if not chunk:
+            return
+        remaining -= len(chunk)
         if progress is not None:
             progress(len(chunk))
         yield chunk
