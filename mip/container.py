@@ -185,12 +185,12 @@ class Bundle:
                 check_activation(header, part)
                 start, length = token_ids_range(header)
                 check_token_ids(_RangeReader(self._file, entry.offset + start, length).read(), part)
-                check_self_description(header, part)
+                check_self_description(header, part, required=False)
             elif isinstance(part, ParameterPart):
                 with _naming_part(part.name):
                     header = read_header(stream, entry.size, self.limits)
                 check_parameter(header, part)
-                check_self_description(header, part)
+                check_self_description(header, part, required=False)
 
     def iter_records(self, part: PlaintextPart) -> Iterator[dict[str, Any]]:
         """Decode a plaintext part's records (verify the blob first)."""

@@ -343,11 +343,11 @@ def write_activation(path: Path, dtype: Any = np.float16, **changes: Any) -> Non
     save_file(tensors, str(path), metadata={"memcube.activation": json.dumps(fields)})
 
 
-def write_adapter(directory: Path, rank: int = 2, config_rank: int = 2) -> None:
+def write_adapter(directory: Path, rank: int = 2, config_text: str | None = None) -> None:
     """A PEFT LoRA adapter: adapter_config.json + adapter_model.safetensors (MIP-1 §7.3)."""
     directory.mkdir(parents=True, exist_ok=True)
-    config = {"peft_type": "LORA", "r": config_rank, "lora_alpha": 4, "target_modules": ["q_proj"]}
-    (directory / "adapter_config.json").write_text(json.dumps(config))
+    config = {"peft_type": "LORA", "r": 2, "lora_alpha": 4, "target_modules": ["q_proj"]}
+    (directory / "adapter_config.json").write_text(config_text or json.dumps(config))
     prefix = "base_model.model.model.layers.0.self_attn.q_proj"
     tensors = {
         f"{prefix}.lora_A.weight": np.ones((rank, 16), np.float32),
@@ -406,8 +406,8 @@ def test_pack_includes_activation_and_parameter_parts(
         (lambda s: (s / "memcube.toml").write_text("[cube\n"), "{s}/memcube.toml: not valid TOML (Expected ']' at the end of a table declaration (at line 1, column 6))"),
         (lambda s: (s / "memories" / "bad.jsonl").write_text('{"text": ""}\n[1]\n'), "invalid memories: bad.jsonl:1: 'text' must be a non-empty string; bad.jsonl:2: expected a JSON object"),
         (lambda s: write_activation(s / "activations" / "kv notes.safetensors", head_dim=0), "{s}/activations/kv notes.safetensors: invalid activation metadata: name: String should match pattern '^[A-Za-z0-9][A-Za-z0-9._-]*$'; head_dim: Input should be greater than or equal to 1"),
-        (lambda s: write_adapter(s / "adapters" / "lora") or (s / "adapters" / "lora" / "adapter_config.json").write_text("{r: 2}"), "{s}/adapters/lora/adapter_config.json: not valid JSON (Expecting property name enclosed in double quotes: line 1 column 2 (char 1))"),
-        (lambda s: write_adapter(s / "adapters" / "lora") or (s / "adapters" / "lora" / "adapter_config.json").write_text('{"peft_type": "LORA", "r": "2"}'), "{s}/adapters/lora: invalid adapter metadata: adapter_config: adapter_config.r must be a positive integer"),
+        (lambda s: write_adapter(s / "adapters" / "lora", config_text="{r: 2}"), "{s}/adapters/lora/adapter_config.json: not valid JSON (Expecting property name enclosed in double quotes: line 1 column 2 (char 1))"),
+        (lambda s: write_adapter(s / "adapters" / "lora", config_text='{"peft_type": "LORA", "r": "2"}'), "{s}/adapters/lora: invalid adapter metadata: adapter_config: adapter_config.r must be a positive integer"),
     ],
     ids=["kv-dtype", "kv-shape", "kv-token-ids", "kv-layers", "kv-no-metadata", "kv-header", "lora-rank", "lora-no-config", "toml-schema", "toml-syntax", "memories", "kv-bad-metadata", "lora-config-not-json", "lora-bad-metadata"],
 )  # fmt: skip
