@@ -139,6 +139,18 @@ def test_payload_type_is_signed_and_checked() -> None:
         verify(relabelled, trust(ALICE))
 
 
+def test_writers_use_standard_padded_base64() -> None:
+    # MIP-1 §6.2: "Writers MUST use standard base64 with padding; readers MUST also accept
+    # URL-safe and unpadded base64."
+    document = json.loads(sign(b"\xfb\xff\xfe?!", [ALICE]).to_json())
+    for text in (document["payload"], document["signatures"][0]["sig"]):
+        assert base64.b64decode(text, validate=True)
+        assert len(text) % 4 == 0
+        assert "-" not in text
+        assert "_" not in text
+    assert document["payload"].endswith("=")
+
+
 def test_url_safe_unpadded_base64_is_accepted() -> None:
     signed = sign(b"\xfb\xff\xfe?", [ALICE])
     document = json.loads(signed.to_json())

@@ -106,6 +106,9 @@ def pack(*values: Any) -> bytes:
     ids=["not-a-map", "missing", "all-missing", "bool-version", "version-zero", "tags", "empty-id", "long-id", "metadata", "duplicate-id", "bad-byte", "truncated", "int-key", "deep", "huge-string-header", "huge-record"],
 )  # fmt: skip
 def test_rejections(data: bytes, message: str) -> None:
+    # MIP-1 §7.1: "Readers MUST refuse a blob that is not a sequence of whole msgpack maps
+    # (truncation, a trailing partial object, a non-map item), a record missing a key or with a
+    # key of the wrong type, a duplicate `id`, a record over 8 MiB [...]"
     with pytest.raises(RecordError) as caught:
         read_records(data)
     assert str(caught.value) == message
