@@ -184,9 +184,20 @@ def test_pack_verify_inspect(source: Path, home: Path, tmp_path: Path) -> None:
 
 def test_pack_is_reproducible(source: Path, home: Path, tmp_path: Path) -> None:
     one, two = tmp_path / "one.memcube", tmp_path / "two.memcube"
-    assert memos("pack", source, "-o", one, home=home, env=EPOCH).returncode == 0
-    assert memos("pack", source, "-o", two, home=home, env=EPOCH).returncode == 0
+    first = memos("pack", source, "-o", one, home=home, env=EPOCH)
+    assert first.returncode == 0
+    second = memos("pack", source, "-o", two, "--json", home=home, env=EPOCH)
+    assert second.returncode == 0
     assert one.read_bytes() == two.read_bytes()
+    report = json.loads(second.stdout)
+    signer = PublicKey.from_pem((home / "keys" / "default.pub").read_bytes()).key_id
+    assert report == {
+        "path": str(two),
+        "name": "acme/facts",
+        "version": "0.1.0",
+        "digest": first.stdout.split()[2],
+        "signers": [signer],
+    }
 
 
 def test_verify_with_the_wrong_key(source: Path, home: Path, tmp_path: Path) -> None:
