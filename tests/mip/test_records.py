@@ -63,6 +63,7 @@ def test_arbitrary_bytes_raise_only_record_errors(data: bytes) -> None:
         read_records(data)
 
 
+@settings(max_examples=50)
 @given(st.lists(records, min_size=1, max_size=3, unique_by=lambda r: r["id"]), st.data())
 def test_every_truncation_is_detected(items: list[dict[str, Any]], data: st.DataObject) -> None:
     stream = io.BytesIO()
