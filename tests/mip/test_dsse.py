@@ -202,3 +202,16 @@ def test_envelope_limits() -> None:
 def test_parse_envelope_raises_only_envelope_errors(data: bytes) -> None:
     with contextlib.suppress(EnvelopeError):
         parse_envelope(data)
+
+
+signatures = st.builds(
+    Signature, st.text(alphabet="0123456789abcdef", max_size=64), st.binary(min_size=1, max_size=64)
+)
+
+
+@given(st.text(max_size=60), st.binary(max_size=300), st.lists(signatures, max_size=16).map(tuple))
+def test_envelope_json_round_trip(
+    payload_type: str, payload: bytes, sigs: tuple[Signature, ...]
+) -> None:
+    envelope = Envelope(payload_type, payload, sigs)
+    assert parse_envelope(envelope.to_json()) == envelope
