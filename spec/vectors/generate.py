@@ -316,6 +316,10 @@ class ZipEntry:
     #: Write no local header or data: point the central record at another entry's bytes.
     header_at: int | None = None
     stored: bytes | None = field(default=None, repr=False)
+    #: General-purpose flags; 0x800 says the name is UTF-8, 0x1 that the entry is encrypted.
+    flags: int = 0x800
+    #: Declare this size (compressed and uncompressed) whatever the data's length.
+    declared_size: int | None = None
 
 
 def zip_bytes(entries: list[ZipEntry], prefix: bytes = b"") -> bytes:
@@ -330,8 +334,11 @@ def zip_bytes(entries: list[ZipEntry], prefix: bytes = b"") -> bytes:
             payload = compressor.compress(entry.data) + compressor.flush()
         crc = zlib.crc32(entry.data)
         size = len(entry.data) if entry.uncompressed_size is None else entry.uncompressed_size
-        # version 20, flags 0x800 (UTF-8 names), method, time 0, date 1980-01-01
-        fixed = (20, 0x800, entry.method, 0, 0x21, crc, len(payload), size, len(name))
+        stored_size = len(payload)
+        if entry.declared_size is not None:
+            size = stored_size = entry.declared_size
+        # version 20, flags, method, time 0, date 1980-01-01
+        fixed = (20, entry.flags, entry.method, 0, 0x21, crc, stored_size, size, len(name))
         if entry.header_at is None:
             offset = len(body)
             body += struct.pack("<4s5H3L2H", b"PK\x03\x04", *fixed, 0) + name + payload
@@ -591,6 +598,19 @@ def invalid_vectors(test_key: Ed25519PrivateKey, other_key: Ed25519PrivateKey) -
         "BundleError",
         f"entry {blob_entry!r} stores {len(records)} bytes but declares 16 "
         "(corrupt archive or zip bomb)",
+    )
+    add(
+        "entry-encrypted",
+        zip_bytes([ZipEntry(blob_entry, records, flags=0x801), *entries[1:]]),
+        "BundleError",
+        f"entry {blob_entry!r} is encrypted",
+    )
+    # The blob is written last and claims 1 GiB: its data would run past the end of the file.
+    add(
+        "entry-past-end",
+        zip_bytes([*entries[1:], ZipEntry(blob_entry, records, declared_size=1 << 30)]),
+        "BundleError",
+        f"{blob_entry}: archive truncated inside the entry",
     )
     compressible = records * 4
     deflated = signed_entries(
