@@ -37,22 +37,29 @@ def _error_body(exc: RegistryError | MIPError) -> tuple[int, bytes]:
     return status, json.dumps({"error": {"code": exc.code, "message": message}}).encode()
 
 
-def cube_response(
-    state: AppState, namespace: str, name: str, if_none_match: str | None
-) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
+
+
+def cube_response(state: AppState, namespace: str, name: str, if_none_match: str | None) -> Answer:
     """Status, headers and body of ``GET /v1/cubes/{ns}/{name}``."""
-    document, etag = resolve.index_document(state.reader, namespace, name)
+    return _cube_answer(resolve.index_document(state.reader, namespace, name), if_none_match)
+
+
+def _cube_answer(found: tuple[bytes, str], if_none_match: str | None) -> Answer:
+    document, etag = found
     headers = [(b"etag", etag.encode())]
     if if_none_match == etag:
         return 304, headers, b""
     return 200, [(b"content-type", b"application/json"), *headers], document
 
 
-def envelope_response(
-    state: AppState, namespace: str, name: str, version: str
-) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+def envelope_response(state: AppState, namespace: str, name: str, version: str) -> Answer:
     """Status, headers and body of ``GET .../versions/{v}/envelope`` (counts a download)."""
-    version_id, cube_id, envelope, digest = resolve.envelope(state.reader, namespace, name, version)
+    return _envelope_answer(state, resolve.envelope(state.reader, namespace, name, version))
+
+
+def _envelope_answer(state: AppState, found: tuple[int, int, bytes, str]) -> Answer:
+    version_id, cube_id, envelope, digest = found
     state.downloads.add(version_id, cube_id)
     headers = [
         (b"content-type", ENVELOPE_MEDIA_TYPE),
@@ -84,7 +91,8 @@ class HotReadMiddleware:
             if envelope_match is not None:
                 scope["route"] = _ENVELOPE_ROUTE
                 namespace, name, version = (unquote(part) for part in envelope_match.groups())
-                status, headers, body = envelope_response(state, namespace, name, version)
+                found = await resolve.envelope_async(state.reader, namespace, name, version)
+                status, headers, body = _envelope_answer(state, found)
             else:
                 assert cube_match is not None
                 scope["route"] = _CUBE_ROUTE
@@ -93,7 +101,8 @@ class HotReadMiddleware:
                     (v.decode("latin-1") for k, v in scope["headers"] if k == b"if-none-match"),
                     None,
                 )
-                status, headers, body = cube_response(state, namespace, name, if_none_match)
+                document = await resolve.index_document_async(state.reader, namespace, name)
+                status, headers, body = _cube_answer(document, if_none_match)
         except (RegistryError, MIPError) as exc:
             status, body = _error_body(exc)
             headers = [(b"content-type", b"application/json")]

@@ -73,13 +73,27 @@ def rebuild_index(session: Session, cube: Cube) -> None:
     session.add(cube)
 
 
+_INDEX_QUERY = "SELECT index_document, index_etag, downloads FROM cube WHERE normalized_name = ?"
+_ENVELOPE_QUERY = (
+    "SELECT v.id, v.cube_id, v.envelope, v.manifest_digest FROM cube_version v "
+    "JOIN cube c ON c.id = v.cube_id WHERE c.normalized_name = ? AND v.version_key = ?"
+)
+
+
 def index_document(reader: HotReader, namespace: str, name: str) -> tuple[bytes, str]:
     """The versions document of ``namespace/name`` with its download count, and its ETag."""
     normalized = normalize_cube_name(f"{namespace}/{name}")
-    row = reader.fetch_one(
-        "SELECT index_document, index_etag, downloads FROM cube WHERE normalized_name = ?",
-        (normalized,),
-    )
+    return _index_result(reader.fetch_one(_INDEX_QUERY, (normalized,)), namespace, name)
+
+
+async def index_document_async(reader: HotReader, namespace: str, name: str) -> tuple[bytes, str]:
+    """:func:`index_document` for the event loop."""
+    normalized = normalize_cube_name(f"{namespace}/{name}")
+    row = await reader.fetch_one_async(_INDEX_QUERY, (normalized,))
+    return _index_result(row, namespace, name)
+
+
+def _index_result(row: tuple[Any, ...] | None, namespace: str, name: str) -> tuple[bytes, str]:
     if row is None:
         raise NotFoundError(f"cube {namespace}/{name} does not exist", code="cube_not_found")
     document, etag, downloads = row
@@ -131,11 +145,23 @@ def envelope(
     """``(version id, cube id, envelope bytes, manifest digest)`` of one version (hot path)."""
     normalized = normalize_cube_name(f"{namespace}/{name}")
     Version.parse(version)
-    row = reader.fetch_one(
-        "SELECT v.id, v.cube_id, v.envelope, v.manifest_digest FROM cube_version v "
-        "JOIN cube c ON c.id = v.cube_id WHERE c.normalized_name = ? AND v.version_key = ?",
-        (normalized, version_key(version)),
-    )
+    row = reader.fetch_one(_ENVELOPE_QUERY, (normalized, version_key(version)))
+    return _envelope_result(row, namespace, name, version)
+
+
+async def envelope_async(
+    reader: HotReader, namespace: str, name: str, version: str
+) -> tuple[int, int, bytes, str]:
+    """:func:`envelope` for the event loop."""
+    normalized = normalize_cube_name(f"{namespace}/{name}")
+    Version.parse(version)
+    row = await reader.fetch_one_async(_ENVELOPE_QUERY, (normalized, version_key(version)))
+    return _envelope_result(row, namespace, name, version)
+
+
+def _envelope_result(
+    row: tuple[Any, ...] | None, namespace: str, name: str, version: str
+) -> tuple[int, int, bytes, str]:
     if row is None:
         raise NotFoundError(
             f"{namespace}/{name} {version} does not exist", code="version_not_found"
