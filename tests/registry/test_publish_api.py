@@ -136,6 +136,13 @@ def test_publish_list_fetch_yank_resolve(registry: Registry) -> None:
             "version_not_found"
         )
         assert error_code(client.get(f"/v1/cubes/{namespace}/nothing")) == "cube_not_found"
+        for bad in (
+            f"/v1/cubes/{namespace}/-dash",
+            f"/v1/cubes/{namespace}/-dash/versions/1.0.0/envelope",
+        ):
+            invalid = client.get(bad)
+            assert invalid.status_code == 400
+            assert error_code(invalid) == "invalid_name"
         assert error_code(client.get(f"/v1/cubes/{namespace}/cooking/versions/x.y")) == (
             "invalid_version"
         )

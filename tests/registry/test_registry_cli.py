@@ -63,6 +63,13 @@ def test_publish_show_search_yank(registry: Registry, tmp_path: Path) -> None:
     assert stat.S_IMODE(stored.stat().st_mode) == 0o600
     assert json.loads(stored.read_text()) == {"index_url": registry.url, "token": token}
 
+    # A bundle whose blob was altered after packing: the registry refuses the upload.
+    tampered = tmp_path / "tampered.memcube"
+    tampered.write_bytes(bundle.read_bytes().replace(b"Every deploy", b"Every deplox"))
+    refused_upload = _memos(home, "publish", str(tampered))
+    assert refused_upload.returncode == 6
+    assert refused_upload.stderr.startswith("error: uploaded bytes hash to")
+
     published = json.loads(_ok(_memos(home, "publish", str(bundle), "--json")))
     assert published["created"] is True
     assert published["name"] == name
