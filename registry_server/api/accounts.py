@@ -59,6 +59,15 @@ def create_token(
     )
 
 
+@router.delete("/v1/tokens/current", status_code=204, summary="Revoke the caller's token")
+def revoke_current_token(state: StateDep, principal: CurrentPrincipal) -> Response:
+    """The token stops working at once (a leaked token's owner can kill it with itself)."""
+    with write_session(state.engine) as session:
+        auth.revoke_token(session, principal)
+        session.commit()
+    return Response(status_code=204)
+
+
 @router.get("/v1/namespaces/{namespace}/keys", summary="A namespace's signing keys")
 def list_keys(namespace: str, state: StateDep) -> KeyListBody:
     """Public keys allowed to sign versions in the namespace."""
