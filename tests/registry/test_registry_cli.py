@@ -117,3 +117,45 @@ def test_environment_and_flags_choose_the_registry(registry: Registry, tmp_path:
         home, "search", "anything", "--index-url", registry.url, env={"MEMOS_INDEX_URL": down}
     )
     assert result.returncode == 0, result.stderr
+
+
+def _admin(registry: Registry, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "registry_server",
+            "admin",
+            "create-token",
+            *args,
+            "--data-dir",
+            str(registry.data_dir),
+        ],
+        env=registry.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_admin_create_token_bootstraps_a_namespace(registry: Registry) -> None:
+    import httpx
+
+    namespace = unique("admin")
+    created = _admin(registry, "--namespace", namespace, "--days", "7")
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip()
+    assert token.startswith("mst_")
+    me = httpx.get(f"{registry.url}/v1/whoami", headers={"authorization": f"Bearer {token}"})
+    assert me.json()["namespaces"] == [namespace]
+    invalid = _admin(registry, "--namespace", "-bad-")
+    assert invalid.returncode == 1
+    assert invalid.stderr.startswith("error: invalid namespace")
+    lookalike = namespace.replace("admin", "adrnin", 1)  # 'rn' looks like 'm'
+    clash = _admin(registry, "--namespace", lookalike, "--account", unique("acct"))
+    assert clash.returncode == 1
+    assert "too close to the existing namespace" in clash.stderr
+    other_owner = _admin(registry, "--namespace", namespace.upper(), "--account", unique("acct"))
+    assert other_owner.returncode == 1
+    assert "belongs to another account" in other_owner.stderr
