@@ -24,11 +24,18 @@ def _race(registry: Registry, token: str, bodies: list[dict[str, object]]) -> li
     def run(index: int) -> None:
         import httpx
 
+        # A generous timeout: on a loaded 2-core machine a publish may queue behind the others.
         with httpx.Client(
-            base_url=urls[index % len(urls)], headers={"authorization": f"Bearer {token}"}
+            base_url=urls[index % len(urls)],
+            headers={"authorization": f"Bearer {token}"},
+            timeout=120,
         ) as client:
             barrier.wait()
-            response = client.post("/v1/versions", json=bodies[index])
+            try:
+                response = client.post("/v1/versions", json=bodies[index])
+            except httpx.HTTPError as exc:  # reported in the assertion, not lost in a thread
+                results[index] = (-1, repr(exc))
+                return
             code = response.json().get("error", {}).get("code", "") if response.is_error else ""
             results[index] = (response.status_code, code)
 
