@@ -72,6 +72,11 @@ def test_concurrent_publishes_of_one_version_yield_exactly_one(registry: Registr
     assert Counter(results) == {(201, ""): 1, (409, "version_exists"): CLIENTS - 1}, results
     winner = different[[status for status, _ in results].index(201)]
 
+    # Round 3: every client publishes its own new version at once; all land in the document.
+    distinct = [manifest_bytes(name, f"3.0.{index}", [blob]) for index in range(CLIENTS)]
+    results = _race(registry, token, [publish_body(payload, key) for payload in distinct])
+    assert Counter(results) == {(201, ""): CLIENTS}, results
+
     engine = registry.engine()
     try:
         with engine.connect() as connection:
@@ -85,6 +90,7 @@ def test_concurrent_publishes_of_one_version_yield_exactly_one(registry: Registr
             assert [tuple(row) for row in rows] == [
                 ("1.0.0", manifest_digest(identical)),
                 ("2.0.0", manifest_digest(winner)),
+                *((f"3.0.{i}", manifest_digest(distinct[i])) for i in range(CLIENTS)),
             ]
             assert (
                 connection.execute(
@@ -114,7 +120,7 @@ def test_concurrent_publishes_of_one_version_yield_exactly_one(registry: Registr
                 ),
                 {"n": name},
             ).scalar_one()
-            assert links == 2
+            assert links == 2 + CLIENTS
             publishes = connection.execute(
                 text(
                     "SELECT count(*) FROM audit_event WHERE namespace = :n "
@@ -122,7 +128,7 @@ def test_concurrent_publishes_of_one_version_yield_exactly_one(registry: Registr
                 ),
                 {"n": namespace},
             ).scalar_one()
-            assert publishes == 2
+            assert publishes == 2 + CLIENTS
     finally:
         engine.dispose()
     # Both processes serve the same resolver document.
@@ -134,4 +140,9 @@ def test_concurrent_publishes_of_one_version_yield_exactly_one(registry: Registr
         document.pop("downloads")
         documents.append(document)
     assert documents[0] == documents[1]
-    assert [v["version"] for v in documents[0]["versions"]] == ["1.0.0", "2.0.0"]
+    assert [v["version"] for v in documents[0]["versions"]] == [
+        "1.0.0",
+        "2.0.0",
+        *(f"3.0.{i}" for i in range(CLIENTS)),
+    ]
+    assert documents[0]["latest_version"] == f"3.0.{CLIENTS - 1}"
