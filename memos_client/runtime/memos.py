@@ -107,7 +107,11 @@ class MemOS:
         return other
 
     def close(self) -> None:
-        """Close the store."""
+        """Save the vector graph if it changed, then close the store."""
+        try:
+            self.index.save()
+        except OSError:
+            pass  # the graph is a cache: it is rebuilt from the store when missing
         self.store.close()
 
     def __enter__(self) -> MemOS:
