@@ -183,6 +183,7 @@ class MemOS:
         self.cache.vectors([embedding_text(r.text, r.metadata) for r in valid])
         ids: list[str] = []
         with self.store.write() as connection:
+            now = to_rfc3339(utc_now())
             cube_row = connection.execute(
                 "SELECT governance, lifecycle_policy FROM cubes WHERE name = ?", (cube,)
             ).fetchone()
@@ -197,7 +198,7 @@ class MemOS:
                         f"memory id {item_id!r} already exists (in {clash[0]}); "
                         "use update() to change it or leave the id out"
                     )
-                created = record.created or to_rfc3339(utc_now())
+                created = record.created or now
                 insert_item(
                     connection,
                     item_id=item_id,
@@ -210,6 +211,7 @@ class MemOS:
                     principal=self.principal,
                     created=created,
                     expires_at=policy.expiry_for(created, record.metadata),
+                    at=now,
                 )
                 ids.append(item_id)
             self.store.audit(

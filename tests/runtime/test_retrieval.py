@@ -40,8 +40,12 @@ def test_tag_metadata_and_time_filters(mem: MemOS, facts: list[str]) -> None:
 
 
 def test_search_scoped_to_a_cube_never_returns_another_cubes_items(mem: MemOS) -> None:
-    mine = mem.add_many([{"text": f"secret plan number {i} for the launch"} for i in range(5)], cube="a/one")
-    mem.add_many([{"text": f"secret plan number {i} for the launch"} for i in range(5)], cube="b/two")
+    mine = mem.add_many(
+        [{"text": f"secret plan number {i} for the launch"} for i in range(5)], cube="a/one"
+    )
+    mem.add_many(
+        [{"text": f"secret plan number {i} for the launch"} for i in range(5)], cube="b/two"
+    )
     hits = mem.search("secret launch plan", k=10, cube="a/one")
     assert {hit.item.id for hit in hits} == set(mine)
     assert all(hit.item.cube == "a/one" for hit in hits)
@@ -53,13 +57,16 @@ def test_deletes_and_updates_reach_every_index(mem: MemOS, facts: list[str]) -> 
     mem.update(facts[4], text="I gave up the cello and took up rock climbing.")
     hits = mem.search("bouldering on a climbing wall", k=1)
     assert hits[0].item.id == facts[4]
-    assert mem.store.query(
-        "SELECT COUNT(*) FROM items_fts WHERE items_fts MATCH 'windowsill'"
-    )[0][0] == 0
+    assert (
+        mem.store.query("SELECT COUNT(*) FROM items_fts WHERE items_fts MATCH 'windowsill'")[0][0]
+        == 0
+    )
     mem.store.query("INSERT INTO items_fts (items_fts) VALUES ('integrity-check')")
 
 
-def test_ann_index_when_large_and_deletes_reach_it(tmp_path: Path, embedder: CountingEmbedder) -> None:
+def test_ann_index_when_large_and_deletes_reach_it(
+    tmp_path: Path, embedder: CountingEmbedder
+) -> None:
     mem = MemOS(home=tmp_path, embedder=embedder, ann_threshold=20)
     ids = mem.add_many(
         [{"text": f"Note {i}: the meeting about topic {i} went fine."} for i in range(30)]
@@ -82,13 +89,17 @@ def test_ann_index_when_large_and_deletes_reach_it(tmp_path: Path, embedder: Cou
 
 def test_embeddings_are_cached_by_text(mem: MemOS, embedder: CountingEmbedder) -> None:
     before = embedder.embedded
-    mem.add_many([{"text": "same words"}, {"text": "same words"}, {"text": "other words"}], cube="me/c")
+    mem.add_many(
+        [{"text": "same words"}, {"text": "same words"}, {"text": "other words"}], cube="me/c"
+    )
     assert embedder.embedded - before == 2
     mem.add("same words", cube="me/d")
     assert embedder.embedded - before == 2
 
 
-def test_another_process_changes_reach_this_index(tmp_path: Path, embedder: CountingEmbedder) -> None:
+def test_another_process_changes_reach_this_index(
+    tmp_path: Path, embedder: CountingEmbedder
+) -> None:
     first = MemOS(home=tmp_path, embedder=embedder)
     second = MemOS(home=tmp_path, embedder=embedder)
     assert first.search("kite", k=1) == []

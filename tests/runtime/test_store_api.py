@@ -81,7 +81,9 @@ def test_audit_log_has_reads_and_writes(mem: MemOS) -> None:
         (lambda m: m.plan("x", budget=0), "budget"),
     ],
 )
-def test_bad_input_is_a_usage_error_and_writes_nothing(mem: MemOS, call: object, message: str) -> None:
+def test_bad_input_is_a_usage_error_and_writes_nothing(
+    mem: MemOS, call: object, message: str
+) -> None:
     before = mem.store.query("SELECT COUNT(*) FROM versions")[0][0]
     with pytest.raises(UsageError, match=message):
         call(mem)  # type: ignore[operator]
