@@ -113,8 +113,8 @@ class Filters:
 class RetrievalSettings:
     """Knobs of the fusion; the defaults are what ``bench/locomo_retrieval.py`` supports.
 
-    ``fusion="score"`` (default) min-max normalises each retriever's scores over its candidates
-    and adds them with the weights; ``fusion="rrf"`` is reciprocal rank fusion. ``context_weight``
+    ``fusion="score"`` (default) divides each retriever's scores by its best candidate's and
+    adds them with the weights; ``fusion="rrf"`` is reciprocal rank fusion. ``context_weight``
     gives the conversational neighbours of the ``context_seeds`` best hits that share of their
     score (0 switches it off).
     """
@@ -122,8 +122,8 @@ class RetrievalSettings:
     retrievers: tuple[str, ...] = ("lexical", "semantic")
     fusion: str = "score"
     pool: int = 100
-    lexical_weight: float = 0.6
-    semantic_weight: float = 0.4
+    lexical_weight: float = 0.7
+    semantic_weight: float = 0.3
     context_weight: float = 0.3
     context_seeds: int = 10
 
@@ -140,15 +140,15 @@ def fuse(
         if not ranking:
             continue
         weight = weights.get(name, 1.0)
-        values = [score for _, score in ranking]
-        low, high = min(values), max(values)
-        spread = high - low
+        best = max(score for _, score in ranking)
         for rank, (rowid, score) in enumerate(ranking, start=1):
             if method == "rrf":
                 contribution = weight / (RRF_K + rank)
             else:
-                # A lone candidate (spread 0) is the best this retriever has: full weight.
-                contribution = weight * ((score - low) / spread if spread > 0 else 1.0)
+                # Relative to the retriever's best candidate (BM25 and cosine here are both >= 0
+                # for anything worth returning). Unlike min-max scaling, near-ties stay ties in a
+                # small store instead of being stretched to 1 and 0.
+                contribution = weight * (max(score, 0.0) / best if best > 0 else 1.0)
             scores[rowid] = scores.get(rowid, 0.0) + contribution
             ranks.setdefault(rowid, {})[name] = rank
     return scores, ranks
