@@ -148,7 +148,8 @@ def test_in_memory_bm25_ranks_like_fts5(tmp_path: Path, embedder: CountingEmbedd
     where, parameters = filters.sql(None)
     for query in ("Who painted a bicycle in Lisbon?", "repairing cameras", "Chloe sold sheds"):
         fast = big.retriever.lexical(query, 20, where, parameters, None, filters)
-        assert big.retriever.lexical_index is not None and big.retriever.lexical_index.active
+        assert big.retriever.lexical_index is not None
+        assert big.retriever.lexical_index.active
         big.retriever.lexical_index.active = False  # force the FTS5 path
         slow = big.retriever.lexical(query, 20, where, parameters, None, filters)
         big.retriever.lexical_index.active = True
