@@ -166,7 +166,11 @@ class ParameterPart(_PartBase):
 class OtherPart(_PartBase):
     """A part of a kind this library does not know (a newer minor version): kept, not used."""
 
-    kind: str
+    kind: str = Field(
+        min_length=1,
+        max_length=64,
+        json_schema_extra={"not": {"enum": ["plaintext", "activation", "parameter"]}},
+    )
 
 
 def _part_tag(value: Any) -> str:
@@ -186,12 +190,14 @@ Part = Annotated[
 class Manifest(_Open):
     """The manifest of one cube version: metadata plus the list of its parts (MIP-1 §5)."""
 
-    mip_version: str = Field(pattern=r"^\d+\.\d+$")
+    mip_version: str = Field(pattern=r"^[0-9]+\.[0-9]+$")
     name: str
     version: str
     description: str = Field(default="", max_length=10_000)
     license: str | None = Field(default=None, max_length=200)
-    keywords: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=50)
+    keywords: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list, max_length=50
+    )
     authors: list[Author] = Field(default_factory=list, max_length=100)
     created: datetime
     dependencies: dict[str, str] = Field(default_factory=dict)
