@@ -75,7 +75,7 @@ class MemOS:
         tokenizer: str | TokenCounter | None = None,
         settings: RetrievalSettings | None = None,
         ann_threshold: int = 20_000,
-        lexical_threshold: int = 20_000,
+        lexical_threshold: int = 5_000,
     ) -> None:
         from memos_client.config import memos_home
 

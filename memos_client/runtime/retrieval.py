@@ -206,7 +206,7 @@ class Retriever:
             return []
         rows = self.store.query(
             "SELECT f.rowid, bm25(items_fts) AS score FROM items_fts AS f "  # noqa: S608  (clauses are ours)
-            f"JOIN items AS i ON i.rowid = f.rowid WHERE items_fts MATCH ? AND {where} "
+            f"JOIN items AS i NOT INDEXED ON i.rowid = f.rowid WHERE items_fts MATCH ? AND {where} "
             "ORDER BY score LIMIT ?",
             [expression, *parameters, limit],
         )
@@ -258,7 +258,9 @@ class Retriever:
             chunk = rowids[start : start + 500]
             marks = ",".join("?" * len(chunk))
             for row in self.store.query(
-                "SELECT i.rowid AS rowid, i.* FROM items AS i "  # noqa: S608  (clauses are ours)
+                # NOT INDEXED: look the rows up by rowid; left to itself SQLite may scan a whole
+                # cube through the (cube, state) index instead.
+                "SELECT i.rowid AS rowid, i.* FROM items AS i NOT INDEXED "  # noqa: S608
                 f"WHERE i.rowid IN ({marks}) AND {where}",
                 [*chunk, *parameters],
             ):
