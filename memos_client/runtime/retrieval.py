@@ -1,15 +1,14 @@
-"""Hybrid retrieval: lexical (FTS5 BM25) + semantic (vectors) under symbolic filters, fused by RRF.
+"""Hybrid retrieval: lexical (BM25) + semantic (vectors) under symbolic filters, fused.
 
 Symbolic filters (cube, state, tags, time range, metadata fields, expiry) are SQL predicates on
 ``items``: the lexical retriever applies them inside its FTS5 query, the semantic one restricts
-its vector search to the rows that pass them, so a filter never costs recall. Reciprocal rank
-fusion (Cormack et al., SIGIR 2009) adds ``weight / (60 + rank)`` over the retrievers that found
-an item; it needs no score calibration between BM25 and cosine similarity.
+its vector search to the rows that pass them, so a filter never costs recall. Fusion (ADR 0004)
+divides each retriever's scores by its best candidate's and adds them with weights (0.7 lexical,
+0.3 semantic by default); reciprocal rank fusion (Cormack et al., SIGIR 2009) is an option.
 
 Conversations are more than single lines: an answer often spans a question and its reply. The
-``context`` retriever gives the neighbours (same ``metadata.session``, adjacent
-``metadata.turn``) of the best fused hits a share of their score, so a turn next to two strong
-hits can enter the results.
+``context`` step gives the neighbours (same ``metadata.session``, adjacent ``metadata.turn``) of
+the best fused hits a share of their score, so a turn next to a strong hit can enter the results.
 """
 
 from __future__ import annotations
