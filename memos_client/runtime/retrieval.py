@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -172,6 +173,7 @@ class Retriever:
         self.lexical_index = lexical_index
         self.settings = settings or RetrievalSettings()
         self._query_vectors: dict[str, Vectors] = {}
+        self._worker: ThreadPoolExecutor | None = None
 
     def query_vector(self, query: str) -> Vectors:
         """The query's embedding (a small in-process cache: agents repeat queries)."""
@@ -219,9 +221,11 @@ class Retriever:
         filters: Filters,
         where: str,
         parameters: list[Any],
+        vector: Vectors | None = None,
     ) -> list[tuple[int, float]]:
         """Nearest items by cosine similarity among the rows passing the filters."""
-        vector = self.query_vector(query)
+        if vector is None:
+            vector = self.query_vector(query)
         only: set[int] | None = None
         if filters.narrows():
             rows = self.store.query(f"SELECT i.rowid FROM items AS i WHERE {where}", parameters)  # noqa: S608
@@ -236,10 +240,20 @@ class Retriever:
         pool = max(settings.pool, k)
         where, parameters = filters.sql(cubes)
         rankings: dict[str, list[tuple[int, float]]] = {}
+        pending: Future[Vectors] | None = None
+        if "semantic" in settings.retrievers and "lexical" in settings.retrievers:
+            # Embed the query on a second thread while BM25 runs: NumPy's GEMMs and SQLite both
+            # release the GIL, so on two cores the lexical work hides behind the embedding.
+            if self._worker is None:
+                self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed")
+            pending = self._worker.submit(self.query_vector, query)
         if "lexical" in settings.retrievers:
             rankings["lexical"] = self.lexical(query, pool, where, parameters, cubes, filters)
         if "semantic" in settings.retrievers:
-            rankings["semantic"] = self.semantic(query, pool, cubes, filters, where, parameters)
+            vector = pending.result() if pending is not None else None
+            rankings["semantic"] = self.semantic(
+                query, pool, cubes, filters, where, parameters, vector
+            )
         weights = {"lexical": settings.lexical_weight, "semantic": settings.semantic_weight}
         scores, ranks = fuse(rankings, weights, settings.fusion)
         rows = self._rows(list(scores), where, parameters)
