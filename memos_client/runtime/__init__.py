@@ -1,0 +1,1 @@
+"""The local MemOS runtime: store, retrieval, scheduler, lifecycle, and model-level memory."""

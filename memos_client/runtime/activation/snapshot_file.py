@@ -1,0 +1,251 @@
+"""The on-disk KV snapshot format (MIP-1 §7.2; docs/activation-memory.md): write, open, validate.
+
+A snapshot is one safetensors file holding, for a model with L layers:
+
+- ``layers.{i}.key`` and ``layers.{i}.value`` for ``i`` in ``0..L-1``, each of shape
+  ``[num_kv_heads, num_tokens, head_dim]`` and the snapshot's dtype;
+- ``token_ids``: ``I64``, shape ``[num_tokens]``;
+- ``__metadata__["memcube.activation"]``: JSON of the activation part's fields other than
+  kind/name/media_type/digest/size, so the file describes itself.
+
+:func:`open_snapshot` checks every one of those rules before any tensor is used, and raises
+:class:`mip.errors.TensorError` with the rule that failed; tensors are then memory-mapped
+(``safetensors.safe_open``), not copied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from mip.errors import TensorError
+from mip.limits import DEFAULT_LIMITS, Limits
+from mip.models import MemoryRef, ModelFingerprint, TensorDtype
+
+if TYPE_CHECKING:
+    import torch
+
+#: ``__metadata__`` key holding the activation part's fields.
+METADATA_KEY = "memcube.activation"
+#: Bytes per element of each dtype a snapshot may be stored in.
+_DTYPE_SIZES = {"F32": 4, "F16": 2, "BF16": 2}
+
+
+class ActivationHeader(BaseModel):
+    """The ``memcube.activation`` metadata: an activation part without its bundle fields."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: ModelFingerprint
+    dtype: TensorDtype
+    num_layers: int = Field(ge=1)
+    num_kv_heads: int = Field(ge=1)
+    head_dim: int = Field(ge=1)
+    num_tokens: int = Field(ge=1)
+    token_ids_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    sources: list[MemoryRef] = Field(default_factory=list)
+
+
+def token_ids_sha256(token_ids: Sequence[int]) -> str:
+    """Hex sha256 of the token ids as int64 little-endian bytes (MIP-1 §7.2)."""
+    return hashlib.sha256(struct.pack(f"<{len(token_ids)}q", *token_ids)).hexdigest()
+
+
+def tensor_names(num_layers: int) -> list[str]:
+    """The tensor names a snapshot of ``num_layers`` layers holds, in file order."""
+    names = [f"layers.{i}.{part}" for i in range(num_layers) for part in ("key", "value")]
+    return [*names, "token_ids"]
+
+
+def write_snapshot(
+    path: Path,
+    layers: Sequence[tuple[torch.Tensor, torch.Tensor]],
+    token_ids: Sequence[int],
+    *,
+    model: ModelFingerprint,
+    sources: Sequence[MemoryRef] = (),
+) -> ActivationHeader:
+    """Write a snapshot of ``layers`` (each ``[kv_heads, tokens, head_dim]``) to ``path``.
+
+    The file appears complete or not at all (temp file + ``os.replace``).
+    """
+    import torch
+    from safetensors.torch import save_file
+
+    from memos_client.runtime.activation.fingerprint import TORCH_TO_SAFETENSORS_DTYPE
+
+    first_key = layers[0][0]
+    num_kv_heads, num_tokens, head_dim = (int(size) for size in first_key.shape)
+    if num_tokens != len(token_ids):
+        raise ValueError(f"the cache holds {num_tokens} tokens but {len(token_ids)} ids were given")
+    header = ActivationHeader(
+        model=model,
+        dtype=TORCH_TO_SAFETENSORS_DTYPE[str(first_key.dtype).removeprefix("torch.")],
+        num_layers=len(layers),
+        num_kv_heads=num_kv_heads,
+        head_dim=head_dim,
+        num_tokens=num_tokens,
+        token_ids_sha256=token_ids_sha256(token_ids),
+        sources=list(sources),
+    )
+    tensors: dict[str, torch.Tensor] = {}
+    for index, (key, value) in enumerate(layers):
+        tensors[f"layers.{index}.key"] = key.contiguous()
+        tensors[f"layers.{index}.value"] = value.contiguous()
+    tensors["token_ids"] = torch.tensor(list(token_ids), dtype=torch.int64)
+    metadata = {METADATA_KEY: header.model_dump_json(), "format": "pt"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        save_file(tensors, str(temporary), metadata=metadata)
+        temporary.replace(path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return header
+
+
+def _fail(path: Path, reason: str) -> TensorError:
+    return TensorError(f"invalid KV snapshot {path.name}: {reason}")
+
+
+def _read_header(path: Path, limits: Limits) -> tuple[dict[str, Any], int, int]:
+    """The parsed safetensors header, its length and the size of the data section."""
+    size = path.stat().st_size
+    if size < 8:
+        raise _fail(path, f"truncated: {size} bytes, shorter than the 8-byte header length")
+    with open(path, "rb") as stream:
+        (header_length,) = struct.unpack("<Q", stream.read(8))
+        if header_length > limits.max_safetensors_header_bytes:
+            raise _fail(
+                path,
+                f"header of {header_length} bytes exceeds the limit of "
+                f"{limits.max_safetensors_header_bytes}",
+            )
+        if 8 + header_length > size:
+            raise _fail(path, f"truncated: header says {header_length} bytes, file has {size - 8}")
+        raw = stream.read(header_length)
+    try:
+        header = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _fail(path, f"header is not JSON ({exc})") from exc
+    if not isinstance(header, dict):
+        raise _fail(path, "header is not a JSON object")
+    return header, header_length, size - 8 - header_length
+
+
+def _check_tensors(
+    path: Path, header: dict[str, Any], activation: ActivationHeader, data_size: int
+) -> None:
+    expected = tensor_names(activation.num_layers)
+    present = sorted(name for name in header if name != "__metadata__")
+    missing = sorted(set(expected) - set(present))
+    extra = sorted(set(present) - set(expected))
+    if missing or extra:
+        details = []
+        if missing:
+            details.append(f"missing {', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''}")
+        if extra:
+            details.append(f"unexpected {', '.join(extra[:4])}{' ...' if len(extra) > 4 else ''}")
+        raise _fail(
+            path, f"tensors do not match num_layers={activation.num_layers}: " + "; ".join(details)
+        )
+    kv_shape = [activation.num_kv_heads, activation.num_tokens, activation.head_dim]
+    spans: list[tuple[int, int, str]] = []
+    for name in expected:
+        entry = header[name]
+        if not isinstance(entry, dict):
+            raise _fail(path, f"tensor {name} has no dtype/shape/data_offsets")
+        dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
+        want_dtype, want_shape = (
+            ("I64", [activation.num_tokens])
+            if name == "token_ids"
+            else (activation.dtype, kv_shape)
+        )
+        if dtype != want_dtype:
+            raise _fail(path, f"tensor {name} has dtype {dtype}, the metadata says {want_dtype}")
+        if shape != want_shape:
+            raise _fail(path, f"tensor {name} has shape {shape}, the metadata says {want_shape}")
+        if (
+            not isinstance(offsets, list)
+            or len(offsets) != 2
+            or not all(isinstance(value, int) for value in offsets)
+        ):
+            raise _fail(path, f"tensor {name} has malformed data_offsets {offsets!r}")
+        element_size = 8 if name == "token_ids" else _DTYPE_SIZES[activation.dtype]
+        length = element_size
+        for dimension in want_shape:
+            length *= dimension
+        if offsets[1] - offsets[0] != length or offsets[0] < 0:
+            raise _fail(path, f"tensor {name} spans {offsets}, its shape needs {length} bytes")
+        spans.append((offsets[0], offsets[1], name))
+    spans.sort()
+    position = 0
+    for start, end, name in spans:
+        if start != position:
+            raise _fail(
+                path, f"tensor {name} starts at {start}, expected {position} (gap or overlap)"
+            )
+        position = end
+    if position != data_size:
+        state = "truncated" if position > data_size else "trailing bytes"
+        raise _fail(path, f"{state}: tensors need {position} data bytes, the file has {data_size}")
+
+
+@dataclass
+class SnapshotFile:
+    """An opened, validated snapshot: its metadata and token ids; tensors load on demand."""
+
+    path: Path
+    header: ActivationHeader
+    token_ids: list[int]
+
+    def load_layers(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per-layer (key, value) tensors, memory-mapped from the file (no copy)."""
+        from safetensors import safe_open
+
+        layers = []
+        with safe_open(str(self.path), framework="pt") as handle:
+            for index in range(self.header.num_layers):
+                key = handle.get_tensor(f"layers.{index}.key")
+                value = handle.get_tensor(f"layers.{index}.value")
+                layers.append((key, value))
+        return layers
+
+
+def open_snapshot(path: Path, limits: Limits = DEFAULT_LIMITS) -> SnapshotFile:
+    """Open and validate the snapshot at ``path``; a :class:`TensorError` names the broken rule."""
+    path = Path(path)
+    header, header_length, data_size = _read_header(path, limits)
+    metadata = header.get("__metadata__")
+    if not isinstance(metadata, dict) or METADATA_KEY not in metadata:
+        raise _fail(path, f"no {METADATA_KEY!r} entry in the safetensors __metadata__")
+    try:
+        activation = ActivationHeader.model_validate_json(metadata[METADATA_KEY])
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "value"
+        raise _fail(path, f"{METADATA_KEY} metadata: {where}: {first['msg']}") from exc
+    model = activation.model
+    for field in ("num_layers", "num_kv_heads", "head_dim"):
+        if getattr(activation, field) != getattr(model, field):
+            declared, expected = getattr(activation, field), getattr(model, field)
+            raise _fail(path, f"{field}={declared} differs from its model's {expected}")
+    if activation.dtype not in _DTYPE_SIZES:
+        raise _fail(path, f"dtype {activation.dtype} is not one of {', '.join(_DTYPE_SIZES)}")
+    _check_tensors(path, header, activation, data_size)
+    start, end = header["token_ids"]["data_offsets"]
+    with open(path, "rb") as stream:
+        stream.seek(8 + header_length + start)
+        raw = stream.read(end - start)
+    token_ids = list(struct.unpack(f"<{activation.num_tokens}q", raw))
+    if token_ids_sha256(token_ids) != activation.token_ids_sha256:
+        raise _fail(path, "token_ids do not hash to the metadata's token_ids_sha256")
+    return SnapshotFile(path=path, header=activation, token_ids=token_ids)
