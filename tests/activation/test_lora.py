@@ -150,7 +150,9 @@ def test_truncated_adapter_weights_are_refused(
     copy = _copy(trained[0], tmp_path / "cut")
     data = (copy / WEIGHTS_NAME).read_bytes()
     (copy / WEIGHTS_NAME).write_bytes(data[:-16])
-    with pytest.raises(TensorError, match="is not a valid safetensors file"):
+    with pytest.raises(
+        TensorError, match=r"adapter_model\.safetensors: invalid safetensors file: tensors cover"
+    ):
         open_adapter(copy)
 
 
@@ -162,6 +164,17 @@ def test_adapter_config_that_is_not_lora_is_refused(
     config["peft_type"] = "IA3"
     (copy / CONFIG_NAME).write_text(json.dumps(config))
     with pytest.raises(TensorError, match="peft_type must be 'LORA'"):
+        open_adapter(copy)
+
+
+def test_adapter_with_a_rank_other_than_its_config_is_refused(
+    trained: tuple[Path, Any, Any], tmp_path: Path
+) -> None:
+    copy = _copy(trained[0], tmp_path / "rank")
+    config = json.loads((copy / CONFIG_NAME).read_text())
+    config["r"] = 4
+    (copy / CONFIG_NAME).write_text(json.dumps(config))
+    with pytest.raises(TensorError, match=r"has rank 8, adapter_config\.r is 4"):
         open_adapter(copy)
 
 

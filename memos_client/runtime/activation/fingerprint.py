@@ -3,9 +3,8 @@
 A fingerprint says which model a KV snapshot or a LoRA adapter was computed with. Its hashes are
 over what decides the numbers a model produces for a token sequence, and nothing else:
 
-- ``config_sha256``: canonical JSON of ``config.json`` without the keys that name or describe a
-  save rather than the model (``_name_or_path``, ``transformers_version``, dtype keys: the dtype is
-  its own field);
+- ``config_sha256``: canonical JSON of ``config.json`` (sorted keys, compact) without
+  ``_name_or_path`` and ``transformers_version``, as MIP-1 §7.2 defines it;
 - ``tokenizer_sha256``: the tokenizer files (vocabulary, merges, ``tokenizer.json``) and the
   canonical JSON of ``tokenizer_config.json`` without its chat template;
 - ``chat_template_sha256``: the chat template(s), or ``None`` when the tokenizer has none;
@@ -24,10 +23,8 @@ from typing import Any
 
 from mip.models import ModelFingerprint
 
-#: config.json keys that describe a save, not the model.
-_VOLATILE_CONFIG_KEYS = frozenset(
-    {"_name_or_path", "transformers_version", "torch_dtype", "dtype", "use_cache", "_commit_hash"}
-)
+#: config.json keys that describe a save, not the model (MIP-1 §7.2).
+_VOLATILE_CONFIG_KEYS = frozenset({"_name_or_path", "transformers_version"})
 #: Files whose bytes define how text becomes token ids.
 _TOKENIZER_FILES = (
     "tokenizer.json",

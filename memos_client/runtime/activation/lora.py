@@ -28,9 +28,11 @@ from memos_client.runtime.activation.fingerprint import fingerprint_mismatch
 from memos_client.runtime.activation.model_adapter import TransformersCausalLM
 from memos_client.runtime.activation.prompt import MemoryText, render_segment
 from mip.errors import TensorError
+from mip.limits import DEFAULT_LIMITS, Limits
 from mip.models import MemoryRef, ModelFingerprint, ParameterPart
+from mip.tensors import PARAMETER_METADATA_KEY, check_parameter, parameter_metadata, read_header
 
-METADATA_KEY = "memcube.parameter"
+METADATA_KEY = PARAMETER_METADATA_KEY
 CONFIG_NAME = "adapter_config.json"
 WEIGHTS_NAME = "adapter_model.safetensors"
 #: Attention projections of Llama-style decoders; what LoRA adapts by default.
@@ -184,10 +186,12 @@ def _fail(path: Path, reason: str) -> TensorError:
     return TensorError(f"invalid LoRA adapter {path}: {reason}")
 
 
-def open_adapter(path: Path) -> AdapterFiles:
-    """Open and validate an adapter directory; :class:`TensorError` names what is wrong."""
-    from safetensors import SafetensorError, safe_open
+def open_adapter(path: Path, limits: Limits = DEFAULT_LIMITS) -> AdapterFiles:
+    """Open and validate an adapter directory; :class:`TensorError` names what is wrong.
 
+    The weights must be a valid safetensors file (MIP-1 §7.4) holding only LoRA matrices of rank
+    ``r`` (§7.3), with the ``memcube.parameter`` metadata; the config must be a LoRA config.
+    """
     path = Path(path)
     config_path, weights = path / CONFIG_NAME, path / WEIGHTS_NAME
     if (path / "adapter_model.bin").exists():
@@ -199,31 +203,34 @@ def open_adapter(path: Path) -> AdapterFiles:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise _fail(path, f"{CONFIG_NAME} is not JSON ({exc})") from exc
     try:
-        with safe_open(str(weights), framework="pt") as handle:
-            names = list(handle.keys())
-            metadata = handle.metadata() or {}
-    except SafetensorError as exc:
-        raise _fail(path, f"{WEIGHTS_NAME} is not a valid safetensors file ({exc})") from exc
-    if METADATA_KEY not in metadata:
-        raise _fail(path, f"no {METADATA_KEY!r} entry in the safetensors __metadata__")
+        with open(weights, "rb") as stream:
+            header = read_header(stream, weights.stat().st_size, limits)
+        described = parameter_metadata(header)
+    except TensorError as exc:
+        raise _fail(path, f"{WEIGHTS_NAME}: {exc}") from exc
     try:
-        header = ParameterHeader.model_validate_json(metadata[METADATA_KEY])
-        # The manifest's rules for a parameter part apply to the files as well.
-        ParameterPart(
+        parameter = ParameterHeader.model_validate(described)
+        # The manifest's rules for a parameter part apply to the loose files as well; the
+        # digest and size only exist in a bundle, so neutral values stand in for them here.
+        part = ParameterPart(
             name="adapter",
             digest="sha256:" + "0" * 64,
             size=0,
-            base_model=header.base_model,
+            base_model=parameter.base_model,
             adapter_config=adapter_config,
         )
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "value"
         raise _fail(path, f"{where}: {first['msg']}") from exc
-    foreign = [name for name in names if "lora_" not in name]
-    if not names or foreign:
-        raise _fail(path, f"tensors that are not LoRA weights: {', '.join(foreign[:4]) or 'none'}")
-    return AdapterFiles(path=path, adapter_config=adapter_config, header=header)
+    foreign = [name for name in header.tensors if ".lora_" not in name]
+    if foreign:
+        raise _fail(path, f"tensors that are not LoRA weights: {', '.join(sorted(foreign)[:4])}")
+    try:
+        check_parameter(header, part)
+    except TensorError as exc:
+        raise _fail(path, str(exc)) from exc
+    return AdapterFiles(path=path, adapter_config=adapter_config, header=parameter)
 
 
 def check_adapter(adapter: AdapterFiles, model: TransformersCausalLM) -> str | None:

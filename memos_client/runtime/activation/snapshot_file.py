@@ -15,26 +15,31 @@ A snapshot is one safetensors file holding, for a model with L layers:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mip.errors import TensorError
 from mip.limits import DEFAULT_LIMITS, Limits
-from mip.models import MemoryRef, ModelFingerprint, TensorDtype
+from mip.models import ActivationPart, MemoryRef, ModelFingerprint, TensorDtype
+from mip.tensors import (
+    ACTIVATION_METADATA_KEY,
+    activation_metadata,
+    check_activation,
+    read_header,
+    token_ids_digest,
+)
 
 if TYPE_CHECKING:
     import torch
 
 #: ``__metadata__`` key holding the activation part's fields.
-METADATA_KEY = "memcube.activation"
+METADATA_KEY = ACTIVATION_METADATA_KEY
 #: Bytes per element of each dtype a snapshot may be stored in.
 _DTYPE_SIZES = {"F32": 4, "F16": 2, "BF16": 2}
 
@@ -56,7 +61,7 @@ class ActivationHeader(BaseModel):
 
 def token_ids_sha256(token_ids: Sequence[int]) -> str:
     """Hex sha256 of the token ids as int64 little-endian bytes (MIP-1 §7.2)."""
-    return hashlib.sha256(struct.pack(f"<{len(token_ids)}q", *token_ids)).hexdigest()
+    return token_ids_digest(list(token_ids))
 
 
 def tensor_names(num_layers: int) -> list[str]:
@@ -116,89 +121,6 @@ def _fail(path: Path, reason: str) -> TensorError:
     return TensorError(f"invalid KV snapshot {path.name}: {reason}")
 
 
-def _read_header(path: Path, limits: Limits) -> tuple[dict[str, Any], int, int]:
-    """The parsed safetensors header, its length and the size of the data section."""
-    size = path.stat().st_size
-    if size < 8:
-        raise _fail(path, f"truncated: {size} bytes, shorter than the 8-byte header length")
-    with open(path, "rb") as stream:
-        (header_length,) = struct.unpack("<Q", stream.read(8))
-        if header_length > limits.max_safetensors_header_bytes:
-            raise _fail(
-                path,
-                f"header of {header_length} bytes exceeds the limit of "
-                f"{limits.max_safetensors_header_bytes}",
-            )
-        if 8 + header_length > size:
-            raise _fail(path, f"truncated: header says {header_length} bytes, file has {size - 8}")
-        raw = stream.read(header_length)
-    try:
-        header = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _fail(path, f"header is not JSON ({exc})") from exc
-    if not isinstance(header, dict):
-        raise _fail(path, "header is not a JSON object")
-    return header, header_length, size - 8 - header_length
-
-
-def _check_tensors(
-    path: Path, header: dict[str, Any], activation: ActivationHeader, data_size: int
-) -> None:
-    expected = tensor_names(activation.num_layers)
-    present = sorted(name for name in header if name != "__metadata__")
-    missing = sorted(set(expected) - set(present))
-    extra = sorted(set(present) - set(expected))
-    if missing or extra:
-        details = []
-        if missing:
-            details.append(f"missing {', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''}")
-        if extra:
-            details.append(f"unexpected {', '.join(extra[:4])}{' ...' if len(extra) > 4 else ''}")
-        raise _fail(
-            path, f"tensors do not match num_layers={activation.num_layers}: " + "; ".join(details)
-        )
-    kv_shape = [activation.num_kv_heads, activation.num_tokens, activation.head_dim]
-    spans: list[tuple[int, int, str]] = []
-    for name in expected:
-        entry = header[name]
-        if not isinstance(entry, dict):
-            raise _fail(path, f"tensor {name} has no dtype/shape/data_offsets")
-        dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
-        want_dtype, want_shape = (
-            ("I64", [activation.num_tokens])
-            if name == "token_ids"
-            else (activation.dtype, kv_shape)
-        )
-        if dtype != want_dtype:
-            raise _fail(path, f"tensor {name} has dtype {dtype}, the metadata says {want_dtype}")
-        if shape != want_shape:
-            raise _fail(path, f"tensor {name} has shape {shape}, the metadata says {want_shape}")
-        if (
-            not isinstance(offsets, list)
-            or len(offsets) != 2
-            or not all(isinstance(value, int) for value in offsets)
-        ):
-            raise _fail(path, f"tensor {name} has malformed data_offsets {offsets!r}")
-        element_size = 8 if name == "token_ids" else _DTYPE_SIZES[activation.dtype]
-        length = element_size
-        for dimension in want_shape:
-            length *= dimension
-        if offsets[1] - offsets[0] != length or offsets[0] < 0:
-            raise _fail(path, f"tensor {name} spans {offsets}, its shape needs {length} bytes")
-        spans.append((offsets[0], offsets[1], name))
-    spans.sort()
-    position = 0
-    for start, end, name in spans:
-        if start != position:
-            raise _fail(
-                path, f"tensor {name} starts at {start}, expected {position} (gap or overlap)"
-            )
-        position = end
-    if position != data_size:
-        state = "truncated" if position > data_size else "trailing bytes"
-        raise _fail(path, f"{state}: tensors need {position} data bytes, the file has {data_size}")
-
-
 @dataclass
 class SnapshotFile:
     """An opened, validated snapshot: its metadata and token ids; tensors load on demand."""
@@ -221,14 +143,23 @@ class SnapshotFile:
 
 
 def open_snapshot(path: Path, limits: Limits = DEFAULT_LIMITS) -> SnapshotFile:
-    """Open and validate the snapshot at ``path``; a :class:`TensorError` names the broken rule."""
+    """Open and validate the snapshot at ``path``; a :class:`TensorError` names the broken rule.
+
+    The safetensors rules (MIP-1 §7.4) and the tensors-against-metadata rules (§7.2) are
+    ``mip.tensors``'; on top, the metadata must match its own fingerprint's shapes and the
+    stored token ids must hash to ``token_ids_sha256``. Only the header and the token ids are
+    read here; the key/value tensors are mapped later by :meth:`SnapshotFile.load_layers`.
+    """
     path = Path(path)
-    header, header_length, data_size = _read_header(path, limits)
-    metadata = header.get("__metadata__")
-    if not isinstance(metadata, dict) or METADATA_KEY not in metadata:
-        raise _fail(path, f"no {METADATA_KEY!r} entry in the safetensors __metadata__")
+    size = path.stat().st_size
     try:
-        activation = ActivationHeader.model_validate_json(metadata[METADATA_KEY])
+        with open(path, "rb") as stream:
+            header = read_header(stream, size, limits)
+        described = activation_metadata(header)
+    except TensorError as exc:
+        raise _fail(path, str(exc)) from exc
+    try:
+        activation = ActivationHeader.model_validate(described)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "value"
@@ -240,11 +171,16 @@ def open_snapshot(path: Path, limits: Limits = DEFAULT_LIMITS) -> SnapshotFile:
             raise _fail(path, f"{field}={declared} differs from its model's {expected}")
     if activation.dtype not in _DTYPE_SIZES:
         raise _fail(path, f"dtype {activation.dtype} is not one of {', '.join(_DTYPE_SIZES)}")
-    _check_tensors(path, header, activation, data_size)
-    start, end = header["token_ids"]["data_offsets"]
+    # The fields were validated above; the bundle-only fields are not known for a loose file.
+    part = ActivationPart.model_construct(name=path.stem, **dict(activation))
+    try:
+        check_activation(header, part)
+    except TensorError as exc:
+        raise _fail(path, str(exc)) from exc
+    ids = header.tensors["token_ids"]
     with open(path, "rb") as stream:
-        stream.seek(8 + header_length + start)
-        raw = stream.read(end - start)
+        stream.seek(8 + header.header_size + ids.start)
+        raw = stream.read(ids.end - ids.start)
     token_ids = list(struct.unpack(f"<{activation.num_tokens}q", raw))
     if token_ids_sha256(token_ids) != activation.token_ids_sha256:
         raise _fail(path, "token_ids do not hash to the metadata's token_ids_sha256")
