@@ -194,6 +194,10 @@ def load_model(
     os.environ["HF_HUB_OFFLINE"] = "1"
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as transformers_logging
+
+    # Progress bars for a local load are noise on the CLI's stderr.
+    transformers_logging.disable_progress_bar()
 
     torch_dtype = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}[dtype]
     try:
