@@ -175,6 +175,7 @@ def test_source_dir_parts_are_packed_and_the_adapter_loads_from_the_bundle(
         capsys, "consolidate", str(source), "--model", model, "--steps", "3", "--json"
     )
     assert code == 0, err
+    assert adapter["path"] == str(source / "adapters" / "consolidated")
     bundle_path = tmp_path / "ops.memcube"
     code, _, err = _cli(capsys, "pack", str(source), "-o", str(bundle_path), "--unsigned")
     assert code == 0, err

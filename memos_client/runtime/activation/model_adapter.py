@@ -197,7 +197,7 @@ def load_model(
     from transformers.utils import logging as transformers_logging
 
     # Progress bars for a local load are noise on the CLI's stderr.
-    transformers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
     torch_dtype = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}[dtype]
     try:
