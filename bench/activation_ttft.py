@@ -45,7 +45,12 @@ SMOLLM2_135M = {
 }
 QUICK = {**SMOLLM2_135M, "num_hidden_layers": 2, "hidden_size": 64, "intermediate_size": 128,
          "num_attention_heads": 4, "num_key_value_heads": 2}  # fmt: skip
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+    "special_tokens_map.json",
+)
 QUESTION = "Which server runs the nightly build, and who approves invoices above 5000 euros?"
 MEMORY_LINES = [
     "The nightly build runs on hopper, a Debian machine in rack 4.",
@@ -196,7 +201,12 @@ def bench_sizes(model_dir: Path, tokens: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokens", type=int, default=2048)
-    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--threads",
+        default="1,2",
+        help="torch intra-op thread counts to measure, each a separate side-by-side run",
+    )
     parser.add_argument("--quick", action="store_true", help="tiny model, few runs (smoke test)")
     args = parser.parse_args()
     import safetensors
@@ -217,17 +227,23 @@ def main() -> None:
             f"safetensors {safetensors.__version__}, {platform.processor() or platform.machine()}, "
             f"{os.cpu_count()} CPUs; model: Llama {shape['num_hidden_layers']} layers, hidden "
             f"{shape['hidden_size']}, {shape['num_attention_heads']} heads, "
-            f"{shape['num_key_value_heads']} KV heads, F32, random weights; GPU: none (CPU only)"
+            f"{shape['num_key_value_heads']} KV heads, F32, random weights; GPU: none (CPU only); "
+            f"load average at start {os.getloadavg()[0]:.1f}",
+            flush=True,
         )
-        ttft = bench_ttft(model, workdir, args.tokens, runs)
-        print(
-            f"TTFT, {ttft['tokens']}-token memory + {ttft['question_tokens']}-token question, "
-            f"median of {runs} after warm-up:\n"
-            f"  injected snapshot: {ttft['injected_ms']:.1f} ms  {ttft['injected_all_ms']}\n"
-            f"  re-prefill:        {ttft['prefilled_ms']:.1f} ms  {ttft['prefilled_all_ms']}\n"
-            f"  ratio: {ttft['ratio']:.1f}x lower with the snapshot (goal >= 20x); same first "
-            f"token: {ttft['same_first_token']}; max |logit diff| {ttft['max_abs_logit_diff']:.2e}"
-        )
+        for threads in (int(value) for value in args.threads.split(",")):
+            torch.set_num_threads(threads)
+            ttft = bench_ttft(model, workdir, args.tokens, runs)
+            print(
+                f"TTFT with {threads} torch thread(s), {ttft['tokens']}-token memory + "
+                f"{ttft['question_tokens']}-token question, median of {runs} after warm-up:\n"
+                f"  injected snapshot: {ttft['injected_ms']:.1f} ms  {ttft['injected_all_ms']}\n"
+                f"  re-prefill:        {ttft['prefilled_ms']:.1f} ms  {ttft['prefilled_all_ms']}\n"
+                f"  ratio: {ttft['ratio']:.1f}x lower with the snapshot (goal >= 20x); same "
+                f"first token: {ttft['same_first_token']}; max |logit diff| "
+                f"{ttft['max_abs_logit_diff']:.2e}",
+                flush=True,
+            )
         load = bench_load(ttft["path"], runs)
         print(
             f"snapshot load, {ttft['snapshot_bytes'] / 1e6:.1f} MB file (page cache warm), "
@@ -235,7 +251,8 @@ def main() -> None:
             f"  open+validate+map (what injection pays): {load['mapped']:.0f} "
             f"({load['mapped'] / load['raw']:.1f}x raw)\n"
             f"  open+validate+map+copy every tensor: {load['copied']:.0f} "
-            f"({load['copied'] / load['raw']:.2f}x raw)"
+            f"({load['copied'] / load['raw']:.2f}x raw)",
+            flush=True,
         )
         del model
         sizes = bench_sizes(model_dir, 1000 if not args.quick else 100)
