@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from memos_client.runtime.activation.generation import Generation, generate
+from memos_client.runtime.activation.lifecycle_policy import mark_used
 from memos_client.runtime.activation.local_parts import adapter_dir, cube_parts
 from memos_client.runtime.activation.lora import activate_adapters
 from memos_client.runtime.activation.model_adapter import TransformersCausalLM
@@ -126,6 +127,10 @@ def run_generation(
         }
     )
     result.used = used
+    if use_activation:
+        for label in prepared.snapshot_labels:
+            cube_name, _, part_name = label.rpartition(":")
+            mark_used(memos, cube_name, part_name)
     return result
 
 

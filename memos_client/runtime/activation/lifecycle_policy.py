@@ -6,8 +6,10 @@ engine that moves memories Generated → Activated when used often enough, → A
 
 - **promote**: the memories in state Activated get a locally built snapshot (named ``hot``),
   rebuilt whenever that set or one of its versions changes;
-- **drop**: a locally built snapshot is deleted when it is stale (a source left Activated /
-  Generated, changed or was deleted) or has not been injected for ``drop_after_idle_seconds``.
+- **drop**: a locally built snapshot is deleted when it is stale (a source was archived,
+  expired, deleted or changed); the hot one also when its memories are no longer the Activated
+  set; any other (``memos activate``) when it has not been injected for
+  ``drop_after_idle_seconds``.
 
 Snapshots that came inside an installed bundle are never deleted here (they are the cube's
 content); the scheduler skips them while stale.
@@ -112,9 +114,13 @@ def tick_activation(
                 or (part.get("complete") and hot.keys() - sources.keys())
             ):
                 reason = "hot set changed"
-            elif last and moment - _parse(last) >= timedelta(
-                seconds=policy.drop_after_idle_seconds
+            elif (
+                part["name"] != HOT_SNAPSHOT
+                and last
+                and moment - _parse(last) >= timedelta(seconds=policy.drop_after_idle_seconds)
             ):
+                # The hot snapshot follows its memories' states instead: it goes when they
+                # leave Activated (archived when idle, expired, deleted).
                 reason = "idle"
             if reason is not None:
                 Path(part["path"]).unlink(missing_ok=True)
