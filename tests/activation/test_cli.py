@@ -97,6 +97,29 @@ def test_stale_and_foreign_snapshots_are_skipped_with_their_reason(
     assert fresh["used"]["snapshots"] == ["acme/ops:core"]
 
 
+def test_a_version_bump_without_a_text_change_keeps_the_snapshot(
+    home: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from memos_client.runtime import MemOS
+
+    model = str(tiny_model_dir)
+    assert _cli(capsys, "activate", "acme/ops", "--model", model, "--json")[0] == 0
+    with MemOS(home, embedder="hashing") as memos:
+        # Archive + restore: two new versions of the item, the same text.
+        memos.lifecycle.archive("acme/ops#invoices")
+        memos.lifecycle.restore("acme/ops#invoices")
+    common = ["generate", QUESTION, "--model", model, "--max-new-tokens", "4", "--json"]
+    code, result, err = _cli(capsys, *common)
+    assert code == 0, err
+    assert result["used"]["snapshots"] == ["acme/ops:core"]
+    assert result["used"]["notes"] == [
+        "acme/ops:core: versions moved but the text is unchanged (same tokens)"
+    ]
+    assert not any("stale" in reason for reason in result["used"]["skipped"])
+    code, prefilled, err = _cli(capsys, *common, "--no-activation")
+    assert prefilled["text"] == result["text"]
+
+
 def test_damaged_snapshot_file_is_skipped_not_fatal(
     home: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

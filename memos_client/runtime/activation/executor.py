@@ -43,50 +43,96 @@ class PreparedMemory:
     plain: list[MemoryText] = field(default_factory=list)
     adapters: list[Path] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
-def _current_versions(memos: MemOS, cube: str) -> dict[str, int]:
+def _current_items(memos: MemOS, cube: str) -> dict[str, tuple[int, str]]:
     rows = memos.store.query(
-        "SELECT source_id, id, version FROM items WHERE cube = ? AND state IN "
+        "SELECT source_id, id, version, text FROM items WHERE cube = ? AND state IN "
         "('generated', 'activated')",
         [cube],
     )
-    return {row["source_id"] or row["id"]: row["version"] for row in rows}
+    return {row["source_id"] or row["id"]: (row["version"], row["text"]) for row in rows}
+
+
+def _content_unchanged(
+    model: TransformersCausalLM, snapshot: SnapshotFile, current: dict[str, tuple[int, str]]
+) -> bool:
+    """True when the sources' current texts tokenize to exactly the snapshot's token ids.
+
+    Runtime versions also move on state changes (promotion, restore) that leave the text alone;
+    a snapshot is only truly stale when the tokens it was computed from differ.
+    """
+    sources = snapshot.header.sources
+    if not all(source.id in current for source in sources):
+        return False
+    memories = [MemoryText(s.id, current[s.id][0], current[s.id][1]) for s in sources]
+    return segment_token_ids(model, memories) == snapshot.token_ids
+
+
+def _candidate_parts(memos: MemOS, plan: MemoryPlan) -> list[tuple[str, dict[str, Any]]]:
+    """The plan's snapshots, then the cubes' snapshots the scheduler left out as stale."""
+    candidates = [(part.cube, part.to_json() | part.info) for part in plan.activations]
+    planned = {(part.cube, part.name) for part in plan.activations}
+    for cube in sorted({memory.item.cube for memory in plan.memories}):
+        for part in cube_parts(memos, cube, "activation"):
+            label = f"{cube}:{part['name']}"
+            stale = any(reason.startswith(f"{label}: stale") for reason in plan.skipped)
+            if (cube, part["name"]) not in planned and stale:
+                candidates.append((cube, part))
+    return candidates
 
 
 def prepare_memory(memos: MemOS, model: TransformersCausalLM, plan: MemoryPlan) -> PreparedMemory:
-    """Check the plan's snapshots against ``model`` and split its memories into injected/plain."""
+    """Check the plan's snapshots against ``model`` and split its memories into injected/plain.
+
+    A snapshot the scheduler called stale because a version moved is taken after all when its
+    sources' current text still gives exactly its token ids (the reason is reported); one whose
+    sources are all covered by a snapshot taken before it is left out (no memory twice).
+    """
     prepared = PreparedMemory(skipped=list(plan.skipped))
     covered: set[tuple[str, str]] = set()
-    versions: dict[str, dict[str, int]] = {}
-    for part in plan.activations:
-        label = f"{part.cube}:{part.name}"
-        if part.path is None:
+    current_items: dict[str, dict[str, tuple[int, str]]] = {}
+    for cube, part in _candidate_parts(memos, plan):
+        label = f"{cube}:{part['name']}"
+        if not part.get("path"):
             prepared.skipped.append(f"{label}: no local file")
             continue
         try:
-            snapshot = open_snapshot(part.path)  # type: ignore[arg-type]
+            snapshot = open_snapshot(Path(str(part["path"])))
         except (TensorError, OSError) as exc:
             prepared.skipped.append(f"{label}: unusable file ({exc})")
             continue
-        current = versions.setdefault(part.cube, _current_versions(memos, part.cube))
-        verdict = check_snapshot(snapshot.header, model, current)
-        if not verdict.usable:
-            prepared.skipped.append(f"{label}: {verdict.status}: {verdict.reason}")
+        current = current_items.setdefault(cube, _current_items(memos, cube))
+        versions = {key: value[0] for key, value in current.items()}
+        verdict = check_snapshot(snapshot.header, model, versions)
+        if verdict.status == "stale" and _content_unchanged(model, snapshot, current):
+            prepared.skipped = [r for r in prepared.skipped if not r.startswith(f"{label}: stale")]
+            prepared.notes.append(
+                f"{label}: versions moved but the text is unchanged (same tokens)"
+            )
+        elif not verdict.usable:
+            reason = f"{label}: {verdict.status}: {verdict.reason}"
+            if not any(r.startswith(f"{label}: {verdict.status}") for r in prepared.skipped):
+                prepared.skipped.append(reason)
+            continue
+        keys = {(cube, source.id) for source in snapshot.header.sources}
+        if keys <= covered:
+            prepared.skipped.append(f"{label}: its memories are covered by a snapshot already used")
             continue
         prepared.snapshots.append(snapshot)
         prepared.snapshot_labels.append(label)
-        covered.update((part.cube, source.id) for source in snapshot.header.sources)
+        covered.update(keys)
     for memory in plan.memories:
         item = memory.item
         key = (item.cube, item.source_id or item.id)
         if key not in covered:
             prepared.plain.append(MemoryText(key[1], item.version, item.text))
-    for part in plan.adapters:
+    for planned in plan.adapters:
         try:
-            prepared.adapters.append(adapter_dir(memos, part.to_json() | part.info))
+            prepared.adapters.append(adapter_dir(memos, planned.to_json() | planned.info))
         except (OSError, ValueError) as exc:
-            prepared.skipped.append(f"{part.cube}:{part.name}: {exc}")
+            prepared.skipped.append(f"{planned.cube}:{planned.name}: {exc}")
     return prepared
 
 
@@ -124,6 +170,7 @@ def run_generation(
             "available_snapshots": prepared.snapshot_labels,
             "adapters": [f"{p.cube}:{p.name}" for p in plan.adapters] if adapter_names else [],
             "skipped": prepared.skipped,
+            "notes": prepared.notes,
         }
     )
     result.used = used
