@@ -167,6 +167,14 @@ def test_unknown_cube_and_bad_model_are_clear_errors(
     )
     assert code == 2
     assert "invalid part name" in err
+    code, _, err = _cli(
+        capsys, "generate", "q", "--model", str(tiny_model_dir), "--cube", "acme/none"
+    )
+    assert code == 4
+    assert "no installed cube 'acme/none'" in err
+    code, _, err = _cli(capsys, "generate", "q", "--model", str(tiny_model_dir), "--dtype", "F8")
+    assert code == 2
+    assert "unknown dtype 'F8': use one of F32, F16, BF16" in err
 
 
 # peft 0.21 itself reads a deprecated transformers property while loading; not our warning.
