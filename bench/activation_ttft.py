@@ -252,6 +252,9 @@ def main() -> None:
                 f"now {os.getloadavg()[0]:.1f}",
                 flush=True,
             )
+        # Reading and copying are single-threaded on both sides; extra torch threads only add
+        # synchronisation (badly so on a loaded machine).
+        torch.set_num_threads(1)
         load = bench_load(ttft["path"], runs)
         print(
             f"snapshot load, {ttft['snapshot_bytes'] / 1e6:.1f} MB file (page cache warm), "
