@@ -8,6 +8,7 @@ from memos_client.cli import (
     bundle_commands,  # noqa: F401  (registers commands)
     model_commands,  # noqa: F401  (registers commands)
     registry_commands,  # noqa: F401  (registers commands)
+    runtime_commands,  # noqa: F401  (registers commands)
 )
 from memos_client.cli.app import app
 from memos_client.errors import MemosError

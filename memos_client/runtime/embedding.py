@@ -13,6 +13,7 @@ extra (signed feature hashing of word unigrams and bigrams); it is lexical, not 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import re
@@ -67,7 +68,7 @@ def _layer_norm(x: Vectors, weight: Vectors, bias: Vectors, eps: float) -> Vecto
 
 def _erf(x: Vectors) -> Vectors:
     # Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7). Not scipy.special.erf: scipy brings its own
-    # OpenBLAS whose spinning threads fight NumPy's on a 2-core machine (queries went 7 ms → 120 ms).
+    # OpenBLAS whose spinning threads fight NumPy's on a 2-core machine (a query: 7 ms → 120 ms).
     sign = np.sign(x)
     a = np.abs(x)
     t = 1.0 / (1.0 + 0.3275911 * a)
@@ -79,7 +80,7 @@ def _erf(x: Vectors) -> Vectors:
 
 def _gelu(x: Vectors) -> Vectors:
     # BERT's exact GELU, 0.5·x·(1 + erf(x/√2)).
-    return (0.5 * x * (1.0 + _erf(x / np.float32(math.sqrt(2.0))))).astype(np.float32)  # type: ignore[no-any-return]
+    return (0.5 * x * (1.0 + _erf(x / np.float32(math.sqrt(2.0))))).astype(np.float32)
 
 
 class MiniLMEmbedder:
@@ -91,9 +92,16 @@ class MiniLMEmbedder:
 
     max_tokens = 256  # the sentence-transformers configuration of this model
 
-    def __init__(self, model_dir: Path | None = None, batch_size: int = 64) -> None:
+    def __init__(
+        self, model_dir: Path | None = None, batch_size: int = 64, threads: int | None = 1
+    ) -> None:
         self._model_dir = model_dir
         self._batch_size = batch_size
+        # BLAS threads for inference. One by default: these GEMMs are small, and OpenBLAS's
+        # spinning worker threads collapse under CPU contention (a query went 9 ms → 800 ms
+        # with two threads on a busy 2-core machine). ``None`` leaves the BLAS default.
+        self._threads = threads
+        self._controller: Any = None
         self._lock = threading.Lock()
         self._weights: dict[str, Vectors] | None = None
         self._tokenizer: Any = None
@@ -144,6 +152,10 @@ class MiniLMEmbedder:
             tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
             tokenizer.enable_truncation(self.max_tokens)
             tokenizer.no_padding()
+            if self._threads is not None:
+                from threadpoolctl import ThreadpoolController
+
+                self._controller = ThreadpoolController()
             self._tokenizer = tokenizer
             self._weights = prepared
 
@@ -160,6 +172,14 @@ class MiniLMEmbedder:
         encodings = self._tokenizer.encode_batch(texts)
         order = sorted(range(len(texts)), key=lambda index: len(encodings[index].ids))
         output = np.empty((len(texts), self.dimension), dtype=np.float32)
+        if self._controller is None:
+            self._embed_sorted(encodings, order, output)
+        else:
+            with self._controller.limit(limits=self._threads, user_api="blas"):
+                self._embed_sorted(encodings, order, output)
+        return output
+
+    def _embed_sorted(self, encodings: list[Any], order: list[int], output: Vectors) -> None:
         for start in range(0, len(order), self._batch_size):
             chunk = order[start : start + self._batch_size]
             width = max(len(encodings[index].ids) for index in chunk)
@@ -170,7 +190,6 @@ class MiniLMEmbedder:
                 ids[row, : len(token_ids)] = token_ids
                 mask[row, : len(token_ids)] = 1.0
             output[chunk] = self._forward(ids, mask)
-        return output
 
     def _forward(self, ids: npt.NDArray[np.int64], mask: Vectors) -> Vectors:
         weights = self._weights
@@ -199,7 +218,7 @@ class MiniLMEmbedder:
                 # One 2-D GEMM over every token of the batch: NumPy's stacked 3-D matmul is slower.
                 flat = x.reshape(-1, x.shape[-1]) @ weights[prefix + name + ".weight"]
                 flat += weights[prefix + name + ".bias"]
-                return flat.reshape(batch, width, -1)  # type: ignore[no-any-return]
+                return flat.reshape(batch, width, -1)
 
             def split(x: Vectors) -> Vectors:
                 return x.reshape(batch, width, heads, head_dim).transpose(0, 2, 1, 3)
@@ -258,7 +277,7 @@ class HashingEmbedder:
         output = np.zeros((len(texts), self._dimension), dtype=np.float32)
         for row, text in enumerate(texts):
             words = _WORD.findall(text.lower())
-            features = words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+            features = words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
             for feature in features:
                 digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
                 bucket = int.from_bytes(digest[:4], "little") % self._dimension

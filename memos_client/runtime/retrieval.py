@@ -23,6 +23,7 @@ from typing import Any
 from memos_client.errors import UsageError
 from memos_client.runtime.embedding import Embedder, Vectors
 from memos_client.runtime.lexical import match_expression
+from memos_client.runtime.lexical_index import LexicalIndex
 from memos_client.runtime.models import DEFAULT_STATES, Hit, State, to_rfc3339, utc_now
 from memos_client.runtime.store import Store, item_from_row
 from memos_client.runtime.vector_index import VectorIndex
@@ -42,7 +43,8 @@ class Filters:
 
     @classmethod
     def parse(cls, value: Filters | Mapping[str, Any] | None, include_archived: bool) -> Filters:
-        """Build filters from a dict: ``tags``, ``state``/``states``, ``since``, ``until``, ``metadata``."""
+        """Filters from a dict: ``tags``, ``states`` (or ``state``), ``since``, ``until``,
+        ``metadata``."""
         if isinstance(value, Filters):
             return value
         raw = dict(value or {})
@@ -111,13 +113,47 @@ class Filters:
 
 @dataclass(frozen=True)
 class RetrievalSettings:
-    """Knobs of the fusion; defaults are what the LoCoMo benchmark in ``bench/`` supports."""
+    """Knobs of the fusion; the defaults are what ``bench/locomo_retrieval.py`` supports.
 
+    ``fusion="score"`` (default) divides each retriever's scores by its best candidate's and
+    adds them with the weights; ``fusion="rrf"`` is reciprocal rank fusion. ``context_weight``
+    gives the conversational neighbours of the ``context_seeds`` best hits that share of their
+    score (0 switches it off).
+    """
+
+    retrievers: tuple[str, ...] = ("lexical", "semantic")
+    fusion: str = "score"
     pool: int = 100
-    lexical_weight: float = 1.0
-    semantic_weight: float = 1.0
-    context_weight: float = 0.0
-    context_seeds: int = 5
+    lexical_weight: float = 0.7
+    semantic_weight: float = 0.3
+    context_weight: float = 0.3
+    context_seeds: int = 10
+
+
+def fuse(
+    rankings: dict[str, list[tuple[int, float]]],
+    weights: dict[str, float],
+    method: str,
+) -> tuple[dict[int, float], dict[int, dict[str, int]]]:
+    """Fused scores and per-retriever ranks (1-based) of every candidate."""
+    scores: dict[int, float] = {}
+    ranks: dict[int, dict[str, int]] = {}
+    for name, ranking in rankings.items():
+        if not ranking:
+            continue
+        weight = weights.get(name, 1.0)
+        best = max(score for _, score in ranking)
+        for rank, (rowid, score) in enumerate(ranking, start=1):
+            if method == "rrf":
+                contribution = weight / (RRF_K + rank)
+            else:
+                # Relative to the retriever's best candidate (BM25 and cosine here are both >= 0
+                # for anything worth returning). Unlike min-max scaling, near-ties stay ties in a
+                # small store instead of being stretched to 1 and 0.
+                contribution = weight * (max(score, 0.0) / best if best > 0 else 1.0)
+            scores[rowid] = scores.get(rowid, 0.0) + contribution
+            ranks.setdefault(rowid, {})[name] = rank
+    return scores, ranks
 
 
 class Retriever:
@@ -129,10 +165,12 @@ class Retriever:
         embedder: Embedder,
         index: VectorIndex,
         settings: RetrievalSettings | None = None,
+        lexical_index: LexicalIndex | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.index = index
+        self.lexical_index = lexical_index
         self.settings = settings or RetrievalSettings()
         self._query_vectors: dict[str, Vectors] = {}
 
@@ -147,15 +185,28 @@ class Retriever:
         return vector
 
     def lexical(
-        self, query: str, limit: int, where: str, parameters: list[Any]
+        self,
+        query: str,
+        limit: int,
+        where: str,
+        parameters: list[Any],
+        cubes: set[str] | None = None,
+        filters: Filters | None = None,
     ) -> list[tuple[int, float]]:
-        """BM25 ranking from FTS5 over the rows passing the filters."""
+        """BM25 ranking over the rows passing the filters: the in-memory index of a large store
+        when only cube and state filters apply, else FTS5."""
+        index = self.lexical_index
+        if index is not None and (filters is None or not filters.narrows()):
+            index.sync()
+            if index.active:
+                states = filters.states if filters is not None else Filters().states
+                return index.search(query, limit, cubes=cubes, states=states)
         expression = match_expression(query)
         if expression is None:
             return []
         rows = self.store.query(
             "SELECT f.rowid, bm25(items_fts) AS score FROM items_fts AS f "  # noqa: S608  (clauses are ours)
-            f"JOIN items AS i ON i.rowid = f.rowid WHERE items_fts MATCH ? AND {where} "
+            f"JOIN items AS i NOT INDEXED ON i.rowid = f.rowid WHERE items_fts MATCH ? AND {where} "
             "ORDER BY score LIMIT ?",
             [expression, *parameters, limit],
         )
@@ -185,17 +236,13 @@ class Retriever:
         settings = self.settings
         pool = max(settings.pool, k)
         where, parameters = filters.sql(cubes)
-        rankings: dict[str, list[tuple[int, float]]] = {
-            "lexical": self.lexical(query, pool, where, parameters),
-            "semantic": self.semantic(query, pool, cubes, filters, where, parameters),
-        }
+        rankings: dict[str, list[tuple[int, float]]] = {}
+        if "lexical" in settings.retrievers:
+            rankings["lexical"] = self.lexical(query, pool, where, parameters, cubes, filters)
+        if "semantic" in settings.retrievers:
+            rankings["semantic"] = self.semantic(query, pool, cubes, filters, where, parameters)
         weights = {"lexical": settings.lexical_weight, "semantic": settings.semantic_weight}
-        scores: dict[int, float] = {}
-        ranks: dict[int, dict[str, int]] = {}
-        for name, ranking in rankings.items():
-            for rank, (rowid, _) in enumerate(ranking, start=1):
-                scores[rowid] = scores.get(rowid, 0.0) + weights[name] / (RRF_K + rank)
-                ranks.setdefault(rowid, {})[name] = rank
+        scores, ranks = fuse(rankings, weights, settings.fusion)
         rows = self._rows(list(scores), where, parameters)
         if settings.context_weight > 0:
             self._add_context(scores, ranks, rows, where, parameters)
@@ -211,7 +258,10 @@ class Retriever:
             chunk = rowids[start : start + 500]
             marks = ",".join("?" * len(chunk))
             for row in self.store.query(
-                f"SELECT i.rowid AS rowid, i.* FROM items AS i WHERE i.rowid IN ({marks}) AND {where}",  # noqa: S608
+                # NOT INDEXED: look the rows up by rowid; left to itself SQLite may scan a whole
+                # cube through the (cube, state) index instead.
+                "SELECT i.rowid AS rowid, i.* FROM items AS i NOT INDEXED "  # noqa: S608
+                f"WHERE i.rowid IN ({marks}) AND {where}",
                 [*chunk, *parameters],
             ):
                 rows[int(row["rowid"])] = row
@@ -228,27 +278,29 @@ class Retriever:
         """Give the conversational neighbours of the best hits a share of their score."""
         settings = self.settings
         seeds = sorted((r for r in scores if r in rows), key=lambda r: -scores[r])
-        wanted: dict[tuple[str, Any, int], float] = {}
-        for rank, rowid in enumerate(seeds[: settings.context_seeds], start=1):
+        bonus: dict[tuple[str, Any, int], float] = {}
+        for rowid in seeds[: settings.context_seeds]:
             metadata = json.loads(rows[rowid]["metadata"])
             session, turn = metadata.get("session"), metadata.get("turn")
-            if session is None or not isinstance(turn, int):
+            if session is None or not isinstance(turn, int) or isinstance(turn, bool):
                 continue
             for neighbour in (turn - 1, turn + 1):
                 key = (rows[rowid]["cube"], session, neighbour)
-                wanted[key] = wanted.get(key, 0.0) + settings.context_weight / (RRF_K + rank)
-        if not wanted:
-            return
-        for (cube, session, turn), bonus in wanted.items():
+                bonus[key] = max(bonus.get(key, 0.0), settings.context_weight * scores[rowid])
+        groups: dict[tuple[str, Any], list[int]] = {}
+        for cube, session, turn in bonus:
+            groups.setdefault((cube, session), []).append(turn)
+        for (cube, session), turns in groups.items():
             found = self.store.query(
                 "SELECT i.rowid AS rowid, i.* FROM items AS i WHERE i.cube = ? "  # noqa: S608
                 "AND json_extract(i.metadata, '$.session') = ? "
-                f"AND json_extract(i.metadata, '$.turn') = ? AND {where} LIMIT 1",
-                [cube, session, turn, *parameters],
+                f"AND json_extract(i.metadata, '$.turn') IN ({','.join('?' * len(turns))}) "
+                f"AND {where}",
+                [cube, session, *turns, *parameters],
             )
-            if not found:
-                continue
-            rowid = int(found[0]["rowid"])
-            rows[rowid] = found[0]
-            scores[rowid] = scores.get(rowid, 0.0) + bonus
-            ranks.setdefault(rowid, {}).setdefault("context", len(ranks))
+            for row in found:
+                rowid = int(row["rowid"])
+                turn = json.loads(row["metadata"])["turn"]
+                rows[rowid] = row
+                scores[rowid] = scores.get(rowid, 0.0) + bonus[(cube, session, turn)]
+                ranks.setdefault(rowid, {}).setdefault("context", 1)
