@@ -80,3 +80,27 @@ def test_an_unused_snapshot_ages_out(memos: Any, tiny_model: Any) -> None:
     dropped = tick_activation(memos, tiny_model, now=long_ago + timedelta(hours=2), policy=policy)
     assert dropped.dropped == ["acme/ops:core (idle)"]
     assert not built.path.exists()
+
+
+def test_lifecycle_tick_with_a_model_builds_the_hot_snapshot(
+    memos: Any,
+    tiny_model_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+
+    from memos_client.cli.main import run
+
+    for _ in range(2):
+        memos.get("acme/ops#build")
+    monkeypatch.setenv("MEMOS_HOME", str(memos.home))
+    monkeypatch.setenv("MEMOS_CACHE_DIR", str(tmp_path / "cache"))
+    assert run(["lifecycle", "tick", "--model", str(tiny_model_dir), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["lifecycle"]["activated"] == ["acme/ops#build"]
+    assert report["promoted"] == [
+        "acme/ops:hot (1 memories, promoted to Activated by the lifecycle)"
+    ]
+    assert _sources(memos, HOT_SNAPSHOT) == {"build"}
