@@ -116,6 +116,23 @@ def test_injection_leaves_the_snapshot_file_unchanged(tiny_model: Any, tmp_path:
     assert path.read_bytes() == before
 
 
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs Linux /proc/self/maps")
+def test_loaded_tensors_are_pages_of_the_file_not_copies(tiny_model: Any, tmp_path: Path) -> None:
+    path = tmp_path / "mapped.safetensors"
+    build_snapshot(tiny_model, MEMORIES_A, path)
+    layers = open_snapshot(path).load_layers()
+    regions = []
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        if line.endswith(str(path)):
+            start, end = (int(value, 16) for value in line.split()[0].split("-"))
+            regions.append((start, end))
+    assert regions, "the snapshot file is not mapped"
+    for key, value in layers:
+        for tensor in (key, value):
+            pointer = tensor.data_ptr()
+            assert any(start <= pointer < end for start, end in regions)
+
+
 def test_naive_concatenation_would_be_wrong_and_combine_is_exact(
     tiny_model: Any, tmp_path: Path
 ) -> None:
