@@ -143,6 +143,9 @@ def generate(
     no_activation: Annotated[
         bool, typer.Option("--no-activation", help="Prefill the memory text; inject nothing.")
     ] = False,
+    rebuild_stale: Annotated[
+        bool, typer.Option("--rebuild-stale", help="Recompute stale locally built snapshots.")
+    ] = False,
     dtype: Annotated[str, _DTYPE] = "F32",
     as_json: Annotated[
         bool, typer.Option("--json", help="Print JSON: text, ttft_ms, used.")
@@ -170,6 +173,7 @@ def generate(
             budget=budget,
             max_new_tokens=max_new_tokens,
             use_activation=not no_activation,
+            rebuild_stale=rebuild_stale,
         )
     if as_json:
         print_json({"text": result.text, "ttft_ms": round(result.ttft_ms, 3), "used": result.used})

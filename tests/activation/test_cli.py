@@ -91,10 +91,18 @@ def test_stale_and_foreign_snapshots_are_skipped_with_their_reason(
     assert code == 0, err
     assert stale["used"]["snapshots"] == []
     assert any("acme/ops:core: stale" in reason for reason in stale["used"]["skipped"])
-    # Rebuilding makes it current again.
-    assert _cli(capsys, "activate", "acme/ops", "--model", model, "--json")[0] == 0
+    # --rebuild-stale recomputes it from the current text, and later queries just inject it.
+    code, rebuilt, err = _cli(capsys, *common, "--model", model, "--rebuild-stale")
+    assert code == 0, err
+    assert rebuilt["used"]["snapshots"] == ["acme/ops:core"]
+    assert rebuilt["used"]["notes"] == [
+        "acme/ops:core: rebuilt (sources changed: invoices (v1 -> v2))"
+    ]
     code, fresh, err = _cli(capsys, *common, "--model", model)
     assert fresh["used"]["snapshots"] == ["acme/ops:core"]
+    assert fresh["used"]["notes"] == []
+    code, prefilled, err = _cli(capsys, *common, "--model", model, "--no-activation")
+    assert prefilled["text"] == fresh["text"]
 
 
 def test_a_version_bump_without_a_text_change_keeps_the_snapshot(
@@ -139,6 +147,7 @@ def test_consolidated_adapter_is_used_by_generate(
     home: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     model = str(tiny_model_dir)
+    assert _cli(capsys, "activate", "acme/ops", "--model", model, "--json")[0] == 0
     code, built, err = _cli(
         capsys, "consolidate", "acme/ops", "--model", model, "--steps", "4", "--json"
     )
@@ -149,6 +158,12 @@ def test_consolidated_adapter_is_used_by_generate(
     code, with_adapter, err = _cli(capsys, *common)
     assert code == 0, err
     assert with_adapter["used"]["adapters"] == ["acme/ops:consolidated"]
+    # The snapshot holds the base model's keys and values: with the adapter on, it is not used.
+    assert with_adapter["used"]["snapshots"] == []
+    assert (
+        "acme/ops:core: adapters are active and change the keys and values; prefilled instead"
+        in with_adapter["used"]["skipped"]
+    )
     code, prefilled, err = _cli(capsys, *common, "--no-activation")
     assert prefilled["text"] == with_adapter["text"]
 

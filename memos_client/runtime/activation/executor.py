@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from memos_client.runtime.activation.generation import Generation, generate
 from memos_client.runtime.activation.lifecycle_policy import mark_used
-from memos_client.runtime.activation.local_parts import adapter_dir, cube_parts
+from memos_client.runtime.activation.local_parts import adapter_dir, cube_parts, register_part
 from memos_client.runtime.activation.lora import activate_adapters
 from memos_client.runtime.activation.model_adapter import TransformersCausalLM
 from memos_client.runtime.activation.prompt import (
@@ -26,7 +26,8 @@ from memos_client.runtime.activation.prompt import (
     segment_token_ids,
 )
 from memos_client.runtime.activation.snapshot_file import SnapshotFile, open_snapshot
-from memos_client.runtime.activation.snapshots import check_snapshot
+from memos_client.runtime.activation.snapshots import build_snapshot, check_snapshot
+from mip.digests import digest_file
 from mip.errors import TensorError
 
 if TYPE_CHECKING:
@@ -83,18 +84,50 @@ def _candidate_parts(memos: MemOS, plan: MemoryPlan) -> list[tuple[str, dict[str
     return candidates
 
 
-def prepare_memory(memos: MemOS, model: TransformersCausalLM, plan: MemoryPlan) -> PreparedMemory:
+def _rebuild(
+    memos: MemOS,
+    model: TransformersCausalLM,
+    cube: str,
+    part: dict[str, Any],
+    snapshot: SnapshotFile,
+    current: dict[str, tuple[int, str]],
+) -> SnapshotFile | None:
+    """Recompute a stale local snapshot from its sources' current texts (gone ones dropped)."""
+    sources = [source for source in snapshot.header.sources if source.id in current]
+    if not sources:
+        return None
+    memories = [MemoryText(s.id, current[s.id][0], current[s.id][1]) for s in sources]
+    path = Path(str(part["path"]))
+    header, _ = build_snapshot(model, memories, path)
+    digest, size = digest_file(path)
+    updated = {key: value for key, value in part.items() if key != "cube"}
+    updated.update(header.model_dump(mode="json"), digest=digest, size=size)
+    register_part(memos, cube, updated)
+    return open_snapshot(path)
+
+
+def prepare_memory(
+    memos: MemOS, model: TransformersCausalLM, plan: MemoryPlan, *, rebuild_stale: bool = False
+) -> PreparedMemory:
     """Check the plan's snapshots against ``model`` and split its memories into injected/plain.
 
     A snapshot the scheduler called stale because a version moved is taken after all when its
-    sources' current text still gives exactly its token ids (the reason is reported); one whose
-    sources are all covered by a snapshot taken before it is left out (no memory twice).
+    sources' current text still gives exactly its token ids (the reason is reported); a truly
+    stale one built locally is recomputed when ``rebuild_stale``; one whose sources are all
+    covered by a snapshot taken before it is left out (no memory twice). When the plan activates
+    adapters no snapshot is injected: snapshots hold the base model's keys and values, and
+    LoRA on the attention projections changes them, so the memory text is prefilled instead.
     """
     prepared = PreparedMemory(skipped=list(plan.skipped))
     covered: set[tuple[str, str]] = set()
     current_items: dict[str, dict[str, tuple[int, str]]] = {}
     for cube, part in _candidate_parts(memos, plan):
         label = f"{cube}:{part['name']}"
+        if plan.adapters:
+            prepared.skipped.append(
+                f"{label}: adapters are active and change the keys and values; prefilled instead"
+            )
+            continue
         if not part.get("path"):
             prepared.skipped.append(f"{label}: no local file")
             continue
@@ -106,11 +139,20 @@ def prepare_memory(memos: MemOS, model: TransformersCausalLM, plan: MemoryPlan) 
         current = current_items.setdefault(cube, _current_items(memos, cube))
         versions = {key: value[0] for key, value in current.items()}
         verdict = check_snapshot(snapshot.header, model, versions)
+        stale_note = f"{label}: stale"
         if verdict.status == "stale" and _content_unchanged(model, snapshot, current):
-            prepared.skipped = [r for r in prepared.skipped if not r.startswith(f"{label}: stale")]
+            prepared.skipped = [r for r in prepared.skipped if not r.startswith(stale_note)]
             prepared.notes.append(
                 f"{label}: versions moved but the text is unchanged (same tokens)"
             )
+        elif verdict.status == "stale" and rebuild_stale and part.get("origin") == "local":
+            rebuilt = _rebuild(memos, model, cube, part, snapshot, current)
+            if rebuilt is None:
+                prepared.skipped.append(f"{label}: stale, and none of its memories is left")
+                continue
+            snapshot = rebuilt
+            prepared.skipped = [r for r in prepared.skipped if not r.startswith(stale_note)]
+            prepared.notes.append(f"{label}: rebuilt ({verdict.reason})")
         elif not verdict.usable:
             reason = f"{label}: {verdict.status}: {verdict.reason}"
             if not any(r.startswith(f"{label}: {verdict.status}") for r in prepared.skipped):
@@ -145,11 +187,16 @@ def run_generation(
     budget: int = 1024,
     max_new_tokens: int = 32,
     use_activation: bool = True,
+    rebuild_stale: bool = False,
 ) -> Generation:
-    """Plan, inject or prefill, activate adapters, and generate greedily; TTFT covers all of it."""
+    """Plan, inject or prefill, activate adapters, and generate greedily; TTFT covers all of it.
+
+    ``rebuild_stale`` recomputes stale locally built snapshots (this request pays the prefill,
+    later ones do not).
+    """
     started = time.perf_counter()
     plan = memos.plan(question, budget, cube=cube, model_digest=model.fingerprint.digest)
-    prepared = prepare_memory(memos, model, plan)
+    prepared = prepare_memory(memos, model, plan, rebuild_stale=rebuild_stale and use_activation)
     adapter_names = activate_adapters(model, prepared.adapters) if prepared.adapters else []
     prefix = segment_token_ids(model, prepared.plain) if prepared.plain else []
     result = generate(
