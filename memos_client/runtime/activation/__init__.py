@@ -9,6 +9,9 @@ Modules, one job each:
 - ``snapshots``: build, check (stale/foreign/too long), inject and combine snapshots.
 - ``generation``: greedy generation over an injected or prefilled memory prefix, with TTFT.
 - ``lora``: train, export, install and check LoRA adapters (parameter memory, MIP-1 §7.3).
+- ``local_parts``: build snapshots/adapters for an installed cube or a source dir, register them.
+- ``executor``: run a scheduler plan with a model (``memos generate``).
+- ``lifecycle_policy``: promote hot memories to a snapshot, drop stale and idle snapshots.
 
 Nothing here imports torch/transformers at package import time; the CLI stays fast.
 """

@@ -43,6 +43,7 @@ class PreparedMemory:
     snapshot_labels: list[str] = field(default_factory=list)
     plain: list[MemoryText] = field(default_factory=list)
     adapters: list[Path] = field(default_factory=list)
+    adapter_labels: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -173,6 +174,7 @@ def prepare_memory(
     for planned in plan.adapters:
         try:
             prepared.adapters.append(adapter_dir(memos, planned.to_json() | planned.info))
+            prepared.adapter_labels.append(f"{planned.cube}:{planned.name}")
         except (OSError, ValueError) as exc:
             prepared.skipped.append(f"{planned.cube}:{planned.name}: {exc}")
     return prepared
@@ -197,7 +199,8 @@ def run_generation(
     started = time.perf_counter()
     plan = memos.plan(question, budget, cube=cube, model_digest=model.fingerprint.digest)
     prepared = prepare_memory(memos, model, plan, rebuild_stale=rebuild_stale and use_activation)
-    adapter_names = activate_adapters(model, prepared.adapters) if prepared.adapters else []
+    if prepared.adapters:
+        activate_adapters(model, prepared.adapters)
     prefix = segment_token_ids(model, prepared.plain) if prepared.plain else []
     result = generate(
         model,
@@ -215,7 +218,7 @@ def run_generation(
             "prefilled_memories": [memory.id for memory in prepared.plain],
             "snapshots": prepared.snapshot_labels if use_activation else [],
             "available_snapshots": prepared.snapshot_labels,
-            "adapters": [f"{p.cube}:{p.name}" for p in plan.adapters] if adapter_names else [],
+            "adapters": prepared.adapter_labels,
             "skipped": prepared.skipped,
             "notes": prepared.notes,
         }
@@ -226,8 +229,3 @@ def run_generation(
             cube_name, _, part_name = label.rpartition(":")
             mark_used(memos, cube_name, part_name)
     return result
-
-
-def all_snapshot_parts(memos: MemOS, cube: str) -> list[dict[str, Any]]:
-    """Every registered activation part of ``cube`` (for inspection and the lifecycle)."""
-    return cube_parts(memos, cube, "activation")
