@@ -147,6 +147,10 @@ def generate(
         bool, typer.Option("--rebuild-stale", help="Recompute stale locally built snapshots.")
     ] = False,
     dtype: Annotated[str, _DTYPE] = "F32",
+    threads: Annotated[
+        int | None,
+        typer.Option(min=1, help="torch CPU threads (default: torch's; 1 on a busy machine)."),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print JSON: text, ttft_ms, used.")
     ] = False,
@@ -160,6 +164,10 @@ def generate(
     from memos_client.runtime.activation.executor import run_generation
     from memos_client.runtime.activation.model_adapter import load_model
 
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
     loaded = load_model(model, dtype)
     with _open_runtime() as memos:
         scope = _cube_name(cube) if cube is not None else None

@@ -248,7 +248,7 @@ def test_source_dir_parts_are_packed_and_the_adapter_loads_from_the_bundle(
 def test_generate_runs_as_a_real_process(home: Path, tiny_model_dir: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     command = [sys.executable, "-m", "memos_client", "generate", QUESTION]
-    command += ["--model", str(tiny_model_dir), "--max-new-tokens", "3", "--json"]
+    command += ["--model", str(tiny_model_dir), "--max-new-tokens", "3", "--threads", "1", "--json"]
     completed = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     assert completed.returncode == 0, completed.stderr
     document = json.loads(completed.stdout)
