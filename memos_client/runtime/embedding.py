@@ -18,6 +18,8 @@ import json
 import math
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -46,6 +48,35 @@ class Embedder(Protocol):
     def embed(self, texts: list[str]) -> Vectors:
         """Embed ``texts`` as one ``(len(texts), dimension)`` array of unit vectors."""
         ...
+
+
+_CONTROLLER: Any = None
+_CONTROLLER_LOCK = threading.Lock()
+
+
+@contextmanager
+def single_blas_thread() -> Iterator[None]:
+    """Run the block with one BLAS thread (when threadpoolctl is installed).
+
+    The runtime's matrix products are small; OpenBLAS's spinning worker threads only pay off on
+    an idle machine and collapse under CPU contention (a query went 9 ms → 800 ms with two
+    threads on a busy 2-core machine).
+    """
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        with _CONTROLLER_LOCK:
+            if _CONTROLLER is None:
+                try:
+                    from threadpoolctl import ThreadpoolController
+                except ImportError:
+                    _CONTROLLER = False
+                else:
+                    _CONTROLLER = ThreadpoolController()
+    if _CONTROLLER is False:
+        yield
+        return
+    with _CONTROLLER.limit(limits=1, user_api="blas"):
+        yield
 
 
 def minilm_model_dir() -> Path:
@@ -93,15 +124,13 @@ class MiniLMEmbedder:
     max_tokens = 256  # the sentence-transformers configuration of this model
 
     def __init__(
-        self, model_dir: Path | None = None, batch_size: int = 64, threads: int | None = 1
+        self, model_dir: Path | None = None, batch_size: int = 64, single_thread: bool = True
     ) -> None:
         self._model_dir = model_dir
         self._batch_size = batch_size
-        # BLAS threads for inference. One by default: these GEMMs are small, and OpenBLAS's
-        # spinning worker threads collapse under CPU contention (a query went 9 ms → 800 ms
-        # with two threads on a busy 2-core machine). ``None`` leaves the BLAS default.
-        self._threads = threads
-        self._controller: Any = None
+        # One BLAS thread for inference by default (see single_blas_thread); False leaves the
+        # BLAS library's default.
+        self._single_thread = single_thread
         self._lock = threading.Lock()
         self._weights: dict[str, Vectors] | None = None
         self._tokenizer: Any = None
@@ -152,10 +181,6 @@ class MiniLMEmbedder:
             tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
             tokenizer.enable_truncation(self.max_tokens)
             tokenizer.no_padding()
-            if self._threads is not None:
-                from threadpoolctl import ThreadpoolController
-
-                self._controller = ThreadpoolController()
             self._tokenizer = tokenizer
             self._weights = prepared
 
@@ -172,10 +197,10 @@ class MiniLMEmbedder:
         encodings = self._tokenizer.encode_batch(texts)
         order = sorted(range(len(texts)), key=lambda index: len(encodings[index].ids))
         output = np.empty((len(texts), self.dimension), dtype=np.float32)
-        if self._controller is None:
+        if not self._single_thread:
             self._embed_sorted(encodings, order, output)
         else:
-            with self._controller.limit(limits=self._threads, user_api="blas"):
+            with single_blas_thread():
                 self._embed_sorted(encodings, order, output)
         return output
 

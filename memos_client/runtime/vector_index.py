@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from memos_client.runtime.embedding import Embedder, Vectors
+from memos_client.runtime.embedding import Embedder, Vectors, single_blas_thread
 from memos_client.runtime.models import INDEXED_STATES, State
 from memos_client.runtime.store import Store, text_digest
 
@@ -29,6 +29,14 @@ _STATE_CODES = {state: code for code, state in enumerate(State)}
 _INDEXED_CODES = {_STATE_CODES[state] for state in INDEXED_STATES}
 #: SQLite's default limit on host parameters is 32766; stay well below it.
 _CHUNK = 900
+
+
+def _top(scores: np.ndarray[Any, Any], limit: int) -> np.ndarray[Any, Any]:
+    """Indices of the ``limit`` highest scores, best first (a partition, then a small sort)."""
+    if len(scores) > limit:
+        part = np.argpartition(-scores, limit)[:limit]
+        return part[np.argsort(-scores[part], kind="stable")]
+    return np.argsort(-scores, kind="stable")
 
 
 class EmbeddingCache:
@@ -251,6 +259,12 @@ class VectorIndex:
             return
         if watermark > latest:
             return  # the graph is from a different (newer or replaced) database: rebuild
+        live = self.store.query(
+            "SELECT COUNT(*) FROM items WHERE state IN (?, ?, ?)",
+            [str(state) for state in INDEXED_STATES],
+        )[0][0]
+        if live < self.ann_threshold:
+            return  # this runtime searches exactly at this size (another one saved the graph)
         import hnswlib
 
         ann = hnswlib.Index(space="ip", dim=self._matrix.shape[1])
@@ -301,10 +315,11 @@ class VectorIndex:
                 )
                 if len(positions) == 0:
                     return []
-                scores = self._matrix[positions] @ vector
+                with single_blas_thread():
+                    scores = self._matrix[positions] @ vector
                 keep = np.isin(self._state[positions], [_STATE_CODES[s] for s in states])
                 positions, scores = positions[keep], scores[keep]
-                best = scores.argsort()[::-1][:limit]
+                best = _top(scores, limit)
                 return [(int(self._labels[positions[b]]), float(scores[b])) for b in best]
             allowed_states = [_STATE_CODES[state] for state in states]
             allowed_cubes = (
@@ -329,12 +344,13 @@ class VectorIndex:
     def _search_exact(
         self, vector: Vectors, limit: int, cubes: list[int] | None, states: list[int]
     ) -> list[tuple[int, float]]:
-        scores = self._matrix[: self._size] @ vector
+        with single_blas_thread():
+            scores = self._matrix[: self._size] @ vector
         mask = self._mask(np.arange(self._size), cubes, states)
         candidates = np.flatnonzero(mask)
         if len(candidates) == 0:
             return []
-        chosen = candidates[scores[candidates].argsort()[::-1][:limit]]
+        chosen = candidates[_top(scores[candidates], limit)]
         return [(int(self._labels[p]), float(scores[p])) for p in chosen]
 
     def _search_ann(
