@@ -6,6 +6,7 @@ import sys
 
 from memos_client.cli import (
     bundle_commands,  # noqa: F401  (registers commands)
+    model_commands,  # noqa: F401  (registers commands)
     registry_commands,  # noqa: F401  (registers commands)
     runtime_commands,  # noqa: F401  (registers commands)
 )
