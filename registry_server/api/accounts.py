@@ -1,0 +1,116 @@
+"""Account routes (spec §2, §7): whoami, tokens, signing keys, audit log."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from registry_server.api.deps import CurrentPrincipal, StateDep
+from registry_server.api.schemas import (
+    AuditBody,
+    AuditEventBody,
+    KeyBody,
+    KeyCreate,
+    KeyListBody,
+    TokenCreate,
+    TokenCreatedBody,
+    WhoAmIBody,
+)
+from registry_server.db.session import read_session, write_session
+from registry_server.errors import ForbiddenError
+from registry_server.services import audit, auth, publish
+
+router = APIRouter(tags=["accounts"])
+
+
+@router.get("/v1/whoami", summary="The caller's token")
+def whoami(principal: CurrentPrincipal) -> WhoAmIBody:
+    """Account, scopes and expiry of the token."""
+    return WhoAmIBody(
+        account=principal.account,
+        token_prefix=principal.token_prefix,
+        namespaces=list(principal.namespaces),
+        actions=list(principal.actions),
+        expires_at=principal.expires_at,
+    )
+
+
+@router.post("/v1/tokens", status_code=201, summary="Create a token (shown once)")
+def create_token(
+    body: TokenCreate, state: StateDep, principal: CurrentPrincipal
+) -> TokenCreatedBody:
+    """A token for the caller's account, scoped within the caller's own scopes."""
+    with write_session(state.engine) as session:
+        secret, expires_at = auth.create_token(
+            session,
+            principal,
+            body.namespaces,
+            body.actions,
+            body.expires_in_days,
+            body.description,
+        )
+        session.commit()
+    return TokenCreatedBody(
+        token=secret,
+        namespaces=body.namespaces,
+        actions=sorted(body.actions),
+        expires_at=expires_at,
+    )
+
+
+@router.get("/v1/namespaces/{namespace}/keys", summary="A namespace's signing keys")
+def list_keys(namespace: str, state: StateDep) -> KeyListBody:
+    """Public keys allowed to sign versions in the namespace."""
+    with read_session(state.engine) as session:
+        keys = publish.list_keys(session, namespace)
+    return KeyListBody(namespace=namespace, keys=[KeyBody(**key) for key in keys])
+
+
+@router.post(
+    "/v1/namespaces/{namespace}/keys",
+    summary="Register a signing key",
+    responses={200: {"model": KeyBody}, 201: {"model": KeyBody}},
+)
+def add_key(
+    namespace: str, body: KeyCreate, state: StateDep, principal: CurrentPrincipal
+) -> Response:
+    """Add a key (idempotent: 200 when already registered)."""
+    key, created = publish.add_key(state.engine, principal, namespace, body.public_key_pem)
+    return Response(
+        KeyBody(**key).model_dump_json(),
+        status_code=201 if created else 200,
+        media_type="application/json",
+    )
+
+
+@router.get("/v1/namespaces/{namespace}/audit", summary="Audit log of a namespace")
+def list_audit(
+    namespace: str,
+    state: StateDep,
+    principal: CurrentPrincipal,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> AuditBody:
+    """Writes in the namespace, newest first (needs ``publish`` or ``keys`` on it)."""
+    with read_session(state.engine) as session:
+        namespace_row = auth.find_namespace(session, namespace)
+        try:
+            auth.require(principal, "publish", namespace_row)
+        except ForbiddenError:
+            auth.require(principal, "keys", namespace_row)
+        events = audit.list_events(session, namespace_row.normalized_name, limit)
+        return AuditBody(
+            namespace=namespace_row.name,
+            events=[
+                AuditEventBody(
+                    at=event.at,
+                    account=event.account,
+                    token_prefix=event.token_prefix,
+                    action=event.action,
+                    namespace=event.namespace,
+                    subject=event.subject,
+                    detail=event.detail,
+                )
+                for event in events
+            ],
+        )

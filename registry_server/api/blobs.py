@@ -1,0 +1,253 @@
+"""Blob routes (spec §3): existence, monolithic and resumable uploads, download."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request, Response
+from fastapi.responses import FileResponse, RedirectResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from mip.digests import parse_digest
+from registry_server.api.deps import CurrentPrincipal, StateDep
+from registry_server.api.schemas import UploadResultBody, UploadSessionBody, UploadSessionCreate
+from registry_server.errors import BadRequestError, NotFoundError, RangeNotSatisfiableError
+from registry_server.services import blobs
+from registry_server.services.auth import require_action
+
+router = APIRouter(tags=["blobs"])
+
+_OCTET_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+_RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+def _content_length(request: Request) -> int | None:
+    value = request.headers.get("content-length")
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise BadRequestError("Content-Length must be a non-negative integer")
+    return int(value)
+
+
+def _body(request: Request) -> AsyncIterator[bytes]:
+    return request.stream()
+
+
+def _require_blob(state: StateDep, digest: str) -> int:
+    size = blobs.blob_size(state.engine, digest)
+    if size is None:
+        raise NotFoundError(f"blob {digest} is not stored", code="blob_not_found")
+    return size
+
+
+@router.head("/v1/blobs/{digest}", summary="Does the blob exist?")
+def head_blob(digest: str, state: StateDep) -> Response:
+    """200 with ``Content-Length`` when the blob is stored, 404 otherwise."""
+    size = _require_blob(state, digest)
+    return Response(status_code=200, headers={"content-length": str(size), "etag": f'"{digest}"'})
+
+
+def _parse_range(header: str, size: int) -> tuple[int, int] | None:
+    """``(start, end_exclusive)`` of a single byte range, ``None`` to serve the whole blob."""
+    match = _RANGE_RE.fullmatch(header.strip())
+    if match is None:
+        return None  # multi-range or another unit: RFC 9110 lets us answer 200 with everything
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:
+        length = int(last)
+        if length == 0:
+            raise RangeNotSatisfiableError(f"empty suffix range for a {size}-byte blob")
+        return max(0, size - length), size
+    start = int(first)
+    end = min(int(last) + 1, size) if last else size
+    if start >= size or end <= start:
+        raise RangeNotSatisfiableError(f"range {header!r} is outside the blob's {size} bytes")
+    return start, end
+
+
+@router.get(
+    "/v1/blobs/{digest}",
+    summary="Download a blob",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/octet-stream": {}}},
+        206: {"description": "A byte range"},
+        302: {"description": "Redirect to a presigned URL (S3 storage)"},
+    },
+)
+def get_blob(
+    digest: str, state: StateDep, range_header: Annotated[str | None, Header(alias="range")] = None
+) -> Response:
+    """The blob's bytes (Range supported on local storage) or a redirect to a presigned URL."""
+    size = _require_blob(state, digest)
+    key = blobs.blob_key(digest)
+    url = state.store.download_url(key, state.settings.presign_expires_seconds)
+    if url is not None:
+        return RedirectResponse(url, status_code=302)
+    headers = {
+        "etag": f'"{digest}"',
+        "accept-ranges": "bytes",
+        "cache-control": "public, max-age=31536000, immutable",
+    }
+    byte_range = _parse_range(range_header, size) if range_header else None
+    if byte_range is None:
+        path = state.store.local_path(key)
+        if path is not None:
+            return FileResponse(path, media_type="application/octet-stream", headers=headers)
+        return StreamingResponse(
+            state.store.read(key),
+            media_type="application/octet-stream",
+            headers={**headers, "content-length": str(size)},
+        )
+    start, end = byte_range
+    headers["content-range"] = f"bytes {start}-{end - 1}/{size}"
+    headers["content-length"] = str(end - start)
+    return StreamingResponse(
+        state.store.read(key, start, end),
+        status_code=206,
+        media_type="application/octet-stream",
+        headers=headers,
+    )
+
+
+@router.put(
+    "/v1/blobs/{digest}",
+    summary="Upload a blob in one request",
+    openapi_extra=_OCTET_BODY,
+    responses={200: {"model": UploadResultBody}, 201: {"model": UploadResultBody}},
+)
+async def put_blob(
+    digest: str, request: Request, state: StateDep, principal: CurrentPrincipal
+) -> Response:
+    """Stream the body into storage while hashing; refuse a digest mismatch or an overrun."""
+    require_action(principal, "publish")
+    parse_digest(digest)
+    result = await blobs.upload_blob(
+        state.engine,
+        state.store,
+        digest,
+        _body(request),
+        declared_length=_content_length(request),
+        limit=min(state.settings.max_monolithic_upload_bytes, state.settings.max_blob_bytes),
+    )
+    if result.created:
+        state.metrics.uploaded_bytes.inc(result.size)
+    body = UploadResultBody(digest=result.digest, size=result.size, created=result.created)
+    return Response(
+        body.model_dump_json(),
+        status_code=201 if result.created else 200,
+        media_type="application/json",
+    )
+
+
+def _session_body(state: StateDep, session: blobs.SessionState) -> UploadSessionBody:
+    return UploadSessionBody(
+        upload_id=session.upload_id,
+        digest=session.digest,
+        size=session.size,
+        offset=session.offset,
+        expires_at=session.expires_at,
+        chunk_size_max=state.settings.max_chunk_bytes,
+    )
+
+
+@router.post(
+    "/v1/uploads",
+    summary="Open a resumable upload session",
+    responses={200: {"model": UploadSessionBody}, 201: {"model": UploadSessionBody}},
+)
+def open_upload(
+    body: UploadSessionCreate, state: StateDep, principal: CurrentPrincipal
+) -> Response:
+    """A session for one blob, or ``exists: true`` when the registry already has it."""
+    require_action(principal, "publish")
+    session = blobs.open_session(
+        state.engine,
+        state.store,
+        principal.account_id,
+        body.digest,
+        body.size,
+        state.settings.upload_session_ttl_seconds,
+        state.settings.max_blob_bytes,
+    )
+    if session is None:
+        answer = UploadSessionBody(
+            digest=body.digest, size=body.size, offset=body.size, exists=True
+        )
+        return Response(answer.model_dump_json(), status_code=200, media_type="application/json")
+    return Response(
+        _session_body(state, session).model_dump_json(),
+        status_code=201,
+        media_type="application/json",
+    )
+
+
+@router.get("/v1/uploads/{upload_id}", summary="State of an upload session")
+def get_upload(upload_id: str, state: StateDep, principal: CurrentPrincipal) -> UploadSessionBody:
+    """The session's offset, to resume from."""
+    return _session_body(
+        state, blobs.session_state(state.engine, state.store, upload_id, principal.account_id)
+    )
+
+
+@router.patch(
+    "/v1/uploads/{upload_id}",
+    summary="Append a chunk to an upload session",
+    openapi_extra=_OCTET_BODY,
+)
+async def patch_upload(
+    upload_id: str,
+    request: Request,
+    state: StateDep,
+    principal: CurrentPrincipal,
+    upload_offset: Annotated[int, Header(alias="upload-offset", ge=0)],
+) -> UploadSessionBody:
+    """Append the body at ``Upload-Offset``."""
+    session = await blobs.append_chunk(
+        state.engine,
+        state.store,
+        upload_id,
+        principal.account_id,
+        upload_offset,
+        _body(request),
+        declared_length=_content_length(request),
+        max_chunk_bytes=state.settings.max_chunk_bytes,
+    )
+    return _session_body(state, session)
+
+
+@router.put(
+    "/v1/uploads/{upload_id}",
+    summary="Finish an upload session",
+    responses={200: {"model": UploadResultBody}, 201: {"model": UploadResultBody}},
+)
+async def finish_upload(upload_id: str, state: StateDep, principal: CurrentPrincipal) -> Response:
+    """Verify the concatenated chunks and commit the blob."""
+    result = await run_in_threadpool(
+        blobs.finish_session, state.engine, state.store, upload_id, principal.account_id
+    )
+    if result.created:
+        state.metrics.uploaded_bytes.inc(result.size)
+    body = UploadResultBody(digest=result.digest, size=result.size, created=result.created)
+    return Response(
+        body.model_dump_json(),
+        status_code=201 if result.created else 200,
+        media_type="application/json",
+    )
+
+
+@router.delete("/v1/uploads/{upload_id}", status_code=204, summary="Abort an upload session")
+def delete_upload(upload_id: str, state: StateDep, principal: CurrentPrincipal) -> Response:
+    """Drop the session and its chunks."""
+    blobs.abort_session(state.engine, state.store, upload_id, principal.account_id)
+    return Response(status_code=204)

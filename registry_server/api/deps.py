@@ -1,0 +1,52 @@
+"""FastAPI dependencies: the application state and the authenticated caller."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
+
+from registry_server.db.session import read_session
+from registry_server.metrics import Metrics
+from registry_server.services.auth import Principal, authenticate
+from registry_server.services.downloads import DownloadCounter
+from registry_server.services.storage import BlobStore
+from registry_server.settings import Settings
+
+
+@dataclass
+class AppState:
+    """What every request needs; built once per process by the app's lifespan."""
+
+    settings: Settings
+    engine: Engine
+    store: BlobStore
+    downloads: DownloadCounter
+    metrics: Metrics
+
+
+def get_state(request: Request) -> AppState:
+    """The process's :class:`AppState`."""
+    state: AppState = request.app.state.registry
+    return state
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+
+_bearer = HTTPBearer(auto_error=False, description="An API token: `mst_...`")
+
+
+def current_principal(
+    state: StateDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+) -> Principal:
+    """The caller of a write endpoint (401 without a valid token)."""
+    header = f"Bearer {credentials.credentials}" if credentials else None
+    with read_session(state.engine) as session:
+        return authenticate(session, header)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -1,0 +1,207 @@
+"""Request and response bodies of the JSON API (what the OpenAPI document describes)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class ErrorDetail(BaseModel):
+    """A stable code and a message for people."""
+
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Every error response (spec §1)."""
+
+    error: ErrorDetail
+
+
+class UploadResultBody(BaseModel):
+    """A stored blob."""
+
+    digest: str
+    size: int
+    created: bool
+
+
+class UploadSessionCreate(BaseModel):
+    """Open a resumable upload."""
+
+    digest: str
+    size: int = Field(ge=0)
+
+
+class UploadSessionBody(BaseModel):
+    """A resumable upload's state; ``exists`` is true (and no session opened) when stored."""
+
+    upload_id: str | None = None
+    digest: str
+    size: int
+    offset: int = 0
+    expires_at: datetime | None = None
+    chunk_size_max: int | None = None
+    exists: bool = False
+
+
+class PublishRequest(BaseModel):
+    """A DSSE envelope, plus the signer's public key for a namespace's first publish."""
+
+    envelope: dict[str, Any]
+    public_key_pem: str | None = Field(default=None, max_length=4096)
+
+
+class PublishResultBody(BaseModel):
+    """The published version."""
+
+    name: str
+    version: str
+    manifest_digest: str
+    created: bool
+
+
+class VersionBody(BaseModel):
+    """One version as a resolver sees it."""
+
+    name: str | None = None
+    version: str
+    manifest_digest: str
+    dependencies: dict[str, str]
+    yanked: bool
+    yank_reason: str | None
+    published_at: str
+    size: int
+
+
+class PartSummary(BaseModel):
+    """One part of a version's manifest."""
+
+    name: str
+    kind: str
+    media_type: str
+    digest: str
+    size: int
+
+
+class VersionDetailBody(VersionBody):
+    """A version with its parts and download count."""
+
+    parts: list[PartSummary]
+    downloads: int
+
+
+class CubeIndexBody(BaseModel):
+    """Everything a resolver needs about a cube, in one response (spec §5)."""
+
+    name: str
+    normalized_name: str
+    description: str
+    keywords: list[str]
+    latest_version: str | None
+    downloads: int
+    versions: list[VersionBody]
+
+
+class YankRequest(BaseModel):
+    """Why a version is yanked."""
+
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class SearchHit(BaseModel):
+    """One search result."""
+
+    name: str
+    description: str
+    keywords: list[str]
+    latest_version: str | None
+    downloads: int
+    updated_at: str
+
+
+class SearchBody(BaseModel):
+    """A page of search results."""
+
+    query: str
+    total: int
+    results: list[SearchHit]
+
+
+class WhoAmIBody(BaseModel):
+    """The caller's token."""
+
+    account: str
+    token_prefix: str
+    namespaces: list[str]
+    actions: list[str]
+    expires_at: datetime
+
+
+class TokenCreate(BaseModel):
+    """A new token's scopes."""
+
+    namespaces: list[str] = Field(min_length=1, max_length=100)
+    actions: list[str] = Field(min_length=1, max_length=10)
+    expires_in_days: int = Field(default=90, ge=1, le=3650)
+    description: str = Field(default="", max_length=200)
+
+
+class TokenCreatedBody(BaseModel):
+    """A new token, shown this once."""
+
+    token: str
+    namespaces: list[str]
+    actions: list[str]
+    expires_at: datetime
+
+
+class KeyCreate(BaseModel):
+    """A public key to register."""
+
+    public_key_pem: str = Field(max_length=4096)
+
+
+class KeyBody(BaseModel):
+    """A registered signing key."""
+
+    key_id: str
+    public_key_pem: str
+    added_at: str
+
+
+class KeyListBody(BaseModel):
+    """A namespace's signing keys."""
+
+    namespace: str
+    keys: list[KeyBody]
+
+
+class AuditEventBody(BaseModel):
+    """One audited write."""
+
+    at: datetime
+    account: str
+    token_prefix: str
+    action: str
+    namespace: str
+    subject: str
+    detail: dict[str, Any]
+
+
+class AuditBody(BaseModel):
+    """A namespace's audit events, newest first."""
+
+    namespace: str
+    events: list[AuditEventBody]
+
+
+class HealthBody(BaseModel):
+    """Liveness of the process and its dependencies."""
+
+    status: str
+    database: str
+    storage: str

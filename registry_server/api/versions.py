@@ -1,0 +1,146 @@
+"""Version routes (spec §4-§6): publish, the resolver's cube document, envelopes, yank."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Response
+from starlette.concurrency import run_in_threadpool
+
+from registry_server.api.deps import CurrentPrincipal, StateDep
+from registry_server.api.schemas import (
+    CubeIndexBody,
+    PublishRequest,
+    PublishResultBody,
+    VersionBody,
+    VersionDetailBody,
+    YankRequest,
+)
+from registry_server.services import publish, resolve
+
+router = APIRouter(tags=["versions"])
+
+ENVELOPE_MEDIA_TYPE = "application/vnd.dsse.envelope.v1+json"
+
+
+@router.post(
+    "/v1/versions",
+    summary="Publish a signed version",
+    responses={200: {"model": PublishResultBody}, 201: {"model": PublishResultBody}},
+)
+async def publish_version(
+    body: PublishRequest, state: StateDep, principal: CurrentPrincipal
+) -> Response:
+    """Validate, authorise, verify and commit a version in one transaction."""
+    result = await run_in_threadpool(
+        publish.publish_version,
+        state.engine,
+        principal,
+        json.dumps(body.envelope).encode(),
+        body.public_key_pem,
+    )
+    if result.created:
+        state.metrics.publishes.inc()
+    answer = PublishResultBody(
+        name=result.name,
+        version=result.version,
+        manifest_digest=result.manifest_digest,
+        created=result.created,
+    )
+    return Response(
+        answer.model_dump_json(),
+        status_code=201 if result.created else 200,
+        media_type="application/json",
+    )
+
+
+@router.get(
+    "/v1/cubes/{namespace}/{name}",
+    summary="A cube and all its versions (the resolver's view)",
+    response_model=CubeIndexBody,
+    responses={304: {"description": "Not modified (If-None-Match)"}},
+)
+def get_cube(
+    namespace: str,
+    name: str,
+    state: StateDep,
+    if_none_match: Annotated[str | None, Header(alias="if-none-match")] = None,
+) -> Response:
+    """Versions in SemVer order with digests, dependencies and yank flags."""
+    document, etag = resolve.index_document(state.engine, namespace, name)
+    if if_none_match == etag:
+        return Response(status_code=304, headers={"etag": etag})
+    return Response(document, media_type="application/json", headers={"etag": etag})
+
+
+@router.get(
+    "/v1/cubes/{namespace}/{name}/resolve",
+    summary="The best version for a specifier (yanked only for exact pins)",
+    response_model=VersionBody,
+)
+def resolve_version(
+    namespace: str,
+    name: str,
+    state: StateDep,
+    spec: str = "",
+    prereleases: bool | None = None,
+) -> dict[str, Any]:
+    """The highest matching version."""
+    return resolve.resolve(state.engine, namespace, name, spec, prereleases)
+
+
+@router.get(
+    "/v1/cubes/{namespace}/{name}/versions/{version}",
+    summary="One version's details",
+    response_model=VersionDetailBody,
+)
+def get_version(namespace: str, name: str, version: str, state: StateDep) -> dict[str, Any]:
+    """The version object, its parts and its download count."""
+    return resolve.version_details(state.engine, namespace, name, version)
+
+
+@router.get(
+    "/v1/cubes/{namespace}/{name}/versions/{version}/envelope",
+    summary="The version's DSSE envelope, exactly as stored",
+    response_class=Response,
+    responses={200: {"content": {ENVELOPE_MEDIA_TYPE: {}}}},
+)
+def get_envelope(namespace: str, name: str, version: str, state: StateDep) -> Response:
+    """The signed manifest; counts one download."""
+    version_id, cube_id, envelope, digest = resolve.envelope(state.engine, namespace, name, version)
+    state.downloads.add(version_id, cube_id)
+    return Response(
+        envelope,
+        media_type=ENVELOPE_MEDIA_TYPE,
+        headers={"memstore-manifest-digest": digest, "cache-control": "public, max-age=300"},
+    )
+
+
+@router.post(
+    "/v1/cubes/{namespace}/{name}/versions/{version}/yank",
+    summary="Yank a version",
+    response_model=VersionBody,
+)
+def yank_version(
+    namespace: str,
+    name: str,
+    version: str,
+    body: YankRequest,
+    state: StateDep,
+    principal: CurrentPrincipal,
+) -> dict[str, Any]:
+    """Mark the version yanked: resolvers skip it unless pinned exactly."""
+    return publish.set_yanked(state.engine, principal, namespace, name, version, body.reason)
+
+
+@router.post(
+    "/v1/cubes/{namespace}/{name}/versions/{version}/unyank",
+    summary="Unyank a version",
+    response_model=VersionBody,
+)
+def unyank_version(
+    namespace: str, name: str, version: str, state: StateDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    """Clear the version's yank."""
+    return publish.set_yanked(state.engine, principal, namespace, name, version, None)

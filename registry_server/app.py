@@ -1,0 +1,144 @@
+"""The FastAPI application: built by :func:`create_app` from injected settings.
+
+One exception handler turns every domain error into ``{"error": {"code", "message"}}``;
+protocol errors keep their ``mip`` codes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+from starlette.exceptions import HTTPException
+
+from mip.errors import MIPError
+from registry_server.api import accounts, blobs, ops, search, versions
+from registry_server.api.deps import AppState
+from registry_server.db.session import create_db_engine, init_schema
+from registry_server.errors import RegistryError
+from registry_server.metrics import Metrics, MetricsMiddleware
+from registry_server.services.downloads import DownloadCounter
+from registry_server.services.storage import open_blob_store
+from registry_server.settings import Settings, load_settings
+
+logger = logging.getLogger("registry_server")
+
+_HTTP_CODES = {
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "blob_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def _describe_validation(error: RequestValidationError) -> str:
+    problems = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item.get("loc", ()) if part != "body") or "request"
+        problems.append(f"{where}: {item.get('msg', 'invalid')}")
+    return "invalid request: " + "; ".join(problems)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """The one place errors become responses (spec §9)."""
+
+    @app.exception_handler(RegistryError)
+    async def _registry_error(_: Request, exc: RegistryError) -> JSONResponse:
+        if exc.status >= 500:
+            logger.warning("%s: %s", exc.code, exc)
+        return _error(exc.status, exc.code, exc.message)
+
+    @app.exception_handler(MIPError)
+    async def _protocol_error(_: Request, exc: MIPError) -> JSONResponse:
+        return _error(400, exc.code, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return _error(400, "invalid_request", _describe_validation(exc))
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "invalid_request")
+        return _error(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity_error(_: Request, exc: IntegrityError) -> JSONResponse:
+        # Only reached when a retried write kept colliding with concurrent writers.
+        return _error(409, "conflict", "a concurrent request changed the same data: retry")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unexpected error", exc_info=exc)
+        return _error(500, "internal_error", "internal error: the registry logged the details")
+
+
+def _flush_loop(counter: DownloadCounter, stop: threading.Event, interval: float) -> None:
+    while not stop.wait(interval):
+        try:
+            counter.flush()
+        except RegistryError as exc:
+            logger.warning("download counts not flushed yet: %s", exc)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The registry application for ``settings`` (environment-derived when omitted)."""
+    settings = settings or load_settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = create_db_engine(settings.resolved_database_url(), settings.database_pool_size)
+        init_schema(engine)
+        counter = DownloadCounter(engine)
+        app.state.registry = AppState(
+            settings=settings,
+            engine=engine,
+            store=open_blob_store(settings),
+            downloads=counter,
+            metrics=metrics,
+        )
+        stop = threading.Event()
+        flusher = threading.Thread(
+            target=_flush_loop,
+            args=(counter, stop, settings.download_flush_seconds),
+            name="download-flush",
+            daemon=True,
+        )
+        flusher.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            flusher.join()
+            try:
+                counter.flush()
+            finally:
+                engine.dispose()
+
+    app = FastAPI(
+        title="MemStore registry",
+        version="1",
+        summary="Publish, resolve and serve signed MemCubes (spec/MIP-1-registry.md).",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    for module in (blobs, versions, accounts, search, ops):
+        app.include_router(module.router)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory``: settings from ``MEMSTORE_*`` variables."""
+    return create_app(load_settings())

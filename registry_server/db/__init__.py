@@ -1,0 +1,1 @@
+"""The registry's SQL layer: SQLModel tables and the engine/session set-up."""

@@ -1,0 +1,303 @@
+"""Blob uploads and lookups (spec §3): hash while streaming, commit only verified bytes.
+
+A blob is visible (HEAD, publish) only once its row exists, and the row is written only after the
+bytes are committed to storage: an interrupted upload leaves at most an invisible temp object, and
+a retry starts over and succeeds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
+
+from mip.digests import Digest, digest_hex, parse_digest
+from registry_server.db.models import Blob, UploadSession, utcnow
+from registry_server.db.session import read_session, write_session
+from registry_server.errors import (
+    BlobTooLargeError,
+    DigestMismatchError,
+    NotFoundError,
+    UploadIncompleteError,
+    UploadOffsetMismatchError,
+)
+from registry_server.services.storage import BlobStore, BlobWriter, new_upload_id
+
+#: Bytes gathered before one storage write (fewer thread hops than one per network chunk).
+WRITE_BATCH = 4 << 20
+_T = TypeVar("_T")
+
+
+def blob_key(digest: str) -> str:
+    """Where a blob lives in storage."""
+    hex_digits = digest_hex(Digest(digest))
+    return f"blobs/sha256/{hex_digits[:2]}/{hex_digits}"
+
+
+def _chunk_prefix(upload_id: str) -> str:
+    return f"uploads/{upload_id}/"
+
+
+def blob_size(engine: Engine, digest: str) -> int | None:
+    """The size of a stored blob, or ``None``."""
+    parse_digest(digest)
+    with read_session(engine) as session:
+        blob = session.get(Blob, digest)
+        return None if blob is None else blob.size
+
+
+def _record_blob(engine: Engine, digest: str, size: int) -> bool:
+    """Insert the blob's row; ``False`` when it already existed (a concurrent upload won)."""
+    try:
+        with write_session(engine) as session:
+            if session.get(Blob, digest) is not None:
+                return False
+            session.add(Blob(digest=digest, size=size))
+            session.commit()
+            return True
+    except IntegrityError:
+        return False
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    """What an upload produced."""
+
+    digest: str
+    size: int
+    created: bool
+
+
+async def _in_thread(function: Callable[..., _T], *args: Any) -> _T:
+    return await run_in_threadpool(function, *args)
+
+
+async def _stream_into(
+    writer: BlobWriter, chunks: AsyncIterator[bytes], limit: int, hasher: Any
+) -> int:
+    """Copy ``chunks`` into ``writer`` while hashing; raise 413 past ``limit`` bytes."""
+    size = 0
+    pending = bytearray()
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise BlobTooLargeError(
+                f"upload is over the {limit}-byte limit: use a resumable upload session "
+                "(POST /v1/uploads) for large blobs"
+            )
+        hasher.update(chunk)
+        pending += chunk
+        if len(pending) >= WRITE_BATCH:
+            await _in_thread(writer.write, bytes(pending))
+            pending.clear()
+    if pending:
+        await _in_thread(writer.write, bytes(pending))
+    return size
+
+
+async def upload_blob(
+    engine: Engine,
+    store: BlobStore,
+    digest: str,
+    chunks: AsyncIterator[bytes],
+    *,
+    declared_length: int | None,
+    limit: int,
+) -> UploadResult:
+    """Store a monolithic upload under ``digest`` after checking its bytes hash to it."""
+    parse_digest(digest)
+    if declared_length is not None and declared_length > limit:
+        raise BlobTooLargeError(
+            f"upload of {declared_length} bytes is over the {limit}-byte limit: use a resumable "
+            "upload session (POST /v1/uploads)"
+        )
+    hasher = hashlib.sha256()
+    writer = await _in_thread(store.writer, blob_key(digest))
+    try:
+        size = await _stream_into(writer, chunks, limit, hasher)
+        if declared_length is not None and size != declared_length:
+            raise UploadIncompleteError(
+                f"received {size} of {declared_length} bytes: the upload was cut off; retry it"
+            )
+        actual = "sha256:" + hasher.hexdigest()
+        if actual != digest:
+            raise DigestMismatchError(
+                f"uploaded bytes hash to {actual}, not {digest}: the file changed or was "
+                "corrupted in transit; nothing was stored"
+            )
+        existing = await _in_thread(blob_size, engine, digest)
+        if existing is not None:
+            await _in_thread(writer.abort)
+            return UploadResult(digest, size, created=False)
+        await _in_thread(writer.commit)
+    except BaseException:
+        await _in_thread(writer.abort)
+        raise
+    created = await _in_thread(_record_blob, engine, digest, size)
+    return UploadResult(digest, size, created)
+
+
+# -- resumable sessions -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SessionState:
+    """A session as a client sees it."""
+
+    upload_id: str
+    digest: str
+    size: int
+    offset: int
+    expires_at: datetime
+
+
+def _load_session(engine: Engine, upload_id: str, account_id: int) -> UploadSession:
+    with read_session(engine) as session:
+        row = session.get(UploadSession, upload_id)
+        if row is None or row.account_id != account_id or row.expires_at <= utcnow():
+            raise NotFoundError(
+                f"upload session {upload_id!r} does not exist or expired: start a new one",
+                code="upload_not_found",
+            )
+        session.expunge(row)
+        return row
+
+
+def _offset(store: BlobStore, upload_id: str) -> tuple[int, list[tuple[str, int]]]:
+    chunks = store.list(_chunk_prefix(upload_id))
+    return sum(size for _, size in chunks), chunks
+
+
+def open_session(
+    engine: Engine,
+    store: BlobStore,
+    account_id: int,
+    digest: str,
+    size: int,
+    ttl_seconds: int,
+    max_blob_bytes: int,
+) -> SessionState | None:
+    """Open a session for ``digest`` of ``size`` bytes; ``None`` when the blob already exists."""
+    parse_digest(digest)
+    if size < 0 or size > max_blob_bytes:
+        raise BlobTooLargeError(f"blob of {size} bytes is over the {max_blob_bytes}-byte limit")
+    if blob_size(engine, digest) is not None:
+        return None
+    upload_id = new_upload_id()
+    expires_at = utcnow() + timedelta(seconds=ttl_seconds)
+    with write_session(engine) as session:
+        session.add(
+            UploadSession(
+                id=upload_id, digest=digest, size=size, account_id=account_id, expires_at=expires_at
+            )
+        )
+        session.commit()
+    return SessionState(upload_id, digest, size, 0, expires_at)
+
+
+def session_state(
+    engine: Engine, store: BlobStore, upload_id: str, account_id: int
+) -> SessionState:
+    """Where a session stands (the offset to resume from)."""
+    row = _load_session(engine, upload_id, account_id)
+    offset, _ = _offset(store, upload_id)
+    return SessionState(row.id, row.digest, row.size, offset, row.expires_at)
+
+
+async def append_chunk(
+    engine: Engine,
+    store: BlobStore,
+    upload_id: str,
+    account_id: int,
+    offset: int,
+    chunks: AsyncIterator[bytes],
+    *,
+    declared_length: int | None,
+    max_chunk_bytes: int,
+) -> SessionState:
+    """Append one chunk at ``offset``; a chunk cut off midway is discarded whole."""
+    row = await _in_thread(_load_session, engine, upload_id, account_id)
+    current, _ = await _in_thread(_offset, store, upload_id)
+    if offset != current:
+        raise UploadOffsetMismatchError(
+            f"chunk sent at offset {offset}, but the session is at offset {current}: "
+            f"resume from {current}"
+        )
+    limit = min(max_chunk_bytes, row.size - current)
+    writer = await _in_thread(store.writer, f"{_chunk_prefix(upload_id)}{offset:020d}")
+    try:
+        size = await _stream_into(writer, chunks, limit, hashlib.sha256())
+        if declared_length is not None and size != declared_length:
+            raise UploadIncompleteError(
+                f"received {size} of {declared_length} bytes of the chunk: resend it"
+            )
+        if size:
+            await _in_thread(writer.commit)
+        else:
+            await _in_thread(writer.abort)
+    except BaseException:
+        await _in_thread(writer.abort)
+        raise
+    return SessionState(row.id, row.digest, row.size, current + size, row.expires_at)
+
+
+def _discard(engine: Engine, store: BlobStore, upload_id: str) -> None:
+    for key, _ in store.list(_chunk_prefix(upload_id)):
+        store.delete(key)
+    with write_session(engine) as session:
+        row = session.get(UploadSession, upload_id)
+        if row is not None:
+            session.delete(row)
+            session.commit()
+
+
+def finish_session(
+    engine: Engine, store: BlobStore, upload_id: str, account_id: int
+) -> UploadResult:
+    """Concatenate the chunks while hashing, verify, commit the blob, remove the session."""
+    row = _load_session(engine, upload_id, account_id)
+    total, chunks = _offset(store, upload_id)
+    if total != row.size:
+        raise UploadIncompleteError(
+            f"session holds {total} of {row.size} bytes: upload the rest from offset {total}"
+        )
+    existing = blob_size(engine, row.digest)
+    if existing is not None:
+        _discard(engine, store, upload_id)
+        return UploadResult(row.digest, existing, created=False)
+    hasher = hashlib.sha256()
+    writer = store.writer(blob_key(row.digest))
+    try:
+        for key, _ in chunks:
+            for data in store.read(key):
+                hasher.update(data)
+                writer.write(data)
+        actual = "sha256:" + hasher.hexdigest()
+        if actual != row.digest:
+            raise DigestMismatchError(
+                f"uploaded bytes hash to {actual}, not {row.digest}: the session is discarded; "
+                "upload the file again"
+            )
+        writer.commit()
+    except DigestMismatchError:
+        writer.abort()
+        _discard(engine, store, upload_id)
+        raise
+    except BaseException:
+        writer.abort()
+        raise
+    created = _record_blob(engine, row.digest, row.size)
+    _discard(engine, store, upload_id)
+    return UploadResult(row.digest, row.size, created)
+
+
+def abort_session(engine: Engine, store: BlobStore, upload_id: str, account_id: int) -> None:
+    """Drop a session and its chunks."""
+    _load_session(engine, upload_id, account_id)
+    _discard(engine, store, upload_id)

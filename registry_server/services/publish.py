@@ -1,0 +1,371 @@
+"""Publishing a version (spec §4): validate, authorise, verify, commit in one transaction.
+
+Races between clients or server processes are decided by the database's unique constraints: a
+publish that loses one rolls back whole and runs again, and then sees the winner's rows (identical
+content: success without change; different content: ``version_exists``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from mip.digests import Digest
+from mip.dsse import Envelope, parse_envelope, verify
+from mip.keys import PublicKey
+from mip.manifest import decode_manifest, manifest_digest
+from mip.models import Manifest
+from mip.names import confusable_skeleton, normalize_cube_name
+from mip.versions import Version
+from registry_server.db.models import (
+    Blob,
+    Cube,
+    CubeVersion,
+    Namespace,
+    SigningKeyRecord,
+    VersionBlob,
+    utcnow,
+)
+from registry_server.db.session import write_session
+from registry_server.errors import (
+    BlobMissingError,
+    ConflictError,
+    NameConflictError,
+    SizeMismatchError,
+    UnregisteredKeyError,
+    VersionExistsError,
+)
+from registry_server.services.audit import record_event
+from registry_server.services.auth import Principal, find_namespace, require
+from registry_server.services.resolve import rebuild_index, version_key
+from registry_server.services.search import update_search_entry
+
+#: How often a publish that lost a race is re-run before giving up.
+MAX_ATTEMPTS = 4
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """The outcome of a publish."""
+
+    name: str
+    version: str
+    manifest_digest: str
+    created: bool
+
+
+def publish_version(
+    engine: Engine, principal: Principal, envelope_json: bytes, public_key_pem: str | None
+) -> PublishResult:
+    """Publish the version whose signed manifest ``envelope_json`` carries."""
+    envelope = parse_envelope(envelope_json)
+    manifest = decode_manifest(envelope.payload)
+    publisher_key = PublicKey.from_pem(public_key_pem.encode()) if public_key_pem else None
+    for attempt in range(MAX_ATTEMPTS):
+        try:
+            with write_session(engine) as session:
+                result = _publish_once(session, principal, envelope, manifest, publisher_key)
+                session.commit()
+                return result
+        except IntegrityError:
+            # Another publish committed a row we also inserted; run again to see its result.
+            if attempt == MAX_ATTEMPTS - 1:
+                raise
+    raise ConflictError("publish kept losing races: retry")  # pragma: no cover
+
+
+def _check_name(session: Session, namespace: Namespace, name: str) -> Cube | None:
+    """The existing cube named ``name``; ``None`` for a new name that collides with nothing."""
+    normalized = normalize_cube_name(name)
+    cube = session.exec(select(Cube).where(Cube.normalized_name == normalized)).first()
+    if cube is not None:
+        if cube.name != name:
+            raise NameConflictError(
+                f"this cube is registered as {cube.name!r}; the manifest says {name!r}: "
+                f"set the manifest name to {cube.name!r}"
+            )
+        return cube
+    if name.split("/")[0] != namespace.name:
+        raise NameConflictError(
+            f"namespace is registered as {namespace.name!r}; the manifest says "
+            f"{name.split('/')[0]!r}: spell it exactly as registered"
+        )
+    clash = session.exec(select(Cube).where(Cube.skeleton == confusable_skeleton(name))).first()
+    if clash is not None:
+        raise NameConflictError(
+            f"cube name {name!r} is too close to the existing cube {clash.name!r} (differs only "
+            "by case, separators or look-alike characters): choose a distinct name"
+        )
+    return None
+
+
+def _check_signature(
+    session: Session,
+    principal: Principal,
+    namespace: Namespace,
+    envelope: Envelope,
+    publisher_key: PublicKey | None,
+) -> None:
+    records = list(
+        session.exec(select(SigningKeyRecord).where(SigningKeyRecord.namespace_id == namespace.id))
+    )
+    if not records:
+        if publisher_key is None:
+            raise UnregisteredKeyError(
+                f"namespace {namespace.name!r} has no signing key yet: send the signer's public "
+                "key with this first publish (memos publish does)"
+            )
+        verify(envelope, {publisher_key.key_id: publisher_key})
+        assert namespace.id is not None
+        session.add(
+            SigningKeyRecord(
+                namespace_id=namespace.id,
+                key_id=publisher_key.key_id,
+                public_key_pem=publisher_key.to_pem().decode(),
+            )
+        )
+        record_event(
+            session,
+            account=principal.account,
+            token_prefix=principal.token_prefix,
+            action="key.add",
+            namespace=namespace.normalized_name,
+            subject=publisher_key.key_id,
+            detail={"first_publish": True},
+        )
+        return
+    trusted = {
+        record.key_id: PublicKey.from_pem(record.public_key_pem.encode()) for record in records
+    }
+    if not set(envelope.key_ids) & set(trusted):
+        signers = ", ".join(key_id[:16] for key_id in envelope.key_ids) or "none"
+        raise UnregisteredKeyError(
+            f"the envelope is signed by key(s) {signers}, none registered for namespace "
+            f"{namespace.name!r}: add the key (POST /v1/namespaces/"
+            f"{namespace.normalized_name}/keys) or sign with a registered one"
+        )
+    verify(envelope, trusted)
+
+
+def _check_blobs(session: Session, manifest: Manifest) -> dict[Digest, int]:
+    sizes = manifest.blob_sizes()
+    if not sizes:
+        return sizes
+    stored = {
+        blob.digest: blob.size
+        for blob in session.exec(select(Blob).where(col(Blob.digest).in_(list(sizes))))
+    }
+    missing = sorted(digest for digest in sizes if digest not in stored)
+    if missing:
+        raise BlobMissingError(
+            f"{len(missing)} blob(s) referenced by the manifest are not uploaded: "
+            f"{', '.join(missing)}; upload them first (PUT /v1/blobs/{{digest}})"
+        )
+    wrong = [f"{d} is {stored[d]} bytes, declared {s}" for d, s in sizes.items() if stored[d] != s]
+    if wrong:
+        raise SizeMismatchError(f"blob sizes disagree with the manifest: {'; '.join(wrong)}")
+    return sizes
+
+
+def _tags(manifest: Manifest) -> list[str]:
+    # Tags are an optional manifest field (unknown fields are kept, MIP-1 §5).
+    extra = manifest.model_extra or {}
+    tags = extra.get("tags")
+    if isinstance(tags, list):
+        return [str(tag)[:64] for tag in tags[:50]]
+    return []
+
+
+def _publish_once(
+    session: Session,
+    principal: Principal,
+    envelope: Envelope,
+    manifest: Manifest,
+    publisher_key: PublicKey | None,
+) -> PublishResult:
+    namespace_text = manifest.name.split("/")[0]
+    namespace = find_namespace(session, namespace_text)
+    require(principal, "publish", namespace)
+    cube = _check_name(session, namespace, manifest.name)
+    digest = manifest_digest(envelope.payload)
+    key = version_key(manifest.version)
+    if cube is not None:
+        existing = session.exec(
+            select(CubeVersion).where(
+                CubeVersion.cube_id == cube.id, CubeVersion.version_key == key
+            )
+        ).first()
+        if existing is not None:
+            if existing.manifest_digest == digest:
+                return PublishResult(cube.name, existing.version, digest, created=False)
+            raise VersionExistsError(
+                f"{cube.name} {existing.version} is already published with different content "
+                f"(manifest {existing.manifest_digest}); versions are immutable: publish a new "
+                "version"
+            )
+    _check_signature(session, principal, namespace, envelope, publisher_key)
+    sizes = _check_blobs(session, manifest)
+
+    now = utcnow()
+    if cube is None:
+        assert namespace.id is not None
+        cube = Cube(
+            namespace_id=namespace.id,
+            name=manifest.name,
+            normalized_name=normalize_cube_name(manifest.name),
+            skeleton=confusable_skeleton(manifest.name),
+        )
+        session.add(cube)
+        session.flush()
+    assert cube.id is not None
+    version = CubeVersion(
+        cube_id=cube.id,
+        version=manifest.version,
+        version_key=key,
+        manifest_digest=digest,
+        envelope=envelope.to_json(),
+        dependencies=dict(manifest.dependencies),
+        parts=[
+            {
+                "name": part.name,
+                "kind": part.kind,
+                "media_type": part.media_type,
+                "digest": part.digest,
+                "size": part.size,
+            }
+            for part in manifest.parts
+        ],
+        total_size=sum(sizes.values()),
+        published_at=now,
+    )
+    session.add(version)
+    session.flush()
+    assert version.id is not None
+    for blob_digest in sizes:
+        session.add(VersionBlob(version_id=version.id, digest=blob_digest))
+    # The cube's search text follows its highest version.
+    previous = [
+        Version.parse(row)
+        for row in session.exec(
+            select(CubeVersion.version).where(
+                CubeVersion.cube_id == cube.id, CubeVersion.id != version.id
+            )
+        )
+    ]
+    if not previous or Version.parse(manifest.version) > max(previous):
+        cube.description = manifest.description
+        cube.keywords = list(manifest.keywords)
+        cube.tags = _tags(manifest)
+    cube.updated_at = now
+    session.flush()
+    rebuild_index(session, cube)
+    update_search_entry(session, cube)
+    record_event(
+        session,
+        account=principal.account,
+        token_prefix=principal.token_prefix,
+        action="version.publish",
+        namespace=namespace.normalized_name,
+        subject=f"{cube.name}@{manifest.version}",
+        detail={"manifest_digest": digest, "signers": envelope.key_ids},
+    )
+    return PublishResult(cube.name, manifest.version, digest, created=True)
+
+
+def set_yanked(
+    engine: Engine,
+    principal: Principal,
+    namespace: str,
+    name: str,
+    version: str,
+    reason: str | None,
+) -> dict[str, Any]:
+    """Yank (``reason`` given) or unyank (``None``) a version; idempotent and audited."""
+    from registry_server.services.resolve import find_cube, find_version, version_object
+
+    with write_session(engine) as session:
+        cube = find_cube(session, namespace, name)
+        namespace_row = session.get(Namespace, cube.namespace_id)
+        assert namespace_row is not None
+        require(principal, "yank", namespace_row)
+        row = find_version(session, cube, version)
+        row.yanked = reason is not None
+        row.yank_reason = reason
+        session.add(row)
+        session.flush()
+        rebuild_index(session, cube)
+        record_event(
+            session,
+            account=principal.account,
+            token_prefix=principal.token_prefix,
+            action="version.yank" if reason is not None else "version.unyank",
+            namespace=namespace_row.normalized_name,
+            subject=f"{cube.name}@{row.version}",
+            detail={"reason": reason} if reason else {},
+        )
+        result = {"name": cube.name, **version_object(row)}
+        session.commit()
+        return result
+
+
+def add_key(
+    engine: Engine, principal: Principal, namespace: str, public_key_pem: str
+) -> tuple[dict[str, Any], bool]:
+    """Register a signing key for a namespace; ``(key, created)``."""
+    key = PublicKey.from_pem(public_key_pem.encode())
+    with write_session(engine) as session:
+        namespace_row = find_namespace(session, namespace)
+        require(principal, "keys", namespace_row)
+        existing = session.exec(
+            select(SigningKeyRecord).where(
+                SigningKeyRecord.namespace_id == namespace_row.id,
+                SigningKeyRecord.key_id == key.key_id,
+            )
+        ).first()
+        if existing is not None:
+            return key_object(existing), False
+        assert namespace_row.id is not None
+        record = SigningKeyRecord(
+            namespace_id=namespace_row.id, key_id=key.key_id, public_key_pem=key.to_pem().decode()
+        )
+        session.add(record)
+        record_event(
+            session,
+            account=principal.account,
+            token_prefix=principal.token_prefix,
+            action="key.add",
+            namespace=namespace_row.normalized_name,
+            subject=key.key_id,
+        )
+        session.commit()
+        return key_object(record), True
+
+
+def key_object(record: SigningKeyRecord) -> dict[str, Any]:
+    """The JSON form of a registered key."""
+    return {
+        "key_id": record.key_id,
+        "public_key_pem": record.public_key_pem,
+        "added_at": record.added_at.isoformat().replace("+00:00", "Z"),
+    }
+
+
+def list_keys(session: Session, namespace: str) -> list[dict[str, Any]]:
+    """The keys registered for a namespace."""
+    namespace_row = find_namespace(session, namespace)
+    records = session.exec(
+        select(SigningKeyRecord)
+        .where(SigningKeyRecord.namespace_id == namespace_row.id)
+        .order_by(col(SigningKeyRecord.id))
+    )
+    return [key_object(record) for record in records]
+
+
+def envelope_document(envelope_json: Any) -> bytes:
+    """The envelope object of a publish request as bytes for :func:`mip.dsse.parse_envelope`."""
+    return json.dumps(envelope_json).encode()

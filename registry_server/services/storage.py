@@ -1,0 +1,366 @@
+"""Blob storage behind one interface: a local directory or an S3-compatible bucket.
+
+Both backends pass ``tests/registry/test_storage_conformance.py``. Objects become visible only
+when a writer commits (a temp file renamed into place; an S3 multipart upload completed), so an
+interrupted upload leaves nothing behind that a reader could see.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import unquote, urlparse
+
+from registry_server.errors import StorageUnavailableError
+
+if TYPE_CHECKING:
+    from registry_server.settings import Settings
+
+#: Read size for streaming blobs out.
+READ_CHUNK = 1 << 20
+#: S3 multipart part size (S3 requires at least 5 MiB for every part but the last).
+S3_PART_SIZE = 16 << 20
+
+
+class BlobWriter(Protocol):
+    """An object being written; invisible until :meth:`commit`."""
+
+    def write(self, data: bytes) -> None:
+        """Append bytes."""
+
+    def commit(self) -> None:
+        """Make the object visible under its key, atomically."""
+
+    def abort(self) -> None:
+        """Discard everything written; the key is left as it was."""
+
+
+class BlobStore(Protocol):
+    """Where blob bytes live. Keys are ``/``-separated relative paths chosen by the services."""
+
+    def size(self, key: str) -> int | None:
+        """The size of the object, or ``None`` when there is none."""
+
+    def writer(self, key: str) -> BlobWriter:
+        """A writer whose commit creates (or replaces) the object ``key``."""
+
+    def read(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """The bytes ``[start, end)`` of the object (``end=None``: to the end), in chunks."""
+
+    def local_path(self, key: str) -> Path | None:
+        """A filesystem path of the object when the backend has one (for zero-copy serving)."""
+
+    def download_url(self, key: str, expires_seconds: int) -> str | None:
+        """A presigned URL a client may fetch the object from, or ``None`` to serve it ourselves."""
+
+    def list(self, prefix: str) -> list[tuple[str, int]]:
+        """Keys under ``prefix`` with their sizes, sorted by key."""
+
+    def delete(self, key: str) -> None:
+        """Remove an object if present."""
+
+    def check(self) -> None:
+        """Raise :class:`StorageUnavailableError` when the storage cannot be used."""
+
+
+class LocalBlobStore:
+    """Objects as files under ``root``; writes go to ``root/.tmp`` and are renamed into place."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._tmp = root / ".tmp"
+        self._tmp.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        parts = key.split("/")
+        # Keys are built by our services, but never let one escape the root.
+        if not key or any(part in ("", ".", "..") or part.startswith(".") for part in parts):
+            raise ValueError(f"invalid storage key {key!r}")
+        return self.root.joinpath(*parts)
+
+    def size(self, key: str) -> int | None:
+        """See :meth:`BlobStore.size`."""
+        try:
+            return self._path(key).stat().st_size
+        except FileNotFoundError:
+            return None
+
+    def writer(self, key: str) -> BlobWriter:
+        """See :meth:`BlobStore.writer`."""
+        return _LocalWriter(self._path(key), self._tmp)
+
+    def read(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """See :meth:`BlobStore.read`."""
+        with open(self._path(key), "rb") as stream:
+            stream.seek(start)
+            remaining = None if end is None else end - start
+            while remaining is None or remaining > 0:
+                chunk = stream.read(READ_CHUNK if remaining is None else min(READ_CHUNK, remaining))
+                if not chunk:
+                    return
+                if remaining is not None:
+                    remaining -= len(chunk)
+                yield chunk
+
+    def local_path(self, key: str) -> Path | None:
+        """See :meth:`BlobStore.local_path`."""
+        return self._path(key)
+
+    def download_url(self, key: str, expires_seconds: int) -> str | None:
+        """A directory cannot presign: the server streams the file itself."""
+        return None
+
+    def list(self, prefix: str) -> list[tuple[str, int]]:
+        """See :meth:`BlobStore.list`."""
+        base = self._path(prefix.rstrip("/"))
+        if not base.is_dir():
+            return []
+        found = []
+        for path in base.rglob("*"):
+            if path.is_file():
+                found.append((path.relative_to(self.root).as_posix(), path.stat().st_size))
+        return sorted(found)
+
+    def delete(self, key: str) -> None:
+        """See :meth:`BlobStore.delete`."""
+        path = self._path(key)
+        path.unlink(missing_ok=True)
+        # Remove emptied directories so finished upload sessions leave no trace.
+        parent = path.parent
+        while parent != self.root:
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+            parent = parent.parent
+
+    def check(self) -> None:
+        """See :meth:`BlobStore.check`."""
+        if not os.access(self.root, os.W_OK):
+            raise StorageUnavailableError(f"blob directory {self.root} is not writable")
+
+
+class _LocalWriter:
+    def __init__(self, target: Path, tmp_dir: Path) -> None:
+        self._target = target
+        descriptor, name = tempfile.mkstemp(dir=tmp_dir, prefix="upload-")
+        self._tmp = Path(name)
+        self._file = os.fdopen(descriptor, "wb")
+
+    def write(self, data: bytes) -> None:
+        self._file.write(data)
+
+    def commit(self) -> None:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        self._target.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp.replace(self._target)
+
+    def abort(self) -> None:
+        self._file.close()
+        self._tmp.unlink(missing_ok=True)
+
+
+class S3BlobStore:
+    """Objects in an S3-compatible bucket under ``prefix``, through boto3."""
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str,
+        *,
+        endpoint_url: str | None,
+        region: str,
+        addressing_style: str = "path",
+    ) -> None:
+        import boto3
+        from botocore.config import Config
+
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self._client: Any = boto3.client(
+            "s3",
+            endpoint_url=endpoint_url or None,
+            region_name=region,
+            config=Config(
+                s3={"addressing_style": addressing_style},
+                signature_version="s3v4",
+                retries={"max_attempts": 3, "mode": "standard"},
+                max_pool_connections=32,
+            ),
+        )
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def size(self, key: str) -> int | None:
+        """See :meth:`BlobStore.size`."""
+        from botocore.exceptions import ClientError
+
+        try:
+            with translate_storage_errors():
+                response = self._client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except StorageUnavailableError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ClientError) and cause.response.get("Error", {}).get("Code") in (
+                "404",
+                "NoSuchKey",
+                "NotFound",
+            ):
+                return None
+            raise
+        return int(response["ContentLength"])
+
+    def writer(self, key: str) -> BlobWriter:
+        """See :meth:`BlobStore.writer`."""
+        return _S3Writer(self._client, self.bucket, self._key(key))
+
+    def read(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """See :meth:`BlobStore.read`."""
+        if end is not None and end <= start:
+            return
+        byte_range = f"bytes={start}-{'' if end is None else end - 1}"
+        with translate_storage_errors():
+            response = self._client.get_object(
+                Bucket=self.bucket, Key=self._key(key), Range=byte_range
+            )
+            body = response["Body"]
+            try:
+                yield from body.iter_chunks(READ_CHUNK)
+            finally:
+                body.close()
+
+    def local_path(self, key: str) -> Path | None:
+        """Objects in a bucket have no local path."""
+        return None
+
+    def download_url(self, key: str, expires_seconds: int) -> str | None:
+        """A presigned GET URL, so the application never proxies blob bytes."""
+        with translate_storage_errors():
+            url: str = self._client.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": self.bucket, "Key": self._key(key)},
+                ExpiresIn=expires_seconds,
+            )
+        return url
+
+    def list(self, prefix: str) -> list[tuple[str, int]]:
+        """See :meth:`BlobStore.list`."""
+        found = []
+        strip = len(self._key(""))
+        with translate_storage_errors():
+            paginator = self._client.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
+                for item in page.get("Contents", []):
+                    found.append((item["Key"][strip:], int(item["Size"])))
+        return sorted(found)
+
+    def delete(self, key: str) -> None:
+        """See :meth:`BlobStore.delete`."""
+        with translate_storage_errors():
+            self._client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def check(self) -> None:
+        """See :meth:`BlobStore.check`."""
+        with translate_storage_errors():
+            self._client.head_bucket(Bucket=self.bucket)
+
+
+class _S3Writer:
+    """Buffers to :data:`S3_PART_SIZE`; one PUT for small objects, multipart for large ones."""
+
+    def __init__(self, client: Any, bucket: str, key: str) -> None:
+        self._client = client
+        self._bucket = bucket
+        self._key = key
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._parts: list[dict[str, Any]] = []
+
+    def write(self, data: bytes) -> None:
+        self._buffer += data
+        while len(self._buffer) >= S3_PART_SIZE:
+            self._flush_part(bytes(self._buffer[:S3_PART_SIZE]))
+            del self._buffer[:S3_PART_SIZE]
+
+    def _flush_part(self, data: bytes) -> None:
+        with translate_storage_errors():
+            if self._upload_id is None:
+                response = self._client.create_multipart_upload(Bucket=self._bucket, Key=self._key)
+                self._upload_id = response["UploadId"]
+            number = len(self._parts) + 1
+            response = self._client.upload_part(
+                Bucket=self._bucket,
+                Key=self._key,
+                UploadId=self._upload_id,
+                PartNumber=number,
+                Body=data,
+            )
+            self._parts.append({"ETag": response["ETag"], "PartNumber": number})
+
+    def commit(self) -> None:
+        with translate_storage_errors():
+            if self._upload_id is None:
+                self._client.put_object(
+                    Bucket=self._bucket, Key=self._key, Body=bytes(self._buffer)
+                )
+                return
+            if self._buffer:
+                self._flush_part(bytes(self._buffer))
+                self._buffer.clear()
+            self._client.complete_multipart_upload(
+                Bucket=self._bucket,
+                Key=self._key,
+                UploadId=self._upload_id,
+                MultipartUpload={"Parts": self._parts},
+            )
+
+    def abort(self) -> None:
+        self._buffer.clear()
+        if self._upload_id is not None:
+            with translate_storage_errors():
+                self._client.abort_multipart_upload(
+                    Bucket=self._bucket, Key=self._key, UploadId=self._upload_id
+                )
+
+
+@contextmanager
+def translate_storage_errors() -> Iterator[None]:
+    """Turn botocore's exceptions into :class:`StorageUnavailableError` (the one boundary)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except (BotoCoreError, ClientError) as exc:
+        raise StorageUnavailableError(f"blob storage failed: {exc}") from exc
+
+
+def open_blob_store(settings: Settings) -> BlobStore:
+    """The backend named by ``settings.storage_url`` (``file://`` or ``s3://bucket/prefix``)."""
+    url = urlparse(settings.resolved_storage_url())
+    if url.scheme == "file":
+        return LocalBlobStore(Path(unquote(url.path)))
+    if url.scheme == "s3":
+        if not url.netloc:
+            raise ValueError("MEMSTORE_STORAGE_URL must name a bucket: s3://bucket/prefix")
+        return S3BlobStore(
+            url.netloc,
+            url.path,
+            endpoint_url=settings.s3_endpoint_url or None,
+            region=settings.s3_region,
+            addressing_style=settings.s3_addressing_style,
+        )
+    raise ValueError(
+        f"unsupported MEMSTORE_STORAGE_URL scheme {url.scheme!r}: use file:///path or s3://bucket"
+    )
+
+
+def new_upload_id() -> str:
+    """A random, unguessable upload-session id."""
+    return uuid.uuid4().hex

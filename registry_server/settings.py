@@ -1,0 +1,63 @@
+"""The registry's settings: a pydantic-settings object built by :func:`load_settings`.
+
+Every field reads from an environment variable with the ``MEMSTORE_`` prefix
+(``MEMSTORE_DATABASE_URL``, ``MEMSTORE_STORAGE_URL``, ...); command-line flags override them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Configuration of one registry server process."""
+
+    model_config = SettingsConfigDict(env_prefix="MEMSTORE_", extra="ignore")
+
+    #: Where the embedded defaults live: ``registry.db`` (SQLite) and ``blobs/``.
+    data_dir: Path = Path("memstore-data")
+    #: SQLAlchemy URL; empty means SQLite in ``data_dir``. PostgreSQL: ``postgresql+psycopg://...``.
+    database_url: str = ""
+    #: ``file:///path`` or ``s3://bucket/prefix``; empty means ``data_dir/blobs``.
+    storage_url: str = ""
+    #: Endpoint of an S3-compatible store (MinIO, moto, R2...); empty means AWS.
+    s3_endpoint_url: str = ""
+    s3_region: str = "us-east-1"
+    #: ``path`` works with every S3-compatible server; ``virtual`` for AWS-style host names.
+    s3_addressing_style: str = "path"
+    #: How long a presigned download URL stays valid.
+    presign_expires_seconds: int = Field(default=300, ge=10, le=7 * 24 * 3600)
+    #: Largest body of one monolithic ``PUT /v1/blobs/{digest}``; larger blobs use sessions.
+    max_monolithic_upload_bytes: int = Field(default=1 << 30, ge=1)
+    #: Largest blob at all (MIP-1 §9 default: 64 GiB).
+    max_blob_bytes: int = Field(default=64 << 30, ge=1)
+    #: Largest chunk of one ``PATCH /v1/uploads/{id}``.
+    max_chunk_bytes: int = Field(default=256 << 20, ge=1)
+    upload_session_ttl_seconds: int = Field(default=24 * 3600, ge=60)
+    #: Expiry of tokens made without an explicit one.
+    token_default_days: int = Field(default=90, ge=1)
+    #: Download counts are aggregated in memory and flushed this often.
+    download_flush_seconds: float = Field(default=2.0, gt=0)
+    #: SQLAlchemy pool size per process (PostgreSQL).
+    database_pool_size: int = Field(default=10, ge=1)
+
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to SQLite under ``data_dir``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'registry.db').resolve()}"
+
+    def resolved_storage_url(self) -> str:
+        """The storage URL, defaulting to a directory under ``data_dir``."""
+        if self.storage_url:
+            return self.storage_url
+        return (self.data_dir / "blobs").resolve().as_uri()
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from ``MEMSTORE_*`` variables, with ``overrides`` (flags) taking precedence."""
+    return Settings(**{key: value for key, value in overrides.items() if value is not None})
