@@ -12,7 +12,7 @@ version already installed is kept when it still satisfies every requirement (unl
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -51,8 +51,12 @@ class Candidate:
 class Index(Protocol):
     """Where the resolver learns which versions of a cube exist."""
 
-    def candidates(self, name: CubeName) -> Sequence[Candidate]:
-        """Every version of ``name``, any order; raise :class:`NotFoundError` for an unknown cube."""
+    def candidates(self, name: CubeName, exact_pins: Collection[str] = ()) -> Sequence[Candidate]:
+        """Every version of ``name``, any order; raise :class:`NotFoundError` for an unknown cube.
+
+        ``exact_pins`` are the versions the requirements pin exactly (``==V``), when all of them
+        do: an index may then answer from a cache without asking whether newer versions exist.
+        """
         ...
 
 
@@ -62,7 +66,7 @@ class MemoryIndex:
     def __init__(self, cubes: Mapping[str, Sequence[Candidate]]) -> None:
         self._cubes = {normalize_cube_name(name): list(items) for name, items in cubes.items()}
 
-    def candidates(self, name: CubeName) -> Sequence[Candidate]:
+    def candidates(self, name: CubeName, exact_pins: Collection[str] = ()) -> Sequence[Candidate]:
         """Every version of ``name``."""
         if name not in self._cubes:
             raise NotFoundError(f"unknown cube {name}: the index has no cube of that name")
@@ -105,9 +109,13 @@ class _Provider:
         self._preferred = preferred
         self._seen: dict[CubeName, Sequence[Candidate]] = {}
 
-    def all_candidates(self, name: CubeName) -> Sequence[Candidate]:
+    def all_candidates(
+        self, name: CubeName, requirements: Sequence[Requirement] = ()
+    ) -> Sequence[Candidate]:
         if name not in self._seen:
-            self._seen[name] = self._index.candidates(name)
+            pins = [requirement.exact_pin for requirement in requirements]
+            exact = [pin for pin in pins if pin is not None] if all(pins) else []
+            self._seen[name] = self._index.candidates(name, exact)
         return self._seen[name]
 
     def identify(self, requirement_or_candidate: Requirement | Candidate) -> CubeName:
@@ -140,7 +148,7 @@ class _Provider:
         bad = {candidate.manifest_digest for candidate in incompatibilities[identifier]}
         matches = [
             candidate
-            for candidate in self.all_candidates(identifier)
+            for candidate in self.all_candidates(identifier, wanted)
             if candidate.manifest_digest not in bad
             and all(_allows(requirement, candidate) for requirement in wanted)
         ]

@@ -1,0 +1,277 @@
+"""Talking to a registry for installs: cube documents, envelopes, namespace keys and blobs.
+
+The network sits behind :class:`RegistryIndex`; httpx exceptions are translated once, here, into
+:class:`NetworkError` (could not reach it) or :class:`RegistryError` / :class:`NotFoundError`
+(it answered with an error). Blob downloads (registry API §3) stream into the cache, hashed while
+they stream, resume with ``Range`` after an interruption, and follow redirects without carrying
+the ``Authorization`` header to another origin (httpx drops it on a cross-origin redirect; the
+test suite checks it against two real servers).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Callable, Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from memos_client.errors import NetworkError, NotFoundError, RegistryError, VerificationError
+from memos_client.install.cache import Cache
+from memos_client.install.resolver import Candidate, candidates_from_document
+from mip.digests import Digest
+from mip.names import CubeName
+
+if TYPE_CHECKING:
+    import httpx
+
+    from mip.keys import PublicKey
+
+DEFAULT_INDEX_URL = "http://127.0.0.1:8700"
+#: Parallel blob downloads.
+MAX_PARALLEL = 8
+#: Attempts per blob: the first, then resumes after interruptions.
+MAX_ATTEMPTS = 3
+_CHUNK = 1 << 20
+
+
+def default_index_url() -> str:
+    """``$MEMOS_INDEX_URL``, or the local default."""
+    return os.environ.get("MEMOS_INDEX_URL") or DEFAULT_INDEX_URL
+
+
+class RegistryIndex:
+    """A registry seen through the cache: the resolver's :class:`Index`, plus envelopes and blobs.
+
+    Offline, everything comes from the cache. Online, cube documents are revalidated with
+    ``If-None-Match`` -- except for exact pins whose version is already cached: versions are
+    immutable, and yanking does not affect an exact pin (API §5), so the cached entry is still
+    right and no request is needed.
+    """
+
+    def __init__(
+        self, url: str, cache: Cache, *, offline: bool = False, token: str | None = None
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.cache = cache
+        self.offline = offline
+        self._token = token if token is not None else os.environ.get("MEMOS_TOKEN") or None
+        self._client: httpx.Client | None = None
+        self._lock = threading.Lock()
+
+    # -- transport -------------------------------------------------------------------------------
+
+    @property
+    def client(self) -> httpx.Client:
+        """The shared HTTP client (created on first use: httpx is slow to import)."""
+        with self._lock:
+            if self._client is None:
+                import httpx
+
+                headers = {"User-Agent": "memos"}
+                if self._token:
+                    headers["Authorization"] = f"Bearer {self._token}"
+                self._client = httpx.Client(
+                    headers=headers,
+                    timeout=httpx.Timeout(30.0, connect=5.0),
+                    follow_redirects=True,
+                    limits=httpx.Limits(max_connections=MAX_PARALLEL * 2),
+                )
+            return self._client
+
+    def close(self) -> None:
+        """Close the HTTP connections."""
+        if self._client is not None:
+            self._client.close()
+
+    def _get(self, path: str, headers: Mapping[str, str] | None = None) -> httpx.Response:
+        import httpx
+
+        if self.offline:
+            raise NetworkError(f"{path} is not cached and --offline forbids the network")
+        try:
+            response = self.client.get(self.url + path, headers=headers)
+        except httpx.HTTPError as exc:
+            raise NetworkError(
+                f"cannot reach the registry at {self.url} ({exc or type(exc).__name__}); "
+                "check --index-url, or install cached cubes with --offline"
+            ) from exc
+        if response.status_code >= 400:
+            _raise_for_error(response, self.url + path)
+        return response
+
+    def get_json(self, path: str) -> Any:
+        """A JSON document from the registry (``path`` starts with ``/v1``)."""
+        return self._get(path).json()
+
+    # -- the resolver's view ---------------------------------------------------------------------
+
+    def candidates(self, name: CubeName, exact_pins: Collection[str] = ()) -> Sequence[Candidate]:
+        """Every version of ``name`` (see the class docstring for when the network is used)."""
+        cached = self.cache.read_index(self.url, name)
+        if cached is not None and (self.offline or self._pins_cached(cached, exact_pins)):
+            return candidates_from_document(cached["document"])
+        if self.offline:
+            raise NotFoundError(
+                f"unknown cube {name}: it is not in the cache, and --offline forbids asking "
+                f"the registry at {self.url}"
+            )
+        namespace, _, cube = name.partition("/")
+        headers = {"If-None-Match": cached["etag"]} if cached and cached.get("etag") else {}
+        response = self._get(f"/v1/cubes/{namespace}/{cube}", headers)
+        if response.status_code == 304 and cached is not None:
+            return candidates_from_document(cached["document"])
+        document = response.json()
+        self.cache.write_index(self.url, name, document, response.headers.get("etag"))
+        return candidates_from_document(document)
+
+    def _pins_cached(self, cached: Mapping[str, Any], exact_pins: Collection[str]) -> bool:
+        if not exact_pins:
+            return False
+        from mip.versions import Version
+
+        versions = {Version.parse(str(v["version"])) for v in cached["document"]["versions"]}
+        return all(Version.parse(pin) in versions for pin in exact_pins)
+
+    # -- envelopes and keys ----------------------------------------------------------------------
+
+    def envelope(self, candidate: Candidate) -> bytes:
+        """The envelope bytes of a version, from the cache or the registry (not yet verified)."""
+        cached = self.cache.read_envelope(candidate.manifest_digest)
+        if cached is not None:
+            return cached
+        if self.offline:
+            raise NotFoundError(
+                f"{candidate} is not in the cache and --offline forbids downloading it"
+            )
+        namespace, _, cube = candidate.name.partition("/")
+        path = f"/v1/cubes/{namespace}/{cube}/versions/{candidate.version_text}/envelope"
+        return self._get(path).content
+
+    def namespace_keys(self, namespace: str) -> dict[str, PublicKey]:
+        """The keys the registry lists for ``namespace`` (first-use pinning)."""
+        from mip.errors import InvalidKeyError
+        from mip.keys import PublicKey
+
+        if self.offline:
+            return {}
+        try:
+            document = self._get(f"/v1/namespaces/{namespace}/keys").json()
+        except NotFoundError:
+            return {}
+        keys = {}
+        for item in document.get("keys", []):
+            try:
+                key = PublicKey.from_pem(str(item["public_key_pem"]).encode())
+            except (InvalidKeyError, KeyError):
+                continue
+            keys[key.key_id] = key
+        return keys
+
+    # -- blobs -----------------------------------------------------------------------------------
+
+    def download_blobs(
+        self, blobs: Mapping[Digest, int], progress: Callable[[int], None] | None = None
+    ) -> None:
+        """Fetch every blob not already cached, in parallel; raise on the first failure."""
+        missing = {d: s for d, s in blobs.items() if not self.cache.has_blob(d, s)}
+        if not missing:
+            return
+        if self.offline:
+            raise NotFoundError(
+                f"{len(missing)} blob(s) are not in the cache (e.g. {next(iter(missing))}) "
+                "and --offline forbids downloading them"
+            )
+        if len(missing) == 1:
+            (digest, size), = missing.items()
+            self.download_blob(digest, size, progress)
+            return
+        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(missing))) as pool:
+            futures = [pool.submit(self.download_blob, d, s, progress) for d, s in missing.items()]
+            errors = [f.exception() for f in futures]
+        for error in errors:
+            if error is not None:
+                raise error
+
+    def download_blob(
+        self, digest: Digest, size: int, progress: Callable[[int], None] | None = None
+    ) -> Path:
+        """Stream one blob into the cache, resuming a partial download; return its path."""
+        import httpx
+
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                return self._download_once(digest, size, progress)
+            except (httpx.TransportError, httpx.StreamError) as exc:
+                # The partial file stays: the next attempt (or the next run) resumes with Range.
+                if attempt == MAX_ATTEMPTS:
+                    raise NetworkError(
+                        f"downloading {digest} from {self.url} failed {attempt} times "
+                        f"({exc or type(exc).__name__}); run the command again to resume"
+                    ) from exc
+        raise AssertionError("unreachable")
+
+    def _download_once(
+        self, digest: Digest, size: int, progress: Callable[[int], None] | None
+    ) -> Path:
+        partial = self.cache.partial_path(digest)
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        hasher = hashlib.sha256()
+        offset = 0
+        if partial.exists():
+            offset = partial.stat().st_size
+            if offset > size:
+                partial.unlink()
+                offset = 0
+            else:
+                with open(partial, "rb") as existing:
+                    while chunk := existing.read(_CHUNK):
+                        hasher.update(chunk)
+        headers = {"Range": f"bytes={offset}-"} if 0 < offset < size else {}
+        url = f"{self.url}/v1/blobs/{digest}"
+        with self.client.stream("GET", url, headers=headers) as response:
+            if response.status_code >= 400:
+                response.read()
+                _raise_for_error(response, url)
+            if response.status_code != 206:
+                # The server sent everything (no Range support, or nothing to resume).
+                hasher, offset = hashlib.sha256(), 0
+            if progress is not None and offset:
+                progress(offset)
+            with open(partial, "r+b" if offset else "wb") as sink:
+                sink.seek(offset)
+                sink.truncate()
+                received = offset
+                for chunk in response.iter_raw(_CHUNK):
+                    received += len(chunk)
+                    if received > size:
+                        break
+                    hasher.update(chunk)
+                    sink.write(chunk)
+                    if progress is not None:
+                        progress(len(chunk))
+        actual = "sha256:" + hasher.hexdigest()
+        if received != size or actual != digest:
+            with suppress(FileNotFoundError):
+                partial.unlink()
+            what = f"{received} bytes, expected {size}" if received != size else f"hashes to {actual}"
+            raise VerificationError(
+                f"blob {digest} from {self.url} is corrupt or tampered with ({what}); "
+                "discarded it, nothing was installed"
+            )
+        return self.cache.commit_blob(partial, digest)
+
+
+def _raise_for_error(response: httpx.Response, url: str) -> None:
+    code, message = "http_error", f"HTTP {response.status_code}"
+    with suppress(ValueError, KeyError, TypeError, AttributeError):
+        error = response.json()["error"]
+        code, message = str(error["code"]), str(error["message"])
+    if response.status_code == 404:
+        raise NotFoundError(f"{message} ({url})", code=code)
+    raise RegistryError(f"the registry refused {url}: {message} [{code}]", code=code)
+
+
