@@ -166,7 +166,11 @@ class ParameterPart(_PartBase):
 class OtherPart(_PartBase):
     """A part of a kind this library does not know (a newer minor version): kept, not used."""
 
-    kind: str
+    kind: str = Field(
+        min_length=1,
+        max_length=64,
+        json_schema_extra={"not": {"enum": ["plaintext", "activation", "parameter"]}},
+    )
 
 
 def _part_tag(value: Any) -> str:
