@@ -1,0 +1,238 @@
+"""Installed cubes: what ``memos install`` hands to the runtime, applied in one transaction.
+
+An install replaces a cube's content: records that are new are inserted, records whose content
+changed get a new version, records that disappeared become Deleted tombstones, and unchanged
+records are left alone (their version, state and behaviour counters stay). Item ids of installed
+memories are ``<cube>#<record id>`` so two cubes may use the same record ids; a record without an
+id gets one from its text (:func:`~memos_client.runtime.records.content_id`). The manifest's
+governance becomes the cube's access policy and lifecycle defaults; its non-plaintext parts are
+kept (with their local ``path``) for the scheduler.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from memos_client.errors import NotFoundError, UsageError
+from memos_client.runtime.items import change_item, insert_item
+from memos_client.runtime.lexical import embedding_text
+from memos_client.runtime.lifecycle import policy_for
+from memos_client.runtime.models import INDEXED_STATES, InstalledCube, State, to_rfc3339, utc_now
+from memos_client.runtime.records import content_id, validate_records
+
+if TYPE_CHECKING:
+    from memos_client.runtime.memos import MemOS
+
+
+def _check_governance(governance: dict[str, Any] | None) -> dict[str, Any]:
+    if governance is None:
+        return {"access": {"read": ["*"], "write": ["*"]}}
+    if not isinstance(governance, dict):
+        raise UsageError("governance must be the manifest's governance object")
+    value = json.loads(json.dumps(governance, default=str))
+    access = value.setdefault("access", {})
+    for key in ("read", "write"):
+        names = access.setdefault(key, ["*"])
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise UsageError(f"governance.access.{key} must be a list of principal names")
+    return value  # type: ignore[no-any-return]
+
+
+def _check_parts(parts: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    checked = []
+    for index, part in enumerate(parts or []):
+        if not isinstance(part, dict) or not isinstance(part.get("name"), str):
+            raise UsageError(f"part {index}: expected a manifest part dict with a 'name'")
+        if not isinstance(part.get("kind"), str):
+            raise UsageError(f"part {part['name']!r}: missing 'kind'")
+        checked.append(json.loads(json.dumps(part, default=str)))
+    names = [part["name"] for part in checked]
+    if len(set(names)) != len(names):
+        raise UsageError("parts must have unique names")
+    return checked
+
+
+def install_cube(
+    memos: MemOS,
+    name: str,
+    version: str,
+    manifest_digest: str,
+    records: Iterable[dict[str, Any]],
+    governance: dict[str, Any] | None,
+    parts: list[dict[str, Any]] | None,
+) -> int:
+    """See :meth:`MemOS.install_cube`."""
+    from memos_client.runtime.memos import _cube_name
+
+    cube = _cube_name(name)
+    if not isinstance(version, str) or not version:
+        raise UsageError("install_cube: version must be a non-empty string")
+    if not isinstance(manifest_digest, str) or not manifest_digest:
+        raise UsageError("install_cube: manifest_digest must be a non-empty string")
+    checked_governance = _check_governance(governance)
+    checked_parts = _check_parts(parts)
+    valid = validate_records(records)
+    by_source: dict[str, Any] = {}
+    for record in valid:
+        source_id = record.source_id or content_id(record.text)
+        if source_id in by_source:
+            raise UsageError(f"install_cube: two records resolve to the id {source_id!r}")
+        by_source[source_id] = record
+    existing = memos.store.query("SELECT governance FROM cubes WHERE name = ?", [cube])
+    if existing:
+        memos.governor.require(memos.principal, cube, "write", "install")
+    # Embed before taking the write lock: the transaction itself is only SQL.
+    memos.cache.vectors([embedding_text(r.text, r.metadata) for r in valid])
+    now = to_rfc3339(utc_now())
+    with memos.store.write() as connection:
+        row = connection.execute(
+            "SELECT lifecycle_policy FROM cubes WHERE name = ?", (cube,)
+        ).fetchone()
+        local_policy = json.loads(row[0]) if row else {}
+        connection.execute(
+            "INSERT INTO cubes (name, origin, version, manifest_digest, governance, created, "
+            "installed_at) VALUES (?, 'installed', ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+            "origin = 'installed', version = excluded.version, "
+            "manifest_digest = excluded.manifest_digest, governance = excluded.governance, "
+            "installed_at = excluded.installed_at",
+            (
+                cube,
+                version,
+                manifest_digest,
+                json.dumps(checked_governance, sort_keys=True),
+                now,
+                now,
+            ),
+        )
+        policy = policy_for(checked_governance, local_policy)
+        connection.execute("DELETE FROM cube_parts WHERE cube = ?", (cube,))
+        for part in checked_parts:
+            stored = dict(part, cube=cube)
+            connection.execute(
+                "INSERT INTO cube_parts (cube, name, kind, info) VALUES (?, ?, ?, ?)",
+                (cube, part["name"], part["kind"], json.dumps(stored, sort_keys=True)),
+            )
+        current = {
+            row["source_id"]: row
+            for row in connection.execute("SELECT rowid, * FROM items WHERE cube = ?", (cube,))
+        }
+        for source_id, record in by_source.items():
+            created = record.created or now
+            expiry = policy.expiry_for(created, record.metadata)
+            row = current.get(source_id)
+            if row is None:
+                item_id = f"{cube}#{source_id}"
+                clash = connection.execute(
+                    "SELECT 1 FROM items WHERE id = ?", (item_id,)
+                ).fetchone()
+                if clash is not None:
+                    raise UsageError(f"install_cube: memory id {item_id!r} is already taken")
+                insert_item(
+                    connection,
+                    item_id=item_id,
+                    cube=cube,
+                    source_id=source_id,
+                    text=record.text,
+                    tags=record.tags,
+                    metadata=record.metadata,
+                    extra=record.extra,
+                    principal=memos.principal,
+                    op="install",
+                    created=created,
+                    expires_at=expiry,
+                )
+                continue
+            state = State(row["state"])
+            revived = state not in INDEXED_STATES
+            change_item(
+                connection,
+                row,
+                principal=memos.principal,
+                op="install",
+                text=record.text,
+                tags=record.tags,
+                metadata=record.metadata,
+                extra=record.extra,
+                state=State.GENERATED if revived else None,
+                expires_at=expiry,
+            )
+        for source_id, row in current.items():
+            if source_id not in by_source and row["state"] != State.DELETED:
+                change_item(
+                    connection, row, principal=memos.principal, op="install", state=State.DELETED
+                )
+        last = connection.execute("SELECT COALESCE(MAX(seq), 0) FROM versions").fetchone()[0]
+        connection.execute(
+            "INSERT INTO installs (cube, version, manifest_digest, at, change_seq) VALUES (?, ?, ?, ?, ?)",
+            (cube, version, manifest_digest, now, last),
+        )
+        memos.store.audit(
+            connection,
+            memos.principal,
+            "install",
+            cube=cube,
+            detail=f"{version} {manifest_digest} ({len(by_source)} memories)",
+        )
+    return len(by_source)
+
+
+def uninstall_cube(memos: MemOS, name: str) -> int:
+    """See :meth:`MemOS.uninstall_cube`."""
+    from memos_client.runtime.memos import _cube_name
+
+    cube = _cube_name(name)
+    rows = memos.store.query("SELECT origin FROM cubes WHERE name = ?", [cube])
+    if not rows or rows[0][0] != "installed":
+        raise NotFoundError(
+            f"cube {cube!r} is not installed; see `memos list`", code="unknown_cube"
+        )
+    memos.governor.require(memos.principal, cube, "write", "uninstall")
+    removed = 0
+    with memos.store.write() as connection:
+        for row in connection.execute(
+            "SELECT rowid, * FROM items WHERE cube = ?", (cube,)
+        ).fetchall():
+            if change_item(
+                connection, row, principal=memos.principal, op="uninstall", state=State.DELETED
+            ):
+                removed += 1
+        connection.execute("DELETE FROM cube_parts WHERE cube = ?", (cube,))
+        connection.execute(
+            "UPDATE cubes SET origin = 'uninstalled', installed_at = NULL WHERE name = ?", (cube,)
+        )
+        memos.store.audit(
+            connection, memos.principal, "uninstall", cube=cube, detail=f"{removed} memories"
+        )
+    return removed
+
+
+def installed_cubes(memos: MemOS) -> list[InstalledCube]:
+    """See :meth:`MemOS.installed_cubes`."""
+    rows = memos.store.query(
+        "SELECT c.name, c.version, c.manifest_digest, c.installed_at, c.governance, "
+        "(SELECT COUNT(*) FROM items AS i WHERE i.cube = c.name AND i.state IN "
+        "('generated', 'activated', 'archived')) AS memory_count "
+        "FROM cubes AS c WHERE c.origin = 'installed' ORDER BY c.name"
+    )
+    cubes = []
+    for row in rows:
+        parts = [
+            json.loads(part[0])
+            for part in memos.store.query(
+                "SELECT info FROM cube_parts WHERE cube = ? ORDER BY name", [row["name"]]
+            )
+        ]
+        cubes.append(
+            InstalledCube(
+                name=row["name"],
+                version=row["version"],
+                manifest_digest=row["manifest_digest"],
+                memory_count=row["memory_count"],
+                installed_at=row["installed_at"],
+                governance=json.loads(row["governance"]),
+                parts=parts,
+            )
+        )
+    return cubes

@@ -1,0 +1,125 @@
+"""Validation of incoming memory records (cube source format / MIP v1 plaintext records)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from memos_client.errors import UsageError
+
+MAX_TEXT_CHARS = 100_000
+MAX_TAGS = 64
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:#/-]{0,255}")
+#: Record keys the runtime stores in their own columns; any other key is kept as-is.
+KNOWN_KEYS = frozenset({"id", "text", "tags", "metadata", "created", "updated", "version"})
+
+
+@dataclass(frozen=True)
+class Record:
+    """A validated record, ready to store."""
+
+    source_id: str | None
+    text: str
+    tags: list[str]
+    metadata: dict[str, Any]
+    extra: dict[str, Any]
+    created: str | None = None
+
+
+def check_text(text: Any, where: str) -> str:
+    """A memory text: a non-empty string under :data:`MAX_TEXT_CHARS`."""
+    if not isinstance(text, str) or not text.strip():
+        raise UsageError(f"{where}: 'text' must be a non-empty string")
+    if len(text) > MAX_TEXT_CHARS:
+        raise UsageError(f"{where}: text is {len(text)} characters, over {MAX_TEXT_CHARS}")
+    return text
+
+
+def check_tags(tags: Any, where: str) -> list[str]:
+    """Tags: a list of up to 64 non-empty strings (duplicates dropped, order kept)."""
+    if tags is None:
+        return []
+    if not isinstance(tags, list | tuple) or not all(isinstance(t, str) and t for t in tags):
+        raise UsageError(f"{where}: 'tags' must be a list of non-empty strings")
+    if len(tags) > MAX_TAGS:
+        raise UsageError(f"{where}: {len(tags)} tags, the limit is {MAX_TAGS}")
+    return list(dict.fromkeys(tags))
+
+
+def check_metadata(metadata: Any, where: str) -> dict[str, Any]:
+    """Metadata: a JSON object with string keys."""
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict) or not all(isinstance(k, str) for k in metadata):
+        raise UsageError(f"{where}: 'metadata' must be an object with string keys")
+    import json
+
+    try:
+        json.dumps(metadata)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"{where}: metadata is not JSON-serialisable ({exc})") from exc
+    return dict(metadata)
+
+
+def check_id(value: Any, where: str) -> str:
+    """A record id: 1-256 characters of letters, digits and ``._:#/-``."""
+    if not isinstance(value, str) or not _ID.fullmatch(value):
+        raise UsageError(
+            f"{where}: invalid id {value!r}: use 1-256 letters, digits and '._:#/-', "
+            "starting with a letter or digit"
+        )
+    return value
+
+
+def validate_records(records: Iterable[Any]) -> list[Record]:
+    """Validate every record; all problems are reported together (the first 10)."""
+    valid: list[Record] = []
+    problems: list[str] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(records):
+        where = f"record {index}"
+        try:
+            if not isinstance(raw, dict):
+                raise UsageError(
+                    f"{where}: expected an object with 'text', got {type(raw).__name__}"
+                )
+            text = check_text(raw.get("text"), where)
+            source_id = check_id(raw["id"], where) if raw.get("id") is not None else None
+            if source_id is not None:
+                if source_id in seen:
+                    raise UsageError(f"{where}: id {source_id!r} appears twice")
+                seen.add(source_id)
+            created = raw.get("created")
+            if created is not None:
+                from memos_client.runtime.models import from_rfc3339, to_rfc3339
+
+                try:
+                    created = to_rfc3339(from_rfc3339(str(created)))
+                except ValueError as exc:
+                    raise UsageError(f"{where}: 'created' is not RFC 3339 ({exc})") from exc
+            extra = {k: v for k, v in raw.items() if k not in KNOWN_KEYS}
+            check_metadata(extra, where)
+            valid.append(
+                Record(
+                    source_id=source_id,
+                    text=text,
+                    tags=check_tags(raw.get("tags"), where),
+                    metadata=check_metadata(raw.get("metadata"), where),
+                    extra=extra,
+                    created=created,
+                )
+            )
+        except UsageError as exc:
+            problems.append(str(exc))
+    if problems:
+        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
+        raise UsageError("invalid records: " + "; ".join(problems[:10]) + more)
+    return valid
+
+
+def content_id(text: str) -> str:
+    """A stable id for a cube record that has none: the first 16 hex of its text's SHA-256."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]

@@ -1,0 +1,254 @@
+"""Hybrid retrieval: lexical (FTS5 BM25) + semantic (vectors) under symbolic filters, fused by RRF.
+
+Symbolic filters (cube, state, tags, time range, metadata fields, expiry) are SQL predicates on
+``items``: the lexical retriever applies them inside its FTS5 query, the semantic one restricts
+its vector search to the rows that pass them, so a filter never costs recall. Reciprocal rank
+fusion (Cormack et al., SIGIR 2009) adds ``weight / (60 + rank)`` over the retrievers that found
+an item; it needs no score calibration between BM25 and cosine similarity.
+
+Conversations are more than single lines: an answer often spans a question and its reply. The
+``context`` retriever gives the neighbours (same ``metadata.session``, adjacent
+``metadata.turn``) of the best fused hits a share of their score, so a turn next to two strong
+hits can enter the results.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from memos_client.errors import UsageError
+from memos_client.runtime.embedding import Embedder, Vectors
+from memos_client.runtime.lexical import match_expression
+from memos_client.runtime.models import DEFAULT_STATES, Hit, State, to_rfc3339, utc_now
+from memos_client.runtime.store import Store, item_from_row
+from memos_client.runtime.vector_index import VectorIndex
+
+RRF_K = 60
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Symbolic filters: every given condition must hold."""
+
+    tags: tuple[str, ...] = ()
+    states: tuple[State, ...] = DEFAULT_STATES
+    since: datetime | None = None
+    until: datetime | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, value: Filters | Mapping[str, Any] | None, include_archived: bool) -> Filters:
+        """Build filters from a dict: ``tags``, ``state``/``states``, ``since``, ``until``, ``metadata``."""
+        if isinstance(value, Filters):
+            return value
+        raw = dict(value or {})
+        unknown = sorted(set(raw) - {"tags", "state", "states", "since", "until", "metadata"})
+        if unknown:
+            raise UsageError(
+                f"unknown filter(s) {', '.join(unknown)}: use tags, states, since, until, metadata"
+            )
+        states_value = raw.get("states", raw.get("state"))
+        if states_value is None:
+            states: tuple[State, ...] = DEFAULT_STATES + (
+                (State.ARCHIVED,) if include_archived else ()
+            )
+        else:
+            names = [states_value] if isinstance(states_value, str) else list(states_value)
+            try:
+                states = tuple(State(name) for name in names)
+            except ValueError as exc:
+                raise UsageError(
+                    f"unknown state in filters ({exc}): use generated, activated, archived"
+                ) from exc
+            hidden = [state for state in states if state in (State.EXPIRED, State.DELETED)]
+            if hidden:
+                raise UsageError(
+                    f"{hidden[0]} memories are never returned by search; see `memos history`"
+                )
+        tags = raw.get("tags") or ()
+        if isinstance(tags, str):
+            tags = (tags,)
+        metadata = raw.get("metadata") or {}
+        if not isinstance(metadata, Mapping):
+            raise UsageError("filters['metadata'] must be a mapping of field to value")
+        since, until = raw.get("since"), raw.get("until")
+        for moment in (since, until):
+            if moment is not None and (not isinstance(moment, datetime) or moment.tzinfo is None):
+                raise UsageError("filters 'since' and 'until' must be timezone-aware datetimes")
+        return cls(tuple(tags), states, since, until, dict(metadata))
+
+    def narrows(self) -> bool:
+        """Whether a filter beyond cube and state applies (the vector index only knows those)."""
+        return bool(self.tags or self.since or self.until or self.metadata)
+
+    def sql(self, cubes: set[str] | None) -> tuple[str, list[Any]]:
+        """A WHERE clause over ``items AS i`` and its parameters."""
+        clauses = [f"i.state IN ({','.join('?' * len(self.states))})"]
+        parameters: list[Any] = [str(state) for state in self.states]
+        clauses.append("(i.expires_at IS NULL OR i.expires_at > ?)")
+        parameters.append(to_rfc3339(utc_now()))
+        if cubes is not None:
+            clauses.append(f"i.cube IN ({','.join('?' * len(cubes))})")
+            parameters.extend(sorted(cubes))
+        for tag in self.tags:
+            clauses.append("EXISTS (SELECT 1 FROM json_each(i.tags) WHERE value = ?)")
+            parameters.append(tag)
+        if self.since is not None:
+            clauses.append("i.created >= ?")
+            parameters.append(to_rfc3339(self.since))
+        if self.until is not None:
+            clauses.append("i.created <= ?")
+            parameters.append(to_rfc3339(self.until))
+        for key, value in self.metadata.items():
+            clauses.append("json_extract(i.metadata, ?) = ?")
+            parameters.extend([f'$."{key}"', value])
+        return " AND ".join(clauses), parameters
+
+
+@dataclass(frozen=True)
+class RetrievalSettings:
+    """Knobs of the fusion; defaults are what the LoCoMo benchmark in ``bench/`` supports."""
+
+    pool: int = 100
+    lexical_weight: float = 1.0
+    semantic_weight: float = 1.0
+    context_weight: float = 0.0
+    context_seeds: int = 5
+
+
+class Retriever:
+    """Runs the retrievers and fuses their rankings."""
+
+    def __init__(
+        self,
+        store: Store,
+        embedder: Embedder,
+        index: VectorIndex,
+        settings: RetrievalSettings | None = None,
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.index = index
+        self.settings = settings or RetrievalSettings()
+        self._query_vectors: dict[str, Vectors] = {}
+
+    def query_vector(self, query: str) -> Vectors:
+        """The query's embedding (a small in-process cache: agents repeat queries)."""
+        vector = self._query_vectors.get(query)
+        if vector is None:
+            vector = self.embedder.embed([query])[0]
+            if len(self._query_vectors) >= 256:
+                self._query_vectors.pop(next(iter(self._query_vectors)))
+            self._query_vectors[query] = vector
+        return vector
+
+    def lexical(
+        self, query: str, limit: int, where: str, parameters: list[Any]
+    ) -> list[tuple[int, float]]:
+        """BM25 ranking from FTS5 over the rows passing the filters."""
+        expression = match_expression(query)
+        if expression is None:
+            return []
+        rows = self.store.query(
+            "SELECT f.rowid, bm25(items_fts) AS score FROM items_fts AS f "  # noqa: S608  (clauses are ours)
+            f"JOIN items AS i ON i.rowid = f.rowid WHERE items_fts MATCH ? AND {where} "
+            "ORDER BY score LIMIT ?",
+            [expression, *parameters, limit],
+        )
+        return [(int(row[0]), -float(row[1])) for row in rows]
+
+    def semantic(
+        self,
+        query: str,
+        limit: int,
+        cubes: set[str] | None,
+        filters: Filters,
+        where: str,
+        parameters: list[Any],
+    ) -> list[tuple[int, float]]:
+        """Nearest items by cosine similarity among the rows passing the filters."""
+        vector = self.query_vector(query)
+        only: set[int] | None = None
+        if filters.narrows():
+            rows = self.store.query(f"SELECT i.rowid FROM items AS i WHERE {where}", parameters)  # noqa: S608
+            only = {int(row[0]) for row in rows}
+        return self.index.search(vector, limit, cubes=cubes, states=filters.states, only=only)
+
+    def search(self, query: str, k: int, cubes: set[str] | None, filters: Filters) -> list[Hit]:
+        """The top ``k`` items for ``query``, fused from every retriever."""
+        if cubes is not None and not cubes:
+            return []
+        settings = self.settings
+        pool = max(settings.pool, k)
+        where, parameters = filters.sql(cubes)
+        rankings: dict[str, list[tuple[int, float]]] = {
+            "lexical": self.lexical(query, pool, where, parameters),
+            "semantic": self.semantic(query, pool, cubes, filters, where, parameters),
+        }
+        weights = {"lexical": settings.lexical_weight, "semantic": settings.semantic_weight}
+        scores: dict[int, float] = {}
+        ranks: dict[int, dict[str, int]] = {}
+        for name, ranking in rankings.items():
+            for rank, (rowid, _) in enumerate(ranking, start=1):
+                scores[rowid] = scores.get(rowid, 0.0) + weights[name] / (RRF_K + rank)
+                ranks.setdefault(rowid, {})[name] = rank
+        rows = self._rows(list(scores), where, parameters)
+        if settings.context_weight > 0:
+            self._add_context(scores, ranks, rows, where, parameters)
+        ordered = sorted((rowid for rowid in scores if rowid in rows), key=lambda r: -scores[r])
+        return [
+            Hit(item=item_from_row(rows[rowid]), score=scores[rowid], ranks=ranks[rowid])
+            for rowid in ordered[:k]
+        ]
+
+    def _rows(self, rowids: list[int], where: str, parameters: list[Any]) -> dict[int, Any]:
+        rows: dict[int, Any] = {}
+        for start in range(0, len(rowids), 500):
+            chunk = rowids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self.store.query(
+                f"SELECT i.rowid AS rowid, i.* FROM items AS i WHERE i.rowid IN ({marks}) AND {where}",  # noqa: S608
+                [*chunk, *parameters],
+            ):
+                rows[int(row["rowid"])] = row
+        return rows
+
+    def _add_context(
+        self,
+        scores: dict[int, float],
+        ranks: dict[int, dict[str, int]],
+        rows: dict[int, Any],
+        where: str,
+        parameters: list[Any],
+    ) -> None:
+        """Give the conversational neighbours of the best hits a share of their score."""
+        settings = self.settings
+        seeds = sorted((r for r in scores if r in rows), key=lambda r: -scores[r])
+        wanted: dict[tuple[str, Any, int], float] = {}
+        for rank, rowid in enumerate(seeds[: settings.context_seeds], start=1):
+            metadata = json.loads(rows[rowid]["metadata"])
+            session, turn = metadata.get("session"), metadata.get("turn")
+            if session is None or not isinstance(turn, int):
+                continue
+            for neighbour in (turn - 1, turn + 1):
+                key = (rows[rowid]["cube"], session, neighbour)
+                wanted[key] = wanted.get(key, 0.0) + settings.context_weight / (RRF_K + rank)
+        if not wanted:
+            return
+        for (cube, session, turn), bonus in wanted.items():
+            found = self.store.query(
+                "SELECT i.rowid AS rowid, i.* FROM items AS i WHERE i.cube = ? "  # noqa: S608
+                "AND json_extract(i.metadata, '$.session') = ? "
+                f"AND json_extract(i.metadata, '$.turn') = ? AND {where} LIMIT 1",
+                [cube, session, turn, *parameters],
+            )
+            if not found:
+                continue
+            rowid = int(found[0]["rowid"])
+            rows[rowid] = found[0]
+            scores[rowid] = scores.get(rowid, 0.0) + bonus
+            ranks.setdefault(rowid, {}).setdefault("context", len(ranks))

@@ -1,0 +1,349 @@
+"""Semantic retrieval: the embedding cache and the in-memory vector index that follows the store.
+
+Embeddings are computed in batches and cached in the ``embeddings`` table under
+``(embedder name, SHA-256 of the embedded text)``: re-adding, updating back or installing the same
+text never embeds it twice. Each process keeps its own index of the vectors of indexed items and
+brings it up to date before every search by replaying ``versions`` past the last change it saw,
+so deletes, expiries and updates made by any process reach it. Search is exact (one matrix
+product) while the index is small and goes through an hnswlib HNSW graph once it holds
+``ann_threshold`` vectors; the graph is saved next to the database with the change sequence it
+reflects, so a new process only replays what changed since.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from memos_client.runtime.embedding import Embedder, Vectors
+from memos_client.runtime.models import INDEXED_STATES, State
+from memos_client.runtime.store import Store, text_digest
+
+_STATE_CODES = {state: code for code, state in enumerate(State)}
+_INDEXED_CODES = {_STATE_CODES[state] for state in INDEXED_STATES}
+#: SQLite's default limit on host parameters is 32766; stay well below it.
+_CHUNK = 900
+
+
+class EmbeddingCache:
+    """Vectors for texts: from the cache table when known, else embedded in batches and stored."""
+
+    def __init__(self, store: Store, embedder: Embedder) -> None:
+        self.store = store
+        self.embedder = embedder
+
+    def lookup(self, digests: list[str]) -> dict[str, Vectors]:
+        """The cached vectors among ``digests``."""
+        found: dict[str, Vectors] = {}
+        name = self.embedder.name
+        unique = list(dict.fromkeys(digests))
+        for start in range(0, len(unique), _CHUNK):
+            chunk = unique[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = self.store.query(
+                f"SELECT digest, vector FROM embeddings WHERE embedder = ? AND digest IN ({marks})",  # noqa: S608  (placeholders only)
+                [name, *chunk],
+            )
+            for row in rows:
+                found[row[0]] = np.frombuffer(row[1], dtype=np.float32)
+        return found
+
+    def vectors(self, texts: list[str]) -> Vectors:
+        """One vector per text, embedding (and caching) only those not cached yet."""
+        digests = [text_digest(text) for text in texts]
+        known = self.lookup(digests)
+        missing = {digest: text for digest, text in zip(digests, texts, strict=True)}
+        for digest in known:
+            missing.pop(digest, None)
+        if missing:
+            fresh = self.embedder.embed(list(missing.values()))
+            rows = [
+                (self.embedder.name, digest, vector.astype(np.float32).tobytes())
+                for digest, vector in zip(missing, fresh, strict=True)
+            ]
+            with self.store.write() as connection:
+                connection.executemany(
+                    "INSERT OR IGNORE INTO embeddings (embedder, digest, vector) VALUES (?, ?, ?)",
+                    rows,
+                )
+            known.update(zip(missing, fresh, strict=True))
+        output = np.empty((len(texts), self.embedder.dimension), dtype=np.float32)
+        for row, digest in enumerate(digests):
+            output[row] = known[digest]
+        return output
+
+
+class VectorIndex:
+    """The vectors of indexed items of one store, for one embedder; thread-safe."""
+
+    def __init__(
+        self,
+        store: Store,
+        cache: EmbeddingCache,
+        *,
+        ann_threshold: int = 20_000,
+        ann_dir: Path | None = None,
+    ) -> None:
+        self.store = store
+        self.cache = cache
+        self.ann_threshold = ann_threshold
+        self.ann_dir = ann_dir
+        self._lock = threading.Lock()
+        dimension = cache.embedder.dimension
+        self._matrix = np.zeros((0, dimension), dtype=np.float32)
+        self._labels = np.zeros(0, dtype=np.int64)
+        self._state = np.zeros(0, dtype=np.int8)
+        self._cube = np.zeros(0, dtype=np.int32)
+        self._size = 0
+        self._position: dict[int, int] = {}
+        self._cube_codes: dict[str, int] = {}
+        self._watermark = 0
+        self._ann: Any = None
+        self._ann_dirty = 0
+
+    # -- keeping up with the store -------------------------------------------------------------
+
+    def sync(self) -> None:
+        """Apply every change committed since the last sync (by any process)."""
+        with self._lock:
+            latest = self.store.query("SELECT COALESCE(MAX(seq), 0) FROM versions")[0][0]
+            if latest == self._watermark:
+                return
+            if self._watermark == 0:
+                self._load_ann(latest)
+            if self._watermark == 0:
+                rows = self.store.query(
+                    "SELECT rowid, cube, state, text, metadata, text_digest FROM items"
+                )
+            else:
+                rows = self.store.query(
+                    "SELECT rowid, cube, state, text, metadata, text_digest FROM items WHERE id IN "
+                    "(SELECT DISTINCT item_id FROM versions WHERE seq > ? AND seq <= ?)",
+                    [self._watermark, latest],
+                )
+            self._apply(rows)
+            self._watermark = latest
+            self._maybe_build_ann()
+
+    def _apply(self, rows: list[Any]) -> None:
+        from memos_client.runtime.lexical import embedding_text
+
+        live = [row for row in rows if State(row["state"]) in INDEXED_STATES]
+        vectors = self.cache.lookup([row["text_digest"] for row in live])
+        missing = [row for row in live if row["text_digest"] not in vectors]
+        if missing:
+            texts = [embedding_text(row["text"], json.loads(row["metadata"])) for row in missing]
+            fresh = self.cache.vectors(texts)
+            for row, vector in zip(missing, fresh, strict=True):
+                vectors[row["text_digest"]] = vector
+        self._reserve(self._size + len(live))
+        for row in rows:
+            rowid = int(row["rowid"])
+            code = _STATE_CODES[State(row["state"])]
+            position = self._position.get(rowid)
+            if code not in _INDEXED_CODES:
+                if position is not None:
+                    self._state[position] = code
+                if self._ann is not None:
+                    self._mark_deleted(rowid)
+                continue
+            vector = vectors[row["text_digest"]]
+            if position is None:
+                position = self._size
+                self._size += 1
+                self._position[rowid] = position
+                self._labels[position] = rowid
+            elif self._ann is not None and self._state[position] not in _INDEXED_CODES:
+                self._matrix[position] = 0.0  # forces the re-add below, which un-deletes it
+            changed = not np.array_equal(self._matrix[position], vector)
+            self._matrix[position] = vector
+            self._state[position] = code
+            self._cube[position] = self._cube_code(row["cube"])
+            if self._ann is not None and changed:
+                self._ann_add(np.asarray([vector]), np.asarray([rowid]))
+
+    def _mark_deleted(self, rowid: int) -> None:
+        try:
+            self._ann.mark_deleted(rowid)
+        except RuntimeError:  # hnswlib: "already marked deleted" or a label it never saw
+            pass
+        self._ann_dirty += 1
+
+    def _cube_code(self, cube: str) -> int:
+        return self._cube_codes.setdefault(cube, len(self._cube_codes))
+
+    def _reserve(self, needed: int) -> None:
+        if needed <= len(self._labels):
+            return
+        capacity = max(needed, 2 * len(self._labels), 1024)
+        grow = capacity - len(self._labels)
+        self._matrix = np.concatenate(
+            [self._matrix, np.zeros((grow, self._matrix.shape[1]), dtype=np.float32)]
+        )
+        self._labels = np.concatenate([self._labels, np.zeros(grow, dtype=np.int64)])
+        self._state = np.concatenate([self._state, np.full(grow, -1, dtype=np.int8)])
+        self._cube = np.concatenate([self._cube, np.full(grow, -1, dtype=np.int32)])
+
+    # -- the HNSW graph ------------------------------------------------------------------------
+
+    def _ann_paths(self) -> tuple[Path, Path] | None:
+        if self.ann_dir is None:
+            return None
+        slug = self.cache.embedder.name.replace("/", "_").replace("@", "-")
+        return self.ann_dir / f"hnsw-{slug}.bin", self.ann_dir / f"hnsw-{slug}.json"
+
+    def _ann_add(self, vectors: Vectors, labels: np.ndarray[Any, Any]) -> None:
+        ann = self._ann
+        if ann.get_current_count() + len(labels) > ann.get_max_elements():
+            ann.resize_index(max(2 * ann.get_max_elements(), ann.get_current_count() + len(labels)))
+        ann.add_items(vectors, labels)
+        self._ann_dirty += len(labels)
+
+    def _maybe_build_ann(self) -> None:
+        live = int(np.isin(self._state[: self._size], list(_INDEXED_CODES)).sum())
+        if self._ann is None and live >= self.ann_threshold:
+            import hnswlib
+
+            ann = hnswlib.Index(space="ip", dim=self._matrix.shape[1])
+            ann.init_index(max_elements=max(2 * self._size, 1024), ef_construction=100, M=16)
+            self._ann = ann
+            mask = np.isin(self._state[: self._size], list(_INDEXED_CODES))
+            self._ann_add(self._matrix[: self._size][mask], self._labels[: self._size][mask])
+        if self._ann is not None and self._ann_dirty >= 1000:
+            self._save_ann()
+
+    def _save_ann(self) -> None:
+        paths = self._ann_paths()
+        if paths is None or self._ann is None:
+            return
+        graph, sidecar = paths
+        graph.parent.mkdir(parents=True, exist_ok=True)
+        temporary = graph.with_suffix(f".{os.getpid()}.tmp")
+        self._ann.save_index(str(temporary))
+        os.replace(temporary, graph)
+        sidecar_temporary = sidecar.with_suffix(f".{os.getpid()}.tmp")
+        sidecar_temporary.write_text(json.dumps({"watermark": self._watermark}))
+        os.replace(sidecar_temporary, sidecar)
+        self._ann_dirty = 0
+
+    def _load_ann(self, latest: int) -> None:
+        """Start from the saved graph: load every vector, then replay only newer changes."""
+        paths = self._ann_paths()
+        if paths is None or not paths[0].exists() or not paths[1].exists():
+            return
+        try:
+            watermark = int(json.loads(paths[1].read_text())["watermark"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return
+        if watermark > latest:
+            return  # the graph is from a different (newer or replaced) database: rebuild
+        import hnswlib
+
+        ann = hnswlib.Index(space="ip", dim=self._matrix.shape[1])
+        try:
+            ann.load_index(str(paths[0]), max_elements=0)
+        except RuntimeError:
+            return
+        rows = self.store.query(
+            "SELECT rowid, cube, state, text, metadata, text_digest FROM items WHERE id NOT IN "
+            "(SELECT DISTINCT item_id FROM versions WHERE seq > ?)",
+            [watermark],
+        )
+        self._ann = ann
+        self._apply_without_graph(rows)
+        self._watermark = watermark
+
+    def _apply_without_graph(self, rows: list[Any]) -> None:
+        graph, self._ann = self._ann, None
+        try:
+            self._apply(rows)
+        finally:
+            self._ann = graph
+
+    # -- search --------------------------------------------------------------------------------
+
+    def search(
+        self,
+        vector: Vectors,
+        limit: int,
+        *,
+        cubes: set[str] | None,
+        states: tuple[State, ...],
+        only: set[int] | None = None,
+    ) -> list[tuple[int, float]]:
+        """The ``limit`` nearest indexed items in ``cubes`` (all when None) with a state in ``states``.
+
+        ``only`` restricts the search to those rowids (the rows passing other symbolic filters):
+        an exact product over just them, so a narrow filter never loses recall to the graph.
+        """
+        self.sync()
+        with self._lock:
+            if self._size == 0 or limit <= 0:
+                return []
+            if only is not None:
+                positions = np.asarray(
+                    [self._position[r] for r in only if r in self._position], dtype=np.int64
+                )
+                if len(positions) == 0:
+                    return []
+                scores = self._matrix[positions] @ vector
+                keep = np.isin(self._state[positions], [_STATE_CODES[s] for s in states])
+                positions, scores = positions[keep], scores[keep]
+                best = scores.argsort()[::-1][:limit]
+                return [(int(self._labels[positions[b]]), float(scores[b])) for b in best]
+            allowed_states = [_STATE_CODES[state] for state in states]
+            allowed_cubes = (
+                None
+                if cubes is None
+                else [self._cube_codes[cube] for cube in cubes if cube in self._cube_codes]
+            )
+            if self._ann is not None:
+                found = self._search_ann(vector, limit, allowed_cubes, allowed_states)
+                if found is not None:
+                    return found
+            return self._search_exact(vector, limit, allowed_cubes, allowed_states)
+
+    def _mask(
+        self, positions: np.ndarray[Any, Any], cubes: list[int] | None, states: list[int]
+    ) -> np.ndarray[Any, Any]:
+        mask = np.isin(self._state[positions], states)
+        if cubes is not None:
+            mask &= np.isin(self._cube[positions], cubes)
+        return mask
+
+    def _search_exact(
+        self, vector: Vectors, limit: int, cubes: list[int] | None, states: list[int]
+    ) -> list[tuple[int, float]]:
+        scores = self._matrix[: self._size] @ vector
+        mask = self._mask(np.arange(self._size), cubes, states)
+        candidates = np.flatnonzero(mask)
+        if len(candidates) == 0:
+            return []
+        chosen = candidates[scores[candidates].argsort()[::-1][:limit]]
+        return [(int(self._labels[p]), float(scores[p])) for p in chosen]
+
+    def _search_ann(
+        self, vector: Vectors, limit: int, cubes: list[int] | None, states: list[int]
+    ) -> list[tuple[int, float]] | None:
+        ann = self._ann
+        ask = min(limit * (4 if cubes is not None else 2), ann.get_current_count())
+        ann.set_ef(max(ask, 64))
+        try:
+            labels, distances = ann.knn_query(vector, k=ask)
+        except RuntimeError:
+            return None  # fewer live elements than asked for: the exact path handles it
+        positions = np.asarray([self._position[int(label)] for label in labels[0]])
+        keep = self._mask(positions, cubes, states)
+        found = [
+            (int(label), 1.0 - float(distance))
+            for label, distance, ok in zip(labels[0], distances[0], keep, strict=True)
+            if ok
+        ]
+        if len(found) < limit and (cubes is not None or len(keep) > int(keep.sum())):
+            return None  # a filter removed too many: fall back to the exact, filtered product
+        return found[:limit]
