@@ -98,7 +98,10 @@ def load_pins(home: Path | None = None) -> dict[str, NamespacePin]:
     pins = {}
     for namespace, item in document.get("namespaces", {}).items():
         pins[namespace] = NamespacePin(
-            namespace, dict(item["keys"]), str(item.get("source", "explicit")), str(item["pinned_at"])
+            namespace,
+            dict(item["keys"]),
+            str(item.get("source", "explicit")),
+            str(item["pinned_at"]),
         )
     return pins
 

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from memos_client.cli.app import app
+
+if TYPE_CHECKING:
+    from memos_client.install.cache import Cache
 
 cache_app = typer.Typer(help="Inspect, verify or clear the download cache.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
 Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
-def _cache():  # type: ignore[no-untyped-def]
+def _cache() -> Cache:
     from memos_client.config import memos_cache_dir
     from memos_client.install.cache import Cache
 

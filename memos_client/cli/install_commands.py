@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -82,7 +81,6 @@ def _report(results: list[InstallResult], pins: list[NamespacePin], json_output:
             typer.echo(f"installed {result.name} {result.version} ({result.memory_count} memories)")
 
 
-
 @app.command()
 def install(
     cubes: Annotated[
@@ -93,7 +91,8 @@ def install(
         Path | None, typer.Option("-r", "--requirements", help="A memos.toml listing cubes.")
     ] = None,
     upgrade: Annotated[
-        bool, typer.Option("--upgrade", "-U", help="Prefer the newest versions over installed ones.")
+        bool,
+        typer.Option("--upgrade", "-U", help="Prefer the newest versions over installed ones."),
     ] = False,
     index_url: IndexUrl = None,
     offline: Offline = False,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sys
 
-from memos_client.cli import bundle_commands  # noqa: F401  (registers commands)
-from memos_client.cli import cache_commands  # noqa: F401  (registers commands)
-from memos_client.cli import install_commands  # noqa: F401  (registers commands)
-from memos_client.cli import trust_commands  # noqa: F401  (registers commands)
+from memos_client.cli import (
+    bundle_commands,  # noqa: F401  (registers commands)
+    cache_commands,  # noqa: F401  (registers commands)
+    install_commands,  # noqa: F401  (registers commands)
+    trust_commands,  # noqa: F401  (registers commands)
+)
 from memos_client.cli.app import app
 from memos_client.errors import MemosError
 

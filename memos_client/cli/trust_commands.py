@@ -9,11 +9,15 @@ import typer
 
 from memos_client.cli.app import app
 
-trust_app = typer.Typer(help="Manage trusted signing keys and namespace pins.", no_args_is_help=True)
+trust_app = typer.Typer(
+    help="Manage trusted signing keys and namespace pins.", no_args_is_help=True
+)
 app.add_typer(trust_app, name="trust")
 Namespace = Annotated[
     str | None,
-    typer.Option("--namespace", help="Pin the key to this namespace instead of trusting it everywhere."),
+    typer.Option(
+        "--namespace", help="Pin the key to this namespace instead of trusting it everywhere."
+    ),
 ]
 
 
@@ -76,7 +80,8 @@ def remove(
         str | None, typer.Argument(help="Key id (or a unique prefix of at least 8 characters).")
     ] = None,
     namespace: Annotated[
-        str | None, typer.Option("--namespace", help="Drop this namespace's pin (or one key of it).")
+        str | None,
+        typer.Option("--namespace", help="Drop this namespace's pin (or one key of it)."),
     ] = None,
 ) -> None:
     """Stop trusting a key, or drop a namespace pin (the next install pins again on first use)."""
@@ -106,6 +111,8 @@ def remove(
     if key_id is not None and namespace is None:
         removed.extend(remove_trusted_key(key_id))
     if not removed:
-        raise NotFoundError(f"no trusted key or pin matches {key_id or namespace!r}; see `memos trust list`")
+        raise NotFoundError(
+            f"no trusted key or pin matches {key_id or namespace!r}; see `memos trust list`"
+        )
     for item in removed:
         typer.echo(f"removed {item}")

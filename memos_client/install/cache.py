@@ -158,7 +158,9 @@ class Cache:
         }
         partial = list((self.root / "tmp").glob("*.part"))
         result["partial"] = {"count": len(partial), "bytes": sum(p.stat().st_size for p in partial)}
-        result["total_bytes"] = sum(result[k]["bytes"] for k in ("blobs", "envelopes", "index", "partial"))
+        result["total_bytes"] = sum(
+            result[k]["bytes"] for k in ("blobs", "envelopes", "index", "partial")
+        )
         return result
 
     def verify(self, remove: bool = True) -> CacheReport:

@@ -1,11 +1,12 @@
 """Talking to a registry for installs: cube documents, envelopes, namespace keys and blobs.
 
-The network sits behind :class:`RegistryIndex`; httpx exceptions are translated once, here, into
-:class:`NetworkError` (could not reach it) or :class:`RegistryError` / :class:`NotFoundError`
-(it answered with an error). Blob downloads (registry API §3) stream into the cache, hashed while
-they stream, resume with ``Range`` after an interruption, and follow redirects without carrying
-the ``Authorization`` header to another origin (httpx drops it on a cross-origin redirect; the
-test suite checks it against two real servers).
+Built on the registry's :class:`memos_client.index_client.IndexClient` (the one place where httpx
+errors are translated), extended here with what installs need: conditional cube-document
+requests (``If-None-Match``), a not-found error the CLI maps to exit 4, and blob downloads into
+the content-addressed cache that are bounded by the declared size, retried and resumed with
+``Range`` after an interruption. Redirects to storage are followed without the
+``Authorization`` header when they leave the registry's origin (httpx drops it; the test suite
+checks it against two real servers).
 """
 
 from __future__ import annotations
@@ -19,15 +20,14 @@ from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from memos_client.errors import NetworkError, NotFoundError, RegistryError, VerificationError
+from memos_client.errors import NetworkError, NotFoundError, VerificationError
 from memos_client.install.cache import Cache
 from memos_client.install.resolver import Candidate, candidates_from_document
 from mip.digests import Digest
 from mip.names import CubeName
 
 if TYPE_CHECKING:
-    import httpx
-
+    from memos_client.install.registry_client import InstallClient
     from mip.keys import PublicKey
 
 DEFAULT_INDEX_URL = "http://127.0.0.1:8700"
@@ -39,8 +39,16 @@ _CHUNK = 1 << 20
 
 
 def default_index_url() -> str:
-    """``$MEMOS_INDEX_URL``, or the local default."""
-    return os.environ.get("MEMOS_INDEX_URL") or DEFAULT_INDEX_URL
+    """``$MEMOS_INDEX_URL``, else the registry of ``memos login``, else the local default."""
+    if os.environ.get("MEMOS_INDEX_URL"):
+        return os.environ["MEMOS_INDEX_URL"]
+    from memos_client.errors import UsageError
+    from memos_client.index_config import load_index_settings
+
+    try:
+        return load_index_settings().index_url
+    except UsageError:
+        return DEFAULT_INDEX_URL
 
 
 class RegistryIndex:
@@ -58,28 +66,22 @@ class RegistryIndex:
         self.url = url.rstrip("/")
         self.cache = cache
         self.offline = offline
-        self._token = token if token is not None else os.environ.get("MEMOS_TOKEN") or None
-        self._client: httpx.Client | None = None
+        self._token = token
+        self._client: InstallClient | None = None
         self._lock = threading.Lock()
 
     # -- transport -------------------------------------------------------------------------------
 
     @property
-    def client(self) -> httpx.Client:
-        """The shared HTTP client (created on first use: httpx is slow to import)."""
+    def client(self) -> InstallClient:
+        """The registry client (created on first use: httpx is slow to import)."""
         with self._lock:
             if self._client is None:
-                import httpx
+                if self.offline:
+                    raise NetworkError("--offline forbids the network, and this needs it")
+                from memos_client.install.registry_client import InstallClient
 
-                headers = {"User-Agent": "memos"}
-                if self._token:
-                    headers["Authorization"] = f"Bearer {self._token}"
-                self._client = httpx.Client(
-                    headers=headers,
-                    timeout=httpx.Timeout(30.0, connect=5.0),
-                    follow_redirects=True,
-                    limits=httpx.Limits(max_connections=MAX_PARALLEL * 2),
-                )
+                self._client = InstallClient.connect(self.url, self._token)
             return self._client
 
     def close(self) -> None:
@@ -87,25 +89,9 @@ class RegistryIndex:
         if self._client is not None:
             self._client.close()
 
-    def _get(self, path: str, headers: Mapping[str, str] | None = None) -> httpx.Response:
-        import httpx
-
-        if self.offline:
-            raise NetworkError(f"{path} is not cached and --offline forbids the network")
-        try:
-            response = self.client.get(self.url + path, headers=headers)
-        except httpx.HTTPError as exc:
-            raise NetworkError(
-                f"cannot reach the registry at {self.url} ({exc or type(exc).__name__}); "
-                "check --index-url, or install cached cubes with --offline"
-            ) from exc
-        if response.status_code >= 400:
-            _raise_for_error(response, self.url + path)
-        return response
-
     def get_json(self, path: str) -> Any:
         """A JSON document from the registry (``path`` starts with ``/v1``)."""
-        return self._get(path).json()
+        return self.client._json("GET", path)
 
     # -- the resolver's view ---------------------------------------------------------------------
 
@@ -119,13 +105,13 @@ class RegistryIndex:
                 f"unknown cube {name}: it is not in the cache, and --offline forbids asking "
                 f"the registry at {self.url}"
             )
-        namespace, _, cube = name.partition("/")
-        headers = {"If-None-Match": cached["etag"]} if cached and cached.get("etag") else {}
-        response = self._get(f"/v1/cubes/{namespace}/{cube}", headers)
-        if response.status_code == 304 and cached is not None:
+        etag = cached.get("etag") if cached else None
+        document, new_etag = self.client.cube_document(name, etag)
+        if document is None:
+            if cached is None:
+                raise RegistryError(f"{self.url} answered 304 to an unconditional request")
             return candidates_from_document(cached["document"])
-        document = response.json()
-        self.cache.write_index(self.url, name, document, response.headers.get("etag"))
+        self.cache.write_index(self.url, name, document, new_etag)
         return candidates_from_document(document)
 
     def _pins_cached(self, cached: Mapping[str, Any], exact_pins: Collection[str]) -> bool:
@@ -147,9 +133,7 @@ class RegistryIndex:
             raise NotFoundError(
                 f"{candidate} is not in the cache and --offline forbids downloading it"
             )
-        namespace, _, cube = candidate.name.partition("/")
-        path = f"/v1/cubes/{namespace}/{cube}/versions/{candidate.version_text}/envelope"
-        return self._get(path).content
+        return self.client.envelope(candidate.name, candidate.version_text)
 
     def namespace_keys(self, namespace: str) -> dict[str, PublicKey]:
         """The keys the registry lists for ``namespace`` (first-use pinning)."""
@@ -159,11 +143,11 @@ class RegistryIndex:
         if self.offline:
             return {}
         try:
-            document = self._get(f"/v1/namespaces/{namespace}/keys").json()
+            listed = self.client.keys(namespace)
         except NotFoundError:
             return {}
         keys = {}
-        for item in document.get("keys", []):
+        for item in listed:
             try:
                 key = PublicKey.from_pem(str(item["public_key_pem"]).encode())
             except (InvalidKeyError, KeyError):
@@ -186,7 +170,7 @@ class RegistryIndex:
                 "and --offline forbids downloading them"
             )
         if len(missing) == 1:
-            (digest, size), = missing.items()
+            ((digest, size),) = missing.items()
             self.download_blob(digest, size, progress)
             return
         with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(missing))) as pool:
@@ -200,17 +184,15 @@ class RegistryIndex:
         self, digest: Digest, size: int, progress: Callable[[int], None] | None = None
     ) -> Path:
         """Stream one blob into the cache, resuming a partial download; return its path."""
-        import httpx
-
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 return self._download_once(digest, size, progress)
-            except (httpx.TransportError, httpx.StreamError) as exc:
+            except NetworkError as exc:
                 # The partial file stays: the next attempt (or the next run) resumes with Range.
                 if attempt == MAX_ATTEMPTS:
                     raise NetworkError(
                         f"downloading {digest} from {self.url} failed {attempt} times "
-                        f"({exc or type(exc).__name__}); run the command again to resume"
+                        f"({exc}); run the command again to resume"
                     ) from exc
         raise AssertionError("unreachable")
 
@@ -230,48 +212,30 @@ class RegistryIndex:
                 with open(partial, "rb") as existing:
                     while chunk := existing.read(_CHUNK):
                         hasher.update(chunk)
-        headers = {"Range": f"bytes={offset}-"} if 0 < offset < size else {}
-        url = f"{self.url}/v1/blobs/{digest}"
-        with self.client.stream("GET", url, headers=headers) as response:
-            if response.status_code >= 400:
-                response.read()
-                _raise_for_error(response, url)
-            if response.status_code != 206:
-                # The server sent everything (no Range support, or nothing to resume).
-                hasher, offset = hashlib.sha256(), 0
-            if progress is not None and offset:
-                progress(offset)
-            with open(partial, "r+b" if offset else "wb") as sink:
-                sink.seek(offset)
-                sink.truncate()
-                received = offset
-                for chunk in response.iter_raw(_CHUNK):
-                    received += len(chunk)
-                    if received > size:
-                        break
-                    hasher.update(chunk)
-                    sink.write(chunk)
-                    if progress is not None:
-                        progress(len(chunk))
+        if offset >= size:
+            partial.unlink()
+            hasher, offset = hashlib.sha256(), 0
+        if progress is not None and offset:
+            progress(offset)
+        received = offset
+        with self.client.stream_blob(digest, offset) as chunks, open(partial, "ab") as sink:
+            for chunk in chunks:
+                received += len(chunk)
+                if received > size:
+                    break  # never let a server fill the disk past the declared size
+                hasher.update(chunk)
+                sink.write(chunk)
+                if progress is not None:
+                    progress(len(chunk))
         actual = "sha256:" + hasher.hexdigest()
         if received != size or actual != digest:
             with suppress(FileNotFoundError):
                 partial.unlink()
-            what = f"{received} bytes, expected {size}" if received != size else f"hashes to {actual}"
+            what = (
+                f"{received} bytes, expected {size}" if received != size else f"hashes to {actual}"
+            )
             raise VerificationError(
                 f"blob {digest} from {self.url} is corrupt or tampered with ({what}); "
                 "discarded it, nothing was installed"
             )
         return self.cache.commit_blob(partial, digest)
-
-
-def _raise_for_error(response: httpx.Response, url: str) -> None:
-    code, message = "http_error", f"HTTP {response.status_code}"
-    with suppress(ValueError, KeyError, TypeError, AttributeError):
-        error = response.json()["error"]
-        code, message = str(error["code"]), str(error["message"])
-    if response.status_code == 404:
-        raise NotFoundError(f"{message} ({url})", code=code)
-    raise RegistryError(f"the registry refused {url}: {message} [{code}]", code=code)
-
-

@@ -235,9 +235,13 @@ def _check_payloads(cube: VerifiedCube, root: Path, cache: Cache) -> None:
                             f"records, its blob holds {count}"
                         )
                 elif raw.get("kind") == "activation":
-                    check_activation(read_header(stream, int(raw["size"])), ActivationPart.model_validate(raw))
+                    check_activation(
+                        read_header(stream, int(raw["size"])), ActivationPart.model_validate(raw)
+                    )
                 elif raw.get("kind") == "parameter":
-                    check_parameter(read_header(stream, int(raw["size"])), ParameterPart.model_validate(raw))
+                    check_parameter(
+                        read_header(stream, int(raw["size"])), ParameterPart.model_validate(raw)
+                    )
         except MIPError as exc:
             raise VerificationError(f"{cube.candidate}: part {raw['name']!r}: {exc}") from exc
     marker.parent.mkdir(parents=True, exist_ok=True)
@@ -275,8 +279,16 @@ def install_verified(
         final = cube_dir(home, name, digest)
         if previous is not None and previous.manifest_digest == digest and final.is_dir():
             results.append(
-                InstallResult(name, previous.version, digest, previous.memory_count, final,
-                              previous.version, unchanged=True, signers=cube.signers)
+                InstallResult(
+                    name,
+                    previous.version,
+                    digest,
+                    previous.memory_count,
+                    final,
+                    previous.version,
+                    unchanged=True,
+                    signers=cube.signers,
+                )
             )
             continue
         staging = cubes_dir(home) / ".staging" / uuid.uuid4().hex
@@ -301,8 +313,15 @@ def install_verified(
         if previous is not None and previous.manifest_digest != digest:
             shutil.rmtree(cube_dir(home, name, previous.manifest_digest), ignore_errors=True)
         results.append(
-            InstallResult(name, cube.candidate.version_text, digest, count, final,
-                          previous.version if previous else None, signers=cube.signers)
+            InstallResult(
+                name,
+                cube.candidate.version_text,
+                digest,
+                count,
+                final,
+                previous.version if previous else None,
+                signers=cube.signers,
+            )
         )
     return results
 

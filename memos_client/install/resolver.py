@@ -191,7 +191,7 @@ def resolve(
     try:
         result = resolver.resolve(list(requirements), max_rounds=max_rounds)
     except ResolutionImpossible as exc:
-        raise ResolutionError(explain(exc.causes, provider)) from None
+        raise ResolutionError(explain(list(exc.causes), provider)) from None
     except ResolutionTooDeep:
         raise ResolutionError(
             f"gave up resolving after {max_rounds} rounds: the constraints conflict in too many "
@@ -229,4 +229,3 @@ def explain(causes: Sequence[Any], provider: _Provider) -> str:
                 f"no version of {name} satisfies all of {', '.join(entries)}; {available}"
             )
     return "cannot resolve: " + "; ".join(sentences)
-

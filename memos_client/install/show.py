@@ -106,6 +106,8 @@ def render(view: dict[str, Any]) -> str:
     if isinstance(version, dict):
         lines.append(f"  {version.get('version')}: {version.get('manifest_digest')}")
         for part in version.get("parts", []):
-            lines.append(f"    part {part.get('name')} ({part.get('kind')}, {part.get('size')} bytes)")
+            lines.append(
+                f"    part {part.get('name')} ({part.get('kind')}, {part.get('size')} bytes)"
+            )
     lines.append(f"  install:   {view['install']}")
     return "\n".join(lines) + "\n"

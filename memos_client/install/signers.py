@@ -72,7 +72,13 @@ def check_signers(
             return SignerCheck(tuple(verify(envelope, allowed)))
         except SignatureError:
             expected = ", ".join(_short(k) for k in (locked or tuple(allowed))) or "none"
-            where = "the lockfile" if locked is not None else "first use" if pin and pin.source == "first-use" else "`memos trust add`"
+            where = (
+                "the lockfile"
+                if locked is not None
+                else "first use"
+                if pin and pin.source == "first-use"
+                else "`memos trust add`"
+            )
             raise TrustError(
                 f"SIGNING KEY CHANGED for namespace {namespace!r}: {cube} is signed by {signed_by}, "
                 f"but the namespace is pinned to {expected} (from {where}). Refusing to install. "

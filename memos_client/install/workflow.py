@@ -21,6 +21,7 @@ from memos_client.install.lockfile import LockedCube, Lockfile
 from memos_client.install.requirements import Requirement
 from memos_client.install.resolver import Candidate, resolve
 from memos_client.trust import NamespacePin, load_pins, save_pins, trusted_keys
+from mip.digests import Digest
 from mip.names import CubeName
 from mip.versions import Version
 
@@ -129,16 +130,16 @@ def dependency_order(resolved: Mapping[CubeName, Candidate]) -> list[Candidate]:
 def _download(session: Session, cubes: Sequence[VerifiedCube]) -> None:
     from memos_client.cli.output import progress_bar
 
-    blobs: dict[str, int] = {}
+    blobs: dict[Digest, int] = {}
     for cube in cubes:
         blobs.update(cube.blobs)
     cache = session.index.cache
-    missing = {d: s for d, s in blobs.items() if not cache.has_blob(d, s)}  # type: ignore[arg-type]
+    missing = {d: s for d, s in blobs.items() if not cache.has_blob(d, s)}
     if not missing:
         return
     total = sum(missing.values()) if session.options.show_progress else 0
     with progress_bar(total, "downloading") as advance:
-        session.index.download_blobs(missing, advance)  # type: ignore[arg-type]
+        session.index.download_blobs(missing, advance)
 
 
 def _preferred(runtime: MemOS, upgrade: bool) -> dict[CubeName, Version]:
@@ -215,7 +216,7 @@ def uninstall(names: Sequence[CubeName], options: Options) -> list[tuple[str, st
             raise NotFoundError(
                 f"not installed: {', '.join(unknown)}; `memos list` shows what is installed"
             )
-        removed = []
+        removed: list[tuple[str, str, int]] = []
         for name in names:
             count = runtime.uninstall_cube(name)
             remove_cube_files(options.home, name, installed[name].manifest_digest)
@@ -262,7 +263,9 @@ def lock(requirements: Sequence[Requirement], options: Options) -> Lockfile:
     )
 
 
-def sync(lockfile: Lockfile, options: Options) -> tuple[list[InstallResult], list[tuple[str, str, int]]]:
+def sync(
+    lockfile: Lockfile, options: Options
+) -> tuple[list[InstallResult], list[tuple[str, str, int]]]:
     """``memos sync``: make the installed set exactly the lockfile's (install, replace, remove)."""
     options.lock_pins = {ns: tuple(keys) for ns, keys in lockfile.trust.items()}
     session = open_session(options)
