@@ -116,7 +116,8 @@ class IndexClient:
 
     index_url: str
     token: str | None = None
-    timeout: httpx.Timeout = DEFAULT_TIMEOUT
+    # A factory: httpx.Timeout is unhashable, which dataclasses refuse as a plain default.
+    timeout: httpx.Timeout = field(default_factory=lambda: DEFAULT_TIMEOUT)
     transport: httpx.BaseTransport | None = None
     _http: httpx.Client = field(init=False, repr=False)
 

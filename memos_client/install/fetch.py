@@ -20,7 +20,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from memos_client.errors import NetworkError, NotFoundError, VerificationError
+from memos_client.errors import NetworkError, NotFoundError, RegistryError, VerificationError
 from memos_client.install.cache import Cache
 from memos_client.install.resolver import Candidate, candidates_from_document
 from mip.digests import Digest

@@ -101,10 +101,16 @@ def open_session(options: Options) -> Session:
 
 
 def open_runtime(home: Path) -> MemOS:
-    """The local runtime store under ``home``."""
+    """The local runtime store under ``home``.
+
+    ``MEMOS_EMBEDDER`` (``minilm``, the default, or ``hashing``) picks the embedder the runtime
+    uses to index installed memories.
+    """
+    import os
+
     from memos_client.runtime import MemOS
 
-    return MemOS(home)
+    return MemOS(home, embedder=os.environ.get("MEMOS_EMBEDDER") or None)
 
 
 def dependency_order(resolved: Mapping[CubeName, Candidate]) -> list[Candidate]:
