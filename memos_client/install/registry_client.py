@@ -15,6 +15,33 @@ from memos_client.index_client import IndexClient, _cube_path
 from memos_client.index_config import load_index_settings
 
 
+class SchemeTransport(httpx.BaseTransport):
+    """Plain HTTP for ``http://`` URLs; a certificate-verifying transport built on first ``https://``.
+
+    httpx's default transport loads the CA bundle when the client is created, which costs a third
+    of a second on our machines; a loopback registry never needs it, and a registry that redirects
+    to an HTTPS storage URL gets a fully verifying transport the moment it does.
+    """
+
+    def __init__(self) -> None:
+        self._plain = httpx.HTTPTransport(verify=False)  # only ever used for http:// URLs
+        self._tls: httpx.HTTPTransport | None = None
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` over the transport matching its scheme."""
+        if request.url.scheme == "http":
+            return self._plain.handle_request(request)
+        if self._tls is None:
+            self._tls = httpx.HTTPTransport()
+        return self._tls.handle_request(request)
+
+    def close(self) -> None:
+        """Close both transports' connections."""
+        self._plain.close()
+        if self._tls is not None:
+            self._tls.close()
+
+
 class InstallClient(IndexClient):
     """Adds ``If-None-Match`` cube documents; maps 404 to :class:`NotFoundError` (exit 4)."""
 
@@ -24,7 +51,7 @@ class InstallClient(IndexClient):
         if token is None:
             # A stored token belongs to the registry it was stored for, never to another one.
             token = load_index_settings(url).token
-        return cls(url, token)
+        return cls(url, token, transport=SchemeTransport())
 
     def _send(
         self, request: httpx.Request, *, stream: bool = False, follow: bool = False

@@ -156,9 +156,18 @@ def _preferred(runtime: MemOS, upgrade: bool) -> dict[CubeName, Version]:
 
 def verify_resolved(session: Session, resolved: Mapping[CubeName, Candidate]) -> list[VerifiedCube]:
     """Fetch and check the envelope of every resolved cube, dependencies first."""
+    ordered = dependency_order(resolved)
+    if len(ordered) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        # Round trips dominate for many small cubes: fetch every envelope at once.
+        with ThreadPoolExecutor(max_workers=min(8, len(ordered))) as pool:
+            envelopes = list(pool.map(session.index.envelope, ordered))
+    else:
+        envelopes = [session.index.envelope(c) for c in ordered]
     return [
-        session.verify(c, session.index.envelope(c), session.index.url)
-        for c in dependency_order(resolved)
+        session.verify(c, envelope, session.index.url)
+        for c, envelope in zip(ordered, envelopes, strict=True)
     ]
 
 
