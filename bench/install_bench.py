@@ -163,20 +163,17 @@ def make_wheel(directory: Path, project: str, size_bytes: int, requires: list[st
 # -- measuring ------------------------------------------------------------------------------------
 
 
-def timed(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int]:
-    """Wall seconds and peak RSS (MB) of one command, start-up included; fail loudly."""
+def timed(command: list[str], env: dict[str, str], cwd: Path) -> float:
+    """Wall seconds of one command, process start-up included; fail loudly."""
     started = time.perf_counter()
     process = subprocess.Popen(
         command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
-    out, err = process.communicate()
+    _, err = process.communicate()
     elapsed = time.perf_counter() - started
     if process.returncode != 0:
         raise RuntimeError(f"{command} failed: {err.decode()[-2000:]}")
-    import resource
-
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return elapsed, int(usage.ru_maxrss / 1024)
+    return elapsed
 
 
 def run_alternating(
@@ -184,7 +181,7 @@ def run_alternating(
 ) -> dict[str, list[float]]:
     """Warm-up once each, then ``runs`` rounds A B C A B C ..."""
     times: dict[str, list[float]] = {name: [] for name in contenders}
-    for name, run in contenders.items():
+    for run in contenders.values():
         run(-1)
     for index in range(runs):
         for name, run in contenders.items():
@@ -318,7 +315,7 @@ def main() -> None:
                 shutil.rmtree(root, ignore_errors=True)
                 root.mkdir(parents=True)
                 env = env_for(MEMOS_HOME=str(root / "home"), MEMOS_CACHE_DIR=str(root / "cache"))
-                seconds, _ = timed(
+                seconds = timed(
                     [
                         python,
                         "-m",
@@ -340,7 +337,7 @@ def main() -> None:
             def run(index: int) -> float:
                 target = work / "pip-runs" / f"{project}-{index}"
                 shutil.rmtree(target, ignore_errors=True)
-                seconds, _ = timed(
+                seconds = timed(
                     [
                         python,
                         "-m",
@@ -367,7 +364,7 @@ def main() -> None:
             def run(index: int) -> float:
                 target = work / "uv-runs" / f"{project}-{index}"
                 shutil.rmtree(target, ignore_errors=True)
-                seconds, _ = timed(
+                seconds = timed(
                     [
                         "uv",
                         "pip",
@@ -435,7 +432,7 @@ def main() -> None:
             ):
                 if name != "python":
                     timed(uninstall, warm_env, warm)
-                seconds, _ = timed(command, warm_env, warm)
+                seconds = timed(command, warm_env, warm)
                 if index >= 0:
                     warm_times[name].append(seconds)
         results.append(
