@@ -16,15 +16,19 @@ from memos_client.index_config import load_index_settings
 
 
 class SchemeTransport(httpx.BaseTransport):
-    """Plain HTTP for ``http://`` URLs; a certificate-verifying transport built on first ``https://``.
+    """``http://`` over the standard library; a certificate-verifying httpx transport built on
+    the first ``https://`` request.
 
-    httpx's default transport loads the CA bundle when the client is created, which costs a third
-    of a second on our machines; a loopback registry never needs it, and a registry that redirects
-    to an HTTPS storage URL gets a fully verifying transport the moment it does.
+    httpx's default transport imports httpcore and ssl and loads the CA bundle when the client is
+    created, which costs up to half a second on our machines; a loopback registry never needs
+    it, and a registry that redirects to an HTTPS storage URL gets a fully verifying transport
+    the moment it does.
     """
 
     def __init__(self) -> None:
-        self._plain = httpx.HTTPTransport(verify=False)  # only ever used for http:// URLs
+        from memos_client.install.stdlib_transport import StdlibTransport
+
+        self._plain = StdlibTransport()
         self._tls: httpx.HTTPTransport | None = None
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:

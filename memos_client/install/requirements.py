@@ -18,7 +18,7 @@ from mip.errors import MIPError
 from mip.names import CubeName, normalize_cube_name
 from mip.versions import SpecifierSet, parse_specifier
 
-_REQUIREMENT_RE = re.compile(r"\s*([A-Za-z0-9._-]+/[A-Za-z0-9._-]+)\s*(.*?)\s*")
+_REQUIREMENT_RE = re.compile(r"\s*([A-Za-z0-9._-]+/[A-Za-z0-9._-]+)\s*((?:[=!<>~@*].*)?)\s*")
 
 
 @dataclass(frozen=True)
