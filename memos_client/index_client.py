@@ -13,7 +13,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import quote
@@ -110,29 +110,29 @@ class PublishResult:
     created: bool
 
 
-@dataclass
 class IndexClient:
     """A client of one registry. Use as a context manager, or call :meth:`close`."""
 
-    index_url: str
-    token: str | None = None
-    # A factory: httpx.Timeout is unhashable, which dataclasses refuse as a plain default.
-    timeout: httpx.Timeout = field(default_factory=lambda: DEFAULT_TIMEOUT)
-    transport: httpx.BaseTransport | None = None
-    _http: httpx.Client = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self.index_url = self.index_url.rstrip("/")
+    def __init__(
+        self,
+        index_url: str,
+        token: str | None = None,
+        *,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.index_url = index_url.rstrip("/")
+        self.token = token
         headers = {"user-agent": USER_AGENT}
-        if self.token:
-            headers["authorization"] = f"Bearer {self.token}"
+        if token:
+            headers["authorization"] = f"Bearer {token}"
         # httpx drops Authorization when a redirect leaves the origin, so presigned blob URLs
         # never see the token.
         self._http = httpx.Client(
             base_url=self.index_url,
             headers=headers,
-            timeout=self.timeout,
-            transport=self.transport,
+            timeout=timeout,
+            transport=transport,
             follow_redirects=False,
         )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -193,22 +193,20 @@ def show(
     index_url: IndexUrl = None,
     json_output: Json = False,
 ) -> None:
-    """Show a cube: the installed version when installed, else the registry's information."""
+    """Show a cube: the installed version when installed, else the registry's versions."""
     from memos_client.cli.output import print_json
+    from memos_client.cli.registry_commands import show_registry
+    from memos_client.config import memos_home
     from memos_client.install.requirements import parse_requirement
-    from memos_client.install.show import installed_view, registry_view, render
+    from memos_client.install.show import installed_view, render_installed
 
-    requirement = parse_requirement(cube)
-    options = _options(index_url)
-    view: dict[str, Any] | None = None
-    if not remote:
-        view = installed_view(options.home, requirement)
+    view = None if remote else installed_view(memos_home(), parse_requirement(cube))
     if view is None:
-        view = registry_view(options, requirement)
-    if json_output:
+        show_registry(cube, index_url, json_output)
+    elif json_output:
         print_json(view)
     else:
-        sys.stdout.write(render(view))
+        sys.stdout.write(render_installed(view))
 
 
 @app.command()

@@ -252,8 +252,10 @@ def test_show_falls_back_to_the_registry(memos: Memos, publisher: Publisher) -> 
     ns = publisher.namespace
     publisher.publish("shown", "1.0.0")
     result = memos.run("show", f"{ns}/shown", check=True)
-    assert "registry" in result.stdout
-    assert f"memos install {ns}/shown" in result.stdout
+    assert f"{ns}/shown  latest 1.0.0" in result.stdout
     memos.run("install", f"{ns}/shown", check=True)
-    assert "(installed)" in memos.run("show", f"{ns}/shown", check=True).stdout
-    assert os.environ.get("MEMOS_HOME") != str(memos.home)
+    installed = memos.run("show", f"{ns}/shown", check=True).stdout
+    assert f"{ns}/shown 1.0.0 (installed)" in installed
+    assert "signed by: " + publisher.key.public_key.key_id[:16] in installed
+    remote = json.loads(memos.run("show", f"{ns}/shown", "--remote", "--json", check=True).stdout)
+    assert remote["latest_version"] == "1.0.0"
