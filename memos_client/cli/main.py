@@ -9,6 +9,7 @@ from memos_client.cli import (
     cache_commands,  # noqa: F401  (registers commands)
     install_commands,  # noqa: F401  (registers commands)
     registry_commands,  # noqa: F401  (registers commands)
+    runtime_commands,  # noqa: F401  (registers commands)
     trust_commands,  # noqa: F401  (registers commands)
 )
 from memos_client.cli.app import app

@@ -142,6 +142,7 @@ def install_cube(
                     op="install",
                     created=created,
                     expires_at=expiry,
+                    at=now,
                 )
                 continue
             state = State(row["state"])
@@ -157,11 +158,17 @@ def install_cube(
                 extra=record.extra,
                 state=State.GENERATED if revived else None,
                 expires_at=expiry,
+                at=now,
             )
         for source_id, row in current.items():
             if source_id not in by_source and row["state"] != State.DELETED:
                 change_item(
-                    connection, row, principal=memos.principal, op="install", state=State.DELETED
+                    connection,
+                    row,
+                    principal=memos.principal,
+                    op="install",
+                    state=State.DELETED,
+                    at=now,
                 )
         last = connection.execute("SELECT COALESCE(MAX(seq), 0) FROM versions").fetchone()[0]
         connection.execute(

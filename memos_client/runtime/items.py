@@ -55,9 +55,14 @@ def insert_item(
     state: State = State.GENERATED,
     created: str | None = None,
     expires_at: str | None = None,
+    at: str | None = None,
 ) -> int:
-    """Insert a new item at version 1 and return its rowid (its label in every index)."""
-    now = to_rfc3339(utc_now())
+    """Insert a new item at version 1 and return its rowid (its label in every index).
+
+    ``at`` is the time of the change; a batch passes one time for all its items, so a point in
+    time never falls inside a batch.
+    """
+    now = at or to_rfc3339(utc_now())
     row: dict[str, Any] = {
         "id": item_id,
         "cube": cube,
@@ -105,6 +110,7 @@ def change_item(
     extra: dict[str, Any] | None = None,
     state: State | None = None,
     expires_at: str | None = _UNSET,
+    at: str | None = None,
 ) -> bool:
     """Apply a change to the item in ``current`` (an ``items`` row); False when nothing changed."""
     row = dict(current)
@@ -126,7 +132,7 @@ def change_item(
     new_metadata = json.loads(row["metadata"])
     row["search_text"] = search_text(row["text"], json.loads(row["tags"]), new_metadata)
     row["text_digest"] = text_digest(embedding_text(row["text"], new_metadata))
-    now = to_rfc3339(utc_now())
+    now = at or to_rfc3339(utc_now())
     row["version"] = current["version"] + 1
     row["updated"] = now
     was_indexed = State(current["state"]) in INDEXED_STATES

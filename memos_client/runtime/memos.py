@@ -107,7 +107,11 @@ class MemOS:
         return other
 
     def close(self) -> None:
-        """Close the store."""
+        """Save the vector graph if it changed, then close the store."""
+        try:
+            self.index.save()
+        except OSError:
+            pass  # the graph is a cache: it is rebuilt from the store when missing
         self.store.close()
 
     def __enter__(self) -> MemOS:
@@ -179,6 +183,7 @@ class MemOS:
         self.cache.vectors([embedding_text(r.text, r.metadata) for r in valid])
         ids: list[str] = []
         with self.store.write() as connection:
+            now = to_rfc3339(utc_now())
             cube_row = connection.execute(
                 "SELECT governance, lifecycle_policy FROM cubes WHERE name = ?", (cube,)
             ).fetchone()
@@ -193,7 +198,7 @@ class MemOS:
                         f"memory id {item_id!r} already exists (in {clash[0]}); "
                         "use update() to change it or leave the id out"
                     )
-                created = record.created or to_rfc3339(utc_now())
+                created = record.created or now
                 insert_item(
                     connection,
                     item_id=item_id,
@@ -206,6 +211,7 @@ class MemOS:
                     principal=self.principal,
                     created=created,
                     expires_at=policy.expiry_for(created, record.metadata),
+                    at=now,
                 )
                 ids.append(item_id)
             self.store.audit(

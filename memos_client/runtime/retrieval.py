@@ -111,13 +111,47 @@ class Filters:
 
 @dataclass(frozen=True)
 class RetrievalSettings:
-    """Knobs of the fusion; defaults are what the LoCoMo benchmark in ``bench/`` supports."""
+    """Knobs of the fusion; the defaults are what ``bench/locomo_retrieval.py`` supports.
 
+    ``fusion="score"`` (default) divides each retriever's scores by its best candidate's and
+    adds them with the weights; ``fusion="rrf"`` is reciprocal rank fusion. ``context_weight``
+    gives the conversational neighbours of the ``context_seeds`` best hits that share of their
+    score (0 switches it off).
+    """
+
+    retrievers: tuple[str, ...] = ("lexical", "semantic")
+    fusion: str = "score"
     pool: int = 100
-    lexical_weight: float = 1.0
-    semantic_weight: float = 1.0
-    context_weight: float = 0.0
-    context_seeds: int = 5
+    lexical_weight: float = 0.7
+    semantic_weight: float = 0.3
+    context_weight: float = 0.3
+    context_seeds: int = 10
+
+
+def fuse(
+    rankings: dict[str, list[tuple[int, float]]],
+    weights: dict[str, float],
+    method: str,
+) -> tuple[dict[int, float], dict[int, dict[str, int]]]:
+    """Fused scores and per-retriever ranks (1-based) of every candidate."""
+    scores: dict[int, float] = {}
+    ranks: dict[int, dict[str, int]] = {}
+    for name, ranking in rankings.items():
+        if not ranking:
+            continue
+        weight = weights.get(name, 1.0)
+        best = max(score for _, score in ranking)
+        for rank, (rowid, score) in enumerate(ranking, start=1):
+            if method == "rrf":
+                contribution = weight / (RRF_K + rank)
+            else:
+                # Relative to the retriever's best candidate (BM25 and cosine here are both >= 0
+                # for anything worth returning). Unlike min-max scaling, near-ties stay ties in a
+                # small store instead of being stretched to 1 and 0.
+                contribution = weight * (max(score, 0.0) / best if best > 0 else 1.0)
+            scores[rowid] = scores.get(rowid, 0.0) + contribution
+            ranks.setdefault(rowid, {})[name] = rank
+    return scores, ranks
 
 
 class Retriever:
@@ -185,17 +219,13 @@ class Retriever:
         settings = self.settings
         pool = max(settings.pool, k)
         where, parameters = filters.sql(cubes)
-        rankings: dict[str, list[tuple[int, float]]] = {
-            "lexical": self.lexical(query, pool, where, parameters),
-            "semantic": self.semantic(query, pool, cubes, filters, where, parameters),
-        }
+        rankings: dict[str, list[tuple[int, float]]] = {}
+        if "lexical" in settings.retrievers:
+            rankings["lexical"] = self.lexical(query, pool, where, parameters)
+        if "semantic" in settings.retrievers:
+            rankings["semantic"] = self.semantic(query, pool, cubes, filters, where, parameters)
         weights = {"lexical": settings.lexical_weight, "semantic": settings.semantic_weight}
-        scores: dict[int, float] = {}
-        ranks: dict[int, dict[str, int]] = {}
-        for name, ranking in rankings.items():
-            for rank, (rowid, _) in enumerate(ranking, start=1):
-                scores[rowid] = scores.get(rowid, 0.0) + weights[name] / (RRF_K + rank)
-                ranks.setdefault(rowid, {})[name] = rank
+        scores, ranks = fuse(rankings, weights, settings.fusion)
         rows = self._rows(list(scores), where, parameters)
         if settings.context_weight > 0:
             self._add_context(scores, ranks, rows, where, parameters)
@@ -228,27 +258,29 @@ class Retriever:
         """Give the conversational neighbours of the best hits a share of their score."""
         settings = self.settings
         seeds = sorted((r for r in scores if r in rows), key=lambda r: -scores[r])
-        wanted: dict[tuple[str, Any, int], float] = {}
-        for rank, rowid in enumerate(seeds[: settings.context_seeds], start=1):
+        bonus: dict[tuple[str, Any, int], float] = {}
+        for rowid in seeds[: settings.context_seeds]:
             metadata = json.loads(rows[rowid]["metadata"])
             session, turn = metadata.get("session"), metadata.get("turn")
-            if session is None or not isinstance(turn, int):
+            if session is None or not isinstance(turn, int) or isinstance(turn, bool):
                 continue
             for neighbour in (turn - 1, turn + 1):
                 key = (rows[rowid]["cube"], session, neighbour)
-                wanted[key] = wanted.get(key, 0.0) + settings.context_weight / (RRF_K + rank)
-        if not wanted:
-            return
-        for (cube, session, turn), bonus in wanted.items():
+                bonus[key] = max(bonus.get(key, 0.0), settings.context_weight * scores[rowid])
+        groups: dict[tuple[str, Any], list[int]] = {}
+        for cube, session, turn in bonus:
+            groups.setdefault((cube, session), []).append(turn)
+        for (cube, session), turns in groups.items():
             found = self.store.query(
                 "SELECT i.rowid AS rowid, i.* FROM items AS i WHERE i.cube = ? "  # noqa: S608
                 "AND json_extract(i.metadata, '$.session') = ? "
-                f"AND json_extract(i.metadata, '$.turn') = ? AND {where} LIMIT 1",
-                [cube, session, turn, *parameters],
+                f"AND json_extract(i.metadata, '$.turn') IN ({','.join('?' * len(turns))}) "
+                f"AND {where}",
+                [cube, session, *turns, *parameters],
             )
-            if not found:
-                continue
-            rowid = int(found[0]["rowid"])
-            rows[rowid] = found[0]
-            scores[rowid] = scores.get(rowid, 0.0) + bonus
-            ranks.setdefault(rowid, {}).setdefault("context", len(ranks))
+            for row in found:
+                rowid = int(row["rowid"])
+                turn = json.loads(row["metadata"])["turn"]
+                rows[rowid] = row
+                scores[rowid] = scores.get(rowid, 0.0) + bonus[(cube, session, turn)]
+                ranks.setdefault(rowid, {}).setdefault("context", 1)

@@ -41,6 +41,9 @@ def tokenizer_counter(path: str) -> TokenCounter:
     if location.is_dir():
         location = location / "tokenizer.json"
     tokenizer = Tokenizer.from_file(str(location))
+    # A tokenizer.json may carry padding/truncation settings for training; counting needs neither.
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
 
     def count(text: str) -> int:
         return len(tokenizer.encode(text, add_special_tokens=False).ids)

@@ -76,6 +76,10 @@ CREATE TABLE IF NOT EXISTS items (
     UNIQUE (cube, source_id)
 );
 CREATE INDEX IF NOT EXISTS items_cube_state ON items (cube, state);
+-- Conversation position, for the context retriever's neighbour look-ups.
+CREATE INDEX IF NOT EXISTS items_conversation ON items (
+    cube, json_extract(metadata, '$.session'), json_extract(metadata, '$.turn')
+);
 CREATE TABLE IF NOT EXISTS versions (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     item_id TEXT NOT NULL,

@@ -17,7 +17,13 @@ from typing import Any
 
 from memos_client.errors import NotFoundError, UsageError
 from memos_client.runtime.items import change_item
-from memos_client.runtime.models import State, VersionRecord, from_rfc3339, to_rfc3339
+from memos_client.runtime.models import (
+    State,
+    VersionRecord,
+    from_rfc3339,
+    to_rfc3339,
+    utc_now,
+)
 from memos_client.runtime.store import version_from_row
 
 Point = int | str | datetime
@@ -133,13 +139,14 @@ def snapshot(connection: sqlite3.Connection, cube: str, seq: int) -> dict[str, s
 def rollback(connection: sqlite3.Connection, cube: str, seq: int, principal: str) -> RollbackReport:
     """Write the cube's state at ``seq`` back as new versions (inside the caller's transaction)."""
     report = RollbackReport(cube=cube, target_seq=seq)
+    now = to_rfc3339(utc_now())
     past = snapshot(connection, cube, seq)
     current = connection.execute("SELECT rowid, * FROM items WHERE cube = ?", (cube,)).fetchall()
     for row in current:
         then = past.get(row["id"])
         if then is None:
             if change_item(
-                connection, row, principal=principal, op="rollback", state=State.DELETED
+                connection, row, principal=principal, op="rollback", state=State.DELETED, at=now
             ):
                 report.deleted.append(row["id"])
             continue
@@ -154,6 +161,7 @@ def rollback(connection: sqlite3.Connection, cube: str, seq: int, principal: str
             extra=json.loads(then["extra"]),
             state=State(then["state"]),
             expires_at=then["expires_at"],
+            at=now,
         )
         if changed:
             (report.deleted if then["state"] == State.DELETED else report.restored).append(

@@ -105,6 +105,8 @@ class VectorIndex:
         self._watermark = 0
         self._ann: Any = None
         self._ann_dirty = 0
+        #: Whether the HNSW graph came from the saved file (rather than being built here).
+        self.ann_loaded = False
 
     # -- keeping up with the store -------------------------------------------------------------
 
@@ -214,8 +216,15 @@ class VectorIndex:
             self._ann = ann
             mask = np.isin(self._state[: self._size], list(_INDEXED_CODES))
             self._ann_add(self._matrix[: self._size][mask], self._labels[: self._size][mask])
+            self._save_ann()
         if self._ann is not None and self._ann_dirty >= 1000:
             self._save_ann()
+
+    def save(self) -> None:
+        """Save the HNSW graph if it changed since it was last saved (called on close)."""
+        with self._lock:
+            if self._ann is not None and self._ann_dirty:
+                self._save_ann()
 
     def _save_ann(self) -> None:
         paths = self._ann_paths()
@@ -255,6 +264,7 @@ class VectorIndex:
             [watermark],
         )
         self._ann = ann
+        self.ann_loaded = True
         self._apply_without_graph(rows)
         self._watermark = watermark
 

@@ -1,0 +1,144 @@
+"""LoCoMo evidence recall@K of the runtime's lexical, semantic and hybrid retrieval (no LLM).
+
+Each turn of a conversation becomes one memory (its text, plus the image caption the dataset
+gives for shared photos) in a cube of its own, with speaker, session number, turn number and
+session date as metadata. Every question of categories 1-4 is asked against its conversation's
+cube; recall@K is the share of its evidence turns among the top K results, averaged over
+questions, per category and overall.
+
+    python3 bench/locomo_retrieval.py /work/shared/data/locomo-dev/locomo-dev.json
+
+The data stays where it is (CC BY-NC 4.0, never copied into the repository). Embeddings are
+cached in the store under --home, so a second run skips embedding.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from memos_client.runtime import MemOS, RetrievalSettings  # noqa: E402
+from memos_client.runtime.embedding import MiniLMEmbedder  # noqa: E402
+
+CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
+KS = (5, 10, 20)
+_SESSION = re.compile(r"session_(\d+)$")
+
+
+def turns(sample: dict[str, Any]) -> list[dict[str, Any]]:
+    """The memory records of one conversation."""
+    conversation = sample["conversation"]
+    records = []
+    for key, value in conversation.items():
+        match = _SESSION.match(key)
+        if not match or not isinstance(value, list):
+            continue
+        session = int(match.group(1))
+        date = conversation.get(f"session_{session}_date_time", "")
+        for position, turn in enumerate(value):
+            text = turn["text"]
+            if turn.get("blip_caption"):
+                text = f"{text} [shares {turn['blip_caption']}]"
+            records.append(
+                {
+                    "id": f"{sample['sample_id']}-{turn['dia_id']}".replace(":", "-"),
+                    "text": text,
+                    "metadata": {
+                        "speaker": turn["speaker"],
+                        "session": session,
+                        "turn": position,
+                        "date": date,
+                        "dia_id": turn["dia_id"],
+                    },
+                }
+            )
+    return records
+
+
+def evaluate(mem: MemOS, data: list[dict[str, Any]], mode: str) -> dict[str, Any]:
+    """Recall@K per category for one retrieval configuration."""
+    sums: dict[str, dict[int, float]] = {}
+    counts: dict[str, int] = {}
+    latencies = []
+    for sample in data:
+        cube = f"locomo/{sample['sample_id']}"
+        for qa in sample["qa"]:
+            category = CATEGORIES.get(qa.get("category", 0))
+            evidence = {e.strip() for e in qa.get("evidence", []) if isinstance(e, str)}
+            if category is None or not evidence:
+                continue
+            started = time.perf_counter()
+            hits = mem.search(str(qa["question"]), k=max(KS), cube=cube, touch=False)
+            latencies.append(time.perf_counter() - started)
+            found = [hit.item.metadata.get("dia_id") for hit in hits]
+            for name in (category, "overall"):
+                counts[name] = counts.get(name, 0) + 1
+                bucket = sums.setdefault(name, dict.fromkeys(KS, 0.0))
+                for k in KS:
+                    bucket[k] += len(evidence & set(found[:k])) / len(evidence)
+    latencies.sort()
+    return {
+        "mode": mode,
+        "recall": {
+            name: {k: bucket[k] / counts[name] for k in KS} for name, bucket in sums.items()
+        },
+        "questions": counts,
+        "p50_ms": 1000 * latencies[len(latencies) // 2],
+    }
+
+
+MODES = {
+    "lexical (FTS5 BM25)": RetrievalSettings(retrievers=("lexical",), context_weight=0.0),
+    "semantic (MiniLM)": RetrievalSettings(retrievers=("semantic",), context_weight=0.0),
+    "hybrid, plain RRF": RetrievalSettings(fusion="rrf", context_weight=0.0),
+    "hybrid, score fusion": RetrievalSettings(context_weight=0.0),
+    "hybrid (default: score fusion + context)": RetrievalSettings(),
+}
+
+
+def main() -> None:
+    """Run every mode and print a Markdown table (and JSON with --json)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("data", type=Path, help="path to locomo10.json or the dev split")
+    parser.add_argument("--home", type=Path, default=None, help="store directory (kept)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    data = json.loads(args.data.read_text())
+    home = args.home or Path(tempfile.mkdtemp(prefix="locomo-"))
+    embedder = MiniLMEmbedder()
+    mem = MemOS(home=home, embedder=embedder)
+    started = time.perf_counter()
+    for sample in data:
+        cube = f"locomo/{sample['sample_id']}"
+        records = turns(sample)
+        mem.install_cube(cube, "1.0.0", "sha256:" + "0" * 64, records)
+    ingest = time.perf_counter() - started
+    results = []
+    for mode, settings in MODES.items():
+        mem.retriever.settings = settings
+        results.append(evaluate(mem, data, mode))
+    if args.json:
+        print(json.dumps({"ingest_s": ingest, "results": results}, indent=2))
+        return
+    names = [*CATEGORIES.values(), "overall"]
+    print(f"ingested {sum(len(turns(s)) for s in data)} turns in {ingest:.1f} s")
+    print("| mode | " + " | ".join(f"{n} R@5/10/20" for n in names) + " | p50 ms |")
+    print("|---|" + "---|" * (len(names) + 1))
+    for result in results:
+        cells = []
+        for name in names:
+            recall = result["recall"][name]
+            cells.append("/".join(f"{recall[k]:.3f}" for k in KS))
+        print(f"| {result['mode']} | " + " | ".join(cells) + f" | {result['p50_ms']:.1f} |")
+
+
+if __name__ == "__main__":
+    main()

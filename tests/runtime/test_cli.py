@@ -1,0 +1,76 @@
+"""The runtime CLI commands, run as real `memos` processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def memos(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MEMOS_HOME": str(home), "HF_HUB_OFFLINE": "1"}
+    env.pop("MEMOS_PRINCIPAL", None)
+    return subprocess.run(
+        [sys.executable, "-m", "memos_client", *args],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+@pytest.mark.slow
+def test_add_query_plan_history_diff_rollback_tick(tmp_path: Path) -> None:
+    added = memos(tmp_path, "add", "Paris is the capital of France", "--cube", "me/geo",
+                  "-t", "geo", "-m", "source=atlas", "--json")
+    assert added.returncode == 0, added.stderr
+    item = json.loads(added.stdout)
+    assert item["tags"] == ["geo"] and item["metadata"] == {"source": "atlas"}
+    second = memos(tmp_path, "add", "Rome is the capital of Italy", "--cube", "me/geo")
+    second_id = second.stdout.strip()
+
+    query = memos(tmp_path, "query", "French capital city", "--k", "1", "--json")
+    assert query.returncode == 0, query.stderr
+    [hit] = json.loads(query.stdout)
+    assert hit["item"]["id"] == item["id"] and set(hit["ranks"]) >= {"semantic"}
+    text = memos(tmp_path, "query", "capital", "--cube", "me/geo", "--tag", "geo")
+    assert item["id"] in text.stdout and second_id not in text.stdout
+
+    plan = json.loads(memos(tmp_path, "plan", "capital of France", "--budget", "12", "--json").stdout)
+    assert plan["used_tokens"] <= 12 and plan["memories"][0]["item"]["id"] == item["id"]
+
+    history = json.loads(memos(tmp_path, "history", "me/geo", "--json").stdout)
+    assert [entry["op"] for entry in history] == ["add", "add"]
+    first_change = str(history[0]["seq"])
+    diff = json.loads(memos(tmp_path, "diff", "me/geo", first_change, "--json").stdout)
+    assert [(d["item_id"], d["change"]) for d in diff] == [(second_id, "added")]
+    rolled = memos(tmp_path, "rollback", "me/geo", "--to", first_change, "--json")
+    assert json.loads(rolled.stdout)["deleted"] == [second_id]
+    tick = json.loads(memos(tmp_path, "lifecycle", "tick", "--json").stdout)
+    assert set(tick) == {"now", "expired", "activated", "archived"}
+
+
+@pytest.mark.slow
+def test_cli_errors_are_one_line_with_exit_codes(tmp_path: Path) -> None:
+    assert memos(tmp_path, "add", "secret", "--cube", "team/secret").returncode == 0
+    assert memos(tmp_path, "principal", "add", "bob").returncode == 0
+    granted = memos(tmp_path, "access", "team/secret", "--read", "local", "--write", "local")
+    assert granted.returncode == 0, granted.stderr
+    cases = [
+        (("query", "secret", "--cube", "team/secret", "--as", "bob"), 8, "may not read"),
+        (("query", "secret", "--as", "mallory"), 4, "unknown principal 'mallory'"),
+        (("history", "no-such-id"), 4, "no memory or cube"),
+        (("rollback", "team/secret", "--to", "2001-01-01T00:00:00Z"), 2, "did not exist"),
+        (("add", "", "--cube", "me/x"), 2, "non-empty"),
+        (("add", "x", "--cube", "noslash"), 2, "namespace/name"),
+        (("lifecycle", "tick", "--now", "soon"), 2, "--now"),
+        (("add", "x", "-m", "novalue"), 2, "KEY=VALUE"),
+    ]
+    for args, code, message in cases:
+        result = memos(tmp_path, *args)
+        assert result.returncode == code, (args, result.stderr)
+        assert result.stderr.startswith("error: ") and message in result.stderr
+        assert result.stderr.count("\n") == 1, result.stderr

@@ -1,0 +1,93 @@
+"""Governance: principals, per-cube access policies on every call, refusals logged, no leaks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from memos_client.errors import AccessDeniedError, NotFoundError, UsageError
+from memos_client.runtime import MemOS
+from tests.runtime.conftest import CountingEmbedder
+
+
+@pytest.fixture
+def shared(mem: MemOS) -> MemOS:
+    """Cube team/secret readable by alice only, writable by nobody but the owner; me/public open."""
+    mem.add_principal("alice")
+    mem.add_principal("bob")
+    mem.add("The launch code word is AURORA.", cube="team/secret")
+    mem.add("The cafeteria opens at 8.", cube="me/public")
+    mem.set_access("team/secret", read=["alice"], write=["local"])
+    return mem
+
+
+def test_unknown_principal_is_refused(tmp_path: Path, embedder: CountingEmbedder) -> None:
+    with pytest.raises(NotFoundError, match="unknown principal 'mallory'"):
+        MemOS(home=tmp_path, embedder=embedder, principal="mallory")
+    mem = MemOS(home=tmp_path, embedder=embedder)
+    with pytest.raises(NotFoundError, match="unknown principal"):
+        mem.acting_as("mallory")
+    with pytest.raises(UsageError, match="invalid principal name"):
+        mem.acting_as("Not Valid!")
+    with pytest.raises(NotFoundError, match="unknown principal"):
+        mem.add("x", cube="me/x") and mem.set_access("me/x", read=["mallory"])
+    mem.close()
+
+
+def test_policy_is_enforced_on_every_call(shared: MemOS) -> None:
+    bob = shared.acting_as("bob")
+    secret_id = shared.store.query("SELECT id FROM items WHERE cube = 'team/secret'")[0][0]
+    calls = [
+        lambda: bob.search("code word", cube="team/secret"),
+        lambda: bob.get(secret_id),
+        lambda: bob.history(secret_id),
+        lambda: bob.history("team/secret"),
+        lambda: bob.plan("code word", cube="team/secret"),
+        lambda: bob.add("overwrite", cube="team/secret"),
+        lambda: bob.update(secret_id, text="x"),
+        lambda: bob.delete(secret_id),
+        lambda: bob.rollback("team/secret", to=1),
+        lambda: bob.diff("team/secret", 1),
+        lambda: bob.set_access("team/secret", read=["*"]),
+        lambda: bob.add_principal("eve"),
+        lambda: bob.audit_log(),
+    ]
+    for call in calls:
+        with pytest.raises(AccessDeniedError):
+            call()
+    refusals = [e for e in shared.audit_log(limit=50) if e["outcome"] == "denied"]
+    assert len(refusals) == len(calls)
+    assert all(entry["principal"] == "bob" for entry in refusals)
+    alice = shared.acting_as("alice")
+    assert alice.search("code word", cube="team/secret")[0].item.cube == "team/secret"
+    with pytest.raises(AccessDeniedError, match="may not write"):
+        alice.add("alice writes", cube="team/secret")
+
+
+def test_unscoped_search_only_sees_readable_cubes(shared: MemOS) -> None:
+    bob = shared.acting_as("bob")
+    hits = bob.search("launch code word AURORA", k=10)
+    assert hits
+    assert {hit.item.cube for hit in hits} == {"me/public"}
+    plan = bob.plan("launch code word AURORA", budget=500)
+    assert {memory.item.cube for memory in plan.memories} == {"me/public"}
+    assert "team/secret" not in bob.cubes()
+
+
+def test_installed_cube_governance_becomes_its_policy(mem: MemOS) -> None:
+    mem.add_principal("bob")
+    mem.install_cube(
+        "acme/hr",
+        "1.0.0",
+        "sha256:" + "c" * 64,
+        [{"id": "p", "text": "Salaries are reviewed in March."}],
+        governance={
+            "access": {"read": ["local"], "write": ["local"]},
+            "sensitivity": "confidential",
+        },
+    )
+    with pytest.raises(AccessDeniedError):
+        mem.acting_as("bob").search("salary review", cube="acme/hr")
+    with pytest.raises(AccessDeniedError):
+        mem.acting_as("bob").install_cube("acme/hr", "2.0.0", "sha256:" + "d" * 64, [])

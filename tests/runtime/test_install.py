@@ -1,0 +1,96 @@
+"""install_cube / uninstall_cube / installed_cubes: the contract `memos install` relies on."""
+
+from __future__ import annotations
+
+import pytest
+
+from memos_client.errors import NotFoundError, UsageError
+from memos_client.runtime import MemOS, State
+
+DIGEST_1 = "sha256:" + "1" * 64
+DIGEST_2 = "sha256:" + "2" * 64
+
+
+def test_install_replace_and_uninstall(mem: MemOS) -> None:
+    records = [
+        {"id": "a", "text": "Alpha fact.", "tags": ["t"], "metadata": {"k": 1}},
+        {"id": "b", "text": "Beta fact.", "tags": [], "metadata": {}},
+        {"text": "A record without an id.", "tags": [], "metadata": {}},
+    ]
+    assert (
+        mem.install_cube(
+            "Acme/KB",
+            "1.0.0",
+            DIGEST_1,
+            records,
+            parts=[{"name": "kv", "kind": "activation", "path": "/tmp/kv", "sources": []}],
+        )
+        == 3
+    )
+    [cube] = mem.installed_cubes()
+    assert (cube.name, cube.version, cube.manifest_digest, cube.memory_count) == (
+        "acme/kb",
+        "1.0.0",
+        DIGEST_1,
+        3,
+    )
+    assert cube["installed_at"].endswith("Z")
+    assert cube.parts[0]["path"] == "/tmp/kv"
+    untouched = mem.get("acme/kb#b", touch=False)
+    assert (
+        mem.install_cube(
+            "acme/kb",
+            "1.1.0",
+            DIGEST_2,
+            [
+                {"id": "a", "text": "Alpha fact, revised.", "tags": ["t"], "metadata": {"k": 1}},
+                {"id": "b", "text": "Beta fact.", "tags": [], "metadata": {}},
+            ],
+        )
+        == 2
+    )
+    assert mem.get("acme/kb#a").version == 2
+    assert mem.get("acme/kb#b", touch=False).version == untouched.version
+    removed = [v for v in mem.history("acme/kb") if v.state == State.DELETED]
+    assert len(removed) == 1
+    assert mem.installed_cubes()[0].parts == []
+    assert mem.uninstall_cube("acme/kb") == 2
+    assert mem.installed_cubes() == []
+    assert mem.search("Alpha fact", k=5) == []
+    assert len(mem.history("acme/kb")) == 7
+    with pytest.raises(NotFoundError, match="not installed"):
+        mem.uninstall_cube("acme/kb")
+
+
+def test_a_bad_install_changes_nothing(mem: MemOS) -> None:
+    mem.install_cube("acme/kb", "1.0.0", DIGEST_1, [{"id": "a", "text": "Alpha."}])
+    before = mem.store.query("SELECT COUNT(*) FROM versions")[0][0]
+    bad_inputs = [
+        ("acme kb", "1.0.0", DIGEST_2, [], None, None),
+        ("acme/kb", "", DIGEST_2, [], None, None),
+        ("acme/kb", "2.0.0", DIGEST_2, [{"id": "a", "text": ""}], None, None),
+        (
+            "acme/kb",
+            "2.0.0",
+            DIGEST_2,
+            [{"id": "a", "text": "x"}, {"id": "a", "text": "y"}],
+            None,
+            None,
+        ),
+        ("acme/kb", "2.0.0", DIGEST_2, [{"text": "x"}, {"text": "x"}], None, None),
+        ("acme/kb", "2.0.0", DIGEST_2, [], {"access": {"read": "everyone"}}, None),
+        ("acme/kb", "2.0.0", DIGEST_2, [], None, [{"kind": "activation"}]),
+    ]
+    for args in bad_inputs:
+        with pytest.raises(UsageError):
+            mem.install_cube(*args)
+    assert mem.store.query("SELECT COUNT(*) FROM versions")[0][0] == before
+    assert mem.installed_cubes()[0].version == "1.0.0"
+    assert mem.get("acme/kb#a").text == "Alpha."
+
+
+def test_two_cubes_may_share_record_ids(mem: MemOS) -> None:
+    mem.install_cube("acme/one", "1.0.0", DIGEST_1, [{"id": "x", "text": "One."}])
+    mem.install_cube("acme/two", "1.0.0", DIGEST_2, [{"id": "x", "text": "Two."}])
+    assert mem.get("acme/one#x").text == "One."
+    assert mem.get("acme/two#x").text == "Two."

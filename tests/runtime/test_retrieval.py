@@ -1,0 +1,133 @@
+"""Hybrid retrieval with the real all-MiniLM-L6-v2: lexical, semantic, filters, fusion, indexes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from memos_client.runtime import MemOS, RetrievalSettings
+from memos_client.runtime.models import utc_now
+from tests.runtime.conftest import CountingEmbedder
+
+
+def test_semantic_finds_a_paraphrase_with_no_shared_word(mem: MemOS, facts: list[str]) -> None:
+    hits = mem.search("feline napping", k=3)
+    assert hits[0].item.id == facts[0]
+    assert "semantic" in hits[0].retrievers
+    assert "lexical" not in hits[0].ranks  # no shared content word: only the model found it
+
+
+def test_lexical_finds_a_rare_exact_term(mem: MemOS, facts: list[str]) -> None:
+    hits = mem.search("cello", k=3)
+    assert hits[0].item.id == facts[4]
+    assert hits[0].ranks.get("lexical") == 1
+
+
+def test_speaker_metadata_is_searchable(mem: MemOS, facts: list[str]) -> None:
+    hits = mem.search("what did Ben say about travel plans", k=2)
+    assert {hit.item.id for hit in hits} <= {facts[1], facts[3], facts[5]}
+
+
+def test_tag_metadata_and_time_filters(mem: MemOS, facts: list[str]) -> None:
+    travel = mem.search("something", k=10, filters={"tags": ["travel"]})
+    assert {hit.item.id for hit in travel} == {facts[1], facts[5]}
+    ann = mem.search("something", k=10, filters={"metadata": {"speaker": "Ann"}})
+    assert {hit.item.id for hit in ann} == {facts[0], facts[2], facts[4]}
+    future = mem.search("cat", k=10, filters={"since": utc_now() + timedelta(days=1)})
+    assert future == []
+    past = mem.search("cat", k=10, filters={"until": utc_now() + timedelta(seconds=5)})
+    assert past
+
+
+def test_search_scoped_to_a_cube_never_returns_another_cubes_items(mem: MemOS) -> None:
+    mine = mem.add_many(
+        [{"text": f"secret plan number {i} for the launch"} for i in range(5)], cube="a/one"
+    )
+    mem.add_many(
+        [{"text": f"secret plan number {i} for the launch"} for i in range(5)], cube="b/two"
+    )
+    hits = mem.search("secret launch plan", k=10, cube="a/one")
+    assert {hit.item.id for hit in hits} == set(mine)
+    assert all(hit.item.cube == "a/one" for hit in hits)
+
+
+def test_deletes_and_updates_reach_every_index(mem: MemOS, facts: list[str]) -> None:
+    mem.delete(facts[0])
+    assert facts[0] not in {hit.item.id for hit in mem.search("Luna windowsill cat", k=10)}
+    mem.update(facts[4], text="I gave up the cello and took up rock climbing.")
+    hits = mem.search("bouldering on a climbing wall", k=1)
+    assert hits[0].item.id == facts[4]
+    assert (
+        mem.store.query("SELECT COUNT(*) FROM items_fts WHERE items_fts MATCH 'windowsill'")[0][0]
+        == 0
+    )
+    mem.store.query("INSERT INTO items_fts (items_fts) VALUES ('integrity-check')")
+
+
+def test_ann_index_when_large_and_deletes_reach_it(
+    tmp_path: Path, embedder: CountingEmbedder
+) -> None:
+    mem = MemOS(home=tmp_path, embedder=embedder, ann_threshold=20)
+    ids = mem.add_many(
+        [{"text": f"Note {i}: the meeting about topic {i} went fine."} for i in range(30)]
+        + [{"text": "The red kite circled above the hill."}],
+        cube="me/many",
+    )
+    hits = mem.search("a bird of prey flying", k=3)
+    assert mem.index._ann is not None  # the hnswlib graph served this query
+    assert hits[0].item.id == ids[-1]
+    mem.delete(ids[-1])
+    assert ids[-1] not in {hit.item.id for hit in mem.search("a bird of prey flying", k=5)}
+    mem.close()
+    # A new process starts from the saved graph and replays only later changes.
+    again = MemOS(home=tmp_path, embedder=embedder, ann_threshold=20)
+    assert ids[-1] not in {hit.item.id for hit in again.search("a bird of prey flying", k=5)}
+    assert again.index.ann_loaded
+    assert again.search("meeting about topic 7", k=1)[0].item.id == ids[7]
+    again.close()
+
+
+def test_embeddings_are_cached_by_text(mem: MemOS, embedder: CountingEmbedder) -> None:
+    before = embedder.embedded
+    mem.add_many(
+        [{"text": "same words"}, {"text": "same words"}, {"text": "other words"}], cube="me/c"
+    )
+    assert embedder.embedded - before == 2
+    mem.add("same words", cube="me/d")
+    assert embedder.embedded - before == 2
+
+
+def test_another_process_changes_reach_this_index(
+    tmp_path: Path, embedder: CountingEmbedder
+) -> None:
+    first = MemOS(home=tmp_path, embedder=embedder)
+    second = MemOS(home=tmp_path, embedder=embedder)
+    assert first.search("kite", k=1) == []
+    item_id = second.add("The red kite circled above the hill.", cube="me/x")
+    assert first.search("a bird of prey flying", k=1)[0].item.id == item_id
+    second.delete(item_id)
+    assert first.search("a bird of prey flying", k=1) == []
+    first.close()
+    second.close()
+
+
+def test_retriever_modes_and_rrf(mem: MemOS, facts: list[str]) -> None:
+    mem.retriever.settings = RetrievalSettings(retrievers=("lexical",))
+    assert mem.search("feline napping", k=3) == []
+    mem.retriever.settings = RetrievalSettings(fusion="rrf", context_weight=0)
+    assert mem.search("cello lessons", k=1)[0].item.id == facts[4]
+
+
+def test_conversation_neighbours_join_the_results(mem: MemOS) -> None:
+    turns = [
+        "Did you get anything nice at the market?",
+        "Yes! A hand-carved wooden bowl from an old woodworker.",
+        "Lovely. How was the weather yesterday?",
+        "Sunny and warm the whole day.",
+    ]
+    ids = mem.add_many(
+        [{"text": t, "metadata": {"session": 1, "turn": i}} for i, t in enumerate(turns)],
+        cube="me/chat",
+    )
+    hits = mem.search("what did they buy at the market", k=3)
+    assert ids[1] in {hit.item.id for hit in hits}
