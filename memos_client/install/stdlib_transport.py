@@ -47,6 +47,8 @@ class StdlibTransport(httpx.BaseTransport):
     def __init__(self, timeout: float = 60.0) -> None:
         self._timeout = timeout
         self._local = threading.local()
+        self._all: list[http.client.HTTPConnection] = []  # every thread's, for close()
+        self._all_lock = threading.Lock()
 
     def _connection(self, host: str, port: int, fresh: bool) -> http.client.HTTPConnection:
         pool: dict[tuple[str, int], http.client.HTTPConnection] = self._local.__dict__.setdefault(
@@ -58,6 +60,8 @@ class StdlibTransport(httpx.BaseTransport):
                 connection.close()
             connection = http.client.HTTPConnection(host, port, timeout=self._timeout)
             pool[(host, port)] = connection
+            with self._all_lock:
+                self._all.append(connection)
         return connection
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -104,6 +108,8 @@ class StdlibTransport(httpx.BaseTransport):
         )
 
     def close(self) -> None:
-        """Close this thread's connections."""
-        for connection in self._local.__dict__.get("pool", {}).values():
+        """Close every connection, whichever thread opened it."""
+        with self._all_lock:
+            connections, self._all = self._all, []
+        for connection in connections:
             connection.close()

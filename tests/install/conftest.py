@@ -58,25 +58,16 @@ class Registry:
     process: subprocess.Popen[bytes]
 
     def token(self, namespace: str) -> str:
-        """A publish token for ``namespace`` (created with the admin CLI)."""
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "registry_server",
-                "admin",
-                "create-token",
-                "--namespace",
-                namespace,
-                "--data-dir",
-                str(self.data_dir),
-            ],
-            env=python_env(),
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return result.stdout.strip()
+        """A publish token for ``namespace`` (the admin CLI's command, run in-process)."""
+        import contextlib
+        import io
+
+        from registry_server.cli import create_token
+
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            create_token(namespace=namespace, account=None, days=1, data_dir=self.data_dir)
+        return out.getvalue().strip()
 
     def blob_file(self, digest: str) -> Path:
         """The file holding a blob in the registry's local storage."""
@@ -199,22 +190,32 @@ class Memos:
     cache: Path
     index_url: str
 
-    def run(self, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
-        """Run ``memos ARGS``; assert success when ``check``."""
+    def run(
+        self, *args: str, check: bool = False, in_process: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``memos ARGS``; assert success when ``check``.
+
+        In-process by default (``memos_client.cli.main.run`` with this user's environment): the
+        same code path as the console script without paying interpreter start-up per command.
+        ``in_process=False`` runs a real subprocess.
+        """
         env = python_env(
             MEMOS_HOME=str(self.home),
             MEMOS_CACHE_DIR=str(self.cache),
             MEMOS_INDEX_URL=self.index_url,
             MEMOS_EMBEDDER="hashing",  # the MiniLM model is the runtime's business, not ours
         )
-        result = subprocess.run(
-            [sys.executable, "-m", "memos_client", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            cwd=self.home.parent,
-        )
+        if in_process:
+            result = _run_in_process(list(args), env, self.home.parent)
+        else:
+            result = subprocess.run(
+                [sys.executable, "-m", "memos_client", *args],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                cwd=self.home.parent,
+            )
         if check:
             assert result.returncode == 0, result.stderr
         return result
@@ -222,6 +223,29 @@ class Memos:
     def installed(self) -> dict[str, dict[str, Any]]:
         """``memos list --json`` by name."""
         return {c["name"]: c for c in json.loads(self.run("list", "--json", check=True).stdout)}
+
+
+def _run_in_process(
+    args: list[str], env: dict[str, str], cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    import contextlib
+    import io
+
+    from memos_client.cli.main import run
+
+    saved_env, saved_cwd = dict(os.environ), Path.cwd()
+    out, err = io.StringIO(), io.StringIO()
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = run(args)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
+        os.chdir(saved_cwd)
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture

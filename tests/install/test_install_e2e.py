@@ -112,7 +112,7 @@ def test_unreachable_registry_then_offline_install_from_cache(
     memos.run("install", f"{ns}/o", check=True)
     memos.run("uninstall", f"{ns}/o", check=True)
     dead = f"http://127.0.0.1:{free_port()}"
-    result = memos.run("install", "--index-url", dead, f"{ns}/o")
+    result = memos.run("install", "--index-url", dead, f"{ns}/o", in_process=False)
     assert result.returncode == 7
     assert "cannot reach the registry" in result.stderr
     assert "--offline" in result.stderr
@@ -125,7 +125,7 @@ def test_unreachable_registry_then_offline_install_from_cache(
 
 
 def test_unknown_cube(memos: Memos, publisher: Publisher) -> None:
-    result = memos.run("install", f"{publisher.namespace}/nope")
+    result = memos.run("install", f"{publisher.namespace}/nope", in_process=False)
     assert result.returncode == 4
     assert result.stderr.startswith("error: ")
     assert "nope" in result.stderr
@@ -138,7 +138,7 @@ def test_unsatisfiable_constraints(memos: Memos, publisher: Publisher) -> None:
     publisher.publish("lib", "2.0.0")
     publisher.publish("a", "1.0.0", dependencies={f"{ns}/lib": ">=2"})
     publisher.publish("b", "1.0.0", dependencies={f"{ns}/lib": "<2"})
-    result = memos.run("install", f"{ns}/a", f"{ns}/b")
+    result = memos.run("install", f"{ns}/a", f"{ns}/b", in_process=False)
     assert result.returncode == 5
     assert result.stderr == (
         f"error: cannot resolve: no version of {ns}/lib satisfies all of {ns}/lib>=2 "
