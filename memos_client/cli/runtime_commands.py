@@ -212,7 +212,8 @@ def diff_command(
         typer.echo("no differences")
     for entry in entries:
         sign = {"added": "+", "removed": "-", "changed": "~"}[entry.change]
-        text = (entry.after or entry.before).text if (entry.after or entry.before) else ""
+        shown = entry.after or entry.before
+        text = shown.text if shown is not None else ""
         typer.echo(f"{sign} {entry.item_id}: {text[:100]}")
 
 

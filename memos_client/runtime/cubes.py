@@ -172,7 +172,8 @@ def install_cube(
                 )
         last = connection.execute("SELECT COALESCE(MAX(seq), 0) FROM versions").fetchone()[0]
         connection.execute(
-            "INSERT INTO installs (cube, version, manifest_digest, at, change_seq) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO installs (cube, version, manifest_digest, at, change_seq) "
+            "VALUES (?, ?, ?, ?, ?)",
             (cube, version, manifest_digest, now, last),
         )
         memos.store.audit(

@@ -13,6 +13,7 @@ extra (signed feature hashing of word unigrams and bigrams); it is lexical, not 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import re
@@ -67,7 +68,7 @@ def _layer_norm(x: Vectors, weight: Vectors, bias: Vectors, eps: float) -> Vecto
 
 def _erf(x: Vectors) -> Vectors:
     # Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7). Not scipy.special.erf: scipy brings its own
-    # OpenBLAS whose spinning threads fight NumPy's on a 2-core machine (queries went 7 ms → 120 ms).
+    # OpenBLAS whose spinning threads fight NumPy's on a 2-core machine (a query: 7 ms → 120 ms).
     sign = np.sign(x)
     a = np.abs(x)
     t = 1.0 / (1.0 + 0.3275911 * a)
@@ -79,7 +80,7 @@ def _erf(x: Vectors) -> Vectors:
 
 def _gelu(x: Vectors) -> Vectors:
     # BERT's exact GELU, 0.5·x·(1 + erf(x/√2)).
-    return (0.5 * x * (1.0 + _erf(x / np.float32(math.sqrt(2.0))))).astype(np.float32)  # type: ignore[no-any-return]
+    return (0.5 * x * (1.0 + _erf(x / np.float32(math.sqrt(2.0))))).astype(np.float32)
 
 
 class MiniLMEmbedder:
@@ -217,7 +218,7 @@ class MiniLMEmbedder:
                 # One 2-D GEMM over every token of the batch: NumPy's stacked 3-D matmul is slower.
                 flat = x.reshape(-1, x.shape[-1]) @ weights[prefix + name + ".weight"]
                 flat += weights[prefix + name + ".bias"]
-                return flat.reshape(batch, width, -1)  # type: ignore[no-any-return]
+                return flat.reshape(batch, width, -1)
 
             def split(x: Vectors) -> Vectors:
                 return x.reshape(batch, width, heads, head_dim).transpose(0, 2, 1, 3)
@@ -276,7 +277,7 @@ class HashingEmbedder:
         output = np.zeros((len(texts), self._dimension), dtype=np.float32)
         for row, text in enumerate(texts):
             words = _WORD.findall(text.lower())
-            features = words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+            features = words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
             for feature in features:
                 digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
                 bucket = int.from_bytes(digest[:4], "little") % self._dimension

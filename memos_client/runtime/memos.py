@@ -6,6 +6,7 @@ and checks the access policy of the cube it touches first; reads and writes are 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import uuid
@@ -19,6 +20,7 @@ from memos_client.runtime.embedding import Embedder, make_embedder
 from memos_client.runtime.governance import OWNER, Governor, validate_principal_name
 from memos_client.runtime.items import change_item, insert_item, touch_items
 from memos_client.runtime.lexical import embedding_text
+from memos_client.runtime.lexical_index import LexicalIndex
 from memos_client.runtime.lifecycle import Lifecycle, policy_for
 from memos_client.runtime.models import (
     Hit,
@@ -73,6 +75,7 @@ class MemOS:
         tokenizer: str | TokenCounter | None = None,
         settings: RetrievalSettings | None = None,
         ann_threshold: int = 20_000,
+        lexical_threshold: int = 20_000,
     ) -> None:
         from memos_client.config import memos_home
 
@@ -85,7 +88,13 @@ class MemOS:
         self.index = VectorIndex(
             self.store, self.cache, ann_threshold=ann_threshold, ann_dir=root / "runtime" / "ann"
         )
-        self.retriever = Retriever(self.store, self.embedder, self.index, settings)
+        self.retriever = Retriever(
+            self.store,
+            self.embedder,
+            self.index,
+            settings,
+            LexicalIndex(self.store, threshold=lexical_threshold),
+        )
         if tokenizer is None or callable(tokenizer):
             self.count_tokens: TokenCounter = tokenizer or estimate_tokens
         else:
@@ -108,10 +117,9 @@ class MemOS:
 
     def close(self) -> None:
         """Save the vector graph if it changed, then close the store."""
-        try:
+        # The graph is a cache, rebuilt from the store when missing: failing to save is harmless.
+        with contextlib.suppress(OSError):
             self.index.save()
-        except OSError:
-            pass  # the graph is a cache: it is rebuilt from the store when missing
         self.store.close()
 
     def __enter__(self) -> MemOS:

@@ -11,8 +11,9 @@ from typing import Any
 from memos_client.errors import UsageError
 
 MAX_TEXT_CHARS = 100_000
-MAX_TAGS = 64
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:#/-]{0,255}")
+MAX_TAGS = 256
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+MAX_ID_LENGTH = 256  # as mip.records
 #: Record keys the runtime stores in their own columns; any other key is kept as-is.
 KNOWN_KEYS = frozenset({"id", "text", "tags", "metadata", "created", "updated", "version"})
 
@@ -39,11 +40,11 @@ def check_text(text: Any, where: str) -> str:
 
 
 def check_tags(tags: Any, where: str) -> list[str]:
-    """Tags: a list of up to 64 non-empty strings (duplicates dropped, order kept)."""
+    """Tags: a list of up to 64 strings (duplicates dropped, order kept)."""
     if tags is None:
         return []
-    if not isinstance(tags, list | tuple) or not all(isinstance(t, str) and t for t in tags):
-        raise UsageError(f"{where}: 'tags' must be a list of non-empty strings")
+    if not isinstance(tags, list | tuple) or not all(isinstance(t, str) for t in tags):
+        raise UsageError(f"{where}: 'tags' must be a list of strings")
     if len(tags) > MAX_TAGS:
         raise UsageError(f"{where}: {len(tags)} tags, the limit is {MAX_TAGS}")
     return list(dict.fromkeys(tags))
@@ -65,11 +66,16 @@ def check_metadata(metadata: Any, where: str) -> dict[str, Any]:
 
 
 def check_id(value: Any, where: str) -> str:
-    """A record id: 1-256 characters of letters, digits and ``._:#/-``."""
-    if not isinstance(value, str) or not _ID.fullmatch(value):
+    """A record id: 1-256 characters, no control characters (MIP v1 allows any such string)."""
+    if (
+        not isinstance(value, str)
+        or not 0 < len(value) <= MAX_ID_LENGTH
+        or _CONTROL.search(value)
+        or value != value.strip()
+    ):
         raise UsageError(
-            f"{where}: invalid id {value!r}: use 1-256 letters, digits and '._:#/-', "
-            "starting with a letter or digit"
+            f"{where}: invalid id {value!r}: use 1-{MAX_ID_LENGTH} printable characters "
+            "without leading or trailing spaces"
         )
     return value
 

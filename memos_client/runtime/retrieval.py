@@ -23,6 +23,7 @@ from typing import Any
 from memos_client.errors import UsageError
 from memos_client.runtime.embedding import Embedder, Vectors
 from memos_client.runtime.lexical import match_expression
+from memos_client.runtime.lexical_index import LexicalIndex
 from memos_client.runtime.models import DEFAULT_STATES, Hit, State, to_rfc3339, utc_now
 from memos_client.runtime.store import Store, item_from_row
 from memos_client.runtime.vector_index import VectorIndex
@@ -42,7 +43,8 @@ class Filters:
 
     @classmethod
     def parse(cls, value: Filters | Mapping[str, Any] | None, include_archived: bool) -> Filters:
-        """Build filters from a dict: ``tags``, ``state``/``states``, ``since``, ``until``, ``metadata``."""
+        """Filters from a dict: ``tags``, ``states`` (or ``state``), ``since``, ``until``,
+        ``metadata``."""
         if isinstance(value, Filters):
             return value
         raw = dict(value or {})
@@ -163,10 +165,12 @@ class Retriever:
         embedder: Embedder,
         index: VectorIndex,
         settings: RetrievalSettings | None = None,
+        lexical_index: LexicalIndex | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.index = index
+        self.lexical_index = lexical_index
         self.settings = settings or RetrievalSettings()
         self._query_vectors: dict[str, Vectors] = {}
 
@@ -181,9 +185,22 @@ class Retriever:
         return vector
 
     def lexical(
-        self, query: str, limit: int, where: str, parameters: list[Any]
+        self,
+        query: str,
+        limit: int,
+        where: str,
+        parameters: list[Any],
+        cubes: set[str] | None = None,
+        filters: Filters | None = None,
     ) -> list[tuple[int, float]]:
-        """BM25 ranking from FTS5 over the rows passing the filters."""
+        """BM25 ranking over the rows passing the filters: the in-memory index of a large store
+        when only cube and state filters apply, else FTS5."""
+        index = self.lexical_index
+        if index is not None and (filters is None or not filters.narrows()):
+            index.sync()
+            if index.active:
+                states = filters.states if filters is not None else Filters().states
+                return index.search(query, limit, cubes=cubes, states=states)
         expression = match_expression(query)
         if expression is None:
             return []
@@ -221,7 +238,7 @@ class Retriever:
         where, parameters = filters.sql(cubes)
         rankings: dict[str, list[tuple[int, float]]] = {}
         if "lexical" in settings.retrievers:
-            rankings["lexical"] = self.lexical(query, pool, where, parameters)
+            rankings["lexical"] = self.lexical(query, pool, where, parameters, cubes, filters)
         if "semantic" in settings.retrievers:
             rankings["semantic"] = self.semantic(query, pool, cubes, filters, where, parameters)
         weights = {"lexical": settings.lexical_weight, "semantic": settings.semantic_weight}
@@ -241,7 +258,8 @@ class Retriever:
             chunk = rowids[start : start + 500]
             marks = ",".join("?" * len(chunk))
             for row in self.store.query(
-                f"SELECT i.rowid AS rowid, i.* FROM items AS i WHERE i.rowid IN ({marks}) AND {where}",  # noqa: S608
+                "SELECT i.rowid AS rowid, i.* FROM items AS i "  # noqa: S608  (clauses are ours)
+                f"WHERE i.rowid IN ({marks}) AND {where}",
                 [*chunk, *parameters],
             ):
                 rows[int(row["rowid"])] = row

@@ -147,7 +147,8 @@ def select_memories(
                 item=hit.item,
                 tokens=tokens,
                 score=hit.score,
-                reason=f"retrieval rank {rank} (score {hit.score:.4f}; {found_by}), {tokens} tokens",
+                reason=f"retrieval rank {rank} (score {hit.score:.4f}; {found_by}), "
+                f"{tokens} tokens",
             )
         )
     return chosen, skipped, used
@@ -184,10 +185,13 @@ def select_parts(
         if kind not in ("activation", "parameter"):
             continue
         fingerprint = part.get("model") if kind == "activation" else part.get("base_model")
-        if model_digest is not None and isinstance(fingerprint, dict):
-            if _fingerprint_digest(fingerprint) != model_digest:
-                skipped.append(f"{label}: built for another model")
-                continue
+        if (
+            model_digest is not None
+            and isinstance(fingerprint, dict)
+            and _fingerprint_digest(fingerprint) != model_digest
+        ):
+            skipped.append(f"{label}: built for another model")
+            continue
         chosen = chosen_by_cube.get(cube, set())
         if kind == "activation":
             sources = [s for s in part.get("sources", []) if isinstance(s, dict)]

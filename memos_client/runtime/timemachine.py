@@ -119,7 +119,8 @@ def resolve_point(connection: sqlite3.Connection, cube: str, point: Point) -> in
         return int(seq)
     if point < first[0]:
         raise UsageError(
-            f"cube {cube!r} did not exist at change {point}: its history starts at change {first[0]}"
+            f"cube {cube!r} did not exist at change {point}: "
+            f"its history starts at change {first[0]}"
         )
     if point > first[2]:
         raise UsageError(f"change {point} is in the future of {cube!r} (latest is {first[2]})")

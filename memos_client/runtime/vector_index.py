@@ -12,6 +12,7 @@ reflects, so a new process only replays what changed since.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -57,7 +58,7 @@ class EmbeddingCache:
         """One vector per text, embedding (and caching) only those not cached yet."""
         digests = [text_digest(text) for text in texts]
         known = self.lookup(digests)
-        missing = {digest: text for digest, text in zip(digests, texts, strict=True)}
+        missing = dict(zip(digests, texts, strict=True))
         for digest in known:
             missing.pop(digest, None)
         if missing:
@@ -170,10 +171,9 @@ class VectorIndex:
                 self._ann_add(np.asarray([vector]), np.asarray([rowid]))
 
     def _mark_deleted(self, rowid: int) -> None:
-        try:
+        # hnswlib raises for a label already marked deleted or one it never saw: both are fine.
+        with contextlib.suppress(RuntimeError):
             self._ann.mark_deleted(rowid)
-        except RuntimeError:  # hnswlib: "already marked deleted" or a label it never saw
-            pass
         self._ann_dirty += 1
 
     def _cube_code(self, cube: str) -> int:
@@ -234,10 +234,10 @@ class VectorIndex:
         graph.parent.mkdir(parents=True, exist_ok=True)
         temporary = graph.with_suffix(f".{os.getpid()}.tmp")
         self._ann.save_index(str(temporary))
-        os.replace(temporary, graph)
+        temporary.replace(graph)
         sidecar_temporary = sidecar.with_suffix(f".{os.getpid()}.tmp")
         sidecar_temporary.write_text(json.dumps({"watermark": self._watermark}))
-        os.replace(sidecar_temporary, sidecar)
+        sidecar_temporary.replace(sidecar)
         self._ann_dirty = 0
 
     def _load_ann(self, latest: int) -> None:
@@ -286,7 +286,7 @@ class VectorIndex:
         states: tuple[State, ...],
         only: set[int] | None = None,
     ) -> list[tuple[int, float]]:
-        """The ``limit`` nearest indexed items in ``cubes`` (all when None) with a state in ``states``.
+        """The ``limit`` nearest indexed items in ``cubes`` (None: all) with a state in ``states``.
 
         ``only`` restricts the search to those rowids (the rows passing other symbolic filters):
         an exact product over just them, so a narrow filter never loses recall to the graph.

@@ -18,29 +18,49 @@ def memos(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env.pop("MEMOS_PRINCIPAL", None)
     return subprocess.run(
         [sys.executable, "-m", "memos_client", *args],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
 @pytest.mark.slow
 def test_add_query_plan_history_diff_rollback_tick(tmp_path: Path) -> None:
-    added = memos(tmp_path, "add", "Paris is the capital of France", "--cube", "me/geo",
-                  "-t", "geo", "-m", "source=atlas", "--json")
+    added = memos(
+        tmp_path,
+        "add",
+        "Paris is the capital of France",
+        "--cube",
+        "me/geo",
+        "-t",
+        "geo",
+        "-m",
+        "source=atlas",
+        "--json",
+    )
     assert added.returncode == 0, added.stderr
     item = json.loads(added.stdout)
-    assert item["tags"] == ["geo"] and item["metadata"] == {"source": "atlas"}
+    assert item["tags"] == ["geo"]
+    assert item["metadata"] == {"source": "atlas"}
     second = memos(tmp_path, "add", "Rome is the capital of Italy", "--cube", "me/geo")
     second_id = second.stdout.strip()
 
     query = memos(tmp_path, "query", "French capital city", "--k", "1", "--json")
     assert query.returncode == 0, query.stderr
     [hit] = json.loads(query.stdout)
-    assert hit["item"]["id"] == item["id"] and set(hit["ranks"]) >= {"semantic"}
+    assert hit["item"]["id"] == item["id"]
+    assert set(hit["ranks"]) >= {"semantic"}
     text = memos(tmp_path, "query", "capital", "--cube", "me/geo", "--tag", "geo")
-    assert item["id"] in text.stdout and second_id not in text.stdout
+    assert item["id"] in text.stdout
+    assert second_id not in text.stdout
 
-    plan = json.loads(memos(tmp_path, "plan", "capital of France", "--budget", "12", "--json").stdout)
-    assert plan["used_tokens"] <= 12 and plan["memories"][0]["item"]["id"] == item["id"]
+    plan = json.loads(
+        memos(tmp_path, "plan", "capital of France", "--budget", "12", "--json").stdout
+    )
+    assert plan["used_tokens"] <= 12
+    assert plan["memories"][0]["item"]["id"] == item["id"]
 
     history = json.loads(memos(tmp_path, "history", "me/geo", "--json").stdout)
     assert [entry["op"] for entry in history] == ["add", "add"]
@@ -72,5 +92,6 @@ def test_cli_errors_are_one_line_with_exit_codes(tmp_path: Path) -> None:
     for args, code, message in cases:
         result = memos(tmp_path, *args)
         assert result.returncode == code, (args, result.stderr)
-        assert result.stderr.startswith("error: ") and message in result.stderr
+        assert result.stderr.startswith("error: ")
+        assert message in result.stderr
         assert result.stderr.count("\n") == 1, result.stderr

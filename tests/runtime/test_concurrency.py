@@ -22,7 +22,7 @@ home, tag, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
 mem = MemOS(home=home)
 for round_ in range(rounds):
     mem.add_many(
-        [{"text": f"{tag} wrote note {round_}-{i} about the garden", "tags": [tag]} for i in range(5)],
+        [{"text": f"{tag} wrote note {round_}-{i} in the garden", "tags": [tag]} for i in range(5)],
         cube="shared/notes",
     )
     hits = mem.search(f"{tag} garden note", k=5)
@@ -57,7 +57,10 @@ def test_two_processes_adding_and_searching_lose_nothing(tmp_path: Path) -> None
     workers = [
         subprocess.Popen(
             [sys.executable, "-c", WRITER, str(home), tag, str(rounds)],
-            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for tag in ("alpha", "beta")
     ]
@@ -79,7 +82,10 @@ def test_a_kill_during_a_batch_add_leaves_the_store_consistent(tmp_path: Path) -
     home = tmp_path / "home"
     child = subprocess.Popen(
         [sys.executable, "-c", BATCHER, str(home)],
-        env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     assert child.stdout is not None
     deadline = time.monotonic() + 120
@@ -98,13 +104,15 @@ def test_a_kill_during_a_batch_add_leaves_the_store_consistent(tmp_path: Path) -
     assert committed == 2, "the child never committed two batches"
     mem = MemOS(home=home, embedder="hashing")
     items = mem.store.query("SELECT COUNT(*) FROM items")[0][0]
-    assert items % 2000 == 0 and items >= 4000
+    assert items % 2000 == 0
+    assert items >= 4000
     assert mem.store.query("SELECT COUNT(*) FROM versions")[0][0] == items
     assert mem.store.query("PRAGMA integrity_check")[0][0] == "ok"
     mem.store.query("INSERT INTO items_fts (items_fts) VALUES ('integrity-check')")
-    assert mem.store.query(
-        "SELECT COUNT(*) FROM items_fts WHERE items_fts MATCH 'filler'"
-    )[0][0] == items
+    assert (
+        mem.store.query("SELECT COUNT(*) FROM items_fts WHERE items_fts MATCH 'filler'")[0][0]
+        == items
+    )
     assert len(mem.search("batch 1 record 7", k=3)) == 3
     mem.add("still writable", cube="bulk/import")
     mem.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from memos_client.runtime import MemOS, RetrievalSettings
+from memos_client.runtime import Filters, MemOS, RetrievalSettings
 from memos_client.runtime.models import utc_now
 from tests.runtime.conftest import CountingEmbedder
 
@@ -131,3 +131,31 @@ def test_conversation_neighbours_join_the_results(mem: MemOS) -> None:
     )
     hits = mem.search("what did they buy at the market", k=3)
     assert ids[1] in {hit.item.id for hit in hits}
+
+
+def test_in_memory_bm25_ranks_like_fts5(tmp_path: Path, embedder: CountingEmbedder) -> None:
+    records = [
+        {"text": f"{who} {verb} the {thing} in {place}", "tags": [place.lower()]}
+        for who in ("Ava", "Ben", "Chloe")
+        for verb in ("painted", "repaired", "sold")
+        for thing in ("old bicycle", "garden shed", "vintage camera")
+        for place in ("Lisbon", "Kyoto")
+    ]
+    big = MemOS(home=tmp_path, embedder=embedder, lexical_threshold=10)
+    ids = big.add_many(records, cube="me/things")
+    big.delete(ids[0])
+    filters = Filters()
+    where, parameters = filters.sql(None)
+    for query in ("Who painted a bicycle in Lisbon?", "repairing cameras", "Chloe sold sheds"):
+        fast = big.retriever.lexical(query, 20, where, parameters, None, filters)
+        assert big.retriever.lexical_index is not None
+        assert big.retriever.lexical_index.active
+        big.retriever.lexical_index.active = False  # force the FTS5 path
+        slow = big.retriever.lexical(query, 20, where, parameters, None, filters)
+        big.retriever.lexical_index.active = True
+        assert [round(score, 3) for _, score in fast] == [round(score, 3) for _, score in slow]
+        assert {rowid for rowid, _ in fast} == {rowid for rowid, _ in slow} or len(fast) == 20
+        assert ids[0] not in {
+            big.store.query("SELECT id FROM items WHERE rowid = ?", [r])[0][0] for r, _ in fast
+        }
+    big.close()

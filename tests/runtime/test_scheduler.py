@@ -103,5 +103,6 @@ def test_plan_picks_fresh_kv_snapshots_and_adapters(mem: MemOS) -> None:
 
     other = ModelFingerprint.model_validate({**_fingerprint(), "num_layers": 3}).digest
     mismatched = mem.plan("capital of France", budget=12, cube="acme/geo", model_digest=other)
-    assert mismatched.activations == [] and mismatched.adapters == []
+    assert mismatched.activations == []
+    assert mismatched.adapters == []
     assert any("another model" in reason for reason in mismatched.skipped)

@@ -24,7 +24,7 @@ def test_rollback_to_a_change_number_is_new_versions(mem: MemOS, facts: list[str
     assert [v.op for v in mem.history(facts[0])] == ["add", "update", "rollback"]
     assert mem.search("Luna ran away", k=1)[0].item.text.startswith("Luna is my cat")
     # History is kept, so the rollback itself can be undone.
-    undo_point = [v.seq for v in mem.history("me/notes") if v.op == "delete"][0]
+    undo_point = next(v.seq for v in mem.history("me/notes") if v.op == "delete")
     mem.rollback("me/notes", to=undo_point + 1)
     assert mem.get(added).text == "A new note."
 
