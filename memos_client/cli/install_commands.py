@@ -195,12 +195,14 @@ def show(
 ) -> None:
     """Show a cube: the installed version when installed, else the registry's versions."""
     from memos_client.cli.output import print_json
-    from memos_client.cli.registry_commands import show_registry
+    from memos_client.cli.registry_commands import _split_reference, show_registry
     from memos_client.config import memos_home
     from memos_client.install.requirements import parse_requirement
     from memos_client.install.show import installed_view, render_installed
 
-    view = None if remote else installed_view(memos_home(), parse_requirement(cube))
+    name, version = _split_reference(cube)  # the same validation and errors as the registry view
+    requirement = parse_requirement(f"{name}=={version}" if version else name)
+    view = None if remote else installed_view(memos_home(), requirement)
     if view is None:
         show_registry(cube, index_url, json_output)
     elif json_output:
