@@ -171,21 +171,46 @@ def verify_resolved(session: Session, resolved: Mapping[CubeName, Candidate]) ->
     ]
 
 
+def _preload_runtime() -> None:
+    """Import the runtime on a background thread while the network is busy.
+
+    The import (numpy and friends) is CPU work of a few hundred milliseconds that needs nothing
+    from the install; resolution and downloads mostly wait on sockets (and hashing releases the
+    GIL), so the two overlap. The main thread's own import later simply waits for it.
+    """
+    import importlib
+    import threading
+
+    threading.Thread(
+        target=importlib.import_module, args=("memos_client.runtime",), daemon=True
+    ).start()
+
+
 def install_requirements(
     requirements: Sequence[Requirement], options: Options
 ) -> tuple[list[InstallResult], list[NamespacePin]]:
     """``memos install NS/NAME[SPEC]...``: resolve, verify, download, install."""
     session = open_session(options)
-    runtime = open_runtime(options.home)
+    runtime: MemOS | None = None
     try:
-        resolved = resolve(requirements, session.index, _preferred(runtime, options.upgrade))
+        preferred: dict[CubeName, Version] = {}
+        if (options.home / "runtime" / "memos.db").exists():
+            # Something may be installed: the resolver keeps installed versions that still fit.
+            runtime = open_runtime(options.home)
+            preferred = _preferred(runtime, options.upgrade)
+        elif not options.offline:
+            _preload_runtime()  # a fresh home: nothing installed, nothing to prefer
+        resolved = resolve(requirements, session.index, preferred)
         cubes = verify_resolved(session, resolved)
         _download(session, cubes)
+        if runtime is None:
+            runtime = open_runtime(options.home)
         results = install_verified(cubes, options.cache, runtime, options.home)
         return results, session.save_pins()
     finally:
         session.close()
-        runtime.close()
+        if runtime is not None:
+            runtime.close()
 
 
 def install_bundle_files(
