@@ -258,3 +258,71 @@ def test_show_falls_back_to_the_registry(memos: Memos, publisher: Publisher) -> 
     assert "signed by: " + publisher.key.public_key.key_id[:16] in installed
     remote = json.loads(memos.run("show", f"{ns}/shown", "--remote", "--json", check=True).stdout)
     assert remote["latest_version"] == "1.0.0"
+
+
+def test_a_failed_upgrade_leaves_the_previous_version_intact(
+    memos: Memos, publisher: Publisher
+) -> None:
+    """Version 2 passes signature and digest checks but its payload lies about its record count:
+    the install stops after staging, before the runtime's transaction."""
+    import io
+
+    from mip import MIP_VERSION
+    from mip.container import BundleWriter
+    from mip.dsse import sign
+    from mip.manifest import encode_manifest, manifest_from_document
+    from mip.records import write_records
+
+    ns = publisher.namespace
+    publisher.publish("keep", "1.0.0", memories=["first", "second"])
+    memos.run("install", f"{ns}/keep", check=True)
+    before = memos.installed()[f"{ns}/keep"]
+    old_path = Path(
+        json.loads(memos.run("show", f"{ns}/keep", "--json", check=True).stdout)["path"]
+    )
+    records = io.BytesIO()
+    write_records(
+        records,
+        [
+            {
+                "id": "r1",
+                "text": "one",
+                "tags": [],
+                "metadata": {},
+                "created": "2026-01-01T00:00:00Z",
+                "updated": "2026-01-01T00:00:00Z",
+                "version": 1,
+            }
+        ],
+    )
+    records.seek(0)
+    path = publisher.workdir / "liar.memcube"
+    with BundleWriter(path) as writer:
+        digest, size = writer.add_blob_stream(records)
+        manifest = manifest_from_document(
+            {
+                "mip_version": MIP_VERSION,
+                "name": f"{ns}/keep",
+                "version": "2.0.0",
+                "created": "2026-01-01T00:00:00Z",
+                "parts": [
+                    {
+                        "kind": "plaintext",
+                        "name": "memories",
+                        "digest": digest,
+                        "size": size,
+                        "count": 5,
+                    }
+                ],
+            }
+        )
+        manifest_bytes = encode_manifest(manifest)
+        writer.finish(manifest_bytes, sign(manifest_bytes, [publisher.key]).to_json())
+    publish(publisher.registry, publisher.token, path, None)
+    result = memos.run("install", "--upgrade", f"{ns}/keep")
+    assert result.returncode == 3
+    assert "declares 5 records, its blob holds 1" in result.stderr
+    assert memos.installed()[f"{ns}/keep"] == before
+    assert old_path.is_dir()
+    assert not any((memos.home / "cubes" / ".staging").iterdir())
+    assert "1.0.0 (installed)" in memos.run("show", f"{ns}/keep", check=True).stdout
