@@ -296,10 +296,12 @@ def install_verified(
             _stage(cube, cache, staging)
             _check_payloads(cube, staging, cache)
             final.parent.mkdir(parents=True, exist_ok=True)
-            if final.exists():
-                # Left by an install interrupted before its commit: not in use, replace it.
-                shutil.rmtree(final)
-            os.rename(staging, final)
+            if not final.exists():
+                os.rename(staging, final)
+            # Else a complete folder of this very digest is there already (renames are atomic:
+            # an earlier install interrupted before its commit, or a concurrent one). Its content
+            # is fixed by the digest, so it is kept: replacing it could pull files from under a
+            # process that has just committed it.
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         count = runtime.install_cube(
