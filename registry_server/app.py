@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException
 
 from mip.errors import MIPError
 from registry_server.api import accounts, blobs, ops, search, versions
+from registry_server.api.body_limit import BodyLimitMiddleware
 from registry_server.api.deps import AppState
 from registry_server.api.hot_reads import HotReadMiddleware
 from registry_server.db.hot_reader import HotReader
@@ -139,6 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (blobs, versions, accounts, search, ops):
         app.include_router(module.router)
     # Added last = outermost: hot reads skip routing, yet are still timed by the metrics.
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_body_bytes)
     app.add_middleware(HotReadMiddleware, state=lambda: app.state.registry)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
