@@ -12,6 +12,7 @@ kept (with their local ``path``) for the scheduler.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -172,9 +173,17 @@ def install_cube(
                 )
         last = connection.execute("SELECT COALESCE(MAX(seq), 0) FROM versions").fetchone()[0]
         connection.execute(
-            "INSERT INTO installs (cube, version, manifest_digest, at, change_seq) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (cube, version, manifest_digest, now, last),
+            "INSERT INTO installs (cube, version, manifest_digest, at, change_seq, governance, "
+            "parts) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                cube,
+                version,
+                manifest_digest,
+                now,
+                last,
+                json.dumps(checked_governance, sort_keys=True),
+                json.dumps([dict(part, cube=cube) for part in checked_parts], sort_keys=True),
+            ),
         )
         memos.store.audit(
             connection,
@@ -244,3 +253,27 @@ def installed_cubes(memos: MemOS) -> list[InstalledCube]:
             )
         )
     return cubes
+
+
+def restore_install_state(connection: sqlite3.Connection, cube: str, seq: int) -> str | None:
+    """After a rollback to change ``seq``: make the cube's installed version, digest, governance
+    and parts those of the install in force then. Returns that version (None: not installed)."""
+    install = connection.execute(
+        "SELECT version, manifest_digest, governance, parts, at FROM installs "
+        "WHERE cube = ? AND change_seq <= ? ORDER BY seq DESC LIMIT 1",
+        (cube, seq),
+    ).fetchone()
+    if install is None:
+        return None
+    connection.execute(
+        "UPDATE cubes SET origin = 'installed', version = ?, manifest_digest = ?, governance = ?, "
+        "installed_at = COALESCE(installed_at, ?) WHERE name = ?",
+        (install[0], install[1], install[2], install[4], cube),
+    )
+    connection.execute("DELETE FROM cube_parts WHERE cube = ?", (cube,))
+    for part in json.loads(install[3]):
+        connection.execute(
+            "INSERT INTO cube_parts (cube, name, kind, info) VALUES (?, ?, ?, ?)",
+            (cube, part["name"], part["kind"], json.dumps(part, sort_keys=True)),
+        )
+    return str(install[0])

@@ -75,7 +75,7 @@ class MemOS:
         tokenizer: str | TokenCounter | None = None,
         settings: RetrievalSettings | None = None,
         ann_threshold: int = 20_000,
-        lexical_threshold: int = 20_000,
+        lexical_threshold: int = 5_000,
     ) -> None:
         from memos_client.config import memos_home
 
@@ -451,6 +451,13 @@ class MemOS:
         with self.store.write() as connection:
             seq = timemachine.resolve_point(connection, name, to)
             report = timemachine.rollback(connection, name, seq, self.principal)
+            origin = connection.execute(
+                "SELECT origin FROM cubes WHERE name = ?", (name,)
+            ).fetchone()[0]
+            if origin != "local":
+                from memos_client.runtime.cubes import restore_install_state
+
+                report.installed_version = restore_install_state(connection, name, seq)
             self.store.audit(
                 connection, self.principal, "rollback", cube=name, detail=f"to change {seq}"
             )

@@ -1,21 +1,21 @@
-"""Hybrid retrieval: lexical (FTS5 BM25) + semantic (vectors) under symbolic filters, fused by RRF.
+"""Hybrid retrieval: lexical (BM25) + semantic (vectors) under symbolic filters, fused.
 
 Symbolic filters (cube, state, tags, time range, metadata fields, expiry) are SQL predicates on
 ``items``: the lexical retriever applies them inside its FTS5 query, the semantic one restricts
-its vector search to the rows that pass them, so a filter never costs recall. Reciprocal rank
-fusion (Cormack et al., SIGIR 2009) adds ``weight / (60 + rank)`` over the retrievers that found
-an item; it needs no score calibration between BM25 and cosine similarity.
+its vector search to the rows that pass them, so a filter never costs recall. Fusion (ADR 0004)
+divides each retriever's scores by its best candidate's and adds them with weights (0.7 lexical,
+0.3 semantic by default); reciprocal rank fusion (Cormack et al., SIGIR 2009) is an option.
 
 Conversations are more than single lines: an answer often spans a question and its reply. The
-``context`` retriever gives the neighbours (same ``metadata.session``, adjacent
-``metadata.turn``) of the best fused hits a share of their score, so a turn next to two strong
-hits can enter the results.
+``context`` step gives the neighbours (same ``metadata.session``, adjacent ``metadata.turn``) of
+the best fused hits a share of their score, so a turn next to a strong hit can enter the results.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -173,6 +173,7 @@ class Retriever:
         self.lexical_index = lexical_index
         self.settings = settings or RetrievalSettings()
         self._query_vectors: dict[str, Vectors] = {}
+        self._worker: ThreadPoolExecutor | None = None
 
     def query_vector(self, query: str) -> Vectors:
         """The query's embedding (a small in-process cache: agents repeat queries)."""
@@ -206,7 +207,7 @@ class Retriever:
             return []
         rows = self.store.query(
             "SELECT f.rowid, bm25(items_fts) AS score FROM items_fts AS f "  # noqa: S608  (clauses are ours)
-            f"JOIN items AS i ON i.rowid = f.rowid WHERE items_fts MATCH ? AND {where} "
+            f"JOIN items AS i NOT INDEXED ON i.rowid = f.rowid WHERE items_fts MATCH ? AND {where} "
             "ORDER BY score LIMIT ?",
             [expression, *parameters, limit],
         )
@@ -220,9 +221,11 @@ class Retriever:
         filters: Filters,
         where: str,
         parameters: list[Any],
+        vector: Vectors | None = None,
     ) -> list[tuple[int, float]]:
         """Nearest items by cosine similarity among the rows passing the filters."""
-        vector = self.query_vector(query)
+        if vector is None:
+            vector = self.query_vector(query)
         only: set[int] | None = None
         if filters.narrows():
             rows = self.store.query(f"SELECT i.rowid FROM items AS i WHERE {where}", parameters)  # noqa: S608
@@ -237,10 +240,20 @@ class Retriever:
         pool = max(settings.pool, k)
         where, parameters = filters.sql(cubes)
         rankings: dict[str, list[tuple[int, float]]] = {}
+        pending: Future[Vectors] | None = None
+        if "semantic" in settings.retrievers and "lexical" in settings.retrievers:
+            # Embed the query on a second thread while BM25 runs: NumPy's GEMMs and SQLite both
+            # release the GIL, so on two cores the lexical work hides behind the embedding.
+            if self._worker is None:
+                self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed")
+            pending = self._worker.submit(self.query_vector, query)
         if "lexical" in settings.retrievers:
             rankings["lexical"] = self.lexical(query, pool, where, parameters, cubes, filters)
         if "semantic" in settings.retrievers:
-            rankings["semantic"] = self.semantic(query, pool, cubes, filters, where, parameters)
+            vector = pending.result() if pending is not None else None
+            rankings["semantic"] = self.semantic(
+                query, pool, cubes, filters, where, parameters, vector
+            )
         weights = {"lexical": settings.lexical_weight, "semantic": settings.semantic_weight}
         scores, ranks = fuse(rankings, weights, settings.fusion)
         rows = self._rows(list(scores), where, parameters)
@@ -258,7 +271,9 @@ class Retriever:
             chunk = rowids[start : start + 500]
             marks = ",".join("?" * len(chunk))
             for row in self.store.query(
-                "SELECT i.rowid AS rowid, i.* FROM items AS i "  # noqa: S608  (clauses are ours)
+                # NOT INDEXED: look the rows up by rowid; left to itself SQLite may scan a whole
+                # cube through the (cube, state) index instead.
+                "SELECT i.rowid AS rowid, i.* FROM items AS i NOT INDEXED "  # noqa: S608
                 f"WHERE i.rowid IN ({marks}) AND {where}",
                 [*chunk, *parameters],
             ):

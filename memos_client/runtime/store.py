@@ -53,7 +53,9 @@ CREATE TABLE IF NOT EXISTS installs (
     version TEXT NOT NULL,
     manifest_digest TEXT NOT NULL,
     at TEXT NOT NULL,
-    change_seq INTEGER NOT NULL          -- the last versions.seq of the install
+    change_seq INTEGER NOT NULL,         -- the last versions.seq of the install
+    governance TEXT NOT NULL DEFAULT '{}',
+    parts TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE IF NOT EXISTS items (
     rowid INTEGER PRIMARY KEY,
@@ -161,6 +163,13 @@ class Store:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            # Columns added during schema 1's development: stores made before them gain them here.
+            columns = {info[1] for info in conn.execute("PRAGMA table_info(installs)")}
+            for name, default in (("governance", "'{}'"), ("parts", "'[]'")):
+                if name not in columns:
+                    conn.execute(
+                        f"ALTER TABLE installs ADD COLUMN {name} TEXT NOT NULL DEFAULT {default}"
+                    )
             row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             if row is None:
                 conn.execute(

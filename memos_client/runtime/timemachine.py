@@ -37,6 +37,8 @@ class RollbackReport:
     target_seq: int
     restored: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
+    #: For an installed cube: the version installed at the target point.
+    installed_version: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict for ``--json`` output."""
@@ -45,6 +47,7 @@ class RollbackReport:
             "target_seq": self.target_seq,
             "restored": self.restored,
             "deleted": self.deleted,
+            "installed_version": self.installed_version,
         }
 
 

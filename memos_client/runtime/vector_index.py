@@ -253,6 +253,12 @@ class VectorIndex:
             return
         if watermark > latest:
             return  # the graph is from a different (newer or replaced) database: rebuild
+        live = self.store.query(
+            "SELECT COUNT(*) FROM items WHERE state IN (?, ?, ?)",
+            [str(state) for state in INDEXED_STATES],
+        )[0][0]
+        if live < self.ann_threshold:
+            return  # this runtime searches exactly at this size (another one saved the graph)
         import hnswlib
 
         ann = hnswlib.Index(space="ip", dim=self._matrix.shape[1])

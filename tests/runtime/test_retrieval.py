@@ -159,3 +159,17 @@ def test_in_memory_bm25_ranks_like_fts5(tmp_path: Path, embedder: CountingEmbedd
             big.store.query("SELECT id FROM items WHERE rowid = ?", [r])[0][0] for r, _ in fast
         }
     big.close()
+
+
+def test_a_runtime_below_its_ann_threshold_ignores_a_saved_graph(
+    tmp_path: Path, embedder: CountingEmbedder
+) -> None:
+    graph = MemOS(home=tmp_path, embedder=embedder, ann_threshold=5)
+    graph.add_many([{"text": f"note {i}"} for i in range(8)], cube="me/n")
+    graph.search("note", k=1)
+    graph.close()
+    exact = MemOS(home=tmp_path, embedder=embedder, ann_threshold=1000)
+    exact.search("note", k=1)
+    assert exact.index._ann is None
+    assert not exact.index.ann_loaded
+    exact.close()

@@ -46,9 +46,16 @@ def test_rollback_to_an_installed_version(mem: MemOS) -> None:
     mem.install_cube("acme/kb", "2.0.0", "sha256:" + "2" * 64, [{"id": "a", "text": "v2 of a"}])
     diff = {entry.item_id: entry.change for entry in mem.diff("acme/kb", "1.0.0", "2.0.0")}
     assert diff == {"acme/kb#a": "changed", "acme/kb#b": "removed"}
-    mem.rollback("acme/kb", to="1.0.0")
+    report = mem.rollback("acme/kb", to="1.0.0")
+    assert report.installed_version == "1.0.0"
     assert mem.get("acme/kb#a").text == "v1 of a"
     assert mem.get("acme/kb#b").text == "b"
+    [cube] = mem.installed_cubes()
+    assert (cube.version, cube.manifest_digest, cube.memory_count) == ("1.0.0", digest, 2)
+    mem.uninstall_cube("acme/kb")
+    assert mem.installed_cubes() == []
+    mem.rollback("acme/kb", to="2.0.0")
+    assert [(c.version, c.memory_count) for c in mem.installed_cubes()] == [("2.0.0", 1)]
 
 
 def test_rollback_before_the_cube_existed_is_refused(mem: MemOS, facts: list[str]) -> None:
