@@ -187,6 +187,11 @@ class RegistryIndex:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 return self._download_once(digest, size, progress)
+            except RegistryError as exc:
+                if exc.code not in ("range_ignored", "range_not_satisfiable") or attempt > 1:
+                    raise
+                # The server cannot resume this partial file: drop it and start over.
+                self.cache.partial_path(digest).unlink(missing_ok=True)
             except NetworkError as exc:
                 # The partial file stays: the next attempt (or the next run) resumes with Range.
                 if attempt == MAX_ATTEMPTS:

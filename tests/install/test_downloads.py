@@ -23,8 +23,15 @@ DIGEST = Digest("sha256:" + hashlib.sha256(BLOB).hexdigest())
 class Server:
     """A tiny blob server: can cut the first response short, redirect, or lie about bytes."""
 
-    def __init__(self, body: bytes = BLOB, cut_first: bool = False, redirect: str | None = None):
+    def __init__(
+        self,
+        body: bytes = BLOB,
+        cut_first: bool = False,
+        redirect: str | None = None,
+        ranges: bool = True,
+    ):
         self.body = body
+        self.ranges = ranges
         self.cut_first = cut_first
         self.redirect = redirect
         self.requests: list[dict[str, str]] = []
@@ -43,7 +50,7 @@ class Server:
                     self.end_headers()
                     return
                 start = 0
-                header = self.headers.get("Range")
+                header = self.headers.get("Range") if outer.ranges else None
                 if header:
                     start = int(header.removeprefix("bytes=").split("-")[0])
                     self.send_response(206)
@@ -136,3 +143,18 @@ def test_a_server_sending_too_much_is_cut_off(cache: Cache) -> None:
             index.download_blob(DIGEST, len(BLOB))
         index.close()
     assert not cache.has_blob(DIGEST)
+
+
+def test_a_server_ignoring_range_restarts_the_download(cache: Cache) -> None:
+    partial = cache.partial_path(DIGEST)
+    partial.parent.mkdir(parents=True)
+    partial.write_bytes(BLOB[:1000])  # left by an interrupted run
+    with Server(ranges=False) as server:
+        index = RegistryIndex(server.url, cache, token="t")
+        try:
+            path = index.download_blob(DIGEST, len(BLOB))
+        finally:
+            index.close()
+    assert path.read_bytes() == BLOB
+    assert server.requests[0]["range"] == "bytes=1000-"
+    assert "range" not in server.requests[1]
