@@ -178,13 +178,9 @@ def search(
         typer.echo(f"... {total - len(hits)} more (use --limit)", err=True)
 
 
-@app.command()
-def show(
-    reference: Annotated[str, typer.Argument(help="NS/NAME or NS/NAME@VERSION.")],
-    index_url: IndexUrl = None,
-    json_output: JsonOutput = False,
-) -> None:
-    """Show a cube's versions, or one version's details."""
+def show_registry(reference: str, index_url: str | None, json_output: bool) -> None:
+    """The registry's view of a cube's versions, or of one version (``memos show`` prints it
+    when the cube is not installed, or with ``--remote``; see install_commands.show)."""
     from memos_client.cli.output import format_size, print_json
 
     name, version = _split_reference(reference)
