@@ -166,7 +166,11 @@ class ParameterPart(_PartBase):
 class OtherPart(_PartBase):
     """A part of a kind this library does not know (a newer minor version): kept, not used."""
 
-    kind: str
+    kind: str = Field(
+        min_length=1,
+        max_length=64,
+        json_schema_extra={"not": {"enum": ["plaintext", "activation", "parameter"]}},
+    )
 
 
 def _part_tag(value: Any) -> str:
@@ -191,7 +195,9 @@ class Manifest(_Open):
     version: str
     description: str = Field(default="", max_length=10_000)
     license: str | None = Field(default=None, max_length=200)
-    keywords: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=50)
+    keywords: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list, max_length=50
+    )
     authors: list[Author] = Field(default_factory=list, max_length=100)
     created: datetime
     dependencies: dict[str, str] = Field(default_factory=dict)

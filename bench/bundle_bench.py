@@ -1,0 +1,155 @@
+"""Benchmark `memos pack` and `memos verify` on a bundle with a 1 GB tensor blob, and `memos --help`.
+
+Goals (issue #2): pack and verify >= 1.2 GB/s with peak memory < 150 MB; `memos --help` < 150 ms.
+The anchor, measured in the same run and alternated with memos, is `sha256sum` over the same
+tensor file (what hashing alone costs on this machine) and `python -c pass` for start-up.
+
+    python bench/bundle_bench.py [--size-gb 1.0] [--runs 5] [--workdir /tmp/memstore-bench]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def make_source(root: Path, size_bytes: int) -> Path:
+    """A cube source dir with a few memories and one self-describing KV snapshot of ~size_bytes."""
+    from safetensors.numpy import save_file
+
+    from mip.tensors import ACTIVATION_METADATA_KEY, token_ids_digest
+
+    layers, kv_heads, head_dim = 30, 3, 64  # SmolLM2-135M's KV shape
+    tokens = size_bytes // (layers * 2 * kv_heads * head_dim * 2)
+    source = root / "cube"
+    (source / "memories").mkdir(parents=True, exist_ok=True)
+    (source / "activations").mkdir(exist_ok=True)
+    (source / "memcube.toml").write_text(
+        '[cube]\nname = "bench/big"\nversion = "1.0.0"\ncreated = 2026-01-01T00:00:00Z\n'
+    )
+    (source / "memories" / "m.jsonl").write_text('{"text": "a memory", "tags": []}\n')
+    rng = np.random.default_rng(0)
+    tensors = {}
+    for layer in range(layers):
+        for which in ("key", "value"):
+            tensors[f"layers.{layer}.{which}"] = rng.standard_normal(
+                (kv_heads, tokens, head_dim), dtype=np.float32
+            ).astype(np.float16)
+    token_ids = rng.integers(0, 49152, tokens, dtype=np.int64)
+    tensors["token_ids"] = token_ids
+    fingerprint = {
+        "model_id": "bench/smollm2-135m-shape",
+        "architecture": "LlamaForCausalLM",
+        "config_sha256": "0" * 64,
+        "tokenizer_sha256": "1" * 64,
+        "dtype": "float16",
+        "num_layers": layers,
+        "num_attention_heads": 9,
+        "num_kv_heads": kv_heads,
+        "head_dim": head_dim,
+        "hidden_size": 576,
+        "vocab_size": 49152,
+    }
+    metadata = {
+        "model": fingerprint,
+        "dtype": "F16",
+        "num_layers": layers,
+        "num_kv_heads": kv_heads,
+        "head_dim": head_dim,
+        "num_tokens": int(tokens),
+        "token_ids_sha256": token_ids_digest(token_ids.tolist()),
+        "sources": [{"id": "m.jsonl:1", "version": 1}],
+    }
+    save_file(
+        tensors,
+        str(source / "activations" / "snapshot.safetensors"),
+        metadata={ACTIVATION_METADATA_KEY: json.dumps(metadata)},
+    )
+    return source
+
+
+def timed(command: list[str], env: dict[str, str]) -> tuple[float, int]:
+    """Wall seconds and peak RSS (kB) of one command, process start-up included."""
+    started = time.perf_counter()
+    result = subprocess.run(
+        ["/usr/bin/time", "-f", "%M", *command],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(f"{command} failed: {result.stderr}")
+    peak_kb = int(re.findall(r"^(\d+)$", result.stderr, re.MULTILINE)[-1])
+    return elapsed, peak_kb
+
+
+def main() -> None:
+    """Run the benchmark and print a Markdown table."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size-gb", type=float, default=1.0)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/memstore-bench"))
+    args = parser.parse_args()
+    shutil.rmtree(args.workdir, ignore_errors=True)
+    args.workdir.mkdir(parents=True)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MEMOS_HOME": str(args.workdir / "home")}
+    memos = [sys.executable, "-m", "memos_client"]
+    subprocess.run([*memos, "keygen"], env=env, check=True, capture_output=True)
+    source = make_source(args.workdir, int(args.size_gb * 1e9))
+    tensor = source / "activations" / "snapshot.safetensors"
+    size = tensor.stat().st_size
+    bundle = args.workdir / "big.memcube"
+    subprocess.run(["cat", str(tensor)], stdout=subprocess.DEVNULL, check=True)  # warm cache
+    samples: dict[str, list[tuple[float, int]]] = {"pack": [], "verify": [], "sha256sum": []}
+    help_samples: dict[str, list[float]] = {"memos --help": [], "python -c pass": []}
+    for run in range(args.runs + 1):  # run 0 is the warm-up
+        results = {
+            "pack": timed([*memos, "pack", str(source), "-o", str(bundle)], env),
+            "verify": timed([*memos, "verify", str(bundle)], env),
+            "sha256sum": timed(["sha256sum", str(tensor)], env),
+        }
+        helps = {
+            "memos --help": timed([*memos, "--help"], env)[0],
+            "python -c pass": timed([sys.executable, "-c", "pass"], env)[0],
+        }
+        if run:
+            for name, value in results.items():
+                samples[name].append(value)
+            for name, seconds in helps.items():
+                help_samples[name].append(seconds)
+    print(
+        f"tensor blob: {size / 1e9:.2f} GB; runs: {args.runs}; python {platform.python_version()}"
+    )
+    print("| operation | median wall (s) | throughput (GB/s) | peak RSS (MB) | vs sha256sum |")
+    print("|---|---|---|---|---|")
+    anchor = statistics.median(s for s, _ in samples["sha256sum"])
+    for name, values in samples.items():
+        wall = statistics.median(s for s, _ in values)
+        peak = max(kb for _, kb in values) / 1024
+        print(
+            f"| {name} | {wall:.3f} | {size / wall / 1e9:.2f} | {peak:.0f} | {anchor / wall:.2f}x |"
+        )
+    print()
+    print("| command | median wall (ms) |")
+    print("|---|---|")
+    for name, values in help_samples.items():
+        print(f"| {name} | {statistics.median(values) * 1000:.0f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,178 @@
+"""Reading a cube source directory: ``memcube.toml``, ``memories/``, ``activations/``, ``adapters/``.
+
+Layout (see docs/cube-source.md)::
+
+    memcube.toml                 [cube] name, version, description, license, keywords, authors
+                                 [dependencies] "ns/other" = ">=1.0"
+                                 [governance] sensitivity, ttl_seconds, expires_at, [governance.access]
+    memories/**/*.jsonl          one memory per line: {"text": ..., "tags": [...], "metadata": {...}}
+    memories/**/*.md             one memory per file
+    activations/NAME.safetensors KV snapshots (self-describing, MIP-1 §7.2)
+    adapters/NAME/               PEFT LoRA adapters: adapter_config.json + adapter_model.safetensors
+
+Every problem found is reported together in one :class:`SourceError`.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from memos_client.errors import SourceError
+
+MANIFEST_FILE = "memcube.toml"
+_CUBE_KEYS = {"name", "version", "description", "license", "keywords", "authors", "created"}
+
+
+@dataclass
+class CubeSource:
+    """A parsed source directory, ready to pack."""
+
+    root: Path
+    cube: dict[str, Any]
+    dependencies: dict[str, str]
+    governance: dict[str, Any]
+    memory_files: list[Path] = field(default_factory=list)
+    activation_files: list[Path] = field(default_factory=list)
+    adapter_dirs: list[Path] = field(default_factory=list)
+
+
+def load_source(root: Path) -> CubeSource:
+    """Parse ``memcube.toml`` and list the payload files; raise :class:`SourceError` on problems."""
+    if not root.is_dir():
+        raise SourceError(f"{root} is not a directory: pass a cube source directory (memos init)")
+    toml_path = root / MANIFEST_FILE
+    try:
+        document = tomllib.loads(toml_path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise SourceError(f"{toml_path} is missing: create it with `memos init`") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SourceError(f"{toml_path}: not valid TOML ({exc})") from exc
+    problems: list[str] = []
+    cube = document.get("cube")
+    if not isinstance(cube, dict):
+        raise SourceError(f"{toml_path}: the [cube] table is missing")
+    for key in sorted(set(cube) - _CUBE_KEYS):
+        problems.append(f"[cube] has unknown key {key!r}")
+    for key in ("name", "version"):
+        if not isinstance(cube.get(key), str):
+            problems.append(f"[cube] {key} is required and must be a string")
+    dependencies = document.get("dependencies", {})
+    if not isinstance(dependencies, dict) or not all(
+        isinstance(v, str) for v in dependencies.values()
+    ):
+        problems.append('[dependencies] must map "ns/name" to a version specifier string')
+        dependencies = {}
+    governance = document.get("governance", {})
+    if not isinstance(governance, dict):
+        problems.append("[governance] must be a table")
+        governance = {}
+    for key in sorted(set(document) - {"cube", "dependencies", "governance"}):
+        problems.append(f"unknown table [{key}]")
+    if problems:
+        raise SourceError(f"{toml_path}: " + "; ".join(problems))
+    memories = root / "memories"
+    memory_files = (
+        sorted(p for p in memories.rglob("*") if p.is_file() and p.suffix in (".jsonl", ".md"))
+        if memories.is_dir()
+        else []
+    )
+    activations = root / "activations"
+    activation_files = sorted(activations.glob("*.safetensors")) if activations.is_dir() else []
+    adapters = root / "adapters"
+    adapter_dirs = sorted(p for p in adapters.iterdir() if p.is_dir()) if adapters.is_dir() else []
+    return CubeSource(
+        root, cube, dependencies, governance, memory_files, activation_files, adapter_dirs
+    )
+
+
+def iter_source_records(source: CubeSource, timestamp: datetime) -> Iterator[dict[str, Any]]:
+    """The memory records of the source, in a stable order, with stable ids.
+
+    A JSONL line may give its own ``id``; otherwise the id is ``PATH:LINE`` (``PATH`` relative to
+    ``memories/``). A Markdown file's id is its relative path.
+    """
+    stamp = timestamp.isoformat().replace("+00:00", "Z")
+    memories = source.root / "memories"
+    problems: list[str] = []
+    for path in source.memory_files:
+        relative = path.relative_to(memories).as_posix()
+        if path.suffix == ".md":
+            try:
+                text = path.read_text("utf-8")
+            except UnicodeDecodeError:
+                problems.append(f"{relative}: not UTF-8 text")
+                continue
+            if text.strip():
+                yield _record(relative, text, [], {"source": relative}, stamp, 1)
+            continue
+        with open(path, encoding="utf-8", errors="strict") as handle:
+            try:
+                lines = list(handle)
+            except UnicodeDecodeError:
+                problems.append(f"{relative}: not UTF-8 text")
+                continue
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            where = f"{relative}:{number}"
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as exc:
+                problems.append(f"{where}: not valid JSON ({exc.msg})")
+                continue
+            record = _jsonl_record(item, where, stamp, problems)
+            if record is not None:
+                yield record
+    if problems:
+        shown = "; ".join(problems[:10]) + (
+            f"; and {len(problems) - 10} more" if len(problems) > 10 else ""
+        )
+        raise SourceError(f"invalid memories: {shown}")
+
+
+def _jsonl_record(item: Any, where: str, stamp: str, problems: list[str]) -> dict[str, Any] | None:
+    if not isinstance(item, dict):
+        problems.append(f"{where}: expected a JSON object")
+        return None
+    text, tags, metadata = item.get("text"), item.get("tags", []), item.get("metadata", {})
+    unknown = sorted(set(item) - {"id", "text", "tags", "metadata", "version"})
+    bad = []
+    if not isinstance(text, str) or not text.strip():
+        bad.append("'text' must be a non-empty string")
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        bad.append("'tags' must be a list of strings")
+    if not isinstance(metadata, dict):
+        bad.append("'metadata' must be an object")
+    if unknown:
+        bad.append(f"unknown keys {', '.join(unknown)}")
+    memory_id = item.get("id", where)
+    if not isinstance(memory_id, str) or not 0 < len(memory_id) <= 256:
+        bad.append("'id' must be a string of 1 to 256 characters")
+    version = item.get("version", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        bad.append("'version' must be an integer >= 1")
+    if bad:
+        problems.append(f"{where}: " + "; ".join(bad))
+        return None
+    assert isinstance(text, str)  # checked above; narrows the type for mypy
+    return _record(memory_id, text, tags, metadata, stamp, version)
+
+
+def _record(
+    memory_id: str, text: str, tags: list[str], metadata: dict[str, Any], stamp: str, version: int
+) -> dict[str, Any]:
+    return {
+        "id": memory_id,
+        "text": text,
+        "tags": tags,
+        "metadata": metadata,
+        "created": stamp,
+        "updated": stamp,
+        "version": version,
+    }

@@ -1,0 +1,135 @@
+"""The plaintext record codec: a msgpack stream of memory records (MIP-1 §7.1).
+
+A plaintext blob is a concatenation of msgpack maps, one per memory. Each record has ``id``,
+``text``, ``tags``, ``metadata``, ``created``, ``updated`` and ``version``; unknown keys are kept.
+Decoding is streaming and bounded: no record larger than ``Limits.max_record_bytes``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any, BinaryIO
+
+import msgpack
+
+from mip.errors import RecordError
+from mip.limits import DEFAULT_LIMITS, Limits
+
+#: Keys every record carries, with the type each must have.
+REQUIRED_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "id": str,
+    "text": str,
+    "tags": list,
+    "metadata": dict,
+    "created": str,
+    "updated": str,
+    "version": int,
+}
+MAX_ID_LENGTH = 256
+
+
+def validate_record(record: Any, index: int) -> dict[str, Any]:
+    """Check one decoded record; raise :class:`RecordError` naming every problem at once."""
+    if not isinstance(record, dict):
+        raise RecordError(f"record {index}: expected a map, got {type(record).__name__}")
+    problems = []
+    for key in record:
+        if not isinstance(key, str):
+            problems.append(f"key {key!r} is not a string")
+    for key, expected in REQUIRED_FIELDS.items():
+        value = record.get(key)
+        if value is None:
+            problems.append(f"missing '{key}'")
+        elif not isinstance(value, expected) or isinstance(value, bool):
+            problems.append(f"'{key}' must be {getattr(expected, '__name__', expected)}")
+    if not problems:
+        if not 0 < len(record["id"]) <= MAX_ID_LENGTH:
+            problems.append(f"'id' must be 1 to {MAX_ID_LENGTH} characters")
+        if not all(isinstance(tag, str) for tag in record["tags"]):
+            problems.append("'tags' must be a list of strings")
+        if record["version"] < 1:
+            problems.append("'version' must be >= 1")
+    if problems:
+        raise RecordError(f"record {index}: " + "; ".join(problems))
+    return record
+
+
+def encode_record(record: dict[str, Any]) -> bytes:
+    """One record as msgpack bytes (validated first)."""
+    validate_record(record, 0)
+    return msgpack.packb(record, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+def write_records(stream: BinaryIO, records: Iterable[dict[str, Any]]) -> int:
+    """Write records to ``stream``; return how many were written. Ids must be unique."""
+    packer = msgpack.Packer(use_bin_type=True)
+    seen: set[str] = set()
+    count = 0
+    for index, record in enumerate(records):
+        validate_record(record, index)
+        if record["id"] in seen:
+            raise RecordError(f"record {index}: duplicate id {record['id']!r}")
+        seen.add(record["id"])
+        stream.write(packer.pack(record))
+        count += 1
+    return count
+
+
+class _CountingReader:
+    """Counts the bytes handed to the unpacker, so a partial trailing record is detected."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self.count = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        self.count += len(data)
+        return data
+
+
+def iter_records(stream: BinaryIO, limits: Limits = DEFAULT_LIMITS) -> Iterator[dict[str, Any]]:
+    """Decode a record stream lazily; raise :class:`RecordError` on the first malformed record."""
+    reader = _CountingReader(stream)
+    unpacker = msgpack.Unpacker(
+        reader,
+        raw=False,
+        strict_map_key=True,
+        max_buffer_size=limits.max_record_bytes,
+        read_size=1 << 16,
+    )
+    seen: set[str] = set()
+    index = 0
+    while True:
+        try:
+            record = unpacker.unpack()
+        except msgpack.OutOfData:
+            # A clean end lies exactly on a record boundary; anything left over is truncation.
+            if unpacker.tell() != reader.count:
+                raise RecordError(f"record {index}: truncated msgpack data") from None
+            return
+        except msgpack.BufferFull as exc:
+            raise RecordError(
+                f"record {index}: larger than the {limits.max_record_bytes}-byte record limit"
+            ) from exc
+        except msgpack.StackError as exc:
+            raise RecordError(f"record {index}: msgpack nested too deeply") from exc
+        except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError) as exc:
+            raise RecordError(
+                f"record {index}: malformed msgpack ({exc or type(exc).__name__})"
+            ) from exc
+        validate_record(record, index)
+        if record["id"] in seen:
+            raise RecordError(f"record {index}: duplicate id {record['id']!r}")
+        seen.add(record["id"])
+        index += 1
+        if index > limits.max_records:
+            raise RecordError(f"more than {limits.max_records} records")
+        yield record
+
+
+def read_records(data: bytes, limits: Limits = DEFAULT_LIMITS) -> list[dict[str, Any]]:
+    """Decode a whole in-memory record blob (small blobs, tests)."""
+    import io
+
+    return list(iter_records(io.BytesIO(data), limits))

@@ -1,0 +1,218 @@
+"""Validation of safetensors blobs without loading them (MIP-1 §7.2, §7.3).
+
+A safetensors file is an 8-byte little-endian header length N, N bytes of JSON header, then the
+tensor data. We check, reading only the header: the size cap, strict JSON (no duplicate keys),
+known dtypes, ``shape`` and ``data_offsets`` consistent with the dtype, offsets that cover the data
+buffer exactly with no holes or overlaps, and that the file is exactly as long as the header says.
+Then a part's metadata is checked against the tensors it describes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import struct
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from mip.errors import TensorError
+from mip.limits import DEFAULT_LIMITS, Limits
+from mip.models import ActivationPart, ParameterPart
+
+#: Bytes per element of each safetensors dtype.
+DTYPE_SIZES = {
+    "F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
+    "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1,
+}  # fmt: skip
+
+#: The ``__metadata__`` keys that make a tensor file self-describing (MIP-1 §7.2, §7.3).
+ACTIVATION_METADATA_KEY = "memcube.activation"
+PARAMETER_METADATA_KEY = "memcube.parameter"
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """One tensor's header entry."""
+
+    dtype: str
+    shape: tuple[int, ...]
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class TensorHeader:
+    """A validated safetensors header."""
+
+    tensors: dict[str, TensorInfo]
+    metadata: dict[str, str]
+    header_size: int
+    data_size: int
+
+    @property
+    def file_size(self) -> int:
+        """The exact size the file must have."""
+        return 8 + self.header_size + self.data_size
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    if len(keys) != len(set(keys)):
+        raise TensorError("invalid safetensors header: duplicate keys")
+    return dict(pairs)
+
+
+def read_header(stream: BinaryIO, size: int, limits: Limits = DEFAULT_LIMITS) -> TensorHeader:
+    """Read and validate the header of a safetensors blob of ``size`` bytes from ``stream``."""
+    prefix = stream.read(8)
+    if len(prefix) < 8:
+        raise TensorError("invalid safetensors file: shorter than its 8-byte header length")
+    (header_size,) = struct.unpack("<Q", prefix)
+    if header_size > limits.max_safetensors_header_bytes:
+        raise TensorError(
+            f"invalid safetensors header: {header_size} bytes, over the "
+            f"{limits.max_safetensors_header_bytes}-byte limit"
+        )
+    if 8 + header_size > size:
+        raise TensorError("invalid safetensors file: truncated inside its header")
+    raw = stream.read(header_size)
+    if len(raw) != header_size:
+        raise TensorError("invalid safetensors file: truncated inside its header")
+    try:
+        document = json.loads(raw.decode("utf-8"), object_pairs_hook=_reject_duplicates)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise TensorError(f"invalid safetensors header: not UTF-8 JSON ({exc})") from exc
+    if not isinstance(document, dict):
+        raise TensorError("invalid safetensors header: expected a JSON object")
+    metadata = document.pop("__metadata__", {})
+    if not isinstance(metadata, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
+    ):
+        raise TensorError("invalid safetensors header: __metadata__ must map strings to strings")
+    tensors: dict[str, TensorInfo] = {}
+    for name, entry in document.items():
+        tensors[name] = _tensor_info(name, entry)
+    data_size = size - 8 - header_size
+    _check_coverage(tensors, data_size)
+    return TensorHeader(tensors, metadata, header_size, data_size)
+
+
+def _tensor_info(name: str, entry: Any) -> TensorInfo:
+    if not isinstance(entry, dict):
+        raise TensorError(f"invalid safetensors header: tensor {name!r} is not an object")
+    dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
+    if dtype not in DTYPE_SIZES:
+        raise TensorError(
+            f"invalid safetensors header: tensor {name!r} has unknown dtype {dtype!r}"
+        )
+    if not isinstance(shape, list) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+    ):
+        raise TensorError(f"invalid safetensors header: tensor {name!r} has an invalid shape")
+    if (
+        not isinstance(offsets, list)
+        or len(offsets) != 2
+        or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
+        or not 0 <= offsets[0] <= offsets[1]
+    ):
+        raise TensorError(f"invalid safetensors header: tensor {name!r} has invalid data_offsets")
+    expected = math.prod(shape) * DTYPE_SIZES[dtype]
+    if offsets[1] - offsets[0] != expected:
+        raise TensorError(
+            f"invalid safetensors header: tensor {name!r} spans {offsets[1] - offsets[0]} bytes "
+            f"but {dtype}{shape} needs {expected}"
+        )
+    return TensorInfo(dtype, tuple(shape), offsets[0], offsets[1])
+
+
+def _check_coverage(tensors: dict[str, TensorInfo], data_size: int) -> None:
+    position = 0
+    for name, info in sorted(tensors.items(), key=lambda item: (item[1].start, item[1].end)):
+        if info.start < position:
+            raise TensorError(f"invalid safetensors header: tensor {name!r} overlaps another")
+        if info.start > position:
+            raise TensorError(f"invalid safetensors header: a hole before tensor {name!r}")
+        position = info.end
+    if position != data_size:
+        raise TensorError(
+            f"invalid safetensors file: tensors cover {position} bytes but the data section "
+            f"holds {data_size} (truncated or trailing bytes)"
+        )
+
+
+def _metadata_json(header: TensorHeader, key: str) -> dict[str, Any]:
+    raw = header.metadata.get(key)
+    if raw is None:
+        raise TensorError(f"safetensors __metadata__ lacks {key!r}: not a MemCube tensor file")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise TensorError(f"safetensors __metadata__ {key!r} is not JSON") from exc
+    if not isinstance(value, dict):
+        raise TensorError(f"safetensors __metadata__ {key!r} must be a JSON object")
+    return value
+
+
+def activation_metadata(header: TensorHeader) -> dict[str, Any]:
+    """The part metadata a self-describing KV snapshot carries in ``__metadata__``."""
+    return _metadata_json(header, ACTIVATION_METADATA_KEY)
+
+
+def parameter_metadata(header: TensorHeader) -> dict[str, Any]:
+    """The part metadata (base model, sources) a LoRA adapter file carries in ``__metadata__``."""
+    return _metadata_json(header, PARAMETER_METADATA_KEY)
+
+
+def token_ids_digest(token_ids: list[int]) -> str:
+    """Hex SHA-256 of token ids as int64 little-endian bytes (``token_ids_sha256``)."""
+    return hashlib.sha256(struct.pack(f"<{len(token_ids)}q", *token_ids)).hexdigest()
+
+
+def check_activation(header: TensorHeader, part: ActivationPart) -> None:
+    """Check a KV snapshot's tensors against its part: names, dtype and shapes (MIP-1 §7.2)."""
+    expected_shape = (part.num_kv_heads, part.num_tokens, part.head_dim)
+    names = {f"layers.{i}.{which}" for i in range(part.num_layers) for which in ("key", "value")}
+    missing = sorted(names - header.tensors.keys())
+    extra = sorted(header.tensors.keys() - names - {"token_ids"})
+    if missing:
+        raise TensorError(
+            f"activation part {part.name!r}: missing tensors {', '.join(missing[:4])}"
+        )
+    if extra:
+        raise TensorError(
+            f"activation part {part.name!r}: unexpected tensors {', '.join(extra[:4])}"
+        )
+    for name in sorted(names):
+        info = header.tensors[name]
+        if info.dtype != part.dtype or info.shape != expected_shape:
+            raise TensorError(
+                f"activation part {part.name!r}: tensor {name} is {info.dtype}{list(info.shape)}, "
+                f"the manifest declares {part.dtype}{list(expected_shape)}"
+            )
+    token_ids = header.tensors.get("token_ids")
+    if token_ids is None or token_ids.dtype != "I64" or token_ids.shape != (part.num_tokens,):
+        raise TensorError(
+            f"activation part {part.name!r}: 'token_ids' must be I64[{part.num_tokens}]"
+        )
+    if part.model.num_layers != part.num_layers or part.model.num_kv_heads != part.num_kv_heads:
+        raise TensorError(
+            f"activation part {part.name!r}: layer/head shape disagrees with its model fingerprint"
+        )
+
+
+def check_parameter(header: TensorHeader, part: ParameterPart) -> None:
+    """Check a LoRA adapter's tensors: LoRA A/B pairs whose rank is the config's ``r``."""
+    rank = part.adapter_config["r"]
+    lora = {name: info for name, info in header.tensors.items() if ".lora_" in name}
+    if not lora:
+        raise TensorError(f"parameter part {part.name!r}: no LoRA tensors in the adapter")
+    for name, info in lora.items():
+        if len(info.shape) != 2:
+            raise TensorError(f"parameter part {part.name!r}: tensor {name} is not a matrix")
+        rank_axis = info.shape[0] if ".lora_A" in name else info.shape[1]
+        if rank_axis != rank:
+            raise TensorError(
+                f"parameter part {part.name!r}: tensor {name} has rank {rank_axis}, "
+                f"adapter_config.r is {rank}"
+            )

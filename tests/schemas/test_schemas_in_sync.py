@@ -1,0 +1,52 @@
+"""The committed JSON Schemas in schemas/ must equal what the models generate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from mip.schemas import render, schema_documents
+
+SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+
+
+@pytest.mark.parametrize("filename", sorted(schema_documents()))
+def test_committed_schema_matches_the_code(filename: str) -> None:
+    committed = (SCHEMAS / filename).read_text("utf-8")
+    assert committed == render(schema_documents()[filename]), (
+        f"schemas/{filename} drifted from mip's models: run `python -m mip.schemas schemas`"
+    )
+
+
+def test_generated_manifest_schema_validates_a_manifest_document() -> None:
+    document = {
+        "mip_version": "1.0",
+        "name": "acme/handbook",
+        "version": "1.0.0",
+        "created": "2026-01-01T00:00:00Z",
+        "parts": [
+            {
+                "kind": "plaintext",
+                "name": "memories",
+                "media_type": "application/vnd.memcube.plaintext.v1+msgpack",
+                "digest": "sha256:" + "0" * 64,
+                "size": 10,
+                "count": 1,
+            }
+        ],
+    }
+    jsonschema.validate(document, schema_documents()["manifest.schema.json"])
+
+
+def test_generated_manifest_schema_rejects_a_part_without_digest() -> None:
+    document = {
+        "mip_version": "1.0",
+        "name": "acme/handbook",
+        "version": "1.0.0",
+        "created": "2026-01-01T00:00:00Z",
+        "parts": [{"kind": "plaintext", "name": "memories", "size": 10, "count": 1}],
+    }
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(document, schema_documents()["manifest.schema.json"])
