@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from mip.keys import SigningKey
 from registry_server.app import create_app
 from registry_server.settings import Settings, load_settings
-from tests.web.seeding import create_token, marketplace_specs, publish_cube, yank
+from tests.web.seeding import create_token, seed_marketplace
 
 
 @dataclass
@@ -35,11 +35,6 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
     tokens = {ns: create_token(settings.resolved_database_url(), ns) for ns in ("acme", "evil")}
     key = SigningKey.generate()
     with TestClient(create_app(settings)) as client:
-        for spec in marketplace_specs():
-            publish_cube(client, tokens[spec.name.split("/")[0]], key, spec, root / "src")
-        yank(client, tokens["evil"], "evil/hostile", "0.1.0", f"bad {'<b>'}reason</b>")
-        # Two downloads of the handbook, counted when the counter flushes.
-        for _ in range(2):
-            assert client.get("/v1/cubes/acme/handbook/versions/1.1.0/envelope").status_code == 200
+        seed_marketplace(client, tokens, key, root / "src")
         client.app.state.registry.downloads.flush()  # type: ignore[attr-defined]
         yield Seeded(client, settings, key, tokens, root)
