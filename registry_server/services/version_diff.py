@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import json
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+import msgpack
 from sqlalchemy import Engine
 
 from mip.errors import MIPError
@@ -27,15 +29,20 @@ from registry_server.db.session import read_session
 from registry_server.services.blobs import blob_key
 from registry_server.services.catalog import find_cube_or_404, find_version_or_404
 from registry_server.services.facets import load_manifest
+from registry_server.services.resolve import sorted_versions
 from registry_server.services.storage import BlobStore
 
 #: Records compared per side at most.
 MAX_RECORDS = 100_000
 #: Changes of each kind (added, removed, changed) kept for display.
-MAX_SHOWN = 100
+MAX_SHOWN = 50
 #: Characters of a memory's text shown.
 MAX_TEXT_CHARS = 2_000
-_TOKEN_RE = re.compile(r"\s+|[^\s]+")
+#: Old-side records kept from the first pass (encoded bytes); past it, a second pass fetches
+#: the few that are shown.
+TEXT_BUDGET_BYTES = 16 << 20
+#: Words with their trailing space: few, mostly distinct tokens keep the text diff fast.
+_TOKEN_RE = re.compile(r"\s+|\S+\s*")
 
 
 @dataclass(frozen=True)
@@ -62,22 +69,25 @@ class MemoryChange:
     new_record: dict[str, Any] | None = None
     changed_fields: list[str] = field(default_factory=list)
 
-    @property
-    def segments(self) -> list[tuple[str, str]]:
-        """The text change as ``(op, text)`` runs, op in ``equal``/``delete``/``insert``."""
-        old = _TOKEN_RE.findall(self.old_text or "")
-        new = _TOKEN_RE.findall(self.new_text or "")
-        runs: list[tuple[str, str]] = []
-        matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
-        for op, a1, a2, b1, b2 in matcher.get_opcodes():
-            if op == "equal":
-                runs.append(("equal", "".join(old[a1:a2])))
-                continue
-            if a2 > a1:
-                runs.append(("delete", "".join(old[a1:a2])))
-            if b2 > b1:
-                runs.append(("insert", "".join(new[b1:b2])))
-        return runs
+    #: The text change as ``(op, text)`` runs, op in ``equal``/``delete``/``insert``.
+    segments: list[tuple[str, str]] = field(default_factory=list)
+
+
+def text_segments(old_text: str, new_text: str) -> list[tuple[str, str]]:
+    """A word-level diff of two texts as ``(op, text)`` runs (``equal``, ``delete``, ``insert``)."""
+    old = _TOKEN_RE.findall(old_text)
+    new = _TOKEN_RE.findall(new_text)
+    runs: list[tuple[str, str]] = []
+    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    for op, a1, a2, b1, b2 in matcher.get_opcodes():
+        if op == "equal":
+            runs.append(("equal", "".join(old[a1:a2])))
+            continue
+        if a2 > a1:
+            runs.append(("delete", "".join(old[a1:a2])))
+        if b2 > b1:
+            runs.append(("insert", "".join(new[b1:b2])))
+    return runs
 
 
 @dataclass
@@ -112,28 +122,36 @@ class _ChunkReader:
 
     def __init__(self, chunks: Iterator[bytes]) -> None:
         self._chunks = chunks
-        # A bytearray: deleting from its front is cheap, so reads do not copy the rest.
-        self._buffer = bytearray()
+        self._chunk = b""
+        self._offset = 0
 
     def read(self, size: int = -1) -> bytes:
-        while size < 0 or len(self._buffer) < size:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                break
-            self._buffer += chunk
-        if size < 0 or size >= len(self._buffer):
-            data = bytes(self._buffer)
-            self._buffer.clear()
-        else:
-            data = bytes(self._buffer[:size])
-            del self._buffer[:size]
-        return data
+        # Slices of the current chunk: each byte is copied once, whatever the read sizes.
+        pieces = []
+        wanted = size
+        while wanted != 0:
+            if self._offset >= len(self._chunk):
+                chunk = next(self._chunks, None)
+                if chunk is None:
+                    break
+                self._chunk, self._offset = chunk, 0
+                continue
+            end = len(self._chunk) if wanted < 0 else min(len(self._chunk), self._offset + wanted)
+            pieces.append(self._chunk[self._offset : end])
+            if wanted > 0:
+                wanted -= end - self._offset
+            self._offset = end
+        return b"".join(pieces)
 
 
-def _content_hash(record: dict[str, Any]) -> bytes:
-    content = {key: record.get(key) for key in ("text", "tags", "metadata")}
-    encoded = json.dumps(content, sort_keys=True, default=str, ensure_ascii=False).encode()
-    return hashlib.sha256(encoded).digest()[:16]
+def _content_hash(record: dict[str, Any]) -> tuple[bytes, int]:
+    """A digest of the fields people see, and their encoded size.
+
+    msgpack keeps the writer's key order, so a reordered metadata map counts as a change (it is
+    one, byte for byte).
+    """
+    encoded = msgpack.packb((record["text"], record["tags"], record["metadata"]), use_bin_type=True)
+    return hashlib.blake2b(encoded, digest_size=16).digest(), len(encoded)
 
 
 def _plaintext_parts(manifest: Manifest) -> list[PlaintextPart]:
@@ -195,8 +213,17 @@ def _cut(text: Any) -> str:
     return value if len(value) <= MAX_TEXT_CHARS else value[:MAX_TEXT_CHARS] + "…"
 
 
+def _text_digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
+
+
 def _shown(record: dict[str, Any]) -> dict[str, Any]:
-    return {"tags": record.get("tags", []), "metadata": record.get("metadata", {})}
+    """What the page shows of a record besides its text, plus the full text's digest."""
+    return {
+        "tags": record.get("tags", []),
+        "metadata": record.get("metadata", {}),
+        "text_digest": record.get("text_digest") or _text_digest(record["text"]),
+    }
 
 
 def diff_memories(store: BlobStore, old: Manifest, new: Manifest, result: VersionDiff) -> None:
@@ -209,11 +236,19 @@ def diff_memories(store: BlobStore, old: Manifest, new: Manifest, result: Versio
         return
     try:
         known: dict[str, bytes] = {}
+        # Old records kept whole while they fit the budget: usually no second pass is needed.
+        kept: dict[str, dict[str, Any]] | None = {}
+        budget = TEXT_BUDGET_BYTES
         for index, record in enumerate(_records(store, old)):
             if index >= MAX_RECORDS:
                 result.truncated = True
                 break
-            known[record["id"]] = _content_hash(record)
+            known[record["id"]], size = _content_hash(record)
+            if kept is not None:
+                budget -= size
+                kept[record["id"]] = {"text": _cut(record["text"]), **_shown(record)}
+                if budget < 0:
+                    kept = None
         seen: set[str] = set()
         pending: dict[str, MemoryChange] = {}
         for index, record in enumerate(_records(store, new)):
@@ -234,11 +269,14 @@ def diff_memories(store: BlobStore, old: Manifest, new: Manifest, result: Versio
                             new_record=_shown(record),
                         )
                     )
-            elif previous != _content_hash(record):
+            elif previous != _content_hash(record)[0]:
                 result.changed_total += 1
                 if len(result.changed) < MAX_SHOWN:
                     change = MemoryChange(
-                        memory_id, "changed", new_text=_cut(record["text"]), new_record=record
+                        memory_id,
+                        "changed",
+                        new_text=_cut(record["text"]),
+                        new_record=_shown(record),
                     )
                     result.changed.append(change)
                     pending[memory_id] = change
@@ -251,7 +289,10 @@ def diff_memories(store: BlobStore, old: Manifest, new: Manifest, result: Versio
                     change = MemoryChange(memory_id, "removed")
                     result.removed.append(change)
                     pending[memory_id] = change
-        if pending:
+        if pending and kept is not None:
+            for memory_id, change in pending.items():
+                _fill_change(change, kept[memory_id])
+        elif pending:
             _fill_old_side(store, old, pending)
     except MIPError as exc:
         result.problem = f"memories could not be decoded: {exc}"
@@ -267,29 +308,75 @@ def _fill_old_side(store: BlobStore, old: Manifest, pending: dict[str, MemoryCha
         if change is None:
             continue
         remaining -= 1
-        change.old_text = _cut(record["text"])
-        if change.status == "removed":
-            change.old_record = _shown(record)
-            continue
+        _fill_change(change, record)
+
+
+def _fill_change(change: MemoryChange, old_record: dict[str, Any]) -> None:
+    """Complete a removed or changed memory with its old side."""
+    change.old_text = _cut(old_record["text"])
+    change.old_record = _shown(old_record)
+    if change.status == "changed":
         new = change.new_record or {}
+        old = change.old_record
         change.changed_fields = [
-            key for key in ("text", "tags", "metadata") if record.get(key) != new.get(key)
+            key for key in ("text_digest", "tags", "metadata") if old.get(key) != new.get(key)
         ]
-        change.old_record = _shown(record)
-        change.new_record = _shown(new)
+        change.changed_fields = [k.removesuffix("_digest") for k in change.changed_fields]
+        change.segments = text_segments(change.old_text, change.new_text or "")
+
+
+class DiffCache:
+    """The last few diffs, by the two manifest digests: versions are immutable, so a diff is too.
+
+    Bounded by entry count (each entry holds at most ``3 * MAX_SHOWN`` cut texts).
+    """
+
+    def __init__(self, size: int = 32) -> None:
+        self._size = size
+        self._entries: OrderedDict[tuple[str, str], VersionDiff] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> VersionDiff | None:
+        """The cached diff for ``key`` (marked recently used), or ``None``."""
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[str, str], diff: VersionDiff) -> None:
+        """Remember ``diff``, evicting the least recently used entry when full."""
+        with self._lock:
+            self._entries[key] = diff
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+
+#: One cache per process (diffs do not depend on settings).
+DIFF_CACHE = DiffCache()
 
 
 def diff_versions(
-    engine: Engine, store: BlobStore, namespace: str, name: str, old: str, new: str
+    engine: Engine,
+    store: BlobStore,
+    namespace: str,
+    name: str,
+    old: str,
+    new: str,
+    cache: DiffCache | None = DIFF_CACHE,
 ) -> VersionDiff:
     """The differences between versions ``old`` and ``new`` of ``namespace/name``."""
     with read_session(engine) as session:
         cube = find_cube_or_404(session, namespace, name)
         old_row = find_version_or_404(session, cube, old)
         new_row = find_version_or_404(session, cube, new)
-        from registry_server.services.resolve import sorted_versions
-
         versions = [row.version for row in reversed(sorted_versions(session, cube))]
+        key = (old_row.manifest_digest, new_row.manifest_digest)
+        cached = cache.get(key) if cache is not None else None
+        if cached is not None:
+            # The versions list is the only part that changes (new versions get published).
+            return replace(cached, versions=versions)
         _, old_manifest = load_manifest(old_row)
         _, new_manifest = load_manifest(new_row)
         cube_name = cube.name
@@ -301,4 +388,6 @@ def diff_versions(
         parts=diff_parts(old_manifest, new_manifest),
     )
     diff_memories(store, old_manifest, new_manifest, result)
+    if cache is not None:
+        cache.put(key, result)
     return result

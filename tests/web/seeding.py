@@ -277,7 +277,9 @@ def marketplace_specs() -> list[CubeSpec]:
     ]
 
 
-def seed_marketplace(client: HttpClient, tokens: dict[str, str], key: SigningKey, workdir: Path) -> None:
+def seed_marketplace(
+    client: HttpClient, tokens: dict[str, str], key: SigningKey, workdir: Path
+) -> None:
     """Publish :func:`marketplace_specs`, yank the hostile cube, download the handbook twice."""
     for spec in marketplace_specs():
         publish_cube(client, tokens[spec.name.split("/")[0]], key, spec, workdir)

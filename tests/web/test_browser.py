@@ -141,7 +141,8 @@ def _shot(driver: WebDriver, name: str) -> Path:
     driver.set_window_size(original["width"], min(max(int(height) + 140, 600), 6000))
     driver.save_screenshot(str(path))
     driver.set_window_size(original["width"], original["height"])
-    assert path.stat().st_size > 5000 and width
+    assert path.stat().st_size > 5000
+    assert width
     return path
 
 
@@ -220,8 +221,13 @@ def test_search_open_cube_read_parts_copy_and_diff(browser: WebDriver, registry_
 def test_hostile_cube_runs_no_script(browser: WebDriver, registry_url: str) -> None:
     browser.get(registry_url + "/cubes/evil/hostile")
     # An injected alert() would leave an open alert; the text must be visible as text instead.
-    assert "Hostile description <script>" in browser.find_element(By.CSS_SELECTOR, ".description").text
-    assert browser.execute_script("return document.querySelectorAll('main img, main script').length") == 0
+    assert (
+        "Hostile description <script>" in browser.find_element(By.CSS_SELECTOR, ".description").text
+    )
+    assert (
+        browser.execute_script("return document.querySelectorAll('main img, main script').length")
+        == 0
+    )
     assert "yanked" in browser.find_element(By.TAG_NAME, "h1").text
     _shot(browser, "hostile-yanked")
 
@@ -258,9 +264,11 @@ def test_phone_sized_window(browser: WebDriver, registry_url: str) -> None:
                 aside = browser.find_element(By.CSS_SELECTOR, ".side-column").rect
                 assert aside["y"] >= main["y"] + main["height"] - 1
                 button = browser.find_element(By.CSS_SELECTOR, "button.copy-button")
-                assert button.is_displayed() and button.rect["width"] > 40
+                assert button.is_displayed()
+                assert button.rect["width"] > 40
             search = browser.find_element(By.ID, "header-q")
-            assert search.is_displayed() and search.rect["x"] + search.rect["width"] <= viewport
+            assert search.is_displayed()
+            assert search.rect["x"] + search.rect["width"] <= viewport
             _shot(browser, name)
     finally:
         browser.set_window_size(original["width"], original["height"])
