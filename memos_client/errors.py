@@ -81,10 +81,18 @@ class ResolutionError(MemosError):
 
 
 class RegistryError(MemosError):
-    """The registry answered with an error; ``code`` is the registry's stable code."""
+    """The registry answered with an error; ``code`` is the registry's stable code.
+
+    ``status`` is the HTTP status (``None`` when the answer was not an HTTP error, e.g. a
+    malformed response body).
+    """
 
     code = "registry_error"
     exit_code = 6
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None) -> None:
+        super().__init__(message, code=code)
+        self.status = status
 
 
 class NetworkError(MemosError):

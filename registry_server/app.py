@@ -20,6 +20,8 @@ from starlette.exceptions import HTTPException
 from mip.errors import MIPError
 from registry_server.api import accounts, blobs, ops, search, versions
 from registry_server.api.deps import AppState
+from registry_server.api.hot_reads import HotReadMiddleware
+from registry_server.db.hot_reader import HotReader
 from registry_server.db.session import create_db_engine, init_schema
 from registry_server.errors import RegistryError
 from registry_server.metrics import Metrics, MetricsMiddleware
@@ -107,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.registry = AppState(
             settings=settings,
             engine=engine,
+            reader=HotReader(engine),
             store=open_blob_store(settings),
             downloads=counter,
             metrics=metrics,
@@ -139,6 +142,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (blobs, versions, accounts, search, ops):
         app.include_router(module.router)
     mount_web(app)
+    # Added last = outermost: hot reads skip routing, yet are still timed by the metrics.
+    app.add_middleware(HotReadMiddleware, state=lambda: app.state.registry)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from memos_client.cli import bundle_commands  # noqa: F401  (registers commands)
+from memos_client.cli import (
+    bundle_commands,  # noqa: F401  (registers commands)
+    registry_commands,  # noqa: F401  (registers commands)
+)
 from memos_client.cli.app import app
 from memos_client.errors import MemosError
 

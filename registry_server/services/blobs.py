@@ -7,6 +7,7 @@ a retry starts over and succeeds.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -81,23 +82,45 @@ async def _in_thread(function: Callable[..., _T], *args: Any) -> _T:
 async def _stream_into(
     writer: BlobWriter, chunks: AsyncIterator[bytes], limit: int, hasher: Any
 ) -> int:
-    """Copy ``chunks`` into ``writer`` while hashing; raise 413 past ``limit`` bytes."""
+    """Copy ``chunks`` into ``writer`` while hashing; raise 413 past ``limit`` bytes.
+
+    Network chunks are gathered into batches; each batch is hashed and written on a worker
+    thread (both release the GIL) while the event loop receives the next one, so receiving,
+    hashing and writing overlap. At most one batch is in flight, which keeps the order.
+    """
+
+    def absorb(batch: bytes) -> None:
+        hasher.update(batch)
+        writer.write(batch)
+
     size = 0
-    pending = bytearray()
-    async for chunk in chunks:
-        size += len(chunk)
-        if size > limit:
-            raise BlobTooLargeError(
-                f"upload is over the {limit}-byte limit: use a resumable upload session "
-                "(POST /v1/uploads) for large blobs"
-            )
-        hasher.update(chunk)
-        pending += chunk
-        if len(pending) >= WRITE_BATCH:
-            await _in_thread(writer.write, bytes(pending))
-            pending.clear()
-    if pending:
-        await _in_thread(writer.write, bytes(pending))
+    pending: list[bytes] = []
+    pending_size = 0
+    in_flight: asyncio.Future[None] | None = None
+    try:
+        async for chunk in chunks:
+            size += len(chunk)
+            if size > limit:
+                raise BlobTooLargeError(
+                    f"upload is over the {limit}-byte limit: use a resumable upload session "
+                    "(POST /v1/uploads) for large blobs"
+                )
+            pending.append(chunk)
+            pending_size += len(chunk)
+            if pending_size >= WRITE_BATCH:
+                if in_flight is not None:
+                    await in_flight
+                in_flight = asyncio.ensure_future(_in_thread(absorb, b"".join(pending)))
+                pending, pending_size = [], 0
+        if in_flight is not None:
+            await in_flight
+            in_flight = None
+        if pending:
+            await _in_thread(absorb, b"".join(pending))
+    finally:
+        if in_flight is not None:
+            # Let the batch being written finish before the caller aborts the writer.
+            await asyncio.wait([in_flight])
     return size
 
 

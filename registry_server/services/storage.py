@@ -116,14 +116,16 @@ class LocalBlobStore:
         return None
 
     def list(self, prefix: str) -> list[tuple[str, int]]:
-        """See :meth:`BlobStore.list`."""
-        base = self._path(prefix.rstrip("/"))
+        """See :meth:`BlobStore.list` (a string prefix, as in S3)."""
+        directory = prefix.rpartition("/")[0]
+        base = self._path(directory) if directory else self.root
         if not base.is_dir():
             return []
         found = []
         for path in base.rglob("*"):
-            if path.is_file():
-                found.append((path.relative_to(self.root).as_posix(), path.stat().st_size))
+            key = path.relative_to(self.root).as_posix()
+            if key.startswith(prefix) and not key.startswith(".") and path.is_file():
+                found.append((key, path.stat().st_size))
         return sorted(found)
 
     def delete(self, key: str) -> None:
@@ -178,6 +180,7 @@ class S3BlobStore:
         endpoint_url: str | None,
         region: str,
         addressing_style: str = "path",
+        max_attempts: int = 3,
     ) -> None:
         import boto3
         from botocore.config import Config
@@ -191,7 +194,7 @@ class S3BlobStore:
             config=Config(
                 s3={"addressing_style": addressing_style},
                 signature_version="s3v4",
-                retries={"max_attempts": 3, "mode": "standard"},
+                retries={"max_attempts": max_attempts, "mode": "standard"},
                 max_pool_connections=32,
             ),
         )

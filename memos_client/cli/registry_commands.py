@@ -1,0 +1,245 @@
+"""Registry commands: ``login``, ``publish``, ``yank``, ``search``, ``show``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from memos_client.cli.app import app
+
+if TYPE_CHECKING:
+    from memos_client.index_client import IndexClient
+
+IndexUrl = Annotated[
+    str | None,
+    typer.Option("--index-url", help="Registry URL (default: MEMOS_INDEX_URL or `memos login`)."),
+]
+Token = Annotated[
+    str | None, typer.Option("--token", help="API token (default: MEMOS_TOKEN or `memos login`).")
+]
+JsonOutput = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+def _client(index_url: str | None, token: str | None) -> IndexClient:
+    from memos_client.index_client import IndexClient
+    from memos_client.index_config import load_index_settings
+
+    settings = load_index_settings(index_url, token)
+    return IndexClient(settings.index_url, settings.token)
+
+
+def _split_reference(reference: str) -> tuple[str, str | None]:
+    """``ns/name@1.2.3`` -> (``ns/name``, ``1.2.3``); the version is optional."""
+    from mip.names import validate_cube_name
+    from mip.versions import parse_version
+
+    name, _, version = reference.partition("@")
+    validate_cube_name(name)
+    if version:
+        parse_version(version)
+    return name, version or None
+
+
+@app.command()
+def login(
+    index_url: Annotated[
+        str | None, typer.Option("--index-url", help="Registry URL (default: MEMOS_INDEX_URL).")
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option("--token", help="API token; prompted for (hidden) when omitted."),
+    ] = None,
+) -> None:
+    """Check a token against the registry and store URL + token in $MEMOS_HOME (mode 0600)."""
+    import os
+
+    from memos_client.errors import UsageError
+    from memos_client.index_client import IndexClient
+    from memos_client.index_config import save_login
+
+    url = index_url or os.environ.get("MEMOS_INDEX_URL")
+    if not url:
+        raise UsageError("give the registry URL: memos login --index-url URL")
+    secret = token or os.environ.get("MEMOS_TOKEN") or typer.prompt("token", hide_input=True)
+    with IndexClient(url, secret) as client:
+        identity = client.whoami()
+    path = save_login(url, secret)
+    namespaces = ", ".join(identity["namespaces"])
+    typer.echo(
+        f"logged in to {url.rstrip('/')} as {identity['account']} (namespaces: {namespaces})"
+    )
+    typer.echo(f"credentials stored in {path}", err=True)
+
+
+@app.command()
+def publish(
+    bundle: Annotated[Path, typer.Argument(help="The .memcube file to publish.")],
+    index_url: IndexUrl = None,
+    token: Token = None,
+    json_output: JsonOutput = False,
+) -> None:
+    """Verify a bundle, upload the blobs the registry lacks, then publish its signed manifest."""
+    from memos_client.cli.output import format_size, print_json, progress_bar
+    from memos_client.keystore import own_public_keys
+    from memos_client.publisher import publish_bundle
+
+    with (
+        _client(index_url, token) as client,
+        progress_bar(bundle.stat().st_size * 2 if bundle.is_file() else 0, "publishing") as advance,
+    ):
+        outcome = publish_bundle(bundle, client, own_public_keys(), advance)
+    result = outcome.result
+    if json_output:
+        print_json(
+            {
+                "name": result.name,
+                "version": result.version,
+                "manifest_digest": result.manifest_digest,
+                "created": result.created,
+                "uploaded": outcome.uploaded,
+                "skipped": outcome.skipped,
+                "uploaded_bytes": outcome.uploaded_bytes,
+            }
+        )
+        return
+    state = "published" if result.created else "already published (identical), nothing changed:"
+    typer.echo(f"{state} {result.name}@{result.version} {result.manifest_digest}")
+    typer.echo(
+        f"uploaded {len(outcome.uploaded)} blob(s), {format_size(outcome.uploaded_bytes)}; "
+        f"{len(outcome.skipped)} already on the registry",
+        err=True,
+    )
+
+
+@app.command()
+def yank(
+    reference: Annotated[str, typer.Argument(help="NS/NAME@VERSION to yank.")],
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Why (shown to people who pin it).")
+    ] = None,
+    undo: Annotated[bool, typer.Option("--undo", help="Unyank instead.")] = False,
+    index_url: IndexUrl = None,
+    token: Token = None,
+) -> None:
+    """Yank a version: resolvers skip it unless it is pinned exactly (==VERSION)."""
+    from memos_client.errors import UsageError
+
+    name, version = _split_reference(reference)
+    if version is None:
+        raise UsageError(f"name the version to yank: {name}@VERSION")
+    if not undo and not reason:
+        raise UsageError("say why with --reason TEXT (shown to people who pinned the version)")
+    with _client(index_url, token) as client:
+        info = client.unyank(name, version) if undo else client.yank(name, version, reason or "")
+    state = f"yanked ({info.yank_reason})" if info.yanked else "not yanked"
+    typer.echo(f"{name}@{info.version}: {state}")
+
+
+@app.command()
+def search(
+    query: Annotated[list[str], typer.Argument(help="Words to search for.")],
+    limit: Annotated[int, typer.Option(help="At most this many results.", min=1, max=100)] = 20,
+    index_url: IndexUrl = None,
+    json_output: JsonOutput = False,
+) -> None:
+    """Search cube names, descriptions, keywords and tags."""
+    from memos_client.cli.output import print_json
+
+    with _client(index_url, None) as client:
+        total, hits = client.search(" ".join(query), limit=limit)
+    if json_output:
+        print_json(
+            {
+                "total": total,
+                "results": [
+                    {
+                        "name": hit.name,
+                        "latest_version": hit.latest_version,
+                        "description": hit.description,
+                        "keywords": list(hit.keywords),
+                        "downloads": hit.downloads,
+                    }
+                    for hit in hits
+                ],
+            }
+        )
+        return
+    if not hits:
+        typer.echo("no cubes found", err=True)
+        return
+    width = max(len(hit.name) for hit in hits)
+    for hit in hits:
+        latest = hit.latest_version or "(all yanked)"
+        line = f"{hit.name:<{width}}  {latest:<12}  {hit.description.splitlines()[0] if hit.description else ''}"
+        typer.echo(line.rstrip())
+    if total > len(hits):
+        typer.echo(f"... {total - len(hits)} more (use --limit)", err=True)
+
+
+@app.command()
+def show(
+    reference: Annotated[str, typer.Argument(help="NS/NAME or NS/NAME@VERSION.")],
+    index_url: IndexUrl = None,
+    json_output: JsonOutput = False,
+) -> None:
+    """Show a cube's versions, or one version's details."""
+    from memos_client.cli.output import format_size, print_json
+
+    name, version = _split_reference(reference)
+    with _client(index_url, None) as client:
+        if version is not None:
+            details: dict[str, Any] = client.version(name, version)
+            if json_output:
+                print_json(details)
+                return
+            _print_version(details, format_size)
+            return
+        cube = client.cube(name)
+    if json_output:
+        print_json(
+            {
+                "name": cube.name,
+                "description": cube.description,
+                "keywords": list(cube.keywords),
+                "latest_version": cube.latest_version,
+                "downloads": cube.downloads,
+                "versions": [
+                    {
+                        "version": v.version,
+                        "manifest_digest": v.manifest_digest,
+                        "dependencies": v.dependencies,
+                        "yanked": v.yanked,
+                        "yank_reason": v.yank_reason,
+                        "published_at": v.published_at,
+                        "size": v.size,
+                    }
+                    for v in cube.versions
+                ],
+            }
+        )
+        return
+    typer.echo(f"{cube.name}  latest {cube.latest_version or '(none)'}  downloads {cube.downloads}")
+    if cube.description:
+        typer.echo(cube.description)
+    if cube.keywords:
+        typer.echo("keywords: " + ", ".join(cube.keywords))
+    for entry in reversed(cube.versions):
+        flag = f"  YANKED: {entry.yank_reason}" if entry.yanked else ""
+        typer.echo(
+            f"  {entry.version:<16} {entry.published_at[:10]}  {format_size(entry.size):>9}{flag}"
+        )
+
+
+def _print_version(details: dict[str, Any], format_size: Any) -> None:
+    typer.echo(f"{details['name']}@{details['version']}  {details['manifest_digest']}")
+    typer.echo(f"published {details['published_at']}  downloads {details['downloads']}")
+    if details.get("yanked"):
+        typer.echo(f"YANKED: {details.get('yank_reason')}")
+    for dependency, specifier in sorted(details.get("dependencies", {}).items()):
+        typer.echo(f"depends on {dependency} {specifier}")
+    for part in details.get("parts", []):
+        typer.echo(
+            f"  {part['kind']:<10} {part['name']:<24} {format_size(part['size']):>9}  {part['digest']}"
+        )

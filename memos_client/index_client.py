@@ -1,0 +1,481 @@
+"""HTTP client of the MemStore registry (spec/MIP-1-registry.md), shared by every command.
+
+The client holds policy (base URL, token, timeouts, upload sizes); every request goes through
+:meth:`IndexClient._send`, the one place where httpx's exceptions become
+:class:`~memos_client.errors.NetworkError` and error responses become
+:class:`~memos_client.errors.RegistryError` carrying the registry's stable ``code``.
+It is thread-safe (one ``httpx.Client``), so an installer may download blobs in parallel threads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import quote
+
+import httpx
+
+from memos_client.errors import NetworkError, RegistryError, VerificationError
+
+#: Blobs up to this size go in one PUT; larger ones through a resumable session (spec §3).
+MONOLITHIC_LIMIT = 64 << 20
+#: Chunk size of resumable uploads (the server may announce a smaller maximum).
+UPLOAD_CHUNK = 32 << 20
+#: Read size when streaming blobs.
+STREAM_CHUNK = 1 << 20
+DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+USER_AGENT = "memos/0.1 (MemStore client; MIP 1)"
+
+ProgressCallback = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One version as the resolver sees it (spec §5)."""
+
+    version: str
+    manifest_digest: str
+    dependencies: dict[str, str]
+    yanked: bool
+    yank_reason: str | None
+    published_at: str
+    size: int
+
+    @classmethod
+    def from_json(cls, document: dict[str, Any]) -> VersionInfo:
+        """Build from the API's version object."""
+        return cls(
+            version=str(document["version"]),
+            manifest_digest=str(document["manifest_digest"]),
+            dependencies={str(k): str(v) for k, v in dict(document["dependencies"]).items()},
+            yanked=bool(document["yanked"]),
+            yank_reason=document.get("yank_reason"),
+            published_at=str(document["published_at"]),
+            size=int(document.get("size", 0)),
+        )
+
+
+@dataclass(frozen=True)
+class CubeInfo:
+    """A cube and all its versions in SemVer order (``GET /v1/cubes/{ns}/{name}``)."""
+
+    name: str
+    normalized_name: str
+    description: str
+    keywords: tuple[str, ...]
+    latest_version: str | None
+    downloads: int
+    versions: tuple[VersionInfo, ...]
+    etag: str | None = None
+
+    def get(self, version: str) -> VersionInfo | None:
+        """The entry for ``version`` (build metadata ignored), if published."""
+        key = version.partition("+")[0]
+        return next((v for v in self.versions if v.version.partition("+")[0] == key), None)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """One search hit."""
+
+    name: str
+    description: str
+    keywords: tuple[str, ...]
+    latest_version: str | None
+    downloads: int
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    """A blob the registry now holds; ``created`` is false when it was already there."""
+
+    digest: str
+    size: int
+    created: bool
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """A published version; ``created`` is false for an identical re-publish."""
+
+    name: str
+    version: str
+    manifest_digest: str
+    created: bool
+
+
+class IndexClient:
+    """A client of one registry. Use as a context manager, or call :meth:`close`."""
+
+    def __init__(
+        self,
+        index_url: str,
+        token: str | None = None,
+        *,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.index_url = index_url.rstrip("/")
+        self.token = token
+        headers = {"user-agent": USER_AGENT}
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        # httpx drops Authorization when a redirect leaves the origin, so presigned blob URLs
+        # never see the token.
+        self._http = httpx.Client(
+            base_url=self.index_url,
+            headers=headers,
+            timeout=timeout,
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self._http.close()
+
+    def __enter__(self) -> IndexClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # -- transport: the one boundary ------------------------------------------------------------
+
+    def _send(
+        self, request: httpx.Request, *, stream: bool = False, follow: bool = False
+    ) -> httpx.Response:
+        try:
+            response = self._http.send(request, stream=stream, follow_redirects=follow)
+        except httpx.HTTPError as exc:
+            raise NetworkError(
+                f"cannot reach the registry at {self.index_url}: {exc or type(exc).__name__}"
+            ) from exc
+        if response.status_code >= 400:
+            if stream:
+                response.read()
+                response.close()
+            raise _registry_error(response)
+        return response
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return self._send(self._http.build_request(method, path, **kwargs))
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._request(method, path, **kwargs)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise RegistryError(
+                f"the registry at {self.index_url} answered {method} {path} with invalid JSON",
+                code="invalid_response",
+                status=response.status_code,
+            ) from exc
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def cube(self, name: str) -> CubeInfo:
+        """A cube and all its versions (``name`` is ``namespace/name``)."""
+        response = self._request("GET", f"/v1/cubes/{_cube_path(name)}")
+        document = response.json()
+        return CubeInfo(
+            name=document["name"],
+            normalized_name=document["normalized_name"],
+            description=document.get("description", ""),
+            keywords=tuple(document.get("keywords", [])),
+            latest_version=document.get("latest_version"),
+            downloads=int(document.get("downloads", 0)),
+            versions=tuple(VersionInfo.from_json(v) for v in document["versions"]),
+            etag=response.headers.get("etag"),
+        )
+
+    def version(self, name: str, version: str) -> dict[str, Any]:
+        """One version's details (version object, parts, downloads)."""
+        document: dict[str, Any] = self._json(
+            "GET", f"/v1/cubes/{_cube_path(name)}/versions/{quote(version, safe='')}"
+        )
+        return document
+
+    def resolve(self, name: str, spec: str = "", prereleases: bool | None = None) -> VersionInfo:
+        """The registry's pick for ``spec`` (yanked versions only for exact pins)."""
+        params: dict[str, str] = {"spec": spec}
+        if prereleases is not None:
+            params["prereleases"] = "true" if prereleases else "false"
+        return VersionInfo.from_json(
+            self._json("GET", f"/v1/cubes/{_cube_path(name)}/resolve", params=params)
+        )
+
+    def envelope(self, name: str, version: str) -> bytes:
+        """The DSSE envelope of a version, exactly as stored (verify it before trusting it)."""
+        path = f"/v1/cubes/{_cube_path(name)}/versions/{quote(version, safe='')}/envelope"
+        return self._request("GET", path).content
+
+    def blob_size(self, digest: str) -> int | None:
+        """The size of a stored blob, or ``None`` when the registry lacks it."""
+        try:
+            response = self._request("HEAD", f"/v1/blobs/{digest}")
+        except RegistryError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return int(response.headers.get("content-length", "0"))
+
+    @contextmanager
+    def stream_blob(self, digest: str, offset: int = 0) -> Iterator[Iterator[bytes]]:
+        """The blob's bytes from ``offset`` on, as chunks (redirects to storage are followed)."""
+        headers = {"range": f"bytes={offset}-"} if offset else {}
+        request = self._http.build_request("GET", f"/v1/blobs/{digest}", headers=headers)
+        response = self._send(request, stream=True, follow=True)
+        try:
+            if offset and response.status_code != 206:
+                raise RegistryError(
+                    f"the registry ignored a range request for {digest}",
+                    code="range_ignored",
+                    status=response.status_code,
+                )
+            yield _translated(response.iter_bytes(STREAM_CHUNK), self.index_url)
+        finally:
+            response.close()
+
+    def download_blob(
+        self, digest: str, destination: Path, progress: ProgressCallback | None = None
+    ) -> int:
+        """Download a blob to ``destination``, verifying its digest while streaming.
+
+        Bytes go to ``destination`` + ``.partial`` first; an interrupted download resumes from
+        there on the next call; the file is renamed into place only once verified.
+        """
+        partial = destination.with_name(destination.name + ".partial")
+        hasher = hashlib.sha256()
+        offset = 0
+        if partial.exists():
+            with open(partial, "rb") as existing:
+                for chunk in iter(lambda: existing.read(STREAM_CHUNK), b""):
+                    hasher.update(chunk)
+                    offset += len(chunk)
+        try:
+            with self.stream_blob(digest, offset) as chunks, open(partial, "ab") as sink:
+                for chunk in chunks:
+                    hasher.update(chunk)
+                    sink.write(chunk)
+                    offset += len(chunk)
+                    if progress is not None:
+                        progress(len(chunk))
+        except RegistryError as exc:
+            if exc.code in ("range_not_satisfiable", "range_ignored"):
+                partial.unlink(missing_ok=True)  # a stale partial file: start over next time
+            raise
+        actual = "sha256:" + hasher.hexdigest()
+        if actual != digest:
+            partial.unlink(missing_ok=True)
+            raise VerificationError(
+                f"downloaded blob hashes to {actual}, not {digest}: the registry or storage "
+                "served wrong bytes; retry, and report it if it persists"
+            )
+        partial.replace(destination)
+        return offset
+
+    def search(
+        self, query: str, limit: int = 20, offset: int = 0
+    ) -> tuple[int, list[SearchResult]]:
+        """``(total, results)`` of a full-text search."""
+        document = self._json(
+            "GET", "/v1/search", params={"q": query, "limit": limit, "offset": offset}
+        )
+        results = [
+            SearchResult(
+                name=hit["name"],
+                description=hit.get("description", ""),
+                keywords=tuple(hit.get("keywords", [])),
+                latest_version=hit.get("latest_version"),
+                downloads=int(hit.get("downloads", 0)),
+                updated_at=str(hit.get("updated_at", "")),
+            )
+            for hit in document["results"]
+        ]
+        return int(document["total"]), results
+
+    def keys(self, namespace: str) -> list[dict[str, Any]]:
+        """Signing keys registered for a namespace."""
+        document = self._json("GET", f"/v1/namespaces/{quote(namespace, safe='')}/keys")
+        return list(document["keys"])
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def whoami(self) -> dict[str, Any]:
+        """The token's account, scopes and expiry (checks the token is valid)."""
+        document: dict[str, Any] = self._json("GET", "/v1/whoami")
+        return document
+
+    def upload_blob(
+        self,
+        digest: str,
+        size: int,
+        source: Path | Callable[[], BinaryIO],  # an opener: a fresh stream at offset 0
+        progress: ProgressCallback | None = None,
+    ) -> UploadResult:
+        """Upload blob ``digest`` of ``size`` bytes read from ``source`` (a file, or an opener).
+
+        One streamed PUT when small; a resumable session when large or when the registry refuses
+        the PUT as too large. The registry verifies the digest; nothing is visible before it has.
+        """
+        opener = _opener(source)
+        if size <= MONOLITHIC_LIMIT:
+            try:
+                stream = opener()
+                try:
+                    document = self._json(
+                        "PUT",
+                        f"/v1/blobs/{digest}",
+                        content=_read_chunks(stream, size, progress),
+                        headers={
+                            "content-type": "application/octet-stream",
+                            "content-length": str(size),
+                        },
+                    )
+                finally:
+                    _close(stream)
+                return UploadResult(
+                    document["digest"], int(document["size"]), bool(document["created"])
+                )
+            except RegistryError as exc:
+                if exc.code != "blob_too_large":
+                    raise
+        return self._upload_session(digest, size, opener, progress)
+
+    def _upload_session(
+        self,
+        digest: str,
+        size: int,
+        opener: Callable[[], BinaryIO],
+        progress: ProgressCallback | None,
+    ) -> UploadResult:
+        session = self._json("POST", "/v1/uploads", json={"digest": digest, "size": size})
+        if session.get("exists"):
+            return UploadResult(digest, size, created=False)
+        upload_path = f"/v1/uploads/{session['upload_id']}"
+        chunk_size = min(UPLOAD_CHUNK, int(session.get("chunk_size_max") or UPLOAD_CHUNK))
+        offset = int(session["offset"])
+        stream = opener()
+        position = 0
+        try:
+            while offset < size:
+                if position > offset:  # the server is behind us: start reading again
+                    _close(stream)
+                    stream, position = opener(), 0
+                while position < offset:  # skip what the server already has
+                    position += len(stream.read(min(STREAM_CHUNK, offset - position)))
+                chunk = stream.read(min(chunk_size, size - offset))
+                position += len(chunk)
+                if not chunk:
+                    raise VerificationError(f"the source of {digest} ended before {size} bytes")
+                try:
+                    answer = self._json(
+                        "PATCH",
+                        upload_path,
+                        content=chunk,
+                        headers={
+                            "upload-offset": str(offset),
+                            "content-type": "application/octet-stream",
+                        },
+                    )
+                except RegistryError as exc:
+                    if exc.code != "upload_offset_mismatch":
+                        raise
+                    answer = self._json("GET", upload_path)  # resume where the server is
+                offset = int(answer["offset"])
+                if progress is not None:
+                    progress(len(chunk))
+        finally:
+            _close(stream)
+        document = self._json("PUT", upload_path)
+        return UploadResult(document["digest"], int(document["size"]), bool(document["created"]))
+
+    def publish(self, envelope_json: bytes, public_key_pem: str | None = None) -> PublishResult:
+        """Publish a version from its DSSE envelope (the blobs must be uploaded first)."""
+        try:
+            envelope = json.loads(envelope_json)
+        except ValueError as exc:
+            raise VerificationError("the bundle's envelope is not JSON") from exc
+        document = self._json(
+            "POST", "/v1/versions", json={"envelope": envelope, "public_key_pem": public_key_pem}
+        )
+        return PublishResult(
+            document["name"], document["version"], document["manifest_digest"], document["created"]
+        )
+
+    def yank(self, name: str, version: str, reason: str) -> VersionInfo:
+        """Yank a version (resolvers then skip it unless pinned exactly)."""
+        path = f"/v1/cubes/{_cube_path(name)}/versions/{quote(version, safe='')}/yank"
+        return VersionInfo.from_json(self._json("POST", path, json={"reason": reason}))
+
+    def unyank(self, name: str, version: str) -> VersionInfo:
+        """Undo a yank."""
+        path = f"/v1/cubes/{_cube_path(name)}/versions/{quote(version, safe='')}/unyank"
+        return VersionInfo.from_json(self._json("POST", path))
+
+    def add_key(self, namespace: str, public_key_pem: str) -> dict[str, Any]:
+        """Register a signing key for a namespace."""
+        document: dict[str, Any] = self._json(
+            "POST",
+            f"/v1/namespaces/{quote(namespace, safe='')}/keys",
+            json={"public_key_pem": public_key_pem},
+        )
+        return document
+
+
+def _cube_path(name: str) -> str:
+    namespace, _, cube = name.partition("/")
+    if not namespace or not cube or "/" in cube:
+        from memos_client.errors import UsageError
+
+        raise UsageError(f"invalid cube name {name!r}: expected 'namespace/name'")
+    return f"{quote(namespace, safe='')}/{quote(cube, safe='')}"
+
+
+def _registry_error(response: httpx.Response) -> RegistryError:
+    """The error a response describes (``{"error": {"code", "message"}}``, spec §1)."""
+    try:
+        detail = response.json()["error"]
+        code, message = str(detail["code"]), str(detail["message"])
+    except (ValueError, KeyError, TypeError):
+        code = f"http_{response.status_code}"
+        message = f"the registry answered HTTP {response.status_code} for {response.request.url}"
+    return RegistryError(message, code=code, status=response.status_code)
+
+
+def _opener(source: Path | Callable[[], BinaryIO]) -> Callable[[], BinaryIO]:
+    if isinstance(source, Path):
+        return lambda: open(source, "rb")
+    return source
+
+
+def _close(stream: BinaryIO) -> None:
+    close = getattr(stream, "close", None)  # a bundle's blob reader has nothing to close
+    if close is not None:
+        close()
+
+
+def _read_chunks(stream: BinaryIO, size: int, progress: ProgressCallback | None) -> Iterator[bytes]:
+    remaining = size
+    while remaining > 0:
+        chunk = stream.read(min(STREAM_CHUNK, remaining))
+        if not chunk:
+            return
+        remaining -= len(chunk)
+        if progress is not None:
+            progress(len(chunk))
+        yield chunk
+
+
+def _translated(chunks: Iterator[bytes], index_url: str) -> Iterator[bytes]:
+    try:
+        yield from chunks
+    except httpx.HTTPError as exc:
+        raise NetworkError(f"download from {index_url} broke off: {exc}; retry to resume") from exc

@@ -1,0 +1,238 @@
+"""Fixtures: real registry server processes on loopback, in two configurations.
+
+``registry`` is parametrized: ``sqlite-local`` (embedded SQLite + a blob directory) and
+``postgres-s3`` (a fresh database on the PostgreSQL at 127.0.0.1:5432 + a bucket on moto's
+standalone S3 server). Every test using it runs against both.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+POSTGRES_ADMIN_URL = "postgresql://127.0.0.1:5432/test"
+S3_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+#: Small limits so that "too large" and resumable sessions are cheap to test.
+MONOLITHIC_LIMIT = 256 * 1024
+CHUNK_LIMIT = 128 * 1024
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll ``condition`` until true, or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code < 500
+    except httpx.HTTPError:
+        return False
+
+
+@dataclass
+class ServerProcess:
+    """One running ``memos-registry serve``."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def start_server(env: dict[str, str], data_dir: Path) -> ServerProcess:
+    """Start a server process with ``env`` and wait until /healthz answers."""
+    port = free_port()
+    log = data_dir / f"server-{port}.log"
+    with open(log, "wb") as sink:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "registry_server",
+                "serve",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(data_dir),
+                "--no-access-log",
+            ],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: process.poll() is not None or _answers(url + "/healthz"), 60, url)
+    except AssertionError:
+        process.kill()
+        raise
+    if process.poll() is not None:
+        raise AssertionError(f"registry server exited: {log.read_text()}")
+    return ServerProcess(url, process, log)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """moto's standalone S3 server on a free loopback port."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    env = {**os.environ, **S3_CREDENTIALS}
+    with open(log, "wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _answers(endpoint + "/moto-api/"), 60, "moto server")
+        yield endpoint
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def make_bucket(endpoint: str) -> str:
+    """A fresh bucket on the S3 server."""
+    import boto3
+
+    bucket = f"memstore-{uuid.uuid4().hex[:12]}"
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    client.create_bucket(Bucket=bucket)
+    return bucket
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh database on the local PostgreSQL, dropped at the end of the session."""
+    import psycopg
+
+    name = f"memstore_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True)
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"the PostgreSQL at 127.0.0.1:5432 is not reachable (scripts/services): {exc}")
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass
+class Registry:
+    """A running registry and what tests need to drive it."""
+
+    kind: str
+    url: str
+    env: dict[str, str]
+    data_dir: Path
+    servers: list[ServerProcess] = field(default_factory=list)
+
+    @property
+    def database_url(self) -> str:
+        return self.env.get("MEMSTORE_DATABASE_URL") or f"sqlite:///{self.data_dir / 'registry.db'}"
+
+    def engine(self) -> Any:
+        from registry_server.db.session import create_db_engine
+
+        return create_db_engine(self.database_url, 1)
+
+    def create_token(self, namespace: str, account: str | None = None, days: int = 30) -> str:
+        """Bootstrap account + namespace and return a token (the admin command's service)."""
+        from registry_server.db.session import write_session
+        from registry_server.services.auth import bootstrap_token
+
+        engine = self.engine()
+        try:
+            with write_session(engine) as session:
+                secret = bootstrap_token(session, namespace, account, days)
+                session.commit()
+        finally:
+            engine.dispose()
+        return secret
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+    def start_another(self) -> ServerProcess:
+        """A second server process sharing this one's database and storage."""
+        server = start_server(self.env, self.data_dir)
+        self.servers.append(server)
+        return server
+
+
+def _base_env() -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MEMSTORE_")}
+    env.update(S3_CREDENTIALS)
+    env["PYTHONPATH"] = str(REPO)
+    env["MEMSTORE_MAX_MONOLITHIC_UPLOAD_BYTES"] = str(MONOLITHIC_LIMIT)
+    env["MEMSTORE_MAX_CHUNK_BYTES"] = str(CHUNK_LIMIT)
+    env["MEMSTORE_DOWNLOAD_FLUSH_SECONDS"] = "0.2"
+    return env
+
+
+@pytest.fixture(scope="session", params=["sqlite-local", "postgres-s3"])
+def registry(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Registry]:
+    """A registry server process in each configuration."""
+    data_dir = tmp_path_factory.mktemp(request.param)
+    env = _base_env()
+    if request.param == "postgres-s3":
+        endpoint = request.getfixturevalue("moto_endpoint")
+        env["MEMSTORE_DATABASE_URL"] = request.getfixturevalue("postgres_url")
+        env["MEMSTORE_STORAGE_URL"] = f"s3://{make_bucket(endpoint)}/registry"
+        env["MEMSTORE_S3_ENDPOINT_URL"] = endpoint
+    server = start_server(env, data_dir)
+    registry = Registry(request.param, server.url, env, data_dir, [server])
+    try:
+        yield registry
+    finally:
+        for process in registry.servers:
+            process.stop()

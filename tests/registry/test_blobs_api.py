@@ -1,0 +1,220 @@
+"""Blob endpoints (spec §3) against a real server in both configurations."""
+
+from __future__ import annotations
+
+import os
+import socket
+from urllib.parse import urlparse
+
+import httpx
+
+from tests.registry.conftest import CHUNK_LIMIT, MONOLITHIC_LIMIT, Registry, wait_until
+from tests.registry.cube_helpers import blob_digest, error_code, unique
+
+
+def _token(registry: Registry) -> str:
+    return registry.create_token(unique("blobs"))
+
+
+def test_upload_then_head_and_download(registry: Registry) -> None:
+    data = os.urandom(100_000)
+    digest = blob_digest(data)
+    with registry.client(_token(registry)) as client:
+        assert client.head(f"/v1/blobs/{digest}").status_code == 404
+        assert error_code(client.get(f"/v1/blobs/{digest}")) == "blob_not_found"
+        first = client.put(f"/v1/blobs/{digest}", content=data)
+        assert first.status_code == 201
+        assert first.json() == {"digest": digest, "size": len(data), "created": True}
+        again = client.put(f"/v1/blobs/{digest}", content=data)
+        assert again.status_code == 200
+        assert again.json()["created"] is False
+        head = client.head(f"/v1/blobs/{digest}")
+        assert head.status_code == 200
+        assert head.headers["content-length"] == str(len(data))
+        download = client.get(f"/v1/blobs/{digest}")
+        if registry.kind == "postgres-s3":
+            # S3: a redirect to a presigned URL on the storage server, never the bytes.
+            assert download.status_code == 302
+            location = download.headers["location"]
+            assert urlparse(location).port != urlparse(registry.url).port
+            assert "X-Amz-Signature" in location
+            assert httpx.get(location).content == data
+        else:
+            assert download.status_code == 200
+            assert download.content == data
+            assert download.headers["etag"] == f'"{digest}"'
+
+
+def test_range_requests_on_local_storage(registry: Registry) -> None:
+    data = os.urandom(10_000)
+    digest = blob_digest(data)
+    with registry.client(_token(registry)) as client:
+        client.put(f"/v1/blobs/{digest}", content=data)
+        if registry.kind == "postgres-s3":
+            # Ranges are the storage server's job once the client followed the redirect.
+            location = client.get(f"/v1/blobs/{digest}").headers["location"]
+            ranged = httpx.get(location, headers={"range": "bytes=100-199"})
+            assert ranged.status_code == 206
+            assert ranged.content == data[100:200]
+            return
+        part = client.get(f"/v1/blobs/{digest}", headers={"range": "bytes=100-199"})
+        assert part.status_code == 206
+        assert part.content == data[100:200]
+        assert part.headers["content-range"] == f"bytes 100-199/{len(data)}"
+        tail = client.get(f"/v1/blobs/{digest}", headers={"range": "bytes=-10"})
+        assert tail.content == data[-10:]
+        open_ended = client.get(f"/v1/blobs/{digest}", headers={"range": "bytes=9990-"})
+        assert open_ended.content == data[9990:]
+        outside = client.get(f"/v1/blobs/{digest}", headers={"range": "bytes=20000-"})
+        assert outside.status_code == 416
+        assert error_code(outside) == "range_not_satisfiable"
+
+
+def test_digest_mismatch_is_refused_and_stores_nothing(registry: Registry) -> None:
+    data = os.urandom(5000)
+    claimed = blob_digest(data)
+    with registry.client(_token(registry)) as client:
+        response = client.put(f"/v1/blobs/{claimed}", content=data[:-1] + bytes([data[-1] ^ 1]))
+        assert response.status_code == 400
+        assert error_code(response) == "digest_mismatch"
+        assert client.head(f"/v1/blobs/{claimed}").status_code == 404
+        assert client.put(f"/v1/blobs/{claimed}", content=data).status_code == 201
+
+
+def test_invalid_digest_is_refused(registry: Registry) -> None:
+    with registry.client(_token(registry)) as client:
+        response = client.put("/v1/blobs/sha256:XYZ", content=b"x")
+        assert response.status_code == 400
+        assert error_code(response) == "invalid_digest"
+        assert client.head("/v1/blobs/md5:abc").status_code == 400
+        assert error_code(client.get("/v1/blobs/md5:abc")) == "invalid_digest"
+
+
+def test_oversized_monolithic_upload_is_refused(registry: Registry) -> None:
+    data = os.urandom(MONOLITHIC_LIMIT + 1)
+    digest = blob_digest(data)
+    with registry.client(_token(registry)) as client:
+        response = client.put(f"/v1/blobs/{digest}", content=data)
+        assert response.status_code == 413
+        assert error_code(response) == "blob_too_large"
+        # Without Content-Length (chunked), the limit holds while streaming.
+        chunked = client.put(f"/v1/blobs/{digest}", content=iter([data[:200_000], data[200_000:]]))
+        assert chunked.status_code == 413
+        assert error_code(chunked) == "blob_too_large"
+        assert client.head(f"/v1/blobs/{digest}").status_code == 404
+
+
+def test_missing_or_bad_token_cannot_upload(registry: Registry) -> None:
+    data = b"no token"
+    digest = blob_digest(data)
+    with registry.client() as anonymous:
+        response = anonymous.put(f"/v1/blobs/{digest}", content=data)
+        assert response.status_code == 401
+        assert error_code(response) == "unauthorized"
+    with registry.client("mst_not-a-real-token") as wrong:
+        response = wrong.put(f"/v1/blobs/{digest}", content=data)
+        assert response.status_code == 401
+        assert error_code(response) == "unauthorized"
+
+
+def test_upload_cut_off_midway_leaves_nothing_and_retry_succeeds(registry: Registry) -> None:
+    data = os.urandom(200_000)
+    digest = blob_digest(data)
+    token = _token(registry)
+    url = urlparse(registry.url)
+    with socket.create_connection((url.hostname, url.port)) as raw:
+        raw.sendall(
+            (
+                f"PUT /v1/blobs/{digest} HTTP/1.1\r\nHost: {url.netloc}\r\n"
+                f"Authorization: Bearer {token}\r\nContent-Length: {len(data)}\r\n\r\n"
+            ).encode()
+            + data[:50_000]
+        )
+    if registry.kind == "sqlite-local":
+        # The server notices the disconnect and removes its temp file.
+        temp_dir = registry.data_dir / "blobs" / ".tmp"
+        wait_until(lambda: not any(temp_dir.iterdir()), 10, "the aborted upload's temp file")
+    with registry.client(token) as client:
+        assert client.head(f"/v1/blobs/{digest}").status_code == 404
+        retry = client.put(f"/v1/blobs/{digest}", content=data)
+        assert retry.status_code == 201
+        assert client.head(f"/v1/blobs/{digest}").headers["content-length"] == str(len(data))
+
+
+def test_resumable_session_with_resume_and_errors(registry: Registry) -> None:
+    data = os.urandom(3 * CHUNK_LIMIT + 1000)
+    digest = blob_digest(data)
+    with registry.client(_token(registry)) as client:
+        opened = client.post("/v1/uploads", json={"digest": digest, "size": len(data)})
+        assert opened.status_code == 201, opened.text
+        session = opened.json()
+        assert session["offset"] == 0
+        assert session["chunk_size_max"] == CHUNK_LIMIT
+        path = f"/v1/uploads/{session['upload_id']}"
+        first = client.patch(path, content=data[:CHUNK_LIMIT], headers={"upload-offset": "0"})
+        assert first.json()["offset"] == CHUNK_LIMIT
+        # A chunk at the wrong offset is refused with the offset to resume from.
+        wrong = client.patch(path, content=data[:10], headers={"upload-offset": "0"})
+        assert wrong.status_code == 409
+        assert error_code(wrong) == "upload_offset_mismatch"
+        assert str(CHUNK_LIMIT) in wrong.json()["error"]["message"]
+        # A chunk over the server's chunk limit is refused whole.
+        big = client.patch(
+            path,
+            content=data[CHUNK_LIMIT : 3 * CHUNK_LIMIT],
+            headers={"upload-offset": str(CHUNK_LIMIT)},
+        )
+        assert big.status_code == 413
+        assert error_code(big) == "blob_too_large"
+        # Finishing early says how much is missing.
+        early = client.put(path)
+        assert error_code(early) == "upload_incomplete"
+        # Resume: ask where the session is, send the rest.
+        offset = client.get(path).json()["offset"]
+        assert offset == CHUNK_LIMIT
+        while offset < len(data):
+            chunk = data[offset : offset + CHUNK_LIMIT]
+            offset = client.patch(
+                path, content=chunk, headers={"upload-offset": str(offset)}
+            ).json()["offset"]
+        assert client.head(f"/v1/blobs/{digest}").status_code == 404  # not visible before finish
+        done = client.put(path)
+        assert done.status_code == 201
+        assert done.json() == {"digest": digest, "size": len(data), "created": True}
+        assert client.get(path).status_code == 404
+        # Opening a session for a stored blob opens nothing.
+        exists = client.post("/v1/uploads", json={"digest": digest, "size": len(data)})
+        assert exists.status_code == 200
+        assert exists.json()["exists"] is True
+
+
+def test_session_digest_mismatch_discards_the_session(registry: Registry) -> None:
+    data = os.urandom(1000)
+    digest = blob_digest(b"something else" + data[14:])
+    with registry.client(_token(registry)) as client:
+        session = client.post("/v1/uploads", json={"digest": digest, "size": len(data)}).json()
+        path = f"/v1/uploads/{session['upload_id']}"
+        assert client.patch(path, content=data, headers={"upload-offset": "0"}).status_code == 200
+        finished = client.put(path)
+        assert finished.status_code == 400
+        assert error_code(finished) == "digest_mismatch"
+        assert client.get(path).status_code == 404
+        assert client.head(f"/v1/blobs/{digest}").status_code == 404
+        # Past the declared size: refused.
+        session = client.post("/v1/uploads", json={"digest": digest, "size": 10}).json()
+        path = f"/v1/uploads/{session['upload_id']}"
+        over = client.patch(path, content=b"x" * 11, headers={"upload-offset": "0"})
+        assert error_code(over) == "blob_too_large"
+        assert client.delete(path).status_code == 204
+        assert error_code(client.get(path)) == "upload_not_found"
+
+
+def test_another_accounts_session_is_invisible(registry: Registry) -> None:
+    data = b"private session"
+    with registry.client(_token(registry)) as owner, registry.client(_token(registry)) as other:
+        session = owner.post("/v1/uploads", json={"digest": blob_digest(data), "size": len(data)})
+        path = f"/v1/uploads/{session.json()['upload_id']}"
+        assert error_code(other.get(path)) == "upload_not_found"
+        assert error_code(other.patch(path, content=data, headers={"upload-offset": "0"})) == (
+            "upload_not_found"
+        )

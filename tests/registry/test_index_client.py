@@ -1,0 +1,96 @@
+"""memos_client.index_client against the real registry (both configurations)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from memos_client.errors import NetworkError, RegistryError, VerificationError
+from memos_client.index_client import IndexClient
+from mip.keys import SigningKey
+from tests.registry.conftest import MONOLITHIC_LIMIT, Registry, free_port
+from tests.registry.cube_helpers import blob_digest, envelope_document, manifest_bytes, unique
+
+
+def test_publish_resolve_download_round_trip(registry: Registry, tmp_path: Path) -> None:
+    namespace = unique("client")
+    key = SigningKey.generate()
+    small, large = os.urandom(1000), os.urandom(MONOLITHIC_LIMIT * 2 + 7)
+    name = f"{namespace}/round-trip"
+    with IndexClient(registry.url, registry.create_token(namespace)) as client:
+        assert client.whoami()["namespaces"] == [namespace]
+        for data in (small, large):
+            path = tmp_path / "blob"
+            path.write_bytes(data)
+            assert client.blob_size(blob_digest(data)) is None
+            # The large blob is over the server's PUT limit: the client falls back to a session.
+            result = client.upload_blob(blob_digest(data), len(data), path)
+            assert result.created
+            assert client.blob_size(blob_digest(data)) == len(data)
+        again = client.upload_blob(blob_digest(small), len(small), lambda: io.BytesIO(small))
+        assert again.created is False
+        payload = manifest_bytes(name, "1.0.0", [small, large], description="round trip")
+        envelope = envelope_document(payload, key)
+        published = client.publish(json.dumps(envelope).encode(), key.public_key.to_pem().decode())
+        assert published.created
+        assert client.publish(json.dumps(envelope).encode()).created is False
+
+        cube = client.cube(name.upper())
+        assert cube.name == name
+        assert [v.version for v in cube.versions] == ["1.0.0"]
+        assert cube.get("1.0.0+meta") is not None
+        assert cube.versions[0].manifest_digest == published.manifest_digest
+        assert client.resolve(name, ">=1").version == "1.0.0"
+        assert json.loads(client.envelope(name, "1.0.0")) == envelope
+        assert client.version(name, "1.0.0")["parts"][1]["size"] == len(large)
+        total, hits = client.search(namespace)
+        assert total == 1
+        assert hits[0].name == name
+        assert [k["key_id"] for k in client.keys(namespace)] == [key.key_id]
+
+        destination = tmp_path / "downloaded"
+        assert client.download_blob(blob_digest(large), destination) == len(large)
+        assert destination.read_bytes() == large
+        # An interrupted download resumes from its partial file.
+        resumed = tmp_path / "resumed"
+        (tmp_path / "resumed.partial").write_bytes(large[:100_000])
+        client.download_blob(blob_digest(large), resumed)
+        assert resumed.read_bytes() == large
+        # A corrupt partial file is caught by the digest check and removed.
+        corrupt = tmp_path / "corrupt"
+        (tmp_path / "corrupt.partial").write_bytes(b"\0" * 1000)
+        with pytest.raises(VerificationError, match="hashes to"):
+            client.download_blob(blob_digest(large), corrupt)
+        assert not (tmp_path / "corrupt.partial").exists()
+        assert not corrupt.exists()
+
+        yanked = client.yank(name, "1.0.0", "superseded")
+        assert yanked.yanked
+        assert yanked.yank_reason == "superseded"
+        assert client.cube(name).latest_version is None
+        assert client.unyank(name, "1.0.0").yanked is False
+
+
+def test_errors_carry_the_registry_code(registry: Registry) -> None:
+    with IndexClient(registry.url) as client:
+        with pytest.raises(RegistryError) as missing:
+            client.cube(f"{unique('nobody')}/nothing")
+        assert missing.value.code == "cube_not_found"
+        assert missing.value.status == 404
+        assert missing.value.exit_code == 6
+        with pytest.raises(RegistryError) as unauthorized:
+            client.whoami()
+        assert unauthorized.value.code == "unauthorized"
+        with pytest.raises(RegistryError) as upload:
+            client.upload_blob(blob_digest(b"x"), 1, lambda: io.BytesIO(b"x"))
+        assert upload.value.code == "unauthorized"
+
+
+def test_unreachable_registry_is_a_network_error() -> None:
+    client = IndexClient(f"http://127.0.0.1:{free_port()}")
+    with client, pytest.raises(NetworkError, match="cannot reach the registry"):
+        client.cube("a/b")

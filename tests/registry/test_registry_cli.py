@@ -1,0 +1,112 @@
+"""`memos login / publish / show / search / yank` end to end against the real registry."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.registry.conftest import REPO, Registry, free_port
+from tests.registry.cube_helpers import unique
+
+
+def _memos(
+    home: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("MEMOS_")}
+    environment.update({"MEMOS_HOME": str(home), "PYTHONPATH": str(REPO)}, **(env or {}))
+    return subprocess.run(
+        [sys.executable, "-m", "memos_client", *args],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_publish_show_search_yank(registry: Registry, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    namespace = unique("cli")
+    name = f"{namespace}/handbook"
+    token = registry.create_token(namespace)
+    _ok(_memos(home, "keygen"))
+    source = tmp_path / "source"
+    _ok(_memos(home, "init", str(source), "--name", name))
+    (source / "memories" / "notes.jsonl").write_text(
+        '{"text": "Ship on Fridays only with a rollback plan.", "tags": ["ops"]}\n'
+        '{"text": "Every deploy has an owner.", "tags": ["ops"]}\n'
+    )
+    bundle = tmp_path / "handbook.memcube"
+    _ok(_memos(home, "pack", str(source), "-o", str(bundle)))
+
+    # Not logged in: a clear error and the usage exit code.
+    anonymous = _memos(home, "publish", str(bundle))
+    assert anonymous.returncode == 2
+    assert anonymous.stderr.startswith("error: no registry configured")
+
+    # A wrong token is refused by login, which then stores nothing.
+    refused = _memos(home, "login", "--index-url", registry.url, "--token", "mst_wrong")
+    assert refused.returncode == 6
+    assert "error: unknown or revoked token" in refused.stderr
+    assert not (home / "registry.json").exists()
+    _ok(_memos(home, "login", "--index-url", registry.url, "--token", token))
+    stored = home / "registry.json"
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+    assert json.loads(stored.read_text()) == {"index_url": registry.url, "token": token}
+
+    published = json.loads(_ok(_memos(home, "publish", str(bundle), "--json")))
+    assert published["created"] is True
+    assert published["name"] == name
+    assert len(published["uploaded"]) == 1
+    again = json.loads(_ok(_memos(home, "publish", str(bundle), "--json")))
+    assert again["created"] is False
+    assert again["uploaded"] == []  # the registry already has every blob
+    assert again["skipped"] == published["uploaded"]
+
+    shown = json.loads(_ok(_memos(home, "show", name, "--json")))
+    assert [v["version"] for v in shown["versions"]] == ["0.1.0"]
+    details = json.loads(_ok(_memos(home, "show", f"{name}@0.1.0", "--json")))
+    assert details["manifest_digest"] == published["manifest_digest"]
+    assert "0.1.0" in _ok(_memos(home, "show", name))
+
+    hits = json.loads(_ok(_memos(home, "search", namespace, "--json")))
+    assert [hit["name"] for hit in hits["results"]] == [name]
+    assert name in _ok(_memos(home, "search", namespace))
+
+    no_reason = _memos(home, "yank", f"{name}@0.1.0")
+    assert no_reason.returncode == 2
+    assert "--reason" in no_reason.stderr
+    assert "yanked (superseded)" in _ok(
+        _memos(home, "yank", f"{name}@0.1.0", "--reason", "superseded")
+    )
+    assert "YANKED: superseded" in _ok(_memos(home, "show", name))
+    assert "not yanked" in _ok(_memos(home, "yank", f"{name}@0.1.0", "--undo"))
+
+    missing = _memos(home, "show", f"{namespace}/nothing")
+    assert missing.returncode == 6
+    assert missing.stderr.startswith("error: cube ")
+    bad_name = _memos(home, "show", "no-slash")
+    assert bad_name.returncode == 3
+    assert "invalid cube name" in bad_name.stderr
+
+
+def test_environment_and_flags_choose_the_registry(registry: Registry, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    down = f"http://127.0.0.1:{free_port()}"
+    unreachable = _memos(home, "search", "anything", env={"MEMOS_INDEX_URL": down})
+    assert unreachable.returncode == 7
+    assert unreachable.stderr.startswith("error: cannot reach the registry")
+    # --index-url wins over the environment.
+    result = _memos(
+        home, "search", "anything", "--index-url", registry.url, env={"MEMOS_INDEX_URL": down}
+    )
+    assert result.returncode == 0, result.stderr
