@@ -26,8 +26,10 @@ from mip.tensors import (
     activation_metadata,
     check_activation,
     check_parameter,
+    check_token_ids,
     parameter_metadata,
     read_header,
+    token_ids_range,
 )
 
 PLAINTEXT_PART_NAME = "memories"
@@ -144,6 +146,10 @@ def _pack_activation(
             {**metadata, "name": path.stem, "digest": digest, "size": size}
         )
         check_activation(header, part)
+        start, length = token_ids_range(header)
+        with open(path, "rb") as stream:
+            stream.seek(start)
+            check_token_ids(stream.read(length), part)
     except (MIPError, ValueError) as exc:
         raise SourceError(f"{path}: {exc}") from exc
     return part.model_dump(mode="json", exclude_none=True)

@@ -20,7 +20,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -33,7 +33,14 @@ from mip.limits import DEFAULT_LIMITS, Limits
 from mip.manifest import decode_manifest, manifest_digest
 from mip.models import ActivationPart, Manifest, ParameterPart, PlaintextPart
 from mip.records import iter_records
-from mip.tensors import check_activation, check_parameter, read_header
+from mip.tensors import (
+    check_activation,
+    check_parameter,
+    check_self_description,
+    check_token_ids,
+    read_header,
+    token_ids_range,
+)
 
 MANIFEST_ENTRY = "manifest.json"
 ENVELOPE_ENTRY = "envelope.json"
@@ -164,21 +171,26 @@ class Bundle:
         for part in self.manifest.parts:
             entry = self.blobs[part.digest]
             stream: Any = self.open_blob(part.digest)
-            try:
-                if isinstance(part, PlaintextPart):
+            if isinstance(part, PlaintextPart):
+                with _naming_part(part.name):
                     count = sum(1 for _ in iter_records(stream, self.limits))
-                    if count != part.count:
-                        raise BundleError(
-                            f"part {part.name!r} declares {part.count} records, its blob holds {count}"
-                        )
-                elif isinstance(part, ActivationPart):
-                    check_activation(read_header(stream, entry.size, self.limits), part)
-                elif isinstance(part, ParameterPart):
-                    check_parameter(read_header(stream, entry.size, self.limits), part)
-            except MIPError as exc:
-                if isinstance(exc, BundleError):
-                    raise
-                raise type(exc)(f"part {part.name!r}: {exc}") from exc
+                if count != part.count:
+                    raise BundleError(
+                        f"part {part.name!r} declares {part.count} records, its blob holds {count}"
+                    )
+            elif isinstance(part, ActivationPart):
+                with _naming_part(part.name):
+                    header = read_header(stream, entry.size, self.limits)
+                # The checks against the part name it themselves.
+                check_activation(header, part)
+                start, length = token_ids_range(header)
+                check_token_ids(_RangeReader(self._file, entry.offset + start, length).read(), part)
+                check_self_description(header, part)
+            elif isinstance(part, ParameterPart):
+                with _naming_part(part.name):
+                    header = read_header(stream, entry.size, self.limits)
+                check_parameter(header, part)
+                check_self_description(header, part)
 
     def iter_records(self, part: PlaintextPart) -> Iterator[dict[str, Any]]:
         """Decode a plaintext part's records (verify the blob first)."""
@@ -198,8 +210,22 @@ class Bundle:
             raise
 
 
+@contextmanager
+def _naming_part(name: str) -> Iterator[None]:
+    """Prefix a payload-format error with the part it was found in."""
+    try:
+        yield
+    except MIPError as exc:
+        raise type(exc)(f"part {name!r}: {exc}") from exc
+
+
 def _read_local_header(file: BinaryIO, info: zipfile.ZipInfo, file_size: int) -> int:
     """Return the data offset of an entry after checking its local header agrees."""
+    if not 0 <= info.header_offset < file_size:
+        # zipfile shifts offsets by any bytes found before the archive; they can go negative.
+        raise BundleError(
+            f"{info.filename}: local header offset outside the file (corrupt archive)"
+        )
     file.seek(info.header_offset)
     fixed = file.read(_LOCAL_HEADER.size)
     if len(fixed) != _LOCAL_HEADER.size:
@@ -220,8 +246,18 @@ def _read_local_header(file: BinaryIO, info: zipfile.ZipInfo, file_size: int) ->
     return offset
 
 
+def _is_unsafe_path(name: str) -> bool:
+    """Absolute, drive-qualified or climbing (``..``) entry names: never resolved against a dir."""
+    segments = name.replace("\\", "/").split("/")
+    return name.startswith(("/", "\\")) or ".." in segments or (len(name) > 1 and name[1] == ":")
+
+
 def _check_entry(info: zipfile.ZipInfo) -> None:
     name = info.orig_filename
+    if _is_unsafe_path(name):
+        raise BundleError(
+            f"entry {name!r} has an unsafe path (absolute or with '..'); refusing the bundle"
+        )
     if name not in (MANIFEST_ENTRY, ENVELOPE_ENTRY) and not _BLOB_ENTRY_RE.fullmatch(name):
         raise BundleError(
             f"unexpected entry {name!r}: a .memcube holds only manifest.json, envelope.json "
@@ -251,7 +287,15 @@ def _open(path: Path, file: BinaryIO, limits: Limits) -> Bundle:
     file_size = os.fstat(file.fileno()).st_size
     try:
         archive = zipfile.ZipFile(file)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        OSError,
+        EOFError,
+        NotImplementedError,  # "zip file version 6.4": a feature zipfile lacks
+        ValueError,  # names that are not UTF-8, negative offsets
+        struct.error,
+    ) as exc:
         raise BundleError(f"not a valid .memcube: truncated or not a ZIP archive ({exc})") from exc
     infos = archive.infolist()
     if len(infos) > limits.max_entries:
@@ -313,6 +357,12 @@ def _open(path: Path, file: BinaryIO, limits: Limits) -> Bundle:
                 f"blob of part {part.name!r} ({part.digest}) is missing from the bundle"
             )
     return Bundle(path, file, manifest_bytes, manifest, envelope, blobs, limits)
+
+
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 class BundleWriter:
@@ -400,6 +450,8 @@ class BundleWriter:
         # No fsync: a bundle torn by a crash fails verification (every byte is hashed) and the
         # sources it was built from are untouched, so durability is not worth a second of I/O.
         self._file.close()
+        # mkstemp creates 0600; a bundle is meant to be shared, so give it the usual file mode.
+        os.chmod(self._temp_name, 0o666 & ~_current_umask())
         os.replace(self._temp_name, self.destination)
         self._done = True
         return self.destination

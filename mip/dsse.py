@@ -103,7 +103,10 @@ def parse_envelope(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Envelope:
         )
     try:
         document = json.loads(data.decode("utf-8"), object_pairs_hook=_reject_duplicates)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except EnvelopeError:
+        raise  # a duplicate key, found by the hook
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers UnicodeDecodeError, JSONDecodeError and over-long integers.
         raise EnvelopeError(f"malformed envelope: not UTF-8 JSON ({exc})") from exc
     if not isinstance(document, dict):
         raise EnvelopeError("malformed envelope: expected a JSON object")

@@ -8,6 +8,7 @@ the identity of the cube version.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from pydantic import ValidationError
@@ -17,6 +18,8 @@ from mip.digests import Digest, digest_bytes
 from mip.errors import ManifestError, UnsupportedVersionError
 from mip.limits import DEFAULT_LIMITS, Limits
 from mip.models import Manifest
+
+_MIP_VERSION_RE = re.compile(r"[0-9]{1,9}\.[0-9]{1,9}")
 
 
 def encode_manifest(manifest: Manifest) -> bytes:
@@ -41,9 +44,10 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def _describe(error: ValidationError) -> str:
     problems = []
     for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"]) or "manifest"
+        where = ".".join(str(part) for part in item["loc"])
         message = item["msg"].removeprefix("Value error, ")
-        problems.append(f"{where}: {message}")
+        # A model-level check has no location: its message stands alone.
+        problems.append(f"{where}: {message}" if where else message)
     return "; ".join(problems)
 
 
@@ -55,7 +59,11 @@ def decode_manifest(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Manifest:
         )
     try:
         document = json.loads(data.decode("utf-8"), object_pairs_hook=_reject_duplicates)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ManifestError:
+        raise  # a duplicate key, found by the hook
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers UnicodeDecodeError, JSONDecodeError and over-long integers;
+        # RecursionError is nesting too deep for the decoder.
         raise ManifestError(f"invalid manifest: not UTF-8 JSON ({exc})") from exc
     return manifest_from_document(document, limits)
 
@@ -65,7 +73,7 @@ def manifest_from_document(document: Any, limits: Limits = DEFAULT_LIMITS) -> Ma
     if not isinstance(document, dict):
         raise ManifestError("invalid manifest: expected a JSON object")
     version = document.get("mip_version")
-    if not isinstance(version, str) or not version.partition(".")[0].isdigit():
+    if not isinstance(version, str) or not _MIP_VERSION_RE.fullmatch(version):
         raise ManifestError("invalid manifest: 'mip_version' must be a string like '1.0'")
     if int(version.partition(".")[0]) != MIP_MAJOR:
         raise UnsupportedVersionError(

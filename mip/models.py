@@ -190,7 +190,7 @@ Part = Annotated[
 class Manifest(_Open):
     """The manifest of one cube version: metadata plus the list of its parts (MIP-1 §5)."""
 
-    mip_version: str = Field(pattern=r"^\d+\.\d+$")
+    mip_version: str = Field(pattern=r"^[0-9]+\.[0-9]+$")
     name: str
     version: str
     description: str = Field(default="", max_length=10_000)

@@ -73,7 +73,9 @@ _LOOKALIKES = (("rn", "m"), ("vv", "w"), ("0", "o"), ("1", "l"), ("i", "l"), ("5
 
 def confusable_skeleton(name: str) -> str:
     """A key under which names that look alike collide (normal form, then ASCII look-alikes)."""
-    skeleton = "/".join(normalize_segment(part) for part in name.split("/"))
+    # Separators go first: removing them afterwards could join 'r-n' into a fresh 'rn', and the
+    # skeleton of a skeleton would then differ from it (the key must be idempotent).
+    skeleton = "/".join(normalize_segment(part).replace("-", "") for part in name.split("/"))
     for source, target in _LOOKALIKES:
         skeleton = skeleton.replace(source, target)
-    return skeleton.replace("-", "")
+    return skeleton

@@ -96,16 +96,19 @@ def iter_records(stream: BinaryIO, limits: Limits = DEFAULT_LIMITS) -> Iterator[
         raw=False,
         strict_map_key=True,
         max_buffer_size=limits.max_record_bytes,
-        read_size=1 << 16,
+        read_size=min(1 << 16, limits.max_record_bytes),
     )
     seen: set[str] = set()
     index = 0
+    # Offset just past the last whole record: after OutOfData, tell() counts the bytes of the
+    # partial record too, so the boundary must be remembered from the last success.
+    boundary = 0
     while True:
         try:
             record = unpacker.unpack()
         except msgpack.OutOfData:
             # A clean end lies exactly on a record boundary; anything left over is truncation.
-            if unpacker.tell() != reader.count:
+            if boundary != reader.count:
                 raise RecordError(f"record {index}: truncated msgpack data") from None
             return
         except msgpack.BufferFull as exc:
@@ -115,9 +118,10 @@ def iter_records(stream: BinaryIO, limits: Limits = DEFAULT_LIMITS) -> Iterator[
         except msgpack.StackError as exc:
             raise RecordError(f"record {index}: msgpack nested too deeply") from exc
         except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError) as exc:
-            raise RecordError(
-                f"record {index}: malformed msgpack ({exc or type(exc).__name__})"
-            ) from exc
+            # msgpack's FormatError carries no text: say what it means.
+            reason = str(exc) or "a byte that starts no msgpack value"
+            raise RecordError(f"record {index}: malformed msgpack ({reason})") from exc
+        boundary = unpacker.tell()
         validate_record(record, index)
         if record["id"] in seen:
             raise RecordError(f"record {index}: duplicate id {record['id']!r}")

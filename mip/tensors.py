@@ -16,6 +16,8 @@ import struct
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+from pydantic import ValidationError
+
 from mip.errors import TensorError
 from mip.limits import DEFAULT_LIMITS, Limits
 from mip.models import ActivationPart, ParameterPart
@@ -81,7 +83,10 @@ def read_header(stream: BinaryIO, size: int, limits: Limits = DEFAULT_LIMITS) ->
         raise TensorError("invalid safetensors file: truncated inside its header")
     try:
         document = json.loads(raw.decode("utf-8"), object_pairs_hook=_reject_duplicates)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except TensorError:
+        raise  # a duplicate key, found by the hook
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers UnicodeDecodeError, JSONDecodeError and over-long integers.
         raise TensorError(f"invalid safetensors header: not UTF-8 JSON ({exc})") from exc
     if not isinstance(document, dict):
         raise TensorError("invalid safetensors header: expected a JSON object")
@@ -147,7 +152,7 @@ def _metadata_json(header: TensorHeader, key: str) -> dict[str, Any]:
         raise TensorError(f"safetensors __metadata__ lacks {key!r}: not a MemCube tensor file")
     try:
         value = json.loads(raw)
-    except json.JSONDecodeError as exc:
+    except (ValueError, RecursionError) as exc:
         raise TensorError(f"safetensors __metadata__ {key!r} is not JSON") from exc
     if not isinstance(value, dict):
         raise TensorError(f"safetensors __metadata__ {key!r} must be a JSON object")
@@ -195,9 +200,67 @@ def check_activation(header: TensorHeader, part: ActivationPart) -> None:
         raise TensorError(
             f"activation part {part.name!r}: 'token_ids' must be I64[{part.num_tokens}]"
         )
-    if part.model.num_layers != part.num_layers or part.model.num_kv_heads != part.num_kv_heads:
+    if (
+        part.model.num_layers != part.num_layers
+        or part.model.num_kv_heads != part.num_kv_heads
+        or part.model.head_dim != part.head_dim
+    ):
         raise TensorError(
             f"activation part {part.name!r}: layer/head shape disagrees with its model fingerprint"
+        )
+
+
+def token_ids_range(header: TensorHeader) -> tuple[int, int]:
+    """Byte offset (from the start of the file) and length of the ``token_ids`` tensor."""
+    info = header.tensors["token_ids"]
+    return 8 + header.header_size + info.start, info.end - info.start
+
+
+def check_token_ids(data: bytes, part: ActivationPart) -> None:
+    """Check the ``token_ids`` tensor's bytes against the part's ``token_ids_sha256``."""
+    if hashlib.sha256(data).hexdigest() != part.token_ids_sha256:
+        raise TensorError(
+            f"activation part {part.name!r}: 'token_ids' do not hash to its token_ids_sha256"
+        )
+
+
+def _differing_fields(described: dict[str, Any], declared: dict[str, Any]) -> str:
+    keys = sorted(
+        k for k in described.keys() | declared.keys() if described.get(k) != declared.get(k)
+    )
+    return ", ".join(keys)
+
+
+def check_self_description(header: TensorHeader, part: ActivationPart | ParameterPart) -> None:
+    """Check that the metadata a tensor file carries in ``__metadata__`` agrees with its part.
+
+    A runtime or PEFT may read the file on its own, so the file must not tell another story than
+    the signed manifest (MIP-1 §7.2, §7.3).
+    """
+    fixed = {"name": part.name, "digest": part.digest, "size": part.size}
+    try:
+        if isinstance(part, ActivationPart):
+            described: ActivationPart | ParameterPart = ActivationPart.model_validate(
+                {**activation_metadata(header), **fixed}
+            )
+        else:
+            described = ParameterPart.model_validate(
+                {**parameter_metadata(header), **fixed, "adapter_config": part.adapter_config}
+            )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(item) for item in first["loc"])
+        more = f"; and {exc.error_count() - 1} more" if exc.error_count() > 1 else ""
+        raise TensorError(
+            f"{part.kind} part {part.name!r}: the tensor file's __metadata__ is not valid "
+            f"part metadata ({where}: {first['msg']}{more})"
+        ) from exc
+    mine = described.model_dump(mode="json", exclude_none=True)
+    theirs = part.model_dump(mode="json", exclude_none=True)
+    if mine != theirs:
+        raise TensorError(
+            f"{part.kind} part {part.name!r}: the tensor file's __metadata__ disagrees with the "
+            f"manifest on {_differing_fields(mine, theirs)}"
         )
 
 

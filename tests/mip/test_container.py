@@ -1,0 +1,237 @@
+"""The ``.memcube`` container (MIP-1 §8): writer, reader, limits, and a fuzz of the reader.
+
+"Reading it never trusts a path from the archive, bounds every size, and verifies every digest":
+whatever bytes it is given, the reader raises a ``MIPError`` subclass or returns a bundle that
+passes every check — never another exception.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import zipfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mip.container import BundleWriter, open_bundle
+from mip.dsse import sign, verify
+from mip.errors import BundleError, DigestMismatchError, MIPError
+from mip.keys import SigningKey
+from mip.limits import Limits
+from mip.manifest import encode_manifest, manifest_from_document
+from mip.models import PlaintextPart
+from mip.records import write_records
+
+VECTORS = Path(__file__).resolve().parents[2] / "spec" / "vectors"
+KEY = SigningKey.from_seed(hashlib.sha256(b"memstore test key 1").digest())
+TRUSTED = {KEY.key_id: KEY.public_key}
+VALID = (VECTORS / "valid.memcube").read_bytes()
+ALL_KINDS = (VECTORS / "valid-all-kinds.memcube").read_bytes()
+
+
+def full_check(path: Path) -> None:
+    with open_bundle(path) as bundle:
+        verify(bundle.envelope, TRUSTED)
+        bundle.verify_blobs()
+        bundle.check_contents()
+
+
+def write_bundle(path: Path, blobs: list[bytes], count: int = 0) -> tuple[Path, list[str]]:
+    """A signed bundle of plaintext parts built with the writer under test."""
+    with BundleWriter(path) as writer:
+        parts = []
+        for index, blob in enumerate(blobs):
+            digest, size = writer.add_blob_stream(io.BytesIO(blob))
+            parts.append(
+                {
+                    "kind": "plaintext",
+                    "name": f"p{index}",
+                    "digest": digest,
+                    "size": size,
+                    "count": count,
+                }
+            )
+        manifest = manifest_from_document(
+            {
+                "mip_version": "1.0",
+                "name": "ns/c",
+                "version": "1.0.0",
+                "created": "2026-01-01T00:00:00Z",
+                "parts": parts,
+            }
+        )
+        data = encode_manifest(manifest)
+        writer.finish(data, sign(data, [KEY]).to_json())
+    return path, [part["digest"] for part in parts]
+
+
+def test_writer_output_reads_back(tmp_path: Path) -> None:
+    stream = io.BytesIO()
+    records = [
+        {
+            "id": f"m{i}",
+            "text": "t",
+            "tags": [],
+            "metadata": {},
+            "created": "c",
+            "updated": "u",
+            "version": 1,
+        }
+        for i in range(3)
+    ]
+    write_records(stream, records)
+    path, _ = write_bundle(tmp_path / "out" / "c.memcube", [stream.getvalue()], count=3)
+    full_check(path)
+    with open_bundle(path) as bundle:
+        part = bundle.manifest.parts[0]
+        assert isinstance(part, PlaintextPart)
+        assert list(bundle.iter_records(part)) == records
+        seen: list[int] = []
+        bundle.copy_blob(part.digest, None, seen.append)
+        assert sum(seen) == part.size
+        bundle.extract_blob(part.digest, tmp_path / "x" / "blob")
+    assert (tmp_path / "x" / "blob").read_bytes() == stream.getvalue()
+    assert os.listdir(tmp_path / "x") == ["blob"]
+    assert os.listdir(tmp_path / "out") == ["c.memcube"]
+    assert (path.stat().st_mode & 0o777) == 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def test_same_bytes_twice_are_stored_once(tmp_path: Path) -> None:
+    path, digests = write_bundle(tmp_path / "c.memcube", [b"same", b"other", b"same"])
+    assert digests[0] == digests[2]
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+    assert len(names) == len(set(names)) == 4
+    with open_bundle(path) as bundle:
+        bundle.verify_blobs()
+        assert len(bundle.blobs) == 2
+
+
+def test_writer_leaves_nothing_when_it_fails(tmp_path: Path) -> None:
+    target = tmp_path / "c.memcube"
+    with pytest.raises(RuntimeError), BundleWriter(target) as writer:  # noqa: PT012
+        writer.add_blob_stream(io.BytesIO(b"x" * 1000))
+        raise RuntimeError("the packer failed half way")
+    assert os.listdir(tmp_path) == []
+    # An unfinished writer closed without an error is discarded too.
+    with BundleWriter(target) as writer:
+        writer.add_blob_stream(io.BytesIO(b"y"))
+    assert os.listdir(tmp_path) == []
+
+
+def test_copy_blob_detects_a_changed_blob(tmp_path: Path) -> None:
+    path, (digest,) = write_bundle(tmp_path / "c.memcube", [b"payload bytes"])
+    data = path.read_bytes()
+    path.write_bytes(data.replace(b"payload bytes", b"payload bytez"))
+    with open_bundle(path) as bundle, pytest.raises(DigestMismatchError):
+        bundle.extract_blob(digest, tmp_path / "out")  # type: ignore[arg-type]
+    assert not (tmp_path / "out").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["c.memcube"]
+
+
+def test_entry_limit_is_a_setting(tmp_path: Path) -> None:
+    path = tmp_path / "v.memcube"
+    path.write_bytes(VALID)
+    with pytest.raises(BundleError) as caught:
+        open_bundle(path, Limits(max_entries=2))
+    assert str(caught.value) == "archive has 3 entries, limit 2"
+    with pytest.raises(BundleError) as caught:
+        open_bundle(path, Limits(max_envelope_bytes=100))
+    assert str(caught.value).startswith("envelope.json is ")
+    assert str(caught.value).endswith(" bytes, over the 100-byte limit")
+
+
+def test_missing_required_entries(tmp_path: Path) -> None:
+    path = tmp_path / "v.memcube"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("manifest.json", b"{}")
+    with pytest.raises(BundleError) as caught:
+        open_bundle(path)
+    assert str(caught.value) == "not a .memcube: envelope.json is missing"
+
+
+def test_directory_entry_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "v.memcube"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("blobs/sha256/" + "0" * 64 + "/", b"")
+    with pytest.raises(BundleError) as caught:
+        open_bundle(path)
+    assert "unexpected entry" in str(caught.value)
+
+
+def test_local_header_must_match_the_central_directory(tmp_path: Path) -> None:
+    # Rename the entry in its local header only: readers that trust either copy disagree.
+    data = VALID.replace(b"PK\x03\x04", b"PK\x03\x04", 1)
+    first = data.index(b"blobs/sha256/")
+    changed = data[:first] + b"blobs/sha256/" + b"f" * 64 + data[first + 77 :]
+    path = tmp_path / "v.memcube"
+    path.write_bytes(changed)
+    with pytest.raises(BundleError) as caught:
+        open_bundle(path)
+    assert "local header names" in str(caught.value)
+
+
+def check_bytes(tmp_path: Path, data: bytes) -> None:
+    path = tmp_path / "fuzz.memcube"
+    path.write_bytes(data)
+    with contextlib.suppress(MIPError):
+        full_check(path)
+
+
+fuzz = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@fuzz
+@given(st.binary(max_size=400))
+def test_arbitrary_bytes_raise_only_mip_errors(tmp_path: Path, data: bytes) -> None:
+    check_bytes(tmp_path, data)
+
+
+@fuzz
+@given(
+    st.sampled_from([VALID, ALL_KINDS]),
+    st.lists(st.tuples(st.integers(0, 1 << 20), st.integers(0, 255)), min_size=1, max_size=8),
+)
+def test_mutated_bundles_raise_only_mip_errors(
+    tmp_path: Path, base: bytes, changes: list[tuple[int, int]]
+) -> None:
+    data = bytearray(base)
+    for position, value in changes:
+        data[position % len(data)] = value
+    check_bytes(tmp_path, bytes(data))
+
+
+@fuzz
+@given(
+    st.sampled_from([VALID, ALL_KINDS]),
+    st.integers(0, 1 << 20),
+    st.integers(0, 1 << 20),
+    st.binary(max_size=40),
+)
+def test_spliced_bundles_raise_only_mip_errors(
+    tmp_path: Path, base: bytes, start: int, length: int, insert: bytes
+) -> None:
+    start %= len(base)
+    check_bytes(tmp_path, base[:start] + insert + base[start + length % 64 :])
+
+
+@pytest.mark.parametrize("name", [p.name for p in sorted((VECTORS / "invalid").glob("*.memcube"))])
+def test_every_truncation_of_invalid_vectors_raises_only_mip_errors(
+    tmp_path: Path, name: str
+) -> None:
+    data = (VECTORS / "invalid" / name).read_bytes()[:8192]
+    for cut in range(0, len(data), max(1, len(data) // 16)):
+        check_bytes(tmp_path, data[:cut] + data[-22:])

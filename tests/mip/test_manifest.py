@@ -1,0 +1,240 @@
+"""Manifest models and codec (MIP-1 §2, §5): round trips, unknown fields, every rejection."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mip import MIP_VERSION
+from mip.errors import ManifestError, UnsupportedVersionError
+from mip.limits import Limits
+from mip.manifest import decode_manifest, encode_manifest, manifest_digest, manifest_from_document
+from mip.models import ActivationPart, ModelFingerprint, OtherPart, ParameterPart, PlaintextPart
+
+VECTORS = Path(__file__).resolve().parents[2] / "spec" / "vectors"
+DIGEST = "sha256:" + "ab" * 32
+FINGERPRINT: dict[str, Any] = {
+    "model_id": "org/model",
+    "architecture": "LlamaForCausalLM",
+    "config_sha256": "1" * 64,
+    "tokenizer_sha256": "2" * 64,
+    "dtype": "float16",
+    "num_layers": 2,
+    "num_attention_heads": 4,
+    "num_kv_heads": 2,
+    "head_dim": 4,
+    "hidden_size": 16,
+    "vocab_size": 100,
+}
+
+
+def document(**changes: Any) -> dict[str, Any]:
+    """A manifest document with one part of each kind."""
+    base: dict[str, Any] = {
+        "mip_version": MIP_VERSION,
+        "name": "acme/facts",
+        "version": "1.2.3-rc.1+build.5",
+        "created": "2026-01-01T00:00:00Z",
+        "parts": [
+            {"kind": "plaintext", "name": "memories", "digest": DIGEST, "size": 10, "count": 1},
+            {
+                "kind": "activation",
+                "name": "kv",
+                "digest": "sha256:" + "cd" * 32,
+                "size": 100,
+                "model": FINGERPRINT,
+                "dtype": "F16",
+                "num_layers": 2,
+                "num_kv_heads": 2,
+                "head_dim": 4,
+                "num_tokens": 3,
+                "token_ids_sha256": "3" * 64,
+                "sources": [{"id": "m1", "version": 1}],
+            },
+            {
+                "kind": "parameter",
+                "name": "lora",
+                "digest": "sha256:" + "ef" * 32,
+                "size": 50,
+                "base_model": FINGERPRINT,
+                "adapter_config": {"peft_type": "LORA", "r": 8, "x-extra": [1]},
+            },
+        ],
+    }
+    return base | changes
+
+
+def encode(doc: dict[str, Any]) -> bytes:
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+
+def test_decode_gives_typed_parts() -> None:
+    manifest = decode_manifest(encode(document()))
+    assert [type(p) for p in manifest.parts] == [PlaintextPart, ActivationPart, ParameterPart]
+    assert manifest.parts[0].media_type == "application/vnd.memcube.plaintext.v1+msgpack"
+
+
+def test_unknown_fields_survive_a_round_trip_at_every_level() -> None:
+    # MIP-1 §2: a reader MUST keep fields it does not know when it re-encodes a manifest.
+    doc = document(
+        x_top={"nested": [1, 2]},
+        authors=[{"name": "A", "x_author": True}],
+        governance={"access": {"read": ["*"], "x_access": 1}, "x_gov": "g"},
+        provenance={"tool": "t", "x_prov": None},
+    )
+    doc["parts"][0]["x_part"] = "p"
+    doc["parts"][1]["model"] = FINGERPRINT | {"x_model": {"a": 1}}
+    doc["parts"][1]["sources"][0]["x_ref"] = 2
+    doc["parts"][2]["x_lora"] = [True]
+    doc["parts"].append(
+        {
+            "kind": "hologram",
+            "name": "future",
+            "media_type": "application/x-hologram",
+            "digest": DIGEST,
+            "size": 10,
+            "x_future": {},
+        }
+    )
+    manifest = decode_manifest(encode(doc))
+    assert isinstance(manifest.parts[3], OtherPart)
+    again = json.loads(encode_manifest(manifest))
+    assert again["x_top"] == {"nested": [1, 2]}
+    assert again["authors"][0]["x_author"] is True
+    assert again["governance"]["x_gov"] == "g"
+    assert again["governance"]["access"]["x_access"] == 1
+    assert again["parts"][0]["x_part"] == "p"
+    assert again["parts"][1]["model"]["x_model"] == {"a": 1}
+    assert again["parts"][1]["sources"][0]["x_ref"] == 2
+    assert again["parts"][2]["x_lora"] == [True]
+    assert again["parts"][2]["adapter_config"]["x-extra"] == [1]
+    assert again["parts"][3] == doc["parts"][3] | {"kind": "hologram"}
+    # Re-encoding is stable: decode(encode(m)) encodes to the same bytes.
+    assert encode_manifest(decode_manifest(encode_manifest(manifest))) == encode_manifest(manifest)
+
+
+def test_newer_minor_version_is_read() -> None:
+    manifest = decode_manifest(encode(document(mip_version="1.9")))
+    assert manifest.mip_version == "1.9"
+
+
+@pytest.mark.parametrize("version", ["2.0", "0.9", "10.0"])
+def test_unknown_major_version_is_refused(version: str) -> None:
+    with pytest.raises(UnsupportedVersionError) as caught:
+        decode_manifest(encode(document(mip_version=version)))
+    assert str(caught.value) == (
+        f"unsupported MIP version {version}: this tool reads MIP 1.x; upgrade memstore"
+    )
+
+
+@pytest.mark.parametrize("version", ["1", "v1.0", "².0", "١.0", "1.0 ", 1.0, None])
+def test_malformed_mip_version(version: object) -> None:
+    with pytest.raises(ManifestError) as caught:
+        decode_manifest(encode(document(mip_version=version)))
+    assert str(caught.value) == "invalid manifest: 'mip_version' must be a string like '1.0'"
+
+
+def test_digest_is_of_the_exact_bytes() -> None:
+    data = encode(document())
+    spaced = json.dumps(document(), indent=1).encode()
+    assert decode_manifest(data) == decode_manifest(spaced)
+    assert manifest_digest(data) != manifest_digest(spaced)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"\xff", "invalid manifest: not UTF-8 JSON ('utf-8' codec can't decode byte 0xff in position 0: invalid start byte)"),
+        (b"{", "invalid manifest: not UTF-8 JSON (Expecting property name enclosed in double quotes: line 1 column 2 (char 1))"),
+        (b"[]", "invalid manifest: expected a JSON object"),
+        (b'{"name": 1, "name": 2}', "invalid manifest: duplicate JSON keys: name"),
+        (b"[" * 100_000, "invalid manifest: not UTF-8 JSON (maximum recursion depth exceeded while decoding a JSON array from a unicode string)"),
+        (b'{"n": ' + b"9" * 5000 + b"}", "invalid manifest: not UTF-8 JSON (Exceeds the limit (4300 digits) for integer string conversion: value has 5000 digits; use sys.set_int_max_str_digits() to increase the limit)"),
+    ],
+    ids=["not-utf8", "not-json", "not-object", "duplicate-keys", "deep-nesting", "huge-integer"],
+)  # fmt: skip
+def test_undecodable_manifests(data: bytes, message: str) -> None:
+    with pytest.raises(ManifestError) as caught:
+        decode_manifest(data)
+    assert str(caught.value) == message
+
+
+def with_part(index: int, **changes: Any) -> dict[str, Any]:
+    doc = copy.deepcopy(document())
+    doc["parts"][index].update(changes)
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        (document(name="acme"), "name: invalid cube name 'acme': expected 'namespace/name'"),
+        (document(name="acme/fаcts"), "name: invalid cube name 'fаcts': only ASCII letters, digits, '-', '_' and '.' are allowed"),
+        (document(version="1.2"), "version: invalid version '1.2': expected SemVer MAJOR.MINOR.PATCH like 1.2.3"),
+        (document(created="2026-01-01T00:00:00"), "created: created must carry a time zone (RFC 3339, e.g. 2026-01-01T00:00:00Z)"),
+        (document(dependencies={"acme/base": ">>1"}), "dependencies: invalid version specifier '>>1': '>1' is not a version"),
+        (document(dependencies={"base": ">=1"}), "dependencies: invalid cube name 'base': expected 'namespace/name'"),
+        (with_part(0, digest="sha256:AB"), "parts.0.plaintext.digest: invalid digest 'sha256:AB': expected 'sha256:' followed by 64 lower-case hex digits"),
+        (with_part(0, size=-1), "parts.0.plaintext.size: Input should be greater than or equal to 0"),
+        (with_part(0, name="../x"), "parts.0.plaintext.name: String should match pattern '^[A-Za-z0-9][A-Za-z0-9._-]*$'"),
+        (with_part(1, name="memories"), "part names must be unique; repeated: memories"),
+        (with_part(1, digest=DIGEST), "blob sha256:abababababababababababababababababababababababababababababababab is declared with two different sizes"),
+        (with_part(2, adapter_config={"peft_type": "IA3", "r": 8}), "parts.2.parameter.adapter_config: adapter_config.peft_type must be 'LORA'"),
+        (with_part(2, adapter_config={"peft_type": "LORA", "r": 0}), "parts.2.parameter.adapter_config: adapter_config.r must be a positive integer"),
+    ],
+    ids=["name-no-slash", "name-confusable", "version", "created-naive", "specifier", "dependency-name", "digest", "size", "part-name-path", "part-names-repeat", "two-sizes", "peft-type", "lora-rank"],
+)  # fmt: skip
+def test_schema_violations_are_named(doc: dict[str, Any], message: str) -> None:
+    with pytest.raises(ManifestError) as caught:
+        decode_manifest(encode(doc))
+    assert str(caught.value) == f"invalid manifest: {message}"
+
+
+def test_all_schema_problems_are_reported_together() -> None:
+    doc = document(version="x", created="never")
+    del doc["name"]
+    with pytest.raises(ManifestError) as caught:
+        decode_manifest(encode(doc))
+    message = str(caught.value)
+    for field in (
+        "name: Field required",
+        "version: invalid version 'x'",
+        "created: Input should be a valid datetime",
+    ):
+        assert field in message
+
+
+def test_limits_are_settings() -> None:
+    data = encode(document())
+    with pytest.raises(ManifestError) as caught:
+        decode_manifest(data, Limits(max_manifest_bytes=len(data) - 1))
+    assert str(caught.value) == (
+        f"manifest is {len(data)} bytes, over the {len(data) - 1}-byte limit"
+    )
+    with pytest.raises(ManifestError) as caught:
+        decode_manifest(data, Limits(max_parts=2))
+    assert str(caught.value) == "invalid manifest: 3 parts, limit 2"
+    with pytest.raises(ManifestError) as caught:
+        decode_manifest(data, Limits(max_blob_bytes=99))
+    assert str(caught.value) == (
+        "invalid manifest: part 'kv' declares 100 bytes, over the 99-byte limit"
+    )
+
+
+def test_manifest_from_document_rejects_non_objects() -> None:
+    with pytest.raises(ManifestError):
+        manifest_from_document(["not", "a", "manifest"])
+
+
+def test_fingerprint_digest_ignores_names_but_not_identity() -> None:
+    base = ModelFingerprint.model_validate(FINGERPRINT)
+    renamed = ModelFingerprint.model_validate(
+        FINGERPRINT | {"model_id": "mirror/model", "revision": "r2"}
+    )
+    other = ModelFingerprint.model_validate(FINGERPRINT | {"num_layers": 3})
+    assert base.digest == renamed.digest
+    assert base.digest != other.digest
