@@ -2,8 +2,9 @@
 
 A version's manifest lives only inside its signed envelope; filtering 10,000 cubes by part kind,
 model fingerprint or licence cannot decode every envelope per request. So the facets of each
-version are written once, in the publishing transaction (versions are immutable), and read through
-the ``(facet, value, cube_id)`` index. The extra ``cube`` indexes serve the home page's "recent"
+version are written once, in the publishing transaction (versions are immutable), and the facets
+of each cube's latest version are copied to ``cube_facet``, whose primary key
+``(facet, value, cube_id)`` answers a filter with one index range. The extra ``cube`` indexes serve the home page's "recent"
 and "popular" lists and the namespace page without scanning the table.
 """
 
@@ -32,6 +33,20 @@ class VersionFacet(SQLModel, table=True):
     value: str = Field(primary_key=True, max_length=500)
     cube_id: int = Field(foreign_key="cube.id", index=True)
     #: What people read for the value (the model id of a fingerprint digest).
+    label: str = Field(default="", max_length=500)
+
+
+class CubeFacet(SQLModel, table=True):
+    """A facet of a cube's latest version: what the search filters match, one index range each.
+
+    Rebuilt from ``version_facet`` whenever a cube's latest version changes (publish, yank).
+    """
+
+    __tablename__ = "cube_facet"
+
+    facet: str = Field(primary_key=True, max_length=16)
+    value: str = Field(primary_key=True, max_length=500)
+    cube_id: int = Field(foreign_key="cube.id", primary_key=True, index=True)
     label: str = Field(default="", max_length=500)
 
 

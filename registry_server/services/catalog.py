@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -29,7 +31,7 @@ from registry_server.db.catalog_models import (
     FACET_LICENSE,
     FACET_MODEL,
     FACET_MODEL_ID,
-    VersionFacet,
+    CubeFacet,
 )
 from registry_server.db.models import Cube, CubeVersion, Namespace, SigningKeyRecord
 from registry_server.db.session import read_session, translate_database_errors
@@ -230,12 +232,10 @@ def home_page(engine: Engine, limit: int = 10) -> HomePage:
 
 
 def _facet_condition(index: int) -> str:
-    # The facet must belong to the version the cube page shows: the cube's latest.
+    # cube_facet holds the facets of each cube's latest version: what its page shows.
     return (
-        f"EXISTS (SELECT 1 FROM version_facet f{index} "  # noqa: S608 (no input: values are bound)
-        f"JOIN cube_version v{index} ON v{index}.id = f{index}.version_id "
-        f"WHERE f{index}.cube_id = c.id AND v{index}.version = c.latest_version "
-        f"AND f{index}.facet IN :facets{index} AND f{index}.value = :value{index})"
+        f"c.id IN (SELECT f{index}.cube_id FROM cube_facet f{index} "  # noqa: S608 (bound values)
+        f"WHERE f{index}.facet IN :facets{index} AND f{index}.value = :value{index})"
     )
 
 
@@ -302,19 +302,36 @@ def search_cubes(
     return SearchPage(filters, int(total), page, per_page, results)
 
 
+#: How long the filter suggestions are reused before being queried again.
+CHOICES_TTL_SECONDS = 30.0
+_choices_cache: dict[str, tuple[float, dict[str, list[FacetChoice]]]] = {}
+_choices_lock = threading.Lock()
+
+
 def facet_choices(engine: Engine) -> dict[str, list[FacetChoice]]:
-    """Known licences and models, for the filter form's suggestions."""
+    """Licences and models of the cubes' latest versions, for the filter form's suggestions.
+
+    Suggestions may lag by :data:`CHOICES_TTL_SECONDS`; the filters themselves never do.
+    """
+    key = str(engine.url)
+    now = time.monotonic()
+    with _choices_lock:
+        cached = _choices_cache.get(key)
+        if cached is not None and now - cached[0] < CHOICES_TTL_SECONDS:
+            return cached[1]
     choices: dict[str, list[FacetChoice]] = {FACET_LICENSE: [], FACET_MODEL: []}
     with read_session(engine) as session:
         for facet in choices:
             rows = session.exec(
-                select(VersionFacet.value, func.max(VersionFacet.label))
-                .where(VersionFacet.facet == facet)
-                .group_by(col(VersionFacet.value))
-                .order_by(col(VersionFacet.value))
+                select(CubeFacet.value, func.max(CubeFacet.label))
+                .where(CubeFacet.facet == facet)
+                .group_by(col(CubeFacet.value))
+                .order_by(col(CubeFacet.value))
                 .limit(MAX_FACET_CHOICES)
             ).all()
             choices[facet] = [FacetChoice(value, label or value) for value, label in rows]
+    with _choices_lock:
+        _choices_cache[key] = (now, choices)
     return choices
 
 

@@ -1,7 +1,8 @@
 """The catalog's facets: written with each published version, backfilled for older databases.
 
 ``record_facets`` runs inside the publishing transaction, so a version is never visible without its
-facets. ``prepare_catalog`` runs once per process: it creates the catalog's indexes on databases
+facets; ``refresh_cube_facets`` runs wherever a cube's latest version is recomputed
+(``resolve.rebuild_index``: publish, yank, unyank). ``prepare_catalog`` runs once per process: it creates the catalog's indexes on databases
 made before they existed and derives the facets of versions published before the catalog did.
 """
 
@@ -9,7 +10,8 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, delete, text
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from mip.dsse import Envelope, parse_envelope
@@ -22,9 +24,10 @@ from registry_server.db.catalog_models import (
     FACET_LICENSE,
     FACET_MODEL,
     FACET_MODEL_ID,
+    CubeFacet,
     VersionFacet,
 )
-from registry_server.db.models import CubeVersion
+from registry_server.db.models import Cube, CubeVersion
 from registry_server.db.session import translate_database_errors, write_session
 
 logger = logging.getLogger("registry_server.catalog")
@@ -69,6 +72,39 @@ def record_facets(session: Session, version: CubeVersion, manifest: Manifest) ->
         )
 
 
+def refresh_cube_facets(session: Session, cube: Cube, latest: CubeVersion | None) -> None:
+    """Make ``cube_facet`` hold the facets of the cube's latest version (caller's transaction)."""
+    session.flush()  # the latest version's facet rows may still be pending
+    session.execute(delete(CubeFacet).where(col(CubeFacet.cube_id) == cube.id))
+    if latest is not None:
+        session.execute(
+            text(
+                "INSERT INTO cube_facet (facet, value, cube_id, label) "
+                "SELECT facet, value, cube_id, label FROM version_facet WHERE version_id = :id"
+            ),
+            {"id": latest.id},
+        )
+
+
+def _rebuild_all_cube_facets(engine: Engine) -> None:
+    """Recompute ``cube_facet`` for every cube (after a backfill, or on a fresh table)."""
+    try:
+        with write_session(engine) as session:
+            session.execute(delete(CubeFacet))
+            session.execute(
+                text(
+                    "INSERT INTO cube_facet (facet, value, cube_id, label) "
+                    "SELECT f.facet, f.value, f.cube_id, f.label FROM version_facet f "
+                    "JOIN cube_version v ON v.id = f.version_id "
+                    "JOIN cube c ON c.id = f.cube_id WHERE v.version = c.latest_version"
+                )
+            )
+            session.commit()
+    except IntegrityError:
+        # Another server process starting at the same moment rebuilt it first.
+        logger.info("cube facets rebuilt by another process")
+
+
 def load_manifest(row: CubeVersion) -> tuple[Envelope, Manifest]:
     """The stored envelope of a version and the manifest it carries."""
     envelope = parse_envelope(bytes(row.envelope))
@@ -99,7 +135,7 @@ def prepare_catalog(engine: Engine) -> int:
                 )
             )
             if not missing:
-                return filled
+                break
             for row in missing:
                 # A cursor, not the NOT EXISTS alone: a version without parts or licence has no
                 # facets and would otherwise be selected again forever.
@@ -112,3 +148,9 @@ def prepare_catalog(engine: Engine) -> int:
                 record_facets(session, row, manifest)
                 filled += 1
             session.commit()
+    with translate_database_errors(), engine.connect() as connection:
+        empty = connection.execute(text("SELECT 1 FROM cube_facet LIMIT 1")).first() is None
+        facets = connection.execute(text("SELECT 1 FROM version_facet LIMIT 1")).first()
+    if filled or (empty and facets is not None):
+        _rebuild_all_cube_facets(engine)
+    return filled

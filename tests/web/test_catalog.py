@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bs4 import BeautifulSoup
 from sqlalchemy import text
 
 from mip.digests import digest_bytes
@@ -23,12 +24,13 @@ from tests.web.conftest import Seeded
 STAMP = "2026-01-01T00:00:00Z"
 
 
-def _facets(engine: Any) -> list[tuple[Any, ...]]:
+def _facets(engine: Any, table: str = "version_facet") -> list[tuple[Any, ...]]:
+    key = "version_id" if table == "version_facet" else "cube_id"
     with engine.connect() as connection:
         return [
             tuple(row)
             for row in connection.execute(
-                text("SELECT version_id, facet, value, label FROM version_facet ORDER BY 1, 2, 3")
+                text(f"SELECT {key}, facet, value, label FROM {table} ORDER BY 1, 2, 3")  # noqa: S608
             )
         ]
 
@@ -37,17 +39,47 @@ def test_publish_writes_facets_and_backfill_restores_them(seeded: Seeded) -> Non
     engine = create_db_engine(seeded.settings.resolved_database_url(), 1)
     try:
         written = _facets(engine)
+        latest = _facets(engine, "cube_facet")
+        # cube_facet follows latest versions: the handbook's 1.1.0 has a parameter part, the
+        # all-yanked evil/hostile has no facets at all.
+        assert {(facet, value) for _, facet, value, _ in latest} >= {("kind", "parameter")}
+        assert len({cube for cube, *_ in latest}) == 2
         facets = {(facet, value) for _, facet, value, _ in written}
         assert ("kind", "activation") in facets
         assert ("model_id", "acme/tiny-llama") in facets
         assert ("license", "mit") in facets  # licences match case-insensitively
         with engine.begin() as connection:
+            connection.execute(text("DELETE FROM cube_facet"))
             connection.execute(text("DELETE FROM version_facet"))
         assert prepare_catalog(engine) == 4  # every published version
         assert _facets(engine) == written
+        assert _facets(engine, "cube_facet") == latest
         assert prepare_catalog(engine) == 0  # idempotent
     finally:
         engine.dispose()
+
+
+def test_yank_and_unyank_move_the_filters(seeded: Seeded) -> None:
+    headers = {"authorization": f"Bearer {seeded.tokens['acme']}"}
+    client = seeded.client
+
+    def found(url: str) -> list[str]:
+        soup = BeautifulSoup(client.get(url).text, "html.parser")
+        return [a.get_text() for a in soup.select(".cube-card-title a")]
+
+    assert found("/search?kind=parameter") == ["acme/handbook"]
+    yanked = client.post(
+        "/v1/cubes/acme/handbook/versions/1.1.0/yank", json={"reason": "test"}, headers=headers
+    )
+    assert yanked.status_code == 200
+    try:
+        # 1.0.0 is the latest now: it has no adapter.
+        assert found("/search?kind=parameter") == []
+        assert found("/search?kind=activation") == ["acme/handbook"]
+    finally:
+        answer = client.post("/v1/cubes/acme/handbook/versions/1.1.0/unyank", headers=headers)
+        assert answer.status_code == 200
+    assert found("/search?kind=parameter") == ["acme/handbook"]
 
 
 def _record(memory_id: str, text_value: str, tags: list[str] | None = None) -> dict[str, Any]:
