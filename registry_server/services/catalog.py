@@ -231,12 +231,48 @@ def home_page(engine: Engine, limit: int = 10) -> HomePage:
         )
 
 
-def _facet_condition(index: int) -> str:
+def _facet_condition(index: int, id_column: str) -> str:
     # cube_facet holds the facets of each cube's latest version: what its page shows.
     return (
-        f"c.id IN (SELECT f{index}.cube_id FROM cube_facet f{index} "  # noqa: S608 (bound values)
+        f"{id_column} IN (SELECT f{index}.cube_id FROM cube_facet f{index} "  # noqa: S608 (bound values)
         f"WHERE f{index}.facet IN :facets{index} AND f{index}.value = :value{index})"
     )
+
+
+_COLUMNS = "c.name, c.description, c.keywords, c.latest_version, c.downloads, c.updated_at"
+
+
+def _search_sql(dialect: str, words: list[str], filters: int) -> tuple[str, str, dict[str, str]]:
+    """``(count SQL, page SQL, parameters)``; every fragment is a constant of this module.
+
+    User input only ever travels as bound parameters (the FTS query string too, built from
+    ``\\w+`` words, each quoted, so any input is a literal prefix query).
+    """
+    if words and dialect == "sqlite":
+        # Rank inside the FTS5 table and join the cube rows of one page only: joining every
+        # match before ranking costs a cube-row read per match.
+        where = " AND ".join(
+            ["cube_fts MATCH :q"] + [_facet_condition(i, "rowid") for i in range(filters)]
+        )
+        count = f"SELECT count(*) FROM cube_fts WHERE {where}"  # noqa: S608
+        page = (
+            f"SELECT {_COLUMNS} FROM (SELECT rowid AS id, bm25(cube_fts, 10.0, 1.0, 5.0, 5.0) "  # noqa: S608
+            f"AS rank FROM cube_fts WHERE {where} ORDER BY rank LIMIT :limit OFFSET :offset) r "
+            "JOIN cube c ON c.id = r.id ORDER BY r.rank, c.downloads DESC"
+        )
+        return count, page, {"q": " ".join(f'"{word}"*' for word in words)}
+    conditions = [_facet_condition(i, "c.id") for i in range(filters)]
+    order = "c.downloads DESC, c.normalized_name"
+    params = {}
+    if words:
+        vector = "to_tsvector('english', c.search_text)"
+        conditions.insert(0, f"{vector} @@ to_tsquery('english', :q)")
+        order = f"ts_rank({vector}, to_tsquery('english', :q)) DESC, c.downloads DESC"
+        params["q"] = " & ".join(f"{word}:*" for word in words)
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    count = f"SELECT count(*) FROM cube c {where}"  # noqa: S608
+    page = f"SELECT {_COLUMNS} FROM cube c {where} ORDER BY {order} LIMIT :limit OFFSET :offset"  # noqa: S608
+    return count, page, params
 
 
 def search_cubes(
@@ -244,25 +280,6 @@ def search_cubes(
 ) -> SearchPage:
     """Cubes matching every given word (as prefixes) and every filter, best first."""
     page = min(max(page, 1), MAX_PAGE)
-    words = filters.words
-    params: dict[str, Any] = {}
-    conditions: list[str] = []
-    dialect = engine.dialect.name
-    if words and dialect == "sqlite":
-        # Words are \w+ runs, so quoting each makes any input a literal FTS5 prefix query.
-        params["q"] = " ".join(f'"{word}"*' for word in words)
-        source = "cube_fts s JOIN cube c ON c.id = s.rowid"
-        conditions.append("cube_fts MATCH :q")
-        order = "bm25(cube_fts, 10.0, 1.0, 5.0, 5.0), c.downloads DESC"
-    elif words:
-        params["q"] = " & ".join(f"{word}:*" for word in words)
-        vector = "to_tsvector('english', c.search_text)"
-        source = "cube c"
-        conditions.append(f"{vector} @@ to_tsquery('english', :q)")
-        order = f"ts_rank({vector}, to_tsquery('english', :q)) DESC, c.downloads DESC"
-    else:
-        source = "cube c"
-        order = "c.downloads DESC, c.normalized_name"
     wanted: list[tuple[tuple[str, ...], str]] = []
     if filters.kind:
         wanted.append(((FACET_KIND,), filters.kind))
@@ -270,25 +287,18 @@ def search_cubes(
         wanted.append(((FACET_MODEL, FACET_MODEL_ID), filters.model))
     if filters.license:
         wanted.append(((FACET_LICENSE,), filters.license.lower()))
+    count_text, page_text, params = _search_sql(engine.dialect.name, filters.words, len(wanted))
+    parameters: dict[str, Any] = dict(params)
+    count_sql, page_sql = text(count_text), text(page_text)
     for index, (facets, value) in enumerate(wanted):
-        conditions.append(_facet_condition(index))
-        params[f"facets{index}"] = facets
-        params[f"value{index}"] = value[:500]
-    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-    columns = "c.name, c.description, c.keywords, c.latest_version, c.downloads, c.updated_at"
-    # Every fragment above is a constant of this module; user input only ever travels as bound
-    # parameters (the FTS query string too, built from \w+ words).
-    count_sql = text(f"SELECT count(*) FROM {source} {where}")  # noqa: S608
-    page_sql = text(
-        f"SELECT {columns} FROM {source} {where} ORDER BY {order} LIMIT :limit OFFSET :offset"  # noqa: S608
-    )
-    for index in range(len(wanted)):
+        parameters[f"facets{index}"] = facets
+        parameters[f"value{index}"] = value[:500]
         count_sql = count_sql.bindparams(bindparam(f"facets{index}", expanding=True))
         page_sql = page_sql.bindparams(bindparam(f"facets{index}", expanding=True))
     with translate_database_errors(), engine.connect() as connection:
-        total = connection.execute(count_sql, params).scalar_one()
+        total = connection.execute(count_sql, parameters).scalar_one()
         rows = connection.execute(
-            page_sql, {**params, "limit": per_page, "offset": (page - 1) * per_page}
+            page_sql, {**parameters, "limit": per_page, "offset": (page - 1) * per_page}
         ).all()
     results = []
     for name, description, keywords, latest, downloads, updated_at in rows:
