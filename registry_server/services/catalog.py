@@ -234,7 +234,7 @@ def home_page(engine: Engine, limit: int = 10) -> HomePage:
 def _facet_condition(index: int, id_column: str) -> str:
     # cube_facet holds the facets of each cube's latest version: what its page shows.
     return (
-        f"{id_column} IN (SELECT f{index}.cube_id FROM cube_facet f{index} "  # noqa: S608 (bound values)
+        f"{id_column} IN (SELECT f{index}.cube_id FROM cube_facet f{index} "
         f"WHERE f{index}.facet IN :facets{index} AND f{index}.value = :value{index})"
     )
 
@@ -254,9 +254,9 @@ def _search_sql(dialect: str, words: list[str], filters: int) -> tuple[str, str,
         where = " AND ".join(
             ["cube_fts MATCH :q"] + [_facet_condition(i, "rowid") for i in range(filters)]
         )
-        count = f"SELECT count(*) FROM cube_fts WHERE {where}"  # noqa: S608
+        count = f"SELECT count(*) FROM cube_fts WHERE {where}"
         page = (
-            f"SELECT {_COLUMNS} FROM (SELECT rowid AS id, bm25(cube_fts, 10.0, 1.0, 5.0, 5.0) "  # noqa: S608
+            f"SELECT {_COLUMNS} FROM (SELECT rowid AS id, bm25(cube_fts, 10.0, 1.0, 5.0, 5.0) "
             f"AS rank FROM cube_fts WHERE {where} ORDER BY rank LIMIT :limit OFFSET :offset) r "
             "JOIN cube c ON c.id = r.id ORDER BY r.rank, c.downloads DESC"
         )
@@ -270,8 +270,15 @@ def _search_sql(dialect: str, words: list[str], filters: int) -> tuple[str, str,
         order = f"ts_rank({vector}, to_tsquery('english', :q)) DESC, c.downloads DESC"
         params["q"] = " & ".join(f"{word}:*" for word in words)
     where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-    count = f"SELECT count(*) FROM cube c {where}"  # noqa: S608
-    page = f"SELECT {_COLUMNS} FROM cube c {where} ORDER BY {order} LIMIT :limit OFFSET :offset"  # noqa: S608
+    count = f"SELECT count(*) FROM cube c {where}"
+    if not words:
+        # Counting needs no cube row: intersect the facets' index ranges.
+        sets = " INTERSECT ".join(
+            f"SELECT cube_id FROM cube_facet WHERE facet IN :facets{i} AND value = :value{i}"
+            for i in range(filters)
+        )
+        count = f"SELECT count(*) FROM ({sets}) matched" if filters else "SELECT count(*) FROM cube"  # noqa: S608
+    page = f"SELECT {_COLUMNS} FROM cube c {where} ORDER BY {order} LIMIT :limit OFFSET :offset"
     return count, page, params
 
 
@@ -313,7 +320,7 @@ def search_cubes(
 
 
 #: How long the filter suggestions are reused before being queried again.
-CHOICES_TTL_SECONDS = 30.0
+CHOICES_TTL_SECONDS = 60.0
 _choices_cache: dict[str, tuple[float, dict[str, list[FacetChoice]]]] = {}
 _choices_lock = threading.Lock()
 
