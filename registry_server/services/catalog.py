@@ -277,7 +277,7 @@ def _search_sql(dialect: str, words: list[str], filters: int) -> tuple[str, str,
             f"SELECT cube_id FROM cube_facet WHERE facet IN :facets{i} AND value = :value{i}"
             for i in range(filters)
         )
-        count = f"SELECT count(*) FROM ({sets}) matched" if filters else "SELECT count(*) FROM cube"  # noqa: S608
+        count = f"SELECT count(*) FROM ({sets}) matched" if filters else "SELECT count(*) FROM cube"
     page = f"SELECT {_COLUMNS} FROM cube c {where} ORDER BY {order} LIMIT :limit OFFSET :offset"
     return count, page, params
 
