@@ -2,7 +2,7 @@
 
 Seeds a registry (SQLite by default, or ``--database-url``) with ``--cubes`` cubes through the
 registry's own publish service (real signed envelopes, real blobs in the blob store; no HTTP, so
-seeding takes a minute, not an hour), plus one cube with two versions of ``--memories`` plaintext
+seeding takes minutes, not an hour), plus one cube with two versions of ``--memories`` plaintext
 memories for the diff page. Then starts a real server process (one uvicorn worker) and measures:
 
 1. server time per page: the ``Server-Timing`` header each page carries (time to query and render,
@@ -50,7 +50,7 @@ from registry_server.db.session import create_db_engine, init_schema, write_sess
 from registry_server.services.auth import authenticate, bootstrap_token  # noqa: E402
 from registry_server.services.blobs import blob_key  # noqa: E402
 from registry_server.services.facets import prepare_catalog  # noqa: E402
-from registry_server.services.publish import publish_version  # noqa: E402
+from registry_server.services.publish import _publish_once  # noqa: E402
 from registry_server.services.storage import LocalBlobStore  # noqa: E402
 
 WORDS = [
@@ -154,7 +154,6 @@ def seed(data_dir: Path, database_url: str, cubes: int, memories: int) -> dict[s
     prepare_catalog(engine)
     store = LocalBlobStore(data_dir / "blobs")
     key = SigningKey.generate()
-    pem = key.public_key.to_pem().decode()
     stamp = "2026-01-01T00:00:00Z"
     namespaces = [f"ns{index:03d}" for index in range(max(1, cubes // 100))] + ["bench"]
     with write_session(engine) as session:
@@ -198,9 +197,20 @@ def seed(data_dir: Path, database_url: str, cubes: int, memories: int) -> dict[s
         }
         manifest = manifest_from_document(document)
         envelope = sign(encode_manifest(manifest), [key])
-        namespace = name.split("/")[0]
-        publish_version(engine, principals[namespace], envelope.to_json(), pem)
+        batch.append((principals[name.split("/")[0]], envelope, manifest))
+        if len(batch) >= 250:
+            flush()
 
+    def flush() -> None:
+        # The publish service's own transaction body, 250 versions per transaction (one commit
+        # per version would spend the seeding time in fsync).
+        with write_session(engine) as session:
+            for principal, envelope, manifest in batch:
+                _publish_once(session, principal, envelope, manifest, key.public_key)
+            session.commit()
+        batch.clear()
+
+    batch: list[Any] = []
     for index in range(cubes):
         namespace = namespaces[index % (len(namespaces) - 1)]
         digest, size, count = rng.choice(plaintext_pool)
@@ -244,6 +254,7 @@ def seed(data_dir: Path, database_url: str, cubes: int, memories: int) -> dict[s
             }
         ]
         publish("bench/handbook", version, "The diff benchmark's cube.", parts, "MIT")
+    flush()
     seconds = time.perf_counter() - started
     with engine.begin() as connection:
         # Popularity: a skewed download distribution, so "most downloaded" is a real ordering.
@@ -321,7 +332,18 @@ def measure(client: httpx.Client, path: str, requests: int) -> dict[str, float]:
 
 def run_wrk(url: str, seconds: int) -> dict[str, Any]:
     output = subprocess.run(
-        ["wrk", "-t1", "-c64", f"-d{seconds}s", "--latency", "-H", "accept: text/html", url],
+        [
+            "wrk",
+            "-t1",
+            "-c64",
+            f"-d{seconds}s",
+            "--timeout",
+            "10s",
+            "--latency",
+            "-H",
+            "accept: text/html",
+            url,
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -346,6 +368,31 @@ def run_wrk(url: str, seconds: int) -> dict[str, Any]:
     }
 
 
+def measure_uncached_diff(data_dir: Path, database_url: str, runs: int) -> dict[str, float]:
+    """The diff page's first view: diff computed from the blobs (no cache) and rendered."""
+    from registry_server.services.version_diff import diff_versions
+    from registry_server.web.routes import templates
+
+    engine = create_db_engine(database_url, 1)
+    store = LocalBlobStore(data_dir / "blobs")
+    template = templates.env.get_template("diff.html")
+    samples = []
+    try:
+        for index in range(runs + 1):
+            started = time.perf_counter()
+            diff = diff_versions(engine, store, "bench", "handbook", "1.0.0", "1.1.0", cache=None)
+            template.render(diff=diff, title="diff")
+            if index:  # the first is the warm-up
+                samples.append((time.perf_counter() - started) * 1000)
+    finally:
+        engine.dispose()
+    return {
+        "median_ms": round(statistics.median(samples), 2),
+        "max_ms": round(max(samples), 2),
+        "memories_per_version": diff.unchanged_total + diff.changed_total + diff.removed_total,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -358,15 +405,22 @@ def main() -> None:
     parser.add_argument("--database-url", default="", help="default: SQLite in a temp dir")
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
     parser.add_argument(
+        "--data-dir", type=Path, help="reuse a directory seeded by an earlier --keep run (SQLite)"
+    )
+    parser.add_argument(
         "--output", type=Path, default=REPO / "bench" / "results" / "web_pages.json"
     )
     args = parser.parse_args()
 
-    data_dir = Path(tempfile.mkdtemp(prefix="web-bench-"))
+    reuse = args.data_dir is not None
+    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="web-bench-"))
     database_url = args.database_url or f"sqlite:///{data_dir / 'registry.db'}"
-    print(f"seeding {args.cubes} cubes into {database_url.split('@')[-1]} ...", flush=True)
-    seeded = seed(data_dir, database_url, args.cubes, args.memories)
-    print(f"seeded in {seeded['seed_seconds']} s", flush=True)
+    if reuse:
+        seeded = {"cubes": args.cubes + 1, "versions": args.cubes + 2, "seed_seconds": "reused"}
+    else:
+        print(f"seeding {args.cubes} cubes into {database_url.split('@')[-1]} ...", flush=True)
+        seeded = seed(data_dir, database_url, args.cubes, args.memories)
+        print(f"seeded in {seeded['seed_seconds']} s; data in {data_dir}", flush=True)
     process, url = start_server(data_dir, database_url)
     middle = args.cubes // 2
     namespace = f"ns{middle % max(1, args.cubes // 100):03d}"
@@ -397,16 +451,22 @@ def main() -> None:
                     for key in samples[0]
                 }
         if shutil.which("wrk"):
-            for name, path in [*pages.items(), anchor]:
+            for name, path in [anchor, *pages.items()]:
                 results["wrk"][name] = run_wrk(url + path, args.wrk_seconds)
+                # Let the requests wrk left queued drain before the next page's run.
+                httpx.get(url + "/healthz", timeout=60)
                 print(f"wrk {name}: {results['wrk'][name]}", flush=True)
         else:
             print("wrk not installed (scripts/browsers installs it): skipping the load runs")
     finally:
         process.terminate()
         process.wait(timeout=10)
-        if not args.keep:
+        if not args.keep and not reuse:
             shutil.rmtree(data_dir, ignore_errors=True)
+
+    if args.keep or reuse:
+        results["diff_uncached"] = measure_uncached_diff(data_dir, database_url, args.runs)
+        print(f"diff, uncached: {results['diff_uncached']}", flush=True)
 
     import fastapi
     import jinja2
