@@ -113,6 +113,7 @@ def _records(count: int, version: int, stamp: str) -> list[dict[str, Any]]:
     records = []
     for index in range(count):
         text = " ".join(rng.choice(WORDS) for _ in range(30))
+        tag = rng.choice(WORDS)  # drawn before any skip, so both versions draw the same texts
         # Version 2 edits every 10th memory, drops every 25th and adds a few.
         if version == 2 and index % 25 == 0:
             continue
@@ -122,7 +123,7 @@ def _records(count: int, version: int, stamp: str) -> list[dict[str, Any]]:
             {
                 "id": f"m{index}",
                 "text": text,
-                "tags": [rng.choice(WORDS)],
+                "tags": [tag],
                 "metadata": {"n": index},
                 "created": stamp,
                 "updated": stamp,
