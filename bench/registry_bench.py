@@ -458,7 +458,7 @@ def transfer_benchmarks(args: argparse.Namespace, work: Path) -> list[str]:
         raw.wait()
     publish_s, raw_s = median(publish_times), median(raw_times)
     rows.append(
-        f"| publish {args.blob_mb} MB | `memos publish` (verify + upload + publish, process start-up included) | "
+        f"| publish {args.blob_mb} MB | `memos publish` (check + upload + publish, process start-up included) | "
         f"{publish_s * 1000:.0f} ms | {size / publish_s / 1e6:,.0f} MB/s | {publish_s / raw_s:.2f}x raw |"
     )
     rows.append(
@@ -467,7 +467,7 @@ def transfer_benchmarks(args: argparse.Namespace, work: Path) -> list[str]:
     )
     library_s, httpx_s = median(library_times), median(httpx_times)
     rows.append(
-        f"| publish {args.blob_mb} MB, in a warm process | `publish_bundle()` (verify + upload + "
+        f"| publish {args.blob_mb} MB, in a warm process | `publish_bundle()` (check + upload + "
         f"publish) | {library_s * 1000:.0f} ms | {size / library_s / 1e6:,.0f} MB/s | "
         f"{library_s / httpx_s:.2f}x raw |"
     )

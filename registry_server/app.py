@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException
 
 from mip.errors import MIPError
 from registry_server.api import accounts, blobs, ops, search, versions
+from registry_server.api.body_limit import BodyLimitMiddleware
 from registry_server.api.deps import AppState
 from registry_server.api.hot_reads import HotReadMiddleware
 from registry_server.db.hot_reader import HotReader
@@ -143,6 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     mount_web(app)
     # Added last = outermost: hot reads skip routing, yet are still timed by the metrics.
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_body_bytes)
     app.add_middleware(HotReadMiddleware, state=lambda: app.state.registry)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

@@ -80,7 +80,7 @@ def publish(
     token: Token = None,
     json_output: JsonOutput = False,
 ) -> None:
-    """Verify a bundle, upload the blobs the registry lacks, then publish its signed manifest."""
+    """Check a bundle, upload the blobs the registry lacks, then publish its signed manifest."""
     from memos_client.cli.output import format_size, print_json, progress_bar
     from memos_client.keystore import own_public_keys
     from memos_client.publisher import publish_bundle

@@ -14,7 +14,6 @@ import json
 import re
 from collections.abc import Callable
 from types import SimpleNamespace
-from urllib.parse import unquote
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -90,13 +89,14 @@ class HotReadMiddleware:
         try:
             if envelope_match is not None:
                 scope["route"] = _ENVELOPE_ROUTE
-                namespace, name, version = (unquote(part) for part in envelope_match.groups())
+                # The server already percent-decoded scope['path'].
+                namespace, name, version = envelope_match.groups()
                 found = await resolve.envelope_async(state.reader, namespace, name, version)
                 status, headers, body = _envelope_answer(state, found)
             else:
                 assert cube_match is not None
                 scope["route"] = _CUBE_ROUTE
-                namespace, name = (unquote(part) for part in cube_match.groups())
+                namespace, name = cube_match.groups()
                 if_none_match = next(
                     (v.decode("latin-1") for k, v in scope["headers"] if k == b"if-none-match"),
                     None,

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
 from mip.digests import Digest, digest_hex, parse_digest
@@ -197,6 +198,24 @@ def _offset(store: BlobStore, upload_id: str) -> tuple[int, list[tuple[str, int]
     return sum(size for _, size in chunks), chunks
 
 
+#: How many expired sessions one new session clears away (bounded work per request).
+EXPIRED_SWEEP = 20
+
+
+def sweep_expired_sessions(engine: Engine, store: BlobStore, limit: int = EXPIRED_SWEEP) -> int:
+    """Delete up to ``limit`` expired sessions and their chunks; return how many."""
+    with read_session(engine) as session:
+        expired = [
+            row.id
+            for row in session.exec(
+                select(UploadSession).where(UploadSession.expires_at <= utcnow()).limit(limit)
+            )
+        ]
+    for upload_id in expired:
+        _discard(engine, store, upload_id)
+    return len(expired)
+
+
 def open_session(
     engine: Engine,
     store: BlobStore,
@@ -212,6 +231,8 @@ def open_session(
         raise BlobTooLargeError(f"blob of {size} bytes is over the {max_blob_bytes}-byte limit")
     if blob_size(engine, digest) is not None:
         return None
+    # Abandoned sessions are swept here, a few at a time, instead of by a separate janitor.
+    sweep_expired_sessions(engine, store)
     upload_id = new_upload_id()
     expires_at = utcnow() + timedelta(seconds=ttl_seconds)
     with write_session(engine) as session:

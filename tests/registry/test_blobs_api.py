@@ -218,3 +218,45 @@ def test_another_accounts_session_is_invisible(registry: Registry) -> None:
         assert error_code(other.patch(path, content=data, headers={"upload-offset": "0"})) == (
             "upload_not_found"
         )
+
+
+def test_expired_sessions_are_swept_with_their_chunks(registry: Registry) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from registry_server.db.models import UploadSession, utcnow
+
+    data = os.urandom(1000)
+    with registry.client(_token(registry)) as client:
+        session = client.post("/v1/uploads", json={"digest": blob_digest(data), "size": 2000})
+        upload_id = session.json()["upload_id"]
+        path = f"/v1/uploads/{upload_id}"
+        assert client.patch(path, content=data, headers={"upload-offset": "0"}).status_code == 200
+        engine = registry.engine()
+        try:
+            with engine.begin() as connection:
+                connection.execute(
+                    update(UploadSession)
+                    .where(UploadSession.id == upload_id)  # type: ignore[arg-type]
+                    .values(expires_at=utcnow() - timedelta(seconds=1))
+                )
+        finally:
+            engine.dispose()
+        assert error_code(client.get(path)) == "upload_not_found"
+        # Opening another session sweeps the expired one away, chunks included.
+        other = os.urandom(10)
+        client.post("/v1/uploads", json={"digest": blob_digest(other), "size": 10})
+        engine = registry.engine()
+        try:
+            with engine.connect() as connection:
+                from sqlalchemy import text
+
+                left = connection.execute(
+                    text("SELECT count(*) FROM upload_session WHERE id = :id"), {"id": upload_id}
+                ).scalar_one()
+        finally:
+            engine.dispose()
+        assert left == 0
+        if registry.kind == "sqlite-local":
+            assert not (registry.data_dir / "blobs" / "uploads" / upload_id).exists()
