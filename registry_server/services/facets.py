@@ -12,6 +12,7 @@ import logging
 
 from sqlalchemy import Engine, delete, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.schema import CreateIndex
 from sqlmodel import Session, col, select
 
 from mip.dsse import Envelope, parse_envelope
@@ -115,7 +116,7 @@ def prepare_catalog(engine: Engine) -> int:
     """Create missing catalog indexes and backfill facets; return how many versions were filled."""
     with translate_database_errors(), engine.begin() as connection:
         for index in CUBE_INDEXES:
-            index.create(connection, checkfirst=True)
+            connection.execute(CreateIndex(index, if_not_exists=True))
     filled = 0
     after_id = 0
     while True:
@@ -147,10 +148,19 @@ def prepare_catalog(engine: Engine) -> int:
                     continue
                 record_facets(session, row, manifest)
                 filled += 1
-            session.commit()
+            try:
+                session.commit()
+            except IntegrityError:
+                # Another server process starting on the same database filled these first.
+                session.rollback()
+                logger.info(
+                    "facets of versions up to id %s backfilled by another process", after_id
+                )
     with translate_database_errors(), engine.connect() as connection:
         empty = connection.execute(text("SELECT 1 FROM cube_facet LIMIT 1")).first() is None
         facets = connection.execute(text("SELECT 1 FROM version_facet LIMIT 1")).first()
     if filled or (empty and facets is not None):
         _rebuild_all_cube_facets(engine)
+    if filled:
+        logger.info("catalog: derived the facets of %d versions published before it", filled)
     return filled
