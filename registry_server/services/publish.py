@@ -96,6 +96,10 @@ def _check_name(session: Session, namespace: Namespace, name: str) -> Cube | Non
             f"{name.split('/')[0]!r}: spell it exactly as registered"
         )
     clash = session.exec(select(Cube).where(Cube.skeleton == confusable_skeleton(name))).first()
+    if clash is not None and clash.name == name:
+        # PostgreSQL (read committed): a concurrent publish created this very cube between the
+        # two queries above; it is the existing cube, not a look-alike.
+        return clash
     if clash is not None:
         raise NameConflictError(
             f"cube name {name!r} is too close to the existing cube {clash.name!r} (differs only "
