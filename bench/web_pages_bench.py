@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import text
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -259,8 +260,11 @@ def seed(data_dir: Path, database_url: str, cubes: int, memories: int) -> dict[s
     seconds = time.perf_counter() - started
     with engine.begin() as connection:
         # Popularity: a skewed download distribution, so "most downloaded" is a real ordering.
-        connection.exec_driver_sql(
-            "UPDATE cube SET downloads = (id * 7919) % 5000 + CASE WHEN id % 97 = 0 THEN 100000 ELSE 0 END"
+        connection.execute(
+            text(
+                "UPDATE cube SET downloads = (id * 7919) % 5000 "
+                "+ CASE WHEN id % 97 = 0 THEN 100000 ELSE 0 END"
+            )
         )
     engine.dispose()
     return {"cubes": cubes + 1, "versions": cubes + 2, "seed_seconds": round(seconds, 1)}
