@@ -144,6 +144,7 @@ async def put_blob(
         _body(request),
         declared_length=_content_length(request),
         limit=min(state.settings.max_monolithic_upload_bytes, state.settings.max_blob_bytes),
+        principal=principal,
     )
     if result.created:
         state.metrics.uploaded_bytes.inc(result.size)
@@ -239,7 +240,7 @@ async def patch_upload(
 async def finish_upload(upload_id: str, state: StateDep, principal: CurrentPrincipal) -> Response:
     """Verify the concatenated chunks and commit the blob."""
     result = await run_in_threadpool(
-        blobs.finish_session, state.engine, state.store, upload_id, principal.account_id
+        blobs.finish_session, state.engine, state.store, upload_id, principal
     )
     if result.created:
         state.metrics.uploaded_bytes.inc(result.size)

@@ -29,6 +29,8 @@ from registry_server.errors import (
     UploadIncompleteError,
     UploadOffsetMismatchError,
 )
+from registry_server.services.audit import record_event
+from registry_server.services.auth import Principal
 from registry_server.services.storage import BlobStore, BlobWriter, new_upload_id
 
 #: Bytes gathered before one storage write (fewer thread hops than one per network chunk).
@@ -54,13 +56,21 @@ def blob_size(engine: Engine, digest: str) -> int | None:
         return None if blob is None else blob.size
 
 
-def _record_blob(engine: Engine, digest: str, size: int) -> bool:
-    """Insert the blob's row; ``False`` when it already existed (a concurrent upload won)."""
+def _record_blob(engine: Engine, digest: str, size: int, principal: Principal) -> bool:
+    """Insert the blob's row (and its audit event); ``False`` when it already existed."""
     try:
         with write_session(engine) as session:
             if session.get(Blob, digest) is not None:
                 return False
             session.add(Blob(digest=digest, size=size))
+            record_event(
+                session,
+                account=principal.account,
+                token_prefix=principal.token_prefix,
+                action="blob.upload",
+                subject=digest,
+                detail={"size": size},
+            )
             session.commit()
             return True
     except IntegrityError:
@@ -133,6 +143,7 @@ async def upload_blob(
     *,
     declared_length: int | None,
     limit: int,
+    principal: Principal,
 ) -> UploadResult:
     """Store a monolithic upload under ``digest`` after checking its bytes hash to it."""
     parse_digest(digest)
@@ -163,7 +174,7 @@ async def upload_blob(
     except BaseException:
         await _in_thread(writer.abort)
         raise
-    created = await _in_thread(_record_blob, engine, digest, size)
+    created = await _in_thread(_record_blob, engine, digest, size, principal)
     return UploadResult(digest, size, created)
 
 
@@ -302,10 +313,10 @@ def _discard(engine: Engine, store: BlobStore, upload_id: str) -> None:
 
 
 def finish_session(
-    engine: Engine, store: BlobStore, upload_id: str, account_id: int
+    engine: Engine, store: BlobStore, upload_id: str, principal: Principal
 ) -> UploadResult:
     """Concatenate the chunks while hashing, verify, commit the blob, remove the session."""
-    row = _load_session(engine, upload_id, account_id)
+    row = _load_session(engine, upload_id, principal.account_id)
     total, chunks = _offset(store, upload_id)
     if total != row.size:
         raise UploadIncompleteError(
@@ -336,7 +347,7 @@ def finish_session(
     except BaseException:
         writer.abort()
         raise
-    created = _record_blob(engine, row.digest, row.size)
+    created = _record_blob(engine, row.digest, row.size, principal)
     _discard(engine, store, upload_id)
     return UploadResult(row.digest, row.size, created)
 

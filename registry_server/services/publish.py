@@ -82,7 +82,20 @@ def publish_version(
 def _check_name(session: Session, namespace: Namespace, name: str) -> Cube | None:
     """The existing cube named ``name``; ``None`` for a new name that collides with nothing."""
     normalized = normalize_cube_name(name)
-    cube = session.exec(select(Cube).where(Cube.normalized_name == normalized)).first()
+    # One statement for both lookups: under READ COMMITTED two statements could straddle a
+    # concurrent publish's commit and take the new cube for a look-alike of itself. The row lock
+    # serialises writers of one cube, so each rebuilds the versions document seeing the others'
+    # committed versions (SQLite's BEGIN IMMEDIATE already serialises all writers).
+    matches = list(
+        session.exec(
+            select(Cube)
+            .where(
+                (Cube.normalized_name == normalized) | (Cube.skeleton == confusable_skeleton(name))
+            )
+            .with_for_update()
+        )
+    )
+    cube = next((row for row in matches if row.normalized_name == normalized), None)
     if cube is not None:
         if cube.name != name:
             raise NameConflictError(
@@ -95,11 +108,7 @@ def _check_name(session: Session, namespace: Namespace, name: str) -> Cube | Non
             f"namespace is registered as {namespace.name!r}; the manifest says "
             f"{name.split('/')[0]!r}: spell it exactly as registered"
         )
-    clash = session.exec(select(Cube).where(Cube.skeleton == confusable_skeleton(name))).first()
-    if clash is not None and clash.name == name:
-        # PostgreSQL (read committed): a concurrent publish created this very cube between the
-        # two queries above; it is the existing cube, not a look-alike.
-        return clash
+    clash = next(iter(matches), None)
     if clash is not None:
         raise NameConflictError(
             f"cube name {name!r} is too close to the existing cube {clash.name!r} (differs only "
@@ -118,6 +127,16 @@ def _check_signature(
     records = list(
         session.exec(select(SigningKeyRecord).where(SigningKeyRecord.namespace_id == namespace.id))
     )
+    if not records:
+        # Only one first publish may register a key: lock the namespace row, then look again.
+        session.exec(
+            select(Namespace.id).where(Namespace.id == namespace.id).with_for_update()
+        ).first()
+        records = list(
+            session.exec(
+                select(SigningKeyRecord).where(SigningKeyRecord.namespace_id == namespace.id)
+            )
+        )
     if not records:
         if publisher_key is None:
             raise UnregisteredKeyError(
@@ -294,7 +313,7 @@ def set_yanked(
     from registry_server.services.resolve import find_cube, find_version, version_object
 
     with write_session(engine) as session:
-        cube = find_cube(session, namespace, name)
+        cube = find_cube(session, namespace, name, lock=True)
         namespace_row = session.get(Namespace, cube.namespace_id)
         assert namespace_row is not None
         require(principal, "yank", namespace_row)

@@ -105,10 +105,11 @@ def _index_result(row: tuple[Any, ...] | None, namespace: str, name: str) -> tup
     return body, f'"{etag}-{downloads}"'
 
 
-def find_cube(session: Session, namespace: str, name: str) -> Cube:
-    """The cube ``namespace/name`` (by normal form), or raise 404."""
+def find_cube(session: Session, namespace: str, name: str, *, lock: bool = False) -> Cube:
+    """The cube ``namespace/name`` (by normal form), or raise 404; ``lock`` for writers."""
     normalized = normalize_cube_name(f"{namespace}/{name}")
-    cube = session.exec(select(Cube).where(Cube.normalized_name == normalized)).first()
+    statement = select(Cube).where(Cube.normalized_name == normalized)
+    cube = session.exec(statement.with_for_update() if lock else statement).first()
     if cube is None:
         raise NotFoundError(f"cube {namespace}/{name} does not exist", code="cube_not_found")
     return cube

@@ -260,3 +260,34 @@ def test_expired_sessions_are_swept_with_their_chunks(registry: Registry) -> Non
         assert left == 0
         if registry.kind == "sqlite-local":
             assert not (registry.data_dir / "blobs" / "uploads" / upload_id).exists()
+
+
+def test_blob_uploads_are_audited(registry: Registry) -> None:
+    from sqlalchemy import text
+
+    monolithic, chunked = os.urandom(100), os.urandom(CHUNK_LIMIT + 5)
+    with registry.client(_token(registry)) as client:
+        client.put(f"/v1/blobs/{blob_digest(monolithic)}", content=monolithic)
+        session = client.post(
+            "/v1/uploads", json={"digest": blob_digest(chunked), "size": len(chunked)}
+        ).json()
+        path = f"/v1/uploads/{session['upload_id']}"
+        client.patch(path, content=chunked[:CHUNK_LIMIT], headers={"upload-offset": "0"})
+        client.patch(
+            path, content=chunked[CHUNK_LIMIT:], headers={"upload-offset": str(CHUNK_LIMIT)}
+        )
+        assert client.put(path).status_code == 201
+    engine = registry.engine()
+    try:
+        with engine.connect() as connection:
+            rows = (
+                connection.execute(
+                    text("SELECT subject FROM audit_event WHERE action = 'blob.upload'")
+                )
+                .scalars()
+                .all()
+            )
+    finally:
+        engine.dispose()
+    assert blob_digest(monolithic) in rows
+    assert blob_digest(chunked) in rows
