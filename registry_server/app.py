@@ -27,8 +27,10 @@ from registry_server.db.session import create_db_engine, init_schema
 from registry_server.errors import RegistryError
 from registry_server.metrics import Metrics, MetricsMiddleware
 from registry_server.services.downloads import DownloadCounter
+from registry_server.services.facets import prepare_catalog
 from registry_server.services.storage import open_blob_store
 from registry_server.settings import Settings, load_settings
+from registry_server.web import mount_web
 
 logger = logging.getLogger("registry_server")
 
@@ -103,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = create_db_engine(settings.resolved_database_url(), settings.database_pool_size)
         init_schema(engine)
+        prepare_catalog(engine)
         counter = DownloadCounter(engine)
         app.state.registry = AppState(
             settings=settings,
@@ -139,6 +142,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for module in (blobs, versions, accounts, search, ops):
         app.include_router(module.router)
+    mount_web(app)
     # Added last = outermost: hot reads skip routing, yet are still timed by the metrics.
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_body_bytes)
     app.add_middleware(HotReadMiddleware, state=lambda: app.state.registry)

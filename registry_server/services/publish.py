@@ -41,6 +41,7 @@ from registry_server.errors import (
 )
 from registry_server.services.audit import record_event
 from registry_server.services.auth import Principal, find_namespace, require
+from registry_server.services.facets import record_facets
 from registry_server.services.resolve import rebuild_index, version_key
 from registry_server.services.search import update_search_entry
 
@@ -270,6 +271,7 @@ def _publish_once(
     assert version.id is not None
     for blob_digest in sizes:
         session.add(VersionBlob(version_id=version.id, digest=blob_digest))
+    record_facets(session, version, manifest)
     # The cube's search text follows its highest version.
     previous = [
         Version.parse(row)

@@ -20,6 +20,7 @@ from registry_server.db.hot_reader import HotReader
 from registry_server.db.models import Cube, CubeVersion
 from registry_server.db.session import read_session
 from registry_server.errors import NotFoundError
+from registry_server.services.facets import refresh_cube_facets
 
 
 def version_key(version: str) -> str:
@@ -71,6 +72,9 @@ def rebuild_index(session: Session, cube: Cube) -> None:
     cube.index_document = encoded
     cube.index_etag = hashlib.sha256(encoded).hexdigest()[:32]
     session.add(cube)
+    # The marketplace's search filters follow the latest version.
+    latest = next((row for row in versions if row.version == cube.latest_version), None)
+    refresh_cube_facets(session, cube, latest)
 
 
 _INDEX_QUERY = "SELECT index_document, index_etag, downloads FROM cube WHERE normalized_name = ?"
