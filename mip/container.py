@@ -18,6 +18,7 @@ import stat
 import struct
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
@@ -388,25 +389,49 @@ class BundleWriter:
         self._archive = zipfile.ZipFile(self._file, "w", compression=zipfile.ZIP_STORED)
         self._infos: dict[Digest, zipfile.ZipInfo] = {}
         self._done = False
+        #: Files at least this large are copied in the kernel (see :meth:`add_blob_file`).
+        self.kernel_copy_threshold = 64 << 20
 
-    def add_blob_stream(
-        self, stream: BinaryIO, progress: ProgressCallback | None = None
-    ) -> tuple[Digest, int]:
-        """Copy a stream into the archive as a blob, in one pass; return its digest and size."""
+    def _open_entry(self) -> tuple[zipfile.ZipInfo, int, Any]:
         # The entry name depends on the digest, known only at the end: write under a placeholder
         # of the same length, then name the entry before its header is rewritten on close.
         info = zipfile.ZipInfo(BLOB_PREFIX + "0" * 64, date_time=(1980, 1, 1, 0, 0, 0))
         info.compress_type = zipfile.ZIP_STORED
         info.external_attr = (stat.S_IFREG | 0o644) << 16
         header_offset = self._file.tell()
+        return info, header_offset, self._archive.open(info, "w", force_zip64=True)
+
+    def _close_entry(
+        self, info: zipfile.ZipInfo, entry: Any, digest: Digest | None, header_offset: int
+    ) -> None:
+        if digest is not None:
+            info.filename = info.orig_filename = BLOB_PREFIX + digest_hex(digest)
+        entry.close()
+        if digest is None:
+            return
+        if digest in self._infos:
+            # The same bytes twice: drop the second copy so every entry name stays unique.
+            self._archive.filelist.pop()
+            self._archive.NameToInfo[info.filename] = self._infos[digest]
+            self._file.seek(header_offset)
+            self._file.truncate()
+            self._archive.start_dir = header_offset
+        else:
+            self._infos[digest] = info
+
+    def add_blob_stream(
+        self, stream: BinaryIO, progress: ProgressCallback | None = None
+    ) -> tuple[Digest, int]:
+        """Copy a stream into the archive as a blob, in one pass; return its digest and size."""
+        info, header_offset, entry = self._open_entry()
         hasher = hashlib.sha256()
         size = 0
+        digest: Digest | None = None
         # Hash on a worker thread while this one CRCs and writes the previous chunk: hashlib and
         # file writes release the GIL, so the two cores overlap. Three buffers keep the chunk being
         # hashed, the one being written and the one being read apart.
         buffers = [memoryview(bytearray(CHUNK_SIZE)) for _ in range(3)]
         pending: Future[None] | None = None
-        entry = self._archive.open(info, "w", force_zip64=True)
         try:
             with ThreadPoolExecutor(max_workers=1) as hashing:
                 for index in itertools.count():
@@ -425,26 +450,53 @@ class BundleWriter:
                 if pending is not None:
                     pending.result()
             digest = Digest("sha256:" + hasher.hexdigest())
-            info.filename = info.orig_filename = BLOB_PREFIX + digest_hex(digest)
         finally:
-            entry.close()
-        if digest in self._infos:
-            # The same bytes twice: drop the second copy so every entry name stays unique.
-            self._archive.filelist.pop()
-            self._archive.NameToInfo[info.filename] = self._infos[digest]
-            self._file.seek(header_offset)
-            self._file.truncate()
-            self._archive.start_dir = header_offset
-        else:
-            self._infos[digest] = info
+            self._close_entry(info, entry, digest, header_offset)
         return digest, size
 
     def add_blob_file(
         self, path: Path, progress: ProgressCallback | None = None
     ) -> tuple[Digest, int]:
-        """Add a file as a blob (streamed); return its digest and size."""
-        with open(path, "rb", buffering=0) as stream:
-            return self.add_blob_stream(stream, progress)
+        """Add a file as a blob; return its digest and size.
+
+        Large files are copied inside the kernel (``copy_file_range``) while two threads read the
+        same file again (from the page cache) to compute SHA-256 and the ZIP CRC-32: the copy
+        and both checksums overlap, and memory stays constant. The file must not change while it is packed: its
+        size and modification time are compared before and after.
+        """
+        before = os.stat(path)
+        if before.st_size < self.kernel_copy_threshold or not hasattr(os, "copy_file_range"):
+            with open(path, "rb", buffering=0) as stream:
+                return self.add_blob_stream(stream, progress)
+        info, header_offset, entry = self._open_entry()
+        digest: Digest | None = None
+        size = before.st_size
+        try:
+            self._file.flush()
+            start = self._file.tell()
+            with open(path, "rb", buffering=0) as source:
+                descriptor = source.fileno()
+                with ThreadPoolExecutor(max_workers=2) as pool:
+                    sha = pool.submit(_sha256_hex, descriptor, size)
+                    crc = pool.submit(_crc32, descriptor, size)
+                    _kernel_copy(descriptor, self._file.fileno(), size, start)
+                    digest = Digest("sha256:" + sha.result())
+                    entry_crc = crc.result()
+            after = os.stat(path)
+            if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+                raise BundleError(f"{path} changed while it was being packed; pack again")
+            self._file.seek(start + size)
+            # Tell zipfile what was written behind its back, so it writes the right header.
+            entry._file_size = entry._compress_size = size
+            entry._crc = entry_crc
+            if progress is not None:
+                progress(size)
+        except BaseException:
+            digest = None
+            raise
+        finally:
+            self._close_entry(info, entry, digest, header_offset)
+        return digest, size
 
     def finish(self, manifest_bytes: bytes, envelope_bytes: bytes) -> Path:
         """Write manifest and envelope, then atomically move the archive into place."""
@@ -485,3 +537,40 @@ class BundleWriter:
     ) -> None:
         if kind is not None or not self._done:
             self.abort()
+
+
+def _chunks(descriptor: int, size: int) -> Iterator[memoryview]:
+    """Read ``size`` bytes of a file with ``pread`` into one reused buffer (constant memory)."""
+    view = memoryview(bytearray(CHUNK_SIZE))
+    offset = 0
+    while offset < size:
+        count = os.preadv(descriptor, [view[: min(CHUNK_SIZE, size - offset)]], offset)
+        if count == 0:
+            raise BundleError("source file shrank while it was being packed; pack again")
+        yield view[:count]
+        offset += count
+
+
+def _sha256_hex(descriptor: int, size: int) -> str:
+    hasher = hashlib.sha256()
+    for chunk in _chunks(descriptor, size):
+        hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+def _crc32(descriptor: int, size: int) -> int:
+    value = 0
+    for chunk in _chunks(descriptor, size):
+        value = zlib.crc32(chunk, value)
+    return value
+
+
+def _kernel_copy(source: int, target: int, size: int, target_offset: int) -> None:
+    copied = 0
+    while copied < size:
+        count = os.copy_file_range(
+            source, target, size - copied, offset_src=copied, offset_dst=target_offset + copied
+        )
+        if count == 0:
+            raise BundleError("source file shrank while it was being packed; pack again")
+        copied += count

@@ -118,6 +118,47 @@ def test_same_bytes_twice_are_stored_once(tmp_path: Path) -> None:
         assert len(bundle.blobs) == 2
 
 
+def _plaintext_part(name: str, digest: str, size: int) -> dict[str, object]:
+    return {"kind": "plaintext", "name": name, "digest": digest, "size": size, "count": 0}
+
+
+@pytest.mark.parametrize("threshold", [1, 1 << 40], ids=["kernel-copy", "streamed"])
+def test_add_blob_file_writes_the_same_archive_either_way(tmp_path: Path, threshold: int) -> None:
+    """Large files take the in-kernel copy path; its entries must equal the streamed path's."""
+    blobs = [os.urandom(3 * 1024 * 1024 + 17), b"small", b""]
+    files = []
+    for index, blob in enumerate([*blobs, blobs[0]]):  # the last one repeats the first
+        files.append(tmp_path / f"blob{index}")
+        files[-1].write_bytes(blob)
+    path = tmp_path / "c.memcube"
+    with BundleWriter(path) as writer:
+        writer.kernel_copy_threshold = threshold
+        added = [writer.add_blob_file(file) for file in files]
+        parts = [_plaintext_part(f"p{i}", d, s) for i, (d, s) in enumerate(added)]
+        manifest = manifest_from_document(
+            {
+                "mip_version": "1.0",
+                "name": "ns/c",
+                "version": "1.0.0",
+                "created": "2026-01-01T00:00:00Z",
+                "parts": parts,
+            }
+        )
+        data = encode_manifest(manifest)
+        writer.finish(data, sign(data, [KEY]).to_json())
+    assert [digest for digest, _ in added] == [
+        "sha256:" + hashlib.sha256(blob).hexdigest() for blob in [*blobs, blobs[0]]
+    ]
+    with zipfile.ZipFile(path) as archive:
+        assert archive.testzip() is None  # every CRC-32 in the headers is right
+        for digest, _ in added:
+            entry = "blobs/sha256/" + digest.removeprefix("sha256:")
+            assert hashlib.sha256(archive.read(entry)).hexdigest() == digest.removeprefix("sha256:")
+        assert len(archive.namelist()) == 5  # three distinct blobs, manifest, envelope
+    with open_bundle(path) as bundle:
+        bundle.verify_blobs()
+
+
 def test_writer_leaves_nothing_when_it_fails(tmp_path: Path) -> None:
     target = tmp_path / "c.memcube"
     with pytest.raises(RuntimeError), BundleWriter(target) as writer:  # noqa: PT012
