@@ -4,7 +4,8 @@ The CLI turns each into one line on stderr and an exit code (``memos_client.cli.
 
     MemosError                      exit 1
     ├── UsageError                  exit 2   the command line or a local file is wrong
-    │   └── SourceError             exit 2   a cube source directory is invalid
+    │   ├── SourceError             exit 2   a cube source directory is invalid
+    │   └── ModelLoadError          exit 2   --model is not a loadable local model directory
     ├── KeyStoreError               exit 1   no signing key / unreadable key
     ├── VerificationError           exit 3   a bundle or download failed verification
     ├── TrustError                  exit 3   a signer is not trusted or changed
@@ -13,7 +14,8 @@ The CLI turns each into one line on stderr and an exit code (``memos_client.cli.
     ├── RegistryError               exit 6   the registry answered with an error (has ``code``)
     ├── NetworkError                exit 7   the registry could not be reached
     ├── AccessDeniedError           exit 8   a governance policy refused the call
-    └── RuntimeStoreError           exit 1   the local runtime store failed
+    ├── RuntimeStoreError           exit 1   the local runtime store failed
+    └── IncompatibleMemoryError     exit 9   a snapshot/adapter does not fit the loaded model
 
 Protocol errors (``mip.errors.MIPError``) raised while reading a bundle map to exit 3 as well.
 """
@@ -44,6 +46,12 @@ class SourceError(UsageError):
     """A cube source directory (``memcube.toml`` + ``memories/``) is invalid."""
 
     code = "invalid_source"
+
+
+class ModelLoadError(UsageError):
+    """``--model`` does not name a local model directory this client can load."""
+
+    code = "model_load"
 
 
 class KeyStoreError(MemosError):
@@ -113,3 +121,15 @@ class RuntimeStoreError(MemosError):
     """The local runtime store failed."""
 
     code = "runtime_store"
+
+
+class IncompatibleMemoryError(MemosError):
+    """A KV snapshot or LoRA adapter cannot be used with the loaded model (``code`` says why).
+
+    Codes: ``foreign_model`` (fingerprint mismatch), ``stale_snapshot`` (its sources changed),
+    ``too_long`` (longer than the model's context), ``not_combinable`` (snapshots that cannot be
+    joined exactly).
+    """
+
+    code = "incompatible_memory"
+    exit_code = 9

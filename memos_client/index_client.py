@@ -23,7 +23,7 @@ import httpx
 from memos_client.errors import NetworkError, RegistryError, VerificationError
 
 #: Blobs up to this size go in one PUT; larger ones through a resumable session (spec §3).
-MONOLITHIC_LIMIT = 64 << 20
+MONOLITHIC_LIMIT = 256 << 20
 #: Chunk size of resumable uploads (the server may announce a smaller maximum).
 UPLOAD_CHUNK = 32 << 20
 #: Read size when streaming blobs.

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from memos_client import __version__
 from memos_client.errors import SourceError
 from memos_client.source import CubeSource, iter_source_records, load_source
@@ -20,7 +22,13 @@ from mip.dsse import sign
 from mip.errors import MIPError
 from mip.keys import SigningKey
 from mip.manifest import encode_manifest, manifest_digest, manifest_from_document
-from mip.models import ActivationPart, Manifest, ParameterPart, PlaintextPart
+from mip.models import (
+    ActivationPart,
+    Manifest,
+    ParameterPart,
+    PlaintextPart,
+    describe_validation_error,
+)
 from mip.records import write_records
 from mip.tensors import (
     activation_metadata,
@@ -150,9 +158,20 @@ def _pack_activation(
         with open(path, "rb") as stream:
             stream.seek(start)
             check_token_ids(stream.read(length), part)
+    except ValidationError as exc:
+        raise SourceError(
+            f"{path}: invalid activation metadata: {describe_validation_error(exc)}"
+        ) from exc
     except (MIPError, ValueError) as exc:
         raise SourceError(f"{path}: {exc}") from exc
     return part.model_dump(mode="json", exclude_none=True)
+
+
+def _adapter_config(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SourceError(f"{path}: not valid JSON ({exc})") from exc
 
 
 def _pack_adapter(
@@ -160,7 +179,7 @@ def _pack_adapter(
 ) -> dict[str, Any]:
     weights = directory / "adapter_model.safetensors"
     try:
-        config = json.loads((directory / "adapter_config.json").read_text("utf-8"))
+        config = _adapter_config(directory / "adapter_config.json")
         header = _tensor_header(weights)
         metadata = parameter_metadata(header)
         digest, size = writer.add_blob_file(weights, progress)
@@ -174,6 +193,10 @@ def _pack_adapter(
             }
         )
         check_parameter(header, part)
+    except ValidationError as exc:
+        raise SourceError(
+            f"{directory}: invalid adapter metadata: {describe_validation_error(exc)}"
+        ) from exc
     except FileNotFoundError as exc:
         raise SourceError(
             f"{directory}: an adapter needs adapter_config.json and adapter_model.safetensors "

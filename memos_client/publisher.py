@@ -1,6 +1,9 @@
 """Publishing a ``.memcube`` to a registry (spec/MIP-1-registry.md §10).
 
-Verify the bundle locally, upload only the blobs the registry lacks, then post the envelope. The
+Check the bundle's structure and payload formats locally, upload only the blobs the registry
+lacks, then post the envelope. Blob digests are not hashed in a separate local pass: the registry
+hashes every upload while receiving it and refuses a mismatch (``digest_mismatch``), and blobs it
+already has were verified when they arrived, so a second pass would only double the reading. The
 signer's public key goes along when it is one of the user's own keys, so the first publish to a
 namespace can register it.
 """
@@ -41,7 +44,7 @@ def publish_bundle(
     own_keys: dict[str, PublicKey],
     progress: ProgressCallback | None = None,
 ) -> PublishOutcome:
-    """Verify ``path``, upload its missing blobs, publish its envelope."""
+    """Check ``path``, upload its missing blobs (verified by the registry), publish its envelope."""
     if not path.is_file():
         raise UsageError(f"{path} is not a file: give the .memcube bundle to publish")
     with open_bundle(path) as bundle:
@@ -50,7 +53,6 @@ def publish_bundle(
                 f"{path} is unsigned: the registry accepts only signed bundles; "
                 "pack it with a key (memos pack --key NAME)"
             )
-        bundle.verify_blobs(progress)
         bundle.check_contents()
         publisher = _publisher_key(bundle.envelope.key_ids, own_keys)
         if publisher is not None:

@@ -1,22 +1,41 @@
-"""The keys `memos` trusts: the user's own keys plus those added to ``$MEMOS_HOME/trust``."""
+"""The keys `memos` trusts, and the key each namespace is pinned to (see docs/install.md).
+
+- ``$MEMOS_HOME/keys/*.pub``: the user's own keys, trusted for every namespace;
+- ``$MEMOS_HOME/trust/*.pub``: keys added with ``memos trust add KEY.pub``, trusted for every
+  namespace;
+- ``$MEMOS_HOME/trust/pins.json``: per namespace, the key ids its cubes must be signed by. A
+  namespace is pinned on first use (to the key that signed the first cube installed from it) or
+  explicitly (``memos trust add KEY.pub --namespace NS``). A cube from a pinned namespace signed by
+  any other key is refused, loudly: that is how a compromised or hijacked namespace shows up.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from memos_client.config import memos_home
+from memos_client.errors import UsageError
 from memos_client.keystore import own_public_keys
 from mip.errors import InvalidKeyError
 from mip.keys import PublicKey
 
+PINS_FILE = "pins.json"
+
 
 def trust_dir(home: Path | None = None) -> Path:
-    """Directory of trusted public keys (``KEYID.pub``)."""
+    """Directory of trusted public keys (``KEYID.pub``) and namespace pins."""
     return (home or memos_home()) / "trust"
 
 
 def trusted_keys(home: Path | None = None) -> dict[str, PublicKey]:
-    """Every key this user trusts, by key id."""
+    """Every key this user trusts for any namespace, by key id."""
     keys = own_public_keys(home)
     directory = trust_dir(home)
     if directory.is_dir():
@@ -27,3 +46,81 @@ def trusted_keys(home: Path | None = None) -> dict[str, PublicKey]:
                 continue  # one unreadable file must not block the others
             keys[key.key_id] = key
     return keys
+
+
+def add_trusted_key(key: PublicKey, home: Path | None = None) -> Path:
+    """Trust ``key`` for every namespace; return the file written."""
+    directory = trust_dir(home)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{key.key_id}.pub"
+    _write_atomic(path, key.to_pem())
+    return path
+
+
+def remove_trusted_key(key_id_prefix: str, home: Path | None = None) -> list[str]:
+    """Stop trusting the keys whose id starts with ``key_id_prefix``; return their ids."""
+    directory = trust_dir(home)
+    removed = []
+    if directory.is_dir():
+        for path in sorted(directory.glob(f"{key_id_prefix}*.pub")):
+            path.unlink()
+            removed.append(path.stem)
+    return removed
+
+
+@dataclass
+class NamespacePin:
+    """The keys a namespace's cubes must be signed by."""
+
+    namespace: str
+    keys: dict[str, str]  # key id -> public key PEM
+    source: str  # "first-use" or "explicit"
+    pinned_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+    def public_keys(self) -> dict[str, PublicKey]:
+        """The pinned keys, by key id."""
+        return {key_id: PublicKey.from_pem(pem.encode()) for key_id, pem in self.keys.items()}
+
+    def to_document(self) -> dict[str, Any]:
+        """The JSON form stored in ``pins.json``."""
+        return {"keys": self.keys, "source": self.source, "pinned_at": self.pinned_at}
+
+
+def load_pins(home: Path | None = None) -> dict[str, NamespacePin]:
+    """Every namespace pin, by namespace (normal form)."""
+    path = trust_dir(home) / PINS_FILE
+    try:
+        document = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path} is not valid JSON ({exc}); fix or remove it") from exc
+    pins = {}
+    for namespace, item in document.get("namespaces", {}).items():
+        pins[namespace] = NamespacePin(
+            namespace,
+            dict(item["keys"]),
+            str(item.get("source", "explicit")),
+            str(item["pinned_at"]),
+        )
+    return pins
+
+
+def save_pins(pins: dict[str, NamespacePin], home: Path | None = None) -> None:
+    """Write ``pins.json`` atomically."""
+    directory = trust_dir(home)
+    directory.mkdir(parents=True, exist_ok=True)
+    document = {"namespaces": {ns: pin.to_document() for ns, pin in sorted(pins.items())}}
+    _write_atomic(directory / PINS_FILE, json.dumps(document, indent=2, sort_keys=True).encode())
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    handle, temp_name = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as sink:
+            sink.write(data)
+        os.replace(temp_name, path)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(temp_name)
+        raise

@@ -185,12 +185,12 @@ class Bundle:
                 check_activation(header, part)
                 start, length = token_ids_range(header)
                 check_token_ids(_RangeReader(self._file, entry.offset + start, length).read(), part)
-                check_self_description(header, part)
+                check_self_description(header, part, required=False)
             elif isinstance(part, ParameterPart):
                 with _naming_part(part.name):
                     header = read_header(stream, entry.size, self.limits)
                 check_parameter(header, part)
-                check_self_description(header, part)
+                check_self_description(header, part, required=False)
 
     def iter_records(self, part: PlaintextPart) -> Iterator[dict[str, Any]]:
         """Decode a plaintext part's records (verify the blob first)."""
@@ -268,8 +268,14 @@ def _check_entry(info: zipfile.ZipInfo) -> None:
         raise BundleError(f"entry {name!r} is a link or directory; only regular files are allowed")
     if info.flag_bits & 0x1:
         raise BundleError(f"entry {name!r} is encrypted")
-    if info.compress_type != zipfile.ZIP_STORED or info.compress_size != info.file_size:
+    if info.compress_type != zipfile.ZIP_STORED:
         raise BundleError(f"entry {name!r} is compressed; MIP bundles store entries uncompressed")
+    if info.compress_size != info.file_size:
+        # A STORED entry holds exactly its size: two different sizes mean a tampered archive.
+        raise BundleError(
+            f"entry {name!r} stores {info.compress_size} bytes but declares {info.file_size} "
+            "(corrupt archive or zip bomb)"
+        )
 
 
 def open_bundle(path: Path | str, limits: Limits = DEFAULT_LIMITS) -> Bundle:

@@ -17,7 +17,7 @@ from mip import MIP_MAJOR
 from mip.digests import Digest, digest_bytes
 from mip.errors import ManifestError, UnsupportedVersionError
 from mip.limits import DEFAULT_LIMITS, Limits
-from mip.models import Manifest
+from mip.models import Manifest, describe_validation_error
 
 _MIP_VERSION_RE = re.compile(r"[0-9]{1,9}\.[0-9]{1,9}")
 
@@ -39,16 +39,6 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     if repeated:
         raise ManifestError(f"invalid manifest: duplicate JSON keys: {', '.join(repeated)}")
     return dict(pairs)
-
-
-def _describe(error: ValidationError) -> str:
-    problems = []
-    for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"])
-        message = item["msg"].removeprefix("Value error, ")
-        # A model-level check has no location: its message stands alone.
-        problems.append(f"{where}: {message}" if where else message)
-    return "; ".join(problems)
 
 
 def decode_manifest(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Manifest:
@@ -85,7 +75,7 @@ def manifest_from_document(document: Any, limits: Limits = DEFAULT_LIMITS) -> Ma
     try:
         manifest = Manifest.model_validate(document)
     except ValidationError as exc:
-        raise ManifestError(f"invalid manifest: {_describe(exc)}") from exc
+        raise ManifestError(f"invalid manifest: {describe_validation_error(exc)}") from exc
     except ValueError as exc:
         raise ManifestError(f"invalid manifest: {exc}") from exc
     for part in manifest.parts:

@@ -17,6 +17,7 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    ValidationError,
     field_validator,
     model_validator,
 )
@@ -31,6 +32,17 @@ PARAMETER_MEDIA_TYPE = "application/vnd.memcube.parameter.v1+safetensors"
 
 #: Tensor dtypes a part may declare (safetensors names).
 TensorDtype = Literal["F64", "F32", "F16", "BF16", "I64", "I32", "I16", "I8", "U8", "BOOL"]
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """Every problem of a pydantic error on one line: ``where: what; where: what``."""
+    problems = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
+        # A model-level check has no location: its message stands alone.
+        problems.append(f"{where}: {message}" if where else message)
+    return "; ".join(problems)
 
 
 class _Open(BaseModel):

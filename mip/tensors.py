@@ -231,12 +231,18 @@ def _differing_fields(described: dict[str, Any], declared: dict[str, Any]) -> st
     return ", ".join(keys)
 
 
-def check_self_description(header: TensorHeader, part: ActivationPart | ParameterPart) -> None:
+def check_self_description(
+    header: TensorHeader, part: ActivationPart | ParameterPart, *, required: bool = True
+) -> None:
     """Check that the metadata a tensor file carries in ``__metadata__`` agrees with its part.
 
-    A runtime or PEFT may read the file on its own, so the file must not tell another story than
-    the signed manifest (MIP-1 §7.2, §7.3).
+    MIP-1 §7.2 says a tensor file SHOULD describe itself; when it does, a runtime may read the
+    file on its own, so it must not tell another story than the signed manifest. With
+    ``required=False`` a file without the key passes.
     """
+    key = ACTIVATION_METADATA_KEY if isinstance(part, ActivationPart) else PARAMETER_METADATA_KEY
+    if not required and key not in header.metadata:
+        return
     fixed = {"name": part.name, "digest": part.digest, "size": part.size}
     try:
         if isinstance(part, ActivationPart):

@@ -19,13 +19,18 @@ from starlette.exceptions import HTTPException
 
 from mip.errors import MIPError
 from registry_server.api import accounts, blobs, ops, search, versions
+from registry_server.api.body_limit import BodyLimitMiddleware
 from registry_server.api.deps import AppState
+from registry_server.api.hot_reads import HotReadMiddleware
+from registry_server.db.hot_reader import HotReader
 from registry_server.db.session import create_db_engine, init_schema
 from registry_server.errors import RegistryError
 from registry_server.metrics import Metrics, MetricsMiddleware
 from registry_server.services.downloads import DownloadCounter
+from registry_server.services.facets import prepare_catalog
 from registry_server.services.storage import open_blob_store
 from registry_server.settings import Settings, load_settings
+from registry_server.web import mount_web
 
 logger = logging.getLogger("registry_server")
 
@@ -100,10 +105,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = create_db_engine(settings.resolved_database_url(), settings.database_pool_size)
         init_schema(engine)
+        prepare_catalog(engine)
         counter = DownloadCounter(engine)
         app.state.registry = AppState(
             settings=settings,
             engine=engine,
+            reader=HotReader(engine),
             store=open_blob_store(settings),
             downloads=counter,
             metrics=metrics,
@@ -135,6 +142,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for module in (blobs, versions, accounts, search, ops):
         app.include_router(module.router)
+    mount_web(app)
+    # Added last = outermost: hot reads skip routing, yet are still timed by the metrics.
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_body_bytes)
+    app.add_middleware(HotReadMiddleware, state=lambda: app.state.registry)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
 

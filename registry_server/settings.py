@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     max_blob_bytes: int = Field(default=64 << 30, ge=1)
     #: Largest chunk of one ``PATCH /v1/uploads/{id}``.
     max_chunk_bytes: int = Field(default=256 << 20, ge=1)
+    #: Largest body of any other request (publish envelopes, JSON); MIP caps envelopes at 2 MiB.
+    max_request_body_bytes: int = Field(default=4 << 20, ge=1024)
     upload_session_ttl_seconds: int = Field(default=24 * 3600, ge=60)
     #: Expiry of tokens made without an explicit one.
     token_default_days: int = Field(default=90, ge=1)

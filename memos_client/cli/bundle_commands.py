@@ -51,9 +51,14 @@ def init(
 ) -> None:
     """Scaffold a cube source directory: memcube.toml and memories/."""
     from memos_client.errors import UsageError
+    from mip.errors import InvalidNameError
     from mip.names import validate_cube_name
 
-    validate_cube_name(name)
+    try:
+        validate_cube_name(name)
+    except InvalidNameError as exc:
+        # A bad argument is a usage error (exit 2), not a bad bundle (exit 3).
+        raise UsageError(f"{exc}; pass --name namespace/name") from exc
     if (directory / "memcube.toml").exists():
         raise UsageError(f"{directory / 'memcube.toml'} already exists; not overwriting it")
     (directory / "memories").mkdir(parents=True, exist_ok=True)

@@ -6,8 +6,12 @@ import sys
 
 from memos_client.cli import (
     bundle_commands,  # noqa: F401  (registers commands)
+    cache_commands,  # noqa: F401  (registers commands)
+    install_commands,  # noqa: F401  (registers commands)
+    model_commands,  # noqa: F401  (registers commands)
     registry_commands,  # noqa: F401  (registers commands)
     runtime_commands,  # noqa: F401  (registers commands)
+    trust_commands,  # noqa: F401  (registers commands)
 )
 from memos_client.cli.app import app
 from memos_client.errors import MemosError

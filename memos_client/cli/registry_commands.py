@@ -80,7 +80,7 @@ def publish(
     token: Token = None,
     json_output: JsonOutput = False,
 ) -> None:
-    """Verify a bundle, upload the blobs the registry lacks, then publish its signed manifest."""
+    """Check a bundle, upload the blobs the registry lacks, then publish its signed manifest."""
     from memos_client.cli.output import format_size, print_json, progress_bar
     from memos_client.keystore import own_public_keys
     from memos_client.publisher import publish_bundle
@@ -178,13 +178,9 @@ def search(
         typer.echo(f"... {total - len(hits)} more (use --limit)", err=True)
 
 
-@app.command()
-def show(
-    reference: Annotated[str, typer.Argument(help="NS/NAME or NS/NAME@VERSION.")],
-    index_url: IndexUrl = None,
-    json_output: JsonOutput = False,
-) -> None:
-    """Show a cube's versions, or one version's details."""
+def show_registry(reference: str, index_url: str | None, json_output: bool) -> None:
+    """The registry's view of a cube's versions, or of one version (``memos show`` prints it
+    when the cube is not installed, or with ``--remote``; see install_commands.show)."""
     from memos_client.cli.output import format_size, print_json
 
     name, version = _split_reference(reference)

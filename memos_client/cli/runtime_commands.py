@@ -7,6 +7,7 @@ embedding model) is imported inside each command so ``memos --help`` stays fast.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -222,6 +223,14 @@ def tick_command(
     now: Annotated[
         str | None, typer.Option("--now", help="Pretend it is this RFC 3339 time.")
     ] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            "--model",
+            help="Also promote Activated memories to a KV snapshot for this local model and "
+            "drop stale or idle snapshots (docs/activation-memory.md).",
+        ),
+    ] = None,
     as_: AsOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -235,6 +244,25 @@ def tick_command(
             moment = from_rfc3339(now)
         except ValueError as exc:
             raise UsageError(f"--now {now!r}: {exc}") from exc
+    if model is not None:
+        from memos_client.runtime.activation.lifecycle_policy import tick_activation
+        from memos_client.runtime.activation.model_adapter import load_model
+
+        loaded = load_model(model)
+        with _open(as_) as mem:
+            activation = tick_activation(mem, loaded, now=moment)
+        if json_output:
+            _print_json(activation.to_json())
+            return
+        counts = activation.lifecycle
+        typer.echo(
+            f"{len(counts['expired'])} expired, {len(counts['archived'])} archived, "
+            f"{len(counts['activated'])} activated; snapshots: "
+            f"{len(activation.promoted)} built, {len(activation.dropped)} dropped"
+        )
+        for line in activation.promoted + activation.dropped:
+            typer.echo(f"  {line}")
+        return
     with _open(as_) as mem:
         report = mem.lifecycle.tick(now=moment)
     if json_output:

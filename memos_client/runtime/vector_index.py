@@ -49,6 +49,8 @@ class EmbeddingCache:
     def lookup(self, digests: list[str]) -> dict[str, Vectors]:
         """The cached vectors among ``digests``."""
         found: dict[str, Vectors] = {}
+        if not digests:
+            return found  # nothing to look up: do not hash the model's weights for its name
         name = self.embedder.name
         unique = list(dict.fromkeys(digests))
         for start in range(0, len(unique), _CHUNK):

@@ -19,7 +19,7 @@ from registry_server.api.schemas import (
 )
 from registry_server.db.session import read_session, write_session
 from registry_server.errors import ForbiddenError
-from registry_server.services import audit, auth, publish
+from registry_server.services import audit, auth, keys
 
 router = APIRouter(tags=["accounts"])
 
@@ -59,12 +59,21 @@ def create_token(
     )
 
 
+@router.delete("/v1/tokens/current", status_code=204, summary="Revoke the caller's token")
+def revoke_current_token(state: StateDep, principal: CurrentPrincipal) -> Response:
+    """The token stops working at once (a leaked token's owner can kill it with itself)."""
+    with write_session(state.engine) as session:
+        auth.revoke_token(session, principal)
+        session.commit()
+    return Response(status_code=204)
+
+
 @router.get("/v1/namespaces/{namespace}/keys", summary="A namespace's signing keys")
 def list_keys(namespace: str, state: StateDep) -> KeyListBody:
     """Public keys allowed to sign versions in the namespace."""
     with read_session(state.engine) as session:
-        keys = publish.list_keys(session, namespace)
-    return KeyListBody(namespace=namespace, keys=[KeyBody(**key) for key in keys])
+        found = keys.list_keys(session, namespace)
+    return KeyListBody(namespace=namespace, keys=[KeyBody(**key) for key in found])
 
 
 @router.post(
@@ -76,7 +85,7 @@ def add_key(
     namespace: str, body: KeyCreate, state: StateDep, principal: CurrentPrincipal
 ) -> Response:
     """Add a key (idempotent: 200 when already registered)."""
-    key, created = publish.add_key(state.engine, principal, namespace, body.public_key_pem)
+    key, created = keys.add_key(state.engine, principal, namespace, body.public_key_pem)
     return Response(
         KeyBody(**key).model_dump_json(),
         status_code=201 if created else 200,

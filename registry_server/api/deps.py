@@ -9,6 +9,7 @@ from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 
+from registry_server.db.hot_reader import HotReader
 from registry_server.db.session import read_session
 from registry_server.metrics import Metrics
 from registry_server.services.auth import Principal, authenticate
@@ -23,6 +24,7 @@ class AppState:
 
     settings: Settings
     engine: Engine
+    reader: HotReader
     store: BlobStore
     downloads: DownloadCounter
     metrics: Metrics

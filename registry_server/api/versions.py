@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Response
 from starlette.concurrency import run_in_threadpool
 
+from registry_server.api import hot_reads
 from registry_server.api.deps import CurrentPrincipal, StateDep
 from registry_server.api.schemas import (
     CubeIndexBody,
@@ -21,7 +22,14 @@ from registry_server.services import publish, resolve
 
 router = APIRouter(tags=["versions"])
 
-ENVELOPE_MEDIA_TYPE = "application/vnd.dsse.envelope.v1+json"
+ENVELOPE_MEDIA_TYPE = hot_reads.ENVELOPE_MEDIA_TYPE.decode()
+
+
+def _response(status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> Response:
+    response = Response(body, status_code=status)
+    for key, value in headers:
+        response.headers[key.decode()] = value.decode()
+    return response
 
 
 @router.post(
@@ -67,11 +75,13 @@ def get_cube(
     state: StateDep,
     if_none_match: Annotated[str | None, Header(alias="if-none-match")] = None,
 ) -> Response:
-    """Versions in SemVer order with digests, dependencies and yank flags."""
-    document, etag = resolve.index_document(state.engine, namespace, name)
-    if if_none_match == etag:
-        return Response(status_code=304, headers={"etag": etag})
-    return Response(document, media_type="application/json", headers={"etag": etag})
+    """Versions in SemVer order with digests, dependencies and yank flags.
+
+    Served by :class:`~registry_server.api.hot_reads.HotReadMiddleware`; this route documents it
+    and answers when the app runs without that middleware.
+    """
+    status, headers, body = hot_reads.cube_response(state, namespace, name, if_none_match)
+    return _response(status, headers, body)
 
 
 @router.get(
@@ -107,14 +117,9 @@ def get_version(namespace: str, name: str, version: str, state: StateDep) -> dic
     responses={200: {"content": {ENVELOPE_MEDIA_TYPE: {}}}},
 )
 def get_envelope(namespace: str, name: str, version: str, state: StateDep) -> Response:
-    """The signed manifest; counts one download."""
-    version_id, cube_id, envelope, digest = resolve.envelope(state.engine, namespace, name, version)
-    state.downloads.add(version_id, cube_id)
-    return Response(
-        envelope,
-        media_type=ENVELOPE_MEDIA_TYPE,
-        headers={"memstore-manifest-digest": digest, "cache-control": "public, max-age=300"},
-    )
+    """The signed manifest; counts one download (served by the hot-read middleware too)."""
+    status, headers, body = hot_reads.envelope_response(state, namespace, name, version)
+    return _response(status, headers, body)
 
 
 @router.post(

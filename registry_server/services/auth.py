@@ -260,3 +260,18 @@ def create_token(
         detail={"namespaces": normalized, "actions": sorted(actions)},
     )
     return secret, expires_at
+
+
+def revoke_token(session: Session, principal: Principal) -> None:
+    """Revoke the token the caller authenticated with (audited)."""
+    token = session.get(ApiToken, principal.token_id)
+    assert token is not None
+    token.revoked = True
+    session.add(token)
+    record_event(
+        session,
+        account=principal.account,
+        token_prefix=principal.token_prefix,
+        action="token.revoke",
+        subject=principal.token_prefix,
+    )

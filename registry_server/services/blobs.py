@@ -7,6 +7,7 @@ a retry starts over and succeeds.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
 from mip.digests import Digest, digest_hex, parse_digest
@@ -27,6 +29,8 @@ from registry_server.errors import (
     UploadIncompleteError,
     UploadOffsetMismatchError,
 )
+from registry_server.services.audit import record_event
+from registry_server.services.auth import Principal
 from registry_server.services.storage import BlobStore, BlobWriter, new_upload_id
 
 #: Bytes gathered before one storage write (fewer thread hops than one per network chunk).
@@ -52,13 +56,21 @@ def blob_size(engine: Engine, digest: str) -> int | None:
         return None if blob is None else blob.size
 
 
-def _record_blob(engine: Engine, digest: str, size: int) -> bool:
-    """Insert the blob's row; ``False`` when it already existed (a concurrent upload won)."""
+def _record_blob(engine: Engine, digest: str, size: int, principal: Principal) -> bool:
+    """Insert the blob's row (and its audit event); ``False`` when it already existed."""
     try:
         with write_session(engine) as session:
             if session.get(Blob, digest) is not None:
                 return False
             session.add(Blob(digest=digest, size=size))
+            record_event(
+                session,
+                account=principal.account,
+                token_prefix=principal.token_prefix,
+                action="blob.upload",
+                subject=digest,
+                detail={"size": size},
+            )
             session.commit()
             return True
     except IntegrityError:
@@ -81,23 +93,45 @@ async def _in_thread(function: Callable[..., _T], *args: Any) -> _T:
 async def _stream_into(
     writer: BlobWriter, chunks: AsyncIterator[bytes], limit: int, hasher: Any
 ) -> int:
-    """Copy ``chunks`` into ``writer`` while hashing; raise 413 past ``limit`` bytes."""
+    """Copy ``chunks`` into ``writer`` while hashing; raise 413 past ``limit`` bytes.
+
+    Network chunks are gathered into batches; each batch is hashed and written on a worker
+    thread (both release the GIL) while the event loop receives the next one, so receiving,
+    hashing and writing overlap. At most one batch is in flight, which keeps the order.
+    """
+
+    def absorb(batch: bytes) -> None:
+        hasher.update(batch)
+        writer.write(batch)
+
     size = 0
-    pending = bytearray()
-    async for chunk in chunks:
-        size += len(chunk)
-        if size > limit:
-            raise BlobTooLargeError(
-                f"upload is over the {limit}-byte limit: use a resumable upload session "
-                "(POST /v1/uploads) for large blobs"
-            )
-        hasher.update(chunk)
-        pending += chunk
-        if len(pending) >= WRITE_BATCH:
-            await _in_thread(writer.write, bytes(pending))
-            pending.clear()
-    if pending:
-        await _in_thread(writer.write, bytes(pending))
+    pending: list[bytes] = []
+    pending_size = 0
+    in_flight: asyncio.Future[None] | None = None
+    try:
+        async for chunk in chunks:
+            size += len(chunk)
+            if size > limit:
+                raise BlobTooLargeError(
+                    f"upload is over the {limit}-byte limit: use a resumable upload session "
+                    "(POST /v1/uploads) for large blobs"
+                )
+            pending.append(chunk)
+            pending_size += len(chunk)
+            if pending_size >= WRITE_BATCH:
+                if in_flight is not None:
+                    await in_flight
+                in_flight = asyncio.ensure_future(_in_thread(absorb, b"".join(pending)))
+                pending, pending_size = [], 0
+        if in_flight is not None:
+            await in_flight
+            in_flight = None
+        if pending:
+            await _in_thread(absorb, b"".join(pending))
+    finally:
+        if in_flight is not None:
+            # Let the batch being written finish before the caller aborts the writer.
+            await asyncio.wait([in_flight])
     return size
 
 
@@ -109,6 +143,7 @@ async def upload_blob(
     *,
     declared_length: int | None,
     limit: int,
+    principal: Principal,
 ) -> UploadResult:
     """Store a monolithic upload under ``digest`` after checking its bytes hash to it."""
     parse_digest(digest)
@@ -139,7 +174,7 @@ async def upload_blob(
     except BaseException:
         await _in_thread(writer.abort)
         raise
-    created = await _in_thread(_record_blob, engine, digest, size)
+    created = await _in_thread(_record_blob, engine, digest, size, principal)
     return UploadResult(digest, size, created)
 
 
@@ -174,6 +209,24 @@ def _offset(store: BlobStore, upload_id: str) -> tuple[int, list[tuple[str, int]
     return sum(size for _, size in chunks), chunks
 
 
+#: How many expired sessions one new session clears away (bounded work per request).
+EXPIRED_SWEEP = 20
+
+
+def sweep_expired_sessions(engine: Engine, store: BlobStore, limit: int = EXPIRED_SWEEP) -> int:
+    """Delete up to ``limit`` expired sessions and their chunks; return how many."""
+    with read_session(engine) as session:
+        expired = [
+            row.id
+            for row in session.exec(
+                select(UploadSession).where(UploadSession.expires_at <= utcnow()).limit(limit)
+            )
+        ]
+    for upload_id in expired:
+        _discard(engine, store, upload_id)
+    return len(expired)
+
+
 def open_session(
     engine: Engine,
     store: BlobStore,
@@ -189,6 +242,8 @@ def open_session(
         raise BlobTooLargeError(f"blob of {size} bytes is over the {max_blob_bytes}-byte limit")
     if blob_size(engine, digest) is not None:
         return None
+    # Abandoned sessions are swept here, a few at a time, instead of by a separate janitor.
+    sweep_expired_sessions(engine, store)
     upload_id = new_upload_id()
     expires_at = utcnow() + timedelta(seconds=ttl_seconds)
     with write_session(engine) as session:
@@ -258,10 +313,10 @@ def _discard(engine: Engine, store: BlobStore, upload_id: str) -> None:
 
 
 def finish_session(
-    engine: Engine, store: BlobStore, upload_id: str, account_id: int
+    engine: Engine, store: BlobStore, upload_id: str, principal: Principal
 ) -> UploadResult:
     """Concatenate the chunks while hashing, verify, commit the blob, remove the session."""
-    row = _load_session(engine, upload_id, account_id)
+    row = _load_session(engine, upload_id, principal.account_id)
     total, chunks = _offset(store, upload_id)
     if total != row.size:
         raise UploadIncompleteError(
@@ -292,7 +347,7 @@ def finish_session(
     except BaseException:
         writer.abort()
         raise
-    created = _record_blob(engine, row.digest, row.size)
+    created = _record_blob(engine, row.digest, row.size, principal)
     _discard(engine, store, upload_id)
     return UploadResult(row.digest, row.size, created)
 

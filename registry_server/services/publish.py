@@ -7,7 +7,6 @@ content: success without change; different content: ``version_exists``).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +41,7 @@ from registry_server.errors import (
 )
 from registry_server.services.audit import record_event
 from registry_server.services.auth import Principal, find_namespace, require
+from registry_server.services.facets import record_facets
 from registry_server.services.resolve import rebuild_index, version_key
 from registry_server.services.search import update_search_entry
 
@@ -82,7 +82,20 @@ def publish_version(
 def _check_name(session: Session, namespace: Namespace, name: str) -> Cube | None:
     """The existing cube named ``name``; ``None`` for a new name that collides with nothing."""
     normalized = normalize_cube_name(name)
-    cube = session.exec(select(Cube).where(Cube.normalized_name == normalized)).first()
+    # One statement for both lookups: under READ COMMITTED two statements could straddle a
+    # concurrent publish's commit and take the new cube for a look-alike of itself. The row lock
+    # serialises writers of one cube, so each rebuilds the versions document seeing the others'
+    # committed versions (SQLite's BEGIN IMMEDIATE already serialises all writers).
+    matches = list(
+        session.exec(
+            select(Cube)
+            .where(
+                (Cube.normalized_name == normalized) | (Cube.skeleton == confusable_skeleton(name))
+            )
+            .with_for_update()
+        )
+    )
+    cube = next((row for row in matches if row.normalized_name == normalized), None)
     if cube is not None:
         if cube.name != name:
             raise NameConflictError(
@@ -95,7 +108,7 @@ def _check_name(session: Session, namespace: Namespace, name: str) -> Cube | Non
             f"namespace is registered as {namespace.name!r}; the manifest says "
             f"{name.split('/')[0]!r}: spell it exactly as registered"
         )
-    clash = session.exec(select(Cube).where(Cube.skeleton == confusable_skeleton(name))).first()
+    clash = next(iter(matches), None)
     if clash is not None:
         raise NameConflictError(
             f"cube name {name!r} is too close to the existing cube {clash.name!r} (differs only "
@@ -114,6 +127,16 @@ def _check_signature(
     records = list(
         session.exec(select(SigningKeyRecord).where(SigningKeyRecord.namespace_id == namespace.id))
     )
+    if not records:
+        # Only one first publish may register a key: lock the namespace row, then look again.
+        session.exec(
+            select(Namespace.id).where(Namespace.id == namespace.id).with_for_update()
+        ).first()
+        records = list(
+            session.exec(
+                select(SigningKeyRecord).where(SigningKeyRecord.namespace_id == namespace.id)
+            )
+        )
     if not records:
         if publisher_key is None:
             raise UnregisteredKeyError(
@@ -248,6 +271,7 @@ def _publish_once(
     assert version.id is not None
     for blob_digest in sizes:
         session.add(VersionBlob(version_id=version.id, digest=blob_digest))
+    record_facets(session, version, manifest)
     # The cube's search text follows its highest version.
     previous = [
         Version.parse(row)
@@ -289,7 +313,7 @@ def set_yanked(
     from registry_server.services.resolve import find_cube, find_version, version_object
 
     with write_session(engine) as session:
-        cube = find_cube(session, namespace, name)
+        cube = find_cube(session, namespace, name, lock=True)
         namespace_row = session.get(Namespace, cube.namespace_id)
         assert namespace_row is not None
         require(principal, "yank", namespace_row)
@@ -311,61 +335,3 @@ def set_yanked(
         result = {"name": cube.name, **version_object(row)}
         session.commit()
         return result
-
-
-def add_key(
-    engine: Engine, principal: Principal, namespace: str, public_key_pem: str
-) -> tuple[dict[str, Any], bool]:
-    """Register a signing key for a namespace; ``(key, created)``."""
-    key = PublicKey.from_pem(public_key_pem.encode())
-    with write_session(engine) as session:
-        namespace_row = find_namespace(session, namespace)
-        require(principal, "keys", namespace_row)
-        existing = session.exec(
-            select(SigningKeyRecord).where(
-                SigningKeyRecord.namespace_id == namespace_row.id,
-                SigningKeyRecord.key_id == key.key_id,
-            )
-        ).first()
-        if existing is not None:
-            return key_object(existing), False
-        assert namespace_row.id is not None
-        record = SigningKeyRecord(
-            namespace_id=namespace_row.id, key_id=key.key_id, public_key_pem=key.to_pem().decode()
-        )
-        session.add(record)
-        record_event(
-            session,
-            account=principal.account,
-            token_prefix=principal.token_prefix,
-            action="key.add",
-            namespace=namespace_row.normalized_name,
-            subject=key.key_id,
-        )
-        session.commit()
-        return key_object(record), True
-
-
-def key_object(record: SigningKeyRecord) -> dict[str, Any]:
-    """The JSON form of a registered key."""
-    return {
-        "key_id": record.key_id,
-        "public_key_pem": record.public_key_pem,
-        "added_at": record.added_at.isoformat().replace("+00:00", "Z"),
-    }
-
-
-def list_keys(session: Session, namespace: str) -> list[dict[str, Any]]:
-    """The keys registered for a namespace."""
-    namespace_row = find_namespace(session, namespace)
-    records = session.exec(
-        select(SigningKeyRecord)
-        .where(SigningKeyRecord.namespace_id == namespace_row.id)
-        .order_by(col(SigningKeyRecord.id))
-    )
-    return [key_object(record) for record in records]
-
-
-def envelope_document(envelope_json: Any) -> bytes:
-    """The envelope object of a publish request as bytes for :func:`mip.dsse.parse_envelope`."""
-    return json.dumps(envelope_json).encode()

@@ -11,14 +11,16 @@ import hashlib
 import json
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from mip.names import normalize_cube_name
 from mip.versions import SpecifierSet, Version, parse_specifier
+from registry_server.db.hot_reader import HotReader
 from registry_server.db.models import Cube, CubeVersion
-from registry_server.db.session import read_session, translate_database_errors
+from registry_server.db.session import read_session
 from registry_server.errors import NotFoundError
+from registry_server.services.facets import refresh_cube_facets
 
 
 def version_key(version: str) -> str:
@@ -70,18 +72,32 @@ def rebuild_index(session: Session, cube: Cube) -> None:
     cube.index_document = encoded
     cube.index_etag = hashlib.sha256(encoded).hexdigest()[:32]
     session.add(cube)
+    # The marketplace's search filters follow the latest version.
+    latest = next((row for row in versions if row.version == cube.latest_version), None)
+    refresh_cube_facets(session, cube, latest)
 
 
-def index_document(engine: Engine, namespace: str, name: str) -> tuple[bytes, str]:
+_INDEX_QUERY = "SELECT index_document, index_etag, downloads FROM cube WHERE normalized_name = ?"
+_ENVELOPE_QUERY = (
+    "SELECT v.id, v.cube_id, v.envelope, v.manifest_digest FROM cube_version v "
+    "JOIN cube c ON c.id = v.cube_id WHERE c.normalized_name = ? AND v.version_key = ?"
+)
+
+
+def index_document(reader: HotReader, namespace: str, name: str) -> tuple[bytes, str]:
     """The versions document of ``namespace/name`` with its download count, and its ETag."""
     normalized = normalize_cube_name(f"{namespace}/{name}")
-    with translate_database_errors(), engine.connect() as connection:
-        row = connection.execute(
-            text(
-                "SELECT index_document, index_etag, downloads FROM cube WHERE normalized_name = :n"
-            ),
-            {"n": normalized},
-        ).first()
+    return _index_result(reader.fetch_one(_INDEX_QUERY, (normalized,)), namespace, name)
+
+
+async def index_document_async(reader: HotReader, namespace: str, name: str) -> tuple[bytes, str]:
+    """:func:`index_document` for the event loop."""
+    normalized = normalize_cube_name(f"{namespace}/{name}")
+    row = await reader.fetch_one_async(_INDEX_QUERY, (normalized,))
+    return _index_result(row, namespace, name)
+
+
+def _index_result(row: tuple[Any, ...] | None, namespace: str, name: str) -> tuple[bytes, str]:
     if row is None:
         raise NotFoundError(f"cube {namespace}/{name} does not exist", code="cube_not_found")
     document, etag, downloads = row
@@ -89,10 +105,11 @@ def index_document(engine: Engine, namespace: str, name: str) -> tuple[bytes, st
     return body, f'"{etag}-{downloads}"'
 
 
-def find_cube(session: Session, namespace: str, name: str) -> Cube:
-    """The cube ``namespace/name`` (by normal form), or raise 404."""
+def find_cube(session: Session, namespace: str, name: str, *, lock: bool = False) -> Cube:
+    """The cube ``namespace/name`` (by normal form), or raise 404; ``lock`` for writers."""
     normalized = normalize_cube_name(f"{namespace}/{name}")
-    cube = session.exec(select(Cube).where(Cube.normalized_name == normalized)).first()
+    statement = select(Cube).where(Cube.normalized_name == normalized)
+    cube = session.exec(statement.with_for_update() if lock else statement).first()
     if cube is None:
         raise NotFoundError(f"cube {namespace}/{name} does not exist", code="cube_not_found")
     return cube
@@ -128,20 +145,28 @@ def version_details(engine: Engine, namespace: str, name: str, version: str) -> 
 
 
 def envelope(
-    engine: Engine, namespace: str, name: str, version: str
+    reader: HotReader, namespace: str, name: str, version: str
 ) -> tuple[int, int, bytes, str]:
     """``(version id, cube id, envelope bytes, manifest digest)`` of one version (hot path)."""
     normalized = normalize_cube_name(f"{namespace}/{name}")
     Version.parse(version)
-    with translate_database_errors(), engine.connect() as connection:
-        row = connection.execute(
-            text(
-                "SELECT v.id, v.cube_id, v.envelope, v.manifest_digest FROM cube_version v "
-                "JOIN cube c ON c.id = v.cube_id "
-                "WHERE c.normalized_name = :n AND v.version_key = :k"
-            ),
-            {"n": normalized, "k": version_key(version)},
-        ).first()
+    row = reader.fetch_one(_ENVELOPE_QUERY, (normalized, version_key(version)))
+    return _envelope_result(row, namespace, name, version)
+
+
+async def envelope_async(
+    reader: HotReader, namespace: str, name: str, version: str
+) -> tuple[int, int, bytes, str]:
+    """:func:`envelope` for the event loop."""
+    normalized = normalize_cube_name(f"{namespace}/{name}")
+    Version.parse(version)
+    row = await reader.fetch_one_async(_ENVELOPE_QUERY, (normalized, version_key(version)))
+    return _envelope_result(row, namespace, name, version)
+
+
+def _envelope_result(
+    row: tuple[Any, ...] | None, namespace: str, name: str, version: str
+) -> tuple[int, int, bytes, str]:
     if row is None:
         raise NotFoundError(
             f"{namespace}/{name} {version} does not exist", code="version_not_found"

@@ -18,6 +18,7 @@ directory and its end record byte by byte, because ``zipfile`` refuses to write 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import shutil
@@ -75,13 +76,14 @@ def pae(payload_type: str, payload: bytes) -> bytes:
 
 def envelope_json(payload: bytes, keys: list[Ed25519PrivateKey]) -> bytes:
     """A DSSE JSON envelope over ``payload`` signed by ``keys`` (the layout mip.dsse writes)."""
-    import base64
-
     document = {
         "payload": base64.b64encode(payload).decode(),
         "payloadType": PAYLOAD_TYPE,
         "signatures": [
-            {"keyid": key_id(k), "sig": base64.b64encode(k.sign(pae(PAYLOAD_TYPE, payload))).decode()}
+            {
+                "keyid": key_id(k),
+                "sig": base64.b64encode(k.sign(pae(PAYLOAD_TYPE, payload))).decode(),
+            }
             for k in keys
         ],
     }
@@ -197,7 +199,9 @@ def kv_tensors(
             # Deterministic bytes; their values do not matter to the format.
             seed = bytes([layer * 2 + which_index + 1]) * (count * width)
             tensors.append((f"layers.{layer}.{which}", dtype, shape, seed))
-    tensors.append(("token_ids", "I64", [len(token_ids)], struct.pack(f"<{len(token_ids)}q", *token_ids)))
+    tensors.append(
+        ("token_ids", "I64", [len(token_ids)], struct.pack(f"<{len(token_ids)}q", *token_ids))
+    )
     return tensors
 
 
@@ -225,8 +229,12 @@ def adapter_blob() -> bytes:
     for module, out_features in (("q_proj", 16), ("v_proj", 8)):
         prefix = f"base_model.model.model.layers.0.self_attn.{module}"
         tensors.append((f"{prefix}.lora_A.weight", "F32", [2, 16], b"\x00\x00\x80\x3f" * 32))
-        tensors.append((f"{prefix}.lora_B.weight", "F32", [out_features, 2], b"\x00" * (out_features * 8)))
-    meta = json.dumps({"base_model": MODEL, "sources": SOURCES}, sort_keys=True, separators=(",", ":"))
+        tensors.append(
+            (f"{prefix}.lora_B.weight", "F32", [out_features, 2], b"\x00" * (out_features * 8))
+        )
+    meta = json.dumps(
+        {"base_model": MODEL, "sources": SOURCES}, sort_keys=True, separators=(",", ":")
+    )
     return safetensors_bytes(tensors, {"format": "pt", "memcube.parameter": meta})
 
 
@@ -308,6 +316,10 @@ class ZipEntry:
     #: Write no local header or data: point the central record at another entry's bytes.
     header_at: int | None = None
     stored: bytes | None = field(default=None, repr=False)
+    #: General-purpose flags; 0x800 says the name is UTF-8, 0x1 that the entry is encrypted.
+    flags: int = 0x800
+    #: Declare this size (compressed and uncompressed) whatever the data's length.
+    declared_size: int | None = None
 
 
 def zip_bytes(entries: list[ZipEntry], prefix: bytes = b"") -> bytes:
@@ -322,25 +334,31 @@ def zip_bytes(entries: list[ZipEntry], prefix: bytes = b"") -> bytes:
             payload = compressor.compress(entry.data) + compressor.flush()
         crc = zlib.crc32(entry.data)
         size = len(entry.data) if entry.uncompressed_size is None else entry.uncompressed_size
-        # version 20, flags 0x800 (UTF-8 names), method, time 0, date 1980-01-01
-        fixed = (20, 0x800, entry.method, 0, 0x21, crc, len(payload), size, len(name))
+        stored_size = len(payload)
+        if entry.declared_size is not None:
+            size = stored_size = entry.declared_size
+        # version 20, flags, method, time 0, date 1980-01-01
+        fixed = (20, entry.flags, entry.method, 0, 0x21, crc, stored_size, size, len(name))
         if entry.header_at is None:
             offset = len(body)
             body += struct.pack("<4s5H3L2H", b"PK\x03\x04", *fixed, 0) + name + payload
         else:
             offset = entry.header_at
-        central += struct.pack(
-            "<4s6H3L5HLL",
-            b"PK\x01\x02",
-            0x031E,  # made by: Unix, version 3.0, so the mode in external_attr counts
-            *fixed,
-            0,  # extra length
-            0,  # comment length
-            0,  # disk
-            0,  # internal attributes
-            entry.mode << 16,
-            offset,
-        ) + name
+        central += (
+            struct.pack(
+                "<4s6H3L5HLL",
+                b"PK\x01\x02",
+                0x031E,  # made by: Unix, version 3.0, so the mode in external_attr counts
+                *fixed,
+                0,  # extra length
+                0,  # comment length
+                0,  # disk
+                0,  # internal attributes
+                entry.mode << 16,
+                offset,
+            )
+            + name
+        )
     end = struct.pack(
         "<4s4H2LH", b"PK\x05\x06", 0, 0, len(entries), len(entries), len(central), len(body), 0
     )
@@ -409,7 +427,10 @@ def invalid_vectors(test_key: Ed25519PrivateKey, other_key: Ed25519PrivateKey) -
 
     test_id, other_id = key_id(test_key), key_id(other_key)
     # A byte changed in the manifest (and in the payload the envelope carries): signature breaks.
-    flip = lambda b: b.replace(b"Golden test vectors", b"Golden test vectorz")  # noqa: E731
+
+    def flip(data: bytes) -> bytes:
+        return data.replace(b"Golden test vectors", b"Golden test vectorz")
+
     add(
         "manifest-byte-changed",
         zip_bytes(
@@ -420,7 +441,7 @@ def invalid_vectors(test_key: Ed25519PrivateKey, other_key: Ed25519PrivateKey) -
                     "envelope.json",
                     entries[2].data.replace(
                         json.loads(entries[2].data)["payload"].encode(),
-                        __import__("base64").b64encode(flip(entries[1].data)),
+                        base64.b64encode(flip(entries[1].data)),
                     ),
                 ),
             ]
@@ -456,7 +477,7 @@ def invalid_vectors(test_key: Ed25519PrivateKey, other_key: Ed25519PrivateKey) -
     )
     for name, entry_name in (
         ("entry-dotdot", "blobs/sha256/../../../../tmp/memcube-escape"),
-        ("entry-absolute", "/tmp/memcube-escape"),
+        ("entry-absolute", "/tmp/memcube-escape"),  # noqa: S108  (a hostile name, never opened)
     ):
         add(
             name,
@@ -525,13 +546,21 @@ def invalid_vectors(test_key: Ed25519PrivateKey, other_key: Ed25519PrivateKey) -
     )
     add(
         "manifest-invalid",
-        zip_bytes(signed_entries(manifest([plaintext_part(records)], version="1.0"), [records], [test_key])),
+        zip_bytes(
+            signed_entries(
+                manifest([plaintext_part(records)], version="1.0"), [records], [test_key]
+            )
+        ),
         "ManifestError",
         "invalid manifest: version: invalid version '1.0': expected SemVer MAJOR.MINOR.PATCH like 1.2.3",
     )
     add(
         "mip-major-unsupported",
-        zip_bytes(signed_entries(manifest([plaintext_part(records)], mip_version="2.0"), [records], [test_key])),
+        zip_bytes(
+            signed_entries(
+                manifest([plaintext_part(records)], mip_version="2.0"), [records], [test_key]
+            )
+        ),
         "UnsupportedVersionError",
         "unsupported MIP version 2.0: this tool reads MIP 1.x; upgrade memstore",
     )
@@ -557,12 +586,36 @@ def invalid_vectors(test_key: Ed25519PrivateKey, other_key: Ed25519PrivateKey) -
     )
     add(
         "records-count-mismatch",
-        zip_bytes(signed_entries(manifest([plaintext_part(records, count=4)]), [records], [test_key])),
+        zip_bytes(
+            signed_entries(manifest([plaintext_part(records, count=4)]), [records], [test_key])
+        ),
         "BundleError",
         "part 'memories' declares 4 records, its blob holds 3",
     )
+    add(
+        "entry-sizes-disagree",
+        zip_bytes([ZipEntry(blob_entry, records, uncompressed_size=16), *entries[1:]]),
+        "BundleError",
+        f"entry {blob_entry!r} stores {len(records)} bytes but declares 16 "
+        "(corrupt archive or zip bomb)",
+    )
+    add(
+        "entry-encrypted",
+        zip_bytes([ZipEntry(blob_entry, records, flags=0x801), *entries[1:]]),
+        "BundleError",
+        f"entry {blob_entry!r} is encrypted",
+    )
+    # The blob is written last and claims 1 GiB: its data would run past the end of the file.
+    add(
+        "entry-past-end",
+        zip_bytes([*entries[1:], ZipEntry(blob_entry, records, declared_size=1 << 30)]),
+        "BundleError",
+        f"{blob_entry}: archive truncated inside the entry",
+    )
     compressible = records * 4
-    deflated = signed_entries(manifest([plaintext_part(compressible, count=12)]), [compressible], [test_key])
+    deflated = signed_entries(
+        manifest([plaintext_part(compressible, count=12)]), [compressible], [test_key]
+    )
     deflated[0].method = 8
     add(
         "entry-compressed",
@@ -574,20 +627,24 @@ def invalid_vectors(test_key: Ed25519PrivateKey, other_key: Ed25519PrivateKey) -
     # is read twice (the trick behind non-recursive zip bombs).
     inner = b"inner blob bytes"
     inner_name = blob_name(inner)
-    outer = struct.pack(
-        "<4s5H3L2H",
-        b"PK\x03\x04",
-        20,
-        0x800,
-        0,
-        0,
-        0x21,
-        zlib.crc32(inner),
-        len(inner),
-        len(inner),
-        len(inner_name),
-        0,
-    ) + inner_name.encode() + inner
+    outer = (
+        struct.pack(
+            "<4s5H3L2H",
+            b"PK\x03\x04",
+            20,
+            0x800,
+            0,
+            0,
+            0x21,
+            zlib.crc32(inner),
+            len(inner),
+            len(inner),
+            len(inner_name),
+            0,
+        )
+        + inner_name.encode()
+        + inner
+    )
     overlap_doc = manifest(
         [
             plaintext_part(outer, count=0) | {"name": "outer"},
@@ -606,7 +663,11 @@ def invalid_vectors(test_key: Ed25519PrivateKey, other_key: Ed25519PrivateKey) -
 
     # Safetensors headers that break MIP-1 §7.2, in an activation part; the part metadata
     # (in the manifest and in the file's __metadata__) is always the valid one.
-    meta = {"memcube.activation": json.dumps(activation_metadata(), sort_keys=True, separators=(",", ":"))}
+    meta = {
+        "memcube.activation": json.dumps(
+            activation_metadata(), sort_keys=True, separators=(",", ":")
+        )
+    }
     tensors = kv_tensors()
 
     def activation_bundle(blob: bytes, **changes: Any) -> bytes:
@@ -649,7 +710,9 @@ def invalid_vectors(test_key: Ed25519PrivateKey, other_key: Ed25519PrivateKey) -
     )
     add(
         "safetensors-shape-mismatch",
-        activation_bundle(safetensors_bytes(kv_tensors(num_tokens=3, token_ids=TOKEN_IDS[:3]), meta)),
+        activation_bundle(
+            safetensors_bytes(kv_tensors(num_tokens=3, token_ids=TOKEN_IDS[:3]), meta)
+        ),
         "TensorError",
         "activation part 'kv-intro': tensor layers.0.key is F16[2, 3, 4], "
         "the manifest declares F16[2, 4, 4]",
@@ -657,7 +720,9 @@ def invalid_vectors(test_key: Ed25519PrivateKey, other_key: Ed25519PrivateKey) -
     add(
         "safetensors-span-mismatch",
         activation_bundle(
-            safetensors_bytes([(n, d, [2, 4, 8] if n == "layers.0.key" else s, b) for n, d, s, b in tensors], meta)
+            safetensors_bytes(
+                [(n, d, [2, 4, 8] if n == "layers.0.key" else s, b) for n, d, s, b in tensors], meta
+            )
         ),
         "TensorError",
         "part 'kv-intro': invalid safetensors header: tensor 'layers.0.key' spans 64 bytes "
@@ -690,16 +755,17 @@ def invalid_vectors(test_key: Ed25519PrivateKey, other_key: Ed25519PrivateKey) -
     return vectors
 
 
-def write_valid_bundle(path: Path, document: dict[str, Any], blobs: list[bytes], key: Ed25519PrivateKey) -> None:
+def write_valid_bundle(
+    path: Path, document: dict[str, Any], blobs: list[bytes], key: Ed25519PrivateKey
+) -> None:
     """A valid bundle as the reference writer lays it out."""
-    with tempfile.TemporaryDirectory() as scratch:
-        with BundleWriter(path) as writer:
-            for index, blob in enumerate(blobs):
-                blob_path = Path(scratch) / str(index)
-                blob_path.write_bytes(blob)
-                writer.add_blob_file(blob_path)
-            manifest_bytes = encode_manifest(document)
-            writer.finish(manifest_bytes, envelope_json(manifest_bytes, [key]))
+    with tempfile.TemporaryDirectory() as scratch, BundleWriter(path) as writer:
+        for index, blob in enumerate(blobs):
+            blob_path = Path(scratch) / str(index)
+            blob_path.write_bytes(blob)
+            writer.add_blob_file(blob_path)
+        manifest_bytes = encode_manifest(document)
+        writer.finish(manifest_bytes, envelope_json(manifest_bytes, [key]))
 
 
 def generate(out: Path) -> None:
@@ -708,7 +774,9 @@ def generate(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "test-key.pem").write_bytes(
         test_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
         )
     )
     for name, key in (("test-key.pub", test_key), ("other-key.pub", other_key)):
@@ -719,8 +787,16 @@ def generate(out: Path) -> None:
         )
     keys = {
         "warning": "TEST ONLY: these seeds are public; never trust anything they sign.",
-        "test-key": {"seed": 'sha256("memstore test key 1")', "seed_hex": TEST_KEY_SEED.hex(), "keyid": key_id(test_key)},
-        "other-key": {"seed": 'sha256("memstore test key 2")', "seed_hex": OTHER_KEY_SEED.hex(), "keyid": key_id(other_key)},
+        "test-key": {
+            "seed": 'sha256("memstore test key 1")',
+            "seed_hex": TEST_KEY_SEED.hex(),
+            "keyid": key_id(test_key),
+        },
+        "other-key": {
+            "seed": 'sha256("memstore test key 2")',
+            "seed_hex": OTHER_KEY_SEED.hex(),
+            "keyid": key_id(other_key),
+        },
     }
     (out / "keys.json").write_text(json.dumps(keys, indent=2) + "\n")
 
@@ -749,11 +825,15 @@ def generate(out: Path) -> None:
     activation, adapter = activation_blob(), adapter_blob()
     (out / "activation.safetensors").write_bytes(activation)
     (out / "adapter_model.safetensors").write_bytes(adapter)
-    (out / "adapter_config.json").write_text(json.dumps(ADAPTER_CONFIG, indent=2, sort_keys=True) + "\n")
+    (out / "adapter_config.json").write_text(
+        json.dumps(ADAPTER_CONFIG, indent=2, sort_keys=True) + "\n"
+    )
     all_kinds = manifest(
         [plaintext_part(records), activation_part(activation), parameter_part(adapter)]
     )
-    write_valid_bundle(out / "valid-all-kinds.memcube", all_kinds, [records, activation, adapter], test_key)
+    write_valid_bundle(
+        out / "valid-all-kinds.memcube", all_kinds, [records, activation, adapter], test_key
+    )
 
     invalid = out / "invalid"
     if invalid.exists():

@@ -67,7 +67,7 @@ def write_bundle(path: Path, blobs: list[bytes], count: int = 0) -> tuple[Path, 
         )
         data = encode_manifest(manifest)
         writer.finish(data, sign(data, [KEY]).to_json())
-    return path, [part["digest"] for part in parts]
+    return path, [str(part["digest"]) for part in parts]
 
 
 def test_writer_output_reads_back(tmp_path: Path) -> None:
@@ -235,3 +235,60 @@ def test_every_truncation_of_invalid_vectors_raises_only_mip_errors(
     data = (VECTORS / "invalid" / name).read_bytes()[:8192]
     for cut in range(0, len(data), max(1, len(data) // 16)):
         check_bytes(tmp_path, data[:cut] + data[-22:])
+
+
+def bundle_of_parts(path: Path, blobs: list[bytes], parts: list[dict[str, object]]) -> Path:
+    """A signed bundle whose parts are given whole (digest and size filled in from ``blobs``)."""
+    with BundleWriter(path) as writer:
+        for blob, part in zip(blobs, parts, strict=True):
+            part["digest"], part["size"] = writer.add_blob_stream(io.BytesIO(blob))
+        manifest = manifest_from_document(
+            {
+                "mip_version": "1.0",
+                "name": "ns/c",
+                "version": "1.0.0",
+                "created": "2026-01-01T00:00:00Z",
+                "parts": parts,
+            }
+        )
+        data = encode_manifest(manifest)
+        writer.finish(data, sign(data, [KEY]).to_json())
+    return path
+
+
+def test_a_part_of_unknown_kind_is_verified_then_ignored(tmp_path: Path) -> None:
+    # MIP-1 §2: "A part of an unknown kind MUST still have its blob verified and MUST otherwise
+    # be ignored."
+    part: dict[str, object] = {
+        "kind": "hologram",
+        "name": "future",
+        "media_type": "application/x-hologram",
+    }
+    path = bundle_of_parts(tmp_path / "c.memcube", [b"not msgpack, not safetensors"], [part])
+    full_check(path)
+    data = path.read_bytes().replace(b"not msgpack", b"NOT msgpack")
+    path.write_bytes(data)
+    with pytest.raises(DigestMismatchError):
+        full_check(path)
+
+
+def test_a_snapshot_without_self_description_is_valid(tmp_path: Path) -> None:
+    # MIP-1 §7.2: the __metadata__ key is a SHOULD; the manifest part alone describes the blob.
+    import numpy as np
+    from safetensors.numpy import save
+
+    from mip.tensors import token_ids_digest
+
+    tensors = {f"layers.0.{w}": np.zeros((1, 2, 4), np.float16) for w in ("key", "value")}
+    tensors["token_ids"] = np.array([3, 4], np.int64)
+    model = {
+        "model_id": "org/m", "architecture": "LlamaForCausalLM", "config_sha256": "1" * 64,
+        "tokenizer_sha256": "2" * 64, "dtype": "float16", "num_layers": 1,
+        "num_attention_heads": 2, "num_kv_heads": 1, "head_dim": 4, "hidden_size": 8,
+        "vocab_size": 10,
+    }  # fmt: skip
+    part: dict[str, object] = {
+        "kind": "activation", "name": "kv", "model": model, "dtype": "F16", "num_layers": 1,
+        "num_kv_heads": 1, "head_dim": 4, "num_tokens": 2, "token_ids_sha256": token_ids_digest([3, 4]),
+    }  # fmt: skip
+    full_check(bundle_of_parts(tmp_path / "c.memcube", [save(tensors)], [part]))

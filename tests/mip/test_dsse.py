@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from securesystemslib.dsse import Envelope as SslibEnvelope
 from securesystemslib.exceptions import VerificationError
-from securesystemslib.signer import CryptoSigner, SSlibKey
+from securesystemslib.signer import CryptoSigner, SSlibKey  # type: ignore[attr-defined]
 
 from mip.dsse import (
     MANIFEST_PAYLOAD_TYPE,
@@ -139,6 +139,18 @@ def test_payload_type_is_signed_and_checked() -> None:
         verify(relabelled, trust(ALICE))
 
 
+def test_writers_use_standard_padded_base64() -> None:
+    # MIP-1 §6.2: "Writers MUST use standard base64 with padding; readers MUST also accept
+    # URL-safe and unpadded base64."
+    document = json.loads(sign(b"\xfb\xff\xfe?!", [ALICE]).to_json())
+    for text in (document["payload"], document["signatures"][0]["sig"]):
+        assert base64.b64decode(text, validate=True)
+        assert len(text) % 4 == 0
+        assert "-" not in text
+        assert "_" not in text
+    assert document["payload"].endswith("=")
+
+
 def test_url_safe_unpadded_base64_is_accepted() -> None:
     signed = sign(b"\xfb\xff\xfe?", [ALICE])
     document = json.loads(signed.to_json())
@@ -190,3 +202,16 @@ def test_envelope_limits() -> None:
 def test_parse_envelope_raises_only_envelope_errors(data: bytes) -> None:
     with contextlib.suppress(EnvelopeError):
         parse_envelope(data)
+
+
+signatures = st.builds(
+    Signature, st.text(alphabet="0123456789abcdef", max_size=64), st.binary(min_size=1, max_size=64)
+)
+
+
+@given(st.text(max_size=60), st.binary(max_size=300), st.lists(signatures, max_size=16).map(tuple))
+def test_envelope_json_round_trip(
+    payload_type: str, payload: bytes, sigs: tuple[Signature, ...]
+) -> None:
+    envelope = Envelope(payload_type, payload, sigs)
+    assert parse_envelope(envelope.to_json()) == envelope

@@ -79,7 +79,8 @@ def test_decode_gives_typed_parts() -> None:
 
 
 def test_unknown_fields_survive_a_round_trip_at_every_level() -> None:
-    # MIP-1 §2: a reader MUST keep fields it does not know when it re-encodes a manifest.
+    # MIP-1 §2: "Unknown fields, at every level of the manifest, MUST be preserved by any tool
+    # that rewrites a manifest, and MUST otherwise be ignored."
     doc = document(
         x_top={"nested": [1, 2]},
         authors=[{"name": "A", "x_author": True}],
@@ -118,17 +119,27 @@ def test_unknown_fields_survive_a_round_trip_at_every_level() -> None:
 
 
 def test_newer_minor_version_is_read() -> None:
+    # MIP-1 §2: "A reader MUST accept a higher minor version of its major."
     manifest = decode_manifest(encode(document(mip_version="1.9")))
     assert manifest.mip_version == "1.9"
 
 
 @pytest.mark.parametrize("version", ["2.0", "0.9", "10.0"])
 def test_unknown_major_version_is_refused(version: str) -> None:
+    # MIP-1 §2: "A reader MUST refuse a manifest whose major version it does not implement
+    # (error unsupported_mip_version), before validating anything else."
     with pytest.raises(UnsupportedVersionError) as caught:
         decode_manifest(encode(document(mip_version=version)))
     assert str(caught.value) == (
         f"unsupported MIP version {version}: this tool reads MIP 1.x; upgrade memstore"
     )
+
+
+def test_major_version_is_checked_before_anything_else() -> None:
+    garbage = {"mip_version": "2.1", "name": 5, "parts": "none", "future": True}
+    with pytest.raises(UnsupportedVersionError) as caught:
+        decode_manifest(encode(garbage))
+    assert caught.value.code == "unsupported_mip_version"
 
 
 @pytest.mark.parametrize("version", ["1", "v1.0", "².0", "١.0", "1.0 ", 1.0, None])
@@ -139,6 +150,7 @@ def test_malformed_mip_version(version: object) -> None:
 
 
 def test_digest_is_of_the_exact_bytes() -> None:
+    # MIP-1 §5.1: "Readers MUST NOT re-encode: the signed bytes (§6) are the manifest."
     data = encode(document())
     spaced = json.dumps(document(), indent=1).encode()
     assert decode_manifest(data) == decode_manifest(spaced)
@@ -158,6 +170,7 @@ def test_digest_is_of_the_exact_bytes() -> None:
     ids=["not-utf8", "not-json", "not-object", "duplicate-keys", "deep-nesting", "huge-integer"],
 )  # fmt: skip
 def test_undecodable_manifests(data: bytes, message: str) -> None:
+    # MIP-1 §5.1: "Readers MUST refuse duplicate keys."
     with pytest.raises(ManifestError) as caught:
         decode_manifest(data)
     assert str(caught.value) == message

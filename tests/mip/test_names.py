@@ -32,7 +32,9 @@ def respell(name: str, data: st.DataObject) -> str:
 
 @given(names)
 def test_normal_form_is_valid_and_idempotent(name: str) -> None:
-    # "Two names are the same cube when their normal forms are equal."
+    # MIP-1 §3.1: "The normal form of a name is each segment lower-cased with every run of `-`,
+    # `_` and `.` replaced by a single `-`. Two names denote the same cube if and only if their
+    # normal forms are equal."
     normal = normalize_cube_name(name)
     assert validate_cube_name(normal) == normal
     assert normalize_cube_name(normal) == normal
@@ -51,6 +53,9 @@ def test_respelled_names_are_the_same_cube(name: str, data: st.DataObject) -> No
 
 @given(st.text(max_size=40))
 def test_skeleton_is_idempotent(text: str) -> None:
+    # A registry compares skeletons of stored names with skeletons of new ones (MIP-1 §3.1), so
+    # the skeleton must be a fixed point: separators go before the look-alike folds, or 'r-n'
+    # would fold to 'rn' once and to 'm' the second time.
     skeleton = confusable_skeleton(text)
     assert confusable_skeleton(skeleton) == skeleton
 
@@ -92,6 +97,8 @@ def test_segment_normal_form() -> None:
     ids=["no-slash", "two-slashes", "empty-namespace", "empty-name", "cyrillic", "leading-dash", "trailing-dot", "space", "dotdot", "long-namespace", "long-name"],
 )  # fmt: skip
 def test_invalid_names(text: str, message: str) -> None:
+    # MIP-1 §3.1: "Each segment MUST match `[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?` (ASCII only);
+    # a namespace is at most 64 characters, a name at most 100."
     with pytest.raises(InvalidNameError) as caught:
         validate_cube_name(text)
     assert str(caught.value) == message

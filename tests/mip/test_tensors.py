@@ -154,6 +154,10 @@ def entry(dtype: str, shape: list[int], start: int, end: int) -> dict[str, Any]:
     ids=["short", "oversize-header-length", "truncated-header", "not-utf8", "not-object", "duplicate-keys", "metadata-types", "entry-type", "dtype", "negative-shape", "bool-shape", "offsets-reversed", "offsets-length", "span", "overlap", "hole", "hole-at-start", "trailing", "truncated-data", "deep-nesting"],
 )  # fmt: skip
 def test_header_rules(data: bytes, message: str) -> None:
+    # MIP-1 §7.4: "the 8-byte little-endian header length N MUST be at most 16 MiB and `8 + N` at
+    # most the blob size; the header MUST be a UTF-8 JSON object without duplicate keys [...]; the
+    # offsets, sorted, MUST cover the data section exactly, with no hole and no overlap; the blob
+    # MUST end where the data section ends."
     with pytest.raises(TensorError) as caught:
         header_of(data)
     assert str(caught.value) == message
@@ -216,6 +220,7 @@ def test_mutated_snapshots_raise_only_tensor_errors(changes: list[tuple[int, int
 def test_snapshot_disagreeing_with_its_part(
     data: bytes, part_changes: dict[str, Any], message: str
 ) -> None:
+    # MIP-1 §7.4: "Then the tensors MUST agree with the part's metadata (§7.2, §7.3)."
     with pytest.raises(TensorError) as caught:
         full_check(data, activation_part(data, **part_changes))
     assert str(caught.value) == message

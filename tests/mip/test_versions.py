@@ -32,23 +32,25 @@ def semver_compare(a: Version, b: Version) -> int:
     # a normal version."
     if not a.prerelease or not b.prerelease:
         return (not a.prerelease) - (not b.prerelease)
-    for x, y in zip(a.prerelease, b.prerelease, strict=False):
-        if x == y:
+    for p, q in zip(a.prerelease, b.prerelease, strict=False):
+        if p == q:
             continue
         # "Identifiers consisting of only digits are compared numerically."
-        if x.isdigit() and y.isdigit():
-            return -1 if int(x) < int(y) else 1
+        if p.isdigit() and q.isdigit():
+            return -1 if int(p) < int(q) else 1
         # "Numeric identifiers always have lower precedence than non-numeric identifiers."
-        if x.isdigit() != y.isdigit():
-            return -1 if x.isdigit() else 1
+        if p.isdigit() != q.isdigit():
+            return -1 if p.isdigit() else 1
         # "Identifiers with letters or hyphens are compared lexically in ASCII sort order."
-        return -1 if x < y else 1
+        return -1 if p < q else 1
     # "A larger set of pre-release fields has a higher precedence than a smaller set, if all of
     # the preceding identifiers are equal."
     return (len(a.prerelease) > len(b.prerelease)) - (len(a.prerelease) < len(b.prerelease))
 
 
 @given(versions, versions)
+# MIP-1 §3.2: "Precedence is SemVer §11: build metadata is ignored; a pre-release sorts before its
+# release; numeric identifiers compare numerically and sort before alphanumeric ones."
 def test_ordering_follows_semver_section_11(a: Version, b: Version) -> None:
     expected = semver_compare(a, b)
     assert (a < b, a == b, a > b) == (expected < 0, expected == 0, expected > 0)
@@ -78,6 +80,7 @@ def test_parse_of_str_is_identity(version: Version) -> None:
      "1.2.3-a..b", "1.٢.3", "١.2.3", "1.2.3-ß", "1.2.3\n", "9" * 130 + ".0.0"],
 )  # fmt: skip
 def test_invalid_versions(text: str) -> None:
+    # MIP-1 §3.2: "Versions MUST be SemVer 2.0.0 strings [...], at most 128 characters."
     with pytest.raises(InvalidVersionError) as caught:
         parse_version(text)
     assert str(caught.value).startswith(f"invalid version {text!r}: expected SemVer")
@@ -100,7 +103,7 @@ def test_comparison_clauses(version: Version, target: Version) -> None:
 
 @given(releases, releases)
 def test_compatible_release_clause(version: Version, target: Version) -> None:
-    # MIP-1 §3.3: ~=1.2 means >=1.2.0,<2.0.0 and ~=1.2.3 means >=1.2.3,<1.3.0.
+    # MIP-1 §3.3: "`~=X.Y` means `>=X.Y.0,<(X+1).0.0`; `~=X.Y.Z` means `>=X.Y.Z,<X.(Y+1).0`."
     two = parse_specifier(f"~={target.major}.{target.minor}")
     assert two.contains(version) == (
         Version(target.major, target.minor, 0) <= version < Version(target.major + 1, 0, 0)
@@ -113,6 +116,7 @@ def test_compatible_release_clause(version: Version, target: Version) -> None:
 
 @given(releases, st.integers(0, 5), st.integers(0, 5))
 def test_partial_versions_fill_zeros(version: Version, major: int, minor: int) -> None:
+    # MIP-1 §3.3: "A clause version MAY be partial (`2`, `1.2`); missing components are `0`."
     assert parse_specifier(f">={major}").contains(version) == (version >= Version(major, 0, 0))
     assert parse_specifier(f"=={major}.{minor}").contains(version) == (
         version == Version(major, minor, 0)
@@ -129,7 +133,8 @@ def test_a_set_is_a_conjunction_and_prereleases_need_a_reason(
     text = ",".join(f"{op}{spec_version(v)}" for op, v in clauses)
     specifier = parse_specifier(text)
     every = all(clause.contains(version) for clause in specifier.clauses)
-    # "Pre-releases match only when a clause names a pre-release or the caller asks for them."
+    # MIP-1 §3.3: "A pre-release version MUST NOT satisfy a set unless one of its clauses names a
+    # pre-release or the user asked for pre-releases."
     assert specifier.contains(version) == (every and not version.is_prerelease)
     assert specifier.contains(version, prereleases=True) == every
     assert str(parse_specifier(str(specifier))) == str(specifier)

@@ -181,3 +181,17 @@ def test_health_metrics_and_unknown_routes(registry: Registry) -> None:
         assert "memstore_http_request_duration_seconds_bucket" in metrics.text
         assert error_code(client.get("/v1/no-such-thing")) == "not_found"
         assert error_code(client.delete("/v1/search")) == "method_not_allowed"
+
+
+def test_a_token_can_revoke_itself(registry: Registry) -> None:
+    namespace = unique("revoke")
+    token = registry.create_token(namespace)
+    with registry.client(token) as client:
+        assert client.get("/v1/whoami").status_code == 200
+        assert client.delete("/v1/tokens/current").status_code == 204
+        after = client.get("/v1/whoami")
+        assert after.status_code == 401
+        assert error_code(after) == "unauthorized"
+    with registry.client(registry.create_token(namespace)) as other:
+        events = other.get(f"/v1/namespaces/{namespace}/audit").json()["events"]
+        assert "token.revoke" not in [e["action"] for e in events]  # not namespace-scoped

@@ -74,7 +74,7 @@ def test_digest_mismatch_is_refused_and_stores_nothing(registry: Registry) -> No
     data = os.urandom(5000)
     claimed = blob_digest(data)
     with registry.client(_token(registry)) as client:
-        response = client.put(f"/v1/blobs/{claimed}", content=data[:-1] + b"\0")
+        response = client.put(f"/v1/blobs/{claimed}", content=data[:-1] + bytes([data[-1] ^ 1]))
         assert response.status_code == 400
         assert error_code(response) == "digest_mismatch"
         assert client.head(f"/v1/blobs/{claimed}").status_code == 404
@@ -218,3 +218,76 @@ def test_another_accounts_session_is_invisible(registry: Registry) -> None:
         assert error_code(other.patch(path, content=data, headers={"upload-offset": "0"})) == (
             "upload_not_found"
         )
+
+
+def test_expired_sessions_are_swept_with_their_chunks(registry: Registry) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from registry_server.db.models import UploadSession, utcnow
+
+    data = os.urandom(1000)
+    with registry.client(_token(registry)) as client:
+        session = client.post("/v1/uploads", json={"digest": blob_digest(data), "size": 2000})
+        upload_id = session.json()["upload_id"]
+        path = f"/v1/uploads/{upload_id}"
+        assert client.patch(path, content=data, headers={"upload-offset": "0"}).status_code == 200
+        engine = registry.engine()
+        try:
+            with engine.begin() as connection:
+                connection.execute(
+                    update(UploadSession)
+                    .where(UploadSession.id == upload_id)  # type: ignore[arg-type]
+                    .values(expires_at=utcnow() - timedelta(seconds=1))
+                )
+        finally:
+            engine.dispose()
+        assert error_code(client.get(path)) == "upload_not_found"
+        # Opening another session sweeps the expired one away, chunks included.
+        other = os.urandom(10)
+        client.post("/v1/uploads", json={"digest": blob_digest(other), "size": 10})
+        engine = registry.engine()
+        try:
+            with engine.connect() as connection:
+                from sqlalchemy import text
+
+                left = connection.execute(
+                    text("SELECT count(*) FROM upload_session WHERE id = :id"), {"id": upload_id}
+                ).scalar_one()
+        finally:
+            engine.dispose()
+        assert left == 0
+        if registry.kind == "sqlite-local":
+            assert not (registry.data_dir / "blobs" / "uploads" / upload_id).exists()
+
+
+def test_blob_uploads_are_audited(registry: Registry) -> None:
+    from sqlalchemy import text
+
+    monolithic, chunked = os.urandom(100), os.urandom(CHUNK_LIMIT + 5)
+    with registry.client(_token(registry)) as client:
+        client.put(f"/v1/blobs/{blob_digest(monolithic)}", content=monolithic)
+        session = client.post(
+            "/v1/uploads", json={"digest": blob_digest(chunked), "size": len(chunked)}
+        ).json()
+        path = f"/v1/uploads/{session['upload_id']}"
+        client.patch(path, content=chunked[:CHUNK_LIMIT], headers={"upload-offset": "0"})
+        client.patch(
+            path, content=chunked[CHUNK_LIMIT:], headers={"upload-offset": str(CHUNK_LIMIT)}
+        )
+        assert client.put(path).status_code == 201
+    engine = registry.engine()
+    try:
+        with engine.connect() as connection:
+            rows = (
+                connection.execute(
+                    text("SELECT subject FROM audit_event WHERE action = 'blob.upload'")
+                )
+                .scalars()
+                .all()
+            )
+    finally:
+        engine.dispose()
+    assert blob_digest(monolithic) in rows
+    assert blob_digest(chunked) in rows

@@ -24,11 +24,18 @@ def _race(registry: Registry, token: str, bodies: list[dict[str, object]]) -> li
     def run(index: int) -> None:
         import httpx
 
+        # A generous timeout: on a loaded 2-core machine a publish may queue behind the others.
         with httpx.Client(
-            base_url=urls[index % len(urls)], headers={"authorization": f"Bearer {token}"}
+            base_url=urls[index % len(urls)],
+            headers={"authorization": f"Bearer {token}"},
+            timeout=120,
         ) as client:
             barrier.wait()
-            response = client.post("/v1/versions", json=bodies[index])
+            try:
+                response = client.post("/v1/versions", json=bodies[index])
+            except httpx.HTTPError as exc:  # reported in the assertion, not lost in a thread
+                results[index] = (-1, repr(exc))
+                return
             code = response.json().get("error", {}).get("code", "") if response.is_error else ""
             results[index] = (response.status_code, code)
 
@@ -65,6 +72,11 @@ def test_concurrent_publishes_of_one_version_yield_exactly_one(registry: Registr
     assert Counter(results) == {(201, ""): 1, (409, "version_exists"): CLIENTS - 1}, results
     winner = different[[status for status, _ in results].index(201)]
 
+    # Round 3: every client publishes its own new version at once; all land in the document.
+    distinct = [manifest_bytes(name, f"3.0.{index}", [blob]) for index in range(CLIENTS)]
+    results = _race(registry, token, [publish_body(payload, key) for payload in distinct])
+    assert Counter(results) == {(201, ""): CLIENTS}, results
+
     engine = registry.engine()
     try:
         with engine.connect() as connection:
@@ -78,6 +90,7 @@ def test_concurrent_publishes_of_one_version_yield_exactly_one(registry: Registr
             assert [tuple(row) for row in rows] == [
                 ("1.0.0", manifest_digest(identical)),
                 ("2.0.0", manifest_digest(winner)),
+                *((f"3.0.{i}", manifest_digest(distinct[i])) for i in range(CLIENTS)),
             ]
             assert (
                 connection.execute(
@@ -107,7 +120,7 @@ def test_concurrent_publishes_of_one_version_yield_exactly_one(registry: Registr
                 ),
                 {"n": name},
             ).scalar_one()
-            assert links == 2
+            assert links == 2 + CLIENTS
             publishes = connection.execute(
                 text(
                     "SELECT count(*) FROM audit_event WHERE namespace = :n "
@@ -115,7 +128,7 @@ def test_concurrent_publishes_of_one_version_yield_exactly_one(registry: Registr
                 ),
                 {"n": namespace},
             ).scalar_one()
-            assert publishes == 2
+            assert publishes == 2 + CLIENTS
     finally:
         engine.dispose()
     # Both processes serve the same resolver document.
@@ -127,4 +140,9 @@ def test_concurrent_publishes_of_one_version_yield_exactly_one(registry: Registr
         document.pop("downloads")
         documents.append(document)
     assert documents[0] == documents[1]
-    assert [v["version"] for v in documents[0]["versions"]] == ["1.0.0", "2.0.0"]
+    assert [v["version"] for v in documents[0]["versions"]] == [
+        "1.0.0",
+        "2.0.0",
+        *(f"3.0.{i}" for i in range(CLIENTS)),
+    ]
+    assert documents[0]["latest_version"] == f"3.0.{CLIENTS - 1}"

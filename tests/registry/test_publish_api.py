@@ -136,6 +136,13 @@ def test_publish_list_fetch_yank_resolve(registry: Registry) -> None:
             "version_not_found"
         )
         assert error_code(client.get(f"/v1/cubes/{namespace}/nothing")) == "cube_not_found"
+        for bad in (
+            f"/v1/cubes/{namespace}/-dash",
+            f"/v1/cubes/{namespace}/-dash/versions/1.0.0/envelope",
+        ):
+            invalid = client.get(bad)
+            assert invalid.status_code == 400
+            assert error_code(invalid) == "invalid_name"
         assert error_code(client.get(f"/v1/cubes/{namespace}/cooking/versions/x.y")) == (
             "invalid_version"
         )
@@ -316,3 +323,23 @@ def test_download_counts_follow_envelope_fetches(registry: Registry) -> None:
             "download counts to be flushed",
         )
         assert client.get(f"/v1/cubes/{namespace}/counted/versions/1.0.0").json()["downloads"] == 3
+
+
+def test_oversized_publish_bodies_are_refused(registry: Registry) -> None:
+    namespace, client, key = _setup(registry)
+    padding = "x" * (5 << 20)
+    with client:
+        declared = client.post("/v1/versions", json={"envelope": {}, "public_key_pem": padding})
+        assert declared.status_code == 413
+        assert error_code(declared) == "request_too_large"
+        body = json.dumps({"envelope": {}, "public_key_pem": padding}).encode()
+        chunked = client.post(
+            "/v1/versions",
+            content=iter([body[i : i + 65536] for i in range(0, len(body), 65536)]),
+            headers={"content-type": "application/json"},
+        )
+        assert chunked.status_code == 413
+        assert error_code(chunked) == "request_too_large"
+        # The registry still answers normally afterwards.
+        payload = manifest_bytes(f"{namespace}/after", "1.0.0", [])
+        assert client.post("/v1/versions", json=publish_body(payload, key)).status_code == 201

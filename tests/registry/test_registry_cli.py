@@ -63,6 +63,13 @@ def test_publish_show_search_yank(registry: Registry, tmp_path: Path) -> None:
     assert stat.S_IMODE(stored.stat().st_mode) == 0o600
     assert json.loads(stored.read_text()) == {"index_url": registry.url, "token": token}
 
+    # A bundle whose blob was altered after packing: the registry refuses the upload.
+    tampered = tmp_path / "tampered.memcube"
+    tampered.write_bytes(bundle.read_bytes().replace(b"Every deploy", b"Every deplox"))
+    refused_upload = _memos(home, "publish", str(tampered))
+    assert refused_upload.returncode == 6
+    assert refused_upload.stderr.startswith("error: uploaded bytes hash to")
+
     published = json.loads(_ok(_memos(home, "publish", str(bundle), "--json")))
     assert published["created"] is True
     assert published["name"] == name
@@ -110,3 +117,45 @@ def test_environment_and_flags_choose_the_registry(registry: Registry, tmp_path:
         home, "search", "anything", "--index-url", registry.url, env={"MEMOS_INDEX_URL": down}
     )
     assert result.returncode == 0, result.stderr
+
+
+def _admin(registry: Registry, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "registry_server",
+            "admin",
+            "create-token",
+            *args,
+            "--data-dir",
+            str(registry.data_dir),
+        ],
+        env=registry.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_admin_create_token_bootstraps_a_namespace(registry: Registry) -> None:
+    import httpx
+
+    namespace = unique("admin")
+    created = _admin(registry, "--namespace", namespace, "--days", "7")
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip()
+    assert token.startswith("mst_")
+    me = httpx.get(f"{registry.url}/v1/whoami", headers={"authorization": f"Bearer {token}"})
+    assert me.json()["namespaces"] == [namespace]
+    invalid = _admin(registry, "--namespace", "-bad-")
+    assert invalid.returncode == 1
+    assert invalid.stderr.startswith("error: invalid namespace")
+    lookalike = namespace.replace("admin", "adrnin", 1)  # 'rn' looks like 'm'
+    clash = _admin(registry, "--namespace", lookalike, "--account", unique("acct"))
+    assert clash.returncode == 1
+    assert "too close to the existing namespace" in clash.stderr
+    other_owner = _admin(registry, "--namespace", namespace.upper(), "--account", unique("acct"))
+    assert other_owner.returncode == 1
+    assert "belongs to another account" in other_owner.stderr

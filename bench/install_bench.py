@@ -1,0 +1,461 @@
+"""Benchmark `memos install` against `pip install` and `uv pip install` (issue #4).
+
+Scenarios, each run side by side in one process, contenders alternated, medians of --runs runs
+after one warm-up run:
+
+1. cold install of one cube with a 100 MB blob from a local registry, vs pip and uv installing a
+   100 MB wheel from a local ``pypi-server run --hash-algo off`` (no cache for any tool: a fresh
+   MEMOS_HOME + MEMOS_CACHE_DIR, ``pip --no-cache-dir``, ``uv --no-cache``; a fresh target each
+   run). Goal: memos <= uv.
+2. a chain of 30 cubes of 0.5 MB, each depending on the next, vs the same chain of wheels.
+   Goal: memos faster than both.
+3. warm reinstall of the 100 MB cube (cache full, cube uninstalled first): goal <= 0.25 s wall,
+   process start-up included.
+
+The servers are started by this script. Cube payloads are KV snapshots (activation parts) of
+random float16 data, so neither side can compress them; wheels carry the same number of bytes.
+
+    python bench/install_bench.py [--runs 5] [--size-mb 100] [--chain 30] [--workdir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server for {url} exited")
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(url)
+
+
+def env_for(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MEMOS_", "MEMSTORE_"))}
+    env["PYTHONPATH"] = str(REPO)
+    env.update(extra)
+    return env
+
+
+# -- payloads -------------------------------------------------------------------------------------
+
+
+def cube_source(root: Path, name: str, size_bytes: int, dependencies: dict[str, str]) -> Path:
+    """A cube source directory whose one part is a KV snapshot of about ``size_bytes``."""
+    from safetensors.numpy import save_file
+
+    from mip.tensors import ACTIVATION_METADATA_KEY, token_ids_digest
+
+    layers, kv_heads, head_dim = 30, 3, 64  # SmolLM2-135M's KV shape, float16
+    tokens = max(1, size_bytes // (layers * 2 * kv_heads * head_dim * 2))
+    source = root / name.replace("/", "-")
+    (source / "activations").mkdir(parents=True, exist_ok=True)
+    deps = "".join(f'"{k}" = "{v}"\n' for k, v in dependencies.items())
+    (source / "memcube.toml").write_text(
+        f'[cube]\nname = "{name}"\nversion = "1.0.0"\ncreated = 2026-01-01T00:00:00Z\n'
+        f"\n[dependencies]\n{deps}"
+    )
+    rng = np.random.default_rng(abs(hash(name)) % (1 << 32))
+    tensors = {
+        f"layers.{layer}.{which}": rng.standard_normal(
+            (kv_heads, tokens, head_dim), dtype=np.float32
+        ).astype(np.float16)
+        for layer in range(layers)
+        for which in ("key", "value")
+    }
+    token_ids = rng.integers(0, 49152, tokens, dtype=np.int64)
+    tensors["token_ids"] = token_ids
+    fingerprint = {
+        "model_id": "bench/smollm2-135m-shape",
+        "architecture": "LlamaForCausalLM",
+        "config_sha256": "0" * 64,
+        "tokenizer_sha256": "1" * 64,
+        "dtype": "float16",
+        "num_layers": layers,
+        "num_attention_heads": 9,
+        "num_kv_heads": kv_heads,
+        "head_dim": head_dim,
+        "hidden_size": 576,
+        "vocab_size": 49152,
+    }
+    metadata = {
+        "model": fingerprint,
+        "dtype": "F16",
+        "num_layers": layers,
+        "num_kv_heads": kv_heads,
+        "head_dim": head_dim,
+        "num_tokens": int(tokens),
+        "token_ids_sha256": token_ids_digest(token_ids.tolist()),
+        "sources": [],
+    }
+    save_file(
+        tensors,
+        str(source / "activations" / "snapshot.safetensors"),
+        metadata={ACTIVATION_METADATA_KEY: json.dumps(metadata)},
+    )
+    return source
+
+
+def make_wheel(directory: Path, project: str, size_bytes: int, requires: list[str]) -> Path:
+    """A pure-Python wheel carrying ``size_bytes`` of random data (stored, as the bundle is)."""
+    module = project.replace("-", "_")
+    dist_info = f"{module}-1.0.0.dist-info"
+    payload = np.random.default_rng(abs(hash(project)) % (1 << 32)).bytes(size_bytes)
+    metadata = f"Metadata-Version: 2.1\nName: {project}\nVersion: 1.0.0\n"
+    metadata += "".join(f"Requires-Dist: {r}\n" for r in requires)
+    files = {
+        f"{module}/__init__.py": b"",
+        f"{module}/payload.bin": payload,
+        f"{dist_info}/METADATA": metadata.encode(),
+        f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    import base64
+    import hashlib
+
+    record = io.StringIO()
+    writer = csv.writer(record, lineterminator="\n")
+    for name, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        writer.writerow([name, f"sha256={digest}", len(data)])
+    writer.writerow([f"{dist_info}/RECORD", "", ""])
+    files[f"{dist_info}/RECORD"] = record.getvalue().encode()
+    path = directory / f"{module}-1.0.0-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return path
+
+
+# -- measuring ------------------------------------------------------------------------------------
+
+
+def timed(command: list[str], env: dict[str, str], cwd: Path) -> float:
+    """Wall seconds of one command, process start-up included; fail loudly."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    _, err = process.communicate()
+    elapsed = time.perf_counter() - started
+    if process.returncode != 0:
+        raise RuntimeError(f"{command} failed: {err.decode()[-2000:]}")
+    return elapsed
+
+
+def run_alternating(
+    contenders: dict[str, Callable[[int], float]], runs: int
+) -> dict[str, list[float]]:
+    """Warm-up once each, then ``runs`` rounds A B C A B C ..."""
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    for run in contenders.values():
+        run(-1)
+    for index in range(runs):
+        for name, run in contenders.items():
+            times[name].append(run(index))
+    return times
+
+
+def summarize(title: str, times: dict[str, list[float]]) -> dict[str, object]:
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    print(f"\n{title}")
+    for name, values in times.items():
+        ratio = medians[name] / medians["memos"]
+        print(
+            f"  {name:<6} median {medians[name]:.3f} s  (min {min(values):.3f}, max {max(values):.3f})"
+            f"  = {ratio:.2f}x memos"
+        )
+    return {"title": title, "medians_s": medians, "runs_s": times}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--size-mb", type=float, default=100)
+    parser.add_argument("--chain", type=int, default=30)
+    parser.add_argument("--chain-mb", type=float, default=0.5)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/memstore-install-bench"))
+    parser.add_argument("--json", type=Path, default=None, help="Write the results here.")
+    args = parser.parse_args()
+
+    from memos_client.index_client import IndexClient
+    from memos_client.packer import pack
+    from mip.container import open_bundle
+    from mip.keys import SigningKey
+
+    work = args.workdir
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "wheels").mkdir(parents=True)
+    size = int(args.size_mb * 1_000_000)
+    chain_size = int(args.chain_mb * 1_000_000)
+    python = sys.executable
+
+    # Registry + cubes.
+    reg_port = free_port()
+    registry = subprocess.Popen(
+        [
+            python,
+            "-m",
+            "registry_server",
+            "serve",
+            "--port",
+            str(reg_port),
+            "--data-dir",
+            str(work / "registry"),
+            "--no-access-log",
+        ],
+        env=env_for(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    pypi_port = free_port()
+    pypi = subprocess.Popen(
+        [
+            "pypi-server",
+            "run",
+            "-p",
+            str(pypi_port),
+            "-i",
+            "127.0.0.1",
+            "--hash-algo",
+            "off",
+            str(work / "wheels"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    index_url = f"http://127.0.0.1:{reg_port}"
+    simple_url = f"http://127.0.0.1:{pypi_port}/simple/"
+    try:
+        wait_for(index_url + "/healthz", registry)
+        wait_for(simple_url, pypi)
+        token = subprocess.run(
+            [
+                python,
+                "-m",
+                "registry_server",
+                "admin",
+                "create-token",
+                "--namespace",
+                "bench",
+                "--data-dir",
+                str(work / "registry"),
+            ],
+            env=env_for(),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        key = SigningKey.generate()
+        sources = work / "sources"
+        cubes = [("bench/big", size, {})]
+        cubes += [
+            (
+                f"bench/chain-{i}",
+                chain_size,
+                {f"bench/chain-{i + 1}": ">=1"} if i + 1 < args.chain else {},
+            )
+            for i in range(args.chain)
+        ]
+        print(f"building {len(cubes)} cubes and wheels ...", flush=True)
+        with IndexClient(index_url, token) as client:
+            first = True
+            for name, nbytes, deps in reversed(cubes):
+                bundle_path = work / "bundles" / (name.replace("/", "-") + ".memcube")
+                pack(cube_source(sources, name, nbytes, deps), bundle_path, [key])
+                with open_bundle(bundle_path) as bundle:
+                    for digest, entry in bundle.blobs.items():
+                        client.upload_blob(
+                            digest, entry.size, lambda d=digest, b=bundle: b.open_blob(d)
+                        )
+                    pem = key.public_key.to_pem().decode() if first else None
+                    client.publish(bundle.envelope.to_json(), pem)
+                first = False
+        make_wheel(work / "wheels", "bench-big", size, [])
+        for i in range(args.chain):
+            requires = [f"bench-chain-{i + 1}>=1"] if i + 1 < args.chain else []
+            make_wheel(work / "wheels", f"bench-chain-{i}", chain_size, requires)
+
+        def memos_cold(requirement: str) -> Callable[[int], float]:
+            def run(index: int) -> float:
+                root = work / "memos-runs" / f"{requirement.replace('/', '-')}-{index}"
+                shutil.rmtree(root, ignore_errors=True)
+                root.mkdir(parents=True)
+                env = env_for(MEMOS_HOME=str(root / "home"), MEMOS_CACHE_DIR=str(root / "cache"))
+                seconds = timed(
+                    [
+                        python,
+                        "-m",
+                        "memos_client",
+                        "install",
+                        "--index-url",
+                        index_url,
+                        requirement,
+                    ],
+                    env,
+                    root,
+                )
+                shutil.rmtree(root, ignore_errors=True)
+                return seconds
+
+            return run
+
+        def pip_cold(project: str) -> Callable[[int], float]:
+            def run(index: int) -> float:
+                target = work / "pip-runs" / f"{project}-{index}"
+                shutil.rmtree(target, ignore_errors=True)
+                seconds = timed(
+                    [
+                        python,
+                        "-m",
+                        "pip",
+                        "install",
+                        "--no-cache-dir",
+                        "--disable-pip-version-check",
+                        "--no-compile",
+                        "--index-url",
+                        simple_url,
+                        "--target",
+                        str(target),
+                        project,
+                    ],
+                    env_for(),
+                    work,
+                )
+                shutil.rmtree(target, ignore_errors=True)
+                return seconds
+
+            return run
+
+        def uv_cold(project: str) -> Callable[[int], float]:
+            def run(index: int) -> float:
+                target = work / "uv-runs" / f"{project}-{index}"
+                shutil.rmtree(target, ignore_errors=True)
+                seconds = timed(
+                    [
+                        "uv",
+                        "pip",
+                        "install",
+                        "--no-cache",
+                        "--python",
+                        python,
+                        "--index-url",
+                        simple_url,
+                        "--target",
+                        str(target),
+                        project,
+                    ],
+                    env_for(),
+                    work,
+                )
+                shutil.rmtree(target, ignore_errors=True)
+                return seconds
+
+            return run
+
+        results = []
+        print("cold install, 100 MB ...", flush=True)
+        results.append(
+            summarize(
+                f"cold install of one {args.size_mb:g} MB cube / wheel",
+                run_alternating(
+                    {
+                        "memos": memos_cold("bench/big"),
+                        "uv": uv_cold("bench-big"),
+                        "pip": pip_cold("bench-big"),
+                    },
+                    args.runs,
+                ),
+            )
+        )
+        print("cold install, chain ...", flush=True)
+        results.append(
+            summarize(
+                f"cold install of a chain of {args.chain} cubes / wheels of {args.chain_mb:g} MB",
+                run_alternating(
+                    {
+                        "memos": memos_cold("bench/chain-0"),
+                        "uv": uv_cold("bench-chain-0"),
+                        "pip": pip_cold("bench-chain-0"),
+                    },
+                    args.runs,
+                ),
+            )
+        )
+
+        # Warm reinstall: one home and cache, filled once; each run uninstalls (untimed) first.
+        warm = work / "memos-warm"
+        warm.mkdir(parents=True, exist_ok=True)
+        warm_env = env_for(MEMOS_HOME=str(warm / "home"), MEMOS_CACHE_DIR=str(warm / "cache"))
+        install = [python, "-m", "memos_client", "install", "--index-url", index_url]
+        uninstall = [python, "-m", "memos_client", "uninstall", "bench/big"]
+        timed([*install, "bench/big"], warm_env, warm)
+        warm_times: dict[str, list[float]] = {"memos": [], "memos-pinned": [], "python": []}
+        for index in range(-1, args.runs):
+            for name, command in (
+                ("memos", [*install, "bench/big"]),
+                ("memos-pinned", [*install, "bench/big==1.0.0"]),
+                ("python", [python, "-c", "pass"]),
+            ):
+                if name != "python":
+                    timed(uninstall, warm_env, warm)
+                seconds = timed(command, warm_env, warm)
+                if index >= 0:
+                    warm_times[name].append(seconds)
+        results.append(
+            summarize("warm reinstall of the 100 MB cube (uninstalled first)", warm_times)
+        )
+    finally:
+        registry.terminate()
+        pypi.terminate()
+        registry.wait()
+        pypi.wait()
+
+    versions = {
+        "python": platform.python_version(),
+        "pip": subprocess.run(
+            [python, "-m", "pip", "--version"], capture_output=True, text=True
+        ).stdout.split()[1],
+        "uv": subprocess.run(["uv", "--version"], capture_output=True, text=True).stdout.split()[1],
+        "cpus": os.cpu_count(),
+    }
+    print("\nversions:", json.dumps(versions))
+    if args.json:
+        args.json.write_text(json.dumps({"versions": versions, "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

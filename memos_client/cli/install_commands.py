@@ -1,0 +1,272 @@
+"""Install commands: ``install``, ``uninstall``, ``list``, ``show``, ``lock``, ``sync``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from memos_client.cli.app import app
+
+if TYPE_CHECKING:
+    from memos_client.install.installer import InstallResult
+    from memos_client.install.workflow import Options
+    from memos_client.trust import NamespacePin
+
+IndexUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--index-url",
+        help="Registry to install from (default: $MEMOS_INDEX_URL, else http://127.0.0.1:8700).",
+    ),
+]
+Offline = Annotated[
+    bool, typer.Option("--offline", help="Use only the cache; never touch the network.")
+]
+AllowUnsigned = Annotated[
+    bool,
+    typer.Option("--allow-unsigned", help="Accept cubes whose envelope carries no signature."),
+]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def _options(
+    index_url: str | None,
+    offline: bool = False,
+    allow_unsigned: bool = False,
+    upgrade: bool = False,
+    json_output: bool = False,
+) -> Options:
+    from memos_client.config import memos_cache_dir, memos_home
+    from memos_client.install.cache import Cache
+    from memos_client.install.fetch import default_index_url
+    from memos_client.install.workflow import Options
+
+    return Options(
+        home=memos_home(),
+        cache=Cache(memos_cache_dir()),
+        index_url=(index_url or default_index_url()).rstrip("/"),
+        offline=offline,
+        allow_unsigned=allow_unsigned,
+        upgrade=upgrade,
+        show_progress=not json_output,
+    )
+
+
+def _report(results: list[InstallResult], pins: list[NamespacePin], json_output: bool) -> None:
+    from memos_client.cli.output import print_json
+
+    if json_output:
+        print_json(
+            {
+                "installed": [r.to_json() for r in results],
+                "pinned": {p.namespace: sorted(p.keys) for p in pins},
+            }
+        )
+        return
+    for pin in pins:
+        keys = ", ".join(key_id[:16] for key_id in pin.keys)
+        typer.echo(f"trusting key {keys} for namespace {pin.namespace!r} (first use)", err=True)
+    for result in results:
+        if result.unchanged:
+            typer.echo(f"{result.name} {result.version} already installed")
+        elif result.previous_version:
+            typer.echo(
+                f"installed {result.name} {result.version} (was {result.previous_version}, "
+                f"{result.memory_count} memories)"
+            )
+        else:
+            typer.echo(f"installed {result.name} {result.version} ({result.memory_count} memories)")
+
+
+@app.command()
+def install(
+    cubes: Annotated[
+        list[str] | None,
+        typer.Argument(help="NAMESPACE/NAME[SPEC] (e.g. alice/cooking>=1,<2) or ./FILE.memcube."),
+    ] = None,
+    requirements_file: Annotated[
+        Path | None, typer.Option("-r", "--requirements", help="A memos.toml listing cubes.")
+    ] = None,
+    upgrade: Annotated[
+        bool,
+        typer.Option("--upgrade", "-U", help="Prefer the newest versions over installed ones."),
+    ] = False,
+    index_url: IndexUrl = None,
+    offline: Offline = False,
+    allow_unsigned: AllowUnsigned = False,
+    json_output: Json = False,
+) -> None:
+    """Resolve, download, verify and install cubes into the local runtime."""
+    from memos_client.errors import UsageError
+    from memos_client.install.requirements import load_project_file, parse_requirement
+    from memos_client.install.workflow import install_bundle_files, install_requirements
+
+    items = list(cubes or [])
+    project_index = None
+    requirements = []
+    if requirements_file is not None:
+        project = load_project_file(requirements_file)
+        requirements.extend(project.requirements)
+        project_index = project.index_url
+    bundles = [Path(item) for item in items if item.endswith(".memcube")]
+    requirements.extend(parse_requirement(item) for item in items if not item.endswith(".memcube"))
+    if not requirements and not bundles:
+        raise UsageError("nothing to install: name cubes (NAMESPACE/NAME) or pass -r memos.toml")
+    options = _options(index_url or project_index, offline, allow_unsigned, upgrade, json_output)
+    results = []
+    pins = []
+    if bundles:
+        done, learned = install_bundle_files(bundles, options)
+        results.extend(done)
+        pins.extend(learned)
+    if requirements:
+        done, learned = install_requirements(requirements, options)
+        results.extend(done)
+        pins.extend(learned)
+    _report(results, pins, json_output)
+
+
+@app.command()
+def uninstall(
+    cubes: Annotated[list[str], typer.Argument(help="Installed cubes (NAMESPACE/NAME).")],
+    json_output: Json = False,
+) -> None:
+    """Remove installed cubes and their memories."""
+    from memos_client.cli.output import print_json
+    from memos_client.install.requirements import parse_requirement
+    from memos_client.install.workflow import uninstall as do_uninstall
+
+    names = [parse_requirement(text).name for text in cubes]
+    removed = do_uninstall(names, _options(None))
+    if json_output:
+        print_json([{"name": n, "version": v, "memories": c} for n, v, c in removed])
+        return
+    for name, version, count in removed:
+        typer.echo(f"uninstalled {name} {version} ({count} memories)")
+
+
+@app.command("list")
+def list_cubes(json_output: Json = False) -> None:
+    """List installed cubes: name, version, manifest digest, memory count."""
+    from memos_client.cli.output import print_json
+    from memos_client.install.workflow import open_runtime
+
+    options = _options(None)
+    runtime = open_runtime(options.home)
+    try:
+        cubes = runtime.installed_cubes()
+    finally:
+        runtime.close()
+    if json_output:
+        print_json(
+            [
+                {
+                    "name": c.name,
+                    "version": c.version,
+                    "manifest_digest": c.manifest_digest,
+                    "memory_count": c.memory_count,
+                    "installed_at": c.installed_at,
+                }
+                for c in cubes
+            ]
+        )
+        return
+    if not cubes:
+        typer.echo("no cubes installed", err=True)
+        return
+    width = max(len(c.name) for c in cubes)
+    for c in cubes:
+        typer.echo(
+            f"{c.name:<{width}}  {c.version:<12} {c.manifest_digest[:19]}  {c.memory_count} memories"
+        )
+
+
+@app.command()
+def show(
+    cube: Annotated[str, typer.Argument(help="NAMESPACE/NAME, or NAMESPACE/NAME@VERSION.")],
+    remote: Annotated[
+        bool, typer.Option("--remote", help="Show the registry's view even when installed.")
+    ] = False,
+    index_url: IndexUrl = None,
+    json_output: Json = False,
+) -> None:
+    """Show a cube: the installed version when installed, else the registry's versions."""
+    from memos_client.cli.output import print_json
+    from memos_client.cli.registry_commands import _split_reference, show_registry
+    from memos_client.config import memos_home
+    from memos_client.install.requirements import parse_requirement
+    from memos_client.install.show import installed_view, render_installed
+
+    name, version = _split_reference(cube)  # the same validation and errors as the registry view
+    requirement = parse_requirement(f"{name}=={version}" if version else name)
+    view = None if remote else installed_view(memos_home(), requirement)
+    if view is None:
+        show_registry(cube, index_url, json_output)
+    elif json_output:
+        print_json(view)
+    else:
+        sys.stdout.write(render_installed(view))
+
+
+@app.command()
+def lock(
+    cubes: Annotated[
+        list[str] | None, typer.Argument(help="NAMESPACE/NAME[SPEC]; default: memos.toml's list.")
+    ] = None,
+    requirements_file: Annotated[
+        Path, typer.Option("-r", "--requirements", help="memos.toml listing the cubes.")
+    ] = Path("memos.toml"),
+    output: Annotated[Path, typer.Option("-o", "--output", help="Lockfile to write.")] = Path(
+        "memos.lock"
+    ),
+    index_url: IndexUrl = None,
+    offline: Offline = False,
+    allow_unsigned: AllowUnsigned = False,
+) -> None:
+    """Resolve and verify cubes, and write memos.lock (exact versions, digests, signer keys)."""
+    from memos_client.install.requirements import load_project_file, parse_requirement
+    from memos_client.install.workflow import lock as do_lock
+
+    project_index = None
+    if cubes:
+        requirements = [parse_requirement(text) for text in cubes]
+    else:
+        project = load_project_file(requirements_file)
+        requirements, project_index = project.requirements, project.index_url
+    options = _options(index_url or project_index, offline, allow_unsigned)
+    lockfile = do_lock(requirements, options)
+    lockfile.write(output)
+    typer.echo(f"locked {len(lockfile.cubes)} cubes in {output}", err=True)
+
+
+@app.command()
+def sync(
+    lockfile_path: Annotated[Path, typer.Argument(help="The lockfile.")] = Path("memos.lock"),
+    offline: Offline = False,
+    allow_unsigned: AllowUnsigned = False,
+    json_output: Json = False,
+) -> None:
+    """Make the installed cubes exactly those of memos.lock (installs, replaces, removes)."""
+    from memos_client.cli.output import print_json
+    from memos_client.install.lockfile import read_lockfile
+    from memos_client.install.workflow import sync as do_sync
+
+    lockfile = read_lockfile(lockfile_path)
+    options = _options(lockfile.index_url, offline, allow_unsigned, json_output=json_output)
+    results, removed = do_sync(lockfile, options)
+    if json_output:
+        print_json(
+            {
+                "installed": [r.to_json() for r in results],
+                "removed": [{"name": n, "version": v} for n, v, _ in removed],
+            }
+        )
+        return
+    _report([r for r in results if not r.unchanged], [], False)
+    for name, version, _ in removed:
+        typer.echo(f"uninstalled {name} {version} (not in {lockfile_path})")
+    if all(r.unchanged for r in results) and not removed:
+        typer.echo(f"already in sync with {lockfile_path}")

@@ -1,0 +1,198 @@
+"""Model commands: ``activate`` (KV snapshots), ``consolidate`` (LoRA), ``generate``.
+
+Every heavy import (torch, transformers, peft, the runtime) happens inside the commands.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from memos_client.cli.app import app
+
+_MODEL = typer.Option(
+    "--model", help="A local transformers model directory (config.json, weights)."
+)
+_DTYPE = typer.Option("--dtype", help="Weights and KV dtype: F32, F16 or BF16.")
+
+
+def _open_runtime() -> Any:
+    from memos_client.runtime import MemOS
+
+    # MEMOS_EMBEDDER=hashing skips loading the MiniLM model (scripts, tests).
+    return MemOS(embedder=os.environ.get("MEMOS_EMBEDDER") or None)
+
+
+def _cube_name(target: str) -> str:
+    from memos_client.errors import UsageError
+    from mip.errors import InvalidNameError
+    from mip.names import normalize_cube_name
+
+    try:
+        return str(normalize_cube_name(target))
+    except InvalidNameError as exc:
+        raise UsageError(
+            f"{target!r} is neither a cube source directory (with memcube.toml) nor a cube "
+            f"name: {exc}"
+        ) from exc
+
+
+def _check_part_name(name: str) -> None:
+    import re
+
+    from memos_client.errors import UsageError
+
+    # The manifest's rule for part names (MIP-1 §7): the name becomes a file name too.
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", name):
+        raise UsageError(f"invalid part name {name!r}: use letters, digits, '.', '_' and '-'")
+
+
+def _require_installed(memos: Any, cube: str) -> None:
+    from memos_client.errors import NotFoundError
+
+    if cube not in memos.cubes():
+        raise NotFoundError(f"no installed cube {cube!r}: `memos install {cube}` first")
+
+
+def _print_built(built: Any, as_json: bool) -> None:
+    from memos_client.cli.output import format_size, print_json
+
+    if as_json:
+        print_json(built.to_json())
+        return
+    typer.echo(f"{built.kind} part {built.name!r}: {built.path}")
+    typer.echo(f"  from {built.how}")
+    for key, value in built.details.items():
+        shown = format_size(value) if key == "bytes" else value
+        typer.echo(f"  {key}: {shown}")
+
+
+@app.command()
+def activate(
+    target: Annotated[str, typer.Argument(help="NS/NAME of an installed cube, or a source dir.")],
+    model: Annotated[Path, _MODEL],
+    name: Annotated[str, typer.Option(help="Name of the snapshot part.")] = "core",
+    dtype: Annotated[str, _DTYPE] = "F32",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Build a KV snapshot (activation memory) of a cube's memories for a model.
+
+    Memories tagged 'activate' are used if any, else those the lifecycle promoted, else all
+    (as many as fit the context). For a source directory the snapshot is written to
+    activations/NAME.safetensors, where `memos pack` picks it up.
+    """
+    from memos_client.runtime.activation.local_parts import activate as build
+    from memos_client.runtime.activation.local_parts import is_source_dir
+    from memos_client.runtime.activation.model_adapter import load_model
+
+    _check_part_name(name)
+    if is_source_dir(target):
+        loaded = load_model(model, dtype)
+        built = build(loaded, name, source_dir=Path(target))
+    else:
+        cube = _cube_name(target)
+        with _open_runtime() as memos:
+            _require_installed(memos, cube)
+            loaded = load_model(model, dtype)
+            built = build(loaded, name, memos=memos, cube=cube)
+    _print_built(built, as_json)
+
+
+@app.command()
+def consolidate(
+    target: Annotated[str, typer.Argument(help="NS/NAME of an installed cube, or a source dir.")],
+    model: Annotated[Path, _MODEL],
+    name: Annotated[str, typer.Option(help="Name of the adapter part.")] = "consolidated",
+    steps: Annotated[int, typer.Option(min=1, help="Training steps.")] = 30,
+    rank: Annotated[int, typer.Option(min=1, help="LoRA rank r.")] = 8,
+    learning_rate: Annotated[float, typer.Option(help="AdamW learning rate.")] = 5e-3,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Train a LoRA adapter (parameter memory) on a cube's memories with PEFT.
+
+    For a source directory the adapter is written to adapters/NAME/ (adapter_config.json +
+    adapter_model.safetensors), where `memos pack` picks it up.
+    """
+    from memos_client.runtime.activation.local_parts import consolidate as train
+    from memos_client.runtime.activation.local_parts import is_source_dir
+    from memos_client.runtime.activation.lora import TrainingSettings
+    from memos_client.runtime.activation.model_adapter import load_model
+
+    _check_part_name(name)
+    settings = TrainingSettings(rank=rank, alpha=2 * rank, steps=steps, learning_rate=learning_rate)
+    if is_source_dir(target):
+        built = train(load_model(model), name, settings, source_dir=Path(target))
+    else:
+        cube = _cube_name(target)
+        with _open_runtime() as memos:
+            _require_installed(memos, cube)
+            built = train(load_model(model), name, settings, memos=memos, cube=cube)
+    _print_built(built, as_json)
+
+
+@app.command()
+def generate(
+    question: Annotated[str, typer.Argument(help="The question to answer.")],
+    model: Annotated[Path, _MODEL],
+    cube: Annotated[str | None, typer.Option(help="Only this cube's memories.")] = None,
+    max_new_tokens: Annotated[int, typer.Option(min=1, help="Tokens to generate.")] = 32,
+    budget: Annotated[int, typer.Option(min=1, help="Plaintext memory budget (tokens).")] = 1024,
+    no_activation: Annotated[
+        bool, typer.Option("--no-activation", help="Prefill the memory text; inject nothing.")
+    ] = False,
+    rebuild_stale: Annotated[
+        bool, typer.Option("--rebuild-stale", help="Recompute stale locally built snapshots.")
+    ] = False,
+    dtype: Annotated[str, _DTYPE] = "F32",
+    threads: Annotated[
+        int | None,
+        typer.Option(min=1, help="torch CPU threads (default: torch's; 1 on a busy machine)."),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON: text, ttft_ms, used.")
+    ] = False,
+) -> None:
+    """Answer a question with the memory plan: retrieve, inject, activate, generate (greedy).
+
+    With --no-activation the same memory text is prefilled instead of injected: the text is the
+    same, only the time to first token differs.
+    """
+    from memos_client.cli.output import print_json
+    from memos_client.runtime.activation.executor import run_generation
+    from memos_client.runtime.activation.model_adapter import load_model
+
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    loaded = load_model(model, dtype)
+    with _open_runtime() as memos:
+        scope = _cube_name(cube) if cube is not None else None
+        if scope is not None:
+            _require_installed(memos, scope)
+        result = run_generation(
+            memos,
+            loaded,
+            question,
+            cube=scope,
+            budget=budget,
+            max_new_tokens=max_new_tokens,
+            use_activation=not no_activation,
+            rebuild_stale=rebuild_stale,
+        )
+    if as_json:
+        print_json({"text": result.text, "ttft_ms": round(result.ttft_ms, 3), "used": result.used})
+        return
+    typer.echo(result.text)
+    used = result.used
+    typer.echo(
+        f"ttft {result.ttft_ms:.1f} ms; snapshots: {', '.join(used['snapshots']) or 'none'}; "
+        f"adapters: {', '.join(used['adapters']) or 'none'}; "
+        f"prefilled tokens: {used['prefilled_tokens']}",
+        err=True,
+    )
+    for reason in used["skipped"]:
+        typer.echo(f"  skipped {reason}", err=True)

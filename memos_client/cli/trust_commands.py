@@ -1,0 +1,118 @@
+"""``memos trust add|list|remove``: the signing keys installs accept, and namespace pins."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from memos_client.cli.app import app
+
+trust_app = typer.Typer(
+    help="Manage trusted signing keys and namespace pins.", no_args_is_help=True
+)
+app.add_typer(trust_app, name="trust")
+Namespace = Annotated[
+    str | None,
+    typer.Option(
+        "--namespace", help="Pin the key to this namespace instead of trusting it everywhere."
+    ),
+]
+
+
+@trust_app.command("add")
+def add(
+    key_file: Annotated[Path, typer.Argument(help="The signer's public key (PEM).")],
+    namespace: Namespace = None,
+) -> None:
+    """Trust a public key (for every namespace, or only for --namespace, replacing its pin)."""
+    from memos_client.config import memos_home
+    from memos_client.keystore import load_public_key
+    from memos_client.trust import NamespacePin, add_trusted_key, load_pins, save_pins
+    from mip.names import validate_namespace
+
+    key = load_public_key(key_file)
+    if namespace is None:
+        add_trusted_key(key)
+        typer.echo(f"trusting key {key.key_id} for every namespace")
+        return
+    normal = validate_namespace(namespace)
+    pins = load_pins()
+    previous = pins.get(normal)
+    keys = dict(previous.keys) if previous is not None and previous.source == "explicit" else {}
+    keys[key.key_id] = key.to_pem().decode()
+    pins[normal] = NamespacePin(normal, keys, "explicit")
+    save_pins(pins, memos_home())
+    typer.echo(f"namespace {normal!r} is pinned to key(s) {', '.join(k[:16] for k in keys)}")
+
+
+@trust_app.command("list")
+def list_keys(json_output: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Keys trusted everywhere, and each namespace's pinned keys."""
+    from memos_client.cli.output import print_json
+    from memos_client.trust import load_pins, trusted_keys
+
+    keys = sorted(trusted_keys())
+    pins = load_pins()
+    if json_output:
+        print_json(
+            {
+                "trusted": keys,
+                "namespaces": {
+                    ns: {"keys": sorted(p.keys), "source": p.source, "pinned_at": p.pinned_at}
+                    for ns, p in sorted(pins.items())
+                },
+            }
+        )
+        return
+    typer.echo("trusted for every namespace:")
+    for key_id in keys:
+        typer.echo(f"  {key_id}")
+    typer.echo("namespace pins:")
+    for namespace, pin in sorted(pins.items()):
+        typer.echo(f"  {namespace}: {', '.join(sorted(pin.keys))} ({pin.source}, {pin.pinned_at})")
+
+
+@trust_app.command("remove")
+def remove(
+    key_id: Annotated[
+        str | None, typer.Argument(help="Key id (or a unique prefix of at least 8 characters).")
+    ] = None,
+    namespace: Annotated[
+        str | None,
+        typer.Option("--namespace", help="Drop this namespace's pin (or one key of it)."),
+    ] = None,
+) -> None:
+    """Stop trusting a key, or drop a namespace pin (the next install pins again on first use)."""
+    from memos_client.config import memos_home
+    from memos_client.errors import NotFoundError, UsageError
+    from memos_client.trust import load_pins, remove_trusted_key, save_pins
+    from mip.names import validate_namespace
+
+    if key_id is None and namespace is None:
+        raise UsageError("name a key id, or --namespace NS to drop that namespace's pin")
+    if key_id is not None and len(key_id) < 8:
+        raise UsageError(f"key id prefix {key_id!r} is too short: give at least 8 characters")
+    removed: list[str] = []
+    pins = load_pins()
+    targets = [validate_namespace(namespace)] if namespace else list(pins)
+    for ns in targets:
+        pin = pins.get(ns)
+        if pin is None:
+            continue
+        doomed = [k for k in pin.keys if key_id is None or k.startswith(key_id)]
+        for k in doomed:
+            del pin.keys[k]
+            removed.append(f"{k[:16]} (namespace {ns})")
+        if not pin.keys:
+            del pins[ns]
+    save_pins(pins, memos_home())
+    if key_id is not None and namespace is None:
+        removed.extend(remove_trusted_key(key_id))
+    if not removed:
+        raise NotFoundError(
+            f"no trusted key or pin matches {key_id or namespace!r}; see `memos trust list`"
+        )
+    for item in removed:
+        typer.echo(f"removed {item}")

@@ -1,0 +1,1 @@
+"""Installing cubes: requirements, resolution, the download cache, trust pins, lockfiles, install."""

@@ -1,0 +1,210 @@
+"""The content-addressed download cache under ``$MEMOS_CACHE_DIR/v1`` (see docs/install.md).
+
+Layout (the ``v1`` folder is the cache format version: a new layout gets a new folder, so an
+old client and a new one never misread each other's files)::
+
+    v1/blobs/sha256/<hex>        blob bytes, named by their digest
+    v1/envelopes/sha256/<hex>    DSSE envelopes, named by the digest of the manifest they carry
+    v1/index/<index-key>/<ns>/<name>.json   the registry's cube documents (offline resolution)
+    v1/tmp/                      partial downloads (``<hex>.part``, resumed with Range)
+
+Every entry is written to a temporary file and moved into place with ``os.replace`` only after its
+digest was checked, so a reader never sees a half-written entry; ``memos cache verify`` re-hashes
+everything and removes what no longer matches its name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mip.digests import Digest, digest_hex
+
+CACHE_VERSION = "v1"
+_CHUNK = 1 << 20
+
+
+def index_key(index_url: str) -> str:
+    """A short stable folder name for one index URL."""
+    return hashlib.sha256(index_url.rstrip("/").encode()).hexdigest()[:16]
+
+
+@dataclass
+class CacheReport:
+    """What ``memos cache verify`` found: entries checked and entries removed as corrupt."""
+
+    checked: int = 0
+    bytes_checked: int = 0
+    corrupt: list[str] = field(default_factory=list)
+
+
+class Cache:
+    """One cache directory; every method is safe to call from several threads and processes."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root / CACHE_VERSION
+
+    # -- paths ---------------------------------------------------------------------------------
+
+    def blob_path(self, digest: Digest) -> Path:
+        """Where a blob lives (whether or not it is there)."""
+        return self.root / "blobs" / "sha256" / digest_hex(digest)
+
+    def envelope_path(self, manifest_digest: Digest) -> Path:
+        """Where the envelope of a manifest lives."""
+        return self.root / "envelopes" / "sha256" / digest_hex(manifest_digest)
+
+    def index_path(self, index_url: str, name: str) -> Path:
+        """Where the cube document of ``name`` (normal form ``ns/name``) from ``index_url`` lives."""
+        namespace, _, cube = name.partition("/")
+        return self.root / "index" / index_key(index_url) / namespace / f"{cube}.json"
+
+    def partial_path(self, digest: Digest) -> Path:
+        """The partial download of a blob (kept after an interruption, resumed with Range)."""
+        return self.root / "tmp" / f"{digest_hex(digest)}.part"
+
+    # -- blobs -----------------------------------------------------------------------------------
+
+    def has_blob(self, digest: Digest, size: int | None = None) -> bool:
+        """True when the blob is cached (and of ``size`` bytes, when given)."""
+        try:
+            stat = self.blob_path(digest).stat()
+        except FileNotFoundError:
+            return False
+        return size is None or stat.st_size == size
+
+    def commit_blob(self, temp_path: Path, digest: Digest) -> Path:
+        """Move an already-verified file into place as the blob ``digest``."""
+        destination = self.blob_path(digest)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(temp_path, destination)
+        return destination
+
+    def discard_blob(self, digest: Digest) -> None:
+        """Remove a blob (and any partial download of it)."""
+        for path in (self.blob_path(digest), self.partial_path(digest)):
+            with suppress(FileNotFoundError):
+                path.unlink()
+
+    # -- small entries (envelopes, index documents) ----------------------------------------------
+
+    def _write_atomic(self, destination: Path, data: bytes) -> None:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp_name = tempfile.mkstemp(prefix=".tmp-", dir=destination.parent)
+        try:
+            with os.fdopen(handle, "wb") as sink:
+                sink.write(data)
+            os.replace(temp_name, destination)
+        except BaseException:
+            with suppress(FileNotFoundError):
+                os.unlink(temp_name)
+            raise
+
+    def read_envelope(self, manifest_digest: Digest) -> bytes | None:
+        """The cached envelope bytes for a manifest digest, or ``None``."""
+        try:
+            return self.envelope_path(manifest_digest).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def write_envelope(self, manifest_digest: Digest, envelope_bytes: bytes) -> None:
+        """Store an envelope whose payload was checked to hash to ``manifest_digest``."""
+        self._write_atomic(self.envelope_path(manifest_digest), envelope_bytes)
+
+    def discard_envelope(self, manifest_digest: Digest) -> None:
+        """Remove a cached envelope."""
+        with suppress(FileNotFoundError):
+            self.envelope_path(manifest_digest).unlink()
+
+    def read_index(self, index_url: str, name: str) -> dict[str, Any] | None:
+        """The cached cube document (``{"etag", "document"}``), or ``None``."""
+        try:
+            data = json.loads(self.index_path(index_url, name).read_bytes())
+        except (FileNotFoundError, ValueError):
+            return None
+        return data if isinstance(data, dict) and "document" in data else None
+
+    def write_index(self, index_url: str, name: str, document: Any, etag: str | None) -> None:
+        """Store a cube document and its ETag."""
+        data = json.dumps({"etag": etag, "index_url": index_url, "document": document})
+        self._write_atomic(self.index_path(index_url, name), data.encode())
+
+    # -- maintenance -----------------------------------------------------------------------------
+
+    def _entries(self, kind: str) -> Iterator[Path]:
+        directory = self.root / kind / "sha256"
+        if directory.is_dir():
+            for path in sorted(directory.iterdir()):
+                if not path.name.startswith("."):
+                    yield path
+
+    def info(self) -> dict[str, Any]:
+        """Counts and sizes of each kind of entry."""
+        result: dict[str, Any] = {"path": str(self.root), "version": CACHE_VERSION}
+        for kind in ("blobs", "envelopes"):
+            paths = list(self._entries(kind))
+            result[kind] = {"count": len(paths), "bytes": sum(p.stat().st_size for p in paths)}
+        index_files = list((self.root / "index").glob("*/*/*.json"))
+        result["index"] = {
+            "count": len(index_files),
+            "bytes": sum(p.stat().st_size for p in index_files),
+        }
+        partial = list((self.root / "tmp").glob("*.part"))
+        result["partial"] = {"count": len(partial), "bytes": sum(p.stat().st_size for p in partial)}
+        result["total_bytes"] = sum(
+            result[k]["bytes"] for k in ("blobs", "envelopes", "index", "partial")
+        )
+        return result
+
+    def verify(self, remove: bool = True) -> CacheReport:
+        """Re-hash every blob and envelope; remove (when ``remove``) those that do not match."""
+        report = CacheReport()
+        for path in self._entries("blobs"):
+            hasher = hashlib.sha256()
+            with open(path, "rb") as stream:
+                while chunk := stream.read(_CHUNK):
+                    hasher.update(chunk)
+                    report.bytes_checked += len(chunk)
+            report.checked += 1
+            if hasher.hexdigest() != path.name:
+                report.corrupt.append(f"blob sha256:{path.name}")
+                if remove:
+                    path.unlink()
+        for path in self._entries("envelopes"):
+            report.checked += 1
+            if not _envelope_matches(path.read_bytes(), path.name):
+                report.corrupt.append(f"envelope sha256:{path.name}")
+                if remove:
+                    path.unlink()
+        return report
+
+    def clean(self) -> int:
+        """Remove the whole cache; return the number of bytes freed."""
+        import shutil
+
+        freed = int(self.info()["total_bytes"]) if self.root.exists() else 0
+        if self.root.exists():
+            # Rename first so a concurrent reader never sees a half-deleted cache.
+            doomed = self.root.with_name(f".{CACHE_VERSION}-deleting-{os.getpid()}")
+            os.replace(self.root, doomed)
+            shutil.rmtree(doomed, ignore_errors=True)
+        return freed
+
+
+def _envelope_matches(data: bytes, hex_name: str) -> bool:
+    """True when ``data`` is an envelope whose payload hashes to ``hex_name``."""
+    from mip.dsse import parse_envelope
+    from mip.errors import MIPError
+
+    try:
+        envelope = parse_envelope(data)
+    except MIPError:
+        return False
+    return hashlib.sha256(envelope.payload).hexdigest() == hex_name

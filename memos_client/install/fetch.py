@@ -1,0 +1,246 @@
+"""Talking to a registry for installs: cube documents, envelopes, namespace keys and blobs.
+
+Built on the registry's :class:`memos_client.index_client.IndexClient` (the one place where httpx
+errors are translated), extended here with what installs need: conditional cube-document
+requests (``If-None-Match``), a not-found error the CLI maps to exit 4, and blob downloads into
+the content-addressed cache that are bounded by the declared size, retried and resumed with
+``Range`` after an interruption. Redirects to storage are followed without the
+``Authorization`` header when they leave the registry's origin (httpx drops it; the test suite
+checks it against two real servers).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Callable, Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from memos_client.errors import NetworkError, NotFoundError, RegistryError, VerificationError
+from memos_client.install.cache import Cache
+from memos_client.install.resolver import Candidate, candidates_from_document
+from mip.digests import Digest
+from mip.names import CubeName
+
+if TYPE_CHECKING:
+    from memos_client.install.registry_client import InstallClient
+    from mip.keys import PublicKey
+
+DEFAULT_INDEX_URL = "http://127.0.0.1:8700"
+#: Parallel blob downloads.
+MAX_PARALLEL = 8
+#: Attempts per blob: the first, then resumes after interruptions.
+MAX_ATTEMPTS = 3
+_CHUNK = 1 << 20
+
+
+def default_index_url() -> str:
+    """``$MEMOS_INDEX_URL``, else the registry of ``memos login``, else the local default."""
+    if os.environ.get("MEMOS_INDEX_URL"):
+        return os.environ["MEMOS_INDEX_URL"]
+    from memos_client.errors import UsageError
+    from memos_client.index_config import load_index_settings
+
+    try:
+        return load_index_settings().index_url
+    except UsageError:
+        return DEFAULT_INDEX_URL
+
+
+class RegistryIndex:
+    """A registry seen through the cache: the resolver's :class:`Index`, plus envelopes and blobs.
+
+    Offline, everything comes from the cache. Online, cube documents are revalidated with
+    ``If-None-Match`` -- except for exact pins whose version is already cached: versions are
+    immutable, and yanking does not affect an exact pin (API §5), so the cached entry is still
+    right and no request is needed.
+    """
+
+    def __init__(
+        self, url: str, cache: Cache, *, offline: bool = False, token: str | None = None
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.cache = cache
+        self.offline = offline
+        self._token = token
+        self._client: InstallClient | None = None
+        self._lock = threading.Lock()
+
+    # -- transport -------------------------------------------------------------------------------
+
+    @property
+    def client(self) -> InstallClient:
+        """The registry client (created on first use: httpx is slow to import)."""
+        with self._lock:
+            if self._client is None:
+                if self.offline:
+                    raise NetworkError("--offline forbids the network, and this needs it")
+                from memos_client.install.registry_client import InstallClient
+
+                self._client = InstallClient.connect(self.url, self._token)
+            return self._client
+
+    def close(self) -> None:
+        """Close the HTTP connections."""
+        if self._client is not None:
+            self._client.close()
+
+    def get_json(self, path: str) -> Any:
+        """A JSON document from the registry (``path`` starts with ``/v1``)."""
+        return self.client._json("GET", path)
+
+    # -- the resolver's view ---------------------------------------------------------------------
+
+    def candidates(self, name: CubeName, exact_pins: Collection[str] = ()) -> Sequence[Candidate]:
+        """Every version of ``name`` (see the class docstring for when the network is used)."""
+        cached = self.cache.read_index(self.url, name)
+        if cached is not None and (self.offline or self._pins_cached(cached, exact_pins)):
+            return candidates_from_document(cached["document"])
+        if self.offline:
+            raise NotFoundError(
+                f"unknown cube {name}: it is not in the cache, and --offline forbids asking "
+                f"the registry at {self.url}"
+            )
+        etag = cached.get("etag") if cached else None
+        document, new_etag = self.client.cube_document(name, etag)
+        if document is None:
+            if cached is None:
+                raise RegistryError(f"{self.url} answered 304 to an unconditional request")
+            return candidates_from_document(cached["document"])
+        self.cache.write_index(self.url, name, document, new_etag)
+        return candidates_from_document(document)
+
+    def _pins_cached(self, cached: Mapping[str, Any], exact_pins: Collection[str]) -> bool:
+        if not exact_pins:
+            return False
+        from mip.versions import Version
+
+        versions = {Version.parse(str(v["version"])) for v in cached["document"]["versions"]}
+        return all(Version.parse(pin) in versions for pin in exact_pins)
+
+    # -- envelopes and keys ----------------------------------------------------------------------
+
+    def envelope(self, candidate: Candidate) -> bytes:
+        """The envelope bytes of a version, from the cache or the registry (not yet verified)."""
+        cached = self.cache.read_envelope(candidate.manifest_digest)
+        if cached is not None:
+            return cached
+        if self.offline:
+            raise NotFoundError(
+                f"{candidate} is not in the cache and --offline forbids downloading it"
+            )
+        return self.client.envelope(candidate.name, candidate.version_text)
+
+    def namespace_keys(self, namespace: str) -> dict[str, PublicKey]:
+        """The keys the registry lists for ``namespace`` (first-use pinning)."""
+        from mip.errors import InvalidKeyError
+        from mip.keys import PublicKey
+
+        if self.offline:
+            return {}
+        try:
+            listed = self.client.keys(namespace)
+        except NotFoundError:
+            return {}
+        keys = {}
+        for item in listed:
+            try:
+                key = PublicKey.from_pem(str(item["public_key_pem"]).encode())
+            except (InvalidKeyError, KeyError):
+                continue
+            keys[key.key_id] = key
+        return keys
+
+    # -- blobs -----------------------------------------------------------------------------------
+
+    def download_blobs(
+        self, blobs: Mapping[Digest, int], progress: Callable[[int], None] | None = None
+    ) -> None:
+        """Fetch every blob not already cached, in parallel; raise on the first failure."""
+        missing = {d: s for d, s in blobs.items() if not self.cache.has_blob(d, s)}
+        if not missing:
+            return
+        if self.offline:
+            raise NotFoundError(
+                f"{len(missing)} blob(s) are not in the cache (e.g. {next(iter(missing))}) "
+                "and --offline forbids downloading them"
+            )
+        if len(missing) == 1:
+            ((digest, size),) = missing.items()
+            self.download_blob(digest, size, progress)
+            return
+        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(missing))) as pool:
+            futures = [pool.submit(self.download_blob, d, s, progress) for d, s in missing.items()]
+            errors = [f.exception() for f in futures]
+        for error in errors:
+            if error is not None:
+                raise error
+
+    def download_blob(
+        self, digest: Digest, size: int, progress: Callable[[int], None] | None = None
+    ) -> Path:
+        """Stream one blob into the cache, resuming a partial download; return its path."""
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                return self._download_once(digest, size, progress)
+            except RegistryError as exc:
+                if exc.code not in ("range_ignored", "range_not_satisfiable") or attempt > 1:
+                    raise
+                # The server cannot resume this partial file: drop it and start over.
+                self.cache.partial_path(digest).unlink(missing_ok=True)
+            except NetworkError as exc:
+                # The partial file stays: the next attempt (or the next run) resumes with Range.
+                if attempt == MAX_ATTEMPTS:
+                    raise NetworkError(
+                        f"downloading {digest} from {self.url} failed {attempt} times "
+                        f"({exc}); run the command again to resume"
+                    ) from exc
+        raise AssertionError("unreachable")
+
+    def _download_once(
+        self, digest: Digest, size: int, progress: Callable[[int], None] | None
+    ) -> Path:
+        partial = self.cache.partial_path(digest)
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        hasher = hashlib.sha256()
+        offset = 0
+        if partial.exists():
+            offset = partial.stat().st_size
+            if offset > size:
+                partial.unlink()
+                offset = 0
+            else:
+                with open(partial, "rb") as existing:
+                    while chunk := existing.read(_CHUNK):
+                        hasher.update(chunk)
+        if offset >= size:
+            partial.unlink()
+            hasher, offset = hashlib.sha256(), 0
+        if progress is not None and offset:
+            progress(offset)
+        received = offset
+        with self.client.stream_blob(digest, offset) as chunks, open(partial, "ab") as sink:
+            for chunk in chunks:
+                received += len(chunk)
+                if received > size:
+                    break  # never let a server fill the disk past the declared size
+                hasher.update(chunk)
+                sink.write(chunk)
+                if progress is not None:
+                    progress(len(chunk))
+        actual = "sha256:" + hasher.hexdigest()
+        if received != size or actual != digest:
+            with suppress(FileNotFoundError):
+                partial.unlink()
+            what = (
+                f"{received} bytes, expected {size}" if received != size else f"hashes to {actual}"
+            )
+            raise VerificationError(
+                f"blob {digest} from {self.url} is corrupt or tampered with ({what}); "
+                "discarded it, nothing was installed"
+            )
+        return self.cache.commit_blob(partial, digest)

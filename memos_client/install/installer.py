@@ -1,0 +1,334 @@
+"""Verifying resolved cubes and installing them atomically into the local runtime.
+
+For each cube (docs/install.md, "Install"):
+
+1. its envelope is checked: the payload hashes to the manifest digest the index announced, the
+   signature passes the trust rules (:mod:`memos_client.install.signers`), the manifest is valid
+   MIP and names the cube and version asked for; only then is the envelope cached;
+2. its blobs are downloaded into the cache (hashed while streaming);
+3. a staging folder under ``$MEMOS_HOME/cubes/.staging`` receives hard links to the cached blobs
+   (a copy only across file systems), the payloads are checked (records decode, tensor headers fit
+   their parts), and the folder is renamed to ``cubes/<ns>/<name>/<manifest hex>``;
+4. the runtime replaces the cube's memories in ONE database transaction: that commit is the
+   switch. Until it happens the previous version stays installed and intact; after it, the
+   previous version's folder is removed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from memos_client.errors import VerificationError
+from memos_client.install.cache import Cache
+from memos_client.install.resolver import Candidate
+from memos_client.install.signers import KeySource, check_signers
+from memos_client.trust import NamespacePin
+from mip.digests import Digest, digest_bytes, digest_hex
+from mip.errors import MIPError
+
+if TYPE_CHECKING:
+    from memos_client.runtime import MemOS
+    from mip.keys import PublicKey
+
+#: Marker files (``checked/<manifest hex>``) in the cache: this version's payloads passed the
+#: content checks once; content addressing means they still do while the blobs are intact.
+CHECKED_DIR = "checked"
+
+
+@dataclass
+class VerifiedCube:
+    """A cube version whose envelope, signature and manifest passed every check."""
+
+    candidate: Candidate
+    envelope_bytes: bytes
+    manifest_bytes: bytes
+    manifest: dict[str, Any]
+    signers: tuple[str, ...]
+    source: str
+    new_pin: NamespacePin | None = None
+
+    @property
+    def blobs(self) -> dict[Digest, int]:
+        """Every blob of the version, with its size."""
+        return {Digest(str(p["digest"])): int(p["size"]) for p in self.manifest.get("parts", [])}
+
+    @property
+    def total_size(self) -> int:
+        """Bytes of all blobs."""
+        return sum(self.blobs.values())
+
+
+@dataclass
+class InstallResult:
+    """What one cube's install did."""
+
+    name: str
+    version: str
+    manifest_digest: str
+    memory_count: int
+    path: Path
+    previous_version: str | None = None
+    unchanged: bool = False
+    signers: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready form for ``--json``."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "manifest_digest": self.manifest_digest,
+            "memory_count": self.memory_count,
+            "path": str(self.path),
+            "previous_version": self.previous_version,
+            "unchanged": self.unchanged,
+            "signers": list(self.signers),
+        }
+
+
+def cubes_dir(home: Path) -> Path:
+    """Where installed cubes' files live."""
+    return home / "cubes"
+
+
+def cube_dir(home: Path, name: str, manifest_digest: str) -> Path:
+    """The folder of one installed cube version (its identity is the manifest digest)."""
+    namespace, _, cube = name.partition("/")
+    return cubes_dir(home) / namespace / cube / digest_hex(Digest(manifest_digest))
+
+
+def verify_envelope(
+    candidate: Candidate,
+    envelope_bytes: bytes,
+    cache: Cache,
+    *,
+    trusted: Mapping[str, PublicKey],
+    pins: Mapping[str, NamespacePin],
+    lock_pins: Mapping[str, tuple[str, ...]] | None,
+    registry_keys: KeySource | None,
+    allow_unsigned: bool,
+    source: str,
+) -> VerifiedCube:
+    """Run the envelope checks of step 1; cache the envelope when they pass."""
+    from mip.dsse import parse_envelope
+
+    try:
+        envelope = parse_envelope(envelope_bytes)
+    except MIPError as exc:
+        cache.discard_envelope(candidate.manifest_digest)
+        raise VerificationError(f"{candidate}: the registry served a bad envelope ({exc})") from exc
+    actual = digest_bytes(envelope.payload)
+    if actual != candidate.manifest_digest:
+        cache.discard_envelope(candidate.manifest_digest)
+        raise VerificationError(
+            f"{candidate}: the envelope carries manifest {actual}, but the index announced "
+            f"{candidate.manifest_digest}; the registry or the cache is corrupt or tampered with"
+        )
+    check = check_signers(
+        envelope,
+        str(candidate),
+        trusted=trusted,
+        pins=pins,
+        lock_pins=lock_pins,
+        registry_keys=registry_keys,
+        allow_unsigned=allow_unsigned,
+    )
+    if cache.read_envelope(candidate.manifest_digest) == envelope_bytes:
+        # Cached entries were fully validated before they were written, and the digest above
+        # proves these are the same bytes: plain JSON suffices (pydantic is slow to import).
+        manifest = json.loads(envelope.payload)
+    else:
+        from mip.manifest import decode_manifest
+
+        try:
+            decoded = decode_manifest(envelope.payload)
+        except MIPError as exc:
+            raise VerificationError(f"{candidate}: invalid manifest ({exc})") from exc
+        del decoded  # validated; the raw JSON keeps fields a newer minor version added
+        manifest = json.loads(envelope.payload)
+    _check_identity(candidate, manifest)
+    cache.write_envelope(candidate.manifest_digest, envelope_bytes)
+    return VerifiedCube(
+        candidate, envelope_bytes, envelope.payload, manifest, check.key_ids, source, check.new_pin
+    )
+
+
+def _check_identity(candidate: Candidate, manifest: Mapping[str, Any]) -> None:
+    from mip.names import normalize_cube_name
+    from mip.versions import Version
+
+    name = normalize_cube_name(str(manifest["name"]))
+    version = Version.parse(str(manifest["version"]))
+    if name != candidate.name or version != candidate.version:
+        raise VerificationError(
+            f"{candidate}: the signed manifest is for {manifest['name']} {manifest['version']}; "
+            "the registry served the wrong cube"
+        )
+
+
+# -- staging -------------------------------------------------------------------------------------
+
+
+def _link_or_copy(source: Path, destination: Path) -> None:
+    try:
+        os.link(source, destination)
+    except OSError:
+        # Another file system, or links not allowed: a copy is correct, only slower.
+        shutil.copyfile(source, destination)
+
+
+def _part_file(part: Mapping[str, Any]) -> str:
+    kind, name = part.get("kind"), str(part["name"])
+    if kind == "plaintext":
+        return f"{name}.msgpack"
+    if kind == "parameter":
+        return f"{name}/adapter_model.safetensors"  # beside adapter_config.json: PEFT loads it
+    return f"{name}.safetensors" if kind == "activation" else f"{name}.bin"
+
+
+def _stage(cube: VerifiedCube, cache: Cache, staging: Path) -> None:
+    (staging / "parts").mkdir(parents=True)
+    (staging / "envelope.json").write_bytes(cube.envelope_bytes)
+    (staging / "manifest.json").write_bytes(cube.manifest_bytes)
+    origin = {"source": cube.source, "signers": list(cube.signers)}
+    (staging / "origin.json").write_text(json.dumps(origin, indent=2), "utf-8")
+    for part in cube.manifest.get("parts", []):
+        target = staging / "parts" / _part_file(part)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        blob = cache.blob_path(Digest(str(part["digest"])))
+        if not blob.is_file() or blob.stat().st_size != int(part["size"]):
+            raise VerificationError(
+                f"{cube.candidate}: blob {part['digest']} vanished from the cache; run again"
+            )
+        _link_or_copy(blob, target)
+        if part.get("kind") == "parameter":
+            config = json.dumps(part.get("adapter_config", {}), indent=2, sort_keys=True)
+            (target.parent / "adapter_config.json").write_text(config, "utf-8")
+
+
+def _check_payloads(cube: VerifiedCube, root: Path, cache: Cache) -> None:
+    """Step 3's content checks (skipped when this version passed them before)."""
+    marker = cache.root / CHECKED_DIR / digest_hex(cube.candidate.manifest_digest)
+    if marker.exists():
+        return
+    from mip.models import ActivationPart, ParameterPart, PlaintextPart
+    from mip.records import iter_records
+    from mip.tensors import check_activation, check_parameter, read_header
+
+    for raw in cube.manifest.get("parts", []):
+        path = root / "parts" / _part_file(raw)
+        try:
+            with open(path, "rb") as stream:
+                if raw.get("kind") == "plaintext":
+                    part = PlaintextPart.model_validate(raw)
+                    count = sum(1 for _ in iter_records(stream))
+                    if count != part.count:
+                        raise VerificationError(
+                            f"{cube.candidate}: part {part.name!r} declares {part.count} "
+                            f"records, its blob holds {count}"
+                        )
+                elif raw.get("kind") == "activation":
+                    check_activation(
+                        read_header(stream, int(raw["size"])), ActivationPart.model_validate(raw)
+                    )
+                elif raw.get("kind") == "parameter":
+                    check_parameter(
+                        read_header(stream, int(raw["size"])), ParameterPart.model_validate(raw)
+                    )
+        except MIPError as exc:
+            raise VerificationError(f"{cube.candidate}: part {raw['name']!r}: {exc}") from exc
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()
+
+
+def _records(cube: VerifiedCube, root: Path) -> Iterator[dict[str, Any]]:
+    from mip.records import iter_records
+
+    for raw in cube.manifest.get("parts", []):
+        if raw.get("kind") == "plaintext":
+            with open(root / "parts" / _part_file(raw), "rb") as stream:
+                yield from iter_records(stream)
+
+
+def _runtime_parts(cube: VerifiedCube, root: Path) -> list[dict[str, Any]]:
+    parts = []
+    for raw in cube.manifest.get("parts", []):
+        part = dict(raw)
+        part["path"] = str(root / "parts" / _part_file(raw))
+        parts.append(part)
+    return parts
+
+
+def install_verified(
+    cubes: Sequence[VerifiedCube], cache: Cache, runtime: MemOS, home: Path
+) -> list[InstallResult]:
+    """Steps 3 and 4 for each cube (blobs must be cached); dependencies first."""
+    installed = {cube.name: cube for cube in runtime.installed_cubes()}
+    results = []
+    for cube in cubes:
+        name = str(cube.candidate.name)
+        digest = str(cube.candidate.manifest_digest)
+        previous = installed.get(name)
+        final = cube_dir(home, name, digest)
+        if previous is not None and previous.manifest_digest == digest and final.is_dir():
+            results.append(
+                InstallResult(
+                    name,
+                    previous.version,
+                    digest,
+                    previous.memory_count,
+                    final,
+                    previous.version,
+                    unchanged=True,
+                    signers=cube.signers,
+                )
+            )
+            continue
+        staging = cubes_dir(home) / ".staging" / uuid.uuid4().hex
+        try:
+            _stage(cube, cache, staging)
+            _check_payloads(cube, staging, cache)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            if not final.exists():
+                os.rename(staging, final)
+            # Else a complete folder of this very digest is there already (renames are atomic:
+            # an earlier install interrupted before its commit, or a concurrent one). Its content
+            # is fixed by the digest, so it is kept: replacing it could pull files from under a
+            # process that has just committed it.
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        count = runtime.install_cube(
+            name,
+            cube.candidate.version_text,
+            digest,
+            _records(cube, final),
+            cube.manifest.get("governance") or {},
+            _runtime_parts(cube, final),
+        )
+        if previous is not None and previous.manifest_digest != digest:
+            shutil.rmtree(cube_dir(home, name, previous.manifest_digest), ignore_errors=True)
+        results.append(
+            InstallResult(
+                name,
+                cube.candidate.version_text,
+                digest,
+                count,
+                final,
+                previous.version if previous else None,
+                signers=cube.signers,
+            )
+        )
+    return results
+
+
+def remove_cube_files(home: Path, name: str, manifest_digest: str) -> None:
+    """Delete an uninstalled cube's folder (its cache blobs stay, they are other links)."""
+    with suppress(FileNotFoundError):
+        shutil.rmtree(cube_dir(home, name, manifest_digest))

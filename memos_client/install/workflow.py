@@ -1,0 +1,330 @@
+"""The install commands' workflows: resolve, verify, download, install; lock; sync; uninstall."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from memos_client.errors import NotFoundError, TrustError, UsageError
+from memos_client.install.cache import Cache
+from memos_client.install.fetch import RegistryIndex
+from memos_client.install.installer import (
+    InstallResult,
+    VerifiedCube,
+    install_verified,
+    remove_cube_files,
+    verify_envelope,
+)
+from memos_client.install.lockfile import LockedCube, Lockfile
+from memos_client.install.requirements import Requirement
+from memos_client.install.resolver import Candidate, resolve
+from memos_client.trust import NamespacePin, load_pins, save_pins, trusted_keys
+from mip.digests import Digest
+from mip.names import CubeName
+from mip.versions import Version
+
+if TYPE_CHECKING:
+    from memos_client.runtime import MemOS
+    from mip.keys import PublicKey
+
+
+@dataclass
+class Options:
+    """What every install command shares."""
+
+    home: Path
+    cache: Cache
+    index_url: str
+    offline: bool = False
+    allow_unsigned: bool = False
+    upgrade: bool = False
+    show_progress: bool = True
+    lock_pins: dict[str, tuple[str, ...]] | None = None
+
+
+@dataclass
+class Session:
+    """One command's state: the index, trust material, and pins learned on first use."""
+
+    options: Options
+    index: RegistryIndex
+    trusted: dict[str, PublicKey]
+    pins: dict[str, NamespacePin]
+    new_pins: dict[str, NamespacePin] = field(default_factory=dict)
+    _registry_keys: dict[str, Mapping[str, PublicKey]] = field(default_factory=dict)
+
+    def registry_keys(self, namespace: str) -> Mapping[str, PublicKey]:
+        """The registry's keys for a namespace (fetched once per command)."""
+        if namespace not in self._registry_keys:
+            self._registry_keys[namespace] = self.index.namespace_keys(namespace)
+        return self._registry_keys[namespace]
+
+    def verify(self, candidate: Candidate, envelope_bytes: bytes, source: str) -> VerifiedCube:
+        """Check one envelope under the trust rules, remembering a first-use pin."""
+        cube = verify_envelope(
+            candidate,
+            envelope_bytes,
+            self.index.cache,
+            trusted=self.trusted,
+            pins=self.pins,
+            lock_pins=self.options.lock_pins,
+            registry_keys=None if self.options.offline else self.registry_keys,
+            allow_unsigned=self.options.allow_unsigned,
+            source=source,
+        )
+        if cube.new_pin is not None:
+            # Later cubes of the same namespace in this command must match the same key.
+            self.pins[cube.new_pin.namespace] = cube.new_pin
+            self.new_pins[cube.new_pin.namespace] = cube.new_pin
+        return cube
+
+    def save_pins(self) -> list[NamespacePin]:
+        """Persist first-use pins (after the install succeeded); return them."""
+        if self.new_pins:
+            stored = load_pins(self.options.home)
+            for namespace, pin in self.new_pins.items():
+                stored.setdefault(namespace, pin)
+            save_pins(stored, self.options.home)
+        return list(self.new_pins.values())
+
+    def close(self) -> None:
+        """Close network connections."""
+        self.index.close()
+
+
+def open_session(options: Options) -> Session:
+    """A session for ``options`` (reads trusted keys and pins from ``MEMOS_HOME``)."""
+    index = RegistryIndex(options.index_url, options.cache, offline=options.offline)
+    return Session(options, index, trusted_keys(options.home), load_pins(options.home))
+
+
+def open_runtime(home: Path) -> MemOS:
+    """The local runtime store under ``home``.
+
+    ``MEMOS_EMBEDDER`` (``minilm``, the default, or ``hashing``) picks the embedder the runtime
+    uses to index installed memories.
+    """
+    import os
+
+    from memos_client.runtime import MemOS
+
+    return MemOS(home, embedder=os.environ.get("MEMOS_EMBEDDER") or None)
+
+
+def dependency_order(resolved: Mapping[CubeName, Candidate]) -> list[Candidate]:
+    """Candidates with every cube after its dependencies (a cycle is broken by name order)."""
+    ordered: list[Candidate] = []
+    state: dict[CubeName, int] = {}
+
+    def visit(name: CubeName) -> None:
+        if state.get(name):
+            return
+        state[name] = 1
+        for requirement in resolved[name].requirements():
+            if requirement.name in resolved:
+                visit(requirement.name)
+        state[name] = 2
+        ordered.append(resolved[name])
+
+    for name in sorted(resolved):
+        visit(name)
+    return ordered
+
+
+def _download(session: Session, cubes: Sequence[VerifiedCube]) -> None:
+    from memos_client.cli.output import progress_bar
+
+    blobs: dict[Digest, int] = {}
+    for cube in cubes:
+        blobs.update(cube.blobs)
+    cache = session.index.cache
+    missing = {d: s for d, s in blobs.items() if not cache.has_blob(d, s)}
+    if not missing:
+        return
+    total = sum(missing.values()) if session.options.show_progress else 0
+    with progress_bar(total, "downloading") as advance:
+        session.index.download_blobs(missing, advance)
+
+
+def _preferred(runtime: MemOS, upgrade: bool) -> dict[CubeName, Version]:
+    if upgrade:
+        return {}
+    return {CubeName(c.name): Version.parse(c.version) for c in runtime.installed_cubes()}
+
+
+def verify_resolved(session: Session, resolved: Mapping[CubeName, Candidate]) -> list[VerifiedCube]:
+    """Fetch and check the envelope of every resolved cube, dependencies first."""
+    ordered = dependency_order(resolved)
+    if len(ordered) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        # Round trips dominate for many small cubes: fetch every envelope at once.
+        with ThreadPoolExecutor(max_workers=min(8, len(ordered))) as pool:
+            envelopes = list(pool.map(session.index.envelope, ordered))
+    else:
+        envelopes = [session.index.envelope(c) for c in ordered]
+    return [
+        session.verify(c, envelope, session.index.url)
+        for c, envelope in zip(ordered, envelopes, strict=True)
+    ]
+
+
+def _preload_runtime() -> None:
+    """Import the runtime on a background thread while the network is busy.
+
+    The import (numpy and friends) is CPU work of a few hundred milliseconds that needs nothing
+    from the install; resolution and downloads mostly wait on sockets (and hashing releases the
+    GIL), so the two overlap. The main thread's own import later simply waits for it.
+    """
+    import importlib
+    import threading
+
+    threading.Thread(
+        target=importlib.import_module, args=("memos_client.runtime",), daemon=True
+    ).start()
+
+
+def install_requirements(
+    requirements: Sequence[Requirement], options: Options
+) -> tuple[list[InstallResult], list[NamespacePin]]:
+    """``memos install NS/NAME[SPEC]...``: resolve, verify, download, install."""
+    session = open_session(options)
+    runtime: MemOS | None = None
+    try:
+        preferred: dict[CubeName, Version] = {}
+        if (options.home / "runtime" / "memos.db").exists():
+            # Something may be installed: the resolver keeps installed versions that still fit.
+            runtime = open_runtime(options.home)
+            preferred = _preferred(runtime, options.upgrade)
+        elif not options.offline:
+            _preload_runtime()  # a fresh home: nothing installed, nothing to prefer
+        resolved = resolve(requirements, session.index, preferred)
+        cubes = verify_resolved(session, resolved)
+        _download(session, cubes)
+        if runtime is None:
+            runtime = open_runtime(options.home)
+        results = install_verified(cubes, options.cache, runtime, options.home)
+        return results, session.save_pins()
+    finally:
+        session.close()
+        if runtime is not None:
+            runtime.close()
+
+
+def install_bundle_files(
+    paths: Sequence[Path], options: Options
+) -> tuple[list[InstallResult], list[NamespacePin]]:
+    """``memos install ./FILE.memcube``: verify the bundle like a download, then install it.
+
+    The bundle's blobs go into the cache (so installs hard-link them like any other); its
+    dependencies are resolved from the index.
+    """
+    from memos_client.install.bundle_import import import_bundle
+
+    session = open_session(options)
+    runtime = open_runtime(options.home)
+    try:
+        local = [import_bundle(path, session) for path in paths]
+        fixed = {cube.candidate.name for cube in local}
+        needed = [
+            requirement
+            for cube in local
+            for requirement in cube.candidate.requirements()
+            if requirement.name not in fixed
+        ]
+        dependencies: list[VerifiedCube] = []
+        if needed:
+            resolved = resolve(needed, session.index, _preferred(runtime, options.upgrade))
+            dependencies = verify_resolved(session, resolved)
+            _download(session, dependencies)
+        results = install_verified([*dependencies, *local], options.cache, runtime, options.home)
+        return results, session.save_pins()
+    finally:
+        session.close()
+        runtime.close()
+
+
+def uninstall(names: Sequence[CubeName], options: Options) -> list[tuple[str, str, int]]:
+    """``memos uninstall``: remove cubes; return (name, version, memories removed)."""
+    runtime = open_runtime(options.home)
+    try:
+        installed = {c.name: c for c in runtime.installed_cubes()}
+        unknown = [name for name in names if name not in installed]
+        if unknown:
+            raise NotFoundError(
+                f"not installed: {', '.join(unknown)}; `memos list` shows what is installed"
+            )
+        removed: list[tuple[str, str, int]] = []
+        for name in names:
+            count = runtime.uninstall_cube(name)
+            remove_cube_files(options.home, name, installed[name].manifest_digest)
+            removed.append((name, installed[name].version, count))
+        return removed
+    finally:
+        runtime.close()
+
+
+def lock(requirements: Sequence[Requirement], options: Options) -> Lockfile:
+    """``memos lock``: resolve and verify (nothing installed) and describe the result."""
+    if not requirements:
+        raise UsageError("nothing to lock: list cubes in memos.toml or on the command line")
+    session = open_session(options)
+    try:
+        resolved = resolve(requirements, session.index)
+        cubes = verify_resolved(session, resolved)
+        session.save_pins()
+    finally:
+        session.close()
+    trust: dict[str, set[str]] = {}
+    locked = []
+    for cube in cubes:
+        namespace = cube.candidate.name.partition("/")[0]
+        trust.setdefault(namespace, set()).update(cube.signers)
+        locked.append(
+            LockedCube(
+                str(cube.candidate.name),
+                cube.candidate.version_text,
+                str(cube.candidate.manifest_digest),
+                list(cube.signers),
+                dict(cube.candidate.dependencies),
+                [
+                    {"part": str(p["name"]), "digest": str(p["digest"]), "size": int(p["size"])}
+                    for p in cube.manifest.get("parts", [])
+                ],
+            )
+        )
+    return Lockfile(
+        options.index_url,
+        [r.text for r in requirements],
+        locked,
+        {ns: sorted(keys) for ns, keys in trust.items() if keys},
+    )
+
+
+def sync(
+    lockfile: Lockfile, options: Options
+) -> tuple[list[InstallResult], list[tuple[str, str, int]]]:
+    """``memos sync``: make the installed set exactly the lockfile's (install, replace, remove)."""
+    options.lock_pins = {ns: tuple(keys) for ns, keys in lockfile.trust.items()}
+    session = open_session(options)
+    runtime = open_runtime(options.home)
+    try:
+        candidates = {c.candidate().name: c.candidate() for c in lockfile.cubes}
+        cubes = verify_resolved(session, candidates)
+        for cube, entry in zip(cubes, dependency_order(candidates), strict=True):
+            locked = next(c for c in lockfile.cubes if c.manifest_digest == entry.manifest_digest)
+            if locked.signers and not set(locked.signers) & set(cube.signers):
+                raise TrustError(
+                    f"{cube.candidate} is signed by {', '.join(s[:16] for s in cube.signers)}, "
+                    f"the lockfile expects {', '.join(s[:16] for s in locked.signers)}; refusing"
+                )
+        _download(session, cubes)
+        results = install_verified(cubes, options.cache, runtime, options.home)
+        extra = [c.name for c in runtime.installed_cubes() if c.name not in candidates]
+    finally:
+        session.close()
+        runtime.close()
+    removed = uninstall([CubeName(name) for name in extra], options) if extra else []
+    return results, removed

@@ -1,0 +1,160 @@
+"""Blob downloads against real HTTP servers in threads: resume with Range, redirects, bounds."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from memos_client.errors import VerificationError
+from memos_client.install.cache import Cache
+from memos_client.install.fetch import RegistryIndex
+from mip.digests import Digest
+
+BLOB = bytes(range(256)) * 4096 * 3  # 3 MiB: more than one 1 MiB read chunk survives a cut
+DIGEST = Digest("sha256:" + hashlib.sha256(BLOB).hexdigest())
+
+
+class Server:
+    """A tiny blob server: can cut the first response short, redirect, or lie about bytes."""
+
+    def __init__(
+        self,
+        body: bytes = BLOB,
+        cut_first: bool = False,
+        redirect: str | None = None,
+        ranges: bool = True,
+    ):
+        self.body = body
+        self.ranges = ranges
+        self.cut_first = cut_first
+        self.redirect = redirect
+        self.requests: list[dict[str, str]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                outer.requests.append({k.lower(): v for k, v in self.headers.items()})
+                if outer.redirect is not None:
+                    self.send_response(302)
+                    self.send_header("Location", outer.redirect + self.path)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                start = 0
+                header = self.headers.get("Range") if outer.ranges else None
+                if header:
+                    start = int(header.removeprefix("bytes=").split("-")[0])
+                    self.send_response(206)
+                    self.send_header(
+                        "Content-Range", f"bytes {start}-{len(outer.body) - 1}/{len(outer.body)}"
+                    )
+                else:
+                    self.send_response(200)
+                self.send_header("Content-Length", str(len(outer.body) - start))
+                self.end_headers()
+                if outer.cut_first and len(outer.requests) == 1:
+                    self.wfile.write(outer.body[: len(outer.body) // 2])
+                    self.wfile.flush()
+                    self.connection.shutdown(2)  # the connection drops mid-body
+                    return
+                self.wfile.write(outer.body[start:])
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> Server:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> Iterator[Cache]:
+    return Cache(tmp_path / "cache")
+
+
+def test_interrupted_download_resumes_with_range(cache: Cache) -> None:
+    with Server(cut_first=True) as server:
+        index = RegistryIndex(server.url, cache, token="t")
+        try:
+            path = index.download_blob(DIGEST, len(BLOB))
+        finally:
+            index.close()
+    assert path.read_bytes() == BLOB
+    assert len(server.requests) == 2
+    assert "range" not in server.requests[0]
+    offset = int(server.requests[1]["range"].removeprefix("bytes=").rstrip("-"))
+    assert 0 < offset <= len(BLOB) // 2
+    assert not cache.partial_path(DIGEST).exists()
+
+
+def test_cached_blob_is_not_downloaded_again(cache: Cache) -> None:
+    with Server() as server:
+        index = RegistryIndex(server.url, cache, token="t")
+        try:
+            index.download_blobs({DIGEST: len(BLOB)})
+            index.download_blobs({DIGEST: len(BLOB)})
+        finally:
+            index.close()
+    assert len(server.requests) == 1
+
+
+def test_authorization_is_not_forwarded_to_another_host(cache: Cache) -> None:
+    with Server() as storage, Server(redirect=None) as registry:
+        registry.redirect = storage.url
+        index = RegistryIndex(registry.url, cache, token="secret-token")
+        try:
+            index.download_blob(DIGEST, len(BLOB))
+        finally:
+            index.close()
+    assert registry.requests[0]["authorization"] == "Bearer secret-token"
+    assert "authorization" not in storage.requests[0]
+    assert cache.blob_path(DIGEST).read_bytes() == BLOB
+
+
+def test_wrong_bytes_are_refused_and_discarded(cache: Cache) -> None:
+    evil = BLOB[:-1] + b"\x00"
+    with Server(body=evil) as server:
+        index = RegistryIndex(server.url, cache, token="t")
+        with pytest.raises(VerificationError, match="tampered"):
+            index.download_blob(DIGEST, len(BLOB))
+        index.close()
+    assert not cache.has_blob(DIGEST)
+    assert not cache.partial_path(DIGEST).exists()
+
+
+def test_a_server_sending_too_much_is_cut_off(cache: Cache) -> None:
+    with Server(body=BLOB + b"more") as server:
+        index = RegistryIndex(server.url, cache, token="t")
+        with pytest.raises(VerificationError, match="expected"):
+            index.download_blob(DIGEST, len(BLOB))
+        index.close()
+    assert not cache.has_blob(DIGEST)
+
+
+def test_a_server_ignoring_range_restarts_the_download(cache: Cache) -> None:
+    partial = cache.partial_path(DIGEST)
+    partial.parent.mkdir(parents=True)
+    partial.write_bytes(BLOB[:1000])  # left by an interrupted run
+    with Server(ranges=False) as server:
+        index = RegistryIndex(server.url, cache, token="t")
+        try:
+            path = index.download_blob(DIGEST, len(BLOB))
+        finally:
+            index.close()
+    assert path.read_bytes() == BLOB
+    assert server.requests[0]["range"] == "bytes=1000-"
+    assert "range" not in server.requests[1]

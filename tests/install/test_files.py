@@ -1,0 +1,131 @@
+"""Requirements, memos.toml, memos.lock and trust pins: parsing and every rejection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from memos_client.errors import TrustError, UsageError
+from memos_client.install.lockfile import LockedCube, Lockfile, read_lockfile
+from memos_client.install.requirements import load_project_file, parse_requirement
+from memos_client.install.signers import check_signers
+from memos_client.trust import NamespacePin, load_pins, save_pins
+from mip.dsse import sign
+from mip.keys import SigningKey
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "pin", "shown"),
+    [
+        ("alice/cooking", "alice/cooking", None, "alice/cooking"),
+        (
+            "Alice/French_Cooking >= 1, <2",
+            "alice/french-cooking",
+            None,
+            "alice/french-cooking>=1,<2",
+        ),
+        ("alice/cooking==1.2.0", "alice/cooking", "1.2.0", "alice/cooking==1.2.0"),
+        ("alice/cooking@1.2.0", "alice/cooking", "1.2.0", "alice/cooking==1.2.0"),
+    ],
+)
+def test_parse_requirement(text: str, name: str, pin: str | None, shown: str) -> None:
+    requirement = parse_requirement(text)
+    assert (requirement.name, requirement.exact_pin, requirement.text) == (name, pin, shown)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("cooking", "expected NAMESPACE/NAME"),
+        ("alice/cooking>>1", "is not a version"),
+        ("alice/cooking~1", "no operator"),
+        ("alice/cooking>=one", "is not a version"),
+        ("a/b/c", "expected NAMESPACE/NAME"),
+    ],
+)
+def test_bad_requirements(text: str, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        parse_requirement(text)
+
+
+def test_project_file_reports_every_problem(tmp_path: Path) -> None:
+    path = tmp_path / "memos.toml"
+    path.write_text('cubes = ["ok/one", "bad", "x/y>>2"]\nextra = 1\n')
+    with pytest.raises(UsageError) as caught:
+        load_project_file(path)
+    message = str(caught.value)
+    assert "unknown keys extra" in message
+    assert "'bad'" in message
+    assert "'x/y>>2'" in message
+    path.write_text("cubes = [")
+    with pytest.raises(UsageError, match="not valid TOML"):
+        load_project_file(path)
+    with pytest.raises(UsageError, match="does not exist"):
+        load_project_file(tmp_path / "missing.toml")
+
+
+def test_lockfile_round_trip_and_rejections(tmp_path: Path) -> None:
+    lock = Lockfile(
+        "http://127.0.0.1:1",
+        ["a/x>=1"],
+        [LockedCube("a/x", "1.0.0", "sha256:" + "a" * 64, ["k" * 64], {"a/y": ">=1"}, [])],
+        {"a": ["k" * 64]},
+    )
+    path = tmp_path / "memos.lock"
+    lock.write(path)
+    again = read_lockfile(path)
+    assert again.cubes[0].candidate().dependencies == {"a/y": ">=1"}
+    assert again.trust == {"a": ["k" * 64]}
+    path.write_text(path.read_text().replace("sha256:" + "a" * 64, "sha256:nope"))
+    with pytest.raises(UsageError, match="invalid digest"):
+        read_lockfile(path)
+    path.write_text("version = 9\n")
+    with pytest.raises(UsageError, match="lockfile version 9"):
+        read_lockfile(path)
+
+
+def test_pins_round_trip_and_a_changed_key_is_refused(tmp_path: Path) -> None:
+    first, second = SigningKey.generate(), SigningKey.generate()
+    pin = NamespacePin(
+        "alice", {first.public_key.key_id: first.public_key.to_pem().decode()}, "first-use"
+    )
+    save_pins({"alice": pin}, tmp_path)
+    pins = load_pins(tmp_path)
+    good = sign(b"{}", [first])
+    assert check_signers(good, "alice/x 1.0.0", trusted={}, pins=pins).key_ids == (
+        first.public_key.key_id,
+    )
+    bad = sign(b"{}", [second])
+    with pytest.raises(TrustError, match="SIGNING KEY CHANGED for namespace 'alice'"):
+        check_signers(
+            bad, "alice/x 2.0.0", trusted={second.public_key.key_id: second.public_key}, pins=pins
+        )
+    with pytest.raises(TrustError, match="unsigned"):
+        check_signers(sign(b"{}", []), "alice/x 3.0.0", trusted={}, pins=pins)
+    assert (
+        check_signers(
+            sign(b"{}", []), "b/x 1.0.0", trusted={}, pins={}, allow_unsigned=True
+        ).key_ids
+        == ()
+    )
+
+
+def test_first_use_pins_the_registry_key() -> None:
+    key = SigningKey.generate()
+    listed = {key.public_key.key_id: key.public_key}
+    check = check_signers(
+        sign(b"{}", [key]), "bob/x 1.0.0", trusted={}, pins={}, registry_keys=lambda ns: listed
+    )
+    assert check.new_pin is not None
+    assert check.new_pin.namespace == "bob"
+    assert list(check.new_pin.keys) == [key.public_key.key_id]
+    stranger = SigningKey.generate()
+    with pytest.raises(TrustError, match="neither trusted nor a key the registry lists"):
+        check_signers(
+            sign(b"{}", [stranger]),
+            "bob/x 1.0.0",
+            trusted={},
+            pins={},
+            registry_keys=lambda ns: listed,
+        )
