@@ -235,6 +235,8 @@ def installed_cubes(memos: MemOS) -> list[InstalledCube]:
     )
     cubes = []
     for row in rows:
+        if not memos.governor.allows(memos.principal, json.loads(row["governance"]), "read"):
+            continue  # governance covers listing too: a cube you may not read is not shown
         parts = [
             json.loads(part[0])
             for part in memos.store.query(

@@ -123,7 +123,7 @@ class RetrievalSettings:
 
     retrievers: tuple[str, ...] = ("lexical", "semantic")
     fusion: str = "score"
-    pool: int = 100
+    pool: int = 50
     lexical_weight: float = 0.7
     semantic_weight: float = 0.3
     context_weight: float = 0.3

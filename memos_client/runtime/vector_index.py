@@ -203,11 +203,23 @@ class VectorIndex:
 
     # -- the HNSW graph ------------------------------------------------------------------------
 
-    def _ann_paths(self) -> tuple[Path, Path] | None:
-        if self.ann_dir is None:
-            return None
-        slug = self.cache.embedder.name.replace("/", "_").replace("@", "-")
-        return self.ann_dir / f"hnsw-{slug}.bin", self.ann_dir / f"hnsw-{slug}.json"
+    def _ann_files(self) -> list[tuple[int, Path]]:
+        """Saved graphs as ``(watermark, path)``, newest first.
+
+        The change sequence a graph reflects is part of its file name, so graph and watermark
+        are replaced together by one rename even when two processes save at once.
+        """
+        if self.ann_dir is None or not self.ann_dir.is_dir():
+            return []
+        found = []
+        for path in self.ann_dir.glob(f"{self._ann_prefix()}.*.bin"):
+            mark = path.name[len(self._ann_prefix()) + 1 : -len(".bin")]
+            if mark.isdigit():
+                found.append((int(mark), path))
+        return sorted(found, reverse=True)
+
+    def _ann_prefix(self) -> str:
+        return "hnsw-" + self.cache.embedder.name.replace("/", "_").replace("@", "-")
 
     def _ann_add(self, vectors: Vectors, labels: np.ndarray[Any, Any]) -> None:
         ann = self._ann
@@ -237,30 +249,24 @@ class VectorIndex:
                 self._save_ann()
 
     def _save_ann(self) -> None:
-        paths = self._ann_paths()
-        if paths is None or self._ann is None:
+        if self.ann_dir is None or self._ann is None:
             return
-        graph, sidecar = paths
-        graph.parent.mkdir(parents=True, exist_ok=True)
-        temporary = graph.with_suffix(f".{os.getpid()}.tmp")
+        self.ann_dir.mkdir(parents=True, exist_ok=True)
+        graph = self.ann_dir / f"{self._ann_prefix()}.{self._watermark}.bin"
+        temporary = self.ann_dir / f"{self._ann_prefix()}.{os.getpid()}.tmp"
         self._ann.save_index(str(temporary))
         temporary.replace(graph)
-        sidecar_temporary = sidecar.with_suffix(f".{os.getpid()}.tmp")
-        sidecar_temporary.write_text(json.dumps({"watermark": self._watermark}))
-        sidecar_temporary.replace(sidecar)
+        for _, older in self._ann_files()[2:]:  # keep the newest two (another reader may load)
+            with contextlib.suppress(OSError):
+                older.unlink()
         self._ann_dirty = 0
 
     def _load_ann(self, latest: int) -> None:
         """Start from the saved graph: load every vector, then replay only newer changes."""
-        paths = self._ann_paths()
-        if paths is None or not paths[0].exists() or not paths[1].exists():
-            return
-        try:
-            watermark = int(json.loads(paths[1].read_text())["watermark"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return
-        if watermark > latest:
-            return  # the graph is from a different (newer or replaced) database: rebuild
+        usable = [(mark, path) for mark, path in self._ann_files() if mark <= latest]
+        if not usable:
+            return  # none, or only graphs of a different (replaced) database: build anew
+        watermark, path = usable[0]
         live = self.store.query(
             "SELECT COUNT(*) FROM items WHERE state IN (?, ?, ?)",
             [str(state) for state in INDEXED_STATES],
@@ -271,8 +277,8 @@ class VectorIndex:
 
         ann = hnswlib.Index(space="ip", dim=self._matrix.shape[1])
         try:
-            ann.load_index(str(paths[0]), max_elements=0)
-        except RuntimeError:
+            ann.load_index(str(path), max_elements=0)
+        except (RuntimeError, OSError):
             return
         rows = self.store.query(
             "SELECT rowid, cube, state, text, metadata, text_digest FROM items WHERE id NOT IN "

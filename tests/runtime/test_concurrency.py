@@ -53,7 +53,7 @@ def _env() -> dict[str, str]:
 def test_two_processes_adding_and_searching_lose_nothing(tmp_path: Path) -> None:
     home = tmp_path / "home"
     MemOS(home=home, embedder="hashing").close()  # create the store once, up front
-    rounds = 12
+    rounds = 8
     workers = [
         subprocess.Popen(
             [sys.executable, "-c", WRITER, str(home), tag, str(rounds)],

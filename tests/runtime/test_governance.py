@@ -91,3 +91,5 @@ def test_installed_cube_governance_becomes_its_policy(mem: MemOS) -> None:
         mem.acting_as("bob").search("salary review", cube="acme/hr")
     with pytest.raises(AccessDeniedError):
         mem.acting_as("bob").install_cube("acme/hr", "2.0.0", "sha256:" + "d" * 64, [])
+    assert mem.acting_as("bob").installed_cubes() == []
+    assert [cube.name for cube in mem.installed_cubes()] == ["acme/hr"]
