@@ -320,15 +320,24 @@ def make_bundle(work: Path, env: dict[str, str], size: int) -> tuple[Path, Path]
 
 
 def refill_bundle(work: Path, env: dict[str, str], tensor: Path, round_index: int) -> Path:
-    """Overwrite the tensor's data (not its header) with random bytes, bump the version, pack."""
+    """Overwrite the KV tensors' data with random bytes, bump the version, pack.
+
+    The header and ``token_ids`` stay as they are: the token ids must keep hashing to the
+    snapshot's ``token_ids_sha256`` (MIP-1 §7.2), or `memos pack` refuses the file.
+    """
     with open(tensor, "r+b") as stream:
         header_size = int.from_bytes(stream.read(8), "little")
-        stream.seek(8 + header_size)
-        remaining = tensor.stat().st_size - 8 - header_size
-        while remaining:
-            chunk = os.urandom(min(remaining, 8 << 20))
-            stream.write(chunk)
-            remaining -= len(chunk)
+        header = json.loads(stream.read(header_size))
+        for name, entry in header.items():
+            if name in ("__metadata__", "token_ids"):
+                continue
+            begin, end = entry["data_offsets"]
+            stream.seek(8 + header_size + begin)
+            remaining = end - begin
+            while remaining:
+                chunk = os.urandom(min(remaining, 8 << 20))
+                stream.write(chunk)
+                remaining -= len(chunk)
     toml = tensor.parents[1] / "memcube.toml"
     toml.write_text(
         re.sub(r'version = "[^"]*"', f'version = "1.0.{round_index + 1}"', toml.read_text())
