@@ -88,9 +88,13 @@ def run(argv: list[str] | None = None) -> None:
     """Console-script entry point: domain errors become one ``error:`` line and exit 1."""
     from mip.errors import MIPError
     from registry_server.errors import RegistryError
+    from registry_server.settings import InvalidSettingsError
 
     try:
         app(args=argv)
+    except InvalidSettingsError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        sys.exit(2)
     except (RegistryError, MIPError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         sys.exit(1)

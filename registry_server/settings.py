@@ -7,10 +7,14 @@ Every field reads from an environment variable with the ``MEMSTORE_`` prefix
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class InvalidSettingsError(ValueError):
+    """A ``MEMSTORE_*`` setting or flag has a value the registry cannot use."""
 
 
 class Settings(BaseSettings):
@@ -28,7 +32,7 @@ class Settings(BaseSettings):
     s3_endpoint_url: str = ""
     s3_region: str = "us-east-1"
     #: ``path`` works with every S3-compatible server; ``virtual`` for AWS-style host names.
-    s3_addressing_style: str = "path"
+    s3_addressing_style: Literal["auto", "virtual", "path"] = "path"
     #: How long a presigned download URL stays valid.
     presign_expires_seconds: int = Field(default=300, ge=10, le=7 * 24 * 3600)
     #: Largest body of one monolithic ``PUT /v1/blobs/{digest}``; larger blobs use sessions.
@@ -47,6 +51,21 @@ class Settings(BaseSettings):
     #: SQLAlchemy pool size per process (PostgreSQL).
     database_pool_size: int = Field(default=10, ge=1)
 
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        if value:
+            from sqlalchemy.engine import make_url
+            from sqlalchemy.exc import ArgumentError
+
+            try:
+                make_url(value)
+            except ArgumentError as exc:
+                raise ValueError(
+                    "not a database URL; use e.g. postgresql+psycopg://host:5432/db"
+                ) from exc
+        return value
+
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to SQLite under ``data_dir``."""
         if self.database_url:
@@ -61,5 +80,16 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Settings from ``MEMSTORE_*`` variables, with ``overrides`` (flags) taking precedence."""
-    return Settings(**{key: value for key, value in overrides.items() if value is not None})
+    """Settings from ``MEMSTORE_*`` variables, with ``overrides`` (flags) taking precedence.
+
+    Raises :class:`InvalidSettingsError` naming every invalid setting at once.
+    """
+    try:
+        return Settings(**{key: value for key, value in overrides.items() if value is not None})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"MEMSTORE_{'_'.join(str(part) for part in item['loc']).upper()}: "
+            + item["msg"].removeprefix("Value error, ")
+            for item in exc.errors()
+        )
+        raise InvalidSettingsError(f"invalid settings: {problems}") from exc

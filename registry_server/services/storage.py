@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import unquote, urlparse
 
 from registry_server.errors import StorageUnavailableError
@@ -179,7 +179,7 @@ class S3BlobStore:
         *,
         endpoint_url: str | None,
         region: str,
-        addressing_style: str = "path",
+        addressing_style: Literal["auto", "virtual", "path"] = "path",
         max_attempts: int = 3,
     ) -> None:
         import boto3
