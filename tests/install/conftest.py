@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,25 +18,9 @@ from memos_client.index_client import IndexClient
 from memos_client.packer import pack
 from mip.container import open_bundle
 from mip.keys import SigningKey
+from tests.support import free_port, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 30.0) -> None:
-    """Poll ``check`` until it is true (no fixed sleeps)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise TimeoutError("condition not met in time")
 
 
 def python_env(**extra: str) -> dict[str, str]:
@@ -105,7 +87,7 @@ def start_registry(data_dir: Path) -> Registry:
         except httpx.HTTPError:
             return False
 
-    wait_until(healthy)
+    wait_until(healthy, 30.0, "the registry to answer /healthz")
     return Registry(url, data_dir, process)
 
 

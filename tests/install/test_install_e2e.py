@@ -10,7 +10,8 @@ import httpx
 
 from memos_client.index_client import IndexClient
 from mip.keys import SigningKey
-from tests.install.conftest import Memos, Publisher, free_port, make_bundle, publish
+from tests.install.conftest import Memos, Publisher, make_bundle, publish
+from tests.support import free_port
 
 
 def test_install_resolves_dependencies_and_imports_memories(

@@ -38,7 +38,7 @@ def test_driver_failures_become_database_unavailable(tmp_path: Path) -> None:
 
 
 def test_postgres_failures_become_database_unavailable() -> None:
-    from tests.registry.conftest import free_port
+    from tests.support import free_port
 
     engine = create_engine(f"postgresql+psycopg://127.0.0.1:{free_port()}/nothing")
     reader = HotReader(engine)

@@ -309,7 +309,7 @@ def test_confusable_namespaces_are_refused(registry: Registry) -> None:
 
 
 def test_download_counts_follow_envelope_fetches(registry: Registry) -> None:
-    from tests.registry.conftest import wait_until
+    from tests.support import wait_until
 
     namespace, client, key = _setup(registry)
     with client:

@@ -9,8 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.registry.conftest import REPO, Registry, free_port
+from tests.registry.conftest import REPO, Registry
 from tests.registry.cube_helpers import unique
+from tests.support import free_port
 
 
 def _memos(

@@ -113,7 +113,7 @@ def test_storage_url_picks_the_backend(tmp_path: Path) -> None:
 
 def test_s3_failures_become_storage_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
     from registry_server.errors import StorageUnavailableError
-    from tests.registry.conftest import free_port
+    from tests.support import free_port
 
     for name, value in S3_CREDENTIALS.items():
         monkeypatch.setenv(name, value)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from sqlalchemy import text
 from mip.keys import SigningKey
 from registry_server.app import create_app
 from registry_server.settings import Settings, load_settings
+from tests.support import fresh_postgres_database
 from tests.web.seeding import create_token, seed_marketplace
 
 
@@ -27,28 +27,6 @@ class Seeded:
     key: SigningKey
     tokens: dict[str, str]
     workdir: Path
-
-
-POSTGRES_ADMIN_URL = "postgresql://127.0.0.1:5432/test"
-
-
-@contextmanager
-def fresh_postgres_database() -> Iterator[str]:
-    """A new database on the local PostgreSQL, dropped afterwards."""
-    import psycopg
-
-    name = f"memstore_web_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True)
-    except psycopg.OperationalError as exc:
-        pytest.fail(f"the PostgreSQL at 127.0.0.1:5432 is not reachable (scripts/services): {exc}")
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(
@@ -64,7 +42,7 @@ def seeded(
     with ExitStack() as stack:
         database_url = ""
         if request.param == "postgres":
-            database_url = stack.enter_context(fresh_postgres_database())
+            database_url = stack.enter_context(fresh_postgres_database("memstore_web"))
         yield from _seeded(tmp_path_factory, database_url)
 
 
