@@ -11,7 +11,6 @@ it (the floor for pack: copying alone), and `python -c pass` for start-up.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import re
@@ -22,62 +21,24 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
+from kv_snapshot import write_kv_snapshot
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def make_source(root: Path, size_bytes: int) -> Path:
     """A cube source dir with a few memories and one self-describing KV snapshot of ~size_bytes."""
-    from safetensors.numpy import save_file
-
-    from mip.tensors import ACTIVATION_METADATA_KEY, token_ids_digest
-
-    layers, kv_heads, head_dim = 30, 3, 64  # SmolLM2-135M's KV shape
-    tokens = size_bytes // (layers * 2 * kv_heads * head_dim * 2)
     source = root / "cube"
     (source / "memories").mkdir(parents=True, exist_ok=True)
-    (source / "activations").mkdir(exist_ok=True)
     (source / "memcube.toml").write_text(
         '[cube]\nname = "bench/big"\nversion = "1.0.0"\ncreated = 2026-01-01T00:00:00Z\n'
     )
     (source / "memories" / "m.jsonl").write_text('{"text": "a memory", "tags": []}\n')
-    rng = np.random.default_rng(0)
-    tensors = {}
-    for layer in range(layers):
-        for which in ("key", "value"):
-            tensors[f"layers.{layer}.{which}"] = rng.standard_normal(
-                (kv_heads, tokens, head_dim), dtype=np.float32
-            ).astype(np.float16)
-    token_ids = rng.integers(0, 49152, tokens, dtype=np.int64)
-    tensors["token_ids"] = token_ids
-    fingerprint = {
-        "model_id": "bench/smollm2-135m-shape",
-        "architecture": "LlamaForCausalLM",
-        "config_sha256": "0" * 64,
-        "tokenizer_sha256": "1" * 64,
-        "dtype": "float16",
-        "num_layers": layers,
-        "num_attention_heads": 9,
-        "num_kv_heads": kv_heads,
-        "head_dim": head_dim,
-        "hidden_size": 576,
-        "vocab_size": 49152,
-    }
-    metadata = {
-        "model": fingerprint,
-        "dtype": "F16",
-        "num_layers": layers,
-        "num_kv_heads": kv_heads,
-        "head_dim": head_dim,
-        "num_tokens": int(tokens),
-        "token_ids_sha256": token_ids_digest(token_ids.tolist()),
-        "sources": [{"id": "m.jsonl:1", "version": 1}],
-    }
-    save_file(
-        tensors,
-        str(source / "activations" / "snapshot.safetensors"),
-        metadata={ACTIVATION_METADATA_KEY: json.dumps(metadata)},
+    write_kv_snapshot(
+        source / "activations" / "snapshot.safetensors",
+        size_bytes,
+        seed=0,
+        sources=[{"id": "m.jsonl:1", "version": 1}],
     )
     return source
 

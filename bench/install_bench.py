@@ -37,6 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from kv_snapshot import write_kv_snapshot
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -76,57 +77,15 @@ def env_for(**extra: str) -> dict[str, str]:
 
 def cube_source(root: Path, name: str, size_bytes: int, dependencies: dict[str, str]) -> Path:
     """A cube source directory whose one part is a KV snapshot of about ``size_bytes``."""
-    from safetensors.numpy import save_file
-
-    from mip.tensors import ACTIVATION_METADATA_KEY, token_ids_digest
-
-    layers, kv_heads, head_dim = 30, 3, 64  # SmolLM2-135M's KV shape, float16
-    tokens = max(1, size_bytes // (layers * 2 * kv_heads * head_dim * 2))
     source = root / name.replace("/", "-")
-    (source / "activations").mkdir(parents=True, exist_ok=True)
     deps = "".join(f'"{k}" = "{v}"\n' for k, v in dependencies.items())
+    source.mkdir(parents=True, exist_ok=True)
     (source / "memcube.toml").write_text(
         f'[cube]\nname = "{name}"\nversion = "1.0.0"\ncreated = 2026-01-01T00:00:00Z\n'
         f"\n[dependencies]\n{deps}"
     )
-    rng = np.random.default_rng(abs(hash(name)) % (1 << 32))
-    tensors = {
-        f"layers.{layer}.{which}": rng.standard_normal(
-            (kv_heads, tokens, head_dim), dtype=np.float32
-        ).astype(np.float16)
-        for layer in range(layers)
-        for which in ("key", "value")
-    }
-    token_ids = rng.integers(0, 49152, tokens, dtype=np.int64)
-    tensors["token_ids"] = token_ids
-    fingerprint = {
-        "model_id": "bench/smollm2-135m-shape",
-        "architecture": "LlamaForCausalLM",
-        "config_sha256": "0" * 64,
-        "tokenizer_sha256": "1" * 64,
-        "dtype": "float16",
-        "num_layers": layers,
-        "num_attention_heads": 9,
-        "num_kv_heads": kv_heads,
-        "head_dim": head_dim,
-        "hidden_size": 576,
-        "vocab_size": 49152,
-    }
-    metadata = {
-        "model": fingerprint,
-        "dtype": "F16",
-        "num_layers": layers,
-        "num_kv_heads": kv_heads,
-        "head_dim": head_dim,
-        "num_tokens": int(tokens),
-        "token_ids_sha256": token_ids_digest(token_ids.tolist()),
-        "sources": [],
-    }
-    save_file(
-        tensors,
-        str(source / "activations" / "snapshot.safetensors"),
-        metadata={ACTIVATION_METADATA_KEY: json.dumps(metadata)},
-    )
+    seed = abs(hash(name)) % (1 << 32)
+    write_kv_snapshot(source / "activations" / "snapshot.safetensors", size_bytes, seed)
     return source
 
 
