@@ -41,6 +41,21 @@ def full_check(path: Path) -> None:
         bundle.check_contents()
 
 
+def finish_signed(writer: BundleWriter, parts: list[dict[str, object]]) -> None:
+    """Write the manifest of ``parts`` and its envelope signed with the test key."""
+    manifest = manifest_from_document(
+        {
+            "mip_version": "1.0",
+            "name": "ns/c",
+            "version": "1.0.0",
+            "created": "2026-01-01T00:00:00Z",
+            "parts": parts,
+        }
+    )
+    data = encode_manifest(manifest)
+    writer.finish(data, sign(data, [KEY]).to_json())
+
+
 def write_bundle(path: Path, blobs: list[bytes], count: int = 0) -> tuple[Path, list[str]]:
     """A signed bundle of plaintext parts built with the writer under test."""
     with BundleWriter(path) as writer:
@@ -56,17 +71,7 @@ def write_bundle(path: Path, blobs: list[bytes], count: int = 0) -> tuple[Path, 
                     "count": count,
                 }
             )
-        manifest = manifest_from_document(
-            {
-                "mip_version": "1.0",
-                "name": "ns/c",
-                "version": "1.0.0",
-                "created": "2026-01-01T00:00:00Z",
-                "parts": parts,
-            }
-        )
-        data = encode_manifest(manifest)
-        writer.finish(data, sign(data, [KEY]).to_json())
+        finish_signed(writer, parts)
     return path, [str(part["digest"]) for part in parts]
 
 
@@ -135,17 +140,7 @@ def test_add_blob_file_writes_the_same_archive_either_way(tmp_path: Path, thresh
         writer.kernel_copy_threshold = threshold
         added = [writer.add_blob_file(file) for file in files]
         parts = [_plaintext_part(f"p{i}", d, s) for i, (d, s) in enumerate(added)]
-        manifest = manifest_from_document(
-            {
-                "mip_version": "1.0",
-                "name": "ns/c",
-                "version": "1.0.0",
-                "created": "2026-01-01T00:00:00Z",
-                "parts": parts,
-            }
-        )
-        data = encode_manifest(manifest)
-        writer.finish(data, sign(data, [KEY]).to_json())
+        finish_signed(writer, parts)
     assert [digest for digest, _ in added] == [
         "sha256:" + hashlib.sha256(blob).hexdigest() for blob in [*blobs, blobs[0]]
     ]
@@ -283,17 +278,7 @@ def bundle_of_parts(path: Path, blobs: list[bytes], parts: list[dict[str, object
     with BundleWriter(path) as writer:
         for blob, part in zip(blobs, parts, strict=True):
             part["digest"], part["size"] = writer.add_blob_stream(io.BytesIO(blob))
-        manifest = manifest_from_document(
-            {
-                "mip_version": "1.0",
-                "name": "ns/c",
-                "version": "1.0.0",
-                "created": "2026-01-01T00:00:00Z",
-                "parts": parts,
-            }
-        )
-        data = encode_manifest(manifest)
-        writer.finish(data, sign(data, [KEY]).to_json())
+        finish_signed(writer, parts)
     return path
 
 
