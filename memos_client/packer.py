@@ -1,46 +1,23 @@
-"""Builds a signed ``.memcube`` from a cube source directory (``memos pack``)."""
+"""Builds a signed ``.memcube`` from a cube source directory (``memos pack``).
+
+The big payloads (KV snapshots, adapter weights) are started first: the writer copies and hashes
+them on worker threads while :mod:`memos_client.pack_manifest` is imported and builds the parts and
+the signed manifest on this one, so packing a large cube costs about one SHA-256 pass.
+"""
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
+from memos_client.source import load_source
+from mip.archive import BundleWriter, ProgressCallback
 
-from memos_client import __version__
-from memos_client.errors import SourceError
-from memos_client.source import CubeSource, iter_source_records, load_source
-from mip import MIP_VERSION
-from mip.container import BundleWriter, ProgressCallback
-from mip.digests import Digest
-from mip.dsse import sign
-from mip.errors import MIPError
-from mip.keys import SigningKey
-from mip.manifest import encode_manifest, manifest_digest, manifest_from_document
-from mip.models import (
-    ActivationPart,
-    Manifest,
-    ParameterPart,
-    PlaintextPart,
-    describe_validation_error,
-)
-from mip.records import write_records
-from mip.tensors import (
-    activation_metadata,
-    check_activation,
-    check_parameter,
-    check_token_ids,
-    parameter_metadata,
-    read_header,
-    token_ids_range,
-)
-
-PLAINTEXT_PART_NAME = "memories"
+if TYPE_CHECKING:
+    from mip.digests import Digest
+    from mip.keys import SigningKey
+    from mip.models import Manifest
 
 
 @dataclass(frozen=True)
@@ -57,16 +34,6 @@ def default_output_name(name: str, version: str) -> str:
     return f"{name.replace('/', '-')}-{version}.memcube"
 
 
-def _created(source: CubeSource) -> datetime:
-    value = source.cube.get("created")
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch and epoch.isdigit():
-        return datetime.fromtimestamp(int(epoch), UTC)
-    return datetime.now(UTC).replace(microsecond=0)
-
-
 def pack(
     source_dir: Path,
     output: Path | None,
@@ -75,133 +42,19 @@ def pack(
 ) -> PackResult:
     """Pack and sign ``source_dir``; the bundle appears at ``output`` only when complete."""
     source = load_source(source_dir)
-    created = _created(source)
     name, version = str(source.cube["name"]), str(source.cube["version"])
-    # Fail on a bad name or version before any blob is written.
-    try:
-        manifest_from_document(_document(source, created, []))
-    except MIPError as exc:
-        raise SourceError(f"{source_dir / 'memcube.toml'}: {exc}") from exc
     destination = output or Path.cwd() / default_output_name(name, version)
     with BundleWriter(destination) as writer:
-        parts: list[dict[str, Any]] = []
-        plaintext = _pack_memories(source, created, writer, progress)
-        if plaintext is not None:
-            parts.append(plaintext)
-        for path in source.activation_files:
-            parts.append(_pack_activation(path, writer, progress))
-        for directory in source.adapter_dirs:
-            parts.append(_pack_adapter(directory, writer, progress))
-        names = [part["name"] for part in parts]
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            raise SourceError(f"part names must be unique; repeated: {', '.join(repeated)}")
-        try:
-            manifest = manifest_from_document(_document(source, created, parts))
-        except MIPError as exc:
-            raise SourceError(f"{source_dir}: {exc}") from exc
-        manifest_bytes = encode_manifest(manifest)
-        envelope = sign(manifest_bytes, keys)
-        path = writer.finish(manifest_bytes, envelope.to_json())
+        weights = [directory / "adapter_model.safetensors" for directory in source.adapter_dirs]
+        copies = {
+            path: writer.start_blob_file(path, progress)
+            for path in [*source.activation_files, *weights]
+            if path.is_file()  # a missing file is reported with its part, below
+        }
+        # Imported now, so that pydantic, safetensors checks and signing overlap the copies.
+        from memos_client.pack_manifest import signed_manifest
+        from mip.manifest import manifest_digest
+
+        manifest, manifest_bytes, envelope = signed_manifest(source, writer, copies, keys, progress)
+        path = writer.finish(manifest_bytes, envelope)
     return PackResult(path, manifest, manifest_digest(manifest_bytes))
-
-
-def _document(source: CubeSource, created: datetime, parts: list[dict[str, Any]]) -> dict[str, Any]:
-    cube = {k: v for k, v in source.cube.items() if k != "created"}
-    return {
-        "mip_version": MIP_VERSION,
-        **cube,
-        "created": created.isoformat(),
-        "dependencies": source.dependencies,
-        "governance": source.governance,
-        "provenance": {"tool": f"memos {__version__}"},
-        "parts": parts,
-    }
-
-
-def _pack_memories(
-    source: CubeSource, created: datetime, writer: BundleWriter, progress: ProgressCallback | None
-) -> dict[str, Any] | None:
-    if not source.memory_files:
-        return None
-    # Spooled: small memory sets stay in RAM, large ones go to a temporary file.
-    with tempfile.SpooledTemporaryFile(max_size=16 << 20) as spool:
-        try:
-            count = write_records(spool, iter_source_records(source, created))  # type: ignore[arg-type]
-        except MIPError as exc:
-            raise SourceError(f"invalid memories: {exc}") from exc
-        if count == 0:
-            return None
-        spool.seek(0)
-        digest, size = writer.add_blob_stream(spool, progress)  # type: ignore[arg-type]
-    part = PlaintextPart(name=PLAINTEXT_PART_NAME, digest=digest, size=size, count=count)
-    return part.model_dump(mode="json", exclude_none=True)
-
-
-def _tensor_header(path: Path) -> Any:
-    with open(path, "rb") as stream:
-        return read_header(stream, path.stat().st_size)
-
-
-def _pack_activation(
-    path: Path, writer: BundleWriter, progress: ProgressCallback | None
-) -> dict[str, Any]:
-    try:
-        header = _tensor_header(path)
-        metadata = activation_metadata(header)
-        digest, size = writer.add_blob_file(path, progress)
-        part = ActivationPart.model_validate(
-            {**metadata, "name": path.stem, "digest": digest, "size": size}
-        )
-        check_activation(header, part)
-        start, length = token_ids_range(header)
-        with open(path, "rb") as stream:
-            stream.seek(start)
-            check_token_ids(stream.read(length), part)
-    except ValidationError as exc:
-        raise SourceError(
-            f"{path}: invalid activation metadata: {describe_validation_error(exc)}"
-        ) from exc
-    except (MIPError, ValueError) as exc:
-        raise SourceError(f"{path}: {exc}") from exc
-    return part.model_dump(mode="json", exclude_none=True)
-
-
-def _adapter_config(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SourceError(f"{path}: not valid JSON ({exc})") from exc
-
-
-def _pack_adapter(
-    directory: Path, writer: BundleWriter, progress: ProgressCallback | None
-) -> dict[str, Any]:
-    weights = directory / "adapter_model.safetensors"
-    try:
-        config = _adapter_config(directory / "adapter_config.json")
-        header = _tensor_header(weights)
-        metadata = parameter_metadata(header)
-        digest, size = writer.add_blob_file(weights, progress)
-        part = ParameterPart.model_validate(
-            {
-                **metadata,
-                "name": directory.name,
-                "digest": digest,
-                "size": size,
-                "adapter_config": config,
-            }
-        )
-        check_parameter(header, part)
-    except ValidationError as exc:
-        raise SourceError(
-            f"{directory}: invalid adapter metadata: {describe_validation_error(exc)}"
-        ) from exc
-    except FileNotFoundError as exc:
-        raise SourceError(
-            f"{directory}: an adapter needs adapter_config.json and adapter_model.safetensors "
-            f"({Path(exc.filename).name} is missing)"
-        ) from exc
-    except (MIPError, ValueError) as exc:
-        raise SourceError(f"{directory}: {exc}") from exc
-    return part.model_dump(mode="json", exclude_none=True)

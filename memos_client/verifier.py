@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mip.container import Bundle, ProgressCallback, open_bundle
-from mip.dsse import verify
-from mip.keys import PublicKey
+from mip.archive import Archive, ProgressCallback, read_archive
+
+if TYPE_CHECKING:
+    from mip.container import Bundle
+    from mip.keys import PublicKey
 
 
 @dataclass
@@ -20,23 +23,31 @@ class VerifiedBundle:
 
 
 def verify_bundle_file(
-    path: Path,
+    source: Path | Archive,
     trusted: Mapping[str, PublicKey],
     *,
     allow_unsigned: bool = False,
     progress: ProgressCallback | None = None,
 ) -> VerifiedBundle:
-    """Run every check on ``path``; raise the first :class:`mip.errors.MIPError` found.
+    """Run every check on a bundle; raise the first :class:`mip.errors.MIPError` found.
 
-    The signature is checked before the blobs are hashed, so a bundle from the wrong signer is
-    refused without reading gigabytes. The bundle stays open for the caller (close it).
+    The blobs are hashed on worker threads while the manifest and the signature are checked (a
+    caller may have started that already, see :meth:`Archive.start_hashing`); a bad signature
+    cancels the hashing, so a bundle from the wrong signer is refused without reading gigabytes.
+    The bundle stays open for the caller (close it).
     """
-    bundle = open_bundle(path)
+    archive = source if isinstance(source, Archive) else read_archive(source)
+    archive.start_hashing(progress)
+    # Imported here, after the hashing started: these imports then overlap it.
+    from mip.container import open_bundle
+    from mip.dsse import verify
+
+    bundle = open_bundle(archive)
     try:
         signers: list[str] = []
         if bundle.envelope.signatures or not allow_unsigned:
             signers = verify(bundle.envelope, trusted)
-        bundle.verify_blobs(progress)
+        bundle.verify_blobs()
         bundle.check_contents()
     except BaseException:
         bundle.close()

@@ -11,23 +11,26 @@ before it is used. Blobs are streamed, never read whole.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import os
-import re
-import stat
-import struct
 import tempfile
-import zipfile
-import zlib
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO
 
-from mip.digests import CHUNK_SIZE, Digest, digest_hex
+from mip.archive import (
+    BLOB_PREFIX,
+    ENVELOPE_ENTRY,
+    MANIFEST_ENTRY,
+    Archive,
+    BundleWriter,
+    Entry,
+    ProgressCallback,
+    RangeReader,
+    read_archive,
+)
+from mip.digests import CHUNK_SIZE, Digest
 from mip.dsse import Envelope, parse_envelope
 from mip.errors import BundleError, DigestMismatchError, MIPError, SizeMismatchError
 from mip.limits import DEFAULT_LIMITS, Limits
@@ -43,50 +46,19 @@ from mip.tensors import (
     token_ids_range,
 )
 
-MANIFEST_ENTRY = "manifest.json"
-ENVELOPE_ENTRY = "envelope.json"
-BLOB_PREFIX = "blobs/sha256/"
-_BLOB_ENTRY_RE = re.compile(r"blobs/sha256/([0-9a-f]{64})")
-_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
-_LOCAL_SIGNATURE = b"PK\x03\x04"
-
-#: Called with the number of bytes just processed (progress bars).
-ProgressCallback = Callable[[int], None]
-
-
-@dataclass(frozen=True)
-class Entry:
-    """Where one archive entry's bytes lie in the file."""
-
-    name: str
-    offset: int
-    size: int
-
-
-class _RangeReader:
-    """A read-only stream over ``size`` bytes at ``offset`` of an open file."""
-
-    def __init__(self, file: BinaryIO, offset: int, size: int) -> None:
-        self._file = file
-        self._offset = offset
-        self._remaining = size
-
-    def read(self, size: int = -1) -> bytes:
-        if size < 0 or size > self._remaining:
-            size = self._remaining
-        self._file.seek(self._offset)
-        data = self._file.read(size)
-        self._offset += len(data)
-        self._remaining -= len(data)
-        return data
-
-    def readinto(self, buffer: memoryview | bytearray) -> int:
-        view = memoryview(buffer)[: self._remaining]
-        self._file.seek(self._offset)
-        count = self._file.readinto(view)  # type: ignore[attr-defined]
-        self._offset += count
-        self._remaining -= count
-        return int(count)
+#: Re-exported: the archive layer is part of this module's interface.
+__all__ = [
+    "BLOB_PREFIX",
+    "ENVELOPE_ENTRY",
+    "MANIFEST_ENTRY",
+    "Archive",
+    "Bundle",
+    "BundleWriter",
+    "Entry",
+    "ProgressCallback",
+    "open_bundle",
+    "read_archive",
+]
 
 
 class Bundle:
@@ -97,16 +69,16 @@ class Bundle:
 
     def __init__(
         self,
-        path: Path,
-        file: BinaryIO,
+        archive: Archive,
         manifest_bytes: bytes,
         manifest: Manifest,
         envelope: Envelope,
         blobs: dict[Digest, Entry],
         limits: Limits,
     ) -> None:
-        self.path = path
-        self._file = file
+        self.archive = archive
+        self.path = archive.path
+        self._file = archive.file
         self.manifest_bytes = manifest_bytes
         self.manifest = manifest
         self.envelope = envelope
@@ -119,8 +91,8 @@ class Bundle:
         return manifest_digest(self.manifest_bytes)
 
     def close(self) -> None:
-        """Close the underlying file."""
-        self._file.close()
+        """Stop any blob hashing and close the underlying file."""
+        self.archive.close()
 
     def __enter__(self) -> Bundle:
         return self
@@ -133,10 +105,10 @@ class Bundle:
     ) -> None:
         self.close()
 
-    def open_blob(self, digest: Digest) -> _RangeReader:
+    def open_blob(self, digest: Digest) -> RangeReader:
         """A stream over a blob's bytes (unverified: hash them, or call :meth:`verify_blobs`)."""
         entry = self.blobs[digest]
-        return _RangeReader(self._file, entry.offset, entry.size)
+        return RangeReader(self._file, entry.offset, entry.size)
 
     def copy_blob(
         self, digest: Digest, sink: BinaryIO | None, progress: ProgressCallback | None = None
@@ -163,9 +135,12 @@ class Bundle:
             raise DigestMismatchError(f"{entry.name}: content hashes to {actual}, not its name")
 
     def verify_blobs(self, progress: ProgressCallback | None = None) -> None:
-        """Hash every blob and compare with its name (streamed, constant memory)."""
-        for digest in sorted(self.blobs, key=lambda d: self.blobs[d].offset):
-            self.copy_blob(digest, None, progress)
+        """Hash every blob and compare with its name (streamed, constant memory, on workers).
+
+        Hashing may already be running (:meth:`Archive.start_hashing` before :func:`open_bundle`);
+        then this only waits for it.
+        """
+        self.archive.start_hashing(progress).wait()
 
     def check_contents(self) -> None:
         """Validate each part's payload format: records decode, tensor headers fit their part."""
@@ -185,7 +160,7 @@ class Bundle:
                 # The checks against the part name it themselves.
                 check_activation(header, part)
                 start, length = token_ids_range(header)
-                check_token_ids(_RangeReader(self._file, entry.offset + start, length).read(), part)
+                check_token_ids(RangeReader(self._file, entry.offset + start, length).read(), part)
                 check_self_description(header, part, required=False)
             elif isinstance(part, ParameterPart):
                 with _naming_part(part.name):
@@ -220,357 +195,45 @@ def _naming_part(name: str) -> Iterator[None]:
         raise type(exc)(f"part {name!r}: {exc}") from exc
 
 
-def _read_local_header(file: BinaryIO, info: zipfile.ZipInfo, file_size: int) -> int:
-    """Return the data offset of an entry after checking its local header agrees."""
-    if not 0 <= info.header_offset < file_size:
-        # zipfile shifts offsets by any bytes found before the archive; they can go negative.
-        raise BundleError(
-            f"{info.filename}: local header offset outside the file (corrupt archive)"
-        )
-    file.seek(info.header_offset)
-    fixed = file.read(_LOCAL_HEADER.size)
-    if len(fixed) != _LOCAL_HEADER.size:
-        raise BundleError(f"{info.filename}: archive truncated inside a local header")
-    fields = _LOCAL_HEADER.unpack(fixed)
-    if fields[0] != _LOCAL_SIGNATURE:
-        raise BundleError(f"{info.filename}: bad local header signature (corrupt archive)")
-    name_length, extra_length = fields[10], fields[11]
-    name = file.read(name_length)
-    if (
-        name != info.orig_filename.encode("utf-8", "surrogateescape")
-        and name.decode("utf-8", "replace") != info.orig_filename
-    ):
-        raise BundleError(f"{info.filename}: local header names {name!r} (archive tampered with)")
-    offset = int(info.header_offset) + _LOCAL_HEADER.size + int(name_length) + int(extra_length)
-    if offset + info.compress_size > file_size:
-        raise BundleError(f"{info.filename}: archive truncated inside the entry")
-    return offset
+def open_bundle(source: Path | str | Archive, limits: Limits = DEFAULT_LIMITS) -> Bundle:
+    """Check a ``.memcube``'s structure, manifest and envelope (not blob hashes).
 
-
-def _is_unsafe_path(name: str) -> bool:
-    """Absolute, drive-qualified or climbing (``..``) entry names: never resolved against a dir."""
-    segments = name.replace("\\", "/").split("/")
-    return name.startswith(("/", "\\")) or ".." in segments or (len(name) > 1 and name[1] == ":")
-
-
-def _check_entry(info: zipfile.ZipInfo) -> None:
-    name = info.orig_filename
-    if _is_unsafe_path(name):
-        raise BundleError(
-            f"entry {name!r} has an unsafe path (absolute or with '..'); refusing the bundle"
-        )
-    if name not in (MANIFEST_ENTRY, ENVELOPE_ENTRY) and not _BLOB_ENTRY_RE.fullmatch(name):
-        raise BundleError(
-            f"unexpected entry {name!r}: a .memcube holds only manifest.json, envelope.json "
-            "and blobs/sha256/<hex>"
-        )
-    mode = info.external_attr >> 16
-    if stat.S_ISLNK(mode) or info.is_dir():
-        raise BundleError(f"entry {name!r} is a link or directory; only regular files are allowed")
-    if info.flag_bits & 0x1:
-        raise BundleError(f"entry {name!r} is encrypted")
-    if info.compress_type != zipfile.ZIP_STORED:
-        raise BundleError(f"entry {name!r} is compressed; MIP bundles store entries uncompressed")
-    if info.compress_size != info.file_size:
-        # A STORED entry holds exactly its size: two different sizes mean a tampered archive.
-        raise BundleError(
-            f"entry {name!r} stores {info.compress_size} bytes but declares {info.file_size} "
-            "(corrupt archive or zip bomb)"
-        )
-
-
-def open_bundle(path: Path | str, limits: Limits = DEFAULT_LIMITS) -> Bundle:
-    """Open a ``.memcube`` and check its structure, manifest and envelope (not blob hashes)."""
-    path = Path(path)
-    file = open(path, "rb")  # noqa: SIM115  (owned by the Bundle, closed by it)
+    ``source`` is a path, or an :class:`Archive` already read (whose hashing may be running); the
+    bundle takes ownership of it either way.
+    """
+    archive = source if isinstance(source, Archive) else read_archive(source, limits)
     try:
-        return _open(path, file, limits)
+        return _open(archive, limits)
     except BaseException:
-        file.close()
+        archive.close()
         raise
 
 
-def _open(path: Path, file: BinaryIO, limits: Limits) -> Bundle:
-    file_size = os.fstat(file.fileno()).st_size
-    try:
-        archive = zipfile.ZipFile(file)
-    except (
-        zipfile.BadZipFile,
-        zipfile.LargeZipFile,
-        OSError,
-        EOFError,
-        NotImplementedError,  # "zip file version 6.4": a feature zipfile lacks
-        ValueError,  # names that are not UTF-8, negative offsets
-        struct.error,
-    ) as exc:
-        raise BundleError(f"not a valid .memcube: truncated or not a ZIP archive ({exc})") from exc
-    infos = archive.infolist()
-    if len(infos) > limits.max_entries:
-        raise BundleError(f"archive has {len(infos)} entries, limit {limits.max_entries}")
-    names = [info.orig_filename for info in infos]
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        raise BundleError(f"duplicate entries: {', '.join(repeated)}")
-    entries: dict[str, Entry] = {}
-    for info in infos:
-        _check_entry(info)
-        offset = _read_local_header(file, info, file_size)
-        entries[info.orig_filename] = Entry(info.orig_filename, offset, info.file_size)
-    end = 0
-    for entry in sorted(entries.values(), key=lambda e: e.offset):
-        if entry.offset < end:
-            raise BundleError(f"entry {entry.name!r} overlaps another entry (zip bomb?)")
-        end = entry.offset + entry.size
-    for required in (MANIFEST_ENTRY, ENVELOPE_ENTRY):
-        if required not in entries:
-            raise BundleError(f"not a .memcube: {required} is missing")
-    manifest_entry, envelope_entry = entries[MANIFEST_ENTRY], entries[ENVELOPE_ENTRY]
-    if manifest_entry.size > limits.max_manifest_bytes:
-        raise BundleError(
-            f"manifest.json is {manifest_entry.size} bytes, over the "
-            f"{limits.max_manifest_bytes}-byte limit"
-        )
-    if envelope_entry.size > limits.max_envelope_bytes:
-        raise BundleError(
-            f"envelope.json is {envelope_entry.size} bytes, over the "
-            f"{limits.max_envelope_bytes}-byte limit"
-        )
-    manifest_bytes = _RangeReader(file, manifest_entry.offset, manifest_entry.size).read()
-    envelope_bytes = _RangeReader(file, envelope_entry.offset, envelope_entry.size).read()
+def _open(archive: Archive, limits: Limits) -> Bundle:
+    manifest_bytes = archive.read_entry(MANIFEST_ENTRY)
+    envelope_bytes = archive.read_entry(ENVELOPE_ENTRY)
     envelope = parse_envelope(envelope_bytes, limits)
     if envelope.payload != manifest_bytes:
         raise BundleError("manifest.json differs from the payload its envelope signs")
     manifest = decode_manifest(manifest_bytes, limits)
     declared = manifest.blob_sizes()
-    blobs: dict[Digest, Entry] = {}
-    for name, entry in entries.items():
-        match = _BLOB_ENTRY_RE.fullmatch(name)
-        if match is None:
-            continue
-        digest = Digest("sha256:" + match.group(1))
+    blobs = archive.blob_entries()
+    for digest, entry in blobs.items():
         if digest not in declared:
-            raise BundleError(f"undeclared entry {name}: no part of the manifest references it")
+            raise BundleError(
+                f"undeclared entry {entry.name}: no part of the manifest references it"
+            )
         if entry.size != declared[digest]:
             hint = (
                 " (refusing a possible decompression bomb)" if entry.size > declared[digest] else ""
             )
             raise SizeMismatchError(
-                f"{name} holds {entry.size} bytes but the manifest declares {declared[digest]}{hint}"
+                f"{entry.name} holds {entry.size} bytes but the manifest declares "
+                f"{declared[digest]}{hint}"
             )
-        blobs[digest] = entry
     for part in manifest.parts:
         if part.digest not in blobs:
             raise BundleError(
                 f"blob of part {part.name!r} ({part.digest}) is missing from the bundle"
             )
-    return Bundle(path, file, manifest_bytes, manifest, envelope, blobs, limits)
-
-
-def _current_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-class BundleWriter:
-    """Writes a ``.memcube`` atomically: blobs first (hashed while written), then the manifest.
-
-    The archive is built in a temporary file beside ``destination`` and renamed into place only by
-    :meth:`finish`; an exception leaves nothing behind.
-    """
-
-    def __init__(self, destination: Path | str) -> None:
-        self.destination = Path(destination)
-        self.destination.parent.mkdir(parents=True, exist_ok=True)
-        handle, self._temp_name = tempfile.mkstemp(
-            prefix=f".{self.destination.name}.", suffix=".tmp", dir=self.destination.parent
-        )
-        self._file = os.fdopen(handle, "w+b")
-        self._archive = zipfile.ZipFile(self._file, "w", compression=zipfile.ZIP_STORED)
-        self._infos: dict[Digest, zipfile.ZipInfo] = {}
-        self._done = False
-        #: Files at least this large are copied in the kernel (see :meth:`add_blob_file`).
-        self.kernel_copy_threshold = 64 << 20
-
-    def _open_entry(self) -> tuple[zipfile.ZipInfo, int, Any]:
-        # The entry name depends on the digest, known only at the end: write under a placeholder
-        # of the same length, then name the entry before its header is rewritten on close.
-        info = zipfile.ZipInfo(BLOB_PREFIX + "0" * 64, date_time=(1980, 1, 1, 0, 0, 0))
-        info.compress_type = zipfile.ZIP_STORED
-        info.external_attr = (stat.S_IFREG | 0o644) << 16
-        header_offset = self._file.tell()
-        return info, header_offset, self._archive.open(info, "w", force_zip64=True)
-
-    def _close_entry(
-        self, info: zipfile.ZipInfo, entry: Any, digest: Digest | None, header_offset: int
-    ) -> None:
-        if digest is not None:
-            info.filename = info.orig_filename = BLOB_PREFIX + digest_hex(digest)
-        entry.close()
-        if digest is None:
-            return
-        if digest in self._infos:
-            # The same bytes twice: drop the second copy so every entry name stays unique.
-            self._archive.filelist.pop()
-            self._archive.NameToInfo[info.filename] = self._infos[digest]
-            self._file.seek(header_offset)
-            self._file.truncate()
-            self._archive.start_dir = header_offset
-        else:
-            self._infos[digest] = info
-
-    def add_blob_stream(
-        self, stream: BinaryIO, progress: ProgressCallback | None = None
-    ) -> tuple[Digest, int]:
-        """Copy a stream into the archive as a blob, in one pass; return its digest and size."""
-        info, header_offset, entry = self._open_entry()
-        hasher = hashlib.sha256()
-        size = 0
-        digest: Digest | None = None
-        # Hash on a worker thread while this one CRCs and writes the previous chunk: hashlib and
-        # file writes release the GIL, so the two cores overlap. Three buffers keep the chunk being
-        # hashed, the one being written and the one being read apart.
-        buffers = [memoryview(bytearray(CHUNK_SIZE)) for _ in range(3)]
-        pending: Future[None] | None = None
-        try:
-            with ThreadPoolExecutor(max_workers=1) as hashing:
-                for index in itertools.count():
-                    view = buffers[index % 3]
-                    count = stream.readinto(view)  # type: ignore[attr-defined]
-                    if not count:
-                        break
-                    chunk = view[:count]
-                    if pending is not None:
-                        pending.result()
-                    pending = hashing.submit(hasher.update, chunk)
-                    entry.write(chunk)
-                    size += count
-                    if progress is not None:
-                        progress(count)
-                if pending is not None:
-                    pending.result()
-            digest = Digest("sha256:" + hasher.hexdigest())
-        finally:
-            self._close_entry(info, entry, digest, header_offset)
-        return digest, size
-
-    def add_blob_file(
-        self, path: Path, progress: ProgressCallback | None = None
-    ) -> tuple[Digest, int]:
-        """Add a file as a blob; return its digest and size.
-
-        Large files are copied inside the kernel (``copy_file_range``) while two threads read the
-        same file again (from the page cache) to compute SHA-256 and the ZIP CRC-32: the copy
-        and both checksums overlap, and memory stays constant. The file must not change while it is packed: its
-        size and modification time are compared before and after.
-        """
-        before = os.stat(path)
-        if before.st_size < self.kernel_copy_threshold or not hasattr(os, "copy_file_range"):
-            with open(path, "rb", buffering=0) as stream:
-                return self.add_blob_stream(stream, progress)
-        info, header_offset, entry = self._open_entry()
-        digest: Digest | None = None
-        size = before.st_size
-        try:
-            self._file.flush()
-            start = self._file.tell()
-            with open(path, "rb", buffering=0) as source:
-                descriptor = source.fileno()
-                with ThreadPoolExecutor(max_workers=2) as pool:
-                    sha = pool.submit(_sha256_hex, descriptor, size)
-                    crc = pool.submit(_crc32, descriptor, size)
-                    _kernel_copy(descriptor, self._file.fileno(), size, start)
-                    digest = Digest("sha256:" + sha.result())
-                    entry_crc = crc.result()
-            after = os.stat(path)
-            if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
-                raise BundleError(f"{path} changed while it was being packed; pack again")
-            self._file.seek(start + size)
-            # Tell zipfile what was written behind its back, so it writes the right header.
-            entry._file_size = entry._compress_size = size
-            entry._crc = entry_crc
-            if progress is not None:
-                progress(size)
-        except BaseException:
-            digest = None
-            raise
-        finally:
-            self._close_entry(info, entry, digest, header_offset)
-        return digest, size
-
-    def finish(self, manifest_bytes: bytes, envelope_bytes: bytes) -> Path:
-        """Write manifest and envelope, then atomically move the archive into place."""
-        for name, data in ((MANIFEST_ENTRY, manifest_bytes), (ENVELOPE_ENTRY, envelope_bytes)):
-            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
-            info.external_attr = (stat.S_IFREG | 0o644) << 16
-            self._archive.writestr(info, data, compress_type=zipfile.ZIP_STORED)
-        self._archive.close()
-        # No fsync: a bundle torn by a crash fails verification (every byte is hashed) and the
-        # sources it was built from are untouched, so durability is not worth a second of I/O.
-        self._file.close()
-        # mkstemp creates 0600; a bundle is meant to be shared, so give it the usual file mode.
-        os.chmod(self._temp_name, 0o666 & ~_current_umask())
-        os.replace(self._temp_name, self.destination)
-        self._done = True
-        return self.destination
-
-    def abort(self) -> None:
-        """Discard the partial archive."""
-        if self._done:
-            return
-        with suppress(Exception):
-            self._archive.close()
-        with suppress(Exception):
-            self._file.close()
-        with suppress(FileNotFoundError):
-            os.unlink(self._temp_name)
-        self._done = True
-
-    def __enter__(self) -> BundleWriter:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if kind is not None or not self._done:
-            self.abort()
-
-
-def _chunks(descriptor: int, size: int) -> Iterator[memoryview]:
-    """Read ``size`` bytes of a file with ``pread`` into one reused buffer (constant memory)."""
-    view = memoryview(bytearray(CHUNK_SIZE))
-    offset = 0
-    while offset < size:
-        count = os.preadv(descriptor, [view[: min(CHUNK_SIZE, size - offset)]], offset)
-        if count == 0:
-            raise BundleError("source file shrank while it was being packed; pack again")
-        yield view[:count]
-        offset += count
-
-
-def _sha256_hex(descriptor: int, size: int) -> str:
-    hasher = hashlib.sha256()
-    for chunk in _chunks(descriptor, size):
-        hasher.update(chunk)
-    return hasher.hexdigest()
-
-
-def _crc32(descriptor: int, size: int) -> int:
-    value = 0
-    for chunk in _chunks(descriptor, size):
-        value = zlib.crc32(chunk, value)
-    return value
-
-
-def _kernel_copy(source: int, target: int, size: int, target_offset: int) -> None:
-    copied = 0
-    while copied < size:
-        count = os.copy_file_range(
-            source, target, size - copied, offset_src=copied, offset_dst=target_offset + copied
-        )
-        if count == 0:
-            raise BundleError("source file shrank while it was being packed; pack again")
-        copied += count
+    return Bundle(archive, manifest_bytes, manifest, envelope, blobs, limits)

@@ -124,20 +124,27 @@ def verify(
 ) -> None:
     """Check every digest, every payload and the signature; exit 0 only if all hold."""
     from memos_client.cli.output import progress_bar
-    from memos_client.keystore import load_public_key
-    from memos_client.trust import trusted_keys
-    from memos_client.verifier import verify_bundle_file
+    from mip.archive import read_archive
 
-    trusted = {k.key_id: k for k in map(load_public_key, key)} if key else trusted_keys()
-    with progress_bar(bundle.stat().st_size, "verifying") as advance:
+    with (
+        progress_bar(bundle.stat().st_size, "verifying") as advance,
+        read_archive(bundle) as archive,
+    ):
+        # Hash the blobs from now on: loading keys and the signature code overlaps the hashing.
+        archive.start_hashing(advance)
+        from memos_client.keystore import load_public_key
+        from memos_client.trust import trusted_keys
+        from memos_client.verifier import verify_bundle_file
+
+        trusted = {k.key_id: k for k in map(load_public_key, key)} if key else trusted_keys()
         result = verify_bundle_file(
-            bundle, trusted, allow_unsigned=allow_unsigned, progress=advance
+            archive, trusted, allow_unsigned=allow_unsigned, progress=advance
         )
-    with result.bundle as opened:
-        signers = ", ".join(s[:16] for s in result.signers) or "unsigned"
-        typer.echo(
-            f"OK {opened.manifest.name}@{opened.manifest.version} {opened.digest} signed by {signers}"
-        )
+    manifest, signers = result.bundle.manifest, ", ".join(s[:16] for s in result.signers)
+    typer.echo(
+        f"OK {manifest.name}@{manifest.version} {result.bundle.digest} "
+        f"signed by {signers or 'unsigned'}"
+    )
 
 
 @app.command()

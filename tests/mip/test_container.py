@@ -11,6 +11,10 @@ import contextlib
 import hashlib
 import io
 import os
+import subprocess
+import sys
+import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -18,9 +22,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mip.archive import BlobHashing, read_archive
 from mip.container import BundleWriter, open_bundle
+from mip.digests import CHUNK_SIZE
 from mip.dsse import sign, verify
-from mip.errors import BundleError, DigestMismatchError, MIPError
+from mip.errors import BundleError, DigestMismatchError, MIPError, SignatureError
 from mip.keys import SigningKey
 from mip.limits import Limits
 from mip.manifest import encode_manifest, manifest_from_document
@@ -127,9 +133,16 @@ def _plaintext_part(name: str, digest: str, size: int) -> dict[str, object]:
     return {"kind": "plaintext", "name": name, "digest": digest, "size": size, "count": 0}
 
 
-@pytest.mark.parametrize("threshold", [1, 1 << 40], ids=["kernel-copy", "streamed"])
-def test_add_blob_file_writes_the_same_archive_either_way(tmp_path: Path, threshold: int) -> None:
-    """Large files take the in-kernel copy path; its entries must equal the streamed path's."""
+@pytest.mark.parametrize(
+    ("threshold", "background"),
+    [(1, False), (1 << 40, False), (1, True)],
+    ids=["kernel-copy", "streamed", "kernel-copy-in-background"],
+)
+def test_add_blob_file_writes_the_same_archive_either_way(
+    tmp_path: Path, threshold: int, background: bool
+) -> None:
+    """Large files take the in-kernel copy path, maybe on the writer's worker thread; its entries
+    must equal the streamed path's."""
     blobs = [os.urandom(3 * 1024 * 1024 + 17), b"small", b""]
     files = []
     for index, blob in enumerate([*blobs, blobs[0]]):  # the last one repeats the first
@@ -138,7 +151,11 @@ def test_add_blob_file_writes_the_same_archive_either_way(tmp_path: Path, thresh
     path = tmp_path / "c.memcube"
     with BundleWriter(path) as writer:
         writer.kernel_copy_threshold = threshold
-        added = [writer.add_blob_file(file) for file in files]
+        if background:
+            started = [writer.start_blob_file(file) for file in files]
+            added = [future.result() for future in started]
+        else:
+            added = [writer.add_blob_file(file) for file in files]
         parts = [_plaintext_part(f"p{i}", d, s) for i, (d, s) in enumerate(added)]
         finish_signed(writer, parts)
     assert [digest for digest, _ in added] == [
@@ -164,6 +181,29 @@ def test_writer_leaves_nothing_when_it_fails(tmp_path: Path) -> None:
     with BundleWriter(target) as writer:
         writer.add_blob_stream(io.BytesIO(b"y"))
     assert os.listdir(tmp_path) == []
+
+
+def test_an_aborted_writer_stops_its_background_copies_and_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(4 * CHUNK_SIZE))
+    out = tmp_path / "out"
+    out.mkdir()
+    started = []
+
+    def pack_then_fail() -> None:
+        with BundleWriter(out / "c.memcube") as writer:
+            writer.kernel_copy_threshold = 1
+            started.extend(writer.start_blob_file(source) for _ in range(2))
+            raise RuntimeError("the manifest is invalid")
+
+    with pytest.raises(RuntimeError, match="the manifest is invalid"):
+        pack_then_fail()
+    assert os.listdir(out) == []
+    assert all(future.done() for future in started)
+    # The copy still queued when the writer aborted stopped (unless it had already finished).
+    assert started[1].exception() is None or isinstance(started[1].exception(), BundleError)
 
 
 def test_copy_blob_detects_a_changed_blob(tmp_path: Path) -> None:
@@ -318,3 +358,80 @@ def test_a_snapshot_without_self_description_is_valid(tmp_path: Path) -> None:
         "num_kv_heads": 1, "head_dim": 4, "num_tokens": 2, "token_ids_sha256": token_ids_digest([3, 4]),
     }  # fmt: skip
     full_check(bundle_of_parts(tmp_path / "c.memcube", [save(tensors)], [part]))
+
+
+def test_blobs_are_hashed_in_parallel_and_the_first_mismatch_in_file_order_is_reported(
+    tmp_path: Path,
+) -> None:
+    blobs = [bytes([65 + index]) * (100_000 + index) for index in range(5)]
+    path, _ = write_bundle(tmp_path / "c.memcube", blobs)
+    with read_archive(path) as archive:
+        seen: list[int] = []
+        archive.start_hashing(seen.append).wait()
+        assert sum(seen) == sum(map(len, blobs))
+    data = path.read_bytes()
+    # Tamper with the second and the fourth blob: the second is always the one named.
+    for index in (1, 3):
+        start = data.index(blobs[index])
+        data = data[:start] + b"Z" + data[start + 1 :]
+    path.write_bytes(data)
+    wanted = hashlib.sha256(blobs[1]).hexdigest()
+    for _ in range(5):
+        with read_archive(path) as archive:
+            hashing = archive.start_hashing()
+            assert archive.start_hashing() is hashing  # started once
+            with pytest.raises(DigestMismatchError, match=f"blobs/sha256/{wanted}: content"):
+                hashing.wait()
+
+
+def test_hashing_stops_when_cancelled_and_never_reports_success(tmp_path: Path) -> None:
+    blob = os.urandom(3 * CHUNK_SIZE)
+    path, _ = write_bundle(tmp_path / "c.memcube", [blob])
+    seen: list[int] = []
+    go = threading.Event()
+
+    def stall_after_each_chunk(count: int) -> None:
+        seen.append(count)
+        go.wait(10)
+
+    with read_archive(path) as archive:
+        hashing = archive.start_hashing(stall_after_each_chunk)
+        hashing.cancel()
+        go.set()
+        with pytest.raises(BundleError, match="cancelled before every blob was checked"):
+            hashing.wait()
+    assert seen in ([], [CHUNK_SIZE])  # the worker stopped at its next chunk
+
+
+def test_a_wrong_signer_is_refused_while_the_blobs_are_still_unread(tmp_path: Path) -> None:
+    from memos_client.verifier import verify_bundle_file
+
+    path, _ = write_bundle(tmp_path / "c.memcube", [os.urandom(3 * CHUNK_SIZE)])
+    other = SigningKey.from_seed(hashlib.sha256(b"another key").digest())
+    seen: list[int] = []
+    started: list[BlobHashing] = []
+
+    def stall_until_cancelled(count: int) -> None:
+        seen.append(count)
+        deadline = time.monotonic() + 10
+        while not (started and started[0].cancelled) and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+    with read_archive(path) as archive:
+        started.append(archive.start_hashing(stall_until_cancelled))
+        with pytest.raises(SignatureError):
+            verify_bundle_file(archive, {other.key_id: other.public_key})
+    # Refused, and the hashing cancelled, after at most one chunk of three (none if the worker
+    # had not been scheduled yet).
+    assert seen in ([], [CHUNK_SIZE])
+
+
+def test_the_archive_layer_and_the_verifier_import_no_heavy_dependency() -> None:
+    # `memos verify` starts hashing before it imports pydantic and cryptography (overlap).
+    code = (
+        "import sys, mip.archive, memos_client.verifier; "
+        "heavy = {'pydantic', 'cryptography', 'msgpack'} & set(sys.modules); "
+        "sys.exit(sorted(heavy) or 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

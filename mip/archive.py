@@ -1,0 +1,593 @@
+"""The ``.memcube`` ZIP layer (MIP-1 §8): entry structure, blob hashing and the writer.
+
+:func:`read_archive` checks everything about a bundle that needs no manifest: entry names, kinds,
+sizes, local headers and overlaps. :meth:`Archive.start_hashing` then hashes every blob entry
+against the digest its name claims, on worker threads. :class:`BundleWriter` writes archives, with
+big blobs copied and hashed in the background (:meth:`BundleWriter.start_blob_file`).
+
+Nothing here imports pydantic or cryptography, so a command can start hashing or copying
+gigabytes first and import the manifest and signature machinery while that runs (hashlib,
+``pread`` and ``copy_file_range`` release the GIL). ``mip.container`` adds the manifest-level
+checks on top.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+import re
+import stat
+import struct
+import tempfile
+import threading
+import zipfile
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, BinaryIO
+
+from zlib_ng import zlib_ng
+
+from mip.digests import CHUNK_SIZE, Digest, digest_hex
+from mip.errors import BundleError, DigestMismatchError
+from mip.limits import DEFAULT_LIMITS, Limits
+
+MANIFEST_ENTRY = "manifest.json"
+ENVELOPE_ENTRY = "envelope.json"
+BLOB_PREFIX = "blobs/sha256/"
+_BLOB_ENTRY_RE = re.compile(r"blobs/sha256/([0-9a-f]{64})")
+_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
+_LOCAL_SIGNATURE = b"PK\x03\x04"
+
+#: Called with the number of bytes just processed (progress bars); may be called from a worker.
+ProgressCallback = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """Where one archive entry's bytes lie in the file."""
+
+    name: str
+    offset: int
+    size: int
+
+
+class RangeReader:
+    """A read-only stream over ``size`` bytes at ``offset`` of an open file."""
+
+    def __init__(self, file: BinaryIO, offset: int, size: int) -> None:
+        self._file = file
+        self._offset = offset
+        self._remaining = size
+
+    def read(self, size: int = -1) -> bytes:
+        if size < 0 or size > self._remaining:
+            size = self._remaining
+        self._file.seek(self._offset)
+        data = self._file.read(size)
+        self._offset += len(data)
+        self._remaining -= len(data)
+        return data
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:
+        view = memoryview(buffer)[: self._remaining]
+        self._file.seek(self._offset)
+        count = self._file.readinto(view)  # type: ignore[attr-defined]
+        self._offset += count
+        self._remaining -= count
+        return int(count)
+
+
+class BlobHashing:
+    """Blob entries being hashed on worker threads; :meth:`wait` raises the first mismatch.
+
+    Workers read with ``pread`` on the archive's descriptor, so they never move the file position
+    the main thread reads manifest and headers with. :meth:`cancel` stops them between chunks.
+    """
+
+    def __init__(
+        self, descriptor: int, blobs: list[Entry], progress: ProgressCallback | None
+    ) -> None:
+        self._descriptor = descriptor
+        self._progress = progress
+        self._cancelled = threading.Event()
+        workers = max(1, min(len(blobs), os.cpu_count() or 1, 4))
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mip-hash")
+        # Largest first, so two big blobs do not end up queued behind each other on one worker.
+        futures = {e: self._pool.submit(self._hash, e) for e in sorted(blobs, key=_largest_first)}
+        self._pool.shutdown(wait=False)
+        # Results are collected in file order, so the error reported is the same on every run.
+        self._futures: list[Future[None]] = [futures[e] for e in sorted(blobs, key=_file_order)]
+
+    def _hash(self, entry: Entry) -> None:
+        hasher = hashlib.sha256()
+        view = memoryview(bytearray(min(CHUNK_SIZE, max(entry.size, 1))))
+        offset, end = entry.offset, entry.offset + entry.size
+        while offset < end:
+            if self._cancelled.is_set():
+                return
+            count = os.preadv(self._descriptor, [view[: min(len(view), end - offset)]], offset)
+            if count == 0:
+                raise BundleError(f"{entry.name}: archive truncated inside the entry")
+            hasher.update(view[:count])
+            offset += count
+            if self._progress is not None:
+                self._progress(count)
+        actual = "sha256:" + hasher.hexdigest()
+        if BLOB_PREFIX + actual.removeprefix("sha256:") != entry.name:
+            raise DigestMismatchError(f"{entry.name}: content hashes to {actual}, not its name")
+
+    def wait(self) -> None:
+        """Block until every blob is hashed; raise the first error in file order."""
+        try:
+            for future in self._futures:
+                future.result()
+        except BaseException:
+            self.cancel()  # one bad blob condemns the bundle: the other hashes are pointless
+            raise
+        if self._cancelled.is_set():
+            raise BundleError("blob hashing was cancelled before every blob was checked")
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether :meth:`cancel` was called."""
+        return self._cancelled.is_set()
+
+    def cancel(self) -> None:
+        """Ask the workers to stop at their next chunk (safe to call from a progress callback)."""
+        self._cancelled.set()
+
+    def close(self) -> None:
+        """Cancel and wait for the workers: after this the archive's file may be closed."""
+        self.cancel()
+        for future in self._futures:
+            future.exception()
+
+
+def _largest_first(entry: Entry) -> int:
+    return -entry.size
+
+
+def _file_order(entry: Entry) -> int:
+    return entry.offset
+
+
+class Archive:
+    """An open ``.memcube`` whose ZIP structure has been checked (see :func:`read_archive`)."""
+
+    def __init__(self, path: Path, file: BinaryIO, entries: dict[str, Entry]) -> None:
+        self.path = path
+        self.file = file
+        self.entries = entries
+        self._hashing: BlobHashing | None = None
+
+    def blob_entries(self) -> dict[Digest, Entry]:
+        """Every ``blobs/sha256/<hex>`` entry, keyed by the digest its name claims."""
+        blobs: dict[Digest, Entry] = {}
+        for name, entry in self.entries.items():
+            match = _BLOB_ENTRY_RE.fullmatch(name)
+            if match is not None:
+                blobs[Digest("sha256:" + match.group(1))] = entry
+        return blobs
+
+    def read_entry(self, name: str) -> bytes:
+        """The whole content of a (small, size-checked) entry."""
+        entry = self.entries[name]
+        return RangeReader(self.file, entry.offset, entry.size).read()
+
+    def start_hashing(self, progress: ProgressCallback | None = None) -> BlobHashing:
+        """Start hashing every blob entry in the background (once; later calls return it)."""
+        if self._hashing is None:
+            blobs = list(self.blob_entries().values())
+            self._hashing = BlobHashing(self.file.fileno(), blobs, progress)
+        return self._hashing
+
+    def close(self) -> None:
+        """Stop any hashing and close the file."""
+        if self._hashing is not None:
+            self._hashing.close()
+        self.file.close()
+
+    def __enter__(self) -> Archive:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def read_archive(path: Path | str, limits: Limits = DEFAULT_LIMITS) -> Archive:
+    """Open a ``.memcube`` and check its ZIP structure (not the manifest, not blob hashes)."""
+    path = Path(path)
+    file = open(path, "rb")  # noqa: SIM115  (owned by the Archive, closed by it)
+    try:
+        return Archive(path, file, _read_entries(file, limits))
+    except BaseException:
+        file.close()
+        raise
+
+
+def _read_entries(file: BinaryIO, limits: Limits) -> dict[str, Entry]:
+    file_size = os.fstat(file.fileno()).st_size
+    try:
+        archive = zipfile.ZipFile(file)
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        OSError,
+        EOFError,
+        NotImplementedError,  # "zip file version 6.4": a feature zipfile lacks
+        ValueError,  # names that are not UTF-8, negative offsets
+        struct.error,
+    ) as exc:
+        raise BundleError(f"not a valid .memcube: truncated or not a ZIP archive ({exc})") from exc
+    infos = archive.infolist()
+    if len(infos) > limits.max_entries:
+        raise BundleError(f"archive has {len(infos)} entries, limit {limits.max_entries}")
+    names = [info.orig_filename for info in infos]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise BundleError(f"duplicate entries: {', '.join(repeated)}")
+    entries: dict[str, Entry] = {}
+    for info in infos:
+        _check_entry(info)
+        offset = _read_local_header(file, info, file_size)
+        entries[info.orig_filename] = Entry(info.orig_filename, offset, info.file_size)
+    end = 0
+    for entry in sorted(entries.values(), key=lambda e: e.offset):
+        if entry.offset < end:
+            raise BundleError(f"entry {entry.name!r} overlaps another entry (zip bomb?)")
+        end = entry.offset + entry.size
+    for required in (MANIFEST_ENTRY, ENVELOPE_ENTRY):
+        if required not in entries:
+            raise BundleError(f"not a .memcube: {required} is missing")
+    if entries[MANIFEST_ENTRY].size > limits.max_manifest_bytes:
+        raise BundleError(
+            f"manifest.json is {entries[MANIFEST_ENTRY].size} bytes, over the "
+            f"{limits.max_manifest_bytes}-byte limit"
+        )
+    if entries[ENVELOPE_ENTRY].size > limits.max_envelope_bytes:
+        raise BundleError(
+            f"envelope.json is {entries[ENVELOPE_ENTRY].size} bytes, over the "
+            f"{limits.max_envelope_bytes}-byte limit"
+        )
+    return entries
+
+
+def _read_local_header(file: BinaryIO, info: zipfile.ZipInfo, file_size: int) -> int:
+    """Return the data offset of an entry after checking its local header agrees."""
+    if not 0 <= info.header_offset < file_size:
+        # zipfile shifts offsets by any bytes found before the archive; they can go negative.
+        raise BundleError(
+            f"{info.filename}: local header offset outside the file (corrupt archive)"
+        )
+    file.seek(info.header_offset)
+    fixed = file.read(_LOCAL_HEADER.size)
+    if len(fixed) != _LOCAL_HEADER.size:
+        raise BundleError(f"{info.filename}: archive truncated inside a local header")
+    fields = _LOCAL_HEADER.unpack(fixed)
+    if fields[0] != _LOCAL_SIGNATURE:
+        raise BundleError(f"{info.filename}: bad local header signature (corrupt archive)")
+    name_length, extra_length = fields[10], fields[11]
+    name = file.read(name_length)
+    if (
+        name != info.orig_filename.encode("utf-8", "surrogateescape")
+        and name.decode("utf-8", "replace") != info.orig_filename
+    ):
+        raise BundleError(f"{info.filename}: local header names {name!r} (archive tampered with)")
+    offset = int(info.header_offset) + _LOCAL_HEADER.size + int(name_length) + int(extra_length)
+    if offset + info.compress_size > file_size:
+        raise BundleError(f"{info.filename}: archive truncated inside the entry")
+    return offset
+
+
+def _is_unsafe_path(name: str) -> bool:
+    """Absolute, drive-qualified or climbing (``..``) entry names: never resolved against a dir."""
+    segments = name.replace("\\", "/").split("/")
+    return name.startswith(("/", "\\")) or ".." in segments or (len(name) > 1 and name[1] == ":")
+
+
+def _check_entry(info: zipfile.ZipInfo) -> None:
+    name = info.orig_filename
+    if _is_unsafe_path(name):
+        raise BundleError(
+            f"entry {name!r} has an unsafe path (absolute or with '..'); refusing the bundle"
+        )
+    if name not in (MANIFEST_ENTRY, ENVELOPE_ENTRY) and not _BLOB_ENTRY_RE.fullmatch(name):
+        raise BundleError(
+            f"unexpected entry {name!r}: a .memcube holds only manifest.json, envelope.json "
+            "and blobs/sha256/<hex>"
+        )
+    mode = info.external_attr >> 16
+    if stat.S_ISLNK(mode) or info.is_dir():
+        raise BundleError(f"entry {name!r} is a link or directory; only regular files are allowed")
+    if info.flag_bits & 0x1:
+        raise BundleError(f"entry {name!r} is encrypted")
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise BundleError(f"entry {name!r} is compressed; MIP bundles store entries uncompressed")
+    if info.compress_size != info.file_size:
+        # A STORED entry holds exactly its size: two different sizes mean a tampered archive.
+        raise BundleError(
+            f"entry {name!r} stores {info.compress_size} bytes but declares {info.file_size} "
+            "(corrupt archive or zip bomb)"
+        )
+
+
+#: ``copy_file_range`` calls copy this much at most, so an abort is noticed quickly.
+_KERNEL_COPY_STEP = 128 << 20
+
+
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+class BundleWriter:
+    """Writes a ``.memcube`` atomically: blobs first (hashed while written), then the manifest.
+
+    The archive is built in a temporary file beside ``destination`` and renamed into place only by
+    :meth:`finish`; an exception leaves nothing behind.
+    """
+
+    def __init__(self, destination: Path | str) -> None:
+        self.destination = Path(destination)
+        self.destination.parent.mkdir(parents=True, exist_ok=True)
+        handle, self._temp_name = tempfile.mkstemp(
+            prefix=f".{self.destination.name}.", suffix=".tmp", dir=self.destination.parent
+        )
+        self._file = os.fdopen(handle, "w+b")
+        self._archive = zipfile.ZipFile(self._file, "w", compression=zipfile.ZIP_STORED)
+        self._infos: dict[Digest, zipfile.ZipInfo] = {}
+        self._done = False
+        #: Files at least this large are copied in the kernel (see :meth:`add_blob_file`).
+        self.kernel_copy_threshold = 64 << 20
+        # Blobs started with start_blob_file are written by one worker, in submission order.
+        self._worker: ThreadPoolExecutor | None = None
+        self._pending: list[Future[tuple[Digest, int]]] = []
+        self._aborting = threading.Event()
+
+    def _open_entry(self) -> tuple[zipfile.ZipInfo, int, Any]:
+        # The entry name depends on the digest, known only at the end: write under a placeholder
+        # of the same length, then name the entry before its header is rewritten on close.
+        info = zipfile.ZipInfo(BLOB_PREFIX + "0" * 64, date_time=(1980, 1, 1, 0, 0, 0))
+        info.compress_type = zipfile.ZIP_STORED
+        info.external_attr = (stat.S_IFREG | 0o644) << 16
+        header_offset = self._file.tell()
+        return info, header_offset, self._archive.open(info, "w", force_zip64=True)
+
+    def _close_entry(
+        self, info: zipfile.ZipInfo, entry: Any, digest: Digest | None, header_offset: int
+    ) -> None:
+        if digest is not None:
+            info.filename = info.orig_filename = BLOB_PREFIX + digest_hex(digest)
+        entry.close()
+        if digest is None:
+            return
+        if digest in self._infos:
+            # The same bytes twice: drop the second copy so every entry name stays unique.
+            self._archive.filelist.pop()
+            self._archive.NameToInfo[info.filename] = self._infos[digest]
+            self._file.seek(header_offset)
+            self._file.truncate()
+            self._archive.start_dir = header_offset
+        else:
+            self._infos[digest] = info
+
+    def add_blob_stream(
+        self, stream: BinaryIO, progress: ProgressCallback | None = None
+    ) -> tuple[Digest, int]:
+        """Copy a stream into the archive as a blob, in one pass; return its digest and size."""
+        self._drain()
+        return self._write_stream(stream, progress)
+
+    def add_blob_file(
+        self, path: Path, progress: ProgressCallback | None = None
+    ) -> tuple[Digest, int]:
+        """Add a file as a blob; return its digest and size.
+
+        Large files are copied inside the kernel (``copy_file_range``) while two threads read the
+        same file again (from the page cache) to compute SHA-256 and the ZIP CRC-32: the copy
+        and both checksums overlap, and memory stays constant. The file must not change while it
+        is packed: its size and modification time are compared before and after.
+        """
+        self._drain()
+        return self._write_file(path, progress)
+
+    def _write_stream(
+        self, stream: BinaryIO, progress: ProgressCallback | None
+    ) -> tuple[Digest, int]:
+        info, header_offset, entry = self._open_entry()
+        hasher = hashlib.sha256()
+        size = 0
+        digest: Digest | None = None
+        # Hash on a worker thread while this one CRCs and writes the previous chunk: hashlib and
+        # file writes release the GIL, so the two cores overlap. Three buffers keep the chunk being
+        # hashed, the one being written and the one being read apart.
+        buffers = [memoryview(bytearray(CHUNK_SIZE)) for _ in range(3)]
+        pending: Future[None] | None = None
+        try:
+            with ThreadPoolExecutor(max_workers=1) as hashing:
+                for index in itertools.count():
+                    view = buffers[index % 3]
+                    count = stream.readinto(view)  # type: ignore[attr-defined]
+                    if not count:
+                        break
+                    self._check_not_aborted()
+                    chunk = view[:count]
+                    if pending is not None:
+                        pending.result()
+                    pending = hashing.submit(hasher.update, chunk)
+                    entry.write(chunk)
+                    size += count
+                    if progress is not None:
+                        progress(count)
+                if pending is not None:
+                    pending.result()
+            digest = Digest("sha256:" + hasher.hexdigest())
+        finally:
+            self._close_entry(info, entry, digest, header_offset)
+        return digest, size
+
+    def start_blob_file(
+        self, path: Path, progress: ProgressCallback | None = None
+    ) -> Future[tuple[Digest, int]]:
+        """Begin adding a file as a blob on the writer's worker thread; return its future.
+
+        A packer starts its big payloads first and builds the manifest while they are copied and
+        hashed (the copy and the hash release the GIL). Blobs keep the order they were started in;
+        the other ``add_*`` methods and :meth:`finish` wait for them.
+        """
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mip-pack")
+        future = self._worker.submit(self._write_file_in_background, path, progress)
+        self._pending.append(future)
+        return future
+
+    def _write_file_in_background(
+        self, path: Path, progress: ProgressCallback | None
+    ) -> tuple[Digest, int]:
+        self._check_not_aborted()
+        try:
+            return self._write_file(path, progress)
+        except BaseException:
+            self._aborting.set()  # the archive is now unusable: the blobs queued behind must not run
+            raise
+
+    def _drain(self) -> None:
+        """Wait for the blobs started in the background; raise the first failure."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
+
+    def _write_file(self, path: Path, progress: ProgressCallback | None) -> tuple[Digest, int]:
+        before = os.stat(path)
+        if before.st_size < self.kernel_copy_threshold or not hasattr(os, "copy_file_range"):
+            with open(path, "rb", buffering=0) as stream:
+                return self._write_stream(stream, progress)
+        info, header_offset, entry = self._open_entry()
+        digest: Digest | None = None
+        size = before.st_size
+        try:
+            self._file.flush()
+            start = self._file.tell()
+            with open(path, "rb", buffering=0) as source:
+                descriptor = source.fileno()
+                with ThreadPoolExecutor(max_workers=2) as pool:
+                    sha = pool.submit(self._sha256_hex, descriptor, size)
+                    crc = pool.submit(self._crc32, descriptor, size)
+                    self._kernel_copy(descriptor, self._file.fileno(), size, start)
+                    digest = Digest("sha256:" + sha.result())
+                    entry_crc = crc.result()
+            after = os.stat(path)
+            if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+                raise BundleError(f"{path} changed while it was being packed; pack again")
+            self._file.seek(start + size)
+            # Tell zipfile what was written behind its back, so it writes the right header.
+            entry._file_size = entry._compress_size = size
+            entry._crc = entry_crc
+            if progress is not None:
+                progress(size)
+        except BaseException:
+            digest = None
+            raise
+        finally:
+            self._close_entry(info, entry, digest, header_offset)
+        return digest, size
+
+    def finish(self, manifest_bytes: bytes, envelope_bytes: bytes) -> Path:
+        """Write manifest and envelope, then atomically move the archive into place."""
+        self._drain()
+        for name, data in ((MANIFEST_ENTRY, manifest_bytes), (ENVELOPE_ENTRY, envelope_bytes)):
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = (stat.S_IFREG | 0o644) << 16
+            self._archive.writestr(info, data, compress_type=zipfile.ZIP_STORED)
+        self._archive.close()
+        # No fsync: a bundle torn by a crash fails verification (every byte is hashed) and the
+        # sources it was built from are untouched, so durability is not worth a second of I/O.
+        self._file.close()
+        # mkstemp creates 0600; a bundle is meant to be shared, so give it the usual file mode.
+        os.chmod(self._temp_name, 0o666 & ~_current_umask())
+        os.replace(self._temp_name, self.destination)
+        self._done = True
+        return self.destination
+
+    def abort(self) -> None:
+        """Discard the partial archive."""
+        if self._done:
+            return
+        self._aborting.set()  # background copies stop at their next chunk
+        for future in self._pending:
+            future.exception()
+        if self._worker is not None:
+            self._worker.shutdown()
+        with suppress(Exception):
+            self._archive.close()
+        with suppress(Exception):
+            self._file.close()
+        with suppress(FileNotFoundError):
+            os.unlink(self._temp_name)
+        self._done = True
+
+    def __enter__(self) -> BundleWriter:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if kind is not None or not self._done:
+            self.abort()
+
+    def _chunks(self, descriptor: int, size: int) -> Iterator[memoryview]:
+        """Read ``size`` bytes of a file with ``pread`` into one reused buffer (constant memory)."""
+        view = memoryview(bytearray(CHUNK_SIZE))
+        offset = 0
+        while offset < size:
+            self._check_not_aborted()
+            count = os.preadv(descriptor, [view[: min(CHUNK_SIZE, size - offset)]], offset)
+            if count == 0:
+                raise BundleError("source file shrank while it was being packed; pack again")
+            yield view[:count]
+            offset += count
+
+    def _sha256_hex(self, descriptor: int, size: int) -> str:
+        hasher = hashlib.sha256()
+        for chunk in self._chunks(descriptor, size):
+            hasher.update(chunk)
+        return hasher.hexdigest()
+
+    def _crc32(self, descriptor: int, size: int) -> int:
+        value = 0
+        for chunk in self._chunks(descriptor, size):
+            value = zlib_ng.crc32(chunk, value)
+        return value
+
+    def _kernel_copy(self, source: int, target: int, size: int, target_offset: int) -> None:
+        copied = 0
+        while copied < size:
+            self._check_not_aborted()
+            count = os.copy_file_range(
+                source,
+                target,
+                min(_KERNEL_COPY_STEP, size - copied),
+                offset_src=copied,
+                offset_dst=target_offset + copied,
+            )
+            if count == 0:
+                raise BundleError("source file shrank while it was being packed; pack again")
+            copied += count
+
+    def _check_not_aborted(self) -> None:
+        if self._aborting.is_set():
+            raise BundleError("packing was aborted")
