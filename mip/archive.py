@@ -81,6 +81,11 @@ class RangeReader:
         self._remaining -= count
         return int(count)
 
+    def file_span(self) -> tuple[BinaryIO, int, int]:
+        """``(file, offset, remaining)``: where the unread bytes lie, for the kernel to send them
+        (``sendfile``) without a copy through this process."""
+        return self._file, self._offset, self._remaining
+
 
 class BlobHashing:
     """Blob entries being hashed on worker threads; :meth:`wait` raises the first mismatch.
@@ -167,12 +172,7 @@ class Archive:
 
     def blob_entries(self) -> dict[Digest, Entry]:
         """Every ``blobs/sha256/<hex>`` entry, keyed by the digest its name claims."""
-        blobs: dict[Digest, Entry] = {}
-        for name, entry in self.entries.items():
-            match = _BLOB_ENTRY_RE.fullmatch(name)
-            if match is not None:
-                blobs[Digest("sha256:" + match.group(1))] = entry
-        return blobs
+        return blob_entries(self.entries)
 
     def read_entry(self, name: str) -> bytes:
         """The whole content of a (small, size-checked) entry."""
@@ -209,13 +209,20 @@ def read_archive(path: Path | str, limits: Limits = DEFAULT_LIMITS) -> Archive:
     path = Path(path)
     file = open(path, "rb")  # noqa: SIM115  (owned by the Archive, closed by it)
     try:
-        return Archive(path, file, _read_entries(file, limits))
+        return Archive(path, file, read_entries(file, limits))
     except BaseException:
         file.close()
         raise
 
 
-def _read_entries(file: BinaryIO, limits: Limits) -> dict[str, Entry]:
+def read_entries(file: BinaryIO, limits: Limits = DEFAULT_LIMITS) -> dict[str, Entry]:
+    """Check the archive's structure and return its entries by name.
+
+    Every entry must be a STORED regular file named ``manifest.json``, ``envelope.json`` or
+    ``blobs/sha256/<hex>``, exactly once, its local header agreeing with the central directory,
+    its bytes inside the file and overlapping no other entry; manifest and envelope must exist,
+    within their size limits.
+    """
     file_size = os.fstat(file.fileno()).st_size
     try:
         archive = zipfile.ZipFile(file)
@@ -260,6 +267,22 @@ def _read_entries(file: BinaryIO, limits: Limits) -> dict[str, Entry]:
             f"{limits.max_envelope_bytes}-byte limit"
         )
     return entries
+
+
+def blob_digest(name: str) -> Digest | None:
+    """The digest a ``blobs/sha256/<hex>`` entry name claims; ``None`` for other entries."""
+    match = _BLOB_ENTRY_RE.fullmatch(name)
+    return None if match is None else Digest("sha256:" + match.group(1))
+
+
+def blob_entries(entries: dict[str, Entry]) -> dict[Digest, Entry]:
+    """The blob entries, by the digest their names claim (not yet verified), in file order."""
+    found = {
+        digest: entry
+        for name, entry in entries.items()
+        if (digest := blob_digest(name)) is not None
+    }
+    return dict(sorted(found.items(), key=lambda item: item[1].offset))
 
 
 def _read_local_header(file: BinaryIO, info: zipfile.ZipInfo, file_size: int) -> int:

@@ -24,6 +24,10 @@ def _fail(message: str, exit_code: int) -> int:
 
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI; every expected failure becomes one ``error:`` line and a non-zero exit code."""
+    # Hashing, copies and downloads run on worker threads that release the GIL for each chunk
+    # and need it back between chunks; with the default 5 ms switch interval a main thread busy
+    # importing would stall them for most of that time.
+    sys.setswitchinterval(0.0005)
     try:
         app(args=argv, standalone_mode=False)
     except MemosError as exc:
