@@ -22,7 +22,7 @@ import struct
 import tempfile
 import threading
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
@@ -417,9 +417,10 @@ class BundleWriter:
     ) -> tuple[Digest, int]:
         """Add a file as a blob; return its digest and size.
 
-        Large files are copied inside the kernel (``copy_file_range``) while two threads read the
-        same file again (from the page cache) to compute SHA-256 and the ZIP CRC-32: the copy
-        and both checksums overlap, and memory stays constant. The file must not change while it
+        Large files are copied inside the kernel (``copy_file_range``) on a worker while this
+        thread reads the file once more (from the page cache) for the ZIP CRC-32 and hands each
+        chunk to another worker for SHA-256: the copy and both checksums overlap, and memory
+        stays constant. The file must not change while it
         is packed: its size and modification time are compared before and after.
         """
         self._drain()
@@ -505,11 +506,12 @@ class BundleWriter:
             with open(path, "rb", buffering=0) as source:
                 descriptor = source.fileno()
                 with ThreadPoolExecutor(max_workers=2) as pool:
-                    sha = pool.submit(self._sha256_hex, descriptor, size)
-                    crc = pool.submit(self._crc32, descriptor, size)
-                    self._kernel_copy(descriptor, self._file.fileno(), size, start)
-                    digest = Digest("sha256:" + sha.result())
-                    entry_crc = crc.result()
+                    copy = pool.submit(
+                        self._kernel_copy, descriptor, self._file.fileno(), size, start
+                    )
+                    sha_hex, entry_crc = self._checksums(descriptor, size, pool)
+                    digest = Digest("sha256:" + sha_hex)
+                    copy.result()
             after = os.stat(path)
             if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
                 raise BundleError(f"{path} changed while it was being packed; pack again")
@@ -572,29 +574,31 @@ class BundleWriter:
         if kind is not None or not self._done:
             self.abort()
 
-    def _chunks(self, descriptor: int, size: int) -> Iterator[memoryview]:
-        """Read ``size`` bytes of a file with ``pread`` into one reused buffer (constant memory)."""
-        view = memoryview(bytearray(CHUNK_SIZE))
+    def _checksums(self, descriptor: int, size: int, pool: ThreadPoolExecutor) -> tuple[str, int]:
+        """SHA-256 (hex) and CRC-32 of a file in one read: this thread reads and CRCs each chunk
+        while a worker hashes the previous one (two buffers, constant memory)."""
+        hasher = hashlib.sha256()
+        crc = 0
+        buffers = [memoryview(bytearray(CHUNK_SIZE)) for _ in range(2)]
+        pending: Future[None] | None = None
         offset = 0
-        while offset < size:
+        for index in itertools.count():
+            if offset >= size:
+                break
             self._check_not_aborted()
+            view = buffers[index % 2]
             count = os.preadv(descriptor, [view[: min(CHUNK_SIZE, size - offset)]], offset)
             if count == 0:
                 raise BundleError("source file shrank while it was being packed; pack again")
-            yield view[:count]
+            chunk = view[:count]
+            crc = zlib_ng.crc32(chunk, crc)
+            if pending is not None:
+                pending.result()
+            pending = pool.submit(hasher.update, chunk)
             offset += count
-
-    def _sha256_hex(self, descriptor: int, size: int) -> str:
-        hasher = hashlib.sha256()
-        for chunk in self._chunks(descriptor, size):
-            hasher.update(chunk)
-        return hasher.hexdigest()
-
-    def _crc32(self, descriptor: int, size: int) -> int:
-        value = 0
-        for chunk in self._chunks(descriptor, size):
-            value = zlib_ng.crc32(chunk, value)
-        return value
+        if pending is not None:
+            pending.result()
+        return hasher.hexdigest(), crc
 
     def _kernel_copy(self, source: int, target: int, size: int, target_offset: int) -> None:
         copied = 0
