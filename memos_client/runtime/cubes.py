@@ -84,8 +84,10 @@ def install_cube(
     existing = memos.store.query("SELECT governance FROM cubes WHERE name = ?", [cube])
     if existing:
         memos.governor.require(memos.principal, cube, "write", "install")
-    # Embed before taking the write lock: the transaction itself is only SQL.
-    memos.cache.vectors([embedding_text(r.text, r.metadata) for r in valid])
+    if valid:
+        # Embed before taking the write lock: the transaction itself is only SQL. A cube without
+        # memories (only KV snapshots or adapters) never loads the embedder or NumPy.
+        memos.cache.vectors([embedding_text(r.text, r.metadata) for r in valid])
     now = to_rfc3339(utc_now())
     with memos.store.write() as connection:
         row = connection.execute(

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
 import pytest
 
-from memos_client.errors import NotFoundError, UsageError
+from memos_client.errors import NotFoundError, RuntimeStoreError, UsageError
 from memos_client.runtime import MemOS, State
 
 DIGEST_1 = "sha256:" + "1" * 64
@@ -94,3 +99,39 @@ def test_two_cubes_may_share_record_ids(mem: MemOS) -> None:
     mem.install_cube("acme/two", "1.0.0", DIGEST_2, [{"id": "x", "text": "Two."}])
     assert mem.get("acme/one#x").text == "One."
     assert mem.get("acme/two#x").text == "Two."
+
+
+def test_installing_listing_and_removing_a_cube_never_load_numpy(tmp_path: Path) -> None:
+    # `memos install` of a cube without memories (KV snapshots, adapters) pays neither NumPy's
+    # import nor the embedder's; a fresh interpreter shows what the runtime really imports.
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from memos_client.runtime import MemOS
+
+        with MemOS({str(tmp_path / "home")!r}) as mem:
+            parts = [{{"name": "kv", "kind": "activation", "path": "/tmp/kv", "sources": []}}]
+            assert mem.install_cube("acme/kv", "1.0.0", {DIGEST_1!r}, [], parts=parts) == 0
+            assert [c.name for c in mem.installed_cubes()] == ["acme/kv"]
+            assert mem.uninstall_cube("acme/kv") == 0
+        assert "numpy" not in sys.modules, "the install path imported numpy"
+        with MemOS({str(tmp_path / "home")!r}, embedder="hashing") as mem:
+            mem.add("now a memory is embedded")
+            assert [h.item.text for h in mem.search("memory", k=1)] == ["now a memory is embedded"]
+        assert "numpy" in sys.modules
+        """
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=Path(__file__).parents[2])
+
+
+def test_engines_are_built_once_and_shared_by_principals(mem: MemOS) -> None:
+    mem.add_principal("bob")
+    bob = mem.acting_as("bob")
+    assert bob.index is mem.index
+    assert bob.retriever is mem.retriever
+    assert bob.embedder is mem.embedder
+
+
+def test_an_unknown_embedder_is_refused_when_the_runtime_opens(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeStoreError, match="unknown embedder 'word2vec'"):
+        MemOS(tmp_path / "home", embedder="word2vec")
