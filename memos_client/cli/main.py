@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import sys
 
@@ -77,7 +78,12 @@ def run(argv: list[str] | None = None) -> int:
 
 def main() -> None:
     """Console-script entry point."""
-    sys.exit(run())
+    code = run()
+    # The process ends here: spare it the interpreter's final garbage collections over every
+    # object the command created (pydantic and typing leave large cyclic structures; ~35 ms of a
+    # cold install). Files, connections and atexit handlers are closed and run as before.
+    gc.freeze()
+    sys.exit(code)
 
 
 if __name__ == "__main__":

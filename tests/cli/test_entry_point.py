@@ -80,3 +80,22 @@ def test_usage_errors_are_one_message_and_exit_2(
     captured = capsys.readouterr()
     assert message in captured.err
     assert "Traceback" not in captured.err
+
+
+def test_the_console_entry_point_exits_with_the_command_s_code() -> None:
+    # main(): the whole process, as `memos` runs it (it skips the final garbage collections).
+    def memos(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "memos_client", *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    helped = memos("--help")
+    assert helped.returncode == 0, helped.stderr
+    assert all(f" {name} " in helped.stdout for name in COMMAND_MODULES)
+    refused = memos("install", "--nope")
+    assert refused.returncode == 2
+    assert refused.stderr.strip().endswith("Error: No such option: --nope")
