@@ -144,7 +144,11 @@ class InstallClient:
             with exc:
                 if exc.code == 304 and request.has_header("If-none-match"):
                     raise _NotModifiedError from exc
-                raise self._error(exc.code, exc.read(), request.full_url) from exc
+                try:
+                    body = exc.read()
+                except (OSError, http.client.HTTPException):
+                    body = b""  # the status alone still says what went wrong
+                raise self._error(exc.code, body, request.full_url) from exc
         except (OSError, http.client.HTTPException, ValueError) as exc:
             # URLError (an OSError) wraps refused connections, DNS and TLS failures; ValueError is
             # a URL urllib cannot parse.

@@ -124,6 +124,12 @@ def test_conditional_cube_documents() -> None:
         ),
         (answer(502), RegistryError, "http_502", "the registry answered HTTP 502 for http://"),
         (
+            lambda path: (500, {"Content-Length": "100", "Connection": "close"}, b'{"error"'),
+            RegistryError,
+            "http_500",
+            "the registry answered HTTP 500",  # an error body cut short
+        ),
+        (
             lambda path: (200, {}, b"<html>"),
             RegistryError,
             "invalid_response",
