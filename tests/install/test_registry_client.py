@@ -75,6 +75,13 @@ def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name.upper(), raising=False)
 
 
+def test_the_user_agent_is_the_registry_client_s() -> None:
+    # Copied rather than imported (importing index_client imports httpx): keep them equal.
+    from memos_client.index_client import USER_AGENT as INDEX_CLIENT_USER_AGENT
+
+    assert USER_AGENT == INDEX_CLIENT_USER_AGENT
+
+
 @pytest.mark.usefixtures("no_proxy")
 def test_json_documents_carry_the_token_and_user_agent() -> None:
     with Server(answer(200, {"keys": [{"key_id": "k1"}]})) as server:
