@@ -16,6 +16,11 @@ The servers are started by this script. Cube payloads are KV snapshots (activati
 random float16 data, so neither side can compress them; wheels carry the same number of bytes.
 
     python bench/install_bench.py [--runs 5] [--size-mb 100] [--chain 30] [--workdir DIR]
+                                  [--scenarios cold,chain,warm] [--json FILE]
+
+Before measuring, the script compiles ``mip`` and ``memos_client`` to bytecode, as ``pip install``
+does for an installed package: without it (``PYTHONDONTWRITEBYTECODE=1``, as in our sandboxes)
+every memos run would compile its modules from source again.
 """
 
 from __future__ import annotations
@@ -86,6 +91,21 @@ def cube_source(root: Path, name: str, size_bytes: int, dependencies: dict[str, 
     )
     seed = abs(hash(name)) % (1 << 32)
     write_kv_snapshot(source / "activations" / "snapshot.safetensors", size_bytes, seed)
+    return source
+
+
+#: The example cube (examples/handbook: plaintext memories, no blobs to speak of), renamed.
+HANDBOOK = "bench/handbook"
+
+
+def handbook_source(root: Path) -> Path:
+    """examples/handbook under the benchmark's namespace."""
+    source = root / HANDBOOK.replace("/", "-")
+    shutil.copytree(REPO / "examples" / "handbook", source, dirs_exist_ok=True)
+    toml = source / "memcube.toml"
+    toml.write_text(
+        toml.read_text().replace('name = "demo/memos-handbook"', f'name = "{HANDBOOK}"')
+    )
     return source
 
 
@@ -160,6 +180,38 @@ def summarize(title: str, times: dict[str, list[float]]) -> dict[str, object]:
     return {"title": title, "medians_s": medians, "runs_s": times}
 
 
+def warm_reinstall(work: Path, python: str, index_url: str, runs: int) -> dict[str, object]:
+    """One home and cache, filled once; each run uninstalls the cube (untimed) first.
+
+    Besides the 100 MB cube (no memories), ``memos-memories`` reinstalls the handbook cube, whose
+    9 plaintext memories go through the runtime's store (embedded by MiniLM at the first, untimed
+    install).
+    """
+    warm = work / "memos-warm"
+    warm.mkdir(parents=True, exist_ok=True)
+    warm_env = env_for(MEMOS_HOME=str(warm / "home"), MEMOS_CACHE_DIR=str(warm / "cache"))
+    install = [python, "-m", "memos_client", "install", "--index-url", index_url]
+    uninstall = [python, "-m", "memos_client", "uninstall"]
+    timed([*install, "bench/big", HANDBOOK], warm_env, warm)
+    contenders = {
+        "memos": ("bench/big", "bench/big"),
+        "memos-pinned": ("bench/big", "bench/big==1.0.0"),
+        "memos-memories": (HANDBOOK, f"{HANDBOOK}==1.0.0"),
+        "python": (None, None),
+    }
+    warm_times: dict[str, list[float]] = {name: [] for name in contenders}
+    for index in range(-1, runs):
+        for name, (cube, requirement) in contenders.items():
+            if cube is None:
+                seconds = timed([python, "-c", "pass"], warm_env, warm)
+            else:
+                timed([*uninstall, cube], warm_env, warm)
+                seconds = timed([*install, requirement], warm_env, warm)
+            if index >= 0:
+                warm_times[name].append(seconds)
+    return summarize("warm reinstall (uninstalled first)", warm_times)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
@@ -168,7 +220,21 @@ def main() -> None:
     parser.add_argument("--chain-mb", type=float, default=0.5)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/memstore-install-bench"))
     parser.add_argument("--json", type=Path, default=None, help="Write the results here.")
+    parser.add_argument(
+        "--scenarios",
+        default="cold,chain,warm",
+        help="Comma-separated subset of cold (100 MB), chain and warm to run.",
+    )
     args = parser.parse_args()
+    scenarios = set(args.scenarios.split(","))
+    unknown = scenarios - {"cold", "chain", "warm"}
+    if unknown:
+        parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(REPO / "mip"), str(REPO / "memos_client")],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
     from memos_client.index_client import IndexClient
     from memos_client.packer import pack
@@ -241,20 +307,27 @@ def main() -> None:
         key = SigningKey.generate()
         sources = work / "sources"
         cubes = [("bench/big", size, {})]
+        if "warm" in scenarios:
+            cubes.append((HANDBOOK, 0, {}))
+        chain = args.chain if "chain" in scenarios else 0
         cubes += [
             (
                 f"bench/chain-{i}",
                 chain_size,
-                {f"bench/chain-{i + 1}": ">=1"} if i + 1 < args.chain else {},
+                {f"bench/chain-{i + 1}": ">=1"} if i + 1 < chain else {},
             )
-            for i in range(args.chain)
+            for i in range(chain)
         ]
         print(f"building {len(cubes)} cubes and wheels ...", flush=True)
         with IndexClient(index_url, token) as client:
             first = True
             for name, nbytes, deps in reversed(cubes):
                 bundle_path = work / "bundles" / (name.replace("/", "-") + ".memcube")
-                pack(cube_source(sources, name, nbytes, deps), bundle_path, [key])
+                if name == HANDBOOK:
+                    source = handbook_source(sources)
+                else:
+                    source = cube_source(sources, name, nbytes, deps)
+                pack(source, bundle_path, [key])
                 with open_bundle(bundle_path) as bundle:
                     for digest, entry in bundle.blobs.items():
                         client.upload_blob(
@@ -264,8 +337,8 @@ def main() -> None:
                     client.publish(bundle.envelope.to_json(), pem)
                 first = False
         make_wheel(work / "wheels", "bench-big", size, [])
-        for i in range(args.chain):
-            requires = [f"bench-chain-{i + 1}>=1"] if i + 1 < args.chain else []
+        for i in range(chain):
+            requires = [f"bench-chain-{i + 1}>=1"] if i + 1 < chain else []
             make_wheel(work / "wheels", f"bench-chain-{i}", chain_size, requires)
 
         def memos_cold(requirement: str) -> Callable[[int], float]:
@@ -346,57 +419,38 @@ def main() -> None:
             return run
 
         results = []
-        print("cold install, 100 MB ...", flush=True)
-        results.append(
-            summarize(
-                f"cold install of one {args.size_mb:g} MB cube / wheel",
-                run_alternating(
-                    {
-                        "memos": memos_cold("bench/big"),
-                        "uv": uv_cold("bench-big"),
-                        "pip": pip_cold("bench-big"),
-                    },
-                    args.runs,
-                ),
+        if "cold" in scenarios:
+            print("cold install, 100 MB ...", flush=True)
+            results.append(
+                summarize(
+                    f"cold install of one {args.size_mb:g} MB cube / wheel",
+                    run_alternating(
+                        {
+                            "memos": memos_cold("bench/big"),
+                            "uv": uv_cold("bench-big"),
+                            "pip": pip_cold("bench-big"),
+                        },
+                        args.runs,
+                    ),
+                )
             )
-        )
-        print("cold install, chain ...", flush=True)
-        results.append(
-            summarize(
-                f"cold install of a chain of {args.chain} cubes / wheels of {args.chain_mb:g} MB",
-                run_alternating(
-                    {
-                        "memos": memos_cold("bench/chain-0"),
-                        "uv": uv_cold("bench-chain-0"),
-                        "pip": pip_cold("bench-chain-0"),
-                    },
-                    args.runs,
-                ),
+        if "chain" in scenarios:
+            print("cold install, chain ...", flush=True)
+            results.append(
+                summarize(
+                    f"cold install of a chain of {args.chain} cubes / wheels of {args.chain_mb:g} MB",
+                    run_alternating(
+                        {
+                            "memos": memos_cold("bench/chain-0"),
+                            "uv": uv_cold("bench-chain-0"),
+                            "pip": pip_cold("bench-chain-0"),
+                        },
+                        args.runs,
+                    ),
+                )
             )
-        )
-
-        # Warm reinstall: one home and cache, filled once; each run uninstalls (untimed) first.
-        warm = work / "memos-warm"
-        warm.mkdir(parents=True, exist_ok=True)
-        warm_env = env_for(MEMOS_HOME=str(warm / "home"), MEMOS_CACHE_DIR=str(warm / "cache"))
-        install = [python, "-m", "memos_client", "install", "--index-url", index_url]
-        uninstall = [python, "-m", "memos_client", "uninstall", "bench/big"]
-        timed([*install, "bench/big"], warm_env, warm)
-        warm_times: dict[str, list[float]] = {"memos": [], "memos-pinned": [], "python": []}
-        for index in range(-1, args.runs):
-            for name, command in (
-                ("memos", [*install, "bench/big"]),
-                ("memos-pinned", [*install, "bench/big==1.0.0"]),
-                ("python", [python, "-c", "pass"]),
-            ):
-                if name != "python":
-                    timed(uninstall, warm_env, warm)
-                seconds = timed(command, warm_env, warm)
-                if index >= 0:
-                    warm_times[name].append(seconds)
-        results.append(
-            summarize("warm reinstall of the 100 MB cube (uninstalled first)", warm_times)
-        )
+        if "warm" in scenarios:
+            results.append(warm_reinstall(work, python, index_url, args.runs))
     finally:
         registry.terminate()
         pypi.terminate()

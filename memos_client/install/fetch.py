@@ -1,12 +1,11 @@
 """Talking to a registry for installs: cube documents, envelopes, namespace keys and blobs.
 
-Built on the registry's :class:`memos_client.index_client.IndexClient` (the one place where httpx
-errors are translated), extended here with what installs need: conditional cube-document
-requests (``If-None-Match``), a not-found error the CLI maps to exit 4, and blob downloads into
-the content-addressed cache that are bounded by the declared size, retried and resumed with
-``Range`` after an interruption. Redirects to storage are followed without the
-``Authorization`` header when they leave the registry's origin (httpx drops it; the test suite
-checks it against two real servers).
+Requests go through :class:`memos_client.install.registry_client.InstallClient` (the one place
+where transport errors are translated; conditional cube documents with ``If-None-Match``; 404 is a
+not-found error the CLI maps to exit 4). This module adds the cache: blob downloads into the
+content-addressed cache that are bounded by the declared size, retried and resumed with ``Range``
+after an interruption. Redirects to storage are followed without the ``Authorization`` header
+when they leave the registry's origin (the test suite checks it against two real servers).
 """
 
 from __future__ import annotations
@@ -74,7 +73,7 @@ class RegistryIndex:
 
     @property
     def client(self) -> InstallClient:
-        """The registry client (created on first use: httpx is slow to import)."""
+        """The registry client (created on first use: an offline install never needs one)."""
         with self._lock:
             if self._client is None:
                 if self.offline:
@@ -91,7 +90,7 @@ class RegistryIndex:
 
     def get_json(self, path: str) -> Any:
         """A JSON document from the registry (``path`` starts with ``/v1``)."""
-        return self.client._json("GET", path)
+        return self.client.get_json(path)
 
     # -- the resolver's view ---------------------------------------------------------------------
 

@@ -1,53 +1,121 @@
-"""The registry client as installs use it: :class:`IndexClient` plus conditional cube documents.
+"""The registry as installs talk to it: cube documents, envelopes, namespace keys, blob streams.
 
-Imported only when a command really needs the network (httpx takes ~100 ms to import; a warm
-install never does).
+Four kinds of GET, spoken through the standard library's ``urllib.request`` (docs/adr/0007):
+importing httpx costs 60-180 ms on our machines -- its package imports its own command-line
+client, which pulls in click, rich and pygments whenever they are installed -- a third of a cold
+install of a 100 MB cube, for requests that need none of it. The policy is the registry client's
+(:class:`memos_client.index_client.IndexClient`), in one place here:
+
+- the token goes to the registry's origin only: redirects to storage on another origin (S3
+  presigned URLs) are followed without ``Authorization``;
+- error bodies ``{"error": {"code", "message"}}`` (spec §1) become :class:`RegistryError` with
+  the registry's stable code, 404 :class:`NotFoundError` (exit 4);
+- socket, TLS and protocol failures become :class:`NetworkError`, raised from :meth:`_open` and
+  the body reader only;
+- ``HTTP(S)_PROXY`` / ``NO_PROXY`` are honoured; HTTPS verifies certificates against certifi's
+  bundle (as httpx does), loaded on the first HTTPS request only.
 """
 
 from __future__ import annotations
 
+import http.client
+import json
+import ssl
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+from urllib.parse import quote, urlsplit
 
-import httpx
-
-from memos_client.errors import NetworkError, NotFoundError, RegistryError
-from memos_client.index_client import IndexClient, _cube_path
+from memos_client.errors import NetworkError, NotFoundError, RegistryError, UsageError
 from memos_client.index_config import load_index_settings
 
+#: Seconds without progress before a request fails (connect, or between reads).
+TIMEOUT = 60.0
+#: Read size when streaming blobs.
+STREAM_CHUNK = 1 << 20
+#: The same as ``memos_client.index_client.USER_AGENT`` (not imported from there: httpx).
+USER_AGENT = "memos/0.1 (MemStore client; MIP 1)"
 
-class SchemeTransport(httpx.BaseTransport):
-    """``http://`` over the standard library; a certificate-verifying httpx transport built on
-    the first ``https://`` request.
 
-    httpx's default transport imports httpcore and ssl and loads the CA bundle when the client is
-    created, which costs up to half a second on our machines; a loopback registry never needs
-    it, and a registry that redirects to an HTTPS storage URL gets a fully verifying transport
-    the moment it does.
-    """
+def _cube_path(name: str) -> str:
+    namespace, _, cube = name.partition("/")
+    if not namespace or not cube or "/" in cube:
+        raise UsageError(f"invalid cube name {name!r}: expected 'namespace/name'")
+    return f"{quote(namespace, safe='')}/{quote(cube, safe='')}"
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or ""), parts.port or default
+
+
+class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows redirects; ``Authorization`` (an unredirected header) goes along only while the
+    redirect stays on the origin of the request it answers."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        token = req.unredirected_hdrs.get("Authorization")
+        if new is not None and token and _origin(new.full_url) == _origin(req.full_url):
+            new.add_unredirected_header("Authorization", token)
+        return new
+
+
+class _VerifiedTLS(urllib.request.HTTPSHandler):
+    """HTTPS with one certificate-verifying context, built on the first HTTPS request."""
 
     def __init__(self) -> None:
-        from memos_client.install.stdlib_transport import StdlibTransport
+        super().__init__()
+        self._context: ssl.SSLContext | None = None
+        self._lock = threading.Lock()
 
-        self._plain = StdlibTransport()
-        self._tls: httpx.HTTPTransport | None = None
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        with self._lock:
+            if self._context is None:
+                import certifi
 
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        """Send ``request`` over the transport matching its scheme."""
-        if request.url.scheme == "http":
-            return self._plain.handle_request(request)
-        if self._tls is None:
-            self._tls = httpx.HTTPTransport()
-        return self._tls.handle_request(request)
-
-    def close(self) -> None:
-        """Close both transports' connections."""
-        self._plain.close()
-        if self._tls is not None:
-            self._tls.close()
+                self._context = ssl.create_default_context(cafile=certifi.where())
+        return self.do_open(http.client.HTTPSConnection, req, context=self._context)
 
 
-class InstallClient(IndexClient):
-    """Adds ``If-None-Match`` cube documents; maps 404 to :class:`NotFoundError` (exit 4)."""
+def _opener() -> urllib.request.OpenerDirector:
+    # Only HTTP(S): no file://, ftp:// or data: handlers, so a redirect cannot leave the web.
+    opener = urllib.request.OpenerDirector()
+    for handler in (
+        urllib.request.ProxyHandler(),
+        urllib.request.HTTPHandler(),
+        _VerifiedTLS(),
+        _SameOriginRedirects(),
+        urllib.request.HTTPDefaultErrorHandler(),
+        urllib.request.HTTPErrorProcessor(),
+    ):
+        opener.add_handler(handler)
+    return opener
+
+
+class _NotModifiedError(Exception):
+    """A conditional request was answered 304: the cached copy is current."""
+
+
+class InstallClient:
+    """A registry for the install commands. Thread-safe (blobs download in parallel threads)."""
+
+    def __init__(self, index_url: str, token: str | None = None) -> None:
+        self.index_url = index_url.rstrip("/")
+        self.token = token
+        self._opener = _opener()
 
     @classmethod
     def connect(cls, url: str, token: str | None = None) -> InstallClient:
@@ -55,29 +123,128 @@ class InstallClient(IndexClient):
         if token is None:
             # A stored token belongs to the registry it was stored for, never to another one.
             token = load_index_settings(url).token
-        return cls(url, token, transport=SchemeTransport())
+        return cls(url, token)
 
-    def _send(
-        self, request: httpx.Request, *, stream: bool = False, follow: bool = False
-    ) -> httpx.Response:
+    def close(self) -> None:
+        """Nothing to release: every request opens and closes its own connection."""
+
+    # -- transport: the one boundary ------------------------------------------------------------
+
+    def _open(self, path: str, headers: dict[str, str] | None = None) -> http.client.HTTPResponse:
+        """GET ``path``: the response (below 400), else the error it describes; a conditional
+        request's 304 Not Modified raises :class:`_NotModifiedError`."""
         try:
-            return super()._send(request, stream=stream, follow=follow)
-        except RegistryError as exc:
-            if exc.status == 404:
-                raise NotFoundError(f"{exc} ({self.index_url})", code=exc.code) from exc
-            raise
-        except NetworkError as exc:
+            # The opener has HTTP and HTTPS handlers only: no file: or custom schemes.
+            request = urllib.request.Request(self.index_url + path, headers=headers or {})  # noqa: S310
+            request.add_header("User-Agent", USER_AGENT)
+            if self.token:
+                request.add_unredirected_header("Authorization", f"Bearer {self.token}")
+            response: http.client.HTTPResponse = self._opener.open(request, timeout=TIMEOUT)
+        except urllib.error.HTTPError as exc:
+            with exc:
+                if exc.code == 304 and request.has_header("If-none-match"):
+                    raise _NotModifiedError from exc
+                try:
+                    body = exc.read()
+                except (OSError, http.client.HTTPException):
+                    body = b""  # the status alone still says what went wrong
+                raise self._error(exc.code, body, request.full_url) from exc
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            # URLError (an OSError) wraps refused connections, DNS and TLS failures; ValueError is
+            # a URL urllib cannot parse.
+            reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
             raise NetworkError(
-                f"{exc}; check --index-url, or install cached cubes with --offline"
+                f"cannot reach the registry at {self.index_url}: {reason or type(exc).__name__}; "
+                "check --index-url, or install cached cubes with --offline"
             ) from exc
+        return response
+
+    def _error(self, status: int, body: bytes, url: str) -> RegistryError | NotFoundError:
+        try:
+            detail = json.loads(body)["error"]
+            code, message = str(detail["code"]), str(detail["message"])
+        except (ValueError, KeyError, TypeError):
+            code = f"http_{status}"
+            message = f"the registry answered HTTP {status} for {url}"
+        if status == 404:
+            return NotFoundError(f"{message} ({self.index_url})", code=code)
+        return RegistryError(message, code=code, status=status)
+
+    def _body(self, response: http.client.HTTPResponse) -> bytes:
+        with response:
+            try:
+                return response.read()
+            except (OSError, http.client.HTTPException) as exc:
+                raise NetworkError(
+                    f"the registry at {self.index_url} broke off a response: {exc}"
+                ) from exc
+
+    def get_json(self, path: str) -> Any:
+        """A JSON document (``path`` starts with ``/v1``)."""
+        body = self._body(self._open(path, {"Accept": "application/json"}))
+        try:
+            return json.loads(body)
+        except ValueError as exc:
+            raise RegistryError(
+                f"the registry at {self.index_url} answered GET {path} with invalid JSON",
+                code="invalid_response",
+            ) from exc
+
+    # -- what installs ask for ------------------------------------------------------------------
 
     def cube_document(
         self, name: str, etag: str | None = None
     ) -> tuple[dict[str, Any] | None, str | None]:
         """The raw cube document and its ETag; ``(None, etag)`` when unchanged (304)."""
-        headers = {"if-none-match": etag} if etag else {}
-        response = self._request("GET", f"/v1/cubes/{_cube_path(name)}", headers=headers)
-        if response.status_code == 304:
+        path = f"/v1/cubes/{_cube_path(name)}"
+        try:
+            response = self._open(path, {"If-None-Match": etag} if etag else {})
+        except _NotModifiedError:
             return None, etag
-        document: dict[str, Any] = response.json()
-        return document, response.headers.get("etag")
+        new_etag = response.headers.get("etag")
+        try:
+            document: dict[str, Any] = json.loads(self._body(response))
+        except ValueError as exc:
+            raise RegistryError(
+                f"the registry at {self.index_url} answered GET {path} with invalid JSON",
+                code="invalid_response",
+            ) from exc
+        return document, new_etag
+
+    def envelope(self, name: str, version: str) -> bytes:
+        """The DSSE envelope of a version, exactly as stored (verify it before trusting it)."""
+        path = f"/v1/cubes/{_cube_path(name)}/versions/{quote(version, safe='')}/envelope"
+        return self._body(self._open(path))
+
+    def keys(self, namespace: str) -> list[dict[str, Any]]:
+        """Signing keys registered for a namespace."""
+        return list(self.get_json(f"/v1/namespaces/{quote(namespace, safe='')}/keys")["keys"])
+
+    @contextmanager
+    def stream_blob(self, digest: str, offset: int = 0) -> Iterator[Iterator[bytes]]:
+        """The blob's bytes from ``offset`` on, as chunks (redirects to storage are followed)."""
+        response = self._open(
+            f"/v1/blobs/{digest}", {"Range": f"bytes={offset}-"} if offset else {}
+        )
+        with response:
+            if offset and response.status != 206:
+                raise RegistryError(
+                    f"the registry ignored a range request for {digest}",
+                    code="range_ignored",
+                    status=response.status,
+                )
+            yield self._chunks(response)
+
+    def _chunks(self, response: http.client.HTTPResponse) -> Iterator[bytes]:
+        try:
+            while chunk := response.read1(STREAM_CHUNK):
+                yield chunk
+        except (OSError, http.client.HTTPException) as exc:
+            raise NetworkError(
+                f"download from {self.index_url} broke off: {exc}; retry to resume"
+            ) from exc
+        if response.length:  # http.client counts down Content-Length; EOF came first
+            raise NetworkError(
+                f"download from {self.index_url} broke off: the connection closed "
+                f"{response.length} bytes early; retry to resume"
+            )

@@ -171,21 +171,6 @@ def verify_resolved(session: Session, resolved: Mapping[CubeName, Candidate]) ->
     ]
 
 
-def _preload_runtime() -> None:
-    """Import the runtime on a background thread while the network is busy.
-
-    The import (numpy and friends) is CPU work of a few hundred milliseconds that needs nothing
-    from the install; resolution and downloads mostly wait on sockets (and hashing releases the
-    GIL), so the two overlap. The main thread's own import later simply waits for it.
-    """
-    import importlib
-    import threading
-
-    threading.Thread(
-        target=importlib.import_module, args=("memos_client.runtime",), daemon=True
-    ).start()
-
-
 def install_requirements(
     requirements: Sequence[Requirement], options: Options
 ) -> tuple[list[InstallResult], list[NamespacePin]]:
@@ -198,8 +183,6 @@ def install_requirements(
             # Something may be installed: the resolver keeps installed versions that still fit.
             runtime = open_runtime(options.home)
             preferred = _preferred(runtime, options.upgrade)
-        elif not options.offline:
-            _preload_runtime()  # a fresh home: nothing installed, nothing to prefer
         resolved = resolve(requirements, session.index, preferred)
         cubes = verify_resolved(session, resolved)
         _download(session, cubes)

@@ -3,13 +3,39 @@
 ``from memos_client.runtime import MemOS`` is the entry point; see ``docs/runtime.md``.
 """
 
-from memos_client.runtime.embedding import Embedder, HashingEmbedder, MiniLMEmbedder
+from typing import TYPE_CHECKING, Any
+
 from memos_client.runtime.lifecycle import LifecyclePolicy, TickReport
 from memos_client.runtime.memos import DEFAULT_CUBE, MemOS
 from memos_client.runtime.models import Hit, InstalledCube, MemoryItem, State, VersionRecord
-from memos_client.runtime.retrieval import Filters, RetrievalSettings
 from memos_client.runtime.scheduler import MemoryPlan, PlannedMemory, PlannedPart, select_parts
 from memos_client.runtime.timemachine import DiffEntry, RollbackReport
+
+if TYPE_CHECKING:
+    from memos_client.runtime.embedding import Embedder, HashingEmbedder, MiniLMEmbedder
+    from memos_client.runtime.retrieval import Filters, RetrievalSettings
+
+#: Exports whose modules import NumPy, loaded on first access: installing, listing and removing
+#: cubes (the `memos install` path) never need them.
+_LAZY = {
+    "Embedder": "embedding",
+    "HashingEmbedder": "embedding",
+    "MiniLMEmbedder": "embedding",
+    "Filters": "retrieval",
+    "RetrievalSettings": "retrieval",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DEFAULT_CUBE",

@@ -22,6 +22,7 @@ from memos_client.runtime.lexical import embedding_text
 from memos_client.runtime.lifecycle import policy_for
 from memos_client.runtime.models import INDEXED_STATES, InstalledCube, State, to_rfc3339, utc_now
 from memos_client.runtime.records import content_id, validate_records
+from memos_client.runtime.store import text_digest
 
 if TYPE_CHECKING:
     from memos_client.runtime.memos import MemOS
@@ -84,8 +85,18 @@ def install_cube(
     existing = memos.store.query("SELECT governance FROM cubes WHERE name = ?", [cube])
     if existing:
         memos.governor.require(memos.principal, cube, "write", "install")
-    # Embed before taking the write lock: the transaction itself is only SQL.
-    memos.cache.vectors([embedding_text(r.text, r.metadata) for r in valid])
+    # Embed before taking the write lock (the transaction itself is only SQL), but only texts new
+    # to this cube: those it already had (a reinstall, an upgrade's unchanged records) were
+    # embedded when they arrived, and the vector index embeds any it still lacks (after a change
+    # of embedder) on the first search. So a reinstall, or a cube without memories, never loads
+    # the embedder or NumPy.
+    known = {
+        row[0] for row in memos.store.query("SELECT text_digest FROM items WHERE cube = ?", [cube])
+    }
+    texts = [embedding_text(r.text, r.metadata) for r in valid]
+    new_texts = [text for text in texts if text_digest(text) not in known]
+    if new_texts:
+        memos.cache.vectors(new_texts)
     now = to_rfc3339(utc_now())
     with memos.store.write() as connection:
         row = connection.execute(

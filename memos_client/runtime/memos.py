@@ -12,15 +12,14 @@ import os
 import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from memos_client.errors import NotFoundError, UsageError
 from memos_client.runtime import timemachine
-from memos_client.runtime.embedding import Embedder, make_embedder
+from memos_client.runtime.engines import Engines
 from memos_client.runtime.governance import OWNER, Governor, validate_principal_name
 from memos_client.runtime.items import change_item, insert_item, touch_items
 from memos_client.runtime.lexical import embedding_text
-from memos_client.runtime.lexical_index import LexicalIndex
 from memos_client.runtime.lifecycle import Lifecycle, policy_for
 from memos_client.runtime.models import (
     Hit,
@@ -37,7 +36,6 @@ from memos_client.runtime.records import (
     check_text,
     validate_records,
 )
-from memos_client.runtime.retrieval import Filters, RetrievalSettings, Retriever
 from memos_client.runtime.scheduler import (
     MemoryPlan,
     TokenCounter,
@@ -47,7 +45,11 @@ from memos_client.runtime.scheduler import (
     tokenizer_counter,
 )
 from memos_client.runtime.store import Store, item_from_row
-from memos_client.runtime.vector_index import EmbeddingCache, VectorIndex
+
+if TYPE_CHECKING:
+    from memos_client.runtime.embedding import Embedder
+    from memos_client.runtime.retrieval import Filters, RetrievalSettings, Retriever
+    from memos_client.runtime.vector_index import EmbeddingCache, VectorIndex
 
 DEFAULT_CUBE = "local/default"
 _LOCAL_GOVERNANCE = {"access": {"read": ["*"], "write": ["*"]}}
@@ -83,17 +85,13 @@ class MemOS:
         self.home = root
         self.store = Store(root / "runtime" / "memos.db")
         self.governor = Governor(self.store)
-        self.embedder = make_embedder(embedder)
-        self.cache = EmbeddingCache(self.store, self.embedder)
-        self.index = VectorIndex(
-            self.store, self.cache, ann_threshold=ann_threshold, ann_dir=root / "runtime" / "ann"
-        )
-        self.retriever = Retriever(
+        self._engines = Engines(
             self.store,
-            self.embedder,
-            self.index,
+            embedder,
             settings,
-            LexicalIndex(self.store, threshold=lexical_threshold),
+            ann_threshold,
+            lexical_threshold,
+            root / "runtime" / "ann",
         )
         if tokenizer is None or callable(tokenizer):
             self.count_tokens: TokenCounter = tokenizer or estimate_tokens
@@ -104,6 +102,26 @@ class MemOS:
         self.governor.check_principal(name)
         self.principal = name
         self.lifecycle = Lifecycle(self)
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedder (loaded on first use; the MiniLM weights only when text is embedded)."""
+        return self._engines.embedder
+
+    @property
+    def cache(self) -> EmbeddingCache:
+        """The embedding cache (built on first use)."""
+        return self._engines.cache
+
+    @property
+    def index(self) -> VectorIndex:
+        """The vector index (built on first use)."""
+        return self._engines.index
+
+    @property
+    def retriever(self) -> Retriever:
+        """Hybrid retrieval (built on first use)."""
+        return self._engines.retriever
 
     def acting_as(self, principal: str) -> MemOS:
         """The same runtime (store, indexes, model) acting as another known principal."""
@@ -119,7 +137,7 @@ class MemOS:
         """Save the vector graph if it changed, then close the store."""
         # The graph is a cache, rebuilt from the store when missing: failing to save is harmless.
         with contextlib.suppress(OSError):
-            self.index.save()
+            self._engines.save()
         self.store.close()
 
     def __enter__(self) -> MemOS:
@@ -351,6 +369,8 @@ class MemOS:
             raise UsageError("the query must be a non-empty string")
         if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 1000:
             raise UsageError(f"k must be an integer from 1 to 1000, got {k!r}")
+        from memos_client.runtime.retrieval import Filters
+
         parsed = Filters.parse(filters, include_archived)
         cubes = self._scope(cube, "search")
         hits = self.retriever.search(query, k, cubes, parsed)

@@ -1,0 +1,104 @@
+"""The parts of a runtime that need NumPy, built on first use: embedder, embedding cache, indexes."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from memos_client.runtime.embedding import Embedder
+    from memos_client.runtime.retrieval import RetrievalSettings, Retriever
+    from memos_client.runtime.store import Store
+    from memos_client.runtime.vector_index import EmbeddingCache, VectorIndex
+
+
+class Engines:
+    """The embedder, embedding cache, vector index and retriever of a runtime, built on first use.
+
+    They import NumPy (and the indexes set up their arrays and a private FTS5 database), which
+    installing, listing and removing cubes never need. Every :meth:`MemOS.acting_as` view shares
+    the one instance, so the indexes and the model are loaded once per runtime.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        embedder: str | Embedder | None,
+        settings: RetrievalSettings | None,
+        ann_threshold: int,
+        lexical_threshold: int,
+        ann_dir: Path,
+    ) -> None:
+        if isinstance(embedder, str) and embedder not in ("minilm", "hashing"):
+            from memos_client.runtime.embedding import make_embedder
+
+            make_embedder(embedder)  # raises the one "unknown embedder" error, now, not at use
+        self._store = store
+        self._spec = embedder
+        self._settings = settings
+        self._ann_threshold = ann_threshold
+        self._lexical_threshold = lexical_threshold
+        self._ann_dir = ann_dir
+        self._lock = threading.RLock()
+        self._embedder: Embedder | None = None
+        self._cache: EmbeddingCache | None = None
+        self._index: VectorIndex | None = None
+        self._retriever: Retriever | None = None
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedder named by the runtime's ``embedder`` option."""
+        with self._lock:
+            if self._embedder is None:
+                from memos_client.runtime.embedding import make_embedder
+
+                self._embedder = make_embedder(self._spec)
+            return self._embedder
+
+    @property
+    def cache(self) -> EmbeddingCache:
+        """The embedding cache (the ``embeddings`` table)."""
+        with self._lock:
+            if self._cache is None:
+                from memos_client.runtime.vector_index import EmbeddingCache
+
+                self._cache = EmbeddingCache(self._store, self.embedder)
+            return self._cache
+
+    @property
+    def index(self) -> VectorIndex:
+        """The vector index."""
+        with self._lock:
+            if self._index is None:
+                from memos_client.runtime.vector_index import VectorIndex
+
+                self._index = VectorIndex(
+                    self._store,
+                    self.cache,
+                    ann_threshold=self._ann_threshold,
+                    ann_dir=self._ann_dir,
+                )
+            return self._index
+
+    @property
+    def retriever(self) -> Retriever:
+        """Hybrid retrieval over the store, the vector index and the lexical index."""
+        with self._lock:
+            if self._retriever is None:
+                from memos_client.runtime.lexical_index import LexicalIndex
+                from memos_client.runtime.retrieval import Retriever
+
+                self._retriever = Retriever(
+                    self._store,
+                    self.embedder,
+                    self.index,
+                    self._settings,
+                    LexicalIndex(self._store, threshold=self._lexical_threshold),
+                )
+            return self._retriever
+
+    def save(self) -> None:
+        """Save the vector graph if an index was built and it changed."""
+        if self._index is not None:
+            self._index.save()

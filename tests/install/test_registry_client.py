@@ -1,0 +1,240 @@
+"""The install commands' registry client against real HTTP servers in threads.
+
+Errors by origin (registry error bodies, 404, bad JSON, unreachable, a body cut short), the token
+only ever sent to the registry's origin, and HTTP proxies honoured from the environment.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import json
+import ssl
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from memos_client.errors import NetworkError, NotFoundError, RegistryError
+from memos_client.install.registry_client import USER_AGENT, InstallClient
+from tests.support import free_port
+
+#: A route answers (status, headers, body) for the request path.
+Route = Callable[[str], tuple[int, dict[str, str], bytes]]
+
+
+class Server:
+    """A loopback HTTP server answering every GET with ``route``, recording what it was sent."""
+
+    def __init__(self, route: Route) -> None:
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                outer.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
+                status, headers, body = route(self.path)
+                self.send_response(status)
+                for name, value in {"Content-Length": str(len(body)), **headers}.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+
+    def __enter__(self) -> Server:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def answer(status: int, document: Any = None, **headers: str) -> Route:
+    body = b"" if document is None else json.dumps(document).encode()
+    return lambda path: (status, headers, body)
+
+
+@pytest.fixture
+def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+def test_the_user_agent_is_the_registry_client_s() -> None:
+    # Copied rather than imported (importing index_client imports httpx): keep them equal.
+    from memos_client.index_client import USER_AGENT as INDEX_CLIENT_USER_AGENT
+
+    assert USER_AGENT == INDEX_CLIENT_USER_AGENT
+
+
+@pytest.mark.usefixtures("no_proxy")
+def test_json_documents_carry_the_token_and_user_agent() -> None:
+    with Server(answer(200, {"keys": [{"key_id": "k1"}]})) as server:
+        client = InstallClient(server.url + "/", token="secret")
+        assert client.keys("acme") == [{"key_id": "k1"}]
+    path, headers = server.requests[0]
+    assert path == "/v1/namespaces/acme/keys"
+    assert headers["authorization"] == "Bearer secret"
+    assert headers["user-agent"] == USER_AGENT
+
+
+@pytest.mark.usefixtures("no_proxy")
+def test_conditional_cube_documents() -> None:
+    def route(path: str) -> tuple[int, dict[str, str], bytes]:
+        return (
+            (304, {}, b"")
+            if server.requests[-1][1].get("if-none-match") == '"v1"'
+            else (
+                200,
+                {"ETag": '"v1"'},
+                b'{"versions": []}',
+            )
+        )
+
+    with Server(route) as server:
+        client = InstallClient(server.url)
+        assert client.cube_document("acme/kb") == ({"versions": []}, '"v1"')
+        assert client.cube_document("acme/kb", '"v1"') == (None, '"v1"')
+    assert "authorization" not in server.requests[0][1]  # anonymous without a token
+
+
+@pytest.mark.usefixtures("no_proxy")
+@pytest.mark.parametrize(
+    ("route", "error", "code", "message"),
+    [
+        (
+            answer(404, {"error": {"code": "unknown_cube", "message": "no cube acme/kb"}}),
+            NotFoundError,
+            "unknown_cube",
+            "no cube acme/kb (http://",
+        ),
+        (
+            answer(403, {"error": {"code": "forbidden", "message": "token lacks read"}}),
+            RegistryError,
+            "forbidden",
+            "token lacks read",
+        ),
+        (answer(502), RegistryError, "http_502", "the registry answered HTTP 502 for http://"),
+        (
+            lambda path: (500, {"Content-Length": "100", "Connection": "close"}, b'{"error"'),
+            RegistryError,
+            "http_500",
+            "the registry answered HTTP 500",  # an error body cut short
+        ),
+        (
+            lambda path: (200, {}, b"<html>"),
+            RegistryError,
+            "invalid_response",
+            "with invalid JSON",
+        ),
+        (answer(304), RegistryError, "http_304", "the registry answered HTTP 304"),
+    ],
+)
+def test_registry_errors_keep_the_registry_s_code(
+    route: Route, error: type[Exception], code: str, message: str
+) -> None:
+    with Server(route) as server, pytest.raises(error) as caught:
+        InstallClient(server.url).keys("acme")
+    assert getattr(caught.value, "code", None) == code
+    assert message in str(caught.value)
+
+
+@pytest.mark.usefixtures("no_proxy")
+def test_an_unreachable_registry_is_a_network_error() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(NetworkError, match=f"cannot reach the registry at {url}: .*--offline"):
+        InstallClient(url).envelope("acme/kb", "1.0.0")
+
+
+@pytest.mark.usefixtures("no_proxy")
+def test_a_blob_cut_short_is_a_network_error_to_resume() -> None:
+    def route(path: str) -> tuple[int, dict[str, str], bytes]:
+        return 200, {"Content-Length": "10", "Connection": "close"}, b"12345"
+
+    with Server(route) as server:
+        client = InstallClient(server.url)
+        with (
+            pytest.raises(NetworkError, match="closed 5 bytes early; retry to resume"),
+            client.stream_blob("sha256:" + "0" * 64) as chunks,
+        ):
+            assert b"".join(chunks) == b"12345"
+
+
+@pytest.mark.usefixtures("no_proxy")
+def test_the_token_follows_redirects_on_the_registry_s_origin_only() -> None:
+    with Server(answer(200, {"keys": []})) as storage:
+
+        def route(path: str) -> tuple[int, dict[str, str], bytes]:
+            if path.startswith("/v1/namespaces/"):  # same origin first, then away
+                return 307, {"Location": "/moved" + path}, b""
+            return 302, {"Location": storage.url + path}, b""
+
+        with Server(route) as registry:
+            assert InstallClient(registry.url, token="secret").keys("acme") == []
+    assert [h.get("authorization") for _, h in registry.requests] == ["Bearer secret"] * 2
+    assert registry.requests[1][0] == "/moved/v1/namespaces/acme/keys"
+    assert storage.requests[0][0] == "/moved/v1/namespaces/acme/keys"
+    assert "authorization" not in storage.requests[0][1]
+
+
+def test_http_proxies_from_the_environment_are_used(
+    no_proxy: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Server(answer(200, {"keys": []})) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        registry = "http://registry.invalid:8700"
+        assert InstallClient(registry).keys("acme") == []
+    assert proxy.requests[0][0] == registry + "/v1/namespaces/acme/keys"
+
+
+@pytest.mark.usefixtures("no_proxy")
+def test_https_certificates_are_verified(tmp_path: Path) -> None:
+    # A registry with a self-signed certificate is refused: the install client verifies TLS.
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    (tmp_path / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    with Server(answer(200, {"keys": []})) as server:
+        server.httpd.socket = context.wrap_socket(server.httpd.socket, server_side=True)
+        url = server.url.replace("http://", "https://")
+        with pytest.raises(NetworkError, match="CERTIFICATE_VERIFY_FAILED"):
+            InstallClient(url).keys("acme")
+    assert server.requests == []
