@@ -176,7 +176,7 @@ class LexicalIndex:
                     idf * frequencies * (K1 + 1.0) / (frequencies + norm[positions])
                 )
             mask = np.isin(self._state[:size], [_STATE_CODES[state] for state in states])
-            if cubes is not None:
+            if cubes is not None and not cubes.issuperset(self._cube_codes):
                 codes = [self._cube_codes[cube] for cube in cubes if cube in self._cube_codes]
                 mask &= np.isin(self._cube[:size], codes)
             mask &= scores > 0

@@ -51,6 +51,23 @@ def test_search_scoped_to_a_cube_never_returns_another_cubes_items(mem: MemOS) -
     assert all(hit.item.cube == "a/one" for hit in hits)
 
 
+def test_cube_scoping_holds_with_the_in_memory_indexes(
+    tmp_path: Path, embedder: CountingEmbedder
+) -> None:
+    big = MemOS(home=tmp_path, embedder=embedder, ann_threshold=10, lexical_threshold=10)
+    records = [{"text": f"secret plan number {i} for the launch"} for i in range(12)]
+    mine = big.add_many(records, cube="a/one")
+    theirs = big.add_many(records, cube="b/two")
+    hits = big.search("secret launch plan", k=20, cube="a/one")
+    assert big.index._ann is not None
+    assert big.retriever.lexical_index is not None
+    assert big.retriever.lexical_index.active
+    assert {hit.item.id for hit in hits} == set(mine)
+    everywhere = {hit.item.id for hit in big.search("secret launch plan", k=24)}
+    assert everywhere == set(mine) | set(theirs)
+    big.close()
+
+
 def test_deletes_and_updates_reach_every_index(mem: MemOS, facts: list[str]) -> None:
     mem.delete(facts[0])
     assert facts[0] not in {hit.item.id for hit in mem.search("Luna windowsill cat", k=10)}
