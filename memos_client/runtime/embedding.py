@@ -94,8 +94,9 @@ def single_blas_thread() -> Iterator[None]:
 # column blocks under the limit, the GEMMs of one query take half the time (BENCHMARKS.md).
 _SMALL_GEMM_CORES = frozenset({"skylakex", "cooperlake", "sapphirerapids"})
 _SMALL_GEMM_LIMIT = 100**3
-# Column blocks are sized so that inputs of up to this many token rows stay under the limit.
-_SMALL_GEMM_ROWS = 40
+# Column blocks are sized for inputs of up to this many token rows (a question is typically 10-20
+# tokens); narrower blocks would take longer inputs too but run slower on these.
+_SMALL_GEMM_ROWS = 20
 
 
 def blas_has_small_gemm() -> bool:
@@ -110,8 +111,8 @@ def blas_has_small_gemm() -> bool:
 
 
 def _block_width(inner: int, outer: int) -> int:
-    """Columns per block so that inputs of up to ``_SMALL_GEMM_ROWS`` rows stay under the limit
-    (0: no width fits)."""
+    """Columns per block so that inputs of ``_SMALL_GEMM_ROWS`` rows stay under the limit (0: no
+    width fits)."""
     for width in (64, 32, 16):
         if outer % width == 0 and _SMALL_GEMM_ROWS * inner * width <= _SMALL_GEMM_LIMIT:
             return width
@@ -123,12 +124,12 @@ class _Linear:
 
     Plain: ``W`` as one contiguous ``(in, out)`` matrix. Blocked (when the BLAS has small-matrix
     kernels): ``W`` as contiguous ``(out / width, in, width)`` column blocks, multiplied in one
-    ``np.matmul`` call (NumPy runs one small GEMM per block); inputs of more than
-    ``_SMALL_GEMM_ROWS`` rows (batches at ingestion) then use a plain copy made on first need,
-    so a process that only answers queries holds one layout, as before.
+    ``np.matmul`` call (NumPy runs one small GEMM per block) while ``rows·in·width`` is under the
+    limit; longer inputs (batches at ingestion) use a plain copy made on first need, so a process
+    that only answers queries holds one layout, as before.
     """
 
-    __slots__ = ("_blocks", "_plain", "bias")
+    __slots__ = ("_blocks", "_plain", "_rows", "bias")
 
     def __init__(self, weight: Vectors, bias: Vectors, blocked: bool) -> None:
         """``weight`` as ``nn.Linear`` stores it: ``(out, in)``."""
@@ -137,6 +138,8 @@ class _Linear:
         self.bias = np.ascontiguousarray(bias, dtype=np.float32)
         self._blocks: Vectors | None = None
         self._plain: Vectors | None = None
+        # The most input rows whose block products stay under the small-matrix limit.
+        self._rows = _SMALL_GEMM_LIMIT // (inner * width) if width else 0
         if width:
             self._blocks = np.ascontiguousarray(
                 weight.reshape(outer // width, width, inner).transpose(0, 2, 1), dtype=np.float32
@@ -163,7 +166,7 @@ class _Linear:
     def __call__(self, x: Vectors) -> Vectors:
         rows = x.shape[0]
         blocks = self._blocks
-        if blocks is not None and rows <= _SMALL_GEMM_ROWS:
+        if blocks is not None and rows <= self._rows:
             # One small GEMM per column block (NumPy loops over the stack inside one call).
             output: Vectors = np.matmul(x, blocks).transpose(1, 0, 2).reshape(rows, -1)
         else:
@@ -200,31 +203,27 @@ def _layer_norm(x: Vectors, weight: Vectors, bias: Vectors, eps: float) -> Vecto
 def _gelu(x: Vectors) -> Vectors:
     """BERT's exact GELU, x·Φ(x) = 0.5·x·(1 + erf(x/√2)), in place (``x`` is a temporary).
 
-    erf by Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7): for z = |x|/√2 ≥ 0,
-    erf(z) = 1 - p(t)·exp(-z²) with t = 1/(1 + 0.3275911·z), so Φ(x) = 1 - h for x ≥ 0 and h for
-    x < 0 where h = 0.5·p(t)·exp(-z²). Not scipy.special.erf: scipy brings its own OpenBLAS
-    whose spinning threads fight NumPy's on a 2-core machine (a query: 7 ms → 120 ms).
+    erf by Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7): for z = |x|/√2, erf(z) = 1 -
+    p(t)·exp(-z²) with t = 1/(1 + 0.3275911·z); so h = 0.5·p(t)·exp(-x²/2) is Φ(-|x|) and
+    Φ(x) = 0.5 + sign(x)·(0.5 - h). Not scipy.special.erf: scipy brings its own OpenBLAS whose
+    spinning threads fight NumPy's on a 2-core machine (a query: 7 ms → 120 ms).
     """
-    z = np.abs(x)
-    z *= np.float32(1.0 / math.sqrt(2.0))
-    t = z * np.float32(0.3275911)
+    a = np.abs(x)
+    t = a * np.float32(0.3275911 / math.sqrt(2.0))
     t += np.float32(1.0)
     np.reciprocal(t, out=t)
     h = t * np.float32(1.061405429 * 0.5)
     for coefficient in (-1.453152027, 1.421413741, -0.284496736, 0.254829592):
         h += np.float32(coefficient * 0.5)
         h *= t
-    np.square(z, out=z)
-    np.negative(z, out=z)
-    np.exp(z, out=z)
-    h *= z  # h = Φ(-|x|)
-    # x·Φ(x) = x - x·h for x ≥ 0, x·h for x < 0; i.e. x·h + max(x, 0)·(1 - 2h).
-    positive = np.maximum(x, np.float32(0.0))
+    np.square(a, out=a)
+    a *= np.float32(-0.5)
+    np.exp(a, out=a)
+    h *= a  # Φ(-|x|)
+    np.subtract(np.float32(0.5), h, out=h)
+    np.copysign(h, x, out=h)
+    h += np.float32(0.5)  # Φ(x)
     x *= h
-    h *= np.float32(-2.0)
-    h += np.float32(1.0)
-    h *= positive
-    x += h
     return x
 
 
@@ -457,7 +456,8 @@ class _MiniLMWeights:
             pooled = tokens.sum(axis=1)
         # Mean pooling's division by the length cancels in the normalisation.
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return (pooled / np.maximum(norms, np.float32(1e-12))).astype(np.float32)  # type: ignore[no-any-return]
+        pooled /= np.maximum(norms, np.float32(1e-12))
+        return pooled  # type: ignore[no-any-return]
 
 
 _WORD = re.compile(r"\w+", re.UNICODE)

@@ -24,7 +24,7 @@ SENTENCES = [
     "Café crème, s'il vous plaît — and a croissant!",
     "short",
 ]
-# Over 40 tokens: a single query this long takes the plain (unblocked) GEMMs.
+# Over 40 tokens: a single query this long takes the plain (unblocked) GEMMs only.
 LONG = " ".join(["the quick brown fox jumps over the lazy dog"] * 6)
 
 
@@ -80,7 +80,7 @@ def test_column_blocked_product_equals_the_plain_one(shape: tuple[int, int]) -> 
     plain = _Linear(weight, bias, blocked=False)
     assert blocked.blocked
     assert not plain.blocked
-    for rows in (1, 13, 40, 41, 300):  # up to 40 rows through the blocks, then the plain copy
+    for rows in (1, 13, 20, 21, 40, 41, 300):  # blocks while under the limit, then plain
         x = rng.standard_normal((rows, shape[1])).astype(np.float32)
         expected = x.astype(np.float64) @ weight.T.astype(np.float64) + bias
         for linear in (blocked, plain):
@@ -92,7 +92,8 @@ def test_column_blocked_product_equals_the_plain_one(shape: tuple[int, int]) -> 
     assert blocked._blocks is not None
     count, inner, width = blocked._blocks.shape
     assert (inner, count * width) == (shape[1], shape[0])
-    assert 40 * inner * width <= 100**3  # each block's GEMM is under the small-matrix limit
+    assert 20 * inner * width <= 100**3  # 20 token rows per block GEMM stay under the limit
+    assert blocked._rows * inner * width <= 100**3 < (blocked._rows + 1) * inner * width
 
 
 def test_gelu_and_layer_norm_follow_their_definitions() -> None:
