@@ -105,7 +105,7 @@ def blas_has_small_gemm() -> bool:
     if controller is None:
         return False
     return any(
-        str(library.architecture).lower() in _SMALL_GEMM_CORES
+        str(getattr(library, "architecture", "")).lower() in _SMALL_GEMM_CORES
         for library in controller.select(internal_api="openblas").lib_controllers
     )
 

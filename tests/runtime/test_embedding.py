@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from memos_client.errors import RuntimeStoreError
+from memos_client.runtime import embedding
 from memos_client.runtime.embedding import (
     HashingEmbedder,
     MiniLMEmbedder,
@@ -69,6 +70,21 @@ def test_one_query_equals_the_same_text_in_a_padded_batch(embedder: CountingEmbe
     for row, text in enumerate(texts):
         np.testing.assert_allclose(embedder.embed([text])[0], batch[row], atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(batch, axis=1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("small_gemm", [True, False])
+def test_both_weight_layouts_give_the_same_embeddings(
+    embedder: CountingEmbedder, monkeypatch: pytest.MonkeyPatch, small_gemm: bool
+) -> None:
+    # Whichever layout this machine's BLAS gets, the other one is checked against it too.
+    monkeypatch.setattr(embedding, "blas_has_small_gemm", lambda: small_gemm)
+    other = MiniLMEmbedder(model_dir=embedder.model_dir)
+    texts = [*SENTENCES, LONG]
+    np.testing.assert_allclose(other.embed(texts), embedder.embed(texts), atol=1e-5)
+    assert other._model is not None
+    assert all(layer.qkv.blocked is small_gemm for layer in other._model.layers)
+    for text in texts:
+        np.testing.assert_allclose(other.embed([text]), embedder.embed([text]), atol=1e-5)
 
 
 @pytest.mark.parametrize("shape", [(1152, 384), (384, 1536), (1536, 384)])
