@@ -159,12 +159,12 @@ def change_item(
     return True
 
 
-def touch_items(connection: sqlite3.Connection, rowids: list[int]) -> None:
+def touch_items(connection: sqlite3.Connection, item_ids: list[str]) -> None:
     """Record one use of each item: access count + 1, last access = now (not a new version)."""
-    if not rowids:
+    if not item_ids:
         return
     now = to_rfc3339(utc_now())
     connection.executemany(
-        "UPDATE items SET access_count = access_count + 1, last_access = ? WHERE rowid = ?",
-        [(now, rowid) for rowid in rowids],
+        "UPDATE items SET access_count = access_count + 1, last_access = ? WHERE id = ?",
+        [(now, item_id) for item_id in item_ids],
     )

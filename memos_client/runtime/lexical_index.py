@@ -73,6 +73,7 @@ class LexicalIndex:
         # term -> (positions, term frequencies); new postings wait in lists until the next query.
         self._postings: dict[str, tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]] = {}
         self._pending: dict[str, tuple[list[int], list[float]]] = {}
+        self._statistics: tuple[np.ndarray[Any, Any], int, np.ndarray[Any, Any]] | None = None
 
     def sync(self) -> None:
         """Catch up with the store; becomes active once the store is large enough."""
@@ -100,6 +101,7 @@ class LexicalIndex:
             self._watermark = latest
 
     def _apply(self, rows: list[Any]) -> None:
+        self._statistics = None
         live: list[tuple[int, str]] = []
         for row in rows:
             rowid = int(row["rowid"])
@@ -144,6 +146,18 @@ class LexicalIndex:
             self._postings[term] = current
         return current
 
+    def _collection(self) -> tuple[np.ndarray[Any, Any], int, np.ndarray[Any, Any]]:
+        """Which positions are live, how many, and BM25's length normalisation of each
+        (k1·(1 - b + b·length/average)); computed once per change of the index, not per query."""
+        if self._statistics is None:
+            size = len(self._labels)
+            alive = np.isin(self._state[:size], _INDEXED_CODES)
+            count = int(alive.sum())
+            average = (float(self._length[:size][alive].mean()) if count else 0.0) or 1.0
+            norm = K1 * (1.0 - B + B * self._length[:size] / average)
+            self._statistics = (alive, count, norm)
+        return self._statistics
+
     def search(
         self, query: str, limit: int, *, cubes: set[str] | None, states: tuple[State, ...]
     ) -> list[tuple[int, float]]:
@@ -153,15 +167,11 @@ class LexicalIndex:
             words = query_terms(query)
             if not words:
                 return []
-            size = len(self._labels)
-            alive = np.isin(self._state[:size], _INDEXED_CODES)
-            count = int(alive.sum())
+            alive, count, norm = self._collection()
             if count == 0:
                 return []
-            average = float(self._length[:size][alive].mean()) or 1.0
             terms = sorted({term for term, _, _ in self._tokenizer.counts([(1, " ".join(words))])})
-            scores = np.zeros(size, dtype=np.float32)
-            norm = K1 * (1.0 - B + B * self._length[:size] / average)
+            scores = np.zeros(len(alive), dtype=np.float32)
             for term in terms:
                 postings = self._term(term)
                 if postings is None:
@@ -175,12 +185,13 @@ class LexicalIndex:
                 scores[positions] += (
                     idf * frequencies * (K1 + 1.0) / (frequencies + norm[positions])
                 )
-            mask = np.isin(self._state[:size], [_STATE_CODES[state] for state in states])
-            if cubes is not None:
+            # Only the items that scored need the state and cube filters.
+            candidates = np.flatnonzero(scores > 0)
+            keep = np.isin(self._state[candidates], [_STATE_CODES[state] for state in states])
+            if cubes is not None and not cubes.issuperset(self._cube_codes):
                 codes = [self._cube_codes[cube] for cube in cubes if cube in self._cube_codes]
-                mask &= np.isin(self._cube[:size], codes)
-            mask &= scores > 0
-            candidates = np.flatnonzero(mask)
+                keep &= np.isin(self._cube[candidates], codes)
+            candidates = candidates[keep]
             if len(candidates) > limit:
                 top = np.argpartition(-scores[candidates], limit)[:limit]
                 candidates = candidates[top]

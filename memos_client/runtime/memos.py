@@ -343,7 +343,7 @@ class MemOS:
             )
         if touch:
             with self.store.write() as connection:
-                touch_items(connection, [row["rowid"]])
+                touch_items(connection, [item_id])
                 self.store.audit(connection, self.principal, "get", cube=item.cube, target=item_id)
         return item
 
@@ -380,25 +380,17 @@ class MemOS:
     def _record_use(
         self, action: str, cube: str | None, hits: list[Hit], query: str, touch: bool
     ) -> None:
-        rowids = (
-            [
-                row[0]
-                for row in self.store.query(
-                    f"SELECT rowid FROM items WHERE id IN ({','.join('?' * len(hits))})",  # noqa: S608
-                    [hit.item.id for hit in hits],
-                )
-            ]
-            if hits and touch
-            else []
-        )
+        # One short transaction per use: the behaviour indicators of every hit and the audit entry.
+        ids = [hit.item.id for hit in hits]
         with self.store.write() as connection:
-            touch_items(connection, rowids)
+            if touch:
+                touch_items(connection, ids)
             self.store.audit(
                 connection,
                 self.principal,
                 action,
                 cube=cube,
-                detail=json.dumps({"query": query[:200], "results": [h.item.id for h in hits]}),
+                detail=json.dumps({"query": query[:200], "results": ids}),
             )
 
     def plan(

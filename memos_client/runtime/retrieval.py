@@ -14,6 +14,7 @@ the best fused hits a share of their score, so a turn next to a strong hit can e
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -256,25 +257,38 @@ class Retriever:
             )
         weights = {"lexical": settings.lexical_weight, "semantic": settings.semantic_weight}
         scores, ranks = fuse(rankings, weights, settings.fusion)
-        rows = self._rows(list(scores), where, parameters)
-        if settings.context_weight > 0:
-            self._add_context(scores, ranks, rows, where, parameters)
-        ordered = sorted((rowid for rowid in scores if rowid in rows), key=lambda r: -scores[r])
-        return [
-            Hit(item=item_from_row(rows[rowid]), score=scores[rowid], ranks=ranks[rowid])
-            for rowid in ordered[:k]
-        ]
+        # One snapshot for every row read below. Candidates are filtered (and the context step
+        # reads their position in a conversation) on a few columns; whole rows are read for the
+        # ``k`` results only.
+        with self.store.read() as connection:
+            rows = self._rows(connection, list(scores), where, parameters)
+            if settings.context_weight > 0:
+                self._add_context(connection, scores, ranks, rows, where, parameters)
+            ordered = sorted((rowid for rowid in scores if rowid in rows), key=lambda r: -scores[r])
+            chosen = ordered[:k]
+            marks = ",".join("?" * len(chosen))
+            items = {
+                int(row["rowid"]): item_from_row(row)
+                for row in connection.execute(
+                    f"SELECT rowid, * FROM items WHERE rowid IN ({marks})",  # noqa: S608
+                    chosen,
+                )
+            }
+        return [Hit(item=items[rowid], score=scores[rowid], ranks=ranks[rowid]) for rowid in chosen]
 
-    def _rows(self, rowids: list[int], where: str, parameters: list[Any]) -> dict[int, Any]:
+    def _rows(
+        self, connection: sqlite3.Connection, rowids: list[int], where: str, parameters: list[Any]
+    ) -> dict[int, Any]:
+        """``rowid -> (rowid, cube, metadata)`` of the candidates passing the filters."""
         rows: dict[int, Any] = {}
         for start in range(0, len(rowids), 500):
             chunk = rowids[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            for row in self.store.query(
+            for row in connection.execute(
                 # NOT INDEXED: look the rows up by rowid; left to itself SQLite may scan a whole
                 # cube through the (cube, state) index instead.
-                "SELECT i.rowid AS rowid, i.* FROM items AS i NOT INDEXED "  # noqa: S608
-                f"WHERE i.rowid IN ({marks}) AND {where}",
+                "SELECT i.rowid AS rowid, i.cube AS cube, i.metadata AS metadata "  # noqa: S608
+                f"FROM items AS i NOT INDEXED WHERE i.rowid IN ({marks}) AND {where}",
                 [*chunk, *parameters],
             ):
                 rows[int(row["rowid"])] = row
@@ -282,6 +296,7 @@ class Retriever:
 
     def _add_context(
         self,
+        connection: sqlite3.Connection,
         scores: dict[int, float],
         ranks: dict[int, dict[str, int]],
         rows: dict[int, Any],
@@ -304,13 +319,13 @@ class Retriever:
         for cube, session, turn in bonus:
             groups.setdefault((cube, session), []).append(turn)
         for (cube, session), turns in groups.items():
-            found = self.store.query(
-                "SELECT i.rowid AS rowid, i.* FROM items AS i WHERE i.cube = ? "  # noqa: S608
-                "AND json_extract(i.metadata, '$.session') = ? "
+            found = connection.execute(
+                "SELECT i.rowid AS rowid, i.cube AS cube, i.metadata AS metadata "  # noqa: S608
+                "FROM items AS i WHERE i.cube = ? AND json_extract(i.metadata, '$.session') = ? "
                 f"AND json_extract(i.metadata, '$.turn') IN ({','.join('?' * len(turns))}) "
                 f"AND {where}",
                 [cube, session, *turns, *parameters],
-            )
+            ).fetchall()
             for row in found:
                 rowid = int(row["rowid"])
                 turn = json.loads(row["metadata"])["turn"]

@@ -332,7 +332,9 @@ class VectorIndex:
             allowed_states = [_STATE_CODES[state] for state in states]
             allowed_cubes = (
                 None
-                if cubes is None
+                # Every indexed cube allowed (a search of all readable cubes, usually): no filter,
+                # and the graph need not over-fetch for one.
+                if cubes is None or cubes.issuperset(self._cube_codes)
                 else [self._cube_codes[cube] for cube in cubes if cube in self._cube_codes]
             )
             if self._ann is not None:

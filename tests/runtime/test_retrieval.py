@@ -51,6 +51,23 @@ def test_search_scoped_to_a_cube_never_returns_another_cubes_items(mem: MemOS) -
     assert all(hit.item.cube == "a/one" for hit in hits)
 
 
+def test_cube_scoping_holds_with_the_in_memory_indexes(
+    tmp_path: Path, embedder: CountingEmbedder
+) -> None:
+    big = MemOS(home=tmp_path, embedder=embedder, ann_threshold=10, lexical_threshold=10)
+    records = [{"text": f"secret plan number {i} for the launch"} for i in range(12)]
+    mine = big.add_many(records, cube="a/one")
+    theirs = big.add_many(records, cube="b/two")
+    hits = big.search("secret launch plan", k=20, cube="a/one")
+    assert big.index._ann is not None
+    assert big.retriever.lexical_index is not None
+    assert big.retriever.lexical_index.active
+    assert {hit.item.id for hit in hits} == set(mine)
+    everywhere = {hit.item.id for hit in big.search("secret launch plan", k=24)}
+    assert everywhere == set(mine) | set(theirs)
+    big.close()
+
+
 def test_deletes_and_updates_reach_every_index(mem: MemOS, facts: list[str]) -> None:
     mem.delete(facts[0])
     assert facts[0] not in {hit.item.id for hit in mem.search("Luna windowsill cat", k=10)}
@@ -143,20 +160,33 @@ def test_in_memory_bm25_ranks_like_fts5(tmp_path: Path, embedder: CountingEmbedd
     ]
     big = MemOS(home=tmp_path, embedder=embedder, lexical_threshold=10)
     ids = big.add_many(records, cube="me/things")
-    big.delete(ids[0])
     filters = Filters()
     where, parameters = filters.sql(None)
-    for query in ("Who painted a bicycle in Lisbon?", "repairing cameras", "Chloe sold sheds"):
-        fast = big.retriever.lexical(query, 20, where, parameters, None, filters)
-        assert big.retriever.lexical_index is not None
-        assert big.retriever.lexical_index.active
-        big.retriever.lexical_index.active = False  # force the FTS5 path
-        slow = big.retriever.lexical(query, 20, where, parameters, None, filters)
-        big.retriever.lexical_index.active = True
-        assert [round(score, 3) for _, score in fast] == [round(score, 3) for _, score in slow]
-        assert {rowid for rowid, _ in fast} == {rowid for rowid, _ in slow} or len(fast) == 20
+    queries = ("Who painted a bicycle in Lisbon?", "repairing cameras", "Chloe sold sheds")
+
+    def compare() -> list[set[int]]:
+        found = []
+        for query in queries:
+            fast = big.retriever.lexical(query, 20, where, parameters, None, filters)
+            assert big.retriever.lexical_index is not None
+            assert big.retriever.lexical_index.active
+            big.retriever.lexical_index.active = False  # force the FTS5 path
+            slow = big.retriever.lexical(query, 20, where, parameters, None, filters)
+            big.retriever.lexical_index.active = True
+            assert [round(score, 3) for _, score in fast] == [round(score, 3) for _, score in slow]
+            assert {rowid for rowid, _ in fast} == {rowid for rowid, _ in slow} or len(fast) == 20
+            found.append({rowid for rowid, _ in fast})
+        return found
+
+    compare()
+    # Changes after a search (cached collection statistics) still rank like FTS5.
+    big.delete(ids[0])
+    big.add_many(
+        [{"text": "Ava painted the old bicycle in Lisbon twice, bicycle and all"}], cube="me/x"
+    )
+    for found in compare():
         assert ids[0] not in {
-            big.store.query("SELECT id FROM items WHERE rowid = ?", [r])[0][0] for r, _ in fast
+            big.store.query("SELECT id FROM items WHERE rowid = ?", [r])[0][0] for r in found
         }
     big.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -54,6 +55,25 @@ def test_get_records_behaviour(mem: MemOS) -> None:
     item = mem.get(item_id, touch=False)
     assert item.access_count == 2
     assert item.last_access is not None
+
+
+def test_every_search_hit_is_touched_and_the_search_audited(mem: MemOS) -> None:
+    ids = mem.add_many(
+        [{"text": t} for t in ("milk and eggs", "more milk", "the tax return")], cube="me/facts"
+    )
+    hits = mem.search("milk", k=2)
+    found = [hit.item.id for hit in hits]
+    assert set(found) == set(ids[:2])
+    for item_id in ids:
+        item = mem.get(item_id, touch=False)
+        assert item.access_count == (1 if item_id in found else 0)
+        assert (item.last_access is not None) == (item_id in found)
+    entry = mem.audit_log(limit=1)[0]
+    assert (entry["action"], entry["principal"], entry["outcome"]) == ("search", "local", "ok")
+    assert json.loads(entry["detail"]) == {"query": "milk", "results": found}
+    mem.search("milk", k=2, touch=False)  # plan() searches untouched, then records its own use
+    assert mem.get(ids[0], touch=False).access_count == 1
+    assert mem.audit_log(limit=1)[0]["action"] == "search"
 
 
 def test_audit_log_has_reads_and_writes(mem: MemOS) -> None:
