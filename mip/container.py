@@ -5,7 +5,8 @@ manifest bytes), ``envelope.json`` (the DSSE envelope over them) and one ``blobs
 entry per blob the manifest references. A reader trusts nothing in the archive: entry names must
 match those three forms exactly (no paths, no links, no duplicates), every size is bounded and
 must equal the manifest's declaration, entry data may not overlap, and every blob is hashed
-before it is used. Blobs are streamed, never read whole.
+before it is used. Blobs are streamed, never read whole. The archive's structural checks live in
+:mod:`mip.archive`; this module decodes and checks what the entries hold, and writes bundles.
 """
 
 from __future__ import annotations
@@ -13,20 +14,26 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
-import re
 import stat
-import struct
 import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO
 
+from mip.archive import (
+    BLOB_PREFIX,
+    ENVELOPE_ENTRY,
+    MANIFEST_ENTRY,
+    Entry,
+    RangeReader,
+    blob_entries,
+    read_entries,
+)
 from mip.digests import CHUNK_SIZE, Digest, digest_hex
 from mip.dsse import Envelope, parse_envelope
 from mip.errors import BundleError, DigestMismatchError, MIPError, SizeMismatchError
@@ -43,50 +50,8 @@ from mip.tensors import (
     token_ids_range,
 )
 
-MANIFEST_ENTRY = "manifest.json"
-ENVELOPE_ENTRY = "envelope.json"
-BLOB_PREFIX = "blobs/sha256/"
-_BLOB_ENTRY_RE = re.compile(r"blobs/sha256/([0-9a-f]{64})")
-_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
-_LOCAL_SIGNATURE = b"PK\x03\x04"
-
 #: Called with the number of bytes just processed (progress bars).
 ProgressCallback = Callable[[int], None]
-
-
-@dataclass(frozen=True)
-class Entry:
-    """Where one archive entry's bytes lie in the file."""
-
-    name: str
-    offset: int
-    size: int
-
-
-class _RangeReader:
-    """A read-only stream over ``size`` bytes at ``offset`` of an open file."""
-
-    def __init__(self, file: BinaryIO, offset: int, size: int) -> None:
-        self._file = file
-        self._offset = offset
-        self._remaining = size
-
-    def read(self, size: int = -1) -> bytes:
-        if size < 0 or size > self._remaining:
-            size = self._remaining
-        self._file.seek(self._offset)
-        data = self._file.read(size)
-        self._offset += len(data)
-        self._remaining -= len(data)
-        return data
-
-    def readinto(self, buffer: memoryview | bytearray) -> int:
-        view = memoryview(buffer)[: self._remaining]
-        self._file.seek(self._offset)
-        count = self._file.readinto(view)  # type: ignore[attr-defined]
-        self._offset += count
-        self._remaining -= count
-        return int(count)
 
 
 class Bundle:
@@ -133,10 +98,10 @@ class Bundle:
     ) -> None:
         self.close()
 
-    def open_blob(self, digest: Digest) -> _RangeReader:
+    def open_blob(self, digest: Digest) -> RangeReader:
         """A stream over a blob's bytes (unverified: hash them, or call :meth:`verify_blobs`)."""
         entry = self.blobs[digest]
-        return _RangeReader(self._file, entry.offset, entry.size)
+        return RangeReader(self._file, entry.offset, entry.size)
 
     def copy_blob(
         self, digest: Digest, sink: BinaryIO | None, progress: ProgressCallback | None = None
@@ -185,7 +150,7 @@ class Bundle:
                 # The checks against the part name it themselves.
                 check_activation(header, part)
                 start, length = token_ids_range(header)
-                check_token_ids(_RangeReader(self._file, entry.offset + start, length).read(), part)
+                check_token_ids(RangeReader(self._file, entry.offset + start, length).read(), part)
                 check_self_description(header, part, required=False)
             elif isinstance(part, ParameterPart):
                 with _naming_part(part.name):
@@ -220,65 +185,6 @@ def _naming_part(name: str) -> Iterator[None]:
         raise type(exc)(f"part {name!r}: {exc}") from exc
 
 
-def _read_local_header(file: BinaryIO, info: zipfile.ZipInfo, file_size: int) -> int:
-    """Return the data offset of an entry after checking its local header agrees."""
-    if not 0 <= info.header_offset < file_size:
-        # zipfile shifts offsets by any bytes found before the archive; they can go negative.
-        raise BundleError(
-            f"{info.filename}: local header offset outside the file (corrupt archive)"
-        )
-    file.seek(info.header_offset)
-    fixed = file.read(_LOCAL_HEADER.size)
-    if len(fixed) != _LOCAL_HEADER.size:
-        raise BundleError(f"{info.filename}: archive truncated inside a local header")
-    fields = _LOCAL_HEADER.unpack(fixed)
-    if fields[0] != _LOCAL_SIGNATURE:
-        raise BundleError(f"{info.filename}: bad local header signature (corrupt archive)")
-    name_length, extra_length = fields[10], fields[11]
-    name = file.read(name_length)
-    if (
-        name != info.orig_filename.encode("utf-8", "surrogateescape")
-        and name.decode("utf-8", "replace") != info.orig_filename
-    ):
-        raise BundleError(f"{info.filename}: local header names {name!r} (archive tampered with)")
-    offset = int(info.header_offset) + _LOCAL_HEADER.size + int(name_length) + int(extra_length)
-    if offset + info.compress_size > file_size:
-        raise BundleError(f"{info.filename}: archive truncated inside the entry")
-    return offset
-
-
-def _is_unsafe_path(name: str) -> bool:
-    """Absolute, drive-qualified or climbing (``..``) entry names: never resolved against a dir."""
-    segments = name.replace("\\", "/").split("/")
-    return name.startswith(("/", "\\")) or ".." in segments or (len(name) > 1 and name[1] == ":")
-
-
-def _check_entry(info: zipfile.ZipInfo) -> None:
-    name = info.orig_filename
-    if _is_unsafe_path(name):
-        raise BundleError(
-            f"entry {name!r} has an unsafe path (absolute or with '..'); refusing the bundle"
-        )
-    if name not in (MANIFEST_ENTRY, ENVELOPE_ENTRY) and not _BLOB_ENTRY_RE.fullmatch(name):
-        raise BundleError(
-            f"unexpected entry {name!r}: a .memcube holds only manifest.json, envelope.json "
-            "and blobs/sha256/<hex>"
-        )
-    mode = info.external_attr >> 16
-    if stat.S_ISLNK(mode) or info.is_dir():
-        raise BundleError(f"entry {name!r} is a link or directory; only regular files are allowed")
-    if info.flag_bits & 0x1:
-        raise BundleError(f"entry {name!r} is encrypted")
-    if info.compress_type != zipfile.ZIP_STORED:
-        raise BundleError(f"entry {name!r} is compressed; MIP bundles store entries uncompressed")
-    if info.compress_size != info.file_size:
-        # A STORED entry holds exactly its size: two different sizes mean a tampered archive.
-        raise BundleError(
-            f"entry {name!r} stores {info.compress_size} bytes but declares {info.file_size} "
-            "(corrupt archive or zip bomb)"
-        )
-
-
 def open_bundle(path: Path | str, limits: Limits = DEFAULT_LIMITS) -> Bundle:
     """Open a ``.memcube`` and check its structure, manifest and envelope (not blob hashes)."""
     path = Path(path)
@@ -291,39 +197,7 @@ def open_bundle(path: Path | str, limits: Limits = DEFAULT_LIMITS) -> Bundle:
 
 
 def _open(path: Path, file: BinaryIO, limits: Limits) -> Bundle:
-    file_size = os.fstat(file.fileno()).st_size
-    try:
-        archive = zipfile.ZipFile(file)
-    except (
-        zipfile.BadZipFile,
-        zipfile.LargeZipFile,
-        OSError,
-        EOFError,
-        NotImplementedError,  # "zip file version 6.4": a feature zipfile lacks
-        ValueError,  # names that are not UTF-8, negative offsets
-        struct.error,
-    ) as exc:
-        raise BundleError(f"not a valid .memcube: truncated or not a ZIP archive ({exc})") from exc
-    infos = archive.infolist()
-    if len(infos) > limits.max_entries:
-        raise BundleError(f"archive has {len(infos)} entries, limit {limits.max_entries}")
-    names = [info.orig_filename for info in infos]
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        raise BundleError(f"duplicate entries: {', '.join(repeated)}")
-    entries: dict[str, Entry] = {}
-    for info in infos:
-        _check_entry(info)
-        offset = _read_local_header(file, info, file_size)
-        entries[info.orig_filename] = Entry(info.orig_filename, offset, info.file_size)
-    end = 0
-    for entry in sorted(entries.values(), key=lambda e: e.offset):
-        if entry.offset < end:
-            raise BundleError(f"entry {entry.name!r} overlaps another entry (zip bomb?)")
-        end = entry.offset + entry.size
-    for required in (MANIFEST_ENTRY, ENVELOPE_ENTRY):
-        if required not in entries:
-            raise BundleError(f"not a .memcube: {required} is missing")
+    entries = read_entries(file, limits)
     manifest_entry, envelope_entry = entries[MANIFEST_ENTRY], entries[ENVELOPE_ENTRY]
     if manifest_entry.size > limits.max_manifest_bytes:
         raise BundleError(
@@ -335,19 +209,16 @@ def _open(path: Path, file: BinaryIO, limits: Limits) -> Bundle:
             f"envelope.json is {envelope_entry.size} bytes, over the "
             f"{limits.max_envelope_bytes}-byte limit"
         )
-    manifest_bytes = _RangeReader(file, manifest_entry.offset, manifest_entry.size).read()
-    envelope_bytes = _RangeReader(file, envelope_entry.offset, envelope_entry.size).read()
+    manifest_bytes = RangeReader(file, manifest_entry.offset, manifest_entry.size).read()
+    envelope_bytes = RangeReader(file, envelope_entry.offset, envelope_entry.size).read()
     envelope = parse_envelope(envelope_bytes, limits)
     if envelope.payload != manifest_bytes:
         raise BundleError("manifest.json differs from the payload its envelope signs")
     manifest = decode_manifest(manifest_bytes, limits)
     declared = manifest.blob_sizes()
     blobs: dict[Digest, Entry] = {}
-    for name, entry in entries.items():
-        match = _BLOB_ENTRY_RE.fullmatch(name)
-        if match is None:
-            continue
-        digest = Digest("sha256:" + match.group(1))
+    for digest, entry in blob_entries(entries).items():
+        name = entry.name
         if digest not in declared:
             raise BundleError(f"undeclared entry {name}: no part of the manifest references it")
         if entry.size != declared[digest]:
