@@ -1,9 +1,10 @@
 """Publishing a ``.memcube`` to a registry (spec/MIP-1-registry.md §10).
 
 Read the archive's layout, then do two things at once: upload the blobs the registry lacks (on a
-worker thread, straight from the bundle file) and check the bundle locally (manifest, envelope,
-payload formats, the signer's key). The envelope is posted only when both are done; a failed
-check stops the upload within one chunk, and the registry keeps nothing of an upload cut off.
+worker thread, straight from the bundle file) and, once their bytes are flowing, check the bundle
+locally (manifest, envelope, payload formats, the signer's key). The envelope is posted only when
+both are done; a failed check stops the upload within one chunk, and the registry keeps nothing
+of an upload cut off.
 
 Blob digests are not hashed locally: the registry hashes every upload while receiving it and
 refuses a mismatch (``digest_mismatch``), and blobs it already has were verified when they
@@ -61,6 +62,7 @@ class _BlobUploads:
         self._client = client
         self._progress = progress
         self._cancelled = threading.Event()
+        self._streaming = threading.Event()
         self._error: BaseException | None = None
         self.uploaded: list[str] = []
         self.skipped: list[str] = []
@@ -71,6 +73,14 @@ class _BlobUploads:
     def start(self) -> None:
         """Begin uploading."""
         self._thread.start()
+
+    def wait_until_streaming(self) -> None:
+        """Wait until blob bytes are flowing (or there is nothing to upload, or it failed).
+
+        The requests before the first byte (HEADs, the PUT's headers) need the GIL in short turns;
+        the checks' imports would hold it for milliseconds at a time and delay every one of them.
+        """
+        self._streaming.wait()
 
     def cancel(self) -> None:
         """Stop after the chunk in flight; the registry discards the unfinished upload."""
@@ -85,6 +95,7 @@ class _BlobUploads:
 
     def _advance(self, count: int) -> None:
         # Called between chunks of an upload: the place to stop it.
+        self._streaming.set()
         if self._cancelled.is_set():
             raise _CancelledError
         if self._progress is not None:
@@ -112,6 +123,8 @@ class _BlobUploads:
             pass
         except BaseException as exc:  # noqa: BLE001  (re-raised on the caller's thread by wait())
             self._error = exc
+        finally:
+            self._streaming.set()
 
 
 def _checked_envelope(
@@ -158,6 +171,7 @@ def publish_bundle(
     uploads = _BlobUploads(path, blobs, client, progress)
     uploads.start()
     try:
+        uploads.wait_until_streaming()
         envelope_json, publisher = _checked_envelope(path, own_keys)
     except BaseException:
         uploads.cancel()
