@@ -471,6 +471,13 @@ def transfer_benchmarks(args: argparse.Namespace, work: Path) -> list[str]:
         registry.stop()
         raw.terminate()
         raw.wait()
+    for label, values in (
+        ("memos publish", publish_times),
+        ("curl -T", raw_times),
+        ("publish_bundle()", library_times),
+        ("httpx PUT", httpx_times),
+    ):
+        print(f"runs, {label}: {' '.join(f'{v * 1000:.0f}' for v in values)} ms", file=sys.stderr)
     publish_s, raw_s = median(publish_times), median(raw_times)
     rows.append(
         f"| publish {args.blob_mb} MB | `memos publish` (check + upload + publish, process start-up included) | "
