@@ -525,6 +525,20 @@ def versions() -> str:
     )
 
 
+def compile_project() -> None:
+    """Byte-compile the project's packages, as installing them does.
+
+    This checkout may run with PYTHONDONTWRITEBYTECODE=1 (the sandbox sets it): every `memos`
+    process would then compile the project's modules from source (~25-30 ms of the publish
+    command), which an installed copy never does (pip compiles at install time; without that,
+    the first run writes the cache). The anchors are not Python and are not affected.
+    """
+    import compileall
+
+    for package in ("mip", "memos_client", "registry_server"):
+        compileall.compile_dir(str(REPO / package), quiet=1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--versions", type=int, default=50)
@@ -537,6 +551,7 @@ def main() -> None:
     args = parser.parse_args()
     shutil.rmtree(args.workdir, ignore_errors=True)
     args.workdir.mkdir(parents=True)
+    compile_project()
     print(versions())
     if not args.skip_load:
         print(
