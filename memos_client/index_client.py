@@ -5,6 +5,8 @@ The client holds policy (base URL, token, timeouts, upload sizes); every request
 :class:`~memos_client.errors.NetworkError` and error responses become
 :class:`~memos_client.errors.RegistryError` carrying the registry's stable ``code``.
 It is thread-safe (one ``httpx.Client``), so an installer may download blobs in parallel threads.
+``memos publish`` to an ``http://`` registry uses :mod:`memos_client.publish_client` instead, which
+keeps the same contract for its three calls (ADR 0007).
 """
 
 from __future__ import annotations
@@ -21,17 +23,32 @@ from urllib.parse import quote
 import httpx
 
 from memos_client.errors import NetworkError, RegistryError, VerificationError
+from memos_client.registry_api import (
+    MONOLITHIC_LIMIT,
+    USER_AGENT,
+    ProgressCallback,
+    PublishResult,
+    UploadResult,
+    registry_error,
+)
 
-#: Blobs up to this size go in one PUT; larger ones through a resumable session (spec §3).
-MONOLITHIC_LIMIT = 256 << 20
+__all__ = [
+    "MONOLITHIC_LIMIT",
+    "USER_AGENT",
+    "CubeInfo",
+    "IndexClient",
+    "ProgressCallback",
+    "PublishResult",
+    "SearchResult",
+    "UploadResult",
+    "VersionInfo",
+]
+
 #: Chunk size of resumable uploads (the server may announce a smaller maximum).
 UPLOAD_CHUNK = 32 << 20
 #: Read size when streaming blobs.
 STREAM_CHUNK = 1 << 20
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
-USER_AGENT = "memos/0.1 (MemStore client; MIP 1)"
-
-ProgressCallback = Callable[[int], None]
 
 
 @dataclass(frozen=True)
@@ -89,25 +106,6 @@ class SearchResult:
     latest_version: str | None
     downloads: int
     updated_at: str
-
-
-@dataclass(frozen=True)
-class UploadResult:
-    """A blob the registry now holds; ``created`` is false when it was already there."""
-
-    digest: str
-    size: int
-    created: bool
-
-
-@dataclass(frozen=True)
-class PublishResult:
-    """A published version; ``created`` is false for an identical re-publish."""
-
-    name: str
-    version: str
-    manifest_digest: str
-    created: bool
 
 
 class IndexClient:
@@ -347,15 +345,17 @@ class IndexClient:
             except RegistryError as exc:
                 if exc.code != "blob_too_large":
                     raise
-        return self._upload_session(digest, size, opener, progress)
+        return self.upload_in_session(digest, size, opener, progress)
 
-    def _upload_session(
+    def upload_in_session(
         self,
         digest: str,
         size: int,
-        opener: Callable[[], BinaryIO],
-        progress: ProgressCallback | None,
+        source: Path | Callable[[], BinaryIO],
+        progress: ProgressCallback | None = None,
     ) -> UploadResult:
+        """Upload blob ``digest`` through a resumable session (spec §3), chunk by chunk."""
+        opener = _opener(source)
         session = self._json("POST", "/v1/uploads", json={"digest": digest, "size": size})
         if session.get("exists"):
             return UploadResult(digest, size, created=False)
@@ -441,13 +441,7 @@ def _cube_path(name: str) -> str:
 
 def _registry_error(response: httpx.Response) -> RegistryError:
     """The error a response describes (``{"error": {"code", "message"}}``, spec §1)."""
-    try:
-        detail = response.json()["error"]
-        code, message = str(detail["code"]), str(detail["message"])
-    except (ValueError, KeyError, TypeError):
-        code = f"http_{response.status_code}"
-        message = f"the registry answered HTTP {response.status_code} for {response.request.url}"
-    return RegistryError(message, code=code, status=response.status_code)
+    return registry_error(response.status_code, response.content, str(response.request.url))
 
 
 def _opener(source: Path | Callable[[], BinaryIO]) -> Callable[[], BinaryIO]:

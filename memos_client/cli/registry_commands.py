@@ -81,15 +81,22 @@ def publish(
     json_output: JsonOutput = False,
 ) -> None:
     """Check a bundle, upload the blobs the registry lacks, then publish its signed manifest."""
+    # The publish path stays light: no httpx for an http:// registry, and the bundle checks'
+    # imports (pydantic, cryptography) happen while the upload runs (memos_client.publisher).
     from memos_client.cli.output import format_size, print_json, progress_bar
-    from memos_client.keystore import own_public_keys
+    from memos_client.index_config import load_index_settings
+    from memos_client.publish_client import connect
     from memos_client.publisher import publish_bundle
 
-    with (
-        _client(index_url, token) as client,
-        progress_bar(bundle.stat().st_size * 2 if bundle.is_file() else 0, "publishing") as advance,
-    ):
-        outcome = publish_bundle(bundle, client, own_public_keys(), advance)
+    settings = load_index_settings(index_url, token)
+    client = connect(settings.index_url, settings.token)
+    try:
+        with progress_bar(
+            bundle.stat().st_size if bundle.is_file() else 0, "publishing"
+        ) as advance:
+            outcome = publish_bundle(bundle, client, progress=advance)
+    finally:
+        client.close()
     result = outcome.result
     if json_output:
         print_json(

@@ -97,12 +97,14 @@ async def _stream_into(
 
     Network chunks are gathered into batches; each batch is hashed and written on a worker
     thread (both release the GIL) while the event loop receives the next one, so receiving,
-    hashing and writing overlap. At most one batch is in flight, which keeps the order.
+    hashing and writing overlap. At most one batch is in flight, which keeps the order. A batch
+    is a list of the chunks as received: joining them would copy every byte once more.
     """
 
-    def absorb(batch: bytes) -> None:
-        hasher.update(batch)
-        writer.write(batch)
+    def absorb(batch: list[bytes]) -> None:
+        for chunk in batch:
+            hasher.update(chunk)
+            writer.write(chunk)
 
     size = 0
     pending: list[bytes] = []
@@ -121,13 +123,13 @@ async def _stream_into(
             if pending_size >= WRITE_BATCH:
                 if in_flight is not None:
                     await in_flight
-                in_flight = asyncio.ensure_future(_in_thread(absorb, b"".join(pending)))
+                in_flight = asyncio.ensure_future(_in_thread(absorb, pending))
                 pending, pending_size = [], 0
         if in_flight is not None:
             await in_flight
             in_flight = None
         if pending:
-            await _in_thread(absorb, b"".join(pending))
+            await _in_thread(absorb, pending)
     finally:
         if in_flight is not None:
             # Let the batch being written finish before the caller aborts the writer.

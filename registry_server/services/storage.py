@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 READ_CHUNK = 1 << 20
 #: S3 multipart part size (S3 requires at least 5 MiB for every part but the last).
 S3_PART_SIZE = 16 << 20
+#: A local writer forces what it has written to disk every this many bytes, while the upload is
+#: still arriving: the commit's fsync then waits for the last few MiB, not for the whole blob.
+LOCAL_SYNC_EVERY = 16 << 20
 
 
 class BlobWriter(Protocol):
@@ -153,9 +156,15 @@ class _LocalWriter:
         descriptor, name = tempfile.mkstemp(dir=tmp_dir, prefix="upload-")
         self._tmp = Path(name)
         self._file = os.fdopen(descriptor, "wb")
+        self._unsynced = 0
 
     def write(self, data: bytes) -> None:
         self._file.write(data)
+        self._unsynced += len(data)
+        if self._unsynced >= LOCAL_SYNC_EVERY:
+            self._file.flush()
+            os.fdatasync(self._file.fileno())
+            self._unsynced = 0
 
     def commit(self) -> None:
         self._file.flush()

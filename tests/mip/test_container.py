@@ -22,9 +22,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mip.archive import BlobHashing, read_archive
+from mip.archive import BlobHashing, RangeReader, blob_entries, read_archive, read_entries
 from mip.container import BundleWriter, open_bundle
-from mip.digests import CHUNK_SIZE
+from mip.digests import CHUNK_SIZE, Digest
 from mip.dsse import sign, verify
 from mip.errors import BundleError, DigestMismatchError, MIPError, SignatureError
 from mip.keys import SigningKey
@@ -33,7 +33,8 @@ from mip.manifest import encode_manifest, manifest_from_document
 from mip.models import PlaintextPart
 from mip.records import write_records
 
-VECTORS = Path(__file__).resolve().parents[2] / "spec" / "vectors"
+REPO = Path(__file__).resolve().parents[2]
+VECTORS = REPO / "spec" / "vectors"
 KEY = SigningKey.from_seed(hashlib.sha256(b"memstore test key 1").digest())
 TRUSTED = {KEY.key_id: KEY.public_key}
 VALID = (VECTORS / "valid.memcube").read_bytes()
@@ -435,3 +436,23 @@ def test_the_archive_layer_and_the_verifier_import_no_heavy_dependency() -> None
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_archive_layout_is_read_without_the_manifest(tmp_path: Path) -> None:
+    path, digests = write_bundle(tmp_path / "c.memcube", [b"first blob", b"second, longer blob"])
+    with open(path, "rb") as file:
+        blobs = blob_entries(read_entries(file))
+        assert list(blobs) == digests  # in file order
+        with open_bundle(path) as bundle:
+            assert blobs == bundle.blobs
+        entry = blobs[Digest(digests[1])]
+        reader = RangeReader(file, entry.offset, entry.size)
+        assert reader.read(7) == b"second,"
+        assert reader.file_span() == (file, entry.offset + 7, entry.size - 7)
+    # The layout reader is what `memos publish` starts uploading from: it must not pull in the
+    # manifest models (pydantic), which are imported while the upload runs.
+    probe = "import sys, mip.archive; print('pydantic' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO
+    )
+    assert result.stdout.strip() == "False"

@@ -103,6 +103,37 @@ def test_local_keys_cannot_escape_the_root(tmp_path: Path) -> None:
             local.writer(key)
 
 
+def test_local_writes_reach_the_disk_while_the_upload_arrives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The commit's fsync should have only the tail left: the writer syncs every
+    # LOCAL_SYNC_EVERY bytes as they are written, and the commit still syncs the rest.
+    from registry_server.services import storage
+
+    synced: list[int] = []
+    real_fdatasync, real_fsync = os.fdatasync, os.fsync
+
+    def counting_fdatasync(descriptor: int) -> None:
+        synced.append(os.fstat(descriptor).st_size)
+        real_fdatasync(descriptor)
+
+    def counting_fsync(descriptor: int) -> None:
+        synced.append(-os.fstat(descriptor).st_size)  # negative: the commit's full sync
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(storage, "LOCAL_SYNC_EVERY", 1000)
+    monkeypatch.setattr(storage.os, "fdatasync", counting_fdatasync)
+    monkeypatch.setattr(storage.os, "fsync", counting_fsync)
+    store = LocalBlobStore(tmp_path / "blobs")
+    writer = store.writer("synced")
+    for _ in range(5):
+        writer.write(b"x" * 600)
+    assert synced == [1200, 2400]
+    writer.commit()
+    assert synced == [1200, 2400, -3000]
+    assert store.size("synced") == 3000
+
+
 def test_storage_url_picks_the_backend(tmp_path: Path) -> None:
     assert isinstance(open_blob_store(Settings(data_dir=tmp_path)), LocalBlobStore)
     with pytest.raises(ValueError, match="unsupported"):
