@@ -226,6 +226,8 @@ def main() -> None:
         help="Comma-separated subset of cold (100 MB), chain and warm to run.",
     )
     args = parser.parse_args()
+    # The anchors (pypi-server, uv: the `bench` extra) live beside this interpreter.
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     scenarios = set(args.scenarios.split(","))
     unknown = scenarios - {"cold", "chain", "warm"}
     if unknown:

@@ -549,6 +549,8 @@ def main() -> None:
     parser.add_argument("--skip-load", action="store_true")
     parser.add_argument("--skip-transfer", action="store_true")
     args = parser.parse_args()
+    # The anchors (pypi-server, uv: the `bench` extra) live beside this interpreter.
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     shutil.rmtree(args.workdir, ignore_errors=True)
     args.workdir.mkdir(parents=True)
     compile_project()
