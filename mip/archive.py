@@ -109,22 +109,26 @@ class BlobHashing:
         self._futures: list[Future[None]] = [futures[e] for e in sorted(blobs, key=_file_order)]
 
     def _hash(self, entry: Entry) -> None:
-        hasher = hashlib.sha256()
-        view = memoryview(bytearray(min(CHUNK_SIZE, max(entry.size, 1))))
-        offset, end = entry.offset, entry.offset + entry.size
-        while offset < end:
+        def stop_if_cancelled(chunk: memoryview) -> None:
             if self._cancelled.is_set():
-                return
-            count = os.preadv(self._descriptor, [view[: min(len(view), end - offset)]], offset)
-            if count == 0:
-                raise BundleError(f"{entry.name}: archive truncated inside the entry")
-            hasher.update(view[:count])
-            offset += count
-            if self._progress is not None:
-                self._progress(count)
-        actual = "sha256:" + hasher.hexdigest()
-        if BLOB_PREFIX + actual.removeprefix("sha256:") != entry.name:
-            raise DigestMismatchError(f"{entry.name}: content hashes to {actual}, not its name")
+                raise _StopHashingError
+            if self._progress is not None and len(chunk):
+                self._progress(len(chunk))
+
+        try:
+            hex_digest = sha256_of_range(
+                self._descriptor,
+                entry.offset,
+                entry.size,
+                stop_if_cancelled,
+                f"{entry.name}: archive truncated inside the entry",
+            )
+        except _StopHashingError:
+            return
+        if BLOB_PREFIX + hex_digest != entry.name:
+            raise DigestMismatchError(
+                f"{entry.name}: content hashes to sha256:{hex_digest}, not its name"
+            )
 
     def wait(self) -> None:
         """Block until every blob is hashed; raise the first error in file order."""
@@ -151,6 +155,56 @@ class BlobHashing:
         self.cancel()
         for future in self._futures:
             future.exception()
+
+
+class _StopHashingError(Exception):
+    """Raised from a chunk callback to stop :func:`sha256_of_range`."""
+
+
+def sha256_of_range(
+    descriptor: int,
+    offset: int,
+    size: int,
+    each_chunk: Callable[[memoryview], None],
+    truncated: str,
+) -> str:
+    """SHA-256 (hex) of ``size`` bytes at ``offset`` of a file, read with ``pread``.
+
+    This thread reads each chunk while a second one hashes the previous chunk (two buffers,
+    constant memory), so the hash runs at the speed of hashing, not of hashing plus copying.
+    ``each_chunk`` gets every chunk before it is hashed (a progress count, a CRC, or an exception
+    to stop); ``truncated`` is the error message when the file ends early.
+    """
+    hasher = hashlib.sha256()
+    if size <= CHUNK_SIZE:  # one chunk: nothing to overlap
+        data = os.pread(descriptor, size, offset)
+        if len(data) != size:
+            raise BundleError(truncated)
+        each_chunk(memoryview(data))
+        hasher.update(data)
+        return hasher.hexdigest()
+    buffers = [memoryview(bytearray(CHUNK_SIZE)) for _ in range(2)]
+    pending: Future[None] | None = None
+    done = 0
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mip-sha256") as hashing:
+        try:
+            for index in itertools.count():
+                if done >= size:
+                    break
+                view = buffers[index % 2]
+                count = os.preadv(descriptor, [view[: min(CHUNK_SIZE, size - done)]], offset + done)
+                if count == 0:
+                    raise BundleError(truncated)
+                chunk = view[:count]
+                each_chunk(chunk)
+                if pending is not None:
+                    pending.result()
+                pending = hashing.submit(hasher.update, chunk)
+                done += count
+        finally:
+            if pending is not None:
+                pending.result()
+    return hasher.hexdigest()
 
 
 def _largest_first(entry: Entry) -> int:
@@ -505,11 +559,11 @@ class BundleWriter:
             start = self._file.tell()
             with open(path, "rb", buffering=0) as source:
                 descriptor = source.fileno()
-                with ThreadPoolExecutor(max_workers=2) as pool:
+                with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mip-copy") as pool:
                     copy = pool.submit(
                         self._kernel_copy, descriptor, self._file.fileno(), size, start
                     )
-                    sha_hex, entry_crc = self._checksums(descriptor, size, pool)
+                    sha_hex, entry_crc = self._checksums(descriptor, size)
                     digest = Digest("sha256:" + sha_hex)
                     copy.result()
             after = os.stat(path)
@@ -574,31 +628,17 @@ class BundleWriter:
         if kind is not None or not self._done:
             self.abort()
 
-    def _checksums(self, descriptor: int, size: int, pool: ThreadPoolExecutor) -> tuple[str, int]:
-        """SHA-256 (hex) and CRC-32 of a file in one read: this thread reads and CRCs each chunk
-        while a worker hashes the previous one (two buffers, constant memory)."""
-        hasher = hashlib.sha256()
+    def _checksums(self, descriptor: int, size: int) -> tuple[str, int]:
+        """SHA-256 (hex) and CRC-32 of a file in one read (see :func:`sha256_of_range`)."""
         crc = 0
-        buffers = [memoryview(bytearray(CHUNK_SIZE)) for _ in range(2)]
-        pending: Future[None] | None = None
-        offset = 0
-        for index in itertools.count():
-            if offset >= size:
-                break
+
+        def crc_unless_aborted(chunk: memoryview) -> None:
+            nonlocal crc
             self._check_not_aborted()
-            view = buffers[index % 2]
-            count = os.preadv(descriptor, [view[: min(CHUNK_SIZE, size - offset)]], offset)
-            if count == 0:
-                raise BundleError("source file shrank while it was being packed; pack again")
-            chunk = view[:count]
             crc = zlib_ng.crc32(chunk, crc)
-            if pending is not None:
-                pending.result()
-            pending = pool.submit(hasher.update, chunk)
-            offset += count
-        if pending is not None:
-            pending.result()
-        return hasher.hexdigest(), crc
+
+        shrank = "source file shrank while it was being packed; pack again"
+        return sha256_of_range(descriptor, 0, size, crc_unless_aborted, shrank), crc
 
     def _kernel_copy(self, source: int, target: int, size: int, target_offset: int) -> None:
         copied = 0
