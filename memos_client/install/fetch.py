@@ -14,7 +14,6 @@ import hashlib
 import os
 import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -172,6 +171,8 @@ class RegistryIndex:
             ((digest, size),) = missing.items()
             self.download_blob(digest, size, progress)
             return
+        from concurrent.futures import ThreadPoolExecutor  # imports logging: only when needed
+
         with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(missing))) as pool:
             futures = [pool.submit(self.download_blob, d, s, progress) for d, s in missing.items()]
             errors = [f.exception() for f in futures]
