@@ -6,14 +6,23 @@ PKCS#8 for private keys, SubjectPublicKeyInfo for public keys.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import re
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from mip.errors import InvalidKeyError
+
+#: The DER prefix of every Ed25519 SubjectPublicKeyInfo (RFC 8410 §4); the 32 key bytes follow.
+_ED25519_SPKI_PREFIX = bytes.fromhex("302a300506032b6570032100")
+#: An Ed25519 public key PEM exactly as :meth:`PublicKey.to_pem` writes it (44 DER bytes are
+#: 60 base64 characters: one line). Other PEMs go to ``cryptography``'s full parser.
+_CANONICAL_PEM = re.compile(
+    rb"-----BEGIN PUBLIC KEY-----\n([A-Za-z0-9+/]{59}=)\n-----END PUBLIC KEY-----\n?"
+)
 
 
 def key_id_for(raw_public_key: bytes) -> str:
@@ -30,7 +39,7 @@ class PublicKey:
     @property
     def raw(self) -> bytes:
         """The 32 raw bytes of the key."""
-        return self.key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        return self.key.public_bytes_raw()
 
     @property
     def key_id(self) -> str:
@@ -38,10 +47,14 @@ class PublicKey:
         return key_id_for(self.raw)
 
     def to_pem(self) -> bytes:
-        """SubjectPublicKeyInfo PEM."""
-        return self.key.public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        """SubjectPublicKeyInfo PEM.
+
+        Written from RFC 8410's fixed encoding -- the very bytes ``cryptography`` writes (a test
+        checks it) -- because importing its ``serialization`` package costs about 7 ms, which
+        every install (first-use pins, stored pins) would pay.
+        """
+        body = base64.b64encode(_ED25519_SPKI_PREFIX + self.raw)
+        return b"-----BEGIN PUBLIC KEY-----\n" + body + b"\n-----END PUBLIC KEY-----\n"
 
     def verify(self, signature: bytes, message: bytes) -> bool:
         """True when ``signature`` is this key's signature of ``message``."""
@@ -54,6 +67,13 @@ class PublicKey:
     @classmethod
     def from_pem(cls, data: bytes) -> PublicKey:
         """Load a PEM public key; anything but Ed25519 raises :class:`InvalidKeyError`."""
+        canonical = _CANONICAL_PEM.fullmatch(data)
+        if canonical is not None:
+            der = base64.b64decode(canonical.group(1), validate=True)
+            if der.startswith(_ED25519_SPKI_PREFIX):
+                return cls.from_raw(der[len(_ED25519_SPKI_PREFIX) :])
+        from cryptography.hazmat.primitives import serialization
+
         try:
             key = serialization.load_pem_public_key(data)
         except (ValueError, TypeError) as exc:
@@ -95,6 +115,8 @@ class SigningKey:
     @classmethod
     def from_pem(cls, data: bytes) -> SigningKey:
         """Load an unencrypted PKCS#8 PEM private key."""
+        from cryptography.hazmat.primitives import serialization
+
         try:
             key = serialization.load_pem_private_key(data, password=None)
         except (ValueError, TypeError) as exc:
@@ -107,6 +129,8 @@ class SigningKey:
 
     def to_pem(self) -> bytes:
         """Unencrypted PKCS#8 PEM (the file holding it must be mode 0600)."""
+        from cryptography.hazmat.primitives import serialization
+
         return self.key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,

@@ -71,4 +71,5 @@ def import_bundle(path: Path, session: Session) -> VerifiedCube:
             check.key_ids,
             str(path.resolve()),
             check.new_pin,
+            validated=True,  # open_bundle validated the manifest
         )

@@ -14,7 +14,6 @@ import hashlib
 import os
 import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +34,63 @@ MAX_PARALLEL = 8
 #: Attempts per blob: the first, then resumes after interruptions.
 MAX_ATTEMPTS = 3
 _CHUNK = 1 << 20
+#: Seconds :meth:`BackgroundDownload.cancel` waits for the download thread to stop.
+CANCEL_WAIT = 2.0
+
+
+class DownloadCancelledError(Exception):
+    """A background download was stopped by :meth:`BackgroundDownload.cancel` (internal)."""
+
+
+class BackgroundDownload:
+    """Blob downloads running on a worker thread while the command does other work.
+
+    :meth:`wait` re-raises the download's error; :meth:`cancel` stops it at its next chunk
+    (partial files stay, as after an interruption: a later run resumes them).
+    """
+
+    def __init__(
+        self,
+        index: RegistryIndex,
+        blobs: Mapping[Digest, int],
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        self._cancel = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._run, args=(index, blobs, progress), name="memos-download", daemon=True
+        )
+        self._thread.start()
+
+    def _run(
+        self,
+        index: RegistryIndex,
+        blobs: Mapping[Digest, int],
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        try:
+            index.download_blobs(blobs, progress, self._cancel)
+        except BaseException as exc:  # noqa: BLE001 - handed to the thread that waits
+            if not self._cancel.is_set():  # after a cancel, nobody is waiting for the outcome
+                self._error = exc
+
+    def wait(self) -> None:
+        """Block until every blob is cached; raise the download's error, if any."""
+        self._thread.join()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def cancel(self) -> None:
+        """Stop the download; its outcome no longer matters.
+
+        Waits up to :data:`CANCEL_WAIT` seconds for the thread to notice (a registry that has
+        stopped sending would otherwise hold the command until the read times out); a thread
+        still blocked then is a daemon that stops at its next chunk or with the process.
+        """
+        self._cancel.set()
+        self._thread.join(CANCEL_WAIT)
+        self._error = None
 
 
 def default_index_url() -> str:
@@ -156,10 +212,23 @@ class RegistryIndex:
 
     # -- blobs -----------------------------------------------------------------------------------
 
-    def download_blobs(
+    def start_download(
         self, blobs: Mapping[Digest, int], progress: Callable[[int], None] | None = None
+    ) -> BackgroundDownload:
+        """:meth:`download_blobs` on a worker thread; the caller waits for (or cancels) it."""
+        return BackgroundDownload(self, blobs, progress)
+
+    def download_blobs(
+        self,
+        blobs: Mapping[Digest, int],
+        progress: Callable[[int], None] | None = None,
+        cancel: threading.Event | None = None,
     ) -> None:
-        """Fetch every blob not already cached, in parallel; raise on the first failure."""
+        """Fetch every blob not already cached, in parallel; raise on the first failure.
+
+        ``cancel``, once set, stops every download at its next chunk
+        (:class:`DownloadCancelledError`).
+        """
         missing = {d: s for d, s in blobs.items() if not self.cache.has_blob(d, s)}
         if not missing:
             return
@@ -170,22 +239,30 @@ class RegistryIndex:
             )
         if len(missing) == 1:
             ((digest, size),) = missing.items()
-            self.download_blob(digest, size, progress)
+            self.download_blob(digest, size, progress, cancel)
             return
+        from concurrent.futures import ThreadPoolExecutor  # imports logging: only when needed
+
         with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(missing))) as pool:
-            futures = [pool.submit(self.download_blob, d, s, progress) for d, s in missing.items()]
+            futures = [
+                pool.submit(self.download_blob, d, s, progress, cancel) for d, s in missing.items()
+            ]
             errors = [f.exception() for f in futures]
         for error in errors:
             if error is not None:
                 raise error
 
     def download_blob(
-        self, digest: Digest, size: int, progress: Callable[[int], None] | None = None
+        self,
+        digest: Digest,
+        size: int,
+        progress: Callable[[int], None] | None = None,
+        cancel: threading.Event | None = None,
     ) -> Path:
         """Stream one blob into the cache, resuming a partial download; return its path."""
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                return self._download_once(digest, size, progress)
+                return self._download_once(digest, size, progress, cancel)
             except RegistryError as exc:
                 if exc.code not in ("range_ignored", "range_not_satisfiable") or attempt > 1:
                     raise
@@ -201,7 +278,11 @@ class RegistryIndex:
         raise AssertionError("unreachable")
 
     def _download_once(
-        self, digest: Digest, size: int, progress: Callable[[int], None] | None
+        self,
+        digest: Digest,
+        size: int,
+        progress: Callable[[int], None] | None,
+        cancel: threading.Event | None,
     ) -> Path:
         partial = self.cache.partial_path(digest)
         partial.parent.mkdir(parents=True, exist_ok=True)
@@ -224,6 +305,8 @@ class RegistryIndex:
         received = offset
         with self.client.stream_blob(digest, offset) as chunks, open(partial, "ab") as sink:
             for chunk in chunks:
+                if cancel is not None and cancel.is_set():
+                    raise DownloadCancelledError(digest)
                 received += len(chunk)
                 if received > size:
                     break  # never let a server fill the disk past the declared size

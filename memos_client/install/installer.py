@@ -3,9 +3,12 @@
 For each cube (docs/install.md, "Install"):
 
 1. its envelope is checked: the payload hashes to the manifest digest the index announced, the
-   signature passes the trust rules (:mod:`memos_client.install.signers`), the manifest is valid
-   MIP and names the cube and version asked for; only then is the envelope cached;
-2. its blobs are downloaded into the cache (hashed while streaming);
+   signature passes the trust rules (:mod:`memos_client.install.signers`) and the manifest names
+   the cube and version asked for (:func:`authenticate_envelope`); then the manifest is checked
+   against the MIP schema and only then is the envelope cached (:func:`validate_manifest`);
+2. its blobs are downloaded into the cache (hashed while streaming) -- the install commands
+   start this as soon as step 1's authentication has passed, while the schema is checked
+   (docs/adr/0008-download-while-validating.md);
 3. a staging folder under ``$MEMOS_HOME/cubes/.staging`` receives hard links to the cached blobs
    (a copy only across file systems), the payloads are checked (records decode, tensor headers fit
    their parts), and the folder is renamed to ``cubes/<ns>/<name>/<manifest hex>``;
@@ -31,8 +34,9 @@ from memos_client.install.cache import Cache
 from memos_client.install.resolver import Candidate
 from memos_client.install.signers import KeySource, check_signers
 from memos_client.trust import NamespacePin
-from mip.digests import Digest, digest_bytes, digest_hex
+from mip.digests import Digest, digest_bytes, digest_hex, parse_digest
 from mip.errors import MIPError
+from mip.limits import DEFAULT_LIMITS
 
 if TYPE_CHECKING:
     from memos_client.runtime import MemOS
@@ -45,7 +49,8 @@ CHECKED_DIR = "checked"
 
 @dataclass
 class VerifiedCube:
-    """A cube version whose envelope, signature and manifest passed every check."""
+    """A cube version whose envelope and signature passed every check (and, once
+    :attr:`validated`, its manifest the MIP schema)."""
 
     candidate: Candidate
     envelope_bytes: bytes
@@ -54,6 +59,9 @@ class VerifiedCube:
     signers: tuple[str, ...]
     source: str
     new_pin: NamespacePin | None = None
+    #: The manifest passed the MIP schema (see :func:`validate_manifest`); until then the cube
+    #: is only authentic: its blobs may be downloaded, nothing may be installed.
+    validated: bool = False
 
     @property
     def blobs(self) -> dict[Digest, int]:
@@ -104,7 +112,7 @@ def cube_dir(home: Path, name: str, manifest_digest: str) -> Path:
     return cubes_dir(home) / namespace / cube / digest_hex(Digest(manifest_digest))
 
 
-def verify_envelope(
+def authenticate_envelope(
     candidate: Candidate,
     envelope_bytes: bytes,
     cache: Cache,
@@ -116,7 +124,15 @@ def verify_envelope(
     allow_unsigned: bool,
     source: str,
 ) -> VerifiedCube:
-    """Run the envelope checks of step 1; cache the envelope when they pass."""
+    """Step 1 up to the schema: the payload hashes to the announced manifest digest, the
+    signature passes the trust rules, and the manifest names the cube and version asked for.
+
+    What comes back is authentic: its blob list (:attr:`VerifiedCube.blobs`) may be downloaded,
+    every blob hashed against it. It is not yet known to be valid MIP: :func:`validate_manifest`
+    must pass before anything is installed or the envelope cached. A manifest whose shape the
+    quick checks here do not accept is validated right away (the schema's error is the clearer
+    one), so a cube only ever leaves this function with a well-formed blob list.
+    """
     from mip.dsse import parse_envelope
 
     try:
@@ -140,24 +156,87 @@ def verify_envelope(
         registry_keys=registry_keys,
         allow_unsigned=allow_unsigned,
     )
+    cube = VerifiedCube(
+        candidate, envelope_bytes, envelope.payload, {}, check.key_ids, source, check.new_pin
+    )
     if cache.read_envelope(candidate.manifest_digest) == envelope_bytes:
         # Cached entries were fully validated before they were written, and the digest above
         # proves these are the same bytes: plain JSON suffices (pydantic is slow to import).
-        manifest = json.loads(envelope.payload)
+        cube.manifest = json.loads(envelope.payload)
+        cube.validated = True
     else:
-        from mip.manifest import decode_manifest
+        quick = _quick_manifest(envelope.payload)
+        if quick is None:
+            validate_manifest(cube, cache)  # raises the schema's error
+        else:
+            cube.manifest = quick
+    _check_identity(candidate, cube.manifest)
+    return cube
 
+
+def validate_manifest(cube: VerifiedCube, cache: Cache) -> None:
+    """The rest of step 1: the manifest is valid MIP (MIP-1 §5); then cache the envelope."""
+    if cube.validated:
+        return
+    from mip.manifest import decode_manifest
+
+    try:
+        decode_manifest(cube.manifest_bytes)
+    except MIPError as exc:
+        raise VerificationError(f"{cube.candidate}: invalid manifest ({exc})") from exc
+    # The raw JSON (not the model) is kept: it holds fields a newer minor version added.
+    cube.manifest = json.loads(cube.manifest_bytes)
+    _check_identity(cube.candidate, cube.manifest)
+    cube.validated = True
+    cache.write_envelope(cube.candidate.manifest_digest, cube.envelope_bytes)
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        raise ValueError("duplicate keys")
+    return document
+
+
+def _quick_manifest(payload: bytes) -> dict[str, Any] | None:
+    """The manifest as JSON when its name, version and blob list are well-formed, else ``None``.
+
+    Only what a download needs is checked (MIP-1 §4, §5, §9): digests, sizes within the limits,
+    the number of parts; the full schema is :func:`validate_manifest`'s.
+    """
+    limits = DEFAULT_LIMITS
+    if len(payload) > limits.max_manifest_bytes:
+        return None
+    try:
+        document = json.loads(payload, object_pairs_hook=_no_duplicate_keys)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(document, dict):
+        return None
+    name, version, parts = document.get("name"), document.get("version"), document.get("parts", [])
+    if not isinstance(name, str) or not isinstance(version, str) or not isinstance(parts, list):
+        return None
+    if len(parts) > limits.max_parts:
+        return None
+    from mip.names import normalize_cube_name
+    from mip.versions import Version
+
+    try:
+        normalize_cube_name(name)
+        Version.parse(version)
+    except MIPError:
+        return None
+    for part in parts:
+        if not isinstance(part, dict):
+            return None
+        size = part.get("size")
+        if type(size) is not int or not 0 <= size <= limits.max_blob_bytes:
+            return None
         try:
-            decoded = decode_manifest(envelope.payload)
-        except MIPError as exc:
-            raise VerificationError(f"{candidate}: invalid manifest ({exc})") from exc
-        del decoded  # validated; the raw JSON keeps fields a newer minor version added
-        manifest = json.loads(envelope.payload)
-    _check_identity(candidate, manifest)
-    cache.write_envelope(candidate.manifest_digest, envelope_bytes)
-    return VerifiedCube(
-        candidate, envelope_bytes, envelope.payload, manifest, check.key_ids, source, check.new_pin
-    )
+            parse_digest(part.get("digest"))  # type: ignore[arg-type]
+        except MIPError:
+            return None
+    return document
 
 
 def _check_identity(candidate: Candidate, manifest: Mapping[str, Any]) -> None:
@@ -273,6 +352,8 @@ def install_verified(
     installed = {cube.name: cube for cube in runtime.installed_cubes()}
     results = []
     for cube in cubes:
+        # A no-op for cubes the caller validated; nothing unchecked is ever installed.
+        validate_manifest(cube, cache)
         name = str(cube.candidate.name)
         digest = str(cube.candidate.manifest_digest)
         previous = installed.get(name)

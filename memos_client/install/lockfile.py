@@ -20,7 +20,6 @@ TOML, written by ``memos lock`` and read by ``memos sync``::
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,6 +102,8 @@ class Lockfile:
 
 def read_lockfile(path: Path) -> Lockfile:
     """Parse and check ``memos.lock``; every problem is reported in one :class:`UsageError`."""
+    import tomllib  # only here: `memos install NAME` never reads TOML
+
     try:
         document = tomllib.loads(path.read_text("utf-8"))
     except FileNotFoundError:

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,6 +76,8 @@ class ProjectFile:
 
 def load_project_file(path: Path) -> ProjectFile:
     """Read ``memos.toml``; every problem is reported in one :class:`UsageError`."""
+    import tomllib  # only here: `memos install NAME` never reads TOML
+
     try:
         document = tomllib.loads(path.read_text("utf-8"))
     except FileNotFoundError:

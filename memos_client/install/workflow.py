@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,9 +14,10 @@ from memos_client.install.fetch import RegistryIndex
 from memos_client.install.installer import (
     InstallResult,
     VerifiedCube,
+    authenticate_envelope,
     install_verified,
     remove_cube_files,
-    verify_envelope,
+    validate_manifest,
 )
 from memos_client.install.lockfile import LockedCube, Lockfile
 from memos_client.install.requirements import Requirement
@@ -61,9 +63,12 @@ class Session:
             self._registry_keys[namespace] = self.index.namespace_keys(namespace)
         return self._registry_keys[namespace]
 
-    def verify(self, candidate: Candidate, envelope_bytes: bytes, source: str) -> VerifiedCube:
-        """Check one envelope under the trust rules, remembering a first-use pin."""
-        cube = verify_envelope(
+    def authenticate(
+        self, candidate: Candidate, envelope_bytes: bytes, source: str
+    ) -> VerifiedCube:
+        """Check an envelope's digest, signature (trust rules) and identity; remember a first-use
+        pin. The manifest is not yet validated (:meth:`validate`)."""
+        cube = authenticate_envelope(
             candidate,
             envelope_bytes,
             self.index.cache,
@@ -79,6 +84,10 @@ class Session:
             self.pins[cube.new_pin.namespace] = cube.new_pin
             self.new_pins[cube.new_pin.namespace] = cube.new_pin
         return cube
+
+    def validate(self, cube: VerifiedCube) -> None:
+        """Validate an authenticated cube's manifest against the MIP schema; cache its envelope."""
+        validate_manifest(cube, self.index.cache)
 
     def save_pins(self) -> list[NamespacePin]:
         """Persist first-use pins (after the install succeeded); return them."""
@@ -133,19 +142,36 @@ def dependency_order(resolved: Mapping[CubeName, Candidate]) -> list[Candidate]:
     return ordered
 
 
-def _download(session: Session, cubes: Sequence[VerifiedCube]) -> None:
+@contextmanager
+def _downloading(session: Session, cubes: Sequence[VerifiedCube]) -> Iterator[None]:
+    """Download the cubes' missing blobs on a worker thread while the block runs, then wait.
+
+    Only authenticated cubes come here (digest and signature checked, MIP-1 §6.3): their blob
+    lists are what the signer published, and each blob is still hashed against it. An error in
+    the block (a manifest that breaks the schema, say) cancels the download; partial files stay,
+    as after an interruption.
+    """
     from memos_client.cli.output import progress_bar
 
     blobs: dict[Digest, int] = {}
     for cube in cubes:
         blobs.update(cube.blobs)
-    cache = session.index.cache
-    missing = {d: s for d, s in blobs.items() if not cache.has_blob(d, s)}
+    index = session.index
+    missing = {d: s for d, s in blobs.items() if not index.cache.has_blob(d, s)}
     if not missing:
+        yield
         return
+    if index.offline:
+        index.download_blobs(missing)  # refuses at once, naming a missing blob
     total = sum(missing.values()) if session.options.show_progress else 0
     with progress_bar(total, "downloading") as advance:
-        session.index.download_blobs(missing, advance)
+        download = index.start_download(missing, advance)
+        try:
+            yield
+            download.wait()
+        except BaseException:  # an error in the block, the download's own, or Ctrl-C
+            download.cancel()
+            raise
 
 
 def _preferred(runtime: MemOS, upgrade: bool) -> dict[CubeName, Version]:
@@ -156,6 +182,17 @@ def _preferred(runtime: MemOS, upgrade: bool) -> dict[CubeName, Version]:
 
 def verify_resolved(session: Session, resolved: Mapping[CubeName, Candidate]) -> list[VerifiedCube]:
     """Fetch and check the envelope of every resolved cube, dependencies first."""
+    cubes = authenticate_resolved(session, resolved)
+    for cube in cubes:
+        session.validate(cube)
+    return cubes
+
+
+def authenticate_resolved(
+    session: Session, resolved: Mapping[CubeName, Candidate]
+) -> list[VerifiedCube]:
+    """Fetch and authenticate the envelope of every resolved cube, dependencies first
+    (:meth:`Session.authenticate`: the manifests are not yet validated)."""
     ordered = dependency_order(resolved)
     if len(ordered) > 1:
         from concurrent.futures import ThreadPoolExecutor
@@ -166,7 +203,7 @@ def verify_resolved(session: Session, resolved: Mapping[CubeName, Candidate]) ->
     else:
         envelopes = [session.index.envelope(c) for c in ordered]
     return [
-        session.verify(c, envelope, session.index.url)
+        session.authenticate(c, envelope, session.index.url)
         for c, envelope in zip(ordered, envelopes, strict=True)
     ]
 
@@ -174,7 +211,12 @@ def verify_resolved(session: Session, resolved: Mapping[CubeName, Candidate]) ->
 def install_requirements(
     requirements: Sequence[Requirement], options: Options
 ) -> tuple[list[InstallResult], list[NamespacePin]]:
-    """``memos install NS/NAME[SPEC]...``: resolve, verify, download, install."""
+    """``memos install NS/NAME[SPEC]...``: resolve, verify, download, install.
+
+    The blobs of authenticated cubes (digest and signature checked) download on a worker thread
+    while this one validates their manifests and opens the runtime; nothing is installed unless
+    every check passed (docs/install.md, "Install: atomic").
+    """
     session = open_session(options)
     runtime: MemOS | None = None
     try:
@@ -184,10 +226,12 @@ def install_requirements(
             runtime = open_runtime(options.home)
             preferred = _preferred(runtime, options.upgrade)
         resolved = resolve(requirements, session.index, preferred)
-        cubes = verify_resolved(session, resolved)
-        _download(session, cubes)
-        if runtime is None:
-            runtime = open_runtime(options.home)
+        cubes = authenticate_resolved(session, resolved)
+        with _downloading(session, cubes):
+            for cube in cubes:
+                session.validate(cube)
+            if runtime is None:
+                runtime = open_runtime(options.home)
         results = install_verified(cubes, options.cache, runtime, options.home)
         return results, session.save_pins()
     finally:
@@ -220,8 +264,10 @@ def install_bundle_files(
         dependencies: list[VerifiedCube] = []
         if needed:
             resolved = resolve(needed, session.index, _preferred(runtime, options.upgrade))
-            dependencies = verify_resolved(session, resolved)
-            _download(session, dependencies)
+            dependencies = authenticate_resolved(session, resolved)
+            with _downloading(session, dependencies):
+                for cube in dependencies:
+                    session.validate(cube)
         results = install_verified([*dependencies, *local], options.cache, runtime, options.home)
         return results, session.save_pins()
     finally:
@@ -295,7 +341,7 @@ def sync(
     runtime = open_runtime(options.home)
     try:
         candidates = {c.candidate().name: c.candidate() for c in lockfile.cubes}
-        cubes = verify_resolved(session, candidates)
+        cubes = authenticate_resolved(session, candidates)
         for cube, entry in zip(cubes, dependency_order(candidates), strict=True):
             locked = next(c for c in lockfile.cubes if c.manifest_digest == entry.manifest_digest)
             if locked.signers and not set(locked.signers) & set(cube.signers):
@@ -303,7 +349,9 @@ def sync(
                     f"{cube.candidate} is signed by {', '.join(s[:16] for s in cube.signers)}, "
                     f"the lockfile expects {', '.join(s[:16] for s in locked.signers)}; refusing"
                 )
-        _download(session, cubes)
+        with _downloading(session, cubes):
+            for cube in cubes:
+                session.validate(cube)
         results = install_verified(cubes, options.cache, runtime, options.home)
         extra = [c.name for c in runtime.installed_cubes() if c.name not in candidates]
     finally:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -12,9 +14,11 @@ from typing import Any
 import pytest
 
 from memos_client.errors import VerificationError
+from memos_client.install import fetch
 from memos_client.install.cache import Cache
 from memos_client.install.fetch import RegistryIndex
 from mip.digests import Digest
+from tests.support import wait_until
 
 BLOB = bytes(range(256)) * 4096 * 3  # 3 MiB: more than one 1 MiB read chunk survives a cut
 DIGEST = Digest("sha256:" + hashlib.sha256(BLOB).hexdigest())
@@ -29,11 +33,13 @@ class Server:
         cut_first: bool = False,
         redirect: str | None = None,
         ranges: bool = True,
+        hold: threading.Event | None = None,
     ):
         self.body = body
         self.ranges = ranges
         self.cut_first = cut_first
         self.redirect = redirect
+        self.hold = hold  # when given: send half the body, then wait for it before the rest
         self.requests: list[dict[str, str]] = []
         outer = self
 
@@ -66,7 +72,14 @@ class Server:
                     self.wfile.flush()
                     self.connection.shutdown(2)  # the connection drops mid-body
                     return
-                self.wfile.write(outer.body[start:])
+                if outer.hold is not None:
+                    middle = start + (len(outer.body) - start) // 2
+                    self.wfile.write(outer.body[start:middle])
+                    self.wfile.flush()
+                    outer.hold.wait(10)
+                    start = middle
+                with contextlib.suppress(OSError):  # the client may have given up
+                    self.wfile.write(outer.body[start:])
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
@@ -158,3 +171,48 @@ def test_a_server_ignoring_range_restarts_the_download(cache: Cache) -> None:
     assert path.read_bytes() == BLOB
     assert server.requests[0]["range"] == "bytes=1000-"
     assert "range" not in server.requests[1]
+
+
+def test_a_background_download_hands_its_error_to_the_waiting_thread(cache: Cache) -> None:
+    with Server(body=BLOB[:-1] + b"\x00") as server:
+        index = RegistryIndex(server.url, cache, token="t")
+        download = index.start_download({DIGEST: len(BLOB)})
+        with pytest.raises(VerificationError, match="tampered"):
+            download.wait()
+        index.close()
+    assert not cache.has_blob(DIGEST)
+
+
+def test_a_background_download_completes(cache: Cache) -> None:
+    seen: list[int] = []
+    with Server() as server:
+        index = RegistryIndex(server.url, cache, token="t")
+        index.start_download({DIGEST: len(BLOB)}, seen.append).wait()
+        index.close()
+    assert cache.blob_path(DIGEST).read_bytes() == BLOB
+    assert sum(seen) == len(BLOB)
+
+
+def test_cancel_stops_a_download_and_keeps_its_partial_file(
+    cache: Cache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Even a registry that has stopped sending does not hold the command up for long."""
+    monkeypatch.setattr(fetch, "CANCEL_WAIT", 0.2)
+    hold = threading.Event()
+    partial = cache.partial_path(DIGEST)
+    with Server(hold=hold) as server:
+        index = RegistryIndex(server.url, cache, token="t")
+        download = index.start_download({DIGEST: len(BLOB)})
+        wait_until(lambda: partial.exists() and partial.stat().st_size > 0, 10, "the first bytes")
+        started = time.monotonic()
+        download.cancel()
+        assert time.monotonic() - started < 2
+        hold.set()  # the rest arrives; the download thread stops at that chunk
+        wait_until(lambda: not download._thread.is_alive(), 10, "the download thread to stop")
+        download.wait()  # a cancelled download has no outcome to report
+        index.close()
+    assert not cache.has_blob(DIGEST)
+    # What was received stays for a later run to resume.
+    kept = partial.read_bytes()
+    assert 0 < len(kept) <= len(BLOB) // 2
+    assert kept == BLOB[: len(kept)]
