@@ -6,7 +6,7 @@ The client holds policy (base URL, token, timeouts, upload sizes); every request
 :class:`~memos_client.errors.RegistryError` carrying the registry's stable ``code``.
 It is thread-safe (one ``httpx.Client``), so an installer may download blobs in parallel threads.
 ``memos publish`` to an ``http://`` registry uses :mod:`memos_client.publish_client` instead, which
-keeps the same contract for its three calls (ADR 0007).
+keeps the same contract for its three calls (ADR 0009).
 """
 
 from __future__ import annotations
