@@ -21,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+from bytecode import compile_project
 from kv_snapshot import write_kv_snapshot
 
 REPO = Path(__file__).resolve().parents[1]
@@ -75,6 +76,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/memstore-bench"))
     args = parser.parse_args()
+    compile_project()
     shutil.rmtree(args.workdir, ignore_errors=True)
     args.workdir.mkdir(parents=True)
     env = {**os.environ, "PYTHONPATH": str(REPO), "MEMOS_HOME": str(args.workdir / "home")}

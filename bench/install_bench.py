@@ -42,6 +42,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from bytecode import compile_project
 from kv_snapshot import write_kv_snapshot
 
 REPO = Path(__file__).resolve().parents[1]
@@ -232,11 +233,7 @@ def main() -> None:
     unknown = scenarios - {"cold", "chain", "warm"}
     if unknown:
         parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
-    subprocess.run(
-        [sys.executable, "-m", "compileall", "-q", str(REPO / "mip"), str(REPO / "memos_client")],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    compile_project()
 
     from memos_client.index_client import IndexClient
     from memos_client.packer import pack

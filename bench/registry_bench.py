@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from bytecode import compile_project
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -523,20 +524,6 @@ def versions() -> str:
         f"{subprocess.run(['wrk', '-v'], capture_output=True, text=True).stdout.splitlines()[0]}; "
         f"{os.cpu_count()} CPUs, load average before the run {os.getloadavg()[0]:.1f}"
     )
-
-
-def compile_project() -> None:
-    """Byte-compile the project's packages, as installing them does.
-
-    This checkout may run with PYTHONDONTWRITEBYTECODE=1 (the sandbox sets it): every `memos`
-    process would then compile the project's modules from source (~25-30 ms of the publish
-    command), which an installed copy never does (pip compiles at install time; without that,
-    the first run writes the cache). The anchors are not Python and are not affected.
-    """
-    import compileall
-
-    for package in ("mip", "memos_client", "registry_server"):
-        compileall.compile_dir(str(REPO / package), quiet=1)
 
 
 def main() -> None:
