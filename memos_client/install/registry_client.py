@@ -31,6 +31,7 @@ from urllib.parse import quote, urlsplit
 
 from memos_client.errors import NetworkError, NotFoundError, RegistryError, UsageError
 from memos_client.index_config import load_index_settings
+from memos_client.registry_api import registry_error
 
 #: Seconds without progress before a request fails (connect, or between reads).
 TIMEOUT = 60.0
@@ -160,15 +161,10 @@ class InstallClient:
         return response
 
     def _error(self, status: int, body: bytes, url: str) -> RegistryError | NotFoundError:
-        try:
-            detail = json.loads(body)["error"]
-            code, message = str(detail["code"]), str(detail["message"])
-        except (ValueError, KeyError, TypeError):
-            code = f"http_{status}"
-            message = f"the registry answered HTTP {status} for {url}"
+        error = registry_error(status, body, url)
         if status == 404:
-            return NotFoundError(f"{message} ({self.index_url})", code=code)
-        return RegistryError(message, code=code, status=status)
+            return NotFoundError(f"{error} ({self.index_url})", code=error.code)
+        return error
 
     def _body(self, response: http.client.HTTPResponse) -> bytes:
         with response:
