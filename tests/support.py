@@ -1,13 +1,19 @@
-"""Helpers shared by the test suites: loopback ports, polling with a deadline, throw-away databases."""
+"""Helpers shared by the test suites: loopback ports, polling with a deadline, throw-away databases,
+registry server processes."""
 
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
+import httpx
 import pytest
 
 #: The PostgreSQL the integration tests use (trust auth; `scripts/services` starts it).
@@ -48,3 +54,61 @@ def fresh_postgres_database(prefix: str = "memstore_test") -> Iterator[str]:
     finally:
         with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def answers(url: str) -> bool:
+    """Whether ``url`` answers with anything but a server error."""
+    try:
+        return httpx.get(url, timeout=1).status_code < 500
+    except httpx.HTTPError:
+        return False
+
+
+@dataclass
+class ServerProcess:
+    """One running ``memos-registry serve``; its output goes to ``log``."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(self) -> None:
+        """Terminate it (kill after 15 s)."""
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def start_registry_process(env: dict[str, str], data_dir: Path) -> ServerProcess:
+    """Start ``memos-registry serve`` on a free loopback port and wait until /healthz answers."""
+    port = free_port()
+    log = data_dir / f"server-{port}.log"
+    with open(log, "wb") as sink:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "registry_server",
+                "serve",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(data_dir),
+                "--no-access-log",
+            ],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: process.poll() is not None or answers(url + "/healthz"), 60, url)
+    except AssertionError:
+        process.kill()
+        raise
+    if process.poll() is not None:
+        raise AssertionError(f"registry server exited: {log.read_text()}")
+    return ServerProcess(url, process, log)

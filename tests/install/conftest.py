@@ -11,14 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from memos_client.index_client import IndexClient
 from memos_client.packer import pack
 from mip.container import open_bundle
 from mip.keys import SigningKey
-from tests.support import free_port, wait_until
+from tests.support import start_registry_process
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -60,35 +59,8 @@ class Registry:
 
 def start_registry(data_dir: Path) -> Registry:
     """Start ``memos-registry serve`` on a free port and wait for /healthz."""
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "registry_server",
-            "serve",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(data_dir),
-            "--no-access-log",
-        ],
-        env=python_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        if process.poll() is not None:
-            raise RuntimeError("the registry process exited")
-        try:
-            return httpx.get(url + "/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_until(healthy, 30.0, "the registry to answer /healthz")
-    return Registry(url, data_dir, process)
+    server = start_registry_process(python_env(), data_dir)
+    return Registry(server.url, data_dir, server.process)
 
 
 @pytest.fixture(scope="session")

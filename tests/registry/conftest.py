@@ -19,7 +19,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import free_port, fresh_postgres_database, wait_until
+from tests.support import (
+    ServerProcess,
+    answers,
+    free_port,
+    fresh_postgres_database,
+    start_registry_process,
+    wait_until,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 S3_CREDENTIALS = {
@@ -30,62 +37,6 @@ S3_CREDENTIALS = {
 #: Small limits so that "too large" and resumable sessions are cheap to test.
 MONOLITHIC_LIMIT = 256 * 1024
 CHUNK_LIMIT = 128 * 1024
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).status_code < 500
-    except httpx.HTTPError:
-        return False
-
-
-@dataclass
-class ServerProcess:
-    """One running ``memos-registry serve``."""
-
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
-def start_server(env: dict[str, str], data_dir: Path) -> ServerProcess:
-    """Start a server process with ``env`` and wait until /healthz answers."""
-    port = free_port()
-    log = data_dir / f"server-{port}.log"
-    with open(log, "wb") as sink:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "registry_server",
-                "serve",
-                "--port",
-                str(port),
-                "--data-dir",
-                str(data_dir),
-                "--no-access-log",
-            ],
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: process.poll() is not None or _answers(url + "/healthz"), 60, url)
-    except AssertionError:
-        process.kill()
-        raise
-    if process.poll() is not None:
-        raise AssertionError(f"registry server exited: {log.read_text()}")
-    return ServerProcess(url, process, log)
 
 
 @pytest.fixture(scope="session")
@@ -103,7 +54,7 @@ def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         )
     endpoint = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: _answers(endpoint + "/moto-api/"), 60, "moto server")
+        wait_until(lambda: answers(endpoint + "/moto-api/"), 60, "moto server")
         yield endpoint
     finally:
         process.terminate()
@@ -172,7 +123,7 @@ class Registry:
 
     def start_another(self) -> ServerProcess:
         """A second server process sharing this one's database and storage."""
-        server = start_server(self.env, self.data_dir)
+        server = start_registry_process(self.env, self.data_dir)
         self.servers.append(server)
         return server
 
@@ -199,7 +150,7 @@ def registry(
         env["MEMSTORE_DATABASE_URL"] = request.getfixturevalue("postgres_url")
         env["MEMSTORE_STORAGE_URL"] = f"s3://{make_bucket(endpoint)}/registry"
         env["MEMSTORE_S3_ENDPOINT_URL"] = endpoint
-    server = start_server(env, data_dir)
+    server = start_registry_process(env, data_dir)
     registry = Registry(request.param, server.url, env, data_dir, [server])
     try:
         yield registry

@@ -11,11 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +25,7 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from mip.keys import SigningKey
+from tests.support import start_registry_process
 from tests.web.seeding import HOSTILE, create_token, seed_marketplace
 
 pytestmark = pytest.mark.browser
@@ -39,12 +36,6 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 WAIT_SECONDS = 15
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def registry_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A registry process on loopback, seeded with the marketplace cubes."""
@@ -53,44 +44,14 @@ def registry_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data.mkdir()
     database_url = f"sqlite:///{data / 'registry.db'}"
     tokens = {ns: create_token(database_url, ns) for ns in ("acme", "evil")}
-    port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO), "MEMSTORE_DOWNLOAD_FLUSH_SECONDS": "0.2"}
-    log = open(root / "server.log", "wb")  # noqa: SIM115  (closed after the process ends)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "registry_server",
-            "serve",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(data),
-            "--no-access-log",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
+    server = start_registry_process(env, data)
     try:
-        deadline = time.monotonic() + 30
-        with httpx.Client(base_url=url, timeout=10) as client:
-            while True:
-                try:
-                    if client.get("/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert process.poll() is None, (root / "server.log").read_text()
-                assert time.monotonic() < deadline, "registry did not start in 30 s"
-                time.sleep(0.05)
+        with httpx.Client(base_url=server.url, timeout=10) as client:
             seed_marketplace(client, tokens, SigningKey.generate(), root / "src")
-        yield url
+        yield server.url
     finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
+        server.stop()
 
 
 def _require_browser() -> None:
