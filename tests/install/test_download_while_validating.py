@@ -12,9 +12,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ from mip.names import CubeName
 from mip.records import write_records
 from mip.versions import Version
 from tests.install.conftest import Memos
+from tests.support import LoopbackHTTPServer
 
 NAMESPACE = "drip"
 CUBE = f"{NAMESPACE}/cube"
@@ -77,7 +77,7 @@ def _manifest(blob: bytes, *, valid: bool) -> bytes:
     return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
 
 
-class DrippingRegistry:
+class DrippingRegistry(LoopbackHTTPServer):
     """Serves one cube version; the blob goes out in small pieces, ``delay`` seconds apart."""
 
     def __init__(self, manifest: bytes, blob: bytes, delay: float) -> None:
@@ -134,17 +134,7 @@ class DrippingRegistry:
                 else:
                     self.send_error(404)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> DrippingRegistry:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *args: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(Handler)
 
 
 @pytest.fixture

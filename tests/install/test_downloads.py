@@ -7,7 +7,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +18,13 @@ from memos_client.install import fetch
 from memos_client.install.cache import Cache
 from memos_client.install.fetch import RegistryIndex
 from mip.digests import Digest
-from tests.support import wait_until
+from tests.support import LoopbackHTTPServer, wait_until
 
 BLOB = bytes(range(256)) * 4096 * 3  # 3 MiB: more than one 1 MiB read chunk survives a cut
 DIGEST = Digest("sha256:" + hashlib.sha256(BLOB).hexdigest())
 
 
-class Server:
+class Server(LoopbackHTTPServer):
     """A tiny blob server: can cut the first response short, redirect, or lie about bytes."""
 
     def __init__(
@@ -81,17 +81,7 @@ class Server:
                 with contextlib.suppress(OSError):  # the client may have given up
                     self.wfile.write(outer.body[start:])
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *args: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(Handler)
 
 
 @pytest.fixture

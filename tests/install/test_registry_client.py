@@ -10,9 +10,8 @@ import datetime
 import ipaddress
 import json
 import ssl
-import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +23,13 @@ from cryptography.x509.oid import NameOID
 
 from memos_client.errors import NetworkError, NotFoundError, RegistryError
 from memos_client.install.registry_client import USER_AGENT, InstallClient
-from tests.support import free_port
+from tests.support import LoopbackHTTPServer, free_port
 
 #: A route answers (status, headers, body) for the request path.
 Route = Callable[[str], tuple[int, dict[str, str], bytes]]
 
 
-class Server:
+class Server(LoopbackHTTPServer):
     """A loopback HTTP server answering every GET with ``route``, recording what it was sent."""
 
     def __init__(self, route: Route) -> None:
@@ -50,17 +49,7 @@ class Server:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *args: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(Handler)
 
 
 def answer(status: int, document: Any = None, **headers: str) -> Route:
