@@ -4,17 +4,16 @@ The client holds policy (base URL, token, timeouts, upload sizes); every request
 :meth:`IndexClient._send`, the one place where httpx's exceptions become
 :class:`~memos_client.errors.NetworkError` and error responses become
 :class:`~memos_client.errors.RegistryError` carrying the registry's stable ``code``.
-It is thread-safe (one ``httpx.Client``), so an installer may download blobs in parallel threads.
+It is thread-safe (one ``httpx.Client``). Installs download through
+:mod:`memos_client.install.registry_client`, which needs no httpx (ADR 0007).
 ``memos publish`` to an ``http://`` registry uses :mod:`memos_client.publish_client` instead, which
 keeps the same contract for its three calls (ADR 0009).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -224,61 +223,6 @@ class IndexClient:
             raise
         return int(response.headers.get("content-length", "0"))
 
-    @contextmanager
-    def stream_blob(self, digest: str, offset: int = 0) -> Iterator[Iterator[bytes]]:
-        """The blob's bytes from ``offset`` on, as chunks (redirects to storage are followed)."""
-        headers = {"range": f"bytes={offset}-"} if offset else {}
-        request = self._http.build_request("GET", f"/v1/blobs/{digest}", headers=headers)
-        response = self._send(request, stream=True, follow=True)
-        try:
-            if offset and response.status_code != 206:
-                raise RegistryError(
-                    f"the registry ignored a range request for {digest}",
-                    code="range_ignored",
-                    status=response.status_code,
-                )
-            yield _translated(response.iter_bytes(STREAM_CHUNK), self.index_url)
-        finally:
-            response.close()
-
-    def download_blob(
-        self, digest: str, destination: Path, progress: ProgressCallback | None = None
-    ) -> int:
-        """Download a blob to ``destination``, verifying its digest while streaming.
-
-        Bytes go to ``destination`` + ``.partial`` first; an interrupted download resumes from
-        there on the next call; the file is renamed into place only once verified.
-        """
-        partial = destination.with_name(destination.name + ".partial")
-        hasher = hashlib.sha256()
-        offset = 0
-        if partial.exists():
-            with open(partial, "rb") as existing:
-                for chunk in iter(lambda: existing.read(STREAM_CHUNK), b""):
-                    hasher.update(chunk)
-                    offset += len(chunk)
-        try:
-            with self.stream_blob(digest, offset) as chunks, open(partial, "ab") as sink:
-                for chunk in chunks:
-                    hasher.update(chunk)
-                    sink.write(chunk)
-                    offset += len(chunk)
-                    if progress is not None:
-                        progress(len(chunk))
-        except RegistryError as exc:
-            if exc.code in ("range_not_satisfiable", "range_ignored"):
-                partial.unlink(missing_ok=True)  # a stale partial file: start over next time
-            raise
-        actual = "sha256:" + hasher.hexdigest()
-        if actual != digest:
-            partial.unlink(missing_ok=True)
-            raise VerificationError(
-                f"downloaded blob hashes to {actual}, not {digest}: the registry or storage "
-                "served wrong bytes; retry, and report it if it persists"
-            )
-        partial.replace(destination)
-        return offset
-
     def search(
         self, query: str, limit: int = 20, offset: int = 0
     ) -> tuple[int, list[SearchResult]]:
@@ -466,10 +410,3 @@ def _read_chunks(stream: BinaryIO, size: int, progress: ProgressCallback | None)
         if progress is not None:
             progress(len(chunk))
         yield chunk
-
-
-def _translated(chunks: Iterator[bytes], index_url: str) -> Iterator[bytes]:
-    try:
-        yield from chunks
-    except httpx.HTTPError as exc:
-        raise NetworkError(f"download from {index_url} broke off: {exc}; retry to resume") from exc

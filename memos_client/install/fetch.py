@@ -295,8 +295,8 @@ class RegistryIndex:
                 offset = 0
             else:
                 with open(partial, "rb") as existing:
-                    while chunk := existing.read(_CHUNK):
-                        hasher.update(chunk)
+                    while block := existing.read(_CHUNK):
+                        hasher.update(block)
         if offset >= size:
             partial.unlink()
             hasher, offset = hashlib.sha256(), 0

@@ -20,7 +20,8 @@ from memos_client.install.fetch import RegistryIndex
 from mip.digests import Digest
 from tests.support import LoopbackHTTPServer, wait_until
 
-BLOB = bytes(range(256)) * 4096 * 3  # 3 MiB: more than one 1 MiB read chunk survives a cut
+# 6 MiB: a stall after half the body still leaves whole 2 MiB read chunks on disk.
+BLOB = bytes(range(256)) * 4096 * 6
 DIGEST = Digest("sha256:" + hashlib.sha256(BLOB).hexdigest())
 
 

@@ -11,6 +11,8 @@ import pytest
 
 from memos_client.errors import NetworkError, RegistryError, VerificationError
 from memos_client.index_client import IndexClient
+from memos_client.install.cache import Cache
+from memos_client.install.fetch import RegistryIndex
 from mip.keys import SigningKey
 from tests.registry.conftest import MONOLITHIC_LIMIT, Registry, free_port
 from tests.registry.cube_helpers import blob_digest, envelope_document, manifest_bytes, unique
@@ -52,21 +54,22 @@ def test_publish_resolve_download_round_trip(registry: Registry, tmp_path: Path)
         assert hits[0].name == name
         assert [k["key_id"] for k in client.keys(namespace)] == [key.key_id]
 
-        destination = tmp_path / "downloaded"
-        assert client.download_blob(blob_digest(large), destination) == len(large)
-        assert destination.read_bytes() == large
-        # An interrupted download resumes from its partial file.
-        resumed = tmp_path / "resumed"
-        (tmp_path / "resumed.partial").write_bytes(large[:100_000])
-        client.download_blob(blob_digest(large), resumed)
-        assert resumed.read_bytes() == large
-        # A corrupt partial file is caught by the digest check and removed.
-        corrupt = tmp_path / "corrupt"
-        (tmp_path / "corrupt.partial").write_bytes(b"\0" * 1000)
-        with pytest.raises(VerificationError, match="hashes to"):
-            client.download_blob(blob_digest(large), corrupt)
-        assert not (tmp_path / "corrupt.partial").exists()
-        assert not corrupt.exists()
+        # Installs download through memos_client.install (the one download path): streamed into the
+        # cache, resumed from a partial file, a corrupt partial file caught by the digest check.
+        index = RegistryIndex(registry.url, Cache(tmp_path / "cache"))
+        digest = blob_digest(large)
+        assert index.download_blob(digest, len(large)).read_bytes() == large
+        resumed = RegistryIndex(registry.url, Cache(tmp_path / "resumed"))
+        resumed.cache.partial_path(digest).parent.mkdir(parents=True)
+        resumed.cache.partial_path(digest).write_bytes(large[:100_000])
+        assert resumed.download_blob(digest, len(large)).read_bytes() == large
+        corrupt = RegistryIndex(registry.url, Cache(tmp_path / "corrupt"))
+        corrupt.cache.partial_path(digest).parent.mkdir(parents=True)
+        corrupt.cache.partial_path(digest).write_bytes(b"\0" * 1000)
+        with pytest.raises(VerificationError, match="corrupt or tampered with"):
+            corrupt.download_blob(digest, len(large))
+        assert not corrupt.cache.partial_path(digest).exists()
+        assert not corrupt.cache.has_blob(digest, len(large))
 
         yanked = client.yank(name, "1.0.0", "superseded")
         assert yanked.yanked

@@ -22,6 +22,7 @@ import pytest
 from memos_client import publish_client, publisher
 from memos_client.errors import NetworkError, RegistryError, UsageError
 from memos_client.index_client import IndexClient
+from memos_client.install.registry_client import InstallClient
 from memos_client.publish_client import PublishClient, connect
 from memos_client.publisher import publish_bundle
 from mip.archive import blob_entries, read_entries
@@ -129,12 +130,12 @@ def test_publish_sends_blobs_from_the_bundle_file(
         assert again.uploaded == []
         assert sorted(again.skipped) == sorted(outcome.uploaded)
     # What the registry stored is exactly each blob, sent from its offset in the bundle.
-    with IndexClient(registry.url) as reader:
-        for data in (small, large):
-            target = tmp_path / "downloaded"
-            reader.download_blob("sha256:" + hashlib.sha256(data).hexdigest(), target)
-            assert target.read_bytes() == data
-        assert reader.cube(name).versions[0].version == "1.0.0"
+    reader = InstallClient(registry.url)
+    for data in (small, large):
+        with reader.stream_blob("sha256:" + hashlib.sha256(data).hexdigest()) as chunks:
+            assert b"".join(chunks) == data
+    with IndexClient(registry.url) as index:
+        assert index.cube(name).versions[0].version == "1.0.0"
 
 
 def test_a_tampered_blob_is_refused_by_the_registry(registry: Registry, tmp_path: Path) -> None:
