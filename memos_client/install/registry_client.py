@@ -35,9 +35,8 @@ from memos_client.registry_api import registry_error
 
 #: Seconds without progress before a request fails (connect, or between reads).
 TIMEOUT = 60.0
-#: Read size when streaming blobs: each chunk costs the download thread three trips through the
-#: GIL (read, hash, write), which a busy main thread makes slow; 2 MiB keeps them few.
-STREAM_CHUNK = 2 << 20
+#: Read size when streaming blobs.
+STREAM_CHUNK = 1 << 20
 #: The same as ``memos_client.index_client.USER_AGENT`` (not imported from there: httpx).
 USER_AGENT = "memos/0.1 (MemStore client; MIP 1)"
 
@@ -218,11 +217,8 @@ class InstallClient:
         return list(self.get_json(f"/v1/namespaces/{quote(namespace, safe='')}/keys")["keys"])
 
     @contextmanager
-    def stream_blob(self, digest: str, offset: int = 0) -> Iterator[Iterator[memoryview]]:
-        """The blob's bytes from ``offset`` on, as chunks (redirects to storage are followed).
-
-        Each chunk is a view of one reused buffer, valid until the next chunk is asked for.
-        """
+    def stream_blob(self, digest: str, offset: int = 0) -> Iterator[Iterator[bytes]]:
+        """The blob's bytes from ``offset`` on, as chunks (redirects to storage are followed)."""
         response = self._open(
             f"/v1/blobs/{digest}", {"Range": f"bytes={offset}-"} if offset else {}
         )
@@ -235,11 +231,10 @@ class InstallClient:
                 )
             yield self._chunks(response)
 
-    def _chunks(self, response: http.client.HTTPResponse) -> Iterator[memoryview]:
-        buffer = memoryview(bytearray(STREAM_CHUNK))
+    def _chunks(self, response: http.client.HTTPResponse) -> Iterator[bytes]:
         try:
-            while count := response.readinto(buffer):
-                yield buffer[:count]
+            while chunk := response.read1(STREAM_CHUNK):
+                yield chunk
         except (OSError, http.client.HTTPException) as exc:
             raise NetworkError(
                 f"download from {self.index_url} broke off: {exc}; retry to resume"

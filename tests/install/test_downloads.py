@@ -20,8 +20,7 @@ from memos_client.install.fetch import RegistryIndex
 from mip.digests import Digest
 from tests.support import LoopbackHTTPServer, wait_until
 
-# 6 MiB: a stall after half the body still leaves whole 2 MiB read chunks on disk.
-BLOB = bytes(range(256)) * 4096 * 6
+BLOB = bytes(range(256)) * 4096 * 3  # 3 MiB: more than one 1 MiB read chunk survives a cut
 DIGEST = Digest("sha256:" + hashlib.sha256(BLOB).hexdigest())
 
 
