@@ -17,11 +17,10 @@ import re
 import shutil
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-from bytecode import compile_project
+from installed import compile_project, installed_python
 from kv_snapshot import write_kv_snapshot
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,7 +79,8 @@ def main() -> None:
     shutil.rmtree(args.workdir, ignore_errors=True)
     args.workdir.mkdir(parents=True)
     env = {**os.environ, "PYTHONPATH": str(REPO), "MEMOS_HOME": str(args.workdir / "home")}
-    memos = [sys.executable, "-m", "memos_client"]
+    python = installed_python(args.workdir / "python")  # as an installed copy starts
+    memos = [python, "-m", "memos_client"]
     subprocess.run([*memos, "keygen"], env=env, check=True, capture_output=True)
     source = make_source(args.workdir, int(args.size_gb * 1e9))
     tensor = source / "activations" / "snapshot.safetensors"
@@ -104,7 +104,7 @@ def main() -> None:
         }
         helps = {
             "memos --help": timed([*memos, "--help"], env)[0],
-            "python -c pass": timed([sys.executable, "-c", "pass"], env)[0],
+            "python -c pass": timed([python, "-c", "pass"], env)[0],
         }
         if run:
             for name, value in results.items():

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from bytecode import compile_project
+from installed import compile_project, installed_python
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -408,6 +408,7 @@ def transfer_benchmarks(args: argparse.Namespace, work: Path) -> list[str]:
     # tensor bytes are fresh random data (header kept), so every round really uploads 100 MB.
     data_dir = work / "publish-registry"
     data_dir.mkdir()
+    python = installed_python(work / "python")  # `memos publish` starts as an installed copy
     token = admin_token(data_dir, env, "bench")
     registry = start_registry(data_dir, env)
     raw_port = free_port()
@@ -435,7 +436,7 @@ def transfer_benchmarks(args: argparse.Namespace, work: Path) -> list[str]:
         for round_index in range(args.runs + 1):
             round_bundle = refill_bundle(work, env, tensor, round_index)
             round_digest, _ = digest_file(tensor)
-            publish_command = [sys.executable, "-m", "memos_client", "publish", str(round_bundle)]
+            publish_command = [python, "-m", "memos_client", "publish", str(round_bundle)]
             raw_args = ["-T", str(tensor), f"http://127.0.0.1:{raw_port}/{round_digest}"]
             order = ["publish", "raw"] if round_index % 2 == 0 else ["raw", "publish"]
             for label in order:
