@@ -364,6 +364,31 @@ class IndexClient:
         path = f"/v1/cubes/{_cube_path(name)}/versions/{quote(version, safe='')}/unyank"
         return VersionInfo.from_json(self._json("POST", path))
 
+    def create_token(
+        self, namespaces: list[str], actions: list[str], days: int = 90, description: str = ""
+    ) -> dict[str, Any]:
+        """A new token within the caller's scopes: ``{"token", "namespaces", "actions",
+        "expires_at"}`` (the secret is shown this once)."""
+        document: dict[str, Any] = self._json(
+            "POST",
+            "/v1/tokens",
+            json={
+                "namespaces": namespaces,
+                "actions": actions,
+                "expires_in_days": days,
+                "description": description,
+            },
+        )
+        return document
+
+    def list_tokens(self) -> list[dict[str, Any]]:
+        """The account's tokens within the caller's scope, newest first (no secrets)."""
+        return list(self._json("GET", "/v1/tokens")["tokens"])
+
+    def revoke_token(self, token_id: int | None = None) -> None:
+        """Revoke token ``token_id`` (an id from :meth:`list_tokens`), or the caller's own."""
+        self._request("DELETE", f"/v1/tokens/{'current' if token_id is None else token_id}")
+
     def add_key(self, namespace: str, public_key_pem: str) -> dict[str, Any]:
         """Register a signing key for a namespace."""
         document: dict[str, Any] = self._json(

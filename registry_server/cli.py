@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from registry_server.settings import Settings
 
 app = typer.Typer(
     name="memos-registry",
@@ -18,7 +21,8 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 admin = typer.Typer(
-    help="Administration: bootstrap accounts, namespaces and tokens.", no_args_is_help=True
+    help="Administration: bootstrap accounts, namespaces and tokens; list and revoke tokens.",
+    no_args_is_help=True,
 )
 app.add_typer(admin, name="admin")
 
@@ -82,6 +86,75 @@ def create_token(
     finally:
         engine.dispose()
     typer.echo(secret)
+
+
+def _existing_registry(data_dir: Path | None) -> Settings:
+    """The settings of a registry that exists: an embedded one needs its data directory."""
+    from registry_server.errors import NotFoundError
+    from registry_server.settings import load_settings
+
+    settings = load_settings(data_dir=data_dir)
+    if settings.resolved_database_url().startswith("sqlite") and not settings.data_dir.is_dir():
+        raise NotFoundError(
+            f"no registry data at {settings.data_dir}: pass the --data-dir the server uses "
+            "(or MEMSTORE_DATA_DIR / MEMSTORE_DATABASE_URL)"
+        )
+    return settings
+
+
+@admin.command("list-tokens")
+def list_tokens(
+    account: Annotated[str | None, typer.Option(help="Only this account's tokens.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """List tokens (id, account, prefix, scopes, expiry, state), newest first; no secrets."""
+    from registry_server.db.models import utcnow
+    from registry_server.db.session import create_db_engine, init_schema, read_session
+    from registry_server.services.auth import admin_list_tokens
+
+    settings = _existing_registry(data_dir)
+    engine = create_db_engine(settings.resolved_database_url(), 1)
+    try:
+        init_schema(engine)
+        with read_session(engine) as session:
+            rows = admin_list_tokens(session, account)
+            now = utcnow()
+            for name, token in rows:
+                state = (
+                    "revoked"
+                    if token.revoked
+                    else "expired"
+                    if token.expires_at <= now
+                    else "active"
+                )
+                typer.echo(
+                    f"{token.id}\t{name}\t{token.display_prefix}...\t"
+                    f"{','.join(token.namespaces)}\t{','.join(token.actions)}\t"
+                    f"{token.expires_at.date().isoformat()}\t{state}\t{token.description}"
+                )
+    finally:
+        engine.dispose()
+
+
+@admin.command("revoke-token")
+def revoke_token(
+    token_id: Annotated[int, typer.Argument(help="The id `list-tokens` shows.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Revoke a token by id (audited); it is refused from the next request on."""
+    from registry_server.db.session import create_db_engine, init_schema, write_session
+    from registry_server.services.auth import admin_revoke_token
+
+    settings = _existing_registry(data_dir)
+    engine = create_db_engine(settings.resolved_database_url(), 1)
+    try:
+        init_schema(engine)
+        with write_session(engine) as session:
+            token = admin_revoke_token(session, token_id)
+            session.commit()
+            typer.echo(f"revoked token {token_id} ({token.display_prefix}...)")
+    finally:
+        engine.dispose()
 
 
 def run(argv: list[str] | None = None) -> None:

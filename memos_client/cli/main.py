@@ -17,7 +17,7 @@ COMMAND_MODULES = {
     "cache": "cache_commands",
     **dict.fromkeys(("install", "uninstall", "list", "show", "lock", "sync"), "install_commands"),
     **dict.fromkeys(("activate", "consolidate", "generate"), "model_commands"),
-    **dict.fromkeys(("login", "publish", "yank", "search"), "registry_commands"),
+    **dict.fromkeys(("login", "publish", "yank", "search", "token"), "registry_commands"),
     **dict.fromkeys(
         ("add", "query", "plan", "history", "rollback", "diff", "access", "lifecycle", "principal"),
         "runtime_commands",

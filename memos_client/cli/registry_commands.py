@@ -1,4 +1,4 @@
-"""Registry commands: ``login``, ``publish``, ``yank``, ``search``, ``show``."""
+"""Registry commands: ``login``, ``publish``, ``yank``, ``search``, ``show``, ``token``."""
 
 from __future__ import annotations
 
@@ -246,3 +246,89 @@ def _print_version(details: dict[str, Any], format_size: Any) -> None:
         typer.echo(
             f"  {part['kind']:<10} {part['name']:<24} {format_size(part['size']):>9}  {part['digest']}"
         )
+
+
+token_app = typer.Typer(
+    help="Create, list and revoke the registry tokens of your account.", no_args_is_help=True
+)
+app.add_typer(token_app, name="token")
+
+
+@token_app.command("create")
+def token_create(
+    namespace: Annotated[
+        list[str],
+        typer.Option("--namespace", "-n", help="A namespace it may act on (repeat; '*' for all)."),
+    ],
+    action: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--action", "-a", help="publish, yank, keys or tokens (repeat; default publish)."
+        ),
+    ] = None,
+    days: Annotated[int, typer.Option(help="Days until it expires.", min=1, max=3650)] = 90,
+    description: Annotated[str, typer.Option(help="What it is for (shown in listings).")] = "",
+    index_url: IndexUrl = None,
+    token: Token = None,
+    json_output: JsonOutput = False,
+) -> None:
+    """Create a token within your token's scopes; the secret is printed this once."""
+    from memos_client.cli.output import print_json
+
+    with _client(index_url, token) as client:
+        created = client.create_token(namespace, action or ["publish"], days, description)
+    if json_output:
+        print_json(created)
+        return
+    typer.echo(created["token"])
+    typer.echo(
+        f"scopes: {', '.join(created['namespaces'])}; {', '.join(created['actions'])}; "
+        f"expires {created['expires_at']}. It is not shown again: store it now.",
+        err=True,
+    )
+
+
+@token_app.command("list")
+def token_list(
+    index_url: IndexUrl = None, token: Token = None, json_output: JsonOutput = False
+) -> None:
+    """Your account's tokens within your token's scopes, newest first (never their secrets)."""
+    from memos_client.cli.output import print_json
+
+    with _client(index_url, token) as client:
+        tokens = client.list_tokens()
+    if json_output:
+        print_json(tokens)
+        return
+    if not tokens:
+        typer.echo("no tokens", err=True)
+        return
+    for item in tokens:
+        state = "revoked" if item["revoked"] else f"expires {str(item['expires_at'])[:10]}"
+        mark = "  (this one)" if item["current"] else ""
+        typer.echo(
+            f"{item['id']:>5}  {item['prefix']}...  {','.join(item['namespaces'])}  "
+            f"{','.join(item['actions'])}  {state}  {item['description']}{mark}".rstrip()
+        )
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[int | None, typer.Argument(help="Id from `memos token list`.")] = None,
+    current: Annotated[
+        bool, typer.Option("--current", help="Revoke the token this command uses instead.")
+    ] = False,
+    index_url: IndexUrl = None,
+    token: Token = None,
+) -> None:
+    """Revoke a token: it is refused from its next request on."""
+    from memos_client.errors import UsageError
+
+    if (token_id is None) == (not current):
+        raise UsageError(
+            "name one token: `memos token revoke ID` (ids: `memos token list`) "
+            "or `memos token revoke --current`"
+        )
+    with _client(index_url, token) as client:
+        client.revoke_token(token_id)
+    typer.echo(f"revoked token {token_id}" if token_id is not None else "revoked the token in use")

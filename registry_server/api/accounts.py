@@ -15,6 +15,8 @@ from registry_server.api.schemas import (
     KeyListBody,
     TokenCreate,
     TokenCreatedBody,
+    TokenInfo,
+    TokenListBody,
     WhoAmIBody,
 )
 from registry_server.db.session import read_session, write_session
@@ -59,11 +61,44 @@ def create_token(
     )
 
 
+@router.get("/v1/tokens", summary="List the account's tokens")
+def list_tokens(state: StateDep, principal: CurrentPrincipal) -> TokenListBody:
+    """Tokens of the caller's account that stay within the caller's namespaces (no secrets)."""
+    with read_session(state.engine) as session:
+        tokens = auth.list_tokens(session, principal)
+        return TokenListBody(
+            tokens=[
+                TokenInfo(
+                    id=token.id,
+                    prefix=token.display_prefix,
+                    description=token.description,
+                    namespaces=token.namespaces,
+                    actions=token.actions,
+                    created_at=token.created_at,
+                    expires_at=token.expires_at,
+                    revoked=token.revoked,
+                    current=token.id == principal.token_id,
+                )
+                for token in tokens
+                if token.id is not None
+            ]
+        )
+
+
 @router.delete("/v1/tokens/current", status_code=204, summary="Revoke the caller's token")
 def revoke_current_token(state: StateDep, principal: CurrentPrincipal) -> Response:
     """The token stops working at once (a leaked token's owner can kill it with itself)."""
     with write_session(state.engine) as session:
         auth.revoke_token(session, principal)
+        session.commit()
+    return Response(status_code=204)
+
+
+@router.delete("/v1/tokens/{token_id}", status_code=204, summary="Revoke one of the tokens")
+def revoke_token(token_id: int, state: StateDep, principal: CurrentPrincipal) -> Response:
+    """Revoke a token listed by ``GET /v1/tokens`` (one whose secret may be lost or leaked)."""
+    with write_session(state.engine) as session:
+        auth.revoke_token_by_id(session, principal, token_id)
         session.commit()
     return Response(status_code=204)
 

@@ -159,6 +159,26 @@ class TokenCreatedBody(BaseModel):
     expires_at: datetime
 
 
+class TokenInfo(BaseModel):
+    """A token as listed: never its secret, which the registry does not keep."""
+
+    id: int
+    prefix: str = Field(description="The token's first 12 characters, as shown in audit events.")
+    description: str
+    namespaces: list[str]
+    actions: list[str]
+    created_at: datetime
+    expires_at: datetime
+    revoked: bool
+    current: bool = Field(description="Whether this is the token making the request.")
+
+
+class TokenListBody(BaseModel):
+    """The account's tokens within the caller's scope, newest first."""
+
+    tokens: list[TokenInfo]
+
+
 class KeyCreate(BaseModel):
     """A public key to register."""
 

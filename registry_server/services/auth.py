@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from mip.names import confusable_skeleton, validate_namespace
 from registry_server.db.models import Account, ApiToken, Namespace, utcnow
@@ -266,12 +266,88 @@ def revoke_token(session: Session, principal: Principal) -> None:
     """Revoke the token the caller authenticated with (audited)."""
     token = session.get(ApiToken, principal.token_id)
     assert token is not None
+    _revoke(session, token, principal.account, principal.token_prefix)
+
+
+def _revoke(session: Session, token: ApiToken, account: str, actor: str) -> None:
+    if token.revoked:
+        return  # revoking twice changes nothing and records nothing
     token.revoked = True
     session.add(token)
     record_event(
         session,
-        account=principal.account,
-        token_prefix=principal.token_prefix,
+        account=account,
+        token_prefix=actor,
         action="token.revoke",
-        subject=principal.token_prefix,
+        subject=token.display_prefix,
     )
+
+
+def _within_scope(principal: Principal, token: ApiToken) -> bool:
+    """Whether ``token`` grants nothing outside the caller's namespaces (its own account's)."""
+    if token.account_id != principal.account_id:
+        return False
+    if ALL_NAMESPACES in principal.namespaces:
+        return True
+    return ALL_NAMESPACES not in token.namespaces and set(token.namespaces) <= set(
+        principal.namespaces
+    )
+
+
+def list_tokens(session: Session, principal: Principal) -> list[ApiToken]:
+    """The caller's account's tokens that stay within the caller's namespaces, newest first.
+
+    Needs the ``tokens`` action; a token scoped to some namespaces does not see tokens that
+    reach further, as it could not have created them either.
+    """
+    require_action(principal, "tokens")
+    statement = (
+        select(ApiToken)
+        .where(ApiToken.account_id == principal.account_id)
+        .order_by(col(ApiToken.created_at).desc(), col(ApiToken.id).desc())
+    )
+    return [token for token in session.exec(statement) if _within_scope(principal, token)]
+
+
+def revoke_token_by_id(session: Session, principal: Principal, token_id: int) -> None:
+    """Revoke one of the tokens :func:`list_tokens` shows the caller (idempotent, audited).
+
+    A token outside the caller's reach -- another account's, a wider one, or none at all -- is
+    "not found", so ids do not reveal what exists elsewhere.
+    """
+    require_action(principal, "tokens")
+    token = session.get(ApiToken, token_id)
+    if token is None or not _within_scope(principal, token):
+        raise NotFoundError(
+            f"no token with id {token_id} among yours: `memos token list` shows their ids",
+            code="token_not_found",
+        )
+    _revoke(session, token, principal.account, principal.token_prefix)
+
+
+def admin_list_tokens(
+    session: Session, account_name: str | None = None
+) -> list[tuple[str, ApiToken]]:
+    """Every token (of one account, when named) with its account's name, newest first."""
+    statement = (
+        select(Account, ApiToken)
+        .join(ApiToken, ApiToken.account_id == Account.id)  # type: ignore[arg-type]
+        .order_by(col(ApiToken.created_at).desc(), col(ApiToken.id).desc())
+    )
+    if account_name is not None:
+        statement = statement.where(Account.name == account_name)
+    return [(account.name, token) for account, token in session.exec(statement)]
+
+
+def admin_revoke_token(session: Session, token_id: int) -> ApiToken:
+    """Revoke any token by id (the operator's way out when its owner lost every token)."""
+    token = session.get(ApiToken, token_id)
+    if token is None:
+        raise NotFoundError(
+            f"no token with id {token_id}: `memos-registry admin list-tokens` shows the ids",
+            code="token_not_found",
+        )
+    account = session.get(Account, token.account_id)
+    assert account is not None
+    _revoke(session, token, account.name, ADMIN_ACTOR)
+    return token

@@ -195,3 +195,120 @@ def test_a_token_can_revoke_itself(registry: Registry) -> None:
     with registry.client(registry.create_token(namespace)) as other:
         events = other.get(f"/v1/namespaces/{namespace}/audit").json()["events"]
         assert "token.revoke" not in [e["action"] for e in events]  # not namespace-scoped
+
+
+def _token_events(registry: Registry, prefix: str) -> list[tuple[str, str]]:
+    """(action, actor) of the audit events about the token with ``prefix``."""
+    from sqlmodel import Session, select
+
+    from registry_server.db.models import AuditEvent
+
+    engine = registry.engine()
+    try:
+        with Session(engine) as session:
+            rows = session.exec(select(AuditEvent).where(AuditEvent.subject == prefix))
+            return [(event.action, event.token_prefix) for event in rows]
+    finally:
+        engine.dispose()
+
+
+def test_tokens_are_listed_and_revoked_by_id_within_the_caller_s_scope(
+    registry: Registry,
+) -> None:
+    namespace, sibling = unique("toklist"), unique("toklist")
+    account = unique("acct")
+    token = registry.create_token(namespace, account)
+    sibling_token = registry.create_token(sibling, account)  # same account, other namespace
+    stranger = registry.create_token(unique("toklist"))  # another account
+    with registry.client(token) as client:
+        narrow = client.post(
+            "/v1/tokens",
+            json={"namespaces": [namespace], "actions": ["publish"], "description": "ci"},
+        ).json()["token"]
+        listed = client.get("/v1/tokens")
+        assert listed.status_code == 200
+        tokens = listed.json()["tokens"]
+        # Newest first; the sibling namespace's token is outside this token's scope.
+        assert [t["prefix"] for t in tokens] == [narrow[:12], token[:12]]
+        assert [t["current"] for t in tokens] == [False, True]
+        assert tokens[0]["description"] == "ci"
+        assert tokens[0]["namespaces"] == [namespace]
+        assert tokens[0]["actions"] == ["publish"]
+        assert tokens[0]["revoked"] is False
+        assert "token" not in tokens[0]
+        assert "token_hash" not in tokens[0]
+        narrow_id = tokens[0]["id"]
+
+        assert client.delete(f"/v1/tokens/{narrow_id}").status_code == 204
+        assert client.delete(f"/v1/tokens/{narrow_id}").status_code == 204  # idempotent
+        assert [t["revoked"] for t in client.get("/v1/tokens").json()["tokens"]] == [True, False]
+    with registry.client(narrow) as revoked:
+        refused = revoked.get("/v1/whoami")
+        assert refused.status_code == 401
+        assert error_code(refused) == "unauthorized"
+    assert _token_events(registry, narrow[:12]).count(("token.revoke", token[:12])) == 1
+
+    with registry.client(sibling_token) as client:
+        sibling_ids = {t["id"] for t in client.get("/v1/tokens").json()["tokens"]}
+    with registry.client(stranger) as client:
+        stranger_ids = {t["id"] for t in client.get("/v1/tokens").json()["tokens"]}
+    with registry.client(token) as client:
+        # Outside the caller's reach, or no token at all: one answer that reveals nothing.
+        for token_id in [*sibling_ids, *stranger_ids, 10**9]:
+            answer = client.delete(f"/v1/tokens/{token_id}")
+            assert answer.status_code == 404
+            assert error_code(answer) == "token_not_found"
+            assert "memos token list" in answer.json()["error"]["message"]
+        bad_id = client.delete("/v1/tokens/abc")
+        assert bad_id.status_code == 400
+        assert error_code(bad_id) == "invalid_request"
+    for other in (sibling_token, stranger):  # untouched
+        with registry.client(other) as client:
+            assert client.get("/v1/whoami").status_code == 200
+
+
+def test_listing_and_revoking_tokens_needs_the_tokens_action(registry: Registry) -> None:
+    namespace = unique("tokact")
+    with registry.client(registry.create_token(namespace)) as client:
+        publish_only = client.post(
+            "/v1/tokens", json={"namespaces": [namespace], "actions": ["publish"]}
+        ).json()["token"]
+        own_id = client.get("/v1/tokens").json()["tokens"][1]["id"]
+    with registry.client(publish_only) as client:
+        for answer in (client.get("/v1/tokens"), client.delete(f"/v1/tokens/{own_id}")):
+            assert answer.status_code == 403
+            assert error_code(answer) == "forbidden"
+            assert "'tokens' action" in answer.json()["error"]["message"]
+        # Any token may still revoke itself.
+        assert client.delete("/v1/tokens/current").status_code == 204
+    with registry.client() as anonymous:
+        assert error_code(anonymous.get("/v1/tokens")) == "unauthorized"
+
+
+def test_an_account_wide_token_sees_and_revokes_every_token_of_its_account(
+    registry: Registry,
+) -> None:
+    first, second = unique("tokwide"), unique("tokwide")
+    account = unique("acct")
+    token = registry.create_token(first, account)
+    other = registry.create_token(second, account)
+    with registry.client(token) as client:
+        wide = client.post("/v1/tokens", json={"namespaces": ["*"], "actions": ["tokens"]})
+        assert error_code(wide) == "forbidden"  # a namespace-scoped token cannot grant '*'
+    engine = registry.engine()
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                update(ApiToken)
+                .where(ApiToken.token_hash == hash_token(token))  # type: ignore[arg-type]
+                .values(namespaces=["*"])
+            )
+    finally:
+        engine.dispose()
+    with registry.client(token) as client:
+        listed = client.get("/v1/tokens").json()["tokens"]
+        assert {t["prefix"] for t in listed} == {token[:12], other[:12]}
+        other_id = next(t["id"] for t in listed if t["prefix"] == other[:12])
+        assert client.delete(f"/v1/tokens/{other_id}").status_code == 204
+    with registry.client(other) as client:
+        assert client.get("/v1/whoami").status_code == 401

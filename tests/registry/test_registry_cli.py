@@ -121,13 +121,19 @@ def test_environment_and_flags_choose_the_registry(registry: Registry, tmp_path:
 
 
 def _admin(registry: Registry, *args: str) -> subprocess.CompletedProcess[str]:
+    return _admin_command(registry, "create-token", *args)
+
+
+def _admin_command(
+    registry: Registry, command: str, *args: str
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             sys.executable,
             "-m",
             "registry_server",
             "admin",
-            "create-token",
+            command,
             *args,
             "--data-dir",
             str(registry.data_dir),
@@ -160,3 +166,108 @@ def test_admin_create_token_bootstraps_a_namespace(registry: Registry) -> None:
     other_owner = _admin(registry, "--namespace", namespace.upper(), "--account", unique("acct"))
     assert other_owner.returncode == 1
     assert "belongs to another account" in other_owner.stderr
+
+
+def test_memos_token_create_list_revoke(registry: Registry, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    namespace = unique("tokcli")
+    admin_token = registry.create_token(namespace)
+    env = {"MEMOS_INDEX_URL": registry.url, "MEMOS_TOKEN": admin_token}
+    created = _memos(
+        home, "token", "create", "-n", namespace, "--description", "ci bot", "--days", "7", env=env
+    )
+    secret = _ok(created).strip()
+    assert secret.startswith("mst_")
+    assert "not shown again" in created.stderr
+    listed = json.loads(_ok(_memos(home, "token", "list", "--json", env=env)))
+    assert [t["prefix"] for t in listed] == [secret[:12], admin_token[:12]]
+    assert listed[0]["actions"] == ["publish"]
+    assert listed[0]["description"] == "ci bot"
+    text = _ok(_memos(home, "token", "list", env=env))
+    assert f"{secret[:12]}...  {namespace}  publish" in text
+    assert text.splitlines()[1].endswith("bootstrap  (this one)")
+
+    # Revoking needs exactly one target: an id or --current.
+    for args in ((), (str(listed[0]["id"]), "--current")):
+        usage = _memos(home, "token", "revoke", *args, env=env)
+        assert usage.returncode == 2
+        assert usage.stderr.startswith("error: name one token: `memos token revoke ID`")
+        assert len(usage.stderr.splitlines()) == 1
+    assert _ok(_memos(home, "token", "revoke", str(listed[0]["id"]), env=env)).strip() == (
+        f"revoked token {listed[0]['id']}"
+    )
+    refused = _memos(home, "token", "list", env={**env, "MEMOS_TOKEN": secret})
+    assert refused.returncode != 0
+    assert refused.stderr.startswith("error: ")
+    assert "revoked" in refused.stderr
+    unknown = _memos(home, "token", "revoke", "999999999", env=env)
+    assert unknown.returncode != 0
+    assert unknown.stderr.startswith("error: no token with id 999999999 among yours")
+    assert _ok(_memos(home, "token", "revoke", "--current", env=env)).strip() == (
+        "revoked the token in use"
+    )
+    assert _memos(home, "token", "list", env=env).returncode != 0
+
+
+def test_admin_lists_and_revokes_tokens(registry: Registry) -> None:
+    import httpx
+
+    account = unique("acct")
+    namespace = unique("tokadm")
+    token = registry.create_token(namespace, account)
+    listed = _admin_command(registry, "list-tokens", "--account", account)
+    assert listed.returncode == 0, listed.stderr
+    (line,) = listed.stdout.splitlines()
+    token_id, owner, prefix, scopes, actions, _expires, state, description = line.split("\t")
+    assert (owner, prefix, scopes, state, description) == (
+        account,
+        token[:12] + "...",
+        namespace,
+        "active",
+        "bootstrap",
+    )
+    assert actions == "publish,yank,keys,tokens"
+    revoked = _admin_command(registry, "revoke-token", token_id)
+    assert revoked.returncode == 0, revoked.stderr
+    assert revoked.stdout.strip() == f"revoked token {token_id} ({token[:12]}...)"
+    me = httpx.get(f"{registry.url}/v1/whoami", headers={"authorization": f"Bearer {token}"})
+    assert me.status_code == 401
+    again = _admin_command(registry, "list-tokens", "--account", account)
+    assert again.stdout.split("\t")[6] == "revoked"
+    missing = _admin_command(registry, "revoke-token", "999999999")
+    assert missing.returncode == 1
+    assert missing.stderr == (
+        "error: no token with id 999999999: `memos-registry admin list-tokens` shows the ids\n"
+    )
+    not_a_number = _admin_command(registry, "revoke-token", "abc")
+    assert not_a_number.returncode == 2
+    assert "Traceback" not in not_a_number.stderr
+
+
+def test_admin_token_commands_need_an_existing_embedded_registry(tmp_path: Path) -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MEMSTORE_")}
+    env["PYTHONPATH"] = str(REPO)
+    missing = tmp_path / "no-registry-here"
+    for command in (["list-tokens"], ["revoke-token", "1"]):
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "registry_server",
+                "admin",
+                *command,
+                "--data-dir",
+                str(missing),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 1
+        assert result.stderr == (
+            f"error: no registry data at {missing}: pass the --data-dir the server uses "
+            "(or MEMSTORE_DATA_DIR / MEMSTORE_DATABASE_URL)\n"
+        )
+        assert not missing.exists()
