@@ -7,11 +7,12 @@ the signed manifest on this one, so packing a large cube costs about one SHA-256
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from memos_client.source import load_source
+from memos_client.source import CubeSource, load_source
 from mip.archive import BundleWriter, ProgressCallback
 
 if TYPE_CHECKING:
@@ -34,6 +35,41 @@ def default_output_name(name: str, version: str) -> str:
     return f"{name.replace('/', '-')}-{version}.memcube"
 
 
+#: How every ZIP file, and so every ``.memcube``, starts (an empty archive starts with the end
+#: record instead).
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def check_output(destination: Path, source: CubeSource) -> None:
+    """Refuse an output path whose replacement would lose data: one of the cube's source files,
+    or an existing file that is not a bundle (a rebuilt ``.memcube`` may replace an older one)."""
+    from memos_client.errors import UsageError
+
+    target = destination.resolve()
+    inputs = {source.root / "memcube.toml", *source.memory_files, *source.activation_files}
+    folders = [source.root / folder for folder in ("memories", "activations", "adapters")]
+    if target in {path.resolve() for path in inputs} or any(
+        target.is_relative_to(folder.resolve()) for folder in folders
+    ):
+        raise UsageError(
+            f"{destination} is part of the cube source {source.root}: write the bundle elsewhere "
+            "(-o PATH)"
+        )
+    if not os.path.lexists(destination):
+        return
+    if destination.is_symlink() or not destination.is_file():
+        raise UsageError(
+            f"{destination} exists and is not a regular file: remove it or choose another -o"
+        )
+    with open(destination, "rb") as existing:
+        start = existing.read(4)
+    if start and start not in _ZIP_MAGIC:
+        raise UsageError(
+            f"{destination} exists and is not a .memcube bundle: remove it or choose another -o "
+            "(only an older bundle is replaced)"
+        )
+
+
 def pack(
     source_dir: Path,
     output: Path | None,
@@ -44,6 +80,7 @@ def pack(
     source = load_source(source_dir)
     name, version = str(source.cube["name"]), str(source.cube["version"])
     destination = output or Path.cwd() / default_output_name(name, version)
+    check_output(destination, source)
     with BundleWriter(destination) as writer:
         weights = [directory / "adapter_model.safetensors" for directory in source.adapter_dirs]
         copies = {

@@ -436,6 +436,50 @@ def test_pack_refuses_bad_sources_and_writes_nothing(
     assert files_under(out) == set()
 
 
+@pytest.mark.parametrize(
+    ("target", "why"),
+    [
+        ("cube/memcube.toml", "is part of the cube source"),
+        ("cube/memories/notes.jsonl", "is part of the cube source"),
+        ("cube/memories/new.memcube", "is part of the cube source"),
+        ("notes.txt", "exists and is not a .memcube bundle"),
+        ("a-directory", "exists and is not a regular file"),
+        ("a-fifo", "exists and is not a regular file"),
+        ("a-link", "exists and is not a regular file"),
+    ],
+)
+def test_pack_never_replaces_what_is_not_a_bundle(
+    source: Path, home: Path, tmp_path: Path, target: str, why: str
+) -> None:
+    (tmp_path / "notes.txt").write_text("precious")
+    (tmp_path / "a-directory").mkdir()
+    os.mkfifo(tmp_path / "a-fifo")
+    (tmp_path / "a-link").symlink_to(tmp_path / "notes.txt")
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and not p.is_fifo()}
+    result = memos("pack", source, "-o", tmp_path / target, home=home)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: {tmp_path / target} {why}")
+    assert len(result.stderr.splitlines()) == 1
+    assert {p: p.read_bytes() for p in before} == before
+    assert (tmp_path / "a-fifo").is_fifo()
+    assert not list(tmp_path.rglob(".*.tmp"))
+
+
+def test_pack_replaces_an_older_bundle_and_writes_inside_the_source_folder(
+    source: Path, home: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "x.memcube"
+    assert memos("pack", source, "-o", out, home=home).returncode == 0
+    first = out.read_bytes()
+    (source / "memories" / "more.jsonl").write_text('{"text": "another memory"}\n')
+    assert memos("pack", source, "-o", out, home=home).returncode == 0
+    assert out.read_bytes() != first
+    # The default output lands in the working directory, here the source's own root: allowed.
+    done = memos("pack", ".", home=home, cwd=source)
+    assert done.returncode == 0, done.stderr
+    assert (source / "acme-facts-0.1.0.memcube").is_file()
+
+
 def test_pack_without_a_key(source: Path, tmp_path: Path) -> None:
     empty = tmp_path / "empty-home"
     result = memos("pack", source, "-o", tmp_path / "x.memcube", home=empty)
