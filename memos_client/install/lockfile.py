@@ -27,7 +27,6 @@ from typing import Any
 from memos_client.errors import UsageError
 from memos_client.install.resolver import Candidate
 from mip.digests import Digest, parse_digest
-from mip.errors import MIPError
 from mip.names import normalize_cube_name
 from mip.versions import Version
 
@@ -90,24 +89,107 @@ class Lockfile:
         return header + tomli_w.dumps(document)
 
     def write(self, path: Path) -> None:
-        """Write atomically (temp file, then rename)."""
+        """Write atomically (temp file, then rename) over nothing or an older lockfile only."""
         import os
         import tempfile
 
-        handle, temp_name = tempfile.mkstemp(prefix=".memos.lock.", dir=path.parent or ".")
-        with os.fdopen(handle, "w", encoding="utf-8") as sink:
-            sink.write(self.to_toml())
-        os.replace(temp_name, path)
+        if os.path.lexists(path):
+            if path.is_symlink() or not path.is_file():
+                raise UsageError(f"{path} exists and is not a regular file: choose another -o")
+            try:
+                read_lockfile(path)
+            except UsageError:
+                raise UsageError(
+                    f"{path} exists and is not a lockfile: remove it or choose another -o "
+                    "(only an older lockfile is replaced)"
+                ) from None
+        directory = path.parent if str(path.parent) else Path(".")
+        try:
+            handle, temp_name = tempfile.mkstemp(prefix=".memos.lock.", dir=directory)
+        except OSError as exc:
+            raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as sink:
+                sink.write(self.to_toml())
+            os.replace(temp_name, path)
+        except OSError as exc:
+            os.unlink(temp_name)
+            raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+#: The keys a lockfile and each of its cubes may have.
+_LOCK_KEYS = {"version", "index-url", "requested", "trust", "cube"}
+_CUBE_KEYS = {"name", "version", "manifest-digest", "signers", "dependencies", "blobs"}
+_BLOB_KEYS = {"part", "digest", "size"}
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _cube(item: Any) -> LockedCube:
+    """One ``[[cube]]`` table, checked; raises ``ValueError`` naming the problem."""
+    if not isinstance(item, dict):
+        raise ValueError("not a table")
+    unknown = sorted(set(item) - _CUBE_KEYS)
+    if unknown:
+        raise ValueError(f"unknown keys {', '.join(unknown)}")
+    missing = sorted({"name", "version", "manifest-digest"} - set(item))
+    if missing:
+        raise ValueError(f"missing {', '.join(missing)}")
+    if not all(isinstance(item[key], str) for key in ("name", "version", "manifest-digest")):
+        raise ValueError("name, version and manifest-digest must be strings")
+    normalize_cube_name(item["name"])
+    Version.parse(item["version"])
+    parse_digest(item["manifest-digest"])
+    signers = item.get("signers", [])
+    if not _strings(signers):
+        raise ValueError("signers must be a list of key ids")
+    dependencies = item.get("dependencies", {})
+    if not isinstance(dependencies, dict) or not all(
+        isinstance(v, str) for v in dependencies.values()
+    ):
+        raise ValueError("dependencies must be a table of specifiers")
+    blobs = item.get("blobs", [])
+    if not isinstance(blobs, list):
+        raise ValueError("blobs must be a list of tables")
+    for blob in blobs:
+        if not isinstance(blob, dict) or set(blob) != _BLOB_KEYS:
+            raise ValueError("each blob needs exactly part, digest and size")
+        parse_digest(str(blob["digest"]))
+        if (
+            not isinstance(blob["size"], int)
+            or blob["size"] < 0
+            or not isinstance(blob["part"], str)
+        ):
+            raise ValueError(f"blob {blob['digest']}: part must be a string, size a count")
+    return LockedCube(
+        item["name"],
+        item["version"],
+        item["manifest-digest"],
+        list(signers),
+        dict(dependencies),
+        blobs,
+    )
 
 
 def read_lockfile(path: Path) -> Lockfile:
-    """Parse and check ``memos.lock``; every problem is reported in one :class:`UsageError`."""
+    """Parse and check ``memos.lock``; every problem is reported in one :class:`UsageError`.
+
+    The check is strict -- unknown keys, wrong types and requested cubes the lock lacks are all
+    refused -- because ``memos sync`` removes every installed cube the lockfile does not list: a
+    misspelt table must not read as an empty lock.
+    """
     import tomllib  # only here: `memos install NAME` never reads TOML
+
+    from memos_client.install.requirements import parse_requirement
 
     try:
         document = tomllib.loads(path.read_text("utf-8"))
     except FileNotFoundError:
         raise UsageError(f"{path} does not exist: create it with `memos lock`") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path} is a directory: pass the lockfile") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: not valid TOML ({exc})") from exc
     if document.get("version") != LOCK_VERSION:
@@ -116,28 +198,41 @@ def read_lockfile(path: Path) -> Lockfile:
             f"{LOCK_VERSION}; re-create it with `memos lock`"
         )
     problems: list[str] = []
-    cubes = []
-    for index, item in enumerate(document.get("cube", [])):
-        try:
-            normalize_cube_name(str(item["name"]))
-            Version.parse(str(item["version"]))
-            parse_digest(str(item["manifest-digest"]))
-            cubes.append(
-                LockedCube(
-                    str(item["name"]),
-                    str(item["version"]),
-                    str(item["manifest-digest"]),
-                    [str(s) for s in item.get("signers", [])],
-                    {str(k): str(v) for k, v in item.get("dependencies", {}).items()},
-                    list(item.get("blobs", [])),
-                )
-            )
-        except (KeyError, TypeError, MIPError) as exc:
-            problems.append(f"cube {index}: {exc}")
+    unknown = sorted(set(document) - _LOCK_KEYS)
+    if unknown:
+        problems.append(
+            f"unknown keys {', '.join(unknown)} (a lockfile has {', '.join(sorted(_LOCK_KEYS))})"
+        )
     index_url = document.get("index-url")
     if not isinstance(index_url, str):
         problems.append("'index-url' is missing")
+    tables = document.get("cube", [])
+    cubes = []
+    if not isinstance(tables, list):
+        problems.append("'cube' must be an array of tables ([[cube]])")
+        tables = []
+    for index, item in enumerate(tables):
+        try:
+            cubes.append(_cube(item))
+        except (ValueError, TypeError) as exc:  # MIPError is a ValueError
+            problems.append(f"cube {index}: {exc}")
+    requested = document.get("requested", [])
+    if not _strings(requested):
+        problems.append("'requested' must be a list of requirement strings")
+        requested = []
+    locked = {normalize_cube_name(cube.name) for cube in cubes}
+    for text in requested:
+        try:
+            name = parse_requirement(text).name
+        except UsageError as exc:
+            problems.append(f"requested {text!r}: {exc}")
+            continue
+        if name not in locked and not problems:
+            problems.append(f"requested {text!r} is not among the locked cubes")
+    trust = document.get("trust", {})
+    if not isinstance(trust, dict) or not all(_strings(keys) for keys in trust.values()):
+        problems.append("'trust' must be a table of namespace = [key ids]")
+        trust = {}
     if problems:
-        raise UsageError(f"{path}: " + "; ".join(problems))
-    trust = {str(ns): [str(k) for k in keys] for ns, keys in document.get("trust", {}).items()}
-    return Lockfile(str(index_url), list(document.get("requested", [])), cubes, trust)
+        raise UsageError(f"{path}: " + "; ".join(problems) + "; re-create it with `memos lock`")
+    return Lockfile(str(index_url), list(requested), cubes, {str(k): v for k, v in trust.items()})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,66 @@ def test_lockfile_round_trip_and_rejections(tmp_path: Path) -> None:
     path.write_text("version = 9\n")
     with pytest.raises(UsageError, match="lockfile version 9"):
         read_lockfile(path)
+
+
+REQUESTED = 'requested = ["a/x>=1"]\n'
+GOOD_CUBE = """
+[[cube]]
+name = "a/x"
+version = "1.0.0"
+manifest-digest = "sha256:{a}"
+signers = ["{k}"]
+blobs = [{{ part = "memories", digest = "sha256:{a}", size = 3 }}]
+""".format(a="a" * 64, k="k" * 64)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        # `memos sync` removes whatever the lock does not list: a misspelt table is not "empty".
+        (REQUESTED + GOOD_CUBE.replace("[[cube]]", "[[cubes]]"), "unknown keys cubes"),
+        ('cube = "a/x"\n', "'cube' must be an array of tables"),
+        (
+            GOOD_CUBE.replace('name = "a/x"', 'name = "a/x"\ncolour = 1'),
+            "cube 0: unknown keys colour",
+        ),
+        (GOOD_CUBE.replace('version = "1.0.0"', "version = 1"), "must be strings"),
+        (GOOD_CUBE.replace('signers = ["' + "k" * 64 + '"]', 'signers = "abc"'), "signers must be"),
+        (GOOD_CUBE.replace("size = 3", 'size = "3"'), "size a count"),
+        (GOOD_CUBE.replace("part = ", "kind = "), "exactly part, digest and size"),
+        (REQUESTED, "requested 'a/x>=1' is not among the locked cubes"),
+        ('requested = "a/x"\n', "'requested' must be a list"),
+        ('[trust]\na = "k"\n' + GOOD_CUBE, "'trust' must be a table"),
+    ],
+)
+def test_a_malformed_lockfile_is_refused_whole(tmp_path: Path, text: str, problem: str) -> None:
+    path = tmp_path / "memos.lock"
+    path.write_text('version = 1\nindex-url = "http://127.0.0.1:1"\n' + text)
+    with pytest.raises(UsageError, match=re.escape(problem)) as caught:
+        read_lockfile(path)
+    assert "re-create it with `memos lock`" in str(caught.value)
+    # The same lockfile, well formed, reads.
+    path.write_text('version = 1\nindex-url = "http://127.0.0.1:1"\n' + REQUESTED + GOOD_CUBE)
+    assert [cube.name for cube in read_lockfile(path).cubes] == ["a/x"]
+
+
+def test_lockfile_write_replaces_only_an_older_lockfile(tmp_path: Path) -> None:
+    lock = Lockfile("http://127.0.0.1:1", [], [], {})
+    requirements = tmp_path / "memos.toml"
+    requirements.write_text('cubes = ["a/x"]\n')
+    with pytest.raises(UsageError, match="exists and is not a lockfile"):
+        lock.write(requirements)
+    assert requirements.read_text() == 'cubes = ["a/x"]\n'
+    (tmp_path / "a-dir").mkdir()
+    with pytest.raises(UsageError, match="exists and is not a regular file"):
+        lock.write(tmp_path / "a-dir")
+    with pytest.raises(UsageError, match="cannot write"):
+        lock.write(tmp_path / "missing-dir" / "memos.lock")
+    path = tmp_path / "memos.lock"
+    lock.write(path)
+    lock.write(path)  # an older lockfile is replaced
+    assert read_lockfile(path).cubes == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-dir", "memos.lock", "memos.toml"]
 
 
 def test_pins_round_trip_and_a_changed_key_is_refused(tmp_path: Path) -> None:

@@ -206,6 +206,19 @@ def test_lock_and_sync(memos: Memos, publisher: Publisher) -> None:
     assert f"uninstalled {ns}/extra" in result.stdout
     assert set(memos.installed()) == {f"{ns}/app", f"{ns}/lib"}
     assert "already in sync" in memos.run("sync", check=True).stdout
+    # A misspelt lockfile is refused whole, not read as empty (which would uninstall everything).
+    written = (memos.home.parent / "memos.lock").read_text()
+    typo = written.replace("[[cube", "[[cubes").replace("[cube.", "[cubes.")
+    (memos.home.parent / "typo.lock").write_text(typo)
+    refused = memos.run("sync", "typo.lock")
+    assert refused.returncode == 2
+    assert "unknown keys cubes" in refused.stderr
+    assert set(memos.installed()) == {f"{ns}/app", f"{ns}/lib"}
+    # `memos lock -o` never replaces what is not a lockfile (here the requirements it read).
+    clobber = memos.run("lock", "-o", "memos.toml")
+    assert clobber.returncode == 2
+    assert "memos.toml exists and is not a lockfile" in clobber.stderr
+    assert project.read_text() == f'cubes = ["{ns}/app"]\n'
     # A lockfile whose signer differs from the published envelope's is refused.
     bad = (memos.home.parent / "memos.lock").read_text().replace(key_id, "0" * 64)
     (memos.home.parent / "bad.lock").write_text(bad)
