@@ -172,8 +172,21 @@ def install_cube(
                 expires_at=expiry,
                 at=now,
             )
+        # Memories added to the cube locally (`memos add --cube`) are the user's, not the
+        # publisher's: a new version replaces only what earlier installs brought.
+        added_here = {
+            item_id
+            for (item_id,) in connection.execute(
+                "SELECT item_id FROM versions WHERE cube = ? AND version = 1 AND op != 'install'",
+                (cube,),
+            )
+        }
         for source_id, row in current.items():
-            if source_id not in by_source and row["state"] != State.DELETED:
+            if (
+                source_id not in by_source
+                and row["state"] != State.DELETED
+                and row["id"] not in added_here
+            ):
                 change_item(
                     connection,
                     row,

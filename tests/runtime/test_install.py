@@ -68,6 +68,19 @@ def test_install_replace_and_uninstall(mem: MemOS) -> None:
         mem.uninstall_cube("acme/kb")
 
 
+def test_a_new_version_keeps_the_memories_added_to_the_cube_locally(mem: MemOS) -> None:
+    mem.install_cube(
+        "acme/kb", "1.0.0", DIGEST_1, [{"id": "a", "text": "Alpha."}, {"id": "b", "text": "Beta."}]
+    )
+    mine = mem.add("My own note about okapis.", cube="acme/kb")
+    mem.install_cube("acme/kb", "1.1.0", DIGEST_2, [{"id": "a", "text": "Alpha, revised."}])
+    assert mem.get(mine, touch=False).state != State.DELETED
+    assert mine in [hit.item.id for hit in mem.search("okapis", k=5)]
+    with pytest.raises(NotFoundError, match="is deleted"):  # the publisher dropped it
+        mem.get("acme/kb#b", touch=False)
+    assert [c.memory_count for c in mem.installed_cubes()] == [2]
+
+
 def test_a_bad_install_changes_nothing(mem: MemOS) -> None:
     mem.install_cube("acme/kb", "1.0.0", DIGEST_1, [{"id": "a", "text": "Alpha."}])
     before = mem.store.query("SELECT COUNT(*) FROM versions")[0][0]
