@@ -126,6 +126,14 @@ def iter_source_records(source: CubeSource, timestamp: datetime) -> Iterator[dic
             except json.JSONDecodeError as exc:
                 problems.append(f"{where}: not valid JSON ({exc.msg})")
                 continue
+            except RecursionError:
+                problems.append(f"{where}: JSON nested too deeply")
+                continue
+            try:
+                json.dumps(item, ensure_ascii=False).encode("utf-8")
+            except (UnicodeEncodeError, RecursionError):
+                problems.append(f"{where}: not valid Unicode text (an unpaired surrogate escape)")
+                continue
             record = _jsonl_record(item, where, stamp, problems)
             if record is not None:
                 yield record

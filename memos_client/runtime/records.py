@@ -30,13 +30,26 @@ class Record:
     created: str | None = None
 
 
+def check_unicode(value: str, where: str, what: str) -> str:
+    """``value``, if it is Unicode text UTF-8 can encode (no lone surrogates: a command line's
+    undecodable bytes, or a JSON ``\\ud800`` escape, arrive as those)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise UsageError(
+            f"{where}: {what} is not valid Unicode text (an undecodable byte or unpaired "
+            f"surrogate at character {exc.start}): use UTF-8"
+        ) from None
+    return value
+
+
 def check_text(text: Any, where: str) -> str:
     """A memory text: a non-empty string under :data:`MAX_TEXT_CHARS`."""
     if not isinstance(text, str) or not text.strip():
         raise UsageError(f"{where}: 'text' must be a non-empty string")
     if len(text) > MAX_TEXT_CHARS:
         raise UsageError(f"{where}: text is {len(text)} characters, over {MAX_TEXT_CHARS}")
-    return text
+    return check_unicode(text, where, "the text")
 
 
 def check_tags(tags: Any, where: str) -> list[str]:
@@ -47,6 +60,8 @@ def check_tags(tags: Any, where: str) -> list[str]:
         raise UsageError(f"{where}: 'tags' must be a list of strings")
     if len(tags) > MAX_TAGS:
         raise UsageError(f"{where}: {len(tags)} tags, the limit is {MAX_TAGS}")
+    for tag in tags:
+        check_unicode(tag, where, "a tag")
     return list(dict.fromkeys(tags))
 
 
@@ -59,9 +74,10 @@ def check_metadata(metadata: Any, where: str) -> dict[str, Any]:
     import json
 
     try:
-        json.dumps(metadata)
-    except (TypeError, ValueError) as exc:
+        encoded = json.dumps(metadata, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError) as exc:
         raise UsageError(f"{where}: metadata is not JSON-serialisable ({exc})") from exc
+    check_unicode(encoded, where, "the metadata")
     return dict(metadata)
 
 
