@@ -277,6 +277,7 @@ def install_bundle_files(
 
 def uninstall(names: Sequence[CubeName], options: Options) -> list[tuple[str, str, int]]:
     """``memos uninstall``: remove cubes; return (name, version, memories removed)."""
+    names = list(dict.fromkeys(names))  # `memos uninstall a/b a/b` removes it once
     runtime = open_runtime(options.home)
     try:
         installed = {c.name: c for c in runtime.installed_cubes()}
