@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from memos_client.errors import UsageError
 from memos_client.runtime.models import Hit, MemoryItem
 
 
@@ -40,7 +41,13 @@ def tokenizer_counter(path: str) -> TokenCounter:
     location = Path(path)
     if location.is_dir():
         location = location / "tokenizer.json"
-    tokenizer = Tokenizer.from_file(str(location))
+    if not location.is_file():
+        raise UsageError(f"no tokenizer at {location}: pass a tokenizer.json or a model directory")
+    try:
+        tokenizer = Tokenizer.from_file(str(location))
+    except Exception as exc:  # the tokenizers library raises bare Exception
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UsageError(f"{location} is not a tokenizer.json ({reason})") from exc
     # A tokenizer.json may carry padding/truncation settings for training; counting needs neither.
     tokenizer.no_padding()
     tokenizer.no_truncation()

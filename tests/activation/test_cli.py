@@ -190,6 +190,22 @@ def test_unknown_cube_and_bad_model_are_clear_errors(
     code, _, err = _cli(capsys, "generate", "q", "--model", str(tiny_model_dir), "--dtype", "F8")
     assert code == 2
     assert "unknown dtype 'F8': use one of F32, F16, BF16" in err
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    (broken / "config.json").write_text('{"model_type": "gpt2"}')
+    for weights in (b"garbage\n", b""):
+        (broken / "model.safetensors").write_bytes(weights)
+        code, _, err = _cli(capsys, "generate", "q", "--model", str(broken))
+        assert code == 2
+        assert err.startswith(f"error: cannot load the model in {broken}: ")
+        assert len(err.splitlines()) == 1
+    code, _, err = _cli(capsys, "plan", "q", "--tokenizer", str(tmp_path / "missing"))
+    assert code == 2
+    assert err.startswith("error: no tokenizer at ")
+    (tmp_path / "tokenizer.json").write_text("not json")
+    code, _, err = _cli(capsys, "plan", "q", "--tokenizer", str(tmp_path / "tokenizer.json"))
+    assert code == 2
+    assert err.startswith(f"error: {tmp_path / 'tokenizer.json'} is not a tokenizer.json (")
 
 
 # peft 0.21 itself reads a deprecated transformers property while loading; not our warning.

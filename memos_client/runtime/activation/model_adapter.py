@@ -193,6 +193,7 @@ def load_model(
     # Never reach the network for a local model, even if HF_HUB_OFFLINE is unset.
     os.environ["HF_HUB_OFFLINE"] = "1"
     import torch
+    from safetensors import SafetensorError
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as transformers_logging
 
@@ -213,7 +214,7 @@ def load_model(
         tokenizer = AutoTokenizer.from_pretrained(
             path, local_files_only=True, trust_remote_code=False
         )
-    except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, KeyError, json.JSONDecodeError, SafetensorError) as exc:
         raise ModelLoadError(f"cannot load the model in {path}: {exc}".splitlines()[0]) from exc
     model.train(False)  # inference mode: no dropout
     _check_snapshot_support(model)
