@@ -14,6 +14,18 @@ def print_json(document: Any) -> None:
     sys.stdout.write(json.dumps(document, indent=2, sort_keys=True, default=str) + "\n")
 
 
+#: Control characters a terminal would act on (ESC starts colour and cursor sequences), except
+#: tab and newline: C0, DEL and C1.
+_CONTROL = {code: f"\\x{code:02x}" for code in [*range(0x20), 0x7F, *range(0x80, 0xA0)]}
+del _CONTROL[0x09], _CONTROL[0x0A]
+
+
+def printable(text: str) -> str:
+    """``text`` with its control characters shown as ``\\xNN`` escapes: memory texts come from
+    other people's cubes, and printed raw an escape sequence in one could rewrite the screen."""
+    return text.translate(_CONTROL)
+
+
 def format_size(size: int) -> str:
     """A human size: 1.2 MB, 512 B."""
     value = float(size)

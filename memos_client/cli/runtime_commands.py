@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from memos_client.cli.app import app
+from memos_client.cli.output import printable
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -118,7 +119,9 @@ def query_command(
         typer.echo("no memories found")
     for hit in hits:
         found = "+".join(hit.retrievers)
-        typer.echo(f"{hit.score:.3f}  {hit.item.id}  [{hit.item.cube}] ({found})  {hit.item.text}")
+        typer.echo(
+            f"{hit.score:.3f}  {hit.item.id}  [{hit.item.cube}] ({found})  {printable(hit.item.text)}"
+        )
 
 
 @app.command("plan")
@@ -144,7 +147,7 @@ def plan_command(
     typer.echo(f"{plan.used_tokens}/{plan.budget_tokens} tokens, {len(plan.memories)} memories")
     for memory in plan.memories:
         typer.echo(f"  memory {memory.item.id}: {memory.reason}")
-        typer.echo(f"    {memory.item.text}")
+        typer.echo(f"    {printable(memory.item.text)}")
     for part in [*plan.activations, *plan.adapters]:
         typer.echo(f"  {part.kind} {part.cube}:{part.name}: {part.reason}")
     for reason in plan.skipped:
@@ -166,7 +169,7 @@ def history_command(
     for version in versions:
         typer.echo(
             f"#{version.seq}  {version.at}  {version.item_id} v{version.version} "
-            f"{version.op} [{version.state}] by {version.principal}: {version.text[:80]}"
+            f"{version.op} [{version.state}] by {version.principal}: {printable(version.text[:80])}"
         )
 
 
@@ -215,7 +218,7 @@ def diff_command(
         sign = {"added": "+", "removed": "-", "changed": "~"}[entry.change]
         shown = entry.after or entry.before
         text = shown.text if shown is not None else ""
-        typer.echo(f"{sign} {entry.item_id}: {text[:100]}")
+        typer.echo(f"{sign} {entry.item_id}: {printable(text[:100])}")
 
 
 @lifecycle_app.command("tick")

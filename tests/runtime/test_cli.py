@@ -95,3 +95,18 @@ def test_cli_errors_are_one_line_with_exit_codes(tmp_path: Path) -> None:
         assert result.stderr.startswith("error: ")
         assert message in result.stderr
         assert result.stderr.count("\n") == 1, result.stderr
+
+
+def test_memory_texts_are_printed_without_their_control_characters(tmp_path: Path) -> None:
+    # A cube from someone else may hold terminal escape sequences; JSON output keeps them.
+    hostile = "Okapi facts \x1b]0;pwned\x07\x1b[2J here\tand\nthere"
+    assert memos(tmp_path, "add", hostile, "--cube", "me/zoo").returncode == 0
+    shown = memos(tmp_path, "query", "okapi facts").stdout
+    assert "\x1b" not in shown
+    assert "\x07" not in shown
+    assert "Okapi facts \\x1b]0;pwned\\x07\\x1b[2J here\tand\nthere" in shown
+    history = memos(tmp_path, "history", "me/zoo").stdout
+    assert "\x1b" not in history
+    assert "\\x1b]0;pwned" in history
+    [hit] = json.loads(memos(tmp_path, "query", "okapi facts", "--json").stdout)
+    assert hit["item"]["text"] == hostile
