@@ -16,6 +16,7 @@ Every problem found is reported together in one :class:`SourceError`.
 from __future__ import annotations
 
 import json
+import os
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -76,16 +77,30 @@ def load_source(root: Path) -> CubeSource:
         problems.append(f"unknown table [{key}]")
     if problems:
         raise SourceError(f"{toml_path}: " + "; ".join(problems))
-    memories = root / "memories"
-    memory_files = (
-        sorted(p for p in memories.rglob("*") if p.is_file() and p.suffix in (".jsonl", ".md"))
+    memories, activations, adapters = (root / n for n in ("memories", "activations", "adapters"))
+    for folder in (memories, activations, adapters):
+        if os.path.lexists(folder) and not folder.is_dir():
+            problems.append(f"{folder.name} must be a directory")
+    memory_candidates = (
+        sorted(p for p in memories.rglob("*") if p.suffix in (".jsonl", ".md"))
         if memories.is_dir()
         else []
     )
-    activations = root / "activations"
     activation_files = sorted(activations.glob("*.safetensors")) if activations.is_dir() else []
-    adapters = root / "adapters"
     adapter_dirs = sorted(p for p in adapters.iterdir() if p.is_dir()) if adapters.is_dir() else []
+    inputs = [*memory_candidates, *activation_files]
+    inputs += [p for directory in adapter_dirs for p in sorted(directory.iterdir())]
+    inside = root.resolve()
+    for path in inputs:
+        relative = path.relative_to(root)
+        if path.is_symlink() and not path.exists():
+            problems.append(f"{relative} is a broken link")
+        elif not path.resolve().is_relative_to(inside):
+            # Packing follows links, so one pointing outside would publish that file's content.
+            problems.append(f"{relative} links outside the cube source: copy the file in instead")
+    if problems:
+        raise SourceError(f"{root}: " + "; ".join(problems))
+    memory_files = [p for p in memory_candidates if p.is_file()]
     return CubeSource(
         root, cube, dependencies, governance, memory_files, activation_files, adapter_dirs
     )
