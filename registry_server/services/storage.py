@@ -163,7 +163,10 @@ class LocalBlobStore:
         # ``os.access`` alone says yes to root even where writes fail; a missing or replaced
         # temp directory fails every upload.
         if not self._tmp.is_dir() or not os.access(self._tmp, os.W_OK):
-            raise StorageUnavailableError(f"blob directory {self.root} is not writable")
+            raise StorageUnavailableError(
+                f"blob directory {self.root} is not writable: check it, or point "
+                "MEMSTORE_STORAGE_URL / --data-dir elsewhere"
+            )
 
 
 class _LocalWriter:
@@ -395,12 +398,23 @@ def translate_os_errors(action: str, key: str) -> Iterator[None]:
 
 def open_blob_store(settings: Settings) -> BlobStore:
     """The backend named by ``settings.storage_url`` (``file://`` or ``s3://bucket/prefix``)."""
+    from registry_server.settings import InvalidSettingsError
+
     url = urlparse(settings.resolved_storage_url())
     if url.scheme == "file":
-        return LocalBlobStore(Path(unquote(url.path)))
+        root = Path(unquote(url.path))
+        try:
+            return LocalBlobStore(root)
+        except OSError as exc:
+            raise InvalidSettingsError(
+                f"the blob directory {root} cannot be used ({exc.strerror or exc}): check "
+                "MEMSTORE_STORAGE_URL (file:///path) or --data-dir"
+            ) from exc
     if url.scheme == "s3":
         if not url.netloc:
-            raise ValueError("MEMSTORE_STORAGE_URL must name a bucket: s3://bucket/prefix")
+            raise InvalidSettingsError(
+                "MEMSTORE_STORAGE_URL must name a bucket: s3://bucket/prefix"
+            )
         return S3BlobStore(
             url.netloc,
             url.path,
@@ -408,8 +422,9 @@ def open_blob_store(settings: Settings) -> BlobStore:
             region=settings.s3_region,
             addressing_style=settings.s3_addressing_style,
         )
-    raise ValueError(
-        f"unsupported MEMSTORE_STORAGE_URL scheme {url.scheme!r}: use file:///path or s3://bucket"
+    raise InvalidSettingsError(
+        f"unsupported MEMSTORE_STORAGE_URL {settings.storage_url!r}: use file:///path or "
+        "s3://bucket/prefix"
     )
 
 
