@@ -81,7 +81,7 @@ def _prepare_data_dir(settings: Settings) -> None:
     path = settings.data_dir
     if path.exists() and not path.is_dir():
         raise InvalidSettingsError(
-            f"the data directory {path} is a file: pass a directory as --data-dir "
+            f"the data directory {path} is not a directory: pass a directory as --data-dir "
             "(or MEMSTORE_DATA_DIR); it is created when missing"
         )
     try:
@@ -165,8 +165,8 @@ def _existing_registry(data_dir: Path | None) -> Settings:
     embedded = settings.resolved_database_url().startswith("sqlite")
     if embedded and settings.data_dir.exists() and not settings.data_dir.is_dir():
         raise NotFoundError(
-            f"{settings.data_dir} is a file, not registry data: pass the --data-dir the server "
-            "uses (or MEMSTORE_DATA_DIR / MEMSTORE_DATABASE_URL)"
+            f"{settings.data_dir} is not a directory of registry data: pass the --data-dir "
+            "the server uses (or MEMSTORE_DATA_DIR / MEMSTORE_DATABASE_URL)"
         )
     if embedded and not settings.data_dir.is_dir():
         raise NotFoundError(

@@ -103,7 +103,7 @@ def _unusable_data_dirs(tmp_path: Path) -> list[tuple[Path, str]]:
     a_file = tmp_path / "a-file"
     a_file.write_text("not a directory")
     return [
-        (a_file, f"the data directory {a_file} is a file: pass a directory as --data-dir"),
+        (a_file, f"the data directory {a_file} is not a directory: pass a directory as --data-dir"),
         (a_file / "below", f"the data directory {a_file / 'below'} cannot be used"),
         (Path("/proc/memstore-test"), "the data directory /proc/memstore-test cannot be used"),
         (Path("/proc"), "the data directory /proc cannot be used"),  # exists; refuses files
@@ -162,7 +162,7 @@ def test_admin_commands_refuse_unusable_data_dirs_in_one_line(tmp_path: Path) ->
     a_file = tmp_path / "a-file"
     for command in (["list-tokens"], ["revoke-token", "1"]):
         result = _run("admin", *command, "--data-dir", str(a_file))
-        _one_error_line(result, 1, f"error: {a_file} is a file, not registry data")
+        _one_error_line(result, 1, f"error: {a_file} is not a directory of registry data")
     corrupt = str(_corrupt_registry(tmp_path))
     for command in (["create-token", "--namespace", "ns"], ["list-tokens"], ["revoke-token", "1"]):
         _one_error_line(_run("admin", *command, "--data-dir", corrupt), 1, _DAMAGED)
