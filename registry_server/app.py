@@ -46,10 +46,25 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
-def _describe_validation(error: RequestValidationError) -> str:
+def _missing_body(request: Request) -> str:
+    """What to say when a route's JSON body is absent: the fields it needs, when known."""
+    body_field = getattr(request.scope.get("route"), "body_field", None)
+    model = getattr(getattr(body_field, "field_info", None), "annotation", None)
+    fields = getattr(model, "model_fields", {})
+    required = [name for name, field in fields.items() if field.is_required()]
+    if required:
+        return f"the JSON body is missing: send an object with {', '.join(required)}"
+    return "the JSON body is missing"
+
+
+def _describe_validation(error: RequestValidationError, request: Request) -> str:
     problems = []
     for item in error.errors():
-        where = ".".join(str(part) for part in item.get("loc", ()) if part != "body") or "request"
+        location = tuple(item.get("loc", ()))
+        if location == ("body",) and item.get("type") == "missing":
+            problems.append(_missing_body(request))
+            continue
+        where = ".".join(str(part) for part in location if part != "body") or "request"
         problems.append(f"{where}: {item.get('msg', 'invalid')}")
     return "invalid request: " + "; ".join(problems)
 
@@ -68,8 +83,8 @@ def install_error_handlers(app: FastAPI) -> None:
         return _error(400, exc.code, str(exc))
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return _error(400, "invalid_request", _describe_validation(exc))
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _error(400, "invalid_request", _describe_validation(exc, request))
 
     @app.exception_handler(HTTPException)
     async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:

@@ -10,7 +10,8 @@ Protocol errors (``mip.errors.MIPError``) keep their own codes and answer 400. F
     │   ├── UploadIncompleteError          400 upload_incomplete
     │   ├── BlobMissingError               400 blob_missing
     │   ├── SizeMismatchError              400 size_mismatch
-    │   └── InvalidQueryError              400 invalid_query
+    │   ├── InvalidQueryError              400 invalid_query
+    │   └── InvalidRangeError              400 invalid_range
     ├── UnauthorizedError                  401 unauthorized
     │   └── TokenExpiredError              401 token_expired
     ├── ForbiddenError                     403 forbidden
@@ -82,6 +83,12 @@ class InvalidQueryError(BadRequestError):
     """A search query is empty or unusable."""
 
     code = "invalid_query"
+
+
+class InvalidRangeError(BadRequestError):
+    """A ``Range`` header that is not a well-formed ``bytes=`` range set."""
+
+    code = "invalid_range"
 
 
 class UnauthorizedError(RegistryError):

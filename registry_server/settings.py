@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     #: Expiry of tokens made without an explicit one.
     token_default_days: int = Field(default=90, ge=1)
     #: Download counts are aggregated in memory and flushed this often.
-    download_flush_seconds: float = Field(default=2.0, gt=0)
+    download_flush_seconds: float = Field(default=2.0, gt=0, le=3600, allow_inf_nan=False)
     #: SQLAlchemy pool size per process (PostgreSQL).
     database_pool_size: int = Field(default=10, ge=1)
 

@@ -44,7 +44,7 @@ def create_token(
 ) -> TokenCreatedBody:
     """A token for the caller's account, scoped within the caller's own scopes."""
     with write_session(state.engine) as session:
-        secret, expires_at = auth.create_token(
+        issued = auth.create_token(
             session,
             principal,
             body.namespaces,
@@ -54,10 +54,10 @@ def create_token(
         )
         session.commit()
     return TokenCreatedBody(
-        token=secret,
-        namespaces=body.namespaces,
-        actions=sorted(body.actions),
-        expires_at=expires_at,
+        token=issued.secret,
+        namespaces=issued.namespaces,
+        actions=issued.actions,
+        expires_at=issued.expires_at,
     )
 
 

@@ -13,7 +13,12 @@ from starlette.concurrency import run_in_threadpool
 from mip.digests import parse_digest
 from registry_server.api.deps import CurrentPrincipal, StateDep
 from registry_server.api.schemas import UploadResultBody, UploadSessionBody, UploadSessionCreate
-from registry_server.errors import BadRequestError, NotFoundError, RangeNotSatisfiableError
+from registry_server.errors import (
+    BadRequestError,
+    InvalidRangeError,
+    NotFoundError,
+    RangeNotSatisfiableError,
+)
 from registry_server.services import blobs
 from registry_server.services.auth import require_action
 
@@ -25,7 +30,12 @@ _OCTET_BODY: dict[str, Any] = {
         "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
     }
 }
-_RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)")
+#: One range-spec of RFC 9110 §14.1.1 (ASCII digits only: ``\d`` would take other scripts' too).
+_RANGE_SPEC_RE = re.compile(r"([0-9]*)[ \t]*-[ \t]*([0-9]*)")
+#: Positions longer than this are past any blob (and ``int()`` refuses over 4300 digits).
+_MAX_POSITION_DIGITS = 30
+#: How much of a bad header an error message quotes.
+_QUOTED_HEADER_CHARS = 60
 
 
 class _BlobFileResponse(FileResponse):
@@ -60,24 +70,52 @@ def head_blob(digest: str, state: StateDep) -> Response:
     return Response(status_code=200, headers={"content-length": str(size), "etag": f'"{digest}"'})
 
 
-def _parse_range(header: str, size: int) -> tuple[int, int] | None:
-    """``(start, end_exclusive)`` of a single byte range, ``None`` to serve the whole blob."""
-    match = _RANGE_RE.fullmatch(header.strip())
-    if match is None:
-        return None  # multi-range or another unit: RFC 9110 lets us answer 200 with everything
-    first, last = match.groups()
-    if not first and not last:
-        return None
-    if not first:
-        length = int(last)
-        if length == 0:
-            raise RangeNotSatisfiableError(f"empty suffix range for a {size}-byte blob")
-        return max(0, size - length), size
-    start = int(first)
-    end = min(int(last) + 1, size) if last else size
-    if start >= size or end <= start:
-        raise RangeNotSatisfiableError(f"range {header!r} is outside the blob's {size} bytes")
-    return start, end
+def _position(digits: str) -> int:
+    return int(digits) if len(digits) <= _MAX_POSITION_DIGITS else 10**_MAX_POSITION_DIGITS
+
+
+def _quoted(header: str) -> str:
+    if len(header) > _QUOTED_HEADER_CHARS:
+        header = header[:_QUOTED_HEADER_CHARS] + "..."
+    return repr(header)
+
+
+def _parse_range(header: str, size: int) -> list[tuple[int, int]]:
+    """The ``(start, end_exclusive)`` ranges a ``Range`` header asks for (RFC 9110 §14.2).
+
+    A header that is not ``bytes=`` ranges is refused (``invalid_range``, 400) rather than
+    ignored, so a client with a bug hears of it; one with a range that does not overlap the
+    blob gets ``range_not_satisfiable`` (416).
+    """
+    unit, equals, range_set = header.partition("=")
+    if not equals or unit.strip(" \t").lower() != "bytes":
+        raise InvalidRangeError(
+            f"Range header {_quoted(header)} is not a byte range: send e.g. 'bytes=0-1023'"
+        )
+    ranges = []
+    specs = [spec.strip(" \t") for spec in range_set.split(",")]
+    for spec in [spec for spec in specs if spec] or [""]:
+        match = _RANGE_SPEC_RE.fullmatch(spec)
+        if match is None or not any(match.groups()):
+            raise InvalidRangeError(
+                f"Range header {_quoted(header)} is malformed: send 'bytes=FIRST-LAST', "
+                "'bytes=FIRST-' or 'bytes=-SUFFIX_LENGTH'"
+            )
+        first, last = match.groups()
+        if not first:
+            length = _position(last)
+            if length == 0:
+                raise RangeNotSatisfiableError(f"empty suffix range for a {size}-byte blob")
+            ranges.append((max(0, size - length), size))
+            continue
+        start = _position(first)
+        end = min(_position(last) + 1, size) if last else size
+        if start >= size or end <= start:
+            raise RangeNotSatisfiableError(
+                f"range {_quoted(header)} is outside the blob's {size} bytes"
+            )
+        ranges.append((start, end))
+    return ranges
 
 
 @router.get(
@@ -93,8 +131,13 @@ def _parse_range(header: str, size: int) -> tuple[int, int] | None:
 def get_blob(
     digest: str, state: StateDep, range_header: Annotated[str | None, Header(alias="range")] = None
 ) -> Response:
-    """The blob's bytes (Range supported on local storage) or a redirect to a presigned URL."""
+    """The blob's bytes (Range supported on local storage) or a redirect to a presigned URL.
+
+    The Range header is checked here in both cases, so a bad one gets the same JSON error
+    whether the bytes come from this server or, after the redirect, from the storage's.
+    """
     size = _require_blob(state, digest)
+    ranges = _parse_range(range_header, size) if range_header is not None else []
     key = blobs.blob_key(digest)
     url = state.store.download_url(key, state.settings.presign_expires_seconds)
     if url is not None:
@@ -104,17 +147,18 @@ def get_blob(
         "accept-ranges": "bytes",
         "cache-control": "public, max-age=31536000, immutable",
     }
-    byte_range = _parse_range(range_header, size) if range_header else None
-    if byte_range is None:
+    if len(ranges) != 1:
         path = state.store.local_path(key)
         if path is not None:
+            # Several ranges (checked above): Starlette's file response sends them as
+            # multipart/byteranges; no Range at all: the whole file.
             return _BlobFileResponse(path, media_type="application/octet-stream", headers=headers)
         return StreamingResponse(
             state.store.read(key),
             media_type="application/octet-stream",
             headers={**headers, "content-length": str(size)},
         )
-    start, end = byte_range
+    ((start, end),) = ranges
     headers["content-range"] = f"bytes {start}-{end - 1}/{size}"
     headers["content-length"] = str(end - start)
     return StreamingResponse(

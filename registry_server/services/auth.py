@@ -48,6 +48,16 @@ class Principal:
     expires_at: datetime
 
 
+@dataclass(frozen=True)
+class IssuedToken:
+    """A new token as stored (scopes de-duplicated and normalized), its secret shown once."""
+
+    secret: str
+    namespaces: list[str]
+    actions: list[str]
+    expires_at: datetime
+
+
 def hash_token(secret: str) -> str:
     """The stored form of a token."""
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
@@ -224,7 +234,7 @@ def create_token(
     actions: list[str],
     days: int,
     description: str,
-) -> tuple[str, datetime]:
+) -> IssuedToken:
     """A new token for the caller's account with scopes within the caller's; returns it once."""
     require_action(principal, "tokens")
     unknown = sorted(set(actions) - set(ACTIONS))
@@ -250,16 +260,19 @@ def create_token(
     expires_at = min(utcnow() + timedelta(days=days), principal.expires_at)
     account = session.get(Account, principal.account_id)
     assert account is not None
-    secret = _issue_token(session, account, normalized, sorted(actions), expires_at, description)
+    # A scope named twice (or spelled two ways of one normal form) is stored once, in order.
+    normalized = list(dict.fromkeys(normalized))
+    granted = sorted(set(actions))
+    secret = _issue_token(session, account, normalized, granted, expires_at, description)
     record_event(
         session,
         account=principal.account,
         token_prefix=principal.token_prefix,
         action="token.create",
         subject=secret[:12],
-        detail={"namespaces": normalized, "actions": sorted(actions)},
+        detail={"namespaces": normalized, "actions": granted},
     )
-    return secret, expires_at
+    return IssuedToken(secret, normalized, granted, expires_at)
 
 
 def revoke_token(session: Session, principal: Principal) -> None:
@@ -309,6 +322,17 @@ def list_tokens(session: Session, principal: Principal) -> list[ApiToken]:
     return [token for token in session.exec(statement) if _within_scope(principal, token)]
 
 
+#: Row ids are 64-bit signed integers in both databases; a larger one names no row.
+MAX_ROW_ID = 2**63 - 1
+
+
+def _token_by_id(session: Session, token_id: int) -> ApiToken | None:
+    """The token with this id, or ``None`` (an id no database column can hold included)."""
+    if not 1 <= token_id <= MAX_ROW_ID:
+        return None
+    return session.get(ApiToken, token_id)
+
+
 def revoke_token_by_id(session: Session, principal: Principal, token_id: int) -> None:
     """Revoke one of the tokens :func:`list_tokens` shows the caller (idempotent, audited).
 
@@ -316,7 +340,7 @@ def revoke_token_by_id(session: Session, principal: Principal, token_id: int) ->
     "not found", so ids do not reveal what exists elsewhere.
     """
     require_action(principal, "tokens")
-    token = session.get(ApiToken, token_id)
+    token = _token_by_id(session, token_id)
     if token is None or not _within_scope(principal, token):
         raise NotFoundError(
             f"no token with id {token_id} among yours: `memos token list` shows their ids",
@@ -341,7 +365,7 @@ def admin_list_tokens(
 
 def admin_revoke_token(session: Session, token_id: int) -> ApiToken:
     """Revoke any token by id (the operator's way out when its owner lost every token)."""
-    token = session.get(ApiToken, token_id)
+    token = _token_by_id(session, token_id)
     if token is None:
         raise NotFoundError(
             f"no token with id {token_id}: `memos-registry admin list-tokens` shows the ids",

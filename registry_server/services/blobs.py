@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,6 +27,7 @@ from registry_server.errors import (
     BlobTooLargeError,
     DigestMismatchError,
     NotFoundError,
+    StorageUnavailableError,
     UploadIncompleteError,
     UploadOffsetMismatchError,
 )
@@ -36,6 +38,15 @@ from registry_server.services.storage import BlobStore, BlobWriter, new_upload_i
 #: Bytes gathered before one storage write (fewer thread hops than one per network chunk).
 WRITE_BATCH = 4 << 20
 _T = TypeVar("_T")
+logger = logging.getLogger("registry_server")
+
+
+def _abort_after_failure(writer: BlobWriter) -> None:
+    """Discard a failed write; a storage error here must not hide the failure being reported."""
+    try:
+        writer.abort()
+    except StorageUnavailableError as exc:
+        logger.warning("could not discard a failed upload: %s", exc)
 
 
 def blob_key(digest: str) -> str:
@@ -174,7 +185,7 @@ async def upload_blob(
             return UploadResult(digest, size, created=False)
         await _in_thread(writer.commit)
     except BaseException:
-        await _in_thread(writer.abort)
+        await _in_thread(_abort_after_failure, writer)
         raise
     created = await _in_thread(_record_blob, engine, digest, size, principal)
     return UploadResult(digest, size, created)
@@ -299,7 +310,7 @@ async def append_chunk(
         else:
             await _in_thread(writer.abort)
     except BaseException:
-        await _in_thread(writer.abort)
+        await _in_thread(_abort_after_failure, writer)
         raise
     return SessionState(row.id, row.digest, row.size, current + size, row.expires_at)
 
@@ -343,11 +354,11 @@ def finish_session(
             )
         writer.commit()
     except DigestMismatchError:
-        writer.abort()
+        _abort_after_failure(writer)
         _discard(engine, store, upload_id)
         raise
     except BaseException:
-        writer.abort()
+        _abort_after_failure(writer)
         raise
     created = _record_blob(engine, row.digest, row.size, principal)
     _discard(engine, store, upload_id)

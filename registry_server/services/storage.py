@@ -7,6 +7,7 @@ interrupted upload leaves nothing behind that a reader could see.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import uuid
@@ -21,6 +22,8 @@ from registry_server.errors import StorageUnavailableError
 if TYPE_CHECKING:
     from registry_server.settings import Settings
 
+logger = logging.getLogger("registry_server")
+
 #: Read size for streaming blobs out.
 READ_CHUNK = 1 << 20
 #: S3 multipart part size (S3 requires at least 5 MiB for every part but the last).
@@ -28,6 +31,8 @@ S3_PART_SIZE = 16 << 20
 #: A local writer forces what it has written to disk every this many bytes, while the upload is
 #: still arriving: the commit's fsync then waits for the last few MiB, not for the whole blob.
 LOCAL_SYNC_EVERY = 16 << 20
+#: What a client is told to do about any storage failure (the details go to the server's log).
+STORAGE_ADVICE = "the registry's operator should check its blob storage; retry later"
 
 
 class BlobWriter(Protocol):
@@ -88,18 +93,25 @@ class LocalBlobStore:
 
     def size(self, key: str) -> int | None:
         """See :meth:`BlobStore.size`."""
-        try:
-            return self._path(key).stat().st_size
-        except FileNotFoundError:
-            return None
+        path = self._path(key)
+        with translate_os_errors("read", key):
+            try:
+                return path.stat().st_size
+            except FileNotFoundError:
+                return None
 
     def writer(self, key: str) -> BlobWriter:
         """See :meth:`BlobStore.writer`."""
-        return _LocalWriter(self._path(key), self._tmp)
+        path = self._path(key)
+        with translate_os_errors("write", key):
+            return _LocalWriter(path, self._tmp, key)
 
     def read(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         """See :meth:`BlobStore.read`."""
-        with open(self._path(key), "rb") as stream:
+        path = self._path(key)
+        with translate_os_errors("read", key):
+            stream = open(path, "rb")  # noqa: SIM115  (closed by the with below)
+        with stream:
             stream.seek(start)
             remaining = None if end is None else end - start
             while remaining is None or remaining > 0:
@@ -122,19 +134,21 @@ class LocalBlobStore:
         """See :meth:`BlobStore.list` (a string prefix, as in S3)."""
         directory = prefix.rpartition("/")[0]
         base = self._path(directory) if directory else self.root
-        if not base.is_dir():
-            return []
         found = []
-        for path in base.rglob("*"):
-            key = path.relative_to(self.root).as_posix()
-            if key.startswith(prefix) and not key.startswith(".") and path.is_file():
-                found.append((key, path.stat().st_size))
+        with translate_os_errors("list", prefix):
+            if not base.is_dir():
+                return []
+            for path in base.rglob("*"):
+                key = path.relative_to(self.root).as_posix()
+                if key.startswith(prefix) and not key.startswith(".") and path.is_file():
+                    found.append((key, path.stat().st_size))
         return sorted(found)
 
     def delete(self, key: str) -> None:
         """See :meth:`BlobStore.delete`."""
         path = self._path(key)
-        path.unlink(missing_ok=True)
+        with translate_os_errors("delete", key):
+            path.unlink(missing_ok=True)
         # Remove emptied directories so finished upload sessions leave no trace.
         parent = path.parent
         while parent != self.root:
@@ -146,36 +160,49 @@ class LocalBlobStore:
 
     def check(self) -> None:
         """See :meth:`BlobStore.check`."""
-        if not os.access(self.root, os.W_OK):
-            raise StorageUnavailableError(f"blob directory {self.root} is not writable")
+        # ``os.access`` alone says yes to root even where writes fail; a missing or replaced
+        # temp directory fails every upload.
+        if not self._tmp.is_dir() or not os.access(self._tmp, os.W_OK):
+            raise StorageUnavailableError(
+                f"blob directory {self.root} is not writable: check it, or point "
+                "MEMSTORE_STORAGE_URL / --data-dir elsewhere"
+            )
 
 
 class _LocalWriter:
-    def __init__(self, target: Path, tmp_dir: Path) -> None:
+    """Writes to a temp file under the store's ``.tmp``; OS errors become storage errors."""
+
+    def __init__(self, target: Path, tmp_dir: Path, key: str) -> None:
         self._target = target
+        self._key = key
         descriptor, name = tempfile.mkstemp(dir=tmp_dir, prefix="upload-")
         self._tmp = Path(name)
         self._file = os.fdopen(descriptor, "wb")
         self._unsynced = 0
 
     def write(self, data: bytes) -> None:
-        self._file.write(data)
-        self._unsynced += len(data)
-        if self._unsynced >= LOCAL_SYNC_EVERY:
-            self._file.flush()
-            os.fdatasync(self._file.fileno())
-            self._unsynced = 0
+        with translate_os_errors("write", self._key):
+            self._file.write(data)
+            self._unsynced += len(data)
+            if self._unsynced >= LOCAL_SYNC_EVERY:
+                self._file.flush()
+                os.fdatasync(self._file.fileno())
+                self._unsynced = 0
 
     def commit(self) -> None:
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
-        self._target.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp.replace(self._target)
+        with translate_os_errors("write", self._key):
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            self._target.parent.mkdir(parents=True, exist_ok=True)
+            self._tmp.replace(self._target)
 
     def abort(self) -> None:
-        self._file.close()
-        self._tmp.unlink(missing_ok=True)
+        with translate_os_errors("discard a partial upload of", self._key):
+            try:
+                self._file.close()
+            finally:
+                self._tmp.unlink(missing_ok=True)
 
 
 class S3BlobStore:
@@ -350,17 +377,44 @@ def translate_storage_errors() -> Iterator[None]:
     try:
         yield
     except (BotoCoreError, ClientError) as exc:
-        raise StorageUnavailableError(f"blob storage failed: {exc}") from exc
+        raise StorageUnavailableError(f"blob storage failed: {exc}: {STORAGE_ADVICE}") from exc
+
+
+@contextmanager
+def translate_os_errors(action: str, key: str) -> Iterator[None]:
+    """Turn the local store's ``OSError`` into :class:`StorageUnavailableError` (the one boundary).
+
+    The client's message names the failure but not the server's paths; the log has them.
+    """
+    try:
+        yield
+    except OSError as exc:
+        logger.warning("blob storage: could not %s %s: %s", action, key, exc)
+        reason = exc.strerror or type(exc).__name__
+        raise StorageUnavailableError(
+            f"blob storage failed: could not {action} an object ({reason}): {STORAGE_ADVICE}"
+        ) from exc
 
 
 def open_blob_store(settings: Settings) -> BlobStore:
     """The backend named by ``settings.storage_url`` (``file://`` or ``s3://bucket/prefix``)."""
+    from registry_server.settings import InvalidSettingsError
+
     url = urlparse(settings.resolved_storage_url())
     if url.scheme == "file":
-        return LocalBlobStore(Path(unquote(url.path)))
+        root = Path(unquote(url.path))
+        try:
+            return LocalBlobStore(root)
+        except OSError as exc:
+            raise InvalidSettingsError(
+                f"the blob directory {root} cannot be used ({exc.strerror or exc}): check "
+                "MEMSTORE_STORAGE_URL (file:///path) or --data-dir"
+            ) from exc
     if url.scheme == "s3":
         if not url.netloc:
-            raise ValueError("MEMSTORE_STORAGE_URL must name a bucket: s3://bucket/prefix")
+            raise InvalidSettingsError(
+                "MEMSTORE_STORAGE_URL must name a bucket: s3://bucket/prefix"
+            )
         return S3BlobStore(
             url.netloc,
             url.path,
@@ -368,8 +422,9 @@ def open_blob_store(settings: Settings) -> BlobStore:
             region=settings.s3_region,
             addressing_style=settings.s3_addressing_style,
         )
-    raise ValueError(
-        f"unsupported MEMSTORE_STORAGE_URL scheme {url.scheme!r}: use file:///path or s3://bucket"
+    raise InvalidSettingsError(
+        f"unsupported MEMSTORE_STORAGE_URL {settings.storage_url!r}: use file:///path or "
+        "s3://bucket/prefix"
     )
 
 

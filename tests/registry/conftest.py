@@ -128,7 +128,8 @@ class Registry:
         return server
 
 
-def _base_env() -> dict[str, str]:
+def base_env() -> dict[str, str]:
+    """The environment of a registry process in the tests: small limits, S3 credentials."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("MEMSTORE_")}
     env.update(S3_CREDENTIALS)
     env["PYTHONPATH"] = str(REPO)
@@ -144,7 +145,7 @@ def registry(
 ) -> Iterator[Registry]:
     """A registry server process in each configuration."""
     data_dir = tmp_path_factory.mktemp(request.param)
-    env = _base_env()
+    env = base_env()
     if request.param == "postgres-s3":
         endpoint = request.getfixturevalue("moto_endpoint")
         env["MEMSTORE_DATABASE_URL"] = request.getfixturevalue("postgres_url")

@@ -254,7 +254,8 @@ def test_tokens_are_listed_and_revoked_by_id_within_the_caller_s_scope(
         stranger_ids = {t["id"] for t in client.get("/v1/tokens").json()["tokens"]}
     with registry.client(token) as client:
         # Outside the caller's reach, or no token at all: one answer that reveals nothing.
-        for token_id in [*sibling_ids, *stranger_ids, 10**9]:
+        # Ids no database column holds (SQLite raised OverflowError) are no different.
+        for token_id in [*sibling_ids, *stranger_ids, 10**9, 0, -1, 2**63, 10**23]:
             answer = client.delete(f"/v1/tokens/{token_id}")
             assert answer.status_code == 404
             assert error_code(answer) == "token_not_found"
@@ -265,6 +266,40 @@ def test_tokens_are_listed_and_revoked_by_id_within_the_caller_s_scope(
     for other in (sibling_token, stranger):  # untouched
         with registry.client(other) as client:
             assert client.get("/v1/whoami").status_code == 200
+
+
+def test_a_token_s_repeated_scopes_are_stored_once(registry: Registry) -> None:
+    namespace = unique("tokdup")
+    with registry.client(registry.create_token(namespace)) as client:
+        created = client.post(
+            "/v1/tokens",
+            json={
+                "namespaces": [namespace, namespace.upper(), namespace],
+                "actions": ["yank", "publish", "yank", "publish"],
+            },
+        )
+        assert created.status_code == 201, created.text
+        assert created.json()["namespaces"] == [namespace]
+        assert created.json()["actions"] == ["publish", "yank"]
+        listed = client.get("/v1/tokens").json()["tokens"][0]
+        assert listed["prefix"] == created.json()["token"][:12]
+        assert (listed["namespaces"], listed["actions"]) == ([namespace], ["publish", "yank"])
+
+
+def test_a_missing_body_names_the_fields_to_send(registry: Registry) -> None:
+    namespace = unique("nobody")
+    with registry.client(registry.create_token(namespace)) as client:
+        for path, fields in (
+            (f"/v1/cubes/{namespace}/c/versions/1.0.0/yank", "reason"),
+            ("/v1/tokens", "namespaces, actions"),
+            ("/v1/uploads", "digest, size"),
+        ):
+            response = client.post(path)
+            assert response.status_code == 400
+            assert error_code(response) == "invalid_request"
+            assert response.json()["error"]["message"] == (
+                f"invalid request: the JSON body is missing: send an object with {fields}"
+            )
 
 
 def test_listing_and_revoking_tokens_needs_the_tokens_action(registry: Registry) -> None:

@@ -4,12 +4,25 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import httpx
+import pytest
 
-from tests.registry.conftest import CHUNK_LIMIT, MONOLITHIC_LIMIT, Registry, wait_until
+from tests.registry.conftest import (
+    CHUNK_LIMIT,
+    MONOLITHIC_LIMIT,
+    Registry,
+    base_env,
+    make_bucket,
+    wait_until,
+)
 from tests.registry.cube_helpers import blob_digest, error_code, unique
+from tests.support import start_registry_process
 
 
 def _token(registry: Registry) -> str:
@@ -68,6 +81,56 @@ def test_range_requests_on_local_storage(registry: Registry) -> None:
         outside = client.get(f"/v1/blobs/{digest}", headers={"range": "bytes=20000-"})
         assert outside.status_code == 416
         assert error_code(outside) == "range_not_satisfiable"
+
+
+@pytest.mark.parametrize(
+    ("header", "status", "code"),
+    [
+        ("bytes=abc", 400, "invalid_range"),
+        ("bytes=5", 400, "invalid_range"),
+        ("bytes=,", 400, "invalid_range"),
+        ("bytes=-", 400, "invalid_range"),
+        ("bytes=--1", 400, "invalid_range"),
+        ("bytes=0-1,x", 400, "invalid_range"),
+        ("bytes=+1-2", 400, "invalid_range"),
+        ("items=0-1", 400, "invalid_range"),
+        ("0-1", 400, "invalid_range"),
+        ("", 400, "invalid_range"),
+        ("bytes=99999-", 416, "range_not_satisfiable"),
+        ("bytes=10-5", 416, "range_not_satisfiable"),
+        ("bytes=-0", 416, "range_not_satisfiable"),
+        ("bytes=0-1,99999-", 416, "range_not_satisfiable"),
+        ("bytes=" + "9" * 5000 + "-", 416, "range_not_satisfiable"),
+    ],
+)
+def test_bad_ranges_get_a_json_error_in_both_configurations(
+    registry: Registry, header: str, status: int, code: str
+) -> None:
+    data = b"0123456789" * 100
+    digest = blob_digest(data)
+    with registry.client(_token(registry)) as client:
+        client.put(f"/v1/blobs/{digest}", content=data)
+        # S3 too: the registry checks the header before it redirects.
+        response = client.get(f"/v1/blobs/{digest}", headers={"range": header})
+        assert response.status_code == status, response.text
+        assert response.headers["content-type"] == "application/json"
+        assert error_code(response) == code
+        assert len(response.json()["error"]["message"]) < 200  # a long header is not echoed
+
+
+def test_several_ranges_are_served_on_local_storage(registry: Registry) -> None:
+    data = b"0123456789" * 100
+    digest = blob_digest(data)
+    with registry.client(_token(registry)) as client:
+        client.put(f"/v1/blobs/{digest}", content=data)
+        response = client.get(f"/v1/blobs/{digest}", headers={"range": "bytes=0-1, 5-6,-2"})
+        if registry.kind == "postgres-s3":
+            assert response.status_code == 302
+            return
+        assert response.status_code == 206
+        assert response.headers["content-type"].startswith("multipart/byteranges")
+        for part in (b"Content-Range: bytes 0-1/1000\r\n\r\n01", b"bytes 998-999/1000\r\n\r\n89"):
+            assert part in response.content
 
 
 def test_digest_mismatch_is_refused_and_stores_nothing(registry: Registry) -> None:
@@ -291,3 +354,120 @@ def test_blob_uploads_are_audited(registry: Registry) -> None:
         engine.dispose()
     assert blob_digest(monolithic) in rows
     assert blob_digest(chunked) in rows
+
+
+@pytest.fixture(params=["local", "s3"])
+def own_registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Registry]:
+    """A registry of this test's own (its storage gets broken), on a blob directory or a bucket."""
+    env = base_env()
+    if request.param == "s3":
+        endpoint = request.getfixturevalue("moto_endpoint")
+        env["MEMSTORE_STORAGE_URL"] = f"s3://{make_bucket(endpoint)}/registry"
+        env["MEMSTORE_S3_ENDPOINT_URL"] = endpoint
+    server = start_registry_process(env, tmp_path)
+    try:
+        yield Registry(request.param, server.url, env, tmp_path, [server])
+    finally:
+        server.stop()
+
+
+def _s3_bucket(registry: Registry) -> tuple[Any, str]:
+    import boto3
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=registry.env["MEMSTORE_S3_ENDPOINT_URL"],
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    return client, urlparse(registry.env["MEMSTORE_STORAGE_URL"]).netloc
+
+
+@contextmanager
+def _storage_broken(registry: Registry, where: str) -> Iterator[None]:
+    """Make writes under ``where`` fail, even for root: a regular file takes the directory's
+    place (local), or the bucket is gone (S3); put things back afterwards."""
+    if registry.kind == "s3":
+        client, bucket = _s3_bucket(registry)
+        for item in client.list_objects_v2(Bucket=bucket).get("Contents", []):
+            client.delete_object(Bucket=bucket, Key=item["Key"])
+        client.delete_bucket(Bucket=bucket)
+        try:
+            yield
+        finally:
+            client.create_bucket(Bucket=bucket)
+        return
+    directory = registry.data_dir / "blobs" / where
+    moved = directory.with_name(f"{where}.moved")
+    if directory.exists():
+        directory.rename(moved)
+    directory.write_text("not a directory")
+    try:
+        yield
+    finally:
+        directory.unlink()
+        if moved.exists():
+            moved.rename(directory)
+
+
+def _assert_storage_unavailable(response: httpx.Response) -> None:
+    assert response.status_code == 503, response.text
+    assert error_code(response) == "storage_unavailable"
+    message = response.json()["error"]["message"]
+    assert "check its blob storage; retry later" in message
+    assert "\n" not in message
+
+
+def _no_temp_files(registry: Registry) -> bool:
+    if registry.kind == "s3":
+        client, bucket = _s3_bucket(registry)
+        return not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
+    return not any((registry.data_dir / "blobs" / ".tmp").iterdir())
+
+
+def test_unwritable_storage_refuses_an_upload_with_503(own_registry: Registry) -> None:
+    # Local: the committed blobs' directory, then the temp directory; S3: the bucket.
+    for where in ("blobs", ".tmp") if own_registry.kind == "local" else ("bucket",):
+        data = os.urandom(50_000)
+        digest = blob_digest(data)
+        with own_registry.client(own_registry.create_token(unique("ro"))) as client:
+            with _storage_broken(own_registry, where):
+                _assert_storage_unavailable(client.put(f"/v1/blobs/{digest}", content=data))
+                assert client.head(f"/v1/blobs/{digest}").status_code == 404
+                if where != "blobs":  # what /healthz can see
+                    assert client.get("/healthz").json()["status"] == "unavailable"
+            # Nothing half-written: no temp object, no blob, and a retry succeeds.
+            assert _no_temp_files(own_registry)
+            assert client.head(f"/v1/blobs/{digest}").status_code == 404
+            assert client.put(f"/v1/blobs/{digest}", content=data).status_code == 201
+            assert client.get(f"/v1/blobs/{digest}", follow_redirects=True).content == data
+
+
+def test_unwritable_storage_refuses_session_writes_with_503(own_registry: Registry) -> None:
+    data = os.urandom(CHUNK_LIMIT + 1000)
+    digest = blob_digest(data)
+    with own_registry.client(own_registry.create_token(unique("ro"))) as client:
+        opened = client.post("/v1/uploads", json={"digest": digest, "size": len(data)})
+        path = f"/v1/uploads/{opened.json()['upload_id']}"
+        first = data[:CHUNK_LIMIT]
+        with _storage_broken(own_registry, "uploads"):
+            refused = client.patch(path, content=first, headers={"upload-offset": "0"})
+            _assert_storage_unavailable(refused)
+        assert client.get(path).json()["offset"] == 0  # the refused chunk left nothing
+        assert client.patch(path, content=first, headers={"upload-offset": "0"}).status_code == 200
+        rest = data[CHUNK_LIMIT:]
+        offset = str(CHUNK_LIMIT)
+        assert (
+            client.patch(path, content=rest, headers={"upload-offset": offset}).status_code == 200
+        )
+        if own_registry.kind == "local":
+            # The chunks stay readable; only writing the finished blob fails.
+            with _storage_broken(own_registry, "blobs"):
+                _assert_storage_unavailable(client.put(path))
+            assert _no_temp_files(own_registry)
+            assert client.head(f"/v1/blobs/{digest}").status_code == 404
+            assert client.get(path).json()["offset"] == len(data)  # the session survives
+        done = client.put(path)
+        assert done.status_code == 201, done.text
+        assert client.get(f"/v1/blobs/{digest}", follow_redirects=True).content == data
