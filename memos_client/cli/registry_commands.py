@@ -57,19 +57,28 @@ def login(
 
     from memos_client.errors import UsageError
     from memos_client.index_client import IndexClient
-    from memos_client.index_config import save_login
+    from memos_client.index_config import check_index_url, check_token, save_login
 
-    url = index_url or os.environ.get("MEMOS_INDEX_URL")
-    if not url:
+    given = index_url or os.environ.get("MEMOS_INDEX_URL")
+    if not given:
         raise UsageError("give the registry URL: memos login --index-url URL")
-    secret = token or os.environ.get("MEMOS_TOKEN") or typer.prompt("token", hide_input=True)
+    url = check_index_url(given)
+    if token:
+        secret = check_token(token, "--token")
+    elif os.environ.get("MEMOS_TOKEN"):
+        secret = check_token(os.environ["MEMOS_TOKEN"], "MEMOS_TOKEN")
+    else:
+        secret = check_token(typer.prompt("token", hide_input=True), "the prompt")
+    # Nothing is stored unless the registry accepted the token with a well-formed answer: a
+    # failed login leaves the previous credentials as they were.
     with IndexClient(url, secret) as client:
         identity = client.whoami()
-    path = save_login(url, secret)
-    namespaces = ", ".join(identity["namespaces"])
-    typer.echo(
-        f"logged in to {url.rstrip('/')} as {identity['account']} (namespaces: {namespaces})"
+    message = (
+        f"logged in to {url} as {identity['account']} "
+        f"(namespaces: {', '.join(identity['namespaces'])})"
     )
+    path = save_login(url, secret)
+    typer.echo(message)
     typer.echo(f"credentials stored in {path}", err=True)
 
 

@@ -73,9 +73,10 @@ def test_the_user_agent_is_the_registry_client_s() -> None:
 
 @pytest.mark.usefixtures("no_proxy")
 def test_json_documents_carry_the_token_and_user_agent() -> None:
-    with Server(answer(200, {"keys": [{"key_id": "k1"}]})) as server:
+    key = {"key_id": "k1", "public_key_pem": "PEM"}
+    with Server(answer(200, {"keys": [key]})) as server:
         client = InstallClient(server.url + "/", token="secret")
-        assert client.keys("acme") == [{"key_id": "k1"}]
+        assert client.keys("acme") == [key]
     path, headers = server.requests[0]
     assert path == "/v1/namespaces/acme/keys"
     assert headers["authorization"] == "Bearer secret"
@@ -91,13 +92,13 @@ def test_conditional_cube_documents() -> None:
             else (
                 200,
                 {"ETag": '"v1"'},
-                b'{"versions": []}',
+                b'{"name": "acme/kb", "versions": []}',
             )
         )
 
     with Server(route) as server:
         client = InstallClient(server.url)
-        assert client.cube_document("acme/kb") == ({"versions": []}, '"v1"')
+        assert client.cube_document("acme/kb") == ({"name": "acme/kb", "versions": []}, '"v1"')
         assert client.cube_document("acme/kb", '"v1"') == (None, '"v1"')
     assert "authorization" not in server.requests[0][1]  # anonymous without a token
 
@@ -129,7 +130,7 @@ def test_conditional_cube_documents() -> None:
             lambda path: (200, {}, b"<html>"),
             RegistryError,
             "invalid_response",
-            "with invalid JSON",
+            "with a document that is not JSON: check --index-url",
         ),
         (answer(304), RegistryError, "http_304", "the registry answered HTTP 304"),
     ],
