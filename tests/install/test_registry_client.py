@@ -228,3 +228,20 @@ def test_https_certificates_are_verified(tmp_path: Path) -> None:
         with pytest.raises(NetworkError, match="CERTIFICATE_VERIFY_FAILED"):
             InstallClient(url).keys("acme")
     assert server.requests == []
+
+
+@pytest.mark.usefixtures("no_proxy")
+def test_a_registry_error_message_is_printed_on_one_line_of_readable_length() -> None:
+    for message, shown in (
+        ("line1\nline2\r\n\tline3", "line1 line2 line3"),
+        ("x" * 100_000, "x" * 500 + "..."),
+    ):
+        route = answer(500, {"error": {"code": "boom", "message": message}})
+        with Server(route) as server, pytest.raises(RegistryError) as caught:
+            InstallClient(server.url).keys("acme")
+        assert caught.value.code == "boom"
+        assert str(caught.value) == shown
+    deep = Server(lambda path: (500, {}, b"[" * 100_000))
+    with deep as server, pytest.raises(RegistryError) as caught:
+        InstallClient(server.url).keys("acme")
+    assert caught.value.code == "http_500"  # an error body nested too deeply to decode
