@@ -46,6 +46,9 @@ def _read_login() -> dict[str, str]:
         raise UsageError(f"cannot read {path}: {exc}; run 'memos login' again") from exc
     if not isinstance(document, dict):
         raise UsageError(f"{path} is not a JSON object; run 'memos login' again")
+    wrong = [key for key in ("index_url", "token") if not isinstance(document.get(key, ""), str)]
+    if wrong:
+        raise UsageError(f"{path}: {' and '.join(wrong)} not a string; run 'memos login' again")
     return {key: value for key, value in document.items() if isinstance(value, str)}
 
 

@@ -162,9 +162,13 @@ def search(
 ) -> None:
     """Search cube names, descriptions, keywords and tags."""
     from memos_client.cli.output import print_json
+    from memos_client.errors import UsageError
 
+    words = " ".join(query).strip()
+    if not words:
+        raise UsageError("give words to search for: memos search WORD...")
     with _client(index_url, None) as client:
-        total, hits = client.search(" ".join(query), limit=limit)
+        total, hits = client.search(words, limit=limit)
     if json_output:
         print_json(
             {

@@ -326,3 +326,20 @@ def test_a_token_with_line_breaks_is_refused_by_every_command(
     assert result.returncode == 2
     assert "registry.json" in result.stderr
     assert expected in result.stderr
+
+
+def test_a_malformed_login_file_and_an_empty_search_are_usage_errors(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    for document in ({"index_url": 5}, {"index_url": "http://127.0.0.1:1", "token": ["t"]}):
+        (home / "registry.json").write_text(json.dumps(document))
+        for args in (["search", "x"], ["install", "acme/kb"]):
+            result = _memos(home, *args)
+            assert result.returncode == 2, (args, result.stderr)
+            assert result.stderr.startswith(f"error: {home / 'registry.json'}: ")
+            assert "run 'memos login' again" in result.stderr
+    (home / "registry.json").unlink()
+    for words in ([""], ["  ", ""]):
+        result = _memos(home, "search", *words, "--index-url", f"http://127.0.0.1:{free_port()}")
+        assert result.returncode == 2, result.stderr
+        assert result.stderr == "error: give words to search for: memos search WORD...\n"
