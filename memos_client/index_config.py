@@ -64,6 +64,13 @@ def check_index_url(url: str) -> str:
         raise UsageError(
             f"invalid registry URL {url!r}: only http:// and https:// registries are supported"
         )
+    if "@" in parts.netloc:
+        # The registry authenticates with tokens; a password in the URL would only be echoed.
+        shown = parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
+        raise UsageError(
+            f"invalid registry URL {shown!r}: it holds a user name or password; give the token "
+            "with --token, MEMOS_TOKEN or 'memos login' instead"
+        )
     if "?" in url or "#" in url:
         raise UsageError(
             f"invalid registry URL {url!r}: give the registry's base URL, without '?' or '#'"

@@ -197,6 +197,15 @@ def test_an_index_url_that_is_not_http_is_refused_before_any_request(
             make()
 
 
+def test_a_password_in_the_index_url_is_refused_without_echoing_it() -> None:
+    with pytest.raises(UsageError) as caught:
+        IndexClient("http://user:s3cret@127.0.0.1:1/")
+    assert str(caught.value) == (
+        "invalid registry URL 'http://***@127.0.0.1:1/': it holds a user name or password; "
+        "give the token with --token, MEMOS_TOKEN or 'memos login' instead"
+    )
+
+
 def _memos(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("MEMOS_")}
     environment.update(
