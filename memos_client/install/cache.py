@@ -114,6 +114,15 @@ class Cache:
         except FileNotFoundError:
             return None
 
+    def read_checked_envelope(self, manifest_digest: Digest) -> bytes | None:
+        """The cached envelope for a manifest digest when it still carries that manifest;
+        ``None`` when absent, or damaged (then it is removed, to be downloaded again)."""
+        data = self.read_envelope(manifest_digest)
+        if data is not None and not _envelope_matches(data, digest_hex(manifest_digest)):
+            self.discard_envelope(manifest_digest)
+            return None
+        return data
+
     def write_envelope(self, manifest_digest: Digest, envelope_bytes: bytes) -> None:
         """Store an envelope whose payload was checked to hash to ``manifest_digest``."""
         self._write_atomic(self.envelope_path(manifest_digest), envelope_bytes)

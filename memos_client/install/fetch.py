@@ -193,8 +193,9 @@ class RegistryIndex:
     # -- envelopes and keys ----------------------------------------------------------------------
 
     def envelope(self, candidate: Candidate) -> bytes:
-        """The envelope bytes of a version, from the cache or the registry (not yet verified)."""
-        cached = self.cache.read_envelope(candidate.manifest_digest)
+        """The envelope bytes of a version, from the cache or the registry (not yet verified;
+        a cached one damaged since it was written counts as absent)."""
+        cached = self.cache.read_checked_envelope(candidate.manifest_digest)
         if cached is not None:
             return cached
         if self.offline:

@@ -163,3 +163,20 @@ def test_commands_refuse_a_malformed_pins_file(memos: Memos, publisher: Publishe
             assert result.stderr.count("\n") == 1
             assert pins.read_text() == document  # not rewritten
     assert memos.installed() == {}
+
+
+def test_a_damaged_cached_envelope_is_downloaded_again(memos: Memos, publisher: Publisher) -> None:
+    ns = publisher.namespace
+    publisher.publish("e", "1.0.0")
+    memos.run("install", f"{ns}/e", check=True)
+    memos.run("uninstall", f"{ns}/e", check=True)
+    (envelope,) = (memos.cache / "v1" / "envelopes" / "sha256").iterdir()
+    good = envelope.read_bytes()
+    envelope.write_bytes(b"junk")
+    offline = memos.run("install", "--offline", f"{ns}/e")
+    assert offline.returncode == 4, offline.stderr
+    assert "not in the cache" in offline.stderr
+    assert not envelope.exists()
+    envelope.write_bytes(b"junk")
+    memos.run("install", f"{ns}/e", check=True)  # the registry's copy replaces it
+    assert envelope.read_bytes() == good
