@@ -40,10 +40,16 @@ def trusted_keys(home: Path | None = None) -> dict[str, PublicKey]:
     directory = trust_dir(home)
     if directory.is_dir():
         for path in sorted(directory.glob("*.pub")):
+            # A key the user meant to trust and that cannot be read is refused loudly: ignoring
+            # it would turn into a puzzling "not trusted" at the next install.
             try:
                 key = PublicKey.from_pem(path.read_bytes())
-            except InvalidKeyError:
-                continue  # one unreadable file must not block the others
+            except (InvalidKeyError, OSError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+                raise UsageError(
+                    f"{path} is not a readable public key ({reason}); remove it, or replace it "
+                    "with the key's PEM (memos trust add KEY.pub)"
+                ) from exc
             keys[key.key_id] = key
     return keys
 

@@ -180,3 +180,20 @@ def test_a_damaged_cached_envelope_is_downloaded_again(memos: Memos, publisher: 
     envelope.write_bytes(b"junk")
     memos.run("install", f"{ns}/e", check=True)  # the registry's copy replaces it
     assert envelope.read_bytes() == good
+
+
+@pytest.mark.parametrize("kind", ["garbage", "directory"])
+def test_an_unreadable_trusted_key_is_refused_naming_it(kind: str, memos: Memos) -> None:
+    path = memos.home / "trust" / "broken.pub"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "directory":
+        path.mkdir()
+    else:
+        path.write_text("-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----\n")
+    result = memos.run("trust", "list")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"error: {path} is not a readable public key (")
+    assert result.stderr.endswith(
+        "remove it, or replace it with the key's PEM (memos trust add KEY.pub)\n"
+    )
+    assert result.stderr.count("\n") == 1
