@@ -216,7 +216,7 @@ class Cache:
             report.checked += 1
             data = path.read_bytes() if path.is_file() else b""
             report.bytes_checked += len(data)
-            if _index_entry(data) is None:
+            if _index_entry(data, parse=True) is None:
                 report.corrupt.append(f"index entry {path.relative_to(self.root / 'index')}")
                 if remove:
                     _remove(path)
@@ -235,12 +235,12 @@ class Cache:
         return freed
 
 
-def _index_entry(data: bytes) -> dict[str, Any] | None:
+def _index_entry(data: bytes, *, parse: bool = False) -> dict[str, Any] | None:
     """The cube document entry ``data`` holds (``{"etag", "document"}``), or ``None`` when it is
-    not one: invalid JSON, or a document that is not a cube document (the cache never stores
-    one, so it was damaged after it was written)."""
-    from memos_client.install.resolver import candidates_from_document
-    from memos_client.registry_documents import InvalidDocumentError, decode_json
+    not one: invalid JSON, or a document not of the cube document's shape (the cache never
+    stores one, so it was damaged after it was written). ``parse`` also parses every version,
+    digest and dependency in it (``memos cache verify``; installs do that anyway)."""
+    from memos_client.registry_documents import CUBE, InvalidDocumentError, checked, decode_json
 
     try:
         entry = decode_json(data)
@@ -249,7 +249,12 @@ def _index_entry(data: bytes) -> dict[str, Any] | None:
     if not isinstance(entry, dict) or not isinstance(entry.get("etag"), (str, type(None))):
         return None
     try:
-        candidates_from_document(entry.get("document"))
+        if parse:
+            from memos_client.install.resolver import candidates_from_document
+
+            candidates_from_document(entry.get("document"))
+        else:
+            checked(entry.get("document"), CUBE)
     except InvalidDocumentError:
         return None
     return entry

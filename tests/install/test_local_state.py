@@ -49,27 +49,35 @@ def test_a_malformed_index_entry_counts_as_absent(entry: str, tmp_path: Path) ->
     }
     path = cache.index_path(URL, "acme/kb")
     path.write_bytes(BAD_ENTRIES[entry])
-    assert cache.read_index(URL, "acme/kb") is None
-    assert not path.exists()  # removed, so the next answer replaces it
-    path.write_bytes(BAD_ENTRIES[entry])
     with pytest.raises(NotFoundError, match="not in the cache"):
         RegistryIndex(URL, cache, offline=True).candidates(CubeName("acme/kb"))
+    assert not path.exists()  # removed, so the next answer replaces it
+    assert cache.read_index(URL, "acme/kb") is None
 
 
 def test_cache_verify_removes_malformed_index_entries_and_odd_files(tmp_path: Path) -> None:
     cache = Cache(tmp_path)
     cache.write_index(URL, "acme/kb", GOOD_DOCUMENT, None)
     cache.write_index(URL, "acme/other", GOOD_DOCUMENT, None)
+    cache.write_index(URL, "acme/third", GOOD_DOCUMENT, None)
     bad = cache.index_path(URL, "acme/other")
     bad.write_bytes(b'{"document": 5}')
+    unparsable = cache.index_path(URL, "acme/third")
+    unparsable.write_bytes(BAD_ENTRIES["bad-version"])
     odd = cache.root / "blobs" / "sha256" / ("cd" * 32)
     odd.mkdir(parents=True)  # a directory where a blob belongs
     report = cache.verify(remove=True)
-    assert report.checked == 2  # two index entries (the directory is not an entry)
+    assert report.checked == 3  # three index entries (the directory is not an entry)
+    index = cache.root / "index"
     assert sorted(report.corrupt) == sorted(
-        [f"blob {odd.name} (not a file)", f"index entry {bad.relative_to(cache.root / 'index')}"]
+        [
+            f"blob {odd.name} (not a file)",
+            f"index entry {bad.relative_to(index)}",
+            f"index entry {unparsable.relative_to(index)}",
+        ]
     )
     assert not bad.exists()
+    assert not unparsable.exists()
     assert not odd.exists()
     assert cache.read_index(URL, "acme/kb") is not None
     assert cache.verify().corrupt == []
