@@ -210,7 +210,7 @@ def show_registry(reference: str, index_url: str | None, json_output: bool) -> N
             if json_output:
                 print_json(details)
                 return
-            _print_version(details, format_size)
+            _print_version(name, details, format_size)
             return
         cube = client.cube(name)
     if json_output:
@@ -248,9 +248,10 @@ def show_registry(reference: str, index_url: str | None, json_output: bool) -> N
         )
 
 
-def _print_version(details: dict[str, Any], format_size: Any) -> None:
-    typer.echo(f"{details['name']}@{details['version']}  {details['manifest_digest']}")
-    typer.echo(f"published {details['published_at']}  downloads {details['downloads']}")
+def _print_version(name: str, details: dict[str, Any], format_size: Any) -> None:
+    # ``details`` has the shape registry_documents.VERSION_DETAIL (checked by the client).
+    typer.echo(f"{details.get('name') or name}@{details['version']}  {details['manifest_digest']}")
+    typer.echo(f"published {details['published_at']}  downloads {details.get('downloads', 0)}")
     if details.get("yanked"):
         typer.echo(f"YANKED: {details.get('yank_reason')}")
     for dependency, specifier in sorted(details.get("dependencies", {}).items()):

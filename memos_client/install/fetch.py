@@ -165,7 +165,7 @@ class RegistryIndex:
         known: list[Candidate] | None = None
         if cached is not None:
             try:
-                known = candidates_from_document(cached["document"])
+                known = candidates_from_document(cached["document"], name)
             except InvalidDocumentError:
                 # Not what this client writes: treat it as absent, and ask the registry again.
                 self.cache.discard_index(self.url, name)
@@ -184,7 +184,7 @@ class RegistryIndex:
                 raise RegistryError(f"{self.url} answered 304 to an unconditional request")
             return known
         try:
-            result = candidates_from_document(document)
+            result = candidates_from_document(document, name)
         except InvalidDocumentError as exc:
             raise invalid_response(self.url, "GET", f"/v1/cubes/{name}", exc.what) from None
         self.cache.write_index(self.url, name, document, new_etag)

@@ -75,15 +75,18 @@ class MemoryIndex:
         return self._cubes[name]
 
 
-def candidates_from_document(document: Any) -> list[Candidate]:
+def candidates_from_document(document: Any, expected: CubeName | None = None) -> list[Candidate]:
     """Candidates from a registry cube document (``GET /v1/cubes/{ns}/{name}``, API §5).
 
-    Raises :class:`InvalidDocumentError` when it is not one: a wrong shape, or a name, version,
-    digest or dependency that does not parse.
+    Raises :class:`InvalidDocumentError` when it is not one (a wrong shape, or a name, version,
+    digest or dependency that does not parse), or when it describes a cube other than
+    ``expected``.
     """
     cube = checked(document, CUBE)
     try:
         name = normalize_cube_name(cube.get("normalized_name") or cube["name"])
+        if expected is not None and name != expected:
+            raise InvalidDocumentError(f"the cube document of {expected} (it describes {name})")
         result = []
         for item in cube["versions"]:
             candidate = Candidate(

@@ -173,6 +173,16 @@ def test_a_version_that_does_not_parse_is_an_invalid_answer(
         assert cache.read_index(server.url, "acme/kb") is None
 
 
+def test_the_document_of_another_cube_is_an_invalid_answer(tmp_path: Path) -> None:
+    document = {"name": "acme/other", "versions": [GOOD_VERSION]}
+    with BadRegistry(json.dumps(document).encode()) as server:
+        index = RegistryIndex(server.url, Cache(tmp_path / "cache"))
+        error = _invalid(
+            lambda: index.candidates(CubeName("acme/kb")), server.url, "GET /v1/cubes/acme/kb"
+        )
+    assert "not the cube document of acme/kb (it describes acme/other)" in str(error)
+
+
 def test_a_well_formed_answer_still_resolves(tmp_path: Path) -> None:
     document = {"name": "acme/kb", "normalized_name": "acme/kb", "versions": [GOOD_VERSION]}
     with BadRegistry(json.dumps(document).encode()) as server:
