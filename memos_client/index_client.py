@@ -21,7 +21,9 @@ from urllib.parse import quote
 
 import httpx
 
+from memos_client import registry_documents as shapes
 from memos_client.errors import NetworkError, RegistryError, VerificationError
+from memos_client.index_config import check_index_url
 from memos_client.registry_api import (
     MONOLITHIC_LIMIT,
     USER_AGENT,
@@ -30,6 +32,7 @@ from memos_client.registry_api import (
     UploadResult,
     registry_error,
 )
+from memos_client.registry_documents import InvalidDocumentError, decode_json, invalid_response
 
 __all__ = [
     "MONOLITHIC_LIMIT",
@@ -64,14 +67,14 @@ class VersionInfo:
 
     @classmethod
     def from_json(cls, document: dict[str, Any]) -> VersionInfo:
-        """Build from the API's version object."""
+        """Build from the API's version object (checked against ``registry_documents.VERSION``)."""
         return cls(
-            version=str(document["version"]),
-            manifest_digest=str(document["manifest_digest"]),
-            dependencies={str(k): str(v) for k, v in dict(document["dependencies"]).items()},
-            yanked=bool(document["yanked"]),
+            version=document["version"],
+            manifest_digest=document["manifest_digest"],
+            dependencies=dict(document.get("dependencies") or {}),
+            yanked=bool(document.get("yanked", False)),
             yank_reason=document.get("yank_reason"),
-            published_at=str(document["published_at"]),
+            published_at=str(document.get("published_at", "")),
             size=int(document.get("size", 0)),
         )
 
@@ -118,7 +121,7 @@ class IndexClient:
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.index_url = index_url.rstrip("/")
+        self.index_url = check_index_url(index_url)
         self.token = token
         headers = {"user-agent": USER_AGENT}
         if token:
@@ -164,27 +167,39 @@ class IndexClient:
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         return self._send(self._http.build_request(method, path, **kwargs))
 
-    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self._request(method, path, **kwargs)
+    def _json(
+        self, method: str, path: str, shape: shapes.Shape = shapes.OBJECT, **kwargs: Any
+    ) -> dict[str, Any]:
+        """The answer's JSON document, checked against ``shape`` (else ``invalid_response``)."""
+        return self._document(method, path, self._request(method, path, **kwargs), shape)
+
+    def _document(
+        self, method: str, path: str, response: httpx.Response, shape: shapes.Shape
+    ) -> dict[str, Any]:
         try:
-            return response.json()
+            document = decode_json(response.content)
         except ValueError as exc:
-            raise RegistryError(
-                f"the registry at {self.index_url} answered {method} {path} with invalid JSON",
-                code="invalid_response",
-                status=response.status_code,
+            raise invalid_response(
+                self.index_url, method, path, "JSON", response.status_code
             ) from exc
+        try:
+            return shapes.checked(document, shape)
+        except InvalidDocumentError as exc:
+            raise invalid_response(
+                self.index_url, method, path, exc.what, response.status_code
+            ) from None
 
     # -- reads ----------------------------------------------------------------------------------
 
     def cube(self, name: str) -> CubeInfo:
         """A cube and all its versions (``name`` is ``namespace/name``)."""
-        response = self._request("GET", f"/v1/cubes/{_cube_path(name)}")
-        document = response.json()
+        path = f"/v1/cubes/{_cube_path(name)}"
+        response = self._request("GET", path)
+        document = self._document("GET", path, response, shapes.CUBE)
         return CubeInfo(
             name=document["name"],
-            normalized_name=document["normalized_name"],
-            description=document.get("description", ""),
+            normalized_name=document.get("normalized_name") or document["name"],
+            description=document.get("description") or "",
             keywords=tuple(document.get("keywords", [])),
             latest_version=document.get("latest_version"),
             downloads=int(document.get("downloads", 0)),
@@ -194,10 +209,11 @@ class IndexClient:
 
     def version(self, name: str, version: str) -> dict[str, Any]:
         """One version's details (version object, parts, downloads)."""
-        document: dict[str, Any] = self._json(
-            "GET", f"/v1/cubes/{_cube_path(name)}/versions/{quote(version, safe='')}"
+        return self._json(
+            "GET",
+            f"/v1/cubes/{_cube_path(name)}/versions/{quote(version, safe='')}",
+            shapes.VERSION_DETAIL,
         )
-        return document
 
     def resolve(self, name: str, spec: str = "", prereleases: bool | None = None) -> VersionInfo:
         """The registry's pick for ``spec`` (yanked versions only for exact pins)."""
@@ -205,7 +221,9 @@ class IndexClient:
         if prereleases is not None:
             params["prereleases"] = "true" if prereleases else "false"
         return VersionInfo.from_json(
-            self._json("GET", f"/v1/cubes/{_cube_path(name)}/resolve", params=params)
+            self._json(
+                "GET", f"/v1/cubes/{_cube_path(name)}/resolve", shapes.VERSION, params=params
+            )
         )
 
     def envelope(self, name: str, version: str) -> bytes:
@@ -228,12 +246,15 @@ class IndexClient:
     ) -> tuple[int, list[SearchResult]]:
         """``(total, results)`` of a full-text search."""
         document = self._json(
-            "GET", "/v1/search", params={"q": query, "limit": limit, "offset": offset}
+            "GET",
+            "/v1/search",
+            shapes.SEARCH,
+            params={"q": query, "limit": limit, "offset": offset},
         )
         results = [
             SearchResult(
                 name=hit["name"],
-                description=hit.get("description", ""),
+                description=hit.get("description") or "",
                 keywords=tuple(hit.get("keywords", [])),
                 latest_version=hit.get("latest_version"),
                 downloads=int(hit.get("downloads", 0)),
@@ -241,19 +262,18 @@ class IndexClient:
             )
             for hit in document["results"]
         ]
-        return int(document["total"]), results
+        return document["total"], results
 
     def keys(self, namespace: str) -> list[dict[str, Any]]:
         """Signing keys registered for a namespace."""
-        document = self._json("GET", f"/v1/namespaces/{quote(namespace, safe='')}/keys")
-        return list(document["keys"])
+        path = f"/v1/namespaces/{quote(namespace, safe='')}/keys"
+        return list(self._json("GET", path, shapes.KEY_LIST)["keys"])
 
     # -- writes ---------------------------------------------------------------------------------
 
     def whoami(self) -> dict[str, Any]:
         """The token's account, scopes and expiry (checks the token is valid)."""
-        document: dict[str, Any] = self._json("GET", "/v1/whoami")
-        return document
+        return self._json("GET", "/v1/whoami", shapes.WHOAMI)
 
     def upload_blob(
         self,
@@ -275,6 +295,7 @@ class IndexClient:
                     document = self._json(
                         "PUT",
                         f"/v1/blobs/{digest}",
+                        shapes.UPLOAD_RESULT,
                         content=_read_chunks(stream, size, progress),
                         headers={
                             "content-type": "application/octet-stream",
@@ -300,10 +321,16 @@ class IndexClient:
     ) -> UploadResult:
         """Upload blob ``digest`` through a resumable session (spec §3), chunk by chunk."""
         opener = _opener(source)
-        session = self._json("POST", "/v1/uploads", json={"digest": digest, "size": size})
+        session = self._json(
+            "POST", "/v1/uploads", shapes.UPLOAD_SESSION, json={"digest": digest, "size": size}
+        )
         if session.get("exists"):
             return UploadResult(digest, size, created=False)
-        upload_path = f"/v1/uploads/{session['upload_id']}"
+        if not session.get("upload_id") or "offset" not in session:
+            raise invalid_response(
+                self.index_url, "POST", "/v1/uploads", shapes.UPLOAD_SESSION.what
+            )
+        upload_path = f"/v1/uploads/{quote(session['upload_id'], safe='')}"
         chunk_size = min(UPLOAD_CHUNK, int(session.get("chunk_size_max") or UPLOAD_CHUNK))
         offset = int(session["offset"])
         stream = opener()
@@ -323,6 +350,7 @@ class IndexClient:
                     answer = self._json(
                         "PATCH",
                         upload_path,
+                        _OFFSET,
                         content=chunk,
                         headers={
                             "upload-offset": str(offset),
@@ -332,14 +360,15 @@ class IndexClient:
                 except RegistryError as exc:
                     if exc.code != "upload_offset_mismatch":
                         raise
-                    answer = self._json("GET", upload_path)  # resume where the server is
-                offset = int(answer["offset"])
+                    # resume where the server is
+                    answer = self._json("GET", upload_path, _OFFSET)
+                offset = answer["offset"]
                 if progress is not None:
                     progress(len(chunk))
         finally:
             _close(stream)
-        document = self._json("PUT", upload_path)
-        return UploadResult(document["digest"], int(document["size"]), bool(document["created"]))
+        document = self._json("PUT", upload_path, shapes.UPLOAD_RESULT)
+        return UploadResult(document["digest"], document["size"], document["created"])
 
     def publish(self, envelope_json: bytes, public_key_pem: str | None = None) -> PublishResult:
         """Publish a version from its DSSE envelope (the blobs must be uploaded first)."""
@@ -348,7 +377,10 @@ class IndexClient:
         except ValueError as exc:
             raise VerificationError("the bundle's envelope is not JSON") from exc
         document = self._json(
-            "POST", "/v1/versions", json={"envelope": envelope, "public_key_pem": public_key_pem}
+            "POST",
+            "/v1/versions",
+            shapes.PUBLISH_RESULT,
+            json={"envelope": envelope, "public_key_pem": public_key_pem},
         )
         return PublishResult(
             document["name"], document["version"], document["manifest_digest"], document["created"]
@@ -357,21 +389,24 @@ class IndexClient:
     def yank(self, name: str, version: str, reason: str) -> VersionInfo:
         """Yank a version (resolvers then skip it unless pinned exactly)."""
         path = f"/v1/cubes/{_cube_path(name)}/versions/{quote(version, safe='')}/yank"
-        return VersionInfo.from_json(self._json("POST", path, json={"reason": reason}))
+        return VersionInfo.from_json(
+            self._json("POST", path, shapes.VERSION, json={"reason": reason})
+        )
 
     def unyank(self, name: str, version: str) -> VersionInfo:
         """Undo a yank."""
         path = f"/v1/cubes/{_cube_path(name)}/versions/{quote(version, safe='')}/unyank"
-        return VersionInfo.from_json(self._json("POST", path))
+        return VersionInfo.from_json(self._json("POST", path, shapes.VERSION))
 
     def create_token(
         self, namespaces: list[str], actions: list[str], days: int = 90, description: str = ""
     ) -> dict[str, Any]:
         """A new token within the caller's scopes: ``{"token", "namespaces", "actions",
         "expires_at"}`` (the secret is shown this once)."""
-        document: dict[str, Any] = self._json(
+        return self._json(
             "POST",
             "/v1/tokens",
+            shapes.TOKEN_CREATED,
             json={
                 "namespaces": namespaces,
                 "actions": actions,
@@ -379,11 +414,10 @@ class IndexClient:
                 "description": description,
             },
         )
-        return document
 
     def list_tokens(self) -> list[dict[str, Any]]:
         """The account's tokens within the caller's scope, newest first (no secrets)."""
-        return list(self._json("GET", "/v1/tokens")["tokens"])
+        return list(self._json("GET", "/v1/tokens", shapes.TOKEN_LIST)["tokens"])
 
     def revoke_token(self, token_id: int | None = None) -> None:
         """Revoke token ``token_id`` (an id from :meth:`list_tokens`), or the caller's own."""
@@ -391,12 +425,15 @@ class IndexClient:
 
     def add_key(self, namespace: str, public_key_pem: str) -> dict[str, Any]:
         """Register a signing key for a namespace."""
-        document: dict[str, Any] = self._json(
+        return self._json(
             "POST",
             f"/v1/namespaces/{quote(namespace, safe='')}/keys",
             json={"public_key_pem": public_key_pem},
         )
-        return document
+
+
+#: What a chunk's ``PATCH`` (and a session's ``GET``) answers: where the upload stands.
+_OFFSET = shapes.Shape("an upload session (with offset)", {"offset": int})
 
 
 def _cube_path(name: str) -> str:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, cast
 from urllib.parse import quote, urlsplit
 
+from memos_client import registry_documents as shapes
 from memos_client.errors import NetworkError, RegistryError, UsageError, VerificationError
 from memos_client.registry_api import (
     MONOLITHIC_LIMIT,
@@ -195,17 +196,20 @@ class PublishClient:
         detail = str(exc) or type(exc).__name__
         return NetworkError(f"cannot reach the registry at {self.index_url}: {detail}")
 
-    def _json(self, method: str, path: str, status: int, data: bytes) -> Any:
+    def _json(
+        self, method: str, path: str, status: int, data: bytes, shape: shapes.Shape
+    ) -> dict[str, Any]:
+        """The answer's document, checked against ``shape``; the error an error answer says."""
         if status >= 400:
             raise registry_error(status, data, self.index_url + path)
         try:
-            return json.loads(data)
+            document = shapes.decode_json(data)
         except ValueError as exc:
-            raise RegistryError(
-                f"the registry at {self.index_url} answered {method} {path} with invalid JSON",
-                code="invalid_response",
-                status=status,
-            ) from exc
+            raise shapes.invalid_response(self.index_url, method, path, "JSON", status) from exc
+        try:
+            return shapes.checked(document, shape)
+        except shapes.InvalidDocumentError as exc:
+            raise shapes.invalid_response(self.index_url, method, path, exc.what, status) from None
 
     # -- the calls of a publish -----------------------------------------------------------------
 
@@ -249,14 +253,12 @@ class PublishClient:
             headers = {"content-type": "application/octet-stream", "content-length": str(size)}
             response, data = self._exchange("PUT", path, headers, send_body=send_body)
             try:
-                document = self._json("PUT", path, response.status, data)
+                document = self._json("PUT", path, response.status, data, shapes.UPLOAD_RESULT)
             except RegistryError as exc:
                 if exc.code != "blob_too_large":
                     raise
             else:
-                return UploadResult(
-                    document["digest"], int(document["size"]), bool(document["created"])
-                )
+                return UploadResult(document["digest"], document["size"], document["created"])
         return self._session_client().upload_in_session(digest, size, opener, progress)
 
     def publish(self, envelope_json: bytes, public_key_pem: str | None = None) -> PublishResult:
@@ -268,7 +270,7 @@ class PublishClient:
         body = json.dumps({"envelope": envelope, "public_key_pem": public_key_pem}).encode()
         headers = {"content-type": "application/json", "content-length": str(len(body))}
         response, data = self._exchange("POST", "/v1/versions", headers, body=body)
-        document = self._json("POST", "/v1/versions", response.status, data)
+        document = self._json("POST", "/v1/versions", response.status, data, shapes.PUBLISH_RESULT)
         return PublishResult(
             document["name"], document["version"], document["manifest_digest"], document["created"]
         )

@@ -19,6 +19,8 @@ MONOLITHIC_LIMIT = 256 << 20
 USER_AGENT = "memos/0.1 (MemStore client; MIP 1)"
 
 ProgressCallback = Callable[[int], None]
+#: Characters of a registry's error message shown; the rest is cut off.
+MESSAGE_LIMIT = 500
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,11 @@ def registry_error(status: int, body: bytes, url: str) -> RegistryError:
     try:
         detail = json.loads(body)["error"]
         code, message = str(detail["code"]), str(detail["message"])
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         code = f"http_{status}"
         message = f"the registry answered HTTP {status} for {url}"
+    # One line, of a readable length, whatever the answer held (a newline, a megabyte).
+    message = " ".join(message.split())
+    if len(message) > MESSAGE_LIMIT:
+        message = message[:MESSAGE_LIMIT] + "..."
     return RegistryError(message, code=code, status=status)

@@ -40,10 +40,16 @@ def trusted_keys(home: Path | None = None) -> dict[str, PublicKey]:
     directory = trust_dir(home)
     if directory.is_dir():
         for path in sorted(directory.glob("*.pub")):
+            # A key the user meant to trust and that cannot be read is refused loudly: ignoring
+            # it would turn into a puzzling "not trusted" at the next install.
             try:
                 key = PublicKey.from_pem(path.read_bytes())
-            except InvalidKeyError:
-                continue  # one unreadable file must not block the others
+            except (InvalidKeyError, OSError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+                raise UsageError(
+                    f"{path} is not a readable public key ({reason}); remove it, or replace it "
+                    "with the key's PEM (memos trust add KEY.pub)"
+                ) from exc
             keys[key.key_id] = key
     return keys
 
@@ -87,16 +93,34 @@ class NamespacePin:
 
 
 def load_pins(home: Path | None = None) -> dict[str, NamespacePin]:
-    """Every namespace pin, by namespace (normal form)."""
+    """Every namespace pin, by namespace (normal form).
+
+    Raises :class:`UsageError` naming the file when it is not JSON, or not of the shape
+    :func:`save_pins` writes (``{"namespaces": {NS: {"keys": {KEY_ID: PEM}, ...}}}``).
+    """
     path = trust_dir(home) / PINS_FILE
     try:
         document = json.loads(path.read_text("utf-8"))
     except FileNotFoundError:
         return {}
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise UsageError(f"{path} is not valid JSON ({exc}); fix or remove it") from exc
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc}; fix or remove it") from exc
+    namespaces = document.get("namespaces", {}) if isinstance(document, dict) else None
+    if not isinstance(namespaces, dict):
+        raise UsageError(
+            f'{path} is not a pins file (expected {{"namespaces": {{NAMESPACE: PIN}}}}); '
+            "fix or remove it (installs pin namespaces again on first use)"
+        )
     pins = {}
-    for namespace, item in document.get("namespaces", {}).items():
+    for namespace, item in namespaces.items():
+        problem = _pin_problem(item)
+        if problem is not None:
+            raise UsageError(
+                f"{path}: the pin of namespace {namespace!r} {problem}; fix or remove the file "
+                "(installs pin namespaces again on first use)"
+            )
         pins[namespace] = NamespacePin(
             namespace,
             dict(item["keys"]),
@@ -104,6 +128,29 @@ def load_pins(home: Path | None = None) -> dict[str, NamespacePin]:
             str(item["pinned_at"]),
         )
     return pins
+
+
+def _pin_problem(item: Any) -> str | None:
+    """What is wrong with one stored pin, or ``None``."""
+    if not isinstance(item, dict):
+        return 'is not an object with "keys" and "pinned_at"'
+    keys = item.get("keys")
+    if not isinstance(keys, dict) or not keys:
+        return 'has no "keys" object (key id -> public key PEM)'
+    for key_id, pem in keys.items():
+        if not isinstance(pem, str):
+            return f"has a key {key_id!r} that is not a PEM string"
+        try:
+            key = PublicKey.from_pem(pem.encode())
+        except InvalidKeyError:
+            return f"has a key {key_id!r} that is not a valid public key"
+        if key.key_id != key_id:
+            return f"has a key stored as {key_id!r} whose id is {key.key_id}"
+    if not isinstance(item.get("pinned_at"), str):
+        return 'has no "pinned_at" date'
+    if not isinstance(item.get("source", "explicit"), str):
+        return 'has a "source" that is not a string'
+    return None
 
 
 def save_pins(pins: dict[str, NamespacePin], home: Path | None = None) -> None:

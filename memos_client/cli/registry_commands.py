@@ -57,19 +57,28 @@ def login(
 
     from memos_client.errors import UsageError
     from memos_client.index_client import IndexClient
-    from memos_client.index_config import save_login
+    from memos_client.index_config import check_index_url, check_token, save_login
 
-    url = index_url or os.environ.get("MEMOS_INDEX_URL")
-    if not url:
+    given = index_url or os.environ.get("MEMOS_INDEX_URL")
+    if not given:
         raise UsageError("give the registry URL: memos login --index-url URL")
-    secret = token or os.environ.get("MEMOS_TOKEN") or typer.prompt("token", hide_input=True)
+    url = check_index_url(given)
+    if token:
+        secret = check_token(token, "--token")
+    elif os.environ.get("MEMOS_TOKEN"):
+        secret = check_token(os.environ["MEMOS_TOKEN"], "MEMOS_TOKEN")
+    else:
+        secret = check_token(typer.prompt("token", hide_input=True), "the prompt")
+    # Nothing is stored unless the registry accepted the token with a well-formed answer: a
+    # failed login leaves the previous credentials as they were.
     with IndexClient(url, secret) as client:
         identity = client.whoami()
-    path = save_login(url, secret)
-    namespaces = ", ".join(identity["namespaces"])
-    typer.echo(
-        f"logged in to {url.rstrip('/')} as {identity['account']} (namespaces: {namespaces})"
+    message = (
+        f"logged in to {url} as {identity['account']} "
+        f"(namespaces: {', '.join(identity['namespaces'])})"
     )
+    path = save_login(url, secret)
+    typer.echo(message)
     typer.echo(f"credentials stored in {path}", err=True)
 
 
@@ -153,9 +162,13 @@ def search(
 ) -> None:
     """Search cube names, descriptions, keywords and tags."""
     from memos_client.cli.output import print_json
+    from memos_client.errors import UsageError
 
+    words = " ".join(query).strip()
+    if not words:
+        raise UsageError("give words to search for: memos search WORD...")
     with _client(index_url, None) as client:
-        total, hits = client.search(" ".join(query), limit=limit)
+        total, hits = client.search(words, limit=limit)
     if json_output:
         print_json(
             {
@@ -197,7 +210,7 @@ def show_registry(reference: str, index_url: str | None, json_output: bool) -> N
             if json_output:
                 print_json(details)
                 return
-            _print_version(details, format_size)
+            _print_version(name, details, format_size)
             return
         cube = client.cube(name)
     if json_output:
@@ -235,9 +248,10 @@ def show_registry(reference: str, index_url: str | None, json_output: bool) -> N
         )
 
 
-def _print_version(details: dict[str, Any], format_size: Any) -> None:
-    typer.echo(f"{details['name']}@{details['version']}  {details['manifest_digest']}")
-    typer.echo(f"published {details['published_at']}  downloads {details['downloads']}")
+def _print_version(name: str, details: dict[str, Any], format_size: Any) -> None:
+    # ``details`` has the shape registry_documents.VERSION_DETAIL (checked by the client).
+    typer.echo(f"{details.get('name') or name}@{details['version']}  {details['manifest_digest']}")
+    typer.echo(f"published {details['published_at']}  downloads {details.get('downloads', 0)}")
     if details.get("yanked"):
         typer.echo(f"YANKED: {details.get('yank_reason')}")
     for dependency, specifier in sorted(details.get("dependencies", {}).items()):

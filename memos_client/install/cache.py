@@ -114,6 +114,15 @@ class Cache:
         except FileNotFoundError:
             return None
 
+    def read_checked_envelope(self, manifest_digest: Digest) -> bytes | None:
+        """The cached envelope for a manifest digest when it still carries that manifest;
+        ``None`` when absent, or damaged (then it is removed, to be downloaded again)."""
+        data = self.read_envelope(manifest_digest)
+        if data is not None and not _envelope_matches(data, digest_hex(manifest_digest)):
+            self.discard_envelope(manifest_digest)
+            return None
+        return data
+
     def write_envelope(self, manifest_digest: Digest, envelope_bytes: bytes) -> None:
         """Store an envelope whose payload was checked to hash to ``manifest_digest``."""
         self._write_atomic(self.envelope_path(manifest_digest), envelope_bytes)
@@ -124,12 +133,26 @@ class Cache:
             self.envelope_path(manifest_digest).unlink()
 
     def read_index(self, index_url: str, name: str) -> dict[str, Any] | None:
-        """The cached cube document (``{"etag", "document"}``), or ``None``."""
+        """The cached cube document (``{"etag", "document"}``), or ``None``.
+
+        An entry of another shape (damaged, or not written by this client) counts as absent
+        and is removed, so the next request replaces it.
+        """
+        path = self.index_path(index_url, name)
         try:
-            data = json.loads(self.index_path(index_url, name).read_bytes())
-        except (FileNotFoundError, ValueError):
+            data = path.read_bytes()
+        except FileNotFoundError:
             return None
-        return data if isinstance(data, dict) and "document" in data else None
+        entry = _index_entry(data)
+        if entry is None:
+            with suppress(FileNotFoundError):
+                path.unlink()
+        return entry
+
+    def discard_index(self, index_url: str, name: str) -> None:
+        """Remove a cached cube document."""
+        with suppress(FileNotFoundError):
+            self.index_path(index_url, name).unlink()
 
     def write_index(self, index_url: str, name: str, document: Any, etag: str | None) -> None:
         """Store a cube document and its ETag."""
@@ -164,9 +187,15 @@ class Cache:
         return result
 
     def verify(self, remove: bool = True) -> CacheReport:
-        """Re-hash every blob and envelope; remove (when ``remove``) those that do not match."""
+        """Re-hash every blob and envelope, and check the shape of every cube document; remove
+        (when ``remove``) those that do not match."""
         report = CacheReport()
         for path in self._entries("blobs"):
+            if not path.is_file():
+                report.corrupt.append(f"blob {path.name} (not a file)")
+                if remove:
+                    _remove(path)
+                continue
             hasher = hashlib.sha256()
             with open(path, "rb") as stream:
                 while chunk := stream.read(_CHUNK):
@@ -179,10 +208,18 @@ class Cache:
                     path.unlink()
         for path in self._entries("envelopes"):
             report.checked += 1
-            if not _envelope_matches(path.read_bytes(), path.name):
+            if not path.is_file() or not _envelope_matches(path.read_bytes(), path.name):
                 report.corrupt.append(f"envelope sha256:{path.name}")
                 if remove:
-                    path.unlink()
+                    _remove(path)
+        for path in sorted((self.root / "index").glob("*/*/*.json")):
+            report.checked += 1
+            data = path.read_bytes() if path.is_file() else b""
+            report.bytes_checked += len(data)
+            if _index_entry(data, parse=True) is None:
+                report.corrupt.append(f"index entry {path.relative_to(self.root / 'index')}")
+                if remove:
+                    _remove(path)
         return report
 
     def clean(self) -> int:
@@ -196,6 +233,42 @@ class Cache:
             os.replace(self.root, doomed)
             shutil.rmtree(doomed, ignore_errors=True)
         return freed
+
+
+def _index_entry(data: bytes, *, parse: bool = False) -> dict[str, Any] | None:
+    """The cube document entry ``data`` holds (``{"etag", "document"}``), or ``None`` when it is
+    not one: invalid JSON, or a document not of the cube document's shape (the cache never
+    stores one, so it was damaged after it was written). ``parse`` also parses every version,
+    digest and dependency in it (``memos cache verify``; installs do that anyway)."""
+    from memos_client.registry_documents import CUBE, InvalidDocumentError, checked, decode_json
+
+    try:
+        entry = decode_json(data)
+    except ValueError:
+        return None
+    if not isinstance(entry, dict) or not isinstance(entry.get("etag"), (str, type(None))):
+        return None
+    try:
+        if parse:
+            from memos_client.install.resolver import candidates_from_document
+
+            candidates_from_document(entry.get("document"))
+        else:
+            checked(entry.get("document"), CUBE)
+    except InvalidDocumentError:
+        return None
+    return entry
+
+
+def _remove(path: Path) -> None:
+    """Remove a cache entry, whatever it is (a file, or a directory where a file belongs)."""
+    import shutil
+
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with suppress(FileNotFoundError):
+            path.unlink()
 
 
 def _envelope_matches(data: bytes, hex_name: str) -> bool:

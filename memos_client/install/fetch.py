@@ -11,7 +11,6 @@ when they leave the registry's origin (the test suite checks it against two real
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import suppress
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from memos_client.errors import NetworkError, NotFoundError, RegistryError, VerificationError
 from memos_client.install.cache import Cache
 from memos_client.install.resolver import Candidate, candidates_from_document
+from memos_client.registry_documents import InvalidDocumentError, invalid_response
 from mip.digests import Digest
 from mip.names import CubeName
 
@@ -94,16 +94,21 @@ class BackgroundDownload:
 
 
 def default_index_url() -> str:
-    """``$MEMOS_INDEX_URL``, else the registry of ``memos login``, else the local default."""
-    if os.environ.get("MEMOS_INDEX_URL"):
-        return os.environ["MEMOS_INDEX_URL"]
-    from memos_client.errors import UsageError
-    from memos_client.index_config import load_index_settings
+    """``$MEMOS_INDEX_URL``, else the registry of ``memos login``, else the local default
+    (a configured URL that is not http(s) is refused, not replaced by the default)."""
+    from memos_client.index_config import configured_index_url
 
-    try:
-        return load_index_settings().index_url
-    except UsageError:
-        return DEFAULT_INDEX_URL
+    return configured_index_url() or DEFAULT_INDEX_URL
+
+
+def _pins_known(known: Sequence[Candidate], exact_pins: Collection[str]) -> bool:
+    """Whether every exactly pinned version is among ``known`` (then no request is needed)."""
+    if not exact_pins:
+        return False
+    from mip.versions import Version
+
+    versions = {candidate.version for candidate in known}
+    return all(Version.parse(pin) in versions for pin in exact_pins)
 
 
 class RegistryIndex:
@@ -118,7 +123,11 @@ class RegistryIndex:
     def __init__(
         self, url: str, cache: Cache, *, offline: bool = False, token: str | None = None
     ) -> None:
-        self.url = url.rstrip("/")
+        from memos_client.index_config import check_index_url
+
+        # Refuse a URL that is not http(s) here, where every install, lock and sync begins,
+        # whether it came from --index-url, the environment or a lockfile's index-url.
+        self.url = check_index_url(url)
         self.cache = cache
         self.offline = offline
         self._token = token
@@ -153,8 +162,16 @@ class RegistryIndex:
     def candidates(self, name: CubeName, exact_pins: Collection[str] = ()) -> Sequence[Candidate]:
         """Every version of ``name`` (see the class docstring for when the network is used)."""
         cached = self.cache.read_index(self.url, name)
-        if cached is not None and (self.offline or self._pins_cached(cached, exact_pins)):
-            return candidates_from_document(cached["document"])
+        known: list[Candidate] | None = None
+        if cached is not None:
+            try:
+                known = candidates_from_document(cached["document"], name)
+            except InvalidDocumentError:
+                # Not what this client writes: treat it as absent, and ask the registry again.
+                self.cache.discard_index(self.url, name)
+                cached = None
+        if known is not None and (self.offline or _pins_known(known, exact_pins)):
+            return known
         if self.offline:
             raise NotFoundError(
                 f"unknown cube {name}: it is not in the cache, and --offline forbids asking "
@@ -163,25 +180,22 @@ class RegistryIndex:
         etag = cached.get("etag") if cached else None
         document, new_etag = self.client.cube_document(name, etag)
         if document is None:
-            if cached is None:
+            if known is None:
                 raise RegistryError(f"{self.url} answered 304 to an unconditional request")
-            return candidates_from_document(cached["document"])
+            return known
+        try:
+            result = candidates_from_document(document, name)
+        except InvalidDocumentError as exc:
+            raise invalid_response(self.url, "GET", f"/v1/cubes/{name}", exc.what) from None
         self.cache.write_index(self.url, name, document, new_etag)
-        return candidates_from_document(document)
-
-    def _pins_cached(self, cached: Mapping[str, Any], exact_pins: Collection[str]) -> bool:
-        if not exact_pins:
-            return False
-        from mip.versions import Version
-
-        versions = {Version.parse(str(v["version"])) for v in cached["document"]["versions"]}
-        return all(Version.parse(pin) in versions for pin in exact_pins)
+        return result
 
     # -- envelopes and keys ----------------------------------------------------------------------
 
     def envelope(self, candidate: Candidate) -> bytes:
-        """The envelope bytes of a version, from the cache or the registry (not yet verified)."""
-        cached = self.cache.read_envelope(candidate.manifest_digest)
+        """The envelope bytes of a version, from the cache or the registry (not yet verified;
+        a cached one damaged since it was written counts as absent)."""
+        cached = self.cache.read_checked_envelope(candidate.manifest_digest)
         if cached is not None:
             return cached
         if self.offline:

@@ -19,7 +19,6 @@ install of a 100 MB cube, for requests that need none of it. The policy is the r
 from __future__ import annotations
 
 import http.client
-import json
 import ssl
 import threading
 import urllib.error
@@ -29,9 +28,11 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from memos_client import registry_documents as shapes
 from memos_client.errors import NetworkError, NotFoundError, RegistryError, UsageError
-from memos_client.index_config import load_index_settings
+from memos_client.index_config import check_index_url, load_index_settings
 from memos_client.registry_api import registry_error
+from memos_client.registry_documents import InvalidDocumentError, decode_json, invalid_response
 
 #: Seconds without progress before a request fails (connect, or between reads).
 TIMEOUT = 60.0
@@ -114,7 +115,7 @@ class InstallClient:
     """A registry for the install commands. Thread-safe (blobs download in parallel threads)."""
 
     def __init__(self, index_url: str, token: str | None = None) -> None:
-        self.index_url = index_url.rstrip("/")
+        self.index_url = check_index_url(index_url)
         self.token = token
         self._opener = _opener()
 
@@ -175,37 +176,36 @@ class InstallClient:
                     f"the registry at {self.index_url} broke off a response: {exc}"
                 ) from exc
 
-    def get_json(self, path: str) -> Any:
-        """A JSON document (``path`` starts with ``/v1``)."""
+    def get_json(self, path: str, shape: shapes.Shape = shapes.OBJECT) -> dict[str, Any]:
+        """A JSON document (``path`` starts with ``/v1``) of ``shape``."""
         body = self._body(self._open(path, {"Accept": "application/json"}))
+        return self._decode(path, body, shape)
+
+    def _decode(self, path: str, body: bytes, shape: shapes.Shape) -> dict[str, Any]:
+        """The document ``body`` holds; ``invalid_response`` unless it is JSON of ``shape``."""
         try:
-            return json.loads(body)
+            document = decode_json(body)
         except ValueError as exc:
-            raise RegistryError(
-                f"the registry at {self.index_url} answered GET {path} with invalid JSON",
-                code="invalid_response",
-            ) from exc
+            raise invalid_response(self.index_url, "GET", path, "JSON") from exc
+        try:
+            return shapes.checked(document, shape)
+        except InvalidDocumentError as exc:
+            raise invalid_response(self.index_url, "GET", path, exc.what) from None
 
     # -- what installs ask for ------------------------------------------------------------------
 
     def cube_document(
         self, name: str, etag: str | None = None
     ) -> tuple[dict[str, Any] | None, str | None]:
-        """The raw cube document and its ETag; ``(None, etag)`` when unchanged (304)."""
+        """The cube document (of the shape ``registry_documents.CUBE``) and its ETag;
+        ``(None, etag)`` when unchanged (304)."""
         path = f"/v1/cubes/{_cube_path(name)}"
         try:
             response = self._open(path, {"If-None-Match": etag} if etag else {})
         except _NotModifiedError:
             return None, etag
         new_etag = response.headers.get("etag")
-        try:
-            document: dict[str, Any] = json.loads(self._body(response))
-        except ValueError as exc:
-            raise RegistryError(
-                f"the registry at {self.index_url} answered GET {path} with invalid JSON",
-                code="invalid_response",
-            ) from exc
-        return document, new_etag
+        return self._decode(path, self._body(response), shapes.CUBE), new_etag
 
     def envelope(self, name: str, version: str) -> bytes:
         """The DSSE envelope of a version, exactly as stored (verify it before trusting it)."""
@@ -214,7 +214,8 @@ class InstallClient:
 
     def keys(self, namespace: str) -> list[dict[str, Any]]:
         """Signing keys registered for a namespace."""
-        return list(self.get_json(f"/v1/namespaces/{quote(namespace, safe='')}/keys")["keys"])
+        path = f"/v1/namespaces/{quote(namespace, safe='')}/keys"
+        return list(self.get_json(path, shapes.KEY_LIST)["keys"])
 
     @contextmanager
     def stream_blob(self, digest: str, offset: int = 0) -> Iterator[Iterator[bytes]]:

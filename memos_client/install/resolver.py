@@ -18,7 +18,9 @@ from typing import Any, Protocol
 
 from memos_client.errors import NotFoundError, ResolutionError
 from memos_client.install.requirements import Requirement, requirement_text
-from mip.digests import Digest
+from memos_client.registry_documents import CUBE, InvalidDocumentError, checked
+from mip.digests import Digest, parse_digest
+from mip.errors import MIPError
 from mip.names import CubeName, normalize_cube_name
 from mip.versions import Version, parse_specifier
 
@@ -73,22 +75,33 @@ class MemoryIndex:
         return self._cubes[name]
 
 
-def candidates_from_document(document: Mapping[str, Any]) -> list[Candidate]:
-    """Candidates from a registry cube document (``GET /v1/cubes/{ns}/{name}``, API §5)."""
-    name = normalize_cube_name(str(document.get("normalized_name") or document["name"]))
-    result = []
-    for item in document.get("versions", []):
-        result.append(
-            Candidate(
+def candidates_from_document(document: Any, expected: CubeName | None = None) -> list[Candidate]:
+    """Candidates from a registry cube document (``GET /v1/cubes/{ns}/{name}``, API §5).
+
+    Raises :class:`InvalidDocumentError` when it is not one (a wrong shape, or a name, version,
+    digest or dependency that does not parse), or when it describes a cube other than
+    ``expected``.
+    """
+    cube = checked(document, CUBE)
+    try:
+        name = normalize_cube_name(cube.get("normalized_name") or cube["name"])
+        if expected is not None and name != expected:
+            raise InvalidDocumentError(f"the cube document of {expected} (it describes {name})")
+        result = []
+        for item in cube["versions"]:
+            candidate = Candidate(
                 name=name,
-                version=Version.parse(str(item["version"])),
-                version_text=str(item["version"]),
-                manifest_digest=Digest(str(item["manifest_digest"])),
+                version=Version.parse(item["version"]),
+                version_text=item["version"],
+                manifest_digest=parse_digest(item["manifest_digest"]),
                 dependencies=dict(item.get("dependencies") or {}),
                 yanked=bool(item.get("yanked", False)),
                 yank_reason=item.get("yank_reason"),
             )
-        )
+            candidate.requirements()  # dependencies that do not parse fail here, not mid-resolve
+            result.append(candidate)
+    except MIPError as exc:
+        raise InvalidDocumentError(f"a valid cube document ({exc})") from exc
     return result
 
 

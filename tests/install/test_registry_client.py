@@ -73,9 +73,10 @@ def test_the_user_agent_is_the_registry_client_s() -> None:
 
 @pytest.mark.usefixtures("no_proxy")
 def test_json_documents_carry_the_token_and_user_agent() -> None:
-    with Server(answer(200, {"keys": [{"key_id": "k1"}]})) as server:
+    key = {"key_id": "k1", "public_key_pem": "PEM"}
+    with Server(answer(200, {"keys": [key]})) as server:
         client = InstallClient(server.url + "/", token="secret")
-        assert client.keys("acme") == [{"key_id": "k1"}]
+        assert client.keys("acme") == [key]
     path, headers = server.requests[0]
     assert path == "/v1/namespaces/acme/keys"
     assert headers["authorization"] == "Bearer secret"
@@ -91,13 +92,13 @@ def test_conditional_cube_documents() -> None:
             else (
                 200,
                 {"ETag": '"v1"'},
-                b'{"versions": []}',
+                b'{"name": "acme/kb", "versions": []}',
             )
         )
 
     with Server(route) as server:
         client = InstallClient(server.url)
-        assert client.cube_document("acme/kb") == ({"versions": []}, '"v1"')
+        assert client.cube_document("acme/kb") == ({"name": "acme/kb", "versions": []}, '"v1"')
         assert client.cube_document("acme/kb", '"v1"') == (None, '"v1"')
     assert "authorization" not in server.requests[0][1]  # anonymous without a token
 
@@ -129,7 +130,7 @@ def test_conditional_cube_documents() -> None:
             lambda path: (200, {}, b"<html>"),
             RegistryError,
             "invalid_response",
-            "with invalid JSON",
+            "with a document that is not JSON: check --index-url",
         ),
         (answer(304), RegistryError, "http_304", "the registry answered HTTP 304"),
     ],
@@ -227,3 +228,20 @@ def test_https_certificates_are_verified(tmp_path: Path) -> None:
         with pytest.raises(NetworkError, match="CERTIFICATE_VERIFY_FAILED"):
             InstallClient(url).keys("acme")
     assert server.requests == []
+
+
+@pytest.mark.usefixtures("no_proxy")
+def test_a_registry_error_message_is_printed_on_one_line_of_readable_length() -> None:
+    for message, shown in (
+        ("line1\nline2\r\n\tline3", "line1 line2 line3"),
+        ("x" * 100_000, "x" * 500 + "..."),
+    ):
+        route = answer(500, {"error": {"code": "boom", "message": message}})
+        with Server(route) as server, pytest.raises(RegistryError) as caught:
+            InstallClient(server.url).keys("acme")
+        assert caught.value.code == "boom"
+        assert str(caught.value) == shown
+    deep = Server(lambda path: (500, {}, b"[" * 100_000))
+    with deep as server, pytest.raises(RegistryError) as caught:
+        InstallClient(server.url).keys("acme")
+    assert caught.value.code == "http_500"  # an error body nested too deeply to decode

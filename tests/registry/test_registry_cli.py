@@ -271,3 +271,75 @@ def test_admin_token_commands_need_an_existing_embedded_registry(tmp_path: Path)
             "(or MEMSTORE_DATA_DIR / MEMSTORE_DATABASE_URL)\n"
         )
         assert not missing.exists()
+
+
+def test_a_failed_login_keeps_the_stored_credentials(registry: Registry, tmp_path: Path) -> None:
+    from tests.registry.test_malformed_answers import WRONG_SHAPES, BadRegistry
+
+    home = tmp_path / "home"
+    namespace = unique("login")
+    token = registry.create_token(namespace)
+    _ok(_memos(home, "login", "--index-url", registry.url, "--token", token))
+    stored = home / "registry.json"
+    before = stored.read_bytes()
+    assert json.loads(before) == {"index_url": registry.url, "token": token}
+    failures = []
+    for body in (WRONG_SHAPES["nulls"], WRONG_SHAPES["array"], b'{"account": "x"}'):
+        with BadRegistry(body) as bad:
+            failures.append(_memos(home, "login", "--index-url", bad.url, "--token", token))
+    failures.append(_memos(home, "login", "--index-url", "ftp://x", "--token", token))
+    failures.append(_memos(home, "login", "--index-url", registry.url, "--token", "mst_wrong"))
+    failures.append(_memos(home, "login", "--index-url", registry.url, "--token", "a\nb"))
+    for result in failures:
+        assert result.returncode in (2, 6), result.stderr
+        assert result.stderr.startswith("error: ")
+        assert result.stderr.count("\n") == 1, result.stderr
+        assert stored.read_bytes() == before  # byte for byte
+    assert not [p for p in home.iterdir() if p.name.startswith(".registry-")]  # no temp files
+    # The stored login still works.
+    assert _ok(_memos(home, "search", "anything")) == ""
+
+
+def test_a_token_with_line_breaks_is_refused_by_every_command(
+    registry: Registry, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    bundle = tmp_path / "missing.memcube"
+    expected = "is not a registry token"
+    for token in ("a\nb", "a\r\nb", "a b", "mst_\x1b[2J"):
+        for args, env in (
+            (["publish", str(bundle), "--token", token], {}),
+            (["publish", str(bundle)], {"MEMOS_TOKEN": token}),
+            (["search", "x"], {"MEMOS_TOKEN": token}),
+            (["token", "list", "--token", token], {}),
+            (["install", "acme/kb"], {"MEMOS_TOKEN": token}),
+        ):
+            result = _memos(home, *args, "--index-url", registry.url, env=env)
+            assert result.returncode == 2, (args, result.stderr)
+            assert result.stderr.startswith("error: the token from ")
+            assert expected in result.stderr
+            assert result.stderr.count("\n") == 1, result.stderr
+    # A stored token is checked too: registry.json edited by hand.
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "registry.json").write_text(json.dumps({"index_url": registry.url, "token": "a\nb"}))
+    result = _memos(home, "publish", str(bundle))
+    assert result.returncode == 2
+    assert "registry.json" in result.stderr
+    assert expected in result.stderr
+
+
+def test_a_malformed_login_file_and_an_empty_search_are_usage_errors(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    for document in ({"index_url": 5}, {"index_url": "http://127.0.0.1:1", "token": ["t"]}):
+        (home / "registry.json").write_text(json.dumps(document))
+        for args in (["search", "x"], ["install", "acme/kb"]):
+            result = _memos(home, *args)
+            assert result.returncode == 2, (args, result.stderr)
+            assert result.stderr.startswith(f"error: {home / 'registry.json'}: ")
+            assert "run 'memos login' again" in result.stderr
+    (home / "registry.json").unlink()
+    for words in ([""], ["  ", ""]):
+        result = _memos(home, "search", *words, "--index-url", f"http://127.0.0.1:{free_port()}")
+        assert result.returncode == 2, result.stderr
+        assert result.stderr == "error: give words to search for: memos search WORD...\n"
