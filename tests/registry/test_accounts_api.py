@@ -13,14 +13,15 @@ from tests.registry.conftest import Registry
 from tests.registry.cube_helpers import error_code, manifest_bytes, publish_body, unique, upload
 
 
-def _expire(registry: Registry, token: str) -> None:
+def _update_token(registry: Registry, token: str, **values: object) -> None:
+    """Change a stored token's row directly (what no API allows: expiry, wider scopes)."""
     engine = registry.engine()
     try:
         with engine.begin() as connection:
             connection.execute(
                 update(ApiToken)
                 .where(ApiToken.token_hash == hash_token(token))  # type: ignore[arg-type]
-                .values(expires_at=utcnow() - timedelta(seconds=1))
+                .values(**values)
             )
     finally:
         engine.dispose()
@@ -55,7 +56,7 @@ def test_token_errors(registry: Registry) -> None:
         )
     # An expired token.
     expiring = registry.create_token(namespace)
-    _expire(registry, expiring)
+    _update_token(registry, expiring, expires_at=utcnow() - timedelta(seconds=1))
     with registry.client(expiring) as expired:
         response = expired.post("/v1/versions", json=publish_body(payload, key))
         assert response.status_code == 401
@@ -330,16 +331,7 @@ def test_an_account_wide_token_sees_and_revokes_every_token_of_its_account(
     with registry.client(token) as client:
         wide = client.post("/v1/tokens", json={"namespaces": ["*"], "actions": ["tokens"]})
         assert error_code(wide) == "forbidden"  # a namespace-scoped token cannot grant '*'
-    engine = registry.engine()
-    try:
-        with engine.begin() as connection:
-            connection.execute(
-                update(ApiToken)
-                .where(ApiToken.token_hash == hash_token(token))  # type: ignore[arg-type]
-                .values(namespaces=["*"])
-            )
-    finally:
-        engine.dispose()
+    _update_token(registry, token, namespaces=["*"])
     with registry.client(token) as client:
         listed = client.get("/v1/tokens").json()["tokens"]
         assert {t["prefix"] for t in listed} == {token[:12], other[:12]}
