@@ -33,7 +33,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,27 +48,7 @@ from kv_snapshot import write_kv_snapshot
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_for(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server for {url} exited")
-        try:
-            if httpx.get(url, timeout=1).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(url)
+from tests.support import answers, free_port, start_registry_process, wait_until  # noqa: E402
 
 
 def env_for(**extra: str) -> dict[str, str]:
@@ -249,24 +228,7 @@ def main() -> None:
     # memos and pip are timed with this interpreter; the servers run on this one.
     python = installed_python(work / "python")
 
-    # Registry + cubes.
-    reg_port = free_port()
-    registry = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "registry_server",
-            "serve",
-            "--port",
-            str(reg_port),
-            "--data-dir",
-            str(work / "registry"),
-            "--no-access-log",
-        ],
-        env=env_for(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    # Registry + cubes; pypi-server starts while the registry comes up.
     pypi_port = free_port()
     pypi = subprocess.Popen(
         [
@@ -283,11 +245,15 @@ def main() -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    index_url = f"http://127.0.0.1:{reg_port}"
     simple_url = f"http://127.0.0.1:{pypi_port}/simple/"
+    registry = None
     try:
-        wait_for(index_url + "/healthz", registry)
-        wait_for(simple_url, pypi)
+        (work / "registry").mkdir()
+        registry = start_registry_process(env_for(), work / "registry")
+        index_url = registry.url
+        wait_until(lambda: pypi.poll() is not None or answers(simple_url), 60, simple_url)
+        if pypi.poll() is not None:
+            raise RuntimeError(f"pypi-server exited with {pypi.returncode}")
         token = subprocess.run(
             [
                 sys.executable,
@@ -453,9 +419,9 @@ def main() -> None:
         if "warm" in scenarios:
             results.append(warm_reinstall(work, python, index_url, args.runs))
     finally:
-        registry.terminate()
+        if registry is not None:
+            registry.stop()
         pypi.terminate()
-        registry.wait()
         pypi.wait()
 
     versions = {

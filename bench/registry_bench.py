@@ -21,14 +21,12 @@ import os
 import platform
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -36,68 +34,22 @@ from installed import compile_project, installed_python
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from tests.support import (  # noqa: E402  (the checkout is on the path only from here)
+    ServerProcess,
+    answers,
+    free_port,
+    start_registry_process,
+    wait_until,
+)
+
 POSTGRES = "127.0.0.1:5432"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_for(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"{url} did not come up")
-
-
-@dataclass
-class Server:
-    url: str
-    process: subprocess.Popen[bytes]
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
 
 
 def base_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MEMSTORE_", "MEMOS_"))}
     env["PYTHONPATH"] = str(REPO)
     return env
-
-
-def start_registry(data_dir: Path, env: dict[str, str]) -> Server:
-    port = free_port()
-    log = open(data_dir.parent / f"registry-{port}.log", "wb")  # noqa: SIM115
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "registry_server",
-            "serve",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(data_dir),
-            "--no-access-log",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    wait_for(url + "/healthz")
-    return Server(url, process)
 
 
 def admin_token(data_dir: Path, env: dict[str, str], namespace: str) -> str:
@@ -149,32 +101,35 @@ def populate(url: str, token: str, versions: int) -> tuple[str, str, int]:
     )
 
 
-def start_pypiserver(packages: Path) -> Server:
+def start_pypiserver(packages: Path) -> ServerProcess:
     port = free_port()
-    log = open(packages.parent / "pypiserver.log", "wb")  # noqa: SIM115
-    process = subprocess.Popen(
-        [
-            "pypi-server",
-            "run",
-            "-p",
-            str(port),
-            "-i",
-            "127.0.0.1",
-            "--hash-algo",
-            "off",
-            "-a",
-            ".",
-            "-P",
-            ".",
-            "--disable-fallback",
-            str(packages),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    log = packages.parent / "pypiserver.log"
+    with open(log, "wb") as sink:
+        process = subprocess.Popen(
+            [
+                "pypi-server",
+                "run",
+                "-p",
+                str(port),
+                "-i",
+                "127.0.0.1",
+                "--hash-algo",
+                "off",
+                "-a",
+                ".",
+                "-P",
+                ".",
+                "--disable-fallback",
+                str(packages),
+            ],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
-    wait_for(url + "/simple/")
-    return Server(url, process)
+    wait_until(lambda: process.poll() is not None or answers(url + "/simple/"), 60, url)
+    if process.poll() is not None:
+        raise RuntimeError(f"pypi-server exited: see {log}")
+    return ServerProcess(url, process, log)
 
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -234,7 +189,7 @@ def load_benchmarks(args: argparse.Namespace, work: Path) -> list[str]:
     )
     pg_env = {**env, "MEMSTORE_DATABASE_URL": f"postgresql+psycopg://{POSTGRES}/{database}"}
     pg_dir = work / "postgres"
-    servers: list[Server] = []
+    servers: list[ServerProcess] = []
     try:
         targets: dict[str, dict[str, str]] = {"resolve": {}, "fetch": {}}
         for label, data_dir, server_env in (
@@ -243,7 +198,7 @@ def load_benchmarks(args: argparse.Namespace, work: Path) -> list[str]:
         ):
             data_dir.mkdir(parents=True)
             token = admin_token(data_dir, server_env, "bench")
-            server = start_registry(data_dir, server_env)
+            server = start_registry_process(server_env, data_dir)
             servers.append(server)
             cube_path, envelope_path, envelope_size = populate(server.url, token, args.versions)
             targets["resolve"][label] = server.url + cube_path
@@ -369,7 +324,7 @@ def transfer_benchmarks(args: argparse.Namespace, work: Path) -> list[str]:
     data_dir = work / "download-registry"
     data_dir.mkdir()
     token = admin_token(data_dir, env, "bench")
-    registry = start_registry(data_dir, env)
+    registry = start_registry_process(env, data_dir)
     packages = work / "big-packages"
     packages.mkdir()
     shutil.copy(tensor, packages / "bench_big-1.0.0.tar.gz")
@@ -410,7 +365,7 @@ def transfer_benchmarks(args: argparse.Namespace, work: Path) -> list[str]:
     data_dir.mkdir()
     python = installed_python(work / "python")  # `memos publish` starts as an installed copy
     token = admin_token(data_dir, env, "bench")
-    registry = start_registry(data_dir, env)
+    registry = start_registry_process(env, data_dir)
     raw_port = free_port()
     raw = subprocess.Popen(
         [
@@ -421,7 +376,10 @@ def transfer_benchmarks(args: argparse.Namespace, work: Path) -> list[str]:
         ],
         env=env,
     )
-    wait_for(f"http://127.0.0.1:{raw_port}/up")
+    raw_url = f"http://127.0.0.1:{raw_port}/up"
+    wait_until(lambda: raw.poll() is not None or answers(raw_url), 60, raw_url)
+    if raw.poll() is not None:
+        raise RuntimeError(f"the raw upload server exited with {raw.returncode}")
     publish_env = {**env, "MEMOS_INDEX_URL": registry.url, "MEMOS_TOKEN": token}
     publish_times: list[float] = []
     raw_times: list[float] = []

@@ -24,7 +24,6 @@ import platform
 import random
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -53,6 +52,7 @@ from registry_server.services.blobs import blob_key  # noqa: E402
 from registry_server.services.facets import prepare_catalog  # noqa: E402
 from registry_server.services.publish import _publish_once  # noqa: E402
 from registry_server.services.storage import LocalBlobStore  # noqa: E402
+from tests.support import start_registry_process  # noqa: E402
 
 WORDS = [
     "kubernetes",
@@ -270,47 +270,6 @@ def seed(data_dir: Path, database_url: str, cubes: int, memories: int) -> dict[s
     return {"cubes": cubes + 1, "versions": cubes + 2, "seed_seconds": round(seconds, 1)}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_server(data_dir: Path, database_url: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO),
-        "MEMSTORE_DATABASE_URL": database_url,
-    }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "registry_server",
-            "serve",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(data_dir),
-            "--no-access-log",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    raise SystemExit("server did not start")
-
-
 def _server_ms(response: httpx.Response) -> float:
     match = re.search(r"dur=([0-9.]+)", response.headers.get("server-timing", ""))
     return float(match.group(1)) if match else float("nan")
@@ -426,7 +385,9 @@ def main() -> None:
         print(f"seeding {args.cubes} cubes into {database_url.split('@')[-1]} ...", flush=True)
         seeded = seed(data_dir, database_url, args.cubes, args.memories)
         print(f"seeded in {seeded['seed_seconds']} s; data in {data_dir}", flush=True)
-    process, url = start_server(data_dir, database_url)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MEMSTORE_DATABASE_URL": database_url}
+    server = start_registry_process(env, data_dir)
+    url = server.url
     middle = args.cubes // 2
     namespace = f"ns{middle % max(1, args.cubes // 100):03d}"
     pages = {
@@ -464,8 +425,7 @@ def main() -> None:
         else:
             print("wrk not installed (scripts/browsers installs it): skipping the load runs")
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        server.stop()
         if not args.keep and not reuse:
             shutil.rmtree(data_dir, ignore_errors=True)
 
