@@ -135,8 +135,9 @@ class Cache:
     def read_index(self, index_url: str, name: str) -> dict[str, Any] | None:
         """The cached cube document (``{"etag", "document"}``), or ``None``.
 
-        An entry of another shape (damaged, or not written by this client) counts as absent
-        and is removed, so the next request replaces it.
+        An entry that is not such an object (damaged, or not written by this client) counts as
+        absent and is removed, so the next request replaces it. The document itself is checked
+        where it is read, by :func:`memos_client.install.resolver.candidates_from_document`.
         """
         path = self.index_path(index_url, name)
         try:
@@ -237,26 +238,27 @@ class Cache:
 
 def _index_entry(data: bytes, *, parse: bool = False) -> dict[str, Any] | None:
     """The cube document entry ``data`` holds (``{"etag", "document"}``), or ``None`` when it is
-    not one: invalid JSON, or a document not of the cube document's shape (the cache never
-    stores one, so it was damaged after it was written). ``parse`` also parses every version,
-    digest and dependency in it (``memos cache verify``; installs do that anyway)."""
-    from memos_client.registry_documents import CUBE, InvalidDocumentError, checked, decode_json
+    not one. ``parse`` also checks the document and parses every version, digest and dependency
+    in it (``memos cache verify``; installs do that when they read it)."""
+    from memos_client.registry_documents import InvalidDocumentError, decode_json
 
     try:
         entry = decode_json(data)
     except ValueError:
         return None
-    if not isinstance(entry, dict) or not isinstance(entry.get("etag"), (str, type(None))):
+    if (
+        not isinstance(entry, dict)
+        or "document" not in entry
+        or not isinstance(entry.get("etag"), (str, type(None)))
+    ):
         return None
-    try:
-        if parse:
-            from memos_client.install.resolver import candidates_from_document
+    if parse:
+        from memos_client.install.resolver import candidates_from_document
 
-            candidates_from_document(entry.get("document"))
-        else:
-            checked(entry.get("document"), CUBE)
-    except InvalidDocumentError:
-        return None
+        try:
+            candidates_from_document(entry["document"])
+        except InvalidDocumentError:
+            return None
     return entry
 
 
