@@ -14,7 +14,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -286,6 +285,8 @@ class _ClosingServer:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.connections = 0
+        #: Set once a connection has been answered and closed.
+        self.closed = threading.Event()
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
 
@@ -304,6 +305,7 @@ class _ClosingServer:
                     continue
                 if request:
                     connection.sendall(_NOT_FOUND)
+            self.closed.set()
 
     def close(self) -> None:
         self.listener.close()
@@ -323,9 +325,8 @@ def test_a_connection_the_server_dropped_is_replaced(silent_second: bool) -> Non
         with PublishClient(f"http://127.0.0.1:{server.port}") as client:
             assert client.blob_size("sha256:" + "0" * 64) is None
             if not silent_second:
-                time.sleep(
-                    0.2
-                )  # the close arrives: the client sees it before reusing the connection
+                # The server has closed it: the client sees that before reusing the connection.
+                assert server.closed.wait(10)
             assert client.blob_size("sha256:" + "1" * 64) is None
         assert server.connections == 2
     finally:
