@@ -96,13 +96,11 @@ class Lockfile:
         if os.path.lexists(path):
             if path.is_symlink() or not path.is_file():
                 raise UsageError(f"{path} exists and is not a regular file: choose another -o")
-            try:
-                read_lockfile(path)
-            except UsageError:
+            if not _is_lockfile(path):
                 raise UsageError(
                     f"{path} exists and is not a lockfile: remove it or choose another -o "
                     "(only an older lockfile is replaced)"
-                ) from None
+                )
         directory = path.parent if str(path.parent) else Path(".")
         try:
             handle, temp_name = tempfile.mkstemp(prefix=".memos.lock.", dir=directory)
@@ -115,6 +113,18 @@ class Lockfile:
         except OSError as exc:
             os.unlink(temp_name)
             raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def _is_lockfile(path: Path) -> bool:
+    """Whether ``path`` holds a lockfile, of any version (one this memos cannot read included:
+    ``memos lock`` replaces it), and not some other TOML such as ``memos.toml``."""
+    import tomllib
+
+    try:
+        document = tomllib.loads(path.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False
+    return isinstance(document.get("version"), int) and "index-url" in document
 
 
 #: The keys a lockfile and each of its cubes may have.

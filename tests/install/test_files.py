@@ -140,6 +140,7 @@ def test_lockfile_write_replaces_only_an_older_lockfile(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="cannot write"):
         lock.write(tmp_path / "missing-dir" / "memos.lock")
     path = tmp_path / "memos.lock"
+    path.write_text('version = 0\nindex-url = "http://old"\n')  # a format this memos cannot read
     lock.write(path)
     lock.write(path)  # an older lockfile is replaced
     assert read_lockfile(path).cubes == []
