@@ -162,15 +162,15 @@ def _existing_registry(data_dir: Path | None) -> Settings:
     from registry_server.settings import load_settings
 
     settings = load_settings(data_dir=data_dir)
-    embedded = settings.resolved_database_url().startswith("sqlite")
-    if embedded and settings.data_dir.exists() and not settings.data_dir.is_dir():
-        raise NotFoundError(
-            f"{settings.data_dir} is not a directory of registry data: pass the --data-dir "
-            "the server uses (or MEMSTORE_DATA_DIR / MEMSTORE_DATABASE_URL)"
+    data_dir = settings.data_dir
+    if settings.resolved_database_url().startswith("sqlite") and not data_dir.is_dir():
+        what = (
+            f"{data_dir} is not a directory of registry data"
+            if data_dir.exists()
+            else f"no registry data at {data_dir}"
         )
-    if embedded and not settings.data_dir.is_dir():
         raise NotFoundError(
-            f"no registry data at {settings.data_dir}: pass the --data-dir the server uses "
+            f"{what}: pass the --data-dir the server uses "
             "(or MEMSTORE_DATA_DIR / MEMSTORE_DATABASE_URL)"
         )
     return settings
