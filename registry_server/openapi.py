@@ -27,8 +27,13 @@ def render(document: dict[str, Any]) -> str:
 
 def main(argv: list[str]) -> int:
     """Write the document to the path given as the only argument."""
-    if len(argv) != 1:
-        sys.stderr.write("usage: python -m registry_server.openapi PATH\n")
+    usage = "usage: python -m registry_server.openapi PATH\n"
+    if argv in (["-h"], ["--help"]):
+        sys.stdout.write(usage)
+        return 0
+    if len(argv) != 1 or argv[0].startswith("-"):
+        # An option is not a path: `--help` once wrote the document to a file named "--help".
+        sys.stderr.write(usage)
         return 2
     Path(argv[0]).write_text(render(openapi_document()), encoding="utf-8")
     return 0

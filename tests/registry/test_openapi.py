@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from registry_server.openapi import openapi_document, render
+import pytest
+
+from registry_server.openapi import main, openapi_document, render
 
 COMMITTED = Path(__file__).resolve().parents[2] / "schemas" / "openapi.json"
 
@@ -20,3 +22,14 @@ def test_every_served_path_is_described_in_the_spec() -> None:
     spec = (Path(__file__).resolve().parents[2] / "spec" / "MIP-1-registry.md").read_text("utf-8")
     for path in openapi_document()["paths"]:
         assert path in spec, f"{path} is served but not described in spec/MIP-1-registry.md"
+
+
+def test_an_option_is_not_taken_for_the_output_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["--help"]) == 0
+    assert "usage:" in capsys.readouterr().out
+    assert main(["--output"]) == 2
+    assert "usage:" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
