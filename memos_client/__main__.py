@@ -1,5 +1,5 @@
 """``python -m memos_client`` runs the `memos` CLI."""
 
-from memos_client.cli.main import main
+from memos_client.cli.launch import main
 
 main()

@@ -19,7 +19,6 @@ from memos_client.install.installer import (
     remove_cube_files,
     validate_manifest,
 )
-from memos_client.install.lockfile import LockedCube, Lockfile
 from memos_client.install.requirements import Requirement
 from memos_client.install.resolver import Candidate, resolve
 from memos_client.trust import NamespacePin, load_pins, save_pins, trusted_keys
@@ -28,6 +27,7 @@ from mip.names import CubeName
 from mip.versions import Version
 
 if TYPE_CHECKING:
+    from memos_client.install.lockfile import Lockfile
     from memos_client.runtime import MemOS
     from mip.keys import PublicKey
 
@@ -298,6 +298,8 @@ def uninstall(names: Sequence[CubeName], options: Options) -> list[tuple[str, st
 
 def lock(requirements: Sequence[Requirement], options: Options) -> Lockfile:
     """``memos lock``: resolve and verify (nothing installed) and describe the result."""
+    from memos_client.install.lockfile import LockedCube, Lockfile
+
     if not requirements:
         raise UsageError("nothing to lock: list cubes in memos.toml or on the command line")
     session = open_session(options)

@@ -99,3 +99,26 @@ def test_the_console_entry_point_exits_with_the_command_s_code() -> None:
     refused = memos("install", "--nope")
     assert refused.returncode == 2
     assert refused.stderr.strip().endswith("Error: No such option: --nope")
+
+
+def test_the_memos_process_collects_cycles_less_often() -> None:
+    # launch.main(): the console script raises the collector's first threshold (start-up cost);
+    # importing the CLI, as a program or this test run does, leaves the process's own alone.
+    script = textwrap.dedent(
+        """
+        import gc, sys
+        default = gc.get_threshold()
+        import memos_client.cli.main
+        assert gc.get_threshold() == default, gc.get_threshold()
+        sys.argv = ["memos", "cache", "--help"]
+        import atexit
+        atexit.register(lambda: print("threshold", gc.get_threshold()[0]))
+        from memos_client.cli.launch import main
+        main()
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "threshold 100000" in result.stdout
