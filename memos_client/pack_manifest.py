@@ -1,8 +1,8 @@
 """The parts and the signed manifest of a bundle being packed (the heavy half of ``memos pack``).
 
 :mod:`memos_client.packer` starts copying the big payloads into the archive first and imports this
-module while they are copied: pydantic models, safetensors header checks and signing then cost no
-wall time on a large cube.
+module while they are copied: the manifest models, safetensors header checks and signing then cost
+no wall time on a large cube.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+import msgspec
 
 from memos_client import __version__
 from memos_client.errors import SourceError
@@ -32,7 +32,9 @@ from mip.models import (
     Manifest,
     ParameterPart,
     PlaintextPart,
-    describe_validation_error,
+    describe_error,
+    from_document,
+    to_document,
 )
 from mip.records import write_records
 from mip.tensors import (
@@ -129,7 +131,7 @@ def _pack_memories(
         spool.seek(0)
         digest, size = writer.add_blob_stream(spool, progress)  # type: ignore[arg-type]
     part = PlaintextPart(name=PLAINTEXT_PART_NAME, digest=digest, size=size, count=count)
-    return part.model_dump(mode="json", exclude_none=True)
+    return to_document(part)
 
 
 def _tensor_header(path: Path) -> Any:
@@ -142,21 +144,19 @@ def _activation_part(path: Path, copy: Future[tuple[Digest, int]]) -> dict[str, 
         header = _tensor_header(path)
         metadata = activation_metadata(header)
         digest, size = copy.result()
-        part = ActivationPart.model_validate(
-            {**metadata, "name": path.stem, "digest": digest, "size": size}
+        part = from_document(
+            {**metadata, "name": path.stem, "digest": digest, "size": size}, ActivationPart
         )
         check_activation(header, part)
         start, length = token_ids_range(header)
         with open(path, "rb") as stream:
             stream.seek(start)
             check_token_ids(stream.read(length), part)
-    except ValidationError as exc:
-        raise SourceError(
-            f"{path}: invalid activation metadata: {describe_validation_error(exc)}"
-        ) from exc
+    except msgspec.ValidationError as exc:
+        raise SourceError(f"{path}: invalid activation metadata: {describe_error(exc)}") from exc
     except (MIPError, ValueError) as exc:
         raise SourceError(f"{path}: {exc}") from exc
-    return part.model_dump(mode="json", exclude_none=True)
+    return to_document(part)
 
 
 def _adapter_config(path: Path) -> Any:
@@ -173,20 +173,19 @@ def _adapter_part(directory: Path, copies: BlobCopies) -> dict[str, Any]:
         header = _tensor_header(weights)
         metadata = parameter_metadata(header)
         digest, size = copies[weights].result()
-        part = ParameterPart.model_validate(
+        part = from_document(
             {
                 **metadata,
                 "name": directory.name,
                 "digest": digest,
                 "size": size,
                 "adapter_config": config,
-            }
+            },
+            ParameterPart,
         )
         check_parameter(header, part)
-    except ValidationError as exc:
-        raise SourceError(
-            f"{directory}: invalid adapter metadata: {describe_validation_error(exc)}"
-        ) from exc
+    except msgspec.ValidationError as exc:
+        raise SourceError(f"{directory}: invalid adapter metadata: {describe_error(exc)}") from exc
     except FileNotFoundError as exc:
         raise SourceError(
             f"{directory}: an adapter needs adapter_config.json and {ADAPTER_WEIGHTS} "
@@ -194,4 +193,4 @@ def _adapter_part(directory: Path, copies: BlobCopies) -> dict[str, Any]:
         ) from exc
     except (MIPError, ValueError) as exc:
         raise SourceError(f"{directory}: {exc}") from exc
-    return part.model_dump(mode="json", exclude_none=True)
+    return to_document(part)

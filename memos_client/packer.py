@@ -88,7 +88,7 @@ def pack(
             for path in [*source.activation_files, *weights]
             if path.is_file()  # a missing file is reported with its part, below
         }
-        # Imported now, so that pydantic, safetensors checks and signing overlap the copies.
+        # Imported now, so that the manifest models, safetensors checks and signing overlap the copies.
         from memos_client.pack_manifest import signed_manifest
         from mip.manifest import manifest_digest
 

@@ -9,7 +9,7 @@ of an upload cut off.
 Blob digests are not hashed locally: the registry hashes every upload while receiving it and
 refuses a mismatch (``digest_mismatch``), and blobs it already has were verified when they
 arrived, so a local pass would only double the reading. The local checks run beside the upload
-because they cost mostly imports (pydantic for the manifest, cryptography for the signature):
+because they cost mostly imports (the manifest models, cryptography for the signature):
 time the upload, which releases the GIL in ``sendfile``, leaves free. The signer's public key goes
 along when it is one of the user's own keys, so the first publish to a namespace can register it.
 """
@@ -132,8 +132,8 @@ def _checked_envelope(
 ) -> tuple[bytes, PublicKey | None]:
     """Check the bundle (MIP-1 §8: structure, manifest, envelope, payload formats); return the
     envelope to post and the user's own key that signed it, if any."""
-    # Imported here, not at the top: they cost ~0.2 s (pydantic, cryptography), spent while the
-    # upload is already running.
+    # Imported here, not at the top: their imports (the manifest models, cryptography) are spent
+    # while the upload is already running.
     from memos_client.keystore import own_public_keys
     from mip.container import open_bundle
     from mip.dsse import verify

@@ -11,20 +11,23 @@ import json
 import re
 from typing import Any
 
-from pydantic import ValidationError
+import msgspec
 
 from mip import MIP_MAJOR
 from mip.digests import Digest, digest_bytes
 from mip.errors import ManifestError, UnsupportedVersionError
 from mip.limits import DEFAULT_LIMITS, Limits
-from mip.models import Manifest, describe_validation_error
+from mip.models import Manifest, describe_error, from_document, to_document
 
 _MIP_VERSION_RE = re.compile(r"[0-9]{1,9}\.[0-9]{1,9}")
 
 
 def encode_manifest(manifest: Manifest) -> bytes:
-    """The canonical bytes a writer signs: sorted keys, compact separators, ``None`` left out."""
-    document = manifest.model_dump(mode="json", exclude_none=True)
+    """The canonical bytes a writer signs: sorted keys, compact separators, ``None`` left out.
+
+    The unknown fields the manifest was read with are written back (MIP-1 §2).
+    """
+    document = to_document(manifest)
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -42,7 +45,7 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def decode_manifest(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Manifest:
-    """Parse and validate manifest bytes; every schema problem is reported in one error."""
+    """Parse and validate manifest bytes; the first schema problem found is the error's message."""
     if len(data) > limits.max_manifest_bytes:
         raise ManifestError(
             f"manifest is {len(data)} bytes, over the {limits.max_manifest_bytes}-byte limit"
@@ -59,7 +62,11 @@ def decode_manifest(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Manifest:
 
 
 def manifest_from_document(document: Any, limits: Limits = DEFAULT_LIMITS) -> Manifest:
-    """Validate an already-parsed manifest document (checks the MIP major version first)."""
+    """Validate an already-parsed manifest document (checks the MIP major version first).
+
+    Raises :class:`ManifestError` naming the first problem and where it is, e.g.
+    ``invalid manifest: parts[0].size: Expected `int` >= 0``.
+    """
     if not isinstance(document, dict):
         raise ManifestError("invalid manifest: expected a JSON object")
     version = document.get("mip_version")
@@ -73,11 +80,9 @@ def manifest_from_document(document: Any, limits: Limits = DEFAULT_LIMITS) -> Ma
     if isinstance(parts, list) and len(parts) > limits.max_parts:
         raise ManifestError(f"invalid manifest: {len(parts)} parts, limit {limits.max_parts}")
     try:
-        manifest = Manifest.model_validate(document)
-    except ValidationError as exc:
-        raise ManifestError(f"invalid manifest: {describe_validation_error(exc)}") from exc
-    except ValueError as exc:
-        raise ManifestError(f"invalid manifest: {exc}") from exc
+        manifest = from_document(document, Manifest)
+    except msgspec.ValidationError as exc:
+        raise ManifestError(f"invalid manifest: {describe_error(exc)}") from exc
     for part in manifest.parts:
         if part.size > limits.max_blob_bytes:
             raise ManifestError(

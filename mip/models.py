@@ -1,26 +1,28 @@
-"""Pydantic models of the MIP v1 manifest and its parts (MIP-1 §5, §7).
+"""msgspec models of the MIP v1 manifest and its parts (MIP-1 §5, §7).
 
-Every model keeps unknown fields (``extra="allow"``) so a reader of a newer minor version
-round-trips what it does not understand; a part of an unknown kind is kept as :class:`OtherPart`.
+Documents become models through :func:`from_document` and models become documents through
+:func:`to_document`. Unknown fields are not refused: every model keeps them
+(:func:`unknown_fields`) and :func:`to_document` writes them back, so a tool that rewrites a
+manifest preserves what a newer minor version added (MIP-1 §2); a part of an unknown kind is kept
+as :class:`OtherPart`.
+
+Validation stops at the first problem; :func:`describe_error` puts it on one line, ``where: what``
+(for example ``parts[0].size: Expected `int` >= 0``). msgspec checks the declared constraints
+(``msgspec.Meta``) when it converts a document, not when a model is built in code; the custom
+checks in ``__post_init__`` run both times.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
+from collections import Counter
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from functools import cache
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Discriminator,
-    Field,
-    Tag,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+import msgspec
 
 from mip.digests import Digest, parse_digest
 from mip.names import validate_cube_name
@@ -33,127 +35,260 @@ PARAMETER_MEDIA_TYPE = "application/vnd.memcube.parameter.v1+safetensors"
 #: Tensor dtypes a part may declare (safetensors names).
 TensorDtype = Literal["F64", "F32", "F16", "BF16", "I64", "I32", "I16", "I8", "U8", "BOOL"]
 
+#: The part kinds this version of the protocol defines (MIP-1 §7).
+KNOWN_KINDS = ("plaintext", "activation", "parameter")
 
-def describe_validation_error(error: ValidationError) -> str:
-    """Every problem of a pydantic error on one line: ``where: what; where: what``."""
-    problems = []
-    for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"])
-        message = item["msg"].removeprefix("Value error, ")
-        # A model-level check has no location: its message stands alone.
-        problems.append(f"{where}: {message}" if where else message)
-    return "; ".join(problems)
+_SHA256_HEX = r"^[0-9a-f]{64}$"
+#: RFC 3339 in the JSON Schemas; the time zone of ``created`` is checked in ``__post_init__``, to
+#: say what is wrong the way the other checks do.
+_DATE_TIME = msgspec.Meta(extra_json_schema={"format": "date-time"})
+#: Where an instance keeps its unknown fields (in its ``__dict__``, beside the declared slots).
+_UNKNOWN = "__mip_unknown__"
 
-
-class _Open(BaseModel):
-    """Base of every manifest model: unknown fields are kept, values are validated on assignment."""
-
-    model_config = ConfigDict(extra="allow", frozen=False, populate_by_name=True)
+_T = TypeVar("_T")
 
 
-class Author(_Open):
+class FieldError(ValueError):
+    """A custom check failed on one field: ``field`` says where, ``problem`` what.
+
+    msgspec wraps the error of a ``__post_init__`` in a ``ValidationError`` located at the model;
+    :func:`describe_error` adds the field to that location.
+    """
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+class OpenStruct(msgspec.Struct, kw_only=True, dict=True):
+    """Base of every MIP document model: fields are keyword-only; unknown fields are kept.
+
+    ``dict=True`` gives instances a ``__dict__`` where :func:`from_document` keeps the fields
+    the model does not declare (see :func:`unknown_fields`).
+    """
+
+
+def unknown_fields(model: OpenStruct) -> dict[str, Any]:
+    """The fields of ``model`` its class does not declare, as read by :func:`from_document`.
+
+    The dict is the model's own: what is added to it is written by :func:`to_document` (an
+    extension field, MIP-1 §2). Copies (``copy.copy``, ``msgspec.structs.replace``) do not keep it.
+    """
+    unknown: dict[str, Any] = vars(model).setdefault(_UNKNOWN, {})
+    return unknown
+
+
+@cache
+def _declared(model: type[msgspec.Struct]) -> frozenset[str]:
+    return frozenset(model.__struct_encode_fields__)
+
+
+def _keep_unknown(model: msgspec.Struct, raw: dict[str, Any]) -> None:
+    """Record, on ``model`` and every model inside it, the fields of ``raw`` it does not declare."""
+    declared = _declared(type(model))
+    if isinstance(model, OpenStruct) and not declared.issuperset(raw):
+        vars(model)[_UNKNOWN] = {k: v for k, v in raw.items() if k not in declared}
+    for name, key in zip(model.__struct_fields__, model.__struct_encode_fields__, strict=True):
+        value = getattr(model, name)
+        if isinstance(value, msgspec.Struct):
+            inner = raw.get(key)
+            if isinstance(inner, dict):
+                _keep_unknown(value, inner)
+        elif isinstance(value, list) and value and isinstance(value[0], msgspec.Struct):
+            # A list of models (authors, sources, parts) beside its raw list.
+            for item, inner in zip(value, raw.get(key) or (), strict=False):
+                if isinstance(inner, dict):
+                    _keep_unknown(item, inner)
+
+
+def from_document(document: Any, model: type[_T]) -> _T:
+    """Validate a parsed JSON document as ``model``, keeping its unknown fields at every level.
+
+    Raises ``msgspec.ValidationError`` at the first problem (see :func:`describe_error`).
+    """
+    value = msgspec.convert(document, model)
+    if isinstance(value, msgspec.Struct) and isinstance(document, dict):
+        _keep_unknown(value, document)
+    return value
+
+
+def _plain(value: Any, omit_none: bool) -> Any:
+    if isinstance(value, msgspec.Struct):
+        return to_document(value, omit_none=omit_none)
+    if isinstance(value, list) and value and isinstance(value[0], msgspec.Struct):
+        return [_plain(item, omit_none) for item in value]
+    # Anything else holds no model (keywords, dependencies, adapter_config, unknown fields):
+    # msgspec writes it as JSON values, nulls kept, datetimes in RFC 3339 ("Z" for UTC).
+    return msgspec.to_builtins(value)
+
+
+def to_document(model: msgspec.Struct, *, omit_none: bool = True) -> dict[str, Any]:
+    """The JSON document of ``model``: declared fields in order, then its unknown fields.
+
+    ``None`` values of fields are left out at every level unless ``omit_none`` is false (values
+    inside free-form objects such as ``adapter_config`` are kept); datetimes become RFC 3339
+    strings.
+    """
+    document: dict[str, Any] = {}
+    for name, key in zip(model.__struct_fields__, model.__struct_encode_fields__, strict=True):
+        value = getattr(model, name)
+        if value is None:
+            if not omit_none:
+                document[key] = None
+        elif type(value) in _SCALARS:
+            document[key] = value
+        else:
+            document[key] = _plain(value, omit_none)
+    unknown = getattr(model, "__dict__", {}).get(_UNKNOWN)
+    if unknown:
+        for key, value in unknown.items():
+            if key not in document and (value is not None or not omit_none):
+                document[key] = _plain(value, omit_none)
+    return document
+
+
+_SCALARS = frozenset({str, int, bool, float})
+_LOCATED = re.compile(r"(?P<what>.*) - at `\$(?P<where>[^`]*)`", re.DOTALL)
+_MISSING = re.compile(r"Object missing required field `(?P<field>[^`]+)`")
+
+
+def _join(where: str, field: str) -> str:
+    if not where or not field:
+        return where or field
+    return where + field if field.startswith("[") else f"{where}.{field}"
+
+
+def _locate(error: msgspec.ValidationError) -> tuple[str, str]:
+    """Where (``parts[0].size``; empty for the whole document) and what of a validation error."""
+    text = str(error)
+    located = _LOCATED.fullmatch(text)
+    what, where = (located["what"], located["where"]) if located else (text, "")
+    where = where.removeprefix(".")
+    if isinstance(error.__cause__, FieldError):
+        where, what = _join(where, error.__cause__.field), error.__cause__.problem
+    elif missing := _MISSING.fullmatch(what):
+        where, what = _join(where, missing["field"]), "required field is missing"
+    return where, what
+
+
+def describe_error(error: msgspec.ValidationError) -> str:
+    """The (first) problem of a validation error on one line: ``where: what``."""
+    where, what = _locate(error)
+    return f"{where}: {what}" if where else what
+
+
+class Author(OpenStruct, kw_only=True):
     """A person or organisation credited with the cube."""
 
-    name: str = Field(min_length=1, max_length=200)
-    email: str | None = Field(default=None, max_length=320)
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    email: Annotated[str, msgspec.Meta(max_length=320)] | None = None
 
 
-class AccessPolicy(_Open):
+class AccessPolicy(OpenStruct, kw_only=True):
     """Which local principals may read or write the cube's memories; ``*`` means anyone."""
 
-    read: list[str] = Field(default_factory=lambda: ["*"])
-    write: list[str] = Field(default_factory=lambda: ["*"])
+    read: list[str] = msgspec.field(default_factory=lambda: ["*"])
+    write: list[str] = msgspec.field(default_factory=lambda: ["*"])
 
 
-class Governance(_Open):
+class Governance(OpenStruct, kw_only=True):
     """Governance defaults of the cube's memories (MIP-1 §5.3)."""
 
-    access: AccessPolicy = Field(default_factory=AccessPolicy)
-    ttl_seconds: int | None = Field(default=None, ge=1)
-    expires_at: datetime | None = None
+    access: AccessPolicy = msgspec.field(default_factory=AccessPolicy)
+    ttl_seconds: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    expires_at: Annotated[datetime, _DATE_TIME] | None = None
     sensitivity: Literal["public", "internal", "confidential", "restricted"] = "public"
 
 
-class Provenance(_Open):
+class Provenance(OpenStruct, kw_only=True):
     """Where the bundle came from: the tool that built it and the source it was built from."""
 
-    tool: str = Field(max_length=200)
-    source: str | None = Field(default=None, max_length=2000)
+    tool: Annotated[str, msgspec.Meta(max_length=200)]
+    source: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
 
 
-class ModelFingerprint(_Open):
+class ModelFingerprint(OpenStruct, kw_only=True):
     """The identity of a model a tensor part belongs to (MIP-1 §7.2).
 
     Two fingerprints match when their :attr:`digest` is equal: every field but ``model_id`` and
-    ``revision`` (names, not identity) goes into it.
+    ``revision`` (names, not identity) goes into it, unknown (extension) fields included.
     """
 
-    model_id: str = Field(max_length=500)
-    revision: str | None = Field(default=None, max_length=200)
-    architecture: str = Field(max_length=200)
-    config_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    tokenizer_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    chat_template_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
-    dtype: str = Field(max_length=32)
-    num_layers: int = Field(ge=1)
-    num_attention_heads: int = Field(ge=1)
-    num_kv_heads: int = Field(ge=1)
-    head_dim: int = Field(ge=1)
-    hidden_size: int = Field(ge=1)
-    vocab_size: int = Field(ge=1)
-    max_position_embeddings: int | None = Field(default=None, ge=1)
+    model_id: Annotated[str, msgspec.Meta(max_length=500)]
+    revision: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    architecture: Annotated[str, msgspec.Meta(max_length=200)]
+    config_sha256: Annotated[str, msgspec.Meta(pattern=_SHA256_HEX)]
+    tokenizer_sha256: Annotated[str, msgspec.Meta(pattern=_SHA256_HEX)]
+    chat_template_sha256: Annotated[str, msgspec.Meta(pattern=_SHA256_HEX)] | None = None
+    dtype: Annotated[str, msgspec.Meta(max_length=32)]
+    num_layers: Annotated[int, msgspec.Meta(ge=1)]
+    num_attention_heads: Annotated[int, msgspec.Meta(ge=1)]
+    num_kv_heads: Annotated[int, msgspec.Meta(ge=1)]
+    head_dim: Annotated[int, msgspec.Meta(ge=1)]
+    hidden_size: Annotated[int, msgspec.Meta(ge=1)]
+    vocab_size: Annotated[int, msgspec.Meta(ge=1)]
+    max_position_embeddings: Annotated[int, msgspec.Meta(ge=1)] | None = None
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that make the model what it is (``null`` values included)."""
+        document = to_document(self, omit_none=False)
+        del document["model_id"], document["revision"]
+        return document
 
     @property
     def digest(self) -> str:
         """A hex digest over the identity fields; equal digests mean the same model."""
-        identity = self.model_dump(mode="json", exclude={"model_id", "revision"})
-        encoded = json.dumps(identity, sort_keys=True, separators=(",", ":")).encode()
+        encoded = json.dumps(self.identity(), sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(encoded).hexdigest()
 
 
-class MemoryRef(_Open):
+class MemoryRef(OpenStruct, kw_only=True):
     """A memory id and the version of it a tensor part was computed from."""
 
-    id: str = Field(min_length=1, max_length=256)
-    version: int = Field(ge=1)
+    id: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    version: Annotated[int, msgspec.Meta(ge=1)]
 
 
-class _PartBase(_Open):
-    name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    media_type: str = Field(max_length=200)
+class _PartBase(OpenStruct, kw_only=True):
+    name: Annotated[
+        str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    ]
+    media_type: Annotated[str, msgspec.Meta(max_length=200)]
     digest: Digest
-    size: int = Field(ge=0)
+    size: Annotated[int, msgspec.Meta(ge=0)]
 
-    @field_validator("digest", mode="before")
-    @classmethod
-    def _check_digest(cls, value: Any) -> Digest:
-        return parse_digest(value)
+    def __post_init__(self) -> None:
+        try:
+            parse_digest(self.digest)
+        except ValueError as exc:
+            raise FieldError("digest", str(exc)) from exc
 
 
-class PlaintextPart(_PartBase):
+class PlaintextPart(_PartBase, kw_only=True):
     """Plaintext memories: a msgpack stream of records (MIP-1 §7.1)."""
 
     kind: Literal["plaintext"] = "plaintext"
     media_type: str = PLAINTEXT_MEDIA_TYPE
-    count: int = Field(ge=0)
+    count: Annotated[int, msgspec.Meta(ge=0)]
 
 
-class ActivationPart(_PartBase):
+class ActivationPart(_PartBase, kw_only=True):
     """A KV snapshot of ``model`` over the text of ``sources`` (MIP-1 §7.2)."""
 
     kind: Literal["activation"] = "activation"
     media_type: str = ACTIVATION_MEDIA_TYPE
     model: ModelFingerprint
     dtype: TensorDtype
-    num_layers: int = Field(ge=1)
-    num_kv_heads: int = Field(ge=1)
-    head_dim: int = Field(ge=1)
-    num_tokens: int = Field(ge=1)
-    token_ids_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    sources: list[MemoryRef] = Field(default_factory=list)
+    num_layers: Annotated[int, msgspec.Meta(ge=1)]
+    num_kv_heads: Annotated[int, msgspec.Meta(ge=1)]
+    head_dim: Annotated[int, msgspec.Meta(ge=1)]
+    num_tokens: Annotated[int, msgspec.Meta(ge=1)]
+    token_ids_sha256: Annotated[str, msgspec.Meta(pattern=_SHA256_HEX)]
+    sources: list[MemoryRef] = msgspec.field(default_factory=list)
 
 
-class ParameterPart(_PartBase):
+class ParameterPart(_PartBase, kw_only=True):
     """A PEFT LoRA adapter for ``base_model`` (MIP-1 §7.3).
 
     The blob is ``adapter_model.safetensors``; ``adapter_config`` is ``adapter_config.json``.
@@ -163,93 +298,107 @@ class ParameterPart(_PartBase):
     media_type: str = PARAMETER_MEDIA_TYPE
     base_model: ModelFingerprint
     adapter_config: dict[str, Any]
-    sources: list[MemoryRef] = Field(default_factory=list)
+    sources: list[MemoryRef] = msgspec.field(default_factory=list)
 
-    @field_validator("adapter_config")
-    @classmethod
-    def _check_adapter_config(cls, value: dict[str, Any]) -> dict[str, Any]:
-        if value.get("peft_type") != "LORA":
-            raise ValueError("adapter_config.peft_type must be 'LORA'")
-        if not isinstance(value.get("r"), int) or value["r"] < 1:
-            raise ValueError("adapter_config.r must be a positive integer")
-        return value
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        config = self.adapter_config
+        if config.get("peft_type") != "LORA":
+            raise FieldError("adapter_config", "adapter_config.peft_type must be 'LORA'")
+        if not isinstance(config.get("r"), int) or config["r"] < 1:
+            raise FieldError("adapter_config", "adapter_config.r must be a positive integer")
 
 
-class OtherPart(_PartBase):
+class OtherPart(_PartBase, kw_only=True):
     """A part of a kind this library does not know (a newer minor version): kept, not used."""
 
-    kind: str = Field(
-        min_length=1,
-        max_length=64,
-        json_schema_extra={"not": {"enum": ["plaintext", "activation", "parameter"]}},
-    )
+    kind: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=1, max_length=64, extra_json_schema={"not": {"enum": list(KNOWN_KINDS)}}
+        ),
+    ]
 
 
-def _part_tag(value: Any) -> str:
-    kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
-    return kind if kind in ("plaintext", "activation", "parameter") else "other"
+Part = PlaintextPart | ActivationPart | ParameterPart | OtherPart
+
+_PART_MODELS: dict[str, type[PlaintextPart | ActivationPart | ParameterPart]] = {
+    "plaintext": PlaintextPart,
+    "activation": ActivationPart,
+    "parameter": ParameterPart,
+}
 
 
-Part = Annotated[
-    Annotated[PlaintextPart, Tag("plaintext")]
-    | Annotated[ActivationPart, Tag("activation")]
-    | Annotated[ParameterPart, Tag("parameter")]
-    | Annotated[OtherPart, Tag("other")],
-    Discriminator(_part_tag),
-]
+def part_model(document: Any) -> type[Part]:
+    """The model of a raw part: by its ``kind``, :class:`OtherPart` for a kind not known here."""
+    kind = document.get("kind") if isinstance(document, dict) else None
+    return _PART_MODELS.get(kind, OtherPart) if isinstance(kind, str) else OtherPart
 
 
-class Manifest(_Open):
+def _convert_parts(raw: list[Any]) -> list[Part]:
+    parts: list[Part] = []
+    for index, item in enumerate(raw):
+        if isinstance(item, PlaintextPart | ActivationPart | ParameterPart | OtherPart):
+            parts.append(item)  # a part built in code
+            continue
+        try:
+            parts.append(msgspec.convert(item, part_model(item)))
+        except msgspec.ValidationError as exc:
+            where, what = _locate(exc)
+            raise FieldError(_join(f"parts[{index}]", where), what) from exc
+    return parts
+
+
+if TYPE_CHECKING:
+    _Parts = list[Part]
+else:
+    # msgspec decodes a union of structs only by a tag, and a tagged union has no fallback for
+    # the kinds a newer minor version adds (OtherPart): parts come in raw and __post_init__
+    # gives each one the model of its kind.
+    _Parts = list[Any]
+
+
+class Manifest(OpenStruct, kw_only=True):
     """The manifest of one cube version: metadata plus the list of its parts (MIP-1 §5)."""
 
-    mip_version: str = Field(pattern=r"^[0-9]+\.[0-9]+$")
+    mip_version: Annotated[str, msgspec.Meta(pattern=r"^[0-9]+\.[0-9]+$")]
     name: str
     version: str
-    description: str = Field(default="", max_length=10_000)
-    license: str | None = Field(default=None, max_length=200)
-    keywords: list[Annotated[str, Field(max_length=64)]] = Field(
-        default_factory=list, max_length=50
+    description: Annotated[str, msgspec.Meta(max_length=10_000)] = ""
+    license: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    keywords: Annotated[
+        list[Annotated[str, msgspec.Meta(max_length=64)]], msgspec.Meta(max_length=50)
+    ] = msgspec.field(default_factory=list)
+    authors: Annotated[list[Author], msgspec.Meta(max_length=100)] = msgspec.field(
+        default_factory=list
     )
-    authors: list[Author] = Field(default_factory=list, max_length=100)
-    created: datetime
-    dependencies: dict[str, str] = Field(default_factory=dict)
-    governance: Governance = Field(default_factory=Governance)
+    created: Annotated[datetime, _DATE_TIME]
+    dependencies: dict[str, str] = msgspec.field(default_factory=dict)
+    governance: Governance = msgspec.field(default_factory=Governance)
     provenance: Provenance | None = None
-    parts: list[Part] = Field(default_factory=list)
+    parts: _Parts = msgspec.field(default_factory=list)
 
-    @field_validator("name")
-    @classmethod
-    def _check_name(cls, value: str) -> str:
-        return validate_cube_name(value)
-
-    @field_validator("version")
-    @classmethod
-    def _check_version(cls, value: str) -> str:
-        parse_version(value)
-        return value
-
-    @field_validator("created")
-    @classmethod
-    def _check_created(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("created must carry a time zone (RFC 3339, e.g. 2026-01-01T00:00:00Z)")
-        return value
-
-    @field_validator("dependencies")
-    @classmethod
-    def _check_dependencies(cls, value: dict[str, str]) -> dict[str, str]:
-        for name, specifier in value.items():
-            validate_cube_name(name)
-            parse_specifier(specifier)
-        return value
-
-    @model_validator(mode="after")
-    def _check_parts(self) -> Manifest:
-        names = [part.name for part in self.parts]
-        duplicates = sorted({name for name in names if names.count(name) > 1})
+    def __post_init__(self) -> None:
+        for field, check in (("name", validate_cube_name), ("version", parse_version)):
+            try:
+                check(getattr(self, field))
+            except ValueError as exc:
+                raise FieldError(field, str(exc)) from exc
+        if self.created.tzinfo is None:
+            raise FieldError(
+                "created", "created must carry a time zone (RFC 3339, e.g. 2026-01-01T00:00:00Z)"
+            )
+        for name, specifier in self.dependencies.items():
+            try:
+                validate_cube_name(name)
+                parse_specifier(specifier)
+            except ValueError as exc:
+                raise FieldError("dependencies", str(exc)) from exc
+        self.parts = _convert_parts(self.parts)
+        counts = Counter(part.name for part in self.parts)
+        duplicates = sorted(name for name, count in counts.items() if count > 1)
         if duplicates:
             raise ValueError(f"part names must be unique; repeated: {', '.join(duplicates)}")
-        return self
 
     def blob_sizes(self) -> dict[Digest, int]:
         """Every blob the manifest references, with its declared size."""

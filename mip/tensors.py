@@ -16,11 +16,11 @@ import struct
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from pydantic import ValidationError
+import msgspec
 
 from mip.errors import TensorError
 from mip.limits import DEFAULT_LIMITS, Limits
-from mip.models import ActivationPart, ParameterPart
+from mip.models import ActivationPart, ParameterPart, describe_error, from_document, to_document
 
 #: Bytes per element of each safetensors dtype.
 DTYPE_SIZES = {
@@ -31,6 +31,16 @@ DTYPE_SIZES = {
 #: The ``__metadata__`` keys that make a tensor file self-describing (MIP-1 §7.2, §7.3).
 ACTIVATION_METADATA_KEY = "memcube.activation"
 PARAMETER_METADATA_KEY = "memcube.parameter"
+
+
+def metadata_json(header: msgspec.Struct) -> str:
+    """The JSON text a tensor file's ``__metadata__`` entry carries for ``header``.
+
+    Compact, fields in declaration order, ``null`` values kept, unknown fields (such as a
+    fingerprint's extensions) included.
+    """
+    document = to_document(header, omit_none=False)
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -246,23 +256,21 @@ def check_self_description(
     fixed = {"name": part.name, "digest": part.digest, "size": part.size}
     try:
         if isinstance(part, ActivationPart):
-            described: ActivationPart | ParameterPart = ActivationPart.model_validate(
-                {**activation_metadata(header), **fixed}
+            described: ActivationPart | ParameterPart = from_document(
+                {**activation_metadata(header), **fixed}, ActivationPart
             )
         else:
-            described = ParameterPart.model_validate(
-                {**parameter_metadata(header), **fixed, "adapter_config": part.adapter_config}
+            described = from_document(
+                {**parameter_metadata(header), **fixed, "adapter_config": part.adapter_config},
+                ParameterPart,
             )
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(item) for item in first["loc"])
-        more = f"; and {exc.error_count() - 1} more" if exc.error_count() > 1 else ""
+    except msgspec.ValidationError as exc:
         raise TensorError(
             f"{part.kind} part {part.name!r}: the tensor file's __metadata__ is not valid "
-            f"part metadata ({where}: {first['msg']}{more})"
+            f"part metadata ({describe_error(exc)})"
         ) from exc
-    mine = described.model_dump(mode="json", exclude_none=True)
-    theirs = part.model_dump(mode="json", exclude_none=True)
+    mine = to_document(described)
+    theirs = to_document(part)
     if mine != theirs:
         raise TensorError(
             f"{part.kind} part {part.name!r}: the tensor file's __metadata__ disagrees with the "

@@ -84,9 +84,9 @@ def main() -> None:
     """Console-script entry point."""
     code = run()
     # The process ends here. Python's last garbage collection walks every object the imports
-    # created (pydantic, typer, cryptography: 20-60 ms on our machines) only to free memory the
-    # exit frees anyway; frozen objects are skipped. atexit handlers, weakref finalizers and the
-    # flushing of stdout/stderr still run.
+    # created (typer, cryptography and the rest: tens of ms on our machines) only to free memory
+    # the exit frees anyway; frozen objects are skipped. atexit handlers, weakref finalizers and
+    # the flushing of stdout/stderr still run.
     gc.freeze()
     sys.exit(code)
 

@@ -91,7 +91,7 @@ def publish(
 ) -> None:
     """Check a bundle, upload the blobs the registry lacks, then publish its signed manifest."""
     # The publish path stays light: no httpx for an http:// registry, and the bundle checks'
-    # imports (pydantic, cryptography) happen while the upload runs (memos_client.publisher).
+    # imports (msgspec, cryptography) happen while the upload runs (memos_client.publisher).
     from memos_client.cli.output import format_size, print_json, progress_bar
     from memos_client.index_config import load_index_settings
     from memos_client.publish_client import connect

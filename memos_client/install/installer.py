@@ -161,7 +161,7 @@ def authenticate_envelope(
     )
     if cache.read_envelope(candidate.manifest_digest) == envelope_bytes:
         # Cached entries were fully validated before they were written, and the digest above
-        # proves these are the same bytes: plain JSON suffices (pydantic is slow to import).
+        # proves these are the same bytes: plain JSON suffices.
         cube.manifest = json.loads(envelope.payload)
         cube.validated = True
     else:
@@ -297,30 +297,40 @@ def _check_payloads(cube: VerifiedCube, root: Path, cache: Cache) -> None:
     marker = cache.root / CHECKED_DIR / digest_hex(cube.candidate.manifest_digest)
     if marker.exists():
         return
-    from mip.models import ActivationPart, ParameterPart, PlaintextPart
+    import msgspec
+
+    from mip.models import (
+        ActivationPart,
+        ParameterPart,
+        PlaintextPart,
+        describe_error,
+        from_document,
+        part_model,
+    )
     from mip.records import iter_records
     from mip.tensors import check_activation, check_parameter, read_header
 
     for raw in cube.manifest.get("parts", []):
         path = root / "parts" / _part_file(raw)
         try:
+            # The manifest passed the schema (validate_manifest): this gives the typed part.
+            part = from_document(raw, part_model(raw))
             with open(path, "rb") as stream:
-                if raw.get("kind") == "plaintext":
-                    part = PlaintextPart.model_validate(raw)
+                if isinstance(part, PlaintextPart):
                     count = sum(1 for _ in iter_records(stream))
                     if count != part.count:
                         raise VerificationError(
                             f"{cube.candidate}: part {part.name!r} declares {part.count} "
                             f"records, its blob holds {count}"
                         )
-                elif raw.get("kind") == "activation":
-                    check_activation(
-                        read_header(stream, int(raw["size"])), ActivationPart.model_validate(raw)
-                    )
-                elif raw.get("kind") == "parameter":
-                    check_parameter(
-                        read_header(stream, int(raw["size"])), ParameterPart.model_validate(raw)
-                    )
+                elif isinstance(part, ActivationPart):
+                    check_activation(read_header(stream, part.size), part)
+                elif isinstance(part, ParameterPart):
+                    check_parameter(read_header(stream, part.size), part)
+        except msgspec.ValidationError as exc:
+            raise VerificationError(
+                f"{cube.candidate}: part {raw['name']!r}: {describe_error(exc)}"
+            ) from exc
         except MIPError as exc:
             raise VerificationError(f"{cube.candidate}: part {raw['name']!r}: {exc}") from exc
     marker.parent.mkdir(parents=True, exist_ok=True)

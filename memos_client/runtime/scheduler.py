@@ -244,11 +244,11 @@ def _info(part: dict[str, Any]) -> dict[str, Any]:
 
 
 def _fingerprint_digest(fingerprint: dict[str, Any]) -> str | None:
-    from pydantic import ValidationError
+    import msgspec
 
-    from mip.models import ModelFingerprint
+    from mip.models import ModelFingerprint, from_document
 
     try:
-        return ModelFingerprint.model_validate(fingerprint).digest
-    except ValidationError:
+        return from_document(fingerprint, ModelFingerprint).digest
+    except msgspec.ValidationError:
         return None

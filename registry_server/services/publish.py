@@ -18,7 +18,7 @@ from mip.digests import Digest
 from mip.dsse import Envelope, parse_envelope, verify
 from mip.keys import PublicKey
 from mip.manifest import decode_manifest, manifest_digest
-from mip.models import Manifest
+from mip.models import Manifest, unknown_fields
 from mip.names import confusable_skeleton, normalize_cube_name
 from mip.versions import Version
 from registry_server.db.models import (
@@ -196,9 +196,9 @@ def _check_blobs(session: Session, manifest: Manifest) -> dict[Digest, int]:
 
 
 def _tags(manifest: Manifest) -> list[str]:
-    # Tags are an optional manifest field (unknown fields are kept, MIP-1 §5).
-    extra = manifest.model_extra or {}
-    tags = extra.get("tags")
+    # Tags are an optional manifest field this protocol version does not declare (MIP-1 §2:
+    # unknown fields are kept, and read here).
+    tags = unknown_fields(manifest).get("tags")
     if isinstance(tags, list):
         return [str(tag)[:64] for tag in tags[:50]]
     return []

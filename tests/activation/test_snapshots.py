@@ -29,7 +29,7 @@ from memos_client.runtime.activation.snapshots import (
     inject,
 )
 from mip.errors import TensorError
-from mip.models import ActivationPart
+from mip.models import ActivationPart, from_document
 
 pytestmark = pytest.mark.slow
 
@@ -83,8 +83,9 @@ def test_snapshot_file_follows_the_format(tiny_model: Any, tmp_path: Path) -> No
     assert described["dtype"] == "F32"
     assert described["num_tokens"] == len(token_ids)
     # The metadata plus the bundle fields is a valid MIP activation part.
-    part = ActivationPart(
-        name="a", digest="sha256:" + "0" * 64, size=path.stat().st_size, **described
+    part = from_document(
+        {"name": "a", "digest": "sha256:" + "0" * 64, "size": path.stat().st_size, **described},
+        ActivationPart,
     )
     assert part.model.digest == fp.digest
 

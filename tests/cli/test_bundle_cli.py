@@ -413,18 +413,20 @@ def test_pack_includes_activation_and_parameter_parts(
         (lambda s: (s / "activations" / "kv.safetensors").write_bytes(b"\xff" * 16), "{s}/activations/kv.safetensors: invalid safetensors header: 18446744073709551615 bytes, over the 16777216-byte limit"),
         (lambda s: write_adapter(s / "adapters" / "lora", rank=4), "{s}/adapters/lora: parameter part 'lora': tensor base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight has rank 4, adapter_config.r is 2"),
         (lambda s: (s / "adapters" / "lora").mkdir(parents=True), "{s}/adapters/lora: an adapter needs adapter_config.json and adapter_model.safetensors (adapter_config.json is missing)"),
-        (lambda s: (s / "memcube.toml").write_text("[cube]\nname = 'acme'\nversion = '1'\n"), "{s}/memcube.toml: invalid manifest: name: invalid cube name 'acme': expected 'namespace/name'; version: invalid version '1': expected SemVer MAJOR.MINOR.PATCH like 1.2.3"),
+        (lambda s: (s / "memcube.toml").write_text("[cube]\nname = 'acme'\nversion = '1'\n"), "{s}/memcube.toml: invalid manifest: name: invalid cube name 'acme': expected 'namespace/name'"),
+        (lambda s: (s / "memcube.toml").write_text("[cube]\nname = 'acme/facts'\nversion = '1'\n"), "{s}/memcube.toml: invalid manifest: version: invalid version '1': expected SemVer MAJOR.MINOR.PATCH like 1.2.3"),
         (lambda s: (s / "memcube.toml").write_text("[cube\n"), "{s}/memcube.toml: not valid TOML (Expected ']' at the end of a table declaration (at line 1, column 6))"),
         (lambda s: (s / "memories" / "bad.jsonl").write_text('{"text": ""}\n[1]\n'), "invalid memories: bad.jsonl:1: 'text' must be a non-empty string; bad.jsonl:2: expected a JSON object"),
         (lambda s: (s / "memories" / "bad.jsonl").write_text("[" * 100_000 + "\n" + '{"text": "\\ud800"}\n'), "invalid memories: bad.jsonl:1: JSON nested too deeply; bad.jsonl:2: not valid Unicode text (an unpaired surrogate escape)"),
         (lambda s: (s / "memories" / "secret.md").symlink_to("/etc/hostname"), "{s}: memories/secret.md links outside the cube source: copy the file in instead"),
         (lambda s: (s / "memories" / "gone.jsonl").symlink_to(s / "nowhere.jsonl"), "{s}: memories/gone.jsonl is a broken link"),
         (lambda s: (s / "activations").rmdir() or (s / "activations").write_text("x"), "{s}: activations must be a directory"),
-        (lambda s: write_activation(s / "activations" / "kv notes.safetensors", head_dim=0), "{s}/activations/kv notes.safetensors: invalid activation metadata: name: String should match pattern '^[A-Za-z0-9][A-Za-z0-9._-]*$'; head_dim: Input should be greater than or equal to 1"),
+        (lambda s: write_activation(s / "activations" / "kv notes.safetensors", head_dim=0), "{s}/activations/kv notes.safetensors: invalid activation metadata: head_dim: Expected `int` >= 1"),
+        (lambda s: write_activation(s / "activations" / "kv notes.safetensors"), "{s}/activations/kv notes.safetensors: invalid activation metadata: name: Expected `str` matching regex '^[A-Za-z0-9][A-Za-z0-9._-]*$'"),
         (lambda s: write_adapter(s / "adapters" / "lora", config_text="{r: 2}"), "{s}/adapters/lora/adapter_config.json: not valid JSON (Expecting property name enclosed in double quotes: line 1 column 2 (char 1))"),
         (lambda s: write_adapter(s / "adapters" / "lora", config_text='{"peft_type": "LORA", "r": "2"}'), "{s}/adapters/lora: invalid adapter metadata: adapter_config: adapter_config.r must be a positive integer"),
     ],
-    ids=["kv-dtype", "kv-shape", "kv-token-ids", "kv-layers", "kv-no-metadata", "kv-header", "lora-rank", "lora-no-config", "toml-schema", "toml-syntax", "memories", "memories-deep-or-not-unicode", "link-outside", "broken-link", "not-a-folder", "kv-bad-metadata", "lora-config-not-json", "lora-bad-metadata"],
+    ids=["kv-dtype", "kv-shape", "kv-token-ids", "kv-layers", "kv-no-metadata", "kv-header", "lora-rank", "lora-no-config", "toml-schema", "toml-schema-version", "toml-syntax", "memories", "memories-deep-or-not-unicode", "link-outside", "broken-link", "not-a-folder", "kv-bad-metadata", "kv-bad-name", "lora-config-not-json", "lora-bad-metadata"],
 )  # fmt: skip
 def test_pack_refuses_bad_sources_and_writes_nothing(
     source: Path, home: Path, tmp_path: Path, make: Any, message: str

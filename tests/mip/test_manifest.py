@@ -13,7 +13,14 @@ from mip import MIP_VERSION
 from mip.errors import ManifestError, UnsupportedVersionError
 from mip.limits import Limits
 from mip.manifest import decode_manifest, encode_manifest, manifest_digest, manifest_from_document
-from mip.models import ActivationPart, ModelFingerprint, OtherPart, ParameterPart, PlaintextPart
+from mip.models import (
+    ActivationPart,
+    ModelFingerprint,
+    OtherPart,
+    ParameterPart,
+    PlaintextPart,
+    from_document,
+)
 
 VECTORS = Path(__file__).resolve().parents[2] / "spec" / "vectors"
 DIGEST = "sha256:" + "ab" * 32
@@ -191,13 +198,13 @@ def with_part(index: int, **changes: Any) -> dict[str, Any]:
         (document(created="2026-01-01T00:00:00"), "created: created must carry a time zone (RFC 3339, e.g. 2026-01-01T00:00:00Z)"),
         (document(dependencies={"acme/base": ">>1"}), "dependencies: invalid version specifier '>>1': '>1' is not a version"),
         (document(dependencies={"base": ">=1"}), "dependencies: invalid cube name 'base': expected 'namespace/name'"),
-        (with_part(0, digest="sha256:AB"), "parts.0.plaintext.digest: invalid digest 'sha256:AB': expected 'sha256:' followed by 64 lower-case hex digits"),
-        (with_part(0, size=-1), "parts.0.plaintext.size: Input should be greater than or equal to 0"),
-        (with_part(0, name="../x"), "parts.0.plaintext.name: String should match pattern '^[A-Za-z0-9][A-Za-z0-9._-]*$'"),
+        (with_part(0, digest="sha256:AB"), "parts[0].digest: invalid digest 'sha256:AB': expected 'sha256:' followed by 64 lower-case hex digits"),
+        (with_part(0, size=-1), "parts[0].size: Expected `int` >= 0"),
+        (with_part(0, name="../x"), "parts[0].name: Expected `str` matching regex '^[A-Za-z0-9][A-Za-z0-9._-]*$'"),
         (with_part(1, name="memories"), "part names must be unique; repeated: memories"),
         (with_part(1, digest=DIGEST), "blob sha256:abababababababababababababababababababababababababababababababab is declared with two different sizes"),
-        (with_part(2, adapter_config={"peft_type": "IA3", "r": 8}), "parts.2.parameter.adapter_config: adapter_config.peft_type must be 'LORA'"),
-        (with_part(2, adapter_config={"peft_type": "LORA", "r": 0}), "parts.2.parameter.adapter_config: adapter_config.r must be a positive integer"),
+        (with_part(2, adapter_config={"peft_type": "IA3", "r": 8}), "parts[2].adapter_config: adapter_config.peft_type must be 'LORA'"),
+        (with_part(2, adapter_config={"peft_type": "LORA", "r": 0}), "parts[2].adapter_config: adapter_config.r must be a positive integer"),
     ],
     ids=["name-no-slash", "name-confusable", "version", "created-naive", "specifier", "dependency-name", "digest", "size", "part-name-path", "part-names-repeat", "two-sizes", "peft-type", "lora-rank"],
 )  # fmt: skip
@@ -207,18 +214,49 @@ def test_schema_violations_are_named(doc: dict[str, Any], message: str) -> None:
     assert str(caught.value) == f"invalid manifest: {message}"
 
 
-def test_all_schema_problems_are_reported_together() -> None:
+def test_the_first_schema_problem_is_reported() -> None:
+    # Validation stops at the first problem (msgspec): one clear line, not a list.
     doc = document(version="x", created="never")
     del doc["name"]
     with pytest.raises(ManifestError) as caught:
         decode_manifest(encode(doc))
-    message = str(caught.value)
-    for field in (
-        "name: Field required",
-        "version: invalid version 'x'",
-        "created: Input should be a valid datetime",
-    ):
-        assert field in message
+    assert str(caught.value) == "invalid manifest: created: Invalid RFC3339 encoded datetime"
+    doc["created"] = "2026-01-01T00:00:00Z"
+    with pytest.raises(ManifestError) as caught:
+        decode_manifest(encode(doc))
+    assert str(caught.value) == "invalid manifest: name: required field is missing"
+    doc["name"] = "acme/facts"
+    with pytest.raises(ManifestError) as caught:
+        decode_manifest(encode(doc))
+    assert str(caught.value) == (
+        "invalid manifest: version: invalid version 'x': expected SemVer MAJOR.MINOR.PATCH like 1.2.3"
+    )
+
+
+@pytest.mark.parametrize(
+    ("where", "value", "message"),
+    [
+        ((1, "model"), FINGERPRINT | {"num_layers": 0}, "parts[1].model.num_layers: Expected `int` >= 1"),
+        ((1, "sources"), [{"id": "m1"}], "parts[1].sources[0].version: required field is missing"),
+        ((1, "dtype"), "F12", "parts[1].dtype: Invalid enum value 'F12'"),
+        ((2, "adapter_config"), [], "parts[2].adapter_config: Expected `object`, got `array`"),
+        ((0, "size"), "10", "parts[0].size: Expected `int`, got `str`"),
+    ],
+    ids=["nested-model", "nested-list", "literal", "object", "no-coercion"],
+)  # fmt: skip
+def test_nested_problems_name_their_path(where: tuple[int, str], value: Any, message: str) -> None:
+    index, field = where
+    with pytest.raises(ManifestError) as caught:
+        decode_manifest(encode(with_part(index, **{field: value})))
+    assert str(caught.value) == f"invalid manifest: {message}"
+
+
+def test_a_part_that_is_not_an_object_is_named() -> None:
+    doc = document()
+    doc["parts"][1] = "kv"
+    with pytest.raises(ManifestError) as caught:
+        decode_manifest(encode(doc))
+    assert str(caught.value) == "invalid manifest: parts[1]: Expected `object`, got `str`"
 
 
 def test_limits_are_settings() -> None:
@@ -244,10 +282,13 @@ def test_manifest_from_document_rejects_non_objects() -> None:
 
 
 def test_fingerprint_digest_ignores_names_but_not_identity() -> None:
-    base = ModelFingerprint.model_validate(FINGERPRINT)
-    renamed = ModelFingerprint.model_validate(
-        FINGERPRINT | {"model_id": "mirror/model", "revision": "r2"}
+    base = from_document(FINGERPRINT, ModelFingerprint)
+    renamed = from_document(
+        FINGERPRINT | {"model_id": "mirror/model", "revision": "r2"}, ModelFingerprint
     )
-    other = ModelFingerprint.model_validate(FINGERPRINT | {"num_layers": 3})
+    other = from_document(FINGERPRINT | {"num_layers": 3}, ModelFingerprint)
+    extended = from_document(FINGERPRINT | {"weights_sha256": "4" * 64}, ModelFingerprint)
     assert base.digest == renamed.digest
     assert base.digest != other.digest
+    # An extension field is part of the identity, like any field (MIP-1 §7.2).
+    assert base.digest != extended.digest

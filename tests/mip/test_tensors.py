@@ -20,7 +20,7 @@ from safetensors.numpy import save
 
 from mip.errors import TensorError
 from mip.limits import Limits
-from mip.models import ActivationPart, ParameterPart
+from mip.models import ActivationPart, ParameterPart, from_document
 from mip.tensors import (
     TensorHeader,
     check_activation,
@@ -91,9 +91,10 @@ def header_of(data: bytes, limits: Limits = DEFAULT) -> TensorHeader:
 
 
 def activation_part(data: bytes, **changes: Any) -> ActivationPart:
-    return ActivationPart.model_validate(
+    return from_document(
         activation_fields(**changes)
-        | {"name": "kv", "digest": "sha256:" + hashlib.sha256(data).hexdigest(), "size": len(data)}
+        | {"name": "kv", "digest": "sha256:" + hashlib.sha256(data).hexdigest(), "size": len(data)},
+        ActivationPart,
     )
 
 
@@ -213,7 +214,7 @@ def test_mutated_snapshots_raise_only_tensor_errors(changes: list[tuple[int, int
         (kv_file(token_ids=[5, 6, 8]), {}, "activation part 'kv': 'token_ids' do not hash to its token_ids_sha256"),
         (kv_file(), {"sources": [{"id": "m1", "version": 2}]}, "activation part 'kv': the tensor file's __metadata__ disagrees with the manifest on sources"),
         (kv_file(activation_fields(dtype="F16", extra_field=1)), {}, "activation part 'kv': the tensor file's __metadata__ disagrees with the manifest on extra_field"),
-        (kv_file(activation_fields(num_tokens=0)), {}, "activation part 'kv': the tensor file's __metadata__ is not valid part metadata (num_tokens: Input should be greater than or equal to 1)"),
+        (kv_file(activation_fields(num_tokens=0)), {}, "activation part 'kv': the tensor file's __metadata__ is not valid part metadata (num_tokens: Expected `int` >= 1)"),
     ],
     ids=["missing-layer", "unexpected-tensor", "dtype", "tokens", "token-ids-shape", "heads", "fingerprint-layers", "fingerprint-head-dim", "token-ids-content", "metadata-sources", "metadata-extra", "metadata-invalid"],
 )  # fmt: skip
@@ -266,7 +267,7 @@ def adapter_file(
 
 
 def parameter_part(data: bytes, **changes: Any) -> ParameterPart:
-    return ParameterPart.model_validate(
+    return from_document(
         {
             "name": "lora",
             "digest": "sha256:" + hashlib.sha256(data).hexdigest(),
@@ -274,7 +275,8 @@ def parameter_part(data: bytes, **changes: Any) -> ParameterPart:
             "base_model": MODEL,
             "adapter_config": ADAPTER_CONFIG,
         }
-        | changes
+        | changes,
+        ParameterPart,
     )
 
 
@@ -292,7 +294,7 @@ def test_a_numpy_made_adapter_passes() -> None:
         (adapter_file(extra={"x.lora_A.weight": np.zeros((2, 2, 2), np.float32)}), {}, "parameter part 'lora': tensor x.lora_A.weight is not a matrix"),
         (adapter_file(rank=4), {}, "parameter part 'lora': tensor base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight has rank 4, adapter_config.r is 2"),
         (adapter_file(), {"base_model": MODEL | {"vocab_size": 7}}, "parameter part 'lora': the tensor file's __metadata__ disagrees with the manifest on base_model"),
-        (adapter_file(meta={"base_model": {}}), {}, "parameter part 'lora': the tensor file's __metadata__ is not valid part metadata (base_model.model_id: Field required; and 10 more)"),
+        (adapter_file(meta={"base_model": {}}), {}, "parameter part 'lora': the tensor file's __metadata__ is not valid part metadata (base_model.model_id: required field is missing)"),
     ],
     ids=["no-lora", "not-matrix", "rank", "base-model", "metadata-invalid"],
 )  # fmt: skip

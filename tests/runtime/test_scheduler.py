@@ -99,9 +99,9 @@ def test_plan_picks_fresh_kv_snapshots_and_adapters(mem: MemOS) -> None:
     assert "covers 1 chosen" in plan.activations[0].reason
     assert [p.name for p in plan.adapters] == ["lora"]
     assert any("kv-stale: stale" in reason for reason in plan.skipped)
-    from mip.models import ModelFingerprint
+    from mip.models import ModelFingerprint, from_document
 
-    other = ModelFingerprint.model_validate({**_fingerprint(), "num_layers": 3}).digest
+    other = from_document({**_fingerprint(), "num_layers": 3}, ModelFingerprint).digest
     mismatched = mem.plan("capital of France", budget=12, cube="acme/geo", model_digest=other)
     assert mismatched.activations == []
     assert mismatched.adapters == []

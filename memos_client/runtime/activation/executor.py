@@ -29,6 +29,7 @@ from memos_client.runtime.activation.snapshot_file import SnapshotFile, open_sna
 from memos_client.runtime.activation.snapshots import build_snapshot, check_snapshot
 from mip.digests import digest_file
 from mip.errors import TensorError
+from mip.models import to_document
 
 if TYPE_CHECKING:
     from memos_client.runtime.memos import MemOS
@@ -102,7 +103,7 @@ def _rebuild(
     header, _ = build_snapshot(model, memories, path)
     digest, size = digest_file(path)
     updated = {key: value for key, value in part.items() if key != "cube"}
-    updated.update(header.model_dump(mode="json"), digest=digest, size=size)
+    updated.update(to_document(header, omit_none=False), digest=digest, size=size)
     register_part(memos, cube, updated)
     return open_snapshot(path)
 

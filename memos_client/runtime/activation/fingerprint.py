@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mip.models import ModelFingerprint
+from mip.models import ModelFingerprint, TensorDtype, unknown_fields
 
 #: config.json keys that describe a save, not the model (MIP-1 §7.2).
 _VOLATILE_CONFIG_KEYS = frozenset({"_name_or_path", "transformers_version"})
@@ -41,7 +41,11 @@ _VOLATILE_TOKENIZER_KEYS = frozenset({"chat_template", "name_or_path", "tokenize
 #: Weight files of a model directory; adapters are parameter memory, not the base model.
 _ADAPTER_FILES = frozenset({"adapter_model.safetensors"})
 
-TORCH_TO_SAFETENSORS_DTYPE = {"float32": "F32", "float16": "F16", "bfloat16": "BF16"}
+TORCH_TO_SAFETENSORS_DTYPE: dict[str, TensorDtype] = {
+    "float32": "F32",
+    "float16": "F16",
+    "bfloat16": "BF16",
+}
 
 
 def canonical_json(value: Any) -> bytes:
@@ -174,8 +178,9 @@ def model_fingerprint(
         hidden_size=hidden,
         vocab_size=int(text["vocab_size"]),
         max_position_embeddings=text.get("max_position_embeddings"),
-        weights_sha256=weights_sha256(model_dir, cache_dir),
     )
+    # An extension field (MIP-1 §2): written, read back and part of the digest like any field.
+    unknown_fields(fingerprint)["weights_sha256"] = weights_sha256(model_dir, cache_dir)
     return fingerprint
 
 
@@ -183,6 +188,5 @@ def fingerprint_mismatch(expected: ModelFingerprint, actual: ModelFingerprint) -
     """The fields in which two fingerprints differ (empty when they name the same model)."""
     if expected.digest == actual.digest:
         return []
-    left = expected.model_dump(mode="json", exclude={"model_id", "revision"})
-    right = actual.model_dump(mode="json", exclude={"model_id", "revision"})
+    left, right = expected.identity(), actual.identity()
     return sorted(key for key in left.keys() | right.keys() if left.get(key) != right.get(key))

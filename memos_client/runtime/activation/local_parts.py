@@ -37,7 +37,7 @@ from memos_client.runtime.activation.model_adapter import TransformersCausalLM
 from memos_client.runtime.activation.prompt import MemoryText, render_segment
 from memos_client.runtime.activation.snapshots import build_snapshot
 from mip.digests import digest_file
-from mip.models import ACTIVATION_MEDIA_TYPE, PARAMETER_MEDIA_TYPE, MemoryRef
+from mip.models import ACTIVATION_MEDIA_TYPE, PARAMETER_MEDIA_TYPE, MemoryRef, to_document
 
 if TYPE_CHECKING:
     from memos_client.runtime.memos import MemOS
@@ -182,7 +182,7 @@ class BuiltPart:
             "name": self.name,
             "kind": self.kind,
             "path": str(self.path),
-            "sources": [source.model_dump() for source in self.sources],
+            "sources": [to_document(source) for source in self.sources],
             "chosen": self.how,
             **self.details,
         }
@@ -222,7 +222,7 @@ def activate(
             "media_type": ACTIVATION_MEDIA_TYPE,
             "digest": digest,
             "size": size,
-            **header.model_dump(mode="json"),
+            **to_document(header, omit_none=False),
             "path": str(path),
             "origin": "local",
             "built": built or datetime.now(UTC).isoformat().replace("+00:00", "Z"),
@@ -263,9 +263,9 @@ def consolidate(
             "media_type": PARAMETER_MEDIA_TYPE,
             "digest": digest,
             "size": size,
-            "base_model": base.model_dump(mode="json"),
+            "base_model": to_document(base, omit_none=False),
             "adapter_config": adapter.adapter_config,
-            "sources": [source.model_dump() for source in sources],
+            "sources": [to_document(source) for source in sources],
             "path": str(target),
             "origin": "local",
         }

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+import msgspec
 
 from memos_client.errors import IncompatibleMemoryError
 from memos_client.runtime.activation.fingerprint import fingerprint_mismatch
@@ -29,8 +29,21 @@ from memos_client.runtime.activation.model_adapter import TransformersCausalLM
 from memos_client.runtime.activation.prompt import MemoryText, render_segment
 from mip.errors import TensorError
 from mip.limits import DEFAULT_LIMITS, Limits
-from mip.models import MemoryRef, ModelFingerprint, ParameterPart
-from mip.tensors import PARAMETER_METADATA_KEY, check_parameter, parameter_metadata, read_header
+from mip.models import (
+    MemoryRef,
+    ModelFingerprint,
+    OpenStruct,
+    ParameterPart,
+    describe_error,
+    from_document,
+)
+from mip.tensors import (
+    PARAMETER_METADATA_KEY,
+    check_parameter,
+    metadata_json,
+    parameter_metadata,
+    read_header,
+)
 
 METADATA_KEY = PARAMETER_METADATA_KEY
 CONFIG_NAME = "adapter_config.json"
@@ -39,13 +52,11 @@ WEIGHTS_NAME = "adapter_model.safetensors"
 DEFAULT_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj")
 
 
-class ParameterHeader(BaseModel):
+class ParameterHeader(OpenStruct, kw_only=True):
     """The ``memcube.parameter`` metadata of an adapter's safetensors file."""
 
-    model_config = ConfigDict(extra="allow")
-
     base_model: ModelFingerprint
-    sources: list[MemoryRef] = Field(default_factory=list)
+    sources: list[MemoryRef] = msgspec.field(default_factory=list)
 
 
 @contextmanager
@@ -161,7 +172,7 @@ def export_adapter(
             tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
             metadata = dict(handle.metadata() or {})
         header = ParameterHeader(base_model=base_model, sources=list(sources))
-        metadata[METADATA_KEY] = header.model_dump_json()
+        metadata[METADATA_KEY] = metadata_json(header)
         save_file(
             {name: tensor.clone() for name, tensor in tensors.items()}, str(weights), metadata
         )
@@ -209,20 +220,15 @@ def open_adapter(path: Path, limits: Limits = DEFAULT_LIMITS) -> AdapterFiles:
     except TensorError as exc:
         raise _fail(path, f"{WEIGHTS_NAME}: {exc}") from exc
     try:
-        parameter = ParameterHeader.model_validate(described)
+        parameter = from_document(described, ParameterHeader)
         # The manifest's rules for a parameter part apply to the loose files as well; the
         # digest and size only exist in a bundle, so neutral values stand in for them here.
-        part = ParameterPart(
-            name="adapter",
-            digest="sha256:" + "0" * 64,
-            size=0,
-            base_model=parameter.base_model,
-            adapter_config=adapter_config,
+        fixed = {"name": "adapter", "digest": "sha256:" + "0" * 64, "size": 0}
+        part = from_document(
+            {**described, **fixed, "adapter_config": adapter_config}, ParameterPart
         )
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "value"
-        raise _fail(path, f"{where}: {first['msg']}") from exc
+    except msgspec.ValidationError as exc:
+        raise _fail(path, describe_error(exc)) from exc
     foreign = [name for name in header.tensors if ".lora_" not in name]
     if foreign:
         raise _fail(path, f"tensors that are not LoRA weights: {', '.join(sorted(foreign)[:4])}")

@@ -20,17 +20,27 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+import msgspec
 
+from mip.digests import Digest
 from mip.errors import TensorError
 from mip.limits import DEFAULT_LIMITS, Limits
-from mip.models import ActivationPart, MemoryRef, ModelFingerprint, TensorDtype
+from mip.models import (
+    ActivationPart,
+    MemoryRef,
+    ModelFingerprint,
+    OpenStruct,
+    TensorDtype,
+    describe_error,
+    from_document,
+)
 from mip.tensors import (
     ACTIVATION_METADATA_KEY,
     activation_metadata,
     check_activation,
+    metadata_json,
     read_header,
     token_ids_digest,
 )
@@ -44,19 +54,21 @@ METADATA_KEY = ACTIVATION_METADATA_KEY
 _DTYPE_SIZES = {"F32": 4, "F16": 2, "BF16": 2}
 
 
-class ActivationHeader(BaseModel):
-    """The ``memcube.activation`` metadata: an activation part without its bundle fields."""
+#: Stands in for the digest of a loose file, which only a bundle gives.
+_NO_DIGEST = Digest("sha256:" + "0" * 64)
 
-    model_config = ConfigDict(extra="allow")
+
+class ActivationHeader(OpenStruct, kw_only=True):
+    """The ``memcube.activation`` metadata: an activation part without its bundle fields."""
 
     model: ModelFingerprint
     dtype: TensorDtype
-    num_layers: int = Field(ge=1)
-    num_kv_heads: int = Field(ge=1)
-    head_dim: int = Field(ge=1)
-    num_tokens: int = Field(ge=1)
-    token_ids_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    sources: list[MemoryRef] = Field(default_factory=list)
+    num_layers: Annotated[int, msgspec.Meta(ge=1)]
+    num_kv_heads: Annotated[int, msgspec.Meta(ge=1)]
+    head_dim: Annotated[int, msgspec.Meta(ge=1)]
+    num_tokens: Annotated[int, msgspec.Meta(ge=1)]
+    token_ids_sha256: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
+    sources: list[MemoryRef] = msgspec.field(default_factory=list)
 
 
 def token_ids_sha256(token_ids: Sequence[int]) -> str:
@@ -106,7 +118,7 @@ def write_snapshot(
         tensors[f"layers.{index}.key"] = key.contiguous()
         tensors[f"layers.{index}.value"] = value.contiguous()
     tensors["token_ids"] = torch.tensor(list(token_ids), dtype=torch.int64)
-    metadata = {METADATA_KEY: header.model_dump_json(), "format": "pt"}
+    metadata = {METADATA_KEY: metadata_json(header), "format": "pt"}
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -159,11 +171,9 @@ def open_snapshot(path: Path, limits: Limits = DEFAULT_LIMITS) -> SnapshotFile:
     except TensorError as exc:
         raise _fail(path, str(exc)) from exc
     try:
-        activation = ActivationHeader.model_validate(described)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "value"
-        raise _fail(path, f"{METADATA_KEY} metadata: {where}: {first['msg']}") from exc
+        activation = from_document(described, ActivationHeader)
+    except msgspec.ValidationError as exc:
+        raise _fail(path, f"{METADATA_KEY} metadata: {describe_error(exc)}") from exc
     model = activation.model
     for field in ("num_layers", "num_kv_heads", "head_dim"):
         if getattr(activation, field) != getattr(model, field):
@@ -172,7 +182,9 @@ def open_snapshot(path: Path, limits: Limits = DEFAULT_LIMITS) -> SnapshotFile:
     if activation.dtype not in _DTYPE_SIZES:
         raise _fail(path, f"dtype {activation.dtype} is not one of {', '.join(_DTYPE_SIZES)}")
     # The fields were validated above; the bundle-only fields are not known for a loose file.
-    part = ActivationPart.model_construct(name=path.stem, **dict(activation))
+    part = ActivationPart(
+        name=path.stem, digest=_NO_DIGEST, size=0, **msgspec.structs.asdict(activation)
+    )
     try:
         check_activation(header, part)
     except TensorError as exc:
