@@ -428,14 +428,30 @@ def test_a_wrong_signer_is_refused_while_the_blobs_are_still_unread(tmp_path: Pa
 
 
 def test_the_archive_layer_and_the_verifier_import_no_heavy_dependency() -> None:
-    # `memos verify` starts hashing before it imports pydantic and cryptography (overlap).
+    # `memos verify` starts hashing before it imports the manifest models and cryptography
+    # (overlap).
     code = (
         "import sys, mip.archive, memos_client.verifier; "
-        "heavy = {'pydantic', 'cryptography', 'msgpack'} & set(sys.modules); "
+        "heavy = {'mip.models', 'msgspec', 'pydantic', 'cryptography', 'msgpack'} "
+        "& set(sys.modules); "
         "sys.exit(sorted(heavy) or 0)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_protocol_layer_and_the_client_do_not_import_pydantic() -> None:
+    # The MIP models are msgspec structs (docs/adr/0010-mip-models-msgspec.md): importing
+    # pydantic alone cost ~90 ms per command. Only the registry server uses it.
+    probe = (
+        "import sys, mip.manifest, mip.container, mip.schemas, mip.tensors, "
+        "memos_client.pack_manifest, memos_client.install.installer, memos_client.publisher; "
+        "print(sorted(name for name in sys.modules if name.partition('.')[0] == 'pydantic'))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO
+    )
+    assert result.stdout.strip() == "[]"
 
 
 def test_archive_layout_is_read_without_the_manifest(tmp_path: Path) -> None:
@@ -450,9 +466,9 @@ def test_archive_layout_is_read_without_the_manifest(tmp_path: Path) -> None:
         assert reader.read(7) == b"second,"
         assert reader.file_span() == (file, entry.offset + 7, entry.size - 7)
     # The layout reader is what `memos publish` starts uploading from: it must not pull in the
-    # manifest models (pydantic), which are imported while the upload runs.
-    probe = "import sys, mip.archive; print('pydantic' in sys.modules)"
+    # manifest models (msgspec), which are imported while the upload runs.
+    probe = "import sys, mip.archive; print(sorted({'mip.models', 'msgspec'} & set(sys.modules)))"
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO
     )
-    assert result.stdout.strip() == "False"
+    assert result.stdout.strip() == "[]"

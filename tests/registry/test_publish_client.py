@@ -369,12 +369,12 @@ def test_an_early_refusal_stops_the_upload(tmp_path: Path) -> None:
 
 
 def test_the_upload_starts_before_the_heavy_imports() -> None:
-    # What `memos publish` imports before its upload starts: no httpx, pydantic or cryptography
-    # (they are imported by the checks that run beside the upload, or not at all).
+    # What `memos publish` imports before its upload starts: no httpx, manifest models or
+    # cryptography (they are imported by the checks that run beside the upload, or not at all).
     probe = (
         "import sys, memos_client.publisher, memos_client.publish_client, "
         "memos_client.cli.main, memos_client.index_config; "
-        "print(sorted({'httpx', 'pydantic', 'cryptography'} & set(sys.modules)))"
+        "print(sorted({'httpx', 'mip.models', 'pydantic', 'cryptography'} & set(sys.modules)))"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO
