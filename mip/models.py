@@ -102,11 +102,37 @@ def _keep_unknown(model: msgspec.Struct, raw: dict[str, Any]) -> None:
                     _keep_unknown(item, inner)
 
 
+def _refuse_surrogates(document: Any) -> None:
+    """Refuse a string anywhere in ``document`` that is not valid Unicode.
+
+    A JSON escape such as ``"\\ud800"`` decodes to a lone surrogate: no UTF-8 writer (the
+    canonical manifest bytes, msgspec, a database) can encode it.
+    """
+    stack = [document]
+    while stack:  # not recursive: JSON may nest deeper than Python's stack
+        value = stack.pop()
+        if isinstance(value, str):
+            if not value.isascii():
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise msgspec.ValidationError(
+                        "a string holds an unpaired surrogate (\\ud800-\\udfff): "
+                        "text must be valid Unicode"
+                    ) from None
+        elif isinstance(value, dict):
+            stack.extend(value)
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+
+
 def from_document(document: Any, model: type[_T]) -> _T:
     """Validate a parsed JSON document as ``model``, keeping its unknown fields at every level.
 
     Raises ``msgspec.ValidationError`` at the first problem (see :func:`describe_error`).
     """
+    _refuse_surrogates(document)
     value = msgspec.convert(document, model)
     if isinstance(value, msgspec.Struct) and isinstance(document, dict):
         _keep_unknown(value, document)

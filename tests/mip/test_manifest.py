@@ -183,6 +183,27 @@ def test_undecodable_manifests(data: bytes, message: str) -> None:
     assert str(caught.value) == message
 
 
+@pytest.mark.parametrize("where", ["description", "keywords", "parts", "unknown"])
+def test_an_unpaired_surrogate_anywhere_is_refused(where: str) -> None:
+    # Valid JSON, but no UTF-8 writer can encode "\ud800": the canonical bytes, a database.
+    doc = copy.deepcopy(document())
+    if where == "description":
+        doc["description"] = "\ud800"
+    elif where == "keywords":
+        doc["keywords"] = ["ok", "x\udfff"]
+    elif where == "parts":
+        doc["parts"][0]["name"] = "a\ud800"
+    else:
+        doc["extension"] = {"\ud800": 1}
+    data = json.dumps(doc).encode()  # ASCII, with \\ud800 escapes
+    with pytest.raises(ManifestError) as caught:
+        decode_manifest(data)
+    assert str(caught.value) == (
+        "invalid manifest: a string holds an unpaired surrogate (\\ud800-\\udfff): "
+        "text must be valid Unicode"
+    )
+
+
 def with_part(index: int, **changes: Any) -> dict[str, Any]:
     doc = copy.deepcopy(document())
     doc["parts"][index].update(changes)
