@@ -112,8 +112,12 @@ def render(schema: dict[str, Any]) -> str:
 
 def main(argv: list[str]) -> int:
     """Write every schema into the directory given as the only argument."""
-    if len(argv) != 1:
-        sys.stderr.write("usage: python -m mip.schemas DIRECTORY\n")
+    usage = "usage: python -m mip.schemas DIRECTORY\n"
+    if argv in (["-h"], ["--help"]):
+        sys.stdout.write(usage)
+        return 0
+    if len(argv) != 1 or argv[0].startswith("-"):
+        sys.stderr.write(usage)  # an option is not a directory to create
         return 2
     directory = Path(argv[0])
     directory.mkdir(parents=True, exist_ok=True)

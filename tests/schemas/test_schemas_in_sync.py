@@ -7,7 +7,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from mip.schemas import render, schema_documents
+from mip.schemas import main, render, schema_documents
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 
@@ -50,3 +50,16 @@ def test_generated_manifest_schema_rejects_a_part_without_digest() -> None:
     }
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(document, schema_documents()["manifest.schema.json"])
+
+
+def test_main_writes_every_schema_and_takes_no_option_for_a_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["--help"]) == 0
+    assert "usage:" in capsys.readouterr().out
+    assert main(["--out"]) == 2
+    assert "usage:" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+    assert main(["written"]) == 0
+    assert sorted(p.name for p in (tmp_path / "written").iterdir()) == sorted(schema_documents())
