@@ -5,7 +5,7 @@ sizes, local headers and overlaps. :meth:`Archive.start_hashing` then hashes eve
 against the digest its name claims, on worker threads. :class:`BundleWriter` writes archives, with
 big blobs copied and hashed in the background (:meth:`BundleWriter.start_blob_file`).
 
-Nothing here imports pydantic or cryptography, so a command can start hashing or copying
+Nothing here imports the manifest models or cryptography, so a command can start hashing or copying
 gigabytes first and import the manifest and signature machinery while that runs (hashlib,
 ``pread`` and ``copy_file_range`` release the GIL). ``mip.container`` adds the manifest-level
 checks on top.
