@@ -1,15 +1,16 @@
 """Helpers shared by the test suites: loopback ports, polling with a deadline, throw-away databases,
-registry server processes."""
+registry server processes, what a fresh interpreter imports."""
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,6 +21,8 @@ from typing import Self
 import httpx
 import pytest
 
+#: The repository root (what ``python -c`` probes run in, so they import this checkout).
+REPO = Path(__file__).resolve().parents[1]
 #: The PostgreSQL the integration tests use (trust auth; `scripts/services` starts it).
 POSTGRES_ADMIN_URL = "postgresql://127.0.0.1:5432/test"
 
@@ -29,6 +32,19 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def modules_imported_by(statement: str, watched: Iterable[str]) -> list[str]:
+    """Which of the ``watched`` module names a fresh interpreter holds after ``statement``."""
+    probe = (
+        f"import json, sys; {statement}; "
+        f"print(json.dumps(sorted(set({sorted(watched)!r}) & set(sys.modules))))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO
+    )
+    loaded: list[str] = json.loads(result.stdout)
+    return loaded
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:

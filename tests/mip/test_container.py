@@ -11,8 +11,6 @@ import contextlib
 import hashlib
 import io
 import os
-import subprocess
-import sys
 import threading
 import time
 import zipfile
@@ -32,6 +30,7 @@ from mip.limits import Limits
 from mip.manifest import encode_manifest, manifest_from_document
 from mip.models import PlaintextPart
 from mip.records import write_records
+from tests.support import modules_imported_by
 
 REPO = Path(__file__).resolve().parents[2]
 VECTORS = REPO / "spec" / "vectors"
@@ -430,28 +429,18 @@ def test_a_wrong_signer_is_refused_while_the_blobs_are_still_unread(tmp_path: Pa
 def test_the_archive_layer_and_the_verifier_import_no_heavy_dependency() -> None:
     # `memos verify` starts hashing before it imports the manifest models and cryptography
     # (overlap).
-    code = (
-        "import sys, mip.archive, memos_client.verifier; "
-        "heavy = {'mip.models', 'msgspec', 'pydantic', 'cryptography', 'msgpack'} "
-        "& set(sys.modules); "
-        "sys.exit(sorted(heavy) or 0)"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    heavy = {"mip.models", "msgspec", "pydantic", "cryptography", "msgpack"}
+    assert modules_imported_by("import mip.archive, memos_client.verifier", heavy) == []
 
 
 def test_the_protocol_layer_and_the_client_do_not_import_pydantic() -> None:
     # The MIP models are msgspec structs (docs/adr/0010-mip-models-msgspec.md): importing
     # pydantic alone cost ~90 ms per command. Only the registry server uses it.
-    probe = (
-        "import sys, mip.manifest, mip.container, mip.schemas, mip.tensors, "
-        "memos_client.pack_manifest, memos_client.install.installer, memos_client.publisher; "
-        "print(sorted(name for name in sys.modules if name.partition('.')[0] == 'pydantic'))"
+    statement = (
+        "import mip.manifest, mip.container, mip.schemas, mip.tensors, "
+        "memos_client.pack_manifest, memos_client.install.installer, memos_client.publisher"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO
-    )
-    assert result.stdout.strip() == "[]"
+    assert modules_imported_by(statement, {"pydantic"}) == []
 
 
 def test_archive_layout_is_read_without_the_manifest(tmp_path: Path) -> None:
@@ -467,8 +456,4 @@ def test_archive_layout_is_read_without_the_manifest(tmp_path: Path) -> None:
         assert reader.file_span() == (file, entry.offset + 7, entry.size - 7)
     # The layout reader is what `memos publish` starts uploading from: it must not pull in the
     # manifest models (msgspec), which are imported while the upload runs.
-    probe = "import sys, mip.archive; print(sorted({'mip.models', 'msgspec'} & set(sys.modules)))"
-    result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO
-    )
-    assert result.stdout.strip() == "[]"
+    assert modules_imported_by("import mip.archive", {"mip.models", "msgspec"}) == []
