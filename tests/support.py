@@ -1,16 +1,17 @@
 """Helpers shared by the test suites: loopback ports, polling with a deadline, throw-away databases,
-registry server processes, what a fresh interpreter imports."""
+registry server processes, `memos` in a fresh interpreter, what a fresh interpreter imports."""
 
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,6 +33,32 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def run_memos(
+    home: Path, *args: str, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``memos ARGS`` in a fresh interpreter, as a user runs it, against this checkout.
+
+    ``home`` is ``MEMOS_HOME`` (the cache goes under it); no other ``MEMOS_*`` variable of the
+    caller's leaks in; nothing is downloaded (``HF_HUB_OFFLINE``). ``env`` adds variables.
+    """
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("MEMOS_")}
+    environment |= {
+        "PYTHONPATH": str(REPO),
+        "MEMOS_HOME": str(home),
+        "MEMOS_CACHE_DIR": str(home / "cache"),
+        "HF_HUB_OFFLINE": "1",
+    }
+    environment |= env or {}
+    return subprocess.run(
+        [sys.executable, "-m", "memos_client", *args],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def modules_imported_by(statement: str, watched: Iterable[str]) -> list[str]:

@@ -9,9 +9,6 @@ TypeError or RecursionError out of the code that reads the answer.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -26,8 +23,7 @@ from memos_client.install.fetch import RegistryIndex
 from memos_client.install.registry_client import InstallClient
 from memos_client.publish_client import PublishClient
 from mip.names import CubeName
-from tests.registry.conftest import REPO
-from tests.support import LoopbackHTTPServer
+from tests.support import LoopbackHTTPServer, run_memos
 
 DIGEST = "sha256:" + "ab" * 32
 DEEP = b"[" * 100_000
@@ -216,22 +212,6 @@ def test_a_password_in_the_index_url_is_refused_without_echoing_it() -> None:
     )
 
 
-def _memos(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("MEMOS_")}
-    environment.update(
-        {"MEMOS_HOME": str(home), "MEMOS_CACHE_DIR": str(home / "cache"), "PYTHONPATH": str(REPO)},
-        **env,
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "memos_client", *args],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 def test_commands_report_a_malformed_answer_in_one_line(tmp_path: Path) -> None:
     for body in (WRONG_SHAPES["nulls"], DEEP):
         with BadRegistry(body) as server:
@@ -242,7 +222,7 @@ def test_commands_report_a_malformed_answer_in_one_line(tmp_path: Path) -> None:
                 ["search", "kb"],
                 ["login", "--token", "t"],
             ):
-                result = _memos(tmp_path / "home", *args, MEMOS_INDEX_URL=server.url)
+                result = run_memos(tmp_path / "home", *args, env={"MEMOS_INDEX_URL": server.url})
                 assert result.returncode == 6, (args, result.stderr)
                 assert result.stderr.startswith(f"error: the registry at {server.url} answered ")
                 assert result.stderr.count("\n") == 1, result.stderr
@@ -267,11 +247,11 @@ def test_every_command_refuses_a_non_http_index_url_the_same_way(how: str, tmp_p
         commands = [["sync", str(lockfile)]]
     for args in commands:
         if how == "--index-url":
-            result = _memos(home, *args, "--index-url", "ftp://x")
+            result = run_memos(home, *args, "--index-url", "ftp://x")
         elif how == "MEMOS_INDEX_URL":
-            result = _memos(home, *args, MEMOS_INDEX_URL="ftp://x")
+            result = run_memos(home, *args, env={"MEMOS_INDEX_URL": "ftp://x"})
         else:
-            result = _memos(home, *args)
+            result = run_memos(home, *args)
         assert result.returncode == 2, (args, result.stderr)
         assert result.stderr == (
             "error: invalid registry URL 'ftp://x': only http:// and https:// registries are "

@@ -11,22 +11,7 @@ from pathlib import Path
 
 from tests.registry.conftest import REPO, Registry
 from tests.registry.cube_helpers import unique
-from tests.support import free_port
-
-
-def _memos(
-    home: Path, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("MEMOS_")}
-    environment.update({"MEMOS_HOME": str(home), "PYTHONPATH": str(REPO)}, **(env or {}))
-    return subprocess.run(
-        [sys.executable, "-m", "memos_client", *args],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+from tests.support import free_port, run_memos
 
 
 def _ok(result: subprocess.CompletedProcess[str]) -> str:
@@ -39,27 +24,27 @@ def test_publish_show_search_yank(registry: Registry, tmp_path: Path) -> None:
     namespace = unique("cli")
     name = f"{namespace}/handbook"
     token = registry.create_token(namespace)
-    _ok(_memos(home, "keygen"))
+    _ok(run_memos(home, "keygen"))
     source = tmp_path / "source"
-    _ok(_memos(home, "init", str(source), "--name", name))
+    _ok(run_memos(home, "init", str(source), "--name", name))
     (source / "memories" / "notes.jsonl").write_text(
         '{"text": "Ship on Fridays only with a rollback plan.", "tags": ["ops"]}\n'
         '{"text": "Every deploy has an owner.", "tags": ["ops"]}\n'
     )
     bundle = tmp_path / "handbook.memcube"
-    _ok(_memos(home, "pack", str(source), "-o", str(bundle)))
+    _ok(run_memos(home, "pack", str(source), "-o", str(bundle)))
 
     # Not logged in: a clear error and the usage exit code.
-    anonymous = _memos(home, "publish", str(bundle))
+    anonymous = run_memos(home, "publish", str(bundle))
     assert anonymous.returncode == 2
     assert anonymous.stderr.startswith("error: no registry configured")
 
     # A wrong token is refused by login, which then stores nothing.
-    refused = _memos(home, "login", "--index-url", registry.url, "--token", "mst_wrong")
+    refused = run_memos(home, "login", "--index-url", registry.url, "--token", "mst_wrong")
     assert refused.returncode == 6
     assert "error: unknown or revoked token" in refused.stderr
     assert not (home / "registry.json").exists()
-    _ok(_memos(home, "login", "--index-url", registry.url, "--token", token))
+    _ok(run_memos(home, "login", "--index-url", registry.url, "--token", token))
     stored = home / "registry.json"
     assert stat.S_IMODE(stored.stat().st_mode) == 0o600
     assert json.loads(stored.read_text()) == {"index_url": registry.url, "token": token}
@@ -67,42 +52,42 @@ def test_publish_show_search_yank(registry: Registry, tmp_path: Path) -> None:
     # A bundle whose blob was altered after packing: the registry refuses the upload.
     tampered = tmp_path / "tampered.memcube"
     tampered.write_bytes(bundle.read_bytes().replace(b"Every deploy", b"Every deplox"))
-    refused_upload = _memos(home, "publish", str(tampered))
+    refused_upload = run_memos(home, "publish", str(tampered))
     assert refused_upload.returncode == 6
     assert refused_upload.stderr.startswith("error: uploaded bytes hash to")
 
-    published = json.loads(_ok(_memos(home, "publish", str(bundle), "--json")))
+    published = json.loads(_ok(run_memos(home, "publish", str(bundle), "--json")))
     assert published["created"] is True
     assert published["name"] == name
     assert len(published["uploaded"]) == 1
-    again = json.loads(_ok(_memos(home, "publish", str(bundle), "--json")))
+    again = json.loads(_ok(run_memos(home, "publish", str(bundle), "--json")))
     assert again["created"] is False
     assert again["uploaded"] == []  # the registry already has every blob
     assert again["skipped"] == published["uploaded"]
 
-    shown = json.loads(_ok(_memos(home, "show", name, "--json")))
+    shown = json.loads(_ok(run_memos(home, "show", name, "--json")))
     assert [v["version"] for v in shown["versions"]] == ["0.1.0"]
-    details = json.loads(_ok(_memos(home, "show", f"{name}@0.1.0", "--json")))
+    details = json.loads(_ok(run_memos(home, "show", f"{name}@0.1.0", "--json")))
     assert details["manifest_digest"] == published["manifest_digest"]
-    assert "0.1.0" in _ok(_memos(home, "show", name))
+    assert "0.1.0" in _ok(run_memos(home, "show", name))
 
-    hits = json.loads(_ok(_memos(home, "search", namespace, "--json")))
+    hits = json.loads(_ok(run_memos(home, "search", namespace, "--json")))
     assert [hit["name"] for hit in hits["results"]] == [name]
-    assert name in _ok(_memos(home, "search", namespace))
+    assert name in _ok(run_memos(home, "search", namespace))
 
-    no_reason = _memos(home, "yank", f"{name}@0.1.0")
+    no_reason = run_memos(home, "yank", f"{name}@0.1.0")
     assert no_reason.returncode == 2
     assert "--reason" in no_reason.stderr
     assert "yanked (superseded)" in _ok(
-        _memos(home, "yank", f"{name}@0.1.0", "--reason", "superseded")
+        run_memos(home, "yank", f"{name}@0.1.0", "--reason", "superseded")
     )
-    assert "YANKED: superseded" in _ok(_memos(home, "show", name))
-    assert "not yanked" in _ok(_memos(home, "yank", f"{name}@0.1.0", "--undo"))
+    assert "YANKED: superseded" in _ok(run_memos(home, "show", name))
+    assert "not yanked" in _ok(run_memos(home, "yank", f"{name}@0.1.0", "--undo"))
 
-    missing = _memos(home, "show", f"{namespace}/nothing")
+    missing = run_memos(home, "show", f"{namespace}/nothing")
     assert missing.returncode == 6
     assert missing.stderr.startswith("error: cube ")
-    bad_name = _memos(home, "show", "no-slash")
+    bad_name = run_memos(home, "show", "no-slash")
     assert bad_name.returncode == 3
     assert "invalid cube name" in bad_name.stderr
 
@@ -110,11 +95,11 @@ def test_publish_show_search_yank(registry: Registry, tmp_path: Path) -> None:
 def test_environment_and_flags_choose_the_registry(registry: Registry, tmp_path: Path) -> None:
     home = tmp_path / "home"
     down = f"http://127.0.0.1:{free_port()}"
-    unreachable = _memos(home, "search", "anything", env={"MEMOS_INDEX_URL": down})
+    unreachable = run_memos(home, "search", "anything", env={"MEMOS_INDEX_URL": down})
     assert unreachable.returncode == 7
     assert unreachable.stderr.startswith("error: cannot reach the registry")
     # --index-url wins over the environment.
-    result = _memos(
+    result = run_memos(
         home, "search", "anything", "--index-url", registry.url, env={"MEMOS_INDEX_URL": down}
     )
     assert result.returncode == 0, result.stderr
@@ -173,40 +158,40 @@ def test_memos_token_create_list_revoke(registry: Registry, tmp_path: Path) -> N
     namespace = unique("tokcli")
     admin_token = registry.create_token(namespace)
     env = {"MEMOS_INDEX_URL": registry.url, "MEMOS_TOKEN": admin_token}
-    created = _memos(
+    created = run_memos(
         home, "token", "create", "-n", namespace, "--description", "ci bot", "--days", "7", env=env
     )
     secret = _ok(created).strip()
     assert secret.startswith("mst_")
     assert "not shown again" in created.stderr
-    listed = json.loads(_ok(_memos(home, "token", "list", "--json", env=env)))
+    listed = json.loads(_ok(run_memos(home, "token", "list", "--json", env=env)))
     assert [t["prefix"] for t in listed] == [secret[:12], admin_token[:12]]
     assert listed[0]["actions"] == ["publish"]
     assert listed[0]["description"] == "ci bot"
-    text = _ok(_memos(home, "token", "list", env=env))
+    text = _ok(run_memos(home, "token", "list", env=env))
     assert f"{secret[:12]}...  {namespace}  publish" in text
     assert text.splitlines()[1].endswith("bootstrap  (this one)")
 
     # Revoking needs exactly one target: an id or --current.
     for args in ((), (str(listed[0]["id"]), "--current")):
-        usage = _memos(home, "token", "revoke", *args, env=env)
+        usage = run_memos(home, "token", "revoke", *args, env=env)
         assert usage.returncode == 2
         assert usage.stderr.startswith("error: name one token: `memos token revoke ID`")
         assert len(usage.stderr.splitlines()) == 1
-    assert _ok(_memos(home, "token", "revoke", str(listed[0]["id"]), env=env)).strip() == (
+    assert _ok(run_memos(home, "token", "revoke", str(listed[0]["id"]), env=env)).strip() == (
         f"revoked token {listed[0]['id']}"
     )
-    refused = _memos(home, "token", "list", env={**env, "MEMOS_TOKEN": secret})
+    refused = run_memos(home, "token", "list", env={**env, "MEMOS_TOKEN": secret})
     assert refused.returncode != 0
     assert refused.stderr.startswith("error: ")
     assert "revoked" in refused.stderr
-    unknown = _memos(home, "token", "revoke", "999999999", env=env)
+    unknown = run_memos(home, "token", "revoke", "999999999", env=env)
     assert unknown.returncode != 0
     assert unknown.stderr.startswith("error: no token with id 999999999 among yours")
-    assert _ok(_memos(home, "token", "revoke", "--current", env=env)).strip() == (
+    assert _ok(run_memos(home, "token", "revoke", "--current", env=env)).strip() == (
         "revoked the token in use"
     )
-    assert _memos(home, "token", "list", env=env).returncode != 0
+    assert run_memos(home, "token", "list", env=env).returncode != 0
 
 
 def test_admin_lists_and_revokes_tokens(registry: Registry) -> None:
@@ -279,17 +264,17 @@ def test_a_failed_login_keeps_the_stored_credentials(registry: Registry, tmp_pat
     home = tmp_path / "home"
     namespace = unique("login")
     token = registry.create_token(namespace)
-    _ok(_memos(home, "login", "--index-url", registry.url, "--token", token))
+    _ok(run_memos(home, "login", "--index-url", registry.url, "--token", token))
     stored = home / "registry.json"
     before = stored.read_bytes()
     assert json.loads(before) == {"index_url": registry.url, "token": token}
     failures = []
     for body in (WRONG_SHAPES["nulls"], WRONG_SHAPES["array"], b'{"account": "x"}'):
         with BadRegistry(body) as bad:
-            failures.append(_memos(home, "login", "--index-url", bad.url, "--token", token))
-    failures.append(_memos(home, "login", "--index-url", "ftp://x", "--token", token))
-    failures.append(_memos(home, "login", "--index-url", registry.url, "--token", "mst_wrong"))
-    failures.append(_memos(home, "login", "--index-url", registry.url, "--token", "a\nb"))
+            failures.append(run_memos(home, "login", "--index-url", bad.url, "--token", token))
+    failures.append(run_memos(home, "login", "--index-url", "ftp://x", "--token", token))
+    failures.append(run_memos(home, "login", "--index-url", registry.url, "--token", "mst_wrong"))
+    failures.append(run_memos(home, "login", "--index-url", registry.url, "--token", "a\nb"))
     for result in failures:
         assert result.returncode in (2, 6), result.stderr
         assert result.stderr.startswith("error: ")
@@ -297,7 +282,7 @@ def test_a_failed_login_keeps_the_stored_credentials(registry: Registry, tmp_pat
         assert stored.read_bytes() == before  # byte for byte
     assert not [p for p in home.iterdir() if p.name.startswith(".registry-")]  # no temp files
     # The stored login still works.
-    assert _ok(_memos(home, "search", "anything")) == ""
+    assert _ok(run_memos(home, "search", "anything")) == ""
 
 
 def test_a_token_with_line_breaks_is_refused_by_every_command(
@@ -314,7 +299,7 @@ def test_a_token_with_line_breaks_is_refused_by_every_command(
             (["token", "list", "--token", token], {}),
             (["install", "acme/kb"], {"MEMOS_TOKEN": token}),
         ):
-            result = _memos(home, *args, "--index-url", registry.url, env=env)
+            result = run_memos(home, *args, "--index-url", registry.url, env=env)
             assert result.returncode == 2, (args, result.stderr)
             assert result.stderr.startswith("error: the token from ")
             assert expected in result.stderr
@@ -322,7 +307,7 @@ def test_a_token_with_line_breaks_is_refused_by_every_command(
     # A stored token is checked too: registry.json edited by hand.
     home.mkdir(parents=True, exist_ok=True)
     (home / "registry.json").write_text(json.dumps({"index_url": registry.url, "token": "a\nb"}))
-    result = _memos(home, "publish", str(bundle))
+    result = run_memos(home, "publish", str(bundle))
     assert result.returncode == 2
     assert "registry.json" in result.stderr
     assert expected in result.stderr
@@ -334,12 +319,12 @@ def test_a_malformed_login_file_and_an_empty_search_are_usage_errors(tmp_path: P
     for document in ({"index_url": 5}, {"index_url": "http://127.0.0.1:1", "token": ["t"]}):
         (home / "registry.json").write_text(json.dumps(document))
         for args in (["search", "x"], ["install", "acme/kb"]):
-            result = _memos(home, *args)
+            result = run_memos(home, *args)
             assert result.returncode == 2, (args, result.stderr)
             assert result.stderr.startswith(f"error: {home / 'registry.json'}: ")
             assert "run 'memos login' again" in result.stderr
     (home / "registry.json").unlink()
     for words in ([""], ["  ", ""]):
-        result = _memos(home, "search", *words, "--index-url", f"http://127.0.0.1:{free_port()}")
+        result = run_memos(home, "search", *words, "--index-url", f"http://127.0.0.1:{free_port()}")
         assert result.returncode == 2, result.stderr
         assert result.stderr == "error: give words to search for: memos search WORD...\n"
