@@ -18,8 +18,8 @@ random float16 data, so neither side can compress them; wheels carry the same nu
     python bench/install_bench.py [--runs 5] [--size-mb 100] [--chain 30] [--workdir DIR]
                                   [--scenarios cold,chain,warm] [--json FILE]
 
-memos and pip run as installed copies run (bench/installed.py): the project byte-compiled, and an
-interpreter without the editable install's import hook (this checkout's virtual environment loads
+memos and pip run as installed copies run (bench/installed.py): `memos` is the console script pip
+writes, the project byte-compiled, and an interpreter without the editable install's import hook (this checkout's virtual environment loads
 setuptools' editable finder into every process, ~10 ms at start-up, which an installed copy does
 not). uv is a native binary and is told to install into that same interpreter's environment.
 """
@@ -42,7 +42,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from installed import compile_project, installed_python
+from installed import compile_project, installed_python, memos_script
 from kv_snapshot import write_kv_snapshot
 
 REPO = Path(__file__).resolve().parents[1]
@@ -161,7 +161,9 @@ def summarize(title: str, times: dict[str, list[float]]) -> dict[str, object]:
     return {"title": title, "medians_s": medians, "runs_s": times}
 
 
-def warm_reinstall(work: Path, python: str, index_url: str, runs: int) -> dict[str, object]:
+def warm_reinstall(
+    work: Path, python: str, memos: str, index_url: str, runs: int
+) -> dict[str, object]:
     """One home and cache, filled once; each run uninstalls the cube (untimed) first.
 
     Besides the 100 MB cube (no memories), ``memos-memories`` reinstalls the handbook cube, whose
@@ -171,8 +173,8 @@ def warm_reinstall(work: Path, python: str, index_url: str, runs: int) -> dict[s
     warm = work / "memos-warm"
     warm.mkdir(parents=True, exist_ok=True)
     warm_env = env_for(MEMOS_HOME=str(warm / "home"), MEMOS_CACHE_DIR=str(warm / "cache"))
-    install = [python, "-m", "memos_client", "install", "--index-url", index_url]
-    uninstall = [python, "-m", "memos_client", "uninstall"]
+    install = [memos, "install", "--index-url", index_url]
+    uninstall = [memos, "uninstall"]
     timed([*install, "bench/big", HANDBOOK], warm_env, warm)
     contenders = {
         "memos": ("bench/big", "bench/big"),
@@ -227,6 +229,7 @@ def main() -> None:
     chain_size = int(args.chain_mb * 1_000_000)
     # memos and pip are timed with this interpreter; the servers run on this one.
     python = installed_python(work / "python")
+    memos = memos_script(python)
 
     # Registry + cubes; pypi-server starts while the registry comes up.
     pypi_port = free_port()
@@ -316,9 +319,7 @@ def main() -> None:
                 env = env_for(MEMOS_HOME=str(root / "home"), MEMOS_CACHE_DIR=str(root / "cache"))
                 seconds = timed(
                     [
-                        python,
-                        "-m",
-                        "memos_client",
+                        memos,
                         "install",
                         "--index-url",
                         index_url,
@@ -417,7 +418,7 @@ def main() -> None:
                 )
             )
         if "warm" in scenarios:
-            results.append(warm_reinstall(work, python, index_url, args.runs))
+            results.append(warm_reinstall(work, python, memos, index_url, args.runs))
     finally:
         if registry is not None:
             registry.stop()

@@ -2,47 +2,43 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
-
-import typer
+from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from registry_server.settings import Settings
 
-app = typer.Typer(
-    name="memos-registry",
-    help="The MemStore registry server (MIP-1 registry API).",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
-admin = typer.Typer(
-    help="Administration: bootstrap accounts, namespaces and tokens; list and revoke tokens.",
-    no_args_is_help=True,
-)
-app.add_typer(admin, name="admin")
 
-DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", help="Directory of the embedded SQLite database and blobs."),
-]
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one ``error:`` line and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message} (see `{self.prog} --help`)\n")
 
 
-@app.command()
-def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.", min=0, max=65535)] = 8700,
-    data_dir: DataDir = None,
-    workers: Annotated[int, typer.Option(help="Server processes (they share DB and storage).")] = 1,
-    access_log: Annotated[bool, typer.Option(help="Log every request.")] = True,
-) -> None:
+def _integer(minimum: int, maximum: int) -> Callable[[str], int]:
+    """An argparse ``type``: an integer in ``[minimum, maximum]``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"{value} is not between {minimum} and {maximum}")
+        return value
+
+    return parse
+
+
+def serve(host: str, port: int, data_dir: Path | None, workers: int, access_log: bool) -> None:
     """Serve the registry (settings from MEMSTORE_* variables; flags override them)."""
     import uvicorn
 
@@ -126,19 +122,7 @@ def _open_database(settings: Settings) -> Engine:
     return engine
 
 
-@admin.command("create-token")
-def create_token(
-    namespace: Annotated[
-        str, typer.Option(help="Namespace the token may act on (created if new).")
-    ],
-    account: Annotated[
-        str | None, typer.Option(help="Account owning the namespace (default: its name).")
-    ] = None,
-    days: Annotated[
-        int, typer.Option(help="Days until the token expires (1 to 3650).", min=1, max=3650)
-    ] = 90,
-    data_dir: DataDir = None,
-) -> None:
+def create_token(namespace: str, account: str | None, days: int, data_dir: Path | None) -> None:
     """Create account + namespace if needed and print a new token for it (shown once)."""
     from registry_server.db.session import write_session
     from registry_server.services.auth import bootstrap_token
@@ -153,7 +137,7 @@ def create_token(
             session.commit()
     finally:
         engine.dispose()
-    typer.echo(secret)
+    sys.stdout.write(f"{secret}\n")
 
 
 def _existing_registry(data_dir: Path | None) -> Settings:
@@ -176,11 +160,7 @@ def _existing_registry(data_dir: Path | None) -> Settings:
     return settings
 
 
-@admin.command("list-tokens")
-def list_tokens(
-    account: Annotated[str | None, typer.Option(help="Only this account's tokens.")] = None,
-    data_dir: DataDir = None,
-) -> None:
+def list_tokens(account: str | None, data_dir: Path | None) -> None:
     """List tokens (id, account, prefix, scopes, expiry, state), newest first; no secrets."""
     from registry_server.db.models import utcnow
     from registry_server.db.session import read_session
@@ -199,20 +179,16 @@ def list_tokens(
                     if token.expires_at <= now
                     else "active"
                 )
-                typer.echo(
+                sys.stdout.write(
                     f"{token.id}\t{name}\t{token.display_prefix}...\t"
                     f"{','.join(token.namespaces)}\t{','.join(token.actions)}\t"
-                    f"{token.expires_at.date().isoformat()}\t{state}\t{token.description}"
+                    f"{token.expires_at.date().isoformat()}\t{state}\t{token.description}\n"
                 )
     finally:
         engine.dispose()
 
 
-@admin.command("revoke-token")
-def revoke_token(
-    token_id: Annotated[int, typer.Argument(help="The id `list-tokens` shows.")],
-    data_dir: DataDir = None,
-) -> None:
+def revoke_token(token_id: int, data_dir: Path | None) -> None:
     """Revoke a token by id (audited); it is refused from the next request on."""
     from registry_server.db.session import write_session
     from registry_server.services.auth import admin_revoke_token
@@ -222,9 +198,116 @@ def revoke_token(
         with write_session(engine) as session:
             token = admin_revoke_token(session, token_id)
             session.commit()
-            typer.echo(f"revoked token {token_id} ({token.display_prefix}...)")
+            sys.stdout.write(f"revoked token {token_id} ({token.display_prefix}...)\n")
     finally:
         engine.dispose()
+
+
+def _add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir", type=Path, help="Directory of the embedded SQLite database and blobs."
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of `memos-registry`: ``serve`` and the ``admin`` commands."""
+    parser = _Parser(
+        prog="memos-registry",
+        description="The MemStore registry server (MIP-1 registry API).",
+        allow_abbrev=False,
+    )
+    parser.set_defaults(handler=None, parser=parser)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    serve_parser = commands.add_parser(
+        "serve", help=serve.__doc__, description=serve.__doc__, allow_abbrev=False
+    )
+    serve_parser.add_argument(
+        "--host", default="127.0.0.1", help="Address to listen on (default: %(default)s)."
+    )
+    serve_parser.add_argument(
+        "--port",
+        type=_integer(0, 65535),
+        default=8700,
+        help="Port to listen on (0 to 65535; default: %(default)s).",
+    )
+    _add_data_dir(serve_parser)
+    serve_parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="Server processes (they share DB and storage; default: %(default)s).",
+    )
+    serve_parser.add_argument(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Log every request (default: %(default)s).",
+    )
+    serve_parser.set_defaults(handler=serve, parser=serve_parser)
+
+    admin_help = (
+        "Administration: bootstrap accounts, namespaces and tokens; list and revoke tokens."
+    )
+    admin_parser = commands.add_parser(
+        "admin", help=admin_help, description=admin_help, allow_abbrev=False
+    )
+    admin_parser.set_defaults(parser=admin_parser)
+    admin_commands = admin_parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    create = admin_commands.add_parser(
+        "create-token",
+        help=create_token.__doc__,
+        description=create_token.__doc__,
+        allow_abbrev=False,
+    )
+    create.add_argument(
+        "--namespace", required=True, help="Namespace the token may act on (created if new)."
+    )
+    create.add_argument("--account", help="Account owning the namespace (default: its name).")
+    create.add_argument(
+        "--days",
+        type=_integer(1, 3650),
+        default=90,
+        help="Days until the token expires (1 to 3650; default: %(default)s).",
+    )
+    _add_data_dir(create)
+    create.set_defaults(handler=create_token, parser=create)
+
+    listing = admin_commands.add_parser(
+        "list-tokens",
+        help=list_tokens.__doc__,
+        description=list_tokens.__doc__,
+        allow_abbrev=False,
+    )
+    listing.add_argument("--account", help="Only this account's tokens.")
+    _add_data_dir(listing)
+    listing.set_defaults(handler=list_tokens, parser=listing)
+
+    revoke = admin_commands.add_parser(
+        "revoke-token",
+        help=revoke_token.__doc__,
+        description=revoke_token.__doc__,
+        allow_abbrev=False,
+    )
+    revoke.add_argument("token_id", type=int, help="The id `list-tokens` shows.")
+    _add_data_dir(revoke)
+    revoke.set_defaults(handler=revoke_token, parser=revoke)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Parse ``argv`` (default: ``sys.argv[1:]``) and run its command."""
+    known, extra = build_parser().parse_known_args(sys.argv[1:] if argv is None else argv)
+    namespace = vars(known)
+    handler: Callable[..., None] | None = namespace.pop("handler")
+    parser: argparse.ArgumentParser = namespace.pop("parser")  # the innermost command's
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if handler is None:  # `memos-registry` or `memos-registry admin` alone: what it can do
+        parser.print_help(sys.stderr)
+        sys.exit(2)
+    handler(**namespace)
 
 
 def run(argv: list[str] | None = None) -> None:
@@ -234,13 +317,20 @@ def run(argv: list[str] | None = None) -> None:
     from registry_server.settings import InvalidSettingsError
 
     try:
-        app(args=argv)
+        main(argv)
     except InvalidSettingsError as exc:
         sys.stderr.write(f"error: {exc}\n")
         sys.exit(2)
     except (RegistryError, MIPError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         sys.exit(1)
+    except BrokenPipeError:
+        # The reader of stdout went away (`list-tokens | head`): stop quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
     except OSError as exc:  # a file or directory the commands above did not foresee
         sys.stderr.write(f"error: {exc}\n")
+        sys.exit(1)
+    except KeyboardInterrupt:  # Ctrl-C (uvicorn re-raises it once the server has stopped)
+        sys.stderr.write("\nAborted!\n")
         sys.exit(1)

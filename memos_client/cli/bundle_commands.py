@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
+import sys
 from pathlib import Path
-from typing import Annotated
 
-import typer
-
-from memos_client.cli.app import app
+from memos_client.cli.app import arg, command
 
 _SAMPLE_TOML = """\
 [cube]
@@ -31,24 +30,27 @@ write = ["*"]
 _SAMPLE_JSONL = '{"text": "Write one memory per line.", "tags": ["example"], "metadata": {}}\n'
 
 
-@app.command()
-def keygen(
-    name: Annotated[str, typer.Option(help="Key name in $MEMOS_HOME/keys.")] = "default",
-    force: Annotated[bool, typer.Option(help="Replace an existing key of that name.")] = False,
-) -> None:
+@command()
+@arg("--name", default="default", help="Key name in $MEMOS_HOME/keys (default: %(default)s).")
+@arg(
+    "--force",
+    action=argparse.BooleanOptionalAction,
+    default=False,
+    help="Replace an existing key of that name.",
+)
+def keygen(name: str, force: bool) -> None:
     """Create an Ed25519 signing key under $MEMOS_HOME/keys and print its key id."""
     from memos_client.keystore import generate_key, keys_dir
 
     key = generate_key(name, force=force)
-    typer.echo(key.key_id)
-    typer.echo(f"private key: {keys_dir() / (name + '.key')} (mode 0600)", err=True)
+    print(key.key_id)
+    print(f"private key: {keys_dir() / (name + '.key')} (mode 0600)", file=sys.stderr)
 
 
-@app.command()
-def init(
-    directory: Annotated[Path, typer.Argument(help="Directory to create.")],
-    name: Annotated[str, typer.Option("--name", help="Cube name, namespace/name.")],
-) -> None:
+@command()
+@arg("directory", type=Path, help="Directory to create.")
+@arg("--name", required=True, help="Cube name, namespace/name.")
+def init(directory: Path, name: str) -> None:
     """Scaffold a cube source directory: memcube.toml and memories/."""
     from memos_client.errors import UsageError
     from mip.errors import InvalidNameError
@@ -66,25 +68,27 @@ def init(
     sample = directory / "memories" / "notes.jsonl"
     if not sample.exists():
         sample.write_text(_SAMPLE_JSONL, "utf-8")
-    typer.echo(
+    print(
         f"created {directory}: edit memcube.toml, add memories/*.jsonl or *.md, then `memos pack`"
     )
 
 
-@app.command()
-def pack(
-    directory: Annotated[Path, typer.Argument(help="Cube source directory.")],
-    output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="Output .memcube file.")
-    ] = None,
-    key: Annotated[
-        str, typer.Option("--key", help="Signing key name in $MEMOS_HOME/keys, or a PEM file.")
-    ] = "default",
-    unsigned: Annotated[
-        bool, typer.Option(help="Do not sign (installs then need --allow-unsigned).")
-    ] = False,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
-) -> None:
+@command()
+@arg("directory", type=Path, help="Cube source directory.")
+@arg("-o", "--output", type=Path, help="Output .memcube file.")
+@arg(
+    "--key",
+    default="default",
+    help="Signing key name in $MEMOS_HOME/keys, or a PEM file (default: %(default)s).",
+)
+@arg(
+    "--unsigned",
+    action=argparse.BooleanOptionalAction,
+    default=False,
+    help="Do not sign (installs then need --allow-unsigned).",
+)
+@arg("--json", dest="json_output", action="store_true", help="Print the result as JSON.")
+def pack(directory: Path, output: Path | None, key: str, unsigned: bool, json_output: bool) -> None:
     """Build and sign a .memcube bundle from a cube source directory."""
     from memos_client.cli.output import print_json
     from memos_client.keystore import load_signing_key
@@ -103,25 +107,24 @@ def pack(
             }
         )
     else:
-        typer.echo(
-            f"{result.path}  {result.manifest.name}@{result.manifest.version}  {result.digest}"
-        )
+        print(f"{result.path}  {result.manifest.name}@{result.manifest.version}  {result.digest}")
 
 
-@app.command()
-def verify(
-    bundle: Annotated[Path, typer.Argument(help="The .memcube file.")],
-    key: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--key",
-            help="Trusted public key (PEM); repeatable. Default: your keys and trusted keys.",
-        ),
-    ] = None,
-    allow_unsigned: Annotated[
-        bool, typer.Option(help="Accept a bundle without signatures.")
-    ] = False,
-) -> None:
+@command()
+@arg("bundle", type=Path, help="The .memcube file.")
+@arg(
+    "--key",
+    action="append",
+    type=Path,
+    help="Trusted public key (PEM); repeatable. Default: your keys and trusted keys.",
+)
+@arg(
+    "--allow-unsigned",
+    action=argparse.BooleanOptionalAction,
+    default=False,
+    help="Accept a bundle without signatures.",
+)
+def verify(bundle: Path, key: list[Path] | None, allow_unsigned: bool) -> None:
     """Check every digest, every payload and the signature; exit 0 only if all hold."""
     from memos_client.cli.output import progress_bar
     from mip.archive import read_archive
@@ -141,17 +144,16 @@ def verify(
             archive, trusted, allow_unsigned=allow_unsigned, progress=advance
         )
     manifest, signers = result.bundle.manifest, ", ".join(s[:16] for s in result.signers)
-    typer.echo(
+    print(
         f"OK {manifest.name}@{manifest.version} {result.bundle.digest} "
         f"signed by {signers or 'unsigned'}"
     )
 
 
-@app.command()
-def inspect(
-    bundle: Annotated[Path, typer.Argument(help="The .memcube file.")],
-    json_output: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
-) -> None:
+@command()
+@arg("bundle", type=Path, help="The .memcube file.")
+@arg("--json", dest="json_output", action="store_true", help="Print as JSON.")
+def inspect(bundle: Path, json_output: bool) -> None:
     """Show a bundle's manifest, parts, sizes and signers (structure checked, blobs not hashed)."""
     import json
 
@@ -200,4 +202,4 @@ def inspect(
                 f"  {part.kind:<10} {part.name:<20} {format_size(part.size):>9}  {detail}  {part.digest[:19]}"
             )
         lines.append("signers:      " + (", ".join(opened.envelope.key_ids) or "unsigned"))
-        typer.echo("\n".join(lines))
+        print("\n".join(lines))

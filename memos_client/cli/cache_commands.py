@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
-import typer
-
-from memos_client.cli.app import app
+from memos_client.cli.app import arg, command, group
 
 if TYPE_CHECKING:
     from memos_client.install.cache import Cache
 
-cache_app = typer.Typer(help="Inspect, verify or clear the download cache.", no_args_is_help=True)
-app.add_typer(cache_app, name="cache")
-Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+CACHE = group("cache", "Inspect, verify or clear the download cache.")
+JSON = arg("--json", dest="json_output", action="store_true", help="Print JSON for scripts.")
 
 
 def _cache() -> Cache:
@@ -23,8 +20,9 @@ def _cache() -> Cache:
     return Cache(memos_cache_dir())
 
 
-@cache_app.command("info")
-def info(json_output: Json = False) -> None:
+@command("info", group=CACHE)
+@JSON
+def info(json_output: bool) -> None:
     """Where the cache is and what it holds."""
     from memos_client.cli.output import format_size, print_json
 
@@ -32,15 +30,16 @@ def info(json_output: Json = False) -> None:
     if json_output:
         print_json(summary)
         return
-    typer.echo(f"cache: {summary['path']}")
+    print(f"cache: {summary['path']}")
     for kind in ("blobs", "envelopes", "index", "partial"):
         item = summary[kind]
-        typer.echo(f"  {kind:<10} {item['count']:>6} entries  {format_size(item['bytes'])}")
-    typer.echo(f"  total      {format_size(summary['total_bytes'])}")
+        print(f"  {kind:<10} {item['count']:>6} entries  {format_size(item['bytes'])}")
+    print(f"  total      {format_size(summary['total_bytes'])}")
 
 
-@cache_app.command("verify")
-def verify(json_output: Json = False) -> None:
+@command("verify", group=CACHE)
+@JSON
+def verify(json_output: bool) -> None:
     """Re-hash every cached blob and envelope; remove those that no longer match their name."""
     from memos_client.cli.output import format_size, print_json
     from memos_client.errors import VerificationError
@@ -51,7 +50,7 @@ def verify(json_output: Json = False) -> None:
             {"checked": report.checked, "bytes": report.bytes_checked, "corrupt": report.corrupt}
         )
     else:
-        typer.echo(f"checked {report.checked} entries ({format_size(report.bytes_checked)})")
+        print(f"checked {report.checked} entries ({format_size(report.bytes_checked)})")
     if report.corrupt:
         raise VerificationError(
             f"{len(report.corrupt)} corrupted cache entries removed: {', '.join(report.corrupt)}; "
@@ -59,10 +58,10 @@ def verify(json_output: Json = False) -> None:
         )
 
 
-@cache_app.command("clean")
+@command("clean", group=CACHE)
 def clean() -> None:
     """Delete everything in the cache (installed cubes keep their files)."""
     from memos_client.cli.output import format_size
 
     freed = _cache().clean()
-    typer.echo(f"removed {format_size(freed)} from the cache")
+    print(f"removed {format_size(freed)} from the cache")

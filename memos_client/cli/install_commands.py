@@ -4,32 +4,26 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
-import typer
-
-from memos_client.cli.app import app
+from memos_client.cli.app import arg, command
 
 if TYPE_CHECKING:
     from memos_client.install.installer import InstallResult
     from memos_client.install.workflow import Options
     from memos_client.trust import NamespacePin
 
-IndexUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--index-url",
-        help="Registry to install from (default: $MEMOS_INDEX_URL, else http://127.0.0.1:8700).",
-    ),
-]
-Offline = Annotated[
-    bool, typer.Option("--offline", help="Use only the cache; never touch the network.")
-]
-AllowUnsigned = Annotated[
-    bool,
-    typer.Option("--allow-unsigned", help="Accept cubes whose envelope carries no signature."),
-]
-Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+INDEX_URL = arg(
+    "--index-url",
+    help="Registry to install from (default: $MEMOS_INDEX_URL, else http://127.0.0.1:8700).",
+)
+OFFLINE = arg("--offline", action="store_true", help="Use only the cache; never touch the network.")
+ALLOW_UNSIGNED = arg(
+    "--allow-unsigned",
+    action="store_true",
+    help="Accept cubes whose envelope carries no signature.",
+)
+JSON = arg("--json", dest="json_output", action="store_true", help="Print JSON for scripts.")
 
 
 def _options(
@@ -68,43 +62,57 @@ def _report(results: list[InstallResult], pins: list[NamespacePin], json_output:
         return
     for pin in pins:
         keys = ", ".join(key_id[:16] for key_id in pin.keys)
-        typer.echo(f"trusting key {keys} for namespace {pin.namespace!r} (first use)", err=True)
+        print(f"trusting key {keys} for namespace {pin.namespace!r} (first use)", file=sys.stderr)
     for result in results:
         if result.unchanged:
-            typer.echo(f"{result.name} {result.version} already installed")
+            print(f"{result.name} {result.version} already installed")
         elif result.previous_version:
-            typer.echo(
+            print(
                 f"installed {result.name} {result.version} (was {result.previous_version}, "
                 f"{result.memory_count} memories)"
             )
         else:
-            typer.echo(f"installed {result.name} {result.version} ({result.memory_count} memories)")
+            print(f"installed {result.name} {result.version} ({result.memory_count} memories)")
 
 
-@app.command()
+@command()
+@arg(
+    "cubes",
+    nargs="*",
+    help="NAMESPACE/NAME[SPEC] (e.g. alice/cooking>=1,<2) or ./FILE.memcube.",
+)
+@arg(
+    "-r",
+    "--requirements",
+    dest="requirements_file",
+    type=Path,
+    help="A memos.toml listing cubes.",
+)
+@arg(
+    "-U",
+    "--upgrade",
+    action="store_true",
+    help="Prefer the newest versions over installed ones.",
+)
+@INDEX_URL
+@OFFLINE
+@ALLOW_UNSIGNED
+@JSON
 def install(
-    cubes: Annotated[
-        list[str] | None,
-        typer.Argument(help="NAMESPACE/NAME[SPEC] (e.g. alice/cooking>=1,<2) or ./FILE.memcube."),
-    ] = None,
-    requirements_file: Annotated[
-        Path | None, typer.Option("-r", "--requirements", help="A memos.toml listing cubes.")
-    ] = None,
-    upgrade: Annotated[
-        bool,
-        typer.Option("--upgrade", "-U", help="Prefer the newest versions over installed ones."),
-    ] = False,
-    index_url: IndexUrl = None,
-    offline: Offline = False,
-    allow_unsigned: AllowUnsigned = False,
-    json_output: Json = False,
+    cubes: list[str],
+    requirements_file: Path | None,
+    upgrade: bool,
+    index_url: str | None,
+    offline: bool,
+    allow_unsigned: bool,
+    json_output: bool,
 ) -> None:
     """Resolve, download, verify and install cubes into the local runtime."""
     from memos_client.errors import UsageError
     from memos_client.install.requirements import load_project_file, parse_requirement
     from memos_client.install.workflow import install_bundle_files, install_requirements
 
-    items = list(cubes or [])
+    items = list(cubes)
     project_index = None
     requirements = []
     if requirements_file is not None:
@@ -129,11 +137,10 @@ def install(
     _report(results, pins, json_output)
 
 
-@app.command()
-def uninstall(
-    cubes: Annotated[list[str], typer.Argument(help="Installed cubes (NAMESPACE/NAME).")],
-    json_output: Json = False,
-) -> None:
+@command()
+@arg("cubes", nargs="+", help="Installed cubes (NAMESPACE/NAME).")
+@JSON
+def uninstall(cubes: list[str], json_output: bool) -> None:
     """Remove installed cubes and their memories."""
     from memos_client.cli.output import print_json
     from memos_client.install.requirements import parse_requirement
@@ -145,11 +152,12 @@ def uninstall(
         print_json([{"name": n, "version": v, "memories": c} for n, v, c in removed])
         return
     for name, version, count in removed:
-        typer.echo(f"uninstalled {name} {version} ({count} memories)")
+        print(f"uninstalled {name} {version} ({count} memories)")
 
 
-@app.command("list")
-def list_cubes(json_output: Json = False) -> None:
+@command("list")
+@JSON
+def list_cubes(json_output: bool) -> None:
     """List installed cubes: name, version, manifest digest, memory count."""
     from memos_client.cli.output import print_json
     from memos_client.install.workflow import open_runtime
@@ -175,24 +183,21 @@ def list_cubes(json_output: Json = False) -> None:
         )
         return
     if not cubes:
-        typer.echo("no cubes installed", err=True)
+        print("no cubes installed", file=sys.stderr)
         return
     width = max(len(c.name) for c in cubes)
     for c in cubes:
-        typer.echo(
+        print(
             f"{c.name:<{width}}  {c.version:<12} {c.manifest_digest[:19]}  {c.memory_count} memories"
         )
 
 
-@app.command()
-def show(
-    cube: Annotated[str, typer.Argument(help="NAMESPACE/NAME, or NAMESPACE/NAME@VERSION.")],
-    remote: Annotated[
-        bool, typer.Option("--remote", help="Show the registry's view even when installed.")
-    ] = False,
-    index_url: IndexUrl = None,
-    json_output: Json = False,
-) -> None:
+@command()
+@arg("cube", help="NAMESPACE/NAME, or NAMESPACE/NAME@VERSION.")
+@arg("--remote", action="store_true", help="Show the registry's view even when installed.")
+@INDEX_URL
+@JSON
+def show(cube: str, remote: bool, index_url: str | None, json_output: bool) -> None:
     """Show a cube: the installed version when installed, else the registry's versions."""
     from memos_client.cli.output import print_json
     from memos_client.cli.registry_commands import _split_reference, show_registry
@@ -211,20 +216,33 @@ def show(
         sys.stdout.write(render_installed(view))
 
 
-@app.command()
+@command()
+@arg("cubes", nargs="*", help="NAMESPACE/NAME[SPEC]; default: memos.toml's list.")
+@arg(
+    "-r",
+    "--requirements",
+    dest="requirements_file",
+    type=Path,
+    default=Path("memos.toml"),
+    help="memos.toml listing the cubes (default: %(default)s).",
+)
+@arg(
+    "-o",
+    "--output",
+    type=Path,
+    default=Path("memos.lock"),
+    help="Lockfile to write (default: %(default)s).",
+)
+@INDEX_URL
+@OFFLINE
+@ALLOW_UNSIGNED
 def lock(
-    cubes: Annotated[
-        list[str] | None, typer.Argument(help="NAMESPACE/NAME[SPEC]; default: memos.toml's list.")
-    ] = None,
-    requirements_file: Annotated[
-        Path, typer.Option("-r", "--requirements", help="memos.toml listing the cubes.")
-    ] = Path("memos.toml"),
-    output: Annotated[Path, typer.Option("-o", "--output", help="Lockfile to write.")] = Path(
-        "memos.lock"
-    ),
-    index_url: IndexUrl = None,
-    offline: Offline = False,
-    allow_unsigned: AllowUnsigned = False,
+    cubes: list[str],
+    requirements_file: Path,
+    output: Path,
+    index_url: str | None,
+    offline: bool,
+    allow_unsigned: bool,
 ) -> None:
     """Resolve and verify cubes, and write memos.lock (exact versions, digests, signer keys)."""
     from memos_client.install.requirements import load_project_file, parse_requirement
@@ -239,16 +257,22 @@ def lock(
     options = _options(index_url or project_index, offline, allow_unsigned)
     lockfile = do_lock(requirements, options)
     lockfile.write(output)
-    typer.echo(f"locked {len(lockfile.cubes)} cubes in {output}", err=True)
+    print(f"locked {len(lockfile.cubes)} cubes in {output}", file=sys.stderr)
 
 
-@app.command()
-def sync(
-    lockfile_path: Annotated[Path, typer.Argument(help="The lockfile.")] = Path("memos.lock"),
-    offline: Offline = False,
-    allow_unsigned: AllowUnsigned = False,
-    json_output: Json = False,
-) -> None:
+@command()
+@arg(
+    "lockfile_path",
+    metavar="LOCKFILE",
+    nargs="?",
+    type=Path,
+    default=Path("memos.lock"),
+    help="The lockfile (default: %(default)s).",
+)
+@OFFLINE
+@ALLOW_UNSIGNED
+@JSON
+def sync(lockfile_path: Path, offline: bool, allow_unsigned: bool, json_output: bool) -> None:
     """Make the installed cubes exactly those of memos.lock (installs, replaces, removes)."""
     from memos_client.cli.output import print_json
     from memos_client.install.lockfile import read_lockfile
@@ -267,6 +291,6 @@ def sync(
         return
     _report([r for r in results if not r.unchanged], [], False)
     for name, version, _ in removed:
-        typer.echo(f"uninstalled {name} {version} (not in {lockfile_path})")
+        print(f"uninstalled {name} {version} (not in {lockfile_path})")
     if all(r.unchanged for r in results) and not removed:
-        typer.echo(f"already in sync with {lockfile_path}")
+        print(f"already in sync with {lockfile_path}")

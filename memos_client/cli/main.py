@@ -6,7 +6,7 @@ import gc
 import importlib
 import sys
 
-from memos_client.cli.app import app
+from memos_client.cli.app import dispatch
 from memos_client.errors import MemosError
 
 #: The module (under ``memos_client.cli``) that registers each top-level command or group.
@@ -48,7 +48,7 @@ def run(argv: list[str] | None = None) -> int:
         argv = sys.argv[1:]
     try:
         register_commands(argv)
-        app(args=argv, standalone_mode=False)
+        dispatch(argv)
     except MemosError as exc:
         return _fail(str(exc), exc.exit_code)
     except ValueError as exc:
@@ -62,21 +62,8 @@ def run(argv: list[str] | None = None) -> int:
         return _fail("interrupted", 130)
     except OSError as exc:
         return _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), 1)
-    except SystemExit as exc:
+    except SystemExit as exc:  # --help
         return int(exc.code or 0) if not isinstance(exc.code, str) else _fail(exc.code, 1)
-    except Exception as exc:
-        import typer
-
-        try:
-            from typer._click.exceptions import ClickException  # typer >= 0.28 ships its own click
-        except ImportError:
-            from click.exceptions import ClickException  # type: ignore[assignment]
-        if isinstance(exc, ClickException):
-            exc.show()  # a usage error: "Error: ..." under the command's usage line
-            return exc.exit_code
-        if isinstance(exc, typer.Abort):
-            return _fail("aborted", 1)
-        raise
     return 0
 
 
@@ -84,7 +71,7 @@ def main() -> None:
     """Console-script entry point."""
     code = run()
     # The process ends here. Python's last garbage collection walks every object the imports
-    # created (typer, cryptography and the rest: tens of ms on our machines) only to free memory
+    # created (http.client, cryptography and the rest: tens of ms on our machines) only to free memory
     # the exit frees anyway; frozen objects are skipped. atexit handlers, weakref finalizers and
     # the flushing of stdout/stderr still run.
     gc.freeze()

@@ -6,17 +6,22 @@ Every heavy import (torch, transformers, peft, the runtime) happens inside the c
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
+from memos_client.cli.app import arg, at_least, command
 
-from memos_client.cli.app import app
-
-_MODEL = typer.Option(
-    "--model", help="A local transformers model directory (config.json, weights)."
+TARGET = arg("target", help="NS/NAME of an installed cube, or a source dir.")
+MODEL = arg(
+    "--model",
+    type=Path,
+    required=True,
+    help="A local transformers model directory (config.json, weights).",
 )
-_DTYPE = typer.Option("--dtype", help="Weights and KV dtype: F32, F16 or BF16.")
+DTYPE = arg(
+    "--dtype", default="F32", help="Weights and KV dtype: F32, F16 or BF16 (default: %(default)s)."
+)
 
 
 def _open_runtime() -> Any:
@@ -63,21 +68,20 @@ def _print_built(built: Any, as_json: bool) -> None:
     if as_json:
         print_json(built.to_json())
         return
-    typer.echo(f"{built.kind} part {built.name!r}: {built.path}")
-    typer.echo(f"  from {built.how}")
+    print(f"{built.kind} part {built.name!r}: {built.path}")
+    print(f"  from {built.how}")
     for key, value in built.details.items():
         shown = format_size(value) if key == "bytes" else value
-        typer.echo(f"  {key}: {shown}")
+        print(f"  {key}: {shown}")
 
 
-@app.command()
-def activate(
-    target: Annotated[str, typer.Argument(help="NS/NAME of an installed cube, or a source dir.")],
-    model: Annotated[Path, _MODEL],
-    name: Annotated[str, typer.Option(help="Name of the snapshot part.")] = "core",
-    dtype: Annotated[str, _DTYPE] = "F32",
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
+@command()
+@TARGET
+@MODEL
+@arg("--name", default="core", help="Name of the snapshot part (default: %(default)s).")
+@DTYPE
+@arg("--json", dest="as_json", action="store_true", help="Print JSON.")
+def activate(target: str, model: Path, name: str, dtype: str, as_json: bool) -> None:
     """Build a KV snapshot (activation memory) of a cube's memories for a model.
 
     Memories tagged 'activate' are used if any, else those the lifecycle promoted, else all
@@ -101,15 +105,27 @@ def activate(
     _print_built(built, as_json)
 
 
-@app.command()
+@command()
+@TARGET
+@MODEL
+@arg("--name", default="consolidated", help="Name of the adapter part (default: %(default)s).")
+@arg("--steps", type=at_least(1), default=30, help="Training steps (default: %(default)s).")
+@arg("--rank", type=at_least(1), default=8, help="LoRA rank r (default: %(default)s).")
+@arg(
+    "--learning-rate",
+    type=float,
+    default=5e-3,
+    help="AdamW learning rate (default: %(default)s).",
+)
+@arg("--json", dest="as_json", action="store_true", help="Print JSON.")
 def consolidate(
-    target: Annotated[str, typer.Argument(help="NS/NAME of an installed cube, or a source dir.")],
-    model: Annotated[Path, _MODEL],
-    name: Annotated[str, typer.Option(help="Name of the adapter part.")] = "consolidated",
-    steps: Annotated[int, typer.Option(min=1, help="Training steps.")] = 30,
-    rank: Annotated[int, typer.Option(min=1, help="LoRA rank r.")] = 8,
-    learning_rate: Annotated[float, typer.Option(help="AdamW learning rate.")] = 5e-3,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    target: str,
+    model: Path,
+    name: str,
+    steps: int,
+    rank: int,
+    learning_rate: float,
+    as_json: bool,
 ) -> None:
     """Train a LoRA adapter (parameter memory) on a cube's memories with PEFT.
 
@@ -133,27 +149,42 @@ def consolidate(
     _print_built(built, as_json)
 
 
-@app.command()
+@command()
+@arg("question", help="The question to answer.")
+@MODEL
+@arg("--cube", help="Only this cube's memories.")
+@arg(
+    "--max-new-tokens",
+    type=at_least(1),
+    default=32,
+    help="Tokens to generate (default: %(default)s).",
+)
+@arg(
+    "--budget",
+    type=at_least(1),
+    default=1024,
+    help="Plaintext memory budget (tokens) (default: %(default)s).",
+)
+@arg("--no-activation", action="store_true", help="Prefill the memory text; inject nothing.")
+@arg("--rebuild-stale", action="store_true", help="Recompute stale locally built snapshots.")
+@DTYPE
+@arg(
+    "--threads",
+    type=at_least(1),
+    help="torch CPU threads (default: torch's; 1 on a busy machine).",
+)
+@arg("--json", dest="as_json", action="store_true", help="Print JSON: text, ttft_ms, used.")
 def generate(
-    question: Annotated[str, typer.Argument(help="The question to answer.")],
-    model: Annotated[Path, _MODEL],
-    cube: Annotated[str | None, typer.Option(help="Only this cube's memories.")] = None,
-    max_new_tokens: Annotated[int, typer.Option(min=1, help="Tokens to generate.")] = 32,
-    budget: Annotated[int, typer.Option(min=1, help="Plaintext memory budget (tokens).")] = 1024,
-    no_activation: Annotated[
-        bool, typer.Option("--no-activation", help="Prefill the memory text; inject nothing.")
-    ] = False,
-    rebuild_stale: Annotated[
-        bool, typer.Option("--rebuild-stale", help="Recompute stale locally built snapshots.")
-    ] = False,
-    dtype: Annotated[str, _DTYPE] = "F32",
-    threads: Annotated[
-        int | None,
-        typer.Option(min=1, help="torch CPU threads (default: torch's; 1 on a busy machine)."),
-    ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print JSON: text, ttft_ms, used.")
-    ] = False,
+    question: str,
+    model: Path,
+    cube: str | None,
+    max_new_tokens: int,
+    budget: int,
+    no_activation: bool,
+    rebuild_stale: bool,
+    dtype: str,
+    threads: int | None,
+    as_json: bool,
 ) -> None:
     """Answer a question with the memory plan: retrieve, inject, activate, generate (greedy).
 
@@ -186,13 +217,13 @@ def generate(
     if as_json:
         print_json({"text": result.text, "ttft_ms": round(result.ttft_ms, 3), "used": result.used})
         return
-    typer.echo(result.text)
+    print(result.text)
     used = result.used
-    typer.echo(
+    print(
         f"ttft {result.ttft_ms:.1f} ms; snapshots: {', '.join(used['snapshots']) or 'none'}; "
         f"adapters: {', '.join(used['adapters']) or 'none'}; "
         f"prefilled tokens: {used['prefilled_tokens']}",
-        err=True,
+        file=sys.stderr,
     )
     for reason in used["skipped"]:
-        typer.echo(f"  skipped {reason}", err=True)
+        print(f"  skipped {reason}", file=sys.stderr)

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-import typer
-
-from memos_client.cli.app import app
+from memos_client.cli.app import arg, at_least, command, group
 
 if TYPE_CHECKING:
     from memos_client.index_client import IndexClient
 
-IndexUrl = Annotated[
-    str | None,
-    typer.Option("--index-url", help="Registry URL (default: MEMOS_INDEX_URL or `memos login`)."),
-]
-Token = Annotated[
-    str | None, typer.Option("--token", help="API token (default: MEMOS_TOKEN or `memos login`).")
-]
-JsonOutput = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+INDEX_URL = arg("--index-url", help="Registry URL (default: MEMOS_INDEX_URL or `memos login`).")
+TOKEN = arg("--token", help="API token (default: MEMOS_TOKEN or `memos login`).")
+JSON = arg("--json", dest="json_output", action="store_true", help="Print the result as JSON.")
 
 
 def _client(index_url: str | None, token: str | None) -> IndexClient:
@@ -42,16 +36,10 @@ def _split_reference(reference: str) -> tuple[str, str | None]:
     return name, version or None
 
 
-@app.command()
-def login(
-    index_url: Annotated[
-        str | None, typer.Option("--index-url", help="Registry URL (default: MEMOS_INDEX_URL).")
-    ] = None,
-    token: Annotated[
-        str | None,
-        typer.Option("--token", help="API token; prompted for (hidden) when omitted."),
-    ] = None,
-) -> None:
+@command()
+@arg("--index-url", help="Registry URL (default: MEMOS_INDEX_URL).")
+@arg("--token", help="API token; prompted for (hidden) when omitted.")
+def login(index_url: str | None, token: str | None) -> None:
     """Check a token against the registry and store URL + token in $MEMOS_HOME (mode 0600)."""
     import os
 
@@ -68,7 +56,16 @@ def login(
     elif os.environ.get("MEMOS_TOKEN"):
         secret = check_token(os.environ["MEMOS_TOKEN"], "MEMOS_TOKEN")
     else:
-        secret = check_token(typer.prompt("token", hide_input=True), "the prompt")
+        import getpass
+
+        try:
+            typed = getpass.getpass("token: ")
+        except EOFError:  # stdin closed before a line came (not a terminal, nothing piped in)
+            print(file=sys.stderr)  # end the prompt's line
+            raise UsageError(
+                "no token given: pass --token, set MEMOS_TOKEN, or type it at the prompt"
+            ) from None
+        secret = check_token(typed, "the prompt")
     # Nothing is stored unless the registry accepted the token with a well-formed answer: a
     # failed login leaves the previous credentials as they were.
     with IndexClient(url, secret) as client:
@@ -78,17 +75,16 @@ def login(
         f"(namespaces: {', '.join(identity['namespaces'])})"
     )
     path = save_login(url, secret)
-    typer.echo(message)
-    typer.echo(f"credentials stored in {path}", err=True)
+    print(message)
+    print(f"credentials stored in {path}", file=sys.stderr)
 
 
-@app.command()
-def publish(
-    bundle: Annotated[Path, typer.Argument(help="The .memcube file to publish.")],
-    index_url: IndexUrl = None,
-    token: Token = None,
-    json_output: JsonOutput = False,
-) -> None:
+@command()
+@arg("bundle", type=Path, help="The .memcube file to publish.")
+@INDEX_URL
+@TOKEN
+@JSON
+def publish(bundle: Path, index_url: str | None, token: str | None, json_output: bool) -> None:
     """Check a bundle, upload the blobs the registry lacks, then publish its signed manifest."""
     # The publish path stays light: no httpx for an http:// registry, and the bundle checks'
     # imports (msgspec, cryptography) happen while the upload runs (memos_client.publisher).
@@ -121,23 +117,22 @@ def publish(
         )
         return
     state = "published" if result.created else "already published (identical), nothing changed:"
-    typer.echo(f"{state} {result.name}@{result.version} {result.manifest_digest}")
-    typer.echo(
+    print(f"{state} {result.name}@{result.version} {result.manifest_digest}")
+    print(
         f"uploaded {len(outcome.uploaded)} blob(s), {format_size(outcome.uploaded_bytes)}; "
         f"{len(outcome.skipped)} already on the registry",
-        err=True,
+        file=sys.stderr,
     )
 
 
-@app.command()
+@command()
+@arg("reference", help="NS/NAME@VERSION to yank.")
+@arg("--reason", help="Why (shown to people who pin it).")
+@arg("--undo", action="store_true", help="Unyank instead.")
+@INDEX_URL
+@TOKEN
 def yank(
-    reference: Annotated[str, typer.Argument(help="NS/NAME@VERSION to yank.")],
-    reason: Annotated[
-        str | None, typer.Option("--reason", help="Why (shown to people who pin it).")
-    ] = None,
-    undo: Annotated[bool, typer.Option("--undo", help="Unyank instead.")] = False,
-    index_url: IndexUrl = None,
-    token: Token = None,
+    reference: str, reason: str | None, undo: bool, index_url: str | None, token: str | None
 ) -> None:
     """Yank a version: resolvers skip it unless it is pinned exactly (==VERSION)."""
     from memos_client.errors import UsageError
@@ -150,16 +145,20 @@ def yank(
     with _client(index_url, token) as client:
         info = client.unyank(name, version) if undo else client.yank(name, version, reason or "")
     state = f"yanked ({info.yank_reason})" if info.yanked else "not yanked"
-    typer.echo(f"{name}@{info.version}: {state}")
+    print(f"{name}@{info.version}: {state}")
 
 
-@app.command()
-def search(
-    query: Annotated[list[str], typer.Argument(help="Words to search for.")],
-    limit: Annotated[int, typer.Option(help="At most this many results.", min=1, max=100)] = 20,
-    index_url: IndexUrl = None,
-    json_output: JsonOutput = False,
-) -> None:
+@command()
+@arg("query", nargs="+", help="Words to search for.")
+@arg(
+    "--limit",
+    type=at_least(1, 100),
+    default=20,
+    help="At most this many results (default: %(default)s).",
+)
+@INDEX_URL
+@JSON
+def search(query: list[str], limit: int, index_url: str | None, json_output: bool) -> None:
     """Search cube names, descriptions, keywords and tags."""
     from memos_client.cli.output import print_json
     from memos_client.errors import UsageError
@@ -187,15 +186,15 @@ def search(
         )
         return
     if not hits:
-        typer.echo("no cubes found", err=True)
+        print("no cubes found", file=sys.stderr)
         return
     width = max(len(hit.name) for hit in hits)
     for hit in hits:
         latest = hit.latest_version or "(all yanked)"
         line = f"{hit.name:<{width}}  {latest:<12}  {hit.description.splitlines()[0] if hit.description else ''}"
-        typer.echo(line.rstrip())
+        print(line.rstrip())
     if total > len(hits):
-        typer.echo(f"... {total - len(hits)} more (use --limit)", err=True)
+        print(f"... {total - len(hits)} more (use --limit)", file=sys.stderr)
 
 
 def show_registry(reference: str, index_url: str | None, json_output: bool) -> None:
@@ -236,55 +235,67 @@ def show_registry(reference: str, index_url: str | None, json_output: bool) -> N
             }
         )
         return
-    typer.echo(f"{cube.name}  latest {cube.latest_version or '(none)'}  downloads {cube.downloads}")
+    print(f"{cube.name}  latest {cube.latest_version or '(none)'}  downloads {cube.downloads}")
     if cube.description:
-        typer.echo(cube.description)
+        print(cube.description)
     if cube.keywords:
-        typer.echo("keywords: " + ", ".join(cube.keywords))
+        print("keywords: " + ", ".join(cube.keywords))
     for entry in reversed(cube.versions):
         flag = f"  YANKED: {entry.yank_reason}" if entry.yanked else ""
-        typer.echo(
+        print(
             f"  {entry.version:<16} {entry.published_at[:10]}  {format_size(entry.size):>9}{flag}"
         )
 
 
 def _print_version(name: str, details: dict[str, Any], format_size: Any) -> None:
     # ``details`` has the shape registry_documents.VERSION_DETAIL (checked by the client).
-    typer.echo(f"{details.get('name') or name}@{details['version']}  {details['manifest_digest']}")
-    typer.echo(f"published {details['published_at']}  downloads {details.get('downloads', 0)}")
+    print(f"{details.get('name') or name}@{details['version']}  {details['manifest_digest']}")
+    print(f"published {details['published_at']}  downloads {details.get('downloads', 0)}")
     if details.get("yanked"):
-        typer.echo(f"YANKED: {details.get('yank_reason')}")
+        print(f"YANKED: {details.get('yank_reason')}")
     for dependency, specifier in sorted(details.get("dependencies", {}).items()):
-        typer.echo(f"depends on {dependency} {specifier}")
+        print(f"depends on {dependency} {specifier}")
     for part in details.get("parts", []):
-        typer.echo(
+        print(
             f"  {part['kind']:<10} {part['name']:<24} {format_size(part['size']):>9}  {part['digest']}"
         )
 
 
-token_app = typer.Typer(
-    help="Create, list and revoke the registry tokens of your account.", no_args_is_help=True
+TOKEN_GROUP = group("token", "Create, list and revoke the registry tokens of your account.")
+
+
+@command("create", group=TOKEN_GROUP)
+@arg(
+    "-n",
+    "--namespace",
+    action="append",
+    required=True,
+    help="A namespace it may act on (repeat; '*' for all).",
 )
-app.add_typer(token_app, name="token")
-
-
-@token_app.command("create")
+@arg(
+    "-a",
+    "--action",
+    action="append",
+    help="publish, yank, keys or tokens (repeat; default publish).",
+)
+@arg(
+    "--days",
+    type=at_least(1, 3650),
+    default=90,
+    help="Days until it expires (default: %(default)s).",
+)
+@arg("--description", default="", help="What it is for (shown in listings).")
+@INDEX_URL
+@TOKEN
+@JSON
 def token_create(
-    namespace: Annotated[
-        list[str],
-        typer.Option("--namespace", "-n", help="A namespace it may act on (repeat; '*' for all)."),
-    ],
-    action: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--action", "-a", help="publish, yank, keys or tokens (repeat; default publish)."
-        ),
-    ] = None,
-    days: Annotated[int, typer.Option(help="Days until it expires.", min=1, max=3650)] = 90,
-    description: Annotated[str, typer.Option(help="What it is for (shown in listings).")] = "",
-    index_url: IndexUrl = None,
-    token: Token = None,
-    json_output: JsonOutput = False,
+    namespace: list[str],
+    action: list[str] | None,
+    days: int,
+    description: str,
+    index_url: str | None,
+    token: str | None,
+    json_output: bool,
 ) -> None:
     """Create a token within your token's scopes; the secret is printed this once."""
     from memos_client.cli.output import print_json
@@ -294,18 +305,19 @@ def token_create(
     if json_output:
         print_json(created)
         return
-    typer.echo(created["token"])
-    typer.echo(
+    print(created["token"])
+    print(
         f"scopes: {', '.join(created['namespaces'])}; {', '.join(created['actions'])}; "
         f"expires {created['expires_at']}. It is not shown again: store it now.",
-        err=True,
+        file=sys.stderr,
     )
 
 
-@token_app.command("list")
-def token_list(
-    index_url: IndexUrl = None, token: Token = None, json_output: JsonOutput = False
-) -> None:
+@command("list", group=TOKEN_GROUP)
+@INDEX_URL
+@TOKEN
+@JSON
+def token_list(index_url: str | None, token: str | None, json_output: bool) -> None:
     """Your account's tokens within your token's scopes, newest first (never their secrets)."""
     from memos_client.cli.output import print_json
 
@@ -315,25 +327,24 @@ def token_list(
         print_json(tokens)
         return
     if not tokens:
-        typer.echo("no tokens", err=True)
+        print("no tokens", file=sys.stderr)
         return
     for item in tokens:
         state = "revoked" if item["revoked"] else f"expires {str(item['expires_at'])[:10]}"
         mark = "  (this one)" if item["current"] else ""
-        typer.echo(
+        print(
             f"{item['id']:>5}  {item['prefix']}...  {','.join(item['namespaces'])}  "
             f"{','.join(item['actions'])}  {state}  {item['description']}{mark}".rstrip()
         )
 
 
-@token_app.command("revoke")
+@command("revoke", group=TOKEN_GROUP)
+@arg("token_id", nargs="?", type=int, help="Id from `memos token list`.")
+@arg("--current", action="store_true", help="Revoke the token this command uses instead.")
+@INDEX_URL
+@TOKEN
 def token_revoke(
-    token_id: Annotated[int | None, typer.Argument(help="Id from `memos token list`.")] = None,
-    current: Annotated[
-        bool, typer.Option("--current", help="Revoke the token this command uses instead.")
-    ] = False,
-    index_url: IndexUrl = None,
-    token: Token = None,
+    token_id: int | None, current: bool, index_url: str | None, token: str | None
 ) -> None:
     """Revoke a token: it is refused from its next request on."""
     from memos_client.errors import UsageError
@@ -345,4 +356,4 @@ def token_revoke(
         )
     with _client(index_url, token) as client:
         client.revoke_token(token_id)
-    typer.echo(f"revoked token {token_id}" if token_id is not None else "revoked the token in use")
+    print(f"revoked token {token_id}" if token_id is not None else "revoked the token in use")

@@ -1,18 +1,16 @@
 """Runtime commands: add, query, plan, history, rollback, diff, lifecycle, access, principal.
 
-Only typer and the standard library are imported here; the runtime (NumPy, SQLite, the
-embedding model) is imported inside each command so ``memos --help`` stays fast.
+Only the standard library and the CLI framework are imported here; the runtime (NumPy, SQLite,
+the embedding model) is imported inside each command so ``memos --help`` stays fast.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-import typer
-
-from memos_client.cli.app import app
+from memos_client.cli.app import arg, command, group
 from memos_client.cli.output import printable
 
 if TYPE_CHECKING:
@@ -20,19 +18,17 @@ if TYPE_CHECKING:
 
     from memos_client.runtime import MemOS
 
-lifecycle_app = typer.Typer(help="MemLifecycle: apply policies, archive and restore memories.")
-app.add_typer(lifecycle_app, name="lifecycle")
-principal_app = typer.Typer(help="Local principals (who a command acts as, with --as).")
-app.add_typer(principal_app, name="principal")
+LIFECYCLE = group("lifecycle", "MemLifecycle: apply policies, archive and restore memories.")
+PRINCIPAL = group("principal", "Local principals (who a command acts as, with --as).")
 
-AsOption = Annotated[
-    str | None,
-    typer.Option(
-        "--as", help="Act as this local principal (default: $MEMOS_PRINCIPAL or 'local')."
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-CubeOption = Annotated[str | None, typer.Option("--cube", help="Cube name, namespace/name.")]
+AS = arg(
+    "--as",
+    dest="as_",
+    metavar="PRINCIPAL",
+    help="Act as this local principal (default: $MEMOS_PRINCIPAL or 'local').",
+)
+JSON = arg("--json", dest="json_output", action="store_true", help="Print JSON for scripts.")
+CUBE = arg("--cube", help="Cube name, namespace/name.")
 
 
 def _open(principal: str | None) -> MemOS:
@@ -42,7 +38,7 @@ def _open(principal: str | None) -> MemOS:
 
 
 def _print_json(value: Any) -> None:
-    typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
+    print(json.dumps(value, indent=2, ensure_ascii=False))
 
 
 def _parse_meta(pairs: list[str]) -> dict[str, Any]:
@@ -67,18 +63,20 @@ def _point(text: str) -> int | str | datetime:
     return text
 
 
-@app.command("add")
+@command("add")
+@arg("text", help="The memory text.")
+@CUBE
+@arg("-t", "--tag", action="append", help="A tag (repeatable).")
+@arg("-m", "--meta", action="append", help="Metadata KEY=VALUE (repeatable).")
+@AS
+@JSON
 def add_command(
-    text: Annotated[str, typer.Argument(help="The memory text.")],
-    cube: CubeOption = None,
-    tag: Annotated[
-        list[str] | None, typer.Option("--tag", "-t", help="A tag (repeatable).")
-    ] = None,
-    meta: Annotated[
-        list[str] | None, typer.Option("--meta", "-m", help="Metadata KEY=VALUE (repeatable).")
-    ] = None,
-    as_: AsOption = None,
-    json_output: JsonOption = False,
+    text: str,
+    cube: str | None,
+    tag: list[str] | None,
+    meta: list[str] | None,
+    as_: str | None,
+    json_output: bool,
 ) -> None:
     """Add a plaintext memory to a cube (default local/default) and print its id."""
     from memos_client.runtime import DEFAULT_CUBE
@@ -90,22 +88,25 @@ def add_command(
         if json_output:
             _print_json(mem.get(item_id, touch=False).to_json())
         else:
-            typer.echo(item_id)
+            print(item_id)
 
 
-@app.command("query")
+@command("query")
+@arg("text", help="What to look for.")
+@arg("-k", "--k", type=int, default=10, help="How many results (default: %(default)s).")
+@CUBE
+@arg("-t", "--tag", action="append", help="Only memories with this tag.")
+@arg("--include-archived", action="store_true", help="Also search archived memories.")
+@AS
+@JSON
 def query_command(
-    text: Annotated[str, typer.Argument(help="What to look for.")],
-    k: Annotated[int, typer.Option("--k", "-k", help="How many results.")] = 10,
-    cube: CubeOption = None,
-    tag: Annotated[
-        list[str] | None, typer.Option("--tag", "-t", help="Only memories with this tag.")
-    ] = None,
-    include_archived: Annotated[
-        bool, typer.Option("--include-archived", help="Also search archived memories.")
-    ] = False,
-    as_: AsOption = None,
-    json_output: JsonOption = False,
+    text: str,
+    k: int,
+    cube: str | None,
+    tag: list[str] | None,
+    include_archived: bool,
+    as_: str | None,
+    json_output: bool,
 ) -> None:
     """Hybrid search (lexical + semantic + filters) over the cubes you may read."""
     with _open(as_) as mem:
@@ -116,25 +117,30 @@ def query_command(
         _print_json([hit.to_json() for hit in hits])
         return
     if not hits:
-        typer.echo("no memories found")
+        print("no memories found")
     for hit in hits:
         found = "+".join(hit.retrievers)
-        typer.echo(
+        print(
             f"{hit.score:.3f}  {hit.item.id}  [{hit.item.cube}] ({found})  {printable(hit.item.text)}"
         )
 
 
-@app.command("plan")
+@command("plan")
+@arg("text", help="The query the plan is for.")
+@arg("--budget", type=int, default=1024, help="Prompt tokens for memories (default: %(default)s).")
+@CUBE
+@arg("--k", type=int, default=20, help="Candidates considered (default: %(default)s).")
+@arg("--tokenizer", help="tokenizer.json (or model dir) to count with.")
+@AS
+@JSON
 def plan_command(
-    text: Annotated[str, typer.Argument(help="The query the plan is for.")],
-    budget: Annotated[int, typer.Option("--budget", help="Prompt tokens for memories.")] = 1024,
-    cube: CubeOption = None,
-    k: Annotated[int, typer.Option("--k", help="Candidates considered.")] = 20,
-    tokenizer: Annotated[
-        str | None, typer.Option("--tokenizer", help="tokenizer.json (or model dir) to count with.")
-    ] = None,
-    as_: AsOption = None,
-    json_output: JsonOption = False,
+    text: str,
+    budget: int,
+    cube: str | None,
+    k: int,
+    tokenizer: str | None,
+    as_: str | None,
+    json_output: bool,
 ) -> None:
     """Show the memory plan for a query: memories for the prompt, KV snapshots, adapters."""
     from memos_client.runtime import MemOS
@@ -144,22 +150,21 @@ def plan_command(
     if json_output:
         _print_json(plan.to_json())
         return
-    typer.echo(f"{plan.used_tokens}/{plan.budget_tokens} tokens, {len(plan.memories)} memories")
+    print(f"{plan.used_tokens}/{plan.budget_tokens} tokens, {len(plan.memories)} memories")
     for memory in plan.memories:
-        typer.echo(f"  memory {memory.item.id}: {memory.reason}")
-        typer.echo(f"    {printable(memory.item.text)}")
+        print(f"  memory {memory.item.id}: {memory.reason}")
+        print(f"    {printable(memory.item.text)}")
     for part in [*plan.activations, *plan.adapters]:
-        typer.echo(f"  {part.kind} {part.cube}:{part.name}: {part.reason}")
+        print(f"  {part.kind} {part.cube}:{part.name}: {part.reason}")
     for reason in plan.skipped:
-        typer.echo(f"  skipped {reason}")
+        print(f"  skipped {reason}")
 
 
-@app.command("history")
-def history_command(
-    target: Annotated[str, typer.Argument(help="A memory id or a cube name.")],
-    as_: AsOption = None,
-    json_output: JsonOption = False,
-) -> None:
+@command("history")
+@arg("target", help="A memory id or a cube name.")
+@AS
+@JSON
+def history_command(target: str, as_: str | None, json_output: bool) -> None:
     """Every version of a memory, or of every memory of a cube (oldest first)."""
     with _open(as_) as mem:
         versions = mem.history(target)
@@ -167,45 +172,41 @@ def history_command(
         _print_json([version.to_json() for version in versions])
         return
     for version in versions:
-        typer.echo(
+        print(
             f"#{version.seq}  {version.at}  {version.item_id} v{version.version} "
             f"{version.op} [{version.state}] by {version.principal}: {printable(version.text[:80])}"
         )
 
 
-@app.command("rollback")
-def rollback_command(
-    cube: Annotated[str, typer.Argument(help="The cube to roll back.")],
-    to: Annotated[
-        str,
-        typer.Option(
-            "--to",
-            help="A change number (#N in history), an RFC 3339 time or an installed version.",
-        ),
-    ],
-    as_: AsOption = None,
-    json_output: JsonOption = False,
-) -> None:
+@command("rollback")
+@arg("cube", help="The cube to roll back.")
+@arg(
+    "--to",
+    required=True,
+    help="A change number (#N in history), an RFC 3339 time or an installed version.",
+)
+@AS
+@JSON
+def rollback_command(cube: str, to: str, as_: str | None, json_output: bool) -> None:
     """Bring a cube back to an earlier point; the rollback is itself new versions."""
     with _open(as_) as mem:
         report = mem.rollback(cube, to=_point(to))
     if json_output:
         _print_json(report.to_json())
         return
-    typer.echo(
+    print(
         f"rolled {report.cube} back to change {report.target_seq}: "
         f"{len(report.restored)} restored, {len(report.deleted)} deleted"
     )
 
 
-@app.command("diff")
-def diff_command(
-    cube: Annotated[str, typer.Argument(help="The cube.")],
-    before: Annotated[str, typer.Argument(help="Earlier point: change number, time or version.")],
-    after: Annotated[str, typer.Argument(help="Later point (default: now).")] = "now",
-    as_: AsOption = None,
-    json_output: JsonOption = False,
-) -> None:
+@command("diff")
+@arg("cube", help="The cube.")
+@arg("before", help="Earlier point: change number, time or version.")
+@arg("after", nargs="?", default="now", help="Later point (default: now).")
+@AS
+@JSON
+def diff_command(cube: str, before: str, after: str, as_: str | None, json_output: bool) -> None:
     """What was added, removed or changed in a cube between two points."""
     with _open(as_) as mem:
         entries = mem.diff(cube, _point(before), _point(after))
@@ -213,30 +214,25 @@ def diff_command(
         _print_json([entry.to_json() for entry in entries])
         return
     if not entries:
-        typer.echo("no differences")
+        print("no differences")
     for entry in entries:
         sign = {"added": "+", "removed": "-", "changed": "~"}[entry.change]
         shown = entry.after or entry.before
         text = shown.text if shown is not None else ""
-        typer.echo(f"{sign} {entry.item_id}: {printable(text[:100])}")
+        print(f"{sign} {entry.item_id}: {printable(text[:100])}")
 
 
-@lifecycle_app.command("tick")
-def tick_command(
-    now: Annotated[
-        str | None, typer.Option("--now", help="Pretend it is this RFC 3339 time.")
-    ] = None,
-    model: Annotated[
-        Path | None,
-        typer.Option(
-            "--model",
-            help="Also promote Activated memories to a KV snapshot for this local model and "
-            "drop stale or idle snapshots (docs/activation-memory.md).",
-        ),
-    ] = None,
-    as_: AsOption = None,
-    json_output: JsonOption = False,
-) -> None:
+@command("tick", group=LIFECYCLE)
+@arg("--now", help="Pretend it is this RFC 3339 time.")
+@arg(
+    "--model",
+    type=Path,
+    help="Also promote Activated memories to a KV snapshot for this local model and "
+    "drop stale or idle snapshots (docs/activation-memory.md).",
+)
+@AS
+@JSON
+def tick_command(now: str | None, model: Path | None, as_: str | None, json_output: bool) -> None:
     """Apply lifecycle policies: expire, archive idle and promote hot memories."""
     from memos_client.errors import UsageError
     from memos_client.runtime.models import from_rfc3339
@@ -258,53 +254,51 @@ def tick_command(
             _print_json(activation.to_json())
             return
         counts = activation.lifecycle
-        typer.echo(
+        print(
             f"{len(counts['expired'])} expired, {len(counts['archived'])} archived, "
             f"{len(counts['activated'])} activated; snapshots: "
             f"{len(activation.promoted)} built, {len(activation.dropped)} dropped"
         )
         for line in activation.promoted + activation.dropped:
-            typer.echo(f"  {line}")
+            print(f"  {line}")
         return
     with _open(as_) as mem:
         report = mem.lifecycle.tick(now=moment)
     if json_output:
         _print_json(report.to_json())
         return
-    typer.echo(
+    print(
         f"{len(report.expired)} expired, {len(report.archived)} archived, "
         f"{len(report.activated)} activated"
     )
 
 
-@lifecycle_app.command("archive")
-def archive_command(item_id: str, as_: AsOption = None) -> None:
+@command("archive", group=LIFECYCLE)
+@arg("item_id")
+@AS
+def archive_command(item_id: str, as_: str | None) -> None:
     """Archive a memory (it leaves default retrieval)."""
     with _open(as_) as mem:
         version = mem.lifecycle.archive(item_id)
-    typer.echo(f"archived {item_id} (version {version})")
+    print(f"archived {item_id} (version {version})")
 
 
-@lifecycle_app.command("restore")
-def restore_command(item_id: str, as_: AsOption = None) -> None:
+@command("restore", group=LIFECYCLE)
+@arg("item_id")
+@AS
+def restore_command(item_id: str, as_: str | None) -> None:
     """Restore an archived memory."""
     with _open(as_) as mem:
         version = mem.lifecycle.restore(item_id)
-    typer.echo(f"restored {item_id} (version {version})")
+    print(f"restored {item_id} (version {version})")
 
 
-@app.command("access")
-def access_command(
-    cube: Annotated[str, typer.Argument(help="The cube.")],
-    read: Annotated[
-        str | None,
-        typer.Option("--read", help="Comma-separated principals who may read ('*': anyone)."),
-    ] = None,
-    write: Annotated[
-        str | None, typer.Option("--write", help="Comma-separated principals who may write.")
-    ] = None,
-    as_: AsOption = None,
-) -> None:
+@command("access")
+@arg("cube", help="The cube.")
+@arg("--read", help="Comma-separated principals who may read ('*': anyone).")
+@arg("--write", help="Comma-separated principals who may write.")
+@AS
+def access_command(cube: str, read: str | None, write: str | None, as_: str | None) -> None:
     """Show or set a cube's access policy."""
 
     def split(value: str | None) -> list[str] | None:
@@ -316,21 +310,23 @@ def access_command(
         else:
             governance = mem.set_access(cube, read=split(read), write=split(write))
     access = governance.get("access", {})
-    typer.echo(f"read: {','.join(access.get('read', ['*']))}")
-    typer.echo(f"write: {','.join(access.get('write', ['*']))}")
+    print(f"read: {','.join(access.get('read', ['*']))}")
+    print(f"write: {','.join(access.get('write', ['*']))}")
 
 
-@principal_app.command("add")
-def principal_add_command(name: str, as_: AsOption = None) -> None:
+@command("add", group=PRINCIPAL)
+@arg("name")
+@AS
+def principal_add_command(name: str, as_: str | None) -> None:
     """Register a local principal (only 'local' may)."""
     with _open(as_) as mem:
         mem.add_principal(name)
-    typer.echo(f"added principal {name}")
+    print(f"added principal {name}")
 
 
-@principal_app.command("list")
+@command("list", group=PRINCIPAL)
 def principal_list_command() -> None:
     """List the local principals."""
     with _open(None) as mem:
         for name in mem.governor.principals():
-            typer.echo(name)
+            print(name)

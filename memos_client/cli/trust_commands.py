@@ -3,29 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
-import typer
+from memos_client.cli.app import arg, command, group
 
-from memos_client.cli.app import app
-
-trust_app = typer.Typer(
-    help="Manage trusted signing keys and namespace pins.", no_args_is_help=True
-)
-app.add_typer(trust_app, name="trust")
-Namespace = Annotated[
-    str | None,
-    typer.Option(
-        "--namespace", help="Pin the key to this namespace instead of trusting it everywhere."
-    ),
-]
+TRUST = group("trust", "Manage trusted signing keys and namespace pins.")
 
 
-@trust_app.command("add")
-def add(
-    key_file: Annotated[Path, typer.Argument(help="The signer's public key (PEM).")],
-    namespace: Namespace = None,
-) -> None:
+@command("add", group=TRUST)
+@arg("key_file", type=Path, help="The signer's public key (PEM).")
+@arg("--namespace", help="Pin the key to this namespace instead of trusting it everywhere.")
+def add(key_file: Path, namespace: str | None) -> None:
     """Trust a public key (for every namespace, or only for --namespace, replacing its pin)."""
     from memos_client.config import memos_home
     from memos_client.keystore import load_public_key
@@ -35,7 +22,7 @@ def add(
     key = load_public_key(key_file)
     if namespace is None:
         add_trusted_key(key)
-        typer.echo(f"trusting key {key.key_id} for every namespace")
+        print(f"trusting key {key.key_id} for every namespace")
         return
     normal = validate_namespace(namespace)
     pins = load_pins()
@@ -44,11 +31,12 @@ def add(
     keys[key.key_id] = key.to_pem().decode()
     pins[normal] = NamespacePin(normal, keys, "explicit")
     save_pins(pins, memos_home())
-    typer.echo(f"namespace {normal!r} is pinned to key(s) {', '.join(k[:16] for k in keys)}")
+    print(f"namespace {normal!r} is pinned to key(s) {', '.join(k[:16] for k in keys)}")
 
 
-@trust_app.command("list")
-def list_keys(json_output: Annotated[bool, typer.Option("--json")] = False) -> None:
+@command("list", group=TRUST)
+@arg("--json", dest="json_output", action="store_true", help="Print JSON for scripts.")
+def list_keys(json_output: bool) -> None:
     """Keys trusted everywhere, and each namespace's pinned keys."""
     from memos_client.cli.output import print_json
     from memos_client.trust import load_pins, trusted_keys
@@ -66,24 +54,18 @@ def list_keys(json_output: Annotated[bool, typer.Option("--json")] = False) -> N
             }
         )
         return
-    typer.echo("trusted for every namespace:")
+    print("trusted for every namespace:")
     for key_id in keys:
-        typer.echo(f"  {key_id}")
-    typer.echo("namespace pins:")
+        print(f"  {key_id}")
+    print("namespace pins:")
     for namespace, pin in sorted(pins.items()):
-        typer.echo(f"  {namespace}: {', '.join(sorted(pin.keys))} ({pin.source}, {pin.pinned_at})")
+        print(f"  {namespace}: {', '.join(sorted(pin.keys))} ({pin.source}, {pin.pinned_at})")
 
 
-@trust_app.command("remove")
-def remove(
-    key_id: Annotated[
-        str | None, typer.Argument(help="Key id (or a unique prefix of at least 8 characters).")
-    ] = None,
-    namespace: Annotated[
-        str | None,
-        typer.Option("--namespace", help="Drop this namespace's pin (or one key of it)."),
-    ] = None,
-) -> None:
+@command("remove", group=TRUST)
+@arg("key_id", nargs="?", help="Key id (or a unique prefix of at least 8 characters).")
+@arg("--namespace", help="Drop this namespace's pin (or one key of it).")
+def remove(key_id: str | None, namespace: str | None) -> None:
     """Stop trusting a key, or drop a namespace pin (the next install pins again on first use)."""
     from memos_client.config import memos_home
     from memos_client.errors import NotFoundError, UsageError
@@ -115,4 +97,4 @@ def remove(
             f"no trusted key or pin matches {key_id or namespace!r}; see `memos trust list`"
         )
     for item in removed:
-        typer.echo(f"removed {item}")
+        print(f"removed {item}")

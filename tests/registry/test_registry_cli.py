@@ -141,7 +141,8 @@ def test_admin_create_token_bootstraps_a_namespace(registry: Registry) -> None:
     assert token.startswith("mst_")
     me = httpx.get(f"{registry.url}/v1/whoami", headers={"authorization": f"Bearer {token}"})
     assert me.json()["namespaces"] == [namespace]
-    invalid = _admin(registry, "--namespace", "-bad-")
+    # `--namespace=VALUE`: argparse takes a separate value that starts with '-' for an option.
+    invalid = _admin(registry, "--namespace=-bad-")
     assert invalid.returncode == 1
     assert invalid.stderr.startswith("error: invalid namespace")
     lookalike = namespace.replace("admin", "adrnin", 1)  # 'rn' looks like 'm'
