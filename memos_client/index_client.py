@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import quote
 
 import httpx
+import msgspec
 
 from memos_client import registry_documents as shapes
 from memos_client.errors import NetworkError, RegistryError, VerificationError
@@ -53,8 +53,7 @@ STREAM_CHUNK = 1 << 20
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 
 
-@dataclass(frozen=True)
-class VersionInfo:
+class VersionInfo(msgspec.Struct, frozen=True):
     """One version as the resolver sees it (spec §5)."""
 
     version: str
@@ -79,8 +78,7 @@ class VersionInfo:
         )
 
 
-@dataclass(frozen=True)
-class CubeInfo:
+class CubeInfo(msgspec.Struct, frozen=True):
     """A cube and all its versions in SemVer order (``GET /v1/cubes/{ns}/{name}``)."""
 
     name: str
@@ -98,8 +96,7 @@ class CubeInfo:
         return next((v for v in self.versions if v.version.partition("+")[0] == key), None)
 
 
-@dataclass(frozen=True)
-class SearchResult:
+class SearchResult(msgspec.Struct, frozen=True):
     """One search hit."""
 
     name: str

@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
+
+import msgspec
 
 from memos_client.config import memos_home
 from memos_client.errors import UsageError
@@ -23,8 +24,7 @@ from memos_client.errors import UsageError
 LOGIN_FILE = "registry.json"
 
 
-@dataclass(frozen=True)
-class IndexSettings:
+class IndexSettings(msgspec.Struct, frozen=True):
     """The registry's base URL and the API token (``None`` for anonymous reads)."""
 
     index_url: str

@@ -8,9 +8,10 @@ the signed manifest on this one, so packing a large cube costs about one SHA-256
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import msgspec
 
 from memos_client.source import CubeSource, load_source
 from mip.archive import BundleWriter, ProgressCallback
@@ -21,8 +22,7 @@ if TYPE_CHECKING:
     from mip.models import Manifest
 
 
-@dataclass(frozen=True)
-class PackResult:
+class PackResult(msgspec.Struct, frozen=True):
     """What ``memos pack`` produced."""
 
     path: Path

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, cast
+
+import msgspec
 
 from memos_client.errors import UsageError
 from memos_client.registry_api import ProgressCallback, PublishResult
@@ -33,13 +34,12 @@ if TYPE_CHECKING:
     from mip.keys import PublicKey
 
 
-@dataclass
-class PublishOutcome:
+class PublishOutcome(msgspec.Struct):
     """What ``memos publish`` did."""
 
     result: PublishResult
-    uploaded: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    uploaded: list[str] = msgspec.field(default_factory=list)
+    skipped: list[str] = msgspec.field(default_factory=list)
     uploaded_bytes: int = 0
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+
+import msgspec
 
 from memos_client.errors import RegistryError
 
@@ -23,8 +24,7 @@ ProgressCallback = Callable[[int], None]
 MESSAGE_LIMIT = 500
 
 
-@dataclass(frozen=True)
-class UploadResult:
+class UploadResult(msgspec.Struct, frozen=True):
     """A blob the registry now holds; ``created`` is false when it was already there."""
 
     digest: str
@@ -32,8 +32,7 @@ class UploadResult:
     created: bool
 
 
-@dataclass(frozen=True)
-class PublishResult:
+class PublishResult(msgspec.Struct, frozen=True):
     """A published version; ``created`` is false for an identical re-publish."""
 
     name: str

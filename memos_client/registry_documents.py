@@ -12,8 +12,9 @@ fields the client does not read are not checked (newer registries may add some).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from memos_client.errors import RegistryError
 
@@ -28,27 +29,24 @@ class InvalidDocumentError(ValueError):
         self.what = what
 
 
-@dataclass(frozen=True)
-class ListOf:
+class ListOf(msgspec.Struct, frozen=True):
     """A JSON array whose items all have one shape."""
 
     item: Any
 
 
-@dataclass(frozen=True)
-class MapOf:
+class MapOf(msgspec.Struct, frozen=True):
     """A JSON object with string keys whose values all have one shape."""
 
     value: Any
 
 
-@dataclass(frozen=True)
-class Shape:
+class Shape(msgspec.Struct, frozen=True):
     """A JSON object: ``required`` and ``optional`` fields by name, each with its shape."""
 
     what: str
     required: dict[str, Any]
-    optional: dict[str, Any] = field(default_factory=dict)
+    optional: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 def _valid(value: Any, shape: Any) -> bool:

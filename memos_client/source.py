@@ -19,10 +19,11 @@ import json
 import os
 import tomllib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from memos_client.errors import SourceError
 
@@ -30,17 +31,16 @@ MANIFEST_FILE = "memcube.toml"
 _CUBE_KEYS = {"name", "version", "description", "license", "keywords", "authors", "created"}
 
 
-@dataclass
-class CubeSource:
+class CubeSource(msgspec.Struct):
     """A parsed source directory, ready to pack."""
 
     root: Path
     cube: dict[str, Any]
     dependencies: dict[str, str]
     governance: dict[str, Any]
-    memory_files: list[Path] = field(default_factory=list)
-    activation_files: list[Path] = field(default_factory=list)
-    adapter_dirs: list[Path] = field(default_factory=list)
+    memory_files: list[Path] = msgspec.field(default_factory=list)
+    activation_files: list[Path] = msgspec.field(default_factory=list)
+    adapter_dirs: list[Path] = msgspec.field(default_factory=list)
 
 
 def load_source(root: Path) -> CubeSource:

@@ -15,10 +15,11 @@ import json
 import os
 import tempfile
 from contextlib import suppress
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from memos_client.config import memos_home
 from memos_client.errors import UsageError
@@ -74,14 +75,15 @@ def remove_trusted_key(key_id_prefix: str, home: Path | None = None) -> list[str
     return removed
 
 
-@dataclass
-class NamespacePin:
+class NamespacePin(msgspec.Struct):
     """The keys a namespace's cubes must be signed by."""
 
     namespace: str
     keys: dict[str, str]  # key id -> public key PEM
     source: str  # "first-use" or "explicit"
-    pinned_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    pinned_at: str = msgspec.field(
+        default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds")
+    )
 
     def public_keys(self) -> dict[str, PublicKey]:
         """The pinned keys, by key id."""

@@ -25,10 +25,9 @@ import zipfile
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 from zlib_ng import zlib_ng
 
@@ -47,9 +46,12 @@ _LOCAL_SIGNATURE = b"PK\x03\x04"
 ProgressCallback = Callable[[int], None]
 
 
-@dataclass(frozen=True)
-class Entry:
-    """Where one archive entry's bytes lie in the file."""
+class Entry(NamedTuple):
+    """Where one archive entry's bytes lie in the file.
+
+    A named tuple, not a msgspec struct (ADR 0012): ``memos publish`` and ``memos verify`` start
+    reading the archive before msgspec is imported, beside the upload or the hashing.
+    """
 
     name: str
     offset: int

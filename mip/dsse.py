@@ -11,8 +11,9 @@ import base64
 import binascii
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from mip.errors import EnvelopeError, SignatureError
 from mip.keys import PublicKey, SigningKey
@@ -28,21 +29,19 @@ def pae(payload_type: str, payload: bytes) -> bytes:
     return b"DSSEv1 %d %b %d %b" % (len(type_bytes), type_bytes, len(payload), payload)
 
 
-@dataclass(frozen=True)
-class Signature:
+class Signature(msgspec.Struct, frozen=True):
     """One signature of an envelope: the signer's key id and the raw signature bytes."""
 
     keyid: str
     sig: bytes
 
 
-@dataclass(frozen=True)
-class Envelope:
+class Envelope(msgspec.Struct, frozen=True):
     """A DSSE envelope with its decoded payload."""
 
     payload_type: str
     payload: bytes
-    signatures: tuple[Signature, ...] = field(default=())
+    signatures: tuple[Signature, ...] = ()
 
     def to_json(self) -> bytes:
         """The envelope as JSON (base64 with padding, as the DSSE JSON envelope defines)."""

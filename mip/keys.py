@@ -9,8 +9,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from dataclasses import dataclass
 
+import msgspec
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -30,8 +30,7 @@ def key_id_for(raw_public_key: bytes) -> str:
     return hashlib.sha256(raw_public_key).hexdigest()
 
 
-@dataclass(frozen=True)
-class PublicKey:
+class PublicKey(msgspec.Struct, frozen=True):
     """An Ed25519 public key and its key id."""
 
     key: Ed25519PublicKey
@@ -93,8 +92,7 @@ class PublicKey:
             raise InvalidKeyError("an Ed25519 public key is exactly 32 bytes") from exc
 
 
-@dataclass(frozen=True)
-class SigningKey:
+class SigningKey(msgspec.Struct, frozen=True):
     """An Ed25519 private key."""
 
     key: Ed25519PrivateKey

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Limits:
-    """Upper bounds on untrusted input; every reader takes one (defaults are the spec's)."""
+class Limits(NamedTuple):
+    """Upper bounds on untrusted input; every reader takes one (defaults are the spec's).
+
+    A named tuple, not a msgspec struct (ADR 0012): :mod:`mip.archive` needs it, and ``memos
+    publish`` and ``memos verify`` start reading the archive before msgspec is imported.
+    """
 
     max_manifest_bytes: int = 1 << 20
     max_envelope_bytes: int = 2 << 20

@@ -13,7 +13,6 @@ import hashlib
 import json
 import math
 import struct
-from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import msgspec
@@ -43,8 +42,7 @@ def metadata_json(header: msgspec.Struct) -> str:
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
 
 
-@dataclass(frozen=True)
-class TensorInfo:
+class TensorInfo(msgspec.Struct, frozen=True):
     """One tensor's header entry."""
 
     dtype: str
@@ -53,8 +51,7 @@ class TensorInfo:
     end: int
 
 
-@dataclass(frozen=True)
-class TensorHeader:
+class TensorHeader(msgspec.Struct, frozen=True):
     """A validated safetensors header."""
 
     tensors: dict[str, TensorInfo]

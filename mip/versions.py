@@ -10,8 +10,8 @@ asks for them (the rule pip applies).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from functools import total_ordering
+
+import msgspec
 
 from mip.errors import InvalidSpecifierError, InvalidVersionError
 
@@ -29,10 +29,11 @@ _PARTIAL_RE = re.compile(
 MAX_VERSION_LENGTH = 128
 
 
-@total_ordering
-@dataclass(frozen=True)
-class Version:
-    """A parsed SemVer 2.0 version, ordered by SemVer precedence (build metadata ignored)."""
+class Version(msgspec.Struct, frozen=True):
+    """A parsed SemVer 2.0 version, ordered by SemVer precedence (build metadata ignored).
+
+    Every comparison goes through ``_key``; a Struct's own would compare field by field.
+    """
 
     major: int
     minor: int
@@ -77,10 +78,30 @@ class Version:
             return NotImplemented
         return self._key() < other._key()
 
+    def __le__(self, other: object) -> bool:
+        if not isinstance(other, Version):
+            return NotImplemented
+        return self._key() <= other._key()
+
+    def __gt__(self, other: object) -> bool:
+        if not isinstance(other, Version):
+            return NotImplemented
+        return self._key() > other._key()
+
+    def __ge__(self, other: object) -> bool:
+        if not isinstance(other, Version):
+            return NotImplemented
+        return self._key() >= other._key()
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Version):
             return NotImplemented
         return self._key() == other._key()
+
+    def __ne__(self, other: object) -> bool:
+        if not isinstance(other, Version):
+            return NotImplemented
+        return self._key() != other._key()
 
     def __hash__(self) -> int:
         return hash(self._key())
@@ -102,8 +123,7 @@ def parse_version(text: str) -> Version:
 _OPERATORS = ("==", "!=", ">=", "<=", "~=", ">", "<")
 
 
-@dataclass(frozen=True)
-class Specifier:
+class Specifier(msgspec.Struct, frozen=True):
     """One clause ``OP VERSION`` of a specifier set."""
 
     operator: str
@@ -136,8 +156,7 @@ class Specifier:
         return f"{self.operator}{self.version}"
 
 
-@dataclass(frozen=True)
-class SpecifierSet:
+class SpecifierSet(msgspec.Struct, frozen=True):
     """A conjunction of :class:`Specifier` clauses; the empty set matches every release."""
 
     clauses: tuple[Specifier, ...]

@@ -21,9 +21,10 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import suppress
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from mip.digests import Digest, digest_hex
 
@@ -36,13 +37,12 @@ def index_key(index_url: str) -> str:
     return hashlib.sha256(index_url.rstrip("/").encode()).hexdigest()[:16]
 
 
-@dataclass
-class CacheReport:
+class CacheReport(msgspec.Struct):
     """What ``memos cache verify`` found: entries checked and entries removed as corrupt."""
 
     checked: int = 0
     bytes_checked: int = 0
-    corrupt: list[str] = field(default_factory=list)
+    corrupt: list[str] = msgspec.field(default_factory=list)
 
 
 class Cache:

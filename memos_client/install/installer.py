@@ -24,9 +24,10 @@ import os
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import suppress
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from memos_client.errors import VerificationError
 from memos_client.install.cache import Cache
@@ -46,8 +47,7 @@ if TYPE_CHECKING:
 CHECKED_DIR = "checked"
 
 
-@dataclass
-class VerifiedCube:
+class VerifiedCube(msgspec.Struct):
     """A cube version whose envelope and signature passed every check (and, once
     :attr:`validated`, its manifest the MIP schema)."""
 
@@ -73,8 +73,7 @@ class VerifiedCube:
         return sum(self.blobs.values())
 
 
-@dataclass
-class InstallResult:
+class InstallResult(msgspec.Struct):
     """What one cube's install did."""
 
     name: str
@@ -84,7 +83,7 @@ class InstallResult:
     path: Path
     previous_version: str | None = None
     unchanged: bool = False
-    signers: tuple[str, ...] = field(default_factory=tuple)
+    signers: tuple[str, ...] = msgspec.field(default_factory=tuple)
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready form for ``--json``."""

@@ -20,9 +20,10 @@ TOML, written by ``memos lock`` and read by ``memos sync``::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from memos_client.errors import UsageError
 from memos_client.install.resolver import Candidate
@@ -33,8 +34,7 @@ from mip.versions import Version
 LOCK_VERSION = 1
 
 
-@dataclass
-class LockedCube:
+class LockedCube(msgspec.Struct):
     """One cube of the lockfile."""
 
     name: str
@@ -55,14 +55,13 @@ class LockedCube:
         )
 
 
-@dataclass
-class Lockfile:
+class Lockfile(msgspec.Struct):
     """A parsed ``memos.lock``."""
 
     index_url: str
     requested: list[str]
     cubes: list[LockedCube]
-    trust: dict[str, list[str]] = field(default_factory=dict)
+    trust: dict[str, list[str]] = msgspec.field(default_factory=dict)
 
     def to_toml(self) -> str:
         """The TOML text (stable: sorted cubes, sorted keys)."""

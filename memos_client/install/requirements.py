@@ -9,8 +9,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
+
+import msgspec
 
 from memos_client.errors import UsageError
 from mip.errors import MIPError
@@ -20,8 +21,7 @@ from mip.versions import SpecifierSet, parse_specifier
 _REQUIREMENT_RE = re.compile(r"\s*([A-Za-z0-9._-]+/[A-Za-z0-9._-]+)\s*((?:[=!<>~@*].*)?)\s*")
 
 
-@dataclass(frozen=True)
-class Requirement:
+class Requirement(msgspec.Struct, frozen=True):
     """A cube name (normal form) and the versions acceptable for it."""
 
     name: CubeName
@@ -65,8 +65,7 @@ def requirement_text(name: str, specifier_text: str) -> str:
     return name + ("" if compact in ("", "*") else compact)
 
 
-@dataclass(frozen=True)
-class ProjectFile:
+class ProjectFile(msgspec.Struct, frozen=True):
     """A parsed ``memos.toml``."""
 
     path: Path

@@ -13,8 +13,9 @@ version already installed is kept when it still satisfies every requirement (unl
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+import msgspec
 
 from memos_client.errors import NotFoundError, ResolutionError
 from memos_client.install.requirements import Requirement, requirement_text
@@ -25,15 +26,14 @@ from mip.names import CubeName, normalize_cube_name
 from mip.versions import Version, parse_specifier
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(msgspec.Struct, frozen=True):
     """One version of a cube as the index describes it."""
 
     name: CubeName
     version: Version
     version_text: str
     manifest_digest: Digest
-    dependencies: Mapping[str, str] = field(default_factory=dict)
+    dependencies: Mapping[str, str] = msgspec.field(default_factory=dict)
     yanked: bool = False
     yank_reason: str | None = None
 

@@ -12,7 +12,8 @@ The rules (docs/install.md, "Trust"):
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+
+import msgspec
 
 from memos_client.errors import TrustError
 from memos_client.trust import NamespacePin
@@ -24,8 +25,7 @@ from mip.keys import PublicKey
 KeySource = Callable[[str], Mapping[str, PublicKey]]
 
 
-@dataclass(frozen=True)
-class SignerCheck:
+class SignerCheck(msgspec.Struct, frozen=True):
     """The outcome: the key ids that verified, and a new pin to record (first use)."""
 
     key_ids: tuple[str, ...]

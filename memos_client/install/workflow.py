@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import msgspec
 
 from memos_client.errors import NotFoundError, TrustError, UsageError
 from memos_client.install.cache import Cache
@@ -32,8 +33,7 @@ if TYPE_CHECKING:
     from mip.keys import PublicKey
 
 
-@dataclass
-class Options:
+class Options(msgspec.Struct):
     """What every install command shares."""
 
     home: Path
@@ -46,16 +46,15 @@ class Options:
     lock_pins: dict[str, tuple[str, ...]] | None = None
 
 
-@dataclass
-class Session:
+class Session(msgspec.Struct):
     """One command's state: the index, trust material, and pins learned on first use."""
 
     options: Options
     index: RegistryIndex
     trusted: dict[str, PublicKey]
     pins: dict[str, NamespacePin]
-    new_pins: dict[str, NamespacePin] = field(default_factory=dict)
-    _registry_keys: dict[str, Mapping[str, PublicKey]] = field(default_factory=dict)
+    new_pins: dict[str, NamespacePin] = msgspec.field(default_factory=dict)
+    _registry_keys: dict[str, Mapping[str, PublicKey]] = msgspec.field(default_factory=dict)
 
     def registry_keys(self, namespace: str) -> Mapping[str, PublicKey]:
         """The registry's keys for a namespace (fetched once per command)."""

@@ -21,10 +21,10 @@ import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
 
@@ -324,8 +324,7 @@ class MiniLMEmbedder:
             output[chunk] = model.forward(ids, lengths)
 
 
-@dataclass(frozen=True)
-class _Layer:
+class _Layer(msgspec.Struct, frozen=True):
     """One BERT layer's weights, laid out for ``x @ W`` on a 2-D block of token rows."""
 
     qkv: _Linear  # query (pre-scaled by 1/√head_dim), key and value projections side by side
@@ -336,8 +335,7 @@ class _Layer:
     output_norm: tuple[Vectors, Vectors]
 
 
-@dataclass(frozen=True)
-class _MiniLMWeights:
+class _MiniLMWeights(msgspec.Struct, frozen=True):
     """The BERT encoder of all-MiniLM-L6-v2 with mean pooling, prepared once at load time.
 
     For a one-sentence query the model is a chain of small GEMMs (about 13 token rows by 384 by

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from memos_client.errors import UsageError
 from memos_client.runtime.items import change_item
@@ -24,8 +25,7 @@ if TYPE_CHECKING:
     from memos_client.runtime.memos import MemOS
 
 
-@dataclass(frozen=True)
-class LifecyclePolicy:
+class LifecyclePolicy(msgspec.Struct, frozen=True):
     """How a cube's items age. ``None`` switches a rule off."""
 
     ttl_seconds: int | None = None
@@ -65,18 +65,22 @@ def policy_for(governance: dict[str, Any], local: dict[str, Any]) -> LifecyclePo
     return LifecyclePolicy(**values)
 
 
-@dataclass
-class TickReport:
+class TickReport(msgspec.Struct):
     """What one tick did: item ids per transition."""
 
     now: str
-    expired: list[str] = field(default_factory=list)
-    activated: list[str] = field(default_factory=list)
-    archived: list[str] = field(default_factory=list)
+    expired: list[str] = msgspec.field(default_factory=list)
+    activated: list[str] = msgspec.field(default_factory=list)
+    archived: list[str] = msgspec.field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict for ``--json`` output."""
-        return asdict(self)
+        return {
+            "now": self.now,
+            "expired": list(self.expired),
+            "activated": list(self.activated),
+            "archived": list(self.archived),
+        }
 
 
 class Lifecycle:
@@ -96,7 +100,7 @@ class Lifecycle:
         """Set local policy values for a cube (``ttl_seconds``, ``archive_after_idle_seconds``,
         ``promote_after_accesses``, ``expires_at``); ``None`` switches a rule off."""
         memos = self._memos
-        known = set(LifecyclePolicy.__dataclass_fields__)
+        known = set(LifecyclePolicy.__struct_fields__)
         unknown = sorted(set(settings) - known)
         if unknown:
             raise UsageError(f"unknown policy setting(s) {', '.join(unknown)}: use {sorted(known)}")
@@ -144,7 +148,7 @@ class Lifecycle:
                 connection,
                 memos.principal,
                 "lifecycle.tick",
-                detail=json.dumps({k: len(v) for k, v in asdict(report).items() if k != "now"}),
+                detail=json.dumps({k: len(v) for k, v in report.to_json().items() if k != "now"}),
             )
         return report
 

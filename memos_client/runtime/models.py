@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+import msgspec
 
 
 class State(enum.StrEnum):
@@ -44,8 +45,7 @@ def from_rfc3339(text: str) -> datetime:
     return value
 
 
-@dataclass(frozen=True)
-class MemoryItem:
+class MemoryItem(msgspec.Struct, frozen=True):
     """One plaintext memory as the runtime holds it (MIP v1 record fields plus runtime state)."""
 
     id: str
@@ -61,7 +61,7 @@ class MemoryItem:
     last_access: str | None = None
     expires_at: str | None = None
     source_id: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = msgspec.field(default_factory=dict)
 
     def to_record(self) -> dict[str, Any]:
         """The item as a MIP v1 plaintext record (unknown keys it arrived with included)."""
@@ -95,8 +95,7 @@ class MemoryItem:
         }
 
 
-@dataclass(frozen=True)
-class Hit:
+class Hit(msgspec.Struct, frozen=True):
     """A search result: the item, its fused score and the rank each retriever gave it (1-based)."""
 
     item: MemoryItem
@@ -113,8 +112,7 @@ class Hit:
         return {"item": self.item.to_json(), "score": self.score, "ranks": dict(self.ranks)}
 
 
-@dataclass(frozen=True)
-class VersionRecord:
+class VersionRecord(msgspec.Struct, frozen=True):
     """One entry of the time machine: the content and state of an item after one change."""
 
     seq: int
@@ -146,8 +144,7 @@ class VersionRecord:
         }
 
 
-@dataclass(frozen=True)
-class InstalledCube:
+class InstalledCube(msgspec.Struct, frozen=True):
     """A cube installed from a bundle: what ``memos list`` shows."""
 
     name: str
@@ -155,8 +152,8 @@ class InstalledCube:
     manifest_digest: str
     memory_count: int
     installed_at: str
-    governance: dict[str, Any] = field(default_factory=dict)
-    parts: list[dict[str, Any]] = field(default_factory=list)
+    governance: dict[str, Any] = msgspec.field(default_factory=dict)
+    parts: list[dict[str, Any]] = msgspec.field(default_factory=list)
 
     def __getitem__(self, key: str) -> Any:
         """Dict-style access (``cube["name"]``) for callers that treat entries as dicts."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from memos_client.errors import UsageError
 
@@ -18,8 +19,7 @@ MAX_ID_LENGTH = 256  # as mip.records
 KNOWN_KEYS = frozenset({"id", "text", "tags", "metadata", "created", "updated", "version"})
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(msgspec.Struct, frozen=True):
     """A validated record, ready to store."""
 
     source_id: str | None

@@ -17,9 +17,10 @@ import json
 import sqlite3
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+import msgspec
 
 from memos_client.errors import UsageError
 from memos_client.runtime.embedding import Embedder, Vectors
@@ -32,15 +33,14 @@ from memos_client.runtime.vector_index import VectorIndex
 RRF_K = 60
 
 
-@dataclass(frozen=True)
-class Filters:
+class Filters(msgspec.Struct, frozen=True):
     """Symbolic filters: every given condition must hold."""
 
     tags: tuple[str, ...] = ()
     states: tuple[State, ...] = DEFAULT_STATES
     since: datetime | None = None
     until: datetime | None = None
-    metadata: Mapping[str, Any] = field(default_factory=dict)
+    metadata: Mapping[str, Any] = msgspec.field(default_factory=dict)
 
     @classmethod
     def parse(cls, value: Filters | Mapping[str, Any] | None, include_archived: bool) -> Filters:
@@ -112,8 +112,7 @@ class Filters:
         return " AND ".join(clauses), parameters
 
 
-@dataclass(frozen=True)
-class RetrievalSettings:
+class RetrievalSettings(msgspec.Struct, frozen=True):
     """Knobs of the fusion; the defaults are what ``bench/locomo_retrieval.py`` supports.
 
     ``fusion="score"`` (default) divides each retriever's scores by its best candidate's and

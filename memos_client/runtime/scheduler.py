@@ -12,8 +12,9 @@ models for prefill vs. injection).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+import msgspec
 
 from memos_client.errors import UsageError
 from memos_client.runtime.models import Hit, MemoryItem
@@ -58,8 +59,7 @@ def tokenizer_counter(path: str) -> TokenCounter:
     return count
 
 
-@dataclass(frozen=True)
-class PlannedMemory:
+class PlannedMemory(msgspec.Struct, frozen=True):
     """A plaintext memory chosen for the prompt."""
 
     item: MemoryItem
@@ -77,8 +77,7 @@ class PlannedMemory:
         }
 
 
-@dataclass(frozen=True)
-class PlannedPart:
+class PlannedPart(msgspec.Struct, frozen=True):
     """An activation (KV snapshot) or parameter (LoRA adapter) part chosen for the plan.
 
     ``info`` is the manifest's part dict as installed (kind, digest, model fingerprint,
@@ -104,17 +103,16 @@ class PlannedPart:
         }
 
 
-@dataclass
-class MemoryPlan:
+class MemoryPlan(msgspec.Struct):
     """What to put in front of the model for one query."""
 
     query: str
     budget_tokens: int
     used_tokens: int = 0
-    memories: list[PlannedMemory] = field(default_factory=list)
-    activations: list[PlannedPart] = field(default_factory=list)
-    adapters: list[PlannedPart] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    memories: list[PlannedMemory] = msgspec.field(default_factory=list)
+    activations: list[PlannedPart] = msgspec.field(default_factory=list)
+    adapters: list[PlannedPart] = msgspec.field(default_factory=list)
+    skipped: list[str] = msgspec.field(default_factory=list)
 
     def prompt_context(self) -> str:
         """The chosen memories as prompt lines, best first."""

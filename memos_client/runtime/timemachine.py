@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+import msgspec
 
 from memos_client.errors import NotFoundError, UsageError
 from memos_client.runtime.items import change_item
@@ -29,14 +30,13 @@ from memos_client.runtime.store import version_from_row
 Point = int | str | datetime
 
 
-@dataclass
-class RollbackReport:
+class RollbackReport(msgspec.Struct):
     """What a rollback did."""
 
     cube: str
     target_seq: int
-    restored: list[str] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
+    restored: list[str] = msgspec.field(default_factory=list)
+    deleted: list[str] = msgspec.field(default_factory=list)
     #: For an installed cube: the version installed at the target point.
     installed_version: str | None = None
 
@@ -51,8 +51,7 @@ class RollbackReport:
         }
 
 
-@dataclass
-class DiffEntry:
+class DiffEntry(msgspec.Struct):
     """One item that differs between two points (``None`` side: absent or not live there)."""
 
     item_id: str

@@ -11,9 +11,10 @@ injecting them, so the generated text is the same and only the time to first tok
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from memos_client.runtime.activation.generation import Generation, generate
 from memos_client.runtime.activation.lifecycle_policy import mark_used
@@ -36,17 +37,16 @@ if TYPE_CHECKING:
     from memos_client.runtime.scheduler import MemoryPlan
 
 
-@dataclass
-class PreparedMemory:
+class PreparedMemory(msgspec.Struct):
     """The memory side of a prompt: snapshots to inject, plain memories to prefill, and why."""
 
-    snapshots: list[SnapshotFile] = field(default_factory=list)
-    snapshot_labels: list[str] = field(default_factory=list)
-    plain: list[MemoryText] = field(default_factory=list)
-    adapters: list[Path] = field(default_factory=list)
-    adapter_labels: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    snapshots: list[SnapshotFile] = msgspec.field(default_factory=list)
+    snapshot_labels: list[str] = msgspec.field(default_factory=list)
+    plain: list[MemoryText] = msgspec.field(default_factory=list)
+    adapters: list[Path] = msgspec.field(default_factory=list)
+    adapter_labels: list[str] = msgspec.field(default_factory=list)
+    skipped: list[str] = msgspec.field(default_factory=list)
+    notes: list[str] = msgspec.field(default_factory=list)
 
 
 def _current_items(memos: MemOS, cube: str) -> dict[str, tuple[int, str]]:

@@ -9,22 +9,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from memos_client.runtime.activation.model_adapter import CausalLM
 from memos_client.runtime.activation.snapshot_file import SnapshotFile
 from memos_client.runtime.activation.snapshots import combine
 
 
-@dataclass
-class Generation:
+class Generation(msgspec.Struct):
     """The generated text and ids, the time to first token, and what memory was used how."""
 
     text: str
     token_ids: list[int]
     ttft_ms: float
-    used: dict[str, Any] = field(default_factory=dict)
+    used: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 def greedy_continue(

@@ -17,10 +17,12 @@ content); the scheduler skips them while stale.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import copy
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from memos_client.runtime.activation.local_parts import activate, cube_parts, remove_part
 from memos_client.runtime.activation.model_adapter import TransformersCausalLM
@@ -31,24 +33,30 @@ if TYPE_CHECKING:
 HOT_SNAPSHOT = "hot"
 
 
-@dataclass(frozen=True)
-class ActivationPolicy:
+class ActivationPolicy(msgspec.Struct, frozen=True):
     """When snapshots are built and dropped."""
 
     drop_after_idle_seconds: int = 7 * 24 * 3600
 
 
-@dataclass
-class ActivationTickReport:
+#: The default policy (a frozen Struct: one shared instance is safe as an argument default).
+_DEFAULT_POLICY = ActivationPolicy()
+
+
+class ActivationTickReport(msgspec.Struct):
     """What one tick did to memories (the lifecycle's report) and to snapshots."""
 
     lifecycle: dict[str, Any]
-    promoted: list[str] = field(default_factory=list)
-    dropped: list[str] = field(default_factory=list)
+    promoted: list[str] = msgspec.field(default_factory=list)
+    dropped: list[str] = msgspec.field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict for ``--json`` output."""
-        return asdict(self)
+        return {
+            "lifecycle": copy.deepcopy(self.lifecycle),
+            "promoted": list(self.promoted),
+            "dropped": list(self.dropped),
+        }
 
 
 def _parse(moment: str) -> datetime:
@@ -82,7 +90,7 @@ def tick_activation(
     memos: MemOS,
     model: TransformersCausalLM,
     now: datetime | None = None,
-    policy: ActivationPolicy = ActivationPolicy(),
+    policy: ActivationPolicy = _DEFAULT_POLICY,
 ) -> ActivationTickReport:
     """Run the lifecycle tick, then promote hot memories to a snapshot and drop old snapshots."""
     from memos_client.runtime.models import to_rfc3339, utc_now

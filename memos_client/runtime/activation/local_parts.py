@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from memos_client.errors import NotFoundError, UsageError
 from memos_client.runtime.activation.lora import (
@@ -47,8 +48,7 @@ if TYPE_CHECKING:
 ANSWER_ROOM = 256
 
 
-@dataclass
-class Candidate:
+class Candidate(msgspec.Struct):
     """A memory that may go into a snapshot or adapter, with how it was picked."""
 
     memory: MemoryText
@@ -165,8 +165,7 @@ def _local_dir(memos: MemOS, kind: str, cube: str) -> Path:
     return memos.home / "runtime" / kind / cube.replace("/", "--")
 
 
-@dataclass
-class BuiltPart:
+class BuiltPart(msgspec.Struct):
     """What ``activate``/``consolidate`` produced."""
 
     name: str

@@ -17,7 +17,6 @@ import shutil
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -70,8 +69,7 @@ def _peft_calls() -> Iterator[None]:
         yield
 
 
-@dataclass(frozen=True)
-class TrainingSettings:
+class TrainingSettings(msgspec.Struct, frozen=True):
     """Hyper-parameters of a consolidation run (small defaults: a CPU run of seconds)."""
 
     rank: int = 8
@@ -82,8 +80,11 @@ class TrainingSettings:
     target_modules: tuple[str, ...] = DEFAULT_TARGET_MODULES
 
 
-@dataclass
-class TrainingReport:
+#: The default settings (a frozen Struct: one shared instance is safe as an argument default).
+_DEFAULT_SETTINGS = TrainingSettings()
+
+
+class TrainingReport(msgspec.Struct):
     """The adapted model and how its loss moved."""
 
     peft_model: Any
@@ -95,7 +96,7 @@ class TrainingReport:
 def train_adapter(
     model: TransformersCausalLM,
     memories: Sequence[MemoryText],
-    settings: TrainingSettings = TrainingSettings(),
+    settings: TrainingSettings = _DEFAULT_SETTINGS,
 ) -> TrainingReport:
     """Train a LoRA adapter on ``memories`` (causal LM loss over each memory's segment text).
 
@@ -184,8 +185,7 @@ def export_adapter(
     return target
 
 
-@dataclass
-class AdapterFiles:
+class AdapterFiles(msgspec.Struct):
     """An opened, validated adapter directory."""
 
     path: Path

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import msgspec
 
 from memos_client.errors import ModelLoadError
 from memos_client.runtime.activation.fingerprint import (
@@ -29,8 +30,7 @@ if TYPE_CHECKING:
 MODEL_DTYPES = ("F32", "F16", "BF16")
 
 
-@dataclass
-class ForwardResult:
+class ForwardResult(msgspec.Struct):
     """What a forward pass leaves: the grown cache and the last position's logits."""
 
     cache: Any

@@ -10,13 +10,13 @@ what makes the two paths comparable token for token (docs/activation-memory.md).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+
+import msgspec
 
 from memos_client.runtime.activation.model_adapter import CausalLM
 
 
-@dataclass(frozen=True)
-class MemoryText:
+class MemoryText(msgspec.Struct, frozen=True):
     """One plaintext memory at one version, as a snapshot or adapter is computed from it."""
 
     id: str

@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -133,8 +132,7 @@ def _fail(path: Path, reason: str) -> TensorError:
     return TensorError(f"invalid KV snapshot {path.name}: {reason}")
 
 
-@dataclass
-class SnapshotFile:
+class SnapshotFile(msgspec.Struct):
     """An opened, validated snapshot: its metadata and token ids; tensors load on demand."""
 
     path: Path

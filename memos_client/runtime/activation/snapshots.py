@@ -16,9 +16,10 @@ at once (:func:`build_snapshot` with many memories) is a proper combined snapsho
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+import msgspec
 
 from memos_client.errors import IncompatibleMemoryError
 from memos_client.runtime.activation.fingerprint import fingerprint_mismatch
@@ -34,8 +35,7 @@ from mip.models import MemoryRef
 CheckStatus = Literal["ok", "foreign", "stale", "too_long"]
 
 
-@dataclass(frozen=True)
-class SnapshotCheck:
+class SnapshotCheck(msgspec.Struct, frozen=True):
     """Whether a snapshot can be injected into a model; ``reason`` says why not."""
 
     status: CheckStatus
@@ -120,15 +120,14 @@ def inject(model: CausalLM, snapshot: SnapshotFile) -> Any:
     return model.cache_from_layers(snapshot.load_layers())
 
 
-@dataclass
-class CombinedPrefix:
+class CombinedPrefix(msgspec.Struct):
     """A cache over the concatenated token ids of several segments, and how it was obtained."""
 
     cache: Any
     token_ids: list[int]
-    injected: list[str] = field(default_factory=list)
-    recomputed: list[str] = field(default_factory=list)
-    reasons: list[str] = field(default_factory=list)
+    injected: list[str] = msgspec.field(default_factory=list)
+    recomputed: list[str] = msgspec.field(default_factory=list)
+    reasons: list[str] = msgspec.field(default_factory=list)
 
 
 def combine(
