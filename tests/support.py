@@ -17,10 +17,13 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import httpx
 import pytest
+
+if TYPE_CHECKING:
+    from memos_client.install.registry_client import BlobStream
 
 #: The repository root (what ``python -c`` probes run in, so they import this checkout).
 REPO = Path(__file__).resolve().parents[1]
@@ -72,6 +75,15 @@ def modules_imported_by(statement: str, watched: Iterable[str]) -> list[str]:
     )
     loaded: list[str] = json.loads(result.stdout)
     return loaded
+
+
+def read_blob_stream(stream: BlobStream) -> bytes:
+    """Everything an install client's blob stream gives (its buffer-filling reads, joined)."""
+    buffer = memoryview(bytearray(1 << 16))
+    parts = []
+    while count := stream.readinto(buffer):
+        parts.append(bytes(buffer[:count]))
+    return b"".join(parts)
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:

@@ -33,6 +33,7 @@ DEFAULT_INDEX_URL = "http://127.0.0.1:8700"
 MAX_PARALLEL = 8
 #: Attempts per blob: the first, then resumes after interruptions.
 MAX_ATTEMPTS = 3
+#: Bytes per read: rehashing a partial file, and the one buffer a blob download reuses.
 _CHUNK = 1 << 20
 #: Seconds :meth:`BackgroundDownload.cancel` waits for the download thread to stop.
 CANCEL_WAIT = 2.0
@@ -317,17 +318,19 @@ class RegistryIndex:
         if progress is not None and offset:
             progress(offset)
         received = offset
-        with self.client.stream_blob(digest, offset) as chunks, open(partial, "ab") as sink:
-            for chunk in chunks:
+        buffer = memoryview(bytearray(_CHUNK))
+        with self.client.stream_blob(digest, offset) as stream, open(partial, "ab") as sink:
+            while count := stream.readinto(buffer):
                 if cancel is not None and cancel.is_set():
                     raise DownloadCancelledError(digest)
-                received += len(chunk)
+                received += count
                 if received > size:
                     break  # never let a server fill the disk past the declared size
+                chunk = buffer[:count]
                 hasher.update(chunk)
                 sink.write(chunk)
                 if progress is not None:
-                    progress(len(chunk))
+                    progress(count)
         actual = "sha256:" + hasher.hexdigest()
         if received != size or actual != digest:
             with suppress(FileNotFoundError):

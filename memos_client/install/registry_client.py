@@ -36,8 +36,6 @@ from memos_client.registry_documents import InvalidDocumentError, decode_json, i
 
 #: Seconds without progress before a request fails (connect, or between reads).
 TIMEOUT = 60.0
-#: Read size when streaming blobs.
-STREAM_CHUNK = 1 << 20
 #: The same as ``memos_client.index_client.USER_AGENT`` (not imported from there: httpx).
 USER_AGENT = "memos/0.1 (MemStore client; MIP 1)"
 
@@ -218,8 +216,8 @@ class InstallClient:
         return list(self.get_json(path, shapes.KEY_LIST)["keys"])
 
     @contextmanager
-    def stream_blob(self, digest: str, offset: int = 0) -> Iterator[Iterator[bytes]]:
-        """The blob's bytes from ``offset`` on, as chunks (redirects to storage are followed)."""
+    def stream_blob(self, digest: str, offset: int = 0) -> Iterator[BlobStream]:
+        """The blob's bytes from ``offset`` on (redirects to storage are followed)."""
         response = self._open(
             f"/v1/blobs/{digest}", {"Range": f"bytes={offset}-"} if offset else {}
         )
@@ -230,18 +228,32 @@ class InstallClient:
                     code="range_ignored",
                     status=response.status,
                 )
-            yield self._chunks(response)
+            yield BlobStream(response, self.index_url)
 
-    def _chunks(self, response: http.client.HTTPResponse) -> Iterator[bytes]:
+
+class BlobStream:
+    """A blob download, read into the caller's buffer (:meth:`readinto`) until it returns 0.
+
+    One reused buffer instead of a new ``bytes`` per chunk: allocating (and page-faulting) 1 MiB
+    a hundred times cost ~8 ms of a 100 MB download.
+    """
+
+    def __init__(self, response: http.client.HTTPResponse, index_url: str) -> None:
+        self._response = response
+        self._index_url = index_url
+
+    def readinto(self, buffer: memoryview) -> int:
+        """Fill ``buffer`` (less at the end); 0 once every byte came. A connection that breaks
+        or closes early raises :class:`NetworkError` (the caller resumes with Range)."""
         try:
-            while chunk := response.read1(STREAM_CHUNK):
-                yield chunk
+            count = self._response.readinto(buffer)
         except (OSError, http.client.HTTPException) as exc:
             raise NetworkError(
-                f"download from {self.index_url} broke off: {exc}; retry to resume"
+                f"download from {self._index_url} broke off: {exc}; retry to resume"
             ) from exc
-        if response.length:  # http.client counts down Content-Length; EOF came first
+        if not count and self._response.length:  # http.client counts down Content-Length
             raise NetworkError(
-                f"download from {self.index_url} broke off: the connection closed "
-                f"{response.length} bytes early; retry to resume"
+                f"download from {self._index_url} broke off: the connection closed "
+                f"{self._response.length} bytes early; retry to resume"
             )
+        return count

@@ -31,7 +31,7 @@ from mip.manifest import encode_manifest, manifest_from_document
 from mip.records import write_records
 from tests.registry.conftest import MONOLITHIC_LIMIT, Registry
 from tests.registry.cube_helpers import unique
-from tests.support import free_port, modules_imported_by
+from tests.support import free_port, modules_imported_by, read_blob_stream
 
 KEY = SigningKey.from_seed(hashlib.sha256(b"publish client tests").digest())
 
@@ -129,8 +129,8 @@ def test_publish_sends_blobs_from_the_bundle_file(
     # What the registry stored is exactly each blob, sent from its offset in the bundle.
     reader = InstallClient(registry.url)
     for data in (small, large):
-        with reader.stream_blob("sha256:" + hashlib.sha256(data).hexdigest()) as chunks:
-            assert b"".join(chunks) == data
+        with reader.stream_blob("sha256:" + hashlib.sha256(data).hexdigest()) as stream:
+            assert read_blob_stream(stream) == data
     with IndexClient(registry.url) as index:
         assert index.cube(name).versions[0].version == "1.0.0"
 
