@@ -305,7 +305,6 @@ def _check_payloads(cube: VerifiedCube, root: Path, cache: Cache) -> None:
         from_document,
         part_model,
     )
-    from mip.records import iter_records
     from mip.tensors import check_activation, check_parameter, read_header
 
     for raw in cube.manifest.get("parts", []):
@@ -315,6 +314,8 @@ def _check_payloads(cube: VerifiedCube, root: Path, cache: Cache) -> None:
             part = from_document(raw, part_model(raw))
             with open(path, "rb") as stream:
                 if isinstance(part, PlaintextPart):
+                    from mip.records import iter_records  # msgpack: for plaintext parts only
+
                     count = sum(1 for _ in iter_records(stream))
                     if count != part.count:
                         raise VerificationError(

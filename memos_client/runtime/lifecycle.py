@@ -75,12 +75,7 @@ class TickReport(msgspec.Struct):
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict for ``--json`` output."""
-        return {
-            "now": self.now,
-            "expired": list(self.expired),
-            "activated": list(self.activated),
-            "archived": list(self.archived),
-        }
+        return msgspec.structs.asdict(self)
 
 
 class Lifecycle:

@@ -17,7 +17,6 @@ content); the scheduler skips them while stale.
 
 from __future__ import annotations
 
-import copy
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,11 +51,7 @@ class ActivationTickReport(msgspec.Struct):
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict for ``--json`` output."""
-        return {
-            "lifecycle": copy.deepcopy(self.lifecycle),
-            "promoted": list(self.promoted),
-            "dropped": list(self.dropped),
-        }
+        return msgspec.structs.asdict(self)
 
 
 def _parse(moment: str) -> datetime:
