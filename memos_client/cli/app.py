@@ -12,8 +12,6 @@ building their command objects, a tenth of a cold ``memos install`` (docs/adr/00
 from __future__ import annotations
 
 import argparse
-import difflib
-import textwrap
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
@@ -82,6 +80,8 @@ class Parser(argparse.ArgumentParser):
     def _check_value(self, action: argparse.Action, value: Any) -> None:
         # An unknown command: name the closest ones instead of listing them all.
         if isinstance(action, argparse._SubParsersAction) and value not in action.choices:
+            import difflib
+
             close = difflib.get_close_matches(value, list(action.choices), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise argparse.ArgumentError(None, f"no such command {value!r}{hint}")
@@ -93,8 +93,9 @@ def _summary(function: Handler) -> str:
 
 
 def _description(function: Handler) -> str:
-    first, _, rest = (function.__doc__ or "").strip().partition("\n")
-    return f"{first}\n{textwrap.dedent(rest)}".rstrip()
+    # A command's docstring is indented by the four spaces of a function body.
+    lines = (function.__doc__ or "").strip().splitlines()
+    return "\n".join(line.removeprefix("    ") for line in lines)
 
 
 def _subcommands(parser: argparse.ArgumentParser) -> Any:

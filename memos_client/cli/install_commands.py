@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 INDEX_URL = arg(
     "--index-url",
+    metavar="URL",
     help="Registry to install from (default: $MEMOS_INDEX_URL, else http://127.0.0.1:8700).",
 )
 OFFLINE = arg("--offline", action="store_true", help="Use only the cache; never touch the network.")
@@ -85,6 +86,7 @@ def _report(results: list[InstallResult], pins: list[NamespacePin], json_output:
     "-r",
     "--requirements",
     dest="requirements_file",
+    metavar="FILE",
     type=Path,
     help="A memos.toml listing cubes.",
 )
@@ -222,6 +224,7 @@ def show(cube: str, remote: bool, index_url: str | None, json_output: bool) -> N
     "-r",
     "--requirements",
     dest="requirements_file",
+    metavar="FILE",
     type=Path,
     default=Path("memos.toml"),
     help="memos.toml listing the cubes (default: %(default)s).",
@@ -229,6 +232,7 @@ def show(cube: str, remote: bool, index_url: str | None, json_output: bool) -> N
 @arg(
     "-o",
     "--output",
+    metavar="FILE",
     type=Path,
     default=Path("memos.lock"),
     help="Lockfile to write (default: %(default)s).",
