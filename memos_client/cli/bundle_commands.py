@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -34,8 +33,7 @@ _SAMPLE_JSONL = '{"text": "Write one memory per line.", "tags": ["example"], "me
 @arg("--name", default="default", help="Key name in $MEMOS_HOME/keys (default: %(default)s).")
 @arg(
     "--force",
-    action=argparse.BooleanOptionalAction,
-    default=False,
+    action="store_true",
     help="Replace an existing key of that name.",
 )
 def keygen(name: str, force: bool) -> None:
@@ -83,8 +81,7 @@ def init(directory: Path, name: str) -> None:
 )
 @arg(
     "--unsigned",
-    action=argparse.BooleanOptionalAction,
-    default=False,
+    action="store_true",
     help="Do not sign (installs then need --allow-unsigned).",
 )
 @arg("--json", dest="json_output", action="store_true", help="Print the result as JSON.")
@@ -120,8 +117,7 @@ def pack(directory: Path, output: Path | None, key: str, unsigned: bool, json_ou
 )
 @arg(
     "--allow-unsigned",
-    action=argparse.BooleanOptionalAction,
-    default=False,
+    action="store_true",
     help="Accept a bundle without signatures.",
 )
 def verify(bundle: Path, key: list[Path] | None, allow_unsigned: bool) -> None:
