@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
@@ -40,6 +41,7 @@ from mip.limits import DEFAULT_LIMITS
 
 if TYPE_CHECKING:
     from memos_client.runtime import MemOS
+    from memos_client.runtime.models import InstalledCube
     from mip.keys import PublicKey
 
 #: Marker files (``checked/<manifest hex>``) in the cache: this version's payloads passed the
@@ -97,6 +99,10 @@ class InstallResult(msgspec.Struct):
             "unchanged": self.unchanged,
             "signers": list(self.signers),
         }
+
+
+#: The folder under ``cubes/`` where installs stage cubes before renaming them into place.
+STAGING = ".staging"
 
 
 def cubes_dir(home: Path) -> Path:
@@ -354,11 +360,50 @@ def _runtime_parts(cube: VerifiedCube, root: Path) -> list[dict[str, Any]]:
     return parts
 
 
+#: Seconds after which what a killed install left under ``cubes/`` is removed: its staging
+#: folder, or a cube folder renamed into place whose database commit never came. No running
+#: install spends a day between staging a cube and committing it.
+LEFTOVER_AFTER_S = 24 * 3600
+
+
+def sweep_leftovers(home: Path, installed: Sequence[InstalledCube], now: float) -> list[Path]:
+    """Remove killed installs' folders older than :data:`LEFTOVER_AFTER_S`; return them.
+
+    A folder the runtime's database names (an installed version) is never touched; neither is a
+    younger one, which a concurrent install may be about to commit.
+    """
+    root = cubes_dir(home)
+    keep = {cube_dir(home, cube.name, cube.manifest_digest) for cube in installed}
+    candidates = list(_subfolders(root / STAGING))
+    for namespace in _subfolders(root):
+        if namespace.name != STAGING:
+            candidates.extend(v for c in _subfolders(namespace) for v in _subfolders(c))
+    removed = []
+    for folder in candidates:
+        with suppress(OSError):
+            if folder not in keep and folder.stat().st_mtime < now - LEFTOVER_AFTER_S:
+                shutil.rmtree(folder)
+                removed.append(folder)
+    return removed
+
+
+def _subfolders(folder: Path) -> Iterator[Path]:
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:  # missing (nothing installed yet) or unreadable: nothing to sweep there
+        return
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            yield Path(entry.path)
+
+
 def install_verified(
     cubes: Sequence[VerifiedCube], cache: Cache, runtime: MemOS, home: Path
 ) -> list[InstallResult]:
     """Steps 3 and 4 for each cube (blobs must be cached); dependencies first."""
-    installed = {cube.name: cube for cube in runtime.installed_cubes()}
+    current = runtime.installed_cubes()
+    sweep_leftovers(home, current, time.time())
+    installed = {cube.name: cube for cube in current}
     results = []
     for cube in cubes:
         # A no-op for cubes the caller validated; nothing unchecked is ever installed.
@@ -382,7 +427,7 @@ def install_verified(
             )
             continue
         # A random name, as uuid4().hex would be (the uuid module costs ~2 ms to import).
-        staging = cubes_dir(home) / ".staging" / os.urandom(16).hex()
+        staging = cubes_dir(home) / STAGING / os.urandom(16).hex()
         try:
             _stage(cube, cache, staging)
             _check_payloads(cube, staging, cache)
