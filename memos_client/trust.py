@@ -69,9 +69,11 @@ def remove_trusted_key(key_id_prefix: str, home: Path | None = None) -> list[str
     directory = trust_dir(home)
     removed = []
     if directory.is_dir():
-        for path in sorted(directory.glob(f"{key_id_prefix}*.pub")):
-            path.unlink()
-            removed.append(path.stem)
+        # Compared by name, not as a glob pattern: a prefix like `*` or `../x` matches nothing.
+        for path in sorted(directory.glob("*.pub")):
+            if path.stem.startswith(key_id_prefix):
+                path.unlink()
+                removed.append(path.stem)
     return removed
 
 

@@ -74,7 +74,8 @@ def check_metadata(metadata: Any, where: str) -> dict[str, Any]:
     import json
 
     try:
-        encoded = json.dumps(metadata, ensure_ascii=False)
+        # NaN and infinities are not JSON (SQLite's json functions refuse them).
+        encoded = json.dumps(metadata, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError, RecursionError) as exc:
         raise UsageError(f"{where}: metadata is not JSON-serialisable ({exc})") from exc
     check_unicode(encoded, where, "the metadata")

@@ -14,7 +14,13 @@ import pytest
 from memos_client.errors import NotFoundError, UsageError
 from memos_client.install.cache import Cache
 from memos_client.install.fetch import RegistryIndex
-from memos_client.trust import NamespacePin, load_pins, save_pins
+from memos_client.trust import (
+    NamespacePin,
+    add_trusted_key,
+    load_pins,
+    remove_trusted_key,
+    save_pins,
+)
 from mip.keys import SigningKey
 from mip.names import CubeName
 from tests.install.conftest import Memos, Publisher
@@ -205,3 +211,17 @@ def test_an_unreadable_trusted_key_is_refused_naming_it(kind: str, memos: Memos)
         "remove it, or replace it with the key's PEM (memos trust add KEY.pub)\n"
     )
     assert result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("prefix", ["*", "?" * 8, "../victim", "[0-9a-f]*"])
+def test_removing_a_trusted_key_matches_names_not_patterns(prefix: str, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    key = SigningKey.generate().public_key
+    kept = add_trusted_key(key, home)
+    outside = home / "victim.pub"
+    outside.write_text("not a trusted key")
+    assert remove_trusted_key(prefix, home) == []
+    assert kept.exists()
+    assert outside.exists()
+    assert remove_trusted_key(key.key_id[:8], home) == [key.key_id]
+    assert not kept.exists()

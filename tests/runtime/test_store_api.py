@@ -95,6 +95,8 @@ def test_audit_log_has_reads_and_writes(mem: MemOS) -> None:
         (lambda m: m.add("\udcff\udcfe"), "not valid Unicode text"),
         (lambda m: m.add("x", tags=["\ud800"]), "a tag is not valid Unicode"),
         (lambda m: m.add("x", metadata={"k": "\ud800"}), "the metadata is not valid Unicode"),
+        (lambda m: m.add("x", metadata={"k": float("nan")}), "not JSON-serialisable"),
+        (lambda m: m.add("x", metadata={"k": [float("inf")]}), "not JSON-serialisable"),
         (lambda m: m.add_many([{"text": "a"}, "b", {"text": 3}]), "record 1.*record 2"),
         (lambda m: m.add_many([{"id": "a", "text": "a"}, {"id": "a", "text": "b"}]), "twice"),
         (lambda m: m.add("x", id=" padded"), "invalid id"),
