@@ -8,7 +8,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -16,11 +16,61 @@ if TYPE_CHECKING:
     from registry_server.settings import Settings
 
 
+#: Control characters (C0 but tab, DEL, C1) as escapes: in an error line a newline would split
+#: the line, an escape sequence act on the terminal.
+_CONTROL = {code: f"\\x{code:02x}" for code in [*range(0x20), 0x7F, *range(0x80, 0xA0)]}
+_CONTROL |= {0x09: "\t", 0x0A: "\\n"}
+
+
+def _fail(message: str, exit_code: int) -> NoReturn:
+    """Write ``error: MESSAGE`` as one line that any stderr can take, and exit.
+
+    A message may quote the command line: its control characters are shown as escapes, and
+    what stderr's encoding cannot take (a lone surrogate, from an undecodable byte) as
+    ``\\udcNN``.
+    """
+    line = f"error: {message.translate(_CONTROL)}\n"
+    encoding = getattr(sys.stderr, "encoding", None) or "utf-8"
+    sys.stderr.write(line.encode(encoding, "backslashreplace").decode(encoding))
+    sys.exit(exit_code)
+
+
 class _Parser(argparse.ArgumentParser):
     """An argument parser whose usage errors are one ``error:`` line and exit code 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"error: {self.prog}: {message} (see `{self.prog} --help`)\n")
+        _fail(f"{self.prog}: {message} (see `{self.prog} --help`)", 2)
+
+    def _get_values(self, action: argparse.Action, arg_strings: list[str]) -> Any:
+        # A value that is "--" itself (`--days=--`): Python 3.11's argparse drops it as the end
+        # of the options and hands the parameter an empty list.
+        if action.nargs is None and arg_strings == ["--"]:
+            value = self._get_value(action, "--")
+            self._check_value(action, value)
+            return value
+        return super()._get_values(action, arg_strings)
+
+
+def _text(value: str) -> str:
+    """An argparse ``type``: text without an undecodable byte (a lone surrogate, which neither
+    the database nor a name check can take)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not valid UTF-8 text (an undecodable byte at character {exc.start}): "
+            "use UTF-8"
+        ) from None
+    return value
+
+
+def _directory(value: str) -> Path:
+    """An argparse ``type``: a directory; "" (which Path reads as ".") and NUL refused."""
+    if not value:
+        raise argparse.ArgumentTypeError("the path is empty: give a directory")
+    if "\0" in value:
+        raise argparse.ArgumentTypeError(f"{value!r} contains a NUL character: no file name does")
+    return Path(value)
 
 
 def _integer(minimum: int, maximum: int) -> Callable[[str], int]:
@@ -124,10 +174,15 @@ def _open_database(settings: Settings) -> Engine:
 
 def create_token(namespace: str, account: str | None, days: int, data_dir: Path | None) -> None:
     """Create account + namespace if needed and print a new token for it (shown once)."""
+    from mip.names import validate_namespace
     from registry_server.db.session import write_session
     from registry_server.services.auth import bootstrap_token
     from registry_server.settings import load_settings
 
+    # Bad names are refused before a data directory and a database are created for them.
+    validate_namespace(namespace)
+    if account:
+        validate_namespace(account)
     settings = load_settings(data_dir=data_dir)
     _prepare_data_dir(settings)
     engine = _open_database(settings)
@@ -147,12 +202,19 @@ def _existing_registry(data_dir: Path | None) -> Settings:
 
     settings = load_settings(data_dir=data_dir)
     data_dir = settings.data_dir
-    if settings.resolved_database_url().startswith("sqlite") and not data_dir.is_dir():
+    if not settings.resolved_database_url().startswith("sqlite"):
+        return settings
+    what: str | None = None
+    if not data_dir.is_dir():
         what = (
             f"{data_dir} is not a directory of registry data"
             if data_dir.exists()
             else f"no registry data at {data_dir}"
         )
+    elif not settings.database_url and not (data_dir / "registry.db").exists():
+        # Any directory is not a registry: opening one would create an empty database in it.
+        what = f"no registry database in {data_dir} (no registry.db)"
+    if what is not None:
         raise NotFoundError(
             f"{what}: pass the --data-dir the server uses "
             "(or MEMSTORE_DATA_DIR / MEMSTORE_DATABASE_URL)"
@@ -205,7 +267,7 @@ def revoke_token(token_id: int, data_dir: Path | None) -> None:
 
 def _add_data_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--data-dir", type=Path, help="Directory of the embedded SQLite database and blobs."
+        "--data-dir", type=_directory, help="Directory of the embedded SQLite database and blobs."
     )
 
 
@@ -223,7 +285,10 @@ def build_parser() -> argparse.ArgumentParser:
         "serve", help=serve.__doc__, description=serve.__doc__, allow_abbrev=False
     )
     serve_parser.add_argument(
-        "--host", default="127.0.0.1", help="Address to listen on (default: %(default)s)."
+        "--host",
+        type=_text,
+        default="127.0.0.1",
+        help="Address to listen on (default: %(default)s).",
     )
     serve_parser.add_argument(
         "--port",
@@ -262,9 +327,14 @@ def build_parser() -> argparse.ArgumentParser:
         allow_abbrev=False,
     )
     create.add_argument(
-        "--namespace", required=True, help="Namespace the token may act on (created if new)."
+        "--namespace",
+        type=_text,
+        required=True,
+        help="Namespace the token may act on (created if new).",
     )
-    create.add_argument("--account", help="Account owning the namespace (default: its name).")
+    create.add_argument(
+        "--account", type=_text, help="Account owning the namespace (default: its name)."
+    )
     create.add_argument(
         "--days",
         type=_integer(1, 3650),
@@ -280,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=list_tokens.__doc__,
         allow_abbrev=False,
     )
-    listing.add_argument("--account", help="Only this account's tokens.")
+    listing.add_argument("--account", type=_text, help="Only this account's tokens.")
     _add_data_dir(listing)
     listing.set_defaults(handler=list_tokens, parser=listing)
 
@@ -304,9 +374,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser: argparse.ArgumentParser = namespace.pop("parser")  # the innermost command's
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    if handler is None:  # `memos-registry` or `memos-registry admin` alone: what it can do
-        parser.print_help(sys.stderr)
-        sys.exit(2)
+    if handler is None:
+        if parser.prog != "memos-registry":  # `memos-registry admin` alone
+            parser.error("name a command")
+        parser.print_help()  # `memos-registry` alone: what it can do
+        return
     handler(**namespace)
 
 
@@ -319,18 +391,15 @@ def run(argv: list[str] | None = None) -> None:
     try:
         main(argv)
     except InvalidSettingsError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        sys.exit(2)
+        _fail(str(exc), 2)
     except (RegistryError, MIPError) as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        sys.exit(1)
+        _fail(str(exc), 1)
     except BrokenPipeError:
         # The reader of stdout went away (`list-tokens | head`): stop quietly.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)
     except OSError as exc:  # a file or directory the commands above did not foresee
-        sys.stderr.write(f"error: {exc}\n")
-        sys.exit(1)
+        _fail(str(exc), 1)
     except KeyboardInterrupt:  # Ctrl-C (uvicorn re-raises it once the server has stopped)
         sys.stderr.write("\nAborted!\n")
         sys.exit(1)

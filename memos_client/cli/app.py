@@ -5,6 +5,12 @@ Command modules declare each command with :func:`command` and its parameters wit
 is called with one keyword argument per parameter. The docstring's first line is the command's
 summary in ``memos --help``; the whole docstring is its description in ``memos COMMAND --help``.
 
+Values are checked as they are parsed, so that junk never reaches a command: a parameter declared
+without a ``type`` takes text (:func:`text`: an undecodable byte is refused, since the value goes
+to the database, the registry or a name check that cannot take it); ``type=Path`` refuses an empty
+path and a NUL character (:func:`path`). Declare ``type=str`` for a value that may be a file name
+in any bytes.
+
 argparse replaced Typer here because a cold command paid ~15 ms for importing Typer and Click and
 building their command objects, a tenth of a cold ``memos install`` (docs/adr/0011).
 """
@@ -13,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from memos_client.errors import UsageError
@@ -33,8 +40,41 @@ def group(name: str, help: str) -> str:
     return name
 
 
+def text(value: str) -> str:
+    """An argparse ``type``: text, refused when it holds an undecodable byte of the command line.
+
+    Python hands such a byte over as a lone surrogate (``\\udcff`` for 0xff), which UTF-8 --
+    SQLite, JSON, a URL -- cannot encode.
+    """
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not valid UTF-8 text (an undecodable byte at character {exc.start}): "
+            "use UTF-8"
+        ) from None
+    return value
+
+
+def path(value: str) -> Path:
+    """An argparse ``type``: a file or directory; "" (which Path reads as ".") and NUL refused."""
+    if not value:
+        raise argparse.ArgumentTypeError("the path is empty: give a file or directory")
+    if "\0" in value:
+        raise argparse.ArgumentTypeError(f"{value!r} contains a NUL character: no file name does")
+    return Path(value)
+
+
+#: The actions that store the value they are given (the others take no value, or a fixed one).
+_VALUE_ACTIONS = (None, "store", "append", "extend")
+
+
 def arg(*flags: str, **options: Any) -> Callable[[Handler], Handler]:
     """Declare one parameter of the command below (decorators apply bottom-up: keep the order)."""
+    if options.get("type") is Path:
+        options["type"] = path
+    elif "type" not in options and options.get("action") in _VALUE_ACTIONS:
+        options["type"] = text
 
     def declare(function: Handler) -> Handler:
         function.__dict__.setdefault("cli_args", []).insert(0, (flags, options))
@@ -47,8 +87,8 @@ def command(name: str | None = None, *, group: str | None = None) -> Callable[[H
     """Register ``function`` as ``memos [GROUP] NAME`` (default name: the function's, dashed)."""
 
     def register(function: Handler) -> Handler:
-        path = (name or function.__name__.replace("_", "-"),)
-        COMMANDS[(group, *path) if group else path] = function
+        where = (name or function.__name__.replace("_", "-"),)
+        COMMANDS[(group, *where) if group else where] = function
         return function
 
     return register
@@ -76,6 +116,15 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message} (see `{self.prog} --help`)")
+
+    def _get_values(self, action: argparse.Action, arg_strings: list[str]) -> Any:
+        # A value that is "--" itself (`--cube=--`, `memos diff CUBE -- --`): Python 3.11's
+        # argparse drops it as the end of the options and hands the parameter an empty list.
+        if action.nargs is None and arg_strings == ["--"]:
+            value = self._get_value(action, "--")
+            self._check_value(action, value)
+            return value
+        return super()._get_values(action, arg_strings)
 
     def _check_value(self, action: argparse.Action, value: Any) -> None:
         # An unknown command: name the closest ones instead of listing them all.

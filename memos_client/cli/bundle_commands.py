@@ -77,6 +77,7 @@ def init(directory: Path, name: str) -> None:
 @arg(
     "--key",
     default="default",
+    type=str,  # a PEM file's name may be any bytes
     help="Signing key name in $MEMOS_HOME/keys, or a PEM file (default: %(default)s).",
 )
 @arg(

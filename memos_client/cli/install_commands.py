@@ -80,6 +80,7 @@ def _report(results: list[InstallResult], pins: list[NamespacePin], json_output:
 @arg(
     "cubes",
     nargs="*",
+    type=str,  # a .memcube file's name may be any bytes
     help="NAMESPACE/NAME[SPEC] (e.g. alice/cooking>=1,<2) or ./FILE.memcube.",
 )
 @arg(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import io
 import sys
 
 from memos_client.cli.app import dispatch
@@ -34,7 +35,17 @@ def register_commands(argv: list[str]) -> None:
 
 
 def _fail(message: str, exit_code: int) -> int:
-    sys.stderr.write(f"error: {message}\n")
+    """Write ``error: MESSAGE`` as one line that any stderr can take; return ``exit_code``.
+
+    A message may quote the command line: its control characters (a newline would split the
+    line, an escape sequence act on the terminal) are shown as ``\\xNN``, and what stderr's
+    encoding cannot take (a lone surrogate, from an undecodable byte) as ``\\udcNN``.
+    """
+    from memos_client.cli.output import printable
+
+    line = "error: " + printable(message).replace("\n", "\\n") + "\n"
+    encoding = getattr(sys.stderr, "encoding", None) or "utf-8"
+    sys.stderr.write(line.encode(encoding, "backslashreplace").decode(encoding))
     return exit_code
 
 
@@ -51,6 +62,14 @@ def run(argv: list[str] | None = None) -> int:
         dispatch(argv)
     except MemosError as exc:
         return _fail(str(exc), exc.exit_code)
+    except UnicodeEncodeError as exc:
+        # The last line of defence (app.text refuses such text as it is parsed): an undecodable
+        # byte of the command line where only UTF-8 goes, or text that stdout's encoding cannot
+        # take (PYTHONIOENCODING=ascii and a memory in Greek).
+        shown = exc.object[exc.start : exc.end]
+        if exc.reason == "surrogates not allowed":
+            return _fail(f"{shown!r} is not valid UTF-8 text (an undecodable byte): use UTF-8", 2)
+        return _fail(f"cannot write {shown!r} in {exc.encoding}: set PYTHONIOENCODING=utf-8", 1)
     except ValueError as exc:
         # mip.errors.MIPError is a ValueError: a bundle or name that is not valid MIP.
         from mip.errors import MIPError
@@ -69,6 +88,11 @@ def run(argv: list[str] | None = None) -> int:
 
 def main() -> None:
     """Console-script entry point."""
+    # A file name in argv that is not UTF-8 arrives as lone surrogates (PEP 383); printed back
+    # (`memos init DIR`: "created DIR") they must become the same bytes again, not a
+    # UnicodeEncodeError. Python already does so in UTF-8 mode and the C locale; not otherwise.
+    if isinstance(sys.stdout, io.TextIOWrapper) and sys.stdout.errors == "strict":
+        sys.stdout.reconfigure(errors="surrogateescape")
     code = run()
     # The process ends here. Python's last garbage collection walks every object the imports
     # created (http.client, cryptography and the rest: tens of ms on our machines) only to free memory

@@ -12,7 +12,8 @@ from typing import Any
 
 from memos_client.cli.app import arg, at_least, command
 
-TARGET = arg("target", help="NS/NAME of an installed cube, or a source dir.")
+# A source directory's name may be any bytes.
+TARGET = arg("target", type=str, help="NS/NAME of an installed cube, or a source dir.")
 MODEL = arg(
     "--model",
     type=Path,

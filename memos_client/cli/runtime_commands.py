@@ -7,6 +7,7 @@ the embedding model) is imported inside each command so ``memos --help`` stays f
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,11 +51,23 @@ def _parse_meta(pairs: list[str]) -> dict[str, Any]:
         if not sep or not key:
             raise UsageError(f"--meta {pair!r}: expected KEY=VALUE")
         try:
-            # Numbers, booleans and JSON values keep their type; anything else is a string.
-            metadata[key] = json.loads(value)
-        except json.JSONDecodeError:
+            # Numbers, booleans and JSON values keep their type; anything else is a string, NaN
+            # and numbers too large for a float (1e999) included: they are not JSON.
+            metadata[key] = json.loads(value, parse_constant=_not_json, parse_float=_finite)
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than Python goes
             metadata[key] = value
     return metadata
+
+
+def _not_json(text: str) -> float:
+    raise ValueError(f"{text} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is too large for a float")
+    return value
 
 
 def _point(text: str) -> int | str | datetime:
@@ -130,7 +143,7 @@ def query_command(
 @arg("--budget", type=int, default=1024, help="Prompt tokens for memories (default: %(default)s).")
 @CUBE
 @arg("--k", type=int, default=20, help="Candidates considered (default: %(default)s).")
-@arg("--tokenizer", help="tokenizer.json (or model dir) to count with.")
+@arg("--tokenizer", type=str, help="tokenizer.json (or model dir) to count with.")
 @AS
 @JSON
 def plan_command(

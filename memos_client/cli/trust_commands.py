@@ -76,6 +76,17 @@ def remove(key_id: str | None, namespace: str | None) -> None:
         raise UsageError("name a key id, or --namespace NS to drop that namespace's pin")
     if key_id is not None and len(key_id) < 8:
         raise UsageError(f"key id prefix {key_id!r} is too short: give at least 8 characters")
+    if key_id is not None:
+        import re
+
+        # A key id is hex; anything else would reach a file pattern (`*` removed every key,
+        # `../x` a .pub file outside the trust directory).
+        if not re.fullmatch(r"[0-9a-fA-F]{8,64}", key_id):
+            raise UsageError(
+                f"invalid key id {key_id!r}: give a key id as `memos trust list` shows it "
+                "(hex), or a unique prefix of at least 8 characters"
+            )
+        key_id = key_id.lower()
     removed: list[str] = []
     pins = load_pins()
     targets = [validate_namespace(namespace)] if namespace else list(pins)
