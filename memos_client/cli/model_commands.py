@@ -5,7 +5,6 @@ Every heavy import (torch, transformers, peft, the runtime) happens inside the c
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,8 +27,7 @@ DTYPE = arg(
 def _open_runtime() -> Any:
     from memos_client.runtime import MemOS
 
-    # MEMOS_EMBEDDER=hashing skips loading the MiniLM model (scripts, tests).
-    return MemOS(embedder=os.environ.get("MEMOS_EMBEDDER") or None)
+    return MemOS()
 
 
 def _cube_name(target: str) -> str:

@@ -109,16 +109,10 @@ def open_session(options: Options) -> Session:
 
 
 def open_runtime(home: Path) -> MemOS:
-    """The local runtime store under ``home``.
-
-    ``MEMOS_EMBEDDER`` (``minilm``, the default, or ``hashing``) picks the embedder the runtime
-    uses to index installed memories.
-    """
-    import os
-
+    """The local runtime store under ``home`` (its embedder: ``$MEMOS_EMBEDDER``, else MiniLM)."""
     from memos_client.runtime import MemOS
 
-    return MemOS(home, embedder=os.environ.get("MEMOS_EMBEDDER") or None)
+    return MemOS(home)
 
 
 def dependency_order(resolved: Mapping[CubeName, Candidate]) -> list[Candidate]:

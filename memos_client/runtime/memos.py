@@ -87,7 +87,8 @@ class MemOS:
         self.governor = Governor(self.store)
         self._engines = Engines(
             self.store,
-            embedder,
+            # MEMOS_EMBEDDER=hashing: every command indexes and searches without loading MiniLM.
+            embedder if embedder is not None else os.environ.get("MEMOS_EMBEDDER") or None,
             settings,
             ann_threshold,
             lexical_threshold,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -146,3 +147,17 @@ def test_hashing_embedder_is_a_documented_lexical_fallback() -> None:
     assert isinstance(make_embedder(None), MiniLMEmbedder)
     with pytest.raises(RuntimeStoreError, match="unknown embedder"):
         make_embedder("word2vec")
+
+
+def test_the_runtime_s_default_embedder_is_memos_embedder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every command opens the runtime with MemOS(...): the variable reaches all of them.
+    from memos_client.runtime import HashingEmbedder, MemOS
+
+    monkeypatch.setenv("MEMOS_EMBEDDER", "hashing")
+    with MemOS(tmp_path / "home") as mem:
+        assert isinstance(mem.embedder, HashingEmbedder)
+    explicit = CountingEmbedder()
+    with MemOS(tmp_path / "home", embedder=explicit) as mem:
+        assert mem.embedder is explicit
