@@ -71,6 +71,11 @@ def check_index_url(url: str) -> str:
             f"invalid registry URL {shown!r}: it holds a user name or password; give the token "
             "with --token, MEMOS_TOKEN or 'memos login' instead"
         )
+    if any(char.isspace() or not char.isprintable() for char in url):
+        raise UsageError(
+            f"invalid registry URL {url!r}: it holds spaces or control characters "
+            "(percent-encode them in a path)"
+        )
     if "?" in url or "#" in url:
         raise UsageError(
             f"invalid registry URL {url!r}: give the registry's base URL, without '?' or '#'"

@@ -189,7 +189,18 @@ def test_a_well_formed_answer_still_resolves(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["ftp://x", "file:///etc", "x", "http://", "http://h:port", "http://h/a?b", "http://h/a#"],
+    [
+        "ftp://x",
+        "file:///etc",
+        "x",
+        "http://",
+        "http://h:port",
+        "http://h/a?b",
+        "http://h/a#",
+        "http://x y",
+        "http://h/a\tb",
+        "http://h\n",
+    ],
 )
 def test_an_index_url_that_is_not_http_is_refused_before_any_request(
     url: str, tmp_path: Path
