@@ -49,6 +49,28 @@ def _fail(message: str, exit_code: int) -> int:
     return exit_code
 
 
+#: What to do about the file-system errors a command may meet, by errno name.
+_OS_ERROR_ADVICE = {
+    "ENOENT": "check the path",
+    "EISDIR": "give a file, not a directory",
+    "ENOTDIR": "a part of the path is a file, not a directory",
+    "EACCES": "check its permissions",
+    "EPERM": "check its permissions",
+    "EROFS": "the file system is read-only: choose another location",
+    "ENOSPC": "free some disk space and run the command again",
+    "EDQUOT": "free some disk space and run the command again",
+}
+
+
+def _describe_os_error(exc: OSError) -> str:
+    """``what: which file: what to do`` for an OSError no command turned into its own error."""
+    import errno
+
+    message = f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
+    advice = _OS_ERROR_ADVICE.get(errno.errorcode.get(exc.errno or 0, ""))
+    return f"{message}: {advice}" if advice else message
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI; every expected failure becomes one ``error:`` line and a non-zero exit code."""
     # Hashing, copies and downloads run on worker threads that release the GIL for each chunk
@@ -80,7 +102,7 @@ def run(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
     except OSError as exc:
-        return _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), 1)
+        return _fail(_describe_os_error(exc), 1)
     except SystemExit as exc:  # --help
         return int(exc.code or 0) if not isinstance(exc.code, str) else _fail(exc.code, 1)
     return 0

@@ -237,8 +237,12 @@ def test_memos_answers_any_argv_with_an_exit_code_and_at_most_one_error_line(
             "error: memos init: argument directory: the path is empty: give a file or directory",
         ),
         # What the error quotes no longer breaks its line, nor the strict stream it goes to.
-        (["verify", "a\nb"], 1, "error: No such file or directory: a\\nb\n"),
-        (["inspect", "\udcff\x1b[2J"], 1, "error: No such file or directory: \\udcff\\x1b[2J\n"),
+        (["verify", "a\nb"], 1, "error: No such file or directory: a\\nb: check the path\n"),
+        (
+            ["inspect", "\udcff\x1b[2J"],
+            1,
+            "error: No such file or directory: \\udcff\\x1b[2J: check the path\n",
+        ),
         (
             ["install", "--bad\nflag"],
             2,

@@ -231,13 +231,15 @@ def test_unsigned_bundles_need_an_explicit_flag(source: Path, home: Path, tmp_pa
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["verify", "{tmp}/missing.memcube"], 1, "error: No such file or directory: {tmp}/missing.memcube"),
+        (["verify", "{tmp}/missing.memcube"], 1, "error: No such file or directory: {tmp}/missing.memcube: check the path"),
         (["verify", "{vectors}/valid.memcube", "--key", "{tmp}/none.pub"], 2, "error: public key file {tmp}/none.pub does not exist"),
         (["verify", "{vectors}/valid.memcube", "--key", "{vectors}/manifest.json"], 2, "error: {vectors}/manifest.json: not a PEM public key: expected '-----BEGIN PUBLIC KEY-----'"),
         (["verify", "{vectors}/valid.memcube", "--key", "{vectors}/test-key.pem"], 2, "error: {vectors}/test-key.pem: not a PEM public key: expected '-----BEGIN PUBLIC KEY-----'"),
         (["inspect", "{vectors}/invalid/truncated.memcube"], 3, "error: not a valid .memcube: truncated or not a ZIP archive (File is not a zip file)"),
+        (["verify", "{tmp}"], 1, "error: Is a directory: {tmp}: give a file, not a directory"),
+        (["verify", "{vectors}/valid.memcube/x"], 1, "error: Not a directory: {vectors}/valid.memcube/x: a part of the path is a file, not a directory"),
     ],
-    ids=["missing-bundle", "missing-key", "key-not-pem", "private-key-as-public", "inspect-truncated"],
+    ids=["missing-bundle", "missing-key", "key-not-pem", "private-key-as-public", "inspect-truncated", "bundle-is-a-directory", "path-through-a-file"],
 )  # fmt: skip
 def test_usage_errors(home: Path, tmp_path: Path, args: list[str], code: int, message: str) -> None:
     fill = {"tmp": str(tmp_path), "vectors": str(VECTORS)}
