@@ -41,7 +41,6 @@ from mip.limits import DEFAULT_LIMITS
 
 if TYPE_CHECKING:
     from memos_client.runtime import MemOS
-    from memos_client.runtime.models import InstalledCube
     from mip.keys import PublicKey
 
 #: Marker files (``checked/<manifest hex>``) in the cache: this version's payloads passed the
@@ -366,15 +365,18 @@ def _runtime_parts(cube: VerifiedCube, root: Path) -> list[dict[str, Any]]:
 LEFTOVER_AFTER_S = 24 * 3600
 
 
-def sweep_leftovers(home: Path, installed: Sequence[InstalledCube], now: float) -> list[Path]:
+def sweep_leftovers(home: Path, installed: Mapping[str, str], now: float) -> list[Path]:
     """Remove killed installs' folders older than :data:`LEFTOVER_AFTER_S`; return them.
 
-    A folder the runtime's database names (an installed version) is never touched; neither is a
-    younger one, which a concurrent install may be about to commit.
+    ``installed`` maps every installed cube to its manifest digest (whoever may read it): those
+    folders are never touched, nor is a younger one, which a concurrent install may be about to
+    commit. A symlinked staging folder is left alone (its target is not ours to clean).
     """
     root = cubes_dir(home)
-    keep = {cube_dir(home, cube.name, cube.manifest_digest) for cube in installed}
-    candidates = list(_subfolders(root / STAGING))
+    keep = {cube_dir(home, name, digest) for name, digest in installed.items()}
+    candidates: list[Path] = []
+    if not (root / STAGING).is_symlink():
+        candidates.extend(_subfolders(root / STAGING))
     for namespace in _subfolders(root):
         if namespace.name != STAGING:
             candidates.extend(v for c in _subfolders(namespace) for v in _subfolders(c))
@@ -401,9 +403,8 @@ def install_verified(
     cubes: Sequence[VerifiedCube], cache: Cache, runtime: MemOS, home: Path
 ) -> list[InstallResult]:
     """Steps 3 and 4 for each cube (blobs must be cached); dependencies first."""
-    current = runtime.installed_cubes()
-    sweep_leftovers(home, current, time.time())
-    installed = {cube.name: cube for cube in current}
+    sweep_leftovers(home, runtime.installed_digests(), time.time())
+    installed = {cube.name: cube for cube in runtime.installed_cubes()}
     results = []
     for cube in cubes:
         # A no-op for cubes the caller validated; nothing unchecked is ever installed.
@@ -434,10 +435,13 @@ def install_verified(
             final.parent.mkdir(parents=True, exist_ok=True)
             if not final.exists():
                 os.rename(staging, final)
-            # Else a complete folder of this very digest is there already (renames are atomic:
-            # an earlier install interrupted before its commit, or a concurrent one). Its content
-            # is fixed by the digest, so it is kept: replacing it could pull files from under a
-            # process that has just committed it.
+            else:
+                # A complete folder of this very digest is there already (renames are atomic: an
+                # earlier install interrupted before its commit, or a concurrent one). Its content
+                # is fixed by the digest, so it is kept: replacing it could pull files from under
+                # a process that has just committed it. Touched, so that no other install's
+                # sweep takes it for a day-old leftover before this one commits.
+                os.utime(final)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         count = runtime.install_cube(

@@ -249,6 +249,14 @@ def uninstall_cube(memos: MemOS, name: str) -> int:
     return removed
 
 
+def installed_digests(memos: MemOS) -> dict[str, str]:
+    """See :meth:`MemOS.installed_digests`."""
+    rows = memos.store.query(
+        "SELECT name, manifest_digest FROM cubes WHERE origin = 'installed' ORDER BY name"
+    )
+    return {row["name"]: row["manifest_digest"] for row in rows}
+
+
 def installed_cubes(memos: MemOS) -> list[InstalledCube]:
     """See :meth:`MemOS.installed_cubes`."""
     rows = memos.store.query(

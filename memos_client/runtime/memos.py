@@ -515,6 +515,13 @@ class MemOS:
 
         return installed_cubes(self)
 
+    def installed_digests(self) -> dict[str, str]:
+        """The manifest digest of every installed cube, by name, readable by this principal or
+        not: what the files under ``$MEMOS_HOME/cubes`` must keep."""
+        from memos_client.runtime.cubes import installed_digests
+
+        return installed_digests(self)
+
     def cubes(self) -> list[str]:
         """Every cube the principal may read."""
         return sorted(self.governor.readable_cubes(self.principal))

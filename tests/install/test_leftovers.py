@@ -13,7 +13,7 @@ from memos_client.install.installer import (
     cubes_dir,
     sweep_leftovers,
 )
-from memos_client.runtime.models import InstalledCube
+from memos_client.runtime import MemOS
 from tests.install.conftest import Memos, Publisher
 
 NOW = 2_000_000_000.0
@@ -28,10 +28,6 @@ def _folder(path: Path, mtime: float) -> Path:
     return path
 
 
-def _installed(name: str, digest: str) -> InstalledCube:
-    return InstalledCube(name, "1.0.0", digest, 0, "2026-01-01T00:00:00Z")
-
-
 def test_old_leftovers_go_and_everything_else_stays(tmp_path: Path) -> None:
     home = tmp_path / "home"
     installed_digest = "sha256:" + "a" * 64
@@ -42,7 +38,7 @@ def test_old_leftovers_go_and_everything_else_stays(tmp_path: Path) -> None:
     live_staging = _folder(cubes_dir(home) / STAGING / ("1" * 32), YOUNG)
     (cubes_dir(home) / "ns" / "stray-file").write_text("not a folder")
 
-    removed = sweep_leftovers(home, [_installed("ns/cube", installed_digest)], NOW)
+    removed = sweep_leftovers(home, {"ns/cube": installed_digest}, NOW)
 
     assert sorted(removed) == sorted([orphan, old_staging])
     assert not orphan.exists()
@@ -52,7 +48,29 @@ def test_old_leftovers_go_and_everything_else_stays(tmp_path: Path) -> None:
 
 
 def test_nothing_installed_yet_is_nothing_to_sweep(tmp_path: Path) -> None:
-    assert sweep_leftovers(tmp_path / "home", [], NOW) == []
+    assert sweep_leftovers(tmp_path / "home", {}, NOW) == []
+
+
+def test_a_symlinked_staging_folder_is_not_followed(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    cubes_dir(home).mkdir(parents=True)
+    elsewhere = _folder(tmp_path / "elsewhere" / "important", OLD)
+    (cubes_dir(home) / STAGING).symlink_to(elsewhere.parent)
+    assert sweep_leftovers(home, {}, NOW) == []
+    assert elsewhere.exists()
+
+
+def test_cubes_the_principal_cannot_read_are_still_installed(tmp_path: Path) -> None:
+    # Governance hides them from `installed_cubes` (listing is reading); their files stay.
+    digest = "sha256:" + "e" * 64
+    with MemOS(tmp_path / "home", embedder="hashing") as mem:
+        mem.install_cube("ns/secret", "1.0.0", digest, [], {"access": {"read": ["bob"]}}, [])
+        assert [c.name for c in mem.installed_cubes()] == []
+        installed = mem.installed_digests()
+    assert installed == {"ns/secret": digest}
+    folder = _folder(cube_dir(tmp_path / "home", "ns/secret", digest), OLD)
+    assert sweep_leftovers(tmp_path / "home", installed, NOW) == []
+    assert folder.exists()
 
 
 def test_an_install_sweeps_what_a_killed_one_left(memos: Memos, publisher: Publisher) -> None:
