@@ -186,14 +186,18 @@ def build_parser() -> Parser:
 def dispatch(argv: Sequence[str]) -> None:
     """Parse ``argv`` and run its command; a group or ``memos`` alone prints its help."""
     known, extra = build_parser().parse_known_args(argv)
-    namespace = vars(known)
-    handler = namespace.pop("handler")
-    parser = namespace.pop("parser")  # the innermost: its command names the error
-    if extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    handler = known.handler
+    parser = known.parser  # the innermost: its command names the error
     if handler is None:
+        if extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
         if parser.prog != "memos":
             raise UsageError(f"{parser.prog}: name a command (see `{parser.prog} --help`)")
         parser.print_help()  # `memos` alone: what it can do
         return
+    # The command's own arguments once more, positionals and options intermixed as Click took
+    # them: in one pass argparse fills `install a/b --offline c/d`'s list with a/b alone.
+    words = len(parser.prog.split()) - 1  # `memos cache info`: the command is argv[:2]
+    namespace = vars(parser.parse_intermixed_args(argv[words:]))
+    del namespace["handler"], namespace["parser"]
     handler(**namespace)

@@ -71,6 +71,16 @@ def _describe_os_error(exc: OSError) -> str:
     return f"{message}: {advice}" if advice else message
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush does not fail on the pipe."""
+    import os
+    from contextlib import suppress
+
+    # ValueError: io.UnsupportedOperation, a stdout that is no file (a test's capture).
+    with suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI; every expected failure becomes one ``error:`` line and a non-zero exit code."""
     # Hashing, copies and downloads run on worker threads that release the GIL for each chunk
@@ -101,6 +111,11 @@ def run(argv: list[str] | None = None) -> int:
         raise
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
+    except BrokenPipeError:
+        # Whoever read stdout went away (`memos history --json | head`): stop quietly, as
+        # memos-registry does. Network errors never get here bare (the clients wrap them).
+        _silence_stdout()
+        return 1
     except OSError as exc:
         return _fail(_describe_os_error(exc), 1)
     except SystemExit as exc:  # --help

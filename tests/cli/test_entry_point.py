@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import re
 import subprocess
 import sys
@@ -138,3 +139,47 @@ def test_the_memos_process_collects_cycles_less_often() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "threshold 100000" in result.stdout
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path) -> None:
+    # `memos history --json | head`: the pipe closes early; no traceback, no error line.
+    from memos_client.runtime import MemOS
+
+    home = tmp_path / "home"
+    with MemOS(home, embedder="hashing") as mem:
+        mem.add_many([{"text": f"memory {i} " + "padding " * 20} for i in range(1500)])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEMOS_")}
+    env.update(MEMOS_HOME=str(home), MEMOS_EMBEDDER="hashing")
+    with subprocess.Popen(
+        [sys.executable, "-m", "memos_client", "history", "local/default", "--json"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        assert process.stdout.read(10)
+        process.stdout.close()  # more than a pipe's buffer is still to come
+        stderr = process.stderr.read()
+        assert process.wait(timeout=60) == 1
+    assert stderr == b""
+
+
+def test_positionals_may_follow_options() -> None:
+    # As Click took them: `memos install a/b --offline c/d` installs both.
+    from memos_client.cli.app import COMMANDS, arg, command, dispatch
+
+    seen: dict[str, object] = {}
+
+    @command("zz-probe")
+    @arg("items", nargs="*")
+    @arg("--flag", action="store_true")
+    def probe(items: list[str], flag: bool) -> None:
+        seen.update(items=items, flag=flag)
+
+    try:
+        dispatch(["zz-probe", "a", "--flag", "b"])
+    finally:
+        del COMMANDS[("zz-probe",)]
+    assert seen == {"items": ["a", "b"], "flag": True}
