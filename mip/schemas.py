@@ -9,7 +9,6 @@ from __future__ import annotations
 import inspect
 import json
 import sys
-from pathlib import Path
 from typing import Annotated, Any
 
 import msgspec
@@ -112,14 +111,16 @@ def render(schema: dict[str, Any]) -> str:
 
 def main(argv: list[str]) -> int:
     """Write every schema into the directory given as the only argument."""
-    usage = "usage: python -m mip.schemas DIRECTORY\n"
-    if argv in (["-h"], ["--help"]):
-        sys.stdout.write(usage)
-        return 0
-    if len(argv) != 1 or argv[0].startswith("-"):
-        sys.stderr.write(usage)  # an option is not a directory to create
-        return 2
-    directory = Path(argv[0])
+    import argparse
+
+    from mip.cli_args import path
+
+    parser = argparse.ArgumentParser(prog="python -m mip.schemas", description=main.__doc__)
+    parser.add_argument("directory", type=path, help="Where to write the *.schema.json files.")
+    try:
+        directory = parser.parse_args(argv).directory
+    except SystemExit as exc:  # --help, or a usage error (an option is not a directory)
+        return int(exc.code or 0)
     directory.mkdir(parents=True, exist_ok=True)
     for filename, schema in schema_documents().items():
         (directory / filename).write_text(render(schema), "utf-8")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from registry_server.app import create_app
@@ -27,15 +26,19 @@ def render(document: dict[str, Any]) -> str:
 
 def main(argv: list[str]) -> int:
     """Write the document to the path given as the only argument."""
-    usage = "usage: python -m registry_server.openapi PATH\n"
-    if argv in (["-h"], ["--help"]):
-        sys.stdout.write(usage)
-        return 0
-    if len(argv) != 1 or argv[0].startswith("-"):
-        # An option is not a path: `--help` once wrote the document to a file named "--help".
-        sys.stderr.write(usage)
-        return 2
-    Path(argv[0]).write_text(render(openapi_document()), encoding="utf-8")
+    import argparse
+
+    from mip.cli_args import path
+
+    parser = argparse.ArgumentParser(
+        prog="python -m registry_server.openapi", description=main.__doc__
+    )
+    parser.add_argument("path", type=path, help="The JSON file to write.")
+    try:
+        target = parser.parse_args(argv).path
+    except SystemExit as exc:  # --help, or a usage error (`--help` once wrote a file "--help")
+        return int(exc.code or 0)
+    target.write_text(render(openapi_document()), encoding="utf-8")
     return 0
 
 
