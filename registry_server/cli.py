@@ -8,7 +8,9 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
+
+from mip import cli_args
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -16,76 +18,17 @@ if TYPE_CHECKING:
     from registry_server.settings import Settings
 
 
-#: Control characters (C0 but tab, DEL, C1) as escapes: in an error line a newline would split
-#: the line, an escape sequence act on the terminal.
-_CONTROL = {code: f"\\x{code:02x}" for code in [*range(0x20), 0x7F, *range(0x80, 0xA0)]}
-_CONTROL |= {0x09: "\t", 0x0A: "\\n"}
-
-
 def _fail(message: str, exit_code: int) -> NoReturn:
-    """Write ``error: MESSAGE`` as one line that any stderr can take, and exit.
-
-    A message may quote the command line: its control characters are shown as escapes, and
-    what stderr's encoding cannot take (a lone surrogate, from an undecodable byte) as
-    ``\\udcNN``.
-    """
-    line = f"error: {message.translate(_CONTROL)}\n"
-    encoding = getattr(sys.stderr, "encoding", None) or "utf-8"
-    sys.stderr.write(line.encode(encoding, "backslashreplace").decode(encoding))
+    """Write ``error: MESSAGE`` (one line, :func:`mip.cli_args.write_error`) and exit."""
+    cli_args.write_error(message)
     sys.exit(exit_code)
 
 
-class _Parser(argparse.ArgumentParser):
+class _Parser(cli_args.Parser):
     """An argument parser whose usage errors are one ``error:`` line and exit code 2."""
 
     def error(self, message: str) -> NoReturn:
         _fail(f"{self.prog}: {message} (see `{self.prog} --help`)", 2)
-
-    def _get_values(self, action: argparse.Action, arg_strings: list[str]) -> Any:
-        # A value that is "--" itself (`--days=--`): Python 3.11's argparse drops it as the end
-        # of the options and hands the parameter an empty list.
-        if action.nargs is None and arg_strings == ["--"]:
-            value = self._get_value(action, "--")
-            self._check_value(action, value)
-            return value
-        return super()._get_values(action, arg_strings)
-
-
-def _text(value: str) -> str:
-    """An argparse ``type``: text without an undecodable byte (a lone surrogate, which neither
-    the database nor a name check can take)."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is not valid UTF-8 text (an undecodable byte at character {exc.start}): "
-            "use UTF-8"
-        ) from None
-    return value
-
-
-def _directory(value: str) -> Path:
-    """An argparse ``type``: a directory; "" (which Path reads as ".") and NUL refused."""
-    if not value:
-        raise argparse.ArgumentTypeError("the path is empty: give a directory")
-    if "\0" in value:
-        raise argparse.ArgumentTypeError(f"{value!r} contains a NUL character: no file name does")
-    return Path(value)
-
-
-def _integer(minimum: int, maximum: int) -> Callable[[str], int]:
-    """An argparse ``type``: an integer in ``[minimum, maximum]``."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-        if not minimum <= value <= maximum:
-            raise argparse.ArgumentTypeError(f"{value} is not between {minimum} and {maximum}")
-        return value
-
-    return parse
 
 
 def serve(host: str, port: int, data_dir: Path | None, workers: int, access_log: bool) -> None:
@@ -267,8 +210,23 @@ def revoke_token(token_id: int, data_dir: Path | None) -> None:
 
 def _add_data_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--data-dir", type=_directory, help="Directory of the embedded SQLite database and blobs."
+        "--data-dir",
+        type=cli_args.path,
+        help="Directory of the embedded SQLite database and blobs.",
     )
+
+
+def _command(
+    commands: argparse._SubParsersAction[_Parser],
+    name: str,
+    handler: Callable[..., None],
+) -> argparse.ArgumentParser:
+    """The parser of one command that runs ``handler``, its docstring as help."""
+    parser = commands.add_parser(
+        name, help=handler.__doc__, description=handler.__doc__, allow_abbrev=False
+    )
+    parser.set_defaults(handler=handler, parser=parser)
+    return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -281,18 +239,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.set_defaults(handler=None, parser=parser)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    serve_parser = commands.add_parser(
-        "serve", help=serve.__doc__, description=serve.__doc__, allow_abbrev=False
-    )
+    serve_parser = _command(commands, "serve", serve)
     serve_parser.add_argument(
         "--host",
-        type=_text,
+        type=cli_args.text,
         default="127.0.0.1",
         help="Address to listen on (default: %(default)s).",
     )
     serve_parser.add_argument(
         "--port",
-        type=_integer(0, 65535),
+        type=cli_args.integer(0, 65535),
         default=8700,
         help="Port to listen on (0 to 65535; default: %(default)s).",
     )
@@ -309,7 +265,6 @@ def build_parser() -> argparse.ArgumentParser:
         default=True,
         help="Log every request (default: %(default)s).",
     )
-    serve_parser.set_defaults(handler=serve, parser=serve_parser)
 
     admin_help = (
         "Administration: bootstrap accounts, namespaces and tokens; list and revoke tokens."
@@ -320,49 +275,31 @@ def build_parser() -> argparse.ArgumentParser:
     admin_parser.set_defaults(parser=admin_parser)
     admin_commands = admin_parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    create = admin_commands.add_parser(
-        "create-token",
-        help=create_token.__doc__,
-        description=create_token.__doc__,
-        allow_abbrev=False,
-    )
+    create = _command(admin_commands, "create-token", create_token)
     create.add_argument(
         "--namespace",
-        type=_text,
+        type=cli_args.text,
         required=True,
         help="Namespace the token may act on (created if new).",
     )
     create.add_argument(
-        "--account", type=_text, help="Account owning the namespace (default: its name)."
+        "--account", type=cli_args.text, help="Account owning the namespace (default: its name)."
     )
     create.add_argument(
         "--days",
-        type=_integer(1, 3650),
+        type=cli_args.integer(1, 3650),
         default=90,
         help="Days until the token expires (1 to 3650; default: %(default)s).",
     )
     _add_data_dir(create)
-    create.set_defaults(handler=create_token, parser=create)
 
-    listing = admin_commands.add_parser(
-        "list-tokens",
-        help=list_tokens.__doc__,
-        description=list_tokens.__doc__,
-        allow_abbrev=False,
-    )
-    listing.add_argument("--account", type=_text, help="Only this account's tokens.")
+    listing = _command(admin_commands, "list-tokens", list_tokens)
+    listing.add_argument("--account", type=cli_args.text, help="Only this account's tokens.")
     _add_data_dir(listing)
-    listing.set_defaults(handler=list_tokens, parser=listing)
 
-    revoke = admin_commands.add_parser(
-        "revoke-token",
-        help=revoke_token.__doc__,
-        description=revoke_token.__doc__,
-        allow_abbrev=False,
-    )
+    revoke = _command(admin_commands, "revoke-token", revoke_token)
     revoke.add_argument("token_id", type=int, help="The id `list-tokens` shows.")
     _add_data_dir(revoke)
-    revoke.set_defaults(handler=revoke_token, parser=revoke)
     return parser
 
 

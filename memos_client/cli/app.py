@@ -1,15 +1,16 @@
 """The `memos` command tree, built on the standard library's :mod:`argparse`.
 
 Command modules declare each command with :func:`command` and its parameters with :func:`arg`
-(the keyword arguments of :meth:`argparse.ArgumentParser.add_argument`); the command's function
-is called with one keyword argument per parameter. The docstring's first line is the command's
-summary in ``memos --help``; the whole docstring is its description in ``memos COMMAND --help``.
+(the keyword arguments of :meth:`argparse.ArgumentParser.add_argument`, with the value types of
+:mod:`mip.cli_args`, e.g. ``type=integer(1)``); the command's function is called with one keyword
+argument per parameter. The docstring's first line is the command's summary in ``memos --help``;
+the whole docstring is its description in ``memos COMMAND --help``.
 
 Values are checked as they are parsed, so that junk never reaches a command: a parameter declared
-without a ``type`` takes text (:func:`text`: an undecodable byte is refused, since the value goes
-to the database, the registry or a name check that cannot take it); ``type=Path`` refuses an empty
-path and a NUL character (:func:`path`). Declare ``type=str`` for a value that may be a file name
-in any bytes.
+without a ``type`` takes text (:func:`mip.cli_args.text`: an undecodable byte is refused, since
+the value goes to the database, the registry or a name check that cannot take it); ``type=Path``
+refuses an empty path and a NUL character (:func:`mip.cli_args.path`). Declare ``type=str`` for
+a value that may be a file name in any bytes.
 
 argparse replaced Typer here because a cold command paid ~15 ms for importing Typer and Click and
 building their command objects, a tenth of a cold ``memos install`` (docs/adr/0011).
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from memos_client.errors import UsageError
+from mip import cli_args
 
 Handler = Callable[..., None]
 
@@ -40,31 +42,6 @@ def group(name: str, help: str) -> str:
     return name
 
 
-def text(value: str) -> str:
-    """An argparse ``type``: text, refused when it holds an undecodable byte of the command line.
-
-    Python hands such a byte over as a lone surrogate (``\\udcff`` for 0xff), which UTF-8 --
-    SQLite, JSON, a URL -- cannot encode.
-    """
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is not valid UTF-8 text (an undecodable byte at character {exc.start}): "
-            "use UTF-8"
-        ) from None
-    return value
-
-
-def path(value: str) -> Path:
-    """An argparse ``type``: a file or directory; "" (which Path reads as ".") and NUL refused."""
-    if not value:
-        raise argparse.ArgumentTypeError("the path is empty: give a file or directory")
-    if "\0" in value:
-        raise argparse.ArgumentTypeError(f"{value!r} contains a NUL character: no file name does")
-    return Path(value)
-
-
 #: The actions that store the value they are given (the others take no value, or a fixed one).
 _VALUE_ACTIONS = (None, "store", "append", "extend")
 
@@ -72,9 +49,9 @@ _VALUE_ACTIONS = (None, "store", "append", "extend")
 def arg(*flags: str, **options: Any) -> Callable[[Handler], Handler]:
     """Declare one parameter of the command below (decorators apply bottom-up: keep the order)."""
     if options.get("type") is Path:
-        options["type"] = path
+        options["type"] = cli_args.path
     elif "type" not in options and options.get("action") in _VALUE_ACTIONS:
-        options["type"] = text
+        options["type"] = cli_args.text
 
     def declare(function: Handler) -> Handler:
         function.__dict__.setdefault("cli_args", []).insert(0, (flags, options))
@@ -94,37 +71,11 @@ def command(name: str | None = None, *, group: str | None = None) -> Callable[[H
     return register
 
 
-def at_least(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
-    """An argparse ``type``: an integer in ``[minimum, maximum]``."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-        if value < minimum or (maximum is not None and value > maximum):
-            bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
-            raise argparse.ArgumentTypeError(f"{value} is not {bound}")
-        return value
-
-    parse.__name__ = "integer"  # what argparse calls the type in its messages
-    return parse
-
-
-class Parser(argparse.ArgumentParser):
+class Parser(cli_args.Parser):
     """An argument parser whose errors are one :class:`UsageError` line, not usage + exit."""
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message} (see `{self.prog} --help`)")
-
-    def _get_values(self, action: argparse.Action, arg_strings: list[str]) -> Any:
-        # A value that is "--" itself (`--cube=--`, `memos diff CUBE -- --`): Python 3.11's
-        # argparse drops it as the end of the options and hands the parameter an empty list.
-        if action.nargs is None and arg_strings == ["--"]:
-            value = self._get_value(action, "--")
-            self._check_value(action, value)
-            return value
-        return super()._get_values(action, arg_strings)
 
     def _check_value(self, action: argparse.Action, value: Any) -> None:
         # An unknown command: name the closest ones instead of listing them all.

@@ -35,17 +35,10 @@ def register_commands(argv: list[str]) -> None:
 
 
 def _fail(message: str, exit_code: int) -> int:
-    """Write ``error: MESSAGE`` as one line that any stderr can take; return ``exit_code``.
+    """Write ``error: MESSAGE`` (one line, :func:`mip.cli_args.write_error`); return the code."""
+    from mip.cli_args import write_error
 
-    A message may quote the command line: its control characters (a newline would split the
-    line, an escape sequence act on the terminal) are shown as ``\\xNN``, and what stderr's
-    encoding cannot take (a lone surrogate, from an undecodable byte) as ``\\udcNN``.
-    """
-    from memos_client.cli.output import printable
-
-    line = "error: " + printable(message).replace("\n", "\\n") + "\n"
-    encoding = getattr(sys.stderr, "encoding", None) or "utf-8"
-    sys.stderr.write(line.encode(encoding, "backslashreplace").decode(encoding))
+    write_error(message)
     return exit_code
 
 

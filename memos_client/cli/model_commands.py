@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from memos_client.cli.app import arg, at_least, command
+from memos_client.cli.app import arg, command
+from mip.cli_args import integer
 
 # A source directory's name may be any bytes.
 TARGET = arg("target", type=str, help="NS/NAME of an installed cube, or a source dir.")
@@ -108,8 +109,8 @@ def activate(target: str, model: Path, name: str, dtype: str, as_json: bool) -> 
 @TARGET
 @MODEL
 @arg("--name", default="consolidated", help="Name of the adapter part (default: %(default)s).")
-@arg("--steps", type=at_least(1), default=30, help="Training steps (default: %(default)s).")
-@arg("--rank", type=at_least(1), default=8, help="LoRA rank r (default: %(default)s).")
+@arg("--steps", type=integer(1), default=30, help="Training steps (default: %(default)s).")
+@arg("--rank", type=integer(1), default=8, help="LoRA rank r (default: %(default)s).")
 @arg(
     "--learning-rate",
     type=float,
@@ -154,13 +155,13 @@ def consolidate(
 @arg("--cube", help="Only this cube's memories.")
 @arg(
     "--max-new-tokens",
-    type=at_least(1),
+    type=integer(1),
     default=32,
     help="Tokens to generate (default: %(default)s).",
 )
 @arg(
     "--budget",
-    type=at_least(1),
+    type=integer(1),
     default=1024,
     help="Plaintext memory budget (tokens) (default: %(default)s).",
 )
@@ -169,7 +170,7 @@ def consolidate(
 @DTYPE
 @arg(
     "--threads",
-    type=at_least(1),
+    type=integer(1),
     help="torch CPU threads (default: torch's; 1 on a busy machine).",
 )
 @arg("--json", dest="as_json", action="store_true", help="Print JSON: text, ttft_ms, used.")

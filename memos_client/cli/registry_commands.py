@@ -6,7 +6,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from memos_client.cli.app import arg, at_least, command, group
+from memos_client.cli.app import arg, command, group
+from mip.cli_args import integer
 
 if TYPE_CHECKING:
     from memos_client.index_client import IndexClient
@@ -152,7 +153,7 @@ def yank(
 @arg("query", nargs="+", help="Words to search for.")
 @arg(
     "--limit",
-    type=at_least(1, 100),
+    type=integer(1, 100),
     default=20,
     help="At most this many results (default: %(default)s).",
 )
@@ -280,7 +281,7 @@ TOKEN_GROUP = group("token", "Create, list and revoke the registry tokens of you
 )
 @arg(
     "--days",
-    type=at_least(1, 3650),
+    type=integer(1, 3650),
     default=90,
     help="Days until it expires (default: %(default)s).",
 )
