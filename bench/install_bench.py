@@ -217,8 +217,8 @@ def main() -> None:
         parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
     compile_project()
 
-    from memos_client.index_client import IndexClient
-    from memos_client.packer import pack
+    from memos_client.authoring.packer import pack
+    from memos_client.registry.index_client import IndexClient
     from mip.container import open_bundle
     from mip.keys import SigningKey
 

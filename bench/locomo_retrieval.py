@@ -26,7 +26,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from memos_client.runtime import MemOS, RetrievalSettings
-from memos_client.runtime.embedding import MiniLMEmbedder
+from memos_client.runtime.embedding.minilm import MiniLMEmbedder
 
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
 KS = (5, 10, 20)

@@ -75,7 +75,7 @@ def admin_token(data_dir: Path, env: dict[str, str], namespace: str) -> str:
 
 def populate(url: str, token: str, versions: int) -> tuple[str, str, int]:
     """Publish `bench/cube` in `versions` versions; return cube path, envelope path, size."""
-    from memos_client.index_client import IndexClient
+    from memos_client.registry.index_client import IndexClient
     from mip.dsse import sign
     from mip.keys import SigningKey
 
@@ -331,7 +331,7 @@ def transfer_benchmarks(args: argparse.Namespace, work: Path) -> list[str]:
     pypi = start_pypiserver(packages)
     rows = []
     try:
-        from memos_client.index_client import IndexClient
+        from memos_client.registry.index_client import IndexClient
 
         with IndexClient(registry.url, token) as client:
             client.upload_blob(digest, size, tensor)
@@ -385,9 +385,9 @@ def transfer_benchmarks(args: argparse.Namespace, work: Path) -> list[str]:
     raw_times: list[float] = []
     library_times: list[float] = []
     httpx_times: list[float] = []
-    from memos_client.keystore import own_public_keys
-    from memos_client.publish_client import connect
-    from memos_client.publisher import publish_bundle
+    from memos_client.authoring.publisher import publish_bundle
+    from memos_client.registry.publish_client import connect
+    from memos_client.trust.keystore import own_public_keys
 
     home = Path(env["MEMOS_HOME"])
     try:

@@ -25,7 +25,7 @@ import numpy as np
 from runtime_latency import corpus
 
 from memos_client.runtime import MemOS
-from memos_client.runtime.embedding import MiniLMEmbedder, Vectors
+from memos_client.runtime.embedding.minilm import MiniLMEmbedder, Vectors
 
 
 class TorchMiniLM:
@@ -35,7 +35,7 @@ class TorchMiniLM:
         import torch
         from sentence_transformers import SentenceTransformer
 
-        from memos_client.runtime.embedding import minilm_model_dir
+        from memos_client.runtime.embedding.minilm import minilm_model_dir
 
         torch.set_num_threads(1)
         self._model = SentenceTransformer(str(minilm_model_dir()), device="cpu")

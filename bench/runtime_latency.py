@@ -26,8 +26,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from memos_client.runtime import MemOS
-from memos_client.runtime.embedding import MiniLMEmbedder
-from memos_client.runtime.retrieval import Filters
+from memos_client.runtime.embedding.minilm import MiniLMEmbedder
+from memos_client.runtime.retrieval.hybrid import Filters
 
 NAMES = [
     "Ava",
@@ -158,7 +158,7 @@ def derive_vectors(mem: MemOS, records: list[dict[str, Any]], real: int, seed: i
     """
     import numpy as np
 
-    from memos_client.runtime.store import text_digest
+    from memos_client.runtime.store.database import text_digest
 
     seed_store = mem.home.parent / str(real) / "runtime" / "memos.db"
     if seed_store.exists():  # the smaller store embedded the same first texts: reuse them

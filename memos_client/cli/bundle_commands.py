@@ -38,7 +38,7 @@ _SAMPLE_JSONL = '{"text": "Write one memory per line.", "tags": ["example"], "me
 )
 def keygen(name: str, force: bool) -> None:
     """Create an Ed25519 signing key under $MEMOS_HOME/keys and print its key id."""
-    from memos_client.keystore import generate_key, keys_dir
+    from memos_client.trust.keystore import generate_key, keys_dir
 
     key = generate_key(name, force=force)
     print(key.key_id)
@@ -88,9 +88,9 @@ def init(directory: Path, name: str) -> None:
 @arg("--json", dest="json_output", action="store_true", help="Print the result as JSON.")
 def pack(directory: Path, output: Path | None, key: str, unsigned: bool, json_output: bool) -> None:
     """Build and sign a .memcube bundle from a cube source directory."""
+    from memos_client.authoring.packer import pack as pack_bundle
     from memos_client.cli.output import print_json
-    from memos_client.keystore import load_signing_key
-    from memos_client.packer import pack as pack_bundle
+    from memos_client.trust.keystore import load_signing_key
 
     keys = [] if unsigned else [load_signing_key(key)]
     result = pack_bundle(directory, output, keys)
@@ -132,9 +132,9 @@ def verify(bundle: Path, key: list[Path] | None, allow_unsigned: bool) -> None:
     ):
         # Hash the blobs from now on: loading keys and the signature code overlaps the hashing.
         archive.start_hashing(advance)
-        from memos_client.keystore import load_public_key
-        from memos_client.trust import trusted_keys
-        from memos_client.verifier import verify_bundle_file
+        from memos_client.authoring.verifier import verify_bundle_file
+        from memos_client.trust.keystore import load_public_key
+        from memos_client.trust.store import trusted_keys
 
         trusted = {k.key_id: k for k in map(load_public_key, key)} if key else trusted_keys()
         result = verify_bundle_file(

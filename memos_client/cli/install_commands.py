@@ -11,7 +11,7 @@ from memos_client.cli.app import arg, command
 if TYPE_CHECKING:
     from memos_client.install.installer import InstallResult
     from memos_client.install.workflow import Options
-    from memos_client.trust import NamespacePin
+    from memos_client.trust.store import NamespacePin
 
 INDEX_URL = arg(
     "--index-url",

@@ -10,7 +10,7 @@ from memos_client.cli.app import arg, command, group
 from mip.cli_args import integer
 
 if TYPE_CHECKING:
-    from memos_client.index_client import IndexClient
+    from memos_client.registry.index_client import IndexClient
 
 INDEX_URL = arg("--index-url", help="Registry URL (default: MEMOS_INDEX_URL or `memos login`).")
 TOKEN = arg("--token", help="API token (default: MEMOS_TOKEN or `memos login`).")
@@ -18,8 +18,8 @@ JSON = arg("--json", dest="json_output", action="store_true", help="Print the re
 
 
 def _client(index_url: str | None, token: str | None) -> IndexClient:
-    from memos_client.index_client import IndexClient
-    from memos_client.index_config import load_index_settings
+    from memos_client.registry.config import load_index_settings
+    from memos_client.registry.index_client import IndexClient
 
     settings = load_index_settings(index_url, token)
     return IndexClient(settings.index_url, settings.token)
@@ -45,8 +45,8 @@ def login(index_url: str | None, token: str | None) -> None:
     import os
 
     from memos_client.errors import UsageError
-    from memos_client.index_client import IndexClient
-    from memos_client.index_config import check_index_url, check_token, save_login
+    from memos_client.registry.config import check_index_url, check_token, save_login
+    from memos_client.registry.index_client import IndexClient
 
     given = index_url or os.environ.get("MEMOS_INDEX_URL")
     if not given:
@@ -88,11 +88,11 @@ def login(index_url: str | None, token: str | None) -> None:
 def publish(bundle: Path, index_url: str | None, token: str | None, json_output: bool) -> None:
     """Check a bundle, upload the blobs the registry lacks, then publish its signed manifest."""
     # The publish path stays light: no httpx for an http:// registry, and the bundle checks'
-    # imports (msgspec, cryptography) happen while the upload runs (memos_client.publisher).
+    # imports (msgspec, cryptography) happen while the upload runs (memos_client.authoring.publisher).
+    from memos_client.authoring.publisher import publish_bundle
     from memos_client.cli.output import format_size, print_json, progress_bar
-    from memos_client.index_config import load_index_settings
-    from memos_client.publish_client import connect
-    from memos_client.publisher import publish_bundle
+    from memos_client.registry.config import load_index_settings
+    from memos_client.registry.publish_client import connect
 
     settings = load_index_settings(index_url, token)
     client = connect(settings.index_url, settings.token)

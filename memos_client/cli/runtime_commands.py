@@ -248,7 +248,7 @@ def diff_command(cube: str, before: str, after: str, as_: str | None, json_outpu
 def tick_command(now: str | None, model: Path | None, as_: str | None, json_output: bool) -> None:
     """Apply lifecycle policies: expire, archive idle and promote hot memories."""
     from memos_client.errors import UsageError
-    from memos_client.runtime.models import from_rfc3339
+    from memos_client.runtime.memory_types import from_rfc3339
 
     moment = None
     if now is not None:

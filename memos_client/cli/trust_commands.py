@@ -15,8 +15,8 @@ TRUST = group("trust", "Manage trusted signing keys and namespace pins.")
 def add(key_file: Path, namespace: str | None) -> None:
     """Trust a public key (for every namespace, or only for --namespace, replacing its pin)."""
     from memos_client.config import memos_home
-    from memos_client.keystore import load_public_key
-    from memos_client.trust import NamespacePin, add_trusted_key, load_pins, save_pins
+    from memos_client.trust.keystore import load_public_key
+    from memos_client.trust.store import NamespacePin, add_trusted_key, load_pins, save_pins
     from mip.names import validate_namespace
 
     key = load_public_key(key_file)
@@ -39,7 +39,7 @@ def add(key_file: Path, namespace: str | None) -> None:
 def list_keys(json_output: bool) -> None:
     """Keys trusted everywhere, and each namespace's pinned keys."""
     from memos_client.cli.output import print_json
-    from memos_client.trust import load_pins, trusted_keys
+    from memos_client.trust.store import load_pins, trusted_keys
 
     keys = sorted(trusted_keys())
     pins = load_pins()
@@ -69,7 +69,7 @@ def remove(key_id: str | None, namespace: str | None) -> None:
     """Stop trusting a key, or drop a namespace pin (the next install pins again on first use)."""
     from memos_client.config import memos_home
     from memos_client.errors import NotFoundError, UsageError
-    from memos_client.trust import load_pins, remove_trusted_key, save_pins
+    from memos_client.trust.store import load_pins, remove_trusted_key, save_pins
     from mip.names import validate_namespace
 
     if key_id is None and namespace is None:

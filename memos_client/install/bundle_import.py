@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from memos_client.errors import UsageError, VerificationError
 from memos_client.install.installer import CHECKED_DIR, VerifiedCube
 from memos_client.install.resolver import Candidate
-from memos_client.install.signers import check_signers
+from memos_client.trust.signers import check_signers
 from mip.digests import digest_hex
 from mip.errors import MIPError
 from mip.names import normalize_cube_name

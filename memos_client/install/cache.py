@@ -240,7 +240,7 @@ def _index_entry(data: bytes, *, parse: bool = False) -> dict[str, Any] | None:
     """The cube document entry ``data`` holds (``{"etag", "document"}``), or ``None`` when it is
     not one. ``parse`` also checks the document and parses every version, digest and dependency
     in it (``memos cache verify``; installs do that when they read it)."""
-    from memos_client.registry_documents import InvalidDocumentError, decode_json
+    from memos_client.registry.documents import InvalidDocumentError, decode_json
 
     try:
         entry = decode_json(data)

@@ -1,6 +1,6 @@
 """Talking to a registry for installs: cube documents, envelopes, namespace keys and blobs.
 
-Requests go through :class:`memos_client.install.registry_client.InstallClient` (the one place
+Requests go through :class:`memos_client.registry.install_client.InstallClient` (the one place
 where transport errors are translated; conditional cube documents with ``If-None-Match``; 404 is a
 not-found error the CLI maps to exit 4). This module adds the cache: blob downloads into the
 content-addressed cache that are bounded by the declared size, retried and resumed with ``Range``
@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 from memos_client.errors import NetworkError, NotFoundError, RegistryError, VerificationError
 from memos_client.install.cache import Cache
 from memos_client.install.resolver import Candidate, candidates_from_document
-from memos_client.registry_documents import InvalidDocumentError, invalid_response
+from memos_client.registry.documents import InvalidDocumentError, invalid_response
 from mip.digests import Digest
 from mip.names import CubeName
 
 if TYPE_CHECKING:
-    from memos_client.install.registry_client import InstallClient
+    from memos_client.registry.install_client import InstallClient
     from mip.keys import PublicKey
 
 DEFAULT_INDEX_URL = "http://127.0.0.1:8700"
@@ -97,7 +97,7 @@ class BackgroundDownload:
 def default_index_url() -> str:
     """``$MEMOS_INDEX_URL``, else the registry of ``memos login``, else the local default
     (a configured URL that is not http(s) is refused, not replaced by the default)."""
-    from memos_client.index_config import configured_index_url
+    from memos_client.registry.config import configured_index_url
 
     return configured_index_url() or DEFAULT_INDEX_URL
 
@@ -124,7 +124,7 @@ class RegistryIndex:
     def __init__(
         self, url: str, cache: Cache, *, offline: bool = False, token: str | None = None
     ) -> None:
-        from memos_client.index_config import check_index_url
+        from memos_client.registry.config import check_index_url
 
         # Refuse a URL that is not http(s) here, where every install, lock and sync begins,
         # whether it came from --index-url, the environment or a lockfile's index-url.
@@ -144,7 +144,7 @@ class RegistryIndex:
             if self._client is None:
                 if self.offline:
                     raise NetworkError("--offline forbids the network, and this needs it")
-                from memos_client.install.registry_client import InstallClient
+                from memos_client.registry.install_client import InstallClient
 
                 self._client = InstallClient.connect(self.url, self._token)
             return self._client

@@ -3,7 +3,7 @@
 For each cube (docs/install.md, "Install"):
 
 1. its envelope is checked: the payload hashes to the manifest digest the index announced, the
-   signature passes the trust rules (:mod:`memos_client.install.signers`) and the manifest names
+   signature passes the trust rules (:mod:`memos_client.trust.signers`) and the manifest names
    the cube and version asked for (:func:`authenticate_envelope`); then the manifest is checked
    against the MIP schema and only then is the envelope cached (:func:`validate_manifest`);
 2. its blobs are downloaded into the cache (hashed while streaming) -- the install commands
@@ -33,8 +33,8 @@ import msgspec
 from memos_client.errors import VerificationError
 from memos_client.install.cache import Cache
 from memos_client.install.resolver import Candidate
-from memos_client.install.signers import KeySource, check_signers
-from memos_client.trust import NamespacePin
+from memos_client.trust.signers import KeySource, check_signers
+from memos_client.trust.store import NamespacePin
 from mip.digests import Digest, digest_bytes, digest_hex, parse_digest
 from mip.errors import MIPError
 from mip.limits import DEFAULT_LIMITS

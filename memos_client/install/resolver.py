@@ -19,7 +19,7 @@ import msgspec
 
 from memos_client.errors import NotFoundError, ResolutionError
 from memos_client.install.requirements import Requirement, requirement_text
-from memos_client.registry_documents import CUBE, InvalidDocumentError, checked
+from memos_client.registry.documents import CUBE, InvalidDocumentError, checked
 from mip.digests import Digest, parse_digest
 from mip.errors import MIPError
 from mip.names import CubeName, normalize_cube_name

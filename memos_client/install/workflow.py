@@ -22,7 +22,7 @@ from memos_client.install.installer import (
 )
 from memos_client.install.requirements import Requirement
 from memos_client.install.resolver import Candidate, resolve
-from memos_client.trust import NamespacePin, load_pins, save_pins, trusted_keys
+from memos_client.trust.store import NamespacePin, load_pins, save_pins, trusted_keys
 from mip.digests import Digest
 from mip.names import CubeName
 from mip.versions import Version

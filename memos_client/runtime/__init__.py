@@ -6,23 +6,23 @@
 from typing import TYPE_CHECKING, Any
 
 from memos_client.runtime.lifecycle import LifecyclePolicy, TickReport
+from memos_client.runtime.memory_types import Hit, InstalledCube, MemoryItem, State, VersionRecord
 from memos_client.runtime.memos import DEFAULT_CUBE, MemOS
-from memos_client.runtime.models import Hit, InstalledCube, MemoryItem, State, VersionRecord
 from memos_client.runtime.scheduler import MemoryPlan, PlannedMemory, PlannedPart, select_parts
 from memos_client.runtime.timemachine import DiffEntry, RollbackReport
 
 if TYPE_CHECKING:
-    from memos_client.runtime.embedding import Embedder, HashingEmbedder, MiniLMEmbedder
-    from memos_client.runtime.retrieval import Filters, RetrievalSettings
+    from memos_client.runtime.embedding.minilm import Embedder, HashingEmbedder, MiniLMEmbedder
+    from memos_client.runtime.retrieval.hybrid import Filters, RetrievalSettings
 
 #: Exports whose modules import NumPy, loaded on first access: installing, listing and removing
 #: cubes (the `memos install` path) never need them.
 _LAZY = {
-    "Embedder": "embedding",
-    "HashingEmbedder": "embedding",
-    "MiniLMEmbedder": "embedding",
-    "Filters": "retrieval",
-    "RetrievalSettings": "retrieval",
+    "Embedder": "embedding.minilm",
+    "HashingEmbedder": "embedding.minilm",
+    "MiniLMEmbedder": "embedding.minilm",
+    "Filters": "retrieval.hybrid",
+    "RetrievalSettings": "retrieval.hybrid",
 }
 
 

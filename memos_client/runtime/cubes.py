@@ -4,7 +4,7 @@ An install replaces a cube's content: records that are new are inserted, records
 changed get a new version, records that disappeared become Deleted tombstones, and unchanged
 records are left alone (their version, state and behaviour counters stay). Item ids of installed
 memories are ``<cube>#<record id>`` so two cubes may use the same record ids; a record without an
-id gets one from its text (:func:`~memos_client.runtime.records.content_id`). The manifest's
+id gets one from its text (:func:`~memos_client.runtime.record_checks.content_id`). The manifest's
 governance becomes the cube's access policy and lifecycle defaults; its non-plaintext parts are
 kept (with their local ``path``) for the scheduler.
 """
@@ -17,12 +17,18 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from memos_client.errors import NotFoundError, UsageError
-from memos_client.runtime.items import change_item, insert_item
-from memos_client.runtime.lexical import embedding_text
 from memos_client.runtime.lifecycle import policy_for
-from memos_client.runtime.models import INDEXED_STATES, InstalledCube, State, to_rfc3339, utc_now
-from memos_client.runtime.records import content_id, validate_records
-from memos_client.runtime.store import text_digest
+from memos_client.runtime.memory_types import (
+    INDEXED_STATES,
+    InstalledCube,
+    State,
+    to_rfc3339,
+    utc_now,
+)
+from memos_client.runtime.record_checks import content_id, validate_records
+from memos_client.runtime.retrieval.lexical import embedding_text
+from memos_client.runtime.store.database import text_digest
+from memos_client.runtime.store.items import change_item, insert_item
 
 if TYPE_CHECKING:
     from memos_client.runtime.memos import MemOS

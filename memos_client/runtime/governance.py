@@ -14,8 +14,8 @@ import re
 from typing import Any, Literal
 
 from memos_client.errors import AccessDeniedError, NotFoundError, UsageError
-from memos_client.runtime.models import to_rfc3339, utc_now
-from memos_client.runtime.store import Store
+from memos_client.runtime.memory_types import to_rfc3339, utc_now
+from memos_client.runtime.store.database import Store
 
 #: The owner of the store: always known, allowed to set policies and add principals.
 OWNER = "local"

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from memos_client.errors import UsageError
-from memos_client.runtime.items import change_item
-from memos_client.runtime.models import State, from_rfc3339, to_rfc3339, utc_now
+from memos_client.runtime.memory_types import State, from_rfc3339, to_rfc3339, utc_now
+from memos_client.runtime.store.items import change_item
 
 if TYPE_CHECKING:
     from memos_client.runtime.memos import MemOS

@@ -16,12 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from memos_client.errors import NotFoundError, UsageError
 from memos_client.runtime import timemachine
-from memos_client.runtime.engines import Engines
+from memos_client.runtime.embedding.engines import Engines
 from memos_client.runtime.governance import OWNER, Governor, validate_principal_name
-from memos_client.runtime.items import change_item, insert_item, touch_items
-from memos_client.runtime.lexical import embedding_text
 from memos_client.runtime.lifecycle import Lifecycle, policy_for
-from memos_client.runtime.models import (
+from memos_client.runtime.memory_types import (
     Hit,
     InstalledCube,
     MemoryItem,
@@ -30,12 +28,13 @@ from memos_client.runtime.models import (
     to_rfc3339,
     utc_now,
 )
-from memos_client.runtime.records import (
+from memos_client.runtime.record_checks import (
     check_metadata,
     check_tags,
     check_text,
     validate_records,
 )
+from memos_client.runtime.retrieval.lexical import embedding_text
 from memos_client.runtime.scheduler import (
     MemoryPlan,
     TokenCounter,
@@ -44,12 +43,13 @@ from memos_client.runtime.scheduler import (
     select_parts,
     tokenizer_counter,
 )
-from memos_client.runtime.store import Store, item_from_row
+from memos_client.runtime.store.database import Store, item_from_row
+from memos_client.runtime.store.items import change_item, insert_item, touch_items
 
 if TYPE_CHECKING:
-    from memos_client.runtime.embedding import Embedder
-    from memos_client.runtime.retrieval import Filters, RetrievalSettings, Retriever
-    from memos_client.runtime.vector_index import EmbeddingCache, VectorIndex
+    from memos_client.runtime.embedding.minilm import Embedder
+    from memos_client.runtime.retrieval.hybrid import Filters, RetrievalSettings, Retriever
+    from memos_client.runtime.retrieval.vector_index import EmbeddingCache, VectorIndex
 
 DEFAULT_CUBE = "local/default"
 _LOCAL_GOVERNANCE = {"access": {"read": ["*"], "write": ["*"]}}
@@ -370,7 +370,7 @@ class MemOS:
             raise UsageError("the query must be a non-empty string")
         if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 1000:
             raise UsageError(f"k must be an integer from 1 to 1000, got {k!r}")
-        from memos_client.runtime.retrieval import Filters
+        from memos_client.runtime.retrieval.hybrid import Filters
 
         parsed = Filters.parse(filters, include_archived)
         cubes = self._scope(cube, "search")

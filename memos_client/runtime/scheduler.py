@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import msgspec
 
 from memos_client.errors import UsageError
-from memos_client.runtime.models import Hit, MemoryItem
+from memos_client.runtime.memory_types import Hit, MemoryItem
 
 
 class TokenCounter(Protocol):

@@ -17,15 +17,15 @@ from typing import Any
 import msgspec
 
 from memos_client.errors import NotFoundError, UsageError
-from memos_client.runtime.items import change_item
-from memos_client.runtime.models import (
+from memos_client.runtime.memory_types import (
     State,
     VersionRecord,
     from_rfc3339,
     to_rfc3339,
     utc_now,
 )
-from memos_client.runtime.store import version_from_row
+from memos_client.runtime.store.database import version_from_row
+from memos_client.runtime.store.items import change_item
 
 Point = int | str | datetime
 

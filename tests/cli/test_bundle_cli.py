@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from memos_client.keystore import generate_key
+from memos_client.trust.keystore import generate_key
 from mip.keys import PublicKey
 from mip.tensors import token_ids_digest
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from memos_client.index_client import IndexClient
-from memos_client.packer import pack
+from memos_client.authoring.packer import pack
+from memos_client.registry.index_client import IndexClient
 from mip.container import open_bundle
 from mip.keys import SigningKey
 from tests.support import start_registry_process

@@ -10,8 +10,8 @@ import pytest
 from memos_client.errors import TrustError, UsageError
 from memos_client.install.lockfile import LockedCube, Lockfile, read_lockfile
 from memos_client.install.requirements import load_project_file, parse_requirement
-from memos_client.install.signers import check_signers
-from memos_client.trust import NamespacePin, load_pins, save_pins
+from memos_client.trust.signers import check_signers
+from memos_client.trust.store import NamespacePin, load_pins, save_pins
 from mip.dsse import sign
 from mip.keys import SigningKey
 

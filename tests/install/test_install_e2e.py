@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from memos_client.index_client import IndexClient
+from memos_client.registry.index_client import IndexClient
 from mip.keys import SigningKey
 from tests.install.conftest import Memos, Publisher, make_bundle, publish
 from tests.support import free_port

@@ -14,7 +14,7 @@ import pytest
 from memos_client.errors import NotFoundError, UsageError
 from memos_client.install.cache import Cache
 from memos_client.install.fetch import RegistryIndex
-from memos_client.trust import (
+from memos_client.trust.store import (
     NamespacePin,
     add_trusted_key,
     load_pins,

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from memos_client.errors import NetworkError, NotFoundError, RegistryError
-from memos_client.install.registry_client import USER_AGENT, InstallClient
+from memos_client.registry.install_client import USER_AGENT, InstallClient
 from tests.support import LoopbackHTTPServer, free_port, read_blob_stream
 
 #: A route answers (status, headers, body) for the request path.
@@ -66,7 +66,7 @@ def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_the_user_agent_is_the_registry_client_s() -> None:
     # Copied rather than imported (importing index_client imports httpx): keep them equal.
-    from memos_client.index_client import USER_AGENT as INDEX_CLIENT_USER_AGENT
+    from memos_client.registry.index_client import USER_AGENT as INDEX_CLIENT_USER_AGENT
 
     assert USER_AGENT == INDEX_CLIENT_USER_AGENT
 

@@ -404,7 +404,7 @@ def test_hashing_stops_when_cancelled_and_never_reports_success(tmp_path: Path) 
 
 
 def test_a_wrong_signer_is_refused_while_the_blobs_are_still_unread(tmp_path: Path) -> None:
-    from memos_client.verifier import verify_bundle_file
+    from memos_client.authoring.verifier import verify_bundle_file
 
     path, _ = write_bundle(tmp_path / "c.memcube", [os.urandom(3 * CHUNK_SIZE)])
     other = SigningKey.from_seed(hashlib.sha256(b"another key").digest())
@@ -430,7 +430,7 @@ def test_the_archive_layer_and_the_verifier_import_no_heavy_dependency() -> None
     # `memos verify` starts hashing before it imports the manifest models and cryptography
     # (overlap).
     heavy = {"mip.models", "msgspec", "pydantic", "cryptography", "msgpack"}
-    assert modules_imported_by("import mip.archive, memos_client.verifier", heavy) == []
+    assert modules_imported_by("import mip.archive, memos_client.authoring.verifier", heavy) == []
 
 
 def test_the_protocol_layer_and_the_client_do_not_import_pydantic() -> None:
@@ -438,7 +438,7 @@ def test_the_protocol_layer_and_the_client_do_not_import_pydantic() -> None:
     # pydantic alone cost ~90 ms per command. Only the registry server uses it.
     statement = (
         "import mip.manifest, mip.container, mip.schemas, mip.tensors, "
-        "memos_client.pack_manifest, memos_client.install.installer, memos_client.publisher"
+        "memos_client.authoring.pack_manifest, memos_client.install.installer, memos_client.authoring.publisher"
     )
     assert modules_imported_by(statement, {"pydantic"}) == []
 

@@ -1,4 +1,4 @@
-"""memos_client.index_client against the real registry (both configurations)."""
+"""memos_client.registry.index_client against the real registry (both configurations)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from memos_client.errors import NetworkError, RegistryError, VerificationError
-from memos_client.index_client import IndexClient
 from memos_client.install.cache import Cache
 from memos_client.install.fetch import RegistryIndex
+from memos_client.registry.index_client import IndexClient
 from mip.keys import SigningKey
 from tests.registry.conftest import MONOLITHIC_LIMIT, Registry, free_port
 from tests.registry.cube_helpers import blob_digest, envelope_document, manifest_bytes, unique

@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 
 from memos_client.errors import RegistryError, UsageError
-from memos_client.index_client import IndexClient
 from memos_client.install.cache import Cache
 from memos_client.install.fetch import RegistryIndex
-from memos_client.install.registry_client import InstallClient
-from memos_client.publish_client import PublishClient
+from memos_client.registry.index_client import IndexClient
+from memos_client.registry.install_client import InstallClient
+from memos_client.registry.publish_client import PublishClient
 from mip.names import CubeName
 from tests.support import LoopbackHTTPServer, run_memos
 

@@ -16,12 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from memos_client import publish_client, publisher
+from memos_client.authoring import publisher
+from memos_client.authoring.publisher import publish_bundle
 from memos_client.errors import NetworkError, RegistryError, UsageError
-from memos_client.index_client import IndexClient
-from memos_client.install.registry_client import InstallClient
-from memos_client.publish_client import PublishClient, connect
-from memos_client.publisher import publish_bundle
+from memos_client.registry import publish_client
+from memos_client.registry.index_client import IndexClient
+from memos_client.registry.install_client import InstallClient
+from memos_client.registry.publish_client import PublishClient, connect
 from mip.archive import blob_entries, read_entries
 from mip.container import BundleWriter, open_bundle
 from mip.dsse import sign
@@ -370,8 +371,8 @@ def test_the_upload_starts_before_the_heavy_imports() -> None:
     # What `memos publish` imports before its upload starts: no httpx, manifest models or
     # cryptography (they are imported by the checks that run beside the upload, or not at all).
     statement = (
-        "import memos_client.publisher, memos_client.publish_client, "
-        "memos_client.cli.main, memos_client.index_config"
+        "import memos_client.authoring.publisher, memos_client.registry.publish_client, "
+        "memos_client.cli.main, memos_client.registry.config"
     )
     heavy = {"httpx", "mip.models", "pydantic", "cryptography"}
     assert modules_imported_by(statement, heavy) == []

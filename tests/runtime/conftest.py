@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from memos_client.runtime import MemOS
-from memos_client.runtime.embedding import MiniLMEmbedder, Vectors
+from memos_client.runtime.embedding.minilm import MiniLMEmbedder, Vectors
 
 
 class CountingEmbedder(MiniLMEmbedder):

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from memos_client.errors import RuntimeStoreError
-from memos_client.runtime import embedding
-from memos_client.runtime.embedding import (
+from memos_client.runtime.embedding import minilm as embedding
+from memos_client.runtime.embedding.minilm import (
     HashingEmbedder,
     MiniLMEmbedder,
     _gelu,

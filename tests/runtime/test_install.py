@@ -11,7 +11,7 @@ import pytest
 
 from memos_client.errors import NotFoundError, RuntimeStoreError, UsageError
 from memos_client.runtime import HashingEmbedder, MemOS, State
-from memos_client.runtime.embedding import Vectors
+from memos_client.runtime.embedding.minilm import Vectors
 
 DIGEST_1 = "sha256:" + "1" * 64
 DIGEST_2 = "sha256:" + "2" * 64

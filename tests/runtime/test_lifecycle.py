@@ -8,7 +8,7 @@ import pytest
 
 from memos_client.errors import NotFoundError, UsageError
 from memos_client.runtime import MemOS, State
-from memos_client.runtime.models import to_rfc3339, utc_now
+from memos_client.runtime.memory_types import to_rfc3339, utc_now
 
 
 def test_frequent_use_promotes_to_activated(mem: MemOS, facts: list[str]) -> None:

@@ -6,7 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from memos_client.runtime import Filters, MemOS, RetrievalSettings
-from memos_client.runtime.models import utc_now
+from memos_client.runtime.memory_types import utc_now
 from tests.runtime.conftest import CountingEmbedder
 
 

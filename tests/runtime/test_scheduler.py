@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from memos_client.runtime import MemOS
-from memos_client.runtime.embedding import minilm_model_dir
+from memos_client.runtime.embedding.minilm import minilm_model_dir
 from tests.runtime.conftest import CountingEmbedder
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from memos_client.errors import UsageError
 from memos_client.runtime import MemOS, State
-from memos_client.runtime.models import from_rfc3339, utc_now
+from memos_client.runtime.memory_types import from_rfc3339, utc_now
 
 
 def test_rollback_to_a_change_number_is_new_versions(mem: MemOS, facts: list[str]) -> None:

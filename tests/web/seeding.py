@@ -18,7 +18,7 @@ import httpx
 import numpy as np
 from safetensors.numpy import save_file
 
-from memos_client.packer import pack
+from memos_client.authoring.packer import pack
 from mip.container import open_bundle
 from mip.keys import SigningKey
 from mip.tensors import token_ids_digest

@@ -55,7 +55,7 @@ class ActivationTickReport(msgspec.Struct):
 
 
 def _parse(moment: str) -> datetime:
-    from memos_client.runtime.models import from_rfc3339
+    from memos_client.runtime.memory_types import from_rfc3339
 
     return from_rfc3339(moment)
 
@@ -64,7 +64,7 @@ def mark_used(memos: MemOS, cube: str, name: str, now: datetime | None = None) -
     """Record that a locally built snapshot was injected (its idle clock restarts)."""
     import json
 
-    from memos_client.runtime.models import to_rfc3339, utc_now
+    from memos_client.runtime.memory_types import to_rfc3339, utc_now
 
     stamp = to_rfc3339(now or utc_now())
     with memos.store.write() as connection:
@@ -88,7 +88,7 @@ def tick_activation(
     policy: ActivationPolicy = _DEFAULT_POLICY,
 ) -> ActivationTickReport:
     """Run the lifecycle tick, then promote hot memories to a snapshot and drop old snapshots."""
-    from memos_client.runtime.models import to_rfc3339, utc_now
+    from memos_client.runtime.memory_types import to_rfc3339, utc_now
 
     moment = now or utc_now()
     report = ActivationTickReport(lifecycle=memos.lifecycle.tick(moment).to_json())

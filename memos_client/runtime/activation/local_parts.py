@@ -96,7 +96,7 @@ def is_source_dir(target: str) -> bool:
 
 def source_candidates(root: Path) -> list[Candidate]:
     """The memories of a cube source directory, with their record ids and versions."""
-    from memos_client.source import iter_source_records, load_source
+    from memos_client.authoring.source import iter_source_records, load_source
 
     source = load_source(root)
     records = iter_source_records(source, datetime.now(UTC))

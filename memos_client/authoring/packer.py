@@ -1,7 +1,7 @@
 """Builds a signed ``.memcube`` from a cube source directory (``memos pack``).
 
 The big payloads (KV snapshots, adapter weights) are started first: the writer copies and hashes
-them on worker threads while :mod:`memos_client.pack_manifest` is imported and builds the parts and
+them on worker threads while :mod:`memos_client.authoring.pack_manifest` is imported and builds the parts and
 the signed manifest on this one, so packing a large cube costs about one SHA-256 pass.
 """
 
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from memos_client.source import CubeSource, load_source
+from memos_client.authoring.source import CubeSource, load_source
 from mip.archive import BundleWriter, ProgressCallback
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ def pack(
             if path.is_file()  # a missing file is reported with its part, below
         }
         # Imported now, so that the manifest models, safetensors checks and signing overlap the copies.
-        from memos_client.pack_manifest import signed_manifest
+        from memos_client.authoring.pack_manifest import signed_manifest
         from mip.manifest import manifest_digest
 
         manifest, manifest_bytes, envelope = signed_manifest(source, writer, copies, keys, progress)

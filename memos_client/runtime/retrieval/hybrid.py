@@ -23,12 +23,12 @@ from typing import Any
 import msgspec
 
 from memos_client.errors import UsageError
-from memos_client.runtime.embedding import Embedder, Vectors
-from memos_client.runtime.lexical import match_expression
-from memos_client.runtime.lexical_index import LexicalIndex
-from memos_client.runtime.models import DEFAULT_STATES, Hit, State, to_rfc3339, utc_now
-from memos_client.runtime.store import Store, item_from_row
-from memos_client.runtime.vector_index import VectorIndex
+from memos_client.runtime.embedding.minilm import Embedder, Vectors
+from memos_client.runtime.memory_types import DEFAULT_STATES, Hit, State, to_rfc3339, utc_now
+from memos_client.runtime.retrieval.lexical import match_expression
+from memos_client.runtime.retrieval.lexical_index import LexicalIndex
+from memos_client.runtime.retrieval.vector_index import VectorIndex
+from memos_client.runtime.store.database import Store, item_from_row
 
 RRF_K = 60
 

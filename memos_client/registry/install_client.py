@@ -4,7 +4,7 @@ Four kinds of GET, spoken through the standard library's ``urllib.request`` (doc
 importing httpx costs 60-180 ms on our machines -- its package imports its own command-line
 client, which pulls in click, rich and pygments whenever they are installed -- a third of a cold
 install of a 100 MB cube, for requests that need none of it. The policy is the registry client's
-(:class:`memos_client.index_client.IndexClient`), in one place here:
+(:class:`memos_client.registry.index_client.IndexClient`), in one place here:
 
 - the token goes to the registry's origin only: redirects to storage on another origin (S3
   presigned URLs) are followed without ``Authorization``;
@@ -28,15 +28,15 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from memos_client import registry_documents as shapes
 from memos_client.errors import NetworkError, NotFoundError, RegistryError, UsageError
-from memos_client.index_config import check_index_url, load_index_settings
-from memos_client.registry_api import registry_error
-from memos_client.registry_documents import InvalidDocumentError, decode_json, invalid_response
+from memos_client.registry import documents as shapes
+from memos_client.registry.api import registry_error
+from memos_client.registry.config import check_index_url, load_index_settings
+from memos_client.registry.documents import InvalidDocumentError, decode_json, invalid_response
 
 #: Seconds without progress before a request fails (connect, or between reads).
 TIMEOUT = 60.0
-#: The same as ``memos_client.index_client.USER_AGENT`` (not imported from there: httpx).
+#: The same as ``memos_client.registry.index_client.USER_AGENT`` (not imported from there: httpx).
 USER_AGENT = "memos/0.1 (MemStore client; MIP 1)"
 
 

@@ -23,7 +23,7 @@ import msgspec
 
 from memos_client.config import memos_home
 from memos_client.errors import UsageError
-from memos_client.keystore import own_public_keys
+from memos_client.trust.keystore import own_public_keys
 from mip.errors import InvalidKeyError
 from mip.keys import PublicKey
 

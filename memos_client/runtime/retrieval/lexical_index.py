@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from memos_client.runtime.lexical import query_terms
-from memos_client.runtime.models import INDEXED_STATES, State
-from memos_client.runtime.store import Store
+from memos_client.runtime.memory_types import INDEXED_STATES, State
+from memos_client.runtime.retrieval.lexical import query_terms
+from memos_client.runtime.store.database import Store
 
 _STATE_CODES = {state: code for code, state in enumerate(State)}
 _INDEXED_CODES = [_STATE_CODES[state] for state in INDEXED_STATES]

@@ -5,8 +5,8 @@ The client holds policy (base URL, token, timeouts, upload sizes); every request
 :class:`~memos_client.errors.NetworkError` and error responses become
 :class:`~memos_client.errors.RegistryError` carrying the registry's stable ``code``.
 It is thread-safe (one ``httpx.Client``). Installs download through
-:mod:`memos_client.install.registry_client`, which needs no httpx (ADR 0007).
-``memos publish`` to an ``http://`` registry uses :mod:`memos_client.publish_client` instead, which
+:mod:`memos_client.registry.install_client`, which needs no httpx (ADR 0007).
+``memos publish`` to an ``http://`` registry uses :mod:`memos_client.registry.publish_client` instead, which
 keeps the same contract for its three calls (ADR 0009).
 """
 
@@ -21,10 +21,9 @@ from urllib.parse import quote
 import httpx
 import msgspec
 
-from memos_client import registry_documents as shapes
 from memos_client.errors import NetworkError, RegistryError, VerificationError
-from memos_client.index_config import check_index_url
-from memos_client.registry_api import (
+from memos_client.registry import documents as shapes
+from memos_client.registry.api import (
     MONOLITHIC_LIMIT,
     USER_AGENT,
     ProgressCallback,
@@ -32,7 +31,8 @@ from memos_client.registry_api import (
     UploadResult,
     registry_error,
 )
-from memos_client.registry_documents import InvalidDocumentError, decode_json, invalid_response
+from memos_client.registry.config import check_index_url
+from memos_client.registry.documents import InvalidDocumentError, decode_json, invalid_response
 
 __all__ = [
     "MONOLITHIC_LIMIT",

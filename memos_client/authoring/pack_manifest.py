@@ -1,6 +1,6 @@
 """The parts and the signed manifest of a bundle being packed (the heavy half of ``memos pack``).
 
-:mod:`memos_client.packer` starts copying the big payloads into the archive first and imports this
+:mod:`memos_client.authoring.packer` starts copying the big payloads into the archive first and imports this
 module while they are copied: the manifest models, safetensors header checks and signing then cost
 no wall time on a large cube.
 """
@@ -18,8 +18,8 @@ from typing import Any
 import msgspec
 
 from memos_client import __version__
+from memos_client.authoring.source import CubeSource, iter_source_records
 from memos_client.errors import SourceError
-from memos_client.source import CubeSource, iter_source_records
 from mip import MIP_VERSION
 from mip.archive import BundleWriter, ProgressCallback
 from mip.digests import Digest

@@ -117,7 +117,7 @@ def validate_records(records: Iterable[Any]) -> list[Record]:
                 seen.add(source_id)
             created = raw.get("created")
             if created is not None:
-                from memos_client.runtime.models import from_rfc3339, to_rfc3339
+                from memos_client.runtime.memory_types import from_rfc3339, to_rfc3339
 
                 try:
                     created = to_rfc3339(from_rfc3339(str(created)))

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from memos_client.errors import RuntimeStoreError
-from memos_client.runtime.models import MemoryItem, State, VersionRecord, to_rfc3339, utc_now
+from memos_client.runtime.memory_types import MemoryItem, State, VersionRecord, to_rfc3339, utc_now
 
 SCHEMA_VERSION = 1
 

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from memos_client.runtime.embedding import Embedder, Vectors, single_blas_thread
-from memos_client.runtime.models import INDEXED_STATES, State
-from memos_client.runtime.store import Store, text_digest
+from memos_client.runtime.embedding.minilm import Embedder, Vectors, single_blas_thread
+from memos_client.runtime.memory_types import INDEXED_STATES, State
+from memos_client.runtime.store.database import Store, text_digest
 
 _STATE_CODES = {state: code for code, state in enumerate(State)}
 _INDEXED_CODES = {_STATE_CODES[state] for state in INDEXED_STATES}
@@ -144,7 +144,7 @@ class VectorIndex:
             self._maybe_build_ann()
 
     def _apply(self, rows: list[Any]) -> None:
-        from memos_client.runtime.lexical import embedding_text
+        from memos_client.runtime.retrieval.lexical import embedding_text
 
         live = [row for row in rows if State(row["state"]) in INDEXED_STATES]
         vectors = self.cache.lookup([row["text_digest"] for row in live])

@@ -25,12 +25,12 @@ from typing import TYPE_CHECKING, BinaryIO, cast
 import msgspec
 
 from memos_client.errors import UsageError
-from memos_client.registry_api import ProgressCallback, PublishResult
+from memos_client.registry.api import ProgressCallback, PublishResult
 from mip.archive import Entry, RangeReader, blob_entries, read_entries
 from mip.digests import Digest
 
 if TYPE_CHECKING:
-    from memos_client.publish_client import PublishingClient
+    from memos_client.registry.publish_client import PublishingClient
     from mip.keys import PublicKey
 
 
@@ -134,7 +134,7 @@ def _checked_envelope(
     envelope to post and the user's own key that signed it, if any."""
     # Imported here, not at the top: their imports (the manifest models, cryptography) are spent
     # while the upload is already running.
-    from memos_client.keystore import own_public_keys
+    from memos_client.trust.keystore import own_public_keys
     from mip.container import open_bundle
     from mip.dsse import verify
     from mip.errors import SignatureError

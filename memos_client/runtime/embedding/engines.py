@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from memos_client.runtime.embedding import Embedder
-    from memos_client.runtime.retrieval import RetrievalSettings, Retriever
-    from memos_client.runtime.store import Store
-    from memos_client.runtime.vector_index import EmbeddingCache, VectorIndex
+    from memos_client.runtime.embedding.minilm import Embedder
+    from memos_client.runtime.retrieval.hybrid import RetrievalSettings, Retriever
+    from memos_client.runtime.retrieval.vector_index import EmbeddingCache, VectorIndex
+    from memos_client.runtime.store.database import Store
 
 
 class Engines:
@@ -31,7 +31,7 @@ class Engines:
         ann_dir: Path,
     ) -> None:
         if isinstance(embedder, str) and embedder not in ("minilm", "hashing"):
-            from memos_client.runtime.embedding import make_embedder
+            from memos_client.runtime.embedding.minilm import make_embedder
 
             make_embedder(embedder)  # raises the one "unknown embedder" error, now, not at use
         self._store = store
@@ -51,7 +51,7 @@ class Engines:
         """The embedder named by the runtime's ``embedder`` option."""
         with self._lock:
             if self._embedder is None:
-                from memos_client.runtime.embedding import make_embedder
+                from memos_client.runtime.embedding.minilm import make_embedder
 
                 self._embedder = make_embedder(self._spec)
             return self._embedder
@@ -61,7 +61,7 @@ class Engines:
         """The embedding cache (the ``embeddings`` table)."""
         with self._lock:
             if self._cache is None:
-                from memos_client.runtime.vector_index import EmbeddingCache
+                from memos_client.runtime.retrieval.vector_index import EmbeddingCache
 
                 self._cache = EmbeddingCache(self._store, self.embedder)
             return self._cache
@@ -71,7 +71,7 @@ class Engines:
         """The vector index."""
         with self._lock:
             if self._index is None:
-                from memos_client.runtime.vector_index import VectorIndex
+                from memos_client.runtime.retrieval.vector_index import VectorIndex
 
                 self._index = VectorIndex(
                     self._store,
@@ -86,8 +86,8 @@ class Engines:
         """Hybrid retrieval over the store, the vector index and the lexical index."""
         with self._lock:
             if self._retriever is None:
-                from memos_client.runtime.lexical_index import LexicalIndex
-                from memos_client.runtime.retrieval import Retriever
+                from memos_client.runtime.retrieval.hybrid import Retriever
+                from memos_client.runtime.retrieval.lexical_index import LexicalIndex
 
                 self._retriever = Retriever(
                     self._store,

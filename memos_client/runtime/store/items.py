@@ -12,9 +12,9 @@ import json
 import sqlite3
 from typing import Any
 
-from memos_client.runtime.lexical import embedding_text, search_text
-from memos_client.runtime.models import INDEXED_STATES, State, to_rfc3339, utc_now
-from memos_client.runtime.store import dumps, text_digest
+from memos_client.runtime.memory_types import INDEXED_STATES, State, to_rfc3339, utc_now
+from memos_client.runtime.retrieval.lexical import embedding_text, search_text
+from memos_client.runtime.store.database import dumps, text_digest
 
 
 def _append_version(

@@ -5,7 +5,7 @@ registry it needs neither httpx (100-140 ms to import with its extras) nor its t
 context and a CA bundle, ~100 ms more), nor a copy of every byte through this process: a blob that
 lies in a file -- a bundle entry -- goes from the page cache to the socket with ``sendfile``.
 
-:class:`PublishClient` keeps :class:`~memos_client.index_client.IndexClient`'s contract for the
+:class:`PublishClient` keeps :class:`~memos_client.registry.index_client.IndexClient`'s contract for the
 three calls a publish makes (HEAD a blob, PUT it, POST the envelope): the same headers, results and
 errors (:class:`RegistryError` with the registry's code, :class:`NetworkError`). Blobs the server
 will not take in one PUT go through ``IndexClient``'s resumable sessions, and ``https://``
@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, cast
 from urllib.parse import quote, urlsplit
 
-from memos_client import registry_documents as shapes
 from memos_client.errors import NetworkError, RegistryError, UsageError, VerificationError
-from memos_client.registry_api import (
+from memos_client.registry import documents as shapes
+from memos_client.registry.api import (
     MONOLITHIC_LIMIT,
     USER_AGENT,
     ProgressCallback,
@@ -39,7 +39,7 @@ from memos_client.registry_api import (
 )
 
 if TYPE_CHECKING:
-    from memos_client.index_client import IndexClient
+    from memos_client.registry.index_client import IndexClient
 
 #: Seconds to wait for a connection, and for the registry between two socket operations.
 TIMEOUT = 60.0
@@ -85,7 +85,7 @@ def connect(index_url: str, token: str | None) -> PublishingClient:
     proxied = any(os.environ.get(name) for name in _PROXY_VARIABLES)
     if urlsplit(index_url).scheme == "http" and not proxied:
         return PublishClient(index_url, token)
-    from memos_client.index_client import IndexClient
+    from memos_client.registry.index_client import IndexClient
 
     return IndexClient(index_url, token)
 
@@ -277,7 +277,7 @@ class PublishClient:
 
     def _session_client(self) -> IndexClient:
         # Resumable sessions are for blobs over 256 MiB: httpx's import cost is noise there.
-        from memos_client.index_client import IndexClient
+        from memos_client.registry.index_client import IndexClient
 
         if self._sessions is None:
             self._sessions = IndexClient(self.index_url, self.token)

@@ -1,7 +1,7 @@
 """What every client of the registry API shares, free of any HTTP library.
 
-:class:`~memos_client.index_client.IndexClient` (httpx) and
-:class:`~memos_client.publish_client.PublishClient` (the standard library, for ``memos publish``)
+:class:`~memos_client.registry.index_client.IndexClient` (httpx) and
+:class:`~memos_client.registry.publish_client.PublishClient` (the standard library, for ``memos publish``)
 send the same headers, follow the same upload rule (spec §3), return the same results and read
 error answers the same way (spec §1, §9). Importing this module costs nothing measurable.
 """

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 import msgspec
 
 from memos_client.errors import TrustError
-from memos_client.trust import NamespacePin
+from memos_client.trust.store import NamespacePin
 from mip.dsse import Envelope, verify
 from mip.errors import SignatureError
 from mip.keys import PublicKey

@@ -1,0 +1,1 @@
+"""The runtime's SQLite store: schema, connections, transactions, item writes, versions, audit log."""
