@@ -91,7 +91,7 @@ def single_blas_thread() -> Iterator[None]:
 # without packing the operands when M·N·K <= 100³ (kernel/x86_64/sgemm_small_kernel_permit_
 # skylakex.c). A query's GEMMs (13 tokens × 384 × 1152) are just above that, and packing a
 # weight matrix that was just read from memory costs as much as the product itself: split into
-# column blocks under the limit, the GEMMs of one query take half the time (BENCHMARKS.md).
+# column blocks under the limit, the GEMMs of one query take half the time (docs/benchmarks/runtime.md).
 _SMALL_GEMM_CORES = frozenset({"skylakex", "cooperlake", "sapphirerapids"})
 _SMALL_GEMM_LIMIT = 100**3
 # Column blocks are sized for inputs of up to this many token rows (a question is typically 10-20
