@@ -24,3 +24,13 @@ class Limits(NamedTuple):
 
 
 DEFAULT_LIMITS = Limits()
+
+# Limits of the manifest schema itself (MIP-1 §5.4): fixed by the protocol, not reader settings,
+# so every implementation accepts the same manifests.
+
+#: Longest cube card README, in characters (Unicode code points, as JSON Schema counts them).
+#: 64 Ki characters hold the longest model cards commonly published (a few thousand words with
+#: tables) and keep a card, even at four UTF-8 bytes a character, well inside the 1 MiB manifest.
+MAX_CARD_README_CHARS = 65_536
+#: Longest homepage or repository URL of a card, in characters.
+MAX_CARD_URL_CHARS = 2_000

@@ -20,11 +20,13 @@ import re
 from collections import Counter
 from datetime import datetime
 from functools import cache
+from urllib.parse import urlsplit
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import msgspec
 
 from mip.digests import Digest, parse_digest
+from mip.limits import MAX_CARD_README_CHARS, MAX_CARD_URL_CHARS
 from mip.names import validate_cube_name
 from mip.versions import parse_specifier, parse_version
 
@@ -234,6 +236,56 @@ class Provenance(OpenStruct, kw_only=True):
     source: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
 
 
+#: A card link: ``http://`` or ``https://``; :func:`url_problem` checks the rest.
+_CARD_URL = msgspec.Meta(
+    max_length=MAX_CARD_URL_CHARS, pattern=r"^https?://\S+$", extra_json_schema={"format": "uri"}
+)
+_URL_FORBIDDEN = re.compile(r"[\x00-\x20\x7f-\x9f\\]")
+
+
+def url_problem(url: str) -> str | None:
+    """What is wrong with a card link (MIP-1 §5.4), or ``None`` when it is acceptable.
+
+    Only absolute ``http``/``https`` URLs with a host; no whitespace, control characters or
+    backslashes (a ``$`` in a pattern would let a trailing newline through, and browsers read a
+    backslash as a slash); no user name or password (``https://trusted.example@evil.example``
+    shows one host and opens another).
+    """
+    if not url.startswith(("http://", "https://")):
+        return "must be an http:// or https:// URL"
+    if _URL_FORBIDDEN.search(url):
+        return "must not contain spaces, control characters or backslashes"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError for a port that is not a number in range)
+    except ValueError as exc:
+        return f"is not a valid URL ({exc})"
+    if not parts.hostname:
+        return "must name a host"
+    if parts.username is not None or parts.password is not None:
+        return "must not carry a user name or password"
+    return None
+
+
+class Card(OpenStruct, kw_only=True):
+    """The cube's card (MIP-1 §5.4): its README and links, what a registry page shows.
+
+    ``readme`` is CommonMark; readers render it as untrusted text (no raw HTML, no remote
+    images). Packing takes it from the source's ``README.md``.
+    """
+
+    readme: Annotated[str, msgspec.Meta(max_length=MAX_CARD_README_CHARS)] = ""
+    homepage: Annotated[str, _CARD_URL] | None = None
+    repository: Annotated[str, _CARD_URL] | None = None
+
+    def __post_init__(self) -> None:
+        for field in ("homepage", "repository"):
+            value = getattr(self, field)
+            problem = None if value is None else url_problem(value)
+            if problem is not None:
+                raise FieldError(field, problem)
+
+
 class ModelFingerprint(OpenStruct, kw_only=True):
     """The identity of a model a tensor part belongs to (MIP-1 §7.2).
 
@@ -402,6 +454,7 @@ class Manifest(OpenStruct, kw_only=True):
     dependencies: dict[str, str] = msgspec.field(default_factory=dict)
     governance: Governance = msgspec.field(default_factory=Governance)
     provenance: Provenance | None = None
+    card: Card | None = None
     parts: _Parts = msgspec.field(default_factory=list)
 
     def __post_init__(self) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from mip import MIP_VERSION
 from mip.errors import ManifestError, UnsupportedVersionError
-from mip.limits import Limits
+from mip.limits import MAX_CARD_README_CHARS, MAX_CARD_URL_CHARS, Limits
 from mip.manifest import decode_manifest, encode_manifest, manifest_digest, manifest_from_document
 from mip.models import (
     ActivationPart,
@@ -313,3 +313,45 @@ def test_fingerprint_digest_ignores_names_but_not_identity() -> None:
     assert base.digest != other.digest
     # An extension field is part of the identity, like any field (MIP-1 §7.2).
     assert base.digest != extended.digest
+
+
+CARD_README = "# Facts\n\nWhat this cube knows, with a [link](https://example.org) and ünïcödé."
+
+
+def test_card_round_trips_through_the_exact_bytes() -> None:
+    card = {"readme": CARD_README, "homepage": "https://example.org/facts", "repository": "http://git.example.org/facts"}  # fmt: skip
+    manifest = decode_manifest(encode(document(card=card)))
+    assert manifest.card is not None
+    assert (manifest.card.readme, manifest.card.homepage) == (CARD_README, card["homepage"])
+    assert json.loads(encode_manifest(manifest))["card"] == card
+    # Optional, and left out of the canonical bytes when absent.
+    assert "card" not in json.loads(encode_manifest(decode_manifest(encode(document()))))
+
+
+def test_card_readme_may_be_exactly_the_limit() -> None:
+    readme = "é" * MAX_CARD_README_CHARS  # characters, not bytes, count
+    assert decode_manifest(encode(document(card={"readme": readme}))).card.readme == readme  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("card", "message"),
+    [
+        ({"readme": "x" * (MAX_CARD_README_CHARS + 1)}, f"card.readme: Expected `str` of length <= {MAX_CARD_README_CHARS}"),
+        ({"readme": 7}, "card.readme: Expected `str`, got `int`"),
+        ({"homepage": "ftp://example.org"}, "card.homepage: Expected `str` matching regex '^https?://\\\\S+$'"),
+        ({"homepage": "javascript:alert(1)"}, "card.homepage: Expected `str` matching regex '^https?://\\\\S+$'"),
+        ({"homepage": "HTTPS://example.org"}, "card.homepage: Expected `str` matching regex '^https?://\\\\S+$'"),
+        ({"homepage": "https://example.org\n"}, "card.homepage: must not contain spaces, control characters or backslashes"),
+        ({"repository": "https://example.org\\@evil.example"}, "card.repository: must not contain spaces, control characters or backslashes"),
+        ({"repository": "https://example.org@evil.example/"}, "card.repository: must not carry a user name or password"),
+        ({"homepage": "https://example.org:99999/"}, "card.homepage: is not a valid URL (Port out of range 0-65535)"),
+        ({"homepage": "https:///path"}, "card.homepage: must name a host"),
+        ({"homepage": "https://" + "a" * MAX_CARD_URL_CHARS}, f"card.homepage: Expected `str` of length <= {MAX_CARD_URL_CHARS}"),
+        ("README", "card: Expected `object | null`, got `str`"),
+    ],
+    ids=["readme-too-long", "readme-not-text", "ftp", "javascript", "upper-case-scheme", "trailing-newline", "backslash", "userinfo", "port", "no-host", "url-too-long", "not-object"],
+)  # fmt: skip
+def test_bad_cards_are_refused_by_field(card: Any, message: str) -> None:
+    with pytest.raises(ManifestError) as caught:
+        decode_manifest(encode(document(card=card)))
+    assert str(caught.value) == f"invalid manifest: {message}"
