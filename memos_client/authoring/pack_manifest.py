@@ -111,6 +111,7 @@ def _document(source: CubeSource, created: datetime, parts: list[dict[str, Any]]
         "dependencies": source.dependencies,
         "governance": source.governance,
         "provenance": {"tool": f"memos {__version__}"},
+        **({"card": source.card} if source.card else {}),
         "parts": parts,
     }
 

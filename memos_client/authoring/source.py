@@ -2,7 +2,9 @@
 
 Layout (see docs/cube-source.md)::
 
-    memcube.toml                 [cube] name, version, description, license, keywords, authors
+    memcube.toml                 [cube] name, version, description, license, keywords, authors,
+                                        homepage, repository (the card's links)
+    README.md                    the cube's card (MIP-1 §5.4), shown on the registry's page
                                  [dependencies] "ns/other" = ">=1.0"
                                  [governance] sensitivity, ttl_seconds, expires_at, [governance.access]
     memories/**/*.jsonl          one memory per line: {"text": ..., "tags": [...], "metadata": {...}}
@@ -26,9 +28,14 @@ from typing import Any
 import msgspec
 
 from memos_client.errors import SourceError
+from mip.limits import MAX_CARD_README_CHARS
+from mip.models import url_problem
 
 MANIFEST_FILE = "memcube.toml"
+README_FILE = "README.md"
+_CARD_KEYS = ("homepage", "repository")
 _CUBE_KEYS = {"name", "version", "description", "license", "keywords", "authors", "created"}
+_CUBE_KEYS |= set(_CARD_KEYS)
 
 
 class CubeSource(msgspec.Struct):
@@ -41,6 +48,8 @@ class CubeSource(msgspec.Struct):
     memory_files: list[Path] = msgspec.field(default_factory=list)
     activation_files: list[Path] = msgspec.field(default_factory=list)
     adapter_dirs: list[Path] = msgspec.field(default_factory=list)
+    #: The manifest's ``card`` (MIP-1 §5.4): README text and links; ``None`` when there is none.
+    card: dict[str, str] | None = None
 
 
 def load_source(root: Path) -> CubeSource:
@@ -63,6 +72,11 @@ def load_source(root: Path) -> CubeSource:
     for key in ("name", "version"):
         if not isinstance(cube.get(key), str):
             problems.append(f"[cube] {key} is required and must be a string")
+    for key in _CARD_KEYS:
+        value = cube.get(key)
+        problem = "must be a string" if not isinstance(value, str) else url_problem(value)
+        if key in cube and problem is not None:
+            problems.append(f"[cube] {key} {problem}")
     dependencies = document.get("dependencies", {})
     if not isinstance(dependencies, dict) or not all(
         isinstance(v, str) for v in dependencies.values()
@@ -88,7 +102,8 @@ def load_source(root: Path) -> CubeSource:
     )
     activation_files = sorted(activations.glob("*.safetensors")) if activations.is_dir() else []
     adapter_dirs = sorted(p for p in adapters.iterdir() if p.is_dir()) if adapters.is_dir() else []
-    inputs = [*memory_candidates, *activation_files]
+    readme = root / README_FILE
+    inputs = [*memory_candidates, *activation_files, *([readme] if os.path.lexists(readme) else [])]
     inputs += [p for directory in adapter_dirs for p in sorted(directory.iterdir())]
     inside = root.resolve()
     for path in inputs:
@@ -101,9 +116,35 @@ def load_source(root: Path) -> CubeSource:
     if problems:
         raise SourceError(f"{root}: " + "; ".join(problems))
     memory_files = [p for p in memory_candidates if p.is_file()]
+    card = _card(readme, {key: cube.pop(key) for key in _CARD_KEYS if key in cube})
     return CubeSource(
-        root, cube, dependencies, governance, memory_files, activation_files, adapter_dirs
+        root, cube, dependencies, governance, memory_files, activation_files, adapter_dirs, card
     )
+
+
+def _card(readme: Path, links: dict[str, str]) -> dict[str, str] | None:
+    """The manifest's ``card``: ``README.md`` (whole, never cut) and the links of ``[cube]``."""
+    if not os.path.lexists(readme):
+        return {**links} if links else None
+    limit = MAX_CARD_README_CHARS
+    # A character is at most 4 UTF-8 bytes: a larger file cannot fit, whatever it holds.
+    if not readme.is_file():
+        raise SourceError(f"{readme}: must be a file (the cube's card, in Markdown)")
+    if readme.stat().st_size > 4 * limit:
+        raise SourceError(
+            f"{readme}: a cube card holds at most {limit:,} characters "
+            f"({readme.stat().st_size:,} bytes): shorten it"
+        )
+    try:
+        text = readme.read_text("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SourceError(f"{readme}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    if len(text) > limit:
+        raise SourceError(
+            f"{readme}: {len(text):,} characters, over the {limit:,} a cube card holds "
+            "(MIP-1 §5.4): shorten it or move the rest into memories/"
+        )
+    return {"readme": text, **links}
 
 
 def iter_source_records(source: CubeSource, timestamp: datetime) -> Iterator[dict[str, Any]]:
