@@ -20,8 +20,8 @@ import re
 from collections import Counter
 from datetime import datetime
 from functools import cache
-from urllib.parse import urlsplit
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 import msgspec
 

@@ -46,7 +46,8 @@ def test_pack_puts_the_readme_and_links_in_the_card(tmp_path: Path) -> None:
         "homepage": "https://facts.example/",
         "repository": "https://git.example/acme/facts",
     }
-    assert "homepage" not in manifest and "repository" not in manifest
+    assert "homepage" not in manifest
+    assert "repository" not in manifest
     # The README is the card, not a memory.
     assert [part["count"] for part in manifest["parts"]] == [1]
     assert memos("verify", tmp_path / "facts.memcube", home=home).returncode == 0
