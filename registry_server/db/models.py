@@ -15,6 +15,16 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 
+def storable_text(value: str) -> str:
+    """``value`` for a text column: NUL becomes U+FFFD.
+
+    JSON (so MIP) allows ``\u0000`` in strings but PostgreSQL text cannot hold it; the columns
+    this is for (descriptions, search text, facets) are copies made for display and search,
+    while the signed envelope keeps the exact bytes.
+    """
+    return value.replace("\x00", "\ufffd")
+
+
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC."""
     return datetime.now(UTC)

@@ -28,7 +28,7 @@ from registry_server.db.catalog_models import (
     CubeFacet,
     VersionFacet,
 )
-from registry_server.db.models import Cube, CubeVersion
+from registry_server.db.models import Cube, CubeVersion, storable_text
 from registry_server.db.session import translate_database_errors, write_session
 
 logger = logging.getLogger("registry_server.catalog")
@@ -61,14 +61,19 @@ def facets_of(manifest: Manifest) -> dict[tuple[str, str], str]:
 def record_facets(session: Session, version: CubeVersion, manifest: Manifest) -> None:
     """Add the facet rows of a just-inserted version (inside the caller's transaction)."""
     assert version.id is not None
-    for (facet, value), label in facets_of(manifest).items():
+    # Keyed again after storable_text: two values may differ only by a NUL and U+FFFD.
+    rows = {
+        (facet, storable_text(value)): storable_text(label[:500])
+        for (facet, value), label in facets_of(manifest).items()
+    }
+    for (facet, value), label in rows.items():
         session.add(
             VersionFacet(
                 version_id=version.id,
                 facet=facet,
                 value=value,
                 cube_id=version.cube_id,
-                label=label[:500],
+                label=label,
             )
         )
 

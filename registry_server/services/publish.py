@@ -28,6 +28,7 @@ from registry_server.db.models import (
     Namespace,
     SigningKeyRecord,
     VersionBlob,
+    storable_text,
     utcnow,
 )
 from registry_server.db.session import write_session
@@ -200,7 +201,7 @@ def _tags(manifest: Manifest) -> list[str]:
     # unknown fields are kept, and read here).
     tags = unknown_fields(manifest).get("tags")
     if isinstance(tags, list):
-        return [str(tag)[:64] for tag in tags[:50]]
+        return [storable_text(str(tag)[:64]) for tag in tags[:50]]
     return []
 
 
@@ -282,8 +283,8 @@ def _publish_once(
         )
     ]
     if not previous or Version.parse(manifest.version) > max(previous):
-        cube.description = manifest.description
-        cube.keywords = list(manifest.keywords)
+        cube.description = storable_text(manifest.description)
+        cube.keywords = [storable_text(keyword) for keyword in manifest.keywords]
         cube.tags = _tags(manifest)
     cube.updated_at = now
     session.flush()

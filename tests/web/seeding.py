@@ -20,6 +20,7 @@ from safetensors.numpy import save_file
 
 from memos_client.authoring.packer import pack
 from mip.container import open_bundle
+from mip.dsse import sign
 from mip.keys import SigningKey
 from mip.tensors import token_ids_digest
 from registry_server.db.session import create_db_engine, init_schema, write_session
@@ -197,6 +198,38 @@ def publish_cube(
             )
             assert answer.status_code in (200, 201), answer.text
         envelope = json.loads(bundle.envelope.to_json())
+    answer = client.post(
+        "/v1/versions",
+        json={"envelope": envelope, "public_key_pem": key.public_key.to_pem().decode()},
+        headers=headers,
+    )
+    assert answer.status_code in (200, 201), answer.text
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+def publish_manifest(
+    client: HttpClient,
+    token: str,
+    key: SigningKey,
+    document: dict[str, Any],
+    blobs: list[bytes],
+) -> dict[str, Any]:
+    """Sign and publish a manifest built by hand (values ``memos pack`` would never write).
+
+    ``blobs`` are uploaded first; the parts of ``document`` refer to them by digest.
+    """
+    headers = {"authorization": f"Bearer {token}"}
+    for data in blobs:
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        answer = client.put(
+            f"/v1/blobs/{digest}",
+            content=data,
+            headers={**headers, "content-type": "application/octet-stream"},
+        )
+        assert answer.status_code in (200, 201), answer.text
+    payload = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+    envelope = json.loads(sign(payload, [key]).to_json())
     answer = client.post(
         "/v1/versions",
         json={"envelope": envelope, "public_key_pem": key.public_key.to_pem().decode()},
