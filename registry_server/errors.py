@@ -10,7 +10,6 @@ Protocol errors (``mip.errors.MIPError``) keep their own codes and answer 400. F
     │   ├── UploadIncompleteError          400 upload_incomplete
     │   ├── BlobMissingError               400 blob_missing
     │   ├── SizeMismatchError              400 size_mismatch
-    │   ├── InvalidQueryError              400 invalid_query
     │   └── InvalidRangeError              400 invalid_range
     ├── UnauthorizedError                  401 unauthorized
     │   └── TokenExpiredError              401 token_expired
@@ -77,12 +76,6 @@ class SizeMismatchError(BadRequestError):
     """A stored blob is not the size the manifest declares."""
 
     code = "size_mismatch"
-
-
-class InvalidQueryError(BadRequestError):
-    """A search query is empty or unusable."""
-
-    code = "invalid_query"
 
 
 class InvalidRangeError(BadRequestError):

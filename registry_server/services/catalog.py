@@ -9,7 +9,6 @@ catalog's facet filters (``db/catalog_models.py``), matched against each cube's 
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -38,18 +37,14 @@ from registry_server.db.session import read_session, translate_database_errors
 from registry_server.errors import NotFoundError
 from registry_server.services.facets import load_manifest
 from registry_server.services.resolve import find_cube, find_version, sorted_versions
+from registry_server.services.search import query_words, search_sql
 
 #: Part kinds offered by the search filter (MIP-1 §7).
 PART_KINDS = ("plaintext", "activation", "parameter")
-#: Longest search string considered; the rest is ignored.
-MAX_QUERY_CHARS = 500
-#: As in ``services/search.py``: the first 16 words of a query count.
-MAX_QUERY_WORDS = 16
 #: Deepest result page served (bounds OFFSET scans).
 MAX_PAGE = 500
 #: Most suggestions listed per filter.
 MAX_FACET_CHOICES = 200
-_WORD_RE = re.compile(r"\w+")
 
 
 @dataclass(frozen=True)
@@ -85,10 +80,8 @@ class SearchFilters:
 
     @property
     def words(self) -> list[str]:
-        """The query's words, lowercased, split like cube names are indexed."""
-        words = [word.lower() for word in _WORD_RE.findall(self.query[:MAX_QUERY_CHARS])]
-        words = [part for word in words for part in word.split("_") if part]
-        return words[:MAX_QUERY_WORDS]
+        """The query's words, lowercased, split like cube names are indexed (as the API's)."""
+        return query_words(self.query)
 
     @property
     def active(self) -> bool:
@@ -231,57 +224,6 @@ def home_page(engine: Engine, limit: int = 10) -> HomePage:
         )
 
 
-def _facet_condition(index: int, id_column: str) -> str:
-    # cube_facet holds the facets of each cube's latest version: what its page shows.
-    return (
-        f"{id_column} IN (SELECT f{index}.cube_id FROM cube_facet f{index} "
-        f"WHERE f{index}.facet IN :facets{index} AND f{index}.value = :value{index})"
-    )
-
-
-_COLUMNS = "c.name, c.description, c.keywords, c.latest_version, c.downloads, c.updated_at"
-
-
-def _search_sql(dialect: str, words: list[str], filters: int) -> tuple[str, str, dict[str, str]]:
-    """``(count SQL, page SQL, parameters)``; every fragment is a constant of this module.
-
-    User input only ever travels as bound parameters (the FTS query string too, built from
-    ``\\w+`` words, each quoted, so any input is a literal prefix query).
-    """
-    if words and dialect == "sqlite":
-        # Rank inside the FTS5 table and join the cube rows of one page only: joining every
-        # match before ranking costs a cube-row read per match.
-        where = " AND ".join(
-            ["cube_fts MATCH :q"] + [_facet_condition(i, "rowid") for i in range(filters)]
-        )
-        count = f"SELECT count(*) FROM cube_fts WHERE {where}"
-        page = (
-            f"SELECT {_COLUMNS} FROM (SELECT rowid AS id, bm25(cube_fts, 10.0, 1.0, 5.0, 5.0) "
-            f"AS rank FROM cube_fts WHERE {where} ORDER BY rank LIMIT :limit OFFSET :offset) r "
-            "JOIN cube c ON c.id = r.id ORDER BY r.rank, c.downloads DESC"
-        )
-        return count, page, {"q": " ".join(f'"{word}"*' for word in words)}
-    conditions = [_facet_condition(i, "c.id") for i in range(filters)]
-    order = "c.downloads DESC, c.normalized_name"
-    params = {}
-    if words:
-        vector = "to_tsvector('english', c.search_text)"
-        conditions.insert(0, f"{vector} @@ to_tsquery('english', :q)")
-        order = f"ts_rank({vector}, to_tsquery('english', :q)) DESC, c.downloads DESC"
-        params["q"] = " & ".join(f"{word}:*" for word in words)
-    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-    count = f"SELECT count(*) FROM cube c {where}"
-    if not words:
-        # Counting needs no cube row: intersect the facets' index ranges.
-        sets = " INTERSECT ".join(
-            f"SELECT cube_id FROM cube_facet WHERE facet IN :facets{i} AND value = :value{i}"
-            for i in range(filters)
-        )
-        count = f"SELECT count(*) FROM ({sets}) matched" if filters else "SELECT count(*) FROM cube"
-    page = f"SELECT {_COLUMNS} FROM cube c {where} ORDER BY {order} LIMIT :limit OFFSET :offset"
-    return count, page, params
-
-
 def search_cubes(
     engine: Engine, filters: SearchFilters, page: int = 1, per_page: int = 20
 ) -> SearchPage:
@@ -294,7 +236,7 @@ def search_cubes(
         wanted.append(((FACET_MODEL, FACET_MODEL_ID), filters.model))
     if filters.license:
         wanted.append(((FACET_LICENSE,), filters.license.lower()))
-    count_text, page_text, params = _search_sql(engine.dialect.name, filters.words, len(wanted))
+    count_text, page_text, params = search_sql(engine.dialect.name, filters.words, len(wanted))
     parameters: dict[str, Any] = dict(params)
     count_sql, page_sql = text(count_text), text(page_text)
     for index, (facets, value) in enumerate(wanted):

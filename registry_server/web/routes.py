@@ -21,6 +21,7 @@ from mip.errors import MIPError
 from registry_server.api.deps import AppState
 from registry_server.errors import NotFoundError, RegistryError
 from registry_server.services import catalog, version_diff
+from registry_server.services.search import MAX_QUERY_CHARS
 from registry_server.web.rendering import build_templates
 
 router = APIRouter(include_in_schema=False)
@@ -115,7 +116,7 @@ async def search(request: Request) -> Response:
     """Full-text search with part-kind, model and licence filters."""
     engine = _state(request).engine
     filters = catalog.SearchFilters(
-        query=_text(request, "q", catalog.MAX_QUERY_CHARS),
+        query=_text(request, "q", MAX_QUERY_CHARS),
         kind=_text(request, "kind", 64),
         model=_text(request, "model"),
         license=_text(request, "license", 200),

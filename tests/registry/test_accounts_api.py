@@ -164,7 +164,6 @@ def test_search(registry: Registry) -> None:
         hit = client.get("/v1/search", params={"q": f"astro {namespace}"}).json()["results"][0]
         assert hit["latest_version"] == "1.0.0"
         assert hit["updated_at"].endswith("Z")
-        assert error_code(client.get("/v1/search", params={"q": "  ?! "})) == "invalid_query"
         assert error_code(client.get("/v1/search", params={"q": "x", "limit": 0})) == (
             "invalid_request"
         )
