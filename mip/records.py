@@ -90,6 +90,18 @@ class _CountingReader:
 
 def iter_records(stream: BinaryIO, limits: Limits = DEFAULT_LIMITS) -> Iterator[dict[str, Any]]:
     """Decode a record stream lazily; raise :class:`RecordError` on the first malformed record."""
+    for _, _, record in iter_record_spans(stream, limits):
+        yield record
+
+
+def iter_record_spans(
+    stream: BinaryIO, limits: Limits = DEFAULT_LIMITS
+) -> Iterator[tuple[int, int, dict[str, Any]]]:
+    """Like :func:`iter_records`, with where each record lies: ``(start, end, record)``.
+
+    ``start``/``end`` are byte offsets in the stream (``end`` exclusive): reading those bytes
+    alone decodes the record again (an index of a blob, for reading a few records later).
+    """
     reader = _CountingReader(stream)
     unpacker = msgpack.Unpacker(
         reader,
@@ -121,7 +133,7 @@ def iter_records(stream: BinaryIO, limits: Limits = DEFAULT_LIMITS) -> Iterator[
             # msgpack's FormatError carries no text: say what it means.
             reason = str(exc) or "a byte that starts no msgpack value"
             raise RecordError(f"record {index}: malformed msgpack ({reason})") from exc
-        boundary = unpacker.tell()
+        start, boundary = boundary, unpacker.tell()
         validate_record(record, index)
         if record["id"] in seen:
             raise RecordError(f"record {index}: duplicate id {record['id']!r}")
@@ -129,7 +141,7 @@ def iter_records(stream: BinaryIO, limits: Limits = DEFAULT_LIMITS) -> Iterator[
         index += 1
         if index > limits.max_records:
             raise RecordError(f"more than {limits.max_records} records")
-        yield record
+        yield start, boundary, record
 
 
 def read_records(data: bytes, limits: Limits = DEFAULT_LIMITS) -> list[dict[str, Any]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 from typing import Any
 
 import msgpack
@@ -13,7 +14,13 @@ from hypothesis import strategies as st
 
 from mip.errors import RecordError
 from mip.limits import Limits
-from mip.records import encode_record, iter_records, read_records, write_records
+from mip.records import (
+    encode_record,
+    iter_record_spans,
+    iter_records,
+    read_records,
+    write_records,
+)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats(allow_nan=False) | st.text(max_size=20),
@@ -140,3 +147,21 @@ def test_writer_refuses_bad_records() -> None:
     assert str(caught.value) == "record 1: duplicate id 'm1'"
     with pytest.raises(RecordError):
         encode_record(record(version="1"))
+
+
+def test_record_spans_locate_each_record_exactly() -> None:
+    records = [
+        {"id": f"m{i}", "text": "x" * (i * 300), "tags": [], "metadata": {"i": i},
+         "created": "2026-01-01T00:00:00Z", "updated": "2026-01-01T00:00:00Z", "version": 1}
+        for i in range(1, 400)
+    ]  # fmt: skip
+    stream = io.BytesIO()
+    write_records(stream, records)
+    data = stream.getvalue()
+    spans = list(iter_record_spans(io.BytesIO(data)))
+    assert [record for _, _, record in spans] == records
+    assert spans[0][0] == 0
+    assert spans[-1][1] == len(data)
+    for (start, end, record), (following, _, _) in itertools.pairwise(spans):
+        assert end == following  # contiguous: nothing skipped, nothing counted twice
+        assert read_records(data[start:end]) == [record]
