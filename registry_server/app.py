@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi_offline import FastAPIOffline
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
@@ -33,6 +34,8 @@ from registry_server.settings import Settings, load_settings
 from registry_server.web import mount_web
 
 logger = logging.getLogger("registry_server")
+#: Where the API documentation pages' scripts and styles are served.
+DOCS_STATIC_URL = "/static/api-docs"
 
 _HTTP_CODES = {
     404: "not_found",
@@ -148,11 +151,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             finally:
                 engine.dispose()
 
-    app = FastAPI(
+    # The HTTP API pages (/docs: Swagger UI, /redoc) with their scripts and styles served from the
+    # fastapi-offline package, not a CDN: they work offline and load nothing from another host.
+    # Swagger UI's validator badge would fetch an image from validator.swagger.io: off.
+    app = FastAPIOffline(
         title="MemStore registry",
         version="1",
         summary="Publish, resolve and serve signed MemCubes (spec/MIP-1-registry.md).",
         lifespan=lifespan,
+        static_url=DOCS_STATIC_URL,
+        swagger_ui_parameters={"validatorUrl": None},
     )
     install_error_handlers(app)
     for module in (blobs, versions, accounts, search, ops):
