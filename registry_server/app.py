@@ -12,14 +12,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi_offline import FastAPIOffline
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException
 
 from mip.errors import MIPError
-from registry_server.api import accounts, blobs, ops, search, versions
+from registry_server.api import accounts, blobs, bundles, ops, search, versions
 from registry_server.api.body_limit import BodyLimitMiddleware
 from registry_server.api.deps import AppState
 from registry_server.api.hot_reads import HotReadMiddleware
@@ -163,7 +163,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         swagger_ui_parameters={"validatorUrl": None},
     )
     install_error_handlers(app)
-    for module in (blobs, versions, accounts, search, ops):
+    for module in (blobs, versions, bundles, accounts, search, ops):
         app.include_router(module.router)
     mount_web(app)
     # Added last = outermost: hot reads skip routing, yet are still timed by the metrics.

@@ -18,7 +18,7 @@ from registry_server.api.schemas import (
     VersionDetailBody,
     YankRequest,
 )
-from registry_server.services import publish, resolve
+from registry_server.services import derived, publish, resolve
 
 router = APIRouter(tags=["versions"])
 
@@ -50,6 +50,10 @@ async def publish_version(
     )
     if result.created:
         state.metrics.publishes.inc()
+    # What the pages and the .memcube download need, derived once (services/derived.py).
+    await run_in_threadpool(
+        derived.prepare_published, state.engine, state.store, result.name, result.version
+    )
     answer = PublishResultBody(
         name=result.name,
         version=result.version,

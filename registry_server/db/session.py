@@ -14,7 +14,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import Session, SQLModel
 
-from registry_server.db import catalog_models, models  # noqa: F401  (registers the tables)
+from registry_server.db import catalog_models, derived_models, models  # noqa: F401  (registers the tables)
 from registry_server.errors import DatabaseUnavailableError, RegistryError
 
 _SQLITE_FTS = (

@@ -382,7 +382,10 @@ def cube_page(engine: Engine, namespace: str, name: str, version: str | None) ->
                 for dep, spec in sorted(manifest.dependencies.items())
             ],
             is_latest=row.version == cube.latest_version,
-            previous_version=versions[position - 1].version if position > 0 else None,
+            # The default comparison skips yanked versions: compare with what people install.
+            previous_version=next(
+                (v.version for v in reversed(versions[:position]) if not v.yanked), None
+            ),
         )
 
 

@@ -1,11 +1,11 @@
 """What changed between two versions of a cube: parts, and plaintext memories record by record.
 
-Memories are read from the plaintext blobs through the storage interface, streamed and decoded
-record by record (``mip.records.iter_records``), never loaded whole. Work is bounded: at most
+Memories are compared from the plaintext summaries derived when each version was published
+(``services/derived.py``: per blob, every record's id, content hash and byte range), so a diff
+never streams a blob: it compares two indexes and then reads, by byte range, only the records it
+shows, at most :data:`TEXT_BUDGET_BYTES` of them per diff. Work is bounded: at most
 :data:`MAX_RECORDS` records per side are compared, at most :data:`MAX_SHOWN` changes of each kind
-are kept for display, and shown texts are cut at :data:`MAX_TEXT_CHARS`. The old side is read
-twice (ids and content hashes first, then the texts of the few changes shown) so memory stays
-proportional to the number of ids, not to the size of the texts.
+are shown, and shown texts are cut at :data:`MAX_TEXT_CHARS`.
 """
 
 from __future__ import annotations
@@ -15,19 +15,18 @@ import hashlib
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import msgpack
 from sqlalchemy import Engine
 
 from mip.errors import MIPError
 from mip.models import ActivationPart, Manifest, ParameterPart, PlaintextPart
-from mip.records import iter_records
+from mip.records import read_records
 from registry_server.db.session import read_session
 from registry_server.services.blobs import blob_key
 from registry_server.services.catalog import find_cube_or_404, find_version_or_404
+from registry_server.services.derived import plaintext_summary, read_index
 from registry_server.services.facets import load_manifest
 from registry_server.services.resolve import sorted_versions
 from registry_server.services.storage import BlobStore
@@ -38,9 +37,8 @@ MAX_RECORDS = 100_000
 MAX_SHOWN = 50
 #: Characters of a memory's text shown.
 MAX_TEXT_CHARS = 2_000
-#: Old-side records kept from the first pass (encoded bytes); past it, a second pass fetches
-#: the few that are shown.
-TEXT_BUDGET_BYTES = 16 << 20
+#: Bytes of records a diff reads to show their texts (the rest are listed without text).
+TEXT_BUDGET_BYTES = 8 << 20
 #: Words with their trailing space: few, mostly distinct tokens keep the text diff fast.
 _TOKEN_RE = re.compile(r"\s+|\S+\s*")
 
@@ -71,6 +69,8 @@ class MemoryChange:
 
     #: The text change as ``(op, text)`` runs, op in ``equal``/``delete``/``insert``.
     segments: list[tuple[str, str]] = field(default_factory=list)
+    #: True when the page's reading budget left this record's text unread.
+    unread: bool = False
 
 
 def text_segments(old_text: str, new_text: str) -> list[tuple[str, str]]:
@@ -117,53 +117,11 @@ class VersionDiff:
         return bool(self.added_total or self.removed_total or self.changed_total)
 
 
-class _ChunkReader:
-    """A ``read(size)`` stream over the chunks a :class:`BlobStore` yields."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._chunk = b""
-        self._offset = 0
-
-    def read(self, size: int = -1) -> bytes:
-        # Slices of the current chunk: each byte is copied once, whatever the read sizes.
-        pieces = []
-        wanted = size
-        while wanted != 0:
-            if self._offset >= len(self._chunk):
-                chunk = next(self._chunks, None)
-                if chunk is None:
-                    break
-                self._chunk, self._offset = chunk, 0
-                continue
-            end = len(self._chunk) if wanted < 0 else min(len(self._chunk), self._offset + wanted)
-            pieces.append(self._chunk[self._offset : end])
-            if wanted > 0:
-                wanted -= end - self._offset
-            self._offset = end
-        return b"".join(pieces)
-
-
-def _content_hash(record: dict[str, Any]) -> tuple[bytes, int]:
-    """A digest of the fields people see, and their encoded size.
-
-    msgpack keeps the writer's key order, so a reordered metadata map counts as a change (it is
-    one, byte for byte).
-    """
-    encoded = msgpack.packb((record["text"], record["tags"], record["metadata"]), use_bin_type=True)
-    return hashlib.blake2b(encoded, digest_size=16).digest(), len(encoded)
-
-
 def _plaintext_parts(manifest: Manifest) -> list[PlaintextPart]:
     return sorted(
         (part for part in manifest.parts if isinstance(part, PlaintextPart)),
         key=lambda part: part.name,
     )
-
-
-def _records(store: BlobStore, manifest: Manifest) -> Iterator[dict[str, Any]]:
-    for part in _plaintext_parts(manifest):
-        yield from iter_records(_ChunkReader(store.read(blob_key(part.digest))))  # type: ignore[arg-type]
 
 
 def _model_of(part: Any) -> str | None:
@@ -226,89 +184,121 @@ def _shown(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def diff_memories(store: BlobStore, old: Manifest, new: Manifest, result: VersionDiff) -> None:
-    """Fill ``result``'s memory changes by streaming both versions' plaintext blobs."""
+@dataclass
+class _Side:
+    """One version's memories as its summaries index them: ``id -> (hash, blob, start, end)``."""
+
+    entries: dict[str, tuple[bytes, str, int, int]]
+    truncated: bool = False
+    problem: str | None = None
+
+
+def _side(engine: Engine, store: BlobStore, manifest: Manifest) -> _Side:
+    side = _Side({})
+    for part in _plaintext_parts(manifest):
+        summary = plaintext_summary(engine, store, part.digest)
+        if summary.problem and side.problem is None:
+            side.problem = f"part {part.name!r} of {manifest.version}: {summary.problem}"
+        side.truncated |= summary.truncated
+        for memory_id, digest, start, end in read_index(summary):
+            if len(side.entries) >= MAX_RECORDS:
+                side.truncated = True
+                break
+            side.entries[memory_id] = (digest, part.digest, start, end)
+    return side
+
+
+#: A record's place: ``(blob digest, start, end)``.
+_Span = tuple[str, int, int]
+
+
+def _read_records(
+    store: BlobStore, groups: list[list[_Span]], budget: int
+) -> dict[_Span, dict[str, Any]]:
+    """The records of each group (the spans one change shows), while their bytes fit ``budget``.
+
+    A group is read whole or not at all, so a changed memory shows both sides or neither;
+    contiguous records of one blob are read in one request. Exactly the accepted records' bytes
+    are read.
+    """
+    accepted: set[_Span] = set()
+    for group in groups:
+        size = sum(end - start for _, start, end in group)
+        if size <= budget:
+            accepted.update(group)
+            budget -= size
+    runs: list[list[_Span]] = []
+    for span in sorted(accepted):
+        if runs and runs[-1][-1][0] == span[0] and runs[-1][-1][2] == span[1]:
+            runs[-1].append(span)
+        else:
+            runs.append([span])
+    found: dict[_Span, dict[str, Any]] = {}
+    for run in runs:
+        digest, first, last = run[0][0], run[0][1], run[-1][2]
+        data = b"".join(store.read(blob_key(digest), first, last))
+        for span in run:
+            try:
+                (found[span],) = read_records(data[span[1] - first : span[2] - first])
+            except (MIPError, ValueError):
+                continue  # not one whole record where the index says: shown without text
+    return found
+
+
+def diff_memories(
+    engine: Engine, store: BlobStore, old: Manifest, new: Manifest, result: VersionDiff
+) -> None:
+    """Fill ``result``'s memory changes from both versions' plaintext summaries."""
     old_digests = [part.digest for part in _plaintext_parts(old)]
     new_digests = [part.digest for part in _plaintext_parts(new)]
     if old_digests == new_digests:
         # Same blobs, same memories: nothing to read.
         result.unchanged_total = sum(part.count for part in _plaintext_parts(new))
         return
-    try:
-        known: dict[str, bytes] = {}
-        # Old records kept whole while they fit the budget: usually no second pass is needed.
-        kept: dict[str, dict[str, Any]] | None = {}
-        budget = TEXT_BUDGET_BYTES
-        for index, record in enumerate(_records(store, old)):
-            if index >= MAX_RECORDS:
-                result.truncated = True
-                break
-            known[record["id"]], size = _content_hash(record)
-            if kept is not None:
-                budget -= size
-                kept[record["id"]] = {"text": _cut(record["text"]), **_shown(record)}
-                if budget < 0:
-                    kept = None
-        seen: set[str] = set()
-        pending: dict[str, MemoryChange] = {}
-        for index, record in enumerate(_records(store, new)):
-            if index >= MAX_RECORDS:
-                result.truncated = True
-                break
-            memory_id = record["id"]
-            seen.add(memory_id)
-            previous = known.get(memory_id)
-            if previous is None:
-                result.added_total += 1
-                if len(result.added) < MAX_SHOWN:
-                    result.added.append(
-                        MemoryChange(
-                            memory_id,
-                            "added",
-                            new_text=_cut(record["text"]),
-                            new_record=_shown(record),
-                        )
-                    )
-            elif previous != _content_hash(record)[0]:
-                result.changed_total += 1
-                if len(result.changed) < MAX_SHOWN:
-                    change = MemoryChange(
-                        memory_id,
-                        "changed",
-                        new_text=_cut(record["text"]),
-                        new_record=_shown(record),
-                    )
-                    result.changed.append(change)
-                    pending[memory_id] = change
-            else:
-                result.unchanged_total += 1
-        for memory_id in known:
-            if memory_id not in seen:
-                result.removed_total += 1
-                if len(result.removed) < MAX_SHOWN:
-                    change = MemoryChange(memory_id, "removed")
-                    result.removed.append(change)
-                    pending[memory_id] = change
-        if pending and kept is not None:
-            for memory_id, change in pending.items():
-                _fill_change(change, kept[memory_id])
-        elif pending:
-            _fill_old_side(store, old, pending)
-    except MIPError as exc:
-        result.problem = f"memories could not be decoded: {exc}"
-
-
-def _fill_old_side(store: BlobStore, old: Manifest, pending: dict[str, MemoryChange]) -> None:
-    """Second pass over the old side: the texts of the changes that are shown."""
-    remaining = len(pending)
-    for index, record in enumerate(_records(store, old)):
-        if index >= MAX_RECORDS or remaining == 0:
-            return
-        change = pending.get(record["id"])
-        if change is None:
-            continue
-        remaining -= 1
-        _fill_change(change, record)
+    before, after = _side(engine, store, old), _side(engine, store, new)
+    result.truncated = before.truncated or after.truncated
+    problem = before.problem or after.problem
+    if problem:
+        result.problem = f"memories could not be decoded: {problem}"
+    wanted: dict[tuple[str, str], _Span] = {}  # (memory id, "old"|"new") -> where it lies
+    for memory_id, (content, digest, start, end) in after.entries.items():
+        previous = before.entries.get(memory_id)
+        if previous is None:
+            result.added_total += 1
+            if len(result.added) < MAX_SHOWN:
+                result.added.append(MemoryChange(memory_id, "added"))
+                wanted[(memory_id, "new")] = (digest, start, end)
+        elif previous[0] != content:
+            result.changed_total += 1
+            if len(result.changed) < MAX_SHOWN:
+                result.changed.append(MemoryChange(memory_id, "changed"))
+                wanted[(memory_id, "new")] = (digest, start, end)
+                wanted[(memory_id, "old")] = previous[1:]
+        else:
+            result.unchanged_total += 1
+    for memory_id, (_, digest, start, end) in before.entries.items():
+        if memory_id not in after.entries:
+            result.removed_total += 1
+            if len(result.removed) < MAX_SHOWN:
+                result.removed.append(MemoryChange(memory_id, "removed"))
+                wanted[(memory_id, "old")] = (digest, start, end)
+    changes = (*result.added, *result.changed, *result.removed)
+    groups = [
+        [wanted[key] for key in ((change.id, "old"), (change.id, "new")) if key in wanted]
+        for change in changes
+    ]
+    records = _read_records(store, groups, TEXT_BUDGET_BYTES)
+    for change in changes:
+        old_record = records.get(wanted.get((change.id, "old"), ("", 0, 0)))
+        new_record = records.get(wanted.get((change.id, "new"), ("", 0, 0)))
+        if new_record is not None:
+            change.new_text = _cut(new_record["text"])
+            change.new_record = _shown(new_record)
+        if old_record is not None:
+            _fill_change(change, old_record)
+        change.unread = (change.status != "removed" and new_record is None) or (
+            change.status != "added" and old_record is None
+        )
 
 
 def _fill_change(change: MemoryChange, old_record: dict[str, Any]) -> None:
@@ -318,10 +308,10 @@ def _fill_change(change: MemoryChange, old_record: dict[str, Any]) -> None:
     if change.status == "changed":
         new = change.new_record or {}
         old = change.old_record
-        change.changed_fields = [
+        changed = [
             key for key in ("text_digest", "tags", "metadata") if old.get(key) != new.get(key)
         ]
-        change.changed_fields = [k.removesuffix("_digest") for k in change.changed_fields]
+        change.changed_fields = [key.removesuffix("_digest") for key in changed]
         change.segments = text_segments(change.old_text, change.new_text or "")
 
 
@@ -387,7 +377,7 @@ def diff_versions(
         versions=versions,
         parts=diff_parts(old_manifest, new_manifest),
     )
-    diff_memories(store, old_manifest, new_manifest, result)
+    diff_memories(engine, store, old_manifest, new_manifest, result)
     if cache is not None:
         cache.put(key, result)
     return result

@@ -18,9 +18,10 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from mip.errors import MIPError
+from mip.models import PlaintextPart
 from registry_server.api.deps import AppState
 from registry_server.errors import NotFoundError, RegistryError
-from registry_server.services import catalog, version_diff
+from registry_server.services import catalog, derived, version_diff
 from registry_server.services.search import MAX_QUERY_CHARS
 from registry_server.web.rendering import build_templates
 
@@ -147,36 +148,40 @@ async def search(request: Request) -> Response:
     return await _page(request, build)
 
 
-def _cube_context(page: catalog.CubePage) -> dict[str, Any]:
-    name = page.cube.name
-    install = f"memos install {name}"
+def _cube_page(
+    state: AppState, namespace: str, name: str, version: str | None
+) -> tuple[str, dict[str, Any]]:
+    """The cube page's template and context: the catalog's data, the card, the preview."""
+    page = catalog.cube_page(state.engine, namespace, name, version)
+    assert page.version.id is not None
+    install = f"memos install {page.cube.name}"
     if not page.is_latest:
         install += f"=={page.version.version}"
-    return {
-        "title": f"{name} {page.version.version}",
+    preview, preview_problem = derived.version_preview(state.engine, state.store, page.manifest)
+    return "cube.html", {
+        "title": f"{page.cube.name} {page.version.version}",
         "page": page,
         "install_line": install,
+        "card_html": derived.card_html(state.engine, page.version.id, page.manifest),
+        "preview": preview,
+        "preview_problem": preview_problem,
+        "memory_count": sum(p.count for p in page.manifest.parts if isinstance(p, PlaintextPart)),
+        "download_name": f"{page.cube.name.replace('/', '-')}-{page.version.version}.memcube",
     }
 
 
 @router.get("/cubes/{namespace}/{name}", response_class=HTMLResponse)
 async def cube(request: Request, namespace: str, name: str) -> Response:
     """A cube at its latest version."""
-    engine = _state(request).engine
-    return await _page(
-        request,
-        lambda: ("cube.html", _cube_context(catalog.cube_page(engine, namespace, name, None))),
-    )
+    state = _state(request)
+    return await _page(request, lambda: _cube_page(state, namespace, name, None))
 
 
 @router.get("/cubes/{namespace}/{name}/versions/{version}", response_class=HTMLResponse)
 async def cube_version(request: Request, namespace: str, name: str, version: str) -> Response:
     """A cube at one version."""
-    engine = _state(request).engine
-    return await _page(
-        request,
-        lambda: ("cube.html", _cube_context(catalog.cube_page(engine, namespace, name, version))),
-    )
+    state = _state(request)
+    return await _page(request, lambda: _cube_page(state, namespace, name, version))
 
 
 @router.get("/cubes/{namespace}/{name}/diff", response_class=HTMLResponse)
@@ -197,6 +202,7 @@ async def diff(request: Request, namespace: str, name: str) -> Response:
         return "diff.html", {
             "title": f"{result.cube}: {result.old_version} → {result.new_version}",
             "diff": result,
+            "budget": version_diff.TEXT_BUDGET_BYTES,
         }
 
     return await _page(request, build)

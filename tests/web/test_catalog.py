@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from bs4 import BeautifulSoup
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from mip.digests import digest_bytes
 from mip.manifest import manifest_from_document
 from mip.models import Manifest
 from mip.records import write_records
-from registry_server.db.session import create_db_engine
-from registry_server.services import version_diff
+from registry_server.db.session import create_db_engine, init_schema
+from registry_server.services import derived, version_diff
 from registry_server.services.blobs import blob_key
+from registry_server.services.derived import plaintext_summary
 from registry_server.services.facets import prepare_catalog
 from registry_server.services.storage import LocalBlobStore
 from tests.web.conftest import Seeded
@@ -129,24 +131,29 @@ def store(tmp_path: Path) -> LocalBlobStore:
     return LocalBlobStore(tmp_path / "blobs")
 
 
-def _diff(store: LocalBlobStore, old: list[dict[str, Any]], new: list[dict[str, Any]]) -> Any:
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'registry.db'}", 1)
+    init_schema(engine)
+    yield engine
+    engine.dispose()
+
+
+def _diff(
+    engine: Engine, store: LocalBlobStore, old: list[dict[str, Any]], new: list[dict[str, Any]]
+) -> Any:
     old_manifest = _manifest(store, "1.0.0", _blob(old), len(old))
     new_manifest = _manifest(store, "2.0.0", _blob(new), len(new))
     result = version_diff.VersionDiff("t/diff", "1.0.0", "2.0.0", [], [])
-    version_diff.diff_memories(store, old_manifest, new_manifest, result)
+    version_diff.diff_memories(engine, store, old_manifest, new_manifest, result)
     return result
 
 
-@pytest.mark.parametrize("budget", [16 << 20, 0])
-def test_memory_diff_with_and_without_the_second_pass(
-    store: LocalBlobStore, monkeypatch: pytest.MonkeyPatch, budget: int
-) -> None:
-    # budget 0: nothing is kept from the first pass, so the old texts come from a second pass.
-    monkeypatch.setattr(version_diff, "TEXT_BUDGET_BYTES", budget)
+def test_memory_diff_shows_what_changed(engine: Engine, store: LocalBlobStore) -> None:
     old = [_record("a", "alpha"), _record("b", "beta one"), _record("c", "gamma", ["x"])]
     new = [_record("b", "beta two"), _record("c", "gamma", ["y"]), _record("d", "delta")]
-    result = _diff(store, old, new)
-    assert [m.id for m in result.added] == ["d"]
+    result = _diff(engine, store, old, new)
+    assert [(m.id, m.new_text, m.unread) for m in result.added] == [("d", "delta", False)]
     assert [(m.id, m.old_text) for m in result.removed] == [("a", "alpha")]
     changed = {m.id: m for m in result.changed}
     assert changed["b"].changed_fields == ["text"]
@@ -156,32 +163,67 @@ def test_memory_diff_with_and_without_the_second_pass(
     assert (result.added_total, result.removed_total, result.changed_total) == (1, 1, 2)
 
 
-def test_memory_diff_is_bounded(store: LocalBlobStore, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_memory_diff_is_bounded(
+    engine: Engine, store: LocalBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(version_diff, "MAX_RECORDS", 50)
     monkeypatch.setattr(version_diff, "MAX_SHOWN", 5)
     monkeypatch.setattr(version_diff, "MAX_TEXT_CHARS", 10)
     old = [_record(f"m{i}", "x" * 100) for i in range(80)]
     new = [_record(f"n{i}", "y" * 100) for i in range(80)]
-    result = _diff(store, old, new)
+    result = _diff(engine, store, old, new)
     assert result.truncated
     assert result.added_total == 50
     assert len(result.added) == 5
     assert result.added[0].new_text == "y" * 10 + "…"
 
 
-def test_memory_diff_reports_an_undecodable_blob(store: LocalBlobStore) -> None:
+def test_memory_diff_reads_at_most_its_budget(
+    engine: Engine, store: LocalBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = [_record(f"m{i}", f"old text {i} " + "x" * 1000) for i in range(40)]
+    new = [_record(f"m{i}", f"new text {i} " + "x" * 1000) for i in range(40)]
+    reads: list[tuple[int, int | None]] = []
+    real_read = store.read
+
+    def counting_read(key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        reads.append((start, end))
+        return real_read(key, start, end)
+
+    old_manifest = _manifest(store, "1.0.0", _blob(old), len(old))
+    new_manifest = _manifest(store, "2.0.0", _blob(new), len(new))
+    # The summaries were derived at publish: the diff itself reads only records it shows.
+    for manifest in (old_manifest, new_manifest):
+        plaintext_summary(engine, store, manifest.parts[0].digest)
+    monkeypatch.setattr(store, "read", counting_read)
+    monkeypatch.setattr(version_diff, "TEXT_BUDGET_BYTES", 5_000)
+    result = version_diff.VersionDiff("t/diff", "1.0.0", "2.0.0", [], [])
+    version_diff.diff_memories(engine, store, old_manifest, new_manifest, result)
+    assert result.changed_total == 40
+    assert sum((end or 0) - start for start, end in reads) <= 5_000
+    assert all(end is not None for _, end in reads)  # never a whole blob
+    shown = [change for change in result.changed if not change.unread]
+    assert 0 < len(shown) < 40
+    assert shown[0].id == "m0"
+    assert shown[0].segments == [("delete", "old "), ("insert", "new "), ("equal", "text 0 " + "x" * 1000)]  # fmt: skip
+    assert all(change.new_text is None for change in result.changed if change.unread)
+
+
+def test_memory_diff_reports_an_undecodable_blob(engine: Engine, store: LocalBlobStore) -> None:
     old_manifest = _manifest(store, "1.0.0", _blob([_record("a", "alpha")]), 1)
     new_manifest = _manifest(store, "2.0.0", b"\xc1 not msgpack", 1)
     result = version_diff.VersionDiff("t/diff", "1.0.0", "2.0.0", [], [])
-    version_diff.diff_memories(store, old_manifest, new_manifest, result)
+    version_diff.diff_memories(engine, store, old_manifest, new_manifest, result)
     assert result.problem is not None
-    assert result.problem.startswith("memories could not be decoded: record 0")
+    assert result.problem.startswith(
+        "memories could not be decoded: part 'memories' of 2.0.0: record 0"
+    )
 
 
 def test_chunk_reader_reassembles_any_read_sizes() -> None:
     data = bytes(range(256)) * 10
     chunks = [data[i : i + 7] for i in range(0, len(data), 7)]
-    reader = version_diff._ChunkReader(iter(chunks))
+    reader = derived._ChunkReader(iter(chunks))
     pieces = [reader.read(size) for size in (1, 5, 64, 300, 0, 1000)]
     pieces.append(reader.read())
     assert b"".join(pieces) == data
