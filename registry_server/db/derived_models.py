@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Column, LargeBinary, Text
+from sqlalchemy import JSON, BigInteger, Column, LargeBinary, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -20,7 +20,8 @@ class BlobChecksum(SQLModel, table=True):
     __tablename__ = "blob_checksum"
 
     digest: str = Field(primary_key=True, max_length=71)
-    crc32: int
+    #: Unsigned 32 bits: past a 4-byte signed integer.
+    crc32: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
 class PlaintextSummary(SQLModel, table=True):

@@ -73,6 +73,11 @@ class CubeSpec:
     adapter_model: str | None = None
     sensitivity: str = "public"
     ttl_seconds: int | None = None
+    readme: str | None = None
+    homepage: str | None = None
+    repository: str | None = None
+    #: Yank this version right after publishing it, with this reason.
+    yank_reason: str | None = None
 
 
 def _toml_string(value: str) -> str:
@@ -94,12 +99,17 @@ def write_source(root: Path, spec: CubeSpec) -> Path:
     ]
     if spec.license:
         lines.append(f"license = {_toml_string(spec.license)}")
+    for key in ("homepage", "repository"):
+        if getattr(spec, key):
+            lines.append(f"{key} = {_toml_string(getattr(spec, key))}")
     lines.append("[dependencies]")
     lines += [f"{_toml_string(k)} = {_toml_string(v)}" for k, v in spec.dependencies.items()]
     lines += ["[governance]", f"sensitivity = {_toml_string(spec.sensitivity)}"]
     if spec.ttl_seconds:
         lines.append(f"ttl_seconds = {spec.ttl_seconds}")
     (root / "memcube.toml").write_text("\n".join(lines) + "\n", "utf-8")
+    if spec.readme is not None:
+        (root / "README.md").write_text(spec.readme, "utf-8")
     if spec.memories:
         (root / "memories").mkdir(exist_ok=True)
         with open(root / "memories" / "notes.jsonl", "w", encoding="utf-8") as handle:
@@ -250,6 +260,29 @@ def yank(client: HttpClient, token: str, name: str, version: str, reason: str) -
     assert answer.status_code == 200, answer.text
 
 
+#: The handbook's card: Markdown structure, and every kind of markup a card must not carry out.
+HANDBOOK_README = f"""# The MemOS handbook
+
+Memory types, their **lifecycle** and the *scheduler*, as [MemOS](https://memos.example/docs)
+describes them.
+
+## Contents
+
+| part | what |
+|---|---|
+| memories | the handbook's text |
+| kv-prefix | a KV snapshot |
+
+```python
+memos install acme/handbook
+```
+
+Raw markup stays text: {HOSTILE}
+[a script link](javascript:alert(1)) and [a relative link](docs/intro.md) are not links;
+![a tracking pixel](https://tracker.example/pixel.png) is never loaded.
+"""
+
+
 def marketplace_specs() -> list[CubeSpec]:
     """The cubes every web test sees: a handbook with two versions, hostile text, tensors."""
     handbook_v1 = [
@@ -289,6 +322,9 @@ def marketplace_specs() -> list[CubeSpec]:
             adapter_model="acme/tiny-llama",
             dependencies={"acme/glossary": ">=1.0,<2"},
             ttl_seconds=86400,
+            readme=HANDBOOK_README,
+            homepage="https://memos.example/handbook",
+            repository="https://git.example/acme/handbook",
         ),
         CubeSpec(
             "acme/glossary",
@@ -298,6 +334,7 @@ def marketplace_specs() -> list[CubeSpec]:
             keywords=["glossary"],
             memories=[{"id": "term-1", "text": "MemCube: a unit of memory."}],
         ),
+        *recipes_specs(),
         CubeSpec(
             "evil/hostile",
             "0.1.0",
@@ -306,6 +343,28 @@ def marketplace_specs() -> list[CubeSpec]:
             keywords=["hostile"],
             memories=[{"id": "x", "text": HOSTILE}],
             sensitivity="internal",
+        ),
+    ]
+
+
+def recipes_specs() -> list[CubeSpec]:
+    """Three versions, the middle one yanked: comparisons must skip it."""
+    memories = [
+        {"id": f"r{i}", "text": f"Recipe {i}: fold the egg whites gently."} for i in range(8)
+    ]
+    return [
+        CubeSpec("acme/recipes", "1.0.0", "Recipes.", keywords=["food"], memories=memories[:6]),
+        CubeSpec(
+            "acme/recipes",
+            "1.1.0",
+            "Recipes.",
+            keywords=["food"],
+            memories=memories[:7],
+            yank_reason="the oven temperatures of this version are wrong by 20 degrees: "
+            "use 1.2.0, which corrects them, or 1.0.0 if you depend on the old layout",
+        ),
+        CubeSpec(
+            "acme/recipes", "1.2.0", "Recipes, corrected.", keywords=["food"], memories=memories
         ),
     ]
 
@@ -320,7 +379,10 @@ def seed_marketplace(
 ) -> None:
     """Publish :func:`marketplace_specs`, yank the hostile cube, download the handbook twice."""
     for spec in marketplace_specs():
-        publish_cube(client, tokens[spec.name.split("/")[0]], key, spec, workdir)
+        token = tokens[spec.name.split("/")[0]]
+        publish_cube(client, token, key, spec, workdir)
+        if spec.yank_reason:
+            yank(client, token, spec.name, spec.version, spec.yank_reason)
     yank(client, tokens["evil"], "evil/hostile", "0.1.0", "bad <b>reason</b>")
     for _ in range(2 if download else 0):
         answer = client.get("/v1/cubes/acme/handbook/versions/1.1.0/envelope")

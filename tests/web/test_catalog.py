@@ -45,7 +45,7 @@ def test_publish_writes_facets_and_backfill_restores_them(seeded: Seeded) -> Non
         # cube_facet follows latest versions: the handbook's 1.1.0 has a parameter part, the
         # all-yanked evil/hostile has no facets at all.
         assert {(facet, value) for _, facet, value, _ in latest} >= {("kind", "parameter")}
-        assert len({cube for cube, *_ in latest}) == 2
+        assert len({cube for cube, *_ in latest}) == 3
         facets = {(facet, value) for _, facet, value, _ in written}
         assert ("kind", "activation") in facets
         assert ("model_id", "acme/tiny-llama") in facets
@@ -53,7 +53,7 @@ def test_publish_writes_facets_and_backfill_restores_them(seeded: Seeded) -> Non
         with engine.begin() as connection:
             connection.execute(text("DELETE FROM cube_facet"))
             connection.execute(text("DELETE FROM version_facet"))
-        assert prepare_catalog(engine) == 4  # every published version
+        assert prepare_catalog(engine) == 7  # every published version
         assert _facets(engine) == written
         assert _facets(engine, "cube_facet") == latest
         assert prepare_catalog(engine) == 0  # idempotent

@@ -37,10 +37,10 @@ def test_home_lists_recent_and_popular(seeded: Seeded) -> None:
     popular_names = [a.get_text() for a in popular.select(".cube-card-title a")]
     # Most recently updated first: the hostile cube was published last.
     assert recent_names[0] == "evil/hostile"
-    assert set(recent_names) == {"acme/handbook", "acme/glossary", "evil/hostile"}
+    assert set(recent_names) == {"acme/handbook", "acme/glossary", "acme/recipes", "evil/hostile"}
     # Only the handbook was downloaded.
     assert popular_names[0] == "acme/handbook"
-    assert "3 cubes in 2 namespaces" in text_of(soup)
+    assert "4 cubes in 2 namespaces" in text_of(soup)
 
 
 def test_every_form_control_has_a_label(seeded: Seeded) -> None:
@@ -110,7 +110,7 @@ def test_any_search_string_is_handled(seeded: Seeded, query: str) -> None:
 def test_search_without_words_lists_everything(seeded: Seeded) -> None:
     soup = page(seeded, "/search?q=%21%21%21")
     assert "has no words" in text_of(soup)
-    assert len(soup.select(".cube-card")) == 3
+    assert len(soup.select(".cube-card")) == 4
 
 
 def test_search_page_numbers_are_lenient(seeded: Seeded) -> None:
@@ -226,6 +226,7 @@ def test_namespace_page(seeded: Seeded) -> None:
     assert [a.get_text() for a in soup.select(".cube-card-title a")] == [
         "acme/glossary",
         "acme/handbook",
+        "acme/recipes",
     ]
     assert seeded.key.key_id in text_of(soup.select_one(".key-list"))
     # Namespaces are matched by their normal form, as the API does.

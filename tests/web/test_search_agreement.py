@@ -35,7 +35,7 @@ def test_a_query_without_words_lists_every_cube_most_downloaded_first(seeded: Se
     for query in ("", " ", "?!"):
         names = api_names(seeded, query)
         assert names[0] == "acme/handbook"  # the only cube downloaded
-        assert sorted(names) == ["acme/glossary", "acme/handbook", "evil/hostile"]
+        assert sorted(names) == ["acme/glossary", "acme/handbook", "acme/recipes", "evil/hostile"]
 
 
 def test_only_the_api_refuses_an_over_long_query(seeded: Seeded) -> None:
