@@ -21,7 +21,7 @@ from mip.errors import MIPError
 from mip.models import PlaintextPart
 from registry_server.api.deps import AppState
 from registry_server.errors import NotFoundError, RegistryError
-from registry_server.services import catalog, derived, version_diff
+from registry_server.services import catalog, derived, suggestions, version_diff
 from registry_server.services.search import MAX_QUERY_CHARS
 from registry_server.web.rendering import build_templates
 
@@ -74,28 +74,51 @@ def render(
     return response
 
 
-def error_page(request: Request, status_code: int, message: str, started: float) -> HTMLResponse:
+def error_page(
+    request: Request,
+    status_code: int,
+    message: str,
+    started: float,
+    suggestions: list[str] | None = None,
+) -> HTMLResponse:
     """The HTML error page (404 for unknown cubes, versions, namespaces and paths)."""
     heading = "Not found" if status_code == 404 else "Something went wrong"
     return render(
         request,
         "error.html",
-        {"title": heading, "heading": heading, "message": message, "status": status_code},
+        {
+            "title": heading,
+            "heading": heading,
+            "message": message,
+            "status": status_code,
+            "suggestions": suggestions or [],
+        },
         started,
         status_code,
     )
 
 
-async def _page(request: Request, build: Callable[[], tuple[str, dict[str, Any]]]) -> Response:
+async def _page(
+    request: Request,
+    build: Callable[[], tuple[str, dict[str, Any]]],
+    suggest: Callable[[], list[str]] | None = None,
+) -> Response:
     """Run ``build`` (database and storage work) in a thread and render its template.
 
-    Domain errors become HTML error pages with their HTTP status.
+    Domain errors become HTML error pages with their HTTP status; an unknown cube's page lists
+    the nearest names ``suggest`` finds.
     """
     started = time.perf_counter()
     try:
         template, context = await run_in_threadpool(build)
     except NotFoundError as exc:
-        return error_page(request, 404, str(exc), started)
+        names: list[str] = []
+        if suggest is not None and exc.code == "cube_not_found":
+            try:
+                names = await run_in_threadpool(suggest)
+            except RegistryError:
+                names = []  # suggestions are a courtesy: the 404 stands without them
+        return error_page(request, 404, str(exc), started, names)
     except MIPError as exc:
         return error_page(request, 400, str(exc), started)
     except RegistryError as exc:
@@ -174,14 +197,22 @@ def _cube_page(
 async def cube(request: Request, namespace: str, name: str) -> Response:
     """A cube at its latest version."""
     state = _state(request)
-    return await _page(request, lambda: _cube_page(state, namespace, name, None))
+    return await _page(
+        request,
+        lambda: _cube_page(state, namespace, name, None),
+        lambda: suggestions.nearest_cubes(state.engine, namespace, name),
+    )
 
 
 @router.get("/cubes/{namespace}/{name}/versions/{version}", response_class=HTMLResponse)
 async def cube_version(request: Request, namespace: str, name: str, version: str) -> Response:
     """A cube at one version."""
     state = _state(request)
-    return await _page(request, lambda: _cube_page(state, namespace, name, version))
+    return await _page(
+        request,
+        lambda: _cube_page(state, namespace, name, version),
+        lambda: suggestions.nearest_cubes(state.engine, namespace, name),
+    )
 
 
 @router.get("/cubes/{namespace}/{name}/diff", response_class=HTMLResponse)

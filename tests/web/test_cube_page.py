@@ -174,3 +174,23 @@ def test_default_comparisons_skip_yanked_versions(seeded: Seeded) -> None:
     # The yanked version can still be compared when asked for.
     asked = page(seeded, "/cubes/acme/recipes/diff?from=1.1.0&to=1.2.0")
     assert asked.find("h1").get_text() == "acme/recipes: 1.1.0 → 1.2.0"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("/cubes/acme/handbok", ["acme/handbook"]),  # a typo in the name
+        ("/cubes/acm/handbook", ["acme/handbook"]),  # a typo in the namespace
+        ("/cubes/acme/recipe/versions/1.0.0", ["acme/recipes"]),
+        ("/cubes/nobody/zzzzzz", []),
+    ],
+)
+def test_an_unknown_cube_suggests_the_nearest_names(
+    seeded: Seeded, url: str, expected: list[str]
+) -> None:
+    soup = page(seeded, url, status=404)
+    assert [a.get_text() for a in soup.select(".suggestions a")][: len(expected) or 1] == (
+        expected or []
+    )
+    if expected:
+        assert soup.select_one(".suggestions a")["href"] == "/cubes/" + expected[0]
