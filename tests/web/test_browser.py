@@ -9,24 +9,15 @@ installs them); without them they fail, they do not skip.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from mip.keys import SigningKey
-from tests.support import start_registry_process
-from tests.web.seeding import HOSTILE, create_token, seed_marketplace
+from tests.web.seeding import HOSTILE
 
 pytestmark = pytest.mark.browser
 
@@ -34,62 +25,6 @@ REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 WAIT_SECONDS = 15
-
-
-@pytest.fixture(scope="module")
-def registry_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A registry process on loopback, seeded with the marketplace cubes."""
-    root = tmp_path_factory.mktemp("live-market")
-    data = root / "data"
-    data.mkdir()
-    database_url = f"sqlite:///{data / 'registry.db'}"
-    tokens = {ns: create_token(database_url, ns) for ns in ("acme", "evil")}
-    env = {**os.environ, "PYTHONPATH": str(REPO), "MEMSTORE_DOWNLOAD_FLUSH_SECONDS": "0.2"}
-    server = start_registry_process(env, data)
-    try:
-        with httpx.Client(base_url=server.url, timeout=10) as client:
-            seed_marketplace(client, tokens, SigningKey.generate(), root / "src")
-        yield server.url
-    finally:
-        server.stop()
-
-
-def _require_browser() -> None:
-    chromium = shutil.which("chromium")
-    if chromium is None or not Path(CHROMEDRIVER).exists():
-        pytest.fail(
-            "headless Chromium is missing: install the Debian packages 'chromium' and "
-            "'chromium-driver' (run scripts/browsers) — browser tests never skip"
-        )
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[WebDriver]:
-    """Headless Chromium with a fresh profile, driven through the system chromedriver."""
-    _require_browser()
-    profile = tempfile.mkdtemp(prefix="chromium-profile-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium") or "chromium"
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        f"--user-data-dir={profile}",
-        "--window-size=1280,1000",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(WAIT_SECONDS)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def _shot(driver: WebDriver, name: str) -> Path:
@@ -196,7 +131,7 @@ def test_hostile_cube_runs_no_script(browser: WebDriver, registry_url: str) -> N
 def test_namespace_and_404_pages(browser: WebDriver, registry_url: str) -> None:
     browser.get(registry_url + "/namespaces/acme")
     assert browser.find_element(By.TAG_NAME, "h1").text == "Namespace acme"
-    assert len(browser.find_elements(By.CSS_SELECTOR, ".cube-card")) == 2
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".cube-card")) == 3
     _shot(browser, "namespace")
     browser.get(registry_url + "/cubes/acme/no-such-cube")
     assert browser.find_element(By.TAG_NAME, "h1").text == "Not found"
