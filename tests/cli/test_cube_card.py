@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from memos_client.authoring.packer import pack
 from memos_client.errors import SourceError
-from memos_client.keystore import generate_key
-from memos_client.packer import pack
+from memos_client.trust.keystore import generate_key
 from mip.container import open_bundle
 from mip.keys import SigningKey
 from mip.limits import MAX_CARD_README_CHARS
