@@ -218,7 +218,7 @@ def main() -> None:
     compile_project()
 
     from memos_client.authoring.packer import pack
-    from memos_client.registry.index_client import IndexClient
+    from memos_client.registry.client import RegistryClient
     from mip.container import open_bundle
     from mip.keys import SigningKey
 
@@ -289,7 +289,7 @@ def main() -> None:
             for i in range(chain)
         ]
         print(f"building {len(cubes)} cubes and wheels ...", flush=True)
-        with IndexClient(index_url, token) as client:
+        with RegistryClient(index_url, token) as client:
             first = True
             for name, nbytes, deps in reversed(cubes):
                 bundle_path = work / "bundles" / (name.replace("/", "-") + ".memcube")

@@ -75,12 +75,12 @@ def admin_token(data_dir: Path, env: dict[str, str], namespace: str) -> str:
 
 def populate(url: str, token: str, versions: int) -> tuple[str, str, int]:
     """Publish `bench/cube` in `versions` versions; return cube path, envelope path, size."""
-    from memos_client.registry.index_client import IndexClient
+    from memos_client.registry.client import RegistryClient
     from mip.dsse import sign
     from mip.keys import SigningKey
 
     key = SigningKey.generate()
-    with IndexClient(url, token) as client:
+    with RegistryClient(url, token) as client:
         for index in range(versions):
             document = {
                 "mip_version": "1.0",
@@ -331,9 +331,9 @@ def transfer_benchmarks(args: argparse.Namespace, work: Path) -> list[str]:
     pypi = start_pypiserver(packages)
     rows = []
     try:
-        from memos_client.registry.index_client import IndexClient
+        from memos_client.registry.client import RegistryClient
 
-        with IndexClient(registry.url, token) as client:
+        with RegistryClient(registry.url, token) as client:
             client.upload_blob(digest, size, tensor)
         contenders: dict[str, Callable[[], float]] = {
             "memstore GET /v1/blobs": lambda: curl_seconds([f"{registry.url}/v1/blobs/{digest}"]),

@@ -10,14 +10,28 @@ The CLI turns each into one line on stderr and an exit code (``memos_client.cli.
     ├── VerificationError           exit 3   a bundle or download failed verification
     ├── TrustError                  exit 3   a signer is not trusted or changed
     ├── NotFoundError               exit 4   unknown cube, version, memory, principal
+    │   └── RegistryNotFoundError   exit 4   the registry has no such cube, version, blob...
     ├── ResolutionError             exit 5   constraints cannot be satisfied
-    ├── RegistryError               exit 6   the registry answered with an error (has ``code``)
-    ├── NetworkError                exit 7   the registry could not be reached
+    ├── RegistryError               exit 6   the registry refused a request (``code``, ``status``)
+    │   ├── RegistryNotFoundError   exit 4   (also a NotFoundError) 404: cube_not_found, ...
+    │   ├── RegistryAuthError       exit 6   401/403: no, a wrong or an expired token; no scope
+    │   ├── RegistryConflictError   exit 6   409: version_exists, name_conflict, ...
+    │   ├── RegistryUnavailableError exit 6  5xx: the registry or its storage failed; retry
+    │   └── InvalidResponseError    exit 6   the answer breaks the API: a document of the wrong
+    │                                        shape or size, a redirect off the web, a signed
+    │                                        manifest the registry's copy contradicts
+    ├── NetworkError                exit 7   the registry could not be reached or broke off
+    │   └── DeadlineExceededError   exit 7   no complete answer within the request's deadline
     ├── AccessDeniedError           exit 8   a governance policy refused the call
     ├── RuntimeStoreError           exit 1   the local runtime store failed
     └── IncompatibleMemoryError     exit 9   a snapshot/adapter does not fit the loaded model
 
 Protocol errors (``mip.errors.MIPError``) raised while reading a bundle map to exit 3 as well.
+
+The registry client (:mod:`memos_client.registry`) raises the registry and network errors: an
+error answer becomes one of them in one place (``memos_client.registry.answers``), by the
+registry's stable code (``mip.registry_api.ErrorCode``), else by its HTTP status; socket, TLS
+and protocol failures are translated once, in the transport.
 """
 
 from __future__ import annotations
@@ -103,11 +117,48 @@ class RegistryError(MemosError):
         self.status = status
 
 
+class RegistryNotFoundError(NotFoundError, RegistryError):
+    """The registry has no such cube, version, blob, namespace, upload or token (404)."""
+
+    code = "not_found"
+
+
+class RegistryAuthError(RegistryError):
+    """The registry refused the credentials (401) or their scope (403)."""
+
+    code = "unauthorized"
+
+
+class RegistryConflictError(RegistryError):
+    """The registry's state does not allow the request (409)."""
+
+    code = "conflict"
+
+
+class RegistryUnavailableError(RegistryError):
+    """The registry or a service it depends on failed (5xx): try again later."""
+
+    code = "unavailable"
+
+
+class InvalidResponseError(RegistryError):
+    """The registry answered something the API does not allow: a document of the wrong shape or
+    size, a redirect to a non-HTTP URL, or data its own signed manifest contradicts."""
+
+    code = "invalid_response"
+
+
 class NetworkError(MemosError):
-    """The registry could not be reached."""
+    """The registry could not be reached, or the connection broke off."""
 
     code = "network"
     exit_code = 7
+
+
+class DeadlineExceededError(NetworkError):
+    """A request got no complete answer within its deadline (a stalled or dripping server)."""
+
+    code = "deadline_exceeded"
 
 
 class AccessDeniedError(MemosError):

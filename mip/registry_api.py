@@ -77,7 +77,7 @@ class ErrorCode(StrEnum):
     SIZE_MISMATCH = mip_errors.SizeMismatchError.code
     # 401 / 403: who is asking.
     UNAUTHORIZED = "unauthorized"
-    TOKEN_EXPIRED = "token_expired"
+    TOKEN_EXPIRED = "token_expired"  # noqa: S105 - a code, not a secret
     FORBIDDEN = "forbidden"
     UNREGISTERED_KEY = "unregistered_key"
     # 404: what was asked for does not exist.
@@ -87,7 +87,7 @@ class ErrorCode(StrEnum):
     BLOB_NOT_FOUND = "blob_not_found"
     NAMESPACE_NOT_FOUND = "namespace_not_found"
     UPLOAD_NOT_FOUND = "upload_not_found"
-    TOKEN_NOT_FOUND = "token_not_found"
+    TOKEN_NOT_FOUND = "token_not_found"  # noqa: S105 - a code, not a secret
     NO_MATCHING_VERSION = "no_matching_version"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     # 409: the registry's state does not allow it.

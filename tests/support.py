@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 if TYPE_CHECKING:
-    from memos_client.registry.install_client import BlobStream
+    from memos_client.registry.client import BlobStream
 
 #: The repository root (what ``python -c`` probes run in, so they import this checkout).
 REPO = Path(__file__).resolve().parents[1]

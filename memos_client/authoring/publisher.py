@@ -25,12 +25,13 @@ from typing import TYPE_CHECKING, BinaryIO, cast
 import msgspec
 
 from memos_client.errors import UsageError
-from memos_client.registry.api import ProgressCallback, PublishResult
 from mip.archive import Entry, RangeReader, blob_entries, read_entries
 from mip.digests import Digest
+from mip.registry_api import PublishResult
 
 if TYPE_CHECKING:
-    from memos_client.registry.publish_client import PublishingClient
+    from memos_client.registry.client import RegistryClient
+    from memos_client.registry.transport import ProgressCallback
     from mip.keys import PublicKey
 
 
@@ -54,7 +55,7 @@ class _BlobUploads:
         self,
         path: Path,
         blobs: dict[Digest, Entry],
-        client: PublishingClient,
+        client: RegistryClient,
         progress: ProgressCallback | None,
     ) -> None:
         self._path = path
@@ -158,7 +159,7 @@ def _checked_envelope(
 
 def publish_bundle(
     path: Path,
-    client: PublishingClient,
+    client: RegistryClient,
     own_keys: dict[str, PublicKey] | None = None,
     progress: ProgressCallback | None = None,
 ) -> PublishOutcome:

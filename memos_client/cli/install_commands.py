@@ -10,7 +10,7 @@ from memos_client.cli.app import arg, command
 
 if TYPE_CHECKING:
     from memos_client.install.installer import InstallResult
-    from memos_client.install.workflow import Options
+    from memos_client.install.session import Options
     from memos_client.trust.store import NamespacePin
 
 INDEX_URL = arg(
@@ -34,19 +34,20 @@ def _options(
     upgrade: bool = False,
     json_output: bool = False,
 ) -> Options:
+    from memos_client.cli.output import progress_bar
     from memos_client.config import memos_cache_dir, memos_home
     from memos_client.install.cache import Cache
-    from memos_client.install.fetch import default_index_url
-    from memos_client.install.workflow import Options
+    from memos_client.install.fetch import default_registry_url
+    from memos_client.install.session import Options
 
     return Options(
         home=memos_home(),
         cache=Cache(memos_cache_dir()),
-        index_url=(index_url or default_index_url()).rstrip("/"),
+        index_url=(index_url or default_registry_url()).rstrip("/"),
         offline=offline,
         allow_unsigned=allow_unsigned,
         upgrade=upgrade,
-        show_progress=not json_output,
+        progress=None if json_output else progress_bar,
     )
 
 
@@ -163,7 +164,7 @@ def uninstall(cubes: list[str], json_output: bool) -> None:
 def list_cubes(json_output: bool) -> None:
     """List installed cubes: name, version, manifest digest, memory count."""
     from memos_client.cli.output import print_json
-    from memos_client.install.workflow import open_runtime
+    from memos_client.install.session import open_runtime
 
     options = _options(None)
     runtime = open_runtime(options.home)

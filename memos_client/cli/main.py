@@ -18,7 +18,9 @@ COMMAND_MODULES = {
     "cache": "cache_commands",
     **dict.fromkeys(("install", "uninstall", "list", "show", "lock", "sync"), "install_commands"),
     **dict.fromkeys(("activate", "consolidate", "generate"), "model_commands"),
-    **dict.fromkeys(("login", "publish", "yank", "search", "token"), "registry_commands"),
+    **dict.fromkeys(
+        ("login", "logout", "whoami", "publish", "yank", "search", "token"), "registry_commands"
+    ),
     **dict.fromkeys(
         ("add", "query", "plan", "history", "rollback", "diff", "access", "lifecycle", "principal"),
         "runtime_commands",

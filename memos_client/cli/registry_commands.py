@@ -1,4 +1,5 @@
-"""Registry commands: ``login``, ``publish``, ``yank``, ``search``, ``show``, ``token``."""
+"""Registry commands: ``login``, ``logout``, ``whoami``, ``publish``, ``yank``, ``search``,
+``show``, ``token``."""
 
 from __future__ import annotations
 
@@ -10,19 +11,21 @@ from memos_client.cli.app import arg, command, group
 from mip.cli_args import integer
 
 if TYPE_CHECKING:
-    from memos_client.registry.index_client import IndexClient
+    from memos_client.registry.client import RegistryClient
+    from mip.registry_api import VersionDetail
 
 INDEX_URL = arg("--index-url", help="Registry URL (default: MEMOS_INDEX_URL or `memos login`).")
 TOKEN = arg("--token", help="API token (default: MEMOS_TOKEN or `memos login`).")
 JSON = arg("--json", dest="json_output", action="store_true", help="Print the result as JSON.")
 
 
-def _client(index_url: str | None, token: str | None) -> IndexClient:
-    from memos_client.registry.config import load_index_settings
-    from memos_client.registry.index_client import IndexClient
+def _client(index_url: str | None, token: str | None) -> RegistryClient:
+    """The registry a command names or is configured with, and the token of its origin."""
+    from memos_client.registry.client import RegistryClient
+    from memos_client.registry.config import registry_settings
 
-    settings = load_index_settings(index_url, token)
-    return IndexClient(settings.index_url, settings.token)
+    settings = registry_settings(index_url, token)
+    return RegistryClient(settings.url, settings.token)
 
 
 def _split_reference(reference: str) -> tuple[str, str | None]:
@@ -45,8 +48,8 @@ def login(index_url: str | None, token: str | None) -> None:
     import os
 
     from memos_client.errors import UsageError
+    from memos_client.registry.client import RegistryClient
     from memos_client.registry.config import check_index_url, check_token, save_login
-    from memos_client.registry.index_client import IndexClient
 
     given = index_url or os.environ.get("MEMOS_INDEX_URL")
     if not given:
@@ -69,15 +72,56 @@ def login(index_url: str | None, token: str | None) -> None:
         secret = check_token(typed, "the prompt")
     # Nothing is stored unless the registry accepted the token with a well-formed answer: a
     # failed login leaves the previous credentials as they were.
-    with IndexClient(url, secret) as client:
+    with RegistryClient(url, secret) as client:
         identity = client.whoami()
     message = (
-        f"logged in to {url} as {identity['account']} "
-        f"(namespaces: {', '.join(identity['namespaces'])})"
+        f"logged in to {url} as {identity.account} (namespaces: {', '.join(identity.namespaces)})"
     )
     path = save_login(url, secret)
     print(message)
     print(f"credentials stored in {path}", file=sys.stderr)
+
+
+@command()
+@INDEX_URL
+@TOKEN
+@JSON
+def whoami(index_url: str | None, token: str | None, json_output: bool) -> None:
+    """Show the account, namespaces and expiry of the token used for the registry."""
+    from memos_client.cli.output import print_json
+    from memos_client.errors import UsageError
+
+    with _client(index_url, token) as client:
+        if client.token is None:
+            raise UsageError(
+                f"no token for {client.url}: run 'memos login --index-url {client.url}', "
+                "or pass --token"
+            )
+        identity = client.whoami()
+    if json_output:
+        import msgspec
+
+        print_json({"index_url": client.url, **msgspec.to_builtins(identity)})
+        return
+    print(f"{identity.account} at {client.url}")
+    print(f"namespaces: {', '.join(identity.namespaces)}; actions: {', '.join(identity.actions)}")
+    print(f"token {identity.token_prefix}... expires {identity.expires_at:%Y-%m-%d}")
+
+
+@command()
+@arg("--index-url", help="Registry to log out of (default: MEMOS_INDEX_URL or `memos login`'s).")
+def logout(index_url: str | None) -> None:
+    """Forget the token stored for a registry (the token stays valid: `memos token revoke`)."""
+    from memos_client.errors import UsageError
+    from memos_client.registry.config import configured_index_url, login_path, remove_login
+
+    url = configured_index_url(index_url)
+    if url is None:
+        raise UsageError("no registry configured: pass --index-url")
+    if not remove_login(url):
+        print(f"not logged in to {url}", file=sys.stderr)
+        return
+    print(f"logged out of {url} (removed its token from {login_path()})")
 
 
 @command()
@@ -87,15 +131,12 @@ def login(index_url: str | None, token: str | None) -> None:
 @JSON
 def publish(bundle: Path, index_url: str | None, token: str | None, json_output: bool) -> None:
     """Check a bundle, upload the blobs the registry lacks, then publish its signed manifest."""
-    # The publish path stays light: no httpx for an http:// registry, and the bundle checks'
-    # imports (msgspec, cryptography) happen while the upload runs (memos_client.authoring.publisher).
+    # The publish path stays light: the bundle checks' imports (msgspec models, cryptography)
+    # happen while the upload runs (memos_client.authoring.publisher).
     from memos_client.authoring.publisher import publish_bundle
     from memos_client.cli.output import format_size, print_json, progress_bar
-    from memos_client.registry.config import load_index_settings
-    from memos_client.registry.publish_client import connect
 
-    settings = load_index_settings(index_url, token)
-    client = connect(settings.index_url, settings.token)
+    client = _client(index_url, token)
     try:
         with progress_bar(
             bundle.stat().st_size if bundle.is_file() else 0, "publishing"
@@ -168,7 +209,8 @@ def search(query: list[str], limit: int, index_url: str | None, json_output: boo
     if not words:
         raise UsageError("give words to search for: memos search WORD...")
     with _client(index_url, None) as client:
-        total, hits = client.search(words, limit=limit)
+        page = client.search(words, limit=limit)
+    total, hits = page.total, page.results
     if json_output:
         print_json(
             {
@@ -204,15 +246,21 @@ def show_registry(reference: str, index_url: str | None, json_output: bool) -> N
     from memos_client.cli.output import format_size, print_json
 
     name, version = _split_reference(reference)
+    import msgspec
+
+    from memos_client.registry.client import CubeAnswer
+
     with _client(index_url, None) as client:
         if version is not None:
-            details: dict[str, Any] = client.version(name, version)
+            details = client.version(name, version)
             if json_output:
-                print_json(details)
+                print_json(msgspec.to_builtins(details))
                 return
             _print_version(name, details, format_size)
             return
-        cube = client.cube(name)
+        answer = client.cube(name)
+    assert isinstance(answer, CubeAnswer)  # an unconditional request is never answered 304
+    cube = answer.document
     if json_output:
         print_json(
             {
@@ -248,18 +296,15 @@ def show_registry(reference: str, index_url: str | None, json_output: bool) -> N
         )
 
 
-def _print_version(name: str, details: dict[str, Any], format_size: Any) -> None:
-    # ``details`` has the shape registry_documents.VERSION_DETAIL (checked by the client).
-    print(f"{details.get('name') or name}@{details['version']}  {details['manifest_digest']}")
-    print(f"published {details['published_at']}  downloads {details.get('downloads', 0)}")
-    if details.get("yanked"):
-        print(f"YANKED: {details.get('yank_reason')}")
-    for dependency, specifier in sorted(details.get("dependencies", {}).items()):
+def _print_version(name: str, details: VersionDetail, format_size: Any) -> None:
+    print(f"{details.name or name}@{details.version}  {details.manifest_digest}")
+    print(f"published {details.published_at}  downloads {details.downloads}")
+    if details.yanked:
+        print(f"YANKED: {details.yank_reason}")
+    for dependency, specifier in sorted(details.dependencies.items()):
         print(f"depends on {dependency} {specifier}")
-    for part in details.get("parts", []):
-        print(
-            f"  {part['kind']:<10} {part['name']:<24} {format_size(part['size']):>9}  {part['digest']}"
-        )
+    for part in details.parts:
+        print(f"  {part.kind:<10} {part.name:<24} {format_size(part.size):>9}  {part.digest}")
 
 
 TOKEN_GROUP = group("token", "Create, list and revoke the registry tokens of your account.")
@@ -299,17 +344,19 @@ def token_create(
     json_output: bool,
 ) -> None:
     """Create a token within your token's scopes; the secret is printed this once."""
+    import msgspec
+
     from memos_client.cli.output import print_json
 
     with _client(index_url, token) as client:
         created = client.create_token(namespace, action or ["publish"], days, description)
     if json_output:
-        print_json(created)
+        print_json(msgspec.to_builtins(created))
         return
-    print(created["token"])
+    print(created.token)
     print(
-        f"scopes: {', '.join(created['namespaces'])}; {', '.join(created['actions'])}; "
-        f"expires {created['expires_at']}. It is not shown again: store it now.",
+        f"scopes: {', '.join(created.namespaces)}; {', '.join(created.actions)}; "
+        f"expires {msgspec.to_builtins(created.expires_at)}. It is not shown again: store it now.",
         file=sys.stderr,
     )
 
@@ -320,22 +367,24 @@ def token_create(
 @JSON
 def token_list(index_url: str | None, token: str | None, json_output: bool) -> None:
     """Your account's tokens within your token's scopes, newest first (never their secrets)."""
+    import msgspec
+
     from memos_client.cli.output import print_json
 
     with _client(index_url, token) as client:
         tokens = client.list_tokens()
     if json_output:
-        print_json(tokens)
+        print_json(msgspec.to_builtins(tokens))
         return
     if not tokens:
         print("no tokens", file=sys.stderr)
         return
     for item in tokens:
-        state = "revoked" if item["revoked"] else f"expires {str(item['expires_at'])[:10]}"
-        mark = "  (this one)" if item["current"] else ""
+        state = "revoked" if item.revoked else f"expires {item.expires_at:%Y-%m-%d}"
+        mark = "  (this one)" if item.current else ""
         print(
-            f"{item['id']:>5}  {item['prefix']}...  {','.join(item['namespaces'])}  "
-            f"{','.join(item['actions'])}  {state}  {item['description']}{mark}".rstrip()
+            f"{item.id:>5}  {item.prefix}...  {','.join(item.namespaces)}  "
+            f"{','.join(item.actions)}  {state}  {item.description}{mark}".rstrip()
         )
 
 

@@ -15,7 +15,7 @@ from mip.names import normalize_cube_name
 from mip.versions import Version
 
 if TYPE_CHECKING:
-    from memos_client.install.workflow import Session
+    from memos_client.install.session import Session
 
 
 def import_bundle(path: Path, session: Session) -> VerifiedCube:
@@ -54,7 +54,7 @@ def import_bundle(path: Path, session: Session) -> VerifiedCube:
             bundle.check_contents()
         except MIPError as exc:
             raise VerificationError(f"{path}: {exc}") from exc
-        cache = session.index.cache
+        cache = session.registry.cache
         for digest in bundle.blobs:
             if not cache.has_blob(digest, bundle.blobs[digest].size):
                 bundle.extract_blob(digest, cache.blob_path(digest))

@@ -16,7 +16,6 @@ everything and removes what no longer matches its name.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ from typing import Any
 import msgspec
 
 from mip.digests import Digest, digest_hex
+from mip.registry_api import CubeDocument
 
 CACHE_VERSION = "v1"
 _CHUNK = 1 << 20
@@ -43,6 +43,14 @@ class CacheReport(msgspec.Struct):
     checked: int = 0
     bytes_checked: int = 0
     corrupt: list[str] = msgspec.field(default_factory=list)
+
+
+class CachedCubeDocument(msgspec.Struct, frozen=True):
+    """A cube document as the registry at ``index_url`` served it, with its ETag."""
+
+    etag: str | None
+    index_url: str
+    document: CubeDocument
 
 
 class Cache:
@@ -87,12 +95,6 @@ class Cache:
         os.replace(temp_path, destination)
         return destination
 
-    def discard_blob(self, digest: Digest) -> None:
-        """Remove a blob (and any partial download of it)."""
-        for path in (self.blob_path(digest), self.partial_path(digest)):
-            with suppress(FileNotFoundError):
-                path.unlink()
-
     # -- small entries (envelopes, index documents) ----------------------------------------------
 
     def _write_atomic(self, destination: Path, data: bytes) -> None:
@@ -132,12 +134,12 @@ class Cache:
         with suppress(FileNotFoundError):
             self.envelope_path(manifest_digest).unlink()
 
-    def read_index(self, index_url: str, name: str) -> dict[str, Any] | None:
-        """The cached cube document (``{"etag", "document"}``), or ``None``.
+    def read_index(self, index_url: str, name: str) -> CachedCubeDocument | None:
+        """The cached cube document and its ETag, or ``None``.
 
-        An entry that is not such an object (damaged, or not written by this client) counts as
-        absent and is removed, so the next request replaces it. The document itself is checked
-        where it is read, by :func:`memos_client.install.resolver.candidates_from_document`.
+        An entry that is not one (damaged, or not written by this client) counts as absent and
+        is removed, so the next request replaces it. Its versions are parsed where it is read,
+        by :func:`memos_client.install.resolver.candidates_from_document`.
         """
         path = self.index_path(index_url, name)
         try:
@@ -155,10 +157,12 @@ class Cache:
         with suppress(FileNotFoundError):
             self.index_path(index_url, name).unlink()
 
-    def write_index(self, index_url: str, name: str, document: Any, etag: str | None) -> None:
+    def write_index(
+        self, index_url: str, name: str, document: CubeDocument, etag: str | None
+    ) -> None:
         """Store a cube document and its ETag."""
-        data = json.dumps({"etag": etag, "index_url": index_url, "document": document})
-        self._write_atomic(self.index_path(index_url, name), data.encode())
+        data = msgspec.json.encode(CachedCubeDocument(etag, index_url, document))
+        self._write_atomic(self.index_path(index_url, name), data)
 
     # -- maintenance -----------------------------------------------------------------------------
 
@@ -236,28 +240,20 @@ class Cache:
         return freed
 
 
-def _index_entry(data: bytes, *, parse: bool = False) -> dict[str, Any] | None:
-    """The cube document entry ``data`` holds (``{"etag", "document"}``), or ``None`` when it is
-    not one. ``parse`` also checks the document and parses every version, digest and dependency
-    in it (``memos cache verify``; installs do that when they read it)."""
-    from memos_client.registry.documents import InvalidDocumentError, decode_json
-
+def _index_entry(data: bytes, *, parse: bool = False) -> CachedCubeDocument | None:
+    """The cube document entry ``data`` holds, or ``None`` when it is not one. ``parse`` also
+    parses every version, digest and dependency in it (``memos cache verify``; installs do that
+    when they read it)."""
     try:
-        entry = decode_json(data)
-    except ValueError:
-        return None
-    if (
-        not isinstance(entry, dict)
-        or "document" not in entry
-        or not isinstance(entry.get("etag"), (str, type(None)))
-    ):
+        entry = msgspec.json.decode(data, type=CachedCubeDocument)
+    except (msgspec.DecodeError, msgspec.ValidationError):
         return None
     if parse:
-        from memos_client.install.resolver import candidates_from_document
+        from memos_client.install.resolver import InvalidCandidateError, candidates_from_document
 
         try:
-            candidates_from_document(entry["document"])
-        except InvalidDocumentError:
+            candidates_from_document(entry.document)
+        except InvalidCandidateError:
             return None
     return entry
 

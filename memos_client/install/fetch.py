@@ -1,11 +1,9 @@
-"""Talking to a registry for installs: cube documents, envelopes, namespace keys and blobs.
+"""A registry seen through the cache, for installs: cube documents, envelopes, keys and blobs.
 
-Requests go through :class:`memos_client.registry.install_client.InstallClient` (the one place
-where transport errors are translated; conditional cube documents with ``If-None-Match``; 404 is a
-not-found error the CLI maps to exit 4). This module adds the cache: blob downloads into the
-content-addressed cache that are bounded by the declared size, retried and resumed with ``Range``
-after an interruption. Redirects to storage are followed without the ``Authorization`` header
-when they leave the registry's origin (the test suite checks it against two real servers).
+Requests go through :class:`memos_client.registry.client.RegistryClient`, anonymously: installs
+read, and a registry a lockfile names is never sent a credential. This module adds the cache:
+conditional cube documents (``If-None-Match``), blob downloads into the content-addressed cache
+that are bounded by the signed size, retried and resumed with ``Range`` after an interruption.
 """
 
 from __future__ import annotations
@@ -15,17 +13,16 @@ import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from memos_client.errors import NetworkError, NotFoundError, RegistryError, VerificationError
 from memos_client.install.cache import Cache
-from memos_client.install.resolver import Candidate, candidates_from_document
-from memos_client.registry.documents import InvalidDocumentError, invalid_response
+from memos_client.install.resolver import Candidate, InvalidCandidateError, candidates_from_document
 from mip.digests import Digest
 from mip.names import CubeName
 
 if TYPE_CHECKING:
-    from memos_client.registry.install_client import InstallClient
+    from memos_client.registry.client import RegistryClient
     from mip.keys import PublicKey
 
 DEFAULT_INDEX_URL = "http://127.0.0.1:8700"
@@ -52,7 +49,7 @@ class BackgroundDownload:
 
     def __init__(
         self,
-        index: RegistryIndex,
+        index: CachedRegistry,
         blobs: Mapping[Digest, int],
         progress: Callable[[int], None] | None = None,
     ) -> None:
@@ -65,7 +62,7 @@ class BackgroundDownload:
 
     def _run(
         self,
-        index: RegistryIndex,
+        index: CachedRegistry,
         blobs: Mapping[Digest, int],
         progress: Callable[[int], None] | None,
     ) -> None:
@@ -94,7 +91,7 @@ class BackgroundDownload:
         self._error = None
 
 
-def default_index_url() -> str:
+def default_registry_url() -> str:
     """``$MEMOS_INDEX_URL``, else the registry of ``memos login``, else the local default
     (a configured URL that is not http(s) is refused, not replaced by the default)."""
     from memos_client.registry.config import configured_index_url
@@ -112,7 +109,7 @@ def _pins_known(known: Sequence[Candidate], exact_pins: Collection[str]) -> bool
     return all(Version.parse(pin) in versions for pin in exact_pins)
 
 
-class RegistryIndex:
+class CachedRegistry:
     """A registry seen through the cache: the resolver's :class:`Index`, plus envelopes and blobs.
 
     Offline, everything comes from the cache. Online, cube documents are revalidated with
@@ -121,9 +118,7 @@ class RegistryIndex:
     right and no request is needed.
     """
 
-    def __init__(
-        self, url: str, cache: Cache, *, offline: bool = False, token: str | None = None
-    ) -> None:
+    def __init__(self, url: str, cache: Cache, *, offline: bool = False) -> None:
         from memos_client.registry.config import check_index_url
 
         # Refuse a URL that is not http(s) here, where every install, lock and sync begins,
@@ -131,32 +126,28 @@ class RegistryIndex:
         self.url = check_index_url(url)
         self.cache = cache
         self.offline = offline
-        self._token = token
-        self._client: InstallClient | None = None
+        self._client: RegistryClient | None = None
         self._lock = threading.Lock()
 
     # -- transport -------------------------------------------------------------------------------
 
     @property
-    def client(self) -> InstallClient:
-        """The registry client (created on first use: an offline install never needs one)."""
+    def client(self) -> RegistryClient:
+        """The registry client (created on first use: an offline install never needs one).
+        Anonymous: no credential goes to a registry for reads."""
         with self._lock:
             if self._client is None:
                 if self.offline:
                     raise NetworkError("--offline forbids the network, and this needs it")
-                from memos_client.registry.install_client import InstallClient
+                from memos_client.registry.client import RegistryClient
 
-                self._client = InstallClient.connect(self.url, self._token)
+                self._client = RegistryClient(self.url)
             return self._client
 
     def close(self) -> None:
         """Close the HTTP connections."""
         if self._client is not None:
             self._client.close()
-
-    def get_json(self, path: str) -> Any:
-        """A JSON document from the registry (``path`` starts with ``/v1``)."""
-        return self.client.get_json(path)
 
     # -- the resolver's view ---------------------------------------------------------------------
 
@@ -166,8 +157,8 @@ class RegistryIndex:
         known: list[Candidate] | None = None
         if cached is not None:
             try:
-                known = candidates_from_document(cached["document"], name)
-            except InvalidDocumentError:
+                known = candidates_from_document(cached.document, name)
+            except InvalidCandidateError:
                 # Not what this client writes: treat it as absent, and ask the registry again.
                 self.cache.discard_index(self.url, name)
                 cached = None
@@ -178,17 +169,24 @@ class RegistryIndex:
                 f"unknown cube {name}: it is not in the cache, and --offline forbids asking "
                 f"the registry at {self.url}"
             )
-        etag = cached.get("etag") if cached else None
-        document, new_etag = self.client.cube_document(name, etag)
-        if document is None:
-            if known is None:
-                raise RegistryError(f"{self.url} answered 304 to an unconditional request")
+        from memos_client.registry.answers import invalid_response
+        from memos_client.registry.client import NotModified
+
+        etag = cached.etag if cached is not None and known is not None else None
+        try:
+            answer = self.client.cube(name, etag)
+        except NetworkError as exc:
+            raise type(exc)(
+                f"{exc}; check --index-url, or install cached cubes with --offline"
+            ) from exc
+        if isinstance(answer, NotModified):
+            assert known is not None  # only a conditional request is answered 304
             return known
         try:
-            result = candidates_from_document(document, name)
-        except InvalidDocumentError as exc:
+            result = candidates_from_document(answer.document, name)
+        except InvalidCandidateError as exc:
             raise invalid_response(self.url, "GET", f"/v1/cubes/{name}", exc.what) from None
-        self.cache.write_index(self.url, name, document, new_etag)
+        self.cache.write_index(self.url, name, answer.document, answer.etag)
         return result
 
     # -- envelopes and keys ----------------------------------------------------------------------
@@ -219,8 +217,8 @@ class RegistryIndex:
         keys = {}
         for item in listed:
             try:
-                key = PublicKey.from_pem(str(item["public_key_pem"]).encode())
-            except (InvalidKeyError, KeyError):
+                key = PublicKey.from_pem(item.public_key_pem.encode())
+            except InvalidKeyError:
                 continue
             keys[key.key_id] = key
         return keys
@@ -312,14 +310,16 @@ class RegistryIndex:
                 with open(partial, "rb") as existing:
                     while block := existing.read(_CHUNK):
                         hasher.update(block)
-        if offset >= size:
+        if offset and offset >= size:
+            # A complete file that was never committed (it failed the digest check): start over.
             partial.unlink()
             hasher, offset = hashlib.sha256(), 0
         if progress is not None and offset:
             progress(offset)
         received = offset
         buffer = memoryview(bytearray(_CHUNK))
-        with self.client.stream_blob(digest, offset) as stream, open(partial, "ab") as sink:
+        stream_blob = self.client.open_blob(digest, size, offset)
+        with stream_blob as stream, open(partial, "ab") as sink:
             while count := stream.readinto(buffer):
                 if cancel is not None and cancel.is_set():
                     raise DownloadCancelledError(digest)

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from memos_client.errors import VerificationError
+from memos_client.errors import InvalidResponseError, VerificationError
 from memos_client.install.cache import Cache
 from memos_client.install.resolver import Candidate
 from memos_client.trust.signers import KeySource, check_signers
@@ -38,6 +38,7 @@ from memos_client.trust.store import NamespacePin
 from mip.digests import Digest, digest_bytes, digest_hex, parse_digest
 from mip.errors import MIPError
 from mip.limits import DEFAULT_LIMITS
+from mip.names import CubeName
 
 if TYPE_CHECKING:
     from memos_client.runtime import MemOS
@@ -243,6 +244,10 @@ def _quick_manifest(payload: bytes) -> dict[str, Any] | None:
 
 
 def _check_identity(candidate: Candidate, manifest: Mapping[str, Any]) -> None:
+    """The signed manifest is the cube and version asked for, with the dependencies the index
+    announced: MIP-1 §11, a registry's word is not trust. The resolver read the dependencies
+    from the (unsigned) cube document; one added or dropped there is refused here, before
+    anything is downloaded or installed."""
     from mip.names import normalize_cube_name
     from mip.versions import Version
 
@@ -253,6 +258,30 @@ def _check_identity(candidate: Candidate, manifest: Mapping[str, Any]) -> None:
             f"{candidate}: the signed manifest is for {manifest['name']} {manifest['version']}; "
             "the registry served the wrong cube"
         )
+    signed = manifest.get("dependencies", {})
+    if not isinstance(signed, dict):
+        return  # not valid MIP: validate_manifest refuses it with the schema's message
+    try:
+        signed_set = {normalize_cube_name(str(k)): str(v) for k, v in signed.items()}
+    except MIPError:
+        return  # likewise
+    announced = {normalize_cube_name(str(k)): str(v) for k, v in candidate.dependencies.items()}
+    if signed_set != announced:
+        raise InvalidResponseError(
+            f"{candidate}: the dependencies announced for it ({_listed(announced)}) differ from "
+            f"those its signed manifest declares ({_listed(signed_set)}); the registry or the "
+            "lockfile is wrong or tampered with: nothing was installed",
+            code="invalid_response",
+        )
+
+
+def _listed(dependencies: Mapping[CubeName, str]) -> str:
+    return ", ".join(f"{name} {spec}" for name, spec in sorted(dependencies.items())) or "none"
+
+
+def signed_dependencies(cube: VerifiedCube) -> dict[str, str]:
+    """The dependencies the cube's signed manifest declares (what a lockfile records)."""
+    return {str(k): str(v) for k, v in (cube.manifest.get("dependencies") or {}).items()}
 
 
 # -- staging -------------------------------------------------------------------------------------

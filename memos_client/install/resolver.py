@@ -19,11 +19,19 @@ import msgspec
 
 from memos_client.errors import NotFoundError, ResolutionError
 from memos_client.install.requirements import Requirement, requirement_text
-from memos_client.registry.documents import CUBE, InvalidDocumentError, checked
 from mip.digests import Digest, parse_digest
 from mip.errors import MIPError
 from mip.names import CubeName, normalize_cube_name
+from mip.registry_api import CubeDocument
 from mip.versions import Version, parse_specifier
+
+
+class InvalidCandidateError(ValueError):
+    """A cube document whose versions do not parse; ``what`` says what it should have been."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
 
 
 class Candidate(msgspec.Struct, frozen=True):
@@ -75,33 +83,35 @@ class MemoryIndex:
         return self._cubes[name]
 
 
-def candidates_from_document(document: Any, expected: CubeName | None = None) -> list[Candidate]:
+def candidates_from_document(
+    document: CubeDocument, expected: CubeName | None = None
+) -> list[Candidate]:
     """Candidates from a registry cube document (``GET /v1/cubes/{ns}/{name}``, API §5).
 
-    Raises :class:`InvalidDocumentError` when it is not one (a wrong shape, or a name, version,
-    digest or dependency that does not parse), or when it describes a cube other than
-    ``expected``.
+    Raises :class:`InvalidCandidateError` when a name, version, digest or dependency in it does
+    not parse, or when it describes a cube other than ``expected``. The dependencies are the
+    registry's copy: an install checks them against the signed manifest
+    (:func:`memos_client.install.installer.authenticate_envelope`).
     """
-    cube = checked(document, CUBE)
     try:
-        name = normalize_cube_name(cube.get("normalized_name") or cube["name"])
+        name = normalize_cube_name(document.normalized_name or document.name)
         if expected is not None and name != expected:
-            raise InvalidDocumentError(f"the cube document of {expected} (it describes {name})")
+            raise InvalidCandidateError(f"the cube document of {expected} (it describes {name})")
         result = []
-        for item in cube["versions"]:
+        for item in document.versions:
             candidate = Candidate(
                 name=name,
-                version=Version.parse(item["version"]),
-                version_text=item["version"],
-                manifest_digest=parse_digest(item["manifest_digest"]),
-                dependencies=dict(item.get("dependencies") or {}),
-                yanked=bool(item.get("yanked", False)),
-                yank_reason=item.get("yank_reason"),
+                version=Version.parse(item.version),
+                version_text=item.version,
+                manifest_digest=parse_digest(item.manifest_digest),
+                dependencies=dict(item.dependencies),
+                yanked=item.yanked,
+                yank_reason=item.yank_reason,
             )
             candidate.requirements()  # dependencies that do not parse fail here, not mid-resolve
             result.append(candidate)
     except MIPError as exc:
-        raise InvalidDocumentError(f"a valid cube document ({exc})") from exc
+        raise InvalidCandidateError(f"a valid cube document ({exc})") from exc
     return result
 
 

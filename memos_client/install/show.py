@@ -12,7 +12,7 @@ from memos_client.install.requirements import Requirement
 
 def installed_view(home: Path, requirement: Requirement) -> dict[str, Any] | None:
     """The installed cube (``None`` when not installed, or installed at another pinned version)."""
-    from memos_client.install.workflow import open_runtime
+    from memos_client.install.session import open_runtime
 
     runtime = open_runtime(home)
     try:

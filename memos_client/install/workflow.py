@@ -3,26 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import msgspec
-
 from memos_client.errors import NotFoundError, TrustError, UsageError
-from memos_client.install.cache import Cache
-from memos_client.install.fetch import RegistryIndex
 from memos_client.install.installer import (
     InstallResult,
     VerifiedCube,
-    authenticate_envelope,
     install_verified,
     remove_cube_files,
-    validate_manifest,
+    signed_dependencies,
 )
 from memos_client.install.requirements import Requirement
 from memos_client.install.resolver import Candidate, resolve
-from memos_client.trust.store import NamespacePin, load_pins, save_pins, trusted_keys
+from memos_client.install.session import Options, Session, open_runtime, open_session
+from memos_client.trust.store import NamespacePin
 from mip.digests import Digest
 from mip.names import CubeName
 from mip.versions import Version
@@ -30,89 +26,8 @@ from mip.versions import Version
 if TYPE_CHECKING:
     from memos_client.install.lockfile import Lockfile
     from memos_client.runtime import MemOS
-    from mip.keys import PublicKey
 
-
-class Options(msgspec.Struct):
-    """What every install command shares."""
-
-    home: Path
-    cache: Cache
-    index_url: str
-    offline: bool = False
-    allow_unsigned: bool = False
-    upgrade: bool = False
-    show_progress: bool = True
-    lock_pins: dict[str, tuple[str, ...]] | None = None
-
-
-class Session(msgspec.Struct):
-    """One command's state: the index, trust material, and pins learned on first use."""
-
-    options: Options
-    index: RegistryIndex
-    trusted: dict[str, PublicKey]
-    pins: dict[str, NamespacePin]
-    new_pins: dict[str, NamespacePin] = msgspec.field(default_factory=dict)
-    _registry_keys: dict[str, Mapping[str, PublicKey]] = msgspec.field(default_factory=dict)
-
-    def registry_keys(self, namespace: str) -> Mapping[str, PublicKey]:
-        """The registry's keys for a namespace (fetched once per command)."""
-        if namespace not in self._registry_keys:
-            self._registry_keys[namespace] = self.index.namespace_keys(namespace)
-        return self._registry_keys[namespace]
-
-    def authenticate(
-        self, candidate: Candidate, envelope_bytes: bytes, source: str
-    ) -> VerifiedCube:
-        """Check an envelope's digest, signature (trust rules) and identity; remember a first-use
-        pin. The manifest is not yet validated (:meth:`validate`)."""
-        cube = authenticate_envelope(
-            candidate,
-            envelope_bytes,
-            self.index.cache,
-            trusted=self.trusted,
-            pins=self.pins,
-            lock_pins=self.options.lock_pins,
-            registry_keys=None if self.options.offline else self.registry_keys,
-            allow_unsigned=self.options.allow_unsigned,
-            source=source,
-        )
-        if cube.new_pin is not None:
-            # Later cubes of the same namespace in this command must match the same key.
-            self.pins[cube.new_pin.namespace] = cube.new_pin
-            self.new_pins[cube.new_pin.namespace] = cube.new_pin
-        return cube
-
-    def validate(self, cube: VerifiedCube) -> None:
-        """Validate an authenticated cube's manifest against the MIP schema; cache its envelope."""
-        validate_manifest(cube, self.index.cache)
-
-    def save_pins(self) -> list[NamespacePin]:
-        """Persist first-use pins (after the install succeeded); return them."""
-        if self.new_pins:
-            stored = load_pins(self.options.home)
-            for namespace, pin in self.new_pins.items():
-                stored.setdefault(namespace, pin)
-            save_pins(stored, self.options.home)
-        return list(self.new_pins.values())
-
-    def close(self) -> None:
-        """Close network connections."""
-        self.index.close()
-
-
-def open_session(options: Options) -> Session:
-    """A session for ``options`` (reads trusted keys and pins from ``MEMOS_HOME``)."""
-    index = RegistryIndex(options.index_url, options.cache, offline=options.offline)
-    return Session(options, index, trusted_keys(options.home), load_pins(options.home))
-
-
-def open_runtime(home: Path) -> MemOS:
-    """The local runtime store under ``home`` (its embedder: ``$MEMOS_EMBEDDER``, else MiniLM)."""
-    from memos_client.runtime import MemOS
-
-    return MemOS(home)
+__all__ = ["Options", "open_runtime"]
 
 
 def dependency_order(resolved: Mapping[CubeName, Candidate]) -> list[Candidate]:
@@ -144,21 +59,20 @@ def _downloading(session: Session, cubes: Sequence[VerifiedCube]) -> Iterator[No
     the block (a manifest that breaks the schema, say) cancels the download; partial files stay,
     as after an interruption.
     """
-    from memos_client.cli.output import progress_bar
-
     blobs: dict[Digest, int] = {}
     for cube in cubes:
         blobs.update(cube.blobs)
-    index = session.index
-    missing = {d: s for d, s in blobs.items() if not index.cache.has_blob(d, s)}
+    registry = session.registry
+    missing = {d: s for d, s in blobs.items() if not registry.cache.has_blob(d, s)}
     if not missing:
         yield
         return
-    if index.offline:
-        index.download_blobs(missing)  # refuses at once, naming a missing blob
-    total = sum(missing.values()) if session.options.show_progress else 0
-    with progress_bar(total, "downloading") as advance:
-        download = index.start_download(missing, advance)
+    if registry.offline:
+        registry.download_blobs(missing)  # refuses at once, naming a missing blob
+    progress = session.options.progress
+    bar = progress(sum(missing.values()), "downloading") if progress else nullcontext(None)
+    with bar as advance:
+        download = registry.start_download(missing, advance)
         try:
             yield
             download.wait()
@@ -192,11 +106,11 @@ def authenticate_resolved(
 
         # Round trips dominate for many small cubes: fetch every envelope at once.
         with ThreadPoolExecutor(max_workers=min(8, len(ordered))) as pool:
-            envelopes = list(pool.map(session.index.envelope, ordered))
+            envelopes = list(pool.map(session.registry.envelope, ordered))
     else:
-        envelopes = [session.index.envelope(c) for c in ordered]
+        envelopes = [session.registry.envelope(c) for c in ordered]
     return [
-        session.authenticate(c, envelope, session.index.url)
+        session.authenticate(c, envelope, session.registry.url)
         for c, envelope in zip(ordered, envelopes, strict=True)
     ]
 
@@ -218,7 +132,7 @@ def install_requirements(
             # Something may be installed: the resolver keeps installed versions that still fit.
             runtime = open_runtime(options.home)
             preferred = _preferred(runtime, options.upgrade)
-        resolved = resolve(requirements, session.index, preferred)
+        resolved = resolve(requirements, session.registry, preferred)
         cubes = authenticate_resolved(session, resolved)
         with _downloading(session, cubes):
             for cube in cubes:
@@ -256,7 +170,7 @@ def install_bundle_files(
         ]
         dependencies: list[VerifiedCube] = []
         if needed:
-            resolved = resolve(needed, session.index, _preferred(runtime, options.upgrade))
+            resolved = resolve(needed, session.registry, _preferred(runtime, options.upgrade))
             dependencies = authenticate_resolved(session, resolved)
             with _downloading(session, dependencies):
                 for cube in dependencies:
@@ -297,7 +211,7 @@ def lock(requirements: Sequence[Requirement], options: Options) -> Lockfile:
         raise UsageError("nothing to lock: list cubes in memos.toml or on the command line")
     session = open_session(options)
     try:
-        resolved = resolve(requirements, session.index)
+        resolved = resolve(requirements, session.registry)
         cubes = verify_resolved(session, resolved)
         session.save_pins()
     finally:
@@ -313,7 +227,7 @@ def lock(requirements: Sequence[Requirement], options: Options) -> Lockfile:
                 cube.candidate.version_text,
                 str(cube.candidate.manifest_digest),
                 list(cube.signers),
-                dict(cube.candidate.dependencies),
+                signed_dependencies(cube),
                 [
                     {"part": str(p["name"]), "digest": str(p["digest"]), "size": int(p["size"])}
                     for p in cube.manifest.get("parts", [])

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from memos_client.authoring.packer import pack
-from memos_client.registry.index_client import IndexClient
+from memos_client.registry.client import RegistryClient
 from mip.container import open_bundle
 from mip.keys import SigningKey
 from tests.support import start_registry_process
@@ -101,7 +101,7 @@ def make_bundle(
 
 def publish(registry: Registry, token: str, bundle_path: Path, key: SigningKey | None) -> str:
     """Upload a bundle's blobs and publish its envelope; return the manifest digest."""
-    with open_bundle(bundle_path) as bundle, IndexClient(registry.url, token) as client:
+    with open_bundle(bundle_path) as bundle, RegistryClient(registry.url, token) as client:
         for digest, entry in bundle.blobs.items():
             client.upload_blob(digest, entry.size, lambda d=digest: bundle.open_blob(d))  # type: ignore[misc]
         pem = key.public_key.to_pem().decode() if key else None

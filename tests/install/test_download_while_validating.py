@@ -88,12 +88,19 @@ class DrippingRegistry(LoopbackHTTPServer):
         self.document = {
             "name": CUBE,
             "normalized_name": CUBE,
+            "description": "",
+            "keywords": [],
+            "latest_version": "1.0.0",
+            "downloads": 0,
             "versions": [
                 {
                     "version": "1.0.0",
                     "manifest_digest": "sha256:" + hashlib.sha256(manifest).hexdigest(),
                     "dependencies": {},
                     "yanked": False,
+                    "yank_reason": None,
+                    "published_at": "2026-01-01T00:00:00Z",
+                    "size": len(blob),
                 }
             ],
         }
@@ -116,8 +123,12 @@ class DrippingRegistry(LoopbackHTTPServer):
                 elif self.path == f"/v1/cubes/{CUBE}/versions/1.0.0/envelope":
                     self._send(outer.envelope)
                 elif self.path == f"/v1/namespaces/{NAMESPACE}/keys":
-                    pem = KEY.public_key.to_pem().decode()
-                    self._send(json.dumps({"keys": [{"public_key_pem": pem}]}).encode())
+                    key = {
+                        "key_id": KEY.key_id,
+                        "public_key_pem": KEY.public_key.to_pem().decode(),
+                        "added_at": "2026-01-01T00:00:00Z",
+                    }
+                    self._send(json.dumps({"namespace": NAMESPACE, "keys": [key]}).encode())
                 elif self.path.startswith("/v1/blobs/"):
                     self.send_response(200)
                     self.send_header("Content-Type", "application/octet-stream")

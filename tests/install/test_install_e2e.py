@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from memos_client.registry.index_client import IndexClient
+from memos_client.registry.client import RegistryClient
 from mip.keys import SigningKey
 from tests.install.conftest import Memos, Publisher, make_bundle, publish
 from tests.support import free_port
@@ -88,7 +88,7 @@ def test_manifest_signed_by_an_unexpected_key_is_refused(
     publisher.publish("s", "1.0.0")
     memos.run("install", f"{ns}/s", check=True)
     other = SigningKey.generate()
-    with IndexClient(memos.index_url, publisher.token) as client:
+    with RegistryClient(memos.index_url, publisher.token) as client:
         client.add_key(ns, other.public_key.to_pem().decode())
     bundle = make_bundle(publisher.workdir, f"{ns}/s", "2.0.0", other)
     publish(publisher.registry, publisher.token, bundle, None)
@@ -176,7 +176,7 @@ def test_yanked_version_only_for_exact_pins(memos: Memos, publisher: Publisher) 
     ns = publisher.namespace
     publisher.publish("y", "1.0.0")
     publisher.publish("y", "1.1.0")
-    with IndexClient(memos.index_url, publisher.token) as client:
+    with RegistryClient(memos.index_url, publisher.token) as client:
         client.yank(f"{ns}/y", "1.1.0", "broken")
     memos.run("install", f"{ns}/y", check=True)
     assert memos.installed()[f"{ns}/y"]["version"] == "1.0.0"

@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from memos_client.errors import NotFoundError, UsageError
-from memos_client.install.cache import Cache
-from memos_client.install.fetch import RegistryIndex
+from memos_client.install.cache import Cache, CachedCubeDocument
+from memos_client.install.fetch import CachedRegistry
 from memos_client.trust.store import (
     NamespacePin,
     add_trusted_key,
@@ -23,13 +24,29 @@ from memos_client.trust.store import (
 )
 from mip.keys import SigningKey
 from mip.names import CubeName
+from mip.registry_api import CubeDocument
 from tests.install.conftest import Memos, Publisher
 
 URL = "http://127.0.0.1:9"  # never asked: these tests stay offline
+GOOD_VERSION = {
+    "version": "1.0.0",
+    "manifest_digest": "sha256:" + "ab" * 32,
+    "dependencies": {},
+    "yanked": False,
+    "yank_reason": None,
+    "published_at": "2026-01-01T00:00:00Z",
+    "size": 10,
+}
 GOOD_DOCUMENT = {
     "name": "acme/kb",
-    "versions": [{"version": "1.0.0", "manifest_digest": "sha256:" + "ab" * 32}],
+    "normalized_name": "acme/kb",
+    "description": "",
+    "keywords": [],
+    "latest_version": "1.0.0",
+    "downloads": 0,
+    "versions": [GOOD_VERSION],
 }
+DOCUMENT = msgspec.convert(GOOD_DOCUMENT, CubeDocument)
 
 BAD_ENTRIES = {
     "document-is-a-number": b'{"document": 5}',
@@ -39,7 +56,11 @@ BAD_ENTRIES = {
     "etag-is-a-number": json.dumps({"etag": 5, "document": GOOD_DOCUMENT}).encode(),
     "versions-is-an-object": json.dumps({"document": {"name": "acme/kb", "versions": {}}}).encode(),
     "bad-version": json.dumps(
-        {"document": {**GOOD_DOCUMENT, "versions": [{"version": "zzz", "manifest_digest": "x"}]}}
+        {
+            "etag": None,
+            "index_url": URL,
+            "document": {**GOOD_DOCUMENT, "versions": [{**GOOD_VERSION, "version": "zzz"}]},
+        }
     ).encode(),
 }
 
@@ -47,25 +68,21 @@ BAD_ENTRIES = {
 @pytest.mark.parametrize("entry", sorted(BAD_ENTRIES))
 def test_a_malformed_index_entry_counts_as_absent(entry: str, tmp_path: Path) -> None:
     cache = Cache(tmp_path)
-    cache.write_index(URL, "acme/kb", GOOD_DOCUMENT, '"e1"')
-    assert cache.read_index(URL, "acme/kb") == {
-        "etag": '"e1"',
-        "index_url": URL,
-        "document": GOOD_DOCUMENT,
-    }
+    cache.write_index(URL, "acme/kb", DOCUMENT, '"e1"')
+    assert cache.read_index(URL, "acme/kb") == CachedCubeDocument('"e1"', URL, DOCUMENT)
     path = cache.index_path(URL, "acme/kb")
     path.write_bytes(BAD_ENTRIES[entry])
     with pytest.raises(NotFoundError, match="not in the cache"):
-        RegistryIndex(URL, cache, offline=True).candidates(CubeName("acme/kb"))
+        CachedRegistry(URL, cache, offline=True).candidates(CubeName("acme/kb"))
     assert not path.exists()  # removed, so the next answer replaces it
     assert cache.read_index(URL, "acme/kb") is None
 
 
 def test_cache_verify_removes_malformed_index_entries_and_odd_files(tmp_path: Path) -> None:
     cache = Cache(tmp_path)
-    cache.write_index(URL, "acme/kb", GOOD_DOCUMENT, None)
-    cache.write_index(URL, "acme/other", GOOD_DOCUMENT, None)
-    cache.write_index(URL, "acme/third", GOOD_DOCUMENT, None)
+    cache.write_index(URL, "acme/kb", DOCUMENT, None)
+    cache.write_index(URL, "acme/other", DOCUMENT, None)
+    cache.write_index(URL, "acme/third", DOCUMENT, None)
     bad = cache.index_path(URL, "acme/other")
     bad.write_bytes(b'{"document": 5}')
     unparsable = cache.index_path(URL, "acme/third")

@@ -18,7 +18,7 @@ import pytest
 
 from memos_client.errors import RegistryError, UsageError
 from memos_client.install.cache import Cache
-from memos_client.install.fetch import RegistryIndex
+from memos_client.install.fetch import CachedRegistry
 from memos_client.registry.index_client import IndexClient
 from memos_client.registry.install_client import InstallClient
 from memos_client.registry.publish_client import PublishClient
@@ -142,7 +142,7 @@ def test_install_client_and_index(bad_registry: BadRegistry, tmp_path: Path) -> 
     _invalid(lambda: client.cube_document("acme/kb"), url, "GET /v1/cubes/acme/kb")
     _invalid(lambda: client.keys("acme"), url, "GET /v1/namespaces/acme/keys")
     cache = Cache(tmp_path / "cache")
-    index = RegistryIndex(url, cache)
+    index = CachedRegistry(url, cache)
     _invalid(lambda: index.candidates(CubeName("acme/kb")), url, "GET /v1/cubes/acme/kb")
     assert cache.read_index(url, "acme/kb") is None  # nothing of it was cached
 
@@ -164,7 +164,7 @@ def test_a_version_that_does_not_parse_is_an_invalid_answer(
     document = {"name": "acme/kb", "versions": [{**GOOD_VERSION, field: value}]}
     with BadRegistry(json.dumps(document).encode()) as server:
         cache = Cache(tmp_path / "cache")
-        index = RegistryIndex(server.url, cache)
+        index = CachedRegistry(server.url, cache)
         _invalid(lambda: index.candidates(CubeName("acme/kb")), server.url, "GET /v1/cubes/acme/kb")
         assert cache.read_index(server.url, "acme/kb") is None
 
@@ -172,7 +172,7 @@ def test_a_version_that_does_not_parse_is_an_invalid_answer(
 def test_the_document_of_another_cube_is_an_invalid_answer(tmp_path: Path) -> None:
     document = {"name": "acme/other", "versions": [GOOD_VERSION]}
     with BadRegistry(json.dumps(document).encode()) as server:
-        index = RegistryIndex(server.url, Cache(tmp_path / "cache"))
+        index = CachedRegistry(server.url, Cache(tmp_path / "cache"))
         error = _invalid(
             lambda: index.candidates(CubeName("acme/kb")), server.url, "GET /v1/cubes/acme/kb"
         )
@@ -182,7 +182,7 @@ def test_the_document_of_another_cube_is_an_invalid_answer(tmp_path: Path) -> No
 def test_a_well_formed_answer_still_resolves(tmp_path: Path) -> None:
     document = {"name": "acme/kb", "normalized_name": "acme/kb", "versions": [GOOD_VERSION]}
     with BadRegistry(json.dumps(document).encode()) as server:
-        index = RegistryIndex(server.url, Cache(tmp_path / "cache"))
+        index = CachedRegistry(server.url, Cache(tmp_path / "cache"))
         (candidate,) = index.candidates(CubeName("acme/kb"))
         assert candidate.version_text == "1.0.0"
 
@@ -208,7 +208,7 @@ def test_an_index_url_that_is_not_http_is_refused_before_any_request(
     for make in (
         lambda: InstallClient(url),
         lambda: IndexClient(url),
-        lambda: RegistryIndex(url, Cache(tmp_path), offline=True),
+        lambda: CachedRegistry(url, Cache(tmp_path), offline=True),
     ):
         with pytest.raises(UsageError, match=r"^invalid registry URL "):
             make()

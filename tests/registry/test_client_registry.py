@@ -11,7 +11,7 @@ import pytest
 
 from memos_client.errors import NetworkError, RegistryError, VerificationError
 from memos_client.install.cache import Cache
-from memos_client.install.fetch import RegistryIndex
+from memos_client.install.fetch import CachedRegistry
 from memos_client.registry.index_client import IndexClient
 from mip.keys import SigningKey
 from tests.registry.conftest import MONOLITHIC_LIMIT, Registry, free_port
@@ -56,14 +56,14 @@ def test_publish_resolve_download_round_trip(registry: Registry, tmp_path: Path)
 
         # Installs download through memos_client.install (the one download path): streamed into the
         # cache, resumed from a partial file, a corrupt partial file caught by the digest check.
-        index = RegistryIndex(registry.url, Cache(tmp_path / "cache"))
+        index = CachedRegistry(registry.url, Cache(tmp_path / "cache"))
         digest = blob_digest(large)
         assert index.download_blob(digest, len(large)).read_bytes() == large
-        resumed = RegistryIndex(registry.url, Cache(tmp_path / "resumed"))
+        resumed = CachedRegistry(registry.url, Cache(tmp_path / "resumed"))
         resumed.cache.partial_path(digest).parent.mkdir(parents=True)
         resumed.cache.partial_path(digest).write_bytes(large[:100_000])
         assert resumed.download_blob(digest, len(large)).read_bytes() == large
-        corrupt = RegistryIndex(registry.url, Cache(tmp_path / "corrupt"))
+        corrupt = CachedRegistry(registry.url, Cache(tmp_path / "corrupt"))
         corrupt.cache.partial_path(digest).parent.mkdir(parents=True)
         corrupt.cache.partial_path(digest).write_bytes(b"\0" * 1000)
         with pytest.raises(VerificationError, match="corrupt or tampered with"):
