@@ -149,6 +149,12 @@ class CachedRegistry:
         if self._client is not None:
             self._client.close()
 
+    def __enter__(self) -> CachedRegistry:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     # -- the resolver's view ---------------------------------------------------------------------
 
     def candidates(self, name: CubeName, exact_pins: Collection[str] = ()) -> Sequence[Candidate]:

@@ -1,7 +1,8 @@
-"""The install commands' registry client against real HTTP servers in threads.
+"""The registry client's transport and error policy against scripted HTTP servers in threads.
 
 Errors by origin (registry error bodies, 404, bad JSON, unreachable, a body cut short), the token
-only ever sent to the registry's origin, and HTTP proxies honoured from the environment.
+only ever sent to the calls that need it and the registry's origin, HTTP proxies honoured from
+the environment, certificates verified.
 """
 
 from __future__ import annotations
@@ -22,8 +23,26 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from memos_client.errors import NetworkError, NotFoundError, RegistryError
-from memos_client.registry.install_client import USER_AGENT, InstallClient
+from memos_client.registry.client import USER_AGENT, CubeAnswer, NotModified, RegistryClient
 from tests.support import LoopbackHTTPServer, free_port, read_blob_stream
+
+WHOAMI = {
+    "account": "alice",
+    "token_prefix": "mst_abc",
+    "namespaces": ["acme"],
+    "actions": ["publish"],
+    "expires_at": "2027-01-01T00:00:00Z",
+}
+CUBE = {
+    "name": "acme/kb",
+    "normalized_name": "acme/kb",
+    "description": "",
+    "keywords": [],
+    "latest_version": None,
+    "downloads": 0,
+    "versions": [],
+}
+KEYS = {"namespace": "acme", "keys": []}
 
 #: A route answers (status, headers, body) for the request path.
 Route = Callable[[str], tuple[int, dict[str, str], bytes]]
@@ -64,22 +83,20 @@ def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name.upper(), raising=False)
 
 
-def test_the_user_agent_is_the_registry_client_s() -> None:
-    # Copied rather than imported (importing index_client imports httpx): keep them equal.
-    from memos_client.registry.index_client import USER_AGENT as INDEX_CLIENT_USER_AGENT
-
-    assert USER_AGENT == INDEX_CLIENT_USER_AGENT
-
-
 @pytest.mark.usefixtures("no_proxy")
-def test_json_documents_carry_the_token_and_user_agent() -> None:
-    key = {"key_id": "k1", "public_key_pem": "PEM"}
-    with Server(answer(200, {"keys": [key]})) as server:
-        client = InstallClient(server.url + "/", token="secret")
-        assert client.keys("acme") == [key]
+def test_the_token_goes_to_calls_that_need_it_only() -> None:
+    with Server(answer(200, WHOAMI)) as server, RegistryClient(server.url + "/", "secret") as client:
+        assert client.whoami().account == "alice"
+    path, headers = server.requests[0]
+    assert path == "/v1/whoami"
+    assert headers["authorization"] == "Bearer secret"
+    assert headers["user-agent"] == USER_AGENT
+    # Reads are anonymous, even with a token at hand (docs/install.md, "Credentials").
+    with Server(answer(200, KEYS)) as server, RegistryClient(server.url, "secret") as client:
+        assert client.keys("acme") == []
     path, headers = server.requests[0]
     assert path == "/v1/namespaces/acme/keys"
-    assert headers["authorization"] == "Bearer secret"
+    assert "authorization" not in headers
     assert headers["user-agent"] == USER_AGENT
 
 
@@ -89,18 +106,15 @@ def test_conditional_cube_documents() -> None:
         return (
             (304, {}, b"")
             if server.requests[-1][1].get("if-none-match") == '"v1"'
-            else (
-                200,
-                {"ETag": '"v1"'},
-                b'{"name": "acme/kb", "versions": []}',
-            )
+            else (200, {"ETag": '"v1"'}, json.dumps(CUBE).encode())
         )
 
-    with Server(route) as server:
-        client = InstallClient(server.url)
-        assert client.cube_document("acme/kb") == ({"name": "acme/kb", "versions": []}, '"v1"')
-        assert client.cube_document("acme/kb", '"v1"') == (None, '"v1"')
-    assert "authorization" not in server.requests[0][1]  # anonymous without a token
+    with Server(route) as server, RegistryClient(server.url) as client:
+        answer = client.cube("acme/kb")
+        assert isinstance(answer, CubeAnswer)
+        assert answer.etag == '"v1"'
+        assert answer.document.name == "acme/kb"
+        assert client.cube("acme/kb", '"v1"') == NotModified('"v1"')
 
 
 @pytest.mark.usefixtures("no_proxy")
@@ -138,8 +152,9 @@ def test_conditional_cube_documents() -> None:
 def test_registry_errors_keep_the_registry_s_code(
     route: Route, error: type[Exception], code: str, message: str
 ) -> None:
-    with Server(route) as server, pytest.raises(error) as caught:
-        InstallClient(server.url).keys("acme")
+    with Server(route) as server, RegistryClient(server.url) as client:
+        with pytest.raises(error) as caught:
+            client.keys("acme")
     assert getattr(caught.value, "code", None) == code
     assert message in str(caught.value)
 
@@ -147,8 +162,11 @@ def test_registry_errors_keep_the_registry_s_code(
 @pytest.mark.usefixtures("no_proxy")
 def test_an_unreachable_registry_is_a_network_error() -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    with pytest.raises(NetworkError, match=f"cannot reach the registry at {url}: .*--offline"):
-        InstallClient(url).envelope("acme/kb", "1.0.0")
+    with (
+        RegistryClient(url) as client,
+        pytest.raises(NetworkError, match=f"cannot reach the registry at {url}: .*refused"),
+    ):
+        client.envelope("acme/kb", "1.0.0")
 
 
 @pytest.mark.usefixtures("no_proxy")
@@ -156,44 +174,48 @@ def test_a_blob_cut_short_is_a_network_error_to_resume() -> None:
     def route(path: str) -> tuple[int, dict[str, str], bytes]:
         return 200, {"Content-Length": "10", "Connection": "close"}, b"12345"
 
-    with Server(route) as server:
-        client = InstallClient(server.url)
+    with Server(route) as server, RegistryClient(server.url) as client:
         with (
             pytest.raises(NetworkError, match="closed 5 bytes early; retry to resume"),
-            client.stream_blob("sha256:" + "0" * 64) as stream,
+            client.open_blob("sha256:" + "0" * 64, 10) as stream,
         ):
             read_blob_stream(stream)
 
 
 @pytest.mark.usefixtures("no_proxy")
 def test_the_token_follows_redirects_on_the_registry_s_origin_only() -> None:
-    with Server(answer(200, {"keys": []})) as storage:
+    with Server(answer(200, WHOAMI)) as storage:
 
         def route(path: str) -> tuple[int, dict[str, str], bytes]:
-            if path.startswith("/v1/namespaces/"):  # same origin first, then away
+            if path.startswith("/v1/"):  # same origin first, then away
                 return 307, {"Location": "/moved" + path}, b""
             return 302, {"Location": storage.url + path}, b""
 
-        with Server(route) as registry:
-            assert InstallClient(registry.url, token="secret").keys("acme") == []
+        with Server(route) as registry, RegistryClient(registry.url, "secret") as client:
+            assert client.whoami().account == "alice"
     assert [h.get("authorization") for _, h in registry.requests] == ["Bearer secret"] * 2
-    assert registry.requests[1][0] == "/moved/v1/namespaces/acme/keys"
-    assert storage.requests[0][0] == "/moved/v1/namespaces/acme/keys"
+    assert registry.requests[1][0] == "/moved/v1/whoami"
+    assert storage.requests[0][0] == "/moved/v1/whoami"
     assert "authorization" not in storage.requests[0][1]
 
 
 def test_http_proxies_from_the_environment_are_used(
     no_proxy: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with Server(answer(200, {"keys": []})) as proxy:
+    with Server(answer(200, KEYS)) as proxy:
         monkeypatch.setenv("HTTP_PROXY", proxy.url)
         registry = "http://registry.invalid:8700"
-        assert InstallClient(registry).keys("acme") == []
+        with RegistryClient(registry) as client:
+            assert client.keys("acme") == []
+        monkeypatch.setenv("NO_PROXY", "registry.invalid")
+        with RegistryClient(registry) as client, pytest.raises(NetworkError):
+            client.keys("acme")  # exempt: asked directly, and the name does not resolve
     assert proxy.requests[0][0] == registry + "/v1/namespaces/acme/keys"
+    assert len(proxy.requests) == 1
 
 
 @pytest.mark.usefixtures("no_proxy")
-def test_https_certificates_are_verified(tmp_path: Path) -> None:
+def test_https_certificates_are_verified(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # A registry with a self-signed certificate is refused: the install client verifies TLS.
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
@@ -222,26 +244,39 @@ def test_https_certificates_are_verified(tmp_path: Path) -> None:
     )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
-    with Server(answer(200, {"keys": []})) as server:
+    with Server(answer(200, KEYS)) as server:
         server.httpd.socket = context.wrap_socket(server.httpd.socket, server_side=True)
         url = server.url.replace("http://", "https://")
-        with pytest.raises(NetworkError, match="CERTIFICATE_VERIFY_FAILED"):
-            InstallClient(url).keys("acme")
-    assert server.requests == []
+        with RegistryClient(url) as client, pytest.raises(NetworkError, match="CERTIFICATE_VERIFY"):
+            client.keys("acme")
+        assert server.requests == []
+        # Trusted through SSL_CERT_FILE (as httpx reads it), the same registry answers.
+        monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "cert.pem"))
+        with RegistryClient(url) as client:
+            assert client.keys("acme") == []
+    assert len(server.requests) == 1
 
 
 @pytest.mark.usefixtures("no_proxy")
 def test_a_registry_error_message_is_printed_on_one_line_of_readable_length() -> None:
     for message, shown in (
         ("line1\nline2\r\n\tline3", "line1 line2 line3"),
-        ("x" * 100_000, "x" * 500 + "..."),
+        ("x" * 60_000, "x" * 500 + "..."),
     ):
         route = answer(500, {"error": {"code": "boom", "message": message}})
-        with Server(route) as server, pytest.raises(RegistryError) as caught:
-            InstallClient(server.url).keys("acme")
+        with Server(route) as server, RegistryClient(server.url) as client:
+            with pytest.raises(RegistryError) as caught:
+                client.keys("acme")
         assert caught.value.code == "boom"
         assert str(caught.value) == shown
+    # An error body over the client's bound (64 KiB) is not read: the status speaks alone.
+    huge = answer(500, {"error": {"code": "boom", "message": "x" * (1 << 20)}})
+    with Server(huge) as server, RegistryClient(server.url) as client:
+        with pytest.raises(RegistryError) as caught:
+            client.keys("acme")
+    assert caught.value.code == "http_500"
     deep = Server(lambda path: (500, {}, b"[" * 100_000))
-    with deep as server, pytest.raises(RegistryError) as caught:
-        InstallClient(server.url).keys("acme")
+    with deep as server, RegistryClient(server.url) as client:
+        with pytest.raises(RegistryError) as caught:
+            client.keys("acme")
     assert caught.value.code == "http_500"  # an error body nested too deeply to decode

@@ -1,4 +1,4 @@
-"""`memos publish`'s path: publish_bundle + PublishClient against the real registry.
+"""`memos publish`'s path: publish_bundle + RegistryClient's uploads against the real registry.
 
 The client sends blobs straight from the bundle file (sendfile) without hashing them first, while
 the bundle is checked on the caller's thread: the registry's digest check, the local checks and
@@ -19,10 +19,8 @@ import pytest
 from memos_client.authoring import publisher
 from memos_client.authoring.publisher import publish_bundle
 from memos_client.errors import NetworkError, RegistryError, UsageError
-from memos_client.registry import publish_client
-from memos_client.registry.index_client import IndexClient
-from memos_client.registry.install_client import InstallClient
-from memos_client.registry.publish_client import PublishClient, connect
+from memos_client.registry import transport
+from memos_client.registry.client import CubeAnswer, RegistryClient
 from mip.archive import blob_entries, read_entries
 from mip.container import BundleWriter, open_bundle
 from mip.dsse import sign
@@ -96,7 +94,7 @@ def make_bundle(
 @pytest.fixture
 def small_sendfile_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Many sendfile calls per blob, so that progress and cancelling happen between them."""
-    monkeypatch.setattr(publish_client, "SENDFILE_CHUNK", 16 * 1024)
+    monkeypatch.setattr(transport, "SENDFILE_CHUNK", 16 * 1024)
 
 
 def test_publish_sends_blobs_from_the_bundle_file(
@@ -109,8 +107,7 @@ def test_publish_sends_blobs_from_the_bundle_file(
     assert len(small) < MONOLITHIC_LIMIT < len(large)
     bundle = make_bundle(tmp_path / "c.memcube", name, [small, large], counts=[40, 3])
     seen: list[int] = []
-    with connect(registry.url, registry.create_token(namespace)) as client:
-        assert isinstance(client, PublishClient)
+    with RegistryClient(registry.url, registry.create_token(namespace)) as client:
         outcome = publish_bundle(bundle, client, {KEY.key_id: KEY.public_key}, seen.append)
         assert outcome.result.created
         assert outcome.result.name == name
@@ -128,12 +125,14 @@ def test_publish_sends_blobs_from_the_bundle_file(
         assert again.uploaded == []
         assert sorted(again.skipped) == sorted(outcome.uploaded)
     # What the registry stored is exactly each blob, sent from its offset in the bundle.
-    reader = InstallClient(registry.url)
-    for data in (small, large):
-        with reader.stream_blob("sha256:" + hashlib.sha256(data).hexdigest()) as stream:
-            assert read_blob_stream(stream) == data
-    with IndexClient(registry.url) as index:
-        assert index.cube(name).versions[0].version == "1.0.0"
+    with RegistryClient(registry.url) as reader:
+        for data in (small, large):
+            digest = "sha256:" + hashlib.sha256(data).hexdigest()
+            with reader.open_blob(digest, len(data)) as stream:
+                assert read_blob_stream(stream) == data
+        answer = reader.cube(name)
+        assert isinstance(answer, CubeAnswer)
+        assert answer.document.versions[0].version == "1.0.0"
 
 
 def test_a_tampered_blob_is_refused_by_the_registry(registry: Registry, tmp_path: Path) -> None:
@@ -147,7 +146,7 @@ def test_a_tampered_blob_is_refused_by_the_registry(registry: Registry, tmp_path
     position = entry.offset + entry.size - 10
     data[position] = ord("0") if data[position] != ord("0") else ord("1")
     bundle.write_bytes(bytes(data))
-    with connect(registry.url, registry.create_token(namespace)) as client:
+    with RegistryClient(registry.url, registry.create_token(namespace)) as client:
         with pytest.raises(RegistryError) as refused:
             publish_bundle(bundle, client, {KEY.key_id: KEY.public_key})
         assert refused.value.code == "digest_mismatch"
@@ -188,7 +187,7 @@ def test_a_failed_local_check_cancels_the_upload(
         started.set()
         assert checked.wait(30)
 
-    with connect(registry.url, registry.create_token(namespace)) as client:
+    with RegistryClient(registry.url, registry.create_token(namespace)) as client:
         with pytest.raises(BundleError, match="declares 5 records, its blob holds 4"):
             publish_bundle(bundle, client, {KEY.key_id: KEY.public_key}, hold_until_checked)
         assert len(calls) == 1  # stopped at the next chunk
@@ -205,7 +204,7 @@ def test_unsigned_and_foreign_signed_bundles(registry: Registry, tmp_path: Path)
     foreign = make_bundle(
         tmp_path / "f.memcube", f"{namespace}/f", [blob], counts=[2], keys=(stranger,)
     )
-    with connect(registry.url, registry.create_token(namespace)) as client:
+    with RegistryClient(registry.url, registry.create_token(namespace)) as client:
         with pytest.raises(UsageError, match="is unsigned"):
             publish_bundle(unsigned, client, {KEY.key_id: KEY.public_key})
         # Signed, but not by one of our keys: no key goes along, and the namespace has none.
@@ -220,30 +219,10 @@ def test_unsigned_and_foreign_signed_bundles(registry: Registry, tmp_path: Path)
             publish_bundle(not_a_bundle, client, {})
 
 
-def test_the_httpx_client_publishes_the_same_way(registry: Registry, tmp_path: Path) -> None:
-    # https:// registries publish through IndexClient: same publisher, same outcome.
-    namespace = unique("httpx")
-    blob = _records(3, 3000)
-    bundle = make_bundle(tmp_path / "c.memcube", f"{namespace}/c", [blob], counts=[3])
-    with IndexClient(registry.url, registry.create_token(namespace)) as client:
-        outcome = publish_bundle(bundle, client, {KEY.key_id: KEY.public_key})
-    assert outcome.result.created
-    assert outcome.uploaded_bytes == len(blob)
-    assert isinstance(connect("https://registry.invalid", None), IndexClient)
-
-
-def test_a_proxy_in_the_environment_keeps_httpx(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-    assert isinstance(connect("http://127.0.0.1:1", None), PublishClient)
-    monkeypatch.setenv("HTTP_PROXY", "http://proxy.invalid:3128")
-    assert isinstance(connect("http://127.0.0.1:1", None), IndexClient)
-
-
 def test_upload_sources_and_errors(registry: Registry, tmp_path: Path) -> None:
     namespace = unique("sources")
     token = registry.create_token(namespace)
-    with PublishClient(registry.url, token) as client:
+    with RegistryClient(registry.url, token) as client:
         # A stream that is no file is read and sent; a path is sent by sendfile.
         data = os.urandom(50_000)
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
@@ -258,17 +237,15 @@ def test_upload_sources_and_errors(registry: Registry, tmp_path: Path) -> None:
         with pytest.raises(Exception, match="ended after 10 of 20 bytes"):
             client.upload_blob(digest, 20, lambda: io.BytesIO(b"x" * 10))
     # Refused before the body was read: the registry's answer, not a socket error.
-    with PublishClient(registry.url, "mst_wrong") as anonymous:
+    with RegistryClient(registry.url, "mst_wrong") as anonymous:
         with pytest.raises(RegistryError) as refused:
             anonymous.upload_blob(digest, len(data), lambda: io.BytesIO(data))
         assert refused.value.code == "unauthorized"
-    with pytest.raises(UsageError, match="not an http:// URL"):
-        PublishClient("https://registry.invalid")
 
 
 def test_unreachable_registry_is_a_network_error(tmp_path: Path) -> None:
     with (
-        PublishClient(f"http://127.0.0.1:{free_port()}") as client,
+        RegistryClient(f"http://127.0.0.1:{free_port()}") as client,
         pytest.raises(NetworkError, match="cannot reach the registry"),
     ):
         client.blob_size("sha256:" + "0" * 64)
@@ -321,7 +298,7 @@ _UNAUTHORIZED = (
 def test_a_connection_the_server_dropped_is_replaced(silent_second: bool) -> None:
     server = _ClosingServer(silent_second)
     try:
-        with PublishClient(f"http://127.0.0.1:{server.port}") as client:
+        with RegistryClient(f"http://127.0.0.1:{server.port}") as client:
             assert client.blob_size("sha256:" + "0" * 64) is None
             if not silent_second:
                 # The server has closed it: the client sees that before reusing the connection.
@@ -356,7 +333,7 @@ def test_an_early_refusal_stops_the_upload(tmp_path: Path) -> None:
     sent: list[int] = []
     try:
         url = f"http://127.0.0.1:{listener.getsockname()[1]}"
-        with PublishClient(url, "mst_x") as client, pytest.raises(RegistryError) as refused:
+        with RegistryClient(url, "mst_x") as client, pytest.raises(RegistryError) as refused:
             client.upload_blob("sha256:" + "2" * 64, size, path, sent.append)
         assert refused.value.code == "unauthorized"
         assert refused.value.status == 401
@@ -368,11 +345,11 @@ def test_an_early_refusal_stops_the_upload(tmp_path: Path) -> None:
 
 
 def test_the_upload_starts_before_the_heavy_imports() -> None:
-    # What `memos publish` imports before its upload starts: no httpx, manifest models or
-    # cryptography (they are imported by the checks that run beside the upload, or not at all).
+    # What `memos publish` imports before its upload starts: no third-party HTTP client, no
+    # manifest models or cryptography (they are imported by the checks that run beside the upload, or not at all).
     statement = (
-        "import memos_client.authoring.publisher, memos_client.registry.publish_client, "
-        "memos_client.cli.main, memos_client.registry.config"
+        "import memos_client.authoring.publisher, memos_client.registry.client, "
+        "memos_client.registry.transport, memos_client.cli.main, memos_client.registry.config"
     )
-    heavy = {"httpx", "mip.models", "pydantic", "cryptography"}
+    heavy = {"httpx", "urllib3", "urllib.request", "mip.models", "pydantic", "cryptography"}
     assert modules_imported_by(statement, heavy) == []

@@ -19,9 +19,7 @@ import pytest
 from memos_client.errors import RegistryError, UsageError
 from memos_client.install.cache import Cache
 from memos_client.install.fetch import CachedRegistry
-from memos_client.registry.index_client import IndexClient
-from memos_client.registry.install_client import InstallClient
-from memos_client.registry.publish_client import PublishClient
+from memos_client.registry.client import RegistryClient
 from mip.names import CubeName
 from tests.support import LoopbackHTTPServer, run_memos
 
@@ -37,6 +35,16 @@ GOOD_VERSION: dict[str, Any] = {
     "yank_reason": None,
     "published_at": "2026-01-01T00:00:00Z",
     "size": 10,
+}
+#: A valid cube document holding ``GOOD_VERSION``.
+GOOD_CUBE: dict[str, Any] = {
+    "name": "acme/kb",
+    "normalized_name": "acme/kb",
+    "description": "",
+    "keywords": [],
+    "latest_version": "1.0.0",
+    "downloads": 0,
+    "versions": [GOOD_VERSION],
 }
 
 #: Bodies that are JSON (or almost) but not what any call expects.
@@ -100,9 +108,9 @@ def _invalid(call: Callable[[], object], url: str, request: str) -> RegistryErro
     return error
 
 
-def test_index_client_reads(bad_registry: BadRegistry) -> None:
+def test_client_reads(bad_registry: BadRegistry) -> None:
     url = bad_registry.url
-    with IndexClient(url, "token") as client:
+    with RegistryClient(url, "token") as client:
         _invalid(lambda: client.cube("acme/kb"), url, "GET /v1/cubes/acme/kb")
         _invalid(lambda: client.search("x"), url, "GET /v1/search")
         _invalid(lambda: client.whoami(), url, "GET /v1/whoami")
@@ -111,39 +119,31 @@ def test_index_client_reads(bad_registry: BadRegistry) -> None:
         _invalid(
             lambda: client.version("acme/kb", "1.0.0"), url, "GET /v1/cubes/acme/kb/versions/1.0.0"
         )
+        _invalid(lambda: client.resolve("acme/kb", ">=1"), url, "GET /v1/cubes/acme/kb/resolve")
 
 
-def test_index_client_writes(bad_registry: BadRegistry, tmp_path: Path) -> None:
+def test_client_writes(bad_registry: BadRegistry, tmp_path: Path) -> None:
     url = bad_registry.url
     blob = tmp_path / "blob"
     blob.write_bytes(b"0123456789")
-    with IndexClient(url, "token") as client:
+    with RegistryClient(url, "token") as client:
         _invalid(lambda: client.upload_blob(DIGEST, 10, blob), url, f"PUT /v1/blobs/{DIGEST}")
+        _invalid(lambda: client.upload_in_session(DIGEST, 10, blob), url, "POST /v1/uploads")
         _invalid(lambda: client.publish(b"{}"), url, "POST /v1/versions")
         _invalid(
             lambda: client.yank("acme/kb", "1.0.0", "why"),
             url,
             "POST /v1/cubes/acme/kb/versions/1.0.0/yank",
         )
+        _invalid(lambda: client.create_token(["acme"], ["publish"]), url, "POST /v1/tokens")
+        _invalid(lambda: client.add_key("acme", "PEM"), url, "POST /v1/namespaces/acme/keys")
 
 
-def test_publish_client(bad_registry: BadRegistry, tmp_path: Path) -> None:
+def test_the_cached_registry(bad_registry: BadRegistry, tmp_path: Path) -> None:
     url = bad_registry.url
-    blob = tmp_path / "blob"
-    blob.write_bytes(b"0123456789")
-    with PublishClient(url, "token") as client:
-        _invalid(lambda: client.upload_blob(DIGEST, 10, blob), url, f"PUT /v1/blobs/{DIGEST}")
-        _invalid(lambda: client.publish(b"{}"), url, "POST /v1/versions")
-
-
-def test_install_client_and_index(bad_registry: BadRegistry, tmp_path: Path) -> None:
-    url = bad_registry.url
-    client = InstallClient(url)
-    _invalid(lambda: client.cube_document("acme/kb"), url, "GET /v1/cubes/acme/kb")
-    _invalid(lambda: client.keys("acme"), url, "GET /v1/namespaces/acme/keys")
     cache = Cache(tmp_path / "cache")
-    index = CachedRegistry(url, cache)
-    _invalid(lambda: index.candidates(CubeName("acme/kb")), url, "GET /v1/cubes/acme/kb")
+    with CachedRegistry(url, cache) as registry:
+        _invalid(lambda: registry.candidates(CubeName("acme/kb")), url, "GET /v1/cubes/acme/kb")
     assert cache.read_index(url, "acme/kb") is None  # nothing of it was cached
 
 
@@ -161,18 +161,22 @@ def test_install_client_and_index(bad_registry: BadRegistry, tmp_path: Path) -> 
 def test_a_version_that_does_not_parse_is_an_invalid_answer(
     field: str, value: object, tmp_path: Path
 ) -> None:
-    document = {"name": "acme/kb", "versions": [{**GOOD_VERSION, field: value}]}
+    document = {**GOOD_CUBE, "versions": [{**GOOD_VERSION, field: value}]}
     with BadRegistry(json.dumps(document).encode()) as server:
         cache = Cache(tmp_path / "cache")
-        index = CachedRegistry(server.url, cache)
-        _invalid(lambda: index.candidates(CubeName("acme/kb")), server.url, "GET /v1/cubes/acme/kb")
+        with CachedRegistry(server.url, cache) as index:
+            _invalid(
+                lambda: index.candidates(CubeName("acme/kb")), server.url, "GET /v1/cubes/acme/kb"
+            )
         assert cache.read_index(server.url, "acme/kb") is None
 
 
 def test_the_document_of_another_cube_is_an_invalid_answer(tmp_path: Path) -> None:
-    document = {"name": "acme/other", "versions": [GOOD_VERSION]}
-    with BadRegistry(json.dumps(document).encode()) as server:
-        index = CachedRegistry(server.url, Cache(tmp_path / "cache"))
+    document = {**GOOD_CUBE, "name": "acme/other", "normalized_name": "acme/other"}
+    with (
+        BadRegistry(json.dumps(document).encode()) as server,
+        CachedRegistry(server.url, Cache(tmp_path / "cache")) as index,
+    ):
         error = _invalid(
             lambda: index.candidates(CubeName("acme/kb")), server.url, "GET /v1/cubes/acme/kb"
         )
@@ -180,9 +184,10 @@ def test_the_document_of_another_cube_is_an_invalid_answer(tmp_path: Path) -> No
 
 
 def test_a_well_formed_answer_still_resolves(tmp_path: Path) -> None:
-    document = {"name": "acme/kb", "normalized_name": "acme/kb", "versions": [GOOD_VERSION]}
-    with BadRegistry(json.dumps(document).encode()) as server:
-        index = CachedRegistry(server.url, Cache(tmp_path / "cache"))
+    with (
+        BadRegistry(json.dumps(GOOD_CUBE).encode()) as server,
+        CachedRegistry(server.url, Cache(tmp_path / "cache")) as index,
+    ):
         (candidate,) = index.candidates(CubeName("acme/kb"))
         assert candidate.version_text == "1.0.0"
 
@@ -206,8 +211,7 @@ def test_an_index_url_that_is_not_http_is_refused_before_any_request(
     url: str, tmp_path: Path
 ) -> None:
     for make in (
-        lambda: InstallClient(url),
-        lambda: IndexClient(url),
+        lambda: RegistryClient(url),
         lambda: CachedRegistry(url, Cache(tmp_path), offline=True),
     ):
         with pytest.raises(UsageError, match=r"^invalid registry URL "):
@@ -216,7 +220,7 @@ def test_an_index_url_that_is_not_http_is_refused_before_any_request(
 
 def test_a_password_in_the_index_url_is_refused_without_echoing_it() -> None:
     with pytest.raises(UsageError) as caught:
-        IndexClient("http://user:s3cret@127.0.0.1:1/")
+        RegistryClient("http://user:s3cret@127.0.0.1:1/")
     assert str(caught.value) == (
         "invalid registry URL 'http://***@127.0.0.1:1/': it holds a user name or password; "
         "give the token with --token, MEMOS_TOKEN or 'memos login' instead"
