@@ -82,6 +82,30 @@ class ClientSettings(msgspec.Struct, frozen=True):
     #: Chunk size of resumable uploads (the server may announce a smaller maximum).
     upload_chunk: int = 32 << 20
 
+    @classmethod
+    def from_environment(cls) -> ClientSettings:
+        """The defaults, with ``MEMOS_HTTP_TIMEOUT`` (seconds to wait for each next byte, as
+        uv's ``UV_HTTP_TIMEOUT``) and ``MEMOS_HTTP_DEADLINE`` (seconds a request may take
+        before any transfer time) when set."""
+        import os
+
+        changes: dict[str, float] = {}
+        for variable, field in (
+            ("MEMOS_HTTP_TIMEOUT", "read_timeout"),
+            ("MEMOS_HTTP_DEADLINE", "deadline"),
+        ):
+            value = os.environ.get(variable)
+            if not value:
+                continue
+            try:
+                seconds = float(value)
+            except ValueError:
+                seconds = -1.0
+            if not 0 < seconds < 1e9:
+                raise UsageError(f"{variable}={value!r} is not a number of seconds above 0")
+            changes[field] = seconds
+        return msgspec.structs.replace(cls(), **changes) if changes else cls()
+
 
 class NotModified(msgspec.Struct, frozen=True):
     """A conditional request's answer: the copy with this ETag is current (304)."""
@@ -110,7 +134,7 @@ class RegistryClient:
         """``token`` is the credential issued for ``url``'s origin (:mod:`.config` decides)."""
         self.url = check_index_url(url)
         self.token = token
-        self.settings = settings or ClientSettings()
+        self.settings = settings or ClientSettings.from_environment()
         self._origin = origin(self.url)
         if transport is None:
             from memos_client.registry.transport import HTTPTransport

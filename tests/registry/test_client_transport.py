@@ -85,7 +85,10 @@ def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.usefixtures("no_proxy")
 def test_the_token_goes_to_calls_that_need_it_only() -> None:
-    with Server(answer(200, WHOAMI)) as server, RegistryClient(server.url + "/", "secret") as client:
+    with (
+        Server(answer(200, WHOAMI)) as server,
+        RegistryClient(server.url + "/", "secret") as client,
+    ):
         assert client.whoami().account == "alice"
     path, headers = server.requests[0]
     assert path == "/v1/whoami"
