@@ -12,8 +12,8 @@ import gc
 def main() -> None:
     """Run `memos` with the cyclic garbage collector's first threshold raised.
 
-    By default a collection runs every 700 new container objects: importing the CLI framework
-    (Typer then), http.client, cryptography and the install modules triggered ~80 of them, 10-25 ms of a cold `memos
+    By default a collection runs every 700 new container objects: importing the CLI framework,
+    http.client, cryptography and the install modules triggered ~80 of them, 10-25 ms of a cold `memos
     install` (docs/adr/0003). A command creates little cyclic garbage, so one run per 100,000
     allocations loses nothing; reference counting still frees everything else at once.
     """

@@ -69,11 +69,6 @@ class VerifiedCube(msgspec.Struct):
         """Every blob of the version, with its size."""
         return {Digest(str(p["digest"])): int(p["size"]) for p in self.manifest.get("parts", [])}
 
-    @property
-    def total_size(self) -> int:
-        """Bytes of all blobs."""
-        return sum(self.blobs.values())
-
 
 class InstallResult(msgspec.Struct):
     """What one cube's install did."""

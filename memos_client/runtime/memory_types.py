@@ -155,10 +155,6 @@ class InstalledCube(msgspec.Struct, frozen=True):
     governance: dict[str, Any] = msgspec.field(default_factory=dict)
     parts: list[dict[str, Any]] = msgspec.field(default_factory=list)
 
-    def __getitem__(self, key: str) -> Any:
-        """Dict-style access (``cube["name"]``) for callers that treat entries as dicts."""
-        return getattr(self, key)
-
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict for ``--json`` output."""
         return {

@@ -63,11 +63,6 @@ class CubeSummary:
         """The namespace part of the name."""
         return self.name.split("/", 1)[0]
 
-    @property
-    def short_name(self) -> str:
-        """The name without its namespace."""
-        return self.name.split("/", 1)[1]
-
 
 @dataclass(frozen=True)
 class SearchFilters:

@@ -111,11 +111,6 @@ class VersionDiff:
     #: Set when a plaintext blob could not be decoded.
     problem: str | None = None
 
-    @property
-    def memories_changed(self) -> bool:
-        """True when any memory was added, removed or changed."""
-        return bool(self.added_total or self.removed_total or self.changed_total)
-
 
 def _plaintext_parts(manifest: Manifest) -> list[PlaintextPart]:
     return sorted(

@@ -75,12 +75,6 @@ def token_ids_sha256(token_ids: Sequence[int]) -> str:
     return token_ids_digest(list(token_ids))
 
 
-def tensor_names(num_layers: int) -> list[str]:
-    """The tensor names a snapshot of ``num_layers`` layers holds, in file order."""
-    names = [f"layers.{i}.{part}" for i in range(num_layers) for part in ("key", "value")]
-    return [*names, "token_ids"]
-
-
 def write_snapshot(
     path: Path,
     layers: Sequence[tuple[torch.Tensor, torch.Tensor]],
