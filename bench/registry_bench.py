@@ -386,7 +386,7 @@ def transfer_benchmarks(args: argparse.Namespace, work: Path) -> list[str]:
     library_times: list[float] = []
     httpx_times: list[float] = []
     from memos_client.authoring.publisher import publish_bundle
-    from memos_client.registry.publish_client import connect
+    from memos_client.registry.client import RegistryClient
     from memos_client.trust.keystore import own_public_keys
 
     home = Path(env["MEMOS_HOME"])
@@ -411,7 +411,7 @@ def transfer_benchmarks(args: argparse.Namespace, work: Path) -> list[str]:
             for label in order:
                 started = time.perf_counter()
                 if label == "publish":
-                    client = connect(registry.url, token)  # what `memos publish` uses
+                    client = RegistryClient(registry.url, token)  # what `memos publish` uses
                     try:
                         publish_bundle(round_bundle, client, own_public_keys(home))
                     finally:
