@@ -26,26 +26,10 @@ from mip.keys import SigningKey
 from mip.names import CubeName
 from mip.registry_api import CubeDocument
 from tests.install.conftest import Memos, Publisher
+from tests.registry.test_malformed_answers import GOOD_CUBE, GOOD_VERSION
 
 URL = "http://127.0.0.1:9"  # never asked: these tests stay offline
-GOOD_VERSION = {
-    "version": "1.0.0",
-    "manifest_digest": "sha256:" + "ab" * 32,
-    "dependencies": {},
-    "yanked": False,
-    "yank_reason": None,
-    "published_at": "2026-01-01T00:00:00Z",
-    "size": 10,
-}
-GOOD_DOCUMENT = {
-    "name": "acme/kb",
-    "normalized_name": "acme/kb",
-    "description": "",
-    "keywords": [],
-    "latest_version": "1.0.0",
-    "downloads": 0,
-    "versions": [GOOD_VERSION],
-}
+GOOD_DOCUMENT = GOOD_CUBE
 DOCUMENT = msgspec.convert(GOOD_DOCUMENT, CubeDocument)
 
 BAD_ENTRIES = {
@@ -59,7 +43,7 @@ BAD_ENTRIES = {
         {
             "etag": None,
             "index_url": URL,
-            "document": {**GOOD_DOCUMENT, "versions": [{**GOOD_VERSION, "version": "zzz"}]},
+            "document": {**GOOD_CUBE, "versions": [{**GOOD_VERSION, "version": "zzz"}]},
         }
     ).encode(),
 }

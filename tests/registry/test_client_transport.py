@@ -71,6 +71,17 @@ class Server(LoopbackHTTPServer):
         super().__init__(Handler)
 
 
+def refusal(route: Route, error: type[Exception] = RegistryError) -> Any:
+    """The error ``client.keys`` raises against a server answering with ``route``."""
+    with (
+        Server(route) as server,
+        RegistryClient(server.url) as client,
+        pytest.raises(error) as caught,
+    ):
+        client.keys("acme")
+    return caught.value
+
+
 def answer(status: int, document: Any = None, **headers: str) -> Route:
     body = b"" if document is None else json.dumps(document).encode()
     return lambda path: (status, headers, body)
@@ -155,11 +166,9 @@ def test_conditional_cube_documents() -> None:
 def test_registry_errors_keep_the_registry_s_code(
     route: Route, error: type[Exception], code: str, message: str
 ) -> None:
-    with Server(route) as server, RegistryClient(server.url) as client:
-        with pytest.raises(error) as caught:
-            client.keys("acme")
-    assert getattr(caught.value, "code", None) == code
-    assert message in str(caught.value)
+    caught = refusal(route, error)
+    assert getattr(caught, "code", None) == code
+    assert message in str(caught)
 
 
 @pytest.mark.usefixtures("no_proxy")
@@ -177,12 +186,13 @@ def test_a_blob_cut_short_is_a_network_error_to_resume() -> None:
     def route(path: str) -> tuple[int, dict[str, str], bytes]:
         return 200, {"Content-Length": "10", "Connection": "close"}, b"12345"
 
-    with Server(route) as server, RegistryClient(server.url) as client:
-        with (
-            pytest.raises(NetworkError, match="closed 5 bytes early; retry to resume"),
-            client.open_blob("sha256:" + "0" * 64, 10) as stream,
-        ):
-            read_blob_stream(stream)
+    with (
+        Server(route) as server,
+        RegistryClient(server.url) as client,
+        pytest.raises(NetworkError, match="closed 5 bytes early; retry to resume"),
+        client.open_blob("sha256:" + "0" * 64, 10) as stream,
+    ):
+        read_blob_stream(stream)
 
 
 @pytest.mark.usefixtures("no_proxy")
@@ -266,20 +276,11 @@ def test_a_registry_error_message_is_printed_on_one_line_of_readable_length() ->
         ("line1\nline2\r\n\tline3", "line1 line2 line3"),
         ("x" * 60_000, "x" * 500 + "..."),
     ):
-        route = answer(500, {"error": {"code": "boom", "message": message}})
-        with Server(route) as server, RegistryClient(server.url) as client:
-            with pytest.raises(RegistryError) as caught:
-                client.keys("acme")
-        assert caught.value.code == "boom"
-        assert str(caught.value) == shown
+        caught = refusal(answer(500, {"error": {"code": "boom", "message": message}}))
+        assert caught.code == "boom"
+        assert str(caught) == shown
     # An error body over the client's bound (64 KiB) is not read: the status speaks alone.
     huge = answer(500, {"error": {"code": "boom", "message": "x" * (1 << 20)}})
-    with Server(huge) as server, RegistryClient(server.url) as client:
-        with pytest.raises(RegistryError) as caught:
-            client.keys("acme")
-    assert caught.value.code == "http_500"
-    deep = Server(lambda path: (500, {}, b"[" * 100_000))
-    with deep as server, RegistryClient(server.url) as client:
-        with pytest.raises(RegistryError) as caught:
-            client.keys("acme")
-    assert caught.value.code == "http_500"  # an error body nested too deeply to decode
+    assert refusal(huge).code == "http_500"
+    deep = refusal(lambda path: (500, {}, b"[" * 100_000))
+    assert deep.code == "http_500"  # an error body nested too deeply to decode
