@@ -40,7 +40,7 @@ def test_install_replace_and_uninstall(mem: MemOS) -> None:
         DIGEST_1,
         3,
     )
-    assert cube["installed_at"].endswith("Z")
+    assert cube.installed_at.endswith("Z")
     assert cube.parts[0]["path"] == "/tmp/kv"
     untouched = mem.get("acme/kb#b", touch=False)
     assert (
