@@ -341,3 +341,22 @@ def test_a_failed_upgrade_leaves_the_previous_version_intact(
     assert old_path.is_dir()
     assert not any((memos.home / "cubes" / ".staging").iterdir())
     assert "1.0.0 (installed)" in memos.run("show", f"{ns}/keep", check=True).stdout
+
+
+def test_a_cube_with_a_zero_byte_blob_installs_from_the_registry(
+    memos: Memos, publisher: Publisher
+) -> None:
+    # A plaintext part with no records is a zero-byte blob: downloading it once failed with
+    # "No such file or directory: .../tmp/<hex>.part".
+    from tests.install.conftest import publish
+    from tests.registry.test_client_uploads import make_bundle as bundle_of_blobs
+
+    name = f"{publisher.namespace}/empty"
+    bundle = bundle_of_blobs(
+        publisher.workdir / "empty.memcube", name, [b""], counts=[0], keys=(publisher.key,)
+    )
+    digest = publish(publisher.registry, publisher.token, bundle, publisher.key)
+    memos.run("install", name, check=True)
+    assert memos.installed()[name]["manifest_digest"] == digest
+    (blob,) = (memos.cache / "v1" / "blobs" / "sha256").iterdir()
+    assert blob.stat().st_size == 0
