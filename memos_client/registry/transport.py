@@ -24,30 +24,33 @@ TLS and protocol failures become :class:`~memos_client.errors.NetworkError` here
 from __future__ import annotations
 
 import http.client
-import io
 import os
 import select
 import socket
-import stat
 import threading
 import time
 from collections.abc import Callable
 from contextlib import suppress
-from typing import IO, TYPE_CHECKING, Any, BinaryIO, Protocol, cast
-from urllib.parse import unquote, urlsplit
+from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
+from urllib.parse import urlsplit
 
 import msgspec
 
-from memos_client.errors import DeadlineExceededError, NetworkError, VerificationError
+from memos_client.errors import DeadlineExceededError, NetworkError
+from memos_client.registry.deadlines import (
+    Budget,
+    DeadlineError,
+    HTTPConnection,
+    HTTPSConnection,
+    TimedConnection,
+)
+from memos_client.registry.proxies import Proxy, proxy_for
+from memos_client.registry.sendfile import file_span, send_stream
 
 if TYPE_CHECKING:
     import ssl
     from email.message import Message
 
-#: At most this many bytes per ``sendfile`` call (the kernel takes what fits the socket's buffer).
-SENDFILE_CHUNK = 16 << 20
-#: Read size when an upload's source is not a file the kernel can send from.
-READ_CHUNK = 1 << 20
 #: Idle connections kept per origin.
 POOL_SIZE = 8
 
@@ -114,86 +117,6 @@ class Transport(Protocol):
 
     def close(self) -> None:
         """Close every connection."""
-
-
-# -- deadlines on every read -------------------------------------------------------------------
-
-
-class _Budget:
-    """The deadline of the request a connection is serving, read before each socket read."""
-
-    def __init__(self, read_timeout: float) -> None:
-        self.read_timeout = read_timeout
-        self.deadline = float("inf")
-
-    def timeout(self) -> float:
-        """Seconds the next socket operation may wait; :class:`DeadlineExceededError` when the
-        deadline has passed."""
-        remaining = self.deadline - time.monotonic()
-        if remaining <= 0:
-            raise _DeadlineError
-        return min(self.read_timeout, remaining)
-
-
-class _DeadlineError(TimeoutError):
-    """The request's deadline passed (translated by :meth:`HTTPTransport._translate`)."""
-
-
-class _TimedReader(io.RawIOBase):
-    """A socket's byte stream whose every read waits at most until the request's deadline."""
-
-    def __init__(self, sock: socket.socket, budget: _Budget) -> None:
-        self._sock = sock
-        self._raw = cast(io.RawIOBase, sock.makefile("rb", buffering=0))
-        self._budget = budget
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int | None:
-        self._sock.settimeout(self._budget.timeout())
-        try:
-            return self._raw.readinto(buffer)
-        except TimeoutError:
-            if self._budget.deadline <= time.monotonic():
-                raise _DeadlineError from None
-            raise
-
-    def close(self) -> None:
-        self._raw.close()
-        super().close()
-
-
-class _TimedSocket:
-    """What ``http.client.HTTPResponse`` is given instead of the socket: its ``makefile``."""
-
-    def __init__(self, sock: socket.socket, budget: _Budget) -> None:
-        self._sock = sock
-        self._budget = budget
-
-    def makefile(self, mode: str) -> IO[bytes]:
-        return io.BufferedReader(_TimedReader(self._sock, self._budget), 1 << 16)
-
-
-class _TimedConnectionMixin:
-    budget: _Budget
-
-    def _timed_response(self, sock: socket.socket, *args: Any, **kwargs: Any) -> Any:
-        return http.client.HTTPResponse(_TimedSocket(sock, self.budget), *args, **kwargs)  # type: ignore[arg-type]
-
-
-class _HTTPConnection(_TimedConnectionMixin, http.client.HTTPConnection):
-    def __init__(self, host: str, port: int, budget: _Budget) -> None:
-        super().__init__(host, port)
-        self.budget = budget
-        self.response_class = self._timed_response  # type: ignore[assignment]
-
-
-class _HTTPSConnection(_TimedConnectionMixin, http.client.HTTPSConnection):
-    def __init__(self, host: str, port: int, budget: _Budget, context: ssl.SSLContext) -> None:
-        super().__init__(host, port, context=context)
-        self.budget = budget
-        self.response_class = self._timed_response  # type: ignore[assignment]
 
 
 # -- the pool ----------------------------------------------------------------------------------
@@ -323,7 +246,7 @@ class HTTPTransport:
             return self._tls
 
     def _connection(
-        self, key: _PoolKey, proxy: _Proxy | None, deadline: float
+        self, key: _PoolKey, proxy: Proxy | None, deadline: float
     ) -> tuple[http.client.HTTPConnection, bool]:
         """An idle kept-alive connection for ``key`` (``reused``), else a new one."""
         with self._lock:
@@ -335,17 +258,17 @@ class HTTPTransport:
                 idle.close()
         connection: http.client.HTTPConnection
         scheme, host, port, _ = key
-        budget = _Budget(self.read_timeout)
+        budget = Budget(self.read_timeout)
         budget.deadline = deadline
         if proxy is not None and scheme == "https":
-            connection = _HTTPSConnection(proxy.host, proxy.port, budget, self._context())
+            connection = HTTPSConnection(proxy.host, proxy.port, budget, self._context())
             connection.set_tunnel(host, port, headers=proxy.headers)
         elif proxy is not None:
-            connection = _HTTPConnection(proxy.host, proxy.port, budget)
+            connection = HTTPConnection(proxy.host, proxy.port, budget)
         elif scheme == "https":
-            connection = _HTTPSConnection(host, port, budget, self._context())
+            connection = HTTPSConnection(host, port, budget, self._context())
         else:
-            connection = _HTTPConnection(host, port, budget)
+            connection = HTTPConnection(host, port, budget)
         connection.timeout = min(self.connect_timeout, max(deadline - time.monotonic(), 0.001))
         return connection, False
 
@@ -357,7 +280,7 @@ class HTTPTransport:
         host = parts.hostname or ""
         port = parts.port or (443 if scheme == "https" else 80)
         origin = f"{scheme}://{parts.netloc}"
-        proxy = _proxy_for(scheme, host)
+        proxy = proxy_for(scheme, host)
         key: _PoolKey = (scheme, host, port, proxy.url if proxy else "")
         target = parts.path or "/"
         if parts.query:
@@ -368,13 +291,11 @@ class HTTPTransport:
             headers.update(proxy.headers)
         for attempt in (0, 1):
             connection, reused = self._connection(key, proxy, request.deadline)
-            cast(_TimedConnectionMixin, connection).budget.deadline = request.deadline
+            cast(TimedConnection, connection).budget.deadline = request.deadline
             body_sent = True
             try:
                 if connection.sock is not None:
-                    connection.sock.settimeout(
-                        cast(_TimedConnectionMixin, connection).budget.timeout()
-                    )
+                    connection.sock.settimeout(cast(TimedConnection, connection).budget.timeout())
                 connection.putrequest(
                     request.method, target, skip_host=False, skip_accept_encoding=True
                 )
@@ -405,7 +326,7 @@ class HTTPTransport:
 
     def translate(self, exc: BaseException, origin: str, what: str) -> BaseException:
         """The client error for a transport failure ``exc`` (anything else is returned as is)."""
-        if isinstance(exc, _DeadlineError):
+        if isinstance(exc, DeadlineError):
             return DeadlineExceededError(
                 f"{what} at {origin}: no complete answer within the request's deadline "
                 "(the registry or the network is too slow); try again later"
@@ -425,86 +346,18 @@ class HTTPTransport:
         not sent (it would block for good on full socket buffers), and its answer is read.
         """
         sock = cast(socket.socket, connection.sock)
-        budget = cast(_TimedConnectionMixin, connection).budget
+        budget = cast(TimedConnection, connection).budget
         stream = body.open()
         try:
             # sendfile only where the socket carries the bytes as they are (no TLS).
-            span = _file_span(stream, body.size) if type(sock) is socket.socket else None
+            span = file_span(stream, body.size) if type(sock) is socket.socket else None
             with suppress(ConnectionResetError, BrokenPipeError):
-                return _send_stream(sock, stream, span, body, budget)
+                return send_stream(sock, stream, span, body, budget)
             return False
         finally:
             close = getattr(stream, "close", None)  # a bundle's range reader has none
             if close is not None:
                 close()
-
-
-def _send_stream(
-    sock: socket.socket,
-    stream: BinaryIO,
-    span: tuple[BinaryIO, int] | None,
-    body: UploadBody,
-    budget: _Budget,
-) -> bool:
-    pending = memoryview(b"")
-    sent = 0
-    size = body.size
-    while sent < size:
-        readable, writable, _ = select.select([sock], [sock], [], budget.timeout())
-        if readable:
-            return False
-        if not writable:
-            raise TimeoutError("timed out")
-        try:
-            if span is not None:
-                # The kernel moves the bytes from the page cache to the socket: no copy through
-                # this process, and the GIL is released for the whole call.
-                file, offset = span
-                count = os.sendfile(
-                    sock.fileno(), file.fileno(), offset + sent, min(SENDFILE_CHUNK, size - sent)
-                )
-            else:
-                if not pending:
-                    pending = memoryview(stream.read(min(READ_CHUNK, size - sent)))
-                count = sock.send(pending) if pending else 0
-                pending = pending[count:]
-        except BlockingIOError:
-            continue  # the socket filled up again meanwhile
-        except TimeoutError:
-            continue  # the next select waits, or finds the deadline passed
-        if not count:
-            raise VerificationError(f"the upload's source ended after {sent} of {size} bytes")
-        sent += count
-        if body.progress is not None:
-            body.progress(count)
-    return True
-
-
-def _file_span(stream: Any, size: int) -> tuple[BinaryIO, int] | None:
-    """The regular file holding the stream's next ``size`` bytes and their offset, if known.
-
-    A bundle's range reader says where its bytes lie (``file_span``); an ordinary file object is
-    read from its current position. Anything else (a pipe, an in-memory buffer) is read and sent.
-    """
-    span = getattr(stream, "file_span", None)
-    if span is not None:
-        file, offset, remaining = span()
-        if remaining < size:
-            return None  # let the read loop report the short source
-    elif hasattr(stream, "fileno") and hasattr(stream, "tell"):
-        file = stream
-        try:
-            offset = stream.tell()
-        except OSError:
-            return None
-    else:
-        return None
-    try:
-        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
-            return None
-    except (OSError, ValueError):
-        return None
-    return file, offset
 
 
 def _closed_by_peer(connection: http.client.HTTPConnection) -> bool:
@@ -518,41 +371,3 @@ def _closed_by_peer(connection: http.client.HTTPConnection) -> bool:
     except (OSError, ValueError):
         return True
     return bool(readable)
-
-
-# -- proxies -----------------------------------------------------------------------------------
-
-
-class _Proxy(msgspec.Struct, frozen=True):
-    url: str
-    host: str
-    port: int
-    headers: dict[str, str]
-
-
-def _proxy_for(scheme: str, host: str) -> _Proxy | None:
-    """The proxy ``HTTP(S)_PROXY``/``ALL_PROXY`` name for ``scheme`` unless ``NO_PROXY`` exempts
-    ``host`` (urllib's reading of those variables, imported only when one is set)."""
-    if not any(name.lower().endswith("_proxy") for name in os.environ):
-        return None
-    import urllib.request
-
-    proxies = urllib.request.getproxies_environment()
-    url = proxies.get(scheme) or proxies.get("all")
-    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
-    if not url or bypass(host, proxies):
-        return None
-    if "://" not in url:
-        url = "http://" + url
-    parts = urlsplit(url)
-    headers = {}
-    if parts.username is not None:
-        import base64
-
-        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
-        headers["proxy-authorization"] = "Basic " + base64.b64encode(pair).decode()
-    try:
-        port = parts.port or 80
-    except ValueError as exc:
-        raise NetworkError(f"the proxy URL in the environment is not valid: {exc}") from exc
-    return _Proxy(url, parts.hostname or "", port, headers)

@@ -19,7 +19,7 @@ import pytest
 from memos_client.authoring import publisher
 from memos_client.authoring.publisher import publish_bundle
 from memos_client.errors import NetworkError, RegistryError, UsageError
-from memos_client.registry import transport
+from memos_client.registry import sendfile
 from memos_client.registry.client import CubeAnswer, RegistryClient
 from mip.archive import blob_entries, read_entries
 from mip.container import BundleWriter, open_bundle
@@ -94,7 +94,7 @@ def make_bundle(
 @pytest.fixture
 def small_sendfile_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Many sendfile calls per blob, so that progress and cancelling happen between them."""
-    monkeypatch.setattr(transport, "SENDFILE_CHUNK", 16 * 1024)
+    monkeypatch.setattr(sendfile, "SENDFILE_CHUNK", 16 * 1024)
 
 
 def test_publish_sends_blobs_from_the_bundle_file(
