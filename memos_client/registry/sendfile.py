@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from memos_client.errors import VerificationError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from memos_client.registry.deadlines import Budget
-    from memos_client.registry.transport import UploadBody
 
 #: At most this many bytes per ``sendfile`` call (the kernel takes what fits the socket's buffer).
 SENDFILE_CHUNK = 16 << 20
@@ -28,15 +29,15 @@ def send_stream(
     sock: socket.socket,
     stream: BinaryIO,
     span: tuple[BinaryIO, int] | None,
-    body: UploadBody,
+    size: int,
+    progress: Callable[[int], None] | None,
     budget: Budget,
 ) -> bool:
-    """Send the ``body.size`` bytes of ``stream``, by ``sendfile`` from ``span`` (a regular file
+    """Send the ``size`` bytes of ``stream``, by ``sendfile`` from ``span`` (a regular file
     and offset) when given; false when the server answered before the end (it has stopped
     reading: sending more would block for good on full buffers). Waits obey ``budget``."""
     pending = memoryview(b"")
     sent = 0
-    size = body.size
     while sent < size:
         readable, writable, _ = select.select([sock], [sock], [], budget.timeout())
         if readable:
@@ -63,8 +64,8 @@ def send_stream(
         if not count:
             raise VerificationError(f"the upload's source ended after {sent} of {size} bytes")
         sent += count
-        if body.progress is not None:
-            body.progress(count)
+        if progress is not None:
+            progress(count)
     return True
 
 

@@ -352,7 +352,7 @@ class HTTPTransport:
             # sendfile only where the socket carries the bytes as they are (no TLS).
             span = file_span(stream, body.size) if type(sock) is socket.socket else None
             with suppress(ConnectionResetError, BrokenPipeError):
-                return send_stream(sock, stream, span, body, budget)
+                return send_stream(sock, stream, span, body.size, body.progress, budget)
             return False
         finally:
             close = getattr(stream, "close", None)  # a bundle's range reader has none
