@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -171,6 +171,55 @@ def start_registry_process(env: dict[str, str], data_dir: Path) -> ServerProcess
     if process.poll() is not None:
         raise AssertionError(f"registry server exited: {log.read_text()}")
     return ServerProcess(url, process, log)
+
+
+#: What a scripted connection does once it has read the request head: (socket, path).
+Behaviour = Callable[[socket.socket, str], None]
+
+
+class ScriptedSocketServer:
+    """Accepts connections on loopback and lets ``behaviour`` answer each one's first request
+    at the socket level (hostile and broken servers: drips, endless bodies, dropped
+    connections). ``finished`` is set each time a connection has been closed."""
+
+    def __init__(self, behaviour: Behaviour) -> None:
+        self.behaviour = behaviour
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.requests: list[str] = []
+        self.connections = 0
+        self.finished = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> ScriptedSocketServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.listener.close()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
+
+    def _answer(self, connection: socket.socket) -> None:
+        with connection:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                data = connection.recv(65536)
+                if not data:
+                    return
+                head += data
+            path = head.split(b" ", 2)[1].decode()
+            self.requests.append(path)
+            with suppress(OSError):  # the client hung up: what it should do
+                self.behaviour(connection, path)
+        self.finished.set()
 
 
 class LoopbackHTTPServer:

@@ -176,23 +176,14 @@ class RegistryClient:
         kind: type[Document],
         what: str,
         *,
-        limit: int | None = None,
+        response: Response | None = None,
         **options: object,
     ) -> Document:
-        """Call, then decode the answer as ``kind`` (``what`` names it in errors)."""
-        response = self._call(method, path, **options)  # type: ignore[arg-type]
-        return self._decode(response, method, path, kind, what, limit)
-
-    def _decode(
-        self,
-        response: Response,
-        method: str,
-        path: str,
-        kind: type[Document],
-        what: str,
-        limit: int | None = None,
-    ) -> Document:
-        limit = limit or self.settings.max_document_bytes
+        """Call (unless given the ``response``), then decode the answer as ``kind`` (``what``
+        names it in errors)."""
+        if response is None:
+            response = self._call(method, path, **options)  # type: ignore[arg-type]
+        limit = self.settings.max_document_bytes
         body = response.read(limit)
         response.close()
         return decode(
@@ -225,7 +216,7 @@ class RegistryClient:
             return NotModified(etag)
         new_etag = response.headers.get("etag")
         what = "a cube document (an object with name and a list of versions)"
-        document = self._decode(response, "GET", path, CubeDocument, what)
+        document = self._document("GET", path, CubeDocument, what, response=response)
         return CubeAnswer(document, new_etag)
 
     def version(self, name: str, version: str) -> VersionDetail:
@@ -324,18 +315,20 @@ class RegistryClient:
         size: int,
         source: Path | Callable[[], BinaryIO],
         progress: ProgressCallback | None = None,
+        *,
+        resumable: bool = False,
     ) -> UploadResult:
         """Upload blob ``digest`` of ``size`` bytes read from ``source`` (a file, or an opener
         returning a fresh stream at the blob's first byte).
 
         One PUT (sent by ``sendfile`` when the bytes lie in a file) when small; a resumable
-        session when large, or when the registry refuses the PUT as too large. The registry
-        verifies the digest; nothing is visible before it has.
+        session (spec §3) when large, when the registry refuses the PUT as too large, or when
+        ``resumable``. The registry verifies the digest; nothing is visible before it has.
         """
         from memos_client.registry.transport import UploadBody
 
         opener = _opener(source)
-        if size <= self.settings.monolithic_limit:
+        if size <= self.settings.monolithic_limit and not resumable:
             try:
                 return self._document(
                     "PUT",
@@ -350,17 +343,15 @@ class RegistryClient:
             except RegistryError as exc:
                 if exc.code != "blob_too_large":
                     raise
-        return self.upload_in_session(digest, size, opener, progress)
+        return self._upload_in_session(digest, size, opener, progress)
 
-    def upload_in_session(
+    def _upload_in_session(
         self,
         digest: str,
         size: int,
-        source: Path | Callable[[], BinaryIO],
-        progress: ProgressCallback | None = None,
+        opener: Callable[[], BinaryIO],
+        progress: ProgressCallback | None,
     ) -> UploadResult:
-        """Upload blob ``digest`` through a resumable session (spec §3), chunk by chunk."""
-        opener = _opener(source)
         content, headers = self._json(UploadSessionCreate(digest, size))
         session = self._document(
             "POST",

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import socket
-import threading
 import time
 from collections.abc import Callable
-from contextlib import suppress
 from pathlib import Path
 
 import pytest
@@ -22,53 +20,11 @@ from memos_client.errors import DeadlineExceededError, InvalidResponseError
 from memos_client.install.cache import Cache
 from memos_client.install.fetch import CachedRegistry
 from memos_client.registry.client import ClientSettings, RegistryClient
-from tests.support import run_memos
-
-#: What a scripted connection does once it has read the request head: (socket, path).
-Behaviour = Callable[[socket.socket, str], None]
+from tests.support import Behaviour, ScriptedSocketServer, run_memos
 
 SMALL = ClientSettings(
     read_timeout=5.0, deadline=1.5, max_document_bytes=1 << 20, min_transfer_rate=1 << 30
 )
-
-
-class HostileServer:
-    """Accepts connections on loopback and lets ``behaviour`` answer each request."""
-
-    def __init__(self, behaviour: Behaviour) -> None:
-        self.behaviour = behaviour
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
-        self.requests: list[str] = []
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-
-    def __enter__(self) -> HostileServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.listener.close()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                connection, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
-
-    def _answer(self, connection: socket.socket) -> None:
-        with connection:
-            head = b""
-            while b"\r\n\r\n" not in head:
-                data = connection.recv(65536)
-                if not data:
-                    return
-                head += data
-            path = head.split(b" ", 2)[1].decode()
-            self.requests.append(path)
-            with suppress(OSError):  # the client hung up: what it should do
-                self.behaviour(connection, path)
 
 
 def endless(connection: socket.socket, path: str) -> None:
@@ -125,33 +81,43 @@ CALLS: dict[str, Callable[[RegistryClient], object]] = {
 }
 
 
-@pytest.mark.parametrize("call", sorted(CALLS))
-@pytest.mark.parametrize("behaviour", [endless, announces_gigabytes])
-def test_an_endless_answer_is_cut_at_the_size_limit(call: str, behaviour: Behaviour) -> None:
-    with HostileServer(behaviour) as server, RegistryClient(server.url, settings=SMALL) as client:
-        started = time.monotonic()
-        with pytest.raises(InvalidResponseError, match="-byte limit") as caught:
-            CALLS[call](client)
-    assert caught.value.code == "invalid_response"
-    assert time.monotonic() - started < 5
+#: Each hostile behaviour, the error it must end in, and what that error says.
+BOUNDED: dict[str, tuple[Behaviour, type[Exception], str]] = {
+    "endless": (endless, InvalidResponseError, "-byte limit"),
+    "gigabytes": (announces_gigabytes, InvalidResponseError, "-byte limit"),
+    "drip": (drip, DeadlineExceededError, "within the request's deadline"),
+    "slow status line": (slow_status_line, DeadlineExceededError, "within the request's deadline"),
+}
 
 
 @pytest.mark.parametrize("call", sorted(CALLS))
-@pytest.mark.parametrize("behaviour", [drip, slow_status_line])
-def test_a_dripping_answer_ends_at_the_deadline(call: str, behaviour: Behaviour) -> None:
-    with HostileServer(behaviour) as server, RegistryClient(server.url, settings=SMALL) as client:
+@pytest.mark.parametrize("case", sorted(BOUNDED))
+def test_every_answer_is_bounded_in_size_and_time(call: str, case: str) -> None:
+    # A size limit cuts an endless answer at once; a drip ends at the deadline, not later.
+    behaviour, error, message = BOUNDED[case]
+    with (
+        ScriptedSocketServer(behaviour) as server,
+        RegistryClient(server.url, settings=SMALL) as client,
+    ):
         started = time.monotonic()
-        with pytest.raises(DeadlineExceededError, match="within the request's deadline"):
+        with pytest.raises(error, match=message) as caught:
             CALLS[call](client)
     elapsed = time.monotonic() - started
-    assert SMALL.deadline - 0.1 < elapsed < SMALL.deadline + 2
+    if error is InvalidResponseError:
+        assert getattr(caught.value, "code", None) == "invalid_response"
+        assert elapsed < 5
+    else:
+        assert SMALL.deadline - 0.1 < elapsed < SMALL.deadline + 2
 
 
 def test_a_dripping_blob_ends_at_its_deadline(tmp_path: Path) -> None:
     # Blobs get deadline + size / min_transfer_rate: 1000 bytes at 1 kB/s is one more second.
     settings = ClientSettings(read_timeout=5.0, deadline=0.5, min_transfer_rate=1000)
     digest = "sha256:" + "0" * 64
-    with HostileServer(drip) as server, RegistryClient(server.url, settings=settings) as client:
+    with (
+        ScriptedSocketServer(drip) as server,
+        RegistryClient(server.url, settings=settings) as client,
+    ):
         started = time.monotonic()
         with pytest.raises(DeadlineExceededError):
             _read_all(client, digest, 1000)
@@ -169,7 +135,10 @@ def _read_all(client: RegistryClient, digest: str, size: int) -> None:
 )
 def test_a_redirect_off_the_web_is_an_invalid_answer(location: str) -> None:
     behaviour = redirect_to(location)
-    with HostileServer(behaviour) as server, RegistryClient(server.url, settings=SMALL) as client:
+    with (
+        ScriptedSocketServer(behaviour) as server,
+        RegistryClient(server.url, settings=SMALL) as client,
+    ):
         with pytest.raises(InvalidResponseError, match="which is not an http\\(s\\) URL"):
             client.keys("acme")
         with (
@@ -181,7 +150,7 @@ def test_a_redirect_off_the_web_is_an_invalid_answer(location: str) -> None:
 
 def test_a_redirect_loop_ends() -> None:
     with (
-        HostileServer(redirect_to("/again")) as server,
+        ScriptedSocketServer(redirect_to("/again")) as server,
         RegistryClient(server.url, settings=SMALL) as client,
         pytest.raises(InvalidResponseError, match="more than 5 times"),
     ):
@@ -196,7 +165,7 @@ def test_the_cli_says_each_in_one_line(tmp_path: Path) -> None:
         (redirect_to("ftp://example.org/x"), {}, 6, "not an http(s) URL"),
     ]
     for behaviour, env, code, message in cases:
-        with HostileServer(behaviour) as server:
+        with ScriptedSocketServer(behaviour) as server:
             started = time.monotonic()
             result = run_memos(
                 tmp_path / "home", "install", "acme/kb", env={"MEMOS_INDEX_URL": server.url, **env}
@@ -229,7 +198,10 @@ def test_a_zero_byte_blob_downloads(tmp_path: Path) -> None:
         connection.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
 
     cache = Cache(tmp_path / "cache")
-    with HostileServer(serve_nothing) as server, CachedRegistry(server.url, cache) as registry:
+    with (
+        ScriptedSocketServer(serve_nothing) as server,
+        CachedRegistry(server.url, cache) as registry,
+    ):
         path = registry.download_blob(empty, 0)
     assert path.read_bytes() == b""
     assert cache.has_blob(empty, 0)

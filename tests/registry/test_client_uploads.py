@@ -30,7 +30,7 @@ from mip.manifest import encode_manifest, manifest_from_document
 from mip.records import write_records
 from tests.registry.conftest import MONOLITHIC_LIMIT, Registry
 from tests.registry.cube_helpers import unique
-from tests.support import free_port, modules_imported_by, read_blob_stream
+from tests.support import ScriptedSocketServer, free_port, modules_imported_by, read_blob_stream
 
 KEY = SigningKey.from_seed(hashlib.sha256(b"publish client tests").digest())
 
@@ -251,40 +251,18 @@ def test_unreachable_registry_is_a_network_error(tmp_path: Path) -> None:
         client.blob_size("sha256:" + "0" * 64)
 
 
-class _ClosingServer:
+def _closing_server(silent_second: bool) -> ScriptedSocketServer:
     """Answers each request on a connection, then closes it without saying so (or, with
     ``silent_second``, closes on the second request without answering): what a server whose
     keep-alive timeout ran out does to an idle client."""
 
-    def __init__(self, silent_second: bool) -> None:
-        self.silent_second = silent_second
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.connections = 0
-        #: Set once a connection has been answered and closed.
-        self.closed = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+    def behaviour(connection: socket.socket, path: str) -> None:
+        connection.sendall(_NOT_FOUND)
+        if silent_second and server.connections == 1:
+            connection.recv(65536)  # the second request: dropped unanswered
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                connection, _ = self.listener.accept()
-            except OSError:
-                return
-            self.connections += 1
-            with connection:
-                request = connection.recv(65536)
-                if self.silent_second and self.connections == 1:
-                    connection.sendall(_NOT_FOUND)
-                    connection.recv(65536)  # the second request: dropped unanswered
-                    continue
-                if request:
-                    connection.sendall(_NOT_FOUND)
-            self.closed.set()
-
-    def close(self) -> None:
-        self.listener.close()
+    server = ScriptedSocketServer(behaviour)
+    return server
 
 
 _NOT_FOUND = b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n"
@@ -296,17 +274,13 @@ _UNAUTHORIZED = (
 
 @pytest.mark.parametrize("silent_second", [False, True])
 def test_a_connection_the_server_dropped_is_replaced(silent_second: bool) -> None:
-    server = _ClosingServer(silent_second)
-    try:
-        with RegistryClient(f"http://127.0.0.1:{server.port}") as client:
-            assert client.blob_size("sha256:" + "0" * 64) is None
-            if not silent_second:
-                # The server has closed it: the client sees that before reusing the connection.
-                assert server.closed.wait(10)
-            assert client.blob_size("sha256:" + "1" * 64) is None
-        assert server.connections == 2
-    finally:
-        server.close()
+    with _closing_server(silent_second) as server, RegistryClient(server.url) as client:
+        assert client.blob_size("sha256:" + "0" * 64) is None
+        if not silent_second:
+            # The server has closed it: the client sees that before reusing the connection.
+            assert server.finished.wait(10)
+        assert client.blob_size("sha256:" + "1" * 64) is None
+    assert server.connections == 2
 
 
 def test_an_early_refusal_stops_the_upload(tmp_path: Path) -> None:

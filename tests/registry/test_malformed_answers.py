@@ -128,7 +128,9 @@ def test_client_writes(bad_registry: BadRegistry, tmp_path: Path) -> None:
     blob.write_bytes(b"0123456789")
     with RegistryClient(url, "token") as client:
         _invalid(lambda: client.upload_blob(DIGEST, 10, blob), url, f"PUT /v1/blobs/{DIGEST}")
-        _invalid(lambda: client.upload_in_session(DIGEST, 10, blob), url, "POST /v1/uploads")
+        _invalid(
+            lambda: client.upload_blob(DIGEST, 10, blob, resumable=True), url, "POST /v1/uploads"
+        )
         _invalid(lambda: client.publish(b"{}"), url, "POST /v1/versions")
         _invalid(
             lambda: client.yank("acme/kb", "1.0.0", "why"),
