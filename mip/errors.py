@@ -15,9 +15,25 @@ registry returns to clients and the CLI maps to a message::
     │   └── SignatureError          code: bad_signature
     ├── RecordError                 code: invalid_records
     ├── TensorError                 code: invalid_tensor
-    └── BundleError                 code: invalid_bundle
-        ├── DigestMismatchError     code: digest_mismatch
-        └── SizeMismatchError       code: size_mismatch
+    ├── BundleError                 code: invalid_bundle
+    │   ├── DigestMismatchError     code: digest_mismatch
+    │   └── SizeMismatchError       code: size_mismatch
+    └── TransparencyError           code: log_error            (the transparency log, MIP-1-registry §12)
+        ├── MalformedNoteError      code: malformed_note       a signed note breaks C2SP signed-note
+        ├── MalformedCheckpointError code: malformed_checkpoint a note body breaks C2SP tlog-checkpoint
+        ├── InvalidVerifierKeyError code: invalid_log_key      a verifier key is not name+hash+base64
+        ├── LogSignatureError       code: log_bad_signature    the pinned key's signature does not verify
+        ├── LogKeyChangedError      code: log_key_changed      no signature by the pinned key (or origin)
+        ├── CosignatureError        code: log_cosignature      too few witnesses cosigned the checkpoint
+        ├── InvalidProofError       code: invalid_proof        a proof's inputs are malformed
+        │   └── ProofLengthError    code: log_proof_length     a proof has the wrong number of hashes
+        ├── LogRootMismatchError    code: log_root_mismatch    an inclusion proof leads to another root
+        ├── LogForkError            code: log_fork             two tree heads with no consistency proof
+        ├── TreeShrankError         code: log_tree_shrank      a newer checkpoint is smaller
+        ├── TileMismatchError       code: log_tile_mismatch    a tile disagrees with the checkpoint
+        ├── InvalidTilePathError    code: invalid_tile_path    not a C2SP tlog-tiles path
+        ├── LogEntryError           code: invalid_log_entry    entry bytes are not a canonical entry
+        └── LogEntryMismatchError   code: log_entry_mismatch   the logged entry is for something else
 """
 
 from __future__ import annotations
@@ -111,3 +127,99 @@ class SizeMismatchError(BundleError):
     """Bytes are not the size that was declared for them."""
 
     code = "size_mismatch"
+
+
+class TransparencyError(MIPError):
+    """The transparency log's data is malformed or does not prove what it must (registry §12)."""
+
+    code = "log_error"
+
+
+class MalformedNoteError(TransparencyError):
+    """Bytes that are not a C2SP signed note (text, blank line, signature lines)."""
+
+    code = "malformed_note"
+
+
+class MalformedCheckpointError(TransparencyError):
+    """A note body that is not a C2SP tlog-checkpoint (origin, tree size, root hash)."""
+
+    code = "malformed_checkpoint"
+
+
+class InvalidVerifierKeyError(TransparencyError):
+    """A note verifier key that is not ``name+hex(key id)+base64(0x01 || Ed25519 key)``."""
+
+    code = "invalid_log_key"
+
+
+class LogSignatureError(TransparencyError):
+    """A signature line of the pinned log key is present but does not verify: a forgery."""
+
+    code = "log_bad_signature"
+
+
+class LogKeyChangedError(TransparencyError):
+    """The checkpoint carries no signature of the pinned log key, or names another log."""
+
+    code = "log_key_changed"
+
+
+class CosignatureError(TransparencyError):
+    """Fewer trusted witnesses than required cosigned the checkpoint, or a cosignature is bad."""
+
+    code = "log_cosignature"
+
+
+class InvalidProofError(TransparencyError):
+    """A proof whose inputs cannot be right: an index past the tree, a hash not 32 bytes."""
+
+    code = "invalid_proof"
+
+
+class ProofLengthError(InvalidProofError):
+    """A proof with more or fewer hashes than RFC 9162 fixes for its index and sizes."""
+
+    code = "log_proof_length"
+
+
+class LogRootMismatchError(TransparencyError):
+    """An inclusion proof (or a tile) leads to a root other than the checkpoint's."""
+
+    code = "log_root_mismatch"
+
+
+class LogForkError(TransparencyError):
+    """Two tree heads of one log that no consistency proof joins: the log showed two histories."""
+
+    code = "log_fork"
+
+
+class TreeShrankError(TransparencyError):
+    """A checkpoint smaller than one already seen: an append-only log never shrinks."""
+
+    code = "log_tree_shrank"
+
+
+class TileMismatchError(TransparencyError):
+    """A tile (or entry bundle) whose hashes do not rebuild the checkpoint's root: it lies."""
+
+    code = "log_tile_mismatch"
+
+
+class InvalidTilePathError(TransparencyError):
+    """A path that is not a C2SP tlog-tiles tile or entry-bundle path."""
+
+    code = "invalid_tile_path"
+
+
+class LogEntryError(TransparencyError):
+    """Bytes that are not a canonical log entry (MIP-1-registry §12.2)."""
+
+    code = "invalid_log_entry"
+
+
+class LogEntryMismatchError(TransparencyError):
+    """A logged entry that records another event, cube, version or manifest than expected."""
+
+    code = "log_entry_mismatch"

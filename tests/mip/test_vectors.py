@@ -62,6 +62,8 @@ def test_generator_reproduces_the_committed_vectors(tmp_path: Path) -> None:
         if p.is_file()
         and p.name not in ("generate.py", "README.md")
         and "__pycache__" not in p.parts
+        # The transparency log's vectors have their own generator and test.
+        and p.relative_to(VECTORS).parts[0] != "transparency"
     }
     assert generated == committed
     drifted = [

@@ -1,0 +1,212 @@
+"""Where a log stores its hashes, and the tree hashes and proofs built from them.
+
+The layout is that of Go's checksum database (golang.org/x/mod/sumdb/tlog, after Crosby and
+Wallach, "Efficient Data Structures for Tamper-Evident Logging", §3.3): every complete subtree's
+hash is stored once, in a dense linear order. Appending entry ``n`` stores its leaf hash and the
+hash of every subtree it completes -- one hash plus one per trailing 1 bit of ``n``, under two on
+average -- at :func:`stored_hash_index` ``(0, n)`` onwards. Nothing is ever recomputed: a tree
+hash reads at most ``1 + log2(n)`` stored hashes, an inclusion or consistency proof about
+``2 log2(n)``, each in one call to the :class:`HashReader`.
+
+A registry implements :class:`HashReader` over its database; the algorithms here never touch I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from mip.errors import InvalidProofError
+from mip.transparency.merkle import EMPTY_ROOT, HASH_SIZE, node_hash
+
+
+class HashReader(Protocol):
+    """Reads stored hashes by their :func:`stored_hash_index`."""
+
+    def read_hashes(self, indexes: Sequence[int]) -> list[bytes]:
+        """The hashes at ``indexes`` (sorted ascending), in that order, one per index."""
+
+
+def stored_hash_index(level: int, n: int) -> int:
+    """Where the hash of the ``n``-th subtree of height ``level`` is stored."""
+    # Level L's n-th hash is written right after level L+1's (2n+1)-th: walk down to level 0.
+    for _ in range(level):
+        n = 2 * n + 1
+    # Level 0's n-th hash is written at n + n/2 + n/4 + ... (until n/2^i is zero).
+    index = 0
+    while n > 0:
+        index += n
+        n >>= 1
+    return index + level
+
+
+def split_stored_hash_index(index: int) -> tuple[int, int]:
+    """The ``(level, n)`` whose hash :func:`stored_hash_index` puts at ``index``."""
+    # stored_hash_index(0, n) < 2n, so the leaf written before ``index`` is in [index/2, ...].
+    n = index // 2
+    start = stored_hash_index(0, n)
+    while True:
+        # Entry n stores 1 + (trailing 1 bits of n) hashes.
+        following = start + 1 + ((n + 1) & -(n + 1)).bit_length() - 1
+        if following > index:
+            break
+        n += 1
+        start = following
+    level = index - start
+    return level, n >> level
+
+
+def stored_hash_count(size: int) -> int:
+    """How many hashes a log of ``size`` entries has stored."""
+    if size == 0:
+        return 0
+    count = stored_hash_index(0, size - 1) + 1
+    last = size - 1
+    while last & 1:
+        count += 1
+        last >>= 1
+    return count
+
+
+def hashes_to_store(n: int, leaf: bytes, reader: HashReader) -> list[bytes]:
+    """The hashes appending entry ``n`` (leaf hash ``leaf``) stores from
+    ``stored_hash_index(0, n)`` on: the leaf, then each subtree it completes.
+
+    Reads the left siblings of those subtrees (one per trailing 1 bit of ``n``) from ``reader``.
+    """
+    completed = ((n + 1) & -(n + 1)).bit_length() - 1
+    indexes = [stored_hash_index(level, (n >> level) - 1) for level in reversed(range(completed))]
+    siblings = _read(reader, indexes)
+    hashes = [leaf]
+    current = leaf
+    for level in range(completed):
+        current = node_hash(siblings[completed - 1 - level], current)
+        hashes.append(current)
+    return hashes
+
+
+def _read(reader: HashReader, indexes: list[int]) -> list[bytes]:
+    if not indexes:
+        return []
+    hashes = reader.read_hashes(indexes)
+    if len(hashes) != len(indexes) or any(len(value) != HASH_SIZE for value in hashes):
+        raise InvalidProofError(
+            f"the hash store returned {len(hashes)} hashes for {len(indexes)} indexes"
+        )
+    return hashes
+
+
+def _largest_power_below(n: int) -> int:
+    """The largest power of two strictly less than ``n`` (``n`` >= 2)."""
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+def _subtree_indexes(lo: int, hi: int, need: list[int]) -> None:
+    """Append the stored indexes whose hashes make up the subtree of entries ``[lo, hi)``."""
+    while lo < hi:
+        # The largest complete subtree starting at lo that fits: its hash is stored.
+        level = (hi - lo).bit_length() - 1
+        need.append(stored_hash_index(level, lo >> level))
+        lo += 1 << level
+
+
+def _subtree_hash(lo: int, hi: int, hashes: list[bytes], at: int) -> tuple[bytes, int]:
+    """The hash of subtree ``[lo, hi)`` from ``hashes[at:]`` (laid out by
+    :func:`_subtree_indexes`); returns it and the position after what it used."""
+    parts = 0
+    while lo < hi:
+        lo += 1 << ((hi - lo).bit_length() - 1)
+        parts += 1
+    result = hashes[at + parts - 1]
+    for position in range(at + parts - 2, at - 1, -1):
+        result = node_hash(hashes[position], result)
+    return result, at + parts
+
+
+def tree_hash(size: int, reader: HashReader) -> bytes:
+    """The root of the first ``size`` entries, from at most ``1 + log2(size)`` stored hashes."""
+    if size == 0:
+        return EMPTY_ROOT
+    indexes: list[int] = []
+    _subtree_indexes(0, size, indexes)
+    root, _ = _subtree_hash(0, size, _read(reader, indexes), 0)
+    return root
+
+
+def _inclusion_indexes(lo: int, hi: int, n: int, need: list[int]) -> None:
+    if lo + 1 == hi:
+        return
+    split = _largest_power_below(hi - lo)
+    if n < lo + split:
+        _inclusion_indexes(lo, lo + split, n, need)
+        _subtree_indexes(lo + split, hi, need)
+    else:
+        _subtree_indexes(lo, lo + split, need)
+        _inclusion_indexes(lo + split, hi, n, need)
+
+
+def _inclusion(lo: int, hi: int, n: int, hashes: list[bytes], at: int) -> tuple[list[bytes], int]:
+    if lo + 1 == hi:
+        return [], at
+    split = _largest_power_below(hi - lo)
+    if n < lo + split:
+        proof, at = _inclusion(lo, lo + split, n, hashes, at)
+        sibling, at = _subtree_hash(lo + split, hi, hashes, at)
+    else:
+        sibling, at = _subtree_hash(lo, lo + split, hashes, at)
+        proof, at = _inclusion(lo + split, hi, n, hashes, at)
+    return [*proof, sibling], at
+
+
+def inclusion_proof(size: int, index: int, reader: HashReader) -> list[bytes]:
+    """The RFC 9162 inclusion proof of entry ``index`` in the tree of the first ``size``."""
+    if not 0 <= index < size:
+        raise InvalidProofError(f"entry {index} is not in a tree of size {size}")
+    indexes: list[int] = []
+    _inclusion_indexes(0, size, index, indexes)
+    proof, _ = _inclusion(0, size, index, _read(reader, indexes), 0)
+    return proof
+
+
+def _consistency_indexes(lo: int, hi: int, n: int, need: list[int]) -> None:
+    if n == hi:
+        if lo != 0:
+            _subtree_indexes(lo, hi, need)
+        return
+    split = _largest_power_below(hi - lo)
+    if n <= lo + split:
+        _consistency_indexes(lo, lo + split, n, need)
+        _subtree_indexes(lo + split, hi, need)
+    else:
+        _subtree_indexes(lo, lo + split, need)
+        _consistency_indexes(lo + split, hi, n, need)
+
+
+def _consistency(lo: int, hi: int, n: int, hashes: list[bytes], at: int) -> tuple[list[bytes], int]:
+    if n == hi:
+        if lo == 0:
+            # This subtree is the old tree: the verifier knows its hash.
+            return [], at
+        value, at = _subtree_hash(lo, hi, hashes, at)
+        return [value], at
+    split = _largest_power_below(hi - lo)
+    if n <= lo + split:
+        proof, at = _consistency(lo, lo + split, n, hashes, at)
+        sibling, at = _subtree_hash(lo + split, hi, hashes, at)
+    else:
+        sibling, at = _subtree_hash(lo, lo + split, hashes, at)
+        proof, at = _consistency(lo + split, hi, n, hashes, at)
+    return [*proof, sibling], at
+
+
+def consistency_proof(new_size: int, old_size: int, reader: HashReader) -> list[bytes]:
+    """The RFC 9162 consistency proof that the first ``old_size`` entries are a prefix of the
+    first ``new_size`` (empty when the sizes are equal)."""
+    if not 0 < old_size <= new_size:
+        raise InvalidProofError(
+            f"no consistency proof exists from size {old_size} to size {new_size}"
+        )
+    indexes: list[int] = []
+    _consistency_indexes(0, new_size, old_size, indexes)
+    proof, _ = _consistency(0, new_size, old_size, _read(reader, indexes), 0)
+    return proof
