@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException
 
 from mip.errors import MIPError
-from registry_server.api import accounts, blobs, bundles, ops, search, versions
+from registry_server.api import accounts, blobs, bundles, log, ops, search, versions
 from registry_server.api.body_limit import BodyLimitMiddleware
 from registry_server.api.deps import AppState
 from registry_server.api.hot_reads import HotReadMiddleware
@@ -29,7 +29,9 @@ from registry_server.errors import RegistryError
 from registry_server.metrics import Metrics, MetricsMiddleware
 from registry_server.services.downloads import DownloadCounter
 from registry_server.services.facets import prepare_catalog
+from registry_server.services.log_key import load_log_signer
 from registry_server.services.storage import open_blob_store
+from registry_server.services.transparency import ensure_log
 from registry_server.settings import Settings, load_settings
 from registry_server.web import mount_web
 
@@ -124,6 +126,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_db_engine(settings.resolved_database_url(), settings.database_pool_size)
         init_schema(engine)
         prepare_catalog(engine)
+        signer = load_log_signer(settings)
+        ensure_log(engine, signer.origin, signer.verifier.verifier_key())
         counter = DownloadCounter(engine)
         app.state.registry = AppState(
             settings=settings,
@@ -132,6 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             store=open_blob_store(settings),
             downloads=counter,
             metrics=metrics,
+            log=signer,
         )
         stop = threading.Event()
         flusher = threading.Thread(
@@ -163,7 +168,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         swagger_ui_parameters={"validatorUrl": None},
     )
     install_error_handlers(app)
-    for module in (blobs, versions, bundles, accounts, search, ops):
+    for module in (blobs, versions, bundles, accounts, search, log, ops):
         app.include_router(module.router)
     mount_web(app)
     # Added last = outermost: hot reads skip routing, yet are still timed by the metrics.

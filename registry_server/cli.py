@@ -54,13 +54,20 @@ def serve(host: str, port: int, data_dir: Path | None, workers: int, access_log:
 
 def _check_before_serving(settings: Settings) -> None:
     """Open what the server will use -- data directory, blob storage, database -- and close it."""
+    from registry_server.services.log_key import load_log_signer
     from registry_server.services.storage import LocalBlobStore, open_blob_store
+    from registry_server.services.transparency import ensure_log
 
     _prepare_data_dir(settings)
     store = open_blob_store(settings)
     if isinstance(store, LocalBlobStore):
         store.check()  # a bucket is only reached later: the server may start before it
-    _open_database(settings).dispose()
+    signer = load_log_signer(settings)
+    engine = _open_database(settings)
+    try:
+        ensure_log(engine, signer.origin, signer.verifier.verifier_key())
+    finally:
+        engine.dispose()
 
 
 def _prepare_data_dir(settings: Settings) -> None:

@@ -10,7 +10,8 @@ Protocol errors (``mip.errors.MIPError``) keep their own codes and answer 400. F
     │   ├── UploadIncompleteError          400 upload_incomplete
     │   ├── BlobMissingError               400 blob_missing
     │   ├── SizeMismatchError              400 size_mismatch
-    │   └── InvalidRangeError              400 invalid_range
+    │   ├── InvalidRangeError              400 invalid_range
+    │   └── InvalidTreeSizeError           400 invalid_tree_size
     ├── UnauthorizedError                  401 unauthorized
     │   └── TokenExpiredError              401 token_expired
     ├── ForbiddenError                     403 forbidden
@@ -24,7 +25,8 @@ Protocol errors (``mip.errors.MIPError``) keep their own codes and answer 400. F
     ├── RangeNotSatisfiableError           416 range_not_satisfiable
     └── UnavailableError                   503
         ├── DatabaseUnavailableError       503 database_unavailable
-        └── StorageUnavailableError        503 storage_unavailable
+        ├── StorageUnavailableError        503 storage_unavailable
+        └── LogUnavailableError            503 log_unavailable (+ log_key_mismatch at start-up)
 """
 
 from __future__ import annotations
@@ -82,6 +84,12 @@ class InvalidRangeError(BadRequestError):
     """A ``Range`` header that is not a well-formed ``bytes=`` range set."""
 
     code = "invalid_range"
+
+
+class InvalidTreeSizeError(BadRequestError):
+    """A transparency log tree size or entry index outside the log (or sizes in wrong order)."""
+
+    code = "invalid_tree_size"
 
 
 class UnauthorizedError(RegistryError):
@@ -173,3 +181,9 @@ class StorageUnavailableError(UnavailableError):
     """The blob storage failed or could not be reached."""
 
     code = "storage_unavailable"
+
+
+class LogUnavailableError(UnavailableError):
+    """The transparency log cannot be appended to or read (not set up, or its key differs)."""
+
+    code = "log_unavailable"

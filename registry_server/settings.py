@@ -50,6 +50,14 @@ class Settings(BaseSettings):
     download_flush_seconds: float = Field(default=2.0, gt=0, le=3600, allow_inf_nan=False)
     #: SQLAlchemy pool size per process (PostgreSQL).
     database_pool_size: int = Field(default=10, ge=1)
+    #: The transparency log's Ed25519 key (PKCS#8 PEM, mode 0600); empty means
+    #: ``data_dir/log-key.pem``, created on first start. Every server process of one registry
+    #: uses the same key; it never goes into the database.
+    log_key_file: Path | None = None
+    #: The log's origin: the first line of its checkpoints and its key's name. Empty means
+    #: ``memstore/log/<first 16 hex digits of the key id>``; set it to the public URL without
+    #: scheme, e.g. ``registry.example.com/v1/log``. It never changes for the life of a log.
+    log_origin: str = Field(default="", max_length=200)
 
     @field_validator("database_url")
     @classmethod
@@ -65,6 +73,17 @@ class Settings(BaseSettings):
                     "not a database URL; use e.g. postgresql+psycopg://host:5432/db"
                 ) from exc
         return value
+
+    @field_validator("log_origin")
+    @classmethod
+    def _check_log_origin(cls, value: str) -> str:
+        if value and ("+" in value or any(char.isspace() or ord(char) < 0x20 for char in value)):
+            raise ValueError("a log origin has no spaces, control characters or '+'")
+        return value
+
+    def resolved_log_key_file(self) -> Path:
+        """Where the transparency log's key lives, defaulting to the data directory."""
+        return self.log_key_file or self.data_dir / "log-key.pem"
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to SQLite under ``data_dir``."""

@@ -14,6 +14,7 @@ from registry_server.db.session import read_session
 from registry_server.metrics import Metrics
 from registry_server.services.auth import Principal, authenticate
 from registry_server.services.downloads import DownloadCounter
+from registry_server.services.log_key import LogSigner
 from registry_server.services.storage import BlobStore
 from registry_server.settings import Settings
 
@@ -28,6 +29,8 @@ class AppState:
     store: BlobStore
     downloads: DownloadCounter
     metrics: Metrics
+    #: The transparency log's key and origin (signs checkpoints).
+    log: LogSigner
 
 
 def get_state(request: Request) -> AppState:

@@ -225,3 +225,52 @@ class HealthBody(BaseModel):
     status: str
     database: str
     storage: str
+
+
+class LogInfoBody(BaseModel):
+    """The transparency log's identity and current head (spec §12.4)."""
+
+    origin: str = Field(description="The first line of every checkpoint, and the key's name.")
+    verifier_key: str = Field(
+        description="C2SP note verifier key `origin+keyid+base64(0x01||key)`: what clients pin."
+    )
+    public_key_pem: str
+    tree_size: int
+    root_hash: str = Field(description="Base64 RFC 9162 root of the current tree.")
+    tile_height: int = Field(description="Always 8 (C2SP tlog-tiles).")
+    checkpoint: str = Field(description="The signed checkpoint of the current tree (C2SP).")
+
+
+class LogEntryBody(BaseModel):
+    """One log entry: its index, canonical text (§12.2) and base64 leaf hash."""
+
+    index: int
+    entry: str
+    leaf_hash: str
+
+
+class LogEntriesBody(BaseModel):
+    """A run of consecutive entries, and the tree size they were read at."""
+
+    tree_size: int
+    entries: list[LogEntryBody]
+
+
+class InclusionBody(BaseModel):
+    """An RFC 9162 inclusion proof of one entry, with the checkpoint it proves against."""
+
+    index: int
+    tree_size: int
+    entry: str
+    leaf_hash: str
+    proof: list[str] = Field(description="Base64 hashes, the leaf's sibling first.")
+    checkpoint: str = Field(description="The signed checkpoint of `tree_size` entries.")
+
+
+class ConsistencyBody(BaseModel):
+    """An RFC 9162 consistency proof from `first` to `second` entries."""
+
+    first: int
+    second: int
+    proof: list[str] = Field(description="Base64 hashes (empty when first is 0 or second).")
+    checkpoint: str = Field(description="The signed checkpoint of `second` entries.")

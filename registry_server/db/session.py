@@ -14,7 +14,12 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import Session, SQLModel
 
-from registry_server.db import catalog_models, derived_models, models  # noqa: F401  (registers the tables)
+from registry_server.db import (  # noqa: F401  (registers the tables)
+    catalog_models,
+    derived_models,
+    log_models,
+    models,
+)
 from registry_server.errors import DatabaseUnavailableError, RegistryError
 
 _SQLITE_FTS = (

@@ -12,10 +12,11 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from mip.keys import PublicKey
-from registry_server.db.models import SigningKeyRecord
+from registry_server.db.models import SigningKeyRecord, utcnow
 from registry_server.db.session import write_session
 from registry_server.services.audit import record_event
 from registry_server.services.auth import Principal, find_namespace, require
+from registry_server.services.transparency import log_key_registered
 
 
 def add_key(
@@ -47,6 +48,7 @@ def add_key(
             namespace=namespace_row.normalized_name,
             subject=key.key_id,
         )
+        log_key_registered(session, namespace_row.normalized_name, key.key_id, utcnow())
         session.commit()
         return key_object(record), True
 

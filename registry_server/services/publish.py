@@ -45,6 +45,7 @@ from registry_server.services.auth import Principal, find_namespace, require
 from registry_server.services.facets import record_facets
 from registry_server.services.resolve import rebuild_index, version_key
 from registry_server.services.search import update_search_entry
+from registry_server.services.transparency import log_key_registered, log_version_event
 
 #: How often a publish that lost a race is re-run before giving up.
 MAX_ATTEMPTS = 4
@@ -162,6 +163,7 @@ def _check_signature(
             subject=publisher_key.key_id,
             detail={"first_publish": True},
         )
+        log_key_registered(session, namespace.normalized_name, publisher_key.key_id, utcnow())
         return
     trusted = {
         record.key_id: PublicKey.from_pem(record.public_key_pem.encode()) for record in records
@@ -299,6 +301,8 @@ def _publish_once(
         subject=f"{cube.name}@{manifest.version}",
         detail={"manifest_digest": digest, "signers": envelope.key_ids},
     )
+    # Last: the log's lock is the last one every writer takes (no lock-order cycles).
+    log_version_event(session, "publish", cube.name, version, now, envelope.key_ids)
     return PublishResult(cube.name, manifest.version, digest, created=True)
 
 
@@ -319,6 +323,7 @@ def set_yanked(
         assert namespace_row is not None
         require(principal, "yank", namespace_row)
         row = find_version(session, cube, version)
+        changed = row.yanked != (reason is not None)
         row.yanked = reason is not None
         row.yank_reason = reason
         session.add(row)
@@ -333,6 +338,10 @@ def set_yanked(
             subject=f"{cube.name}@{row.version}",
             detail={"reason": reason} if reason else {},
         )
+        if changed:  # a repeated yank (a new reason) changes nothing a client checks
+            log_version_event(
+                session, "yank" if reason is not None else "unyank", cube.name, row, utcnow()
+            )
         result = {"name": cube.name, **version_object(row)}
         session.commit()
         return result
