@@ -62,9 +62,9 @@ def _check_before_serving(settings: Settings) -> None:
     store = open_blob_store(settings)
     if isinstance(store, LocalBlobStore):
         store.check()  # a bucket is only reached later: the server may start before it
-    signer = load_log_signer(settings)
     engine = _open_database(settings)
     try:
+        signer = load_log_signer(settings)
         ensure_log(engine, signer.origin, signer.verifier.verifier_key())
     finally:
         engine.dispose()

@@ -13,7 +13,7 @@ import base64
 import logging
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import FileResponse, RedirectResponse
 
 from mip.names import normalize_cube_name
@@ -41,9 +41,13 @@ _OCTETS: dict[int | str, dict[str, Any]] = {
     200: {"content": {"application/octet-stream": {}}},
     302: {"description": "Redirect to the tile in the blob storage (S3)"},
 }
+#: Sizes and indexes are 64-bit in the database; larger ones are refused before any query.
+_MAX = (1 << 63) - 1
 TreeSize = Annotated[
-    int | None, Query(ge=0, description="Prove against this many entries (default: all).")
+    int | None,
+    Query(ge=0, le=_MAX, description="Prove against this many entries (default: all)."),
 ]
+EntryIndex = Annotated[int, Path(ge=0, le=_MAX, description="The entry's index, from 0.")]
 
 
 def _b64(value: bytes) -> str:
@@ -98,7 +102,9 @@ def _inclusion_body(state: StateDep, index: int, tree_size: int | None) -> Inclu
 
 
 @router.get("/v1/log/entries/{index}/inclusion", summary="Inclusion proof of an entry")
-def inclusion_by_index(index: int, state: StateDep, tree_size: TreeSize = None) -> InclusionBody:
+def inclusion_by_index(
+    index: EntryIndex, state: StateDep, tree_size: TreeSize = None
+) -> InclusionBody:
     """The entry, its RFC 9162 inclusion proof and the checkpoint of ``tree_size``."""
     return _inclusion_body(state, index, tree_size)
 
@@ -128,7 +134,7 @@ def inclusion_by_version(
 @router.get("/v1/log/consistency", summary="Consistency proof between two tree sizes")
 def get_consistency(
     state: StateDep,
-    first: Annotated[int, Query(ge=0, description="The smaller tree size.")],
+    first: Annotated[int, Query(ge=0, le=_MAX, description="The smaller tree size.")],
     second: TreeSize = None,
 ) -> ConsistencyBody:
     """The RFC 9162 proof that the first ``first`` entries are a prefix of the first
@@ -146,7 +152,7 @@ def get_consistency(
 @router.get("/v1/log/entries", summary="Consecutive log entries")
 def list_entries(
     state: StateDep,
-    start: Annotated[int, Query(ge=0)] = 0,
+    start: Annotated[int, Query(ge=0, le=_MAX)] = 0,
     limit: Annotated[int, Query(ge=1, le=transparency.MAX_ENTRIES_PER_PAGE)] = 100,
 ) -> LogEntriesBody:
     """Entries ``start`` onwards (at most ``limit``), in index order; empty past the end."""

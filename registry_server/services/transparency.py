@@ -286,6 +286,8 @@ def consistency(session: Session, first: int, second: int | None) -> tuple[int, 
 
 def entries_page(session: Session, start: int, limit: int) -> list[tuple[int, bytes]]:
     """Entries ``start`` to ``start + limit - 1`` that exist, as ``(index, bytes)``."""
+    if limit <= 0:
+        return []
     rows = session.exec(
         select(LogEntryRecord.idx, LogEntryRecord.entry)
         .where(col(LogEntryRecord.idx) >= start, col(LogEntryRecord.idx) < start + limit)
