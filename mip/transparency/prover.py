@@ -85,6 +85,39 @@ def hashes_to_store(n: int, leaf: bytes, reader: HashReader) -> list[bytes]:
     return hashes
 
 
+def append_reads(n: int) -> list[int]:
+    """Every stored hash :func:`append_leaf` reads for entry ``n``, sorted: a store fetches
+    them in one query before it appends."""
+    completed = ((n + 1) & -(n + 1)).bit_length() - 1
+    siblings = {stored_hash_index(level, (n >> level) - 1) for level in range(completed)}
+    parts: list[int] = []
+    _subtree_indexes(0, n + 1, parts)
+    # The last part of the new root is the subtree entry n just completed: it is being written.
+    return sorted(siblings | set(parts[:-1]))
+
+
+class _Overlay:
+    """Hashes being written first, then a reader."""
+
+    def __init__(self, pending: dict[int, bytes], reader: HashReader) -> None:
+        self.pending = pending
+        self.reader = reader
+
+    def read_hashes(self, indexes: Sequence[int]) -> list[bytes]:
+        missing = [index for index in indexes if index not in self.pending]
+        found = dict(zip(missing, _read(self.reader, missing), strict=True))
+        return [self.pending[index] if index in self.pending else found[index] for index in indexes]
+
+
+def append_leaf(n: int, leaf: bytes, reader: HashReader) -> tuple[dict[int, bytes], bytes]:
+    """Append entry ``n`` with leaf hash ``leaf``: the hashes to store (by stored hash index)
+    and the root of the ``n + 1`` entries. Reads exactly :func:`append_reads` ``(n)``."""
+    new_hashes = hashes_to_store(n, leaf, reader)
+    start = stored_hash_index(0, n)
+    pending = {start + offset: value for offset, value in enumerate(new_hashes)}
+    return pending, tree_hash(n + 1, _Overlay(pending, reader))
+
+
 def _read(reader: HashReader, indexes: list[int]) -> list[bytes]:
     if not indexes:
         return []

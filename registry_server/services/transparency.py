@@ -19,7 +19,7 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, insert, text, update
 from sqlmodel import Session, col, select
 
 from mip.dsse import parse_envelope
@@ -33,10 +33,10 @@ from mip.transparency.entries import (
 )
 from mip.transparency.merkle import EMPTY_ROOT, leaf_hash
 from mip.transparency.prover import (
+    append_leaf,
+    append_reads,
     consistency_proof,
-    hashes_to_store,
     inclusion_proof,
-    stored_hash_index,
     tree_hash,
 )
 from mip.transparency.tiles import (
@@ -94,35 +94,65 @@ def _head(session: Session, *, lock: bool) -> LogHead:
     return head
 
 
+class _Prefetched:
+    """The hashes one append reads, fetched in one query."""
+
+    def __init__(self, hashes: dict[int, bytes]) -> None:
+        self.hashes = hashes
+
+    def read_hashes(self, indexes: Sequence[int]) -> list[bytes]:
+        try:
+            return [self.hashes[index] for index in indexes]
+        except KeyError as exc:
+            raise LogUnavailableError(
+                f"the transparency log lacks stored hash {exc.args[0]}: its tables are damaged "
+                "(the operator restores them from a backup)"
+            ) from exc
+
+
+_LOCK_HEAD = select(LogHead.size).where(LogHead.id == HEAD_ID).with_for_update()
+
+
 def append_log_entry(session: Session, entry: LogEntry) -> int:
     """Append ``entry`` to the log in ``session``'s transaction; return its index.
 
     Call it last in a write transaction (it takes the log's lock, which every writer takes last,
     so locks are always taken in one order). The caller commits; a rollback drops the entry.
+    Five statements, whatever the log's size: lock the head, read the hashes the append needs,
+    insert the entry, insert its hashes, update the head.
     """
     data = encode_entry(entry)
-    head = _head(session, lock=True)
-    index = head.size
-    reader = SessionHashReader(session)
-    new_hashes = hashes_to_store(index, leaf_hash(data), reader)
-    start = stored_hash_index(0, index)
-    pending = {start + offset: value for offset, value in enumerate(new_hashes)}
-    root = tree_hash(index + 1, SessionHashReader(session, pending))
-    session.add(
-        LogEntryRecord(
-            idx=index,
-            event=entry.event,
-            namespace=entry.namespace,
-            name=entry.name,
-            version=entry.version,
-            entry=data,
+    connection = session.connection()
+    index = connection.execute(_LOCK_HEAD).scalar_one_or_none()
+    if index is None:
+        raise LogUnavailableError(
+            "the transparency log is not set up: the registry server creates it at start-up"
         )
+    needed = append_reads(index)
+    stored: dict[int, bytes] = {}
+    if needed:
+        query = select(LogHash.idx, LogHash.hash).where(col(LogHash.idx).in_(needed))
+        stored = {row[0]: row[1] for row in connection.execute(query)}
+    pending, root = append_leaf(index, leaf_hash(data), _Prefetched(stored))
+    connection.execute(
+        insert(LogEntryRecord),
+        {
+            "idx": index,
+            "event": entry.event,
+            "namespace": entry.namespace,
+            "name": entry.name,
+            "version": entry.version,
+            "entry": data,
+        },
     )
-    session.add_all(LogHash(idx=position, hash=value) for position, value in pending.items())
-    head.size = index + 1
-    head.root_hash = root
-    head.updated_at = utcnow()
-    session.add(head)
+    connection.execute(
+        insert(LogHash), [{"idx": position, "hash": value} for position, value in pending.items()]
+    )
+    connection.execute(
+        update(LogHead)
+        .where(col(LogHead.id) == HEAD_ID)
+        .values(size=index + 1, root_hash=root, updated_at=utcnow())
+    )
     return index
 
 

@@ -33,6 +33,8 @@ from mip.transparency.merkle import (
     verify_inclusion,
 )
 from mip.transparency.prover import (
+    append_leaf,
+    append_reads,
     consistency_proof,
     hashes_to_store,
     inclusion_proof,
@@ -256,3 +258,26 @@ def test_malformed_inputs_are_errors_not_crashes() -> None:
         inclusion_proof(8, 8, store)
     with pytest.raises(InvalidProofError):
         consistency_proof(3, 4, store)
+
+
+def test_an_append_reads_exactly_what_append_reads_names() -> None:
+    """The registry fetches :func:`append_reads` in one query; :func:`append_leaf` must need
+    nothing else, and give the same hashes and root as the step-by-step functions."""
+    store, roots = build([b"%d" % i for i in range(300)])
+
+    class Recording:
+        def __init__(self) -> None:
+            self.asked: set[int] = set()
+
+        def read_hashes(self, indexes: Any) -> list[bytes]:
+            self.asked.update(indexes)
+            return [store[index] for index in indexes]
+
+    for n in range(299):
+        reader = Recording()
+        pending, root = append_leaf(n, leaf_hash(b"%d" % n), reader)
+        assert reader.asked == set(append_reads(n))
+        assert root == roots[n]
+        assert [pending[i] for i in sorted(pending)] == store[
+            stored_hash_index(0, n) : stored_hash_index(0, n + 1)
+        ]
