@@ -40,6 +40,7 @@ from mip.transparency.merkle import leaf_hash  # noqa: E402
 from mip.transparency.note import NoteVerifier  # noqa: E402
 from mip.transparency.prover import (  # noqa: E402
     consistency_proof,
+    frontier_indexes,
     hashes_to_store,
     inclusion_proof,
     tree_hash,
@@ -182,6 +183,7 @@ def synthetic_log(url: str, entries: int) -> tuple[Any, Hashes, Checkpoint, Sign
         verifier = NoteVerifier.for_key("bench/log", key.public_key)
         connection.execute(insert(LogHead), [{"id": HEAD_ID, "origin": "bench/log",
                            "verifier_key": verifier.verifier_key(), "size": entries, "root_hash": root,
+                           "frontier": b"".join(store[i] for i in frontier_indexes(entries)),
                            "updated_at": _now()}])  # fmt: skip
     print(f"  wrote them to the database in {time.perf_counter() - started:.1f} s", flush=True)
     return engine, store, Checkpoint("bench/log", entries, root), key

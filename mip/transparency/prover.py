@@ -85,15 +85,39 @@ def hashes_to_store(n: int, leaf: bytes, reader: HashReader) -> list[bytes]:
     return hashes
 
 
-def append_reads(n: int) -> list[int]:
-    """Every stored hash :func:`append_leaf` reads for entry ``n``, sorted: a store fetches
-    them in one query before it appends."""
-    completed = ((n + 1) & -(n + 1)).bit_length() - 1
-    siblings = {stored_hash_index(level, (n >> level) - 1) for level in range(completed)}
+def frontier_indexes(size: int) -> list[int]:
+    """The stored indexes of the complete subtrees that make up the tree of ``size`` entries,
+    left to right (its *frontier*, at most 64): everything an append reads."""
     parts: list[int] = []
-    _subtree_indexes(0, n + 1, parts)
-    # The last part of the new root is the subtree entry n just completed: it is being written.
-    return sorted(siblings | set(parts[:-1]))
+    _subtree_indexes(0, size, parts)
+    return parts
+
+
+class _Known:
+    """A hash reader over hashes already in memory."""
+
+    def __init__(self, hashes: dict[int, bytes]) -> None:
+        self.hashes = hashes
+
+    def read_hashes(self, indexes: Sequence[int]) -> list[bytes]:
+        return [self.hashes[index] for index in indexes]
+
+
+def append_to_frontier(
+    n: int, leaf: bytes, frontier: Sequence[bytes]
+) -> tuple[dict[int, bytes], bytes, list[bytes]]:
+    """Append entry ``n`` (leaf hash ``leaf``) to the tree of ``n`` entries whose frontier is
+    ``frontier``: the hashes to store (by stored hash index), the new root and the new frontier.
+    A log that keeps its frontier beside its size appends without reading any stored hash."""
+    indexes = frontier_indexes(n)
+    if len(frontier) != len(indexes) or any(len(value) != HASH_SIZE for value in frontier):
+        raise InvalidProofError(
+            f"a tree of {n} entries has a frontier of {len(indexes)} hashes, not {len(frontier)}"
+        )
+    known = dict(zip(indexes, frontier, strict=True))
+    pending, root = append_leaf(n, leaf, _Known(known))
+    known.update(pending)
+    return pending, root, [known[index] for index in frontier_indexes(n + 1)]
 
 
 class _Overlay:
@@ -111,7 +135,7 @@ class _Overlay:
 
 def append_leaf(n: int, leaf: bytes, reader: HashReader) -> tuple[dict[int, bytes], bytes]:
     """Append entry ``n`` with leaf hash ``leaf``: the hashes to store (by stored hash index)
-    and the root of the ``n + 1`` entries. Reads exactly :func:`append_reads` ``(n)``."""
+    and the root of the ``n + 1`` entries. Reads only hashes of the frontier of ``n``."""
     new_hashes = hashes_to_store(n, leaf, reader)
     start = stored_hash_index(0, n)
     pending = {start + offset: value for offset, value in enumerate(new_hashes)}

@@ -3,7 +3,7 @@
 ``log_entry`` holds the canonical bytes of every entry by index; ``log_hash`` every stored hash
 of the Merkle tree by :func:`mip.transparency.prover.stored_hash_index` (the leaf hash and each
 complete subtree's hash, written once, never recomputed); ``log_head`` the one row with the
-tree's size and root and the log's identity. Appends lock that row, so the database serialises
+tree's size, root and frontier and the log's identity. Appends lock that row, so the database serialises
 them across server processes; the primary keys make a second entry at one index impossible.
 """
 
@@ -33,6 +33,9 @@ class LogHead(SQLModel, table=True):
     verifier_key: str = Field(max_length=400)
     size: int = Field(sa_column=Column(BigInteger, nullable=False))
     root_hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    #: The hashes of the complete subtrees that make up the tree, left to right, concatenated
+    #: (mip.transparency.prover.frontier_indexes): all an append needs, so it reads no other row.
+    frontier: bytes = Field(default=b"", sa_column=Column(LargeBinary, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

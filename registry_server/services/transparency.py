@@ -23,7 +23,7 @@ from sqlalchemy import Engine, insert, text, update
 from sqlmodel import Session, col, select
 
 from mip.dsse import parse_envelope
-from mip.errors import MIPError
+from mip.errors import InvalidProofError, MIPError
 from mip.transparency.entries import (
     EventKind,
     LogEntry,
@@ -31,10 +31,9 @@ from mip.transparency.entries import (
     key_event,
     version_event,
 )
-from mip.transparency.merkle import EMPTY_ROOT, leaf_hash
+from mip.transparency.merkle import EMPTY_ROOT, HASH_SIZE, leaf_hash
 from mip.transparency.prover import (
-    append_leaf,
-    append_reads,
+    append_to_frontier,
     consistency_proof,
     inclusion_proof,
     tree_hash,
@@ -71,10 +70,10 @@ class SessionHashReader:
         found = {index: self.pending[index] for index in indexes if index in self.pending}
         missing = [index for index in indexes if index not in found]
         if missing:
-            rows = self.session.exec(
-                select(LogHash.idx, LogHash.hash).where(col(LogHash.idx).in_(missing))
+            query = select(LogHash.idx, LogHash.hash).where(col(LogHash.idx).in_(missing))
+            found.update(
+                (row[0], bytes(row[1])) for row in self.session.connection().execute(query)
             )
-            found.update(dict(rows.all()))
         try:
             return [found[index] for index in indexes]
         except KeyError as exc:
@@ -84,33 +83,10 @@ class SessionHashReader:
             ) from exc
 
 
-def _head(session: Session, *, lock: bool) -> LogHead:
-    statement = select(LogHead).where(LogHead.id == HEAD_ID)
-    head = session.exec(statement.with_for_update() if lock else statement).first()
-    if head is None:
-        raise LogUnavailableError(
-            "the transparency log is not set up: the registry server creates it at start-up"
-        )
-    return head
+_HEAD = select(LogHead.size, LogHead.root_hash).where(LogHead.id == HEAD_ID)
 
 
-class _Prefetched:
-    """The hashes one append reads, fetched in one query."""
-
-    def __init__(self, hashes: dict[int, bytes]) -> None:
-        self.hashes = hashes
-
-    def read_hashes(self, indexes: Sequence[int]) -> list[bytes]:
-        try:
-            return [self.hashes[index] for index in indexes]
-        except KeyError as exc:
-            raise LogUnavailableError(
-                f"the transparency log lacks stored hash {exc.args[0]}: its tables are damaged "
-                "(the operator restores them from a backup)"
-            ) from exc
-
-
-_LOCK_HEAD = select(LogHead.size).where(LogHead.id == HEAD_ID).with_for_update()
+_LOCK_HEAD = select(LogHead.size, LogHead.frontier).where(LogHead.id == HEAD_ID).with_for_update()
 
 
 def append_log_entry(session: Session, entry: LogEntry) -> int:
@@ -118,22 +94,24 @@ def append_log_entry(session: Session, entry: LogEntry) -> int:
 
     Call it last in a write transaction (it takes the log's lock, which every writer takes last,
     so locks are always taken in one order). The caller commits; a rollback drops the entry.
-    Five statements, whatever the log's size: lock the head, read the hashes the append needs,
-    insert the entry, insert its hashes, update the head.
+    Four statements, whatever the log's size: lock the head (its size and frontier are all the
+    append needs), insert the entry, insert its hashes, update the head.
     """
     data = encode_entry(entry)
     connection = session.connection()
-    index = connection.execute(_LOCK_HEAD).scalar_one_or_none()
-    if index is None:
+    head = connection.execute(_LOCK_HEAD).one_or_none()
+    if head is None:
         raise LogUnavailableError(
             "the transparency log is not set up: the registry server creates it at start-up"
         )
-    needed = append_reads(index)
-    stored: dict[int, bytes] = {}
-    if needed:
-        query = select(LogHash.idx, LogHash.hash).where(col(LogHash.idx).in_(needed))
-        stored = {row[0]: row[1] for row in connection.execute(query)}
-    pending, root = append_leaf(index, leaf_hash(data), _Prefetched(stored))
+    index, packed = head
+    frontier = [packed[at : at + HASH_SIZE] for at in range(0, len(packed), HASH_SIZE)]
+    try:
+        pending, root, frontier = append_to_frontier(index, leaf_hash(data), frontier)
+    except InvalidProofError as exc:
+        raise LogUnavailableError(
+            f"the transparency log's head row is damaged ({exc}): the operator restores it"
+        ) from exc
     connection.execute(
         insert(LogEntryRecord),
         {
@@ -151,7 +129,7 @@ def append_log_entry(session: Session, entry: LogEntry) -> int:
     connection.execute(
         update(LogHead)
         .where(col(LogHead.id) == HEAD_ID)
-        .values(size=index + 1, root_hash=root, updated_at=utcnow())
+        .values(size=index + 1, root_hash=root, frontier=b"".join(frontier), updated_at=utcnow())
     )
     return index
 
@@ -244,8 +222,12 @@ def _log_existing_state(session: Session) -> int:
 
 def tree_head(session: Session) -> tuple[int, bytes]:
     """The log's current size and root."""
-    head = _head(session, lock=False)
-    return head.size, head.root_hash
+    head = session.connection().execute(_HEAD).one_or_none()
+    if head is None:
+        raise LogUnavailableError(
+            "the transparency log is not set up: the registry server creates it at start-up"
+        )
+    return int(head[0]), bytes(head[1])
 
 
 def root_at(session: Session, size: int) -> bytes:
@@ -265,10 +247,11 @@ def _tree_size(session: Session, requested: int | None) -> tuple[int, bytes]:
 
 def entry_bytes(session: Session, index: int) -> bytes:
     """The canonical bytes of entry ``index``."""
-    row = session.get(LogEntryRecord, index)
-    if row is None:
+    query = select(LogEntryRecord.entry).where(col(LogEntryRecord.idx) == index)
+    data = session.connection().execute(query).scalar_one_or_none()
+    if data is None:
         raise NotFoundError(f"the log has no entry {index}", code="log_entry_not_found")
-    return row.entry
+    return bytes(data)
 
 
 def inclusion(

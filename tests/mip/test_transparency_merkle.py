@@ -34,8 +34,9 @@ from mip.transparency.merkle import (
 )
 from mip.transparency.prover import (
     append_leaf,
-    append_reads,
+    append_to_frontier,
     consistency_proof,
+    frontier_indexes,
     hashes_to_store,
     inclusion_proof,
     split_stored_hash_index,
@@ -260,9 +261,10 @@ def test_malformed_inputs_are_errors_not_crashes() -> None:
         consistency_proof(3, 4, store)
 
 
-def test_an_append_reads_exactly_what_append_reads_names() -> None:
-    """The registry fetches :func:`append_reads` in one query; :func:`append_leaf` must need
-    nothing else, and give the same hashes and root as the step-by-step functions."""
+def test_appends_need_only_the_frontier() -> None:
+    """The registry keeps the frontier in its head row: :func:`append_leaf` reads nothing else,
+    and :func:`append_to_frontier` gives the hashes, root and frontier of the step-by-step
+    functions."""
     store, roots = build([b"%d" % i for i in range(300)])
 
     class Recording:
@@ -273,11 +275,16 @@ def test_an_append_reads_exactly_what_append_reads_names() -> None:
             self.asked.update(indexes)
             return [store[index] for index in indexes]
 
+    frontier: list[bytes] = []
     for n in range(299):
         reader = Recording()
         pending, root = append_leaf(n, leaf_hash(b"%d" % n), reader)
-        assert reader.asked == set(append_reads(n))
+        assert reader.asked <= set(frontier_indexes(n))
         assert root == roots[n]
-        assert [pending[i] for i in sorted(pending)] == store[
-            stored_hash_index(0, n) : stored_hash_index(0, n + 1)
-        ]
+        written = store[stored_hash_index(0, n) : stored_hash_index(0, n + 1)]
+        assert [pending[i] for i in sorted(pending)] == written
+        same, root_again, frontier = append_to_frontier(n, leaf_hash(b"%d" % n), frontier)
+        assert (same, root_again) == (pending, root)
+        assert frontier == [store[i] for i in frontier_indexes(n + 1)]
+    with pytest.raises(InvalidProofError, match="frontier"):
+        append_to_frontier(299, leaf_hash(b"x"), frontier[:-1])
