@@ -28,6 +28,11 @@ __all__ = [
     "KeyCreate",
     "KeyInfo",
     "KeyList",
+    "LogConsistency",
+    "LogEntries",
+    "LogEntry",
+    "LogInclusion",
+    "LogInfo",
     "PartSummary",
     "PublishRequest",
     "PublishResult",
@@ -75,6 +80,8 @@ class ErrorCode(StrEnum):
     UPLOAD_INCOMPLETE = "upload_incomplete"
     BLOB_MISSING = "blob_missing"
     SIZE_MISMATCH = mip_errors.SizeMismatchError.code
+    INVALID_TREE_SIZE = "invalid_tree_size"
+    INVALID_TILE_PATH = mip_errors.InvalidTilePathError.code
     # 401 / 403: who is asking.
     UNAUTHORIZED = "unauthorized"
     TOKEN_EXPIRED = "token_expired"  # noqa: S105 - a code, not a secret
@@ -89,6 +96,8 @@ class ErrorCode(StrEnum):
     UPLOAD_NOT_FOUND = "upload_not_found"
     TOKEN_NOT_FOUND = "token_not_found"  # noqa: S105 - a code, not a secret
     NO_MATCHING_VERSION = "no_matching_version"
+    LOG_ENTRY_NOT_FOUND = "log_entry_not_found"
+    TILE_NOT_FOUND = "tile_not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     # 409: the registry's state does not allow it.
     CONFLICT = "conflict"
@@ -104,6 +113,8 @@ class ErrorCode(StrEnum):
     UNAVAILABLE = "unavailable"
     DATABASE_UNAVAILABLE = "database_unavailable"
     STORAGE_UNAVAILABLE = "storage_unavailable"
+    LOG_UNAVAILABLE = "log_unavailable"
+    LOG_KEY_MISMATCH = "log_key_mismatch"
 
 
 # -- §1: every error answer --------------------------------------------------------------------
@@ -321,3 +332,54 @@ class SearchPage(msgspec.Struct, frozen=True):
     query: str
     total: int
     results: list[SearchHit]
+
+
+# -- §12: the transparency log -----------------------------------------------------------------
+# Hashes and proofs are base64 strings; entries their canonical text (mip.transparency.entries).
+
+
+class LogInfo(msgspec.Struct, frozen=True):
+    """``GET /v1/log``: the log's identity (what a client pins) and its current head."""
+
+    origin: str
+    verifier_key: str
+    public_key_pem: str
+    tree_size: int
+    root_hash: str
+    tile_height: int
+    checkpoint: str
+
+
+class LogEntry(msgspec.Struct, frozen=True):
+    """One entry of ``GET /v1/log/entries``."""
+
+    index: int
+    entry: str
+    leaf_hash: str
+
+
+class LogEntries(msgspec.Struct, frozen=True):
+    """``GET /v1/log/entries``: consecutive entries and the tree size they were read at."""
+
+    tree_size: int
+    entries: list[LogEntry]
+
+
+class LogInclusion(msgspec.Struct, frozen=True):
+    """An inclusion proof of one entry with the signed checkpoint it proves against."""
+
+    index: int
+    tree_size: int
+    entry: str
+    leaf_hash: str
+    proof: list[str]
+    checkpoint: str
+
+
+class LogConsistency(msgspec.Struct, frozen=True):
+    """``GET /v1/log/consistency``: the proof from ``first`` to ``second`` entries."""
+
+    first: int
+    second: int
+    proof: list[str]
+    checkpoint: str

@@ -43,6 +43,11 @@ PAIRS: dict[type[msgspec.Struct], type[BaseModel]] = {
     wire.YankRequest: server.YankRequest,
     wire.SearchHit: server.SearchHit,
     wire.SearchPage: server.SearchBody,
+    wire.LogInfo: server.LogInfoBody,
+    wire.LogEntry: server.LogEntryBody,
+    wire.LogEntries: server.LogEntriesBody,
+    wire.LogInclusion: server.InclusionBody,
+    wire.LogConsistency: server.ConsistencyBody,
 }
 NAMES = {struct.__name__: model.__name__ for struct, model in PAIRS.items()}
 
