@@ -129,10 +129,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         signer = load_log_signer(settings)
         ensure_log(engine, signer.origin, signer.verifier.verifier_key())
         counter = DownloadCounter(engine)
+        reader = HotReader(engine)
         app.state.registry = AppState(
             settings=settings,
             engine=engine,
-            reader=HotReader(engine),
+            reader=reader,
             store=open_blob_store(settings),
             downloads=counter,
             metrics=metrics,
@@ -154,6 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             try:
                 counter.flush()
             finally:
+                await reader.aclose()
                 engine.dispose()
 
     # The HTTP API pages (/docs: Swagger UI, /redoc) with their scripts and styles served from the
