@@ -27,6 +27,8 @@ from registry_server.db.hot_reader import HotReader
 from registry_server.db.session import create_db_engine, init_schema
 from registry_server.errors import RegistryError
 from registry_server.metrics import Metrics, MetricsMiddleware
+from registry_server.services.catalog.choices import FacetChoicesCache
+from registry_server.services.catalog.views import backfill_views
 from registry_server.services.downloads import DownloadCounter
 from registry_server.services.facets import prepare_catalog
 from registry_server.services.log_key import load_log_signer
@@ -128,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         prepare_catalog(engine)
         signer = load_log_signer(settings)
         ensure_log(engine, signer.origin, signer.verifier.verifier_key())
+        backfill_views(engine)
         counter = DownloadCounter(engine)
         reader = HotReader(engine)
         app.state.registry = AppState(
@@ -138,6 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             downloads=counter,
             metrics=metrics,
             log=signer,
+            facet_choices=FacetChoicesCache(engine),
         )
         stop = threading.Event()
         flusher = threading.Thread(

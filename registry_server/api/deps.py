@@ -13,6 +13,7 @@ from registry_server.db.hot_reader import HotReader
 from registry_server.db.session import read_session
 from registry_server.metrics import Metrics
 from registry_server.services.auth import Principal, authenticate
+from registry_server.services.catalog.choices import FacetChoicesCache
 from registry_server.services.downloads import DownloadCounter
 from registry_server.services.log_key import LogSigner
 from registry_server.services.storage import BlobStore
@@ -31,6 +32,8 @@ class AppState:
     metrics: Metrics
     #: The transparency log's key and origin (signs checkpoints).
     log: LogSigner
+    #: The search form's suggestions, cached for this application only.
+    facet_choices: FacetChoicesCache
 
 
 def get_state(request: Request) -> AppState:

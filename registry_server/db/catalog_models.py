@@ -1,16 +1,17 @@
-"""Tables of the marketplace catalog: what the web pages filter on, derived from manifests.
+"""Tables of the marketplace catalog: what the web pages show and filter on, from manifests.
 
-A version's manifest lives only inside its signed envelope; filtering 10,000 cubes by part kind,
-model fingerprint or licence cannot decode every envelope per request. So the facets of each
-version are written once, in the publishing transaction (versions are immutable), and the facets
-of each cube's latest version are copied to ``cube_facet``, whose primary key
-``(facet, value, cube_id)`` answers a filter with one index range. The extra ``cube`` indexes serve the home page's "recent"
-and "popular" lists and the namespace page without scanning the table.
+A version's manifest lives only inside its signed envelope; showing it on every page view, or
+filtering 10,000 cubes by part kind, model fingerprint or licence, cannot decode envelopes per
+request. So each version's page-ready view (``version_view``) and facets are written once, in
+the publishing transaction (versions are immutable), and the facets of each cube's latest
+version are copied to ``cube_facet``, whose primary key ``(facet, value, cube_id)`` answers a
+filter with one index range. The extra ``cube`` indexes serve the home page's "recent" and
+"popular" lists and the namespace page without scanning the table.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Index
+from sqlalchemy import Column, Index, LargeBinary
 from sqlmodel import Field, SQLModel
 
 from registry_server.db.models import Cube
@@ -48,6 +49,21 @@ class CubeFacet(SQLModel, table=True):
     value: str = Field(primary_key=True, max_length=500)
     cube_id: int = Field(foreign_key="cube.id", primary_key=True, index=True)
     label: str = Field(default="", max_length=500)
+
+
+class VersionView(SQLModel, table=True):
+    """What the pages show of a version's manifest, derived once (``services/catalog/views.py``).
+
+    Pages read this instead of decoding the signed manifest on every view.
+    """
+
+    __tablename__ = "version_view"
+
+    version_id: int = Field(foreign_key="cube_version.id", primary_key=True)
+    #: The stored form's format; rows of an older one are derived again at start-up.
+    view_format: int
+    #: ``ManifestView`` as JSON.
+    document: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
 #: Indexes on the registry's ``cube`` table that only the catalog's pages need.

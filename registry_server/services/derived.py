@@ -34,6 +34,7 @@ from registry_server.db.session import read_session, write_session
 from registry_server.errors import RegistryError
 from registry_server.services.blobs import blob_key
 from registry_server.services.cards import render_card
+from registry_server.services.catalog.views import ManifestView
 from registry_server.services.facets import load_manifest
 from registry_server.services.resolve import find_cube, find_version
 from registry_server.services.storage import BlobStore
@@ -194,7 +195,7 @@ def blob_checksums(engine: Engine, store: BlobStore, digests: list[str]) -> dict
     return known
 
 
-def card_html(engine: Engine, version_id: int, manifest: Manifest) -> Markup | None:
+def card_html(engine: Engine, version_id: int, manifest: Manifest | ManifestView) -> Markup | None:
     """The version's card as sanitised HTML (``None`` without a card), rendered once."""
     if manifest.card is None or not manifest.card.readme:
         return None
@@ -236,7 +237,7 @@ def prepare_published(engine: Engine, store: BlobStore, name: str, version: str)
 
 
 def version_preview(
-    engine: Engine, store: BlobStore, manifest: Manifest
+    engine: Engine, store: BlobStore, manifest: Manifest | ManifestView
 ) -> tuple[list[dict[str, Any]], str | None]:
     """The first memories of a version (at most :data:`PREVIEW_RECORDS`), and a problem if any.
 
@@ -245,7 +246,7 @@ def version_preview(
     """
     preview: list[dict[str, Any]] = []
     for part in manifest.parts:
-        if not isinstance(part, PlaintextPart) or len(preview) >= PREVIEW_RECORDS:
+        if part.kind != "plaintext" or len(preview) >= PREVIEW_RECORDS:
             continue
         try:
             summary = plaintext_summary(engine, store, part.digest)

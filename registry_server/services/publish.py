@@ -42,6 +42,7 @@ from registry_server.errors import (
 )
 from registry_server.services.audit import record_event
 from registry_server.services.auth import Principal, find_namespace, require
+from registry_server.services.catalog.views import record_published_view
 from registry_server.services.facets import record_facets
 from registry_server.services.resolve import rebuild_index, version_key
 from registry_server.services.search import update_search_entry
@@ -275,6 +276,7 @@ def _publish_once(
     for blob_digest in sizes:
         session.add(VersionBlob(version_id=version.id, digest=blob_digest))
     record_facets(session, version, manifest)
+    record_published_view(session, version, envelope, manifest)
     # The cube's search text follows its highest version.
     previous = [
         Version.parse(row)

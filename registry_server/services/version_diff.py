@@ -21,13 +21,12 @@ from typing import Any
 from sqlalchemy import Engine
 
 from mip.errors import MIPError
-from mip.models import ActivationPart, Manifest, ParameterPart, PlaintextPart
 from mip.records import read_records
 from registry_server.db.session import read_session
 from registry_server.services.blobs import blob_key
-from registry_server.services.catalog import find_cube_or_404, find_version_or_404
+from registry_server.services.catalog.cube_page import find_cube_or_404, find_version_or_404
+from registry_server.services.catalog.views import ManifestView, PartView, load_view
 from registry_server.services.derived import plaintext_summary, read_index
-from registry_server.services.facets import load_manifest
 from registry_server.services.resolve import sorted_versions
 from registry_server.services.storage import BlobStore
 
@@ -112,22 +111,19 @@ class VersionDiff:
     problem: str | None = None
 
 
-def _plaintext_parts(manifest: Manifest) -> list[PlaintextPart]:
+def _plaintext_parts(manifest: ManifestView) -> list[PartView]:
     return sorted(
-        (part for part in manifest.parts if isinstance(part, PlaintextPart)),
+        (part for part in manifest.parts if part.kind == "plaintext"),
         key=lambda part: part.name,
     )
 
 
-def _model_of(part: Any) -> str | None:
-    if isinstance(part, ActivationPart):
-        return f"{part.model.model_id} ({part.model.digest[:12]})"
-    if isinstance(part, ParameterPart):
-        return f"{part.base_model.model_id} ({part.base_model.digest[:12]})"
-    return None
+def _model_of(part: PartView) -> str | None:
+    model = part.model or part.base_model
+    return None if model is None else f"{model.model_id} ({model.digest[:12]})"
 
 
-def diff_parts(old: Manifest, new: Manifest) -> list[PartChange]:
+def diff_parts(old: ManifestView, new: ManifestView) -> list[PartChange]:
     """Parts matched by name: added, removed, changed (digest, kind or model) or unchanged."""
     old_parts = {part.name: part for part in old.parts}
     new_parts = {part.name: part for part in new.parts}
@@ -148,11 +144,7 @@ def diff_parts(old: Manifest, new: Manifest) -> list[PartChange]:
             notes.append(f"size {before.size:,} → {after.size:,} bytes")
         if _model_of(before) != _model_of(after):
             notes.append(f"model {_model_of(before)} → {_model_of(after)}")
-        if (
-            isinstance(before, PlaintextPart)
-            and isinstance(after, PlaintextPart)
-            and before.count != after.count
-        ):
+        if before.count is not None and after.count is not None and before.count != after.count:
             notes.append(f"memories {before.count:,} → {after.count:,}")
         status = "unchanged" if before.digest == after.digest and not notes else "changed"
         if status == "changed" and not notes:
@@ -188,7 +180,7 @@ class _Side:
     problem: str | None = None
 
 
-def _side(engine: Engine, store: BlobStore, manifest: Manifest) -> _Side:
+def _side(engine: Engine, store: BlobStore, manifest: ManifestView) -> _Side:
     side = _Side({})
     for part in _plaintext_parts(manifest):
         summary = plaintext_summary(engine, store, part.digest)
@@ -241,14 +233,14 @@ def _read_records(
 
 
 def diff_memories(
-    engine: Engine, store: BlobStore, old: Manifest, new: Manifest, result: VersionDiff
+    engine: Engine, store: BlobStore, old: ManifestView, new: ManifestView, result: VersionDiff
 ) -> None:
     """Fill ``result``'s memory changes from both versions' plaintext summaries."""
     old_digests = [part.digest for part in _plaintext_parts(old)]
     new_digests = [part.digest for part in _plaintext_parts(new)]
     if old_digests == new_digests:
         # Same blobs, same memories: nothing to read.
-        result.unchanged_total = sum(part.count for part in _plaintext_parts(new))
+        result.unchanged_total = sum(part.count or 0 for part in _plaintext_parts(new))
         return
     before, after = _side(engine, store, old), _side(engine, store, new)
     result.truncated = before.truncated or after.truncated
@@ -362,8 +354,9 @@ def diff_versions(
         if cached is not None:
             # The versions list is the only part that changes (new versions get published).
             return replace(cached, versions=versions)
-        _, old_manifest = load_manifest(old_row)
-        _, new_manifest = load_manifest(new_row)
+        # The views stored at publish: a page view decodes no manifest.
+        old_manifest = load_view(engine, session, old_row)
+        new_manifest = load_view(engine, session, new_row)
         cube_name = cube.name
     result = VersionDiff(
         cube=cube_name,

@@ -18,7 +18,6 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from mip.errors import MIPError
-from mip.models import PlaintextPart
 from registry_server.api.deps import AppState
 from registry_server.errors import NotFoundError, RegistryError
 from registry_server.services import catalog, derived, suggestions, version_diff
@@ -138,7 +137,8 @@ async def home(request: Request) -> Response:
 @router.get("/search", response_class=HTMLResponse)
 async def search(request: Request) -> Response:
     """Full-text search with part-kind, model and licence filters."""
-    engine = _state(request).engine
+    state = _state(request)
+    engine = state.engine
     filters = catalog.SearchFilters(
         query=_text(request, "q", MAX_QUERY_CHARS),
         kind=_text(request, "kind", 64),
@@ -164,7 +164,7 @@ async def search(request: Request) -> Response:
             "results": results,
             "filters": filters,
             "kinds": catalog.PART_KINDS,
-            "choices": catalog.facet_choices(engine),
+            "choices": state.facet_choices.get(),
             "page_url": lambda number: "/search?" + urlencode({**base, "page": number}),
         }
 
@@ -188,7 +188,7 @@ def _cube_page(
         "card_html": derived.card_html(state.engine, page.version.id, page.manifest),
         "preview": preview,
         "preview_problem": preview_problem,
-        "memory_count": sum(p.count for p in page.manifest.parts if isinstance(p, PlaintextPart)),
+        "memory_count": sum(p.count or 0 for p in page.manifest.parts if p.kind == "plaintext"),
         "download_name": f"{page.cube.name.replace('/', '-')}-{page.version.version}.memcube",
     }
 

@@ -13,11 +13,12 @@ from sqlalchemy import Engine, text
 
 from mip.digests import digest_bytes
 from mip.manifest import manifest_from_document
-from mip.models import Manifest
 from mip.records import write_records
 from registry_server.db.session import create_db_engine, init_schema
 from registry_server.services import derived, version_diff
 from registry_server.services.blobs import blob_key
+from registry_server.services.catalog.choices import FacetChoicesCache
+from registry_server.services.catalog.views import ManifestView, backfill_views, manifest_view
 from registry_server.services.derived import plaintext_summary
 from registry_server.services.facets import prepare_catalog
 from registry_server.services.storage import LocalBlobStore
@@ -61,6 +62,57 @@ def test_publish_writes_facets_and_backfill_restores_them(seeded: Seeded) -> Non
         engine.dispose()
 
 
+def test_publish_stores_views_and_backfill_restores_them(seeded: Seeded) -> None:
+    engine = create_db_engine(seeded.settings.resolved_database_url(), 1)
+    query = text("SELECT version_id, view_format, document FROM version_view ORDER BY 1")
+    try:
+        with engine.connect() as connection:
+            written = [tuple(row) for row in connection.execute(query)]
+            versions = connection.execute(text("SELECT count(*) FROM cube_version")).scalar_one()
+        assert len(written) == versions  # every published version
+        with engine.begin() as connection:
+            connection.execute(text("DELETE FROM version_view"))
+        assert backfill_views(engine) == versions
+        with engine.connect() as connection:
+            assert [tuple(row) for row in connection.execute(query)] == written
+        with engine.begin() as connection:  # an older format is derived again
+            connection.execute(text("UPDATE version_view SET view_format = 0"))
+        assert backfill_views(engine) == versions
+        assert backfill_views(engine) == 0  # idempotent
+    finally:
+        engine.dispose()
+
+
+def test_filter_suggestions_are_cached_per_app_for_their_ttl(seeded: Seeded) -> None:
+    engine = create_db_engine(seeded.settings.resolved_database_url(), 1)
+    now = [0.0]
+    cache = FacetChoicesCache(engine, ttl_seconds=60, clock=lambda: now[0])
+    try:
+        first = cache.get()
+        assert "mit" in [choice.value for choice in first["license"]]
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO cube_facet (facet, value, cube_id, label) "
+                    "SELECT 'license', 'zz-new', min(id), 'ZZ-New' FROM cube"
+                )
+            )
+        try:
+            now[0] = 59.0
+            assert cache.get() is first  # still fresh
+            now[0] = 61.0
+            assert "zz-new" in [choice.value for choice in cache.get()["license"]]
+        finally:
+            with engine.begin() as connection:
+                connection.execute(text("DELETE FROM cube_facet WHERE value = 'zz-new'"))
+        # The app holds its own cache (made by the factory), not a module-level one.
+        state = seeded.client.app.state.registry  # type: ignore[attr-defined]
+        assert isinstance(state.facet_choices, FacetChoicesCache)
+        assert state.facet_choices is not cache
+    finally:
+        engine.dispose()
+
+
 def test_yank_and_unyank_move_the_filters(seeded: Seeded) -> None:
     headers = {"authorization": f"Bearer {seeded.tokens['acme']}"}
     client = seeded.client
@@ -96,27 +148,30 @@ def _record(memory_id: str, text_value: str, tags: list[str] | None = None) -> d
     }
 
 
-def _manifest(store: LocalBlobStore, version: str, blob: bytes, count: int) -> Manifest:
+def _manifest(store: LocalBlobStore, version: str, blob: bytes, count: int) -> ManifestView:
     digest = digest_bytes(blob)
     writer = store.writer(blob_key(digest))
     writer.write(blob)
     writer.commit()
-    return manifest_from_document(
-        {
-            "mip_version": "1.0",
-            "name": "t/diff",
-            "version": version,
-            "created": STAMP,
-            "parts": [
-                {
-                    "name": "memories",
-                    "kind": "plaintext",
-                    "digest": digest,
-                    "size": len(blob),
-                    "count": count,
-                }
-            ],
-        }
+    return manifest_view(
+        manifest_from_document(
+            {
+                "mip_version": "1.0",
+                "name": "t/diff",
+                "version": version,
+                "created": STAMP,
+                "parts": [
+                    {
+                        "name": "memories",
+                        "kind": "plaintext",
+                        "digest": digest,
+                        "size": len(blob),
+                        "count": count,
+                    }
+                ],
+            }
+        ),
+        [],
     )
 
 
