@@ -11,7 +11,8 @@ Protocol errors (``mip.errors.MIPError``) keep their own codes and answer 400. F
     │   ├── BlobMissingError               400 blob_missing
     │   ├── SizeMismatchError              400 size_mismatch
     │   ├── InvalidRangeError              400 invalid_range
-    │   └── InvalidTreeSizeError           400 invalid_tree_size
+    │   ├── InvalidTreeSizeError           400 invalid_tree_size
+    │   └── SelfDependencyError            400 self_dependency
     ├── UnauthorizedError                  401 unauthorized
     │   └── TokenExpiredError              401 token_expired
     ├── ForbiddenError                     403 forbidden
@@ -90,6 +91,12 @@ class InvalidTreeSizeError(BadRequestError):
     """A transparency log tree size or entry index outside the log (or sizes in wrong order)."""
 
     code = "invalid_tree_size"
+
+
+class SelfDependencyError(BadRequestError):
+    """A manifest lists its own cube among its dependencies."""
+
+    code = "self_dependency"
 
 
 class UnauthorizedError(RegistryError):

@@ -44,6 +44,7 @@ from registry_server.services.audit import record_event
 from registry_server.services.auth import Principal, find_namespace, require
 from registry_server.services.catalog.views import record_published_view
 from registry_server.services.facets import record_facets
+from registry_server.services.publish_guards import authorize_publish, refuse_self_dependency
 from registry_server.services.resolve import rebuild_index, version_key
 from registry_server.services.search import update_search_entry
 from registry_server.services.transparency import log_key_registered, log_version_event
@@ -67,7 +68,10 @@ def publish_version(
 ) -> PublishResult:
     """Publish the version whose signed manifest ``envelope_json`` carries."""
     envelope = parse_envelope(envelope_json)
+    # The scope is checked before the manifest is decoded: no work for a caller without it.
+    authorize_publish(engine, principal, envelope.payload)
     manifest = decode_manifest(envelope.payload)
+    refuse_self_dependency(manifest)
     publisher_key = PublicKey.from_pem(public_key_pem.encode()) if public_key_pem else None
     for attempt in range(MAX_ATTEMPTS):
         try:

@@ -343,3 +343,64 @@ def test_oversized_publish_bodies_are_refused(registry: Registry) -> None:
         # The registry still answers normally afterwards.
         payload = manifest_bytes(f"{namespace}/after", "1.0.0", [])
         assert client.post("/v1/versions", json=publish_body(payload, key)).status_code == 201
+
+
+def test_a_cube_depending_on_itself_is_refused(registry: Registry) -> None:
+    namespace, client, key = _setup(registry)
+    name = f"{namespace}/self_loop"
+    with client:
+        upload(client, b"loop notes")
+        # The class, not one input: its own name under every spelling that normalizes to it.
+        spellings = (name, f"{namespace}/self-loop", f"{namespace.upper()}/Self.Loop")
+        for spelling in spellings:
+            payload = manifest_bytes(
+                name, "1.0.0", [b"loop notes"], dependencies={spelling: "<1.0.0"}
+            )
+            response = client.post("/v1/versions", json=publish_body(payload, key))
+            assert response.status_code == 400, response.text
+            assert error_code(response) == "self_dependency"
+            assert "cannot depend on itself" in response.json()["error"]["message"]
+        # Nothing was published, and a dependency on another cube is fine.
+        assert client.get(f"/v1/cubes/{name}").status_code == 404
+        payload = manifest_bytes(
+            name, "1.0.0", [b"loop notes"], dependencies={f"{namespace}/other": ">=1"}
+        )
+        assert client.post("/v1/versions", json=publish_body(payload, key)).status_code == 201
+
+
+def test_the_scope_is_checked_before_the_manifest_is_decoded(registry: Registry) -> None:
+    """A token without the manifest's namespace gets 403 without the manifest being validated."""
+    mine = unique("mine")
+    theirs = unique("theirs")
+    registry.create_token(theirs)
+    key = SigningKey.generate()
+    # Invalid in every other way: the decoder would refuse it (400), were it ever reached.
+    invalid = json.dumps(
+        {
+            "name": f"{theirs}/x",
+            "parts": "not a list",
+            "mip_version": "9.9",
+            **{f"k{index}": index for index in range(20_000)},
+        }
+    ).encode()
+    no_name = json.dumps({"parts": [], "mip_version": "1.0"}).encode()
+    with registry.client(registry.create_token(mine)) as client:
+        response = client.post("/v1/versions", json=publish_body(invalid, key))
+        assert response.status_code == 403, response.text
+        assert error_code(response) == "forbidden"
+        response = client.post("/v1/versions", json=publish_body(no_name, key))
+        assert response.status_code == 400, response.text
+        assert error_code(response) == "invalid_manifest"
+        assert "'name'" in response.json()["error"]["message"]
+        # With the scope, the same manifest is decoded and refused for what it is.
+        own = invalid.replace(theirs.encode(), mine.encode())
+        response = client.post("/v1/versions", json=publish_body(own, key))
+        assert response.status_code == 400, response.text
+        assert error_code(response) in {"invalid_manifest", "unsupported_mip_version"}
+        # A token without the publish action is refused before anything else.
+        limited = client.post("/v1/tokens", json={"namespaces": [mine], "actions": ["keys"]})
+        assert limited.status_code == 201, limited.text
+    with registry.client(limited.json()["token"]) as client:
+        response = client.post("/v1/versions", json=publish_body(own, key))
+        assert response.status_code == 403, response.text
+        assert "'publish'" in response.json()["error"]["message"]
