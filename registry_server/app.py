@@ -17,12 +17,13 @@ from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from mip.errors import MIPError
 from registry_server.api import accounts, blobs, bundles, log, ops, search, versions
-from registry_server.api.body_limit import BodyLimitMiddleware
-from registry_server.api.deps import AppState
+from registry_server.api.deps import AppState, current_principal
 from registry_server.api.hot_reads import HotReadMiddleware
+from registry_server.api.request_bodies import BodyLimits, RequestBodyGuard
 from registry_server.db.hot_reader import HotReader
 from registry_server.db.session import create_db_engine, init_schema
 from registry_server.errors import RegistryError
@@ -103,6 +104,15 @@ def install_error_handlers(app: FastAPI) -> None:
         # Only reached when a retried write kept colliding with concurrent writers.
         return _error(409, "conflict", "a concurrent request changed the same data: retry")
 
+    @app.exception_handler(ClientDisconnect)
+    async def _client_gone(request: Request, _: ClientDisconnect) -> JSONResponse:
+        # The client hung up (or the body guard cut it off): nothing half-written is kept (each
+        # upload aborts its writer), and there is no one left to answer. Not a server fault.
+        logger.info(
+            "client went away during %s %s; nothing was stored", request.method, request.url.path
+        )
+        return _error(400, "client_disconnected", "the client closed the request before its end")
+
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         logger.exception("unexpected error", exc_info=exc)
@@ -174,11 +184,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         swagger_ui_parameters={"validatorUrl": None},
     )
     install_error_handlers(app)
-    for module in (blobs, versions, bundles, accounts, search, log, ops):
-        app.include_router(module.router)
+    api_routers = [
+        module.router for module in (blobs, versions, bundles, accounts, search, log, ops)
+    ]
+    for router in api_routers:
+        app.include_router(router)
     mount_web(app)
     # Added last = outermost: hot reads skip routing, yet are still timed by the metrics.
-    app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_body_bytes)
+    app.add_middleware(
+        RequestBodyGuard,
+        limits=BodyLimits(
+            max_bytes=settings.max_request_body_bytes,
+            min_rate=settings.body_min_rate,
+            grace_seconds=settings.body_grace_seconds,
+            idle_seconds=settings.body_idle_seconds,
+            max_unauthenticated=settings.max_unauthenticated_bodies,
+        ),
+        engine=lambda: app.state.registry.engine,
+        # The API's own routes (included without a prefix): the ones that may take a body.
+        routes=[route for router in api_routers for route in router.routes],
+        token_dependency=current_principal,
+    )
     app.add_middleware(HotReadMiddleware, state=lambda: app.state.registry)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

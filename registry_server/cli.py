@@ -8,7 +8,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from mip import cli_args
 
@@ -33,7 +33,10 @@ class _Parser(cli_args.Parser):
 
 def serve(host: str, port: int, data_dir: Path | None, workers: int, access_log: bool) -> None:
     """Serve the registry (settings from MEMSTORE_* variables; flags override them)."""
+    import copy
+
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
     from registry_server.settings import load_settings
 
@@ -49,7 +52,18 @@ def serve(host: str, port: int, data_dir: Path | None, workers: int, access_log:
         workers=workers,
         access_log=access_log,
         log_level="info",
+        log_config=_log_config(copy.deepcopy(LOGGING_CONFIG)),
     )
+
+
+def _log_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Uvicorn's logging, with the registry's own lines (``registry_server.*``) beside its."""
+    config["loggers"]["registry_server"] = {
+        "handlers": ["default"],
+        "level": "INFO",
+        "propagate": False,
+    }
+    return config
 
 
 def _check_before_serving(settings: Settings) -> None:

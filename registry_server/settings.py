@@ -43,6 +43,13 @@ class Settings(BaseSettings):
     max_chunk_bytes: int = Field(default=256 << 20, ge=1)
     #: Largest body of any other request (publish envelopes, JSON); MIP caps envelopes at 2 MiB.
     max_request_body_bytes: int = Field(default=4 << 20, ge=1024)
+    #: After ``body_grace_seconds``, a request body must arrive at this average rate (bytes/s)...
+    body_min_rate: int = Field(default=8192, ge=1)
+    body_grace_seconds: float = Field(default=10.0, gt=0, le=3600, allow_inf_nan=False)
+    #: ...and never pause longer than this between two pieces (408 ``request_timeout``).
+    body_idle_seconds: float = Field(default=30.0, gt=0, le=3600, allow_inf_nan=False)
+    #: Requests sending a body without a token (no route of the API takes one) at a time.
+    max_unauthenticated_bodies: int = Field(default=16, ge=1)
     upload_session_ttl_seconds: int = Field(default=24 * 3600, ge=60)
     #: Expiry of tokens made without an explicit one.
     token_default_days: int = Field(default=90, ge=1)

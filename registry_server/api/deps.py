@@ -9,6 +9,7 @@ from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 
+from registry_server.api.request_bodies import PRINCIPAL_SCOPE_KEY
 from registry_server.db.hot_reader import HotReader
 from registry_server.db.session import read_session
 from registry_server.metrics import Metrics
@@ -48,10 +49,18 @@ _bearer = HTTPBearer(auto_error=False, description="An API token: `mst_...`")
 
 
 def current_principal(
+    request: Request,
     state: StateDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
 ) -> Principal:
-    """The caller of a write endpoint (401 without a valid token)."""
+    """The caller of a write endpoint (401 without a valid token).
+
+    For a request with a body the guard (``api/request_bodies.py``) already authenticated it,
+    before reading the body; its principal is reused.
+    """
+    found: Principal | None = request.scope.get(PRINCIPAL_SCOPE_KEY)
+    if found is not None:
+        return found
     header = f"Bearer {credentials.credentials}" if credentials else None
     with read_session(state.engine) as session:
         return authenticate(session, header)

@@ -139,20 +139,34 @@ def base_env() -> dict[str, str]:
     return env
 
 
+def start_registry(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    kind: str,
+    settings: dict[str, str] | None = None,
+) -> Registry:
+    """A new registry process of ``kind`` on its own data, database and bucket.
+
+    ``settings`` adds ``MEMSTORE_*`` variables (small timeouts for the hostile-client tests).
+    """
+    data_dir = tmp_path_factory.mktemp(kind)
+    env = base_env()
+    if kind == "postgres-s3":
+        endpoint = request.getfixturevalue("moto_endpoint")
+        env["MEMSTORE_DATABASE_URL"] = request.getfixturevalue("postgres_url")
+        env["MEMSTORE_STORAGE_URL"] = f"s3://{make_bucket(endpoint)}/registry"
+        env["MEMSTORE_S3_ENDPOINT_URL"] = endpoint
+    env.update(settings or {})
+    server = start_registry_process(env, data_dir)
+    return Registry(kind, server.url, env, data_dir, [server])
+
+
 @pytest.fixture(scope="session", params=["sqlite-local", "postgres-s3"])
 def registry(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Registry]:
     """A registry server process in each configuration."""
-    data_dir = tmp_path_factory.mktemp(request.param)
-    env = base_env()
-    if request.param == "postgres-s3":
-        endpoint = request.getfixturevalue("moto_endpoint")
-        env["MEMSTORE_DATABASE_URL"] = request.getfixturevalue("postgres_url")
-        env["MEMSTORE_STORAGE_URL"] = f"s3://{make_bucket(endpoint)}/registry"
-        env["MEMSTORE_S3_ENDPOINT_URL"] = endpoint
-    server = start_registry_process(env, data_dir)
-    registry = Registry(request.param, server.url, env, data_dir, [server])
+    registry = start_registry(request, tmp_path_factory, request.param)
     try:
         yield registry
     finally:
