@@ -26,14 +26,14 @@ from registry_server.api.hot_reads import HotReadMiddleware
 from registry_server.api.request_bodies import BodyLimits, RequestBodyGuard
 from registry_server.db.hot_reader import HotReader
 from registry_server.db.session import create_db_engine, init_schema
-from registry_server.errors import RegistryError
+from registry_server.errors import RegistryError, StorageUnavailableError
 from registry_server.metrics import Metrics, MetricsMiddleware
 from registry_server.services.catalog.choices import FacetChoicesCache
 from registry_server.services.catalog.views import backfill_views
 from registry_server.services.downloads import DownloadCounter
 from registry_server.services.facets import prepare_catalog
 from registry_server.services.log_key import load_log_signer
-from registry_server.services.storage import open_blob_store
+from registry_server.services.storage import BlobStore, open_blob_store
 from registry_server.services.transparency import ensure_log
 from registry_server.settings import Settings, load_settings
 from registry_server.web import mount_web
@@ -127,6 +127,19 @@ def _flush_loop(counter: DownloadCounter, stop: threading.Event, interval: float
             logger.warning("download counts not flushed yet: %s", exc)
 
 
+def _sweep_abandoned_writes(store: BlobStore, older_than_seconds: float) -> None:
+    """Drop what uploads killed mid-way left behind (temp files, multipart uploads)."""
+    try:
+        swept = store.sweep_abandoned_writes(older_than_seconds)
+    except StorageUnavailableError as exc:  # the storage may come up after the server
+        logger.warning("abandoned uploads not swept yet: %s", exc)
+        return
+    if swept:
+        logger.info(
+            "swept %d abandoned upload(s), %d bytes", len(swept), sum(size for _, size in swept)
+        )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The registry application for ``settings`` (environment-derived when omitted)."""
     settings = settings or load_settings()
@@ -143,11 +156,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         backfill_views(engine)
         counter = DownloadCounter(engine)
         reader = HotReader(engine)
+        store = open_blob_store(settings)
+        _sweep_abandoned_writes(store, settings.abandoned_write_seconds)
         app.state.registry = AppState(
             settings=settings,
             engine=engine,
             reader=reader,
-            store=open_blob_store(settings),
+            store=store,
             downloads=counter,
             metrics=metrics,
             log=signer,

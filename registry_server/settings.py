@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     body_idle_seconds: float = Field(default=30.0, gt=0, le=3600, allow_inf_nan=False)
     #: Requests sending a body without a token (no route of the API takes one) at a time.
     max_unauthenticated_bodies: int = Field(default=16, ge=1)
+    #: Temp files and multipart uploads untouched this long are leftovers of killed uploads:
+    #: swept when a server starts, and by ``memos-registry admin gc``.
+    abandoned_write_seconds: int = Field(default=3600, ge=1)
     upload_session_ttl_seconds: int = Field(default=24 * 3600, ge=60)
     #: Expiry of tokens made without an explicit one.
     token_default_days: int = Field(default=90, ge=1)

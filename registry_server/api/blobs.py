@@ -57,7 +57,7 @@ def _body(request: Request) -> AsyncIterator[bytes]:
 
 
 def _require_blob(state: StateDep, digest: str) -> int:
-    size = blobs.blob_size(state.engine, digest)
+    size = blobs.stored_blob_size(state.engine, state.store, digest)
     if size is None:
         raise NotFoundError(f"blob {digest} is not stored", code="blob_not_found")
     return size

@@ -33,7 +33,12 @@ from registry_server.errors import (
 )
 from registry_server.services.audit import record_event
 from registry_server.services.auth import Principal
-from registry_server.services.storage import BlobStore, BlobWriter, new_upload_id
+from registry_server.services.storage import (
+    STORAGE_ADVICE,
+    BlobStore,
+    BlobWriter,
+    new_upload_id,
+)
 
 #: Bytes gathered before one storage write (fewer thread hops than one per network chunk).
 WRITE_BATCH = 4 << 20
@@ -65,6 +70,26 @@ def blob_size(engine: Engine, digest: str) -> int | None:
     with read_session(engine) as session:
         blob = session.get(Blob, digest)
         return None if blob is None else blob.size
+
+
+def stored_blob_size(engine: Engine, store: BlobStore, digest: str) -> int | None:
+    """The size of a blob that is recorded *and* whose bytes storage holds, or ``None``.
+
+    A recorded blob whose object is missing or of the wrong size (lost storage, an operator's
+    deletion) raises :class:`StorageUnavailableError` (503): saying 404 would be untrue, and
+    serving it would send headers with no body behind them.
+    """
+    size = blob_size(engine, digest)
+    if size is None:
+        return None
+    actual = store.size(blob_key(digest))
+    if actual != size:
+        found = "missing" if actual is None else f"{actual} bytes, not {size}"
+        logger.warning("blob %s is recorded but its stored object is %s", digest, found)
+        raise StorageUnavailableError(
+            f"blob {digest} is recorded but its bytes are not in the blob storage: {STORAGE_ADVICE}"
+        )
+    return size
 
 
 def _record_blob(engine: Engine, digest: str, size: int, principal: Principal) -> bool:

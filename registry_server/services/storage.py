@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import unquote, urlparse
@@ -33,6 +36,11 @@ S3_PART_SIZE = 16 << 20
 LOCAL_SYNC_EVERY = 16 << 20
 #: What a client is told to do about any storage failure (the details go to the server's log).
 STORAGE_ADVICE = "the registry's operator should check its blob storage; retry later"
+
+
+#: What a sweep removed: ``(name, bytes)`` of each leftover (the stores' ``list`` method
+#: shadows the builtin inside their classes, hence the alias).
+Swept = list[tuple[str, int]]
 
 
 class BlobWriter(Protocol):
@@ -71,6 +79,14 @@ class BlobStore(Protocol):
 
     def delete(self, key: str) -> None:
         """Remove an object if present."""
+
+    def sweep_abandoned_writes(self, older_than_seconds: float, *, dry_run: bool = False) -> Swept:
+        """Discard writes never committed nor aborted (a process killed mid-upload).
+
+        Only writes untouched for ``older_than_seconds`` go: others may belong to uploads in
+        progress in other processes sharing the storage. Returns ``(name, bytes)`` of each
+        (``dry_run``: would go); bytes are 0 where the backend does not tell.
+        """
 
     def check(self) -> None:
         """Raise :class:`StorageUnavailableError` when the storage cannot be used."""
@@ -157,6 +173,23 @@ class LocalBlobStore:
             except OSError:
                 break
             parent = parent.parent
+
+    def sweep_abandoned_writes(self, older_than_seconds: float, *, dry_run: bool = False) -> Swept:
+        """Remove temp files of ``.tmp`` not written to for ``older_than_seconds``."""
+        cutoff = time.time() - older_than_seconds
+        swept = []
+        with translate_os_errors("sweep", ".tmp"):
+            for path in sorted(self._tmp.iterdir()):
+                try:
+                    status = path.lstat()
+                except FileNotFoundError:
+                    continue  # committed or aborted meanwhile
+                if not stat.S_ISREG(status.st_mode) or status.st_mtime >= cutoff:
+                    continue
+                if not dry_run:
+                    path.unlink(missing_ok=True)
+                swept.append((path.name, status.st_size))
+        return swept
 
     def check(self) -> None:
         """See :meth:`BlobStore.check`."""
@@ -304,6 +337,38 @@ class S3BlobStore:
         """See :meth:`BlobStore.delete`."""
         with translate_storage_errors():
             self._client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def sweep_abandoned_writes(self, older_than_seconds: float, *, dry_run: bool = False) -> Swept:
+        """Abort multipart uploads under the prefix not written to for ``older_than_seconds``."""
+        cutoff = datetime.now(UTC) - timedelta(seconds=older_than_seconds)
+        swept = []
+        with translate_storage_errors():
+            paginator = self._client.get_paginator("list_multipart_uploads")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key("")):
+                for upload in page.get("Uploads", []):
+                    if self._last_written(upload) >= cutoff:
+                        continue
+                    if not dry_run:
+                        self._client.abort_multipart_upload(
+                            Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                        )
+                    swept.append((f"{upload['Key']} (multipart {upload['UploadId']})", 0))
+        return swept
+
+    def _last_written(self, upload: dict[str, Any]) -> datetime:
+        """When a multipart upload last received a part (else when it began).
+
+        A long upload is alive as long as parts keep arriving, however long ago it began (and
+        some S3-compatible servers report no real ``Initiated`` time at all).
+        """
+        latest: datetime = upload["Initiated"]
+        parts = self._client.get_paginator("list_parts")
+        for page in parts.paginate(
+            Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+        ):
+            for part in page.get("Parts", []):
+                latest = max(latest, part["LastModified"])
+        return latest
 
     def check(self) -> None:
         """See :meth:`BlobStore.check`."""
