@@ -229,6 +229,45 @@ def revoke_token(token_id: int, data_dir: Path | None) -> None:
         engine.dispose()
 
 
+def gc(dry_run: bool, grace_minutes: int, data_dir: Path | None) -> None:
+    """Remove blobs no version references, old upload sessions and abandoned uploads."""
+    from datetime import timedelta
+
+    from registry_server.services.collect import collect_garbage
+    from registry_server.services.storage import open_blob_store
+
+    settings = _existing_registry(data_dir)
+    engine = _open_database(settings)
+    try:
+        report = collect_garbage(
+            engine,
+            open_blob_store(settings),
+            grace=timedelta(minutes=grace_minutes),
+            abandoned_write_seconds=settings.abandoned_write_seconds,
+            dry_run=dry_run,
+        )
+    finally:
+        engine.dispose()
+    lines = [f"blob\t{digest}\t{size}" for digest, size in report.blobs]
+    lines += [f"object\t{key}\t{size}" for key, size in report.stray_objects]
+    lines += [f"session\t{upload_id}" for upload_id in report.sessions]
+    lines += [f"chunk\t{key}\t{size}" for key, size in report.stray_chunks]
+    lines += [f"abandoned\t{name}\t{size}" for name, size in report.abandoned]
+    lines += [f"kept\t{digest}\t(a publish referenced it meanwhile)" for digest in report.kept]
+    counts = (
+        f"{len(report.blobs)} unreferenced blob(s), {len(report.stray_objects)} stray "
+        f"object(s), {len(report.sessions)} upload session(s), {len(report.stray_chunks)} stray "
+        f"chunk(s), {len(report.abandoned)} abandoned upload(s)"
+    )
+    if dry_run:
+        summary = (
+            f"would remove {counts}: {report.freed_bytes:,} bytes (dry run: nothing was removed)"
+        )
+    else:
+        summary = f"removed {counts}: {report.freed_bytes:,} bytes freed"
+    sys.stdout.write("".join(f"{line}\n" for line in [*lines, summary]))
+
+
 def _add_data_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data-dir",
@@ -288,7 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     admin_help = (
-        "Administration: bootstrap accounts, namespaces and tokens; list and revoke tokens."
+        "Administration: bootstrap accounts, namespaces and tokens; list and revoke tokens; "
+        "collect garbage."
     )
     admin_parser = commands.add_parser(
         "admin", help=admin_help, description=admin_help, allow_abbrev=False
@@ -321,6 +361,21 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = _command(admin_commands, "revoke-token", revoke_token)
     revoke.add_argument("token_id", type=int, help="The id `list-tokens` shows.")
     _add_data_dir(revoke)
+
+    collect = _command(admin_commands, "gc", gc)
+    collect.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="List what would be removed; remove nothing.",
+    )
+    collect.add_argument(
+        "--grace-minutes",
+        type=cli_args.integer(0, 10 * 365 * 24 * 60),
+        default=24 * 60,
+        help="Keep unreferenced blobs and upload sessions younger than this: a publish in "
+        "progress has uploaded its blobs but not yet referenced them (default: %(default)s).",
+    )
+    _add_data_dir(collect)
     return parser
 
 

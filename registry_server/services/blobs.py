@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import Session, select
 from starlette.concurrency import run_in_threadpool
 
 from mip.digests import Digest, digest_hex, parse_digest
@@ -92,12 +92,34 @@ def stored_blob_size(engine: Engine, store: BlobStore, digest: str) -> int | Non
     return size
 
 
-def _record_blob(engine: Engine, digest: str, size: int, principal: Principal) -> bool:
-    """Insert the blob's row (and its audit event); ``False`` when it already existed."""
+def lock_digest(session: Session, digest: str) -> None:
+    """Serialise, until the session's transaction ends, writers of one blob's object and row.
+
+    An upload commits a blob's object and inserts its row under this lock, and garbage
+    collection (``services/collect.py``) deletes them under it, so neither can interleave with
+    the other: no row is ever left without its object by a collection racing a re-upload.
+    On SQLite the write transaction (``BEGIN IMMEDIATE``) already holds the database's lock.
+    """
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        key = int.from_bytes(bytes.fromhex(digest_hex(Digest(digest))[:16]), "big", signed=True)
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def _commit_and_record(
+    engine: Engine, writer: BlobWriter, digest: str, size: int, principal: Principal
+) -> bool:
+    """Make the verified object visible and insert its row (and audit event), under the lock.
+
+    ``False`` (and the writer aborted) when the blob was recorded already.
+    """
     try:
         with write_session(engine) as session:
+            lock_digest(session, digest)
             if session.get(Blob, digest) is not None:
+                writer.abort()
                 return False
+            writer.commit()
             session.add(Blob(digest=digest, size=size))
             record_event(
                 session,
@@ -110,6 +132,7 @@ def _record_blob(engine: Engine, digest: str, size: int, principal: Principal) -
             session.commit()
             return True
     except IntegrityError:
+        # Recorded meanwhile by another server process: that object is the same bytes.
         return False
 
 
@@ -204,15 +227,10 @@ async def upload_blob(
                 f"uploaded bytes hash to {actual}, not {digest}: the file changed or was "
                 "corrupted in transit; nothing was stored"
             )
-        existing = await _in_thread(blob_size, engine, digest)
-        if existing is not None:
-            await _in_thread(writer.abort)
-            return UploadResult(digest, size, created=False)
-        await _in_thread(writer.commit)
+        created = await _in_thread(_commit_and_record, engine, writer, digest, size, principal)
     except BaseException:
         await _in_thread(_abort_after_failure, writer)
         raise
-    created = await _in_thread(_record_blob, engine, digest, size, principal)
     return UploadResult(digest, size, created)
 
 
@@ -261,7 +279,7 @@ def sweep_expired_sessions(engine: Engine, store: BlobStore, limit: int = EXPIRE
             )
         ]
     for upload_id in expired:
-        _discard(engine, store, upload_id)
+        discard_session(engine, store, upload_id)
     return len(expired)
 
 
@@ -340,7 +358,8 @@ async def append_chunk(
     return SessionState(row.id, row.digest, row.size, current + size, row.expires_at)
 
 
-def _discard(engine: Engine, store: BlobStore, upload_id: str) -> None:
+def discard_session(engine: Engine, store: BlobStore, upload_id: str) -> None:
+    """Delete an upload session's chunks, then its row (both may be gone already)."""
     for key, _ in store.list(_chunk_prefix(upload_id)):
         store.delete(key)
     with write_session(engine) as session:
@@ -362,7 +381,7 @@ def finish_session(
         )
     existing = blob_size(engine, row.digest)
     if existing is not None:
-        _discard(engine, store, upload_id)
+        discard_session(engine, store, upload_id)
         return UploadResult(row.digest, existing, created=False)
     hasher = hashlib.sha256()
     writer = store.writer(blob_key(row.digest))
@@ -377,20 +396,19 @@ def finish_session(
                 f"uploaded bytes hash to {actual}, not {row.digest}: the session is discarded; "
                 "upload the file again"
             )
-        writer.commit()
+        created = _commit_and_record(engine, writer, row.digest, row.size, principal)
     except DigestMismatchError:
         _abort_after_failure(writer)
-        _discard(engine, store, upload_id)
+        discard_session(engine, store, upload_id)
         raise
     except BaseException:
         _abort_after_failure(writer)
         raise
-    created = _record_blob(engine, row.digest, row.size, principal)
-    _discard(engine, store, upload_id)
+    discard_session(engine, store, upload_id)
     return UploadResult(row.digest, row.size, created)
 
 
 def abort_session(engine: Engine, store: BlobStore, upload_id: str, account_id: int) -> None:
     """Drop a session and its chunks."""
     _load_session(engine, upload_id, account_id)
-    _discard(engine, store, upload_id)
+    discard_session(engine, store, upload_id)

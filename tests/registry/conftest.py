@@ -144,16 +144,18 @@ def start_registry(
     tmp_path_factory: pytest.TempPathFactory,
     kind: str,
     settings: dict[str, str] | None = None,
+    database_url: str | None = None,
 ) -> Registry:
-    """A new registry process of ``kind`` on its own data, database and bucket.
+    """A new registry process of ``kind`` on its own data directory and bucket.
 
-    ``settings`` adds ``MEMSTORE_*`` variables (small timeouts for the hostile-client tests).
+    ``settings`` adds ``MEMSTORE_*`` variables (small timeouts for the hostile-client tests);
+    PostgreSQL is the session's database unless ``database_url`` names another.
     """
     data_dir = tmp_path_factory.mktemp(kind)
     env = base_env()
     if kind == "postgres-s3":
         endpoint = request.getfixturevalue("moto_endpoint")
-        env["MEMSTORE_DATABASE_URL"] = request.getfixturevalue("postgres_url")
+        env["MEMSTORE_DATABASE_URL"] = database_url or request.getfixturevalue("postgres_url")
         env["MEMSTORE_STORAGE_URL"] = f"s3://{make_bucket(endpoint)}/registry"
         env["MEMSTORE_S3_ENDPOINT_URL"] = endpoint
     env.update(settings or {})
