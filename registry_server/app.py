@@ -8,22 +8,26 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
+from starlette.routing import BaseRoute
 
 from mip.errors import MIPError
 from registry_server.api import accounts, blobs, bundles, log, ops, search, versions
 from registry_server.api.deps import AppState, current_principal
 from registry_server.api.hot_reads import HotReadMiddleware
 from registry_server.api.request_bodies import BodyLimits, RequestBodyGuard
+from registry_server.api.responses import without_default_validation_errors
 from registry_server.db.hot_reader import HotReader
 from registry_server.db.session import create_db_engine, init_schema
 from registry_server.errors import RegistryError, StorageUnavailableError
@@ -77,7 +81,16 @@ def _describe_validation(error: RequestValidationError, request: Request) -> str
     return "invalid request: " + "; ".join(problems)
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def allowed_methods(routes: Sequence[BaseRoute], path: str) -> list[str]:
+    """Every method some API route serves at ``path`` (each method has its own route object)."""
+    methods: set[str] = set()
+    for route in routes:
+        if isinstance(route, APIRoute) and route.path_regex.fullmatch(path):
+            methods |= route.methods or set()
+    return sorted(methods)
+
+
+def install_error_handlers(app: FastAPI, api_routes: Sequence[BaseRoute] = ()) -> None:
     """The one place errors become responses (spec §9)."""
 
     @app.exception_handler(RegistryError)
@@ -95,9 +108,17 @@ def install_error_handlers(app: FastAPI) -> None:
         return _error(400, "invalid_request", _describe_validation(exc, request))
 
     @app.exception_handler(HTTPException)
-    async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "invalid_request")
-        return _error(exc.status_code, code, str(exc.detail))
+        response = _error(exc.status_code, code, str(exc.detail))
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:
+            # RFC 9110 §15.5.6: Allow lists every method of the resource. Starlette names only
+            # those of the first route matching the path, and each method is its own route.
+            methods = allowed_methods(api_routes, request.url.path)
+            if methods:
+                response.headers["allow"] = ", ".join(methods)
+        return response
 
     @app.exception_handler(IntegrityError)
     async def _integrity_error(_: Request, exc: IntegrityError) -> JSONResponse:
@@ -198,13 +219,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         static_url=DOCS_STATIC_URL,
         swagger_ui_parameters={"validatorUrl": None},
     )
-    install_error_handlers(app)
     api_routers = [
         module.router for module in (blobs, versions, bundles, accounts, search, log, ops)
     ]
+    api_routes = [route for router in api_routers for route in router.routes]
+    install_error_handlers(app, api_routes)
     for router in api_routers:
         app.include_router(router)
     mount_web(app)
+    generate_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        return without_default_validation_errors(generate_openapi())
+
+    app.openapi = openapi  # type: ignore[method-assign]
     # Added last = outermost: hot reads skip routing, yet are still timed by the metrics.
     app.add_middleware(
         RequestBodyGuard,
@@ -217,7 +245,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
         engine=lambda: app.state.registry.engine,
         # The API's own routes (included without a prefix): the ones that may take a body.
-        routes=[route for router in api_routers for route in router.routes],
+        routes=api_routes,
         token_dependency=current_principal,
     )
     app.add_middleware(HotReadMiddleware, state=lambda: app.state.registry)

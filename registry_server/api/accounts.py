@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from registry_server.api.deps import CurrentPrincipal, StateDep
+from registry_server.api.responses import READ, WRITE, errors
 from registry_server.api.schemas import (
     AuditBody,
     AuditEventBody,
@@ -26,7 +27,7 @@ from registry_server.services import audit, auth, keys
 router = APIRouter(tags=["accounts"])
 
 
-@router.get("/v1/whoami", summary="The caller's token")
+@router.get("/v1/whoami", summary="The caller's token", responses=errors(401, 503))
 def whoami(principal: CurrentPrincipal) -> WhoAmIBody:
     """Account, scopes and expiry of the token."""
     return WhoAmIBody(
@@ -38,7 +39,12 @@ def whoami(principal: CurrentPrincipal) -> WhoAmIBody:
     )
 
 
-@router.post("/v1/tokens", status_code=201, summary="Create a token (shown once)")
+@router.post(
+    "/v1/tokens",
+    status_code=201,
+    summary="Create a token (shown once)",
+    responses=errors(*WRITE, 404),
+)
 def create_token(
     body: TokenCreate, state: StateDep, principal: CurrentPrincipal
 ) -> TokenCreatedBody:
@@ -61,7 +67,7 @@ def create_token(
     )
 
 
-@router.get("/v1/tokens", summary="List the account's tokens")
+@router.get("/v1/tokens", summary="List the account's tokens", responses=errors(401, 403, 503))
 def list_tokens(state: StateDep, principal: CurrentPrincipal) -> TokenListBody:
     """Tokens of the caller's account that stay within the caller's namespaces (no secrets)."""
     with read_session(state.engine) as session:
@@ -85,7 +91,12 @@ def list_tokens(state: StateDep, principal: CurrentPrincipal) -> TokenListBody:
         )
 
 
-@router.delete("/v1/tokens/current", status_code=204, summary="Revoke the caller's token")
+@router.delete(
+    "/v1/tokens/current",
+    status_code=204,
+    summary="Revoke the caller's token",
+    responses=errors(*WRITE),
+)
 def revoke_current_token(state: StateDep, principal: CurrentPrincipal) -> Response:
     """The token stops working at once (a leaked token's owner can kill it with itself)."""
     with write_session(state.engine) as session:
@@ -94,7 +105,12 @@ def revoke_current_token(state: StateDep, principal: CurrentPrincipal) -> Respon
     return Response(status_code=204)
 
 
-@router.delete("/v1/tokens/{token_id}", status_code=204, summary="Revoke one of the tokens")
+@router.delete(
+    "/v1/tokens/{token_id}",
+    status_code=204,
+    summary="Revoke one of the tokens",
+    responses=errors(*WRITE, 404),
+)
 def revoke_token(token_id: int, state: StateDep, principal: CurrentPrincipal) -> Response:
     """Revoke a token listed by ``GET /v1/tokens`` (one whose secret may be lost or leaked)."""
     with write_session(state.engine) as session:
@@ -103,7 +119,11 @@ def revoke_token(token_id: int, state: StateDep, principal: CurrentPrincipal) ->
     return Response(status_code=204)
 
 
-@router.get("/v1/namespaces/{namespace}/keys", summary="A namespace's signing keys")
+@router.get(
+    "/v1/namespaces/{namespace}/keys",
+    summary="A namespace's signing keys",
+    responses=errors(*READ, 404),
+)
 def list_keys(namespace: str, state: StateDep) -> KeyListBody:
     """Public keys allowed to sign versions in the namespace."""
     with read_session(state.engine) as session:
@@ -114,7 +134,7 @@ def list_keys(namespace: str, state: StateDep) -> KeyListBody:
 @router.post(
     "/v1/namespaces/{namespace}/keys",
     summary="Register a signing key",
-    responses={200: {"model": KeyBody}, 201: {"model": KeyBody}},
+    responses={200: {"model": KeyBody}, 201: {"model": KeyBody}, **errors(*WRITE, 404, 409)},
 )
 def add_key(
     namespace: str, body: KeyCreate, state: StateDep, principal: CurrentPrincipal
@@ -128,7 +148,11 @@ def add_key(
     )
 
 
-@router.get("/v1/namespaces/{namespace}/audit", summary="Audit log of a namespace")
+@router.get(
+    "/v1/namespaces/{namespace}/audit",
+    summary="Audit log of a namespace",
+    responses=errors(*READ, 401, 403, 404),
+)
 def list_audit(
     namespace: str,
     state: StateDep,

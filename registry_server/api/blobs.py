@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from mip.digests import parse_digest
 from registry_server.api.deps import CurrentPrincipal, StateDep
+from registry_server.api.responses import READ, WRITE, errors
 from registry_server.api.schemas import UploadResultBody, UploadSessionBody, UploadSessionCreate
 from registry_server.errors import (
     BadRequestError,
@@ -63,7 +64,17 @@ def _require_blob(state: StateDep, digest: str) -> int:
     return size
 
 
-@router.head("/v1/blobs/{digest}", summary="Does the blob exist?")
+@router.head(
+    "/v1/blobs/{digest}",
+    summary="Does the blob exist?",
+    responses={
+        200: {
+            "description": "The blob is stored",
+            "headers": {"Content-Length": {"schema": {"type": "integer"}}},
+        },
+        **errors(*READ, 404),
+    },
+)
 def head_blob(digest: str, state: StateDep) -> Response:
     """200 with ``Content-Length`` when the blob is stored, 404 otherwise."""
     size = _require_blob(state, digest)
@@ -126,6 +137,7 @@ def _parse_range(header: str, size: int) -> list[tuple[int, int]]:
         200: {"content": {"application/octet-stream": {}}},
         206: {"description": "A byte range"},
         302: {"description": "Redirect to a presigned URL (S3 storage)"},
+        **errors(*READ, 404, 416),
     },
 )
 def get_blob(
@@ -173,7 +185,11 @@ def get_blob(
     "/v1/blobs/{digest}",
     summary="Upload a blob in one request",
     openapi_extra=_OCTET_BODY,
-    responses={200: {"model": UploadResultBody}, 201: {"model": UploadResultBody}},
+    responses={
+        200: {"model": UploadResultBody},
+        201: {"model": UploadResultBody},
+        **errors(*WRITE),
+    },
 )
 async def put_blob(
     digest: str, request: Request, state: StateDep, principal: CurrentPrincipal
@@ -214,7 +230,11 @@ def _session_body(state: StateDep, session: blobs.SessionState) -> UploadSession
 @router.post(
     "/v1/uploads",
     summary="Open a resumable upload session",
-    responses={200: {"model": UploadSessionBody}, 201: {"model": UploadSessionBody}},
+    responses={
+        200: {"model": UploadSessionBody},
+        201: {"model": UploadSessionBody},
+        **errors(*WRITE),
+    },
 )
 def open_upload(
     body: UploadSessionCreate, state: StateDep, principal: CurrentPrincipal
@@ -242,7 +262,11 @@ def open_upload(
     )
 
 
-@router.get("/v1/uploads/{upload_id}", summary="State of an upload session")
+@router.get(
+    "/v1/uploads/{upload_id}",
+    summary="State of an upload session",
+    responses=errors(*READ, 401, 404),
+)
 def get_upload(upload_id: str, state: StateDep, principal: CurrentPrincipal) -> UploadSessionBody:
     """The session's offset, to resume from."""
     return _session_body(
@@ -254,6 +278,7 @@ def get_upload(upload_id: str, state: StateDep, principal: CurrentPrincipal) -> 
     "/v1/uploads/{upload_id}",
     summary="Append a chunk to an upload session",
     openapi_extra=_OCTET_BODY,
+    responses=errors(*WRITE, 404, 409),
 )
 async def patch_upload(
     upload_id: str,
@@ -279,7 +304,11 @@ async def patch_upload(
 @router.put(
     "/v1/uploads/{upload_id}",
     summary="Finish an upload session",
-    responses={200: {"model": UploadResultBody}, 201: {"model": UploadResultBody}},
+    responses={
+        200: {"model": UploadResultBody},
+        201: {"model": UploadResultBody},
+        **errors(*WRITE, 404),
+    },
 )
 async def finish_upload(upload_id: str, state: StateDep, principal: CurrentPrincipal) -> Response:
     """Verify the concatenated chunks and commit the blob."""
@@ -296,7 +325,12 @@ async def finish_upload(upload_id: str, state: StateDep, principal: CurrentPrinc
     )
 
 
-@router.delete("/v1/uploads/{upload_id}", status_code=204, summary="Abort an upload session")
+@router.delete(
+    "/v1/uploads/{upload_id}",
+    status_code=204,
+    summary="Abort an upload session",
+    responses=errors(*WRITE, 404),
+)
 def delete_upload(upload_id: str, state: StateDep, principal: CurrentPrincipal) -> Response:
     """Drop the session and its chunks."""
     blobs.abort_session(state.engine, state.store, upload_id, principal.account_id)

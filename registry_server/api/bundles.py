@@ -7,7 +7,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from registry_server.api.deps import StateDep
-from registry_server.api.schemas import ErrorBody
+from registry_server.api.responses import READ, errors
 from registry_server.services.bundle_stream import MEMCUBE_MEDIA_TYPE, memcube_download
 
 router = APIRouter(tags=["versions"])
@@ -22,8 +22,7 @@ router = APIRouter(tags=["versions"])
             "description": "The bundle: a STORED ZIP with the manifest, envelope and blobs",
             "content": {MEMCUBE_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
         },
-        404: {"model": ErrorBody, "description": "No such cube or version"},
-        503: {"model": ErrorBody, "description": "Blob storage unavailable"},
+        **errors(*READ, 404),
     },
 )
 async def download_memcube(

@@ -20,6 +20,7 @@ from mip.names import normalize_cube_name
 from mip.transparency.merkle import leaf_hash
 from mip.transparency.tiles import Tile, parse_tile_path
 from registry_server.api.deps import StateDep
+from registry_server.api.responses import READ, errors
 from registry_server.api.schemas import (
     ConsistencyBody,
     InclusionBody,
@@ -54,7 +55,7 @@ def _b64(value: bytes) -> str:
     return base64.b64encode(value).decode()
 
 
-@router.get("/v1/log", summary="The transparency log's key and current head")
+@router.get("/v1/log", summary="The transparency log's key and current head", responses=errors(503))
 def log_info(state: StateDep) -> LogInfoBody:
     """What a client pins on first use (``verifier_key``) and the current signed head."""
     with read_session(state.engine) as session:
@@ -75,7 +76,7 @@ def log_info(state: StateDep) -> LogInfoBody:
     "/v1/log/checkpoint",
     summary="The latest signed checkpoint (C2SP tlog-checkpoint)",
     response_class=Response,
-    responses={200: {"content": {CHECKPOINT_MEDIA_TYPE: {}}}},
+    responses={200: {"content": {CHECKPOINT_MEDIA_TYPE: {}}}, **errors(503)},
 )
 def get_checkpoint(state: StateDep) -> Response:
     """The current tree head as a signed note; not cached (it changes with every write)."""
@@ -101,7 +102,11 @@ def _inclusion_body(state: StateDep, index: int, tree_size: int | None) -> Inclu
     )
 
 
-@router.get("/v1/log/entries/{index}/inclusion", summary="Inclusion proof of an entry")
+@router.get(
+    "/v1/log/entries/{index}/inclusion",
+    summary="Inclusion proof of an entry",
+    responses=errors(*READ, 404),
+)
 def inclusion_by_index(
     index: EntryIndex, state: StateDep, tree_size: TreeSize = None
 ) -> InclusionBody:
@@ -112,6 +117,7 @@ def inclusion_by_index(
 @router.get(
     "/v1/log/cubes/{namespace}/{name}/versions/{version}/inclusion",
     summary="Inclusion proof of a version's latest publish, yank or unyank",
+    responses=errors(*READ, 404),
 )
 def inclusion_by_version(
     namespace: str,
@@ -131,7 +137,11 @@ def inclusion_by_version(
     return _inclusion_body(state, index, tree_size)
 
 
-@router.get("/v1/log/consistency", summary="Consistency proof between two tree sizes")
+@router.get(
+    "/v1/log/consistency",
+    summary="Consistency proof between two tree sizes",
+    responses=errors(*READ),
+)
 def get_consistency(
     state: StateDep,
     first: Annotated[int, Query(ge=0, le=_MAX, description="The smaller tree size.")],
@@ -149,7 +159,7 @@ def get_consistency(
     )
 
 
-@router.get("/v1/log/entries", summary="Consecutive log entries")
+@router.get("/v1/log/entries", summary="Consecutive log entries", responses=errors(*READ))
 def list_entries(
     state: StateDep,
     start: Annotated[int, Query(ge=0, le=_MAX)] = 0,
@@ -172,7 +182,7 @@ def list_entries(
     "/v1/log/tile/{tile_path:path}",
     summary="A C2SP tlog-tiles tile or entry bundle",
     response_class=Response,
-    responses=_OCTETS,
+    responses={**_OCTETS, **errors(*READ, 404)},
 )
 def get_tile(tile_path: str, state: StateDep) -> Response:
     """``tile/<L>/<N>[.p/<W>]`` (hashes) or ``tile/entries/<N>[.p/<W>]`` (entries, each

@@ -13,7 +13,14 @@ from registry_server.errors import RegistryError
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz", summary="Health of the process, its database and its storage")
+@router.get(
+    "/healthz",
+    summary="Health of the process, its database and its storage",
+    responses={
+        200: {"model": HealthBody},
+        503: {"model": HealthBody, "description": "The database or the storage failed"},
+    },
+)
 def healthz(state: StateDep) -> Response:
     """200 when database and storage answer, 503 otherwise."""
     database = storage = "ok"

@@ -11,8 +11,11 @@ from pydantic import BaseModel, Field
 class ErrorDetail(BaseModel):
     """A stable code and a message for people."""
 
-    code: str
-    message: str
+    code: str = Field(
+        description="Stable, machine-readable (spec §9): clients branch on it, never on message.",
+        examples=["version_exists"],
+    )
+    message: str = Field(description="One line for people: what is wrong and what to do.")
 
 
 class ErrorBody(BaseModel):

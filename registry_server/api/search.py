@@ -7,13 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from registry_server.api.deps import StateDep
+from registry_server.api.responses import READ, errors
 from registry_server.api.schemas import SearchBody, SearchHit
 from registry_server.services import search
 
 router = APIRouter(tags=["search"])
 
 
-@router.get("/v1/search", summary="Full-text search over cubes")
+@router.get("/v1/search", summary="Full-text search over cubes", responses=errors(*READ))
 def search_cubes(
     state: StateDep,
     q: Annotated[str, Query(max_length=500)] = "",

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from registry_server.api import hot_reads
 from registry_server.api.deps import CurrentPrincipal, StateDep
+from registry_server.api.responses import READ, WRITE, errors
 from registry_server.api.schemas import (
     CubeIndexBody,
     PublishRequest,
@@ -35,7 +36,11 @@ def _response(status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> R
 @router.post(
     "/v1/versions",
     summary="Publish a signed version",
-    responses={200: {"model": PublishResultBody}, 201: {"model": PublishResultBody}},
+    responses={
+        200: {"model": PublishResultBody},
+        201: {"model": PublishResultBody},
+        **errors(*WRITE, 404, 409),
+    },
 )
 async def publish_version(
     body: PublishRequest, state: StateDep, principal: CurrentPrincipal
@@ -71,7 +76,7 @@ async def publish_version(
     "/v1/cubes/{namespace}/{name}",
     summary="A cube and all its versions (the resolver's view)",
     response_model=CubeIndexBody,
-    responses={304: {"description": "Not modified (If-None-Match)"}},
+    responses={304: {"description": "Not modified (If-None-Match)"}, **errors(*READ, 404)},
 )
 def get_cube(
     namespace: str,
@@ -92,6 +97,7 @@ def get_cube(
     "/v1/cubes/{namespace}/{name}/resolve",
     summary="The best version for a specifier (yanked only for exact pins)",
     response_model=VersionBody,
+    responses=errors(*READ, 404),
 )
 def resolve_version(
     namespace: str,
@@ -108,6 +114,7 @@ def resolve_version(
     "/v1/cubes/{namespace}/{name}/versions/{version}",
     summary="One version's details",
     response_model=VersionDetailBody,
+    responses=errors(*READ, 404),
 )
 def get_version(namespace: str, name: str, version: str, state: StateDep) -> dict[str, Any]:
     """The version object, its parts and its download count."""
@@ -118,7 +125,7 @@ def get_version(namespace: str, name: str, version: str, state: StateDep) -> dic
     "/v1/cubes/{namespace}/{name}/versions/{version}/envelope",
     summary="The version's DSSE envelope, exactly as stored",
     response_class=Response,
-    responses={200: {"content": {ENVELOPE_MEDIA_TYPE: {}}}},
+    responses={200: {"content": {ENVELOPE_MEDIA_TYPE: {}}}, **errors(*READ, 404)},
 )
 def get_envelope(namespace: str, name: str, version: str, state: StateDep) -> Response:
     """The signed manifest; counts one download (served by the hot-read middleware too)."""
@@ -130,6 +137,7 @@ def get_envelope(namespace: str, name: str, version: str, state: StateDep) -> Re
     "/v1/cubes/{namespace}/{name}/versions/{version}/yank",
     summary="Yank a version",
     response_model=VersionBody,
+    responses=errors(*WRITE, 404),
 )
 def yank_version(
     namespace: str,
@@ -147,6 +155,7 @@ def yank_version(
     "/v1/cubes/{namespace}/{name}/versions/{version}/unyank",
     summary="Unyank a version",
     response_model=VersionBody,
+    responses=errors(*WRITE, 404),
 )
 def unyank_version(
     namespace: str, name: str, version: str, state: StateDep, principal: CurrentPrincipal

@@ -322,8 +322,9 @@ def list_tokens(session: Session, principal: Principal) -> list[ApiToken]:
     return [token for token in session.exec(statement) if _within_scope(principal, token)]
 
 
-#: Row ids are 64-bit signed integers in both databases; a larger one names no row.
-MAX_ROW_ID = 2**63 - 1
+#: Row ids are 32-bit signed integers on PostgreSQL (``INTEGER`` keys; SQLite's are 64-bit): a
+#: larger one names no row, and must not reach the database (which refuses it as a data error).
+MAX_ROW_ID = 2**31 - 1
 
 
 def _token_by_id(session: Session, token_id: int) -> ApiToken | None:

@@ -181,6 +181,17 @@ def test_health_metrics_and_unknown_routes(registry: Registry) -> None:
         assert "memstore_http_request_duration_seconds_bucket" in metrics.text
         assert error_code(client.get("/v1/no-such-thing")) == "not_found"
         assert error_code(client.delete("/v1/search")) == "method_not_allowed"
+        # Allow lists every method of the resource (RFC 9110), not one route's.
+        for path, allowed in (
+            ("/v1/search", "GET"),
+            (f"/v1/blobs/sha256:{'0' * 64}", "GET, HEAD, PUT"),
+            ("/v1/uploads/abc", "DELETE, GET, PATCH, PUT"),
+            ("/v1/tokens", "GET, POST"),
+            ("/v1/namespaces/x/keys", "GET, POST"),
+        ):
+            refused = client.request("OPTIONS", path)
+            assert refused.status_code == 405, path
+            assert refused.headers["allow"] == allowed, path
 
 
 def test_a_token_can_revoke_itself(registry: Registry) -> None:
@@ -255,7 +266,7 @@ def test_tokens_are_listed_and_revoked_by_id_within_the_caller_s_scope(
     with registry.client(token) as client:
         # Outside the caller's reach, or no token at all: one answer that reveals nothing.
         # Ids no database column holds (SQLite raised OverflowError) are no different.
-        for token_id in [*sibling_ids, *stranger_ids, 10**9, 0, -1, 2**63, 10**23]:
+        for token_id in [*sibling_ids, *stranger_ids, 10**9, 0, -1, 2**31, 2**40, 2**63, 10**23]:
             answer = client.delete(f"/v1/tokens/{token_id}")
             assert answer.status_code == 404
             assert error_code(answer) == "token_not_found"
