@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -252,3 +253,33 @@ def test_a_client_hanging_up_mid_upload_is_logged_quietly(guarded: Registry) -> 
     assert "Traceback" not in added
     assert "unexpected error" not in added
     assert "client went away during PUT /v1/blobs/" in added
+
+
+def test_hot_reads_survive_clients_hanging_up_mid_request(guarded: Registry) -> None:
+    """Hundreds of resolver reads whose clients reset the connection at once, then normal ones."""
+    namespace = unique("hot")
+    token = guarded.create_token(namespace)
+    with guarded.client(token) as client:
+        payload = manifest_bytes(f"{namespace}/c", "1.0.0", [])
+        published = client.post("/v1/versions", json=publish_body(payload, SigningKey.generate()))
+        assert published.status_code == 201, published.text
+    paths = [f"/v1/cubes/{namespace}/c", f"/v1/cubes/{namespace}/c/versions/1.0.0/envelope"]
+    for index in range(300):
+        connection = _connect(guarded.url)
+        request = f"GET {paths[index % 2]} HTTP/1.1\r\nHost: registry\r\n\r\n".encode()
+        connection.sendall(request)
+        # Reset, not close: the server's read or write fails mid-request.
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        connection.close()
+    results: list[int] = []
+
+    def read() -> None:
+        with guarded.client() as client:
+            results.extend(client.get(path).status_code for path in paths for _ in range(5))
+
+    readers = [threading.Thread(target=read) for _ in range(16)]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        reader.join(timeout=ANSWER_WITHIN * 4)
+    assert results == [200] * 160
