@@ -1,8 +1,8 @@
 """What a publish request must pass before the registry spends work on its manifest (spec §4).
 
 A manifest is decoded strictly (schema, limits, duplicate keys) only for a caller allowed to
-publish to the namespace it names: :func:`manifest_namespace` reads just the ``name`` field in
-one linear pass, and :func:`authorize_publish` checks the token's scope against it. The full
+publish to the namespace it names: :func:`manifest_namespace` parses the JSON in one linear pass
+and reads just its ``name``, and :func:`authorize_publish` checks the token's scope against it. The full
 decode that follows re-checks the scope with the decoded name (a manifest whose ``name`` appears
 twice is refused by that decode). :func:`refuse_self_dependency` refuses a version that names its
 own cube as a dependency, which no resolver can satisfy usefully.
@@ -10,7 +10,8 @@ own cube as a dependency, which no resolver can satisfy usefully.
 
 from __future__ import annotations
 
-import msgspec
+import json
+
 from sqlalchemy import Engine
 
 from mip.errors import ManifestError, MIPError
@@ -22,31 +23,31 @@ from registry_server.errors import SelfDependencyError
 from registry_server.services.auth import Principal, find_namespace, require, require_action
 
 
-class _ManifestName(msgspec.Struct):
-    """The one manifest field the scope check needs; every other field is skipped unread."""
-
-    name: str
-
-
 def manifest_namespace(payload: bytes, limits: Limits = DEFAULT_LIMITS) -> str:
-    """The namespace segment of the manifest's ``name``, read without validating the rest."""
+    """The namespace segment of the manifest's ``name``, read without validating the rest.
+
+    The JSON is parsed as the manifest decoder parses it (the same syntax accepted), in one
+    linear pass with no per-object checks; duplicate keys are left to that decoder.
+    """
     if len(payload) > limits.max_manifest_bytes:
         raise ManifestError(
             f"manifest is {len(payload)} bytes, over the {limits.max_manifest_bytes}-byte limit"
         )
     try:
-        found = msgspec.json.decode(payload, type=_ManifestName)
-    except (msgspec.DecodeError, RecursionError) as exc:
+        document = json.loads(payload.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:
+        raise ManifestError(f"invalid manifest: not UTF-8 JSON ({exc})") from exc
+    name = document.get("name") if isinstance(document, dict) else None
+    if not isinstance(name, str):
         raise ManifestError(
-            "invalid manifest: it must be a JSON object whose 'name' is the cube's "
-            f"'namespace/name' ({exc})"
-        ) from exc
+            "invalid manifest: it must be a JSON object whose 'name' is the cube's 'namespace/name'"
+        )
     try:
-        normalize_cube_name(found.name)
+        normalize_cube_name(name)
     except MIPError as exc:
         # As the full decode says it: a bad name inside a manifest is an invalid manifest.
         raise ManifestError(f"invalid manifest: name: {exc}") from exc
-    return found.name.partition("/")[0]
+    return name.partition("/")[0]
 
 
 def authorize_publish(engine: Engine, principal: Principal, payload: bytes) -> None:
