@@ -82,6 +82,9 @@ class ErrorCode(StrEnum):
     SIZE_MISMATCH = mip_errors.SizeMismatchError.code
     INVALID_TREE_SIZE = "invalid_tree_size"
     INVALID_TILE_PATH = mip_errors.InvalidTilePathError.code
+    SELF_DEPENDENCY = "self_dependency"
+    #: Answered to a client that hung up mid-request: no one reads it.
+    CLIENT_DISCONNECTED = "client_disconnected"
     # 401 / 403: who is asking.
     UNAUTHORIZED = "unauthorized"
     TOKEN_EXPIRED = "token_expired"  # noqa: S105 - a code, not a secret
@@ -104,6 +107,8 @@ class ErrorCode(StrEnum):
     VERSION_EXISTS = "version_exists"
     NAME_CONFLICT = "name_conflict"
     UPLOAD_OFFSET_MISMATCH = "upload_offset_mismatch"
+    # 408: the request body arrived too slowly or stalled.
+    REQUEST_TIMEOUT = "request_timeout"
     # 413 / 416: sizes and ranges.
     BLOB_TOO_LARGE = "blob_too_large"
     REQUEST_TOO_LARGE = "request_too_large"
@@ -115,6 +120,7 @@ class ErrorCode(StrEnum):
     STORAGE_UNAVAILABLE = "storage_unavailable"
     LOG_UNAVAILABLE = "log_unavailable"
     LOG_KEY_MISMATCH = "log_key_mismatch"
+    SERVER_BUSY = "server_busy"
 
 
 # -- §1: every error answer --------------------------------------------------------------------
