@@ -77,7 +77,11 @@ def test_cancelled_reads_give_their_connections_back() -> None:
                     for task in tasks:
                         task.cancel()
                     results = await asyncio.gather(*tasks, return_exceptions=True)
-                    assert all(isinstance(r, asyncio.CancelledError) for r in results), results
+                    # On a loaded machine a few may finish first; none may fail otherwise.
+                    assert all(
+                        isinstance(r, asyncio.CancelledError) or r == ("",) for r in results
+                    ), results
+                    assert any(isinstance(r, asyncio.CancelledError) for r in results)
                 # Every slot is usable again: as many concurrent reads as the pool holds answer.
                 answers = await asyncio.wait_for(
                     asyncio.gather(
