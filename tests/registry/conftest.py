@@ -149,13 +149,16 @@ def start_registry(
     """A new registry process of ``kind`` on its own data directory and bucket.
 
     ``settings`` adds ``MEMSTORE_*`` variables (small timeouts for the hostile-client tests);
-    PostgreSQL is the session's database unless ``database_url`` names another.
+    PostgreSQL is the session's database (and its log key) unless ``database_url`` names another.
     """
     data_dir = tmp_path_factory.mktemp(kind)
     env = base_env()
     if kind == "postgres-s3":
         endpoint = request.getfixturevalue("moto_endpoint")
         env["MEMSTORE_DATABASE_URL"] = database_url or request.getfixturevalue("postgres_url")
+        if database_url is None:
+            # Every server on the session's database serves one transparency log: one key.
+            env["MEMSTORE_LOG_KEY_FILE"] = str(tmp_path_factory.getbasetemp() / "log-key.pem")
         env["MEMSTORE_STORAGE_URL"] = f"s3://{make_bucket(endpoint)}/registry"
         env["MEMSTORE_S3_ENDPOINT_URL"] = endpoint
     env.update(settings or {})
