@@ -5,6 +5,8 @@ The CLI turns each into one line on stderr and an exit code (``memos_client.cli.
     MemosError                      exit 1
     ├── UsageError                  exit 2   the command line or a local file is wrong
     │   ├── SourceError             exit 2   a cube source directory is invalid
+    │   ├── DocumentError           exit 2   a document (Markdown, text, HTML, PDF) cannot be read
+    │   ├── ImportFormatError       exit 2   a file given to `memos import` is malformed
     │   └── ModelLoadError          exit 2   --model is not a loadable local model directory
     ├── KeyStoreError               exit 1   no signing key / unreadable key
     ├── VerificationError           exit 3   a bundle or download failed verification
@@ -60,6 +62,18 @@ class SourceError(UsageError):
     """A cube source directory (``memcube.toml`` + ``memories/``) is invalid."""
 
     code = "invalid_source"
+
+
+class DocumentError(UsageError):
+    """A document cannot be read: binary, encrypted, image-only, over the limits, malformed."""
+
+    code = "invalid_document"
+
+
+class ImportFormatError(UsageError):
+    """A file given to ``memos import`` is not valid in its format (names the file and field)."""
+
+    code = "invalid_import"
 
 
 class ModelLoadError(UsageError):

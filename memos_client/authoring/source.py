@@ -8,7 +8,7 @@ Layout (see docs/cube-source.md)::
                                  [dependencies] "ns/other" = ">=1.0"
                                  [governance] sensitivity, ttl_seconds, expires_at, [governance.access]
     memories/**/*.jsonl          one memory per line: {"text": ..., "tags": [...], "metadata": {...}}
-    memories/**/*.md             one memory per file
+    memories/**/*.md|.txt|.html|.pdf  documents, cut into chunks (MIP-1 §7.1.1)
     activations/NAME.safetensors KV snapshots (self-describing, MIP-1 §7.2)
     adapters/NAME/               PEFT LoRA adapters: adapter_config.json + adapter_model.safetensors
 
@@ -27,7 +27,8 @@ from typing import Any
 
 import msgspec
 
-from memos_client.errors import SourceError
+from memos_client.errors import DocumentError, SourceError
+from memos_client.ingest.documents import MEDIA_TYPES, is_document
 from mip.limits import MAX_CARD_README_CHARS
 from mip.models import url_problem
 
@@ -95,11 +96,19 @@ def load_source(root: Path) -> CubeSource:
     for folder in (memories, activations, adapters):
         if os.path.lexists(folder) and not folder.is_dir():
             problems.append(f"{folder.name} must be a directory")
-    memory_candidates = (
-        sorted(p for p in memories.rglob("*") if p.suffix in (".jsonl", ".md"))
-        if memories.is_dir()
-        else []
-    )
+    memory_candidates = []
+    if memories.is_dir():
+        for path in sorted(memories.rglob("*")):
+            relative = path.relative_to(memories)
+            if any(part.startswith(".") for part in relative.parts) or path.is_dir():
+                continue  # .gitkeep, .DS_Store, editor swap files: not content
+            if path.suffix == ".jsonl" or is_document(path):
+                memory_candidates.append(path)
+            else:
+                problems.append(
+                    f"memories/{relative.as_posix()} is not a memory file (use .jsonl, "
+                    f"{', '.join(sorted(MEDIA_TYPES))}): move it out of memories/"
+                )
     activation_files = sorted(activations.glob("*.safetensors")) if activations.is_dir() else []
     adapter_dirs = sorted(p for p in adapters.iterdir() if p.is_dir()) if adapters.is_dir() else []
     readme = root / README_FILE
@@ -151,21 +160,18 @@ def iter_source_records(source: CubeSource, timestamp: datetime) -> Iterator[dic
     """The memory records of the source, in a stable order, with stable ids.
 
     A JSONL line may give its own ``id``; otherwise the id is ``PATH:LINE`` (``PATH`` relative to
-    ``memories/``). A Markdown file's id is its relative path.
+    ``memories/``). A document's chunks have ids ``PATH#HASH`` (MIP-1 §7.1.1).
     """
     stamp = timestamp.isoformat().replace("+00:00", "Z")
     memories = source.root / "memories"
     problems: list[str] = []
     for path in source.memory_files:
         relative = path.relative_to(memories).as_posix()
-        if path.suffix == ".md":
+        if path.suffix != ".jsonl":
             try:
-                text = path.read_text("utf-8")
-            except UnicodeDecodeError:
-                problems.append(f"{relative}: not UTF-8 text")
-                continue
-            if text.strip():
-                yield _record(relative, text, [], {"source": relative}, stamp, 1)
+                yield from document_records(path, relative, stamp)
+            except DocumentError as exc:
+                problems.append(str(exc))
             continue
         with open(path, encoding="utf-8", errors="strict") as handle:
             try:
@@ -198,6 +204,16 @@ def iter_source_records(source: CubeSource, timestamp: datetime) -> Iterator[dic
             f"; and {len(problems) - 10} more" if len(problems) > 10 else ""
         )
         raise SourceError(f"invalid memories: {shown}")
+
+
+def document_records(path: Path, relative: str, stamp: str) -> list[dict[str, Any]]:
+    """The chunk records of the document ``memories/<relative>`` (empty for an empty file)."""
+    from memos_client.ingest.chunk_records import file_records
+    from memos_client.ingest.tokens import embedder_tokens
+
+    if not path.read_bytes().strip():
+        return []
+    return file_records(path, relative, embedder_tokens(), stamp=stamp)
 
 
 def _jsonl_record(item: Any, where: str, stamp: str, problems: list[str]) -> dict[str, Any] | None:

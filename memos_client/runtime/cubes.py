@@ -158,6 +158,7 @@ def install_cube(
                     extra=record.extra,
                     principal=memos.principal,
                     op="install",
+                    state=State(record.state or State.GENERATED),
                     created=created,
                     expires_at=expiry,
                     at=now,
@@ -165,6 +166,9 @@ def install_cube(
                 continue
             state = State(row["state"])
             revived = state not in INDEXED_STATES
+            # A record's own state (MIP-1 §7.1) is applied; without one, a live memory keeps the
+            # state the lifecycle gave it and a deleted one comes back as generated.
+            wanted = State(record.state) if record.state else None
             change_item(
                 connection,
                 row,
@@ -174,7 +178,7 @@ def install_cube(
                 tags=record.tags,
                 metadata=record.metadata,
                 extra=record.extra,
-                state=State.GENERATED if revived else None,
+                state=wanted or (State.GENERATED if revived else None),
                 expires_at=expiry,
                 at=now,
             )

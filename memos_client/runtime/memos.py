@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from memos_client.runtime.embedding.minilm import Embedder
     from memos_client.runtime.retrieval.hybrid import Filters, RetrievalSettings, Retriever
     from memos_client.runtime.retrieval.vector_index import EmbeddingCache, VectorIndex
+    from memos_client.runtime.upsert import UpsertReport
 
 DEFAULT_CUBE = "local/default"
 _LOCAL_GOVERNANCE = {"access": {"read": ["*"], "write": ["*"]}}
@@ -250,6 +251,67 @@ class MemOS:
                 detail=f"{len(ids)} memories",
             )
         return ids
+
+    def upsert(
+        self,
+        records: Iterable[Mapping[str, Any]],
+        *,
+        cube: str = DEFAULT_CUBE,
+        scope: tuple[str, Any] | None = None,
+        op: str = "upsert",
+        dry_run: bool = False,
+    ) -> UpsertReport:
+        """Write records with stable ids in one transaction: new ids are added (as
+        ``<cube>#<id>``), known ids updated when they differ; with ``scope`` (a metadata JSON
+        path and value), the scope's memories missing from ``records`` are deleted. A dry run
+        only reports. See :mod:`memos_client.runtime.upsert`."""
+        from memos_client.runtime.upsert import upsert_records
+
+        return upsert_records(self, records, cube=cube, scope=scope, op=op, dry_run=dry_run)
+
+    def add_messages(
+        self,
+        messages: Iterable[Mapping[str, Any]],
+        *,
+        cube: str = DEFAULT_CUBE,
+        session: str | int | None = None,
+    ) -> list[str]:
+        """Add chat messages (``{"role", "content", "name"?, "timestamp"?, "id"?}``), one
+        memory per turn with speaker, role, session, turn and time metadata (MIP-1 §7.1.2).
+
+        ``messages`` is one session (``session`` names it, default: a new id) or a list of
+        sessions (``{"messages": [...], "session"?: ..., "timestamp"?: ...}``). Returns the ids.
+        """
+        from memos_client.ingest.messages import conversation_records
+
+        items = list(messages)
+        if items and all(isinstance(m, Mapping) and "messages" in m for m in items):
+            sessions: list[Mapping[str, Any]] = items
+        else:
+            sessions = [{"messages": items}]
+        default = session if session is not None else uuid.uuid4().hex[:12]
+        conversation = conversation_records(sessions, default_session=default, where="messages")
+        if not conversation.records:
+            raise UsageError("no message has any text to remember")
+        return self.add_many(conversation.records, cube=cube)
+
+    def memories(self, cube: str, *, include_deleted: bool = False) -> list[MemoryItem]:
+        """Every memory of a cube, oldest first (deleted ones too with ``include_deleted``);
+        needs read access and is audit-logged (``memos export`` reads a cube this way)."""
+        name = _cube_name(cube)
+        if not self.store.query("SELECT 1 FROM cubes WHERE name = ?", [name]):
+            raise NotFoundError(f"no cube named {name!r}; see `memos list`", code="unknown_cube")
+        self.governor.require(self.principal, name, "read", "export")
+        where = "" if include_deleted else " AND state != 'deleted'"
+        rows = self.store.query(
+            f"SELECT rowid, * FROM items WHERE cube = ?{where} ORDER BY rowid",  # noqa: S608
+            [name],
+        )
+        with self.store.write() as connection:
+            self.store.audit(
+                connection, self.principal, "export", cube=name, detail=f"{len(rows)} memories"
+            )
+        return [item_from_row(row) for row in rows]
 
     def _row(self, item_id: str) -> Any:
         if not isinstance(item_id, str):

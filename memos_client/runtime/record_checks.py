@@ -16,7 +16,9 @@ MAX_TAGS = 256
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_ID_LENGTH = 256  # as mip.records
 #: Record keys the runtime stores in their own columns; any other key is kept as-is.
-KNOWN_KEYS = frozenset({"id", "text", "tags", "metadata", "created", "updated", "version"})
+KNOWN_KEYS = frozenset({"id", "text", "tags", "metadata", "created", "updated", "version", "state"})
+#: Lifecycle states a record may ask for (MIP-1 §7.1 ``state``); absent means ``generated``.
+RECORD_STATES = frozenset({"generated", "activated", "archived"})
 
 
 class Record(msgspec.Struct, frozen=True):
@@ -28,6 +30,7 @@ class Record(msgspec.Struct, frozen=True):
     metadata: dict[str, Any]
     extra: dict[str, Any]
     created: str | None = None
+    state: str | None = None
 
 
 def check_unicode(value: str, where: str, what: str) -> str:
@@ -123,6 +126,12 @@ def validate_records(records: Iterable[Any]) -> list[Record]:
                     created = to_rfc3339(from_rfc3339(str(created)))
                 except ValueError as exc:
                     raise UsageError(f"{where}: 'created' is not RFC 3339 ({exc})") from exc
+            state = raw.get("state")
+            if state is not None and state not in RECORD_STATES:
+                raise UsageError(
+                    f"{where}: 'state' must be one of {', '.join(sorted(RECORD_STATES))}, "
+                    f"got {state!r}"
+                )
             extra = {k: v for k, v in raw.items() if k not in KNOWN_KEYS}
             check_metadata(extra, where)
             valid.append(
@@ -133,6 +142,7 @@ def validate_records(records: Iterable[Any]) -> list[Record]:
                     metadata=check_metadata(raw.get("metadata"), where),
                     extra=extra,
                     created=created,
+                    state=state,
                 )
             )
         except UsageError as exc:

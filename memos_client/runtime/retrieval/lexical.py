@@ -211,13 +211,19 @@ SPEAKER_KEYS = ("speaker", "author")
 
 
 def embedding_text(text: str, metadata: dict[str, Any]) -> str:
-    """The text the embedder sees: ``"<speaker>: <text>"`` when metadata names a speaker.
+    """The text the embedder sees: ``"<speaker>: <text>"`` when metadata names a speaker, else
+    ``"<section>\n<text>"`` when it names a short document section (a chunk, MIP-1 §7.1.1).
 
     Who said something is part of its meaning in conversational memory ("what did Caroline
-    say about ..."), and a name in front of the text is how such lines are written anyway.
+    say about ..."), and a name in front of the text is how such lines are written anyway. A
+    chunk's heading path is its context ("Install > Linux"); the chunker counts it within the
+    embedder's token bound (``memos_client.ingest.chunking.embedded_text``).
     """
     for key in SPEAKER_KEYS:
         value = metadata.get(key)
         if isinstance(value, str) and value.strip():
             return f"{value.strip()}: {text}"
+    section = metadata.get("section")
+    if isinstance(section, str) and section and len(section) <= MAX_INDEXED_VALUE:
+        return f"{section}\n{text}"
     return text
