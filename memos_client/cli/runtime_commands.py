@@ -77,31 +77,131 @@ def _point(text: str) -> int | str | datetime:
 
 
 @command("add")
-@arg("text", help="The memory text.")
+@arg("text", nargs="?", help="The memory text (or use --file, --dir or --messages).")
+@arg(
+    "--file",
+    dest="files",
+    action="extend",
+    nargs="+",
+    type=Path,
+    metavar="PATH",
+    help="Documents to add (.md, .txt, .html, .pdf), cut into chunks; repeatable.",
+)
+@arg(
+    "--dir",
+    dest="dirs",
+    action="append",
+    type=Path,
+    metavar="DIR",
+    help="A folder whose documents to add (recursively); repeatable.",
+)
+@arg(
+    "--messages",
+    type=Path,
+    metavar="FILE",
+    help="Chat messages (a JSON list, or JSON Lines of sessions): one memory per turn.",
+)
+@arg("--session", help="Session id of a --messages file that names none (default: its name).")
 @CUBE
 @arg("-t", "--tag", action="append", help="A tag (repeatable).")
-@arg("-m", "--meta", action="append", help="Metadata KEY=VALUE (repeatable).")
+@arg("-m", "--meta", action="append", help="Metadata KEY=VALUE (repeatable; plain text only).")
 @AS
 @JSON
 def add_command(
-    text: str,
+    text: str | None,
+    files: list[Path] | None,
+    dirs: list[Path] | None,
+    messages: Path | None,
+    session: str | None,
     cube: str | None,
     tag: list[str] | None,
     meta: list[str] | None,
     as_: str | None,
     json_output: bool,
 ) -> None:
-    """Add a plaintext memory to a cube (default local/default) and print its id."""
+    """Add memories to a cube (default local/default): a text, documents or chat messages.
+
+    memos add "TEXT"                  one memory; prints its id
+    memos add --file a.md b.pdf       documents cut into chunks within the embedder's
+    memos add --dir docs/             256 tokens; adding a changed file again replaces
+                                      only the chunks that changed
+    memos add --messages chat.json    one memory per turn (speaker, session, turn, time)
+    """
+    from memos_client.errors import UsageError
     from memos_client.runtime import DEFAULT_CUBE
 
+    given = [name for name, value in (("TEXT", text), ("--messages", messages)) if value]
+    if files or dirs:
+        given.append("--file/--dir")
+    if len(given) != 1:
+        raise UsageError("give one of TEXT, --file/--dir or --messages (see `memos add --help`)")
+    target = cube or DEFAULT_CUBE
+    if text is not None:
+        with _open(as_) as mem:
+            item_id = mem.add(text, cube=target, tags=tag or [], metadata=_parse_meta(meta or []))
+            if json_output:
+                _print_json(mem.get(item_id, touch=False).to_json())
+            else:
+                print(item_id)
+        return
+    if meta:
+        raise UsageError("-m/--meta applies to a TEXT memory; documents and messages carry "
+                         "their own metadata")  # fmt: skip
+    if messages is not None:
+        _add_messages(messages, session, target, tag or [], as_, json_output)
+        return
+    from memos_client.ingest.adding import add_documents, collect_documents
+
+    paths, skipped = collect_documents(files or [], dirs or [])
     with _open(as_) as mem:
-        item_id = mem.add(
-            text, cube=cube or DEFAULT_CUBE, tags=tag or [], metadata=_parse_meta(meta or [])
+        reports = add_documents(mem, paths, cube=target, tags=tag or [])
+    if json_output:
+        _print_json(
+            {
+                "cube": target,
+                "documents": [report.to_json() for report in reports],
+                "skipped": [str(path) for path in skipped],
+            }
         )
-        if json_output:
-            _print_json(mem.get(item_id, touch=False).to_json())
-        else:
-            print(item_id)
+        return
+    for report in reports:
+        print(
+            f"{report.source}: {report.chunks} chunks ({report.added} added, "
+            f"{report.changed} changed, {report.unchanged} unchanged, {report.removed} removed)"
+        )
+    if skipped:
+        names = ", ".join(str(path) for path in skipped[:5])
+        more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+        print(f"skipped {len(skipped)} files that are not documents: {names}{more}")
+
+
+def _add_messages(
+    path: Path, session: str | None, cube: str, tags: list[str], as_: str | None, json_output: bool
+) -> None:
+    from memos_client.ingest.adding import read_conversation
+
+    conversation = read_conversation(path, session)
+    if not conversation.records:
+        from memos_client.errors import UsageError
+
+        raise UsageError(f"{path}: no message has any text to remember")
+    for record in conversation.records:
+        record["tags"] = list(tags)
+    with _open(as_) as mem:
+        ids = mem.add_many(conversation.records, cube=cube)
+    notes = []
+    if conversation.skipped:
+        notes.append(f"{conversation.skipped} messages without text skipped")
+    if conversation.dropped_parts:
+        notes.append(f"{conversation.dropped_parts} non-text content parts left out")
+    if conversation.ignored_keys:
+        notes.append(f"message keys not kept: {', '.join(conversation.ignored_keys)}")
+    if json_output:
+        _print_json({"cube": cube, "ids": ids, "sessions": conversation.sessions, "notes": notes})
+        return
+    print(f"added {len(ids)} turns from {conversation.sessions} sessions to {cube}")
+    for note in notes:
+        print(f"  {note}")
 
 
 @command("query")
