@@ -221,7 +221,7 @@ def _jsonl_record(item: Any, where: str, stamp: str, problems: list[str]) -> dic
         problems.append(f"{where}: expected a JSON object")
         return None
     text, tags, metadata = item.get("text"), item.get("tags", []), item.get("metadata", {})
-    unknown = sorted(set(item) - {"id", "text", "tags", "metadata", "version"})
+    unknown = sorted(set(item) - _JSONL_KEYS)
     bad = []
     if not isinstance(text, str) or not text.strip():
         bad.append("'text' must be a non-empty string")
@@ -237,11 +237,41 @@ def _jsonl_record(item: Any, where: str, stamp: str, problems: list[str]) -> dic
     version = item.get("version", 1)
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         bad.append("'version' must be an integer >= 1")
+    times = {key: item.get(key, stamp) for key in ("created", "updated")}
+    for key, value in times.items():
+        if not isinstance(value, str) or not _is_rfc3339(value):
+            bad.append(f"'{key}' must be an RFC 3339 timestamp")
+    state = item.get("state")
+    if state is not None and state not in ("generated", "activated", "archived"):
+        bad.append("'state' must be generated, activated or archived")
+    extra = item.get("extra", {})
+    if not isinstance(extra, dict) or set(extra) & _JSONL_KEYS:
+        bad.append("'extra' must be an object of keys other than the record's own")
     if bad:
         problems.append(f"{where}: " + "; ".join(bad))
         return None
     assert isinstance(text, str)  # checked above; narrows the type for mypy
-    return _record(memory_id, text, tags, metadata, stamp, version)
+    record = _record(memory_id, text, tags, metadata, stamp, version)
+    record.update(times)
+    # Unknown record keys travel through a source as `extra` (MIP-1 §7.1: preserved).
+    record.update(extra)
+    if state is not None:
+        record["state"] = state
+    return record
+
+
+#: The keys of a JSONL memory line (docs/tutorial.md, "cube sources").
+_JSONL_KEYS = frozenset(
+    {"id", "text", "tags", "metadata", "version", "created", "updated", "state", "extra"}
+)
+
+
+def _is_rfc3339(value: str) -> bool:
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return moment.tzinfo is not None
 
 
 def _record(

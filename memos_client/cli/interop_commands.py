@@ -1,0 +1,94 @@
+"""Knowledge out and in: ``memos export`` and ``memos import`` (other systems' memory).
+
+Only the CLI framework is imported here; the runtime and the format readers are imported inside
+each command, so ``memos --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from memos_client.cli.app import arg, command
+
+AS = arg(
+    "--as",
+    dest="as_",
+    metavar="PRINCIPAL",
+    help="Act as this local principal (default: $MEMOS_PRINCIPAL or 'local').",
+)
+JSON = arg("--json", dest="json_output", action="store_true", help="Print JSON for scripts.")
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+@command("export")
+@arg("cube", help="The cube to export (namespace/name).")
+@arg("-o", "--output", type=Path, required=True, help="Output directory (a file for jsonl).")
+@arg(
+    "--format",
+    dest="format_",
+    choices=("source", "jsonl", "memos"),
+    default="source",
+    help="source: a cube source directory `memos pack` builds again (default); jsonl: one "
+    "JSON object per memory; memos: a MemOS (MemTensor) cube directory.",
+)
+@AS
+@JSON
+def export_command(
+    cube: str, output: Path, format_: str, as_: str | None, json_output: bool
+) -> None:
+    """Write a cube's memories, KV snapshots and adapters out as files."""
+    from memos_client.interop.export import export_cube
+    from memos_client.runtime import MemOS
+
+    with MemOS(principal=as_) as mem:
+        report = export_cube(mem, cube, output, format_)
+    if json_output:
+        _print_json(report.to_json())
+        return
+    extra = ""
+    if report.activations:
+        extra += f", {len(report.activations)} KV snapshots"
+    if report.adapters:
+        extra += f", {len(report.adapters)} adapters"
+    print(f"exported {report.cube}: {report.memories} memories{extra} to {report.path}")
+    if report.skipped:
+        print(f"  {report.skipped} expired memories left out")
+    if format_ == "source":
+        print(f"  rebuild the bundle with: memos pack {report.path}")
+
+
+@command("import")
+@arg("path", type=Path, help="A MemOS cube directory, a Letta .af file, a mem0 OpenMemory "
+     "export zip, or a JSONL/CSV file of {text, tags, metadata}.")  # fmt: skip
+@arg("--cube", help="The cube to import into (default: derived from the source).")
+@arg("--dry-run", action="store_true", help="Show the report; write nothing.")
+@arg(
+    "--messages",
+    action="store_true",
+    help="Also import conversation messages (Letta agent files) as turn memories.",
+)
+@AS
+@JSON
+def import_command(
+    path: Path,
+    cube: str | None,
+    dry_run: bool,
+    messages: bool,
+    as_: str | None,
+    json_output: bool,
+) -> None:
+    """Import another system's memory; report what was kept and what was dropped, and why."""
+    from memos_client.interop.importer import import_path
+    from memos_client.runtime import MemOS
+
+    with MemOS(principal=as_) as mem:
+        report = import_path(mem, path, cube=cube, dry_run=dry_run, messages=messages)
+    if json_output:
+        _print_json(report.to_json())
+        return
+    print(report.render())
