@@ -38,9 +38,6 @@ _SECRET_KEY = re.compile(
     r"|access[_-]?key|private[_-]?key|token)$",
     re.IGNORECASE,
 )
-    r"(api[_-]?key|secret|token|password|passwd|authorization|credential)", re.I
-)
-#: MemOS metadata field -> where it goes (``metadata.X`` or a record field).
 _FIELDS = {
     "type": "metadata.type",
     "key": "metadata.key",
