@@ -38,6 +38,7 @@ _SECRET_KEY = re.compile(
     r"|access[_-]?key|private[_-]?key|token)$",
     re.IGNORECASE,
 )
+#: MemOS metadata field -> where it goes (``metadata.X`` or a record field).
 _FIELDS = {
     "type": "metadata.type",
     "key": "metadata.key",
