@@ -261,7 +261,7 @@ def _report_code_and_settings(
             ledger.drop("system prompts", "instructions to a model, not memory")
         if agent.get("llm_config") or agent.get("embedding_config"):
             ledger.drop("model settings (llm_config, embedding_config)", "settings, not memory")
-        if agent.get("tools"):
+        if agent.get("tools") and agent is not document:  # the first schema: reported above
             for tool in agent["tools"]:
                 if isinstance(tool, dict) and tool.get("source_code"):
                     ledger.drop(

@@ -194,12 +194,14 @@ def _record(item: Any, index: int, where: str, ledger: Ledger) -> dict[str, Any]
         ledger.kept("metadata.created_at", "created")
     info = metadata.get("info")
     if isinstance(info, dict) and isinstance(info.get("memstore_id"), str):
-        # Written by `memos export --format memos`: the original id and metadata come back.
+        # Written by `memos export --format memos`: `info` holds the original id and the whole
+        # metadata (MemOS's own fields were copies of it).
         info = dict(info)
         record["id"] = info.pop("memstore_id")
-        out.update(info)
+        record["metadata"] = info
         ledger.kept("metadata.info (a MemStore export)", "id and metadata")
-    elif info not in (None, {}):
+        return record
+    if info not in (None, {}):
         out["info"] = info
         ledger.kept("metadata.info", "metadata.info")
     for key, value in metadata.items():

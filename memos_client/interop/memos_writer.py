@@ -12,7 +12,8 @@ What ``GeneralMemCube.init_from_dir`` reads (MemOS ``src/memos/mem_cube/general.
   UUID ids: each is a UUID 5 of ``<cube>#<record id>``, so exporting again gives the same ids.
   MemOS's metadata fields (type, key, confidence, source, tags, visibility, status, history,
   user and session ids, timestamps) are filled from the memory's metadata where they hold values
-  MemOS accepts; every other metadata key goes into ``metadata.info``, with the MemStore id.
+  MemOS accepts; ``metadata.info`` keeps the whole metadata and the MemStore id, so importing the
+  directory again gives back exactly what was exported.
 
 KV snapshots and LoRA adapters are not written: MemOS keeps activation memory as a pickle, and
 MemStore writes no pickles.
@@ -105,32 +106,32 @@ def memos_item(item: MemoryItem) -> dict[str, Any]:
         "covered_history": None,
         "created_at": item.created,
     }
+    # MemOS's own fields are filled from the metadata (copies); `info` keeps the metadata whole,
+    # so `memos import` of this directory gives back exactly what was exported.
     for key in _SAME_NAME:
         value = metadata.get(key)
         if isinstance(value, str) or (key == "evolve_to" and isinstance(value, list)):
-            out[key] = metadata.pop(key)
+            out[key] = value
     if out["session_id"] is None and isinstance(metadata.get("session"), str | int):
         out["session_id"] = str(metadata["session"])
     if out["key"] is None and isinstance(metadata.get("section"), str):
         out["key"] = metadata["section"]
     confidence = metadata.get("confidence")
     if isinstance(confidence, int | float) and not isinstance(confidence, bool):
-        out["confidence"] = float(metadata.pop("confidence"))
+        out["confidence"] = float(confidence)
     source = metadata.get("source")
     if source in MEMOS_SOURCES:
-        out["source"] = metadata.pop("source")
+        out["source"] = source
     elif "chunk" in metadata:
         out["source"] = "file"
     elif "speaker" in metadata and "session" in metadata:
         out["source"] = "conversation"
     if metadata.get("visibility") in MEMOS_VISIBILITY:
-        out["visibility"] = metadata.pop("visibility")
+        out["visibility"] = metadata["visibility"]
     history = _history(metadata.get("history"))
     if history is not None:
         out["history"] = history
-        metadata.pop("history")
-    metadata["memstore_id"] = record_id
-    out["info"] = metadata
+    out["info"] = {**metadata, "memstore_id": record_id}
     memos_id = str(uuid.uuid5(EXPORT_NAMESPACE, f"{item.cube}#{record_id}"))
     return {"id": memos_id, "memory": item.text, "metadata": out}
 
