@@ -269,7 +269,7 @@ def test_jsonl_and_csv(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture
         '{"text": "Ships on Fridays.", "tags": ["ops"], "metadata": {"team": "core"}, "owner": "kim"}\n'
         '{"id": "n2", "text": "Standup at 9.", "state": "archived"}\n'
     )
-    code, report, err = cli(capsys, "import", str(jsonl), "--json")
+    code, _, err = cli(capsys, "import", str(jsonl), "--json")
     assert code == 0, err
     items = memories(home, "local/notes")
     ships = next(i for i in items.values() if i.text == "Ships on Fridays.")
