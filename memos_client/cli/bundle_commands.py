@@ -48,8 +48,21 @@ def keygen(name: str, force: bool) -> None:
 @command()
 @arg("directory", type=Path, help="Directory to create.")
 @arg("--name", required=True, help="Cube name, namespace/name.")
-def init(directory: Path, name: str) -> None:
-    """Scaffold a cube source directory: memcube.toml and memories/."""
+@arg(
+    "--from",
+    dest="from_dir",
+    type=Path,
+    metavar="DOCS",
+    help="A folder of documents (.md, .txt, .html, .pdf) to copy into memories/.",
+)
+def init(directory: Path, name: str, from_dir: Path | None) -> None:
+    """Scaffold a cube source directory: memcube.toml and memories/.
+
+    With --from DOCS, the documents of that folder (and its subfolders) are copied into
+    memories/, where `memos pack` cuts them into chunks; other files are listed and left out.
+    """
+    import shutil
+
     from memos_client.errors import UsageError
     from mip.errors import InvalidNameError
     from mip.names import validate_cube_name
@@ -61,14 +74,38 @@ def init(directory: Path, name: str) -> None:
         raise UsageError(f"{exc}; pass --name namespace/name") from exc
     if (directory / "memcube.toml").exists():
         raise UsageError(f"{directory / 'memcube.toml'} already exists; not overwriting it")
-    (directory / "memories").mkdir(parents=True, exist_ok=True)
+    documents: list[Path] = []
+    skipped: list[Path] = []
+    if from_dir is not None:
+        from memos_client.ingest.adding import collect_documents
+
+        if from_dir.resolve() == directory.resolve() or directory.resolve().is_relative_to(
+            from_dir.resolve()
+        ):
+            raise UsageError(f"{directory} is inside {from_dir}: create the cube elsewhere")
+        documents, skipped = collect_documents([], [from_dir])
+    memories = directory / "memories"
+    memories.mkdir(parents=True, exist_ok=True)
     (directory / "memcube.toml").write_text(_SAMPLE_TOML.format(name=name), "utf-8")
-    sample = directory / "memories" / "notes.jsonl"
-    if not sample.exists():
-        sample.write_text(_SAMPLE_JSONL, "utf-8")
-    print(
-        f"created {directory}: edit memcube.toml, add memories/*.jsonl or *.md, then `memos pack`"
-    )
+    if from_dir is None:
+        sample = memories / "notes.jsonl"
+        if not sample.exists():
+            sample.write_text(_SAMPLE_JSONL, "utf-8")
+        print(
+            f"created {directory}: edit memcube.toml, add memories/*.jsonl or documents "
+            "(.md, .txt, .html, .pdf), then `memos pack`"
+        )
+        return
+    for path in documents:
+        target = memories / path.relative_to(from_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+    print(f"created {directory} with {len(documents)} documents from {from_dir}")
+    if skipped:
+        shown = ", ".join(str(path.relative_to(from_dir)) for path in skipped[:5])
+        more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+        print(f"  left out {len(skipped)} files that are not documents: {shown}{more}")
+    print("  edit memcube.toml (description, license), then `memos pack`")
 
 
 @command()
