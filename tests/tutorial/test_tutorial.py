@@ -133,7 +133,8 @@ def test_the_tutorial_runs(tmp_path: Path) -> None:
         if c == "memos add --file docs/runbook.md --cube acme/notes"
     )
     assert "added, 0 changed" in first
-    assert "(0 added, 0 changed" in again and "unchanged, 0 removed)" in again
+    assert "(0 added, 0 changed" in again
+    assert "unchanged, 0 removed)" in again
     assert "would import 2 memories into acme/imported" in output_of(
         "memos import standups.jsonl --cube acme/imported --dry-run"
     )
