@@ -7,6 +7,12 @@ cube; recall@K is the share of its evidence turns among the top K results, avera
 questions, per category and overall.
 
     python3 bench/locomo_retrieval.py /work/shared/data/locomo-dev/locomo-dev.json
+    python3 bench/locomo_retrieval.py DATA --ingest messages --mode default
+
+``--ingest messages`` feeds the raw sessions through the chat-messages path instead
+(``MemOS.add_messages``: one memory per turn, speaker/session/turn/time metadata made by
+``memos_client.ingest.messages``), the way ``memos add --messages`` does; evidence is matched by
+the message id each turn carries (its ``dia_id``).
 
 The data stays where it is (CC BY-NC 4.0, never copied into the repository). Embeddings are
 cached in the store under --home, so a second run skips embedding.
@@ -63,7 +69,32 @@ def turns(sample: dict[str, Any]) -> list[dict[str, Any]]:
     return records
 
 
-def evaluate(mem: MemOS, data: list[dict[str, Any]], mode: str) -> dict[str, Any]:
+def sessions(sample: dict[str, Any]) -> list[dict[str, Any]]:
+    """One conversation as chat sessions (``{"session", "date", "messages"}``), as a chat tool
+    would export it: each turn a message named after its speaker, carrying its ``dia_id``."""
+    conversation = sample["conversation"]
+    result = []
+    for key, value in conversation.items():
+        match = _SESSION.match(key)
+        if not match or not isinstance(value, list):
+            continue
+        number = int(match.group(1))
+        messages = []
+        for turn in value:
+            text = turn["text"]
+            if turn.get("blip_caption"):
+                text = f"{text} [shares {turn['blip_caption']}]"
+            messages.append(
+                {"role": "user", "name": turn["speaker"], "content": text, "id": turn["dia_id"]}
+            )
+        date = conversation.get(f"session_{number}_date_time", "")
+        result.append({"session": number, "date": date, "messages": messages})
+    return result
+
+
+def evaluate(
+    mem: MemOS, data: list[dict[str, Any]], mode: str, id_key: str = "dia_id"
+) -> dict[str, Any]:
     """Recall@K per category for one retrieval configuration."""
     sums: dict[str, dict[int, float]] = {}
     counts: dict[str, int] = {}
@@ -78,7 +109,7 @@ def evaluate(mem: MemOS, data: list[dict[str, Any]], mode: str) -> dict[str, Any
             started = time.perf_counter()
             hits = mem.search(str(qa["question"]), k=max(KS), cube=cube, touch=False)
             latencies.append(time.perf_counter() - started)
-            found = [hit.item.metadata.get("dia_id") for hit in hits]
+            found = [hit.item.metadata.get(id_key) for hit in hits]
             for name in (category, "overall"):
                 counts[name] = counts.get(name, 0) + 1
                 bucket = sums.setdefault(name, dict.fromkeys(KS, 0.0))
@@ -110,6 +141,18 @@ def main() -> None:
     parser.add_argument("data", type=Path, help="path to locomo10.json or the dev split")
     parser.add_argument("--home", type=Path, default=None, help="store directory (kept)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--ingest",
+        choices=("records", "messages"),
+        default="records",
+        help="records: one record per turn (install_cube); messages: MemOS.add_messages",
+    )
+    parser.add_argument(
+        "--mode",
+        choices=("all", "default"),
+        default="all",
+        help="all retrieval configurations, or only the runtime's default",
+    )
     args = parser.parse_args()
     data = json.loads(args.data.read_text())
     home = args.home or Path(tempfile.mkdtemp(prefix="locomo-"))
@@ -118,18 +161,23 @@ def main() -> None:
     started = time.perf_counter()
     for sample in data:
         cube = f"locomo/{sample['sample_id']}"
-        records = turns(sample)
-        mem.install_cube(cube, "1.0.0", "sha256:" + "0" * 64, records)
+        if args.ingest == "messages":
+            mem.add_messages(sessions(sample), cube=cube)
+        else:
+            mem.install_cube(cube, "1.0.0", "sha256:" + "0" * 64, turns(sample))
     ingest = time.perf_counter() - started
+    id_key = "message_id" if args.ingest == "messages" else "dia_id"
+    modes = MODES if args.mode == "all" else {"hybrid (default)": RetrievalSettings()}
     results = []
-    for mode, settings in MODES.items():
+    for mode, settings in modes.items():
         mem.retriever.settings = settings
-        results.append(evaluate(mem, data, mode))
+        results.append(evaluate(mem, data, mode, id_key))
     if args.json:
-        print(json.dumps({"ingest_s": ingest, "results": results}, indent=2))
+        print(json.dumps({"ingest": args.ingest, "ingest_s": ingest, "results": results}, indent=2))
         return
     names = [*CATEGORIES.values(), "overall"]
-    print(f"ingested {sum(len(turns(s)) for s in data)} turns in {ingest:.1f} s")
+    count = sum(len(turns(s)) for s in data)
+    print(f"ingested {count} turns ({args.ingest} path) in {ingest:.1f} s")
     print("| mode | " + " | ".join(f"{n} R@5/10/20" for n in names) + " | p50 ms |")
     print("|---|" + "---|" * (len(names) + 1))
     for result in results:
