@@ -114,7 +114,9 @@ def make_chunkers() -> dict[str, Chunker]:
         return records
 
     def plain(texts: list[str]) -> list[dict[str, Any]]:
-        return [{"id": f"c{i}", "text": t, "metadata": {}} for i, t in enumerate(texts) if t.strip()]
+        return [
+            {"id": f"c{i}", "text": t, "metadata": {}} for i, t in enumerate(texts) if t.strip()
+        ]
 
     def run_semchunk(document: Document) -> list[dict[str, Any]]:
         return plain(semchunk.chunk(document.text, content_budget, count_content))  # type: ignore[arg-type]
@@ -169,7 +171,7 @@ def speed(chunkers: dict[str, Chunker], corpus: list[Any], runs: int = 5) -> dic
     parsed = [parse_document(m.encode(), f"{n}.md", "text/markdown") for n, m, _ in corpus]
     characters = sum(len(d.text) for d in parsed)
     timings: dict[str, list[float]] = {name: [] for name in chunkers}
-    for name, chunker in chunkers.items():  # warm-up (tokenizer, caches)
+    for chunker in chunkers.values():  # warm-up (tokenizer, caches)
         chunker(parsed[0])
     for _ in range(runs):
         for name, chunker in chunkers.items():  # alternated: A B C A B C ...
@@ -184,7 +186,12 @@ def cli_check(corpus: list[Any]) -> dict[str, Any]:
     """`memos add --file` + `memos query -k 3` per fact, in fresh processes (the user's path)."""
     found = total = 0
     with tempfile.TemporaryDirectory() as work:
-        env = {"PYTHONPATH": str(REPO), "MEMOS_HOME": f"{work}/home", "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+        env = {
+            "PYTHONPATH": str(REPO),
+            "MEMOS_HOME": f"{work}/home",
+            "HF_HUB_OFFLINE": "1",
+            "PATH": "/usr/bin:/bin",
+        }
         for index, (name, markdown, planted) in enumerate(corpus):
             path = Path(work) / f"{name}.md"
             path.write_text(markdown)
@@ -216,7 +223,9 @@ def main() -> None:
         return
     import importlib.metadata as md
 
-    print(f"{report['documents']} documents (5k-50k chars), {report['facts']} facts; semchunk {md.version('semchunk')}, chonkie {md.version('chonkie')}")
+    print(
+        f"{report['documents']} documents (5k-50k chars), {report['facts']} facts; semchunk {md.version('semchunk')}, chonkie {md.version('chonkie')}"
+    )
     print("| chunker | chunks | over 256 | recall@1 | recall@3 (start/middle/end) | MRR | missed | chunking MB/s | speed vs structural |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|")
     base = speeds["structural"]

@@ -27,7 +27,20 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-WORDS = "river mountain budget invoice cat piano garden train lisbon coffee meeting report".split()
+WORDS = [
+    "river",
+    "mountain",
+    "budget",
+    "invoice",
+    "cat",
+    "piano",
+    "garden",
+    "train",
+    "lisbon",
+    "coffee",
+    "meeting",
+    "report",
+]
 
 
 def sentence(index: int) -> str:
@@ -74,7 +87,9 @@ def letta_file(path: Path, passages: int) -> Path:
 
 
 def flat(path: Path, texts: list[str]) -> Path:
-    path.write_text("".join(json.dumps({"text": t, "tags": ["x"], "metadata": {}}) + "\n" for t in texts))
+    path.write_text(
+        "".join(json.dumps({"text": t, "tags": ["x"], "metadata": {}}) + "\n" for t in texts)
+    )
     return path
 
 

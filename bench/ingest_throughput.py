@@ -63,7 +63,9 @@ def documents(runs: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as work:
         paths = corpus(Path(work) / "docs")
         megabytes = sum(p.stat().st_size for p in paths) / 1e6
-        records = [r for p in paths for r in file_records(p, p.name, counter, stamp="2026-01-01T00:00:00Z")]
+        records = [
+            r for p in paths for r in file_records(p, p.name, counter, stamp="2026-01-01T00:00:00Z")
+        ]
         texts = [embedding_text(r["text"], r["metadata"]) for r in records]
         embedder.embed(texts[:64])  # warm-up: weights loaded
         chunking, floor, full = [], [], []
@@ -85,8 +87,14 @@ def documents(runs: int) -> dict[str, Any]:
         "files": len(paths),
         "megabytes": round(megabytes, 2),
         "chunks": chunks,
-        "chunking_only": {"s": statistics.median(chunking), "MB/s": megabytes / statistics.median(chunking)},
-        "embedding_floor": {"s": statistics.median(floor), "chunks/s": chunks / statistics.median(floor)},
+        "chunking_only": {
+            "s": statistics.median(chunking),
+            "MB/s": megabytes / statistics.median(chunking),
+        },
+        "embedding_floor": {
+            "s": statistics.median(floor),
+            "chunks/s": chunks / statistics.median(floor),
+        },
         "add_documents": {
             "s": statistics.median(full),
             "MB/s": megabytes / statistics.median(full),
@@ -107,7 +115,9 @@ def messages(data_path: Path, runs: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as work:
         for run in range(runs):
             for path in timings:
-                mem = MemOS(home=Path(work) / f"{run}-{len(timings[path])}-{path[:3]}", embedder=embedder)
+                mem = MemOS(
+                    home=Path(work) / f"{run}-{len(timings[path])}-{path[:3]}", embedder=embedder
+                )
                 started = time.perf_counter()
                 for sample in data:
                     cube = f"locomo/{sample['sample_id']}"
@@ -127,7 +137,9 @@ def messages(data_path: Path, runs: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--locomo", type=Path, default=Path("/work/shared/data/locomo-dev/locomo-dev.json"))
+    parser.add_argument(
+        "--locomo", type=Path, default=Path("/work/shared/data/locomo-dev/locomo-dev.json")
+    )
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     report = {"documents": documents(args.runs)}

@@ -15,6 +15,7 @@ Why this and not semchunk or chonkie: docs/adr/0013-document-chunking.md (measur
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 
 import msgspec
 
@@ -87,6 +88,26 @@ def _sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return spans
 
 
+#: A stretch of text: start, end, content tokens, whether that count is exact standalone.
+_Piece = tuple[int, int, int, bool]
+
+
+class _TokenIndex:
+    """Where the embedder's tokens of a document fall: a span's count is a lookup, not a call
+    to the tokenizer (a WordPiece token never spans whitespace, so the tokens of a slice that
+    starts and ends at whitespace or text bounds are exactly those inside it)."""
+
+    def __init__(self, spans: list[tuple[int, int]]) -> None:
+        self.spans = spans
+        self.starts = [start for start, _ in spans]
+
+    def count(self, start: int, end: int) -> int:
+        return bisect_left(self.starts, end) - bisect_left(self.starts, start)
+
+    def within(self, start: int, end: int) -> list[tuple[int, int]]:
+        return self.spans[bisect_left(self.starts, start) : bisect_left(self.starts, end)]
+
+
 class StructuralSplitter:
     """Packs a document's blocks into chunks of at most ``max_tokens`` embedder tokens."""
 
@@ -94,20 +115,20 @@ class StructuralSplitter:
         self.counter = counter
         self.max_tokens = max_tokens
         self._specials = counter.count("")
+        self._labels: dict[tuple[str, ...], int] = {}
         if max_tokens < self._specials + 16:
             raise ValueError(f"max_tokens {max_tokens} leaves no room for text")
-
-    def _content_tokens(self, texts: list[str]) -> list[int]:
-        return [count - self._specials for count in self.counter.counts(texts)]
 
     def split(self, document: Document) -> list[Chunk]:
         """The chunks of ``document``, in reading order."""
         text = document.text
+        # The document is tokenized once; every count below is a lookup in this index.
+        index = _TokenIndex(self.counter.token_spans(text))
         runs = _runs(document.blocks)
-        chunks: list[Chunk] = []
+        chunks: list[tuple[Chunk, bool]] = []
         carried: list[Block] = []
-        for index, run in enumerate(runs):
-            following = runs[index + 1] if index + 1 < len(runs) else None
+        for position, run in enumerate(runs):
+            following = runs[position + 1] if position + 1 < len(runs) else None
             if (
                 following is not None
                 and all(block.kind == "heading" for block in run)
@@ -117,91 +138,111 @@ class StructuralSplitter:
                 # A heading with nothing under it but a subsection: it opens that subsection.
                 carried.extend(run)
                 continue
-            chunks.extend(self._pack(text, [*carried, *run], run[-1].headings, run[0].page))
+            blocks = [*carried, *run]
+            chunks.extend(self._pack(text, index, blocks, run[-1].headings, run[0].page))
             carried = []
         if carried:
-            chunks.extend(self._pack(text, carried, carried[-1].headings, carried[0].page))
-        return chunks
+            chunks.extend(self._pack(text, index, carried, carried[-1].headings, carried[0].page))
+        return self._checked(text, index, chunks)
 
     def _budget(self, headings: tuple[str, ...]) -> int:
-        """Content tokens a chunk under ``headings`` may hold."""
-        label = section_label(headings)
-        prefix = self._content_tokens([label])[0] if embedded_text(label, "x") != "x" else 0
+        """Content tokens a chunk under ``headings`` may hold (the section label's counted)."""
+        prefix = self._labels.get(headings)
+        if prefix is None:
+            label = section_label(headings)
+            prefix = 0
+            if embedded_text(label, "x") != "x":
+                prefix = self.counter.count(label) - self._specials
+            self._labels[headings] = prefix
         return max(self.max_tokens - self._specials - prefix, 16)
 
     def _pack(
-        self, text: str, blocks: list[Block], headings: tuple[str, ...], page: int | None
-    ) -> list[Chunk]:
+        self,
+        text: str,
+        index: _TokenIndex,
+        blocks: list[Block],
+        headings: tuple[str, ...],
+        page: int | None,
+    ) -> list[tuple[Chunk, bool]]:
         budget = self._budget(headings)
-        spans = [(block.start, block.end) for block in blocks]
-        pieces: list[tuple[int, int, int]] = []  # start, end, content tokens
-        for (start, end), tokens in zip(
-            spans, self._content_tokens([text[s:e] for s, e in spans]), strict=True
-        ):
+        pieces: list[_Piece] = []
+        for block in blocks:
+            tokens = index.count(block.start, block.end)
             if tokens <= budget:
-                pieces.append((start, end, tokens))
+                pieces.append((block.start, block.end, tokens, True))
             else:
-                pieces.extend(self._cut(text, start, end, budget, 0))
-        chunks: list[Chunk] = []
-        current: list[tuple[int, int, int]] = []
+                pieces.extend(self._cut(text, index, block.start, block.end, budget, 0))
+        chunks: list[tuple[Chunk, bool]] = []
+        current: list[_Piece] = []
         used = 0
         for piece in pieces:
             if current and used + piece[2] > budget:
-                chunks.append(self._chunk(text, current, headings, page))
+                chunks.append(_chunk(current, headings, page))
                 current, used = [], 0
             current.append(piece)
             used += piece[2]
         if current:
-            chunks.append(self._chunk(text, current, headings, page))
-        return self._checked(text, chunks, budget)
+            chunks.append(_chunk(current, headings, page))
+        return chunks
 
-    def _chunk(
-        self,
-        text: str,
-        pieces: list[tuple[int, int, int]],
-        headings: tuple[str, ...],
-        page: int | None,
-    ) -> Chunk:
-        return Chunk(pieces[0][0], pieces[-1][1], headings, page, sum(p[2] for p in pieces))
-
-    def _checked(self, text: str, chunks: list[Chunk], budget: int) -> list[Chunk]:
-        """Measure every chunk as the embedder will read it; cut any over the bound again (the
-        sum of its pieces' tokens is exact for WordPiece, but other tokenizers may merge)."""
-        embedded = [embedded_text(c.section, text[c.start : c.end]) for c in chunks]
+    def _checked(
+        self, text: str, index: _TokenIndex, chunks: list[tuple[Chunk, bool]]
+    ) -> list[Chunk]:
+        """Every chunk's embedded token count, exact. A chunk whose ends fall between words
+        tokenizes alone as it does inside the document (WordPiece never joins across
+        whitespace), so its count is its tokens plus the label's and the specials. A chunk cut
+        inside a word is measured by the tokenizer itself, and cut again if it is over."""
         checked: list[Chunk] = []
-        for chunk, total in zip(chunks, self.counter.counts(embedded), strict=True):
+        inexact = [chunk for chunk, exact in chunks if not exact]
+        measured = dict(
+            zip(
+                [(c.start, c.end) for c in inexact],
+                self.counter.counts(
+                    [embedded_text(c.section, text[c.start : c.end]) for c in inexact]
+                ),
+                strict=True,
+            )
+        )
+        for chunk, exact in chunks:
+            if exact:
+                total = self.max_tokens - self._budget(chunk.headings) + chunk.tokens
+            else:
+                total = measured[(chunk.start, chunk.end)]
             if total <= self.max_tokens:
                 checked.append(msgspec.structs.replace(chunk, tokens=total))
                 continue
-            for start, end, _ in self._cut(text, chunk.start, chunk.end, budget - 8, 0):
+            budget = self._budget(chunk.headings) - (total - self.max_tokens) - 8
+            for start, end, _, _ in self._windows(text, index, chunk.start, chunk.end, budget):
                 tokens = self.counter.count(embedded_text(chunk.section, text[start:end]))
                 checked.append(Chunk(start, end, chunk.headings, chunk.page, tokens))
         return checked
 
     def _cut(
-        self, text: str, start: int, end: int, budget: int, level: int
-    ) -> list[tuple[int, int, int]]:
+        self, text: str, index: _TokenIndex, start: int, end: int, budget: int, level: int
+    ) -> list[_Piece]:
         """Pieces of ``text[start:end]`` of at most ``budget`` content tokens each, cut at
         paragraphs (level 0), lines (1), sentences (2), then between words (3)."""
         if level >= 3:
-            return self._windows(text, start, end, budget)
+            return self._windows(text, index, start, end, budget)
         finder = (paragraph_spans, _line_spans, _sentence_spans)[level]
         spans = finder(text, start, end)
         if len(spans) <= 1:
-            return self._cut(text, start, end, budget, level + 1)
-        pieces: list[tuple[int, int, int]] = []
-        counts = self._content_tokens([text[s:e] for s, e in spans])
-        for (span_start, span_end), tokens in zip(spans, counts, strict=True):
+            return self._cut(text, index, start, end, budget, level + 1)
+        pieces: list[_Piece] = []
+        for span_start, span_end in spans:
+            tokens = index.count(span_start, span_end)
             if tokens <= budget:
-                pieces.append((span_start, span_end, tokens))
+                pieces.append((span_start, span_end, tokens, True))
             else:
-                pieces.extend(self._cut(text, span_start, span_end, budget, level + 1))
+                pieces.extend(self._cut(text, index, span_start, span_end, budget, level + 1))
         return pieces
 
-    def _windows(self, text: str, start: int, end: int, budget: int) -> list[tuple[int, int, int]]:
+    def _windows(
+        self, text: str, index: _TokenIndex, start: int, end: int, budget: int
+    ) -> list[_Piece]:
         """Cut between tokens, at most ``budget`` per window, preferring a cut before a word."""
-        spans = self.counter.token_spans(text[start:end])
-        pieces: list[tuple[int, int, int]] = []
+        spans = index.within(start, end)
+        pieces: list[_Piece] = []
         first = 0
         while first < len(spans):
             last = min(first + budget, len(spans))
@@ -211,16 +252,26 @@ class StructuralSplitter:
                 # longer than half a chunk.
                 cut = last
                 while cut > first + budget // 2 and not (
-                    spans[cut][0] > 0 and text[start + spans[cut][0] - 1].isspace()
+                    spans[cut][0] > 0 and text[spans[cut][0] - 1].isspace()
                 ):
                     cut -= 1
                 if cut > first + budget // 2:
                     last = cut
-            piece_start = start + spans[first][0]
-            piece_end = start + spans[last - 1][1]
-            pieces.append((piece_start, piece_end, last - first))
+            piece_start, piece_end = spans[first][0], spans[last - 1][1]
+            # Exact when both ends are between words (whitespace or the slice's own bounds).
+            exact = (piece_start == start or text[piece_start - 1].isspace()) and (
+                piece_end == end or text[piece_end].isspace()
+            )
+            pieces.append((piece_start, piece_end, last - first, exact))
             first = last
         return pieces
+
+
+def _chunk(pieces: list[_Piece], headings: tuple[str, ...], page: int | None) -> tuple[Chunk, bool]:
+    """A chunk of ``pieces`` (its ``tokens``: content tokens until checked) and whether its
+    count is exact."""
+    chunk = Chunk(pieces[0][0], pieces[-1][1], headings, page, sum(p[2] for p in pieces))
+    return chunk, all(p[3] for p in pieces)
 
 
 def _runs(blocks: list[Block]) -> list[list[Block]]:

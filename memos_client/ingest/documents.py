@@ -201,11 +201,7 @@ _MARKDOWN_BLOCKS = {
 def _markdown(text: str, source: str) -> Document:
     from markdown_it import MarkdownIt
 
-    lines = [0]
-    for index, character in enumerate(text):
-        if character == "\n":
-            lines.append(index + 1)
-    lines.append(len(text))
+    lines = [0, *(match.end() for match in re.finditer("\n", text)), len(text)]
 
     def offset(line: int) -> int:
         return lines[min(line, len(lines) - 1)]
