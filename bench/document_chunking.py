@@ -134,7 +134,7 @@ def make_chunkers() -> dict[str, Chunker]:
 
 def quality(chunkers: dict[str, Chunker], corpus: list[Any]) -> dict[str, dict[str, Any]]:
     from memos_client.runtime import MemOS
-    from memos_client.runtime.embedding import MiniLMEmbedder
+    from memos_client.runtime.embedding.minilm import MiniLMEmbedder
 
     counter = embedder_tokens()
     mem = MemOS(home=tempfile.mkdtemp(prefix="chunking-"), embedder=MiniLMEmbedder())

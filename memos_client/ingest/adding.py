@@ -79,7 +79,7 @@ def add_documents(
     """Chunk every document, then upsert each one's chunks (scope: its source name)."""
     from memos_client.ingest.chunk_records import file_records
     from memos_client.ingest.tokens import embedder_tokens
-    from memos_client.runtime.models import to_rfc3339, utc_now
+    from memos_client.runtime.memory_types import to_rfc3339, utc_now
 
     counter = embedder_tokens()
     stamp = to_rfc3339(utc_now())

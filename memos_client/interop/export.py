@@ -28,7 +28,7 @@ from memos_client.errors import NotFoundError, UsageError
 
 if TYPE_CHECKING:
     from memos_client.runtime import MemOS
-    from memos_client.runtime.models import MemoryItem
+    from memos_client.runtime.memory_types import MemoryItem
 
 FORMATS = ("source", "jsonl", "memos")
 #: The ``[cube]`` keys an export carries over from the installed manifest.

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from memos_client.runtime import MemOS
-    from memos_client.runtime.models import MemoryItem
+    from memos_client.runtime.memory_types import MemoryItem
 
 #: Namespace of the UUID 5 ids of exported memories.
 EXPORT_NAMESPACE = uuid.UUID("6c3f0f4e-7a51-5c2e-9a0b-6d656d73746f")
