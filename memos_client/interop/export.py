@@ -3,7 +3,8 @@
 - ``source`` (default): a cube source directory -- ``memcube.toml``, ``memories/memories.jsonl``
   with every field of every live memory (id, text, tags, metadata, version, timestamps, state,
   unknown record keys as ``extra``), the KV snapshots (``activations/``) and LoRA adapters
-  (``adapters/``) the cube holds, and a ``README.md`` -- that ``memos pack`` builds again;
+  (``adapters/``) the cube holds, and its card (``README.md``, with ``homepage`` and
+  ``repository`` in ``memcube.toml``) -- that ``memos pack`` builds again;
 - ``jsonl``: one JSON object per memory, a flat dump;
 - ``memos``: a MemOS (MemTensor) cube directory (:mod:`memos_client.interop.memos_writer`).
 
@@ -132,6 +133,10 @@ def _toml(cube: str, manifest: dict[str, Any] | None, governance: dict[str, Any]
         for key in _CUBE_FIELDS:
             if manifest.get(key) not in (None, "", []):
                 table[key] = manifest[key]
+        card = manifest.get("card") if isinstance(manifest.get("card"), dict) else {}
+        for key in ("homepage", "repository"):
+            if isinstance(card.get(key), str):
+                table[key] = card[key]
     else:
         table["version"] = "0.1.0"
         table["description"] = f"Memories exported from the local cube {cube}."
@@ -142,6 +147,10 @@ def _toml(cube: str, manifest: dict[str, Any] | None, governance: dict[str, Any]
 
 
 def _readme(cube: str, manifest: dict[str, Any] | None, report: ExportReport) -> str:
+    """The cube's card as published (MIP-1 §5.4), else a short one saying what this is."""
+    card = (manifest or {}).get("card")
+    if isinstance(card, dict) and isinstance(card.get("readme"), str) and card["readme"]:
+        return card["readme"]
     description = (manifest or {}).get("description") or f"Memories of the cube {cube}."
     parts = f"{report.memories} memories"
     if report.activations:

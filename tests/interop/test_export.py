@@ -48,7 +48,8 @@ def source_dir(tmp_path: Path) -> Path:
     (source / "memories").mkdir(parents=True)
     (source / "memcube.toml").write_text(
         '[cube]\nname = "acme/handbook"\nversion = "1.2.0"\ndescription = "Ops handbook"\n'
-        'license = "CC-BY-4.0"\nkeywords = ["ops"]\n\n[governance]\nsensitivity = "internal"\n'
+        'license = "CC-BY-4.0"\nkeywords = ["ops"]\nhomepage = "https://example.org/ops"\n'
+        '\n[governance]\nsensitivity = "internal"\n'
         '\n[governance.access]\nread = ["*"]\nwrite = ["local"]\n'
     )
     (source / "memories" / "facts.jsonl").write_text(
@@ -57,6 +58,7 @@ def source_dir(tmp_path: Path) -> Path:
         + json.dumps({"id": "desk", "text": "Hot desks are on floor 3.", "tags": [], "metadata": {}})
         + "\n"
     )  # fmt: skip
+    (source / "README.md").write_text("# Ops handbook\n\nWhat the ops team knows.\n")
     (source / "memories" / "guide.md").write_text(
         "# Guide\n\n## Deploys\n\nDeploy on Tuesdays.\n\n## Rollbacks\n\nRoll back with undo.\n"
     )
@@ -98,6 +100,8 @@ def test_install_export_pack_install_gives_the_same_cube(
     assert manifest["cube"]["version"] == "1.2.0"
     assert manifest["cube"]["description"] == "Ops handbook"
     assert manifest["governance"]["access"]["write"] == ["local"]
+    assert manifest["cube"]["homepage"] == "https://example.org/ops"
+    assert (exported / "README.md").read_text() == "# Ops handbook\n\nWhat the ops team knows.\n"
 
     rebuilt = tmp_path / "rebuilt.memcube"
     assert cli(capsys, "pack", str(exported), "-o", str(rebuilt), "--unsigned")[0] == 0
