@@ -133,7 +133,8 @@ def _toml(cube: str, manifest: dict[str, Any] | None, governance: dict[str, Any]
         for key in _CUBE_FIELDS:
             if manifest.get(key) not in (None, "", []):
                 table[key] = manifest[key]
-        card = manifest.get("card") if isinstance(manifest.get("card"), dict) else {}
+        raw_card = manifest.get("card")
+        card: dict[str, Any] = raw_card if isinstance(raw_card, dict) else {}
         for key in ("homepage", "repository"):
             if isinstance(card.get(key), str):
                 table[key] = card[key]
@@ -150,7 +151,7 @@ def _readme(cube: str, manifest: dict[str, Any] | None, report: ExportReport) ->
     """The cube's card as published (MIP-1 §5.4), else a short one saying what this is."""
     card = (manifest or {}).get("card")
     if isinstance(card, dict) and isinstance(card.get("readme"), str) and card["readme"]:
-        return card["readme"]
+        return str(card["readme"])
     description = (manifest or {}).get("description") or f"Memories of the cube {cube}."
     parts = f"{report.memories} memories"
     if report.activations:
