@@ -12,7 +12,8 @@ into a fresh runtime sharing one embedder whose cache is cleared between runs.
 
 Medians of ``--runs`` (default 3) alternated runs after a warm-up.
 
-    python3 bench/ingest_throughput.py [--locomo /work/shared/data/locomo-dev/locomo-dev.json]
+    python3 bench/ingest_throughput.py [--megabytes 2] [--conversations 5] [--runs 3]
+        [--locomo /work/shared/data/locomo-dev/locomo-dev.json]
 """
 
 from __future__ import annotations
@@ -57,11 +58,11 @@ def corpus(directory: Path, target: int = 2_000_000) -> list[Path]:
     return paths
 
 
-def documents(runs: int) -> dict[str, Any]:
+def documents(runs: int, megabytes_wanted: float) -> dict[str, Any]:
     embedder = MiniLMEmbedder()
     counter = embedder_tokens()
     with tempfile.TemporaryDirectory() as work:
-        paths = corpus(Path(work) / "docs")
+        paths = corpus(Path(work) / "docs", int(megabytes_wanted * 1e6))
         megabytes = sum(p.stat().st_size for p in paths) / 1e6
         records = [
             r for p in paths for r in file_records(p, p.name, counter, stamp="2026-01-01T00:00:00Z")
@@ -104,10 +105,10 @@ def documents(runs: int) -> dict[str, Any]:
     }
 
 
-def messages(data_path: Path, runs: int) -> dict[str, Any]:
+def messages(data_path: Path, runs: int, conversations: int) -> dict[str, Any]:
     from locomo_retrieval import sessions, turns
 
-    data = json.loads(data_path.read_text())
+    data = json.loads(data_path.read_text())[:conversations]
     count = sum(len(turns(sample)) for sample in data)
     embedder = MiniLMEmbedder()
     embedder.embed(["warm-up"])
@@ -141,11 +142,14 @@ def main() -> None:
         "--locomo", type=Path, default=Path("/work/shared/data/locomo-dev/locomo-dev.json")
     )
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--megabytes", type=float, default=2.0, help="document corpus size")
+    parser.add_argument("--conversations", type=int, default=5, help="LoCoMo conversations")
     args = parser.parse_args()
-    report = {"documents": documents(args.runs)}
+    # Each part is printed when done: a long run on a busy machine still shows what it measured.
+    print(json.dumps({"documents": documents(args.runs, args.megabytes)}, indent=2), flush=True)
     if args.locomo.is_file():
-        report["locomo_messages"] = messages(args.locomo, args.runs)
-    print(json.dumps(report, indent=2))
+        report = messages(args.locomo, args.runs, args.conversations)
+        print(json.dumps({"locomo_messages": report}, indent=2), flush=True)
 
 
 if __name__ == "__main__":
