@@ -130,7 +130,9 @@ def add_command(
     from memos_client.errors import UsageError
     from memos_client.runtime import DEFAULT_CUBE
 
-    given = [name for name, value in (("TEXT", text), ("--messages", messages)) if value]
+    given = [
+        name for name, value in (("TEXT", text), ("--messages", messages)) if value is not None
+    ]
     if files or dirs:
         given.append("--file/--dir")
     if len(given) != 1:
