@@ -42,11 +42,18 @@ def export_command(
     cube: str, output: Path, format_: str, as_: str | None, json_output: bool
 ) -> None:
     """Write a cube's memories, KV snapshots and adapters out as files."""
-    from memos_client.interop.export import export_cube
     from memos_client.runtime import MemOS
 
     with MemOS(principal=as_) as mem:
-        report = export_cube(mem, cube, output, format_)
+        if format_ == "memos":
+            from memos_client.interop.memos_writer import export_memos
+
+            report = export_memos(mem, cube, output)
+        else:
+            from memos_client.interop.export import export_jsonl, export_source
+
+            export = export_source if format_ == "source" else export_jsonl
+            report = export(mem, cube, output)
     if json_output:
         _print_json(report.to_json())
         return

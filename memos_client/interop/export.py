@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from memos_client.runtime import MemOS
     from memos_client.runtime.memory_types import MemoryItem
 
-FORMATS = ("source", "jsonl", "memos")
 #: The ``[cube]`` keys an export carries over from the installed manifest.
 _CUBE_FIELDS = ("description", "license", "keywords", "authors")
 _RECORD_KEYS = frozenset({"id", "text", "tags", "metadata", "created", "updated", "version"})
@@ -230,16 +229,3 @@ def export_jsonl(mem: MemOS, cube: str, destination: Path) -> ExportReport:
         Path(temporary).unlink(missing_ok=True)
         raise
     return ExportReport(name, "jsonl", str(destination), len(items), skipped=skipped)
-
-
-def export_cube(mem: MemOS, cube: str, destination: Path, format: str) -> ExportReport:
-    """Export ``cube`` in ``format`` (one of :data:`FORMATS`)."""
-    if format == "source":
-        return export_source(mem, cube, destination)
-    if format == "jsonl":
-        return export_jsonl(mem, cube, destination)
-    if format == "memos":
-        from memos_client.interop.memos_writer import export_memos
-
-        return export_memos(mem, cube, destination)
-    raise UsageError(f"unknown export format {format!r}: use {', '.join(FORMATS)}")
