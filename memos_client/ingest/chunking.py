@@ -9,7 +9,7 @@ below it. A block too long for one chunk is cut at the finest structure that fit
 then lines, then sentences, then whole words (token windows). Every chunk is a contiguous span of
 the document's text: nothing is dropped, nothing rewritten.
 
-Why this and not semchunk or chonkie: docs/adr/0014-document-chunking.md (measured).
+Why this and not semchunk or chonkie: docs/adr/0015-document-chunking.md (measured).
 """
 
 from __future__ import annotations
