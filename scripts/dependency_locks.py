@@ -118,10 +118,14 @@ def lock_problems(pins: list[Pin], requirements: list[Requirement]) -> list[str]
     by_name: dict[str, Pin] = {}
     for pin in pins:
         if pin.name in by_name:
-            problems.append(f"{pin.name} is pinned twice (lines {by_name[pin.name].line}, {pin.line})")
+            problems.append(
+                f"{pin.name} is pinned twice (lines {by_name[pin.name].line}, {pin.line})"
+            )
         by_name[pin.name] = pin
         if not pin.hashes:
-            problems.append(f"{pin.name}=={pin.version} has no --hash (compile with --generate-hashes)")
+            problems.append(
+                f"{pin.name}=={pin.version} has no --hash (compile with --generate-hashes)"
+            )
         if CUDA_PACKAGE.match(pin.name):
             problems.append(
                 f"{pin.name}=={pin.version} is a CUDA package: the lock must hold the CPU build of "
@@ -157,8 +161,7 @@ def installed() -> dict[str, str]:
     """Canonical name -> version of what is installed in this interpreter's site-packages."""
     paths = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
     return {
-        canonicalize_name(dist.metadata["Name"]): dist.version
-        for dist in distributions(path=paths)
+        canonicalize_name(dist.metadata["Name"]): dist.version for dist in distributions(path=paths)
     }
 
 
@@ -202,7 +205,9 @@ def _report(problems: list[str], what: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one subcommand; the exit code says whether the checked thing is good."""
-    parser = argparse.ArgumentParser(prog="dependency_locks.py", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="dependency_locks.py", description=__doc__.splitlines()[0]
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     for name in ("check-lock", "check-venv"):
         command = commands.add_parser(name)
