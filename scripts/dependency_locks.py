@@ -2,7 +2,7 @@
 
     python scripts/dependency_locks.py check-lock requirements/lock.txt [--pyproject FILE]
         every entry pinned with hashes; no CUDA package; torch is a +cpu build; every range in
-        pyproject.toml (all extras) satisfied. scripts/lock runs it before replacing a lock.
+        pyproject.toml (every extra) satisfied. scripts/lock runs it before replacing a lock.
     python scripts/dependency_locks.py check-venv requirements/lock.txt
         the running interpreter's environment holds exactly the lock (plus memstore itself).
         scripts/bootstrap runs it last.
@@ -29,8 +29,6 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 PROJECT = "memstore"
-#: The extra that pulls every other one (what the lock covers).
-LOCKED_EXTRA = "all"
 #: Packages of NVIDIA's CUDA stack, which PyPI's default (CUDA) torch wheels pull in.
 CUDA_PACKAGE = re.compile(r"^(nvidia-.*|cuda-.*|triton|pytorch-triton.*)$")
 REPO = Path(__file__).resolve().parents[1]
@@ -91,25 +89,14 @@ def read_lock(path: Path) -> list[Pin]:
     return pins
 
 
-def project_requirements(pyproject: Path, extra: str = LOCKED_EXTRA) -> list[Requirement]:
-    """The requirements ``pip install '.[extra]'`` asks for, self-referencing extras expanded."""
+def project_requirements(pyproject: Path) -> list[Requirement]:
+    """What ``pyproject`` asks for with every extra (the lock covers them all), the project's
+    own extras (``memstore[server,...]``) left out: their requirements are listed anyway."""
     project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
     optional: dict[str, list[str]] = project.get("optional-dependencies", {})
-    wanted, seen, found = [extra], set(), [Requirement(r) for r in project.get("dependencies", [])]
-    while wanted:
-        name = wanted.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        if name not in optional:
-            raise LockError(f"{pyproject}: no extra {name!r}")
-        for text in optional[name]:
-            requirement = Requirement(text)
-            if canonicalize_name(requirement.name) == PROJECT:
-                wanted.extend(requirement.extras)
-            else:
-                found.append(requirement)
-    return found
+    texts = [*project.get("dependencies", []), *(t for group in optional.values() for t in group)]
+    requirements = [Requirement(text) for text in texts]
+    return [r for r in requirements if canonicalize_name(r.name) != PROJECT]
 
 
 def lock_problems(pins: list[Pin], requirements: list[Requirement]) -> list[str]:
