@@ -77,7 +77,7 @@ def render(
     if junit is not None and junit.is_file():
         counts, groups = failure_groups(junit)
         summary = ", ".join(f"{count} {what}" for what, count in sorted(counts.items()))
-        lines.append(f"== pytest: {summary}")
+        lines.append(f"   {summary}")
         ordered = sorted(groups.items(), key=lambda item: -len(item[1]))
         for message, tests in ordered[:MAX_GROUPS]:
             more = f" (+{len(tests) - 1} more)" if len(tests) > 1 else ""
@@ -88,7 +88,7 @@ def render(
         broke = broke or bool(groups)
     elif junit is not None:
         broke = True
-        lines.append(f"== pytest: no report at {junit} (it did not run to the end)")
+        lines.append(f"   no JUnit report at {junit}: pytest did not run to the end")
     return lines, broke
 
 
