@@ -21,8 +21,9 @@ def test_committed_openapi_matches_the_code() -> None:
 
 SPEC = Path(__file__).resolve().parents[2] / "spec" / "MIP-1-registry.md"
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
-#: A row of an endpoint table: ``| GET | `/v1/whoami` | ...``.
-TABLE_ROW = re.compile(rf"^\| ({'|'.join(HTTP_METHODS)}) \| `(/[^`]*)` \|", re.MULTILINE)
+#: A row of an endpoint table: ``| GET | `/v1/whoami` | ...`` (a query string, and words after the
+#: path in its cell, ignored).
+TABLE_ROW = re.compile(rf"^\| ({'|'.join(HTTP_METHODS)}) \| `(/[^`?]*)[^|]*\|", re.MULTILINE)
 #: An endpoint named in prose: `` `PATCH /v1/uploads/{upload_id}` `` (a query string ignored).
 PROSE = re.compile(rf"`({'|'.join(HTTP_METHODS)}) (/[^`?\s]*)")
 
