@@ -1,7 +1,7 @@
 """Command-line parsing both front ends share (``memos`` and ``memos-registry``).
 
-argparse value types that refuse junk as it is parsed, a fix to Python 3.11's argparse, and the
-writer of the one ``error:`` line every failure ends with. Not protocol: it lives in ``mip``
+argparse value types that refuse junk as it is parsed, a fix to Python 3.11's argparse, the
+``--version`` option, and the writer of the one ``error:`` line every failure ends with. Not protocol: it lives in ``mip``
 because that is the one package the client and the registry both import (they never import each
 other).
 """
@@ -84,3 +84,41 @@ class Parser(argparse.ArgumentParser):
             self._check_value(action, value)
             return value
         return super()._get_values(action, arg_strings)
+
+
+#: The distribution both programs ship in (what ``--version`` reports).
+DISTRIBUTION = "memstore"
+
+
+class VersionAction(argparse.Action):
+    """``--version``: print ``PROG VERSION`` (the installed ``memstore``) and exit 0.
+
+    argparse's own ``version`` action wants the text when the parser is built; this one asks
+    :mod:`importlib.metadata` only when the option is given, so ``--help`` and every command stay
+    free of its import (several milliseconds).
+    """
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: Any):
+        kwargs.setdefault("help", "Show the version of memstore and exit.")
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        """Print the version line, or exit 1 with an ``error:`` line when none is installed."""
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            installed = version(DISTRIBUTION)
+        except PackageNotFoundError:
+            write_error(
+                f"{DISTRIBUTION} is not installed, so it has no version: install it "
+                "(`pip install -e .` in a source tree)"
+            )
+            parser.exit(1)
+        sys.stdout.write(f"{parser.prog} {installed}\n")
+        parser.exit(0)

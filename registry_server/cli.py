@@ -296,6 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="The MemStore registry server (MIP-1 registry API).",
         allow_abbrev=False,
     )
+    parser.add_argument("--version", action=cli_args.VersionAction)
     parser.set_defaults(handler=None, parser=parser)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 

@@ -105,6 +105,7 @@ def _subcommands(parser: argparse.ArgumentParser) -> Any:
 def build_parser() -> Parser:
     """The parser of every command registered so far (the ones whose modules are imported)."""
     parser = Parser(prog="memos", description=DESCRIPTION, allow_abbrev=False)
+    parser.add_argument("--version", action=cli_args.VersionAction)
     parser.set_defaults(handler=None, parser=parser)
     commands = _subcommands(parser)
     groups: dict[str, Any] = {}

@@ -32,6 +32,8 @@ COMMAND_MODULES = {
 
 def register_commands(argv: list[str]) -> None:
     """Import the command module(s) ``argv`` needs (see :data:`COMMAND_MODULES`)."""
+    if argv == ["--version"]:
+        return  # answered by the top-level parser alone
     wanted = COMMAND_MODULES.get(argv[0]) if argv else None
     for module in [wanted] if wanted else dict.fromkeys(COMMAND_MODULES.values()):
         importlib.import_module(f"memos_client.cli.{module}")

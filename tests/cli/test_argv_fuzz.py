@@ -472,4 +472,4 @@ def test_a_directory_without_a_registry_is_left_as_it_was(tmp_path: Path) -> Non
 def test_memos_registry_alone_prints_its_help(registry: Path) -> None:
     code, stdout, stderr = _registry([], registry)
     assert (code, stderr) == (0, "")
-    assert stdout.startswith("usage: memos-registry [-h] COMMAND ...")
+    assert stdout.startswith("usage: memos-registry [-h] [--version] COMMAND ...")

@@ -75,9 +75,7 @@ def test_tampered_blob_is_refused_and_discarded(memos: Memos, publisher: Publish
     assert f"blob {digest}" in result.stderr
     assert "tampered" in result.stderr
     assert memos.installed() == {}
-    assert not list((memos.cache / "v1/blobs").rglob("*")) or not any(
-        p.is_file() for p in (memos.cache / "v1/blobs").rglob("*")
-    )
+    assert [p for p in (memos.cache / "v1/blobs").rglob("*") if p.is_file()] == []
     assert not any((memos.cache / "v1/tmp").glob("*.part"))
 
 

@@ -195,15 +195,22 @@ def test_an_aborted_writer_stops_its_background_copies_and_leaves_nothing(
     def pack_then_fail() -> None:
         with BundleWriter(out / "c.memcube") as writer:
             writer.kernel_copy_threshold = 1
-            started.extend(writer.start_blob_file(source) for _ in range(2))
+
+            def hold_until_aborted(_count: int) -> None:
+                # The first copy ends only once the writer aborts: the second is queued till then.
+                assert writer._aborting.wait(timeout=60)
+
+            started.append(writer.start_blob_file(source, hold_until_aborted))
+            started.append(writer.start_blob_file(source))
             raise RuntimeError("the manifest is invalid")
 
     with pytest.raises(RuntimeError, match="the manifest is invalid"):
         pack_then_fail()
     assert os.listdir(out) == []
     assert all(future.done() for future in started)
-    # The copy still queued when the writer aborted stopped (unless it had already finished).
-    assert started[1].exception() is None or isinstance(started[1].exception(), BundleError)
+    # The copy still queued when the writer aborted stopped before writing anything.
+    assert isinstance(started[1].exception(), BundleError)
+    assert str(started[1].exception()) == "packing was aborted"
 
 
 def test_copy_blob_detects_a_changed_blob(tmp_path: Path) -> None:

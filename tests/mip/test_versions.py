@@ -54,7 +54,15 @@ def semver_compare(a: Version, b: Version) -> int:
 def test_ordering_follows_semver_section_11(a: Version, b: Version) -> None:
     expected = semver_compare(a, b)
     assert (a < b, a == b, a > b) == (expected < 0, expected == 0, expected > 0)
-    assert (hash(a) == hash(b)) or expected != 0
+
+
+@given(versions, builds)
+# Equal versions (here: differing only in build metadata, which precedence ignores) hash alike,
+# so sets and dict keys treat them as one; random pairs above are almost never equal.
+def test_equal_versions_hash_alike(a: Version, build: tuple[str, ...]) -> None:
+    b = Version(a.major, a.minor, a.patch, a.prerelease, build)
+    assert a == b
+    assert hash(a) == hash(b)
 
 
 def test_semver_spec_example_order() -> None:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
@@ -50,7 +50,7 @@ def test_upload_then_head_and_download(registry: Registry) -> None:
             assert download.status_code == 302
             location = download.headers["location"]
             assert urlparse(location).port != urlparse(registry.url).port
-            assert "X-Amz-Signature" in location
+            assert "X-Amz-Signature" in parse_qs(urlparse(location).query)
             assert httpx.get(location).content == data
         else:
             assert download.status_code == 200

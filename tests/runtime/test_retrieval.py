@@ -164,17 +164,35 @@ def test_in_memory_bm25_ranks_like_fts5(tmp_path: Path, embedder: CountingEmbedd
     where, parameters = filters.sql(None)
     queries = ("Who painted a bicycle in Lisbon?", "repairing cameras", "Chloe sold sheds")
 
+    def both(query: str, k: int) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+        fast = big.retriever.lexical(query, k, where, parameters, None, filters)
+        assert big.retriever.lexical_index is not None
+        assert big.retriever.lexical_index.active
+        big.retriever.lexical_index.active = False  # force the FTS5 path
+        slow = big.retriever.lexical(query, k, where, parameters, None, filters)
+        big.retriever.lexical_index.active = True
+        return fast, slow
+
     def compare() -> list[set[int]]:
         found = []
         for query in queries:
-            fast = big.retriever.lexical(query, 20, where, parameters, None, filters)
-            assert big.retriever.lexical_index is not None
-            assert big.retriever.lexical_index.active
-            big.retriever.lexical_index.active = False  # force the FTS5 path
-            slow = big.retriever.lexical(query, 20, where, parameters, None, filters)
-            big.retriever.lexical_index.active = True
+            # Every match (k above the store's size): the same rows with the same scores.
+            every_fast, every_slow = both(query, 1000)
+            every = {rowid: round(score, 3) for rowid, score in every_slow}
+            assert {rowid: round(score, 3) for rowid, score in every_fast} == every
+            assert len(every) > 20  # so k=20 below cuts the ranking
+            # The top 20 (best first): the same scores; the same rows above the 20th score, and
+            # at it rows tied there (which of the tied rows fill k is either engine's choice).
+            fast, slow = both(query, 20)
             assert [round(score, 3) for _, score in fast] == [round(score, 3) for _, score in slow]
-            assert {rowid for rowid, _ in fast} == {rowid for rowid, _ in slow} or len(fast) == 20
+            cut = round(fast[-1][1], 3)
+            for ranking in (fast, slow):
+                assert {r for r, s in ranking if round(s, 3) != cut} == {
+                    r for r, s in every.items() if s > cut
+                }
+                assert {r for r, s in ranking if round(s, 3) == cut} <= {
+                    r for r, s in every.items() if s == cut
+                }
             found.append({rowid for rowid, _ in fast})
         return found
 

@@ -21,6 +21,11 @@ from memos_client.runtime.activation.fingerprint import (
     TORCH_TO_SAFETENSORS_DTYPE,
     model_fingerprint,
 )
+from memos_client.runtime.activation.transformers_compat import (
+    cache_keyword,
+    fill_cache_layer,
+    output_cache,
+)
 from mip.models import ModelFingerprint
 
 if TYPE_CHECKING:
@@ -127,11 +132,11 @@ class TransformersCausalLM:
             cache = DynamicCache(config=self.model.config)
         device = self.model.device
         input_ids = torch.tensor([list(token_ids)], dtype=torch.long, device=device)
+        keyword = cache_keyword(self.model)
+        arguments: dict[str, Any] = {keyword: cache}
         with torch.inference_mode():
-            output = self.model(
-                input_ids=input_ids, past_key_values=cache, use_cache=True, logits_to_keep=1
-            )
-        return ForwardResult(cache=output.past_key_values, logits=output.logits[0, -1])
+            output = self.model(input_ids=input_ids, use_cache=True, logits_to_keep=1, **arguments)
+        return ForwardResult(cache=output_cache(output, keyword), logits=output.logits[0, -1])
 
     def cache_layers(self, cache: Any) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Per-layer (key, value) tensors of a cache with the batch dimension dropped (views)."""
@@ -141,8 +146,8 @@ class TransformersCausalLM:
         """A ``DynamicCache`` whose layers hold exactly these tensors (a batch view, no copy).
 
         ``DynamicCache(ddp_cache_data=...)`` would concatenate each tensor onto an empty one,
-        copying the whole snapshot; setting the layer tensors after ``lazy_initialization``
-        keeps the (memory-mapped) snapshot tensors as they are until the first forward pass.
+        copying the whole snapshot; :func:`fill_cache_layer` keeps the (memory-mapped) snapshot
+        tensors as they are until the first forward pass.
         """
         from transformers import DynamicCache
 
@@ -151,9 +156,7 @@ class TransformersCausalLM:
             raise ValueError(f"the model has {len(cache.layers)} cache layers, got {len(layers)}")
         cache_layers: list[Any] = list(cache.layers)
         for layer, (key, value) in zip(cache_layers, layers, strict=True):
-            batched_key, batched_value = key.unsqueeze(0), value.unsqueeze(0)
-            layer.lazy_initialization(batched_key, batched_value)
-            layer.keys, layer.values = batched_key, batched_value
+            fill_cache_layer(layer, key.unsqueeze(0), value.unsqueeze(0))
         return cache
 
 
@@ -161,6 +164,7 @@ def _check_snapshot_support(model: Any) -> None:
     from transformers import DynamicCache
     from transformers.cache_utils import DynamicLayer
 
+    cache_keyword(model)  # a model whose forward takes no KV cache is refused here, not later
     layers = DynamicCache(config=model.config).layers
     unsupported = sorted(
         {type(layer).__name__ for layer in layers if type(layer) is not DynamicLayer}
