@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from memos_client.cli.app import arg, command
+from memos_client.cli.output import note
 
 _SAMPLE_TOML = """\
 [cube]
@@ -42,7 +42,7 @@ def keygen(name: str, force: bool) -> None:
 
     key = generate_key(name, force=force)
     print(key.key_id)
-    print(f"private key: {keys_dir() / (name + '.key')} (mode 0600)", file=sys.stderr)
+    note(f"private key: {keys_dir() / (name + '.key')} (mode 0600)")
 
 
 @command()

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from memos_client.cli.app import arg, command, group
+from memos_client.cli.app import command, group
+from memos_client.cli.options import JSON
 
 if TYPE_CHECKING:
     from memos_client.install.cache import Cache
 
 CACHE = group("cache", "Inspect, verify or clear the download cache.")
-JSON = arg("--json", dest="json_output", action="store_true", help="Print JSON for scripts.")
 
 
 def _cache() -> Cache:

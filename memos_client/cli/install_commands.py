@@ -7,24 +7,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from memos_client.cli.app import arg, command
+from memos_client.cli.options import INDEX_URL_READ as INDEX_URL
+from memos_client.cli.options import JSON, explain_registry
+from memos_client.cli.output import note
 
 if TYPE_CHECKING:
     from memos_client.install.installer import InstallResult
     from memos_client.install.session import Options
     from memos_client.trust.store import NamespacePin
 
-INDEX_URL = arg(
-    "--index-url",
-    metavar="URL",
-    help="Registry to install from (default: $MEMOS_INDEX_URL, else http://127.0.0.1:8700).",
-)
 OFFLINE = arg("--offline", action="store_true", help="Use only the cache; never touch the network.")
 ALLOW_UNSIGNED = arg(
     "--allow-unsigned",
     action="store_true",
     help="Accept cubes whose envelope carries no signature.",
 )
-JSON = arg("--json", dest="json_output", action="store_true", help="Print JSON for scripts.")
 
 
 def _options(
@@ -33,17 +30,25 @@ def _options(
     allow_unsigned: bool = False,
     upgrade: bool = False,
     json_output: bool = False,
+    *,
+    registry_from: str | None = None,
+    uses_registry: bool = True,
 ) -> Options:
+    """The install options of a command; with ``-v``, which registry it uses and why
+    (``registry_from``: a file that named it, else options.index_url_source)."""
     from memos_client.cli.output import progress_bar
     from memos_client.config import memos_cache_dir, memos_home
     from memos_client.install.cache import Cache
     from memos_client.install.fetch import default_registry_url
     from memos_client.install.session import Options
 
+    url = (index_url or default_registry_url()).rstrip("/")
+    if uses_registry:
+        explain_registry(index_url, url, registry_from)
     return Options(
         home=memos_home(),
         cache=Cache(memos_cache_dir()),
-        index_url=(index_url or default_registry_url()).rstrip("/"),
+        index_url=url,
         offline=offline,
         allow_unsigned=allow_unsigned,
         upgrade=upgrade,
@@ -64,7 +69,7 @@ def _report(results: list[InstallResult], pins: list[NamespacePin], json_output:
         return
     for pin in pins:
         keys = ", ".join(key_id[:16] for key_id in pin.keys)
-        print(f"trusting key {keys} for namespace {pin.namespace!r} (first use)", file=sys.stderr)
+        note(f"trusting key {keys} for namespace {pin.namespace!r} (first use)")
     for result in results:
         if result.unchanged:
             print(f"{result.name} {result.version} already installed")
@@ -127,7 +132,14 @@ def install(
     requirements.extend(parse_requirement(item) for item in items if not item.endswith(".memcube"))
     if not requirements and not bundles:
         raise UsageError("nothing to install: name cubes (NAMESPACE/NAME) or pass -r memos.toml")
-    options = _options(index_url or project_index, offline, allow_unsigned, upgrade, json_output)
+    options = _options(
+        index_url or project_index,
+        offline,
+        allow_unsigned,
+        upgrade,
+        json_output,
+        registry_from=None if index_url or not project_index else str(requirements_file),
+    )
     results = []
     pins = []
     if bundles:
@@ -151,7 +163,7 @@ def uninstall(cubes: list[str], json_output: bool) -> None:
     from memos_client.install.workflow import uninstall as do_uninstall
 
     names = [parse_requirement(text).name for text in cubes]
-    removed = do_uninstall(names, _options(None))
+    removed = do_uninstall(names, _options(None, uses_registry=False))
     if json_output:
         print_json([{"name": n, "version": v, "memories": c} for n, v, c in removed])
         return
@@ -166,7 +178,7 @@ def list_cubes(json_output: bool) -> None:
     from memos_client.cli.output import print_json
     from memos_client.install.session import open_runtime
 
-    options = _options(None)
+    options = _options(None, uses_registry=False)
     runtime = open_runtime(options.home)
     try:
         cubes = runtime.installed_cubes()
@@ -187,7 +199,7 @@ def list_cubes(json_output: bool) -> None:
         )
         return
     if not cubes:
-        print("no cubes installed", file=sys.stderr)
+        note("no cubes installed")
         return
     width = max(len(c.name) for c in cubes)
     for c in cubes:
@@ -260,10 +272,15 @@ def lock(
     else:
         project = load_project_file(requirements_file)
         requirements, project_index = project.requirements, project.index_url
-    options = _options(index_url or project_index, offline, allow_unsigned)
+    options = _options(
+        index_url or project_index,
+        offline,
+        allow_unsigned,
+        registry_from=None if index_url or not project_index else str(requirements_file),
+    )
     lockfile = do_lock(requirements, options)
     lockfile.write(output)
-    print(f"locked {len(lockfile.cubes)} cubes in {output}", file=sys.stderr)
+    note(f"locked {len(lockfile.cubes)} cubes in {output}")
 
 
 @command()
@@ -285,7 +302,13 @@ def sync(lockfile_path: Path, offline: bool, allow_unsigned: bool, json_output: 
     from memos_client.install.workflow import sync as do_sync
 
     lockfile = read_lockfile(lockfile_path)
-    options = _options(lockfile.index_url, offline, allow_unsigned, json_output=json_output)
+    options = _options(
+        lockfile.index_url,
+        offline,
+        allow_unsigned,
+        json_output=json_output,
+        registry_from=str(lockfile_path),
+    )
     results, removed = do_sync(lockfile, options)
     if json_output:
         print_json(

@@ -32,7 +32,10 @@ COMMAND_MODULES = {
 
 def register_commands(argv: list[str]) -> None:
     """Import the command module(s) ``argv`` needs (see :data:`COMMAND_MODULES`)."""
-    if argv == ["--version"]:
+    from memos_client.cli.context import split_global_options
+
+    prefix, argv = split_global_options(argv)
+    if "--version" in prefix:
         return  # answered by the top-level parser alone
     wanted = COMMAND_MODULES.get(argv[0]) if argv else None
     for module in [wanted] if wanted else dict.fromkeys(COMMAND_MODULES.values()):
@@ -87,6 +90,9 @@ def run(argv: list[str] | None = None) -> int:
     sys.setswitchinterval(0.0005)
     if argv is None:
         argv = sys.argv[1:]
+    from memos_client.cli import context
+
+    context.reset()
     try:
         register_commands(argv)
         dispatch(argv)

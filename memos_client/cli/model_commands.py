@@ -5,11 +5,11 @@ Every heavy import (torch, transformers, peft, the runtime) happens inside the c
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 from memos_client.cli.app import arg, command
+from memos_client.cli.output import note
 from mip.cli_args import integer
 
 # A source directory's name may be any bytes.
@@ -219,11 +219,10 @@ def generate(
         return
     print(result.text)
     used = result.used
-    print(
+    note(
         f"ttft {result.ttft_ms:.1f} ms; snapshots: {', '.join(used['snapshots']) or 'none'}; "
         f"adapters: {', '.join(used['adapters']) or 'none'}; "
-        f"prefilled tokens: {used['prefilled_tokens']}",
-        file=sys.stderr,
+        f"prefilled tokens: {used['prefilled_tokens']}"
     )
     for reason in used["skipped"]:
-        print(f"  skipped {reason}", file=sys.stderr)
+        note(f"  skipped {reason}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -11,7 +10,41 @@ from typing import Any
 
 def print_json(document: Any) -> None:
     """Write one JSON document to stdout."""
+    import json
+
     sys.stdout.write(json.dumps(document, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def note(message: str) -> None:
+    """A line for people on stderr (what was done besides the result); hidden by ``-q``."""
+    from memos_client.cli.context import current
+
+    if current().quiet < 1:
+        print(message, file=sys.stderr)
+
+
+def warn(message: str) -> None:
+    """``warning: MESSAGE`` on stderr; hidden by ``-qq`` only."""
+    from memos_client.cli.context import current
+
+    if current().quiet < 2:
+        print(f"warning: {printable(message)}", file=sys.stderr)
+
+
+def detail(message: str) -> None:
+    """A line on stderr shown with ``-v`` (how the command decided what it did)."""
+    from memos_client.cli.context import current
+
+    if current().verbose >= 1:
+        print(message, file=sys.stderr)
+
+
+def progress_wanted() -> bool:
+    """Whether progress may be drawn: stderr is a terminal, no ``-q``, no ``--json``."""
+    from memos_client.cli.context import current
+
+    options = current()
+    return sys.stderr.isatty() and not options.quiet and not options.json
 
 
 #: Control characters a terminal would act on (ESC starts colour and cursor sequences), except
@@ -39,7 +72,7 @@ def format_size(size: int) -> str:
 @contextmanager
 def progress_bar(total: int, description: str) -> Iterator[Callable[[int], None] | None]:
     """Yield an ``advance(n)`` callback drawing a bar on stderr, or ``None`` in pipes."""
-    if not sys.stderr.isatty() or total < (8 << 20):
+    if not progress_wanted() or total < (8 << 20):
         yield None
         return
     from rich.progress import (

@@ -8,23 +8,32 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from memos_client.cli.app import arg, command, group
+from memos_client.cli.options import INDEX_URL, INDEX_URL_READ, JSON, explain_registry
+from memos_client.cli.output import note
 from mip.cli_args import integer
 
 if TYPE_CHECKING:
     from memos_client.registry.client import RegistryClient
     from mip.registry_api import VersionDetail
 
-INDEX_URL = arg("--index-url", help="Registry URL (default: MEMOS_INDEX_URL or `memos login`).")
 TOKEN = arg("--token", help="API token (default: MEMOS_TOKEN or `memos login`).")
-JSON = arg("--json", dest="json_output", action="store_true", help="Print the result as JSON.")
 
 
-def _client(index_url: str | None, token: str | None) -> RegistryClient:
-    """The registry a command names or is configured with, and the token of its origin."""
+def _client(index_url: str | None, token: str | None, *, read: bool = False) -> RegistryClient:
+    """The registry a command names or is configured with, and the token of its origin.
+
+    ``read``: a command that only reads (search, show) falls back to the local default registry
+    as installs do (options.INDEX_URL_READ); the others need one configured."""
     from memos_client.registry.client import RegistryClient
-    from memos_client.registry.config import registry_settings
+    from memos_client.registry.config import configured_index_url, registry_settings
 
+    given = index_url
+    if read and configured_index_url(index_url) is None:
+        from memos_client.cli.options import DEFAULT_INDEX_URL
+
+        index_url = DEFAULT_INDEX_URL
     settings = registry_settings(index_url, token)
+    explain_registry(given, settings.url)
     return RegistryClient(settings.url, settings.token)
 
 
@@ -79,7 +88,7 @@ def login(index_url: str | None, token: str | None) -> None:
     )
     path = save_login(url, secret)
     print(message)
-    print(f"credentials stored in {path}", file=sys.stderr)
+    note(f"credentials stored in {path}")
 
 
 @command()
@@ -119,7 +128,7 @@ def logout(index_url: str | None) -> None:
     if url is None:
         raise UsageError("no registry configured: pass --index-url")
     if not remove_login(url):
-        print(f"not logged in to {url}", file=sys.stderr)
+        note(f"not logged in to {url}")
         return
     print(f"logged out of {url} (removed its token from {login_path()})")
 
@@ -160,10 +169,9 @@ def publish(bundle: Path, index_url: str | None, token: str | None, json_output:
         return
     state = "published" if result.created else "already published (identical), nothing changed:"
     print(f"{state} {result.name}@{result.version} {result.manifest_digest}")
-    print(
+    note(
         f"uploaded {len(outcome.uploaded)} blob(s), {format_size(outcome.uploaded_bytes)}; "
-        f"{len(outcome.skipped)} already on the registry",
-        file=sys.stderr,
+        f"{len(outcome.skipped)} already on the registry"
     )
 
 
@@ -198,7 +206,7 @@ def yank(
     default=20,
     help="At most this many results (default: %(default)s).",
 )
-@INDEX_URL
+@INDEX_URL_READ
 @JSON
 def search(query: list[str], limit: int, index_url: str | None, json_output: bool) -> None:
     """Search cube names, descriptions, keywords and tags."""
@@ -208,7 +216,7 @@ def search(query: list[str], limit: int, index_url: str | None, json_output: boo
     words = " ".join(query).strip()
     if not words:
         raise UsageError("give words to search for: memos search WORD...")
-    with _client(index_url, None) as client:
+    with _client(index_url, None, read=True) as client:
         page = client.search(words, limit=limit)
     total, hits = page.total, page.results
     if json_output:
@@ -229,7 +237,7 @@ def search(query: list[str], limit: int, index_url: str | None, json_output: boo
         )
         return
     if not hits:
-        print("no cubes found", file=sys.stderr)
+        note("no cubes found")
         return
     width = max(len(hit.name) for hit in hits)
     for hit in hits:
@@ -237,7 +245,7 @@ def search(query: list[str], limit: int, index_url: str | None, json_output: boo
         line = f"{hit.name:<{width}}  {latest:<12}  {hit.description.splitlines()[0] if hit.description else ''}"
         print(line.rstrip())
     if total > len(hits):
-        print(f"... {total - len(hits)} more (use --limit)", file=sys.stderr)
+        note(f"... {total - len(hits)} more (use --limit)")
 
 
 def show_registry(reference: str, index_url: str | None, json_output: bool) -> None:
@@ -250,7 +258,7 @@ def show_registry(reference: str, index_url: str | None, json_output: bool) -> N
 
     from memos_client.registry.client import CubeAnswer
 
-    with _client(index_url, None) as client:
+    with _client(index_url, None, read=True) as client:
         if version is not None:
             details = client.version(name, version)
             if json_output:
@@ -377,7 +385,7 @@ def token_list(index_url: str | None, token: str | None, json_output: bool) -> N
         print_json(msgspec.to_builtins(tokens))
         return
     if not tokens:
-        print("no tokens", file=sys.stderr)
+        note("no tokens")
         return
     for item in tokens:
         state = "revoked" if item.revoked else f"expires {item.expires_at:%Y-%m-%d}"

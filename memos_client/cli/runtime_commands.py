@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from memos_client.cli.app import arg, command, group
+from memos_client.cli.options import JSON
 from memos_client.cli.output import printable
 
 if TYPE_CHECKING:
@@ -28,7 +29,6 @@ AS = arg(
     metavar="PRINCIPAL",
     help="Act as this local principal (default: $MEMOS_PRINCIPAL or 'local').",
 )
-JSON = arg("--json", dest="json_output", action="store_true", help="Print JSON for scripts.")
 CUBE = arg("--cube", help="Cube name, namespace/name.")
 
 
