@@ -59,9 +59,13 @@ def verify(json_output: bool) -> None:
 
 
 @command("clean", group=CACHE)
-def clean() -> None:
+@JSON
+def clean(json_output: bool) -> None:
     """Delete everything in the cache (installed cubes keep their files)."""
-    from memos_client.cli.output import format_size
+    from memos_client.cli.output import format_size, print_json
 
     freed = _cache().clean()
+    if json_output:
+        print_json({"freed_bytes": freed})
+        return
     print(f"removed {format_size(freed)} from the cache")

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from memos_client.cli.app import arg, command
+from memos_client.cli.options import DEFAULT_INDEX_URL, DRY_RUN, JSON, explain_registry
 from memos_client.cli.options import INDEX_URL_READ as INDEX_URL
-from memos_client.cli.options import JSON, explain_registry
 from memos_client.cli.output import note
 
 if TYPE_CHECKING:
     from memos_client.install.installer import InstallResult
+    from memos_client.install.plan import Change
     from memos_client.install.session import Options
     from memos_client.trust.store import NamespacePin
 
@@ -56,6 +57,23 @@ def _options(
     )
 
 
+def _report_plan(changes: list[Change], json_output: bool) -> None:
+    """``--dry-run``: what would change, one line per cube (stdout), nothing done."""
+    from memos_client.cli.output import print_json
+
+    if json_output:
+        print_json({"dry_run": True, "changes": [c.to_json() for c in changes]})
+        return
+    for change in changes:
+        before = f" (installed: {change.previous_version})" if change.previous_version else ""
+        yanked = f" (yanked: {change.yank_reason})" if change.yanked else ""
+        verb = "unchanged:" if change.action == "unchanged" else f"would {change.action}"
+        print(f"{verb} {change.name} {change.version}{before}{yanked}")
+    if not any(change.action != "unchanged" for change in changes):
+        note("nothing would change")
+    note("dry run: nothing was changed")
+
+
 def _report(results: list[InstallResult], pins: list[NamespacePin], json_output: bool) -> None:
     from memos_client.cli.output import print_json
 
@@ -73,6 +91,8 @@ def _report(results: list[InstallResult], pins: list[NamespacePin], json_output:
     for result in results:
         if result.unchanged:
             print(f"{result.name} {result.version} already installed")
+        elif result.previous_version == result.version:
+            print(f"reinstalled {result.name} {result.version} ({result.memory_count} memories)")
         elif result.previous_version:
             print(
                 f"installed {result.name} {result.version} (was {result.previous_version}, "
@@ -103,6 +123,13 @@ def _report(results: list[InstallResult], pins: list[NamespacePin], json_output:
     action="store_true",
     help="Prefer the newest versions over installed ones.",
 )
+@arg("--no-deps", action="store_true", help="Install the named cubes only, not their dependencies.")
+@arg(
+    "--force-reinstall",
+    action="store_true",
+    help="Download, verify and import again even when the same version is installed.",
+)
+@DRY_RUN
 @INDEX_URL
 @OFFLINE
 @ALLOW_UNSIGNED
@@ -111,6 +138,9 @@ def install(
     cubes: list[str],
     requirements_file: Path | None,
     upgrade: bool,
+    no_deps: bool,
+    force_reinstall: bool,
+    dry_run: bool,
     index_url: str | None,
     offline: bool,
     allow_unsigned: bool,
@@ -140,6 +170,18 @@ def install(
         json_output,
         registry_from=None if index_url or not project_index else str(requirements_file),
     )
+    options.no_deps, options.force_reinstall, options.dry_run = no_deps, force_reinstall, dry_run
+    if dry_run:
+        if bundles:
+            raise UsageError("--dry-run takes cube names, not .memcube files: leave it out")
+        from memos_client.cli.suggestions import suggesting_registry_names
+        from memos_client.install.plan import plan_install
+
+        with suggesting_registry_names(
+            None if offline else options.index_url, [r.name for r in requirements]
+        ):
+            _report_plan(plan_install(requirements, options), json_output)
+        return
     results = []
     pins = []
     if bundles:
@@ -147,7 +189,11 @@ def install(
         results.extend(done)
         pins.extend(learned)
     if requirements:
-        done, learned = install_requirements(requirements, options)
+        from memos_client.cli.suggestions import suggesting_registry_names
+
+        asked = [r.name for r in requirements]
+        with suggesting_registry_names(None if offline else options.index_url, asked):
+            done, learned = install_requirements(requirements, options)
         results.extend(done)
         pins.extend(learned)
     _report(results, pins, json_output)
@@ -155,14 +201,20 @@ def install(
 
 @command()
 @arg("cubes", nargs="+", help="Installed cubes (NAMESPACE/NAME).")
+@DRY_RUN
 @JSON
-def uninstall(cubes: list[str], json_output: bool) -> None:
+def uninstall(cubes: list[str], dry_run: bool, json_output: bool) -> None:
     """Remove installed cubes and their memories."""
     from memos_client.cli.output import print_json
     from memos_client.install.requirements import parse_requirement
     from memos_client.install.workflow import uninstall as do_uninstall
 
     names = [parse_requirement(text).name for text in cubes]
+    if dry_run:
+        from memos_client.install.plan import plan_uninstall
+
+        _report_plan(plan_uninstall(names, _options(None, uses_registry=False)), json_output)
+        return
     removed = do_uninstall(names, _options(None, uses_registry=False))
     if json_output:
         print_json([{"name": n, "version": v, "memories": c} for n, v, c in removed])
@@ -172,8 +224,14 @@ def uninstall(cubes: list[str], json_output: bool) -> None:
 
 
 @command("list")
+@arg(
+    "--outdated",
+    action="store_true",
+    help="Only cubes the registry has a newer version of (and installed versions now yanked).",
+)
+@INDEX_URL
 @JSON
-def list_cubes(json_output: bool) -> None:
+def list_cubes(outdated: bool, index_url: str | None, json_output: bool) -> None:
     """List installed cubes: name, version, manifest digest, memory count."""
     from memos_client.cli.output import print_json
     from memos_client.install.session import open_runtime
@@ -184,6 +242,9 @@ def list_cubes(json_output: bool) -> None:
         cubes = runtime.installed_cubes()
     finally:
         runtime.close()
+    if outdated:
+        _list_outdated([(c.name, c.version) for c in cubes], index_url, json_output)
+        return
     if json_output:
         print_json(
             [
@@ -208,6 +269,54 @@ def list_cubes(json_output: bool) -> None:
         )
 
 
+def _list_outdated(
+    installed: list[tuple[str, str]], index_url: str | None, json_output: bool
+) -> None:
+    """``memos list --outdated``: installed cubes with a newer version, or yanked since."""
+    from memos_client.cli.output import print_json
+    from memos_client.cli.registry_commands import _client
+    from memos_client.errors import NotFoundError
+    from memos_client.registry.client import CubeAnswer
+    from mip.versions import Version
+
+    rows: list[dict[str, Any]] = []
+    with _client(index_url, None, read=True) as client:
+        for name, version in installed:
+            try:
+                answer = client.cube(name)
+            except NotFoundError:
+                note(f"{name}: not on {client.url}")
+                continue
+            assert isinstance(answer, CubeAnswer)  # an unconditional request is never a 304
+            document = answer.document
+            mine = next((v for v in document.versions if v.version == version), None)
+            latest = document.latest_version
+            newer = latest is not None and Version.parse(latest) > Version.parse(version)
+            yanked = mine is not None and mine.yanked
+            if newer or yanked:
+                rows.append(
+                    {
+                        "name": name,
+                        "version": version,
+                        "latest_version": latest,
+                        "yanked": yanked,
+                        "yank_reason": mine.yank_reason if mine is not None else None,
+                    }
+                )
+    if json_output:
+        print_json(rows)
+        return
+    if not rows:
+        note("every installed cube is up to date")
+        return
+    width = max(len(row["name"]) for row in rows)
+    for row in rows:
+        flag = f"  YANKED: {row['yank_reason']}" if row["yanked"] else ""
+        print(
+            f"{row['name']:<{width}}  {row['version']:<12} -> {row['latest_version'] or '-'}{flag}"
+        )
+
+
 @command()
 @arg("cube", help="NAMESPACE/NAME, or NAMESPACE/NAME@VERSION.")
 @arg("--remote", action="store_true", help="Show the registry's view even when installed.")
@@ -225,7 +334,12 @@ def show(cube: str, remote: bool, index_url: str | None, json_output: bool) -> N
     requirement = parse_requirement(f"{name}=={version}" if version else name)
     view = None if remote else installed_view(memos_home(), requirement)
     if view is None:
-        show_registry(cube, index_url, json_output)
+        from memos_client.cli.suggestions import suggesting_registry_names
+        from memos_client.registry.config import configured_index_url
+
+        url = configured_index_url(index_url) or DEFAULT_INDEX_URL
+        with suggesting_registry_names(url, [name]):
+            show_registry(cube, index_url, json_output)
     elif json_output:
         print_json(view)
     else:
@@ -254,6 +368,7 @@ def show(cube: str, remote: bool, index_url: str | None, json_output: bool) -> N
 @INDEX_URL
 @OFFLINE
 @ALLOW_UNSIGNED
+@JSON
 def lock(
     cubes: list[str],
     requirements_file: Path,
@@ -261,6 +376,7 @@ def lock(
     index_url: str | None,
     offline: bool,
     allow_unsigned: bool,
+    json_output: bool,
 ) -> None:
     """Resolve and verify cubes, and write memos.lock (exact versions, digests, signer keys)."""
     from memos_client.install.requirements import load_project_file, parse_requirement
@@ -280,6 +396,20 @@ def lock(
     )
     lockfile = do_lock(requirements, options)
     lockfile.write(output)
+    if json_output:
+        from memos_client.cli.output import print_json
+
+        print_json(
+            {
+                "lockfile": str(output),
+                "index_url": lockfile.index_url,
+                "cubes": [
+                    {"name": c.name, "version": c.version, "manifest_digest": c.manifest_digest}
+                    for c in lockfile.cubes
+                ],
+            }
+        )
+        return
     note(f"locked {len(lockfile.cubes)} cubes in {output}")
 
 
@@ -292,10 +422,13 @@ def lock(
     default=Path("memos.lock"),
     help="The lockfile (default: %(default)s).",
 )
+@DRY_RUN
 @OFFLINE
 @ALLOW_UNSIGNED
 @JSON
-def sync(lockfile_path: Path, offline: bool, allow_unsigned: bool, json_output: bool) -> None:
+def sync(
+    lockfile_path: Path, dry_run: bool, offline: bool, allow_unsigned: bool, json_output: bool
+) -> None:
     """Make the installed cubes exactly those of memos.lock (installs, replaces, removes)."""
     from memos_client.cli.output import print_json
     from memos_client.install.lockfile import read_lockfile
@@ -309,6 +442,11 @@ def sync(lockfile_path: Path, offline: bool, allow_unsigned: bool, json_output: 
         json_output=json_output,
         registry_from=str(lockfile_path),
     )
+    if dry_run:
+        from memos_client.install.plan import plan_sync
+
+        _report_plan(plan_sync([c.candidate() for c in lockfile.cubes], options), json_output)
+        return
     results, removed = do_sync(lockfile, options)
     if json_output:
         print_json(

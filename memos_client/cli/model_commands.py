@@ -62,10 +62,10 @@ def _require_installed(memos: Any, cube: str) -> None:
         raise NotFoundError(f"no installed cube {cube!r}: `memos install {cube}` first")
 
 
-def _print_built(built: Any, as_json: bool) -> None:
+def _print_built(built: Any, json_output: bool) -> None:
     from memos_client.cli.output import format_size, print_json
 
-    if as_json:
+    if json_output:
         print_json(built.to_json())
         return
     print(f"{built.kind} part {built.name!r}: {built.path}")
@@ -80,8 +80,8 @@ def _print_built(built: Any, as_json: bool) -> None:
 @MODEL
 @arg("--name", default="core", help="Name of the snapshot part (default: %(default)s).")
 @DTYPE
-@arg("--json", dest="as_json", action="store_true", help="Print JSON.")
-def activate(target: str, model: Path, name: str, dtype: str, as_json: bool) -> None:
+@arg("--json", dest="json_output", action="store_true", help="Print JSON.")
+def activate(target: str, model: Path, name: str, dtype: str, json_output: bool) -> None:
     """Build a KV snapshot (activation memory) of a cube's memories for a model.
 
     Memories tagged 'activate' are used if any, else those the lifecycle promoted, else all
@@ -102,7 +102,7 @@ def activate(target: str, model: Path, name: str, dtype: str, as_json: bool) -> 
             _require_installed(memos, cube)
             loaded = load_model(model, dtype)
             built = build(loaded, name, memos=memos, cube=cube)
-    _print_built(built, as_json)
+    _print_built(built, json_output)
 
 
 @command()
@@ -117,7 +117,7 @@ def activate(target: str, model: Path, name: str, dtype: str, as_json: bool) -> 
     default=5e-3,
     help="AdamW learning rate (default: %(default)s).",
 )
-@arg("--json", dest="as_json", action="store_true", help="Print JSON.")
+@arg("--json", dest="json_output", action="store_true", help="Print JSON.")
 def consolidate(
     target: str,
     model: Path,
@@ -125,7 +125,7 @@ def consolidate(
     steps: int,
     rank: int,
     learning_rate: float,
-    as_json: bool,
+    json_output: bool,
 ) -> None:
     """Train a LoRA adapter (parameter memory) on a cube's memories with PEFT.
 
@@ -146,7 +146,7 @@ def consolidate(
         with _open_runtime() as memos:
             _require_installed(memos, cube)
             built = train(load_model(model), name, settings, memos=memos, cube=cube)
-    _print_built(built, as_json)
+    _print_built(built, json_output)
 
 
 @command()
@@ -173,7 +173,7 @@ def consolidate(
     type=integer(1),
     help="torch CPU threads (default: torch's; 1 on a busy machine).",
 )
-@arg("--json", dest="as_json", action="store_true", help="Print JSON: text, ttft_ms, used.")
+@arg("--json", dest="json_output", action="store_true", help="Print JSON: text, ttft_ms, used.")
 def generate(
     question: str,
     model: Path,
@@ -184,7 +184,7 @@ def generate(
     rebuild_stale: bool,
     dtype: str,
     threads: int | None,
-    as_json: bool,
+    json_output: bool,
 ) -> None:
     """Answer a question with the memory plan: retrieve, inject, activate, generate (greedy).
 
@@ -214,7 +214,7 @@ def generate(
             use_activation=not no_activation,
             rebuild_stale=rebuild_stale,
         )
-    if as_json:
+    if json_output:
         print_json({"text": result.text, "ttft_ms": round(result.ttft_ms, 3), "used": result.used})
         return
     print(result.text)

@@ -52,7 +52,8 @@ def _split_reference(reference: str) -> tuple[str, str | None]:
 @command()
 @arg("--index-url", help="Registry URL (default: MEMOS_INDEX_URL).")
 @arg("--token", help="API token; prompted for (hidden) when omitted.")
-def login(index_url: str | None, token: str | None) -> None:
+@JSON
+def login(index_url: str | None, token: str | None, json_output: bool) -> None:
     """Check a token against the registry and store URL + token in $MEMOS_HOME (mode 0600)."""
     import os
 
@@ -87,6 +88,18 @@ def login(index_url: str | None, token: str | None) -> None:
         f"logged in to {url} as {identity.account} (namespaces: {', '.join(identity.namespaces)})"
     )
     path = save_login(url, secret)
+    if json_output:
+        from memos_client.cli.output import print_json
+
+        print_json(
+            {
+                "index_url": url,
+                "account": identity.account,
+                "namespaces": list(identity.namespaces),
+                "credentials": str(path),
+            }
+        )
+        return
     print(message)
     note(f"credentials stored in {path}")
 
@@ -119,7 +132,8 @@ def whoami(index_url: str | None, token: str | None, json_output: bool) -> None:
 
 @command()
 @arg("--index-url", help="Registry to log out of (default: MEMOS_INDEX_URL or `memos login`'s).")
-def logout(index_url: str | None) -> None:
+@JSON
+def logout(index_url: str | None, json_output: bool) -> None:
     """Forget the token stored for a registry (the token stays valid: `memos token revoke`)."""
     from memos_client.errors import UsageError
     from memos_client.registry.config import configured_index_url, login_path, remove_login
@@ -127,7 +141,13 @@ def logout(index_url: str | None) -> None:
     url = configured_index_url(index_url)
     if url is None:
         raise UsageError("no registry configured: pass --index-url")
-    if not remove_login(url):
+    removed = remove_login(url)
+    if json_output:
+        from memos_client.cli.output import print_json
+
+        print_json({"index_url": url, "logged_out": removed})
+        return
+    if not removed:
         note(f"not logged in to {url}")
         return
     print(f"logged out of {url} (removed its token from {login_path()})")
@@ -181,8 +201,14 @@ def publish(bundle: Path, index_url: str | None, token: str | None, json_output:
 @arg("--undo", action="store_true", help="Unyank instead.")
 @INDEX_URL
 @TOKEN
+@JSON
 def yank(
-    reference: str, reason: str | None, undo: bool, index_url: str | None, token: str | None
+    reference: str,
+    reason: str | None,
+    undo: bool,
+    index_url: str | None,
+    token: str | None,
+    json_output: bool,
 ) -> None:
     """Yank a version: resolvers skip it unless it is pinned exactly (==VERSION)."""
     from memos_client.errors import UsageError
@@ -194,6 +220,18 @@ def yank(
         raise UsageError("say why with --reason TEXT (shown to people who pinned the version)")
     with _client(index_url, token) as client:
         info = client.unyank(name, version) if undo else client.yank(name, version, reason or "")
+    if json_output:
+        from memos_client.cli.output import print_json
+
+        print_json(
+            {
+                "name": name,
+                "version": info.version,
+                "yanked": info.yanked,
+                "yank_reason": info.yank_reason,
+            }
+        )
+        return
     state = f"yanked ({info.yank_reason})" if info.yanked else "not yanked"
     print(f"{name}@{info.version}: {state}")
 
@@ -401,8 +439,9 @@ def token_list(index_url: str | None, token: str | None, json_output: bool) -> N
 @arg("--current", action="store_true", help="Revoke the token this command uses instead.")
 @INDEX_URL
 @TOKEN
+@JSON
 def token_revoke(
-    token_id: int | None, current: bool, index_url: str | None, token: str | None
+    token_id: int | None, current: bool, index_url: str | None, token: str | None, json_output: bool
 ) -> None:
     """Revoke a token: it is refused from its next request on."""
     from memos_client.errors import UsageError
@@ -414,4 +453,9 @@ def token_revoke(
         )
     with _client(index_url, token) as client:
         client.revoke_token(token_id)
+    if json_output:
+        from memos_client.cli.output import print_json
+
+        print_json({"revoked": token_id if token_id is not None else "current"})
+        return
     print(f"revoked token {token_id}" if token_id is not None else "revoked the token in use")

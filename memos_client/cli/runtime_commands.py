@@ -391,20 +391,28 @@ def tick_command(now: str | None, model: Path | None, as_: str | None, json_outp
 @command("archive", group=LIFECYCLE)
 @arg("item_id")
 @AS
-def archive_command(item_id: str, as_: str | None) -> None:
+@JSON
+def archive_command(item_id: str, as_: str | None, json_output: bool) -> None:
     """Archive a memory (it leaves default retrieval)."""
     with _open(as_) as mem:
         version = mem.lifecycle.archive(item_id)
+    if json_output:
+        _print_json({"id": item_id, "state": "archived", "version": version})
+        return
     print(f"archived {item_id} (version {version})")
 
 
 @command("restore", group=LIFECYCLE)
 @arg("item_id")
 @AS
-def restore_command(item_id: str, as_: str | None) -> None:
+@JSON
+def restore_command(item_id: str, as_: str | None, json_output: bool) -> None:
     """Restore an archived memory."""
     with _open(as_) as mem:
         version = mem.lifecycle.restore(item_id)
+    if json_output:
+        _print_json({"id": item_id, "state": "restored", "version": version})
+        return
     print(f"restored {item_id} (version {version})")
 
 
@@ -413,7 +421,10 @@ def restore_command(item_id: str, as_: str | None) -> None:
 @arg("--read", help="Comma-separated principals who may read ('*': anyone).")
 @arg("--write", help="Comma-separated principals who may write.")
 @AS
-def access_command(cube: str, read: str | None, write: str | None, as_: str | None) -> None:
+@JSON
+def access_command(
+    cube: str, read: str | None, write: str | None, as_: str | None, json_output: bool
+) -> None:
     """Show or set a cube's access policy."""
 
     def split(value: str | None) -> list[str] | None:
@@ -425,6 +436,11 @@ def access_command(cube: str, read: str | None, write: str | None, as_: str | No
         else:
             governance = mem.set_access(cube, read=split(read), write=split(write))
     access = governance.get("access", {})
+    if json_output:
+        _print_json(
+            {"cube": cube, "read": access.get("read", ["*"]), "write": access.get("write", ["*"])}
+        )
+        return
     print(f"read: {','.join(access.get('read', ['*']))}")
     print(f"write: {','.join(access.get('write', ['*']))}")
 
@@ -432,16 +448,25 @@ def access_command(cube: str, read: str | None, write: str | None, as_: str | No
 @command("add", group=PRINCIPAL)
 @arg("name")
 @AS
-def principal_add_command(name: str, as_: str | None) -> None:
+@JSON
+def principal_add_command(name: str, as_: str | None, json_output: bool) -> None:
     """Register a local principal (only 'local' may)."""
     with _open(as_) as mem:
         mem.add_principal(name)
+    if json_output:
+        _print_json({"added": name})
+        return
     print(f"added principal {name}")
 
 
 @command("list", group=PRINCIPAL)
-def principal_list_command() -> None:
+@JSON
+def principal_list_command(json_output: bool) -> None:
     """List the local principals."""
     with _open(None) as mem:
-        for name in mem.governor.principals():
-            print(name)
+        names = list(mem.governor.principals())
+    if json_output:
+        _print_json(names)
+        return
+    for name in names:
+        print(name)

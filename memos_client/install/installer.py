@@ -81,10 +81,15 @@ class InstallResult(msgspec.Struct):
     previous_version: str | None = None
     unchanged: bool = False
     signers: tuple[str, ...] = msgspec.field(default_factory=tuple)
+    #: The registry lists this version as yanked (installed because it was pinned exactly).
+    yanked: bool = False
+    yank_reason: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready form for ``--json``."""
         return {
+            "yanked": self.yanked,
+            "yank_reason": self.yank_reason,
             "name": self.name,
             "version": self.version,
             "manifest_digest": self.manifest_digest,
@@ -424,9 +429,17 @@ def _subfolders(folder: Path) -> Iterator[Path]:
 
 
 def install_verified(
-    cubes: Sequence[VerifiedCube], cache: Cache, runtime: MemOS, home: Path
+    cubes: Sequence[VerifiedCube],
+    cache: Cache,
+    runtime: MemOS,
+    home: Path,
+    *,
+    force: bool = False,
 ) -> list[InstallResult]:
-    """Steps 3 and 4 for each cube (blobs must be cached); dependencies first."""
+    """Steps 3 and 4 for each cube (blobs must be cached); dependencies first.
+
+    ``force`` (``--force-reinstall``): a cube installed at the same digest is staged, checked
+    and imported again, and its folder replaced, instead of being left as it is."""
     sweep_leftovers(home, runtime.installed_digests(), time.time())
     installed = {cube.name: cube for cube in runtime.installed_cubes()}
     results = []
@@ -437,7 +450,9 @@ def install_verified(
         digest = str(cube.candidate.manifest_digest)
         previous = installed.get(name)
         final = cube_dir(home, name, digest)
-        if previous is not None and previous.manifest_digest == digest and final.is_dir():
+        same = previous is not None and previous.manifest_digest == digest
+        if same and final.is_dir() and not force:
+            assert previous is not None
             results.append(
                 InstallResult(
                     name,
@@ -448,6 +463,8 @@ def install_verified(
                     previous.version,
                     unchanged=True,
                     signers=cube.signers,
+                    yanked=cube.candidate.yanked,
+                    yank_reason=cube.candidate.yank_reason,
                 )
             )
             continue
@@ -459,6 +476,13 @@ def install_verified(
             final.parent.mkdir(parents=True, exist_ok=True)
             if not final.exists():
                 os.rename(staging, final)
+            elif force:
+                # The same digest, reinstalled on purpose (its files may have been damaged):
+                # the freshly checked folder replaces it, the old one is removed after.
+                retired = final.with_name(final.name + ".old-" + os.urandom(4).hex())
+                os.rename(final, retired)
+                os.rename(staging, final)
+                shutil.rmtree(retired, ignore_errors=True)
             else:
                 # A complete folder of this very digest is there already (renames are atomic: an
                 # earlier install interrupted before its commit, or a concurrent one). Its content
@@ -487,6 +511,8 @@ def install_verified(
                 final,
                 previous.version if previous else None,
                 signers=cube.signers,
+                yanked=cube.candidate.yanked,
+                yank_reason=cube.candidate.yank_reason,
             )
         )
     return results

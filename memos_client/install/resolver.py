@@ -127,9 +127,12 @@ def _allows(requirement: Requirement, candidate: Candidate) -> bool:
 class _Provider:
     """The resolvelib provider (duck-typed: resolvelib only calls these methods)."""
 
-    def __init__(self, index: Index, preferred: Mapping[CubeName, Version]) -> None:
+    def __init__(
+        self, index: Index, preferred: Mapping[CubeName, Version], with_dependencies: bool = True
+    ) -> None:
         self._index = index
         self._preferred = preferred
+        self._with_dependencies = with_dependencies
         self._seen: dict[CubeName, Sequence[Candidate]] = {}
 
     def all_candidates(
@@ -182,7 +185,7 @@ class _Provider:
         return _allows(requirement, candidate)
 
     def get_dependencies(self, candidate: Candidate) -> list[Requirement]:
-        return candidate.requirements()
+        return candidate.requirements() if self._with_dependencies else []
 
     def narrow_requirement_selection(
         self,
@@ -200,8 +203,11 @@ def resolve(
     index: Index,
     preferred: Mapping[CubeName, Version] | None = None,
     max_rounds: int = 2000,
+    *,
+    with_dependencies: bool = True,
 ) -> dict[CubeName, Candidate]:
-    """Choose one candidate per cube so every requirement and dependency holds.
+    """Choose one candidate per cube so every requirement and dependency holds
+    (``with_dependencies=False``: the requirements alone, as ``--no-deps``).
 
     Raises :class:`NotFoundError` for an unknown cube and :class:`ResolutionError` with one
     readable sentence when the set cannot be satisfied.
@@ -209,7 +215,7 @@ def resolve(
     from resolvelib import BaseReporter, Resolver
     from resolvelib.resolvers import ResolutionImpossible, ResolutionTooDeep
 
-    provider = _Provider(index, preferred or {})
+    provider = _Provider(index, preferred or {}, with_dependencies)
     resolver: Any = Resolver(provider, BaseReporter())  # type: ignore[arg-type]
     try:
         result = resolver.resolve(list(requirements), max_rounds=max_rounds)

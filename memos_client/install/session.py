@@ -40,6 +40,12 @@ class Options(msgspec.Struct):
     upgrade: bool = False
     progress: ProgressFactory | None = None
     lock_pins: dict[str, tuple[str, ...]] | None = None
+    #: ``--no-deps``: install the named cubes only, not their dependencies.
+    no_deps: bool = False
+    #: ``--force-reinstall``: reinstall cubes even when the same version is installed.
+    force_reinstall: bool = False
+    #: ``--dry-run``: resolve and report; nothing installed, removed or written (cache too).
+    dry_run: bool = False
 
 
 class Session(msgspec.Struct):
@@ -100,7 +106,9 @@ class Session(msgspec.Struct):
 
 def open_session(options: Options) -> Session:
     """A session for ``options`` (reads trusted keys and pins from ``MEMOS_HOME``)."""
-    registry = CachedRegistry(options.index_url, options.cache, offline=options.offline)
+    registry = CachedRegistry(
+        options.index_url, options.cache, offline=options.offline, read_only=options.dry_run
+    )
     return Session(options, registry, trusted_keys(options.home), load_pins(options.home))
 
 

@@ -7,7 +7,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from memos_client.errors import NotFoundError, TrustError, UsageError
+from memos_client.errors import TrustError, UsageError
 from memos_client.install.installer import (
     InstallResult,
     VerifiedCube,
@@ -15,6 +15,7 @@ from memos_client.install.installer import (
     remove_cube_files,
     signed_dependencies,
 )
+from memos_client.install.plan import check_installed
 from memos_client.install.requirements import Requirement
 from memos_client.install.resolver import Candidate, resolve
 from memos_client.install.session import Options, Session, open_runtime, open_session
@@ -70,7 +71,10 @@ def _downloading(session: Session, cubes: Sequence[VerifiedCube]) -> Iterator[No
     if registry.offline:
         registry.download_blobs(missing)  # refuses at once, naming a missing blob
     progress = session.options.progress
-    bar = progress(sum(missing.values()), "downloading") if progress else nullcontext(None)
+    names = [str(cube.candidate.name) for cube in cubes if set(cube.blobs) & set(missing)]
+    what = names[0] if len(names) == 1 else f"{len(names)} cubes ({', '.join(names[:3])}...)"
+    total = sum(missing.values())
+    bar = progress(total, f"download {what}") if progress else nullcontext(None)
     with bar as advance:
         download = registry.start_download(missing, advance)
         try:
@@ -132,14 +136,18 @@ def install_requirements(
             # Something may be installed: the resolver keeps installed versions that still fit.
             runtime = open_runtime(options.home)
             preferred = _preferred(runtime, options.upgrade)
-        resolved = resolve(requirements, session.registry, preferred)
+        resolved = resolve(
+            requirements, session.registry, preferred, with_dependencies=not options.no_deps
+        )
         cubes = authenticate_resolved(session, resolved)
         with _downloading(session, cubes):
             for cube in cubes:
                 session.validate(cube)
             if runtime is None:
                 runtime = open_runtime(options.home)
-        results = install_verified(cubes, options.cache, runtime, options.home)
+        results = install_verified(
+            cubes, options.cache, runtime, options.home, force=options.force_reinstall
+        )
         return results, session.save_pins()
     finally:
         session.close()
@@ -169,13 +177,19 @@ def install_bundle_files(
             if requirement.name not in fixed
         ]
         dependencies: list[VerifiedCube] = []
-        if needed:
+        if needed and not options.no_deps:
             resolved = resolve(needed, session.registry, _preferred(runtime, options.upgrade))
             dependencies = authenticate_resolved(session, resolved)
             with _downloading(session, dependencies):
                 for cube in dependencies:
                     session.validate(cube)
-        results = install_verified([*dependencies, *local], options.cache, runtime, options.home)
+        results = install_verified(
+            [*dependencies, *local],
+            options.cache,
+            runtime,
+            options.home,
+            force=options.force_reinstall,
+        )
         return results, session.save_pins()
     finally:
         session.close()
@@ -188,11 +202,7 @@ def uninstall(names: Sequence[CubeName], options: Options) -> list[tuple[str, st
     runtime = open_runtime(options.home)
     try:
         installed = {c.name: c for c in runtime.installed_cubes()}
-        unknown = [name for name in names if name not in installed]
-        if unknown:
-            raise NotFoundError(
-                f"not installed: {', '.join(unknown)}; `memos list` shows what is installed"
-            )
+        check_installed(names, installed)
         removed: list[tuple[str, str, int]] = []
         for name in names:
             count = runtime.uninstall_cube(name)
