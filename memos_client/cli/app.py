@@ -88,6 +88,93 @@ class Parser(cli_args.Parser):
         super()._check_value(action, value)
 
 
+#: The sections of ``memos --help``, in order, and the top-level commands each lists. A command
+#: in none of them is listed under "other commands" (tests/cli/test_help.py wants none there).
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "packaging (author and sign cubes)": ("keygen", "init", "pack", "verify", "inspect"),
+    "registry (publish and find cubes)": (
+        "login",
+        "logout",
+        "whoami",
+        "publish",
+        "yank",
+        "search",
+        "token",
+        "key",
+    ),
+    "installing (cubes into this machine)": (
+        "install",
+        "uninstall",
+        "download",
+        "list",
+        "show",
+        "tree",
+        "lock",
+        "sync",
+        "check",
+        "cache",
+        "trust",
+    ),
+    "runtime (the memories of installed and local cubes)": (
+        "add",
+        "query",
+        "get",
+        "update",
+        "delete",
+        "plan",
+        "history",
+        "rollback",
+        "diff",
+        "access",
+        "audit",
+        "purge",
+        "lifecycle",
+        "principal",
+        "export",
+        "import",
+        "serve",
+        "mcp",
+    ),
+    "models (KV snapshots, LoRA adapters, generation)": ("activate", "consolidate", "generate"),
+}
+
+
+class TopParser(Parser):
+    """``memos``'s own parser: its help lists the commands by section (:data:`SECTIONS`)."""
+
+    def format_help(self) -> str:
+        """Usage, description, options, then one section of commands per :data:`SECTIONS`."""
+        formatter = self._get_formatter()
+        formatter.add_usage(self.usage, self._actions, self._mutually_exclusive_groups)
+        formatter.add_text(self.description)
+        commands: dict[str, argparse.Action] = {}
+        for group in self._action_groups:
+            subparsers = [
+                a for a in group._group_actions if isinstance(a, argparse._SubParsersAction)
+            ]
+            if subparsers:
+                commands = {a.dest: a for a in subparsers[0]._choices_actions}
+                continue
+            formatter.start_section(group.title)
+            formatter.add_text(group.description)
+            formatter.add_arguments(group._group_actions)
+            formatter.end_section()
+        listed: set[str] = set()
+        for title, names in [*SECTIONS.items(), ("other commands", tuple(commands))]:
+            shown = [commands[name] for name in names if name in commands and name not in listed]
+            if not shown:
+                continue
+            listed.update(action.dest for action in shown)
+            formatter.start_section(title)
+            for action in shown:
+                formatter.add_argument(action)
+            formatter.end_section()
+        formatter.add_text(
+            "`memos COMMAND --help` describes a command; docs/cli.md the options, JSON output and exit codes."
+        )
+        return formatter.format_help()
+
+
 def _summary(function: Handler) -> str:
     return (function.__doc__ or "").strip().split("\n", 1)[0]
 
@@ -164,7 +251,7 @@ def _apply_global_options(parser: Parser, prefix: list[str]) -> None:
 
 def build_parser() -> Parser:
     """The parser of every command registered so far (the ones whose modules are imported)."""
-    parser = Parser(prog="memos", description=DESCRIPTION, allow_abbrev=False)
+    parser = TopParser(prog="memos", description=DESCRIPTION, allow_abbrev=False)
     _add_global_options(parser)
     parser.set_defaults(handler=None, parser=parser)
     commands = _subcommands(parser)

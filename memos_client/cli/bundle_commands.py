@@ -129,6 +129,14 @@ def init(directory: Path, name: str, from_dir: Path | None, json_output: bool) -
     print("  edit memcube.toml (description, license), then `memos pack`")
 
 
+def _source_bytes(directory: Path) -> int:
+    """The size of the files under a source directory (what ``memos pack`` reads)."""
+    try:
+        return sum(p.stat().st_size for p in directory.rglob("*") if p.is_file())
+    except OSError:
+        return 0  # pack itself reports an unreadable source
+
+
 def _print_init(directory: Path, name: str, documents: list[str], skipped: list[str]) -> None:
     from memos_client.cli.output import print_json
 
@@ -155,11 +163,14 @@ def _print_init(directory: Path, name: str, documents: list[str], skipped: list[
 def pack(directory: Path, output: Path | None, key: str, unsigned: bool, json_output: bool) -> None:
     """Build and sign a .memcube bundle from a cube source directory."""
     from memos_client.authoring.packer import pack as pack_bundle
-    from memos_client.cli.output import print_json
+    from memos_client.cli.output import print_json, progress_bar
     from memos_client.trust.keystore import load_signing_key
 
     keys = [] if unsigned else [load_signing_key(key)]
-    result = pack_bundle(directory, output, keys)
+    # The bar counts the bytes of the source files as they are copied or encoded into parts;
+    # it shows only when that is large (activation snapshots, adapter weights, big memory files).
+    with progress_bar(_source_bytes(directory), f"pack {directory.name}") as advance:
+        result = pack_bundle(directory, output, keys, advance)
     if json_output:
         print_json(
             {
@@ -194,7 +205,7 @@ def verify(bundle: Path, key: list[Path] | None, allow_unsigned: bool, json_outp
     from mip.archive import read_archive
 
     with (
-        progress_bar(bundle.stat().st_size, "verifying") as advance,
+        progress_bar(bundle.stat().st_size, f"verify {bundle.name}") as advance,
         read_archive(bundle) as archive,
     ):
         # Hash the blobs from now on: loading keys and the signature code overlaps the hashing.

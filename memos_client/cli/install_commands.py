@@ -37,7 +37,7 @@ def _options(
 ) -> Options:
     """The install options of a command; with ``-v``, which registry it uses and why
     (``registry_from``: a file that named it, else options.index_url_source)."""
-    from memos_client.cli.output import progress_bar
+    from memos_client.cli.output import progress_bar, progress_counter
     from memos_client.config import memos_cache_dir, memos_home
     from memos_client.install.cache import Cache
     from memos_client.install.fetch import default_registry_url
@@ -54,6 +54,7 @@ def _options(
         allow_unsigned=allow_unsigned,
         upgrade=upgrade,
         progress=None if json_output else progress_bar,
+        counter=None if json_output else progress_counter,
     )
 
 

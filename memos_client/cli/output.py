@@ -60,13 +60,17 @@ def printable(text: str) -> str:
 
 
 def format_size(size: int) -> str:
-    """A human size: 1.2 MB, 512 B."""
-    value = float(size)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{size} B"
+    """A human size, as everywhere (:func:`mip.units.format_size`): ``1.5 KiB``, ``512 B``."""
+    from mip.units import format_size as shown
+
+    return shown(size)
+
+
+def _stderr_console() -> Any:
+    """A rich console on stderr (rich's default is stdout, where results and JSON go)."""
+    from rich.console import Console
+
+    return Console(stderr=True)
 
 
 @contextmanager
@@ -79,11 +83,34 @@ def progress_bar(total: int, description: str) -> Iterator[Callable[[int], None]
         BarColumn,
         DownloadColumn,
         Progress,
+        TextColumn,
         TimeRemainingColumn,
         TransferSpeedColumn,
     )
 
-    columns = (BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
-    with Progress(*columns, transient=True) as progress:
+    # binary_units: the sizes the rest of the CLI prints (mip.units).
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(binary_units=True),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=_stderr_console(), transient=True) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda count: progress.advance(task, count)
+
+
+@contextmanager
+def progress_counter(total: int, description: str) -> Iterator[Callable[[int], None] | None]:
+    """Yield an ``advance(n)`` callback drawing ``DESCRIPTION  n/total`` on stderr (items, not
+    bytes: memories indexed), or ``None`` in pipes, under ``-q``/``--json``, or for a few items."""
+    if not progress_wanted() or total < 200:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=_stderr_console(), transient=True) as progress:
         task = progress.add_task(description, total=total)
         yield lambda count: progress.advance(task, count)

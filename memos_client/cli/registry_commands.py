@@ -168,7 +168,7 @@ def publish(bundle: Path, index_url: str | None, token: str | None, json_output:
     client = _client(index_url, token)
     try:
         with progress_bar(
-            bundle.stat().st_size if bundle.is_file() else 0, "publishing"
+            bundle.stat().st_size if bundle.is_file() else 0, f"publish {bundle.name}"
         ) as advance:
             outcome = publish_bundle(bundle, client, progress=advance)
     finally:

@@ -23,8 +23,8 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import suppress
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +39,10 @@ from mip.digests import Digest, digest_bytes, digest_hex, parse_digest
 from mip.errors import MIPError
 from mip.limits import DEFAULT_LIMITS
 from mip.names import CubeName
+
+#: ``progress(total, description)``: a context giving an ``advance(count)`` callback, or
+#: ``None`` when nothing is drawn (the CLI passes its progress bar; the library draws nothing).
+ProgressFactory = Callable[[int, str], AbstractContextManager[Callable[[int], None] | None]]
 
 if TYPE_CHECKING:
     from memos_client.runtime import MemOS
@@ -435,11 +439,13 @@ def install_verified(
     home: Path,
     *,
     force: bool = False,
+    counter: ProgressFactory | None = None,
 ) -> list[InstallResult]:
     """Steps 3 and 4 for each cube (blobs must be cached); dependencies first.
 
     ``force`` (``--force-reinstall``): a cube installed at the same digest is staged, checked
-    and imported again, and its folder replaced, instead of being left as it is."""
+    and imported again, and its folder replaced, instead of being left as it is. ``counter``
+    draws ``index NAME  n/total`` while a cube's memories are indexed."""
     sweep_leftovers(home, runtime.installed_digests(), time.time())
     installed = {cube.name: cube for cube in runtime.installed_cubes()}
     results = []
@@ -492,14 +498,22 @@ def install_verified(
                 os.utime(final)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        count = runtime.install_cube(
-            name,
-            cube.candidate.version_text,
-            digest,
-            _records(cube, final),
-            cube.manifest.get("governance") or {},
-            _runtime_parts(cube, final),
+        memories = sum(
+            int(part.get("count") or 0)
+            for part in cube.manifest.get("parts", [])
+            if part.get("kind") == "plaintext"
         )
+        drawing = counter(memories, f"index {name}") if counter else nullcontext(None)
+        with drawing as advance:
+            count = runtime.install_cube(
+                name,
+                cube.candidate.version_text,
+                digest,
+                _records(cube, final),
+                cube.manifest.get("governance") or {},
+                _runtime_parts(cube, final),
+                progress=advance,
+            )
         if previous is not None and previous.manifest_digest != digest:
             shutil.rmtree(cube_dir(home, name, previous.manifest_digest), ignore_errors=True)
         results.append(

@@ -7,8 +7,7 @@ pins, and remember first-use pins the same way.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,17 +15,18 @@ import msgspec
 
 from memos_client.install.cache import Cache
 from memos_client.install.fetch import CachedRegistry
-from memos_client.install.installer import VerifiedCube, authenticate_envelope, validate_manifest
+from memos_client.install.installer import (
+    ProgressFactory,
+    VerifiedCube,
+    authenticate_envelope,
+    validate_manifest,
+)
 from memos_client.install.resolver import Candidate
 from memos_client.trust.store import NamespacePin, load_pins, save_pins, trusted_keys
 
 if TYPE_CHECKING:
     from memos_client.runtime import MemOS
     from mip.keys import PublicKey
-
-#: ``progress(total_bytes, description)``: a context giving an ``advance(count)`` callback, or
-#: ``None`` when nothing is drawn (the CLI passes its progress bar; the library draws nothing).
-ProgressFactory = Callable[[int, str], AbstractContextManager[Callable[[int], None] | None]]
 
 
 class Options(msgspec.Struct):
@@ -39,6 +39,8 @@ class Options(msgspec.Struct):
     allow_unsigned: bool = False
     upgrade: bool = False
     progress: ProgressFactory | None = None
+    #: Like ``progress``, counting items (memories indexed) instead of bytes.
+    counter: ProgressFactory | None = None
     lock_pins: dict[str, tuple[str, ...]] | None = None
     #: ``--no-deps``: install the named cubes only, not their dependencies.
     no_deps: bool = False

@@ -8,6 +8,7 @@ from typing import Any
 
 from memos_client.install.installer import cube_dir
 from memos_client.install.requirements import Requirement
+from mip.units import format_size
 
 
 def installed_view(home: Path, requirement: Requirement) -> dict[str, Any] | None:
@@ -72,5 +73,5 @@ def render_installed(view: dict[str, Any]) -> str:
         f"  path:      {view['path']}",
     ]
     for part in view.get("parts", []):
-        lines.append(f"  part {part['name']} ({part['kind']}, {part['size']} bytes)")
+        lines.append(f"  part {part['name']} ({part['kind']}, {format_size(part['size'])})")
     return "\n".join(lines) + "\n"

@@ -146,7 +146,12 @@ def install_requirements(
             if runtime is None:
                 runtime = open_runtime(options.home)
         results = install_verified(
-            cubes, options.cache, runtime, options.home, force=options.force_reinstall
+            cubes,
+            options.cache,
+            runtime,
+            options.home,
+            force=options.force_reinstall,
+            counter=options.counter,
         )
         return results, session.save_pins()
     finally:
@@ -189,6 +194,7 @@ def install_bundle_files(
             runtime,
             options.home,
             force=options.force_reinstall,
+            counter=options.counter,
         )
         return results, session.save_pins()
     finally:
@@ -272,7 +278,9 @@ def sync(
         with _downloading(session, cubes):
             for cube in cubes:
                 session.validate(cube)
-        results = install_verified(cubes, options.cache, runtime, options.home)
+        results = install_verified(
+            cubes, options.cache, runtime, options.home, counter=options.counter
+        )
         extra = [c.name for c in runtime.installed_cubes() if c.name not in candidates]
     finally:
         session.close()

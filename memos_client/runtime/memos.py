@@ -10,7 +10,7 @@ import contextlib
 import json
 import os
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -559,11 +559,16 @@ class MemOS:
         records: Iterable[dict[str, Any]],
         governance: dict[str, Any] | None = None,
         parts: list[dict[str, Any]] | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> int:
-        """Replace a cube's installed content atomically; returns its memory count."""
+        """Replace a cube's installed content atomically; returns its memory count.
+
+        ``progress(n)`` is called as memories are indexed (n more done)."""
         from memos_client.runtime.cubes import install_cube
 
-        return install_cube(self, name, version, manifest_digest, records, governance, parts)
+        return install_cube(
+            self, name, version, manifest_digest, records, governance, parts, progress
+        )
 
     def uninstall_cube(self, name: str) -> int:
         """Remove an installed cube: its memories become Deleted tombstones; returns how many."""
