@@ -43,4 +43,15 @@ def assert_snapshot(name: str, text: str, *folders: Path) -> None:
         return
     assert path.is_file(), f"no snapshot {path.name}: run with MEMOS_UPDATE_SNAPSHOTS=1"
     expected = path.read_text("utf-8")
-    assert shown == expected, f"{path.name} changed (MEMOS_UPDATE_SNAPSHOTS=1 to accept)"
+    if shown != expected:
+        import difflib
+
+        diff = "".join(
+            difflib.unified_diff(
+                expected.splitlines(keepends=True),
+                shown.splitlines(keepends=True),
+                path.name,
+                "now",
+            )
+        )
+        raise AssertionError(f"{path.name} changed (MEMOS_UPDATE_SNAPSHOTS=1 to accept):\n{diff}")
