@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from memos_client.errors import NotFoundError, UsageError
-from memos_client.runtime.governance import Governor
+from memos_client.runtime.governance import OWNER, Governor
 from memos_client.runtime.memory_types import to_rfc3339, utc_now
 from memos_client.runtime.store.database import Store
 
@@ -52,15 +52,18 @@ def cube_name(cube: str) -> str:
 
 
 def ensure_cube(context: RuntimeContext, cube: str, action: str) -> None:
-    """Create a local cube the first time something is written to it, then check the acting
-    principal may write it."""
+    """Create a local cube the first time something is written to it (its creator administers
+    it), then check the acting principal may write it."""
     rows = context.store.query("SELECT 1 FROM cubes WHERE name = ?", [cube])
     if not rows:
+        governance: dict[str, Any] = {"access": dict(LOCAL_GOVERNANCE["access"])}
+        if context.principal != OWNER:
+            governance["access"]["admin"] = [context.principal]
         with context.store.write() as connection:
             connection.execute(
                 "INSERT OR IGNORE INTO cubes (name, origin, governance, created) "
                 "VALUES (?, 'local', ?, ?)",
-                (cube, json.dumps(LOCAL_GOVERNANCE), to_rfc3339(utc_now())),
+                (cube, json.dumps(governance), to_rfc3339(utc_now())),
             )
     context.governor.require(context.principal, cube, "write", action)
 

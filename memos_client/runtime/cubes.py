@@ -42,8 +42,8 @@ def _check_governance(governance: dict[str, Any] | None) -> dict[str, Any]:
         raise UsageError("governance must be the manifest's governance object")
     value = json.loads(json.dumps(governance, default=str))
     access = value.setdefault("access", {})
-    for key in ("read", "write"):
-        names = access.setdefault(key, ["*"])
+    for key in ("read", "write", "admin"):
+        names = access.setdefault(key, ["*"]) if key != "admin" else access.get(key, [])
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise UsageError(f"governance.access.{key} must be a list of principal names")
     return value  # type: ignore[no-any-return]

@@ -138,10 +138,16 @@ class MemOS:
         self.governor.add_principal(self.principal, name)
 
     def set_access(
-        self, cube: str, *, read: list[str] | None = None, write: list[str] | None = None
+        self,
+        cube: str,
+        *,
+        read: list[str] | None = None,
+        write: list[str] | None = None,
+        admin: list[str] | None = None,
     ) -> dict[str, Any]:
-        """Set which principals may read and write a cube (``"*"``: anyone)."""
-        return self.governor.set_access(self.principal, cube_name(cube), read, write)
+        """Set which principals may read and write a cube (``"*"``: anyone) and which may
+        change this policy (``admin``); needs the admin right (write is not grant)."""
+        return self.governor.set_access(self.principal, cube_name(cube), read, write, admin)
 
     def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
         """The latest audit entries, newest first (only the owner may read the log)."""
