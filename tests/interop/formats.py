@@ -223,6 +223,16 @@ def memos_general_dump(path: Path) -> Path:
     return path
 
 
+def letta_v1_agent_conversation() -> list[dict[str, Any]]:
+    """Messages of a ``letta_v1_agent``, which answers in its message text (no ``send_message``)
+    and keeps its reasoning in ``reasoning`` parts, as the agent files of letta-ai/agent-file's
+    later agents (lettabot-builder, ezra) hold them."""
+    return [
+        {"type": "message", "role": "user", "content": [{"type": "text", "text": "What do you know about me?", "signature": None}], "name": None, "otid": None, "sender_id": None, "batch_item_id": None, "group_id": None, "id": "message-1", "model": None, "agent_id": "agent-0", "tool_calls": None, "tool_call_id": None, "tool_returns": [], "created_at": "2026-01-10T10:00:00+00:00", "approve": None, "approval_request_id": None, "denial_reason": None, "approvals": None},
+        {"type": "message", "role": "assistant", "content": [{"type": "reasoning", "is_native": True, "reasoning": "Check the human block.", "signature": "abc"}, {"type": "text", "text": "You live in Lyon and love trains.", "signature": None}], "name": None, "otid": None, "sender_id": None, "batch_item_id": None, "group_id": None, "id": "message-2", "model": "claude-sonnet-4-5", "agent_id": "agent-0", "tool_calls": None, "tool_call_id": None, "tool_returns": [], "created_at": "2026-01-10T10:00:05+00:00", "approve": None, "approval_request_id": None, "denial_reason": None, "approvals": None},
+    ]  # fmt: skip
+
+
 def letta_v2(
     *, messages: bool = True, passages: int = 0, tool_code: str | None = None
 ) -> dict[str, Any]:
