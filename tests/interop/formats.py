@@ -20,6 +20,7 @@ import io
 import json
 import uuid
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +59,15 @@ MEM0_MEMORIES = [
 ]
 
 
-def mem0_export(path: Path, memories: list[tuple[str, str, list[str]]] = MEM0_MEMORIES) -> Path:
-    """An OpenMemory export zip, as ``POST /api/v1/backup/export`` returns it."""
+def mem0_export(
+    path: Path,
+    memories: list[tuple[str, str, list[str]]] = MEM0_MEMORIES,
+    edit: Callable[[dict[str, Any]], None] | None = None,
+    logical_extra: dict[str, Any] | None = None,
+) -> Path:
+    """An OpenMemory export zip, as ``POST /api/v1/backup/export`` returns it (``edit`` may
+    change its ``memories.json`` first; ``logical_extra``: fields added to each line of
+    ``memories.jsonl.gz``)."""
     rows = [
         mem0_memory(i, content, state, cats) for i, (content, state, cats) in enumerate(memories)
     ]
@@ -126,6 +134,8 @@ def mem0_export(path: Path, memories: list[tuple[str, str, list[str]]] = MEM0_ME
             "generated_at": "2025-08-01T12:00:00+00:00",
         },
     }
+    if edit is not None:
+        edit(payload)
     buffer = io.BytesIO()
     with gzip.GzipFile(fileobj=buffer, mode="wb") as gz:
         for row in rows:
@@ -137,7 +147,8 @@ def mem0_export(path: Path, memories: list[tuple[str, str, list[str]]] = MEM0_ME
                 "updated_at": row["updated_at"],
                 "state": row["state"],
                 "app": "claude",
-                "categories": [CATEGORIES[c] for c in row["category_ids"]],
+                "categories": [CATEGORIES[c] for c in row["category_ids"] or []],
+                **(logical_extra or {}),
             }
             gz.write((json.dumps(record) + "\n").encode("utf-8"))
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:

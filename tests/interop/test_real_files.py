@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import pickle
 import shutil
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -355,3 +356,97 @@ def test_a_malformed_real_file_changes_nothing(
     assert err == "error: " + message.format(path=path) + "\n"
     assert all_bytes(home) == before
     assert [i.text for i in memories(home, "me/x").values()] == ["Existing memory."]
+
+
+def mem0_fields(path: Path) -> set[str]:
+    """Every field of an OpenMemory export's memories.json that has a value."""
+    with zipfile.ZipFile(path) as archive:
+        dump = json.loads(archive.read("memories.json"))
+    handled = ("memories", "user", "status_history", "access_controls")
+    fields = named("", dump, handled) | named("user", dump["user"], ("name", "email"))
+    for row in dump["memories"]:
+        if row["state"] != "deleted" and (row["content"] or "").strip():
+            fields |= named("memory", row)
+    return fields
+
+
+def test_a_mem0_export_has_every_field_reported(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = formats.mem0_export(tmp_path / "export.zip")
+    code, report, err = cli(capsys, "import", str(path), "--json")
+    assert code == 0, err
+    assert mem0_fields(path) - reported(report) == set()
+    assert unknown(report) == []
+
+
+def test_a_mem0_export_with_unknown_and_null_fields(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def edit(dump: dict[str, Any]) -> None:
+        dump["memories"][0].update(pinned=True, metadata=None, app_id=None, updated_at=None)
+        dump["memories"][1].update(content=None)
+        dump["memories"][2].update(category_ids=None, created_at="yesterday")
+        dump["user"].update(name=None, email=None, plan="pro")
+        dump["categories"][0]["description"] = None
+        dump["webhooks"] = [{"url": "https://example.org"}]
+
+    path = formats.mem0_export(tmp_path / "export.zip", edit=edit, logical_extra={"score": 1})
+    code, report, err = cli(capsys, "import", str(path), "--json")
+    assert code == 0, err
+    assert set(unknown(report)) == {
+        "memory.pinned",
+        "user.plan",
+        "webhooks",
+        "memories.jsonl.gz.score",
+    }
+    notes = {n["field"]: n for n in report["fields"]}
+    assert notes["memory.created_at"]["reason"] == "not a timestamp this importer can read"
+    items = {i.text: i for i in memories(home, "mem0/alice").values()}
+    assert "Is allergic to penicillin." not in items  # its content is null
+    assert items["Prefers window seats on trains."].metadata["app"] == "claude"  # from the gzip
+    assert None not in items["Used to live in Porto."].metadata.values()
+
+
+MEM0_ITEMS = [
+    {"id": "7f3a9c2e-1b4d-4e8f-9a6b-2c5d8e1f0a3b", "memory": "Likes hiking in the Alps", "hash": "1c9d6ef6c5e04e7e3d0c0b3f5a1d2e4f", "metadata": {"source": "chat"}, "created_at": "2025-03-02T10:11:12.345678-08:00", "updated_at": None, "user_id": "alice", "agent_id": None, "run_id": None},
+    {"id": "8e4b0d3f-2c5e-4f90-8b7c-3d6e9f2a1b4c", "memory": "Is vegetarian", "hash": "2d0e7f07d6f15f8f4e1d1c4a6b2e3f5a", "metadata": None, "created_at": "2025-03-02T10:12:00-08:00", "updated_at": "2025-04-01T09:00:00-07:00", "user_id": "alice", "role": "user", "categories": ["food"]},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("layout", ["results", "list"])
+def test_mem0s_own_memory_list(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], layout: str
+) -> None:
+    """What mem0's ``Memory.get_all()`` returns, saved as JSON: ``{"results": [...]}`` since
+    mem0 1.1, the bare list before; not mistaken for a MemOS dump (items with ``memory``)."""
+    document: Any = {"results": MEM0_ITEMS, "relations": [{"source": "alice", "relationship": "likes", "target": "alps"}]}  # fmt: skip
+    path = tmp_path / "mem0.json"
+    path.write_text(json.dumps(document if layout == "results" else MEM0_ITEMS))
+    code, report, err = cli(capsys, "import", str(path), "--json")
+    assert code == 0, err
+    assert (report["format"], report["cube"], report["imported"]) == ("mem0", "mem0/alice", 2)
+    assert unknown(report) == []
+    fields = named("", MEM0_ITEMS[0]) | named("", MEM0_ITEMS[1])
+    if layout == "results":
+        fields.add("relations")
+    assert fields - reported(report) == set()
+    items = memories(home, "mem0/alice")
+    hiking = items["7f3a9c2e-1b4d-4e8f-9a6b-2c5d8e1f0a3b"]
+    assert hiking.created == "2025-03-02T18:11:12.345678Z"
+    assert hiking.metadata == {"mem0_metadata": {"source": "chat"}, "user_id": "alice"}
+    veggie = items["8e4b0d3f-2c5e-4f90-8b7c-3d6e9f2a1b4c"]
+    assert veggie.tags == ["food"]
+    assert veggie.metadata["role"] == "user"
+    assert veggie.metadata["updated_at"] == "2025-04-01T16:00:00.000000Z"
+
+
+def test_a_malformed_mem0_memory_list(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "mem0.json"
+    path.write_text(json.dumps({"results": [MEM0_ITEMS[0], {**MEM0_ITEMS[1], "memory": 7}]}))
+    code, _, err = cli(capsys, "import", str(path))
+    assert code == 2
+    assert err == f"error: {path}: results[1].memory: must be a string\n"
+    assert not home.exists() or MemOS(home=home, embedder="hashing").cubes() == []
