@@ -324,7 +324,7 @@ _CODE = "code: never run, never imported"
 _CREDENTIALS = "may hold credentials: never copied"
 #: Fields of the top level and of agents that are handled whole: code, credentials, settings.
 _WHOLE = {
-    "tools": "tool definitions: not memory, their code never run (each tool listed below)",
+    "tools": "tool definitions, not memory: their code is never run or imported",
     "mcp_servers": "MCP server connection settings, not memory",
     "skills": "skills (instructions and scripts): " + _CODE,
     "tool_exec_environment_variables": _CREDENTIALS,

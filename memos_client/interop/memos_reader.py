@@ -170,7 +170,7 @@ def _record(item: Any, index: int, where: str, ledger: Ledger) -> dict[str, Any]
     if not isinstance(item, dict):
         raise field_error(where, at, f"expected an object, got {type(item).__name__}")
     memory_id, text, metadata = item.get("id"), item.get("memory"), item.get("metadata", {})
-    if not isinstance(memory_id, str) or not memory_id.strip():
+    if memory_id is not None and (not isinstance(memory_id, str) or not memory_id.strip()):
         raise field_error(where, f"{at}.id", "must be a non-empty string")
     if not isinstance(text, str):
         raise field_error(where, f"{at}.memory", "must be a string")
@@ -188,10 +188,14 @@ def _record(item: Any, index: int, where: str, ledger: Ledger) -> dict[str, Any]
         return None
     if status not in _STATUS:
         raise field_error(where, f"{at}.metadata.status", f"unknown status {status!r}")
-    ledger.kept("id", "id")
+    if memory_id is not None:
+        ledger.kept("id", "id")
     ledger.kept("memory", "text")
     ledger.kept("metadata.status", "state")
-    record: dict[str, Any] = {"id": memory_id, "text": text, "state": _STATUS[status]}
+    # No id (MemOS makes one up when it loads such an item): the runtime names it by content.
+    record: dict[str, Any] = {"text": text, "state": _STATUS[status]}
+    if memory_id is not None:
+        record["id"] = memory_id
     out: dict[str, Any] = {}
     tags = metadata.get("tags")
     if tags is not None:
