@@ -436,4 +436,3 @@ def _hashes(values: Sequence[str]) -> list[bytes]:
         return [base64.b64decode(value, validate=True) for value in values]
     except (binascii.Error, ValueError) as exc:
         raise InvalidProofError("a proof hash is not base64") from exc
-
