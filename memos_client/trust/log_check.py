@@ -131,7 +131,9 @@ class LogCheck:
                 self.warnings.append(message + "; installing unverified (--allow-unlogged)")
                 return None
             raise LogVerificationError(
-                message + ": pass --allow-unlogged to install from it anyway (log_unavailable)",
+                message
+                + ": pass --allow-unlogged to install from it anyway; nothing was installed "
+                "(log_unavailable)",
                 code="log_unavailable",
             ) from exc
         if self.state is None:
@@ -349,8 +351,8 @@ class LogCheck:
                 self.warnings.append(message + "; installing unverified (--allow-unlogged)")
                 return []
             raise LogVerificationError(
-                message + ": run the command once online, or pass --allow-unlogged "
-                "(log_unavailable)",
+                message + ": run the command once online, or pass --allow-unlogged; nothing was "
+                "installed (log_unavailable)",
                 code="log_unavailable",
             )
         try:
@@ -372,7 +374,8 @@ class LogCheck:
                     continue
                 raise LogVerificationError(
                     message + ", and --offline forbids asking the registry: install it once "
-                    "online or from a lockfile made by `memos lock` (log_proof_missing)",
+                    "online or from a lockfile made by `memos lock`; nothing was installed "
+                    "(log_proof_missing)",
                     code="log_proof_missing",
                 )
             try:
