@@ -40,7 +40,7 @@ from memos_client.trust.log_state import (
 from mip.errors import LogForkError, LogKeyChangedError, MIPError
 
 if TYPE_CHECKING:
-    from memos_client.registry.client import RegistryClient
+    from memos_client.trust.log_scan import LogClient
     from mip.registry_api import LogInclusion
     from mip.transparency.checkpoint import Checkpoint
     from mip.transparency.note import NoteVerifier
@@ -115,7 +115,7 @@ class LogCheck:
 
     # -- online ----------------------------------------------------------------------------------
 
-    def _pin(self, client: RegistryClient) -> tuple[NoteVerifier, str] | None:
+    def _pin(self, client: LogClient) -> tuple[NoteVerifier, str] | None:
         """The pinned key (pinning on first use) and the current checkpoint note; ``None`` for
         an allowed registry without a log."""
         from mip.transparency.note import parse_verifier_key
@@ -166,7 +166,7 @@ class LogCheck:
 
     def _extend(
         self,
-        client: RegistryClient,
+        client: LogClient,
         verifier: NoteVerifier,
         previous: Checkpoint,
         current: Checkpoint,
@@ -193,7 +193,7 @@ class LogCheck:
                 f"{previous.size} entries {seen}",
             ) from exc
 
-    def _scan(self, client: RegistryClient, start: int, current: Checkpoint) -> None:
+    def _scan(self, client: LogClient, start: int, current: Checkpoint) -> None:
         """Remember every yank and unyank appended since ``start``."""
         from memos_client.trust.log_scan import read_proven_entries
         from mip.transparency.entries import decode_entry
@@ -213,7 +213,7 @@ class LogCheck:
                 self._events[key] = VersionEvent(entry.event, start + offset)
 
     def verify_online(
-        self, client: RegistryClient, cubes: Sequence[CubeRef], lock_checkpoints: Sequence[str] = ()
+        self, client: LogClient, cubes: Sequence[CubeRef], lock_checkpoints: Sequence[str] = ()
     ) -> list[Verified]:
         """Steps 1-4 of the module docstring for ``cubes``; raises
         :class:`LogVerificationError` naming what was seen."""
@@ -247,7 +247,7 @@ class LogCheck:
 
     def _include_all(
         self,
-        client: RegistryClient,
+        client: LogClient,
         verifier: NoteVerifier,
         note: str,
         current: Checkpoint,
@@ -264,7 +264,7 @@ class LogCheck:
         return [one(cube) for cube in cubes]
 
     def _fetch_inclusion(
-        self, client: RegistryClient, cube: CubeRef, event: str, size: int
+        self, client: LogClient, cube: CubeRef, event: str, size: int
     ) -> LogInclusion:
         try:
             return client.log_inclusion(cube.name, cube.version, event, size)
@@ -278,7 +278,7 @@ class LogCheck:
 
     def _include(
         self,
-        client: RegistryClient,
+        client: LogClient,
         verifier: NoteVerifier,
         note: str,
         current: Checkpoint,

@@ -9,7 +9,7 @@ bundles are immutable URLs, so a CDN in front of the registry serves every byte 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from mip.errors import TileMismatchError
 from mip.transparency.merkle import HASH_SIZE, leaf_hash
@@ -24,18 +24,41 @@ from mip.transparency.tiles import (
 )
 
 if TYPE_CHECKING:
-    from memos_client.registry.client import RegistryClient
+    from mip.registry_api import LogConsistency, LogInclusion, LogInfo
     from mip.transparency.checkpoint import Checkpoint
 
 _WIDTH = 1 << TILE_HEIGHT
 
 
-def _fetch(client: RegistryClient, tiles: list[Tile]) -> list[bytes]:
+class LogClient(Protocol):
+    """The log's reads (spec §12.4), as :class:`memos_client.registry.client.RegistryClient`
+    makes them; the trust layer sits below the registry client, so it names only this seam."""
+
+    def log_info(self) -> LogInfo:
+        """``GET /v1/log``."""
+        ...
+
+    def log_consistency(self, first: int, second: int) -> LogConsistency:
+        """``GET /v1/log/consistency``."""
+        ...
+
+    def log_inclusion(
+        self, name: str, version: str, event: str = "publish", tree_size: int | None = None
+    ) -> LogInclusion:
+        """``GET /v1/log/cubes/.../inclusion``."""
+        ...
+
+    def log_tile(self, tile_path: str, limit: int) -> bytes:
+        """``GET /v1/log/tile/...`` (at most ``limit`` bytes)."""
+        ...
+
+
+def _fetch(client: LogClient, tiles: list[Tile]) -> list[bytes]:
     return [client.log_tile(tile.path(), tile.width * HASH_SIZE) for tile in tiles]
 
 
 def read_proven_entries(
-    client: RegistryClient, checkpoint: Checkpoint, start: int, end: int
+    client: LogClient, checkpoint: Checkpoint, start: int, end: int
 ) -> list[bytes]:
     """Entries ``start`` to ``end - 1`` of the tree ``checkpoint`` signs (verified: the caller
     checked the checkpoint's signature), each one's leaf hash proven by tiles."""
