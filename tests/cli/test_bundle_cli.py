@@ -6,6 +6,7 @@ anything behind outside its target: no partial bundle, no temporary file.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -486,3 +487,16 @@ def test_pack_without_a_key(source: Path, tmp_path: Path) -> None:
         "(or pass --key FILE)\n"
     )
     assert not (tmp_path / "x.memcube").exists()
+
+
+def test_verify_refuses_a_small_order_key(home: Path, tmp_path: Path) -> None:
+    """``--key`` with the identity point: it would "verify" the universal forgery (MIP-1 §6.1)."""
+    der = bytes.fromhex("302a300506032b6570032100") + b"\x01" + bytes(31)
+    key = tmp_path / "identity.pub"
+    key.write_bytes(
+        b"-----BEGIN PUBLIC KEY-----\n" + base64.b64encode(der) + b"\n-----END PUBLIC KEY-----\n"
+    )
+    result = memos("verify", VECTORS / "valid.memcube", "--key", key, home=home)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"error: {key}: refusing a small-order Ed25519 public key")

@@ -344,3 +344,27 @@ def test_bad_cards_are_refused_by_field(card: Any, message: str) -> None:
     with pytest.raises(ManifestError) as caught:
         decode_manifest(encode(document(card=card)))
     assert str(caught.value) == f"invalid manifest: {message}"
+
+
+@pytest.mark.parametrize("duplicated", [False, True], ids=["distinct", "one-repeat"])
+def test_a_one_mebibyte_object_of_keys_decodes_in_linear_time(duplicated: bool) -> None:
+    """MIP-1 §5.1, §9: the duplicate-key check is linear (issue 15: quadratic took minutes).
+
+    ~85,000 keys in 1 MiB: a linear check takes milliseconds, the quadratic one (``list.count``
+    per key) minutes, so the bound below separates them even on a loaded machine.
+    """
+    import time
+
+    doc = document()
+    keys = {f"k{index:06x}": 0 for index in range(85_000)}
+    data = json.dumps({**doc, "x": keys}, separators=(",", ":")).encode()
+    if duplicated:
+        data = data[:-2] + b',"k000000":1}}'
+    assert len(data) <= Limits().max_manifest_bytes
+    start = time.perf_counter()
+    if duplicated:
+        with pytest.raises(ManifestError, match="duplicate JSON keys: k000000"):
+            decode_manifest(data)
+    else:
+        assert decode_manifest(data).name == doc["name"]
+    assert time.perf_counter() - start < 5.0

@@ -230,13 +230,28 @@ def manifest_view(manifest: Manifest, signatures: Iterable[SignatureRecord]) -> 
     )
 
 
+def registered_keys(records: Iterable[SigningKeyRecord]) -> dict[str, PublicKey]:
+    """The registered keys that still load (key id -> key).
+
+    A key stored before MIP-1 §6.1 refused small-order keys no longer loads: it is trusted for
+    nothing (its signatures show as unverified) instead of breaking every page and publish.
+    """
+    keys = {}
+    for record in records:
+        try:
+            keys[record.key_id] = PublicKey.from_pem(record.public_key_pem.encode())
+        except MIPError:
+            continue
+    return keys
+
+
 def check_signatures(envelope: Envelope, keys: list[SigningKeyRecord]) -> list[SignatureRecord]:
     """Check each signature of ``envelope`` against the registered keys, one by one.
 
     ``mip.dsse.verify`` answers whether the envelope as a whole is trusted; the page shows each
     signer, so each signature is tried here (its key id first, as DSSE treats ids as hints).
     """
-    trusted = {record.key_id: PublicKey.from_pem(record.public_key_pem.encode()) for record in keys}
+    trusted = registered_keys(keys)
     message = pae(envelope.payload_type, envelope.payload)
     checks = []
     for signature in envelope.signatures:
