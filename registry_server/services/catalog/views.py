@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from mip.dsse import Envelope, pae, parse_envelope
+from mip.errors import MIPError
 from mip.keys import PublicKey
 from mip.manifest import decode_manifest
 from mip.models import ActivationPart, Manifest, ModelFingerprint, ParameterPart, PlaintextPart
