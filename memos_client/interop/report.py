@@ -53,14 +53,16 @@ class Ledger:
 
     def kept(self, field: str, target: str, count: int = 1) -> None:
         """``field`` was imported as ``target``."""
-        note = self._fields.setdefault((field, "kept"), FieldNote(field, "kept", target))
+        note = self._fields.get((field, "kept"))
+        if note is None:  # built once per field, not once per item: imports run this per field
+            note = self._fields[field, "kept"] = FieldNote(field, "kept", target)
         note.count += count
 
     def lost(self, field: str, reason: str, count: int = 1) -> None:
         """``field`` was not imported, because ``reason``."""
-        note = self._fields.setdefault(
-            (field, "dropped"), FieldNote(field, "dropped", None, reason)
-        )
+        note = self._fields.get((field, "dropped"))
+        if note is None:
+            note = self._fields[field, "dropped"] = FieldNote(field, "dropped", None, reason)
         note.count += count
 
     def rest(
