@@ -80,6 +80,17 @@ class Ledger:
                 continue
             self.lost(f"{kind}.{key}" if kind else key, reasons.get(key, UNKNOWN_FIELD))
 
+    def timestamp(self, item: Mapping[str, Any], key: str, kind: str) -> str | None:
+        """``item[key]`` as an RFC 3339 UTC timestamp; a value that is not a time this
+        importer can read is reported as ``KIND.KEY`` dropped, never guessed."""
+        from memos_client.ingest.messages import rfc3339
+
+        value = item.get(key)
+        moment = rfc3339(value)
+        if moment is None and not is_empty(value):
+            self.lost(f"{kind}.{key}", "not a timestamp this importer can read")
+        return moment
+
     def drop(self, what: str, reason: str, count: int = 1, advice: str | None = None) -> None:
         """A whole item or file was left out."""
         for entry in self.dropped:
