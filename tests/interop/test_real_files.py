@@ -516,3 +516,28 @@ def test_letta_system_reminders_are_not_the_users_words(
         i.text for i in memories(home, report["cube"]).values() if i.metadata["letta"] == "message"
     }
     assert said == {"What do you know about me?", "You live in Lyon and love trains."}
+
+
+def test_a_letta_file_with_attached_files(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An attached file (``FileSchema``, keys as letta-ai/agent-file's void.af holds them) is
+    imported as a document, chunked, with every field of the file entry reported."""
+    document = formats.letta_v2(messages=False)
+    sections = [f"## Part {i}\n\n" + f"Sentence {i} about stateful agents. " * 40 for i in range(6)]
+    document["files"] = [
+        {"source_id": "source-0", "file_name": "folder-1765842590288/transcript.md", "original_file_name": "transcript.md", "file_path": None, "file_type": "text/x-markdown", "file_size": 9000, "file_creation_date": None, "file_last_modified_date": None, "processing_status": "completed", "error_message": None, "total_chunks": 7, "chunks_embedded": 7, "content": "# Transcript\n\n" + "\n\n".join(sections), "id": "file-0"},
+    ]  # fmt: skip
+    document["sources"] = [{"name": "folder-1765842590288", "description": None, "instructions": None, "metadata": None, "embedding": None, "embedding_chunk_size": None, "embedding_config": {"embedding_model": "text-embedding-3-small"}, "id": "source-0"}]  # fmt: skip
+    path = tmp_path / "with-files.af"
+    path.write_text(json.dumps(document))
+    code, report, err = cli(capsys, "import", str(path), "--json")
+    assert code == 0, err
+    fields = named("file", document["files"][0], ("content",)) | {"file.content", "sources"}
+    assert fields - reported(report) == set()
+    assert unknown(report) == []
+    chunks = [i for i in memories(home, report["cube"]).values() if i.metadata["letta"] == "file"]
+    assert len(chunks) > 1
+    chunks.sort(key=lambda c: c.metadata["chunk"]["start"])
+    joined = "".join("".join(c.text.split()) for c in chunks)
+    assert all("".join(s.split()) in joined for s in sections)
