@@ -165,7 +165,18 @@ def consolidate(
     default=1024,
     help="Plaintext memory budget (tokens) (default: %(default)s).",
 )
-@arg("--no-activation", action="store_true", help="Prefill the memory text; inject nothing.")
+@arg(
+    "--min-score",
+    type=float,
+    default=0.0,
+    help="Leave out memories scored below this (default: %(default)s).",
+)
+@arg(
+    "--no-activation",
+    action="store_true",
+    help="Plaintext only: prefill the planned memory text, inject nothing, load no adapter.",
+)
+@arg("--no-adapters", action="store_true", help="Load no LoRA adapter.")
 @arg("--rebuild-stale", action="store_true", help="Recompute stale locally built snapshots.")
 @DTYPE
 @arg(
@@ -180,7 +191,9 @@ def generate(
     cube: str | None,
     max_new_tokens: int,
     budget: int,
+    min_score: float,
     no_activation: bool,
+    no_adapters: bool,
     rebuild_stale: bool,
     dtype: str,
     threads: int | None,
@@ -188,7 +201,9 @@ def generate(
 ) -> None:
     """Answer a question with the memory plan: retrieve, inject, activate, generate (greedy).
 
-    With --no-activation the same memory text is prefilled instead of injected: the text is the
+    The memory injected (KV snapshots) plus the memory prefilled stays within --budget tokens,
+    counted with the model's tokenizer. With --no-activation the same memory tokens are
+    prefilled instead of injected and no adapter is loaded: without adapters the text is the
     same, only the time to first token differs.
     """
     from memos_client.cli.output import print_json
@@ -212,7 +227,9 @@ def generate(
             budget=budget,
             max_new_tokens=max_new_tokens,
             use_activation=not no_activation,
+            use_adapters=not no_adapters,
             rebuild_stale=rebuild_stale,
+            min_score=min_score,
         )
     if as_json:
         print_json({"text": result.text, "ttft_ms": round(result.ttft_ms, 3), "used": result.used})
@@ -222,6 +239,7 @@ def generate(
     print(
         f"ttft {result.ttft_ms:.1f} ms; snapshots: {', '.join(used['snapshots']) or 'none'}; "
         f"adapters: {', '.join(used['adapters']) or 'none'}; "
+        f"memory tokens: {used['memory_tokens']}/{used['budget_tokens']}; "
         f"prefilled tokens: {used['prefilled_tokens']}",
         file=sys.stderr,
     )

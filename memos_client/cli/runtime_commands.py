@@ -242,9 +242,25 @@ def query_command(
 
 @command("plan")
 @arg("text", help="The query the plan is for.")
-@arg("--budget", type=int, default=1024, help="Prompt tokens for memories (default: %(default)s).")
+@arg(
+    "--budget",
+    type=int,
+    default=1024,
+    help="Memory tokens, injected plus prefilled (default: %(default)s).",
+)
 @CUBE
 @arg("--k", type=int, default=20, help="Candidates considered (default: %(default)s).")
+@arg(
+    "--min-score",
+    type=float,
+    default=0.0,
+    help="Leave out memories scored below this (default: %(default)s).",
+)
+@arg(
+    "--model",
+    type=Path,
+    help="The local model the plan is for: exact token counts, only its snapshots and adapters.",
+)
 @arg("--tokenizer", type=str, help="tokenizer.json (or model dir) to count with.")
 @AS
 @JSON
@@ -253,24 +269,40 @@ def plan_command(
     budget: int,
     cube: str | None,
     k: int,
+    min_score: float,
+    model: Path | None,
     tokenizer: str | None,
     as_: str | None,
     json_output: bool,
 ) -> None:
-    """Show the memory plan for a query: memories for the prompt, KV snapshots, adapters."""
+    """Show the memory plan for a query: memories for the prompt, KV snapshots, adapters.
+
+    Without --model (or --tokenizer) token counts are estimates, and snapshots built for any
+    model are considered.
+    """
     from memos_client.runtime import MemOS
 
+    loaded = None
+    if model is not None:
+        from memos_client.runtime.activation.model_adapter import load_model
+
+        loaded = load_model(model)
     with MemOS(principal=as_, tokenizer=tokenizer) as mem:
-        plan = mem.plan(text, budget=budget, cube=cube, k=k)
+        plan = mem.plan(text, budget=budget, cube=cube, k=k, model=loaded, min_score=min_score)
     if json_output:
         _print_json(plan.to_json())
         return
-    print(f"{plan.used_tokens}/{plan.budget_tokens} tokens, {len(plan.memories)} memories")
+    print(
+        f"{plan.used_tokens}/{plan.budget_tokens} tokens ({plan.injected_tokens} injected, "
+        f"{plan.prefill_tokens} prefilled), {len(plan.memories)} memories; "
+        f"counted with {plan.counted_with}"
+    )
     for memory in plan.memories:
-        print(f"  memory {memory.item.id}: {memory.reason}")
+        cost = f"{memory.tokens} tokens" if memory.form == "prompt" else f"in {memory.snapshot}"
+        print(f"  memory {memory.item.id} ({cost}): {memory.reason}")
         print(f"    {printable(memory.item.text)}")
     for part in [*plan.activations, *plan.adapters]:
-        print(f"  {part.kind} {part.cube}:{part.name}: {part.reason}")
+        print(f"  {part.kind} {part.label}: {part.reason}")
     for reason in plan.skipped:
         print(f"  skipped {reason}")
 

@@ -39,14 +39,13 @@ from memos_client.runtime.scheduler import (
     MemoryPlan,
     TokenCounter,
     estimate_tokens,
-    select_memories,
-    select_parts,
     tokenizer_counter,
 )
 from memos_client.runtime.store.database import Store, item_from_row
 from memos_client.runtime.store.items import change_item, insert_item, touch_items
 
 if TYPE_CHECKING:
+    from memos_client.runtime.activation.model_adapter import CausalLM
     from memos_client.runtime.embedding.minilm import Embedder
     from memos_client.runtime.retrieval.hybrid import Filters, RetrievalSettings, Retriever
     from memos_client.runtime.retrieval.vector_index import EmbeddingCache, VectorIndex
@@ -465,30 +464,28 @@ class MemOS:
         filters: Filters | Mapping[str, Any] | None = None,
         k: int = 20,
         model_digest: str | None = None,
+        model: CausalLM | None = None,
+        min_score: float = 0.0,
+        use_adapters: bool = True,
     ) -> MemoryPlan:
-        """A memory plan for ``query`` within ``budget`` prompt tokens (see ``scheduler``)."""
-        if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
-            raise UsageError(f"budget must be a positive number of tokens, got {budget!r}")
-        hits = self.search(query, k=k, cube=cube, filters=filters, touch=False)
-        plan = MemoryPlan(query=query, budget_tokens=budget)
-        plan.memories, plan.skipped, plan.used_tokens = select_memories(
-            hits, budget, self.count_tokens
+        """A memory plan for ``query`` within ``budget`` tokens: injected snapshot tokens plus
+        prefilled tokens, counted with ``model``'s tokenizer when given (see ``scheduler``).
+        Only the memories the plan places before the question count as accessed."""
+        from memos_client.runtime.planning import make_plan, record_placed
+
+        plan = make_plan(
+            self,
+            query,
+            budget,
+            cube=cube,
+            filters=filters,
+            k=k,
+            model_digest=model_digest,
+            model=model,
+            min_score=min_score,
+            use_adapters=use_adapters,
         )
-        cubes = sorted({memory.item.cube for memory in plan.memories})
-        parts: list[dict[str, Any]] = []
-        versions: dict[tuple[str, str], int] = {}
-        for name in cubes:
-            for row in self.store.query("SELECT info FROM cube_parts WHERE cube = ?", [name]):
-                parts.append(json.loads(row[0]))
-            for row in self.store.query(
-                "SELECT source_id, version FROM items WHERE cube = ? AND state != 'deleted'", [name]
-            ):
-                versions[(name, row[0])] = row[1]
-        activations, adapters, skipped = select_parts(plan.memories, parts, versions, model_digest)
-        plan.activations, plan.adapters = activations, adapters
-        plan.skipped.extend(skipped)
-        planned = [Hit(item=memory.item, score=memory.score, ranks={}) for memory in plan.memories]
-        self._record_use("plan", cube, planned, query, touch=True)
+        record_placed(self, plan, cube, "plan")
         return plan
 
     # -- time machine --------------------------------------------------------------------------

@@ -96,7 +96,7 @@ def test_stale_and_foreign_snapshots_are_skipped_with_their_reason(
     assert code == 0, err
     assert rebuilt["used"]["snapshots"] == ["acme/ops:core"]
     assert rebuilt["used"]["notes"] == [
-        "acme/ops:core: rebuilt (sources changed: invoices (v1 -> v2))"
+        "acme/ops:core: rebuilt (memories changed since: invoices (v1 -> v2))"
     ]
     code, fresh, err = _cli(capsys, *common, "--model", model)
     assert fresh["used"]["snapshots"] == ["acme/ops:core"]
@@ -120,9 +120,9 @@ def test_a_version_bump_without_a_text_change_keeps_the_snapshot(
     code, result, err = _cli(capsys, *common)
     assert code == 0, err
     assert result["used"]["snapshots"] == ["acme/ops:core"]
-    assert result["used"]["notes"] == [
-        "acme/ops:core: versions moved but the text is unchanged (same tokens)"
-    ]
+    # Versions moved, the text did not: the snapshot is current (told from the stored versions,
+    # without tokenising anything).
+    assert result["used"]["notes"] == []
     assert not any("stale" in reason for reason in result["used"]["skipped"])
     code, prefilled, err = _cli(capsys, *common, "--no-activation")
     assert prefilled["text"] == result["text"]
@@ -161,11 +161,20 @@ def test_consolidated_adapter_is_used_by_generate(
     # The snapshot holds the base model's keys and values: with the adapter on, it is not used.
     assert with_adapter["used"]["snapshots"] == []
     assert (
-        "acme/ops:core: adapters are active and change the keys and values; prefilled instead"
-        in with_adapter["used"]["skipped"]
+        "acme/ops:core: an adapter of acme/ops is loaded and changes the keys and values; "
+        "its memories are prefilled instead" in with_adapter["used"]["skipped"]
     )
-    code, prefilled, err = _cli(capsys, *common, "--no-activation")
-    assert prefilled["text"] == with_adapter["text"]
+    # Issue 19: --no-activation left the adapter on. Now it is plaintext only ...
+    code, plain, err = _cli(capsys, *common, "--no-activation")
+    assert code == 0, err
+    assert plain["used"]["adapters"] == []
+    assert plain["used"]["snapshots"] == []
+    # ... and --no-adapters switches off parameter memory alone: the snapshot is injected again.
+    code, no_adapters, err = _cli(capsys, *common, "--no-adapters")
+    assert code == 0, err
+    assert no_adapters["used"]["adapters"] == []
+    assert no_adapters["used"]["snapshots"] == ["acme/ops:core"]
+    assert no_adapters["text"] == plain["text"]
 
 
 def test_unknown_cube_and_bad_model_are_clear_errors(
