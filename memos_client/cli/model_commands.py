@@ -168,8 +168,8 @@ def consolidate(
 @arg(
     "--min-score",
     type=float,
-    default=0.0,
-    help="Leave out memories scored below this (default: %(default)s).",
+    default=0.1,
+    help="Spend no budget on memories scored below this (0..1; default: %(default)s).",
 )
 @arg(
     "--no-activation",

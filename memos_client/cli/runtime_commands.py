@@ -212,6 +212,12 @@ def _add_messages(
 @CUBE
 @arg("-t", "--tag", action="append", help="Only memories with this tag.")
 @arg("--include-archived", action="store_true", help="Also search archived memories.")
+@arg(
+    "--min-score",
+    type=float,
+    default=0.0,
+    help="Only hits scored at least this (0..1; default: %(default)s).",
+)
 @AS
 @JSON
 def query_command(
@@ -220,13 +226,19 @@ def query_command(
     cube: str | None,
     tag: list[str] | None,
     include_archived: bool,
+    min_score: float,
     as_: str | None,
     json_output: bool,
 ) -> None:
     """Hybrid search (lexical + semantic + filters) over the cubes you may read."""
     with _open(as_) as mem:
         hits = mem.search(
-            text, k=k, cube=cube, filters={"tags": tag or []}, include_archived=include_archived
+            text,
+            k=k,
+            cube=cube,
+            filters={"tags": tag or []},
+            include_archived=include_archived,
+            min_score=min_score,
         )
     if json_output:
         _print_json([hit.to_json() for hit in hits])
@@ -253,8 +265,8 @@ def query_command(
 @arg(
     "--min-score",
     type=float,
-    default=0.0,
-    help="Leave out memories scored below this (default: %(default)s).",
+    default=0.1,
+    help="Spend no budget on memories scored below this (0..1; default: %(default)s).",
 )
 @arg(
     "--model",

@@ -36,7 +36,9 @@ from memos_client.runtime.record_checks import (
 )
 from memos_client.runtime.retrieval.lexical import embedding_text
 from memos_client.runtime.scheduler import (
+    PLAN_MIN_SCORE,
     MemoryPlan,
+    check_min_score,
     TokenCounter,
     estimate_tokens,
     tokenizer_counter,
@@ -425,17 +427,24 @@ class MemOS:
         *,
         include_archived: bool = False,
         touch: bool = True,
+        min_score: float = 0.0,
     ) -> list[Hit]:
-        """Hybrid search; ``cube=None`` searches every cube the principal may read."""
+        """Hybrid search; ``cube=None`` searches every cube the principal may read.
+
+        Scores are calibrated (0..1, scaled by the best absolute cosine similarity): hits
+        scored below ``min_score`` are not returned.
+        """
         if not isinstance(query, str) or not query.strip():
             raise UsageError("the query must be a non-empty string")
         if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 1000:
             raise UsageError(f"k must be an integer from 1 to 1000, got {k!r}")
+        check_min_score(min_score)
         from memos_client.runtime.retrieval.hybrid import Filters
 
         parsed = Filters.parse(filters, include_archived)
         cubes = self._scope(cube, "search")
         hits = self.retriever.search(query, k, cubes, parsed)
+        hits = [hit for hit in hits if hit.score >= min_score]
         self._record_use("search", cube, hits, query, touch)
         return hits
 
@@ -465,12 +474,13 @@ class MemOS:
         k: int = 20,
         model_digest: str | None = None,
         model: CausalLM | None = None,
-        min_score: float = 0.0,
+        min_score: float = PLAN_MIN_SCORE,
         use_adapters: bool = True,
     ) -> MemoryPlan:
         """A memory plan for ``query`` within ``budget`` tokens: injected snapshot tokens plus
         prefilled tokens, counted with ``model``'s tokenizer when given (see ``scheduler``).
-        Only the memories the plan places before the question count as accessed."""
+        Memories scored below ``min_score`` never take budget; only the memories the plan places
+        before the question count as accessed."""
         from memos_client.runtime.planning import make_plan, record_placed
 
         plan = make_plan(

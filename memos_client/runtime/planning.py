@@ -20,9 +20,11 @@ from memos_client.errors import UsageError
 from memos_client.runtime.memory_types import Hit
 from memos_client.runtime.scheduler import (
     ESTIMATE,
+    PLAN_MIN_SCORE,
     MemoryPlan,
     TokenCounter,
     estimate_tokens,
+    check_min_score,
     select_memories,
     select_parts,
 )
@@ -86,7 +88,7 @@ def make_plan(
     k: int,
     model_digest: str | None = None,
     model: CausalLM | None = None,
-    min_score: float = 0.0,
+    min_score: float = PLAN_MIN_SCORE,
     exclude: Mapping[str, str] | None = None,
     use_adapters: bool = True,
 ) -> MemoryPlan:
@@ -98,8 +100,7 @@ def make_plan(
     """
     if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
         raise UsageError(f"budget must be a positive number of tokens, got {budget!r}")
-    if isinstance(min_score, bool) or not isinstance(min_score, int | float) or min_score < 0:
-        raise UsageError(f"min_score must be a number >= 0, got {min_score!r}")
+    min_score = check_min_score(min_score)
     count: TokenCounter
     if model is not None:
         encode = model.encode
@@ -114,9 +115,9 @@ def make_plan(
         counted_with = ESTIMATE if count is estimate_tokens else "the configured tokenizer"
     hits = memos.search(query, k=k, cube=cube, filters=filters, touch=False)
     plan = MemoryPlan(
-        query=query, budget_tokens=budget, counted_with=counted_with, min_score=float(min_score)
+        query=query, budget_tokens=budget, counted_with=counted_with, min_score=min_score
     )
-    chosen, plan.skipped, _ = select_memories(hits, budget, count, float(min_score))
+    chosen, plan.skipped, _ = select_memories(hits, budget, count, min_score)
     parts: list[dict[str, Any]] = []
     for name in sorted({memory.item.cube for memory in chosen}):
         for row in memos.store.query("SELECT info FROM cube_parts WHERE cube = ?", [name]):

@@ -22,6 +22,11 @@ import msgspec
 from memos_client.errors import UsageError
 from memos_client.runtime.memory_types import Hit, MemoryItem
 
+#: The default ``min_score`` of a plan: below it a hit is noise, not memory worth budget. Scores
+#: are calibrated (``retrieval.hybrid``): a memory that only shares meaning with the query scores
+#: ``0.3 x cosine similarity``; MiniLM gives unrelated text a cosine of ~0.2 or less.
+PLAN_MIN_SCORE = 0.1
+
 #: What ``counted_with`` says when no tokenizer was given.
 ESTIMATE = "estimate (4 bytes per token; pass a model for exact counts)"
 
@@ -37,6 +42,17 @@ class TokenCounter(Protocol):
 def estimate_tokens(text: str) -> int:
     """Without a tokenizer: 1 token per 4 UTF-8 bytes, rounded up (English BPE averages ~4)."""
     return max(1, math.ceil(len(text.encode("utf-8")) / 4))
+
+
+def check_min_score(min_score: object) -> float:
+    """``min_score`` as a float, or a :class:`UsageError` saying what is wrong."""
+    if (
+        isinstance(min_score, bool)
+        or not isinstance(min_score, int | float)
+        or not 0 <= min_score <= 1
+    ):
+        raise UsageError(f"min_score must be a number from 0 to 1, got {min_score!r}")
+    return float(min_score)
 
 
 def render_segment(texts: Sequence[str]) -> str:

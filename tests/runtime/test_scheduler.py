@@ -6,7 +6,7 @@ from pathlib import Path
 
 from memos_client.runtime import MemOS
 from memos_client.runtime.embedding.minilm import minilm_model_dir
-from memos_client.runtime.scheduler import ESTIMATE, render_segment
+from memos_client.runtime.scheduler import ESTIMATE, PLAN_MIN_SCORE, render_segment
 from tests.runtime.conftest import CountingEmbedder
 
 
@@ -147,3 +147,65 @@ def test_a_snapshot_counts_against_the_budget_in_full(mem: MemOS) -> None:
     assert large.injected_tokens == 80
     assert large.used_tokens == 80 + large.prefill_tokens <= 200
     assert all(m.form == "snapshot" and m.tokens == 0 for m in large.memories)
+
+
+PETS = [
+    "My cat is called Luna.",
+    "The door code is 4411.",
+    "We hiked up to the glacier in the Alps.",
+    "The quarterly budget report is due on Friday.",
+    "My sister paints watercolours in Lyon.",
+]
+
+
+def test_scores_are_calibrated_so_nothing_relevant_is_recognisable(mem: MemOS) -> None:
+    """Issue 19: the best semantic-only hit always scored 0.300, for "feline" and gibberish."""
+    mem.add_many([{"text": text} for text in PETS], cube="me/pets")
+    feline = mem.search("feline", k=5, touch=False)
+    gibberish = mem.search("qwertyuiop asdfgh", k=5, touch=False)
+    assert feline[0].item.text == PETS[0]
+    assert feline[0].score != gibberish[0].score
+    assert gibberish[0].score < PLAN_MIN_SCORE < feline[0].score
+    assert all(0.0 <= hit.score <= 1.0 for hit in [*feline, *gibberish])
+    assert mem.search("qwertyuiop asdfgh", k=5, min_score=PLAN_MIN_SCORE, touch=False) == []
+    plan = mem.plan("qwertyuiop asdfgh", budget=500)
+    assert plan.memories == []
+    assert all("below min_score" in reason for reason in plan.skipped)
+    # Plan never spends budget on memories below min_score: only the cat memory is placed.
+    cat = mem.plan("what is my cat called?", budget=500)
+    assert [memory.item.text for memory in cat.memories] == [PETS[0]]
+    assert all(memory.score >= PLAN_MIN_SCORE for memory in cat.memories)
+    everything = mem.plan("what is my cat called?", budget=500, min_score=0.0)
+    assert len(everything.memories) == len(PETS)
+
+
+def test_min_score_is_validated(mem: MemOS) -> None:
+    import pytest
+
+    from memos_client.errors import UsageError
+
+    for bad in ("0.5", -0.1, 1.5, True, float("nan")):
+        with pytest.raises(UsageError, match="min_score must be a number from 0 to 1"):
+            mem.search("x", min_score=bad)  # type: ignore[arg-type]
+        with pytest.raises(UsageError, match="min_score must be a number from 0 to 1"):
+            mem.plan("x", min_score=bad)  # type: ignore[arg-type]
+
+
+def test_a_lower_ranked_memory_never_displaces_a_higher_one_because_it_fits(
+    tmp_path: Path, embedder: CountingEmbedder
+) -> None:
+    """Issue 19: the greedy fill dropped the rank-1 memory and kept a rank-5 one that fit."""
+    mem = MemOS(home=tmp_path, embedder=embedder, tokenizer=str(minilm_model_dir()))
+    long_answer = "Luna, my cat, " + "sleeps on the warm windowsill all afternoon and " * 6
+    mem.add_many(
+        [{"text": long_answer + "purrs."}, {"text": "The door code is 4411."}], cube="me/pets"
+    )
+    rank_one = mem.search("what is my cat Luna called", k=2, touch=False)[0]
+    assert rank_one.item.text.startswith("Luna")
+    plan = mem.plan("what is my cat Luna called", budget=20, min_score=0.0)
+    assert plan.memories == []
+    assert any("do not fit" in reason for reason in plan.skipped)
+    assert any("ranked below" in reason for reason in plan.skipped)
+    fits = mem.plan("what is my cat Luna called", budget=200, min_score=0.0)
+    assert fits.memories[0].item.id == rank_one.item.id
+    mem.close()

@@ -153,7 +153,7 @@ def run_generation(
     use_activation: bool = True,
     use_adapters: bool = True,
     rebuild_stale: bool = False,
-    min_score: float = 0.0,
+    min_score: float | None = None,
 ) -> Generation:
     """Plan, inject or prefill, activate adapters, and generate greedily; TTFT covers all of it.
 
@@ -164,6 +164,7 @@ def run_generation(
     the prefill, later ones do not).
     """
     from memos_client.runtime.planning import make_plan, record_placed
+    from memos_client.runtime.scheduler import PLAN_MIN_SCORE
 
     started = time.perf_counter()
     excluded: dict[str, str] = {}
@@ -178,7 +179,7 @@ def run_generation(
             filters=None,
             k=20,
             model=model,
-            min_score=min_score,
+            min_score=PLAN_MIN_SCORE if min_score is None else min_score,
             exclude=excluded,
             use_adapters=use_adapters and use_activation,
         )
