@@ -38,8 +38,8 @@ from memos_client.runtime.retrieval.lexical import embedding_text
 from memos_client.runtime.scheduler import (
     PLAN_MIN_SCORE,
     MemoryPlan,
-    check_min_score,
     TokenCounter,
+    check_min_score,
     estimate_tokens,
     tokenizer_counter,
 )

@@ -23,8 +23,8 @@ from memos_client.runtime.scheduler import (
     PLAN_MIN_SCORE,
     MemoryPlan,
     TokenCounter,
-    estimate_tokens,
     check_min_score,
+    estimate_tokens,
     select_memories,
     select_parts,
 )
