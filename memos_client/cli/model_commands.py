@@ -177,6 +177,13 @@ def consolidate(
     help="Plaintext only: prefill the planned memory text, inject nothing, load no adapter.",
 )
 @arg("--no-adapters", action="store_true", help="Load no LoRA adapter.")
+@arg(
+    "--maintenance-budget",
+    type=integer(0),
+    default=512,
+    help="Let the lifecycle run first (its tick every 10 minutes; a stale hot snapshot rebuilt "
+    "when its prefill is at most this many tokens; 0: off; default: %(default)s).",
+)
 @arg("--rebuild-stale", action="store_true", help="Recompute stale locally built snapshots.")
 @DTYPE
 @arg(
@@ -194,6 +201,7 @@ def generate(
     min_score: float,
     no_activation: bool,
     no_adapters: bool,
+    maintenance_budget: int,
     rebuild_stale: bool,
     dtype: str,
     threads: int | None,
@@ -230,6 +238,7 @@ def generate(
             use_adapters=not no_adapters,
             rebuild_stale=rebuild_stale,
             min_score=min_score,
+            maintenance_tokens=maintenance_budget,
         )
     if as_json:
         print_json({"text": result.text, "ttft_ms": round(result.ttft_ms, 3), "used": result.used})
@@ -245,3 +254,5 @@ def generate(
     )
     for reason in used["skipped"]:
         print(f"  skipped {reason}", file=sys.stderr)
+    for line in used["maintenance"]:
+        print(f"  lifecycle: {line}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""Runtime commands: add, query, plan, history, rollback, diff, lifecycle, access, principal.
+"""Runtime commands: add, query, plan, history, rollback, diff, access, principal.
 
 Only the standard library and the CLI framework are imported here; the runtime (NumPy, SQLite,
 the embedding model) is imported inside each command so ``memos --help`` stays fast.
@@ -19,7 +19,6 @@ if TYPE_CHECKING:
 
     from memos_client.runtime import MemOS
 
-LIFECYCLE = group("lifecycle", "MemLifecycle: apply policies, archive and restore memories.")
 PRINCIPAL = group("principal", "Local principals (who a command acts as, with --as).")
 
 AS = arg(
@@ -379,77 +378,6 @@ def diff_command(cube: str, before: str, after: str, as_: str | None, json_outpu
         shown = entry.after or entry.before
         text = shown.text if shown is not None else ""
         print(f"{sign} {entry.item_id}: {printable(text[:100])}")
-
-
-@command("tick", group=LIFECYCLE)
-@arg("--now", help="Pretend it is this RFC 3339 time.")
-@arg(
-    "--model",
-    type=Path,
-    help="Also promote Activated memories to a KV snapshot for this local model and "
-    "drop stale or idle snapshots (docs/activation-memory.md).",
-)
-@AS
-@JSON
-def tick_command(now: str | None, model: Path | None, as_: str | None, json_output: bool) -> None:
-    """Apply lifecycle policies: expire, archive idle and promote hot memories."""
-    from memos_client.errors import UsageError
-    from memos_client.runtime.memory_types import from_rfc3339
-
-    moment = None
-    if now is not None:
-        try:
-            moment = from_rfc3339(now)
-        except ValueError as exc:
-            raise UsageError(f"--now {now!r}: {exc}") from exc
-    if model is not None:
-        from memos_client.runtime.activation.lifecycle_policy import tick_activation
-        from memos_client.runtime.activation.model_adapter import load_model
-
-        loaded = load_model(model)
-        with _open(as_) as mem:
-            activation = tick_activation(mem, loaded, now=moment)
-        if json_output:
-            _print_json(activation.to_json())
-            return
-        counts = activation.lifecycle
-        print(
-            f"{len(counts['expired'])} expired, {len(counts['archived'])} archived, "
-            f"{len(counts['activated'])} activated; snapshots: "
-            f"{len(activation.promoted)} built, {len(activation.dropped)} dropped"
-        )
-        for line in activation.promoted + activation.dropped:
-            print(f"  {line}")
-        return
-    with _open(as_) as mem:
-        report = mem.lifecycle.tick(now=moment)
-    if json_output:
-        _print_json(report.to_json())
-        return
-    print(
-        f"{len(report.expired)} expired, {len(report.archived)} archived, "
-        f"{len(report.activated)} activated"
-    )
-
-
-@command("archive", group=LIFECYCLE)
-@arg("item_id")
-@AS
-def archive_command(item_id: str, as_: str | None) -> None:
-    """Archive a memory (it leaves default retrieval)."""
-    with _open(as_) as mem:
-        version = mem.lifecycle.archive(item_id)
-    print(f"archived {item_id} (version {version})")
-
-
-@command("restore", group=LIFECYCLE)
-@arg("item_id")
-@AS
-def restore_command(item_id: str, as_: str | None) -> None:
-    """Restore an archived memory."""
-    with _open(as_) as mem:
-        version = mem.lifecycle.restore(item_id)
-    print(f"restored {item_id} (version {version})")
 
 
 @command("access")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from memos_client.runtime.activation.generation import Generation, generate
-from memos_client.runtime.activation.lifecycle_policy import mark_used
+from memos_client.runtime.activation.lifecycle_policy import maintain, mark_used
 from memos_client.runtime.activation.local_parts import (
     adapter_dir,
     cube_parts,
@@ -154,6 +154,7 @@ def run_generation(
     use_adapters: bool = True,
     rebuild_stale: bool = False,
     min_score: float | None = None,
+    maintenance_tokens: int = 0,
 ) -> Generation:
     """Plan, inject or prefill, activate adapters, and generate greedily; TTFT covers all of it.
 
@@ -161,11 +162,21 @@ def run_generation(
     at most ``budget`` tokens. ``use_activation=False`` prefills the planned snapshots' token ids
     instead of injecting them and loads no adapter (plaintext only; without adapters the text is
     the same). ``rebuild_stale`` recomputes stale locally built snapshots first (this request pays
-    the prefill, later ones do not).
+    the prefill, later ones do not). ``maintenance_tokens`` > 0 first lets the lifecycle run
+    itself (:func:`lifecycle_policy.maintain`: the tick when due, a stale hot snapshot rebuilt
+    when its prefill is at most that many tokens); its time is reported apart from the TTFT.
     """
     from memos_client.runtime.planning import make_plan, record_placed
     from memos_client.runtime.scheduler import PLAN_MIN_SCORE
 
+    maintenance: list[str] = []
+    maintenance_ms = 0.0
+    if maintenance_tokens > 0 and use_activation:
+        began = time.perf_counter()
+        report = maintain(memos, model, max_tokens=maintenance_tokens)
+        if report is not None:
+            maintenance = [*report.promoted, *report.dropped, *report.deferred]
+        maintenance_ms = (time.perf_counter() - began) * 1000
     started = time.perf_counter()
     excluded: dict[str, str] = {}
     notes: list[str] = []
@@ -223,6 +234,8 @@ def run_generation(
             "budget_tokens": budget,
             "memory_tokens": injected + len(prefix),
             "planned_tokens": plan.used_tokens,
+            "maintenance": maintenance,
+            "maintenance_ms": round(maintenance_ms, 3),
         }
     )
     result.used = used
