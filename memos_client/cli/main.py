@@ -27,6 +27,7 @@ COMMAND_MODULES = {
     ),
     "lifecycle": "lifecycle_commands",
     "trust": "trust_commands",
+    "log": "log_commands",
     **dict.fromkeys(("export", "import"), "interop_commands"),
 }
 

@@ -18,10 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from memos_client.errors import UsageError
 from memos_client.runtime.memory_types import Hit
+from memos_client.runtime.reads import record_use, search
 from memos_client.runtime.scheduler import (
     ESTIMATE,
     PLAN_MIN_SCORE,
     MemoryPlan,
+    PlanningModel,
     TokenCounter,
     check_min_score,
     estimate_tokens,
@@ -30,22 +32,21 @@ from memos_client.runtime.scheduler import (
 )
 
 if TYPE_CHECKING:
-    from memos_client.runtime.activation.model_adapter import CausalLM
-    from memos_client.runtime.memos import MemOS
+    from memos_client.runtime.context import RuntimeContext
     from memos_client.runtime.retrieval.hybrid import Filters
 
 
 class SourceFreshness:
     """Tells which sources of a part changed or are gone, one cube read at a time."""
 
-    def __init__(self, memos: MemOS) -> None:
-        self._memos = memos
+    def __init__(self, context: RuntimeContext) -> None:
+        self._context = context
         self._live: dict[str, dict[str, tuple[str, int, str]]] = {}
 
     def _cube(self, cube: str) -> dict[str, tuple[str, int, str]]:
         live = self._live.get(cube)
         if live is None:
-            rows = self._memos.store.query(
+            rows = self._context.store.query(
                 "SELECT id, source_id, version, text FROM items WHERE cube = ? AND state IN "
                 "('generated', 'activated')",
                 [cube],
@@ -70,7 +71,7 @@ class SourceFreshness:
             item_id, current_version, text = current
             if current_version == version:
                 continue
-            rows = self._memos.store.query(
+            rows = self._context.store.query(
                 "SELECT text FROM versions WHERE item_id = ? AND version = ?", [item_id, version]
             )
             if not rows or rows[0][0] != text:
@@ -79,7 +80,7 @@ class SourceFreshness:
 
 
 def make_plan(
-    memos: MemOS,
+    context: RuntimeContext,
     query: str,
     budget: int,
     *,
@@ -87,7 +88,7 @@ def make_plan(
     filters: Filters | Mapping[str, Any] | None,
     k: int,
     model_digest: str | None = None,
-    model: CausalLM | None = None,
+    model: PlanningModel | None = None,
     min_score: float = PLAN_MIN_SCORE,
     exclude: Mapping[str, str] | None = None,
     use_adapters: bool = True,
@@ -111,16 +112,16 @@ def make_plan(
         counted_with = f"tokenizer of {model.fingerprint.model_id}"
         model_digest = model.fingerprint.digest
     else:
-        count = memos.count_tokens
+        count = context.count_tokens
         counted_with = ESTIMATE if count is estimate_tokens else "the configured tokenizer"
-    hits = memos.search(query, k=k, cube=cube, filters=filters, touch=False)
+    hits = search(context, query, k, cube, filters, include_archived=False, touch=False)
     plan = MemoryPlan(
         query=query, budget_tokens=budget, counted_with=counted_with, min_score=min_score
     )
     chosen, plan.skipped, _ = select_memories(hits, budget, count, min_score)
     parts: list[dict[str, Any]] = []
     for name in sorted({memory.item.cube for memory in chosen}):
-        for row in memos.store.query("SELECT info FROM cube_parts WHERE cube = ?", [name]):
+        for row in context.store.query("SELECT info FROM cube_parts WHERE cube = ?", [name]):
             part = json.loads(row[0])
             label = f"{name}:{part.get('name')}"
             if exclude and label in exclude:
@@ -133,7 +134,7 @@ def make_plan(
     choice = select_parts(
         chosen,
         parts,
-        SourceFreshness(memos),
+        SourceFreshness(context),
         model_digest,
         budget_tokens=budget,
         count=count,
@@ -149,7 +150,7 @@ def make_plan(
     return plan
 
 
-def record_placed(memos: MemOS, plan: MemoryPlan, cube: str | None, action: str) -> None:
+def record_placed(context: RuntimeContext, plan: MemoryPlan, cube: str | None, action: str) -> None:
     """Count one access of each memory the plan places before the question (and audit it)."""
     placed = [Hit(item=memory.item, score=memory.score, ranks={}) for memory in plan.memories]
-    memos._record_use(action, cube, placed, plan.query, touch=True)
+    record_use(context, action, cube, placed, plan.query, touch=True)

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
 from memos_client.errors import UsageError
 from memos_client.runtime.memory_types import Hit, MemoryItem
+
+if TYPE_CHECKING:
+    from mip.models import ModelFingerprint
 
 #: The default ``min_score`` of a plan: below it a hit is noise, not memory worth budget. Scores
 #: are calibrated (``retrieval.hybrid``): a memory that only shares meaning with the query scores
@@ -36,6 +39,20 @@ class TokenCounter(Protocol):
 
     def __call__(self, text: str) -> int:
         """Tokens of ``text``."""
+        ...
+
+
+class PlanningModel(Protocol):
+    """What planning needs of a loaded model (``activation.model_adapter.CausalLM`` has it):
+    its tokenizer, to count exactly, and its fingerprint, to match parts."""
+
+    @property
+    def fingerprint(self) -> ModelFingerprint:
+        """The MIP fingerprint of the model (MIP-1 §7.2)."""
+        ...
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text`` without special tokens."""
         ...
 
 

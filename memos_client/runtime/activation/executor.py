@@ -166,7 +166,6 @@ def run_generation(
     itself (:func:`lifecycle_policy.maintain`: the tick when due, a stale hot snapshot rebuilt
     when its prefill is at most that many tokens); its time is reported apart from the TTFT.
     """
-    from memos_client.runtime.planning import make_plan, record_placed
     from memos_client.runtime.scheduler import PLAN_MIN_SCORE
 
     maintenance: list[str] = []
@@ -182,17 +181,15 @@ def run_generation(
     notes: list[str] = []
     rebuilt = False
     while True:
-        plan = make_plan(
-            memos,
+        plan = memos.plan(
             question,
             budget,
             cube=cube,
-            filters=None,
-            k=20,
             model=model,
             min_score=PLAN_MIN_SCORE if min_score is None else min_score,
             exclude=excluded,
             use_adapters=use_adapters and use_activation,
+            count_access=False,
         )
         if rebuild_stale and use_activation and not rebuilt:
             rebuilt = True
@@ -206,7 +203,7 @@ def run_generation(
             excluded[exc.label] = exc.reason
             continue
         break
-    record_placed(memos, plan, cube, "generate")
+    memos.count_placed(plan, cube, "generate")
     prepared.notes.extend(notes)
     if prepared.adapters:
         activate_adapters(model, prepared.adapters)
