@@ -344,10 +344,17 @@ def select_parts(
     injected = 0
     carried_by: dict[tuple[str, str], str] = {}
     prefill = _segment_tokens([m.item.text for m in plain], count)
-    # Most chosen memories carried first: the biggest saving of prefill per snapshot.
+    # Most chosen memories carried first (the biggest saving of prefill), then the fewest tokens
+    # (the least budget spent on memories not chosen), then by name (a stable plan).
     snapshot_parts.sort(
         key=lambda p: (
-            -sum(s.get("id") in chosen_by_cube.get(p["cube"], set()) for s in p.get("sources", []))
+            -sum(
+                s.get("id") in chosen_by_cube.get(p["cube"], set())
+                for s in p.get("sources", [])
+                if isinstance(s, dict)
+            ),
+            p["num_tokens"] if isinstance(p.get("num_tokens"), int) else 1 << 30,
+            str(p.get("name")),
         )
     )
     for part in snapshot_parts:
