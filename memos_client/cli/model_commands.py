@@ -131,6 +131,11 @@ def activate(target: str, model: Path, name: str, dtype: str, as_json: bool) -> 
     default=5e-3,
     help="AdamW learning rate (default: %(default)s).",
 )
+@arg(
+    "--rebuild-stale",
+    action="store_true",
+    help="Retrain every locally trained adapter of the cube whose memories changed or are gone.",
+)
 @arg("--json", dest="as_json", action="store_true", help="Print JSON.")
 def consolidate(
     target: str,
@@ -139,12 +144,15 @@ def consolidate(
     steps: int,
     rank: int,
     learning_rate: float,
+    rebuild_stale: bool,
     as_json: bool,
 ) -> None:
     """Train a LoRA adapter (parameter memory) on a cube's memories with PEFT.
 
     For a source directory the adapter is written to adapters/NAME/ (adapter_config.json +
-    adapter_model.safetensors), where `memos pack` picks it up.
+    adapter_model.safetensors), where `memos pack` picks it up. An adapter records the memories
+    (ids, versions) it was trained on; when one changes or is deleted it is stale and is not
+    applied; --rebuild-stale retrains the stale ones (by their names).
     """
     from memos_client.runtime.activation.local_parts import consolidate as train
     from memos_client.runtime.activation.local_parts import is_source_dir
@@ -153,6 +161,9 @@ def consolidate(
 
     _check_part_name(name)
     settings = TrainingSettings(rank=rank, alpha=2 * rank, steps=steps, learning_rate=learning_rate)
+    if rebuild_stale:
+        _rebuild_stale_adapters(target, model, settings, as_json)
+        return
     if is_source_dir(target):
         built = train(load_model(model), name, settings, source=_source_dir(Path(target)))
     else:
@@ -161,6 +172,37 @@ def consolidate(
             _require_installed(memos, cube)
             built = train(load_model(model), name, settings, memos=memos, cube=cube)
     _print_built(built, as_json)
+
+
+def _rebuild_stale_adapters(target: str, model: Path, settings: Any, as_json: bool) -> None:
+    from memos_client.cli.output import print_json
+    from memos_client.runtime.activation.local_parts import consolidate as train
+    from memos_client.runtime.activation.local_parts import cube_parts
+    from memos_client.runtime.activation.model_adapter import load_model
+    from memos_client.runtime.planning import SourceFreshness
+
+    cube = _cube_name(target)
+    rebuilt: list[dict[str, Any]] = []
+    with _open_runtime() as memos:
+        _require_installed(memos, cube)
+        fresh = SourceFreshness(memos)
+        stale = [
+            (part["name"], changed)
+            for part in cube_parts(memos, cube, "parameter")
+            if part.get("origin") == "local"
+            and (changed := fresh(cube, list(part.get("sources", []))))
+        ]
+        for part_name, changed in stale:
+            # A fresh model each time: training wraps it with PEFT.
+            built = train(load_model(model), part_name, settings, memos=memos, cube=cube)
+            rebuilt.append({**built.to_json(), "stale": changed})
+    if as_json:
+        print_json({"cube": cube, "rebuilt": rebuilt})
+        return
+    if not rebuilt:
+        print(f"no stale adapter in {cube}")
+    for entry in rebuilt:
+        print(f"retrained {cube}:{entry['name']} (stale: {', '.join(entry['stale'][:3])})")
 
 
 @command()

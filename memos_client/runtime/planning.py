@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from memos_client.errors import UsageError
 from memos_client.runtime.memory_types import Hit
@@ -34,12 +34,21 @@ from memos_client.runtime.scheduler import (
 if TYPE_CHECKING:
     from memos_client.runtime.context import RuntimeContext
     from memos_client.runtime.retrieval.hybrid import Filters
+    from memos_client.runtime.store.database import Store
+
+
+class _HasStore(Protocol):
+    @property
+    def store(self) -> Store: ...
 
 
 class SourceFreshness:
-    """Tells which sources of a part changed or are gone, one cube read at a time."""
+    """Tells which sources of a part changed or are gone, one cube read at a time.
 
-    def __init__(self, context: RuntimeContext) -> None:
+    ``context`` is a runtime context or a ``MemOS`` (anything with the ``store``).
+    """
+
+    def __init__(self, context: _HasStore) -> None:
         self._context = context
         self._live: dict[str, dict[str, tuple[str, int, str]]] = {}
 

@@ -281,3 +281,46 @@ def test_generate_runs_as_a_real_process(home: Path, tiny_model_dir: Path) -> No
     document = json.loads(completed.stdout)
     assert set(document) == {"text", "ttft_ms", "used"}
     assert document["used"]["memories"]
+
+
+def test_a_stale_adapter_is_not_applied_and_rebuild_stale_retrains_it(
+    home: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 19: after a memory an adapter was trained on was deleted, generate still applied
+    the adapter (deleted knowledge kept shaping answers)."""
+    from memos_client.runtime import MemOS
+
+    model = str(tiny_model_dir)
+    code, built, err = _cli(
+        capsys, "consolidate", "acme/ops", "--model", model, "--steps", "2", "--json"
+    )
+    assert code == 0, err
+    assert {source["id"] for source in built["sources"]} == {"wifi", "invoices", "build"}
+    common = ["generate", QUESTION, "--model", model, "--max-new-tokens", "2", "--json"]
+    common += ["--maintenance-budget", "0"]
+    code, fresh, err = _cli(capsys, *common)
+    assert fresh["used"]["adapters"] == ["acme/ops:consolidated"]
+    with MemOS(home, embedder="hashing") as memos:
+        memos.delete("acme/ops#build")
+    code, stale, err = _cli(capsys, *common)
+    assert code == 0, err
+    assert stale["used"]["adapters"] == []
+    assert (
+        "acme/ops:consolidated: stale (memories changed since: build (gone))"
+        in stale["used"]["skipped"]
+    )
+    code, rebuilt, err = _cli(
+        capsys, "consolidate", "acme/ops", "--model", model, "--steps", "2", "--rebuild-stale",
+        "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    assert [entry["name"] for entry in rebuilt["rebuilt"]] == ["consolidated"]
+    assert rebuilt["rebuilt"][0]["stale"] == ["build (gone)"]
+    assert {source["id"] for source in rebuilt["rebuilt"][0]["sources"]} == {"wifi", "invoices"}
+    code, again, err = _cli(capsys, *common)
+    assert again["used"]["adapters"] == ["acme/ops:consolidated"]
+    code, nothing, err = _cli(
+        capsys, "consolidate", "acme/ops", "--model", model, "--rebuild-stale"
+    )
+    assert code == 0, err
+    assert "no stale adapter in acme/ops" in nothing
