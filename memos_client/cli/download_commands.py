@@ -29,6 +29,12 @@ from memos_client.cli.options import INDEX_URL_READ, JSON
     action="store_true",
     help="Accept cubes whose envelope carries no signature.",
 )
+@arg(
+    "--allow-unlogged",
+    action="store_true",
+    help="Accept a registry without a transparency log (or, offline, without stored log "
+    "proofs), with a warning.",
+)
 @JSON
 def download(
     cubes: list[str],
@@ -37,6 +43,7 @@ def download(
     index_url: str | None,
     offline: bool,
     allow_unsigned: bool,
+    allow_unlogged: bool,
     json_output: bool,
 ) -> None:
     """Resolve, verify and save cubes as .memcube files (nothing installed, like pip download).
@@ -52,7 +59,9 @@ def download(
     from memos_client.install.requirements import parse_requirement
 
     requirements = [parse_requirement(text) for text in cubes]
-    options = _options(index_url, offline, allow_unsigned, json_output=json_output)
+    options = _options(
+        index_url, offline, allow_unsigned, json_output=json_output, allow_unlogged=allow_unlogged
+    )
     options.no_deps = no_deps
     with suggesting_registry_names(
         None if offline else options.index_url, [r.name for r in requirements]

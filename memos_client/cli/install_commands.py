@@ -23,6 +23,12 @@ ALLOW_UNSIGNED = arg(
     action="store_true",
     help="Accept cubes whose envelope carries no signature.",
 )
+ALLOW_UNLOGGED = arg(
+    "--allow-unlogged",
+    action="store_true",
+    help="Install from a registry without a transparency log (or, offline, without stored log "
+    "proofs), with a warning.",
+)
 
 
 def _options(
@@ -31,13 +37,14 @@ def _options(
     allow_unsigned: bool = False,
     upgrade: bool = False,
     json_output: bool = False,
+    allow_unlogged: bool = False,
     *,
     registry_from: str | None = None,
     uses_registry: bool = True,
 ) -> Options:
     """The install options of a command; with ``-v``, which registry it uses and why
     (``registry_from``: a file that named it, else options.index_url_source)."""
-    from memos_client.cli.output import progress_bar, progress_counter
+    from memos_client.cli.output import progress_bar, progress_counter, warn
     from memos_client.config import memos_cache_dir, memos_home
     from memos_client.install.cache import Cache
     from memos_client.install.fetch import default_registry_url
@@ -55,6 +62,8 @@ def _options(
         upgrade=upgrade,
         progress=None if json_output else progress_bar,
         counter=None if json_output else progress_counter,
+        allow_unlogged=allow_unlogged,
+        warn=warn,
     )
 
 
@@ -134,6 +143,7 @@ def _report(results: list[InstallResult], pins: list[NamespacePin], json_output:
 @INDEX_URL
 @OFFLINE
 @ALLOW_UNSIGNED
+@ALLOW_UNLOGGED
 @JSON
 def install(
     cubes: list[str],
@@ -145,6 +155,7 @@ def install(
     index_url: str | None,
     offline: bool,
     allow_unsigned: bool,
+    allow_unlogged: bool,
     json_output: bool,
 ) -> None:
     """Resolve, download, verify and install cubes into the local runtime."""
@@ -169,6 +180,7 @@ def install(
         allow_unsigned,
         upgrade,
         json_output,
+        allow_unlogged,
         registry_from=None if index_url or not project_index else str(requirements_file),
     )
     options.no_deps, options.force_reinstall, options.dry_run = no_deps, force_reinstall, dry_run
@@ -369,6 +381,7 @@ def show(cube: str, remote: bool, index_url: str | None, json_output: bool) -> N
 @INDEX_URL
 @OFFLINE
 @ALLOW_UNSIGNED
+@ALLOW_UNLOGGED
 @JSON
 def lock(
     cubes: list[str],
@@ -377,6 +390,7 @@ def lock(
     index_url: str | None,
     offline: bool,
     allow_unsigned: bool,
+    allow_unlogged: bool,
     json_output: bool,
 ) -> None:
     """Resolve and verify cubes, and write memos.lock (exact versions, digests, signer keys)."""
@@ -393,6 +407,7 @@ def lock(
         index_url or project_index,
         offline,
         allow_unsigned,
+        allow_unlogged=allow_unlogged,
         registry_from=None if index_url or not project_index else str(requirements_file),
     )
     lockfile = do_lock(requirements, options)
@@ -426,9 +441,15 @@ def lock(
 @DRY_RUN
 @OFFLINE
 @ALLOW_UNSIGNED
+@ALLOW_UNLOGGED
 @JSON
 def sync(
-    lockfile_path: Path, dry_run: bool, offline: bool, allow_unsigned: bool, json_output: bool
+    lockfile_path: Path,
+    dry_run: bool,
+    offline: bool,
+    allow_unsigned: bool,
+    allow_unlogged: bool,
+    json_output: bool,
 ) -> None:
     """Make the installed cubes exactly those of memos.lock (installs, replaces, removes)."""
     from memos_client.cli.output import print_json
@@ -441,6 +462,7 @@ def sync(
         offline,
         allow_unsigned,
         json_output=json_output,
+        allow_unlogged=allow_unlogged,
         registry_from=str(lockfile_path),
     )
     if dry_run:

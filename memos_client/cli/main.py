@@ -23,11 +23,13 @@ COMMAND_MODULES = {
         ("login", "logout", "whoami", "publish", "yank", "search", "token"), "registry_commands"
     ),
     **dict.fromkeys(
-        ("add", "query", "plan", "history", "rollback", "diff", "access", "lifecycle", "principal"),
+        ("add", "query", "plan", "history", "rollback", "diff", "access", "principal"),
         "runtime_commands",
     ),
+    "lifecycle": "lifecycle_commands",
     "trust": "trust_commands",
     **dict.fromkeys(("download", "tree"), "download_commands"),
+    "log": "log_commands",
     **dict.fromkeys(("export", "import"), "interop_commands"),
 }
 
@@ -45,7 +47,7 @@ def register_commands(argv: list[str]) -> None:
 
 
 def _fail(error: BaseException, message: str, argv: list[str]) -> int:
-    """Report ``error`` as one ``error:`` line (:func:`mip.cli_args.write_error`), or under
+    """Report ``error`` as one ``error:`` line (:func:`cli_support.args.write_error`), or under
     ``--json`` as one JSON object on stderr; return its exit code (cli.exit_codes)."""
     from memos_client.cli.context import current, json_requested
     from memos_client.cli.exit_codes import error_code_for, exit_code_for
@@ -57,7 +59,7 @@ def _fail(error: BaseException, message: str, argv: list[str]) -> int:
         document = {"error": {"code": code, "message": message, "exit_code": int(exit_code)}}
         sys.stderr.write(json.dumps(document, ensure_ascii=False) + "\n")
         return exit_code
-    from mip.cli_args import write_error
+    from cli_support.args import write_error
 
     write_error(message)
     if current().verbose:

@@ -60,8 +60,8 @@ def printable(text: str) -> str:
 
 
 def format_size(size: int) -> str:
-    """A human size, as everywhere (:func:`mip.units.format_size`): ``1.5 KiB``, ``512 B``."""
-    from mip.units import format_size as shown
+    """A human size, as everywhere (:func:`cli_support.units.format_size`): ``1.5 KiB``, ``512 B``."""
+    from cli_support.units import format_size as shown
 
     return shown(size)
 
@@ -88,7 +88,7 @@ def progress_bar(total: int, description: str) -> Iterator[Callable[[int], None]
         TransferSpeedColumn,
     )
 
-    # binary_units: the sizes the rest of the CLI prints (mip.units).
+    # binary_units: the sizes the rest of the CLI prints (cli_support.units).
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),

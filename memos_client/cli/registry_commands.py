@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cli_support.args import integer
 from memos_client.cli.app import arg, command, group
 from memos_client.cli.options import INDEX_URL, INDEX_URL_READ, JSON, explain_registry
 from memos_client.cli.output import note
-from mip.cli_args import integer
 
 if TYPE_CHECKING:
     from memos_client.registry.client import RegistryClient

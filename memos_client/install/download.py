@@ -59,6 +59,10 @@ def download(
         with _downloading(session, cubes):
             for cube in cubes:
                 session.validate(cube)
+            # In the transparency log, as an install requires (nothing is stored: no pin, no
+            # checkpoint -- a download changes no state of this home).
+            exact = {str(r.name) for r in requirements if r.exact_pin}
+            session.check_log([cube.candidate for cube in cubes], exact)
     finally:
         session.close()
     written = []

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from cli_support.units import format_size
 from memos_client.install.installer import cube_dir
 from memos_client.install.requirements import Requirement
-from mip.units import format_size
 
 
 def installed_view(home: Path, requirement: Requirement) -> dict[str, Any] | None:

@@ -16,11 +16,11 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.templating import Jinja2Templates
 
-from mip.units import format_size
+from cli_support.units import format_size
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
-#: ``1536`` -> ``1.5 KiB``: the one size format of the CLI and the pages (mip.units).
+#: ``1536`` -> ``1.5 KiB``: the one size format of the CLI and the pages (cli_support.units).
 human_size = format_size
 
 

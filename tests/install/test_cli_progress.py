@@ -90,5 +90,5 @@ def test_pack_shows_progress_on_big_parts(memos: Memos, tmp_path: Path) -> None:
     )
     assert code == 0, terminal
     assert "pack src" in terminal
-    assert "MiB" in terminal  # the one size style (mip.units)
+    assert "MiB" in terminal  # the one size style (cli_support.units)
     assert stdout.startswith(str(tmp_path / "big.memcube"))

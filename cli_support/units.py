@@ -2,8 +2,8 @@
 
 Binary units (IEC: KiB, MiB, GiB), one decimal place above bytes: ``512 B``, ``1.5 KiB``,
 ``12.3 MiB``. Binary because every limit the protocol sets is a power of two (a 1 MiB document,
-an 8 MiB progress threshold), so a limit and the size it refuses read alike. Not protocol: it
-lives in ``mip`` because that is the one package both programs import (as ``cli_args``).
+an 8 MiB progress threshold), so a limit and the size it refuses read alike. Here, beside the
+argparse helpers, because ``cli_support`` is what both programs share for people.
 """
 
 from __future__ import annotations

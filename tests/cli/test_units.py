@@ -1,11 +1,11 @@
-"""One size style for the CLI, the marketplace pages and the diff page (mip.units)."""
+"""One size style for the CLI, the marketplace pages and the diff page (cli_support.units)."""
 
 from __future__ import annotations
 
 import pytest
 
+from cli_support.units import format_size
 from memos_client.cli.output import format_size as cli_format_size
-from mip.units import format_size
 from registry_server.web.rendering import human_size
 
 
