@@ -258,6 +258,11 @@ def list_cubes(outdated: bool, index_url: str | None, json_output: bool) -> None
     if outdated:
         _list_outdated([(c.name, c.version) for c in cubes], index_url, json_output)
         return
+    from memos_client.install.show import known_yanks
+
+    yanks = known_yanks(
+        options.home, options.cache, [(c.name, c.version, c.manifest_digest) for c in cubes]
+    )
     if json_output:
         print_json(
             [
@@ -267,6 +272,8 @@ def list_cubes(outdated: bool, index_url: str | None, json_output: bool) -> None
                     "manifest_digest": c.manifest_digest,
                     "memory_count": c.memory_count,
                     "installed_at": c.installed_at,
+                    "yanked": c.name in yanks,
+                    "yank_reason": yanks.get(c.name),
                 }
                 for c in cubes
             ]
@@ -277,8 +284,10 @@ def list_cubes(outdated: bool, index_url: str | None, json_output: bool) -> None
         return
     width = max(len(c.name) for c in cubes)
     for c in cubes:
+        flag = f"  YANKED: {yanks[c.name]}" if c.name in yanks else ""
         print(
-            f"{c.name:<{width}}  {c.version:<12} {c.manifest_digest[:19]}  {c.memory_count} memories"
+            f"{c.name:<{width}}  {c.version:<12} {c.manifest_digest[:19]}  "
+            f"{c.memory_count} memories{flag}"
         )
 
 

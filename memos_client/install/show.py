@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from cli_support.units import format_size
+from memos_client.install.cache import Cache
 from memos_client.install.installer import cube_dir
 from memos_client.install.requirements import Requirement
 
@@ -75,3 +76,35 @@ def render_installed(view: dict[str, Any]) -> str:
     for part in view.get("parts", []):
         lines.append(f"  part {part['name']} ({part['kind']}, {format_size(part['size'])})")
     return "\n".join(lines) + "\n"
+
+
+def known_yanks(home: Path, cache: Cache, cubes: list[tuple[str, str, str]]) -> dict[str, str]:
+    """The installed versions the cached cube documents list as yanked: name -> reason.
+
+    ``cubes`` are (name, version, manifest digest). No request is made: the documents are the
+    ones the last install, lock or ``list --outdated`` of each registry cached (``memos list
+    --outdated`` asks the registry afresh).
+    """
+    from memos_client.install.resolver import InvalidCandidateError, candidates_from_document
+    from mip.names import CubeName
+
+    yanked: dict[str, str] = {}
+    for name, version, digest in cubes:
+        try:
+            origin = json.loads((cube_dir(home, name, digest) / "origin.json").read_bytes())
+        except (OSError, ValueError):
+            continue
+        source = origin.get("source") if isinstance(origin, dict) else None
+        if not isinstance(source, str) or not source.startswith(("http://", "https://")):
+            continue  # installed from a file: no registry to have yanked it
+        cached = cache.read_index(source, name)
+        if cached is None:
+            continue
+        try:
+            candidates = candidates_from_document(cached.document, CubeName(name))
+        except InvalidCandidateError:
+            continue
+        for candidate in candidates:
+            if candidate.version_text == version and candidate.yanked:
+                yanked[name] = candidate.yank_reason or ""
+    return yanked

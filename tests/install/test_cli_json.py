@@ -80,6 +80,10 @@ def test_json_on_the_commands_that_lacked_it(memos: Memos, publisher: Publisher)
     installed = json.loads(memos.run("--json", "install", f"{ns}/lib==1.1.0", check=True).stdout)
     [result] = installed["installed"]
     assert (result["yanked"], result["yank_reason"]) == (True, "bad")
+    # memos list flags it too (from the cube document the install cached; no request).
+    [listed] = json.loads(memos.run("--json", "list", check=True).stdout)
+    assert (listed["yanked"], listed["yank_reason"]) == (True, "bad")
+    assert memos.run("list", check=True).stdout.rstrip().endswith("YANKED: bad")
     with RegistryClient(memos.index_url, publisher.token) as client:
         client.create_token([ns], ["publish"], 1, "spare")
         [spare] = [t.id for t in client.list_tokens() if t.description == "spare"]
