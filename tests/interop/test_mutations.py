@@ -133,3 +133,23 @@ def test_wrong_types_in_a_mem0_memory_list(tmp_path: Path) -> None:
         return target
 
     assert crashes({"results": MEM0_ITEMS, "relations": []}, write) == []
+
+
+def test_wrong_types_in_a_jsonl_line(tmp_path: Path) -> None:
+    target = tmp_path / "notes.jsonl"
+
+    def write(changed: Any) -> Path:
+        target.write_text(json.dumps(changed) + "\n")
+        return target
+
+    line = {"id": "a", "text": "Ships on Fridays.", "tags": ["ops"], "metadata": {"team": "core"}, "state": "archived", "created": "2025-01-01T00:00:00Z", "owner": "kim"}  # fmt: skip
+    assert crashes(line, write) == []
+
+
+@pytest.mark.parametrize("state", [[], {}, ["archived"]])
+def test_a_record_state_of_the_wrong_type_is_refused(state: Any) -> None:
+    """The runtime's record check (every import and install goes through it) names the field."""
+    from memos_client.runtime.record_checks import validate_records
+
+    with pytest.raises(UsageError, match="record 0: 'state' must be one of activated, archived"):
+        validate_records([{"text": "x", "state": state}])
