@@ -95,7 +95,7 @@ def split_long_records(records: list[dict[str, Any]]) -> tuple[list[dict[str, An
     from memos_client.ingest.documents import Block, Document, paragraph_spans
     from memos_client.ingest.tokens import EMBEDDER_MAX_TOKENS, embedder_tokens
     from memos_client.runtime.record_checks import MAX_TEXT_CHARS, content_id
-    from memos_client.runtime.retrieval.lexical import embedding_text
+    from memos_client.runtime.store.indexed_text import embedding_text
 
     try:
         counter = embedder_tokens()
