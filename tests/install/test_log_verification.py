@@ -304,6 +304,10 @@ def test_lock_records_the_proofs_and_an_offline_sync_verifies_them(
     assert "\n[log]\nverifier-key = " in text
     assert f'"{digest}" = """' in text
     user.run("sync", str(lockfile), check=True)  # online: fills the cache
+    # Locked offline, the proofs come from this home's state.
+    offline_lock = tmp_path / "offline.lock"
+    user.run("lock", "--offline", f"{ns}/c", "-o", str(offline_lock), check=True)
+    assert f'"{digest}" = """' in offline_lock.read_text()
     # Another home, offline, with the lockfile, the cache and the namespace pin (signer keys
     # are the trust store's business) but no log state: the lockfile's proofs verify against
     # the lockfile's log key.
