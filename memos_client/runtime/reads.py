@@ -21,8 +21,9 @@ if TYPE_CHECKING:
     from memos_client.runtime.retrieval.hybrid import Filters
 
 
-def get(context: RuntimeContext, item_id: str, *, touch: bool) -> MemoryItem:
-    """See :meth:`MemOS.get`."""
+def get(context: RuntimeContext, item_id: str, *, touch: bool, audit: bool = True) -> MemoryItem:
+    """See :meth:`MemOS.get`; ``audit=False`` only for the facade reading back what it just
+    wrote (that write is audited)."""
     row = item_row(context, item_id)
     context.governor.require(context.principal, row["cube"], "read", "get")
     item = item_from_row(row)
@@ -33,9 +34,10 @@ def get(context: RuntimeContext, item_id: str, *, touch: bool) -> MemoryItem:
             f"memory {item_id!r} is {state}; see `memos history {item_id}`",
             code="unknown_memory",
         )
-    if touch:
+    if touch or audit:
         with context.store.write() as connection:
-            touch_items(connection, [item_id])
+            if touch:
+                touch_items(connection, [item_id])
             context.store.audit(
                 connection, context.principal, "get", cube=item.cube, target=item_id
             )
@@ -88,7 +90,7 @@ def search(
     parsed = Filters.parse(filters, include_archived)
     cubes = _scope(context, cube, "search")
     hits = context.engines.retriever.search(query, k, cubes, parsed)
-    record_use(context, "search", cube, hits, query, touch)
+    record_use(context, "search", cube, [hit.item.id for hit in hits], query, touch)
     return hits
 
 
@@ -96,13 +98,12 @@ def record_use(
     context: RuntimeContext,
     action: str,
     cube: str | None,
-    hits: list[Hit],
+    ids: list[str],
     query: str,
     touch: bool,
 ) -> None:
-    """Count an access of every hit (with ``touch``) and write the audit entry of a read, in
-    one short transaction."""
-    ids = [hit.item.id for hit in hits]
+    """Count an access of every memory read (with ``touch``) and write the audit entry of the
+    read (what was asked, what was returned), in one short transaction."""
     with context.store.write() as connection:
         if touch:
             touch_items(connection, ids)
@@ -148,8 +149,6 @@ def plan(
     )
     memory_plan.activations, memory_plan.adapters = activations, adapters
     memory_plan.skipped.extend(skipped)
-    planned = [
-        Hit(item=memory.item, score=memory.score, ranks={}) for memory in memory_plan.memories
-    ]
+    planned = [memory.item.id for memory in memory_plan.memories]
     record_use(context, "plan", cube, planned, query, touch=True)
     return memory_plan

@@ -30,3 +30,34 @@ def test_a_write_only_principal_cannot_grant_itself_read(tmp_path: Path) -> None
     )
     assert code == 0, err
     assert "read: alice,local\n" in out
+
+
+def test_memos_audit_shows_reads_writes_and_refusals(tmp_path: Path) -> None:
+    import json
+
+    assert memos(tmp_path, "add", "door code is 4711", "--cube", "me/home")[0] == 0
+    assert memos(tmp_path, "history", "me/home")[0] == 0
+    assert memos(tmp_path, "principal", "add", "bob")[0] == 0
+    assert memos(tmp_path, "access", "me/home", "--read", "local", "--write", "local")[0] == 0
+    assert memos(tmp_path, "history", "me/home", "--as", "bob")[0] == 8
+    code, out, err = memos(tmp_path, "audit", "me/home", "--json")
+    assert code == 0, err
+    entries = json.loads(out)
+    assert [(e["principal"], e["action"], e["outcome"]) for e in entries] == [
+        ("bob", "history", "denied"),
+        ("local", "access.set", "ok"),
+        ("local", "history", "ok"),
+        ("local", "add", "ok"),
+    ]
+    code, out, _ = memos(tmp_path, "audit", "--since", "1h")
+    assert code == 0
+    assert "local history [me/home] ok" in out
+    assert "principal.add" in out
+    code, out, _ = memos(tmp_path, "audit", "--since", "2099-01-01T00:00:00Z")
+    assert out == "no audit entries\n"
+    code, _, err = memos(tmp_path, "audit", "--since", "yesterday")
+    assert code == 2
+    assert err.startswith("error: --since 'yesterday': give an RFC 3339 time")
+    code, _, err = memos(tmp_path, "audit", "--as", "bob")
+    assert code == 8
+    assert "only 'local' may read the whole audit log" in err

@@ -229,4 +229,5 @@ def run_generation(
         for label in prepared.snapshot_labels:
             cube_name, _, part_name = label.rpartition(":")
             mark_used(memos, cube_name, part_name)
+    memos.record_read("generate", question, used["memories"], cube=cube)
     return result
