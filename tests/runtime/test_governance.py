@@ -172,3 +172,24 @@ def test_the_audit_log_by_cube_and_time(shared: MemOS) -> None:
     assert shared.acting_as("alice").audit("team/secret", limit=1)[0]["action"] == "access.set"
     with pytest.raises(UsageError, match="limit"):
         shared.audit(limit=0)
+
+
+def test_the_store_and_its_wal_are_private_under_any_umask(
+    tmp_path: Path, embedder: CountingEmbedder
+) -> None:
+    import os
+    import stat
+
+    previous = os.umask(0o002)
+    try:
+        runtime = MemOS(home=tmp_path / "home", embedder=embedder)
+        runtime.add("a private memory")
+        files = sorted((tmp_path / "home" / "runtime").iterdir())
+        modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in files}
+        runtime.close()
+    finally:
+        os.umask(previous)
+    assert {"memos.db", "memos.db-wal", "memos.db-shm"} <= set(modes)
+    assert set(modes.values()) == {0o600}
+    for directory in (tmp_path / "home", tmp_path / "home" / "runtime"):
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700

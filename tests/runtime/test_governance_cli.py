@@ -61,3 +61,35 @@ def test_memos_audit_shows_reads_writes_and_refusals(tmp_path: Path) -> None:
     code, _, err = memos(tmp_path, "audit", "--as", "bob")
     assert code == 8
     assert "only 'local' may read the whole audit log" in err
+
+
+def test_memos_home_is_private_whatever_the_umask(tmp_path: Path) -> None:
+    """The store (and its WAL), the keys and the trust store are the user's alone, even under a
+    umask of 022 that leaves new files world-readable (issue #19: memos.db was 0644)."""
+    import os
+    import stat
+
+    home = tmp_path / "home"
+    previous = os.umask(0o022)
+    try:
+        assert memos(home, "add", "my door code is 4711", "--cube", "me/home")[0] == 0
+        assert memos(home, "query", "door code")[0] == 0
+        assert memos(home, "keygen")[0] == 0
+        key = next((home / "keys").glob("*.pub"))
+        assert memos(home, "trust", "add", str(key))[0] == 0
+    finally:
+        os.umask(previous)
+    paths = [home, *home.rglob("*")]
+    assert any(path.name == "memos.db" for path in paths)
+    assert any(path.name == "trust" for path in paths)
+    modes = {
+        str(path.relative_to(tmp_path)): stat.S_IMODE(path.stat().st_mode)
+        for path in paths
+        if not path.name.endswith((".db-wal", ".db-shm"))  # gone once the last connection closes
+    }
+    wrong = {
+        name: oct(mode)
+        for name, mode in modes.items()
+        if mode != (0o700 if (tmp_path / name).is_dir() else 0o600)
+    }
+    assert wrong == {}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from memos_client.config import PRIVATE_FILE_MODE, private_dir
 from memos_client.errors import RuntimeStoreError
 from memos_client.runtime.memory_types import MemoryItem, State, VersionRecord, to_rfc3339, utc_now
 
@@ -138,7 +140,11 @@ class Store:
     def __init__(self, path: Path, busy_timeout_s: float = 60.0) -> None:
         self.path = path
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)
+            # SQLite creates the file with the umask's mode and its -wal and -shm files with the
+            # mode of the database file: created 0600 here first, all three are private.
+            descriptor = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE)
+            os.close(descriptor)
             self._connection = sqlite3.connect(
                 path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
             )
