@@ -51,3 +51,36 @@ def audit_command(
             f"#{entry['seq']}  {entry['at']}  {entry['principal']} {entry['action']} "
             f"[{where}]{target} {entry['outcome']}{detail}"
         )
+
+
+@command("purge")
+@arg("item_id", nargs="?", metavar="ID", help="The memory to purge.")
+@arg("--cube", help="Purge every memory of this cube instead.")
+@arg("--yes", action="store_true", help="Confirm: the text is erased for good.")
+@AS
+@JSON
+def purge_command(
+    item_id: str | None, cube: str | None, yes: bool, as_: str | None, json_output: bool
+) -> None:
+    """Erase a memory's text (or a cube's) from every version and index, for good.
+
+    Unlike `memos delete`, no rollback brings it back; the audit log and a tombstone record
+    that the purge happened, by whom and when, never the text. Needs the cube's admin right.
+    """
+    from memos_client.errors import UsageError
+
+    if (item_id is None) == (cube is None):
+        raise UsageError("give a memory ID or --cube CUBE (one of them)")
+    if not yes:
+        what = f"memory {item_id}" if item_id is not None else f"every memory of {cube}"
+        raise UsageError(f"purging erases the text of {what} for good: add --yes to confirm")
+    with _open(as_) as mem:
+        report = mem.purge(item_id, cube=cube)
+    if json_output:
+        print(json.dumps(report.to_json(), indent=2))
+        return
+    print(
+        f"purged {len(report.purged)} memories of {report.cube} ({report.versions} versions erased)"
+    )
+    for name in report.parts_removed:
+        print(f"  removed part {name} (built from a purged memory)")

@@ -26,7 +26,7 @@ COMMAND_MODULES = {
         "runtime_commands",
     ),
     "trust": "trust_commands",
-    "audit": "governance_commands",
+    **dict.fromkeys(("audit", "purge"), "governance_commands"),
     **dict.fromkeys(("export", "import"), "interop_commands"),
 }
 

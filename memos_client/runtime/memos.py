@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from memos_client.runtime.embedding.minilm import Embedder
+    from memos_client.runtime.purge import PurgeReport
     from memos_client.runtime.retrieval.hybrid import Filters, RetrievalSettings, Retriever
     from memos_client.runtime.retrieval.vector_index import EmbeddingCache, VectorIndex
     from memos_client.runtime.upsert import UpsertReport
@@ -258,6 +259,14 @@ class MemOS:
     def delete(self, item_id: str) -> None:
         """Delete a memory: a Deleted tombstone version; it leaves every index."""
         set_state(self._context, item_id, State.DELETED, "delete", None)
+
+    def purge(self, item_id: str | None = None, *, cube: str | None = None) -> PurgeReport:
+        """Erase a memory's (or every memory of ``cube``'s) text from every version and every
+        index, for good: no rollback brings it back; a tombstone records who purged what when.
+        Needs the cube's admin right. See :mod:`memos_client.runtime.purge`."""
+        from memos_client.runtime.purge import purge
+
+        return purge(self._context, item_id, cube=cube)
 
     # -- reads ---------------------------------------------------------------------------------
 

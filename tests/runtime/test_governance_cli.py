@@ -93,3 +93,24 @@ def test_memos_home_is_private_whatever_the_umask(tmp_path: Path) -> None:
         if mode != (0o700 if (tmp_path / name).is_dir() else 0o600)
     }
     assert wrong == {}
+
+
+def test_memos_purge(tmp_path: Path) -> None:
+    import json
+
+    code, out, _ = memos(tmp_path, "add", "the alarm code is 8812", "--cube", "me/home")
+    item = out.strip()
+    code, _, err = memos(tmp_path, "purge", item)
+    assert code == 2
+    assert (
+        err == f"error: purging erases the text of memory {item} for good: add --yes to confirm\n"
+    )
+    assert memos(tmp_path, "purge")[2].startswith("error: give a memory ID or --cube")
+    code, out, err = memos(tmp_path, "purge", item, "--yes", "--json")
+    assert code == 0, err
+    assert json.loads(out)["purged"] == [item]
+    code, out, _ = memos(tmp_path, "history", item, "--json")
+    assert [(v["op"], v["text"]) for v in json.loads(out)] == [("add", ""), ("purge", "")]
+    code, out, _ = memos(tmp_path, "audit", "me/home")
+    assert f"local purge [me/home] {item} ok" in out
+    assert "8812" not in out

@@ -117,6 +117,15 @@ CREATE TABLE IF NOT EXISTS audit (
     outcome TEXT NOT NULL,
     detail TEXT NOT NULL DEFAULT ''
 );
+-- Purges: that a memory's text was erased from every version, by whom and when (never the text).
+CREATE TABLE IF NOT EXISTS purges (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    item_id TEXT NOT NULL,
+    cube TEXT NOT NULL,
+    at TEXT NOT NULL,
+    principal TEXT NOT NULL,
+    versions INTEGER NOT NULL
+);
 CREATE VIRTUAL TABLE IF NOT EXISTS items_fts USING fts5(
     search_text, content='items', content_rowid='rowid',
     tokenize='porter unicode61 remove_diacritics 2'
