@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 
     from memos_client.runtime.embedding.minilm import Embedder
     from memos_client.runtime.purge import PurgeReport
-    from memos_client.runtime.retrieval.hybrid import Filters, RetrievalSettings, Retriever
+    from memos_client.runtime.retrieval.filters import Filters
+    from memos_client.runtime.retrieval.hybrid import RetrievalSettings, Retriever
     from memos_client.runtime.retrieval.vector_index import EmbeddingCache, VectorIndex
     from memos_client.runtime.upsert import UpsertReport
 
@@ -284,13 +285,14 @@ class MemOS:
         self,
         query: str,
         k: int = 10,
-        cube: str | None = None,
+        cube: str | Sequence[str] | None = None,
         filters: Filters | Mapping[str, Any] | None = None,
         *,
         include_archived: bool = False,
         touch: bool = True,
     ) -> list[Hit]:
-        """Hybrid search; ``cube=None`` searches every cube the principal may read."""
+        """Hybrid search of one cube, several (a list) or, with ``cube=None``, every cube the
+        principal may read; ``filters``: see :class:`~memos_client.runtime.retrieval.filters.Filters`."""
         return reads.search(
             self._context, query, k, cube, filters, include_archived=include_archived, touch=touch
         )
@@ -300,7 +302,7 @@ class MemOS:
         query: str,
         budget: int = 1024,
         *,
-        cube: str | None = None,
+        cube: str | Sequence[str] | None = None,
         filters: Filters | Mapping[str, Any] | None = None,
         k: int = 20,
         model_digest: str | None = None,
