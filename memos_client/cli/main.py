@@ -27,6 +27,7 @@ COMMAND_MODULES = {
     ),
     "trust": "trust_commands",
     **dict.fromkeys(("audit", "purge"), "governance_commands"),
+    **dict.fromkeys(("get", "update", "delete"), "memory_commands"),
     **dict.fromkeys(("export", "import"), "interop_commands"),
 }
 

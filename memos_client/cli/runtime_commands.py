@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from memos_client.cli.app import arg, command, group
+from memos_client.cli.filter_args import filter_options, search_filters
 from memos_client.cli.output import printable
 
 if TYPE_CHECKING:
@@ -31,6 +32,11 @@ AS = arg(
 )
 JSON = arg("--json", dest="json_output", action="store_true", help="Print JSON for scripts.")
 CUBE = arg("--cube", help="Cube name, namespace/name.")
+CUBES = arg("--cube", action="append", help="Only this cube (repeatable: several cubes).")
+
+
+def _cubes(names: list[str] | None) -> str | list[str] | None:
+    return names[0] if names and len(names) == 1 else names
 
 
 def _open(principal: str | None) -> MemOS:
@@ -210,24 +216,29 @@ def _add_messages(
 @command("query")
 @arg("text", help="What to look for.")
 @arg("-k", "--k", type=int, default=10, help="How many results (default: %(default)s).")
-@CUBE
-@arg("-t", "--tag", action="append", help="Only memories with this tag.")
+@CUBES
+@filter_options
 @arg("--include-archived", action="store_true", help="Also search archived memories.")
 @AS
 @JSON
 def query_command(
     text: str,
     k: int,
-    cube: str | None,
+    cube: list[str] | None,
     tag: list[str] | None,
+    any_tag: list[str] | None,
+    since: str | None,
+    until: str | None,
+    where: list[str] | None,
     include_archived: bool,
     as_: str | None,
     json_output: bool,
 ) -> None:
     """Hybrid search (lexical + semantic + filters) over the cubes you may read."""
+    filters = search_filters(tag, any_tag, since, until, where)
     with _open(as_) as mem:
         hits = mem.search(
-            text, k=k, cube=cube, filters={"tags": tag or []}, include_archived=include_archived
+            text, k=k, cube=_cubes(cube), filters=filters, include_archived=include_archived
         )
     if json_output:
         _print_json([hit.to_json() for hit in hits])
@@ -244,7 +255,8 @@ def query_command(
 @command("plan")
 @arg("text", help="The query the plan is for.")
 @arg("--budget", type=int, default=1024, help="Prompt tokens for memories (default: %(default)s).")
-@CUBE
+@CUBES
+@filter_options
 @arg("--k", type=int, default=20, help="Candidates considered (default: %(default)s).")
 @arg("--tokenizer", type=str, help="tokenizer.json (or model dir) to count with.")
 @AS
@@ -252,7 +264,12 @@ def query_command(
 def plan_command(
     text: str,
     budget: int,
-    cube: str | None,
+    cube: list[str] | None,
+    tag: list[str] | None,
+    any_tag: list[str] | None,
+    since: str | None,
+    until: str | None,
+    where: list[str] | None,
     k: int,
     tokenizer: str | None,
     as_: str | None,
@@ -261,8 +278,9 @@ def plan_command(
     """Show the memory plan for a query: memories for the prompt, KV snapshots, adapters."""
     from memos_client.runtime import MemOS
 
+    filters = search_filters(tag, any_tag, since, until, where)
     with MemOS(principal=as_, tokenizer=tokenizer) as mem:
-        plan = mem.plan(text, budget=budget, cube=cube, k=k)
+        plan = mem.plan(text, budget=budget, cube=_cubes(cube), k=k, filters=filters)
     if json_output:
         _print_json(plan.to_json())
         return
