@@ -99,3 +99,13 @@ def test_an_error_under_json_is_a_json_object_on_stderr_with_the_same_exit_code(
     # -v adds the stable code under the error line.
     verbose = run_memos(tmp_path, "-v", "uninstall", "demo/nothing")
     assert verbose.stderr.splitlines()[1] == "  (code not_found, exit 4: not_found)"
+
+
+def test_delete_json(tmp_path: Path) -> None:
+    added = run_memos(
+        tmp_path, "add", "a fact", "--cube", "me/notes", env={"MEMOS_EMBEDDER": "hashing"}
+    )
+    item_id = added.stdout.strip()
+    result = run_memos(tmp_path, "--json", "delete", item_id, env={"MEMOS_EMBEDDER": "hashing"})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"deleted": item_id}
