@@ -59,7 +59,9 @@ def _fail(error: BaseException, message: str, argv: list[str]) -> int:
         import json
 
         document = {"error": {"code": code, "message": message, "exit_code": int(exit_code)}}
-        sys.stderr.write(json.dumps(document, ensure_ascii=False) + "\n")
+        # ASCII with \u escapes: any stderr takes it, and a message quoting an undecodable byte of
+        # the command line (a lone surrogate) stays valid JSON.
+        sys.stderr.write(json.dumps(document) + "\n")
         return exit_code
     from cli_support.args import write_error
 

@@ -109,3 +109,24 @@ def test_delete_json(tmp_path: Path) -> None:
     result = run_memos(tmp_path, "--json", "delete", item_id, env={"MEMOS_EMBEDDER": "hashing"})
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"deleted": item_id}
+
+
+def test_a_json_error_quoting_an_undecodable_byte_is_still_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by the argv fuzz: `memos list --json $'\xff'` (the byte arrives as a lone surrogate),
+    # on a stderr that takes only UTF-8 (strict), as the fuzz's.
+    import contextlib
+    import io
+
+    from memos_client.cli.main import run
+
+    monkeypatch.setenv("MEMOS_HOME", str(tmp_path))
+    err = io.BytesIO()
+    stderr = io.TextIOWrapper(err, "utf-8", "strict", write_through=True)
+    with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+        code = run(["list", "--json", "\udcff"])
+    assert code == 2
+    error = json.loads(err.getvalue().decode())["error"]
+    assert error["code"] == "usage"
+    assert "unrecognized arguments: \udcff" in error["message"]
