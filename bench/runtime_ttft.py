@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ["HF_HUB_OFFLINE"] = "1"
 
-from activation_ttft import MEMORY_LINES, QUICK, QUESTION, SMOLLM2_135M, build_model  # noqa: E402
+from activation_ttft import MEMORY_LINES, QUESTION, QUICK, SMOLLM2_135M, build_model
 
 
 def _median_ms(values: list[float]) -> float:
