@@ -91,7 +91,7 @@ def main() -> None:
         root = Path(work)
         model = load_model(build_model(root / "model", shape), cache_dir=root / "fp")
         with MemOS(root / "home", embedder="hashing") as memos:
-            _fill(memos, model, args.tokens)
+            memory_ids = _fill(memos, model, args.tokens)
             path, token_ids = _snapshot(memos, model)
             budget = len(token_ids) + 64
 
@@ -114,6 +114,18 @@ def main() -> None:
                 int(model.forward(question, cache).logits.argmax())
                 return (time.perf_counter() - began) * 1000
 
+            plan = memos.plan(
+                QUESTION, budget, model=model, min_score=0.0, count_access=False
+            )
+            chosen_bullets = sum(
+                len(model.encode(f"- {m.item.text.strip()}\n")) for m in plan.memories
+            )
+            plan_line = (
+                f"plan: {len(memory_ids)} memories in the cube, {len(plan.memories)} chosen "
+                f"({chosen_bullets} bullet tokens), snapshot {plan.injected_tokens} tokens "
+                f"injected, {plan.prefill_tokens} prefilled, budget {budget}; "
+                f"{[part.reason for part in plan.activations]}"
+            )
             first = generate(True)
             assert first.used["snapshots"] == ["bench/ops:all"], first.used
             assert first.used["prefilled_tokens"] == len(question), first.used
@@ -144,6 +156,7 @@ def main() -> None:
     print(f"  injected / floor  = {a_ms / floor_ms:5.2f}x   (goal <= 2x)")
     print(f"  re-prefill / injected = {b_ms / a_ms:5.1f}x   (goal >= 20x)")
     print(f"  max |logit diff| injected vs prefilled = {diff}")
+    print(f"  {plan_line}")
 
 
 if __name__ == "__main__":
