@@ -324,3 +324,21 @@ def test_a_stale_adapter_is_not_applied_and_rebuild_stale_retrains_it(
     )
     assert code == 0, err
     assert "no stale adapter in acme/ops" in nothing
+
+
+def test_plan_with_a_model_counts_exactly_and_says_so(
+    home: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = str(tiny_model_dir)
+    assert _cli(capsys, "activate", "acme/ops", "--model", model, "--json")[0] == 0
+    code, plan, err = _cli(capsys, "plan", QUESTION, "--model", model, "--budget", "500", "--json")
+    assert code == 0, err
+    assert plan["counted_with"].startswith("tokenizer of ")
+    assert plan["used_tokens"] == plan["injected_tokens"] + plan["prefill_tokens"] <= 500
+    assert [part["name"] for part in plan["activations"]] == ["core"]
+    code, text, err = _cli(capsys, "plan", QUESTION, "--budget", "500")
+    assert code == 0, err
+    assert "counted with estimate" in text
+    code, _, err = _cli(capsys, "plan", QUESTION, "--min-score", "2")
+    assert code == 2
+    assert "error: min_score must be a number from 0 to 1, got 2.0" in err
