@@ -326,8 +326,9 @@ def select_parts(
 
     Rules: an adapter is loaded when a chosen memory comes from its cube, its base model matches
     and it is not stale. A KV snapshot is injected when it carries at least one chosen memory not
-    carried yet, it is not stale, its model matches, no adapter is loaded for its cube (its keys
-    and values are the base model's) and the budget still holds with its tokens counted in full
+    carried yet, it is not stale, its model matches, it was computed under exactly the adapters
+    loaded for its cube (none for a base snapshot: LoRA changes the keys and values; the part's
+    ``adapters`` name them and their digests) and the budget still holds with its tokens counted in full
     and the memories it carries taken out of the prefilled segment.
     """
     budget = budget_tokens if budget_tokens is not None else math.inf
@@ -376,7 +377,9 @@ def select_parts(
                 "adapter carries",
             )
         )
-    adapted = {part.cube for part in adapters}
+    adapted: dict[str, set[tuple[str, str]]] = {}
+    for adapter in adapters:
+        adapted.setdefault(adapter.cube, set()).add((adapter.name, str(adapter.info.get("digest"))))
     plain = list(memories)
     injected = 0
     carried_by: dict[tuple[str, str], str] = {}
@@ -405,11 +408,23 @@ def select_parts(
         carried = [m for m in plain if m.item.cube == cube and _memory_key(m.item)[1] in ids]
         if not carried:
             continue
-        if cube in adapted:
-            skipped.append(
-                f"{label}: an adapter of {cube} is loaded and changes the keys and values; "
-                "its memories are prefilled instead"
-            )
+        built_with = {
+            (str(a.get("name")), str(a.get("digest")))
+            for a in part.get("adapters", [])
+            if isinstance(a, dict)
+        }
+        if built_with != adapted.get(cube, set()):
+            if not built_with:
+                skipped.append(
+                    f"{label}: an adapter of {cube} is loaded and changes the keys and values; "
+                    "its memories are prefilled instead"
+                )
+            else:
+                names = ", ".join(sorted(name for name, _ in built_with))
+                skipped.append(
+                    f"{label}: computed under adapter(s) {names}, which are not loaded as they "
+                    "were; its memories are prefilled instead"
+                )
             continue
         tokens = part.get("num_tokens")
         if not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 1:
