@@ -114,9 +114,7 @@ def main() -> None:
                 int(model.forward(question, cache).logits.argmax())
                 return (time.perf_counter() - began) * 1000
 
-            plan = memos.plan(
-                QUESTION, budget, model=model, min_score=0.0, count_access=False
-            )
+            plan = memos.plan(QUESTION, budget, model=model, min_score=0.0, count_access=False)
             chosen_bullets = sum(
                 len(model.encode(f"- {m.item.text.strip()}\n")) for m in plan.memories
             )
