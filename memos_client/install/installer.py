@@ -33,7 +33,7 @@ import msgspec
 from memos_client.errors import InvalidResponseError, VerificationError
 from memos_client.install.cache import Cache
 from memos_client.install.resolver import Candidate
-from memos_client.trust.signers import KeySource, check_signers
+from memos_client.trust.signers import KeySource, LockKeys, check_signers
 from memos_client.trust.store import NamespacePin
 from mip.digests import Digest, digest_bytes, digest_hex, parse_digest
 from mip.errors import MIPError
@@ -118,7 +118,7 @@ def authenticate_envelope(
     *,
     trusted: Mapping[str, PublicKey],
     pins: Mapping[str, NamespacePin],
-    lock_pins: Mapping[str, tuple[str, ...]] | None,
+    lock_keys: Mapping[str, LockKeys] | None,
     registry_keys: KeySource | None,
     allow_unsigned: bool,
     source: str,
@@ -151,7 +151,7 @@ def authenticate_envelope(
         str(candidate),
         trusted=trusted,
         pins=pins,
-        lock_pins=lock_pins,
+        lock_keys=lock_keys,
         registry_keys=registry_keys,
         allow_unsigned=allow_unsigned,
     )

@@ -39,7 +39,8 @@ class Options(msgspec.Struct):
     allow_unsigned: bool = False
     upgrade: bool = False
     progress: ProgressFactory | None = None
-    lock_pins: dict[str, tuple[str, ...]] | None = None
+    #: A lockfile's trust, which narrows the pins (``memos sync``).
+    lock_keys: dict[str, dict[str, PublicKey | None]] | None = None
 
 
 class Session(msgspec.Struct):
@@ -69,7 +70,7 @@ class Session(msgspec.Struct):
             self.registry.cache,
             trusted=self.trusted,
             pins=self.pins,
-            lock_pins=self.options.lock_pins,
+            lock_keys=self.options.lock_keys,
             registry_keys=None if self.options.offline else self.registry_keys,
             allow_unsigned=self.options.allow_unsigned,
             source=source,

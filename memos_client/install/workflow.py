@@ -246,7 +246,7 @@ def sync(
     lockfile: Lockfile, options: Options
 ) -> tuple[list[InstallResult], list[tuple[str, str, int]]]:
     """``memos sync``: make the installed set exactly the lockfile's (install, replace, remove)."""
-    options.lock_pins = {ns: tuple(keys) for ns, keys in lockfile.trust.items()}
+    options.lock_keys = {ns: dict.fromkeys(keys) for ns, keys in lockfile.trust.items()}
     session = open_session(options)
     runtime = open_runtime(options.home)
     try:
