@@ -216,11 +216,17 @@ def lock(requirements: Sequence[Requirement], options: Options) -> Lockfile:
         session.save_pins()
     finally:
         session.close()
-    trust: dict[str, set[str]] = {}
+    # The keys themselves, not only their ids: a fresh machine syncs offline (MIP-1 §12).
+    trust: dict[str, dict[str, str | None]] = {}
     locked = []
     for cube in cubes:
         namespace = cube.candidate.name.partition("/")[0]
-        trust.setdefault(namespace, set()).update(cube.signers)
+        known = dict(session.trusted)
+        if namespace in session.pins:
+            known.update(session.pins[namespace].public_keys())
+        for key_id in cube.signers:
+            key = known.get(key_id)
+            trust.setdefault(namespace, {})[key_id] = None if key is None else key.to_pem().decode()
         locked.append(
             LockedCube(
                 str(cube.candidate.name),
@@ -238,7 +244,7 @@ def lock(requirements: Sequence[Requirement], options: Options) -> Lockfile:
         options.index_url,
         [r.text for r in requirements],
         locked,
-        {ns: sorted(keys) for ns, keys in trust.items() if keys},
+        {ns: keys for ns, keys in trust.items() if keys},
     )
 
 
@@ -246,7 +252,7 @@ def sync(
     lockfile: Lockfile, options: Options
 ) -> tuple[list[InstallResult], list[tuple[str, str, int]]]:
     """``memos sync``: make the installed set exactly the lockfile's (install, replace, remove)."""
-    options.lock_keys = {ns: dict.fromkeys(keys) for ns, keys in lockfile.trust.items()}
+    options.lock_keys = lockfile.trust_keys()
     session = open_session(options)
     runtime = open_runtime(options.home)
     try:
@@ -263,6 +269,7 @@ def sync(
             for cube in cubes:
                 session.validate(cube)
         results = install_verified(cubes, options.cache, runtime, options.home)
+        session.save_pins()  # a namespace first met in the lockfile is pinned to its keys
         extra = [c.name for c in runtime.installed_cubes() if c.name not in candidates]
     finally:
         session.close()

@@ -76,3 +76,65 @@ def test_a_lockfile_narrows_a_pin(memos: Memos, publisher: Publisher, tmp_path: 
     memos.run("trust", "add", str(key_file), "--namespace", ns, check=True)
     memos.run("sync", str(lockfile), check=True)
     assert memos.installed()[f"{ns}/lib"]["version"] == "1.0.0"
+
+
+def test_a_fresh_machine_syncs_a_lockfile_offline_from_a_warm_cache(
+    memos: Memos, publisher: Publisher, tmp_path: Path
+) -> None:
+    ns = publisher.namespace
+    publisher.publish("lib", "1.0.0")
+    publisher.publish("app", "1.0.0", dependencies={f"{ns}/lib": ">=1"})
+    lockfile = tmp_path / "memos.lock"
+    memos.run("lock", f"{ns}/app", "-o", str(lockfile), check=True)
+    trust = tomllib.loads(lockfile.read_text())["trust"]
+    key = publisher.key.public_key
+    assert trust == {ns: {key.key_id: key.to_pem().decode()}}
+    memos.run("sync", str(lockfile), check=True)  # warms the cache
+    # A fresh machine: no pins, no registry (its URL points nowhere), the cache restored.
+    fresh = Memos(tmp_path / "fresh", memos.cache, "http://127.0.0.1:9")
+    result = fresh.run("sync", "--offline", str(lockfile))
+    assert result.returncode == 0, result.stderr
+    assert set(fresh.installed()) == {f"{ns}/app", f"{ns}/lib"}
+    pins = json.loads((fresh.home / "trust" / "pins.json").read_text())["namespaces"]
+    assert pins[ns]["keys"] == {key.key_id: key.to_pem().decode()}
+    assert pins[ns]["source"] == "lockfile"
+
+
+def test_an_old_lockfile_naming_only_key_ids_says_what_is_missing_offline(
+    memos: Memos, publisher: Publisher, tmp_path: Path
+) -> None:
+    ns = publisher.namespace
+    publisher.publish("lib", "1.0.0")
+    lockfile = tmp_path / "memos.lock"
+    memos.run("lock", f"{ns}/lib", "-o", str(lockfile), check=True)
+    memos.run("sync", str(lockfile), check=True)
+    key_id = publisher.key.public_key.key_id
+    text = lockfile.read_text()
+    head, _, tail = text.partition(f"[trust.{ns}]")
+    old = head + f'[trust]\n{ns} = ["{key_id}"]\n' + tail[tail.index("\n[[cube]]") :]
+    lockfile.write_text(old)
+    fresh = Memos(tmp_path / "fresh", memos.cache, "http://127.0.0.1:9")
+    result = fresh.run("sync", "--offline", str(lockfile))
+    assert result.returncode == 3, result.stderr
+    assert f"trusts key(s) {key_id[:16]} for namespace {ns!r} by id only" in result.stderr
+    assert "pinned to" not in result.stderr  # never "signed by X, but pinned to X"
+    assert fresh.installed() == {}
+
+
+def test_a_lockfile_key_that_does_not_match_its_id_is_refused(
+    memos: Memos, publisher: Publisher, tmp_path: Path
+) -> None:
+    ns = publisher.namespace
+    publisher.publish("lib", "1.0.0")
+    lockfile = tmp_path / "memos.lock"
+    memos.run("lock", f"{ns}/lib", "-o", str(lockfile), check=True)
+    other = SigningKey.generate().public_key.to_pem().decode()
+    document = tomllib.loads(lockfile.read_text())
+    key_id = publisher.key.public_key.key_id
+    text = lockfile.read_text().replace(
+        json.dumps(document["trust"][ns][key_id]), json.dumps(other)
+    )
+    lockfile.write_text(text)
+    result = memos.run("sync", str(lockfile))
+    assert result.returncode == 2, result.stderr
+    assert f"trust.{ns}: the key recorded as {key_id[:16]} has id" in result.stderr
