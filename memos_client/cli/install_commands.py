@@ -48,7 +48,13 @@ def _options(
         allow_unsigned=allow_unsigned,
         upgrade=upgrade,
         progress=None if json_output else progress_bar,
+        notify=_warn,
     )
+
+
+def _warn(message: str) -> None:
+    """Tell the user (stderr, so --json's stdout stays a document)."""
+    print(message, file=sys.stderr)
 
 
 def _report(results: list[InstallResult], pins: list[NamespacePin], json_output: bool) -> None:
@@ -64,7 +70,8 @@ def _report(results: list[InstallResult], pins: list[NamespacePin], json_output:
         return
     for pin in pins:
         keys = ", ".join(key_id[:16] for key_id in pin.keys)
-        print(f"trusting key {keys} for namespace {pin.namespace!r} (first use)", file=sys.stderr)
+        source = "from the lockfile" if pin.source == "lockfile" else "first use"
+        print(f"trusting key {keys} for namespace {pin.namespace!r} ({source})", file=sys.stderr)
     for result in results:
         if result.unchanged:
             print(f"{result.name} {result.version} already installed")

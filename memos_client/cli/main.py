@@ -26,6 +26,7 @@ COMMAND_MODULES = {
         "runtime_commands",
     ),
     "trust": "trust_commands",
+    "key": "key_commands",
     **dict.fromkeys(("export", "import"), "interop_commands"),
 }
 

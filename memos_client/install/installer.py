@@ -122,6 +122,7 @@ def authenticate_envelope(
     registry_keys: KeySource | None,
     allow_unsigned: bool,
     source: str,
+    revoked: Mapping[str, tuple[str, str]] | None = None,
 ) -> VerifiedCube:
     """Step 1 up to the schema: the payload hashes to the announced manifest digest, the
     signature passes the trust rules, and the manifest names the cube and version asked for.
@@ -154,6 +155,7 @@ def authenticate_envelope(
         lock_keys=lock_keys,
         registry_keys=registry_keys,
         allow_unsigned=allow_unsigned,
+        revoked=revoked,
     )
     cube = VerifiedCube(
         candidate, envelope_bytes, envelope.payload, {}, check.key_ids, source, check.new_pin

@@ -8,7 +8,9 @@ The rules (docs/install.md, "Trust"):
    that set, never widen or replace it (a file is not the user).
 3. An unpinned namespace the lockfile names accepts only the lockfile's keys, then is pinned to them.
 4. Any other unpinned namespace accepts a key the user trusts, or, on first use, a key the registry
-   lists for that namespace; the namespace is then pinned to that key.
+   lists for that namespace; the namespace is then pinned to the whole key set the registry
+   serves (MIP-1 §6.4), so its cubes signed by its other keys install in any order.
+5. Whatever the pins say, a cube signed only by keys the publisher revoked is refused.
 """
 
 from __future__ import annotations
@@ -51,8 +53,12 @@ def check_signers(
     lock_keys: Mapping[str, LockKeys] | None = None,
     registry_keys: KeySource | None = None,
     allow_unsigned: bool = False,
+    revoked: Mapping[str, tuple[str, str]] | None = None,
 ) -> SignerCheck:
-    """Apply the trust rules to the envelope of ``cube`` (``ns/name version`` for messages)."""
+    """Apply the trust rules to the envelope of ``cube`` (``ns/name version`` for messages).
+
+    ``revoked`` maps the namespace's revoked key ids to (when, reason) (MIP-1 §6.4).
+    """
     namespace = cube.partition("/")[0]
     if not envelope.signatures:
         if allow_unsigned:
@@ -60,6 +66,16 @@ def check_signers(
         raise TrustError(
             f"{cube} is unsigned; refusing it. Install unsigned cubes only from sources you "
             "trust, with --allow-unsigned"
+        )
+    revoked = revoked or {}
+    if envelope.key_ids and all(key_id in revoked for key_id in envelope.key_ids):
+        key_id = envelope.key_ids[0]
+        when, reason = revoked[key_id]
+        raise TrustError(
+            f"{cube} is signed only by key {_short(key_id)}, which the publisher of namespace "
+            f"{namespace!r} revoked on {when} (reason: {reason or 'none given'}); refusing it. "
+            "A revoked key's signatures are no longer trusted: ask the publisher for a version "
+            f"signed by an active key (`memos key list {namespace}` shows them)"
         )
     signed_by = ", ".join(_short(key_id) for key_id in envelope.key_ids) or "unknown"
     locked = (lock_keys or {}).get(namespace)
@@ -79,9 +95,11 @@ def check_signers(
         except SignatureError:
             key_ids = ()
         if key_ids:
+            # First use pins the key SET as served, not only this cube's signer (MIP-1 §6.4):
+            # the namespace's other cubes may be signed by its other keys.
             pin = NamespacePin(
                 namespace,
-                {key_id: listed[key_id].to_pem().decode() for key_id in key_ids},
+                {key_id: key.to_pem().decode() for key_id, key in sorted(listed.items())},
                 "first-use",
             )
             return SignerCheck(key_ids, pin)
@@ -131,6 +149,14 @@ def _check_pinned(
         return SignerCheck(tuple(verify(envelope, allowed)))
     except SignatureError:
         expected = ", ".join(_short(k) for k in sorted(allowed))
+        if not allowed:
+            raise TrustError(
+                f"{cube} is signed by {signed_by}, but every key namespace {namespace!r} was "
+                f"pinned to ({', '.join(_short(k) for k in sorted(pin.revoked))}) has been revoked "
+                "and no key you trust endorses a new one. Refusing to install. Check the "
+                "publisher's new key out of band, then run "
+                f"`memos trust add NEW.pub --namespace {namespace}`"
+            ) from None
         narrowing = " (narrowed by the lockfile)" if locked is not None else ""
         raise TrustError(
             f"SIGNING KEY CHANGED for namespace {namespace!r}: {cube} is signed by {signed_by}, "
