@@ -179,6 +179,12 @@ def list_cubes(json_output: bool) -> None:
         cubes = runtime.installed_cubes()
     finally:
         runtime.close()
+    from memos_client.install.show import last_seen_yank
+
+    yanks = {
+        c.name: last_seen_yank(options.home, options.cache, c.name, c.manifest_digest)
+        for c in cubes
+    }
     if json_output:
         print_json(
             [
@@ -188,6 +194,8 @@ def list_cubes(json_output: bool) -> None:
                     "manifest_digest": c.manifest_digest,
                     "memory_count": c.memory_count,
                     "installed_at": c.installed_at,
+                    "yanked": yanks[c.name] is not None,
+                    "yank_reason": yanks[c.name],
                 }
                 for c in cubes
             ]
@@ -198,8 +206,11 @@ def list_cubes(json_output: bool) -> None:
         return
     width = max(len(c.name) for c in cubes)
     for c in cubes:
+        reason = yanks[c.name]
+        flag = "" if reason is None else f"  YANKED: {reason or 'no reason given'}"
         print(
-            f"{c.name:<{width}}  {c.version:<12} {c.manifest_digest[:19]}  {c.memory_count} memories"
+            f"{c.name:<{width}}  {c.version:<12} {c.manifest_digest[:19]}  "
+            f"{c.memory_count} memories{flag}"
         )
 
 

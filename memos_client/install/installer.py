@@ -81,6 +81,8 @@ class InstallResult(msgspec.Struct):
     previous_version: str | None = None
     unchanged: bool = False
     signers: tuple[str, ...] = msgspec.field(default_factory=tuple)
+    yanked: bool = False
+    yank_reason: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready form for ``--json``."""
@@ -93,6 +95,8 @@ class InstallResult(msgspec.Struct):
             "previous_version": self.previous_version,
             "unchanged": self.unchanged,
             "signers": list(self.signers),
+            "yanked": self.yanked,
+            "yank_reason": self.yank_reason,
         }
 
 
@@ -450,6 +454,8 @@ def install_verified(
                     previous.version,
                     unchanged=True,
                     signers=cube.signers,
+                    yanked=cube.candidate.yanked,
+                    yank_reason=cube.candidate.yank_reason,
                 )
             )
             continue
@@ -489,6 +495,8 @@ def install_verified(
                 final,
                 previous.version if previous else None,
                 signers=cube.signers,
+                yanked=cube.candidate.yanked,
+                yank_reason=cube.candidate.yank_reason,
             )
         )
     return results

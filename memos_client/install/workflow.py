@@ -81,10 +81,52 @@ def _downloading(session: Session, cubes: Sequence[VerifiedCube]) -> Iterator[No
             raise
 
 
-def _preferred(runtime: MemOS, upgrade: bool) -> dict[CubeName, Version]:
-    if upgrade:
-        return {}
+def _installed(runtime: MemOS) -> dict[CubeName, Version]:
     return {CubeName(c.name): Version.parse(c.version) for c in runtime.installed_cubes()}
+
+
+def _preferred(runtime: MemOS, upgrade: bool) -> dict[CubeName, Version]:
+    return {} if upgrade else _installed(runtime)
+
+
+def warn_about(
+    options: Options,
+    candidates: Sequence[Candidate],
+    installed: Mapping[CubeName, Version] | None = None,
+) -> None:
+    """Tell the user about yanked versions chosen (as pip does) and about downgrades."""
+    notify = options.notify
+    if notify is None:
+        return
+    for candidate in candidates:
+        if candidate.yanked:
+            notify(
+                f"warning: {candidate.name} {candidate.version_text} is a yanked version. "
+                f"Reason: {candidate.yank_reason or 'none given'}"
+            )
+        before = (installed or {}).get(candidate.name)
+        if before is not None and candidate.version < before:
+            notify(
+                f"warning: downgrading {candidate.name} from {before} to {candidate.version_text}"
+            )
+
+
+def with_yank_state(session: Session, candidate: Candidate) -> Candidate:
+    """``candidate`` (from a lockfile) with the yank state the index shows for its version."""
+    import msgspec
+
+    from memos_client.errors import MemosError
+
+    try:
+        known = session.registry.candidates(candidate.name, [candidate.version_text])
+    except MemosError:
+        return candidate  # unknown here, or unreachable: the sync itself says what matters
+    for item in known:
+        if item.manifest_digest == candidate.manifest_digest:
+            return msgspec.structs.replace(
+                candidate, yanked=item.yanked, yank_reason=item.yank_reason
+            )
+    return candidate
 
 
 def verify_resolved(session: Session, resolved: Mapping[CubeName, Candidate]) -> list[VerifiedCube]:
@@ -128,11 +170,14 @@ def install_requirements(
     runtime: MemOS | None = None
     try:
         preferred: dict[CubeName, Version] = {}
+        installed: dict[CubeName, Version] = {}
         if (options.home / "runtime" / "memos.db").exists():
             # Something may be installed: the resolver keeps installed versions that still fit.
             runtime = open_runtime(options.home)
-            preferred = _preferred(runtime, options.upgrade)
-        resolved = resolve(requirements, session.registry, preferred)
+            installed = _installed(runtime)
+            preferred = {} if options.upgrade else installed
+        resolved = resolve(requirements, session.registry, preferred, installed=installed)
+        warn_about(options, dependency_order(resolved), installed)
         cubes = authenticate_resolved(session, resolved)
         with _downloading(session, cubes):
             for cube in cubes:
@@ -170,7 +215,11 @@ def install_bundle_files(
         ]
         dependencies: list[VerifiedCube] = []
         if needed:
-            resolved = resolve(needed, session.registry, _preferred(runtime, options.upgrade))
+            installed = _installed(runtime)
+            resolved = resolve(
+                needed, session.registry, _preferred(runtime, options.upgrade), installed=installed
+            )
+            warn_about(options, dependency_order(resolved), installed)
             dependencies = authenticate_resolved(session, resolved)
             with _downloading(session, dependencies):
                 for cube in dependencies:
@@ -212,6 +261,7 @@ def lock(requirements: Sequence[Requirement], options: Options) -> Lockfile:
     session = open_session(options)
     try:
         resolved = resolve(requirements, session.registry)
+        warn_about(options, dependency_order(resolved))
         cubes = verify_resolved(session, resolved)
         session.save_pins()
     finally:
@@ -256,7 +306,10 @@ def sync(
     session = open_session(options)
     runtime = open_runtime(options.home)
     try:
-        candidates = {c.candidate().name: c.candidate() for c in lockfile.cubes}
+        candidates = {
+            c.candidate().name: with_yank_state(session, c.candidate()) for c in lockfile.cubes
+        }
+        warn_about(options, dependency_order(candidates), _installed(runtime))
         cubes = authenticate_resolved(session, candidates)
         for cube, entry in zip(cubes, dependency_order(candidates), strict=True):
             locked = next(c for c in lockfile.cubes if c.manifest_digest == entry.manifest_digest)
