@@ -25,6 +25,11 @@ ALLOW_UNSIGNED = arg(
     help="Accept cubes whose envelope carries no signature.",
 )
 JSON = arg("--json", dest="json_output", action="store_true", help="Print JSON for scripts.")
+FORCE = arg(
+    "--force",
+    action="store_true",
+    help="Go ahead even when it breaks an installed cube's dependency (and say what breaks).",
+)
 
 
 def _options(
@@ -33,6 +38,7 @@ def _options(
     allow_unsigned: bool = False,
     upgrade: bool = False,
     json_output: bool = False,
+    force: bool = False,
 ) -> Options:
     from memos_client.cli.output import progress_bar
     from memos_client.config import memos_cache_dir, memos_home
@@ -47,6 +53,7 @@ def _options(
         offline=offline,
         allow_unsigned=allow_unsigned,
         upgrade=upgrade,
+        force=force,
         progress=None if json_output else progress_bar,
         notify=_warn,
     )
@@ -108,6 +115,7 @@ def _report(results: list[InstallResult], pins: list[NamespacePin], json_output:
 @INDEX_URL
 @OFFLINE
 @ALLOW_UNSIGNED
+@FORCE
 @JSON
 def install(
     cubes: list[str],
@@ -116,6 +124,7 @@ def install(
     index_url: str | None,
     offline: bool,
     allow_unsigned: bool,
+    force: bool,
     json_output: bool,
 ) -> None:
     """Resolve, download, verify and install cubes into the local runtime."""
@@ -134,7 +143,9 @@ def install(
     requirements.extend(parse_requirement(item) for item in items if not item.endswith(".memcube"))
     if not requirements and not bundles:
         raise UsageError("nothing to install: name cubes (NAMESPACE/NAME) or pass -r memos.toml")
-    options = _options(index_url or project_index, offline, allow_unsigned, upgrade, json_output)
+    options = _options(
+        index_url or project_index, offline, allow_unsigned, upgrade, json_output, force
+    )
     results = []
     pins = []
     if bundles:
@@ -150,20 +161,64 @@ def install(
 
 @command()
 @arg("cubes", nargs="+", help="Installed cubes (NAMESPACE/NAME).")
+@FORCE
 @JSON
-def uninstall(cubes: list[str], json_output: bool) -> None:
+def uninstall(cubes: list[str], force: bool, json_output: bool) -> None:
     """Remove installed cubes and their memories."""
     from memos_client.cli.output import print_json
     from memos_client.install.requirements import parse_requirement
     from memos_client.install.workflow import uninstall as do_uninstall
 
     names = [parse_requirement(text).name for text in cubes]
-    removed = do_uninstall(names, _options(None))
+    removed = do_uninstall(names, _options(None, force=force))
     if json_output:
         print_json([{"name": n, "version": v, "memories": c} for n, v, c in removed])
         return
     for name, version, count in removed:
         print(f"uninstalled {name} {version} ({count} memories)")
+
+
+@command()
+@JSON
+def check(json_output: bool) -> None:
+    """Check that every installed cube's dependencies are installed, at fitting versions."""
+    from memos_client.cli.output import print_json
+    from memos_client.config import memos_home
+    from memos_client.errors import BrokenDependentsError
+    from memos_client.install.dependents import check as find_broken
+    from memos_client.install.dependents import installed_set
+    from memos_client.install.session import open_runtime
+
+    home = memos_home()
+    runtime = open_runtime(home)
+    try:
+        cubes = runtime.installed_cubes()
+    finally:
+        runtime.close()
+    broken = find_broken(
+        installed_set(home, [(c.name, c.version, c.manifest_digest) for c in cubes])
+    )
+    if json_output:
+        print_json(
+            {
+                "ok": not broken,
+                "problems": [
+                    {"cube": b.dependent, "requires": b.requirement, "installed": b.found}
+                    for b in broken
+                ],
+            }
+        )
+    else:
+        for item in broken:
+            print(item)
+    if broken:
+        count = len({b.dependent for b in broken})
+        raise BrokenDependentsError(
+            f"{count} installed cube{'s' if count > 1 else ''} ha{'ve' if count > 1 else 's'} "
+            "unmet dependencies: install what they require (memos install NAME[SPEC])"
+        )
+    if not json_output:
+        print("no broken dependencies")
 
 
 @command("list")

@@ -16,7 +16,9 @@ from memos_client.errors import MemosError
 COMMAND_MODULES = {
     **dict.fromkeys(("keygen", "init", "pack", "verify", "inspect"), "bundle_commands"),
     "cache": "cache_commands",
-    **dict.fromkeys(("install", "uninstall", "list", "show", "lock", "sync"), "install_commands"),
+    **dict.fromkeys(
+        ("install", "uninstall", "list", "show", "lock", "sync", "check"), "install_commands"
+    ),
     **dict.fromkeys(("activate", "consolidate", "generate"), "model_commands"),
     **dict.fromkeys(
         ("login", "logout", "whoami", "publish", "yank", "search", "token"), "registry_commands"

@@ -39,6 +39,8 @@ class Options(msgspec.Struct):
     offline: bool = False
     allow_unsigned: bool = False
     upgrade: bool = False
+    #: Install or uninstall even when it breaks an installed cube's dependency (then say so).
+    force: bool = False
     progress: ProgressFactory | None = None
     #: Prints a warning or notice for the user (a key rotated, a version is yanked); ``None``:
     #: nothing is said (the library says nothing by itself; the CLI passes stderr).

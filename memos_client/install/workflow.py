@@ -7,7 +7,13 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from memos_client.errors import NotFoundError, TrustError, UsageError
+from memos_client.errors import (
+    BrokenDependentsError,
+    NotFoundError,
+    ResolutionError,
+    TrustError,
+    UsageError,
+)
 from memos_client.install.installer import (
     InstallResult,
     VerifiedCube,
@@ -157,6 +163,60 @@ def authenticate_resolved(
     ]
 
 
+def _resolve_for_dependents(
+    requirements: Sequence[Requirement],
+    session: Session,
+    runtime: MemOS | None,
+    preferred: Mapping[CubeName, Version],
+    installed: Mapping[CubeName, Version],
+    options: Options,
+) -> dict[CubeName, Candidate]:
+    """Resolve against what is installed: the installed cubes' own dependencies on installed
+    cubes constrain the result, so an install never silently breaks a dependent. When only
+    breaking one works, refuse naming what breaks -- unless ``--force``, which says it."""
+    from memos_client.install.dependents import breakages, installed_set, requirements_of
+
+    if runtime is None:
+        return resolve(requirements, session.registry, preferred, installed=installed)
+    cubes = installed_set(
+        options.home, [(c.name, c.version, c.manifest_digest) for c in runtime.installed_cubes()]
+    )
+    requested = {requirement.name for requirement in requirements}
+    constraints = [
+        requirement
+        for cube in cubes.values()
+        if cube.name not in requested
+        for requirement in requirements_of(cube)
+        if requirement.name in cubes
+    ]
+    resolved: dict[CubeName, Candidate] | None = None
+    if constraints and not options.force:
+        try:
+            resolved = resolve(
+                [*requirements, *constraints], session.registry, preferred, installed=installed
+            )
+        except ResolutionError:
+            resolved = None
+    if resolved is None:
+        resolved = resolve(requirements, session.registry, preferred, installed=installed)
+    after = {name: (c.version, c.version_text) for name, c in resolved.items()}
+    broken = breakages(cubes, after)
+    if broken and not options.force:
+        changes = ", ".join(
+            f"{name} {c.version_text}"
+            for name, c in sorted(resolved.items())
+            if name in cubes and cubes[name].version != c.version
+        )
+        raise BrokenDependentsError(
+            f"installing {changes} would break {'; '.join(str(b) for b in broken)}; "
+            "pass --force to install anyway (`memos check` then lists what is broken)"
+        )
+    for item in broken:
+        if options.notify is not None:
+            options.notify(f"warning: --force: {item}")
+    return resolved
+
+
 def install_requirements(
     requirements: Sequence[Requirement], options: Options
 ) -> tuple[list[InstallResult], list[NamespacePin]]:
@@ -176,7 +236,9 @@ def install_requirements(
             runtime = open_runtime(options.home)
             installed = _installed(runtime)
             preferred = {} if options.upgrade else installed
-        resolved = resolve(requirements, session.registry, preferred, installed=installed)
+        resolved = _resolve_for_dependents(
+            requirements, session, runtime, preferred, installed, options
+        )
         warn_about(options, dependency_order(resolved), installed)
         cubes = authenticate_resolved(session, resolved)
         with _downloading(session, cubes):
@@ -231,8 +293,16 @@ def install_bundle_files(
         runtime.close()
 
 
-def uninstall(names: Sequence[CubeName], options: Options) -> list[tuple[str, str, int]]:
-    """``memos uninstall``: remove cubes; return (name, version, memories removed)."""
+def uninstall(
+    names: Sequence[CubeName], options: Options, *, check_dependents: bool = True
+) -> list[tuple[str, str, int]]:
+    """``memos uninstall``: remove cubes; return (name, version, memories removed).
+
+    A cube another installed cube depends on is not removed (unless ``--force``, which says
+    what breaks); ``memos sync`` passes ``check_dependents=False``: the lockfile is the set.
+    """
+    from memos_client.install.dependents import breakages, installed_set
+
     names = list(dict.fromkeys(names))  # `memos uninstall a/b a/b` removes it once
     runtime = open_runtime(options.home)
     try:
@@ -242,6 +312,20 @@ def uninstall(names: Sequence[CubeName], options: Options) -> list[tuple[str, st
             raise NotFoundError(
                 f"not installed: {', '.join(unknown)}; `memos list` shows what is installed"
             )
+        if check_dependents:
+            cubes = installed_set(
+                options.home, [(c.name, c.version, c.manifest_digest) for c in installed.values()]
+            )
+            broken = breakages(cubes, dict.fromkeys(names))
+            if broken and not options.force:
+                raise BrokenDependentsError(
+                    f"refusing to uninstall {', '.join(names)}: "
+                    f"{'; '.join(str(b) for b in broken)}; uninstall the dependents too, or pass "
+                    "--force (`memos check` then lists what is broken)"
+                )
+            for item in broken:
+                if options.notify is not None:
+                    options.notify(f"warning: --force: {item}")
         removed: list[tuple[str, str, int]] = []
         for name in names:
             count = runtime.uninstall_cube(name)
@@ -327,5 +411,9 @@ def sync(
     finally:
         session.close()
         runtime.close()
-    removed = uninstall([CubeName(name) for name in extra], options) if extra else []
+    removed = (
+        uninstall([CubeName(name) for name in extra], options, check_dependents=False)
+        if extra
+        else []
+    )
     return results, removed
