@@ -22,6 +22,7 @@ import struct
 import tempfile
 import threading
 import zipfile
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
@@ -63,8 +64,22 @@ class RangeReader:
 
     def __init__(self, file: BinaryIO, offset: int, size: int) -> None:
         self._file = file
+        self._start = offset
+        self._end = offset + size
         self._offset = offset
         self._remaining = size
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        """Move to ``offset`` bytes from the range's start (``whence`` 0 only)."""
+        if whence != 0 or offset < 0:
+            raise ValueError("a RangeReader seeks to a non-negative offset from its start")
+        self._offset = min(self._start + offset, self._end)
+        self._remaining = self._end - self._offset
+        return self._offset - self._start
+
+    def tell(self) -> int:
+        """The offset from the range's start."""
+        return self._offset - self._start
 
     def read(self, size: int = -1) -> bytes:
         if size < 0 or size > self._remaining:
@@ -296,7 +311,7 @@ def read_entries(file: BinaryIO, limits: Limits = DEFAULT_LIMITS) -> dict[str, E
     if len(infos) > limits.max_entries:
         raise BundleError(f"archive has {len(infos)} entries, limit {limits.max_entries}")
     names = [info.orig_filename for info in infos]
-    repeated = sorted({name for name in names if names.count(name) > 1})
+    repeated = sorted(name for name, count in Counter(names).items() if count > 1)
     if repeated:
         raise BundleError(f"duplicate entries: {', '.join(repeated)}")
     entries: dict[str, Entry] = {}

@@ -102,15 +102,19 @@ def read_header(stream: BinaryIO, size: int, limits: Limits = DEFAULT_LIMITS) ->
         isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
     ):
         raise TensorError("invalid safetensors header: __metadata__ must map strings to strings")
+    if len(document) > limits.max_tensors:
+        raise TensorError(
+            f"invalid safetensors header: {len(document)} tensors, limit {limits.max_tensors}"
+        )
     tensors: dict[str, TensorInfo] = {}
     for name, entry in document.items():
-        tensors[name] = _tensor_info(name, entry)
+        tensors[name] = _tensor_info(name, entry, limits)
     data_size = size - 8 - header_size
     _check_coverage(tensors, data_size)
     return TensorHeader(tensors, metadata, header_size, data_size)
 
 
-def _tensor_info(name: str, entry: Any) -> TensorInfo:
+def _tensor_info(name: str, entry: Any, limits: Limits) -> TensorInfo:
     if not isinstance(entry, dict):
         raise TensorError(f"invalid safetensors header: tensor {name!r} is not an object")
     dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
@@ -122,6 +126,11 @@ def _tensor_info(name: str, entry: Any) -> TensorInfo:
         isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
     ):
         raise TensorError(f"invalid safetensors header: tensor {name!r} has an invalid shape")
+    if len(shape) > limits.max_tensor_rank:
+        raise TensorError(
+            f"invalid safetensors header: tensor {name!r} has {len(shape)} dimensions, "
+            f"limit {limits.max_tensor_rank}"
+        )
     if (
         not isinstance(offsets, list)
         or len(offsets) != 2
@@ -182,7 +191,16 @@ def token_ids_digest(token_ids: list[int]) -> str:
 
 
 def check_activation(header: TensorHeader, part: ActivationPart) -> None:
-    """Check a KV snapshot's tensors against its part: names, dtype and shapes (MIP-1 §7.2)."""
+    """Check a KV snapshot's tensors against its part: names, dtype and shapes (MIP-1 §7.2).
+
+    The declared counts are compared with the tensors present before anything proportional to
+    them is built: ``num_layers = 50,000,000`` over a 200-byte file is refused at once.
+    """
+    if part.num_layers > len(header.tensors):  # then the names below stay bounded by the header
+        raise TensorError(
+            f"activation part {part.name!r}: declares {part.num_layers} layers, which need "
+            f"{2 * part.num_layers + 1} tensors; the file holds {len(header.tensors)}"
+        )
     expected_shape = (part.num_kv_heads, part.num_tokens, part.head_dim)
     names = {f"layers.{i}.{which}" for i in range(part.num_layers) for which in ("key", "value")}
     missing = sorted(names - header.tensors.keys())
@@ -275,8 +293,35 @@ def check_self_description(
         )
 
 
+def check_adapter_config(part: ParameterPart) -> None:
+    """The ``adapter_config`` keys PEFT reads without checking them itself (MIP-1 §7.3).
+
+    The manifest schema only asks for ``peft_type`` and ``r``; a ``target_modules`` of ``7``
+    would install and then fail in PEFT, so the payload check (client and registry) refuses it.
+    """
+    config = part.adapter_config
+    targets = config.get("target_modules")
+    if targets is not None and not (
+        isinstance(targets, str)
+        or (isinstance(targets, list) and all(isinstance(t, str) for t in targets))
+    ):
+        raise TensorError(
+            f"parameter part {part.name!r}: adapter_config.target_modules must be a string "
+            "or a list of strings"
+        )
+    alpha = config.get("lora_alpha")
+    if alpha is not None and (
+        not isinstance(alpha, int | float) or isinstance(alpha, bool) or not math.isfinite(alpha)
+    ):
+        raise TensorError(
+            f"parameter part {part.name!r}: adapter_config.lora_alpha must be a finite number"
+        )
+
+
 def check_parameter(header: TensorHeader, part: ParameterPart) -> None:
-    """Check a LoRA adapter's tensors: LoRA A/B pairs whose rank is the config's ``r``."""
+    """Check a LoRA adapter against its part: the config PEFT reads, then LoRA A/B pairs whose
+    rank is the config's ``r`` (MIP-1 §7.3)."""
+    check_adapter_config(part)
     rank = part.adapter_config["r"]
     lora = {name: info for name, info in header.tensors.items() if ".lora_" in name}
     if not lora:

@@ -24,11 +24,13 @@ COMMAND_MODULES = {
         ("login", "logout", "whoami", "publish", "yank", "search", "token"), "registry_commands"
     ),
     **dict.fromkeys(
-        ("add", "query", "plan", "history", "rollback", "diff", "access", "lifecycle", "principal"),
+        ("add", "query", "plan", "history", "rollback", "diff", "access", "principal"),
         "runtime_commands",
     ),
+    "lifecycle": "lifecycle_commands",
     "trust": "trust_commands",
     "key": "key_commands",
+    "log": "log_commands",
     **dict.fromkeys(("export", "import"), "interop_commands"),
 }
 
@@ -43,8 +45,8 @@ def register_commands(argv: list[str]) -> None:
 
 
 def _fail(message: str, exit_code: int) -> int:
-    """Write ``error: MESSAGE`` (one line, :func:`mip.cli_args.write_error`); return the code."""
-    from mip.cli_args import write_error
+    """Write ``error: MESSAGE`` (one line, :func:`cli_support.args.write_error`); return the code."""
+    from cli_support.args import write_error
 
     write_error(message)
     return exit_code

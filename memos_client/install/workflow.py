@@ -101,20 +101,18 @@ def warn_about(
     installed: Mapping[CubeName, Version] | None = None,
 ) -> None:
     """Tell the user about yanked versions chosen (as pip does) and about downgrades."""
-    notify = options.notify
+    notify = options.warn
     if notify is None:
         return
     for candidate in candidates:
         if candidate.yanked:
             notify(
-                f"warning: {candidate.name} {candidate.version_text} is a yanked version. "
+                f"{candidate.name} {candidate.version_text} is a yanked version. "
                 f"Reason: {candidate.yank_reason or 'none given'}"
             )
         before = (installed or {}).get(candidate.name)
         if before is not None and candidate.version < before:
-            notify(
-                f"warning: downgrading {candidate.name} from {before} to {candidate.version_text}"
-            )
+            notify(f"downgrading {candidate.name} from {before} to {candidate.version_text}")
 
 
 def with_yank_state(session: Session, candidate: Candidate) -> Candidate:
@@ -212,8 +210,8 @@ def _resolve_for_dependents(
             "pass --force to install anyway (`memos check` then lists what is broken)"
         )
     for item in broken:
-        if options.notify is not None:
-            options.notify(f"warning: --force: {item}")
+        if options.warn is not None:
+            options.warn(f"--force: {item}")
     return resolved
 
 
@@ -227,6 +225,7 @@ def install_requirements(
     every check passed (docs/install.md, "Install: atomic").
     """
     session = open_session(options)
+    session.prefetch_log_info()
     runtime: MemOS | None = None
     try:
         preferred: dict[CubeName, Version] = {}
@@ -240,13 +239,17 @@ def install_requirements(
             requirements, session, runtime, preferred, installed, options
         )
         warn_about(options, dependency_order(resolved), installed)
+        exact = {str(r.name) for r in requirements if r.exact_pin}
+        session.start_log_check(list(resolved.values()), exact)
         cubes = authenticate_resolved(session, resolved)
         with _downloading(session, cubes):
             for cube in cubes:
                 session.validate(cube)
             if runtime is None:
                 runtime = open_runtime(options.home)
+            session.finish_log_check()
         results = install_verified(cubes, options.cache, runtime, options.home)
+        session.save_log()
         return results, session.save_pins()
     finally:
         session.close()
@@ -286,7 +289,9 @@ def install_bundle_files(
             with _downloading(session, dependencies):
                 for cube in dependencies:
                     session.validate(cube)
+                session.check_log([cube.candidate for cube in dependencies])
         results = install_verified([*dependencies, *local], options.cache, runtime, options.home)
+        session.save_log()
         return results, session.save_pins()
     finally:
         session.close()
@@ -324,8 +329,8 @@ def uninstall(
                     "--force (`memos check` then lists what is broken)"
                 )
             for item in broken:
-                if options.notify is not None:
-                    options.notify(f"warning: --force: {item}")
+                if options.warn is not None:
+                    options.warn(f"--force: {item}")
         removed: list[tuple[str, str, int]] = []
         for name in names:
             count = runtime.uninstall_cube(name)
@@ -338,7 +343,7 @@ def uninstall(
 
 def lock(requirements: Sequence[Requirement], options: Options) -> Lockfile:
     """``memos lock``: resolve and verify (nothing installed) and describe the result."""
-    from memos_client.install.lockfile import LockedCube, Lockfile
+    from memos_client.install.lockfile import LockedCube, Lockfile, LockLog
 
     if not requirements:
         raise UsageError("nothing to lock: list cubes in memos.toml or on the command line")
@@ -347,10 +352,15 @@ def lock(requirements: Sequence[Requirement], options: Options) -> Lockfile:
         resolved = resolve(requirements, session.registry)
         warn_about(options, dependency_order(resolved))
         cubes = verify_resolved(session, resolved)
+        exact = {str(r.name) for r in requirements if r.exact_pin}
+        session.check_log([cube.candidate for cube in cubes], exact)
         session.save_pins()
+        session.save_log()
     finally:
         session.close()
-    # The keys themselves, not only their ids: a fresh machine syncs offline (MIP-1 §12).
+    record = session.log.lock_record() if session.log is not None else None
+    lock_log = LockLog(*record) if record is not None else None
+    # The keys themselves, not only their ids: a fresh machine syncs offline (MIP-1 §6.4).
     trust: dict[str, dict[str, str | None]] = {}
     locked = []
     for cube in cubes:
@@ -379,6 +389,7 @@ def lock(requirements: Sequence[Requirement], options: Options) -> Lockfile:
         [r.text for r in requirements],
         locked,
         {ns: keys for ns, keys in trust.items() if keys},
+        lock_log,
     )
 
 
@@ -388,12 +399,16 @@ def sync(
     """``memos sync``: make the installed set exactly the lockfile's (install, replace, remove)."""
     options.lock_keys = lockfile.trust_keys()
     session = open_session(options)
+    session.prefetch_log_info()
     runtime = open_runtime(options.home)
     try:
         candidates = {
             c.candidate().name: with_yank_state(session, c.candidate()) for c in lockfile.cubes
         }
         warn_about(options, dependency_order(candidates), _installed(runtime))
+        # A lockfile pins every version exactly: a yanked one is still installed (PEP 592).
+        exact = {str(name) for name in candidates}
+        session.start_log_check(list(candidates.values()), exact, lockfile.log)
         cubes = authenticate_resolved(session, candidates)
         for cube, entry in zip(cubes, dependency_order(candidates), strict=True):
             locked = next(c for c in lockfile.cubes if c.manifest_digest == entry.manifest_digest)
@@ -405,8 +420,10 @@ def sync(
         with _downloading(session, cubes):
             for cube in cubes:
                 session.validate(cube)
+            session.finish_log_check()
         results = install_verified(cubes, options.cache, runtime, options.home)
         session.save_pins()  # a namespace first met in the lockfile is pinned to its keys
+        session.save_log()
         extra = [c.name for c in runtime.installed_cubes() if c.name not in candidates]
     finally:
         session.close()

@@ -54,12 +54,10 @@ def revocations(session: Session, namespace_id: int | None) -> dict[str, KeyRevo
 
 def active_keys(session: Session, namespace_id: int | None) -> dict[str, PublicKey]:
     """The namespace's registered keys that are not revoked, by key id."""
+    from registry_server.services.catalog.views import registered_keys
+
     revoked = revocations(session, namespace_id)
-    return {
-        record.key_id: PublicKey.from_pem(record.public_key_pem.encode())
-        for record in _records(session, namespace_id)
-        if record.key_id not in revoked
-    }
+    return registered_keys(r for r in _records(session, namespace_id) if r.key_id not in revoked)
 
 
 def _endorsements(session: Session, namespace_id: int | None) -> dict[str, str]:

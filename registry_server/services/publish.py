@@ -42,13 +42,10 @@ from registry_server.errors import (
 )
 from registry_server.services.audit import record_event
 from registry_server.services.auth import Principal, find_namespace, require
-from registry_server.services.catalog.views import record_published_view
+from registry_server.services.catalog.views import record_published_view, registered_keys
 from registry_server.services.facets import record_facets
-from registry_server.services.publish_guards import (
-    authorize_publish,
-    check_plaintext_records,
-    refuse_self_dependency,
-)
+from registry_server.services.payload_checks import check_manifest_payloads
+from registry_server.services.publish_guards import authorize_publish, refuse_self_dependency
 from registry_server.services.resolve import rebuild_index, version_key
 from registry_server.services.search import update_search_entry
 from registry_server.services.storage import BlobStore
@@ -75,15 +72,17 @@ def publish_version(
     public_key_pem: str | None,
     store: BlobStore | None = None,
 ) -> PublishResult:
-    """Publish the version whose signed manifest ``envelope_json`` carries (with ``store``, its
-    plaintext records are checked as an install checks them first)."""
+    """Publish the version whose signed manifest ``envelope_json`` carries.
+
+    With ``store``, every stored blob's payload is checked as a client checks it (MIP-1 §7).
+    """
     envelope = parse_envelope(envelope_json)
     # The scope is checked before the manifest is decoded: no work for a caller without it.
     authorize_publish(engine, principal, envelope.payload)
     manifest = decode_manifest(envelope.payload)
     refuse_self_dependency(manifest)
     if store is not None:
-        check_plaintext_records(store, manifest)
+        check_manifest_payloads(store, manifest)
     publisher_key = PublicKey.from_pem(public_key_pem.encode()) if public_key_pem else None
     for attempt in range(MAX_ATTEMPTS):
         try:
@@ -185,11 +184,7 @@ def _check_signature(
     from registry_server.services.keys import revocations
 
     revoked = revocations(session, namespace.id)
-    trusted = {
-        record.key_id: PublicKey.from_pem(record.public_key_pem.encode())
-        for record in records
-        if record.key_id not in revoked
-    }
+    trusted = registered_keys(record for record in records if record.key_id not in revoked)
     if set(envelope.key_ids) & set(revoked) and not set(envelope.key_ids) & set(trusted):
         # MIP-1 §6.4: a revoked key signs nothing any more.
         key_id = sorted(set(envelope.key_ids) & set(revoked))[0]

@@ -10,10 +10,7 @@ own cube as a dependency, which no resolver can satisfy usefully.
 
 from __future__ import annotations
 
-import io
 import json
-from collections.abc import Iterator
-from typing import Any
 
 from sqlalchemy import Engine
 
@@ -24,7 +21,6 @@ from mip.names import normalize_cube_name
 from registry_server.db.session import read_session
 from registry_server.errors import SelfDependencyError
 from registry_server.services.auth import Principal, find_namespace, require, require_action
-from registry_server.services.storage import BlobStore
 
 
 def manifest_namespace(payload: bytes, limits: Limits = DEFAULT_LIMITS) -> str:
@@ -72,48 +68,3 @@ def refuse_self_dependency(manifest: Manifest) -> None:
                 f"({dependency!r} {specifier!r}): a cube cannot depend on itself; remove that "
                 "dependency from the manifest and publish again"
             )
-
-
-class _BlobReader(io.RawIOBase):
-    """A blob's chunks (``BlobStore.read``) as a readable stream, for the record decoder."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._pending = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._pending:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return 0
-            self._pending = chunk
-        count = min(len(buffer), len(self._pending))
-        buffer[:count] = self._pending[:count]
-        self._pending = self._pending[count:]
-        return count
-
-
-def check_plaintext_records(store: BlobStore, manifest: Manifest) -> None:
-    """Decode every stored plaintext part and apply the record rules an install applies
-    (MIP-1 §7.1, §9: text length, tags, ids, state): a version install would refuse is not
-    published. Raises ``RecordError`` (400 ``invalid_records``) naming the part and record.
-    Parts not uploaded yet are left to the blob check that follows."""
-    from mip.errors import RecordError
-    from mip.records import iter_records
-    from registry_server.services.blobs import blob_key
-
-    for part in manifest.parts:
-        if getattr(part, "kind", None) != "plaintext":
-            continue
-        key = blob_key(str(part.digest))
-        if store.size(key) is None:
-            continue
-        reader = io.BufferedReader(_BlobReader(iter(store.read(key))))
-        try:
-            for _ in iter_records(reader):
-                pass
-        except RecordError as exc:
-            raise RecordError(f"part {part.name!r}: {exc}") from exc

@@ -13,19 +13,19 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import text
 
 from mip.keys import SigningKey
-from tests.registry.conftest import REPO, S3_CREDENTIALS, Registry, start_registry
+from tests.registry.conftest import REPO, Registry, start_registry
 from tests.registry.cube_helpers import (
     blob_digest,
     error_code,
     manifest_bytes,
     publish_body,
+    record_blob,
     unique,
     upload,
 )
@@ -55,24 +55,7 @@ def own(
 
 
 def _gc(registry: Registry, *args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "registry_server",
-            "admin",
-            "gc",
-            "--data-dir",
-            str(registry.data_dir),
-            *args,
-        ],
-        env=registry.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=REPO,
-    )
+    result = registry.admin("gc", *args)
     assert result.returncode == 0, result.stderr
     return result
 
@@ -95,7 +78,11 @@ def test_gc_removes_what_no_version_needs_and_keeps_the_rest(own: Registry) -> N
     namespace = unique("gc")
     token = own.create_token(namespace)
     key = SigningKey.generate()
-    kept, orphan, refused = b"published blob", b"never published", b"refused publish"
+    kept, orphan, refused = (
+        record_blob("published blob"),
+        record_blob("never published"),
+        record_blob("refused publish"),
+    )
     with own.client(token) as client:
         upload(client, kept)
         payload = manifest_bytes(f"{namespace}/c", "1.0.0", [kept])
@@ -170,7 +157,7 @@ def test_gc_sweeps_abandoned_writes_and_stray_objects(own: Registry) -> None:
         stray.parent.mkdir(parents=True, exist_ok=True)
         stray.write_bytes(stray_data)
     else:
-        client = _s3(own)
+        client = own.s3()
         bucket, _, prefix = own.env["MEMSTORE_STORAGE_URL"].removeprefix("s3://").partition("/")
         started = client.create_multipart_upload(Bucket=bucket, Key=f"{prefix}/killed")
         client.upload_part(
@@ -195,18 +182,6 @@ def test_gc_sweeps_abandoned_writes_and_stray_objects(own: Registry) -> None:
         assert (
             client.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/{stray_key}")["KeyCount"] == 0
         )
-
-
-def _s3(registry: Registry) -> Any:
-    import boto3
-
-    return boto3.client(
-        "s3",
-        endpoint_url=registry.env["MEMSTORE_S3_ENDPOINT_URL"],
-        region_name="us-east-1",
-        aws_access_key_id=S3_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    )
 
 
 #: The gc process of the race: collect in a loop until the stop file appears; print totals.
@@ -259,7 +234,7 @@ def test_gc_racing_publishes_that_reupload_the_same_digests(own: Registry, tmp_p
         wait_until(lambda: ready.exists() or collector.poll() is not None, 60, "the collector")
         with own.client(token) as client:
             for round_number in range(40):
-                data = f"race {namespace} {round_number}".encode() * 50
+                data = record_blob(f"race {namespace} {round_number}" * 50)
                 upload(client, data)
                 if round_number < 3:
                     # Some rounds for sure: the collection takes the blob before the publish.

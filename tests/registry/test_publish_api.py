@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 
 import httpx
 import pytest
@@ -19,9 +20,12 @@ from tests.registry.cube_helpers import (
     error_code,
     manifest_bytes,
     publish_body,
+    record_blob,
     unique,
     upload,
 )
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _setup(registry: Registry) -> tuple[str, httpx.Client, SigningKey]:
@@ -33,14 +37,14 @@ def _setup(registry: Registry) -> tuple[str, httpx.Client, SigningKey]:
 def test_publish_list_fetch_yank_resolve(registry: Registry) -> None:
     namespace, client, key = _setup(registry)
     name = f"{namespace}/cooking"
-    shared = b"shared notes blob"
+    shared = record_blob("shared notes blob")
     with client:
         upload(client, shared)
         bodies = {}
         for version, extra_blob, deps in (
-            ("1.0.0", b"v1", {}),
-            ("1.1.0", b"v1.1", {f"{namespace}/spices": ">=1,<2"}),
-            ("2.0.0-rc.1", b"rc", {}),
+            ("1.0.0", record_blob("v1"), {}),
+            ("1.1.0", record_blob("v1.1"), {f"{namespace}/spices": ">=1,<2"}),
+            ("2.0.0-rc.1", record_blob("rc"), {}),
         ):
             upload(client, extra_blob)
             payload = manifest_bytes(
@@ -96,7 +100,7 @@ def test_publish_list_fetch_yank_resolve(registry: Registry) -> None:
         details = client.get(f"/v1/cubes/{namespace}/cooking/versions/1.1.0").json()
         assert [part["digest"] for part in details["parts"]] == [
             blob_digest(shared),
-            blob_digest(b"v1.1"),
+            blob_digest(record_blob("v1.1")),
         ]
 
         # Yank 1.1.0: the latest falls back; ranges skip it; an exact pin still gets it.
@@ -151,7 +155,7 @@ def test_publish_list_fetch_yank_resolve(registry: Registry) -> None:
 def test_blob_missing_and_size_mismatch(registry: Registry) -> None:
     namespace, client, key = _setup(registry)
     with client:
-        present = b"present"
+        present = record_blob("present")
         upload(client, present)
         payload = manifest_bytes(
             f"{namespace}/c", "1.0.0", [present, b"never uploaded", b"nor this"]
@@ -349,12 +353,12 @@ def test_a_cube_depending_on_itself_is_refused(registry: Registry) -> None:
     namespace, client, key = _setup(registry)
     name = f"{namespace}/self_loop"
     with client:
-        upload(client, b"loop notes")
+        upload(client, record_blob("loop notes"))
         # The class, not one input: its own name under every spelling that normalizes to it.
         spellings = (name, f"{namespace}/self-loop", f"{namespace.upper()}/Self.Loop")
         for spelling in spellings:
             payload = manifest_bytes(
-                name, "1.0.0", [b"loop notes"], dependencies={spelling: "<1.0.0"}
+                name, "1.0.0", [record_blob("loop notes")], dependencies={spelling: "<1.0.0"}
             )
             response = client.post("/v1/versions", json=publish_body(payload, key))
             assert response.status_code == 400, response.text
@@ -363,7 +367,7 @@ def test_a_cube_depending_on_itself_is_refused(registry: Registry) -> None:
         # Nothing was published, and a dependency on another cube is fine.
         assert client.get(f"/v1/cubes/{name}").status_code == 404
         payload = manifest_bytes(
-            name, "1.0.0", [b"loop notes"], dependencies={f"{namespace}/other": ">=1"}
+            name, "1.0.0", [record_blob("loop notes")], dependencies={f"{namespace}/other": ">=1"}
         )
         assert client.post("/v1/versions", json=publish_body(payload, key)).status_code == 201
 
@@ -404,3 +408,42 @@ def test_the_scope_is_checked_before_the_manifest_is_decoded(registry: Registry)
         response = client.post("/v1/versions", json=publish_body(own, key))
         assert response.status_code == 403, response.text
         assert "'publish'" in response.json()["error"]["message"]
+
+
+def _small_order_pem(raw: bytes) -> str:
+    der = bytes.fromhex("302a300506032b6570032100") + raw
+    return (
+        "-----BEGIN PUBLIC KEY-----\n"
+        + base64.b64encode(der).decode()
+        + "\n-----END PUBLIC KEY-----\n"
+    )
+
+
+def test_small_order_keys_are_never_registered(registry: Registry) -> None:
+    """The identity key with ``01 00..00 || 00..00`` "signs" anything (MIP-1 §6.1)."""
+    namespace, client, _ = _setup(registry)
+    identity = b"\x01" + bytes(31)
+    forged_signature = base64.b64encode(identity + bytes(32)).decode()
+    with client:
+        payload = manifest_bytes(f"{namespace}/forged", "1.0.0", [])
+        # First publish: the registry would register the sent key, then "verify" the forgery.
+        forged = {
+            "envelope": {
+                "payload": base64.b64encode(payload).decode(),
+                "payloadType": "application/vnd.memcube.manifest.v1+json",
+                "signatures": [{"keyid": "00" * 32, "sig": forged_signature}],
+            },
+            "public_key_pem": _small_order_pem(identity),
+        }
+        response = client.post("/v1/versions", json=forged)
+        assert response.status_code == 400, response.text
+        assert error_code(response) == "invalid_key"
+        assert client.get(f"/v1/cubes/{namespace}/forged").status_code == 404
+        # Every vector of spec/vectors/small-order.json: small order, either sign, non-canonical.
+        vectors = json.loads((ROOT / "spec/vectors/small-order.json").read_text())
+        for vector in vectors["public_keys"]:
+            pem = _small_order_pem(bytes.fromhex(vector["hex"]))
+            added = client.post(f"/v1/namespaces/{namespace}/keys", json={"public_key_pem": pem})
+            assert added.status_code == 400, (vector, added.text)
+            assert error_code(added) == "invalid_key"
+        assert client.get(f"/v1/namespaces/{namespace}/keys").json()["keys"] == []
