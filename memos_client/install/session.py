@@ -255,10 +255,11 @@ class Session(msgspec.Struct):
             self.log.save()
 
     def close(self) -> None:
-        """Close network connections (a log check still running is abandoned: its outcome no
-        longer matters)."""
+        """Close network connections. A log check still running is abandoned (its outcome no
+        longer matters) but waited for: closing the client under it would leave its socket
+        open (an install refused for trust while the check ran showed it)."""
         if self._log_pool is not None:
-            self._log_pool.shutdown(wait=False, cancel_futures=True)
+            self._log_pool.shutdown(wait=True, cancel_futures=True)
         self.registry.close()
 
 

@@ -161,6 +161,22 @@ def authenticate_resolved(
     ]
 
 
+def _reachable(
+    resolved: Mapping[CubeName, Candidate], requirements: Sequence[Requirement]
+) -> dict[CubeName, Candidate]:
+    """The part of ``resolved`` the requirements reach: the dependents' constraints shape the
+    choice, but installed cubes nothing asked for are not installed (or re-verified) again."""
+    keep: dict[CubeName, Candidate] = {}
+    pending = [requirement.name for requirement in requirements]
+    while pending:
+        name = pending.pop()
+        if name in keep or name not in resolved:
+            continue
+        keep[name] = resolved[name]
+        pending.extend(requirement.name for requirement in resolved[name].requirements())
+    return keep
+
+
 def _resolve_for_dependents(
     requirements: Sequence[Requirement],
     session: Session,
@@ -195,6 +211,8 @@ def _resolve_for_dependents(
             )
         except ResolutionError:
             resolved = None
+        else:
+            resolved = _reachable(resolved, requirements)
     if resolved is None:
         resolved = resolve(requirements, session.registry, preferred, installed=installed)
     after = {name: (c.version, c.version_text) for name, c in resolved.items()}

@@ -18,11 +18,22 @@ from tests.registry.cube_helpers import (
 )
 
 
+def _record_blob() -> bytes:
+    """One valid plaintext record (MIP-1 §7.1): the registry checks payloads at publish."""
+    import msgpack
+
+    stamp = "2026-01-01T00:00:00Z"
+    record = {"id": "m1", "text": "a fact", "tags": [], "metadata": {}}
+    return msgpack.packb(
+        {**record, "created": stamp, "updated": stamp, "version": 1}, use_bin_type=True
+    )
+
+
 def test_endorse_serve_revoke_and_refuse_the_revoked_key(registry: Registry) -> None:
     namespace = unique("keys")
     with registry.client(registry.create_token(namespace)) as client:
         first, second = SigningKey.generate(), SigningKey.generate()
-        blob = b"facts"
+        blob = _record_blob()
         upload(client, blob)
         payload = manifest_bytes(f"{namespace}/c", "1.0.0", [blob])
         assert client.post("/v1/versions", json=publish_body(payload, first)).status_code == 201
