@@ -255,9 +255,9 @@ class Session(msgspec.Struct):
             self.log.save()
 
     def close(self) -> None:
-        """Close network connections. A log check still running is abandoned (its outcome no
-        longer matters) but waited for: closing the client under it would leave its socket
-        open (an install refused for trust while the check ran showed it)."""
+        """Close network connections. A log check still queued is dropped; one already asking
+        the registry is waited for (its requests have deadlines), so that no connection is
+        handed back to the client after it was closed."""
         if self._log_pool is not None:
             self._log_pool.shutdown(wait=True, cancel_futures=True)
         self.registry.close()
