@@ -29,6 +29,11 @@ ALLOW_UNLOGGED = arg(
     help="Install from a registry without a transparency log (or, offline, without stored log "
     "proofs), with a warning.",
 )
+FORCE = arg(
+    "--force",
+    action="store_true",
+    help="Go ahead even when it breaks an installed cube's dependency (and say what breaks).",
+)
 
 
 def _options(
@@ -38,6 +43,7 @@ def _options(
     upgrade: bool = False,
     json_output: bool = False,
     allow_unlogged: bool = False,
+    force: bool = False,
     *,
     registry_from: str | None = None,
     uses_registry: bool = True,
@@ -60,6 +66,7 @@ def _options(
         offline=offline,
         allow_unsigned=allow_unsigned,
         upgrade=upgrade,
+        force=force,
         progress=None if json_output else progress_bar,
         counter=None if json_output else progress_counter,
         allow_unlogged=allow_unlogged,
@@ -97,7 +104,8 @@ def _report(results: list[InstallResult], pins: list[NamespacePin], json_output:
         return
     for pin in pins:
         keys = ", ".join(key_id[:16] for key_id in pin.keys)
-        note(f"trusting key {keys} for namespace {pin.namespace!r} (first use)")
+        source = "from the lockfile" if pin.source == "lockfile" else "first use"
+        note(f"trusting key {keys} for namespace {pin.namespace!r} ({source})")
     for result in results:
         if result.unchanged:
             print(f"{result.name} {result.version} already installed")
@@ -144,6 +152,7 @@ def _report(results: list[InstallResult], pins: list[NamespacePin], json_output:
 @OFFLINE
 @ALLOW_UNSIGNED
 @ALLOW_UNLOGGED
+@FORCE
 @JSON
 def install(
     cubes: list[str],
@@ -156,6 +165,7 @@ def install(
     offline: bool,
     allow_unsigned: bool,
     allow_unlogged: bool,
+    force: bool,
     json_output: bool,
 ) -> None:
     """Resolve, download, verify and install cubes into the local runtime."""
@@ -181,6 +191,7 @@ def install(
         upgrade,
         json_output,
         allow_unlogged,
+        force,
         registry_from=None if index_url or not project_index else str(requirements_file),
     )
     options.no_deps, options.force_reinstall, options.dry_run = no_deps, force_reinstall, dry_run
@@ -215,8 +226,9 @@ def install(
 @command()
 @arg("cubes", nargs="+", help="Installed cubes (NAMESPACE/NAME).")
 @DRY_RUN
+@FORCE
 @JSON
-def uninstall(cubes: list[str], dry_run: bool, json_output: bool) -> None:
+def uninstall(cubes: list[str], dry_run: bool, force: bool, json_output: bool) -> None:
     """Remove installed cubes and their memories."""
     from memos_client.cli.output import print_json
     from memos_client.install.requirements import parse_requirement
@@ -228,12 +240,55 @@ def uninstall(cubes: list[str], dry_run: bool, json_output: bool) -> None:
 
         _report_plan(plan_uninstall(names, _options(None, uses_registry=False)), json_output)
         return
-    removed = do_uninstall(names, _options(None, uses_registry=False))
+    removed = do_uninstall(names, _options(None, force=force, uses_registry=False))
     if json_output:
         print_json([{"name": n, "version": v, "memories": c} for n, v, c in removed])
         return
     for name, version, count in removed:
         print(f"uninstalled {name} {version} ({count} memories)")
+
+
+@command()
+@JSON
+def check(json_output: bool) -> None:
+    """Check that every installed cube's dependencies are installed, at fitting versions."""
+    from memos_client.cli.output import print_json
+    from memos_client.config import memos_home
+    from memos_client.errors import BrokenDependentsError
+    from memos_client.install.dependents import check as find_broken
+    from memos_client.install.dependents import installed_set
+    from memos_client.install.session import open_runtime
+
+    home = memos_home()
+    runtime = open_runtime(home)
+    try:
+        cubes = runtime.installed_cubes()
+    finally:
+        runtime.close()
+    broken = find_broken(
+        installed_set(home, [(c.name, c.version, c.manifest_digest) for c in cubes])
+    )
+    if json_output:
+        print_json(
+            {
+                "ok": not broken,
+                "problems": [
+                    {"cube": b.dependent, "requires": b.requirement, "installed": b.found}
+                    for b in broken
+                ],
+            }
+        )
+    else:
+        for item in broken:
+            print(item)
+    if broken:
+        count = len({b.dependent for b in broken})
+        raise BrokenDependentsError(
+            f"{count} installed cube{'s' if count > 1 else ''} ha{'ve' if count > 1 else 's'} "
+            "unmet dependencies: install what they require (memos install NAME[SPEC])"
+        )
+    if not json_output:
+        print("no broken dependencies")
 
 
 @command("list")
@@ -258,11 +313,12 @@ def list_cubes(outdated: bool, index_url: str | None, json_output: bool) -> None
     if outdated:
         _list_outdated([(c.name, c.version) for c in cubes], index_url, json_output)
         return
-    from memos_client.install.show import known_yanks
+    from memos_client.install.show import last_seen_yank
 
-    yanks = known_yanks(
-        options.home, options.cache, [(c.name, c.version, c.manifest_digest) for c in cubes]
-    )
+    yanks = {
+        c.name: last_seen_yank(options.home, options.cache, c.name, c.manifest_digest)
+        for c in cubes
+    }
     if json_output:
         print_json(
             [
@@ -272,8 +328,8 @@ def list_cubes(outdated: bool, index_url: str | None, json_output: bool) -> None
                     "manifest_digest": c.manifest_digest,
                     "memory_count": c.memory_count,
                     "installed_at": c.installed_at,
-                    "yanked": c.name in yanks,
-                    "yank_reason": yanks.get(c.name),
+                    "yanked": yanks[c.name] is not None,
+                    "yank_reason": yanks[c.name],
                 }
                 for c in cubes
             ]
@@ -284,7 +340,8 @@ def list_cubes(outdated: bool, index_url: str | None, json_output: bool) -> None
         return
     width = max(len(c.name) for c in cubes)
     for c in cubes:
-        flag = f"  YANKED: {yanks[c.name]}" if c.name in yanks else ""
+        reason = yanks[c.name]
+        flag = "" if reason is None else f"  YANKED: {reason or 'no reason given'}"
         print(
             f"{c.name:<{width}}  {c.version:<12} {c.manifest_digest[:19]}  "
             f"{c.memory_count} memories{flag}"

@@ -17,7 +17,9 @@ from mip.errors import MIPError
 COMMAND_MODULES = {
     **dict.fromkeys(("keygen", "init", "pack", "verify", "inspect"), "bundle_commands"),
     "cache": "cache_commands",
-    **dict.fromkeys(("install", "uninstall", "list", "show", "lock", "sync"), "install_commands"),
+    **dict.fromkeys(
+        ("install", "uninstall", "list", "show", "lock", "sync", "check"), "install_commands"
+    ),
     **dict.fromkeys(("activate", "consolidate", "generate"), "model_commands"),
     **dict.fromkeys(
         ("login", "logout", "whoami", "publish", "yank", "search", "token"), "registry_commands"
@@ -29,6 +31,7 @@ COMMAND_MODULES = {
     "lifecycle": "lifecycle_commands",
     "trust": "trust_commands",
     **dict.fromkeys(("download", "tree"), "download_commands"),
+    "key": "key_commands",
     **dict.fromkeys(("audit", "purge"), "governance_commands"),
     **dict.fromkeys(("get", "update", "delete"), "memory_commands"),
     "log": "log_commands",

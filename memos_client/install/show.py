@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cli_support.units import format_size
 from memos_client.install.cache import Cache
 from memos_client.install.installer import cube_dir
 from memos_client.install.requirements import Requirement
+
+if TYPE_CHECKING:
+    from memos_client.install.cache import Cache
 
 
 def installed_view(home: Path, requirement: Requirement) -> dict[str, Any] | None:
@@ -78,33 +81,28 @@ def render_installed(view: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def known_yanks(home: Path, cache: Cache, cubes: list[tuple[str, str, str]]) -> dict[str, str]:
-    """The installed versions the cached cube documents list as yanked: name -> reason.
+def last_seen_yank(home: Path, cache: Cache, name: str, manifest_digest: str) -> str | None:
+    """The yank reason (``""`` when none was given) of an installed version, as the cached index
+    of the registry it came from last showed it; ``None`` when not yanked or not known.
 
-    ``cubes`` are (name, version, manifest digest). No request is made: the documents are the
-    ones the last install, lock or ``list --outdated`` of each registry cached (``memos list
-    --outdated`` asks the registry afresh).
+    No network: ``memos list`` stays local; an install, lock or sync refreshes what it shows.
     """
     from memos_client.install.resolver import InvalidCandidateError, candidates_from_document
     from mip.names import CubeName
 
-    yanked: dict[str, str] = {}
-    for name, version, digest in cubes:
-        try:
-            origin = json.loads((cube_dir(home, name, digest) / "origin.json").read_bytes())
-        except (OSError, ValueError):
-            continue
-        source = origin.get("source") if isinstance(origin, dict) else None
-        if not isinstance(source, str) or not source.startswith(("http://", "https://")):
-            continue  # installed from a file: no registry to have yanked it
-        cached = cache.read_index(source, name)
-        if cached is None:
-            continue
-        try:
-            candidates = candidates_from_document(cached.document, CubeName(name))
-        except InvalidCandidateError:
-            continue
-        for candidate in candidates:
-            if candidate.version_text == version and candidate.yanked:
-                yanked[name] = candidate.yank_reason or ""
-    return yanked
+    try:
+        origin = json.loads((cube_dir(home, name, manifest_digest) / "origin.json").read_bytes())
+        source = str(origin["source"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    cached = cache.read_index(source, name)
+    if cached is None:
+        return None
+    try:
+        known = candidates_from_document(cached.document, CubeName(name))
+    except InvalidCandidateError:
+        return None
+    for candidate in known:
+        if candidate.manifest_digest == manifest_digest and candidate.yanked:
+            return candidate.yank_reason or ""
+    return None
