@@ -35,7 +35,7 @@ CUBE = arg("--cube", help="Cube name, namespace/name.")
 def _open(principal: str | None) -> MemOS:
     from memos_client.runtime import MemOS
 
-    return MemOS(principal=principal)
+    return MemOS(principal=principal, warm=False)
 
 
 def _print_json(value: Any) -> None:
@@ -260,7 +260,7 @@ def plan_command(
     """Show the memory plan for a query: memories for the prompt, KV snapshots, adapters."""
     from memos_client.runtime import MemOS
 
-    with MemOS(principal=as_, tokenizer=tokenizer) as mem:
+    with MemOS(principal=as_, tokenizer=tokenizer, warm=False) as mem:
         plan = mem.plan(text, budget=budget, cube=cube, k=k)
     if json_output:
         _print_json(plan.to_json())

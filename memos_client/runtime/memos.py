@@ -79,6 +79,7 @@ class MemOS:
         settings: RetrievalSettings | None = None,
         ann_threshold: int = 20_000,
         lexical_threshold: int = 5_000,
+        warm: bool = True,
     ) -> None:
         from memos_client.config import memos_home
 
@@ -94,6 +95,7 @@ class MemOS:
             ann_threshold,
             lexical_threshold,
             root / "runtime" / "ann",
+            warm,
         )
         if tokenizer is None or callable(tokenizer):
             self.count_tokens: TokenCounter = tokenizer or estimate_tokens
