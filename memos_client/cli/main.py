@@ -27,6 +27,7 @@ COMMAND_MODULES = {
     ),
     "trust": "trust_commands",
     **dict.fromkeys(("export", "import"), "interop_commands"),
+    **dict.fromkeys(("mcp", "serve"), "serve_commands"),
 }
 
 

@@ -10,7 +10,7 @@ import contextlib
 import json
 import os
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -412,24 +412,26 @@ class MemOS:
                 self.store.audit(connection, self.principal, "get", cube=item.cube, target=item_id)
         return item
 
-    def _scope(self, cube: str | None, action: str) -> set[str]:
+    def _scope(self, cube: str | Sequence[str] | None, action: str) -> set[str]:
         if cube is None:
             return self.governor.readable_cubes(self.principal)
-        name = _cube_name(cube)
-        self.governor.require(self.principal, name, "read", action)
-        return {name}
+        names = {_cube_name(cube)} if isinstance(cube, str) else {_cube_name(c) for c in cube}
+        for name in sorted(names):
+            self.governor.require(self.principal, name, "read", action)
+        return names
 
     def search(
         self,
         query: str,
         k: int = 10,
-        cube: str | None = None,
+        cube: str | Sequence[str] | None = None,
         filters: Filters | Mapping[str, Any] | None = None,
         *,
         include_archived: bool = False,
         touch: bool = True,
     ) -> list[Hit]:
-        """Hybrid search; ``cube=None`` searches every cube the principal may read."""
+        """Hybrid search; ``cube`` is one cube, a list of cubes, or None: every cube the
+        principal may read."""
         if not isinstance(query, str) or not query.strip():
             raise UsageError("the query must be a non-empty string")
         if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 1000:
@@ -443,7 +445,12 @@ class MemOS:
         return hits
 
     def _record_use(
-        self, action: str, cube: str | None, hits: list[Hit], query: str, touch: bool
+        self,
+        action: str,
+        cube: str | Sequence[str] | None,
+        hits: list[Hit],
+        query: str,
+        touch: bool,
     ) -> None:
         # One short transaction per use: the behaviour indicators of every hit and the audit entry.
         ids = [hit.item.id for hit in hits]
@@ -454,7 +461,7 @@ class MemOS:
                 connection,
                 self.principal,
                 action,
-                cube=cube,
+                cube=cube if cube is None or isinstance(cube, str) else ",".join(cube),
                 detail=json.dumps({"query": query[:200], "results": ids}),
             )
 
@@ -463,7 +470,7 @@ class MemOS:
         query: str,
         budget: int = 1024,
         *,
-        cube: str | None = None,
+        cube: str | Sequence[str] | None = None,
         filters: Filters | Mapping[str, Any] | None = None,
         k: int = 20,
         model_digest: str | None = None,
