@@ -57,10 +57,6 @@ async def _no_receive() -> Message:  # pragma: no cover - a JSONResponse never r
     return {"type": "http.disconnect"}
 
 
-class _BodyTooLargeError(Exception):
-    pass
-
-
 class Gate:
     """ASGI middleware: bearer token -> principal, and the body size bound."""
 
@@ -91,26 +87,33 @@ class Gate:
             await _answer(send, 413, "request_too_large", _too_large_message())
             return
         started = False
+        refused = False
         seen = 0
 
         async def bounded_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, refused, started
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > MAX_BODY_BYTES:
-                raise _BodyTooLargeError
+                # Answer now and tell the application the client left: whatever it sends after
+                # this is dropped (it never sees the rest of the body).
+                refused = True
+                if not started:
+                    started = True
+                    await _answer(send, 413, "request_too_large", _too_large_message())
+                return {"type": "http.disconnect"}
             return message
 
-        async def tracking_send(message: Message) -> None:
+        async def guarded_send(message: Message) -> None:
             nonlocal started
+            if refused:
+                return
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        try:
-            await self.app(scope, bounded_receive, tracking_send)
-        except _BodyTooLargeError:
-            if not started:
-                await _answer(send, 413, "request_too_large", _too_large_message())
+        await self.app(scope, bounded_receive, guarded_send)
 
     def principal(self, header: bytes | None) -> str | None:
         """The principal of an ``Authorization`` header."""

@@ -36,14 +36,26 @@ class TokenBook:
 
     def __init__(self, home: Path) -> None:
         self.path = token_path(home)
-        self._tokens: dict[str, str] = self._read()
-        self._digests = {principal: _digest(token) for principal, token in self._tokens.items()}
+        self._stamp: tuple[int, int] | None = None
+        self._tokens: dict[str, str] = {}
+        self._digests: dict[str, bytes] = {}
+        self._reload()
 
-    def _read(self) -> dict[str, str]:
+    def _reload(self) -> None:
+        """Read the file again if it changed (``memos serve token --rotate`` while serving)."""
         try:
             info = self.path.stat()
         except FileNotFoundError:
-            return {}
+            self._stamp, self._tokens, self._digests = None, {}, {}
+            return
+        stamp = (info.st_mtime_ns, info.st_size)
+        if stamp == self._stamp:
+            return
+        self._tokens = self._read(info)
+        self._digests = {principal: _digest(token) for principal, token in self._tokens.items()}
+        self._stamp = stamp
+
+    def _read(self, info: os.stat_result) -> dict[str, str]:
         if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise UsageError(
                 f"{self.path} may be read by other users (mode {stat.S_IMODE(info.st_mode):o}): "
@@ -70,23 +82,23 @@ class TokenBook:
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             json.dump({"version": 1, "tokens": self._tokens}, handle, indent=2, sort_keys=True)
         os.replace(temporary, self.path)
+        self._stamp = None
+        self._reload()
 
     def token_for(self, principal: str, *, rotate: bool = False) -> str:
         """The principal's token, created (or, with ``rotate``, replaced) and saved."""
+        self._reload()
         if rotate or principal not in self._tokens:
             self._tokens[principal] = PREFIX + secrets.token_urlsafe(32)
-            self._digests[principal] = _digest(self._tokens[principal])
             self._write()
         return self._tokens[principal]
 
     def principal_for(self, token: str) -> str | None:
         """The principal a presented token belongs to, or None."""
+        self._reload()
         presented = _digest(token)
         found = None
         for principal, digest in self._digests.items():
             if hmac.compare_digest(presented, digest):
                 found = principal
         return found
-
-    def __bool__(self) -> bool:
-        return bool(self._tokens)
