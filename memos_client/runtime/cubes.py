@@ -236,9 +236,7 @@ def uninstall_cube(memos: MemOS, name: str) -> int:
     cube = _cube_name(name)
     rows = memos.store.query("SELECT origin FROM cubes WHERE name = ?", [cube])
     if not rows or rows[0][0] != "installed":
-        raise NotFoundError(
-            f"cube {cube!r} is not installed; see `memos list`", code="unknown_cube"
-        )
+        raise NotFoundError(f"cube {cube!r} is not installed", code="unknown_cube")
     memos.governor.require(memos.principal, cube, "write", "uninstall")
     removed = 0
     with memos.store.write() as connection:

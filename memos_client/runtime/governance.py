@@ -75,18 +75,16 @@ class Governor:
         if not rows:
             known = ", ".join(self.principals())
             raise NotFoundError(
-                f"unknown principal {principal!r} (known: {known}); "
-                f"add it with `memos principal add {principal}` as {OWNER!r}",
+                f"unknown principal {principal!r} (known: {known}); {OWNER!r} can add it",
                 code="unknown_principal",
+                details={"principal": principal},
             )
 
     def governance(self, cube: str) -> dict[str, Any]:
         """The governance dict of a cube; :class:`NotFoundError` for an unknown cube."""
         rows = self.store.query("SELECT governance FROM cubes WHERE name = ?", [cube])
         if not rows:
-            raise NotFoundError(
-                f"unknown cube {cube!r}; list cubes with `memos list`", code="unknown_cube"
-            )
+            raise NotFoundError(f"unknown cube {cube!r}", code="unknown_cube")
         value: dict[str, Any] = json.loads(rows[0][0])
         return value
 
@@ -104,8 +102,8 @@ class Governor:
                 principal,
                 what,
                 cube,
-                f"principal {principal!r} may not {action} cube {cube!r}; "
-                f"its owner can grant it with `memos access {cube} --{action} {principal}`",
+                f"principal {principal!r} may not {action} cube {cube!r}; its owner can grant it",
+                {"cube": cube, "action": action, "principal": principal},
             )
         return governance
 
@@ -127,13 +125,20 @@ class Governor:
             if self.allows(principal, json.loads(governance), "write")
         }
 
-    def refuse(self, principal: str, action: str, cube: str | None, message: str) -> None:
+    def refuse(
+        self,
+        principal: str,
+        action: str,
+        cube: str | None,
+        message: str,
+        details: dict[str, str] | None = None,
+    ) -> None:
         """Record a refusal in the audit log, then raise it."""
         with self.store.write() as connection:
             self.store.audit(
                 connection, principal, action, cube=cube, outcome="denied", detail=message
             )
-        raise AccessDeniedError(message)
+        raise AccessDeniedError(message, details=details)
 
     def set_access(
         self, principal: str, cube: str, read: list[str] | None, write: list[str] | None

@@ -67,7 +67,18 @@ def _cube_name(cube: str) -> str:
 
 
 class MemOS:
-    """A local MemOS runtime rooted at ``home`` (default ``$MEMOS_HOME``)."""
+    """A local MemOS runtime rooted at ``home`` (default ``$MEMOS_HOME``).
+
+    The agent's entry point::
+
+        from memos_client.runtime import MemOS
+
+        with MemOS() as mem:                      # $MEMOS_HOME, acting as 'local'
+            mem.install("acme/cooking>=1")        # exactly `memos install`
+            mem.add("Ann is vegetarian.", cube="me/notes")
+            plan = mem.plan("What can I cook for Ann?", budget=512)
+            prompt = plan.prompt_context() + "\n\nQuestion: What can I cook for Ann?"
+    """
 
     def __init__(
         self,
@@ -81,6 +92,29 @@ class MemOS:
         lexical_threshold: int = 5_000,
         warm: bool = True,
     ) -> None:
+        """Open (creating on first use) the runtime store under ``home``.
+
+        Args:
+            home: The runtime's root (``runtime/memos.db``, ``cubes/``); default ``$MEMOS_HOME``.
+            principal: Who every call acts as (default ``$MEMOS_PRINCIPAL``, else ``local``, the
+                store's owner); cube access policies are checked against it. An unknown
+                principal raises :class:`~memos_client.errors.NotFoundError`.
+            embedder: ``"minilm"`` (default, all-MiniLM-L6-v2 in NumPy), ``"hashing"`` (no
+                model), or any :class:`~memos_client.runtime.embedding.minilm.Embedder`;
+                default ``$MEMOS_EMBEDDER``.
+            tokenizer: How :meth:`plan` counts prompt tokens: a callable, a local model
+                directory or Hugging Face id whose tokenizer to use, or None (an estimate).
+            settings: Retrieval knobs (:class:`~memos_client.runtime.RetrievalSettings`).
+            ann_threshold: Indexed memories from which a warm runtime searches vectors through
+                an HNSW graph instead of exactly.
+            lexical_threshold: Indexed memories from which a warm runtime scores BM25 from
+                in-memory postings instead of FTS5.
+            warm: True for a process that serves many calls (graph and postings kept in
+                memory); False for one short command, which maps the persisted vector index and
+                ranks with FTS5 instead of loading anything (docs/adr/0017).
+
+        Nothing heavy is loaded here: the embedder and indexes load on first use.
+        """
         from memos_client.config import memos_home
 
         root = Path(home) if home is not None else memos_home()
@@ -302,7 +336,7 @@ class MemOS:
         needs read access and is audit-logged (``memos export`` reads a cube this way)."""
         name = _cube_name(cube)
         if not self.store.query("SELECT 1 FROM cubes WHERE name = ?", [name]):
-            raise NotFoundError(f"no cube named {name!r}; see `memos list`", code="unknown_cube")
+            raise NotFoundError(f"no cube named {name!r}", code="unknown_cube")
         self.governor.require(self.principal, name, "read", "export")
         where = "" if include_deleted else " AND state != 'deleted'"
         rows = self.store.query(
@@ -320,9 +354,7 @@ class MemOS:
             raise UsageError(f"a memory id is a string, got {type(item_id).__name__}")
         rows = self.store.query("SELECT rowid, * FROM items WHERE id = ?", [item_id])
         if not rows:
-            raise NotFoundError(
-                f"unknown memory {item_id!r}; find ids with `memos query`", code="unknown_memory"
-            )
+            raise NotFoundError(f"unknown memory {item_id!r}", code="unknown_memory")
         return rows[0]
 
     def update(
@@ -403,8 +435,9 @@ class MemOS:
         if item.state in (State.DELETED, State.EXPIRED) or expired:
             state = State.EXPIRED if expired else item.state
             raise NotFoundError(
-                f"memory {item_id!r} is {state}; see `memos history {item_id}`",
+                f"memory {item_id!r} is {state} (its versions stay in its history)",
                 code="unknown_memory",
+                details={"memory": item_id},
             )
         if touch:
             with self.store.write() as connection:
@@ -559,6 +592,23 @@ class MemOS:
             return timemachine.diff(connection, name, first, second)
 
     # -- installed cubes (``memos install``) ---------------------------------------------------
+
+    def install(
+        self, *requirements: str, index_url: str | None = None, offline: bool = False
+    ) -> list[dict[str, Any]]:
+        """Install cubes from the registry into this runtime, exactly as ``memos install``
+        does (resolve, verify signatures against trusted keys, download, install atomically);
+        ``requirements`` are ``"ns/name"``, ``"ns/name>=1,<2"`` or ``"ns/name@1.0.0"``.
+        Only the store's owner (``local``) may. Returns what was installed, per cube."""
+        if self.principal != OWNER:
+            self.governor.refuse(self.principal, "install", None, "only 'local' may install cubes")
+        # The install workflow lives a layer up (it also serves `memos install`): one path.
+        from memos_client.install.workflow import install_requirement_texts
+
+        results = install_requirement_texts(
+            requirements, home=self.home, index_url=index_url, offline=offline
+        )
+        return [result.to_json() for result in results]
 
     def install_cube(
         self,

@@ -70,7 +70,7 @@ class Filters(msgspec.Struct, frozen=True):
             hidden = [state for state in states if state in (State.EXPIRED, State.DELETED)]
             if hidden:
                 raise UsageError(
-                    f"{hidden[0]} memories are never returned by search; see `memos history`"
+                    f"{hidden[0]} memories are never returned by search; their versions stay in the history"
                 )
         tags = raw.get("tags") or ()
         if isinstance(tags, str):
