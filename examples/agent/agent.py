@@ -90,7 +90,7 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             prompt = build_prompt(plan["context"], question)
             answer = model.generate(prompt)
             trace.append({"question": question, "prompt": prompt, "answer": answer})
-            print(f"Q: {question}\nA: {answer}\n")
+            print(f"Q: {question}\nA: {answer}\n")  # noqa: T201  (the example talks to its user)
             await call(
                 client,
                 trace,
