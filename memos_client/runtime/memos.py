@@ -286,6 +286,9 @@ class MemOS:
                 target=ids[0] if len(ids) == 1 else None,
                 detail=f"{len(ids)} memories",
             )
+        # Append the new vectors to the persisted index now (their embeddings are cached): the
+        # next process to search maps it as it is instead of catching up (ADR 0017).
+        self.index.sync()
         return ids
 
     def upsert(
