@@ -22,6 +22,7 @@ import struct
 import tempfile
 import threading
 import zipfile
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
@@ -296,7 +297,7 @@ def read_entries(file: BinaryIO, limits: Limits = DEFAULT_LIMITS) -> dict[str, E
     if len(infos) > limits.max_entries:
         raise BundleError(f"archive has {len(infos)} entries, limit {limits.max_entries}")
     names = [info.orig_filename for info in infos]
-    repeated = sorted({name for name in names if names.count(name) > 1})
+    repeated = sorted(name for name, count in Counter(names).items() if count > 1)
     if repeated:
         raise BundleError(f"duplicate entries: {', '.join(repeated)}")
     entries: dict[str, Entry] = {}

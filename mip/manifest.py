@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from typing import Any
 
 import msgspec
@@ -37,11 +38,15 @@ def manifest_digest(manifest_bytes: bytes) -> Digest:
 
 
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    keys = [key for key, _ in pairs]
-    repeated = sorted({key for key in keys if keys.count(key) > 1})
-    if repeated:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        # Linear in the number of keys: a 1 MiB object of 100,000 keys is checked in
+        # milliseconds (``list.count`` per key took minutes, before the scope check).
+        repeated = sorted(
+            key for key, count in Counter(key for key, _ in pairs).items() if count > 1
+        )
         raise ManifestError(f"invalid manifest: duplicate JSON keys: {', '.join(repeated)}")
-    return dict(pairs)
+    return document
 
 
 def decode_manifest(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Manifest:

@@ -26,7 +26,16 @@ from urllib.parse import urlsplit
 import msgspec
 
 from mip.digests import Digest, parse_digest
-from mip.limits import MAX_CARD_README_CHARS, MAX_CARD_URL_CHARS
+from mip.limits import (
+    MAX_AUTHORS,
+    MAX_CARD_README_CHARS,
+    MAX_CARD_URL_CHARS,
+    MAX_DESCRIPTION_CHARS,
+    MAX_KEYWORD_CHARS,
+    MAX_KEYWORDS,
+    MAX_PART_NAME_CHARS,
+    MAX_RECORD_ID_CHARS,
+)
 from mip.names import validate_cube_name
 from mip.versions import parse_specifier, parse_version
 
@@ -324,13 +333,16 @@ class ModelFingerprint(OpenStruct, kw_only=True):
 class MemoryRef(OpenStruct, kw_only=True):
     """A memory id and the version of it a tensor part was computed from."""
 
-    id: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    id: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_RECORD_ID_CHARS)]
     version: Annotated[int, msgspec.Meta(ge=1)]
 
 
 class _PartBase(OpenStruct, kw_only=True):
     name: Annotated[
-        str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+        str,
+        msgspec.Meta(
+            min_length=1, max_length=MAX_PART_NAME_CHARS, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+        ),
     ]
     media_type: Annotated[str, msgspec.Meta(max_length=200)]
     digest: Digest
@@ -442,12 +454,13 @@ class Manifest(OpenStruct, kw_only=True):
     mip_version: Annotated[str, msgspec.Meta(pattern=r"^[0-9]+\.[0-9]+$")]
     name: str
     version: str
-    description: Annotated[str, msgspec.Meta(max_length=10_000)] = ""
+    description: Annotated[str, msgspec.Meta(max_length=MAX_DESCRIPTION_CHARS)] = ""
     license: Annotated[str, msgspec.Meta(max_length=200)] | None = None
     keywords: Annotated[
-        list[Annotated[str, msgspec.Meta(max_length=64)]], msgspec.Meta(max_length=50)
+        list[Annotated[str, msgspec.Meta(max_length=MAX_KEYWORD_CHARS)]],
+        msgspec.Meta(max_length=MAX_KEYWORDS),
     ] = msgspec.field(default_factory=list)
-    authors: Annotated[list[Author], msgspec.Meta(max_length=100)] = msgspec.field(
+    authors: Annotated[list[Author], msgspec.Meta(max_length=MAX_AUTHORS)] = msgspec.field(
         default_factory=list
     )
     created: Annotated[datetime, _DATE_TIME]

@@ -14,14 +14,15 @@ import re
 from typing import NewType
 
 from mip.errors import InvalidNameError
+from mip.limits import MAX_CUBE_NAME_CHARS, MAX_NAMESPACE_CHARS
 
 #: A validated ``namespace/name`` in its normal form.
 CubeName = NewType("CubeName", str)
 
 _SEGMENT_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
 _SEPARATORS_RE = re.compile(r"[-_.]+")
-MAX_NAMESPACE_LENGTH = 64
-MAX_NAME_LENGTH = 100
+MAX_NAMESPACE_LENGTH = MAX_NAMESPACE_CHARS
+MAX_NAME_LENGTH = MAX_CUBE_NAME_CHARS
 
 
 def normalize_segment(segment: str) -> str:

@@ -13,7 +13,7 @@ from typing import Any, BinaryIO
 import msgpack
 
 from mip.errors import RecordError
-from mip.limits import DEFAULT_LIMITS, Limits
+from mip.limits import DEFAULT_LIMITS, MAX_RECORD_ID_CHARS, Limits
 
 #: Keys every record carries, with the type each must have.
 REQUIRED_FIELDS: dict[str, type | tuple[type, ...]] = {
@@ -25,7 +25,7 @@ REQUIRED_FIELDS: dict[str, type | tuple[type, ...]] = {
     "updated": str,
     "version": int,
 }
-MAX_ID_LENGTH = 256
+MAX_ID_LENGTH = MAX_RECORD_ID_CHARS
 
 
 def validate_record(record: Any, index: int) -> dict[str, Any]:
@@ -108,6 +108,9 @@ def iter_record_spans(
         raw=False,
         strict_map_key=True,
         max_buffer_size=limits.max_record_bytes,
+        # msgpack allocates an array's or map's declared length before reading its items.
+        max_array_len=limits.max_record_items,
+        max_map_len=limits.max_record_items,
         read_size=min(1 << 16, limits.max_record_bytes),
     )
     seen: set[str] = set()

@@ -102,15 +102,19 @@ def read_header(stream: BinaryIO, size: int, limits: Limits = DEFAULT_LIMITS) ->
         isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
     ):
         raise TensorError("invalid safetensors header: __metadata__ must map strings to strings")
+    if len(document) > limits.max_tensors:
+        raise TensorError(
+            f"invalid safetensors header: {len(document)} tensors, limit {limits.max_tensors}"
+        )
     tensors: dict[str, TensorInfo] = {}
     for name, entry in document.items():
-        tensors[name] = _tensor_info(name, entry)
+        tensors[name] = _tensor_info(name, entry, limits)
     data_size = size - 8 - header_size
     _check_coverage(tensors, data_size)
     return TensorHeader(tensors, metadata, header_size, data_size)
 
 
-def _tensor_info(name: str, entry: Any) -> TensorInfo:
+def _tensor_info(name: str, entry: Any, limits: Limits) -> TensorInfo:
     if not isinstance(entry, dict):
         raise TensorError(f"invalid safetensors header: tensor {name!r} is not an object")
     dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
@@ -122,6 +126,11 @@ def _tensor_info(name: str, entry: Any) -> TensorInfo:
         isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
     ):
         raise TensorError(f"invalid safetensors header: tensor {name!r} has an invalid shape")
+    if len(shape) > limits.max_tensor_rank:
+        raise TensorError(
+            f"invalid safetensors header: tensor {name!r} has {len(shape)} dimensions, "
+            f"limit {limits.max_tensor_rank}"
+        )
     if (
         not isinstance(offsets, list)
         or len(offsets) != 2
@@ -182,7 +191,16 @@ def token_ids_digest(token_ids: list[int]) -> str:
 
 
 def check_activation(header: TensorHeader, part: ActivationPart) -> None:
-    """Check a KV snapshot's tensors against its part: names, dtype and shapes (MIP-1 §7.2)."""
+    """Check a KV snapshot's tensors against its part: names, dtype and shapes (MIP-1 §7.2).
+
+    The declared counts are compared with the tensors present before anything proportional to
+    them is built: ``num_layers = 50,000,000`` over a 200-byte file is refused at once.
+    """
+    if part.num_layers > len(header.tensors):  # then the names below stay bounded by the header
+        raise TensorError(
+            f"activation part {part.name!r}: declares {part.num_layers} layers, which need "
+            f"{2 * part.num_layers + 1} tensors; the file holds {len(header.tensors)}"
+        )
     expected_shape = (part.num_kv_heads, part.num_tokens, part.head_dim)
     names = {f"layers.{i}.{which}" for i in range(part.num_layers) for which in ("key", "value")}
     missing = sorted(names - header.tensors.keys())

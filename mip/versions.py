@@ -14,6 +14,7 @@ import re
 import msgspec
 
 from mip.errors import InvalidSpecifierError, InvalidVersionError
+from mip.limits import MAX_VERSION_CHARS
 
 _SEMVER_RE = re.compile(
     r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
@@ -26,7 +27,7 @@ _PARTIAL_RE = re.compile(
     r"(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?",
     re.ASCII,
 )
-MAX_VERSION_LENGTH = 128
+MAX_VERSION_LENGTH = MAX_VERSION_CHARS
 
 
 class Version(msgspec.Struct, frozen=True):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections import Counter
 from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
@@ -81,7 +82,7 @@ def signed_manifest(
     if plaintext is not None:
         parts.insert(0, plaintext)
     names = [part["name"] for part in parts]
-    repeated = sorted({n for n in names if names.count(n) > 1})
+    repeated = sorted(n for n, count in Counter(names).items() if count > 1)
     if repeated:
         raise SourceError(f"part names must be unique; repeated: {', '.join(repeated)}")
     try:

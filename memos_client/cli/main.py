@@ -26,6 +26,7 @@ COMMAND_MODULES = {
         "runtime_commands",
     ),
     "trust": "trust_commands",
+    "log": "log_commands",
     **dict.fromkeys(("export", "import"), "interop_commands"),
     **dict.fromkeys(("mcp", "serve"), "serve_commands"),
 }

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from memos_client.cli.app import arg, command
 from mip.cli_args import integer
+
+if TYPE_CHECKING:
+    from memos_client.runtime.activation.local_parts import SourceDir
 
 # A source directory's name may be any bytes.
 TARGET = arg("target", type=str, help="NS/NAME of an installed cube, or a source dir.")
@@ -29,6 +32,17 @@ def _open_runtime() -> Any:
     from memos_client.runtime import MemOS
 
     return MemOS()
+
+
+def _source_dir(root: Path) -> SourceDir:
+    """A cube source directory's memories, read with authoring's source format."""
+    from datetime import UTC, datetime
+
+    from memos_client.authoring.source import iter_source_records, load_source
+    from memos_client.runtime.activation.local_parts import SourceDir, source_candidates
+
+    records = iter_source_records(load_source(root), datetime.now(UTC))
+    return SourceDir(root, source_candidates(records))
 
 
 def _cube_name(target: str) -> str:
@@ -95,7 +109,7 @@ def activate(target: str, model: Path, name: str, dtype: str, as_json: bool) -> 
     _check_part_name(name)
     if is_source_dir(target):
         loaded = load_model(model, dtype)
-        built = build(loaded, name, source_dir=Path(target))
+        built = build(loaded, name, source=_source_dir(Path(target)))
     else:
         cube = _cube_name(target)
         with _open_runtime() as memos:
@@ -140,7 +154,7 @@ def consolidate(
     _check_part_name(name)
     settings = TrainingSettings(rank=rank, alpha=2 * rank, steps=steps, learning_rate=learning_rate)
     if is_source_dir(target):
-        built = train(load_model(model), name, settings, source_dir=Path(target))
+        built = train(load_model(model), name, settings, source=_source_dir(Path(target)))
     else:
         cube = _cube_name(target)
         with _open_runtime() as memos:

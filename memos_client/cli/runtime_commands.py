@@ -26,7 +26,8 @@ AS = arg(
     "--as",
     dest="as_",
     metavar="PRINCIPAL",
-    help="Act as this local principal (default: $MEMOS_PRINCIPAL or 'local').",
+    help="Act as this local principal (default: $MEMOS_PRINCIPAL or 'local'); names a "
+    "principal, does not authenticate one.",
 )
 JSON = arg("--json", dest="json_output", action="store_true", help="Print JSON for scripts.")
 CUBE = arg("--cube", help="Cube name, namespace/name.")
@@ -412,21 +413,31 @@ def restore_command(item_id: str, as_: str | None) -> None:
 @arg("cube", help="The cube.")
 @arg("--read", help="Comma-separated principals who may read ('*': anyone).")
 @arg("--write", help="Comma-separated principals who may write.")
+@arg("--admin", help="Comma-separated principals who may change this policy (besides 'local').")
 @AS
-def access_command(cube: str, read: str | None, write: str | None, as_: str | None) -> None:
-    """Show or set a cube's access policy."""
+def access_command(
+    cube: str, read: str | None, write: str | None, admin: str | None, as_: str | None
+) -> None:
+    """Show or set a cube's access policy (setting it needs the admin right: write is not grant).
+
+    --as names a principal; it does not authenticate one: anyone who can open MEMOS_HOME may
+    act as any principal (the served runtime authenticates by token).
+    """
 
     def split(value: str | None) -> list[str] | None:
         return None if value is None else [n.strip() for n in value.split(",") if n.strip()]
 
     with _open(as_) as mem:
-        if read is None and write is None:
+        if read is None and write is None and admin is None:
             governance = mem.governor.governance(cube)
         else:
-            governance = mem.set_access(cube, read=split(read), write=split(write))
+            governance = mem.set_access(
+                cube, read=split(read), write=split(write), admin=split(admin)
+            )
     access = governance.get("access", {})
     print(f"read: {','.join(access.get('read', ['*']))}")
     print(f"write: {','.join(access.get('write', ['*']))}")
+    print(f"admin: {','.join(['local', *access.get('admin', [])])}")
 
 
 @command("add", group=PRINCIPAL)

@@ -7,7 +7,7 @@ pins, and remember first-use pins the same way.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,7 +21,9 @@ from memos_client.install.resolver import Candidate
 from memos_client.trust.store import NamespacePin, load_pins, save_pins, trusted_keys
 
 if TYPE_CHECKING:
+    from memos_client.install.lockfile import LockLog
     from memos_client.runtime import MemOS
+    from memos_client.trust.log_check import LogCheck
     from mip.keys import PublicKey
 
 #: ``progress(total_bytes, description)``: a context giving an ``advance(count)`` callback, or
@@ -40,6 +42,13 @@ class Options(msgspec.Struct):
     upgrade: bool = False
     progress: ProgressFactory | None = None
     lock_pins: dict[str, tuple[str, ...]] | None = None
+    #: Install from a registry that has no transparency log (or, offline, without stored
+    #: proofs), with a warning (spec/MIP-1-registry.md §12.6).
+    allow_unlogged: bool = False
+    #: Check the transparency log at all (off only for benchmarks' side-by-side runs).
+    verify_log: bool = True
+    #: Where warnings go (the CLI prints them to stderr); ``None``: dropped.
+    warn: Callable[[str], None] | None = None
 
 
 class Session(msgspec.Struct):
@@ -51,6 +60,7 @@ class Session(msgspec.Struct):
     pins: dict[str, NamespacePin]
     new_pins: dict[str, NamespacePin] = msgspec.field(default_factory=dict)
     _registry_keys: dict[str, Mapping[str, PublicKey]] = msgspec.field(default_factory=dict)
+    log: LogCheck | None = None
 
     def registry_keys(self, namespace: str) -> Mapping[str, PublicKey]:
         """The registry's keys for a namespace (fetched once per command)."""
@@ -92,6 +102,50 @@ class Session(msgspec.Struct):
                 stored.setdefault(namespace, pin)
             save_pins(stored, self.options.home)
         return list(self.new_pins.values())
+
+    def check_log(
+        self,
+        cubes: Sequence[VerifiedCube],
+        exact: Collection[str] = (),
+        lock: LockLog | None = None,
+    ) -> None:
+        """Check that every cube's version is in the registry's transparency log (online: a
+        fresh inclusion proof in a checkpoint that extends what this home saw; offline: its
+        stored proof, or the lockfile's). Nothing is stored until :meth:`save_log`."""
+        if not self.options.verify_log or not cubes:
+            return
+        from memos_client.trust.log_check import CubeRef, LogCheck
+
+        refs = [
+            CubeRef(
+                str(cube.candidate.name),
+                cube.candidate.version_text,
+                str(cube.candidate.manifest_digest),
+                cube.candidate.yanked,
+                str(cube.candidate.name) in exact,
+            )
+            for cube in cubes
+        ]
+        self.log = LogCheck(
+            self.options.home, self.registry.url, allow_unlogged=self.options.allow_unlogged
+        )
+        if self.options.offline:
+            self.log.verify_offline(
+                refs,
+                lock.proofs if lock is not None else None,
+                lock.verifier_key if lock is not None else None,
+            )
+        else:
+            checkpoints = [lock.checkpoint] if lock is not None and lock.checkpoint else []
+            self.log.verify_online(self.registry.client, refs, checkpoints)
+        if self.options.warn is not None:
+            for warning in self.log.warnings:
+                self.options.warn(warning)
+
+    def save_log(self) -> None:
+        """Store the accepted checkpoint and proofs (after the command succeeded)."""
+        if self.log is not None:
+            self.log.save()
 
     def close(self) -> None:
         """Close network connections."""

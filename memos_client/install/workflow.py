@@ -137,9 +137,11 @@ def install_requirements(
         with _downloading(session, cubes):
             for cube in cubes:
                 session.validate(cube)
+            session.check_log(cubes, {str(r.name) for r in requirements if r.exact_pin})
             if runtime is None:
                 runtime = open_runtime(options.home)
         results = install_verified(cubes, options.cache, runtime, options.home)
+        session.save_log()
         return results, session.save_pins()
     finally:
         session.close()
@@ -203,7 +205,9 @@ def install_bundle_files(
             with _downloading(session, dependencies):
                 for cube in dependencies:
                     session.validate(cube)
+                session.check_log(dependencies)
         results = install_verified([*dependencies, *local], options.cache, runtime, options.home)
+        session.save_log()
         return results, session.save_pins()
     finally:
         session.close()
@@ -233,7 +237,7 @@ def uninstall(names: Sequence[CubeName], options: Options) -> list[tuple[str, st
 
 def lock(requirements: Sequence[Requirement], options: Options) -> Lockfile:
     """``memos lock``: resolve and verify (nothing installed) and describe the result."""
-    from memos_client.install.lockfile import LockedCube, Lockfile
+    from memos_client.install.lockfile import LockedCube, Lockfile, LockLog
 
     if not requirements:
         raise UsageError("nothing to lock: list cubes in memos.toml or on the command line")
@@ -241,9 +245,13 @@ def lock(requirements: Sequence[Requirement], options: Options) -> Lockfile:
     try:
         resolved = resolve(requirements, session.registry)
         cubes = verify_resolved(session, resolved)
+        session.check_log(cubes, {str(r.name) for r in requirements if r.exact_pin})
         session.save_pins()
+        session.save_log()
     finally:
         session.close()
+    record = session.log.lock_record() if session.log is not None else None
+    lock_log = LockLog(*record) if record is not None else None
     trust: dict[str, set[str]] = {}
     locked = []
     for cube in cubes:
@@ -267,6 +275,7 @@ def lock(requirements: Sequence[Requirement], options: Options) -> Lockfile:
         [r.text for r in requirements],
         locked,
         {ns: sorted(keys) for ns, keys in trust.items() if keys},
+        lock_log,
     )
 
 
@@ -290,7 +299,10 @@ def sync(
         with _downloading(session, cubes):
             for cube in cubes:
                 session.validate(cube)
+            # A lockfile pins every version exactly: a yanked one is still installed (PEP 592).
+            session.check_log(cubes, {str(name) for name in candidates}, lockfile.log)
         results = install_verified(cubes, options.cache, runtime, options.home)
+        session.save_log()
         extra = [c.name for c in runtime.installed_cubes() if c.name not in candidates]
     finally:
         session.close()

@@ -27,8 +27,9 @@ from typing import Any
 
 from memos_client.errors import ImportFormatError
 from memos_client.ingest.messages import conversation_records, rfc3339
+from memos_client.interop import letta_fields
 from memos_client.interop.files import field_error, parse_json, read_bounded
-from memos_client.interop.report import ImportBatch, Ledger, derived_cube_name
+from memos_client.interop.report import ImportBatch, Ledger, derived_cube_name, is_empty
 
 _SEND_MESSAGE = "send_message"  # the tool whose argument is a Letta agent's visible reply
 
@@ -55,6 +56,13 @@ def _list(value: Any, where: str, field: str) -> list[Any]:
     return value
 
 
+_BLOCK_METADATA = ("description", "limit", "read_only", "template_name", "is_template")
+_BLOCK_HANDLED = {
+    "value", "label", "id", "tags", "created_at", "updated_at", "metadata",
+    "metadata_", *_BLOCK_METADATA,
+}  # fmt: skip
+
+
 def _block(
     block: Any, where: str, field: str, agents: list[str], ledger: Ledger
 ) -> dict[str, Any] | None:
@@ -65,32 +73,66 @@ def _block(
         raise field_error(where, f"{field}.value", "must be a string")
     if not isinstance(label, str) or not label.strip():
         raise field_error(where, f"{field}.label", "must be a non-empty string")
+    if block.get("is_deleted") is True:
+        ledger.drop("deleted memory blocks", "deleted in Letta")
+        return None
     if not value.strip():
         ledger.drop("empty memory blocks", "no text to remember")
         return None
+    tags = block.get("tags") or []
+    if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+        raise field_error(where, f"{field}.tags", "must be a list of strings")
     ledger.kept("block.value", "text")
     ledger.kept("block.label", "tags + metadata.label")
+    if tags:
+        ledger.kept("block.tags", "tags")
     metadata: dict[str, Any] = {"label": label, "letta": "block"}
-    for key in ("description", "limit", "read_only", "template_name", "is_template"):
+    for key in _BLOCK_METADATA:
         if block.get(key) not in (None, ""):
             metadata[key] = block[key]
             ledger.kept(f"block.{key}", f"metadata.{key}")
-    extra = block.get("metadata") or block.get("metadata_")
-    if isinstance(extra, dict) and extra:
-        metadata["block_metadata"] = extra
-        ledger.kept("block.metadata", "metadata.block_metadata")
+    for key in ("metadata", "metadata_"):
+        extra = block.get(key)
+        if isinstance(extra, dict) and extra:
+            metadata["block_metadata"] = extra
+            ledger.kept(f"block.{key}", "metadata.block_metadata")
     if agents:
         metadata["agents"] = agents
+        if block.get("id") is not None:
+            ledger.kept("block.id", "metadata.agents (the agents whose block_ids name it)")
+    elif block.get("id") is not None:
+        ledger.lost("block.id", "the block's id in the file: no agent names it")
+    updated = _time(block, "updated_at", "block", ledger)
+    if updated is not None:
+        metadata["updated_at"] = updated
+        ledger.kept("block.updated_at", "metadata.updated_at")
+    ledger.rest("block", block, _BLOCK_HANDLED, letta_fields.BLOCK)
     record: dict[str, Any] = {
         "id": f"block/{label}",
         "text": value.strip("\n"),
-        "tags": [label],
+        "tags": list(dict.fromkeys([label, *tags])),
         "metadata": metadata,
     }
-    created = rfc3339(block.get("created_at"))
+    created = _time(block, "created_at", "block", ledger)
     if created is not None:
         record["created"] = created
+        ledger.kept("block.created_at", "created")
     return record
+
+
+def _time(item: dict[str, Any], key: str, kind: str, ledger: Ledger) -> str | None:
+    """``item[key]`` as an RFC 3339 timestamp; one that is not a time is reported, not kept."""
+    value = item.get(key)
+    moment = rfc3339(value)
+    if moment is None and not is_empty(value):
+        ledger.lost(f"{kind}.{key}", "not a timestamp this importer can read")
+    return moment
+
+
+_PASSAGE_HANDLED = {
+    "text", "content", "id", "tags", "created_at", "archive_id", "file_name", "file_id",
+    "source_id", "metadata", "metadata_", "embedding",
+}  # fmt: skip
 
 
 def _passage(passage: Any, where: str, field: str, ledger: Ledger) -> dict[str, Any] | None:
@@ -115,26 +157,54 @@ def _passage(passage: Any, where: str, field: str, ledger: Ledger) -> dict[str, 
         if isinstance(passage.get(key), str):
             metadata[key] = passage[key]
             ledger.kept(f"passage.{key}", f"metadata.{key}")
-    extra = passage.get("metadata") or passage.get("metadata_")
-    if isinstance(extra, dict) and extra:
-        metadata["passage_metadata"] = extra
-        ledger.kept("passage.metadata", "metadata.passage_metadata")
+    for key in ("metadata", "metadata_"):
+        extra = passage.get(key)
+        if isinstance(extra, dict) and extra:
+            metadata["passage_metadata"] = extra
+            ledger.kept(f"passage.{key}", "metadata.passage_metadata")
     if passage.get("embedding") is not None:
         ledger.lost("passage.embedding", "a vector of Letta's embedder: embedded again here")
+    ledger.rest("passage", passage, _PASSAGE_HANDLED, letta_fields.PASSAGE)
     record: dict[str, Any] = {"text": text, "tags": list(tags), "metadata": metadata}
     if tags:
         ledger.kept("passage.tags", "tags")
     if isinstance(identifier, str) and identifier:
         record["id"] = f"passage/{identifier}"
-    created = rfc3339(passage.get("created_at"))
+        ledger.kept("passage.id", "id")
+    created = _time(passage, "created_at", "passage", ledger)
     if created is not None:
         record["created"] = created
         ledger.kept("passage.created_at", "created")
     return record
 
 
-def _message_text(message: dict[str, Any]) -> str:
-    """The words of a Letta message: its text parts, and an assistant's ``send_message``."""
+#: Agent types whose assistant messages hold inner monologue, the reply being a ``send_message``
+#: call (MemGPT's design); later types (``letta_v1_agent``...) answer in the message text.
+_MONOLOGUE_AGENTS = ("memgpt_agent", "memgpt_v2_agent")
+
+
+def _send_message_replies(message: dict[str, Any]) -> list[str] | None:
+    """The ``message`` arguments of an assistant's ``send_message`` calls (None: no such call)."""
+    replies: list[str] | None = None
+    for call in message.get("tool_calls") or []:
+        function = call.get("function") if isinstance(call, dict) else None
+        if isinstance(function, dict) and function.get("name") == _SEND_MESSAGE:
+            replies = replies or []
+            try:
+                arguments = json.loads(function.get("arguments") or "{}")
+            except (json.JSONDecodeError, TypeError, RecursionError):
+                continue
+            if isinstance(arguments, dict) and isinstance(arguments.get("message"), str):
+                replies.append(arguments["message"])
+    return replies
+
+
+def _message_text(message: dict[str, Any], agent_type: Any) -> tuple[str, bool]:
+    """The words of a Letta message, and whether an assistant's came from ``send_message``.
+
+    A user's words are its text parts. An assistant's are its ``send_message`` replies when it
+    made that call, or when its agent type thinks aloud in the message text (MemGPT); otherwise
+    the text parts are the reply (reasoning parts never are)."""
     content = message.get("content")
     parts: list[str] = []
     if isinstance(content, str):
@@ -147,18 +217,15 @@ def _message_text(message: dict[str, Any]) -> str:
             and part.get("type") == "text"
             and isinstance(part.get("text"), str)
         )
+    replied = False
     if message.get("role") == "assistant":
-        parts = []  # an assistant's content is its inner monologue; the reply is the tool call
-        for call in message.get("tool_calls") or []:
-            function = call.get("function") if isinstance(call, dict) else None
-            if isinstance(function, dict) and function.get("name") == _SEND_MESSAGE:
-                try:
-                    arguments = json.loads(function.get("arguments") or "{}")
-                except (json.JSONDecodeError, TypeError, RecursionError):
-                    continue
-                if isinstance(arguments, dict) and isinstance(arguments.get("message"), str):
-                    parts.append(arguments["message"])
-    return "\n".join(part for part in parts if part.strip())
+        replies = _send_message_replies(message)
+        if replies is not None or agent_type in _MONOLOGUE_AGENTS:
+            parts, replied = replies or [], True
+    return "\n".join(part for part in parts if part.strip()), replied
+
+
+_MESSAGE_HANDLED = {"role", "content", "tool_calls", "created_at", "id", "name"}
 
 
 def _messages(
@@ -172,24 +239,43 @@ def _messages(
         if role not in ("user", "assistant"):
             ledger.drop(f"{role} messages", "system prompts and tool traffic are not conversation")
             continue
-        text = _message_text(message)
+        text, replied = _message_text(message, agent.get("agent_type"))
         if not text:
             ledger.drop("messages without text", "nothing said")
             continue
         turn = {"role": role, "content": text, "timestamp": message.get("created_at")}
+        ledger.kept("message.role", "metadata.role + metadata.speaker")
+        if replied:
+            # Its content is inner monologue; what it said is its send_message call.
+            ledger.kept("message.tool_calls", "text (send_message replies)")
+            if not is_empty(message.get("content")):
+                ledger.lost("message.content", "an assistant's inner monologue, not what it said")
+        else:
+            ledger.kept("message.content", "text")
+            content = message.get("content")
+            if isinstance(content, list) and any(
+                isinstance(part, dict) and part.get("type") != "text" for part in content
+            ):
+                ledger.lost(
+                    "message.content (other than text)", "reasoning and media: not words said"
+                )
+            if not is_empty(message.get("tool_calls")):
+                ledger.lost("message.tool_calls", "tool traffic, not conversation")
+        if _time(message, "created_at", "message", ledger) is not None:
+            ledger.kept("message.created_at", "metadata.time + created")
         if isinstance(message.get("id"), str):
             turn["id"] = message["id"]
-        if isinstance(message.get("name"), str):
+            ledger.kept("message.id", "metadata.message_id + id")
+        if isinstance(message.get("name"), str) and message["name"].strip():
             turn["name"] = message["name"]
+            ledger.kept("message.name", "metadata.speaker")
+        ledger.rest("message", message, _MESSAGE_HANDLED, letta_fields.MESSAGE)
         turns.append(turn)
     if not turns:
         return []
     conversation = conversation_records(
         [{"messages": turns, "session": name}], default_session=name, where=where
     )
-    ledger.kept("message.content (and send_message replies)", "text")
-    ledger.kept("message.role", "metadata.role + metadata.speaker")
-    ledger.kept("message.created_at", "metadata.time + created")
     for record in conversation.records:
         position = record["metadata"].get("message_id") or record["metadata"]["turn"]
         record["id"] = f"message/{name}/{position}"
@@ -225,49 +311,61 @@ def _files(document: dict[str, Any], where: str, ledger: Ledger) -> list[dict[st
             record["metadata"]["letta"] = "file"
             records.append(record)
         ledger.kept("file.content", "text (chunked as a document)")
+        for key in ("file_name", "original_file_name"):
+            if isinstance(entry.get(key), str) and entry[key]:
+                ledger.kept(f"file.{key}", "the chunks' source")
+        ledger.rest(
+            "file", entry, ("content", "file_name", "original_file_name"), letta_fields.FILE
+        )
     return records
 
 
+_CODE = "code: never run, never imported"
+_CREDENTIALS = "may hold credentials: never copied"
+#: Fields of the top level and of agents that are handled whole: code, credentials, settings.
+_WHOLE = {
+    "tools": "tool definitions, not memory: their code is never run or imported",
+    "mcp_servers": "MCP server connection settings, not memory",
+    "skills": "skills (instructions and scripts): " + _CODE,
+    "tool_exec_environment_variables": _CREDENTIALS,
+    "secrets": _CREDENTIALS,
+    "system": "the system prompt: instructions to a model, not memory",
+    "llm_config": "model settings, not memory",
+    "embedding_config": "settings of Letta's embedder, not memory",
+}
+
+
 def _report_code_and_settings(
-    document: dict[str, Any], agents: list[dict[str, Any]], ledger: Ledger
+    document: dict[str, Any], agents: list[dict[str, Any]], legacy: bool, ledger: Ledger
 ) -> None:
-    for tool in document.get("tools") or []:
+    """Tools (each one with code listed), credentials and settings: reported, never copied."""
+    tools = list(document.get("tools") or [])
+    for agent in agents:
+        if agent is not document:
+            tools.extend(agent.get("tools") or [])
+    for tool in tools:
         if not isinstance(tool, dict):
             continue
-        name = tool.get("name") or tool.get("id") or "?"
         if isinstance(tool.get("source_code"), str) and tool["source_code"].strip():
             ledger.drop(
-                f"tool {name} (source code)",
-                "code: never run, never imported",
+                f"tool {tool.get('name') or tool.get('id') or '?'} (source code)",
+                _CODE,
                 advice="tools are not memory; re-create the tool in your agent framework",
             )
-        else:
-            ledger.drop("tool definitions", "a tool schema, not memory")
-    servers = document.get("mcp_servers") or []
-    if servers:
-        ledger.drop("MCP servers", "connection settings, not memory", count=len(servers))
-    skills = document.get("skills") or []
-    if skills:
-        ledger.drop(
-            "skills", "instructions and scripts: never run, never imported", count=len(skills)
-        )
-    for agent in agents:
-        variables = agent.get("tool_exec_environment_variables")
-        if variables:
-            ledger.drop("tool environment variables", "may hold credentials: never copied")
-        if agent.get("secrets"):
-            ledger.drop("agent secrets", "credentials: never copied")
-        if agent.get("system"):
-            ledger.drop("system prompts", "instructions to a model, not memory")
-        if agent.get("llm_config") or agent.get("embedding_config"):
-            ledger.drop("model settings (llm_config, embedding_config)", "settings, not memory")
-        if agent.get("tools") and agent is not document:  # the first schema: reported above
-            for tool in agent["tools"]:
-                if isinstance(tool, dict) and tool.get("source_code"):
-                    ledger.drop(
-                        f"tool {tool.get('name', '?')} (source code)",
-                        "code: never run, never imported",
-                    )
+    holders = [("agent", agent) for agent in agents]
+    if not legacy:
+        holders.append(("", document))
+    for kind, holder in holders:
+        for key, reason in _WHOLE.items():
+            if not is_empty(holder.get(key)):
+                ledger.lost(f"{kind}.{key}" if kind else key, reason)
+
+
+_AGENT_HANDLED = {
+    "name", "block_ids", "memory_blocks", "core_memory", "messages", "passages",
+    "archival_memory", *_WHOLE,
+}  # fmt: skip
+_TOP_HANDLED = {"agents", "blocks", "files", "passages", *_WHOLE}
 
 
 def read_letta(path: Path, *, messages: bool = False) -> ImportBatch:
@@ -287,6 +385,11 @@ def read_letta(path: Path, *, messages: bool = False) -> ImportBatch:
     ]
     records: list[dict[str, Any]] = []
     found: dict[str, int] = {"agents": len(agents)}
+    for agent in agents:
+        if isinstance(agent.get("name"), str) and agent["name"]:
+            ledger.kept("agent.name", "the cube's name (the first agent's) + metadata.agents")
+        if not is_empty(agent.get("block_ids")):
+            ledger.kept("agent.block_ids", "metadata.agents of the blocks it names")
     # Blocks: the file's shared list (each attached to the agents naming it) and inline ones.
     block_agents: dict[str, list[str]] = {}
     for agent, name in zip(agents, names, strict=True):
@@ -352,7 +455,11 @@ def read_letta(path: Path, *, messages: bool = False) -> ImportBatch:
                 count=message_count,
                 advice="add --messages to import user and assistant turns",
             )
-    _report_code_and_settings(document, agents, ledger)
+    _report_code_and_settings(document, agents, legacy, ledger)
+    for agent in agents:
+        ledger.rest("agent", agent, _AGENT_HANDLED, letta_fields.AGENT)
+    if not legacy:
+        ledger.rest("", document, _TOP_HANDLED, letta_fields.TOP)
     return ImportBatch(
         "letta",
         derived_cube_name("letta", names[0] if names else path.stem),

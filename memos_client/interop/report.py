@@ -7,12 +7,22 @@ turns it into the :class:`ImportReport` that ``memos import`` prints (``--json``
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import msgspec
 
 from mip.errors import InvalidNameError
 from mip.names import normalize_cube_name
+
+#: Why a field no reader knows was left out: a newer version of the other system may have added
+#: it; the import goes on, and the report names it.
+UNKNOWN_FIELD = "a field this importer does not know: left out"
+
+
+def is_empty(value: Any) -> bool:
+    """Nothing to carry: null (a nullable field left null), an empty string, list or object."""
+    return value is None or (isinstance(value, str | list | dict) and not value)
 
 
 class FieldNote(msgspec.Struct):
@@ -52,6 +62,21 @@ class Ledger:
             (field, "dropped"), FieldNote(field, "dropped", None, reason)
         )
         note.count += count
+
+    def rest(
+        self,
+        kind: str,
+        item: Mapping[str, Any],
+        handled: Collection[str],
+        reasons: Mapping[str, str],
+    ) -> None:
+        """Account for the fields of ``item`` the reader did not use (those not in ``handled``):
+        each one with a value is noted as ``KIND.FIELD`` (``FIELD`` at a file's top level), dropped for the reason ``reasons``
+        gives it, or as unknown (:data:`UNKNOWN_FIELD`). Empty and null fields carry nothing."""
+        for key, value in item.items():
+            if key in handled or is_empty(value):
+                continue
+            self.lost(f"{kind}.{key}" if kind else key, reasons.get(key, UNKNOWN_FIELD))
 
     def drop(self, what: str, reason: str, count: int = 1, advice: str | None = None) -> None:
         """A whole item or file was left out."""

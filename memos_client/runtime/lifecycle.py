@@ -20,9 +20,10 @@ import msgspec
 from memos_client.errors import UsageError
 from memos_client.runtime.memory_types import State, from_rfc3339, to_rfc3339, utc_now
 from memos_client.runtime.store.items import change_item
+from memos_client.runtime.transitions import set_state
 
 if TYPE_CHECKING:
-    from memos_client.runtime.memos import MemOS
+    from memos_client.runtime.context import RuntimeContext
 
 
 class LifecyclePolicy(msgspec.Struct, frozen=True):
@@ -79,22 +80,22 @@ class TickReport(msgspec.Struct):
 
 
 class Lifecycle:
-    """The lifecycle operations of one :class:`MemOS`."""
+    """The lifecycle operations of one runtime, as its acting principal."""
 
-    def __init__(self, memos: MemOS) -> None:
-        self._memos = memos
+    def __init__(self, context: RuntimeContext) -> None:
+        self._context = context
 
     def policy(self, cube: str) -> LifecyclePolicy:
         """The effective policy of a cube."""
-        memos = self._memos
-        governance = memos.governor.require(memos.principal, cube, "read", "lifecycle.policy")
-        rows = memos.store.query("SELECT lifecycle_policy FROM cubes WHERE name = ?", [cube])
+        context = self._context
+        governance = context.governor.require(context.principal, cube, "read", "lifecycle.policy")
+        rows = context.store.query("SELECT lifecycle_policy FROM cubes WHERE name = ?", [cube])
         return policy_for(governance, json.loads(rows[0][0]))
 
     def set_policy(self, cube: str, **settings: int | str | None) -> LifecyclePolicy:
         """Set local policy values for a cube (``ttl_seconds``, ``archive_after_idle_seconds``,
         ``promote_after_accesses``, ``expires_at``); ``None`` switches a rule off."""
-        memos = self._memos
+        context = self._context
         known = set(LifecyclePolicy.__struct_fields__)
         unknown = sorted(set(settings) - known)
         if unknown:
@@ -107,8 +108,8 @@ class Lifecycle:
                     from_rfc3339(value)
             elif value is not None and (not isinstance(value, int) or value < 1):
                 raise UsageError(f"{key} must be a positive integer or None")
-        memos.governor.require(memos.principal, cube, "write", "lifecycle.set_policy")
-        with memos.store.write() as connection:
+        context.governor.require(context.principal, cube, "write", "lifecycle.set_policy")
+        with context.store.write() as connection:
             row = connection.execute(
                 "SELECT lifecycle_policy FROM cubes WHERE name = ?", (cube,)
             ).fetchone()
@@ -117,9 +118,9 @@ class Lifecycle:
             connection.execute(
                 "UPDATE cubes SET lifecycle_policy = ? WHERE name = ?", (json.dumps(local), cube)
             )
-            memos.store.audit(
+            context.store.audit(
                 connection,
-                memos.principal,
+                context.principal,
                 "lifecycle.set_policy",
                 cube=cube,
                 detail=json.dumps(settings),
@@ -129,19 +130,19 @@ class Lifecycle:
     def tick(self, now: datetime | None = None) -> TickReport:
         """Apply every cube's policy at ``now`` (default: the current time) to the cubes the
         acting principal may write; each transition is a new version."""
-        memos = self._memos
+        context = self._context
         moment = now or utc_now()
         if moment.tzinfo is None:
             raise UsageError("tick(now=...) needs a timezone-aware datetime")
         stamp = to_rfc3339(moment)
         report = TickReport(now=stamp)
-        cubes = memos.governor.writable_cubes(memos.principal)
-        with memos.store.write() as connection:
+        cubes = context.governor.writable_cubes(context.principal)
+        with context.store.write() as connection:
             for cube in sorted(cubes):
                 self._tick_cube(connection, cube, moment, report)
-            memos.store.audit(
+            context.store.audit(
                 connection,
-                memos.principal,
+                context.principal,
                 "lifecycle.tick",
                 detail=json.dumps({k: len(v) for k, v in report.to_json().items() if k != "now"}),
             )
@@ -150,7 +151,7 @@ class Lifecycle:
     def _tick_cube(
         self, connection: sqlite3.Connection, cube: str, moment: datetime, report: TickReport
     ) -> None:
-        memos = self._memos
+        context = self._context
         cube_row = connection.execute(
             "SELECT governance, lifecycle_policy FROM cubes WHERE name = ?", (cube,)
         ).fetchone()
@@ -181,7 +182,7 @@ class Lifecycle:
                 change_item(
                     connection,
                     row,
-                    principal=memos.principal,
+                    principal=context.principal,
                     op="lifecycle",
                     state=target,
                     expires_at=expiry,
@@ -190,10 +191,10 @@ class Lifecycle:
 
     def archive(self, item_id: str) -> int:
         """Move an item to Archived (out of default retrieval); returns its new version."""
-        return self._memos._set_state(
-            item_id, State.ARCHIVED, "archive", {State.GENERATED, State.ACTIVATED}
+        return set_state(
+            self._context, item_id, State.ARCHIVED, "archive", {State.GENERATED, State.ACTIVATED}
         )
 
     def restore(self, item_id: str) -> int:
         """Bring an archived item back to Activated; returns its new version."""
-        return self._memos._set_state(item_id, State.ACTIVATED, "restore", {State.ARCHIVED})
+        return set_state(self._context, item_id, State.ACTIVATED, "restore", {State.ARCHIVED})

@@ -128,7 +128,7 @@ def parse_verifier_key(text: str) -> NoteVerifier:
     try:
         key = PublicKey.from_raw(material[1:])
     except InvalidKeyError as exc:
-        raise InvalidVerifierKeyError("an Ed25519 verifier key holds exactly 32 bytes") from exc
+        raise InvalidVerifierKeyError(f"verifier key {name!r}: {exc}") from exc
     return NoteVerifier(name, int(key_id_hex, 16), key)
 
 

@@ -42,7 +42,7 @@ from registry_server.errors import (
 )
 from registry_server.services.audit import record_event
 from registry_server.services.auth import Principal, find_namespace, require
-from registry_server.services.catalog.views import record_published_view
+from registry_server.services.catalog.views import record_published_view, registered_keys
 from registry_server.services.facets import record_facets
 from registry_server.services.publish_guards import authorize_publish, refuse_self_dependency
 from registry_server.services.resolve import rebuild_index, version_key
@@ -170,9 +170,7 @@ def _check_signature(
         )
         log_key_registered(session, namespace.normalized_name, publisher_key.key_id, utcnow())
         return
-    trusted = {
-        record.key_id: PublicKey.from_pem(record.public_key_pem.encode()) for record in records
-    }
+    trusted = registered_keys(records)
     if not set(envelope.key_ids) & set(trusted):
         signers = ", ".join(key_id[:16] for key_id in envelope.key_ids) or "none"
         raise UnregisteredKeyError(

@@ -768,6 +768,91 @@ def write_valid_bundle(
         writer.finish(manifest_bytes, envelope_json(manifest_bytes, [key]))
 
 
+# --- small-order keys and signatures (MIP-1 §6.1) --------------------------------------------
+
+_P = 2**255 - 19
+_L = 2**252 + 27742317777372353535851937790883648493
+#: The y coordinates of the 8 small-order points (order 1, 2, 4, 8), each used with both x signs.
+_SMALL_ORDER = [
+    ("order 1: the identity (0, 1)", 1),
+    ("order 2: (0, -1)", _P - 1),
+    ("order 4: (+-sqrt(-1), 0)", 0),
+    ("order 8", int.from_bytes(bytes.fromhex(
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05"), "little")),
+    ("order 8", int.from_bytes(bytes.fromhex(
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"), "little")),
+]  # fmt: skip
+#: Non-canonical encodings (y >= p) of small-order y values.
+_SMALL_ORDER_NONCANONICAL = [
+    ("order 4, y = 0 written as p", _P),
+    ("order 1, y = 1 as p + 1", _P + 1),
+]
+
+
+def _point(y: int, sign: int) -> bytes:
+    return (y | (sign << 255)).to_bytes(32, "little")
+
+
+def small_order_vectors(test_key: Ed25519PrivateKey) -> dict[str, Any]:
+    """Public keys and signatures a verifier MUST refuse (MIP-1 §6.1, libsodium's rules)."""
+    keys = []
+    for what, y in _SMALL_ORDER:
+        for sign in (0, 1):
+            # x = 0 has no negative: the sign bit set on it is not a canonical encoding.
+            canonical = not (sign and y in (1, _P - 1))
+            keys.append({"what": what, "canonical": canonical, "hex": _point(y, sign).hex()})
+    for what, y in _SMALL_ORDER_NONCANONICAL:
+        for sign in (0, 1):
+            keys.append({"what": what, "canonical": False, "hex": _point(y, sign).hex()})
+    keys.append({"what": "not small order, y = p + 2 (not reduced)", "canonical": False,
+                 "hex": _point(_P + 2, 0).hex()})  # fmt: skip
+    message = b"any message at all"
+    public = test_key.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+    good = test_key.sign(message)
+    s_plus_l = (int.from_bytes(good[32:], "little") + _L).to_bytes(32, "little")
+    signatures = [
+        {
+            "what": "the universal forgery: identity key, R = identity, S = 0",
+            "public_key_hex": _point(1, 0).hex(),
+            "signature_hex": (_point(1, 0) + bytes(32)).hex(),
+            "valid": False,
+            "error": "invalid_key",
+        },
+        {
+            "what": "the test key's own signature",
+            "public_key_hex": public.hex(),
+            "signature_hex": good.hex(),
+            "valid": True,
+        },
+        {
+            "what": "the test key's signature with S + L (not reduced)",
+            "public_key_hex": public.hex(),
+            "signature_hex": (good[:32] + s_plus_l).hex(),
+            "valid": False,
+            "error": "bad_signature",
+        },
+    ]
+    for what, y in _SMALL_ORDER:
+        signatures.append(
+            {
+                "what": f"R of small order ({what}), S = 0",
+                "public_key_hex": public.hex(),
+                "signature_hex": (_point(y, 0) + bytes(32)).hex(),
+                "valid": False,
+                "error": "bad_signature",
+            }
+        )
+    return {
+        "rule": "MIP-1 §6.1: refuse every public key listed (error invalid_key) and every "
+        "signature marked valid: false; hex is the 32-byte RFC 8032 encoding",
+        "message_utf8": message.decode(),
+        "public_keys": [{**key, "error": "invalid_key"} for key in keys],
+        "signatures": signatures,
+    }
+
+
 def generate(out: Path) -> None:
     """Write every vector under ``out``."""
     test_key, other_key = private_key(TEST_KEY_SEED), private_key(OTHER_KEY_SEED)
@@ -799,6 +884,9 @@ def generate(out: Path) -> None:
         },
     }
     (out / "keys.json").write_text(json.dumps(keys, indent=2) + "\n")
+    (out / "small-order.json").write_text(
+        json.dumps(small_order_vectors(test_key), indent=2) + "\n"
+    )
 
     records = records_blob()
     document = manifest([plaintext_part(records)])

@@ -6,6 +6,7 @@ anything behind outside its target: no partial bundle, no temporary file.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -24,6 +25,7 @@ from safetensors.numpy import save_file
 from memos_client.trust.keystore import generate_key
 from mip.keys import PublicKey
 from mip.tensors import token_ids_digest
+from tests.support import TINY_FINGERPRINT
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "spec" / "vectors"
@@ -317,19 +319,7 @@ def test_bad_bundles_write_nothing(invalid_runs: dict[str, tuple[int, str, str, 
 
 # --- activation and parameter parts ----------------------------------------------------------
 
-MODEL = {
-    "model_id": "org/tiny",
-    "architecture": "LlamaForCausalLM",
-    "config_sha256": "1" * 64,
-    "tokenizer_sha256": "2" * 64,
-    "dtype": "float16",
-    "num_layers": 2,
-    "num_attention_heads": 4,
-    "num_kv_heads": 2,
-    "head_dim": 4,
-    "hidden_size": 16,
-    "vocab_size": 100,
-}
+MODEL = dict(TINY_FINGERPRINT)
 TOKEN_IDS = [11, 12, 13]
 
 
@@ -497,3 +487,16 @@ def test_pack_without_a_key(source: Path, tmp_path: Path) -> None:
         "(or pass --key FILE)\n"
     )
     assert not (tmp_path / "x.memcube").exists()
+
+
+def test_verify_refuses_a_small_order_key(home: Path, tmp_path: Path) -> None:
+    """``--key`` with the identity point: it would "verify" the universal forgery (MIP-1 §6.1)."""
+    der = bytes.fromhex("302a300506032b6570032100") + b"\x01" + bytes(31)
+    key = tmp_path / "identity.pub"
+    key.write_bytes(
+        b"-----BEGIN PUBLIC KEY-----\n" + base64.b64encode(der) + b"\n-----END PUBLIC KEY-----\n"
+    )
+    result = memos("verify", VECTORS / "valid.memcube", "--key", key, home=home)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"error: {key}: refusing a small-order Ed25519 public key")

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa, x25519
 
 from mip.errors import InvalidKeyError
-from mip.keys import PublicKey, SigningKey
+from mip.keys import PublicKey, SigningKey, is_small_order, signature_problem
 
 
 def _library_pem(key: PublicKey) -> bytes:
@@ -99,3 +102,56 @@ def test_private_keys_still_round_trip() -> None:
     loaded = SigningKey.from_pem(key.to_pem())
     assert loaded.key_id == key.key_id
     assert isinstance(loaded.key, ed25519.Ed25519PrivateKey)
+
+
+# --- small-order keys and signatures (MIP-1 §6.1), from spec/vectors/small-order.json ---------
+
+_SMALL_ORDER = json.loads(
+    (Path(__file__).resolve().parents[2] / "spec/vectors/small-order.json").read_text()
+)
+
+
+@pytest.mark.parametrize(
+    "vector", _SMALL_ORDER["public_keys"], ids=lambda v: f"{v['hex'][:6]}..{v['hex'][-2:]}"
+)
+def test_small_order_and_non_canonical_public_keys_are_refused(vector: dict[str, Any]) -> None:
+    raw = bytes.fromhex(vector["hex"])
+    with pytest.raises(InvalidKeyError) as raw_error:
+        PublicKey.from_raw(raw)
+    assert raw_error.value.code == vector["error"]
+    # The PEM paths (ours and cryptography's, for a PEM laid out otherwise) refuse it too.
+    with pytest.raises(InvalidKeyError):
+        PublicKey.from_pem(_spki_pem(bytes.fromhex("302a300506032b6570032100") + raw))
+    with pytest.raises(InvalidKeyError):
+        PublicKey.from_pem(
+            b"comment\n" + _spki_pem(bytes.fromhex("302a300506032b6570032100") + raw)
+        )
+    if vector["canonical"]:
+        # cryptography loads it: building PublicKey from its object is refused all the same.
+        with pytest.raises(InvalidKeyError):
+            PublicKey(ed25519.Ed25519PublicKey.from_public_bytes(raw))
+
+
+def test_the_universal_forgery_verifies_under_openssl_but_not_here() -> None:
+    """The identity key and ``01 00..00 || 00..00`` verify every message in plain OpenSSL."""
+    forged = bytes.fromhex(_SMALL_ORDER["signatures"][0]["signature_hex"])
+    identity = bytes.fromhex(_SMALL_ORDER["signatures"][0]["public_key_hex"])
+    ed25519.Ed25519PublicKey.from_public_bytes(identity).verify(forged, b"anything at all")
+    with pytest.raises(InvalidKeyError, match="small-order"):
+        PublicKey.from_raw(identity)
+
+
+@pytest.mark.parametrize("vector", _SMALL_ORDER["signatures"][1:], ids=lambda v: v["what"])
+def test_signature_vectors(vector: dict[str, Any]) -> None:
+    key = PublicKey.from_raw(bytes.fromhex(vector["public_key_hex"]))
+    signature = bytes.fromhex(vector["signature_hex"])
+    message = _SMALL_ORDER["message_utf8"].encode()
+    assert key.verify(signature, message) is vector["valid"]
+    assert (signature_problem(signature) is None) is vector["valid"]
+
+
+def test_small_order_detection_ignores_the_sign_bit_and_only_the_sign_bit() -> None:
+    for vector in _SMALL_ORDER["public_keys"][:-1]:
+        assert is_small_order(bytes.fromhex(vector["hex"]))
+    for _ in range(100):
+        assert not is_small_order(SigningKey.generate().public_key.raw)

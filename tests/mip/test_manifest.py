@@ -21,22 +21,11 @@ from mip.models import (
     PlaintextPart,
     from_document,
 )
+from tests.support import TINY_FINGERPRINT
 
 VECTORS = Path(__file__).resolve().parents[2] / "spec" / "vectors"
 DIGEST = "sha256:" + "ab" * 32
-FINGERPRINT: dict[str, Any] = {
-    "model_id": "org/model",
-    "architecture": "LlamaForCausalLM",
-    "config_sha256": "1" * 64,
-    "tokenizer_sha256": "2" * 64,
-    "dtype": "float16",
-    "num_layers": 2,
-    "num_attention_heads": 4,
-    "num_kv_heads": 2,
-    "head_dim": 4,
-    "hidden_size": 16,
-    "vocab_size": 100,
-}
+FINGERPRINT: dict[str, Any] = dict(TINY_FINGERPRINT)
 
 
 def document(**changes: Any) -> dict[str, Any]:
@@ -355,3 +344,27 @@ def test_bad_cards_are_refused_by_field(card: Any, message: str) -> None:
     with pytest.raises(ManifestError) as caught:
         decode_manifest(encode(document(card=card)))
     assert str(caught.value) == f"invalid manifest: {message}"
+
+
+@pytest.mark.parametrize("duplicated", [False, True], ids=["distinct", "one-repeat"])
+def test_a_one_mebibyte_object_of_keys_decodes_in_linear_time(duplicated: bool) -> None:
+    """MIP-1 §5.1, §9: the duplicate-key check is linear (issue 15: quadratic took minutes).
+
+    ~85,000 keys in 1 MiB: a linear check takes milliseconds, the quadratic one (``list.count``
+    per key) minutes, so the bound below separates them even on a loaded machine.
+    """
+    import time
+
+    doc = document()
+    keys = {f"k{index:06x}": 0 for index in range(85_000)}
+    data = json.dumps({**doc, "x": keys}, separators=(",", ":")).encode()
+    if duplicated:
+        data = data[:-2] + b',"k000000":1}}'
+    assert len(data) <= Limits().max_manifest_bytes
+    start = time.perf_counter()
+    if duplicated:
+        with pytest.raises(ManifestError, match="duplicate JSON keys: k000000"):
+            decode_manifest(data)
+    else:
+        assert decode_manifest(data).name == doc["name"]
+    assert time.perf_counter() - start < 5.0

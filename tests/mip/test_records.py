@@ -165,3 +165,19 @@ def test_record_spans_locate_each_record_exactly() -> None:
     for (start, end, record), (following, _, _) in itertools.pairwise(spans):
         assert end == following  # contiguous: nothing skipped, nothing counted twice
         assert read_records(data[start:end]) == [record]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\xdd\x7f\xff\xff\xff",  # an array declaring 2^31 - 1 items, in 5 bytes
+        b"\xdf\x7f\xff\xff\xff",  # a map declaring as many pairs
+        b"\x81\xa1a" + b"\xdd\x00\xff\xff\xff" * 50,  # nested declarations
+    ],
+    ids=["array", "map", "nested"],
+)
+def test_declared_lengths_allocate_nothing_before_they_are_checked(data: bytes) -> None:
+    """msgpack reserves a declared length up front (address space, even if never touched):
+    the length is refused at the header, against ``Limits.max_record_items`` (MIP-1 §9)."""
+    with pytest.raises(RecordError, match=r"exceeds max_(array|map)_len\(65536\)"):
+        read_records(data)

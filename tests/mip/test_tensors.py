@@ -31,21 +31,10 @@ from mip.tensors import (
     token_ids_digest,
     token_ids_range,
 )
+from tests.support import TINY_FINGERPRINT
 
 TOKEN_IDS = [5, 6, 7]
-MODEL = {
-    "model_id": "org/tiny",
-    "architecture": "LlamaForCausalLM",
-    "config_sha256": "1" * 64,
-    "tokenizer_sha256": "2" * 64,
-    "dtype": "float16",
-    "num_layers": 2,
-    "num_attention_heads": 4,
-    "num_kv_heads": 2,
-    "head_dim": 4,
-    "hidden_size": 16,
-    "vocab_size": 100,
-}
+MODEL = dict(TINY_FINGERPRINT)
 
 
 def activation_fields(**changes: Any) -> dict[str, Any]:
@@ -307,3 +296,30 @@ def test_adapter_disagreeing_with_its_part(
         check_parameter(header, part)
         check_self_description(header, part)
     assert str(caught.value) == message
+
+
+def test_a_declared_layer_count_is_checked_against_the_tensors_first() -> None:
+    """Issue 15: ``num_layers = 50,000,000`` with a tiny file ran for 30 s into a MemoryError."""
+    import time
+    import tracemalloc
+
+    data = kv_file(layers=1)
+    part = activation_part(data, num_layers=50_000_000, model=MODEL | {"num_layers": 50_000_000})
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(TensorError, match="declares 50000000 layers, which need 100000001"):
+            check_activation(header_of(data), part)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert time.perf_counter() - start < 1.0
+    assert peak < 1 << 20
+
+
+def test_tensor_count_and_rank_limits_are_settings() -> None:
+    data = kv_file()
+    with pytest.raises(TensorError, match="5 tensors, limit 4"):
+        header_of(data, Limits(max_tensors=4))
+    with pytest.raises(TensorError, match="has 3 dimensions, limit 2"):
+        header_of(data, Limits(max_tensor_rank=2))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 
 import httpx
 import pytest
@@ -22,6 +23,8 @@ from tests.registry.cube_helpers import (
     unique,
     upload,
 )
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _setup(registry: Registry) -> tuple[str, httpx.Client, SigningKey]:
@@ -404,3 +407,42 @@ def test_the_scope_is_checked_before_the_manifest_is_decoded(registry: Registry)
         response = client.post("/v1/versions", json=publish_body(own, key))
         assert response.status_code == 403, response.text
         assert "'publish'" in response.json()["error"]["message"]
+
+
+def _small_order_pem(raw: bytes) -> str:
+    der = bytes.fromhex("302a300506032b6570032100") + raw
+    return (
+        "-----BEGIN PUBLIC KEY-----\n"
+        + base64.b64encode(der).decode()
+        + "\n-----END PUBLIC KEY-----\n"
+    )
+
+
+def test_small_order_keys_are_never_registered(registry: Registry) -> None:
+    """The identity key with ``01 00..00 || 00..00`` "signs" anything (MIP-1 §6.1)."""
+    namespace, client, _ = _setup(registry)
+    identity = b"\x01" + bytes(31)
+    forged_signature = base64.b64encode(identity + bytes(32)).decode()
+    with client:
+        payload = manifest_bytes(f"{namespace}/forged", "1.0.0", [])
+        # First publish: the registry would register the sent key, then "verify" the forgery.
+        forged = {
+            "envelope": {
+                "payload": base64.b64encode(payload).decode(),
+                "payloadType": "application/vnd.memcube.manifest.v1+json",
+                "signatures": [{"keyid": "00" * 32, "sig": forged_signature}],
+            },
+            "public_key_pem": _small_order_pem(identity),
+        }
+        response = client.post("/v1/versions", json=forged)
+        assert response.status_code == 400, response.text
+        assert error_code(response) == "invalid_key"
+        assert client.get(f"/v1/cubes/{namespace}/forged").status_code == 404
+        # Every vector of spec/vectors/small-order.json: small order, either sign, non-canonical.
+        vectors = json.loads((ROOT / "spec/vectors/small-order.json").read_text())
+        for vector in vectors["public_keys"]:
+            pem = _small_order_pem(bytes.fromhex(vector["hex"]))
+            added = client.post(f"/v1/namespaces/{namespace}/keys", json={"public_key_pem": pem})
+            assert added.status_code == 400, (vector, added.text)
+            assert error_code(added) == "invalid_key"
+        assert client.get(f"/v1/namespaces/{namespace}/keys").json()["keys"] == []

@@ -15,13 +15,17 @@ from sqlmodel import Session, col, select
 
 from mip.dsse import pae, parse_envelope
 from mip.errors import MIPError
-from mip.keys import PublicKey
 from mip.names import normalize_cube_name
 from mip.versions import Version
 from registry_server.db.models import Cube, CubeVersion, Namespace, SigningKeyRecord
 from registry_server.db.session import read_session
 from registry_server.errors import NotFoundError
-from registry_server.services.catalog.views import ManifestView, SignatureRecord, load_view
+from registry_server.services.catalog.views import (
+    ManifestView,
+    SignatureRecord,
+    load_view,
+    registered_keys,
+)
 from registry_server.services.resolve import find_cube, find_version, sorted_versions
 
 
@@ -106,13 +110,13 @@ def current_signatures(
     if late:
         envelope = parse_envelope(bytes(row.envelope))
         message = pae(envelope.payload_type, envelope.payload)
+        loadable = registered_keys(registered[recorded[index].key_id] for index in late)
         for index in late:
-            if index >= len(envelope.signatures):
+            key = loadable.get(recorded[index].key_id)
+            if index >= len(envelope.signatures) or key is None:
                 continue
-            record = registered[recorded[index].key_id]
-            key = PublicKey.from_pem(record.public_key_pem.encode())
             if key.verify(envelope.signatures[index].sig, message):
-                verified_by[index] = record.key_id
+                verified_by[index] = recorded[index].key_id
     return [
         SignatureCheck(
             key_id=check.key_id,
