@@ -24,7 +24,7 @@ from mcp.client.streamable_http import streamable_http_client
 from memos_client.runtime import MemOS
 from memos_client.serve.tools import TOOL_NAMES
 from tests.serve.conftest import memos_env, start_serve, token
-from tests.support import ServerProcess
+from tests.support import ServerProcess, wait_until
 
 
 def _client(server: ServerProcess, bearer: str | None) -> httpx.Client:
@@ -323,3 +323,30 @@ def test_a_port_in_use_is_one_error_line(home: Path, server: ServerProcess) -> N
     assert done.returncode == 2
     assert "cannot listen on 127.0.0.1" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_server_runs_the_lifecycle_tick_on_a_schedule(home: Path) -> None:
+    server = start_serve(home, "--tick-interval", "0.5")
+    try:
+        with _client(server, token(home, "local")) as http:
+            added = http.post(
+                "/v1/memories",
+                json={
+                    "text": "a short-lived note",
+                    "cube": "me/ttl",
+                    "metadata": {"ttl_seconds": 1},
+                },
+            ).json()
+
+            def expired() -> bool:
+                versions = http.get("/v1/cubes/me/ttl/history").json()["versions"]
+                return any(
+                    v["item_id"] == added["id"]
+                    and v["state"] == "expired"
+                    and v["principal"] == "local"
+                    for v in versions
+                )
+
+            wait_until(expired, 30, "the scheduled tick to expire the memory")
+    finally:
+        server.stop()
