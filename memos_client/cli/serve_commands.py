@@ -51,21 +51,26 @@ def mcp(as_: str | None, allow_install: bool, tick_interval: float) -> None:
     See docs/agents.md for host configuration.
     """
     import logging
+    import sys
 
+    from memos_client.errors import UsageError
     from memos_client.serve.host import Host
     from memos_client.serve.mcp_server import build_mcp_server
 
     if tick_interval < 0:
-        from memos_client.errors import UsageError
-
         raise UsageError("--tick-interval must be 0 (never) or a number of seconds")
+    if not all(hasattr(stream, "buffer") for stream in (sys.stdin, sys.stdout)):
+        raise UsageError(
+            "memos mcp speaks MCP on stdin/stdout, which are not files here: let an MCP host "
+            "start it (see docs/agents.md), or use `memos serve` for HTTP"
+        )
     logging.basicConfig(level=logging.WARNING)  # stderr: stdout carries the protocol
     host = Host(principal=as_, allow_install=allow_install, tick_interval_s=tick_interval)
     try:
         host.warm_up()
         host.start()
         principal = host.runtime.principal
-        build_mcp_server(host.tools, lambda ctx: principal).run("stdio")
+        build_mcp_server(host.tools, lambda ctx: principal, inline=True).run("stdio")
     finally:
         host.close()
 

@@ -10,10 +10,12 @@ generic tool error, with no traceback in the answer.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
+import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from pydantic import Field
@@ -51,21 +53,33 @@ def _failure(error: MemosError) -> ToolError:
 
 
 def build_mcp_server(
-    tools: MemoryTools, principal_of: Callable[[Context], str], *, name: str = "memstore"
+    tools: MemoryTools,
+    principal_of: Callable[[Context], str],
+    *,
+    name: str = "memstore",
+    inline: bool = False,
 ) -> MCPServer:
-    """The MCP server exposing ``tools`` (names fixed: :data:`~memos_client.serve.tools.TOOL_NAMES`)."""
+    """The MCP server exposing ``tools`` (names fixed: :data:`~memos_client.serve.tools.TOOL_NAMES`).
+
+    ``inline`` runs each call on the event loop itself: right for stdio, where one client sends
+    one request at a time (a worker-thread hop per call costs more than the search on a busy
+    machine); over HTTP calls go to worker threads so that one slow call blocks no other.
+    """
     server: MCPServer = MCPServer(name, instructions=INSTRUCTIONS, log_level="WARNING")
 
-    def call(
+    async def call(
         method: Callable[..., dict[str, Any]], ctx: Context, **arguments: Any
     ) -> dict[str, Any]:
+        principal = principal_of(ctx)
         try:
-            return method(principal_of(ctx), **arguments)
+            if inline:
+                return method(principal, **arguments)
+            return await anyio.to_thread.run_sync(functools.partial(method, principal, **arguments))
         except MemosError as exc:
             raise _failure(exc) from exc
 
     @server.tool()
-    def search_memories(
+    async def search_memories(
         query: Annotated[str, Field(description="What to look for, in natural language.")],
         ctx: Context,
         k: Annotated[int, Field(ge=1, le=MAX_K, description="How many results.")] = 10,
@@ -87,13 +101,13 @@ def build_mcp_server(
 
         Use it to look up facts, preferences or earlier conversation turns. Each result has the
         memory id, cube, text, tags, metadata, created time and score."""
-        return call(
+        return await call(
             tools.search_memories, ctx, query=query, k=k, cube=cube, cubes=cubes, tags=tags,
             since=since, until=until, metadata=metadata, min_score=min_score,
         )  # fmt: skip
 
     @server.tool()
-    def add_memory(
+    async def add_memory(
         text: Annotated[str, Field(description="The memory, one self-contained statement.")],
         ctx: Context,
         cube: Annotated[
@@ -105,10 +119,10 @@ def build_mcp_server(
         ] = None,
     ) -> dict[str, Any]:
         """Remember one thing (a fact, a preference, a decision). Returns the new memory's id."""
-        return call(tools.add_memory, ctx, text=text, cube=cube, tags=tags, metadata=metadata)
+        return await call(tools.add_memory, ctx, text=text, cube=cube, tags=tags, metadata=metadata)
 
     @server.tool()
-    def add_messages(
+    async def add_messages(
         messages: Annotated[
             list[dict[str, Any]],
             Field(description="Chat turns: {role, content, name?, timestamp?, id?}, in order."),
@@ -120,15 +134,15 @@ def build_mcp_server(
         ] = None,
     ) -> dict[str, Any]:
         """Remember a conversation: one memory per turn, with speaker, session, turn and time."""
-        return call(tools.add_messages, ctx, messages=messages, cube=cube, session=session)
+        return await call(tools.add_messages, ctx, messages=messages, cube=cube, session=session)
 
     @server.tool()
-    def get_memory(id: MemoryId, ctx: Context) -> dict[str, Any]:
+    async def get_memory(id: MemoryId, ctx: Context) -> dict[str, Any]:
         """Read one memory by id (text, tags, metadata, state, version, times)."""
-        return call(tools.get_memory, ctx, id=id)
+        return await call(tools.get_memory, ctx, id=id)
 
     @server.tool()
-    def update_memory(
+    async def update_memory(
         id: MemoryId,
         ctx: Context,
         text: Annotated[str | None, Field(description="The new text.")] = None,
@@ -140,15 +154,15 @@ def build_mcp_server(
         ] = None,
     ) -> dict[str, Any]:
         """Correct a memory: a new version (the old one stays in the cube's history)."""
-        return call(tools.update_memory, ctx, id=id, text=text, tags=tags, metadata=metadata)
+        return await call(tools.update_memory, ctx, id=id, text=text, tags=tags, metadata=metadata)
 
     @server.tool()
-    def delete_memory(id: MemoryId, ctx: Context) -> dict[str, Any]:
+    async def delete_memory(id: MemoryId, ctx: Context) -> dict[str, Any]:
         """Forget a memory (a tombstone version: rollback_cube can bring it back)."""
-        return call(tools.delete_memory, ctx, id=id)
+        return await call(tools.delete_memory, ctx, id=id)
 
     @server.tool()
-    def plan_context(
+    async def plan_context(
         query: Annotated[str, Field(description="The user's question or the task at hand.")],
         ctx: Context,
         budget_tokens: Annotated[
@@ -161,28 +175,28 @@ def build_mcp_server(
         """Call this before answering: the memories to put in the prompt for this query,
         within a token budget. Returns `context` (ready-to-paste lines, best first), the chosen
         memories with their scores and reasons, and what was skipped and why."""
-        return call(
+        return await call(
             tools.plan_context, ctx, query=query, budget_tokens=budget_tokens, cube=cube,
             cubes=cubes, k=k,
         )  # fmt: skip
 
     @server.tool()
-    def list_cubes(ctx: Context) -> dict[str, Any]:
+    async def list_cubes(ctx: Context) -> dict[str, Any]:
         """The memory cubes you may read: name, origin, installed version, memory counts."""
-        return call(tools.list_cubes, ctx)
+        return await call(tools.list_cubes, ctx)
 
     @server.tool()
-    def cube_history(
+    async def cube_history(
         cube: Annotated[str, Field(description="A cube (NAMESPACE/NAME) or a memory id.")],
         ctx: Context,
         limit: Annotated[int, Field(ge=1, le=1000, description="Newest versions to return.")] = 100,
     ) -> dict[str, Any]:
         """What changed in a cube (or one memory), newest first: every version with its change
         number (seq), operation, text and who made it."""
-        return call(tools.cube_history, ctx, cube=cube, limit=limit)
+        return await call(tools.cube_history, ctx, cube=cube, limit=limit)
 
     @server.tool()
-    def rollback_cube(
+    async def rollback_cube(
         cube: Annotated[str, Field(description="The cube (NAMESPACE/NAME).")],
         to: Annotated[
             int | str,
@@ -193,10 +207,10 @@ def build_mcp_server(
         ctx: Context,
     ) -> dict[str, Any]:
         """Bring a cube back to an earlier point; history is kept, so it can be undone."""
-        return call(tools.rollback_cube, ctx, cube=cube, to=to)
+        return await call(tools.rollback_cube, ctx, cube=cube, to=to)
 
     @server.tool()
-    def install_cube(
+    async def install_cube(
         requirement: Annotated[
             str, Field(description="A cube requirement, e.g. 'acme/cooking>=1.2'.")
         ],
@@ -204,7 +218,7 @@ def build_mcp_server(
     ) -> dict[str, Any]:
         """Install a memory cube from the registry, verified exactly as `memos install` does.
         Refused unless the server was started with --allow-install."""
-        return call(tools.install_cube, ctx, requirement=requirement)
+        return await call(tools.install_cube, ctx, requirement=requirement)
 
     @server.resource(
         "memos://cubes/{namespace}/{name}",

@@ -202,3 +202,16 @@ def test_a_client_that_goes_away_mid_call_leaves_the_store_consistent(home: Path
         assert texts[0] == "kept before the cut"
         assert len(texts) in (1, 501)  # the batch is all in or all out
         assert mem.search("kept before the cut", k=1)[0].item.text == "kept before the cut"
+
+
+def test_mcp_without_real_stdio_is_one_error_line(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+
+    from memos_client.cli.main import run
+
+    monkeypatch.setenv("MEMOS_HOME", str(home))
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    assert run(["mcp"]) == 2
+    assert capsys.readouterr().err.startswith("error: memos mcp speaks MCP on stdin/stdout")
