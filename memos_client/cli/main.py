@@ -22,9 +22,10 @@ COMMAND_MODULES = {
         ("login", "logout", "whoami", "publish", "yank", "search", "token"), "registry_commands"
     ),
     **dict.fromkeys(
-        ("add", "query", "plan", "history", "rollback", "diff", "access", "lifecycle", "principal"),
+        ("add", "query", "plan", "history", "rollback", "diff", "access", "principal"),
         "runtime_commands",
     ),
+    "lifecycle": "lifecycle_commands",
     "trust": "trust_commands",
     "log": "log_commands",
     **dict.fromkeys(("export", "import"), "interop_commands"),
@@ -63,8 +64,8 @@ def describe(exc: MemosError) -> str:
 
 
 def _fail(message: str, exit_code: int) -> int:
-    """Write ``error: MESSAGE`` (one line, :func:`mip.cli_args.write_error`); return the code."""
-    from mip.cli_args import write_error
+    """Write ``error: MESSAGE`` (one line, :func:`cli_support.args.write_error`); return the code."""
+    from cli_support.args import write_error
 
     write_error(message)
     return exit_code

@@ -95,7 +95,7 @@ def verify_installed(
                         source,
                         found.index,
                         found.tree_size,
-                        found.yanked_in_log,
+                        ref.manifest_digest in check.verified_yanked,
                     )
                 )
     return sorted(results, key=lambda r: r.name), warnings

@@ -21,10 +21,13 @@ from memos_client.install.resolver import Candidate
 from memos_client.trust.store import NamespacePin, load_pins, save_pins, trusted_keys
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     from memos_client.install.lockfile import LockLog
     from memos_client.runtime import MemOS
     from memos_client.trust.log_check import LogCheck
     from mip.keys import PublicKey
+    from mip.registry_api import LogInfo
 
 #: ``progress(total_bytes, description)``: a context giving an ``advance(count)`` callback, or
 #: ``None`` when nothing is drawn (the CLI passes its progress bar; the library draws nothing).
@@ -61,6 +64,9 @@ class Session(msgspec.Struct):
     new_pins: dict[str, NamespacePin] = msgspec.field(default_factory=dict)
     _registry_keys: dict[str, Mapping[str, PublicKey]] = msgspec.field(default_factory=dict)
     log: LogCheck | None = None
+    _log_pool: ThreadPoolExecutor | None = None
+    _log_job: Future[None] | None = None
+    _log_info_job: Future[LogInfo] | None = None
 
     def registry_keys(self, namespace: str) -> Mapping[str, PublicKey]:
         """The registry's keys for a namespace (fetched once per command)."""
@@ -105,42 +111,76 @@ class Session(msgspec.Struct):
 
     def check_log(
         self,
-        cubes: Sequence[VerifiedCube],
+        candidates: Sequence[Candidate],
         exact: Collection[str] = (),
         lock: LockLog | None = None,
     ) -> None:
-        """Check that every cube's version is in the registry's transparency log (online: a
-        fresh inclusion proof in a checkpoint that extends what this home saw; offline: its
+        """Check that every candidate's version is in the registry's transparency log (online:
+        a fresh inclusion proof in a checkpoint that extends what this home saw; offline: its
         stored proof, or the lockfile's). Nothing is stored until :meth:`save_log`."""
-        if not self.options.verify_log or not cubes:
+        if not self.options.verify_log or not candidates:
             return
         from memos_client.trust.log_check import CubeRef, LogCheck
 
         refs = [
             CubeRef(
-                str(cube.candidate.name),
-                cube.candidate.version_text,
-                str(cube.candidate.manifest_digest),
-                cube.candidate.yanked,
-                str(cube.candidate.name) in exact,
+                str(candidate.name),
+                candidate.version_text,
+                str(candidate.manifest_digest),
+                candidate.yanked,
+                str(candidate.name) in exact,
             )
-            for cube in cubes
+            for candidate in candidates
         ]
-        self.log = LogCheck(
-            self.options.home, self.registry.url, allow_unlogged=self.options.allow_unlogged
+        info = self._log_info_job
+        log = LogCheck(
+            self.options.home,
+            self.registry.url,
+            allow_unlogged=self.options.allow_unlogged,
+            log_info=info.result if info is not None else None,
         )
         if self.options.offline:
-            self.log.verify_offline(
+            log.verify_offline(
                 refs,
                 lock.proofs if lock is not None else None,
                 lock.verifier_key if lock is not None else None,
             )
         else:
             checkpoints = [lock.checkpoint] if lock is not None and lock.checkpoint else []
-            self.log.verify_online(self.registry.client, refs, checkpoints)
+            log.verify_online(self.registry.client, refs, checkpoints)
+        self.log = log
         if self.options.warn is not None:
-            for warning in self.log.warnings:
+            for warning in log.warnings:
                 self.options.warn(warning)
+
+    def start_log_check(
+        self,
+        candidates: Sequence[Candidate],
+        exact: Collection[str] = (),
+        lock: LockLog | None = None,
+    ) -> None:
+        """:meth:`check_log` on a worker thread, while envelopes and blobs download (it needs
+        only what the resolver chose); :meth:`finish_log_check` waits for it."""
+        self._log_job = self._log_workers().submit(self.check_log, candidates, exact, lock)
+
+    def prefetch_log_info(self) -> None:
+        """Ask for ``GET /v1/log`` now, on a worker thread (an online install calls this before
+        it resolves: the answer does not depend on what is installed)."""
+        if self.options.verify_log and not self.options.offline:
+            self._log_info_job = self._log_workers().submit(lambda: self.registry.client.log_info())
+
+    def _log_workers(self) -> ThreadPoolExecutor:
+        if self._log_pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._log_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="memos-log")
+        return self._log_pool
+
+    def finish_log_check(self) -> None:
+        """Wait for :meth:`start_log_check`'s check; raise its error."""
+        if self._log_job is not None:
+            job, self._log_job = self._log_job, None
+            job.result()
 
     def save_log(self) -> None:
         """Store the accepted checkpoint and proofs (after the command succeeded)."""
@@ -148,7 +188,11 @@ class Session(msgspec.Struct):
             self.log.save()
 
     def close(self) -> None:
-        """Close network connections."""
+        """Close network connections. A log check still queued is dropped; one already asking
+        the registry is waited for (its requests have deadlines), so that no connection is
+        handed back to the client after it was closed."""
+        if self._log_pool is not None:
+            self._log_pool.shutdown(wait=True, cancel_futures=True)
         self.registry.close()
 
 

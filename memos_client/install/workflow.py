@@ -125,6 +125,7 @@ def install_requirements(
     every check passed (docs/install.md, "Install: atomic").
     """
     session = open_session(options)
+    session.prefetch_log_info()
     runtime: MemOS | None = None
     try:
         preferred: dict[CubeName, Version] = {}
@@ -133,13 +134,15 @@ def install_requirements(
             runtime = open_runtime(options.home)
             preferred = _preferred(runtime, options.upgrade)
         resolved = resolve(requirements, session.registry, preferred)
+        exact = {str(r.name) for r in requirements if r.exact_pin}
+        session.start_log_check(list(resolved.values()), exact)
         cubes = authenticate_resolved(session, resolved)
         with _downloading(session, cubes):
             for cube in cubes:
                 session.validate(cube)
-            session.check_log(cubes, {str(r.name) for r in requirements if r.exact_pin})
             if runtime is None:
                 runtime = open_runtime(options.home)
+            session.finish_log_check()
         results = install_verified(cubes, options.cache, runtime, options.home)
         session.save_log()
         return results, session.save_pins()
@@ -205,7 +208,7 @@ def install_bundle_files(
             with _downloading(session, dependencies):
                 for cube in dependencies:
                     session.validate(cube)
-                session.check_log(dependencies)
+                session.check_log([cube.candidate for cube in dependencies])
         results = install_verified([*dependencies, *local], options.cache, runtime, options.home)
         session.save_log()
         return results, session.save_pins()
@@ -245,7 +248,8 @@ def lock(requirements: Sequence[Requirement], options: Options) -> Lockfile:
     try:
         resolved = resolve(requirements, session.registry)
         cubes = verify_resolved(session, resolved)
-        session.check_log(cubes, {str(r.name) for r in requirements if r.exact_pin})
+        exact = {str(r.name) for r in requirements if r.exact_pin}
+        session.check_log([cube.candidate for cube in cubes], exact)
         session.save_pins()
         session.save_log()
     finally:
@@ -285,9 +289,13 @@ def sync(
     """``memos sync``: make the installed set exactly the lockfile's (install, replace, remove)."""
     options.lock_pins = {ns: tuple(keys) for ns, keys in lockfile.trust.items()}
     session = open_session(options)
+    session.prefetch_log_info()
     runtime = open_runtime(options.home)
     try:
         candidates = {c.candidate().name: c.candidate() for c in lockfile.cubes}
+        # A lockfile pins every version exactly: a yanked one is still installed (PEP 592).
+        exact = {str(name) for name in candidates}
+        session.start_log_check(list(candidates.values()), exact, lockfile.log)
         cubes = authenticate_resolved(session, candidates)
         for cube, entry in zip(cubes, dependency_order(candidates), strict=True):
             locked = next(c for c in lockfile.cubes if c.manifest_digest == entry.manifest_digest)
@@ -299,8 +307,7 @@ def sync(
         with _downloading(session, cubes):
             for cube in cubes:
                 session.validate(cube)
-            # A lockfile pins every version exactly: a yanked one is still installed (PEP 592).
-            session.check_log(cubes, {str(name) for name in candidates}, lockfile.log)
+            session.finish_log_check()
         results = install_verified(cubes, options.cache, runtime, options.home)
         session.save_log()
         extra = [c.name for c in runtime.installed_cubes() if c.name not in candidates]

@@ -14,24 +14,22 @@ What becomes memory: each memory block (its ``value``; tagged with its ``label``
 ``limit``, ``read_only`` as metadata), archival passages when the file carries them (``passages``
 at the top or in an agent, in Letta's ``Passage`` shape: the .af schema has none yet), the
 content of attached files (chunked as documents), and with ``--messages`` the user and assistant
-messages as conversation turns. What never does: tool source code (never run, never imported),
-environment variables and secrets, MCP server settings, skills (scripts), system prompts and model
-settings -- each reported.
+messages as conversation turns (``letta_messages``: which messages are words said). What never
+does: tool source code (never run, never imported), environment variables and secrets, MCP server
+settings, skills (scripts), system prompts and model settings. Every other field is reported too,
+kept or dropped with its reason (``letta_fields``), or named as unknown.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from memos_client.errors import ImportFormatError
-from memos_client.ingest.messages import conversation_records, rfc3339
 from memos_client.interop import letta_fields
 from memos_client.interop.files import field_error, parse_json, read_bounded
+from memos_client.interop.letta_messages import conversation
 from memos_client.interop.report import ImportBatch, Ledger, derived_cube_name, is_empty
-
-_SEND_MESSAGE = "send_message"  # the tool whose argument is a Letta agent's visible reply
 
 
 def _load(path: Path, ledger: Ledger) -> dict[str, Any]:
@@ -102,7 +100,7 @@ def _block(
             ledger.kept("block.id", "metadata.agents (the agents whose block_ids name it)")
     elif block.get("id") is not None:
         ledger.lost("block.id", "the block's id in the file: no agent names it")
-    updated = _time(block, "updated_at", "block", ledger)
+    updated = ledger.timestamp(block, "updated_at", "block")
     if updated is not None:
         metadata["updated_at"] = updated
         ledger.kept("block.updated_at", "metadata.updated_at")
@@ -113,20 +111,11 @@ def _block(
         "tags": list(dict.fromkeys([label, *tags])),
         "metadata": metadata,
     }
-    created = _time(block, "created_at", "block", ledger)
+    created = ledger.timestamp(block, "created_at", "block")
     if created is not None:
         record["created"] = created
         ledger.kept("block.created_at", "created")
     return record
-
-
-def _time(item: dict[str, Any], key: str, kind: str, ledger: Ledger) -> str | None:
-    """``item[key]`` as an RFC 3339 timestamp; one that is not a time is reported, not kept."""
-    value = item.get(key)
-    moment = rfc3339(value)
-    if moment is None and not is_empty(value):
-        ledger.lost(f"{kind}.{key}", "not a timestamp this importer can read")
-    return moment
 
 
 _PASSAGE_HANDLED = {
@@ -171,116 +160,11 @@ def _passage(passage: Any, where: str, field: str, ledger: Ledger) -> dict[str, 
     if isinstance(identifier, str) and identifier:
         record["id"] = f"passage/{identifier}"
         ledger.kept("passage.id", "id")
-    created = _time(passage, "created_at", "passage", ledger)
+    created = ledger.timestamp(passage, "created_at", "passage")
     if created is not None:
         record["created"] = created
         ledger.kept("passage.created_at", "created")
     return record
-
-
-#: Agent types whose assistant messages hold inner monologue, the reply being a ``send_message``
-#: call (MemGPT's design); later types (``letta_v1_agent``...) answer in the message text.
-_MONOLOGUE_AGENTS = ("memgpt_agent", "memgpt_v2_agent")
-
-
-def _send_message_replies(message: dict[str, Any]) -> list[str] | None:
-    """The ``message`` arguments of an assistant's ``send_message`` calls (None: no such call)."""
-    replies: list[str] | None = None
-    for call in message.get("tool_calls") or []:
-        function = call.get("function") if isinstance(call, dict) else None
-        if isinstance(function, dict) and function.get("name") == _SEND_MESSAGE:
-            replies = replies or []
-            try:
-                arguments = json.loads(function.get("arguments") or "{}")
-            except (json.JSONDecodeError, TypeError, RecursionError):
-                continue
-            if isinstance(arguments, dict) and isinstance(arguments.get("message"), str):
-                replies.append(arguments["message"])
-    return replies
-
-
-def _message_text(message: dict[str, Any], agent_type: Any) -> tuple[str, bool]:
-    """The words of a Letta message, and whether an assistant's came from ``send_message``.
-
-    A user's words are its text parts. An assistant's are its ``send_message`` replies when it
-    made that call, or when its agent type thinks aloud in the message text (MemGPT); otherwise
-    the text parts are the reply (reasoning parts never are)."""
-    content = message.get("content")
-    parts: list[str] = []
-    if isinstance(content, str):
-        parts.append(content)
-    elif isinstance(content, list):
-        parts.extend(
-            part["text"]
-            for part in content
-            if isinstance(part, dict)
-            and part.get("type") == "text"
-            and isinstance(part.get("text"), str)
-        )
-    replied = False
-    if message.get("role") == "assistant":
-        replies = _send_message_replies(message)
-        if replies is not None or agent_type in _MONOLOGUE_AGENTS:
-            parts, replied = replies or [], True
-    return "\n".join(part for part in parts if part.strip()), replied
-
-
-_MESSAGE_HANDLED = {"role", "content", "tool_calls", "created_at", "id", "name"}
-
-
-def _messages(
-    agent: dict[str, Any], name: str, where: str, field: str, ledger: Ledger
-) -> list[dict[str, Any]]:
-    turns = []
-    for index, message in enumerate(_list(agent.get("messages"), where, f"{field}.messages")):
-        if not isinstance(message, dict):
-            raise field_error(where, f"{field}.messages[{index}]", "must be an object")
-        role = message.get("role")
-        if role not in ("user", "assistant"):
-            ledger.drop(f"{role} messages", "system prompts and tool traffic are not conversation")
-            continue
-        text, replied = _message_text(message, agent.get("agent_type"))
-        if not text:
-            ledger.drop("messages without text", "nothing said")
-            continue
-        turn = {"role": role, "content": text, "timestamp": message.get("created_at")}
-        ledger.kept("message.role", "metadata.role + metadata.speaker")
-        if replied:
-            # Its content is inner monologue; what it said is its send_message call.
-            ledger.kept("message.tool_calls", "text (send_message replies)")
-            if not is_empty(message.get("content")):
-                ledger.lost("message.content", "an assistant's inner monologue, not what it said")
-        else:
-            ledger.kept("message.content", "text")
-            content = message.get("content")
-            if isinstance(content, list) and any(
-                isinstance(part, dict) and part.get("type") != "text" for part in content
-            ):
-                ledger.lost(
-                    "message.content (other than text)", "reasoning and media: not words said"
-                )
-            if not is_empty(message.get("tool_calls")):
-                ledger.lost("message.tool_calls", "tool traffic, not conversation")
-        if _time(message, "created_at", "message", ledger) is not None:
-            ledger.kept("message.created_at", "metadata.time + created")
-        if isinstance(message.get("id"), str):
-            turn["id"] = message["id"]
-            ledger.kept("message.id", "metadata.message_id + id")
-        if isinstance(message.get("name"), str) and message["name"].strip():
-            turn["name"] = message["name"]
-            ledger.kept("message.name", "metadata.speaker")
-        ledger.rest("message", message, _MESSAGE_HANDLED, letta_fields.MESSAGE)
-        turns.append(turn)
-    if not turns:
-        return []
-    conversation = conversation_records(
-        [{"messages": turns, "session": name}], default_session=name, where=where
-    )
-    for record in conversation.records:
-        position = record["metadata"].get("message_id") or record["metadata"]["turn"]
-        record["id"] = f"message/{name}/{position}"
-        record["metadata"]["letta"] = "message"
-    return conversation.records
 
 
 def _files(document: dict[str, Any], where: str, ledger: Ledger) -> list[dict[str, Any]]:
@@ -336,13 +220,13 @@ _WHOLE = {
 
 
 def _report_code_and_settings(
-    document: dict[str, Any], agents: list[dict[str, Any]], legacy: bool, ledger: Ledger
+    document: dict[str, Any], agents: list[dict[str, Any]], legacy: bool, where: str, ledger: Ledger
 ) -> None:
     """Tools (each one with code listed), credentials and settings: reported, never copied."""
-    tools = list(document.get("tools") or [])
-    for agent in agents:
+    tools = list(_list(document.get("tools"), where, "tools"))
+    for a, agent in enumerate(agents):
         if agent is not document:
-            tools.extend(agent.get("tools") or [])
+            tools.extend(_list(agent.get("tools"), where, f"agents[{a}].tools"))
     for tool in tools:
         if not isinstance(tool, dict):
             continue
@@ -392,8 +276,8 @@ def read_letta(path: Path, *, messages: bool = False) -> ImportBatch:
             ledger.kept("agent.block_ids", "metadata.agents of the blocks it names")
     # Blocks: the file's shared list (each attached to the agents naming it) and inline ones.
     block_agents: dict[str, list[str]] = {}
-    for agent, name in zip(agents, names, strict=True):
-        for block_id in agent.get("block_ids") or []:
+    for a, (agent, name) in enumerate(zip(agents, names, strict=True)):
+        for block_id in _list(agent.get("block_ids"), where, f"agents[{a}].block_ids"):
             block_agents.setdefault(str(block_id), []).append(name)
     blocks: list[tuple[Any, str, list[str]]] = []
     if legacy:
@@ -442,12 +326,16 @@ def read_letta(path: Path, *, messages: bool = False) -> ImportBatch:
     if document.get("files"):
         found["files"] = len(document["files"])
     records.extend(files)
-    message_count = sum(len(agent.get("messages") or []) for agent in agents)
+    message_count = sum(
+        len(_list(agent.get("messages"), where, "messages" if legacy else f"agents[{a}].messages"))
+        for a, agent in enumerate(agents)
+    )
     if message_count:
         found["messages"] = message_count
         if messages:
             for a, (agent, name) in enumerate(zip(agents, names, strict=True)):
-                records.extend(_messages(agent, name, where, f"agents[{a}]", ledger))
+                prefix = "" if legacy else f"agents[{a}]"
+                records.extend(conversation(agent, name, where, prefix, ledger))
         else:
             ledger.drop(
                 "messages",
@@ -455,7 +343,7 @@ def read_letta(path: Path, *, messages: bool = False) -> ImportBatch:
                 count=message_count,
                 advice="add --messages to import user and assistant turns",
             )
-    _report_code_and_settings(document, agents, legacy, ledger)
+    _report_code_and_settings(document, agents, legacy, where, ledger)
     for agent in agents:
         ledger.rest("agent", agent, _AGENT_HANDLED, letta_fields.AGENT)
     if not legacy:

@@ -53,14 +53,16 @@ class Ledger:
 
     def kept(self, field: str, target: str, count: int = 1) -> None:
         """``field`` was imported as ``target``."""
-        note = self._fields.setdefault((field, "kept"), FieldNote(field, "kept", target))
+        note = self._fields.get((field, "kept"))
+        if note is None:  # built once per field, not once per item: imports run this per field
+            note = self._fields[field, "kept"] = FieldNote(field, "kept", target)
         note.count += count
 
     def lost(self, field: str, reason: str, count: int = 1) -> None:
         """``field`` was not imported, because ``reason``."""
-        note = self._fields.setdefault(
-            (field, "dropped"), FieldNote(field, "dropped", None, reason)
-        )
+        note = self._fields.get((field, "dropped"))
+        if note is None:
+            note = self._fields[field, "dropped"] = FieldNote(field, "dropped", None, reason)
         note.count += count
 
     def rest(
@@ -77,6 +79,17 @@ class Ledger:
             if key in handled or is_empty(value):
                 continue
             self.lost(f"{kind}.{key}" if kind else key, reasons.get(key, UNKNOWN_FIELD))
+
+    def timestamp(self, item: Mapping[str, Any], key: str, kind: str) -> str | None:
+        """``item[key]`` as an RFC 3339 UTC timestamp; a value that is not a time this
+        importer can read is reported as ``KIND.KEY`` dropped, never guessed."""
+        from memos_client.ingest.messages import rfc3339
+
+        value = item.get(key)
+        moment = rfc3339(value)
+        if moment is None and not is_empty(value):
+            self.lost(f"{kind}.{key}", "not a timestamp this importer can read")
+        return moment
 
     def drop(self, what: str, reason: str, count: int = 1, advice: str | None = None) -> None:
         """A whole item or file was left out."""

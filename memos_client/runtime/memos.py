@@ -20,7 +20,9 @@ from memos_client.runtime.lifecycle import Lifecycle
 from memos_client.runtime.memory_types import Hit, InstalledCube, MemoryItem, State, VersionRecord
 from memos_client.runtime.retrieval.engines import Engines
 from memos_client.runtime.scheduler import (
+    PLAN_MIN_SCORE,
     MemoryPlan,
+    PlanningModel,
     TokenCounter,
     estimate_tokens,
     tokenizer_counter,
@@ -307,11 +309,23 @@ class MemOS:
         *,
         include_archived: bool = False,
         touch: bool = True,
+        min_score: float = 0.0,
     ) -> list[Hit]:
         """Hybrid search; ``cube`` is one cube, a list of cubes, or None: every cube the
-        principal may read."""
+        principal may read.
+
+        Scores are calibrated (0..1, scaled by the best absolute cosine similarity): hits
+        scored below ``min_score`` are not returned.
+        """
         return reads.search(
-            self._context, query, k, cube, filters, include_archived=include_archived, touch=touch
+            self._context,
+            query,
+            k,
+            cube,
+            filters,
+            include_archived=include_archived,
+            touch=touch,
+            min_score=min_score,
         )
 
     def plan(
@@ -323,9 +337,22 @@ class MemOS:
         filters: Filters | Mapping[str, Any] | None = None,
         k: int = 20,
         model_digest: str | None = None,
+        model: PlanningModel | None = None,
+        min_score: float = PLAN_MIN_SCORE,
+        use_adapters: bool = True,
+        exclude: Mapping[str, str] | None = None,
+        count_access: bool = True,
     ) -> MemoryPlan:
-        """A memory plan for ``query`` within ``budget`` prompt tokens (see ``scheduler``)."""
-        return reads.plan(
+        """A memory plan for ``query`` within ``budget`` tokens: injected snapshot tokens plus
+        prefilled tokens, counted with ``model``'s tokenizer when given (see ``scheduler``).
+
+        Memories scored below ``min_score`` never take budget. Only the memories the plan
+        places before the question count as accessed (``count_access=False``: none yet, see
+        :meth:`count_placed`); ``exclude`` maps parts (``cube:name``) to leave out to why.
+        """
+        from memos_client.runtime.planning import make_plan
+
+        plan = make_plan(
             self._context,
             query,
             budget,
@@ -333,7 +360,21 @@ class MemOS:
             filters=filters,
             k=k,
             model_digest=model_digest,
+            model=model,
+            min_score=min_score,
+            use_adapters=use_adapters,
+            exclude=exclude,
         )
+        if count_access:
+            self.count_placed(plan, cube, "plan")
+        return plan
+
+    def count_placed(self, plan: MemoryPlan, cube: str | Sequence[str] | None, action: str) -> None:
+        """Count one access of each memory ``plan`` places before the question (audited as
+        ``action``): what ``generate`` calls once the plan is final."""
+        from memos_client.runtime.planning import record_placed
+
+        record_placed(self._context, plan, cube, action)
 
     # -- time machine --------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
-"""Reading memories as one principal: get, export, search and memory plans.
+"""Reading memories as one principal: get, export and search (memory plans: ``planning``).
 
-Every read checks the cube's access policy first and leaves an audit entry; search and plan also
-count the accesses of what they return (the lifecycle promotes memories used often).
+Every read checks the cube's access policy first and leaves an audit entry; search also counts
+the accesses of what it returns (the lifecycle promotes memories used often).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from memos_client.errors import NotFoundError, UsageError
 from memos_client.runtime.context import RuntimeContext, cube_name, item_row
 from memos_client.runtime.memory_types import Hit, MemoryItem, State, to_rfc3339, utc_now
-from memos_client.runtime.scheduler import MemoryPlan, select_memories, select_parts
+from memos_client.runtime.scheduler import check_min_score
 from memos_client.runtime.store.database import item_from_row
 from memos_client.runtime.store.items import touch_items
 
@@ -79,17 +79,20 @@ def search(
     *,
     include_archived: bool,
     touch: bool,
+    min_score: float = 0.0,
 ) -> list[Hit]:
     """See :meth:`MemOS.search`."""
     if not isinstance(query, str) or not query.strip():
         raise UsageError("the query must be a non-empty string")
     if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 1000:
         raise UsageError(f"k must be an integer from 1 to 1000, got {k!r}")
+    check_min_score(min_score)
     from memos_client.runtime.retrieval.hybrid import Filters
 
     parsed = Filters.parse(filters, include_archived)
     cubes = _scope(context, cube, "search")
     hits = context.engines.retriever.search(query, k, cubes, parsed)
+    hits = [hit for hit in hits if hit.score >= min_score]
     record_use(context, "search", cube, hits, query, touch)
     return hits
 
@@ -115,43 +118,3 @@ def record_use(
             cube=cube if cube is None or isinstance(cube, str) else ",".join(cube),
             detail=json.dumps({"query": query[:200], "results": ids}),
         )
-
-
-def plan(
-    context: RuntimeContext,
-    query: str,
-    budget: int,
-    *,
-    cube: str | Sequence[str] | None,
-    filters: Filters | Mapping[str, Any] | None,
-    k: int,
-    model_digest: str | None,
-) -> MemoryPlan:
-    """See :meth:`MemOS.plan`."""
-    if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
-        raise UsageError(f"budget must be a positive number of tokens, got {budget!r}")
-    hits = search(context, query, k, cube, filters, include_archived=False, touch=False)
-    memory_plan = MemoryPlan(query=query, budget_tokens=budget)
-    memory_plan.memories, memory_plan.skipped, memory_plan.used_tokens = select_memories(
-        hits, budget, context.count_tokens
-    )
-    cubes = sorted({memory.item.cube for memory in memory_plan.memories})
-    parts: list[dict[str, Any]] = []
-    versions: dict[tuple[str, str], int] = {}
-    for name in cubes:
-        for row in context.store.query("SELECT info FROM cube_parts WHERE cube = ?", [name]):
-            parts.append(json.loads(row[0]))
-        for row in context.store.query(
-            "SELECT source_id, version FROM items WHERE cube = ? AND state != 'deleted'", [name]
-        ):
-            versions[(name, row[0])] = row[1]
-    activations, adapters, skipped = select_parts(
-        memory_plan.memories, parts, versions, model_digest
-    )
-    memory_plan.activations, memory_plan.adapters = activations, adapters
-    memory_plan.skipped.extend(skipped)
-    planned = [
-        Hit(item=memory.item, score=memory.score, ranks={}) for memory in memory_plan.memories
-    ]
-    record_use(context, "plan", cube, planned, query, touch=True)
-    return memory_plan

@@ -94,7 +94,8 @@ def build_mcp_server(
         ] = None,
         metadata: Metadata = None,
         min_score: Annotated[
-            float | None, Field(description="Drop results scoring below this (fused score, 0-1.3).")
+            float | None,
+            Field(description="Drop results scoring below this (calibrated score, 0-1)."),
         ] = None,
     ) -> dict[str, Any]:
         """Search the agent's memories (lexical + semantic, with filters); best first.
@@ -171,13 +172,19 @@ def build_mcp_server(
         cube: Cube = None,
         cubes: Cubes = None,
         k: Annotated[int, Field(ge=1, le=MAX_K, description="Candidates to consider.")] = 20,
+        min_score: Annotated[
+            float | None,
+            Field(
+                description="Leave out memories scoring below this (calibrated, 0-1; default 0.1)."
+            ),
+        ] = None,
     ) -> dict[str, Any]:
         """Call this before answering: the memories to put in the prompt for this query,
         within a token budget. Returns `context` (ready-to-paste lines, best first), the chosen
         memories with their scores and reasons, and what was skipped and why."""
         return await call(
             tools.plan_context, ctx, query=query, budget_tokens=budget_tokens, cube=cube,
-            cubes=cubes, k=k,
+            cubes=cubes, k=k, min_score=min_score,
         )  # fmt: skip
 
     @server.tool()

@@ -58,6 +58,7 @@ class PlanRequest(Body):
     cube: str | None = None
     cubes: list[str] | None = None
     k: int = Field(20, ge=1, le=MAX_K)
+    min_score: float | None = Field(None, description="Calibrated score floor, 0-1 (default 0.1).")
 
 
 class RollbackRequest(Body):

@@ -150,8 +150,18 @@ class MemoryTools:
         filters["since"] = _time(since, "since")
         filters["until"] = _time(until, "until")
         filters = {key: value for key, value in filters.items() if value is not None}
-        hits = mem.search(query, k=k, cube=_scope(cube, cubes), filters=filters)
-        results = [_hit(hit) for hit in hits if min_score is None or hit.score >= min_score]
+        if min_score is not None and (
+            isinstance(min_score, bool) or not isinstance(min_score, (int, float))
+        ):
+            raise UsageError(f"min_score must be a number from 0 to 1, got {min_score!r}")
+        hits = mem.search(
+            query,
+            k=k,
+            cube=_scope(cube, cubes),
+            filters=filters,
+            min_score=float(min_score or 0.0),
+        )
+        results = [_hit(hit) for hit in hits]
         return {"results": results, "count": len(results)}
 
     def get_memory(self, principal: str, id: str) -> dict[str, Any]:
@@ -166,12 +176,16 @@ class MemoryTools:
         cube: str | None = None,
         cubes: Sequence[str] | None = None,
         k: int = 20,
+        min_score: float | None = None,
     ) -> dict[str, Any]:
         """The prompt context for a query within a token budget, with the plan's reasons."""
         mem = self.for_principal(principal)
         budget = _integer(budget_tokens, "budget_tokens", 1, MAX_BUDGET)
         k = _integer(k, "k", 1, MAX_K)
-        plan = mem.plan(query, budget=budget, cube=_scope(cube, cubes), k=k)
+        options: dict[str, Any] = {}
+        if min_score is not None:
+            options["min_score"] = min_score
+        plan = mem.plan(query, budget=budget, cube=_scope(cube, cubes), k=k, **options)
         return {
             "context": plan.prompt_context(),
             "used_tokens": plan.used_tokens,

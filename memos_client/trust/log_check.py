@@ -22,7 +22,7 @@ command goes on with a warning.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,7 +41,7 @@ from mip.errors import LogForkError, LogKeyChangedError, MIPError
 
 if TYPE_CHECKING:
     from memos_client.trust.log_scan import LogClient
-    from mip.registry_api import LogInclusion
+    from mip.registry_api import LogInclusion, LogInfo
     from mip.transparency.checkpoint import Checkpoint
     from mip.transparency.note import NoteVerifier
 
@@ -87,7 +87,6 @@ class Verified(msgspec.Struct, frozen=True):
     index: int
     tree_size: int
     proof: str
-    yanked_in_log: bool = False
 
 
 def _failed(exc: MIPError, what: str) -> LogVerificationError:
@@ -100,8 +99,18 @@ def _failed(exc: MIPError, what: str) -> LogVerificationError:
 class LogCheck:
     """One command's log checks against the registry at ``url``, with this home's state."""
 
-    def __init__(self, home: Path, url: str, *, allow_unlogged: bool = False) -> None:
+    def __init__(
+        self,
+        home: Path,
+        url: str,
+        *,
+        allow_unlogged: bool = False,
+        log_info: Callable[[], LogInfo] | None = None,
+    ) -> None:
+        """``log_info``: where ``GET /v1/log``'s answer comes from when it was requested ahead
+        (an install asks for it while it resolves); default: the client, when needed."""
         self.home = home
+        self._log_info = log_info
         self.url = url
         self.allow_unlogged = allow_unlogged
         self.states: LogStates = load_log_states(home)
@@ -112,6 +121,8 @@ class LogCheck:
         self.checkpoint: Checkpoint | None = None
         self._new_state: RegistryLog | None = None
         self._events: dict[str, VersionEvent] = {}
+        #: Manifest digests of checked versions whose latest logged event is a yank.
+        self.verified_yanked: set[str] = set()
 
     # -- online ----------------------------------------------------------------------------------
 
@@ -121,7 +132,7 @@ class LogCheck:
         from mip.transparency.note import parse_verifier_key
 
         try:
-            info = client.log_info()
+            info = self._log_info() if self._log_info is not None else client.log_info()
         except RegistryNotFoundError as exc:
             message = (
                 f"the registry at {self.url} has no transparency log (GET /v1/log: {exc.code}); "
@@ -216,7 +227,14 @@ class LogCheck:
         self, client: LogClient, cubes: Sequence[CubeRef], lock_checkpoints: Sequence[str] = ()
     ) -> list[Verified]:
         """Steps 1-4 of the module docstring for ``cubes``; raises
-        :class:`LogVerificationError` naming what was seen."""
+        :class:`LogVerificationError` naming what was seen.
+
+        After ``GET /v1/log``, the consistency proofs, the tiles of the new entries and the
+        inclusion proofs are independent reads of one tree: they run at once (8 at a time), so
+        a command waits about two round trips whatever the number of cubes.
+        """
+        from concurrent.futures import Future, ThreadPoolExecutor
+
         from mip.transparency.client import verify_checkpoint
 
         pinned = self._pin(client)
@@ -225,43 +243,34 @@ class LogCheck:
         verifier, note = pinned
         try:
             current = verify_checkpoint(note.encode(), verifier)
+            previous = self._stored_checkpoint(verifier)
+            locked = [verify_checkpoint(text.encode(), verifier) for text in lock_checkpoints]
         except MIPError as exc:
             raise _failed(exc, f"the checkpoint of {self.url}") from exc
-        previous = self._stored_checkpoint(verifier)
-        try:
+        extends: list[tuple[Checkpoint, str]] = [(c, "the lockfile was made at") for c in locked]
+        if previous is not None:
+            extends.insert(0, (previous, "that this home accepted"))
+        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="memos-log") as pool:
+            checks: list[Future[None]] = [
+                pool.submit(self._extend, client, verifier, old, current, seen)
+                for old, seen in extends
+            ]
             if previous is not None:
-                self._extend(client, verifier, previous, current, "that this home accepted")
-            for text in lock_checkpoints:
-                try:
-                    locked = verify_checkpoint(text.encode(), verifier)
-                except MIPError as exc:
-                    raise _failed(exc, "the lockfile's checkpoint") from exc
-                self._extend(client, verifier, locked, current, "the lockfile was made at")
-            if previous is not None:
-                self._scan(client, previous.size, current)
-        except MIPError as exc:
-            raise _failed(exc, f"the transparency log of {self.url}") from exc
+                checks.append(pool.submit(self._scan, client, previous.size, current))
+            proofs = [
+                pool.submit(self._include, client, verifier, note, current, cube) for cube in cubes
+            ]
+            try:
+                for job in checks:
+                    job.result()
+            except MIPError as exc:
+                raise _failed(exc, f"the transparency log of {self.url}") from exc
+            verified = [job.result() for job in proofs]
+        for item in verified:
+            self._check_not_hidden(item)
         self.checkpoint, self.checkpoint_note = current, note
-        self.verified = self._include_all(client, verifier, note, current, cubes)
-        return self.verified
-
-    def _include_all(
-        self,
-        client: LogClient,
-        verifier: NoteVerifier,
-        note: str,
-        current: Checkpoint,
-        cubes: Sequence[CubeRef],
-    ) -> list[Verified]:
-        def one(cube: CubeRef) -> Verified:
-            return self._include(client, verifier, note, current, cube)
-
-        if len(cubes) > 1:
-            from concurrent.futures import ThreadPoolExecutor
-
-            with ThreadPoolExecutor(max_workers=min(8, len(cubes))) as pool:
-                return list(pool.map(one, cubes))
-        return [one(cube) for cube in cubes]
+        self.verified = verified
+        return verified
 
     def _fetch_inclusion(
         self, client: LogClient, cube: CubeRef, event: str, size: int
@@ -284,6 +293,8 @@ class LogCheck:
         current: Checkpoint,
         cube: CubeRef,
     ) -> Verified:
+        """Step 4 for one version: its publish (and yank, when the registry says it is yanked)
+        is in the tree of ``current`` and names exactly this version and manifest."""
         from mip.transparency.client import verify_checkpoint, verify_logged
         from mip.transparency.proof_bundle import make_proof_bundle
 
@@ -312,21 +323,29 @@ class LogCheck:
             except MIPError as exc:
                 raise _failed(exc, f"{cube}: its {event} in the log of {self.url}") from exc
             found.append((answer.index, proof, entry))
-        seen = self._events.get(version_key(cube.name, cube.version))
-        if seen is None and self.state is not None:
-            seen = self.state.version_events.get(version_key(cube.name, cube.version))
-        yanked_in_log = seen is not None and seen.event == "yank"
-        if yanked_in_log and not cube.yanked and not cube.exact:
-            assert seen is not None
-            raise LogVerificationError(
-                f"{cube}: the log records its yank (entry {seen.index}), but the registry "
-                "serves it as not yanked: it hides a yank it logged; nothing was installed "
-                "(log_yank_omitted)",
-                code="log_yank_omitted",
-            )
         index, proof, entry = found[0]
         bundle = make_proof_bundle(index, proof, note.encode(), entry)
-        return Verified(cube, index, current.size, bundle.encode().decode(), yanked_in_log)
+        return Verified(cube, index, current.size, bundle.encode().decode())
+
+    def _check_not_hidden(self, item: Verified) -> None:
+        """A version the log says is yanked, served as not yanked, and not pinned exactly:
+        the registry hides a yank it logged (``log_yank_omitted``)."""
+        cube = item.cube
+        key = version_key(cube.name, cube.version)
+        seen = self._events.get(key)
+        if seen is None and self.state is not None:
+            seen = self.state.version_events.get(key)
+        if seen is None or seen.event != "yank":
+            return
+        if cube.yanked or cube.exact:
+            self.verified_yanked.add(cube.manifest_digest)
+            return
+        raise LogVerificationError(
+            f"{cube}: the log records its yank (entry {seen.index}), but the registry serves "
+            "it as not yanked: it hides a yank it logged; nothing was installed "
+            "(log_yank_omitted)",
+            code="log_yank_omitted",
+        )
 
     # -- offline ---------------------------------------------------------------------------------
 
@@ -360,8 +379,11 @@ class LogCheck:
             known = self._stored_checkpoint(verifier)
         except MIPError as exc:
             raise _failed(exc, "the pinned log key") from exc
-        if self.state is None:
-            self._new_state = RegistryLog(verifier_key=key)
+        self._new_state = (
+            RegistryLog(verifier_key=key)
+            if self.state is None
+            else msgspec.structs.replace(self.state)
+        )
         proofs = dict(self.state.proofs if self.state is not None else {})
         proofs.update(stored or {})
         results = []

@@ -53,8 +53,18 @@ class LogClient(Protocol):
         ...
 
 
-def _fetch(client: LogClient, tiles: list[Tile]) -> list[bytes]:
-    return [client.log_tile(tile.path(), tile.width * HASH_SIZE) for tile in tiles]
+def _fetch_all(client: LogClient, tiles: list[Tile], entry_size: int) -> list[bytes]:
+    """Every tile's bytes (at most ``width * entry_size`` each), fetched 8 at a time."""
+
+    def one(tile: Tile) -> bytes:
+        return client.log_tile(tile.path(), tile.width * entry_size)
+
+    if len(tiles) < 2:
+        return [one(tile) for tile in tiles]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="memos-tiles") as pool:
+        return list(pool.map(one, tiles))
 
 
 def read_proven_entries(
@@ -66,14 +76,16 @@ def read_proven_entries(
     if start >= end:
         return []
     reader = TileHashReader(
-        checkpoint.size, checkpoint.root_hash, lambda tiles: _fetch(client, tiles)
+        checkpoint.size, checkpoint.root_hash, lambda tiles: _fetch_all(client, tiles, HASH_SIZE)
     )
     proven = reader.read_hashes([stored_hash_index(0, index) for index in range(start, end)])
+    bundles = [
+        Tile(TILE_HEIGHT, ENTRIES_LEVEL, number, min(_WIDTH, checkpoint.size - number * _WIDTH))
+        for number in range(start // _WIDTH, (end - 1) // _WIDTH + 1)
+    ]
     entries: list[bytes] = []
-    for number in range(start // _WIDTH, (end - 1) // _WIDTH + 1):
-        width = min(_WIDTH, checkpoint.size - number * _WIDTH)
-        bundle = Tile(TILE_HEIGHT, ENTRIES_LEVEL, number, width)
-        data = client.log_tile(bundle.path(), width * (2 + MAX_ENTRY_SIZE))
+    for bundle, data in zip(bundles, _fetch_all(client, bundles, 2 + MAX_ENTRY_SIZE), strict=True):
+        number, width = bundle.index, bundle.width
         found = decode_entry_bundle(data)
         if len(found) != width:
             raise TileMismatchError(

@@ -75,6 +75,18 @@ def letta_parts(document: dict[str, Any]) -> tuple[bool, list[dict[str, Any]], l
     return legacy, agents, live
 
 
+def users_words(text: str) -> bool:
+    """Whether a text part of a user message holds the user's words, not Letta's own events
+    (MemGPT's JSON: heartbeat, login, system_alert...) or a client's system reminder."""
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            return json.loads(text).get("type") == "user_message"
+        except ValueError:
+            return True
+    return bool(text) and not text.startswith("<system-reminder>")
+
+
 def letta_fields(document: dict[str, Any], messages: bool) -> set[str]:
     """Every field of the file that has a value, where the report must account for it."""
     legacy, agents, blocks = letta_parts(document)
@@ -83,7 +95,7 @@ def letta_fields(document: dict[str, Any], messages: bool) -> set[str]:
         fields |= named("agent", agent, ("core_memory", "memory_blocks", "messages", "passages"))
         for message in agent.get("messages") or [] if messages else []:
             parts = message["content"] if isinstance(message["content"], list) else []
-            said = any(p.get("type") == "text" and p["text"].strip() for p in parts)
+            said = any(p.get("type") == "text" and users_words(p["text"]) for p in parts)
             if message["role"] == "user" and said:
                 fields |= named("message", message)
     for block in blocks:
@@ -136,10 +148,15 @@ def test_a_real_letta_file_imports_with_every_field_reported(
     assert {i.metadata["label"] for i in imported} == {b["label"] for b in blocks}
     for item in imported:
         assert any(item.text in b["value"] for b in blocks if b["label"] == item.metadata["label"])
-    said = [i for i in items if i.metadata["letta"] == "message"]
-    assert bool(said) == (
-        messages and any(m["role"] == "user" for a in agents for m in a["messages"])
-    )
+    said = [i for i in items if i.metadata["letta"] == "message" and i.metadata["role"] == "user"]
+    users = [
+        m
+        for a in agents
+        for m in a["messages"]
+        if m["role"] == "user"
+        and any(p.get("type") == "text" and users_words(p["text"]) for p in m["content"])
+    ]
+    assert len(said) == (len(users) if messages else 0)
     assert b"source_code" not in all_bytes(home)
 
 
@@ -455,3 +472,72 @@ def test_a_malformed_mem0_memory_list(
     assert code == 2
     assert err == f"error: {path}: results[1].memory: must be a string\n"
     assert not home.exists() or MemOS(home=home, embedder="hashing").cubes() == []
+
+
+def test_memgpt_user_messages_are_the_users_words(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """MemGPT sends the user's words as ``{"type": "user_message", "message": ...}`` JSON and its
+    own heartbeats and logins in the user's role: only the words are conversation."""
+    path = FIXTURES / "letta" / "memgpt_agent_with_convo-26246d9.af"
+    code, report, err = cli(capsys, "import", str(path), "--messages", "--json")
+    assert code == 0, err
+    turns = [i for i in memories(home, report["cube"]).values() if i.metadata["letta"] == "message"]
+    said = {t.text for t in turns if t.metadata["role"] == "user"}
+    assert len(said) > 10
+    assert not any(t.lstrip().startswith("{") for t in said)
+    assert "hi my name is actually sarah not chad " in said
+    replies = [t for t in turns if t.metadata["role"] == "assistant"]
+    assert replies
+    assert all(not t.text.lstrip().startswith("{") for t in replies)
+    whats = {entry["what"] for entry in report["dropped"]}
+    assert any(what.startswith("user messages from Letta itself") for what in whats)
+
+
+def test_letta_system_reminders_are_not_the_users_words(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = formats.letta_v2()
+    document["agents"][0]["agent_type"] = "letta_v1_agent"
+    conversation = formats.letta_v1_agent_conversation()
+    reminder = {
+        "type": "text",
+        "text": "<system-reminder>\nThe user connected.\n</system-reminder>",
+    }
+    conversation[0]["content"].insert(0, reminder)
+    heartbeat = '{"type": "heartbeat", "reason": "returning control", "time": "2025-08-10"}'
+    conversation.append({**conversation[0], "id": "message-3", "content": [{"type": "text", "text": heartbeat}]})  # fmt: skip
+    document["agents"][0]["messages"] = conversation
+    path = tmp_path / "v1.af"
+    path.write_text(json.dumps(document))
+    code, report, err = cli(capsys, "import", str(path), "--messages", "--json")
+    assert code == 0, err
+    said = {
+        i.text for i in memories(home, report["cube"]).values() if i.metadata["letta"] == "message"
+    }
+    assert said == {"What do you know about me?", "You live in Lyon and love trains."}
+
+
+def test_a_letta_file_with_attached_files(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An attached file (``FileSchema``, keys as letta-ai/agent-file's void.af holds them) is
+    imported as a document, chunked, with every field of the file entry reported."""
+    document = formats.letta_v2(messages=False)
+    sections = [f"## Part {i}\n\n" + f"Sentence {i} about stateful agents. " * 40 for i in range(6)]
+    document["files"] = [
+        {"source_id": "source-0", "file_name": "folder-1765842590288/transcript.md", "original_file_name": "transcript.md", "file_path": None, "file_type": "text/x-markdown", "file_size": 9000, "file_creation_date": None, "file_last_modified_date": None, "processing_status": "completed", "error_message": None, "total_chunks": 7, "chunks_embedded": 7, "content": "# Transcript\n\n" + "\n\n".join(sections), "id": "file-0"},
+    ]  # fmt: skip
+    document["sources"] = [{"name": "folder-1765842590288", "description": None, "instructions": None, "metadata": None, "embedding": None, "embedding_chunk_size": None, "embedding_config": {"embedding_model": "text-embedding-3-small"}, "id": "source-0"}]  # fmt: skip
+    path = tmp_path / "with-files.af"
+    path.write_text(json.dumps(document))
+    code, report, err = cli(capsys, "import", str(path), "--json")
+    assert code == 0, err
+    fields = named("file", document["files"][0], ("content",)) | {"file.content", "sources"}
+    assert fields - reported(report) == set()
+    assert unknown(report) == []
+    chunks = [i for i in memories(home, report["cube"]).values() if i.metadata["letta"] == "file"]
+    assert len(chunks) > 1
+    chunks.sort(key=lambda c: c.metadata["chunk"]["start"])
+    joined = "".join("".join(c.text.split()) for c in chunks)
+    assert all("".join(s.split()) in joined for s in sections)

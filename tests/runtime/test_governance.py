@@ -70,7 +70,7 @@ def test_unscoped_search_only_sees_readable_cubes(shared: MemOS) -> None:
     hits = bob.search("launch code word AURORA", k=10)
     assert hits
     assert {hit.item.cube for hit in hits} == {"me/public"}
-    plan = bob.plan("launch code word AURORA", budget=500)
+    plan = bob.plan("launch code word AURORA", budget=500, min_score=0.0)
     assert {memory.item.cube for memory in plan.memories} == {"me/public"}
     assert "team/secret" not in bob.cubes()
 

@@ -100,8 +100,11 @@ def test_every_tool_over_stdio(home: Path) -> None:
         )
         assert updated["version"] == 2
 
-        plan = await _ok(client, "plan_context", {"query": "where does Luna sleep"})
+        plan = await _ok(client, "plan_context", {"query": "where does Luna the cat sleep"})
         assert "sofa" in plan["context"]
+        assert plan["memories"][0]["id"] == memory_id
+        loose = await _ok(client, "plan_context", {"query": "where Luna sleeps", "min_score": 0.0})
+        assert "sofa" in loose["context"]
         assert plan["memories"][0]["id"] == memory_id
         assert plan["memories"][0]["reason"]
 
