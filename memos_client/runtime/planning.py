@@ -17,13 +17,13 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from memos_client.errors import UsageError
-from memos_client.runtime.memory_types import Hit
-from memos_client.runtime.reads import record_use, search
+from memos_client.runtime.reads import audit_cube, record_use, search
 from memos_client.runtime.scheduler import (
     ESTIMATE,
     PLAN_MIN_SCORE,
     MemoryPlan,
     PlanningModel,
+    SegmentCounter,
     TokenCounter,
     check_min_score,
     estimate_tokens,
@@ -33,7 +33,7 @@ from memos_client.runtime.scheduler import (
 
 if TYPE_CHECKING:
     from memos_client.runtime.context import RuntimeContext
-    from memos_client.runtime.retrieval.hybrid import Filters
+    from memos_client.runtime.retrieval.filters import Filters
     from memos_client.runtime.store.database import Store
 
 
@@ -123,6 +123,7 @@ def make_plan(
     else:
         count = context.count_tokens
         counted_with = ESTIMATE if count is estimate_tokens else "the configured tokenizer"
+    count = SegmentCounter(count)
     hits = search(context, query, k, cube, filters, include_archived=False, touch=False)
     plan = MemoryPlan(
         query=query, budget_tokens=budget, counted_with=counted_with, min_score=min_score
@@ -163,5 +164,5 @@ def record_placed(
     context: RuntimeContext, plan: MemoryPlan, cube: str | Sequence[str] | None, action: str
 ) -> None:
     """Count one access of each memory the plan places before the question (and audit it)."""
-    placed = [Hit(item=memory.item, score=memory.score, ranks={}) for memory in plan.memories]
-    record_use(context, action, cube, placed, plan.query, touch=True)
+    placed = [memory.item.id for memory in plan.memories]
+    record_use(context, action, audit_cube(cube), placed, plan.query, touch=True)
