@@ -15,6 +15,7 @@ import secrets
 import stat
 from pathlib import Path
 
+from memos_client.config import private_dir
 from memos_client.errors import UsageError
 
 TOKEN_FILE = Path("serve") / "tokens.json"
@@ -76,7 +77,7 @@ class TokenBook:
         return dict(tokens)
 
     def _write(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         temporary = self.path.with_name(f".tokens.{os.getpid()}.{secrets.token_hex(4)}.tmp")
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:

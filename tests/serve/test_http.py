@@ -251,6 +251,7 @@ def test_token_file_is_private_and_rotates(home: Path, server: ServerProcess) ->
     path = home / "serve" / "tokens.json"
     old = token(home, "local")
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     done = subprocess.run(
         [sys.executable, "-m", "memos_client", "serve", "token", "--rotate"],
         env=memos_env(home),

@@ -31,6 +31,8 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from memos_client.config import private_dir
+
 FORMAT = 1
 _MINIMUM_CAPACITY = 1024
 
@@ -103,7 +105,7 @@ class VectorColumns:
         if self.directory is None:
             yield
             return
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private_dir(self.directory)
         descriptor = os.open(self._path("lock"), os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX)
@@ -131,9 +133,13 @@ class VectorColumns:
                 continue
             path = self._path(name)
             size = capacity * int(np.dtype(dtype).itemsize) * int(np.prod(tail, dtype=np.int64))
-            with open(path, "a+b") as handle:
-                if os.fstat(handle.fileno()).st_size < size:
-                    handle.truncate(size)  # sparse: the new pages cost nothing until written
+            private_dir(path.parent)
+            descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                if os.fstat(descriptor).st_size < size:
+                    os.ftruncate(descriptor, size)  # sparse: new pages cost nothing until written
+            finally:
+                os.close(descriptor)
             arrays.append(np.memmap(path, dtype=dtype, mode="r+", shape=(capacity, *tail)))
         self.matrix, self.labels, self.state, self.cube = arrays
         self.capacity = capacity
@@ -176,7 +182,9 @@ class VectorColumns:
             return
         data = msgspec.json.encode(self.meta)
         temporary = self._path(f"meta.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-        temporary.write_bytes(data)
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
         temporary.replace(self._path("meta.json"))
         self.bytes_written += len(data)
 
