@@ -36,6 +36,7 @@ COMMAND_MODULES = {
     **dict.fromkeys(("get", "update", "delete"), "memory_commands"),
     "log": "log_commands",
     **dict.fromkeys(("export", "import"), "interop_commands"),
+    **dict.fromkeys(("mcp", "serve"), "serve_commands"),
 }
 
 
@@ -49,6 +50,27 @@ def register_commands(argv: list[str]) -> None:
     wanted = COMMAND_MODULES.get(argv[0]) if argv else None
     for module in [wanted] if wanted else dict.fromkeys(COMMAND_MODULES.values()):
         importlib.import_module(f"memos_client.cli.{module}")
+
+
+#: What to do about a client error, in this CLI's commands, by the error's stable code; filled
+#: from the error's ``details`` (the library's messages name no command).
+HINTS = {
+    "unknown_memory": "find ids with `memos query`",
+    "unknown_cube": "see `memos list` (installed) or `memos query` (every cube you may read)",
+    "unknown_principal": "add it with `memos principal add {principal}` as 'local'",
+    "access_denied": "grant it with `memos access {cube} --{action} {principal}`",
+}
+
+
+def describe(exc: MemosError) -> str:
+    """The error's message and, when the CLI knows one, what to do about it."""
+    hint = HINTS.get(exc.code)
+    if hint is None:
+        return str(exc)
+    try:
+        return f"{exc}; {hint.format(**exc.details)}"
+    except KeyError:  # the hint needs a detail this error does not carry
+        return str(exc)
 
 
 def _fail(error: BaseException, message: str, argv: list[str]) -> int:
@@ -140,7 +162,9 @@ def run(argv: list[str] | None = None) -> int:
         return _fail(
             exc, f"cannot write {shown!r} in {exc.encoding}: set PYTHONIOENCODING=utf-8", argv
         )
-    except (MemosError, MIPError) as exc:
+    except MemosError as exc:
+        return _fail(exc, describe(exc), argv)
+    except MIPError as exc:
         # mip.errors.MIPError is a ValueError: a bundle or name that is not valid MIP.
         return _fail(exc, str(exc), argv)
     except KeyboardInterrupt as exc:
