@@ -64,8 +64,22 @@ class RangeReader:
 
     def __init__(self, file: BinaryIO, offset: int, size: int) -> None:
         self._file = file
+        self._start = offset
+        self._end = offset + size
         self._offset = offset
         self._remaining = size
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        """Move to ``offset`` bytes from the range's start (``whence`` 0 only)."""
+        if whence != 0 or offset < 0:
+            raise ValueError("a RangeReader seeks to a non-negative offset from its start")
+        self._offset = min(self._start + offset, self._end)
+        self._remaining = self._end - self._offset
+        return self._offset - self._start
+
+    def tell(self) -> int:
+        """The offset from the range's start."""
+        return self._offset - self._start
 
     def read(self, size: int = -1) -> bytes:
         if size < 0 or size > self._remaining:

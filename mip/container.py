@@ -14,7 +14,7 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO
@@ -32,19 +32,12 @@ from mip.archive import (
 )
 from mip.digests import CHUNK_SIZE, Digest
 from mip.dsse import Envelope, parse_envelope
-from mip.errors import BundleError, DigestMismatchError, MIPError, SizeMismatchError
+from mip.errors import BundleError, DigestMismatchError, SizeMismatchError
 from mip.limits import DEFAULT_LIMITS, Limits
 from mip.manifest import decode_manifest, manifest_digest
-from mip.models import ActivationPart, Manifest, ParameterPart, PlaintextPart
+from mip.models import Manifest, PlaintextPart
+from mip.payloads import check_part_payload
 from mip.records import iter_records
-from mip.tensors import (
-    check_activation,
-    check_parameter,
-    check_self_description,
-    check_token_ids,
-    read_header,
-    token_ids_range,
-)
 
 #: Re-exported: the archive layer is part of this module's interface.
 __all__ = [
@@ -143,30 +136,9 @@ class Bundle:
         self.archive.start_hashing(progress).wait()
 
     def check_contents(self) -> None:
-        """Validate each part's payload format: records decode, tensor headers fit their part."""
+        """Validate each part's payload format (MIP-1 §7): :func:`mip.payloads.check_part_payload`."""
         for part in self.manifest.parts:
-            entry = self.blobs[part.digest]
-            stream: Any = self.open_blob(part.digest)
-            if isinstance(part, PlaintextPart):
-                with _naming_part(part.name):
-                    count = sum(1 for _ in iter_records(stream, self.limits))
-                if count != part.count:
-                    raise BundleError(
-                        f"part {part.name!r} declares {part.count} records, its blob holds {count}"
-                    )
-            elif isinstance(part, ActivationPart):
-                with _naming_part(part.name):
-                    header = read_header(stream, entry.size, self.limits)
-                # The checks against the part name it themselves.
-                check_activation(header, part)
-                start, length = token_ids_range(header)
-                check_token_ids(RangeReader(self._file, entry.offset + start, length).read(), part)
-                check_self_description(header, part, required=False)
-            elif isinstance(part, ParameterPart):
-                with _naming_part(part.name):
-                    header = read_header(stream, entry.size, self.limits)
-                check_parameter(header, part)
-                check_self_description(header, part, required=False)
+            check_part_payload(part, self.open_blob(part.digest), self.limits)  # type: ignore[arg-type]
 
     def iter_records(self, part: PlaintextPart) -> Iterator[dict[str, Any]]:
         """Decode a plaintext part's records (verify the blob first)."""
@@ -184,15 +156,6 @@ class Bundle:
             with suppress(FileNotFoundError):
                 os.unlink(temp_name)
             raise
-
-
-@contextmanager
-def _naming_part(name: str) -> Iterator[None]:
-    """Prefix a payload-format error with the part it was found in."""
-    try:
-        yield
-    except MIPError as exc:
-        raise type(exc)(f"part {name!r}: {exc}") from exc
 
 
 def open_bundle(source: Path | str | Archive, limits: Limits = DEFAULT_LIMITS) -> Bundle:

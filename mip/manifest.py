@@ -20,7 +20,8 @@ from mip.errors import ManifestError, UnsupportedVersionError
 from mip.limits import DEFAULT_LIMITS, Limits
 from mip.models import Manifest, describe_error, from_document, to_document
 
-_MIP_VERSION_RE = re.compile(r"[0-9]{1,9}\.[0-9]{1,9}")
+#: ``MAJOR.MINOR``, decimal without leading zeros ("01.0" is refused), as MIP-1 §2 writes it.
+_MIP_VERSION_RE = re.compile(r"(?:0|[1-9][0-9]{0,8})\.(?:0|[1-9][0-9]{0,8})")
 
 
 def encode_manifest(manifest: Manifest) -> bytes:

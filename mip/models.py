@@ -50,6 +50,14 @@ TensorDtype = Literal["F64", "F32", "F16", "BF16", "I64", "I32", "I16", "I8", "U
 KNOWN_KINDS = ("plaintext", "activation", "parameter")
 
 _SHA256_HEX = r"^[0-9a-f]{64}$"
+# msgspec checks a ``pattern`` with ``re.search``, where ``$`` also matches before a final "\n":
+# the JSON Schemas keep the patterns (ECMA-262 ``$`` is the end), and ``__post_init__`` checks each
+# value with ``fullmatch`` against these (MIP-1 §5.2, §7).
+_SHA256_HEX_RE = re.compile(r"[0-9a-f]{64}")
+_PART_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_MIP_VERSION_RE = re.compile(r"(?:0|[1-9][0-9]{0,8})\.(?:0|[1-9][0-9]{0,8})")
+#: The file-name suffixes an installed part's blob gets (plaintext, activation, unknown kinds).
+_INSTALLED_SUFFIXES = (".msgpack", ".safetensors", ".bin")
 #: RFC 3339 in the JSON Schemas; the time zone of ``created`` is checked in ``__post_init__``, to
 #: say what is wrong the way the other checks do.
 _DATE_TIME = msgspec.Meta(extra_json_schema={"format": "date-time"})
@@ -78,6 +86,14 @@ class OpenStruct(msgspec.Struct, kw_only=True, dict=True):
     ``dict=True`` gives instances a ``__dict__`` where :func:`from_document` keeps the fields
     the model does not declare (see :func:`unknown_fields`).
     """
+
+
+def _check_fullmatch(model: msgspec.Struct, pattern: re.Pattern[str], *fields: str) -> None:
+    """Refuse a field whose whole value does not match ``pattern`` (a trailing newline included)."""
+    for field in fields:
+        value = getattr(model, field)
+        if isinstance(value, str) and not pattern.fullmatch(value):
+            raise FieldError(field, f"Expected `str` matching regex {pattern.pattern!r}")
 
 
 def unknown_fields(model: OpenStruct) -> dict[str, Any]:
@@ -317,6 +333,11 @@ class ModelFingerprint(OpenStruct, kw_only=True):
     vocab_size: Annotated[int, msgspec.Meta(ge=1)]
     max_position_embeddings: Annotated[int, msgspec.Meta(ge=1)] | None = None
 
+    def __post_init__(self) -> None:
+        _check_fullmatch(
+            self, _SHA256_HEX_RE, "config_sha256", "tokenizer_sha256", "chat_template_sha256"
+        )
+
     def identity(self) -> dict[str, Any]:
         """The fields that make the model what it is (``null`` values included)."""
         document = to_document(self, omit_none=False)
@@ -349,6 +370,7 @@ class _PartBase(OpenStruct, kw_only=True):
     size: Annotated[int, msgspec.Meta(ge=0)]
 
     def __post_init__(self) -> None:
+        _check_fullmatch(self, _PART_NAME_RE, "name")
         try:
             parse_digest(self.digest)
         except ValueError as exc:
@@ -377,6 +399,10 @@ class ActivationPart(_PartBase, kw_only=True):
     token_ids_sha256: Annotated[str, msgspec.Meta(pattern=_SHA256_HEX)]
     sources: list[MemoryRef] = msgspec.field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_fullmatch(self, _SHA256_HEX_RE, "token_ids_sha256")
+
 
 class ParameterPart(_PartBase, kw_only=True):
     """A PEFT LoRA adapter for ``base_model`` (MIP-1 §7.3).
@@ -395,7 +421,8 @@ class ParameterPart(_PartBase, kw_only=True):
         config = self.adapter_config
         if config.get("peft_type") != "LORA":
             raise FieldError("adapter_config", "adapter_config.peft_type must be 'LORA'")
-        if not isinstance(config.get("r"), int) or config["r"] < 1:
+        rank = config.get("r")
+        if not isinstance(rank, int) or isinstance(rank, bool) or rank < 1:
             raise FieldError("adapter_config", "adapter_config.r must be a positive integer")
 
 
@@ -439,6 +466,32 @@ def _convert_parts(raw: list[Any]) -> list[Part]:
     return parts
 
 
+def installed_stem(name: str) -> str:
+    """What two part names must not share (MIP-1 §7): the name case-folded, less one suffix.
+
+    A client installs a part as a file named after it (``NAME.msgpack``, ``NAME.safetensors``,
+    ``NAME.bin``) or a directory (``NAME/``), possibly on a case-insensitive file system: a
+    parameter part ``a.msgpack`` beside a plaintext part ``a`` would be one path.
+    """
+    folded = name.lower()
+    for suffix in _INSTALLED_SUFFIXES:
+        if folded.endswith(suffix):
+            return folded[: -len(suffix)]
+    return folded
+
+
+def _refuse_installed_name_clashes(parts: list[Part]) -> None:
+    seen: dict[str, str] = {}
+    for part in parts:
+        other = seen.setdefault(installed_stem(part.name), part.name)
+        if other != part.name:
+            raise ValueError(
+                f"part names {other!r} and {part.name!r} would install to the same path: "
+                "names must differ after case folding and without a .msgpack, .safetensors "
+                "or .bin suffix"
+            )
+
+
 if TYPE_CHECKING:
     _Parts = list[Part]
 else:
@@ -451,7 +504,7 @@ else:
 class Manifest(OpenStruct, kw_only=True):
     """The manifest of one cube version: metadata plus the list of its parts (MIP-1 §5)."""
 
-    mip_version: Annotated[str, msgspec.Meta(pattern=r"^[0-9]+\.[0-9]+$")]
+    mip_version: Annotated[str, msgspec.Meta(pattern=r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$")]
     name: str
     version: str
     description: Annotated[str, msgspec.Meta(max_length=MAX_DESCRIPTION_CHARS)] = ""
@@ -468,9 +521,10 @@ class Manifest(OpenStruct, kw_only=True):
     governance: Governance = msgspec.field(default_factory=Governance)
     provenance: Provenance | None = None
     card: Card | None = None
-    parts: _Parts = msgspec.field(default_factory=list)
+    parts: _Parts
 
     def __post_init__(self) -> None:
+        _check_fullmatch(self, _MIP_VERSION_RE, "mip_version")
         for field, check in (("name", validate_cube_name), ("version", parse_version)):
             try:
                 check(getattr(self, field))
@@ -491,6 +545,7 @@ class Manifest(OpenStruct, kw_only=True):
         duplicates = sorted(name for name, count in counts.items() if count > 1)
         if duplicates:
             raise ValueError(f"part names must be unique; repeated: {', '.join(duplicates)}")
+        _refuse_installed_name_clashes(self.parts)
 
     def blob_sizes(self) -> dict[Digest, int]:
         """Every blob the manifest references, with its declared size."""

@@ -7,7 +7,10 @@ Decoding is streaming and bounded: no record larger than ``Limits.max_record_byt
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
+from datetime import datetime
+from functools import lru_cache
 from typing import Any, BinaryIO
 
 import msgpack
@@ -26,6 +29,38 @@ REQUIRED_FIELDS: dict[str, type | tuple[type, ...]] = {
     "version": int,
 }
 MAX_ID_LENGTH = MAX_RECORD_ID_CHARS
+#: RFC 3339 §5.6 ``date-time``: a ``T`` (or ``t``), seconds, an optional fraction, and a ``Z`` or
+#: a numeric offset -- no date alone, no missing zone, no week dates or other ISO 8601 forms.
+_RFC3339_RE = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+@lru_cache(maxsize=4096)  # the records of a part mostly share a few timestamps
+def is_rfc3339(text: str) -> bool:
+    """True when ``text`` is an RFC 3339 ``date-time`` that names a real instant (MIP-1 §7.1)."""
+    if not _RFC3339_RE.fullmatch(text):
+        return False
+    date, _, rest = text.partition(text[10])
+    clock = rest[:8]
+    try:
+        datetime.fromisoformat(f"{date}T{clock}")
+        zone = rest[8:].lstrip(".0123456789")
+        if zone not in ("Z", "z"):
+            hours, minutes = int(zone[1:3]), int(zone[4:6])
+            if hours > 23 or minutes > 59:
+                return False
+    except ValueError:
+        return False
+    return True
+
+
+def _unique_pairs(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
+    """A msgpack map without a repeated key (two readers could otherwise read different text)."""
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        raise ValueError("a map repeats a key")
+    return document
 
 
 def validate_record(record: Any, index: int) -> dict[str, Any]:
@@ -49,6 +84,11 @@ def validate_record(record: Any, index: int) -> dict[str, Any]:
             problems.append("'tags' must be a list of strings")
         if record["version"] < 1:
             problems.append("'version' must be >= 1")
+        for key in ("created", "updated"):
+            if not is_rfc3339(record[key]):
+                problems.append(
+                    f"'{key}' must be an RFC 3339 date-time (e.g. 2026-01-01T00:00:00Z)"
+                )
     if problems:
         raise RecordError(f"record {index}: " + "; ".join(problems))
     return record
@@ -111,6 +151,7 @@ def iter_record_spans(
         # msgpack allocates an array's or map's declared length before reading its items.
         max_array_len=limits.max_record_items,
         max_map_len=limits.max_record_items,
+        object_pairs_hook=_unique_pairs,
         read_size=min(1 << 16, limits.max_record_bytes),
     )
     seen: set[str] = set()

@@ -293,8 +293,35 @@ def check_self_description(
         )
 
 
+def check_adapter_config(part: ParameterPart) -> None:
+    """The ``adapter_config`` keys PEFT reads without checking them itself (MIP-1 §7.3).
+
+    The manifest schema only asks for ``peft_type`` and ``r``; a ``target_modules`` of ``7``
+    would install and then fail in PEFT, so the payload check (client and registry) refuses it.
+    """
+    config = part.adapter_config
+    targets = config.get("target_modules")
+    if targets is not None and not (
+        isinstance(targets, str)
+        or (isinstance(targets, list) and all(isinstance(t, str) for t in targets))
+    ):
+        raise TensorError(
+            f"parameter part {part.name!r}: adapter_config.target_modules must be a string "
+            "or a list of strings"
+        )
+    alpha = config.get("lora_alpha")
+    if alpha is not None and (
+        not isinstance(alpha, int | float) or isinstance(alpha, bool) or not math.isfinite(alpha)
+    ):
+        raise TensorError(
+            f"parameter part {part.name!r}: adapter_config.lora_alpha must be a finite number"
+        )
+
+
 def check_parameter(header: TensorHeader, part: ParameterPart) -> None:
-    """Check a LoRA adapter's tensors: LoRA A/B pairs whose rank is the config's ``r``."""
+    """Check a LoRA adapter against its part: the config PEFT reads, then LoRA A/B pairs whose
+    rank is the config's ``r`` (MIP-1 §7.3)."""
+    check_adapter_config(part)
     rank = part.adapter_config["r"]
     lora = {name: info for name, info in header.tensors.items() if ".lora_" in name}
     if not lora:

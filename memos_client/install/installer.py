@@ -326,15 +326,8 @@ def _check_payloads(cube: VerifiedCube, root: Path, cache: Cache) -> None:
         return
     import msgspec
 
-    from mip.models import (
-        ActivationPart,
-        ParameterPart,
-        PlaintextPart,
-        describe_error,
-        from_document,
-        part_model,
-    )
-    from mip.tensors import check_activation, check_parameter, read_header
+    from mip.models import describe_error, from_document, part_model
+    from mip.payloads import check_part_payload
 
     for raw in cube.manifest.get("parts", []):
         path = root / "parts" / _part_file(raw)
@@ -342,25 +335,14 @@ def _check_payloads(cube: VerifiedCube, root: Path, cache: Cache) -> None:
             # The manifest passed the schema (validate_manifest): this gives the typed part.
             part = from_document(raw, part_model(raw))
             with open(path, "rb") as stream:
-                if isinstance(part, PlaintextPart):
-                    from mip.records import iter_records  # msgpack: for plaintext parts only
-
-                    count = sum(1 for _ in iter_records(stream))
-                    if count != part.count:
-                        raise VerificationError(
-                            f"{cube.candidate}: part {part.name!r} declares {part.count} "
-                            f"records, its blob holds {count}"
-                        )
-                elif isinstance(part, ActivationPart):
-                    check_activation(read_header(stream, part.size), part)
-                elif isinstance(part, ParameterPart):
-                    check_parameter(read_header(stream, part.size), part)
+                # The one payload check of MIP-1 §7, the registry's at publish too.
+                check_part_payload(part, stream)
         except msgspec.ValidationError as exc:
             raise VerificationError(
                 f"{cube.candidate}: part {raw['name']!r}: {describe_error(exc)}"
             ) from exc
         except MIPError as exc:
-            raise VerificationError(f"{cube.candidate}: part {raw['name']!r}: {exc}") from exc
+            raise VerificationError(f"{cube.candidate}: {exc}") from exc
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.touch()
 

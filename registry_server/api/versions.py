@@ -52,6 +52,7 @@ async def publish_version(
         principal,
         json.dumps(body.envelope).encode(),
         body.public_key_pem,
+        state.store,
     )
     if result.created:
         state.metrics.publishes.inc()

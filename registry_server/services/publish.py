@@ -44,9 +44,11 @@ from registry_server.services.audit import record_event
 from registry_server.services.auth import Principal, find_namespace, require
 from registry_server.services.catalog.views import record_published_view, registered_keys
 from registry_server.services.facets import record_facets
+from registry_server.services.payload_checks import check_manifest_payloads
 from registry_server.services.publish_guards import authorize_publish, refuse_self_dependency
 from registry_server.services.resolve import rebuild_index, version_key
 from registry_server.services.search import update_search_entry
+from registry_server.services.storage import BlobStore
 from registry_server.services.transparency import log_key_registered, log_version_event
 
 #: How often a publish that lost a race is re-run before giving up.
@@ -64,14 +66,23 @@ class PublishResult:
 
 
 def publish_version(
-    engine: Engine, principal: Principal, envelope_json: bytes, public_key_pem: str | None
+    engine: Engine,
+    principal: Principal,
+    envelope_json: bytes,
+    public_key_pem: str | None,
+    store: BlobStore | None = None,
 ) -> PublishResult:
-    """Publish the version whose signed manifest ``envelope_json`` carries."""
+    """Publish the version whose signed manifest ``envelope_json`` carries.
+
+    With ``store``, every stored blob's payload is checked as a client checks it (MIP-1 §7).
+    """
     envelope = parse_envelope(envelope_json)
     # The scope is checked before the manifest is decoded: no work for a caller without it.
     authorize_publish(engine, principal, envelope.payload)
     manifest = decode_manifest(envelope.payload)
     refuse_self_dependency(manifest)
+    if store is not None:
+        check_manifest_payloads(store, manifest)
     publisher_key = PublicKey.from_pem(public_key_pem.encode()) if public_key_pem else None
     for attempt in range(MAX_ATTEMPTS):
         try:

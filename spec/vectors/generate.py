@@ -589,7 +589,7 @@ def invalid_vectors(test_key: Ed25519PrivateKey, other_key: Ed25519PrivateKey) -
         zip_bytes(
             signed_entries(manifest([plaintext_part(records, count=4)]), [records], [test_key])
         ),
-        "BundleError",
+        "RecordError",
         "part 'memories' declares 4 records, its blob holds 3",
     )
     add(

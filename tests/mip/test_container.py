@@ -89,8 +89,8 @@ def test_writer_output_reads_back(tmp_path: Path) -> None:
             "text": "t",
             "tags": [],
             "metadata": {},
-            "created": "c",
-            "updated": "u",
+            "created": "2026-01-01T00:00:00Z",
+            "updated": "2026-01-01T00:00:00Z",
             "version": 1,
         }
         for i in range(3)

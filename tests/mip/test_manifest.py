@@ -226,8 +226,18 @@ def with_part(index: int, **changes: Any) -> dict[str, Any]:
         (with_part(1, digest=DIGEST), "blob sha256:abababababababababababababababababababababababababababababababab is declared with two different sizes"),
         (with_part(2, adapter_config={"peft_type": "IA3", "r": 8}), "parts[2].adapter_config: adapter_config.peft_type must be 'LORA'"),
         (with_part(2, adapter_config={"peft_type": "LORA", "r": 0}), "parts[2].adapter_config: adapter_config.r must be a positive integer"),
+        (with_part(2, adapter_config={"peft_type": "LORA", "r": True}), "parts[2].adapter_config: adapter_config.r must be a positive integer"),
+        # Issue 15: msgspec's patterns are searched, and "$" matches before a final newline.
+        (with_part(0, name="memories\n"), "parts[0].name: Expected `str` matching regex '[A-Za-z0-9][A-Za-z0-9._-]*'"),
+        (with_part(1, token_ids_sha256="3" * 64 + "\n"), "parts[1].token_ids_sha256: Expected `str` matching regex '[0-9a-f]{64}'"),
+        (with_part(1, model=FINGERPRINT | {"tokenizer_sha256": "2" * 64 + "\n"}), "parts[1].model.tokenizer_sha256: Expected `str` matching regex '[0-9a-f]{64}'"),
+        (with_part(2, base_model=FINGERPRINT | {"config_sha256": "1" * 64 + "\n"}), "parts[2].base_model.config_sha256: Expected `str` matching regex '[0-9a-f]{64}'"),
+        # Parts that would install to one path (a.msgpack the file, a.msgpack/ the adapter).
+        (with_part(2, name="memories.msgpack"), "part names 'memories' and 'memories.msgpack' would install to the same path: names must differ after case folding and without a .msgpack, .safetensors or .bin suffix"),
+        (with_part(2, name="KV"), "part names 'kv' and 'KV' would install to the same path: names must differ after case folding and without a .msgpack, .safetensors or .bin suffix"),
+        ({k: v for k, v in document().items() if k != "parts"}, "parts: required field is missing"),
     ],
-    ids=["name-no-slash", "name-confusable", "version", "created-naive", "specifier", "dependency-name", "digest", "size", "part-name-path", "part-names-repeat", "two-sizes", "peft-type", "lora-rank"],
+    ids=["name-no-slash", "name-confusable", "version", "created-naive", "specifier", "dependency-name", "digest", "size", "part-name-path", "part-names-repeat", "two-sizes", "peft-type", "lora-rank", "lora-rank-bool", "part-name-newline", "token-ids-sha-newline", "tokenizer-sha-newline", "config-sha-newline", "installed-name-clash", "case-clash", "no-parts"],
 )  # fmt: skip
 def test_schema_violations_are_named(doc: dict[str, Any], message: str) -> None:
     with pytest.raises(ManifestError) as caught:
@@ -355,6 +365,12 @@ def test_bad_cards_are_refused_by_field(card: Any, message: str) -> None:
     with pytest.raises(ManifestError) as caught:
         decode_manifest(encode(document(card=card)))
     assert str(caught.value) == f"invalid manifest: {message}"
+
+
+@pytest.mark.parametrize("version", ["01.0", "1.00", "1.0\n", "+1.0", "1.0.0", "١.0"])
+def test_mip_version_is_major_dot_minor_without_leading_zeros(version: str) -> None:
+    with pytest.raises(ManifestError, match=r"'mip_version' must be a string like '1\.0'"):
+        decode_manifest(encode(document(mip_version=version)))
 
 
 @pytest.mark.parametrize("duplicated", [False, True], ids=["distinct", "one-repeat"])

@@ -110,8 +110,14 @@ def pack(*values: Any) -> bytes:
         (b"\x91" * 2000, "record 0: msgpack nested too deeply"),
         (b"\xdb\xff\xff\xff\xff", "record 0: truncated msgpack data"),
         (pack(record(text="x" * (9 << 20))), "record 0: larger than the 8388608-byte record limit"),
+        # Two readers could read different text from one signed blob (issue 15).
+        (b"\x87" + pack("id", "m1", "text", "a", "text", "b", "tags", [], "metadata", {}, "created", "2026-01-01T00:00:00Z", "version", 1), "record 0: malformed msgpack (a map repeats a key)"),
+        (pack(record(metadata={"a": {"k": 1}})).replace(b"\x81\xa1k\x01", b"\x82\xa1k\x01\xa1k\x02")[:-0 or None], "record 0: malformed msgpack (a map repeats a key)"),
+        (pack(record(created="yesterday")), "record 0: 'created' must be an RFC 3339 date-time (e.g. 2026-01-01T00:00:00Z)"),
+        (pack(record(updated="2026-02-30T00:00:00Z")), "record 0: 'updated' must be an RFC 3339 date-time (e.g. 2026-01-01T00:00:00Z)"),
+        (pack(record(created="2026-01-01")), "record 0: 'created' must be an RFC 3339 date-time (e.g. 2026-01-01T00:00:00Z)"),
     ],
-    ids=["not-a-map", "missing", "all-missing", "bool-version", "version-zero", "tags", "empty-id", "long-id", "metadata", "duplicate-id", "bad-byte", "truncated", "int-key", "deep", "huge-string-header", "huge-record"],
+    ids=["duplicate-key", "duplicate-nested-key", "created-not-a-time", "updated-no-such-day", "created-date-only", "not-a-map", "missing", "all-missing", "bool-version", "version-zero", "tags", "empty-id", "long-id", "metadata", "duplicate-id", "bad-byte", "truncated", "int-key", "deep", "huge-string-header", "huge-record"],
 )  # fmt: skip
 def test_rejections(data: bytes, message: str) -> None:
     # MIP-1 §7.1: "Readers MUST refuse a blob that is not a sequence of whole msgpack maps

@@ -11,7 +11,9 @@ from typing import Any
 import httpx
 
 from mip.dsse import Envelope, sign
+from mip.errors import MIPError
 from mip.keys import SigningKey
+from mip.records import encode_record, read_records
 
 
 def unique(prefix: str) -> str:
@@ -21,6 +23,31 @@ def unique(prefix: str) -> str:
 
 def blob_digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def record_blob(text: str | bytes) -> bytes:
+    """A plaintext blob of one valid record holding ``text`` (the registry checks payloads at
+    publish, as a client does: MIP-1 §7.1)."""
+    if isinstance(text, bytes):
+        text = text.hex()
+    record = {
+        "id": hashlib.sha256(text.encode()).hexdigest()[:16],
+        "text": text,
+        "tags": [],
+        "metadata": {},
+        "created": "2026-01-01T00:00:00Z",
+        "updated": "2026-01-01T00:00:00Z",
+        "version": 1,
+    }
+    return encode_record(record)
+
+
+def _record_count(data: bytes) -> int:
+    """How many records ``data`` holds (1 for bytes that are not a record stream)."""
+    try:
+        return len(read_records(data))
+    except MIPError:
+        return 1
 
 
 def manifest_bytes(
@@ -49,7 +76,7 @@ def manifest_bytes(
                 "media_type": "application/vnd.memcube.plaintext.v1+msgpack",
                 "digest": blob_digest(data),
                 "size": len(data),
-                "count": 1,
+                "count": _record_count(data),
             }
             for index, data in enumerate(blobs)
         ],

@@ -11,7 +11,14 @@ from mip.keys import SigningKey
 from registry_server.db.models import ApiToken, utcnow
 from registry_server.services.auth import hash_token
 from tests.registry.conftest import Registry
-from tests.registry.cube_helpers import error_code, manifest_bytes, publish_body, unique, upload
+from tests.registry.cube_helpers import (
+    error_code,
+    manifest_bytes,
+    publish_body,
+    record_blob,
+    unique,
+    upload,
+)
 
 
 def _update_token(registry: Registry, token: str, **values: object) -> None:
@@ -109,8 +116,8 @@ def test_audit_log_records_every_write(registry: Registry) -> None:
     namespace = unique("audit")
     key = SigningKey.generate()
     with registry.client(registry.create_token(namespace)) as client:
-        upload(client, b"audited blob")
-        payload = manifest_bytes(f"{namespace}/c", "1.0.0", [b"audited blob"])
+        upload(client, record_blob("audited blob"))
+        payload = manifest_bytes(f"{namespace}/c", "1.0.0", [record_blob("audited blob")])
         client.post("/v1/versions", json=publish_body(payload, key))
         client.post(f"/v1/cubes/{namespace}/c/versions/1.0.0/yank", json={"reason": "oops"})
         client.post(f"/v1/cubes/{namespace}/c/versions/1.0.0/unyank")

@@ -21,13 +21,20 @@ from memos_client.install.fetch import CachedRegistry
 from memos_client.registry.client import CubeAnswer, RegistryClient
 from mip.keys import SigningKey
 from tests.registry.conftest import MONOLITHIC_LIMIT, Registry, free_port
-from tests.registry.cube_helpers import blob_digest, envelope_document, manifest_bytes, unique
+from tests.registry.cube_helpers import (
+    blob_digest,
+    envelope_document,
+    manifest_bytes,
+    record_blob,
+    unique,
+)
 
 
 def test_publish_resolve_download_round_trip(registry: Registry, tmp_path: Path) -> None:
     namespace = unique("client")
     key = SigningKey.generate()
-    small, large = os.urandom(1000), os.urandom(MONOLITHIC_LIMIT * 2 + 7)
+    small = record_blob(os.urandom(500))
+    large = b"".join(record_blob(os.urandom(4096)) for _ in range(MONOLITHIC_LIMIT // 4096 + 7))
     name = f"{namespace}/round-trip"
     with RegistryClient(registry.url, registry.create_token(namespace)) as client:
         assert client.whoami().namespaces == [namespace]

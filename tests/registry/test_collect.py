@@ -26,6 +26,7 @@ from tests.registry.cube_helpers import (
     error_code,
     manifest_bytes,
     publish_body,
+    record_blob,
     unique,
     upload,
 )
@@ -95,7 +96,11 @@ def test_gc_removes_what_no_version_needs_and_keeps_the_rest(own: Registry) -> N
     namespace = unique("gc")
     token = own.create_token(namespace)
     key = SigningKey.generate()
-    kept, orphan, refused = b"published blob", b"never published", b"refused publish"
+    kept, orphan, refused = (
+        record_blob("published blob"),
+        record_blob("never published"),
+        record_blob("refused publish"),
+    )
     with own.client(token) as client:
         upload(client, kept)
         payload = manifest_bytes(f"{namespace}/c", "1.0.0", [kept])
@@ -259,7 +264,7 @@ def test_gc_racing_publishes_that_reupload_the_same_digests(own: Registry, tmp_p
         wait_until(lambda: ready.exists() or collector.poll() is not None, 60, "the collector")
         with own.client(token) as client:
             for round_number in range(40):
-                data = f"race {namespace} {round_number}".encode() * 50
+                data = record_blob(f"race {namespace} {round_number}" * 50)
                 upload(client, data)
                 if round_number < 3:
                     # Some rounds for sure: the collection takes the blob before the publish.

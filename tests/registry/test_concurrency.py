@@ -10,7 +10,7 @@ from sqlalchemy import text
 from mip.keys import SigningKey
 from mip.manifest import manifest_digest
 from tests.registry.conftest import Registry
-from tests.registry.cube_helpers import manifest_bytes, publish_body, unique, upload
+from tests.registry.cube_helpers import manifest_bytes, publish_body, record_blob, unique, upload
 
 CLIENTS = 8
 
@@ -54,7 +54,7 @@ def test_concurrent_publishes_of_one_version_yield_exactly_one(registry: Registr
     token = registry.create_token(namespace)
     key = SigningKey.generate()
     name = f"{namespace}/contested"
-    blob = b"contested blob"
+    blob = record_blob("contested blob")
     with registry.client(token) as client:
         upload(client, blob)
 

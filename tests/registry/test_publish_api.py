@@ -20,6 +20,7 @@ from tests.registry.cube_helpers import (
     error_code,
     manifest_bytes,
     publish_body,
+    record_blob,
     unique,
     upload,
 )
@@ -36,14 +37,14 @@ def _setup(registry: Registry) -> tuple[str, httpx.Client, SigningKey]:
 def test_publish_list_fetch_yank_resolve(registry: Registry) -> None:
     namespace, client, key = _setup(registry)
     name = f"{namespace}/cooking"
-    shared = b"shared notes blob"
+    shared = record_blob("shared notes blob")
     with client:
         upload(client, shared)
         bodies = {}
         for version, extra_blob, deps in (
-            ("1.0.0", b"v1", {}),
-            ("1.1.0", b"v1.1", {f"{namespace}/spices": ">=1,<2"}),
-            ("2.0.0-rc.1", b"rc", {}),
+            ("1.0.0", record_blob("v1"), {}),
+            ("1.1.0", record_blob("v1.1"), {f"{namespace}/spices": ">=1,<2"}),
+            ("2.0.0-rc.1", record_blob("rc"), {}),
         ):
             upload(client, extra_blob)
             payload = manifest_bytes(
@@ -99,7 +100,7 @@ def test_publish_list_fetch_yank_resolve(registry: Registry) -> None:
         details = client.get(f"/v1/cubes/{namespace}/cooking/versions/1.1.0").json()
         assert [part["digest"] for part in details["parts"]] == [
             blob_digest(shared),
-            blob_digest(b"v1.1"),
+            blob_digest(record_blob("v1.1")),
         ]
 
         # Yank 1.1.0: the latest falls back; ranges skip it; an exact pin still gets it.
@@ -154,7 +155,7 @@ def test_publish_list_fetch_yank_resolve(registry: Registry) -> None:
 def test_blob_missing_and_size_mismatch(registry: Registry) -> None:
     namespace, client, key = _setup(registry)
     with client:
-        present = b"present"
+        present = record_blob("present")
         upload(client, present)
         payload = manifest_bytes(
             f"{namespace}/c", "1.0.0", [present, b"never uploaded", b"nor this"]
@@ -352,12 +353,12 @@ def test_a_cube_depending_on_itself_is_refused(registry: Registry) -> None:
     namespace, client, key = _setup(registry)
     name = f"{namespace}/self_loop"
     with client:
-        upload(client, b"loop notes")
+        upload(client, record_blob("loop notes"))
         # The class, not one input: its own name under every spelling that normalizes to it.
         spellings = (name, f"{namespace}/self-loop", f"{namespace.upper()}/Self.Loop")
         for spelling in spellings:
             payload = manifest_bytes(
-                name, "1.0.0", [b"loop notes"], dependencies={spelling: "<1.0.0"}
+                name, "1.0.0", [record_blob("loop notes")], dependencies={spelling: "<1.0.0"}
             )
             response = client.post("/v1/versions", json=publish_body(payload, key))
             assert response.status_code == 400, response.text
@@ -366,7 +367,7 @@ def test_a_cube_depending_on_itself_is_refused(registry: Registry) -> None:
         # Nothing was published, and a dependency on another cube is fine.
         assert client.get(f"/v1/cubes/{name}").status_code == 404
         payload = manifest_bytes(
-            name, "1.0.0", [b"loop notes"], dependencies={f"{namespace}/other": ">=1"}
+            name, "1.0.0", [record_blob("loop notes")], dependencies={f"{namespace}/other": ">=1"}
         )
         assert client.post("/v1/versions", json=publish_body(payload, key)).status_code == 201
 

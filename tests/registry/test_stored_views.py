@@ -14,6 +14,7 @@ from tests.registry.cube_helpers import (
     envelope_document,
     manifest_bytes,
     publish_body,
+    record_blob,
     unique,
     upload,
 )
@@ -21,7 +22,10 @@ from tests.registry.cube_helpers import (
 
 def _publish(registry: Registry, namespace: str, name: str, key: SigningKey) -> None:
     with registry.client(registry.create_token(namespace)) as client:
-        for version, blob in (("1.0.0", b"first notes"), ("1.1.0", b"second notes")):
+        for version, blob in (
+            ("1.0.0", record_blob("first notes")),
+            ("1.1.0", record_blob("second notes")),
+        ):
             upload(client, blob)
             payload = manifest_bytes(
                 name, version, [blob], description="Stored view probe", keywords=["probe"]
@@ -99,8 +103,8 @@ def test_a_signer_registered_after_publish_shows_as_verified(registry: Registry)
     author, cosigner = SigningKey.generate(), SigningKey.generate()
     token = registry.create_token(namespace)
     with registry.client(token) as client:
-        upload(client, b"cosigned notes")
-        payload = manifest_bytes(name, "1.0.0", [b"cosigned notes"])
+        upload(client, record_blob("cosigned notes"))
+        payload = manifest_bytes(name, "1.0.0", [record_blob("cosigned notes")])
         body = {
             "envelope": envelope_document(payload, author, cosigner),
             "public_key_pem": author.public_key.to_pem().decode(),

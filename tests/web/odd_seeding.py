@@ -6,12 +6,18 @@ Used by ``test_odd_values.py`` (every page renders them) and the browser tests (
 from __future__ import annotations
 
 import hashlib
+import json
+import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import msgpack
+import pytest
 
 from mip import MIP_VERSION
+from registry_server.services import publish
 from tests.web.seeding import fingerprint
 
 WEIRD_TEXT = "\x00 \u202egnp.exe\u202c zero\u200bwidth Z\u0336a\u0336l\u0336g\u0336o\u0336 🧠 記憶 \x07 \u0085 \ufeff"
@@ -31,6 +37,35 @@ TARGET_MODULES: list[Any] = [
     "x" * 20_000,
     [],
 ]
+
+
+#: The odd cubes a registry now refuses at publish (MIP-1 §7 payload checks, issue #15), with the
+#: error code: their pages are still tested, on versions stored as a registry stored them before
+#: it checked payloads (:func:`stored_before_payload_checks`).
+REFUSED_AT_PUBLISH = {"odd/lora-types": "invalid_tensor", "odd/garbage": "invalid_records"}
+
+
+@contextmanager
+def stored_before_payload_checks() -> Iterator[None]:
+    """Publish as a registry did before it checked payloads, to seed versions it now refuses."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(publish, "check_manifest_payloads", lambda *args, **kwargs: None)
+        yield
+
+
+def lora_safetensors(rank: int) -> bytes:
+    """A minimal valid PEFT LoRA weights file of rank ``rank`` (one A/B pair, F32 zeros)."""
+    names = ("base_model.model.q.lora_A.weight", "base_model.model.q.lora_B.weight")
+    shapes = ([rank, 2], [2, rank])
+    header: dict[str, Any] = {}
+    offset = 0
+    for name, shape in zip(names, shapes, strict=True):
+        size = shape[0] * shape[1] * 4
+        header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + size]}
+        offset += size
+    encoded = json.dumps(header, separators=(",", ":")).encode()
+    encoded += b" " * (-len(encoded) % 8)
+    return struct.pack("<Q", len(encoded)) + encoded + bytes(offset)
 
 
 def _digest(data: bytes) -> str:
@@ -82,6 +117,7 @@ def odd_cubes() -> list[tuple[str, dict[str, Any], list[bytes]]]:
         config = {"peft_type": "LORA", "r": 2**53 if index == 0 else 4, "target_modules": modules}
         config |= {"lora_alpha": float("nan"), "extra": {"a": [None] * 50}}
         cubes.append(("odd", _manifest("odd/lora-types", f"1.0.{index}", [_lora_part(lora, config)]), [lora]))  # fmt: skip
+    valid_lora = lora_safetensors(1)
     long_name = "p" + "-x" * 63  # 128 characters, one "word"
     model = fingerprint("org/" + "m" * 496) | {"revision": "r" * 200, "architecture": "A" * 200, "dtype": "d" * 32}  # fmt: skip
     notes = _records({"id": "a" * 256, "text": LONG_WORD, "tags": ["t" * 300] * 200})
@@ -93,7 +129,7 @@ def odd_cubes() -> list[tuple[str, dict[str, Any], list[bytes]]]:
                 "1.0.0-" + "a" * 60 + "+" + "b" * 50,
                 [
                     _plaintext_part(notes, 1, long_name),
-                    _lora_part(lora, {"peft_type": "LORA", "r": 1}, "q" * 128)
+                    _lora_part(valid_lora, {"peft_type": "LORA", "r": 1}, "q" * 128)
                     | {"base_model": model},
                     {
                         "kind": "x-" + "k" * 62,
@@ -126,7 +162,7 @@ def odd_cubes() -> list[tuple[str, dict[str, Any], list[bytes]]]:
                 tags=[7, None, "x" * 1000],
                 unknown_top={"deep": [[[[]]]]},
             ),
-            [notes, lora],
+            [notes, valid_lora, lora],
         )
     )
     cubes.append(("odd", _manifest("odd/bare", "0.0.1", []), []))

@@ -9,18 +9,27 @@ page and API answer that shows such a cube must succeed.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator
 from contextlib import ExitStack
+from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 
+from mip.dsse import sign
 from mip.keys import SigningKey
 from registry_server.app import create_app
 from registry_server.settings import load_settings
 from tests.support import fresh_postgres_database
-from tests.web.odd_seeding import TARGET_MODULES, odd_cubes
+from tests.web.odd_seeding import (
+    REFUSED_AT_PUBLISH,
+    TARGET_MODULES,
+    odd_cubes,
+    stored_before_payload_checks,
+)
 from tests.web.seeding import create_token, publish_manifest
 
 HTML = {"accept": "text/html,application/xhtml+xml"}
@@ -45,8 +54,9 @@ def odd_client(
         token = create_token(settings.resolved_database_url(), "odd")
         key = SigningKey.generate()
         with TestClient(create_app(settings)) as client:
-            for _, document, blobs in odd_cubes():
-                publish_manifest(client, token, key, document, blobs)
+            with stored_before_payload_checks():
+                for _, document, blobs in odd_cubes():
+                    publish_manifest(client, token, key, document, blobs)
             answer = client.post(
                 "/v1/cubes/odd/records/versions/2.0.0/yank",
                 json={"reason": "r" * 1000},
@@ -106,3 +116,34 @@ def test_record_metadata_of_any_type_is_shown(odd_client: TestClient) -> None:
     text = " ".join(soup.get_text(" ").split())
     assert '"bin": "<2 bytes>"' in text
     assert '"<9 bytes>": 1' in text
+
+
+def test_what_no_client_can_use_is_refused_at_publish(tmp_path: Path) -> None:
+    """The registry runs the client's payload check (mip.payloads) at publish (issue #15)."""
+    settings = load_settings(data_dir=tmp_path / "data", download_flush_seconds=3600)
+    settings.data_dir.mkdir(parents=True)
+    token = create_token(settings.resolved_database_url(), "odd")
+    key = SigningKey.generate()
+    headers = {"authorization": f"Bearer {token}"}
+    refused = set()
+    with TestClient(create_app(settings)) as client:
+        for _, document, blobs in odd_cubes():
+            for data in blobs:
+                digest = "sha256:" + hashlib.sha256(data).hexdigest()
+                assert client.put(f"/v1/blobs/{digest}", content=data, headers=headers).is_success
+            payload = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+            body = {
+                "envelope": json.loads(sign(payload, [key]).to_json()),
+                "public_key_pem": key.public_key.to_pem().decode(),
+            }
+            answer = client.post("/v1/versions", json=body, headers=headers)
+            expected = REFUSED_AT_PUBLISH.get(document["name"])
+            if expected is None:
+                assert answer.status_code == 201, answer.text
+                continue
+            assert answer.status_code == 400, answer.text
+            assert answer.json()["error"]["code"] == expected
+            refused.add(document["name"])
+            version = f"/v1/cubes/{document['name']}/versions/{document['version']}"
+            assert client.get(version).status_code == 404
+    assert refused == set(REFUSED_AT_PUBLISH)
