@@ -112,11 +112,10 @@ def render(schema: dict[str, Any]) -> str:
 def main(argv: list[str]) -> int:
     """Write every schema into the directory given as the only argument."""
     import argparse
-
-    from mip.cli_args import path
+    from pathlib import Path
 
     parser = argparse.ArgumentParser(prog="python -m mip.schemas", description=main.__doc__)
-    parser.add_argument("directory", type=path, help="Where to write the *.schema.json files.")
+    parser.add_argument("directory", type=Path, help="Where to write the *.schema.json files.")
     try:
         directory = parser.parse_args(argv).directory
     except SystemExit as exc:  # --help, or a usage error (an option is not a directory)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from mip import cli_args
+from cli_support import args as cli_args
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 def _fail(message: str, exit_code: int) -> NoReturn:
-    """Write ``error: MESSAGE`` (one line, :func:`mip.cli_args.write_error`) and exit."""
+    """Write ``error: MESSAGE`` (one line, :func:`cli_support.args.write_error`) and exit."""
     cli_args.write_error(message)
     sys.exit(exit_code)
 

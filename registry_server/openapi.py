@@ -28,7 +28,7 @@ def main(argv: list[str]) -> int:
     """Write the document to the path given as the only argument."""
     import argparse
 
-    from mip.cli_args import path
+    from cli_support.args import path
 
     parser = argparse.ArgumentParser(
         prog="python -m registry_server.openapi", description=main.__doc__

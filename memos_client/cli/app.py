@@ -2,14 +2,14 @@
 
 Command modules declare each command with :func:`command` and its parameters with :func:`arg`
 (the keyword arguments of :meth:`argparse.ArgumentParser.add_argument`, with the value types of
-:mod:`mip.cli_args`, e.g. ``type=integer(1)``); the command's function is called with one keyword
+:mod:`cli_support.args`, e.g. ``type=integer(1)``); the command's function is called with one keyword
 argument per parameter. The docstring's first line is the command's summary in ``memos --help``;
 the whole docstring is its description in ``memos COMMAND --help``.
 
 Values are checked as they are parsed, so that junk never reaches a command: a parameter declared
-without a ``type`` takes text (:func:`mip.cli_args.text`: an undecodable byte is refused, since
+without a ``type`` takes text (:func:`cli_support.args.text`: an undecodable byte is refused, since
 the value goes to the database, the registry or a name check that cannot take it); ``type=Path``
-refuses an empty path and a NUL character (:func:`mip.cli_args.path`). Declare ``type=str`` for
+refuses an empty path and a NUL character (:func:`cli_support.args.path`). Declare ``type=str`` for
 a value that may be a file name in any bytes.
 
 argparse replaced Typer here because a cold command paid ~15 ms for importing Typer and Click and
@@ -23,8 +23,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from cli_support import args as cli_args
 from memos_client.errors import UsageError
-from mip import cli_args
 
 Handler = Callable[..., None]
 

@@ -40,8 +40,8 @@ def register_commands(argv: list[str]) -> None:
 
 
 def _fail(message: str, exit_code: int) -> int:
-    """Write ``error: MESSAGE`` (one line, :func:`mip.cli_args.write_error`); return the code."""
-    from mip.cli_args import write_error
+    """Write ``error: MESSAGE`` (one line, :func:`cli_support.args.write_error`); return the code."""
+    from cli_support.args import write_error
 
     write_error(message)
     return exit_code

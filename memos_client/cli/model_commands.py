@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from cli_support.args import integer
 from memos_client.cli.app import arg, command
-from mip.cli_args import integer
 
 # A source directory's name may be any bytes.
 TARGET = arg("target", type=str, help="NS/NAME of an installed cube, or a source dir.")

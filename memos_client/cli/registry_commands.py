@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cli_support.args import integer
 from memos_client.cli.app import arg, command, group
-from mip.cli_args import integer
 
 if TYPE_CHECKING:
     from memos_client.registry.client import RegistryClient

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mip import cli_args
+from cli_support import args as cli_args
 
 ROOT = Path(__file__).resolve().parents[2]
 

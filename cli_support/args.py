@@ -1,9 +1,9 @@
 """Command-line parsing both front ends share (``memos`` and ``memos-registry``).
 
 argparse value types that refuse junk as it is parsed, a fix to Python 3.11's argparse, the
-``--version`` option, and the writer of the one ``error:`` line every failure ends with. Not protocol: it lives in ``mip``
-because that is the one package the client and the registry both import (they never import each
-other).
+``--version`` option, and the writer of the one ``error:`` line every failure ends with. Not
+protocol: a leaf package of its own (it imports nothing of ours), which both CLIs may import
+although the client and the registry never import each other (ADR 0018).
 """
 
 from __future__ import annotations
