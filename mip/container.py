@@ -24,12 +24,12 @@ from mip.archive import (
     ENVELOPE_ENTRY,
     MANIFEST_ENTRY,
     Archive,
-    BundleWriter,
     Entry,
     ProgressCallback,
     RangeReader,
     read_archive,
 )
+from mip.bundle_writer import BundleWriter
 from mip.digests import CHUNK_SIZE, Digest
 from mip.dsse import Envelope, parse_envelope
 from mip.errors import BundleError, DigestMismatchError, SizeMismatchError
