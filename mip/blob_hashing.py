@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from mip.archive import BLOB_PREFIX, Entry, ProgressCallback
 from mip.digests import CHUNK_SIZE
-from mip.errors import BundleError, DigestMismatchError
+from mip.errors import BundleError, DigestMismatchError, LayoutError
 
 
 class BlobHashing:
@@ -112,7 +112,7 @@ def sha256_of_range(
     if size <= CHUNK_SIZE:  # one chunk: nothing to overlap
         data = os.pread(descriptor, size, offset)
         if len(data) != size:
-            raise BundleError(truncated)
+            raise LayoutError(truncated)
         each_chunk(memoryview(data))
         hasher.update(data)
         return hasher.hexdigest()
@@ -127,7 +127,7 @@ def sha256_of_range(
                 view = buffers[index % 2]
                 count = os.preadv(descriptor, [view[: min(CHUNK_SIZE, size - done)]], offset + done)
                 if count == 0:
-                    raise BundleError(truncated)
+                    raise LayoutError(truncated)
                 chunk = view[:count]
                 each_chunk(chunk)
                 if pending is not None:
