@@ -987,6 +987,82 @@ def small_order_vectors(test_key: Ed25519PrivateKey) -> dict[str, Any]:
     }
 
 
+# --- the model fingerprint (MIP-1 §7.2.1), computed from the spec's text ----------------------
+
+FINGERPRINT_FILES: dict[str, Any] = {
+    "config.json": {
+        "_name_or_path": "/home/someone/models/tiny",
+        "architectures": ["LlamaForCausalLM"],
+        "hidden_size": 16,
+        "initializer_range": 0.02,
+        "rms_norm_eps": 1e-05,
+        "rope_theta": 10000.0,
+        "torch_dtype": "float16",
+        "transformers_version": "4.56.1",
+        "note": "modèle ✓",
+        "vocab_size": 100,
+    },
+    "tokenizer.json": {"model": {"type": "WordLevel", "vocab": {"[UNK]": 0, "hello": 1}}},
+    "special_tokens_map.json": {"unk_token": "[UNK]"},
+    "tokenizer_config.json": {
+        "chat_template": "{% for m in messages %}{{ m['content'] }}{% endfor %}",
+        "model_max_length": 2048,
+        "name_or_path": "/home/someone/models/tiny",
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "tokenizer_file": "/home/someone/models/tiny/tokenizer.json",
+    },
+}
+FINGERPRINT_VOCAB = b"[UNK]\nhello\n"
+#: MIP-1 §7.2.1: the tokenizer files, in this order.
+TOKENIZER_FILES = (
+    "tokenizer.json", "tokenizer.model", "spiece.model", "vocab.txt", "vocab.json", "merges.txt",
+    "added_tokens.json", "special_tokens_map.json",
+)  # fmt: skip
+
+
+def canonical_json(value: Any) -> bytes:
+    """MIP-1 §7.2.1 canonical JSON."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def write_fingerprint_vectors(out: Path) -> None:
+    """A model directory and the fingerprint hashes MIP-1 §7.2.1 gives for it."""
+    model = out / "fingerprint"
+    if model.exists():
+        shutil.rmtree(model)
+    model.mkdir()
+    files = {
+        name: json.dumps(value, indent=2).encode() + b"\n"
+        for name, value in FINGERPRINT_FILES.items()
+    }
+    files["vocab.txt"] = FINGERPRINT_VOCAB
+    for name, data in files.items():
+        (model / name).write_bytes(data)
+    config = {
+        k: v
+        for k, v in FINGERPRINT_FILES["config.json"].items()
+        if k not in ("_name_or_path", "transformers_version")
+    }
+    tokenizer = hashlib.sha256()
+    for name in TOKENIZER_FILES:
+        if name in files:
+            tokenizer.update(name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
+    kept = {
+        k: v
+        for k, v in FINGERPRINT_FILES["tokenizer_config.json"].items()
+        if k not in ("chat_template", "name_or_path", "tokenizer_file")
+    }
+    tokenizer.update(b"tokenizer_config.json\0" + hashlib.sha256(canonical_json(kept)).digest())
+    template = FINGERPRINT_FILES["tokenizer_config.json"]["chat_template"]
+    expected = {
+        "canonical_config_json": canonical_json(config).decode(),
+        "config_sha256": sha256(canonical_json(config)),
+        "tokenizer_sha256": tokenizer.hexdigest(),
+        "chat_template_sha256": sha256(canonical_json(template)),
+    }
+    (out / "fingerprint.json").write_text(json.dumps(expected, indent=2, ensure_ascii=False) + "\n")
+
+
 def generate(out: Path) -> None:
     """Write every vector under ``out``."""
     test_key, other_key = private_key(TEST_KEY_SEED), private_key(OTHER_KEY_SEED)
@@ -1018,6 +1094,7 @@ def generate(out: Path) -> None:
         },
     }
     (out / "keys.json").write_text(json.dumps(keys, indent=2) + "\n")
+    write_fingerprint_vectors(out)
     (out / "small-order.json").write_text(
         json.dumps(small_order_vectors(test_key), indent=2) + "\n"
     )
