@@ -36,7 +36,7 @@ from memos_client.ingest.chunk_records import file_records  # noqa: E402
 from memos_client.ingest.tokens import embedder_tokens  # noqa: E402
 from memos_client.runtime import MemOS  # noqa: E402
 from memos_client.runtime.embedding.minilm import MiniLMEmbedder  # noqa: E402
-from memos_client.runtime.retrieval.lexical import embedding_text  # noqa: E402
+from memos_client.runtime.store.indexed_text import embedding_text  # noqa: E402
 
 SOURCES = ["spec/MIP-1.md", "spec/MIP-1-registry.md", "BENCHMARKS.md", "README.md", *sorted(str(p.relative_to(REPO)) for p in (REPO / "docs").rglob("*.md"))]  # fmt: skip
 

@@ -333,54 +333,22 @@ def main() -> None:
 
             return run
 
-        def pip_cold(project: str) -> Callable[[int], float]:
-            def run(index: int) -> float:
-                target = work / "pip-runs" / f"{project}-{index}"
-                shutil.rmtree(target, ignore_errors=True)
-                seconds = timed(
-                    [
-                        python,
-                        "-m",
-                        "pip",
-                        "install",
-                        "--no-cache-dir",
-                        "--disable-pip-version-check",
-                        "--no-compile",
-                        "--index-url",
-                        simple_url,
-                        "--target",
-                        str(target),
-                        project,
-                    ],
-                    env_for(),
-                    work,
-                )
-                shutil.rmtree(target, ignore_errors=True)
-                return seconds
+        installers = {
+            "pip": [
+                *(python, "-m", "pip", "install", "--no-cache-dir"),
+                *("--disable-pip-version-check", "--no-compile"),
+            ],
+            "uv": ["uv", "pip", "install", "--no-cache", "--python", python],
+        }
 
-            return run
+        def cold(installer: str, project: str) -> Callable[[int], float]:
+            """A cold ``pip``/``uv`` install of ``project`` into a fresh --target directory."""
 
-        def uv_cold(project: str) -> Callable[[int], float]:
             def run(index: int) -> float:
-                target = work / "uv-runs" / f"{project}-{index}"
+                target = work / f"{installer}-runs" / f"{project}-{index}"
                 shutil.rmtree(target, ignore_errors=True)
-                seconds = timed(
-                    [
-                        "uv",
-                        "pip",
-                        "install",
-                        "--no-cache",
-                        "--python",
-                        python,
-                        "--index-url",
-                        simple_url,
-                        "--target",
-                        str(target),
-                        project,
-                    ],
-                    env_for(),
-                    work,
-                )
+                command = [*installers[installer], "--index-url", simple_url]
+                seconds = timed([*command, "--target", str(target), project], env_for(), work)
                 shutil.rmtree(target, ignore_errors=True)
                 return seconds
 
@@ -395,8 +363,8 @@ def main() -> None:
                     run_alternating(
                         {
                             "memos": memos_cold("bench/big"),
-                            "uv": uv_cold("bench-big"),
-                            "pip": pip_cold("bench-big"),
+                            "uv": cold("uv", "bench-big"),
+                            "pip": cold("pip", "bench-big"),
                         },
                         args.runs,
                     ),
@@ -410,8 +378,8 @@ def main() -> None:
                     run_alternating(
                         {
                             "memos": memos_cold("bench/chain-0"),
-                            "uv": uv_cold("bench-chain-0"),
-                            "pip": pip_cold("bench-chain-0"),
+                            "uv": cold("uv", "bench-chain-0"),
+                            "pip": cold("pip", "bench-chain-0"),
                         },
                         args.runs,
                     ),

@@ -10,6 +10,8 @@ The CLI turns each into one line on stderr and an exit code (``memos_client.cli.
     │   └── ModelLoadError          exit 2   --model is not a loadable local model directory
     ├── KeyStoreError               exit 1   no signing key / unreadable key
     ├── VerificationError           exit 3   a bundle or download failed verification
+    │   └── LogVerificationError    exit 3   the transparency log check failed (``code``:
+    │                                        log_fork, log_key_changed, log_unavailable, ...)
     ├── TrustError                  exit 3   a signer is not trusted or changed
     ├── NotFoundError               exit 4   unknown cube, version, memory, principal
     │   └── RegistryNotFoundError   exit 4   the registry has no such cube, version, blob...
@@ -93,6 +95,13 @@ class VerificationError(MemosError):
 
     code = "verification_failed"
     exit_code = 3
+
+
+class LogVerificationError(VerificationError):
+    """What the registry's transparency log showed does not prove what is being installed
+    (spec/MIP-1-registry.md §12.6); ``code`` is the check's stable code (``log_fork``, ...)."""
+
+    code = "log_error"
 
 
 class TrustError(MemosError):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import httpx
 import pytest
@@ -27,6 +27,20 @@ if TYPE_CHECKING:
 
 #: The repository root (what ``python -c`` probes run in, so they import this checkout).
 REPO = Path(__file__).resolve().parents[1]
+#: A model fingerprint (MIP-1 §7.1) of a tiny Llama: 2 layers, 4 heads, 2 KV heads, head_dim 4.
+TINY_FINGERPRINT: dict[str, Any] = {
+    "model_id": "org/tiny",
+    "architecture": "LlamaForCausalLM",
+    "config_sha256": "1" * 64,
+    "tokenizer_sha256": "2" * 64,
+    "dtype": "float16",
+    "num_layers": 2,
+    "num_attention_heads": 4,
+    "num_kv_heads": 2,
+    "head_dim": 4,
+    "hidden_size": 16,
+    "vocab_size": 100,
+}
 #: The PostgreSQL the integration tests use (trust auth; `scripts/services` starts it).
 POSTGRES_ADMIN_URL = "postgresql://127.0.0.1:5432/test"
 

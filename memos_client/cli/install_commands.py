@@ -24,7 +24,17 @@ ALLOW_UNSIGNED = arg(
     action="store_true",
     help="Accept cubes whose envelope carries no signature.",
 )
+ALLOW_UNLOGGED = arg(
+    "--allow-unlogged",
+    action="store_true",
+    help="Install from a registry without a transparency log (or, offline, without stored log "
+    "proofs), with a warning.",
+)
 JSON = arg("--json", dest="json_output", action="store_true", help="Print JSON for scripts.")
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
 
 
 def _options(
@@ -33,6 +43,7 @@ def _options(
     allow_unsigned: bool = False,
     upgrade: bool = False,
     json_output: bool = False,
+    allow_unlogged: bool = False,
 ) -> Options:
     from memos_client.cli.output import progress_bar
     from memos_client.config import memos_cache_dir, memos_home
@@ -48,6 +59,8 @@ def _options(
         allow_unsigned=allow_unsigned,
         upgrade=upgrade,
         progress=None if json_output else progress_bar,
+        allow_unlogged=allow_unlogged,
+        warn=_warn,
     )
 
 
@@ -101,6 +114,7 @@ def _report(results: list[InstallResult], pins: list[NamespacePin], json_output:
 @INDEX_URL
 @OFFLINE
 @ALLOW_UNSIGNED
+@ALLOW_UNLOGGED
 @JSON
 def install(
     cubes: list[str],
@@ -109,6 +123,7 @@ def install(
     index_url: str | None,
     offline: bool,
     allow_unsigned: bool,
+    allow_unlogged: bool,
     json_output: bool,
 ) -> None:
     """Resolve, download, verify and install cubes into the local runtime."""
@@ -127,7 +142,9 @@ def install(
     requirements.extend(parse_requirement(item) for item in items if not item.endswith(".memcube"))
     if not requirements and not bundles:
         raise UsageError("nothing to install: name cubes (NAMESPACE/NAME) or pass -r memos.toml")
-    options = _options(index_url or project_index, offline, allow_unsigned, upgrade, json_output)
+    options = _options(
+        index_url or project_index, offline, allow_unsigned, upgrade, json_output, allow_unlogged
+    )
     results = []
     pins = []
     if bundles:
@@ -242,6 +259,7 @@ def show(cube: str, remote: bool, index_url: str | None, json_output: bool) -> N
 @INDEX_URL
 @OFFLINE
 @ALLOW_UNSIGNED
+@ALLOW_UNLOGGED
 def lock(
     cubes: list[str],
     requirements_file: Path,
@@ -249,6 +267,7 @@ def lock(
     index_url: str | None,
     offline: bool,
     allow_unsigned: bool,
+    allow_unlogged: bool,
 ) -> None:
     """Resolve and verify cubes, and write memos.lock (exact versions, digests, signer keys)."""
     from memos_client.install.requirements import load_project_file, parse_requirement
@@ -260,7 +279,9 @@ def lock(
     else:
         project = load_project_file(requirements_file)
         requirements, project_index = project.requirements, project.index_url
-    options = _options(index_url or project_index, offline, allow_unsigned)
+    options = _options(
+        index_url or project_index, offline, allow_unsigned, allow_unlogged=allow_unlogged
+    )
     lockfile = do_lock(requirements, options)
     lockfile.write(output)
     print(f"locked {len(lockfile.cubes)} cubes in {output}", file=sys.stderr)
@@ -277,15 +298,28 @@ def lock(
 )
 @OFFLINE
 @ALLOW_UNSIGNED
+@ALLOW_UNLOGGED
 @JSON
-def sync(lockfile_path: Path, offline: bool, allow_unsigned: bool, json_output: bool) -> None:
+def sync(
+    lockfile_path: Path,
+    offline: bool,
+    allow_unsigned: bool,
+    allow_unlogged: bool,
+    json_output: bool,
+) -> None:
     """Make the installed cubes exactly those of memos.lock (installs, replaces, removes)."""
     from memos_client.cli.output import print_json
     from memos_client.install.lockfile import read_lockfile
     from memos_client.install.workflow import sync as do_sync
 
     lockfile = read_lockfile(lockfile_path)
-    options = _options(lockfile.index_url, offline, allow_unsigned, json_output=json_output)
+    options = _options(
+        lockfile.index_url,
+        offline,
+        allow_unsigned,
+        json_output=json_output,
+        allow_unlogged=allow_unlogged,
+    )
     results, removed = do_sync(lockfile, options)
     if json_output:
         print_json(

@@ -22,10 +22,12 @@ COMMAND_MODULES = {
         ("login", "logout", "whoami", "publish", "yank", "search", "token"), "registry_commands"
     ),
     **dict.fromkeys(
-        ("add", "query", "plan", "history", "rollback", "diff", "access", "lifecycle", "principal"),
+        ("add", "query", "plan", "history", "rollback", "diff", "access", "principal"),
         "runtime_commands",
     ),
+    "lifecycle": "lifecycle_commands",
     "trust": "trust_commands",
+    "log": "log_commands",
     **dict.fromkeys(("export", "import"), "interop_commands"),
 }
 

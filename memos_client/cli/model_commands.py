@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cli_support.args import integer
 from memos_client.cli.app import arg, command
+
+if TYPE_CHECKING:
+    from memos_client.runtime.activation.local_parts import SourceDir
 
 # A source directory's name may be any bytes.
 TARGET = arg("target", type=str, help="NS/NAME of an installed cube, or a source dir.")
@@ -29,6 +32,17 @@ def _open_runtime() -> Any:
     from memos_client.runtime import MemOS
 
     return MemOS()
+
+
+def _source_dir(root: Path) -> SourceDir:
+    """A cube source directory's memories, read with authoring's source format."""
+    from datetime import UTC, datetime
+
+    from memos_client.authoring.source import iter_source_records, load_source
+    from memos_client.runtime.activation.local_parts import SourceDir, source_candidates
+
+    records = iter_source_records(load_source(root), datetime.now(UTC))
+    return SourceDir(root, source_candidates(records))
 
 
 def _cube_name(target: str) -> str:
@@ -95,7 +109,7 @@ def activate(target: str, model: Path, name: str, dtype: str, as_json: bool) -> 
     _check_part_name(name)
     if is_source_dir(target):
         loaded = load_model(model, dtype)
-        built = build(loaded, name, source_dir=Path(target))
+        built = build(loaded, name, source=_source_dir(Path(target)))
     else:
         cube = _cube_name(target)
         with _open_runtime() as memos:
@@ -117,6 +131,11 @@ def activate(target: str, model: Path, name: str, dtype: str, as_json: bool) -> 
     default=5e-3,
     help="AdamW learning rate (default: %(default)s).",
 )
+@arg(
+    "--rebuild-stale",
+    action="store_true",
+    help="Retrain every locally trained adapter of the cube whose memories changed or are gone.",
+)
 @arg("--json", dest="as_json", action="store_true", help="Print JSON.")
 def consolidate(
     target: str,
@@ -125,12 +144,15 @@ def consolidate(
     steps: int,
     rank: int,
     learning_rate: float,
+    rebuild_stale: bool,
     as_json: bool,
 ) -> None:
     """Train a LoRA adapter (parameter memory) on a cube's memories with PEFT.
 
     For a source directory the adapter is written to adapters/NAME/ (adapter_config.json +
-    adapter_model.safetensors), where `memos pack` picks it up.
+    adapter_model.safetensors), where `memos pack` picks it up. An adapter records the memories
+    (ids, versions) it was trained on; when one changes or is deleted it is stale and is not
+    applied; --rebuild-stale retrains the stale ones (by their names).
     """
     from memos_client.runtime.activation.local_parts import consolidate as train
     from memos_client.runtime.activation.local_parts import is_source_dir
@@ -139,14 +161,48 @@ def consolidate(
 
     _check_part_name(name)
     settings = TrainingSettings(rank=rank, alpha=2 * rank, steps=steps, learning_rate=learning_rate)
+    if rebuild_stale:
+        _rebuild_stale_adapters(target, model, settings, as_json)
+        return
     if is_source_dir(target):
-        built = train(load_model(model), name, settings, source_dir=Path(target))
+        built = train(load_model(model), name, settings, source=_source_dir(Path(target)))
     else:
         cube = _cube_name(target)
         with _open_runtime() as memos:
             _require_installed(memos, cube)
             built = train(load_model(model), name, settings, memos=memos, cube=cube)
     _print_built(built, as_json)
+
+
+def _rebuild_stale_adapters(target: str, model: Path, settings: Any, as_json: bool) -> None:
+    from memos_client.cli.output import print_json
+    from memos_client.runtime.activation.local_parts import consolidate as train
+    from memos_client.runtime.activation.local_parts import cube_parts
+    from memos_client.runtime.activation.model_adapter import load_model
+    from memos_client.runtime.planning import SourceFreshness
+
+    cube = _cube_name(target)
+    rebuilt: list[dict[str, Any]] = []
+    with _open_runtime() as memos:
+        _require_installed(memos, cube)
+        fresh = SourceFreshness(memos)
+        stale = [
+            (part["name"], changed)
+            for part in cube_parts(memos, cube, "parameter")
+            if part.get("origin") == "local"
+            and (changed := fresh(cube, list(part.get("sources", []))))
+        ]
+        for part_name, changed in stale:
+            # A fresh model each time: training wraps it with PEFT.
+            built = train(load_model(model), part_name, settings, memos=memos, cube=cube)
+            rebuilt.append({**built.to_json(), "stale": changed})
+    if as_json:
+        print_json({"cube": cube, "rebuilt": rebuilt})
+        return
+    if not rebuilt:
+        print(f"no stale adapter in {cube}")
+    for entry in rebuilt:
+        print(f"retrained {cube}:{entry['name']} (stale: {', '.join(entry['stale'][:3])})")
 
 
 @command()
@@ -165,7 +221,25 @@ def consolidate(
     default=1024,
     help="Plaintext memory budget (tokens) (default: %(default)s).",
 )
-@arg("--no-activation", action="store_true", help="Prefill the memory text; inject nothing.")
+@arg(
+    "--min-score",
+    type=float,
+    default=0.1,
+    help="Spend no budget on memories scored below this (0..1; default: %(default)s).",
+)
+@arg(
+    "--no-activation",
+    action="store_true",
+    help="Plaintext only: prefill the planned memory text, inject nothing, load no adapter.",
+)
+@arg("--no-adapters", action="store_true", help="Load no LoRA adapter.")
+@arg(
+    "--maintenance-budget",
+    type=integer(0),
+    default=512,
+    help="Let the lifecycle run first (its tick every 10 minutes; a stale hot snapshot rebuilt "
+    "when its prefill is at most this many tokens; 0: off; default: %(default)s).",
+)
 @arg("--rebuild-stale", action="store_true", help="Recompute stale locally built snapshots.")
 @DTYPE
 @arg(
@@ -180,7 +254,10 @@ def generate(
     cube: str | None,
     max_new_tokens: int,
     budget: int,
+    min_score: float,
     no_activation: bool,
+    no_adapters: bool,
+    maintenance_budget: int,
     rebuild_stale: bool,
     dtype: str,
     threads: int | None,
@@ -188,7 +265,9 @@ def generate(
 ) -> None:
     """Answer a question with the memory plan: retrieve, inject, activate, generate (greedy).
 
-    With --no-activation the same memory text is prefilled instead of injected: the text is the
+    The memory injected (KV snapshots) plus the memory prefilled stays within --budget tokens,
+    counted with the model's tokenizer. With --no-activation the same memory tokens are
+    prefilled instead of injected and no adapter is loaded: without adapters the text is the
     same, only the time to first token differs.
     """
     from memos_client.cli.output import print_json
@@ -212,7 +291,10 @@ def generate(
             budget=budget,
             max_new_tokens=max_new_tokens,
             use_activation=not no_activation,
+            use_adapters=not no_adapters,
             rebuild_stale=rebuild_stale,
+            min_score=min_score,
+            maintenance_tokens=maintenance_budget,
         )
     if as_json:
         print_json({"text": result.text, "ttft_ms": round(result.ttft_ms, 3), "used": result.used})
@@ -222,8 +304,11 @@ def generate(
     print(
         f"ttft {result.ttft_ms:.1f} ms; snapshots: {', '.join(used['snapshots']) or 'none'}; "
         f"adapters: {', '.join(used['adapters']) or 'none'}; "
+        f"memory tokens: {used['memory_tokens']}/{used['budget_tokens']}; "
         f"prefilled tokens: {used['prefilled_tokens']}",
         file=sys.stderr,
     )
     for reason in used["skipped"]:
         print(f"  skipped {reason}", file=sys.stderr)
+    for line in used["maintenance"]:
+        print(f"  lifecycle: {line}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""Runtime commands: add, query, plan, history, rollback, diff, lifecycle, access, principal.
+"""Runtime commands: add, query, plan, history, rollback, diff, access, principal.
 
 Only the standard library and the CLI framework are imported here; the runtime (NumPy, SQLite,
 the embedding model) is imported inside each command so ``memos --help`` stays fast.
@@ -19,14 +19,14 @@ if TYPE_CHECKING:
 
     from memos_client.runtime import MemOS
 
-LIFECYCLE = group("lifecycle", "MemLifecycle: apply policies, archive and restore memories.")
 PRINCIPAL = group("principal", "Local principals (who a command acts as, with --as).")
 
 AS = arg(
     "--as",
     dest="as_",
     metavar="PRINCIPAL",
-    help="Act as this local principal (default: $MEMOS_PRINCIPAL or 'local').",
+    help="Act as this local principal (default: $MEMOS_PRINCIPAL or 'local'); names a "
+    "principal, does not authenticate one.",
 )
 JSON = arg("--json", dest="json_output", action="store_true", help="Print JSON for scripts.")
 CUBE = arg("--cube", help="Cube name, namespace/name.")
@@ -212,6 +212,12 @@ def _add_messages(
 @CUBE
 @arg("-t", "--tag", action="append", help="Only memories with this tag.")
 @arg("--include-archived", action="store_true", help="Also search archived memories.")
+@arg(
+    "--min-score",
+    type=float,
+    default=0.0,
+    help="Only hits scored at least this (0..1; default: %(default)s).",
+)
 @AS
 @JSON
 def query_command(
@@ -220,13 +226,19 @@ def query_command(
     cube: str | None,
     tag: list[str] | None,
     include_archived: bool,
+    min_score: float,
     as_: str | None,
     json_output: bool,
 ) -> None:
     """Hybrid search (lexical + semantic + filters) over the cubes you may read."""
     with _open(as_) as mem:
         hits = mem.search(
-            text, k=k, cube=cube, filters={"tags": tag or []}, include_archived=include_archived
+            text,
+            k=k,
+            cube=cube,
+            filters={"tags": tag or []},
+            include_archived=include_archived,
+            min_score=min_score,
         )
     if json_output:
         _print_json([hit.to_json() for hit in hits])
@@ -242,9 +254,25 @@ def query_command(
 
 @command("plan")
 @arg("text", help="The query the plan is for.")
-@arg("--budget", type=int, default=1024, help="Prompt tokens for memories (default: %(default)s).")
+@arg(
+    "--budget",
+    type=int,
+    default=1024,
+    help="Memory tokens, injected plus prefilled (default: %(default)s).",
+)
 @CUBE
 @arg("--k", type=int, default=20, help="Candidates considered (default: %(default)s).")
+@arg(
+    "--min-score",
+    type=float,
+    default=0.1,
+    help="Spend no budget on memories scored below this (0..1; default: %(default)s).",
+)
+@arg(
+    "--model",
+    type=Path,
+    help="The local model the plan is for: exact token counts, only its snapshots and adapters.",
+)
 @arg("--tokenizer", type=str, help="tokenizer.json (or model dir) to count with.")
 @AS
 @JSON
@@ -253,24 +281,40 @@ def plan_command(
     budget: int,
     cube: str | None,
     k: int,
+    min_score: float,
+    model: Path | None,
     tokenizer: str | None,
     as_: str | None,
     json_output: bool,
 ) -> None:
-    """Show the memory plan for a query: memories for the prompt, KV snapshots, adapters."""
+    """Show the memory plan for a query: memories for the prompt, KV snapshots, adapters.
+
+    Without --model (or --tokenizer) token counts are estimates, and snapshots built for any
+    model are considered.
+    """
     from memos_client.runtime import MemOS
 
+    loaded = None
+    if model is not None:
+        from memos_client.runtime.activation.model_adapter import load_model
+
+        loaded = load_model(model)
     with MemOS(principal=as_, tokenizer=tokenizer) as mem:
-        plan = mem.plan(text, budget=budget, cube=cube, k=k)
+        plan = mem.plan(text, budget=budget, cube=cube, k=k, model=loaded, min_score=min_score)
     if json_output:
         _print_json(plan.to_json())
         return
-    print(f"{plan.used_tokens}/{plan.budget_tokens} tokens, {len(plan.memories)} memories")
+    print(
+        f"{plan.used_tokens}/{plan.budget_tokens} tokens ({plan.injected_tokens} injected, "
+        f"{plan.prefill_tokens} prefilled), {len(plan.memories)} memories; "
+        f"counted with {plan.counted_with}"
+    )
     for memory in plan.memories:
-        print(f"  memory {memory.item.id}: {memory.reason}")
+        cost = f"{memory.tokens} tokens" if memory.form == "prompt" else f"in {memory.snapshot}"
+        print(f"  memory {memory.item.id} ({cost}): {memory.reason}")
         print(f"    {printable(memory.item.text)}")
     for part in [*plan.activations, *plan.adapters]:
-        print(f"  {part.kind} {part.cube}:{part.name}: {part.reason}")
+        print(f"  {part.kind} {part.label}: {part.reason}")
     for reason in plan.skipped:
         print(f"  skipped {reason}")
 
@@ -337,96 +381,35 @@ def diff_command(cube: str, before: str, after: str, as_: str | None, json_outpu
         print(f"{sign} {entry.item_id}: {printable(text[:100])}")
 
 
-@command("tick", group=LIFECYCLE)
-@arg("--now", help="Pretend it is this RFC 3339 time.")
-@arg(
-    "--model",
-    type=Path,
-    help="Also promote Activated memories to a KV snapshot for this local model and "
-    "drop stale or idle snapshots (docs/activation-memory.md).",
-)
-@AS
-@JSON
-def tick_command(now: str | None, model: Path | None, as_: str | None, json_output: bool) -> None:
-    """Apply lifecycle policies: expire, archive idle and promote hot memories."""
-    from memos_client.errors import UsageError
-    from memos_client.runtime.memory_types import from_rfc3339
-
-    moment = None
-    if now is not None:
-        try:
-            moment = from_rfc3339(now)
-        except ValueError as exc:
-            raise UsageError(f"--now {now!r}: {exc}") from exc
-    if model is not None:
-        from memos_client.runtime.activation.lifecycle_policy import tick_activation
-        from memos_client.runtime.activation.model_adapter import load_model
-
-        loaded = load_model(model)
-        with _open(as_) as mem:
-            activation = tick_activation(mem, loaded, now=moment)
-        if json_output:
-            _print_json(activation.to_json())
-            return
-        counts = activation.lifecycle
-        print(
-            f"{len(counts['expired'])} expired, {len(counts['archived'])} archived, "
-            f"{len(counts['activated'])} activated; snapshots: "
-            f"{len(activation.promoted)} built, {len(activation.dropped)} dropped"
-        )
-        for line in activation.promoted + activation.dropped:
-            print(f"  {line}")
-        return
-    with _open(as_) as mem:
-        report = mem.lifecycle.tick(now=moment)
-    if json_output:
-        _print_json(report.to_json())
-        return
-    print(
-        f"{len(report.expired)} expired, {len(report.archived)} archived, "
-        f"{len(report.activated)} activated"
-    )
-
-
-@command("archive", group=LIFECYCLE)
-@arg("item_id")
-@AS
-def archive_command(item_id: str, as_: str | None) -> None:
-    """Archive a memory (it leaves default retrieval)."""
-    with _open(as_) as mem:
-        version = mem.lifecycle.archive(item_id)
-    print(f"archived {item_id} (version {version})")
-
-
-@command("restore", group=LIFECYCLE)
-@arg("item_id")
-@AS
-def restore_command(item_id: str, as_: str | None) -> None:
-    """Restore an archived memory."""
-    with _open(as_) as mem:
-        version = mem.lifecycle.restore(item_id)
-    print(f"restored {item_id} (version {version})")
-
-
 @command("access")
 @arg("cube", help="The cube.")
 @arg("--read", help="Comma-separated principals who may read ('*': anyone).")
 @arg("--write", help="Comma-separated principals who may write.")
+@arg("--admin", help="Comma-separated principals who may change this policy (besides 'local').")
 @AS
-def access_command(cube: str, read: str | None, write: str | None, as_: str | None) -> None:
-    """Show or set a cube's access policy."""
+def access_command(
+    cube: str, read: str | None, write: str | None, admin: str | None, as_: str | None
+) -> None:
+    """Show or set a cube's access policy (setting it needs the admin right: write is not grant).
+
+    --as names a principal; it does not authenticate one: anyone who can open MEMOS_HOME may
+    act as any principal (the served runtime authenticates by token).
+    """
 
     def split(value: str | None) -> list[str] | None:
         return None if value is None else [n.strip() for n in value.split(",") if n.strip()]
 
     with _open(as_) as mem:
-        if read is None and write is None:
+        if read is None and write is None and admin is None:
             governance = mem.governor.governance(cube)
         else:
-            governance = mem.set_access(cube, read=split(read), write=split(write))
+            governance = mem.set_access(
+                cube, read=split(read), write=split(write), admin=split(admin)
+            )
     access = governance.get("access", {})
     print(f"read: {','.join(access.get('read', ['*']))}")
     print(f"write: {','.join(access.get('write', ['*']))}")
+    print(f"admin: {','.join(['local', *access.get('admin', [])])}")
 
 
 @command("add", group=PRINCIPAL)

@@ -16,6 +16,12 @@ TOML, written by ``memos lock`` and read by ``memos sync``::
     signers = ["3f0c..."]
     dependencies = { "bob/spices" = ">=1" }
     blobs = [{ part = "memories", digest = "sha256:...", size = 1234 }]
+
+    [log]                        # the registry's transparency log when the lock was made
+    verifier-key = "registry.example.com/v1/log+..."
+    checkpoint = "..."           # the signed checkpoint the lock was made at (multi-line)
+    [log.proofs]                 # manifest digest -> C2SP tlog-proof (spec §12.7)
+    "sha256:..." = "c2sp.org/tlog-proof@v1 ..."   (multi-line)
 """
 
 from __future__ import annotations
@@ -55,6 +61,43 @@ class LockedCube(msgspec.Struct):
         )
 
 
+class LockLog(msgspec.Struct):
+    """The ``[log]`` table: the log key, the checkpoint the lock was made at, and each locked
+    version's tlog-proof by manifest digest (an offline ``memos sync`` re-checks them)."""
+
+    verifier_key: str
+    checkpoint: str
+    proofs: dict[str, str] = msgspec.field(default_factory=dict)
+
+    def to_document(self) -> dict[str, Any]:
+        """The TOML table."""
+        return {
+            "verifier-key": self.verifier_key,
+            "checkpoint": self.checkpoint,
+            "proofs": dict(sorted(self.proofs.items())),
+        }
+
+
+def _log_table(item: Any) -> LockLog:
+    """The ``[log]`` table, checked; raises ``ValueError`` naming the problem (the proofs
+    themselves are checked by the transparency log check, with its own error codes)."""
+    if not isinstance(item, dict):
+        raise ValueError("'log' must be a table")
+    unknown = sorted(set(item) - {"verifier-key", "checkpoint", "proofs"})
+    if unknown:
+        raise ValueError(f"'log' has unknown keys {', '.join(unknown)}")
+    key, checkpoint, proofs = item.get("verifier-key"), item.get("checkpoint"), item.get("proofs")
+    if not isinstance(key, str) or not isinstance(checkpoint, str):
+        raise ValueError("'log' needs verifier-key and checkpoint strings")
+    if proofs is None:
+        proofs = {}
+    if not isinstance(proofs, dict) or not all(isinstance(v, str) for v in proofs.values()):
+        raise ValueError("'log.proofs' must be a table of manifest digest = tlog-proof")
+    for digest in proofs:
+        parse_digest(str(digest))
+    return LockLog(key, checkpoint, {str(k): v for k, v in proofs.items()})
+
+
 class Lockfile(msgspec.Struct):
     """A parsed ``memos.lock``."""
 
@@ -62,6 +105,7 @@ class Lockfile(msgspec.Struct):
     requested: list[str]
     cubes: list[LockedCube]
     trust: dict[str, list[str]] = msgspec.field(default_factory=dict)
+    log: LockLog | None = None
 
     def to_toml(self) -> str:
         """The TOML text (stable: sorted cubes, sorted keys)."""
@@ -84,8 +128,10 @@ class Lockfile(msgspec.Struct):
                 for cube in sorted(self.cubes, key=lambda c: c.name)
             ],
         }
+        if self.log is not None:
+            document["log"] = self.log.to_document()
         header = "# Written by `memos lock`; install exactly this set with `memos sync`.\n"
-        return header + tomli_w.dumps(document)
+        return header + tomli_w.dumps(document, multiline_strings=True)
 
     def write(self, path: Path) -> None:
         """Write atomically (temp file, then rename) over nothing or an older lockfile only."""
@@ -127,7 +173,7 @@ def _is_lockfile(path: Path) -> bool:
 
 
 #: The keys a lockfile and each of its cubes may have.
-_LOCK_KEYS = {"version", "index-url", "requested", "trust", "cube"}
+_LOCK_KEYS = {"version", "index-url", "requested", "trust", "cube", "log"}
 _CUBE_KEYS = {"name", "version", "manifest-digest", "signers", "dependencies", "blobs"}
 _BLOB_KEYS = {"part", "digest", "size"}
 
@@ -242,6 +288,14 @@ def read_lockfile(path: Path) -> Lockfile:
     if not isinstance(trust, dict) or not all(_strings(keys) for keys in trust.values()):
         problems.append("'trust' must be a table of namespace = [key ids]")
         trust = {}
+    log = None
+    if "log" in document:
+        try:
+            log = _log_table(document["log"])
+        except ValueError as exc:  # MIPError (a bad digest) is a ValueError
+            problems.append(str(exc))
     if problems:
         raise UsageError(f"{path}: " + "; ".join(problems) + "; re-create it with `memos lock`")
-    return Lockfile(str(index_url), list(requested), cubes, {str(k): v for k, v in trust.items()})
+    return Lockfile(
+        str(index_url), list(requested), cubes, {str(k): v for k, v in trust.items()}, log
+    )

@@ -12,6 +12,7 @@ version already installed is kept when it still satisfies every requirement (unl
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -124,13 +125,26 @@ def _allows(requirement: Requirement, candidate: Candidate) -> bool:
     return True
 
 
+class _OutOfTimeError(Exception):
+    """The resolution ran past its deadline (raised from inside resolvelib's loop)."""
+
+
 class _Provider:
     """The resolvelib provider (duck-typed: resolvelib only calls these methods)."""
 
-    def __init__(self, index: Index, preferred: Mapping[CubeName, Version]) -> None:
+    def __init__(
+        self, index: Index, preferred: Mapping[CubeName, Version], deadline: float
+    ) -> None:
         self._index = index
         self._preferred = preferred
+        self._deadline = deadline
         self._seen: dict[CubeName, Sequence[Candidate]] = {}
+
+    def _check_time(self) -> None:
+        # Rounds alone do not bound the time: one round's work grows with the versions a
+        # hostile index serves (N versions each excluding the next take O(N^2) checks per round).
+        if time.monotonic() > self._deadline:
+            raise _OutOfTimeError
 
     def all_candidates(
         self, name: CubeName, requirements: Sequence[Requirement] = ()
@@ -167,6 +181,7 @@ class _Provider:
         requirements: Mapping[CubeName, Iterator[Requirement]],
         incompatibilities: Mapping[CubeName, Iterator[Candidate]],
     ) -> list[Candidate]:
+        self._check_time()
         wanted = list(requirements[identifier])
         bad = {candidate.manifest_digest for candidate in incompatibilities[identifier]}
         matches = [
@@ -182,6 +197,7 @@ class _Provider:
         return _allows(requirement, candidate)
 
     def get_dependencies(self, candidate: Candidate) -> list[Requirement]:
+        self._check_time()
         return candidate.requirements()
 
     def narrow_requirement_selection(
@@ -200,16 +216,18 @@ def resolve(
     index: Index,
     preferred: Mapping[CubeName, Version] | None = None,
     max_rounds: int = 2000,
+    max_seconds: float = 30.0,
 ) -> dict[CubeName, Candidate]:
     """Choose one candidate per cube so every requirement and dependency holds.
 
     Raises :class:`NotFoundError` for an unknown cube and :class:`ResolutionError` with one
-    readable sentence when the set cannot be satisfied.
+    readable sentence when the set cannot be satisfied, or when it is not found within
+    ``max_rounds`` rounds or ``max_seconds`` seconds (the time spent asking the index counts).
     """
     from resolvelib import BaseReporter, Resolver
     from resolvelib.resolvers import ResolutionImpossible, ResolutionTooDeep
 
-    provider = _Provider(index, preferred or {})
+    provider = _Provider(index, preferred or {}, time.monotonic() + max_seconds)
     resolver: Any = Resolver(provider, BaseReporter())  # type: ignore[arg-type]
     try:
         result = resolver.resolve(list(requirements), max_rounds=max_rounds)
@@ -218,6 +236,11 @@ def resolve(
     except ResolutionTooDeep:
         raise ResolutionError(
             f"gave up resolving after {max_rounds} rounds: the constraints conflict in too many "
+            "ways; pin some cubes exactly (==VERSION)"
+        ) from None
+    except _OutOfTimeError:
+        raise ResolutionError(
+            f"gave up resolving after {max_seconds:g} s: the constraints conflict in too many "
             "ways; pin some cubes exactly (==VERSION)"
         ) from None
     return dict(result.mapping)

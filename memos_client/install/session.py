@@ -7,7 +7,7 @@ pins, and remember first-use pins the same way.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,8 +21,13 @@ from memos_client.install.resolver import Candidate
 from memos_client.trust.store import NamespacePin, load_pins, save_pins, trusted_keys
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    from memos_client.install.lockfile import LockLog
     from memos_client.runtime import MemOS
+    from memos_client.trust.log_check import LogCheck
     from mip.keys import PublicKey
+    from mip.registry_api import LogInfo
 
 #: ``progress(total_bytes, description)``: a context giving an ``advance(count)`` callback, or
 #: ``None`` when nothing is drawn (the CLI passes its progress bar; the library draws nothing).
@@ -40,6 +45,13 @@ class Options(msgspec.Struct):
     upgrade: bool = False
     progress: ProgressFactory | None = None
     lock_pins: dict[str, tuple[str, ...]] | None = None
+    #: Install from a registry that has no transparency log (or, offline, without stored
+    #: proofs), with a warning (spec/MIP-1-registry.md §12.6).
+    allow_unlogged: bool = False
+    #: Check the transparency log at all (off only for benchmarks' side-by-side runs).
+    verify_log: bool = True
+    #: Where warnings go (the CLI prints them to stderr); ``None``: dropped.
+    warn: Callable[[str], None] | None = None
 
 
 class Session(msgspec.Struct):
@@ -51,6 +63,10 @@ class Session(msgspec.Struct):
     pins: dict[str, NamespacePin]
     new_pins: dict[str, NamespacePin] = msgspec.field(default_factory=dict)
     _registry_keys: dict[str, Mapping[str, PublicKey]] = msgspec.field(default_factory=dict)
+    log: LogCheck | None = None
+    _log_pool: ThreadPoolExecutor | None = None
+    _log_job: Future[None] | None = None
+    _log_info_job: Future[LogInfo] | None = None
 
     def registry_keys(self, namespace: str) -> Mapping[str, PublicKey]:
         """The registry's keys for a namespace (fetched once per command)."""
@@ -93,8 +109,89 @@ class Session(msgspec.Struct):
             save_pins(stored, self.options.home)
         return list(self.new_pins.values())
 
+    def check_log(
+        self,
+        candidates: Sequence[Candidate],
+        exact: Collection[str] = (),
+        lock: LockLog | None = None,
+    ) -> None:
+        """Check that every candidate's version is in the registry's transparency log (online:
+        a fresh inclusion proof in a checkpoint that extends what this home saw; offline: its
+        stored proof, or the lockfile's). Nothing is stored until :meth:`save_log`."""
+        if not self.options.verify_log or not candidates:
+            return
+        from memos_client.trust.log_check import CubeRef, LogCheck
+
+        refs = [
+            CubeRef(
+                str(candidate.name),
+                candidate.version_text,
+                str(candidate.manifest_digest),
+                candidate.yanked,
+                str(candidate.name) in exact,
+            )
+            for candidate in candidates
+        ]
+        info = self._log_info_job
+        log = LogCheck(
+            self.options.home,
+            self.registry.url,
+            allow_unlogged=self.options.allow_unlogged,
+            log_info=info.result if info is not None else None,
+        )
+        if self.options.offline:
+            log.verify_offline(
+                refs,
+                lock.proofs if lock is not None else None,
+                lock.verifier_key if lock is not None else None,
+            )
+        else:
+            checkpoints = [lock.checkpoint] if lock is not None and lock.checkpoint else []
+            log.verify_online(self.registry.client, refs, checkpoints)
+        self.log = log
+        if self.options.warn is not None:
+            for warning in log.warnings:
+                self.options.warn(warning)
+
+    def start_log_check(
+        self,
+        candidates: Sequence[Candidate],
+        exact: Collection[str] = (),
+        lock: LockLog | None = None,
+    ) -> None:
+        """:meth:`check_log` on a worker thread, while envelopes and blobs download (it needs
+        only what the resolver chose); :meth:`finish_log_check` waits for it."""
+        self._log_job = self._log_workers().submit(self.check_log, candidates, exact, lock)
+
+    def prefetch_log_info(self) -> None:
+        """Ask for ``GET /v1/log`` now, on a worker thread (an online install calls this before
+        it resolves: the answer does not depend on what is installed)."""
+        if self.options.verify_log and not self.options.offline:
+            self._log_info_job = self._log_workers().submit(lambda: self.registry.client.log_info())
+
+    def _log_workers(self) -> ThreadPoolExecutor:
+        if self._log_pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._log_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="memos-log")
+        return self._log_pool
+
+    def finish_log_check(self) -> None:
+        """Wait for :meth:`start_log_check`'s check; raise its error."""
+        if self._log_job is not None:
+            job, self._log_job = self._log_job, None
+            job.result()
+
+    def save_log(self) -> None:
+        """Store the accepted checkpoint and proofs (after the command succeeded)."""
+        if self.log is not None:
+            self.log.save()
+
     def close(self) -> None:
-        """Close network connections."""
+        """Close network connections (a log check still running is abandoned: its outcome no
+        longer matters)."""
+        if self._log_pool is not None:
+            self._log_pool.shutdown(wait=False, cancel_futures=True)
         self.registry.close()
 
 

@@ -125,6 +125,7 @@ def install_requirements(
     every check passed (docs/install.md, "Install: atomic").
     """
     session = open_session(options)
+    session.prefetch_log_info()
     runtime: MemOS | None = None
     try:
         preferred: dict[CubeName, Version] = {}
@@ -133,13 +134,17 @@ def install_requirements(
             runtime = open_runtime(options.home)
             preferred = _preferred(runtime, options.upgrade)
         resolved = resolve(requirements, session.registry, preferred)
+        exact = {str(r.name) for r in requirements if r.exact_pin}
+        session.start_log_check(list(resolved.values()), exact)
         cubes = authenticate_resolved(session, resolved)
         with _downloading(session, cubes):
             for cube in cubes:
                 session.validate(cube)
             if runtime is None:
                 runtime = open_runtime(options.home)
+            session.finish_log_check()
         results = install_verified(cubes, options.cache, runtime, options.home)
+        session.save_log()
         return results, session.save_pins()
     finally:
         session.close()
@@ -175,7 +180,9 @@ def install_bundle_files(
             with _downloading(session, dependencies):
                 for cube in dependencies:
                     session.validate(cube)
+                session.check_log([cube.candidate for cube in dependencies])
         results = install_verified([*dependencies, *local], options.cache, runtime, options.home)
+        session.save_log()
         return results, session.save_pins()
     finally:
         session.close()
@@ -205,7 +212,7 @@ def uninstall(names: Sequence[CubeName], options: Options) -> list[tuple[str, st
 
 def lock(requirements: Sequence[Requirement], options: Options) -> Lockfile:
     """``memos lock``: resolve and verify (nothing installed) and describe the result."""
-    from memos_client.install.lockfile import LockedCube, Lockfile
+    from memos_client.install.lockfile import LockedCube, Lockfile, LockLog
 
     if not requirements:
         raise UsageError("nothing to lock: list cubes in memos.toml or on the command line")
@@ -213,9 +220,14 @@ def lock(requirements: Sequence[Requirement], options: Options) -> Lockfile:
     try:
         resolved = resolve(requirements, session.registry)
         cubes = verify_resolved(session, resolved)
+        exact = {str(r.name) for r in requirements if r.exact_pin}
+        session.check_log([cube.candidate for cube in cubes], exact)
         session.save_pins()
+        session.save_log()
     finally:
         session.close()
+    record = session.log.lock_record() if session.log is not None else None
+    lock_log = LockLog(*record) if record is not None else None
     trust: dict[str, set[str]] = {}
     locked = []
     for cube in cubes:
@@ -239,6 +251,7 @@ def lock(requirements: Sequence[Requirement], options: Options) -> Lockfile:
         [r.text for r in requirements],
         locked,
         {ns: sorted(keys) for ns, keys in trust.items() if keys},
+        lock_log,
     )
 
 
@@ -248,9 +261,13 @@ def sync(
     """``memos sync``: make the installed set exactly the lockfile's (install, replace, remove)."""
     options.lock_pins = {ns: tuple(keys) for ns, keys in lockfile.trust.items()}
     session = open_session(options)
+    session.prefetch_log_info()
     runtime = open_runtime(options.home)
     try:
         candidates = {c.candidate().name: c.candidate() for c in lockfile.cubes}
+        # A lockfile pins every version exactly: a yanked one is still installed (PEP 592).
+        exact = {str(name) for name in candidates}
+        session.start_log_check(list(candidates.values()), exact, lockfile.log)
         cubes = authenticate_resolved(session, candidates)
         for cube, entry in zip(cubes, dependency_order(candidates), strict=True):
             locked = next(c for c in lockfile.cubes if c.manifest_digest == entry.manifest_digest)
@@ -262,7 +279,9 @@ def sync(
         with _downloading(session, cubes):
             for cube in cubes:
                 session.validate(cube)
+            session.finish_log_check()
         results = install_verified(cubes, options.cache, runtime, options.home)
+        session.save_log()
         extra = [c.name for c in runtime.installed_cubes() if c.name not in candidates]
     finally:
         session.close()

@@ -1,7 +1,8 @@
 """``memos import PATH``: recognise the format, read it, write it in one transaction, report.
 
 Formats, recognised from the path and its content: a MemOS cube directory (or its textual memory
-JSON file), a Letta agent file (``.af``), a mem0 OpenMemory export zip, JSON Lines or CSV. The
+JSON file), a Letta agent file (``.af``), a mem0 OpenMemory export zip or mem0's memory list
+(``get_all``) as JSON, JSON Lines or CSV. The
 records are written with :meth:`MemOS.upsert` -- one transaction, so a failed import leaves the
 store as it was; the principal must be allowed to write the cube; importing the same file again
 updates rather than duplicates. A memory too long for the embedder is cut into chunks like a
@@ -23,7 +24,8 @@ if TYPE_CHECKING:
 
 
 def detect_format(path: Path) -> str:
-    """``memos``, ``letta``, ``mem0``, ``jsonl`` or ``csv`` for ``path``."""
+    """``memos``, ``letta``, ``mem0`` (an OpenMemory export), ``mem0-memories`` (mem0's
+    ``get_all`` result as JSON), ``jsonl`` or ``csv`` for ``path``."""
     if not path.exists():
         raise UsageError(f"{path}: no such file or directory: check the path")
     if path.is_dir():
@@ -38,7 +40,11 @@ def detect_format(path: Path) -> str:
     if suffix == ".zip" or zipfile.is_zipfile(path):
         return "mem0"
     if suffix == ".json":
+        from memos_client.interop.mem0_memories import is_mem0_memories
+
         document = parse_json(read_bounded(path), str(path))
+        if is_mem0_memories(document):
+            return "mem0-memories"
         if isinstance(document, str) or (
             isinstance(document, dict) and ("agents" in document or "core_memory" in document)
         ):
@@ -72,6 +78,10 @@ def read_batch(path: Path, format: str, *, messages: bool) -> ImportBatch:
         from memos_client.interop.mem0 import read_mem0
 
         return read_mem0(path)
+    if format == "mem0-memories":
+        from memos_client.interop.mem0_memories import read_mem0_memories
+
+        return read_mem0_memories(path)
     from memos_client.interop.flat import read_csv, read_jsonl
 
     return read_csv(path) if format == "csv" else read_jsonl(path)
@@ -85,7 +95,7 @@ def split_long_records(records: list[dict[str, Any]]) -> tuple[list[dict[str, An
     from memos_client.ingest.documents import Block, Document, paragraph_spans
     from memos_client.ingest.tokens import EMBEDDER_MAX_TOKENS, embedder_tokens
     from memos_client.runtime.record_checks import MAX_TEXT_CHARS, content_id
-    from memos_client.runtime.retrieval.lexical import embedding_text
+    from memos_client.runtime.store.indexed_text import embedding_text
 
     try:
         counter = embedder_tokens()

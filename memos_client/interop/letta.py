@@ -14,23 +14,22 @@ What becomes memory: each memory block (its ``value``; tagged with its ``label``
 ``limit``, ``read_only`` as metadata), archival passages when the file carries them (``passages``
 at the top or in an agent, in Letta's ``Passage`` shape: the .af schema has none yet), the
 content of attached files (chunked as documents), and with ``--messages`` the user and assistant
-messages as conversation turns. What never does: tool source code (never run, never imported),
-environment variables and secrets, MCP server settings, skills (scripts), system prompts and model
-settings -- each reported.
+messages as conversation turns (``letta_messages``: which messages are words said). What never
+does: tool source code (never run, never imported), environment variables and secrets, MCP server
+settings, skills (scripts), system prompts and model settings. Every other field is reported too,
+kept or dropped with its reason (``letta_fields``), or named as unknown.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from memos_client.errors import ImportFormatError
-from memos_client.ingest.messages import conversation_records, rfc3339
+from memos_client.interop import letta_fields
 from memos_client.interop.files import field_error, parse_json, read_bounded
-from memos_client.interop.report import ImportBatch, Ledger, derived_cube_name
-
-_SEND_MESSAGE = "send_message"  # the tool whose argument is a Letta agent's visible reply
+from memos_client.interop.letta_messages import conversation
+from memos_client.interop.report import ImportBatch, Ledger, derived_cube_name, is_empty
 
 
 def _load(path: Path, ledger: Ledger) -> dict[str, Any]:
@@ -55,6 +54,13 @@ def _list(value: Any, where: str, field: str) -> list[Any]:
     return value
 
 
+_BLOCK_METADATA = ("description", "limit", "read_only", "template_name", "is_template")
+_BLOCK_HANDLED = {
+    "value", "label", "id", "tags", "created_at", "updated_at", "metadata",
+    "metadata_", *_BLOCK_METADATA,
+}  # fmt: skip
+
+
 def _block(
     block: Any, where: str, field: str, agents: list[str], ledger: Ledger
 ) -> dict[str, Any] | None:
@@ -65,32 +71,57 @@ def _block(
         raise field_error(where, f"{field}.value", "must be a string")
     if not isinstance(label, str) or not label.strip():
         raise field_error(where, f"{field}.label", "must be a non-empty string")
+    if block.get("is_deleted") is True:
+        ledger.drop("deleted memory blocks", "deleted in Letta")
+        return None
     if not value.strip():
         ledger.drop("empty memory blocks", "no text to remember")
         return None
+    tags = block.get("tags") or []
+    if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+        raise field_error(where, f"{field}.tags", "must be a list of strings")
     ledger.kept("block.value", "text")
     ledger.kept("block.label", "tags + metadata.label")
+    if tags:
+        ledger.kept("block.tags", "tags")
     metadata: dict[str, Any] = {"label": label, "letta": "block"}
-    for key in ("description", "limit", "read_only", "template_name", "is_template"):
+    for key in _BLOCK_METADATA:
         if block.get(key) not in (None, ""):
             metadata[key] = block[key]
             ledger.kept(f"block.{key}", f"metadata.{key}")
-    extra = block.get("metadata") or block.get("metadata_")
-    if isinstance(extra, dict) and extra:
-        metadata["block_metadata"] = extra
-        ledger.kept("block.metadata", "metadata.block_metadata")
+    for key in ("metadata", "metadata_"):
+        extra = block.get(key)
+        if isinstance(extra, dict) and extra:
+            metadata["block_metadata"] = extra
+            ledger.kept(f"block.{key}", "metadata.block_metadata")
     if agents:
         metadata["agents"] = agents
+        if block.get("id") is not None:
+            ledger.kept("block.id", "metadata.agents (the agents whose block_ids name it)")
+    elif block.get("id") is not None:
+        ledger.lost("block.id", "the block's id in the file: no agent names it")
+    updated = ledger.timestamp(block, "updated_at", "block")
+    if updated is not None:
+        metadata["updated_at"] = updated
+        ledger.kept("block.updated_at", "metadata.updated_at")
+    ledger.rest("block", block, _BLOCK_HANDLED, letta_fields.BLOCK)
     record: dict[str, Any] = {
         "id": f"block/{label}",
         "text": value.strip("\n"),
-        "tags": [label],
+        "tags": list(dict.fromkeys([label, *tags])),
         "metadata": metadata,
     }
-    created = rfc3339(block.get("created_at"))
+    created = ledger.timestamp(block, "created_at", "block")
     if created is not None:
         record["created"] = created
+        ledger.kept("block.created_at", "created")
     return record
+
+
+_PASSAGE_HANDLED = {
+    "text", "content", "id", "tags", "created_at", "archive_id", "file_name", "file_id",
+    "source_id", "metadata", "metadata_", "embedding",
+}  # fmt: skip
 
 
 def _passage(passage: Any, where: str, field: str, ledger: Ledger) -> dict[str, Any] | None:
@@ -115,86 +146,25 @@ def _passage(passage: Any, where: str, field: str, ledger: Ledger) -> dict[str, 
         if isinstance(passage.get(key), str):
             metadata[key] = passage[key]
             ledger.kept(f"passage.{key}", f"metadata.{key}")
-    extra = passage.get("metadata") or passage.get("metadata_")
-    if isinstance(extra, dict) and extra:
-        metadata["passage_metadata"] = extra
-        ledger.kept("passage.metadata", "metadata.passage_metadata")
+    for key in ("metadata", "metadata_"):
+        extra = passage.get(key)
+        if isinstance(extra, dict) and extra:
+            metadata["passage_metadata"] = extra
+            ledger.kept(f"passage.{key}", "metadata.passage_metadata")
     if passage.get("embedding") is not None:
         ledger.lost("passage.embedding", "a vector of Letta's embedder: embedded again here")
+    ledger.rest("passage", passage, _PASSAGE_HANDLED, letta_fields.PASSAGE)
     record: dict[str, Any] = {"text": text, "tags": list(tags), "metadata": metadata}
     if tags:
         ledger.kept("passage.tags", "tags")
     if isinstance(identifier, str) and identifier:
         record["id"] = f"passage/{identifier}"
-    created = rfc3339(passage.get("created_at"))
+        ledger.kept("passage.id", "id")
+    created = ledger.timestamp(passage, "created_at", "passage")
     if created is not None:
         record["created"] = created
         ledger.kept("passage.created_at", "created")
     return record
-
-
-def _message_text(message: dict[str, Any]) -> str:
-    """The words of a Letta message: its text parts, and an assistant's ``send_message``."""
-    content = message.get("content")
-    parts: list[str] = []
-    if isinstance(content, str):
-        parts.append(content)
-    elif isinstance(content, list):
-        parts.extend(
-            part["text"]
-            for part in content
-            if isinstance(part, dict)
-            and part.get("type") == "text"
-            and isinstance(part.get("text"), str)
-        )
-    if message.get("role") == "assistant":
-        parts = []  # an assistant's content is its inner monologue; the reply is the tool call
-        for call in message.get("tool_calls") or []:
-            function = call.get("function") if isinstance(call, dict) else None
-            if isinstance(function, dict) and function.get("name") == _SEND_MESSAGE:
-                try:
-                    arguments = json.loads(function.get("arguments") or "{}")
-                except (json.JSONDecodeError, TypeError, RecursionError):
-                    continue
-                if isinstance(arguments, dict) and isinstance(arguments.get("message"), str):
-                    parts.append(arguments["message"])
-    return "\n".join(part for part in parts if part.strip())
-
-
-def _messages(
-    agent: dict[str, Any], name: str, where: str, field: str, ledger: Ledger
-) -> list[dict[str, Any]]:
-    turns = []
-    for index, message in enumerate(_list(agent.get("messages"), where, f"{field}.messages")):
-        if not isinstance(message, dict):
-            raise field_error(where, f"{field}.messages[{index}]", "must be an object")
-        role = message.get("role")
-        if role not in ("user", "assistant"):
-            ledger.drop(f"{role} messages", "system prompts and tool traffic are not conversation")
-            continue
-        text = _message_text(message)
-        if not text:
-            ledger.drop("messages without text", "nothing said")
-            continue
-        turn = {"role": role, "content": text, "timestamp": message.get("created_at")}
-        if isinstance(message.get("id"), str):
-            turn["id"] = message["id"]
-        if isinstance(message.get("name"), str):
-            turn["name"] = message["name"]
-        turns.append(turn)
-    if not turns:
-        return []
-    conversation = conversation_records(
-        [{"messages": turns, "session": name}], default_session=name, where=where
-    )
-    ledger.kept("message.content (and send_message replies)", "text")
-    ledger.kept("message.role", "metadata.role + metadata.speaker")
-    ledger.kept("message.created_at", "metadata.time + created")
-    for record in conversation.records:
-        position = record["metadata"].get("message_id") or record["metadata"]["turn"]
-        record["id"] = f"message/{name}/{position}"
-        record["metadata"]["letta"] = "message"
-    return conversation.records
 
 
 def _files(document: dict[str, Any], where: str, ledger: Ledger) -> list[dict[str, Any]]:
@@ -225,49 +195,61 @@ def _files(document: dict[str, Any], where: str, ledger: Ledger) -> list[dict[st
             record["metadata"]["letta"] = "file"
             records.append(record)
         ledger.kept("file.content", "text (chunked as a document)")
+        for key in ("file_name", "original_file_name"):
+            if isinstance(entry.get(key), str) and entry[key]:
+                ledger.kept(f"file.{key}", "the chunks' source")
+        ledger.rest(
+            "file", entry, ("content", "file_name", "original_file_name"), letta_fields.FILE
+        )
     return records
 
 
+_CODE = "code: never run, never imported"
+_CREDENTIALS = "may hold credentials: never copied"
+#: Fields of the top level and of agents that are handled whole: code, credentials, settings.
+_WHOLE = {
+    "tools": "tool definitions, not memory: their code is never run or imported",
+    "mcp_servers": "MCP server connection settings, not memory",
+    "skills": "skills (instructions and scripts): " + _CODE,
+    "tool_exec_environment_variables": _CREDENTIALS,
+    "secrets": _CREDENTIALS,
+    "system": "the system prompt: instructions to a model, not memory",
+    "llm_config": "model settings, not memory",
+    "embedding_config": "settings of Letta's embedder, not memory",
+}
+
+
 def _report_code_and_settings(
-    document: dict[str, Any], agents: list[dict[str, Any]], ledger: Ledger
+    document: dict[str, Any], agents: list[dict[str, Any]], legacy: bool, ledger: Ledger
 ) -> None:
-    for tool in document.get("tools") or []:
+    """Tools (each one with code listed), credentials and settings: reported, never copied."""
+    tools = list(document.get("tools") or [])
+    for agent in agents:
+        if agent is not document:
+            tools.extend(agent.get("tools") or [])
+    for tool in tools:
         if not isinstance(tool, dict):
             continue
-        name = tool.get("name") or tool.get("id") or "?"
         if isinstance(tool.get("source_code"), str) and tool["source_code"].strip():
             ledger.drop(
-                f"tool {name} (source code)",
-                "code: never run, never imported",
+                f"tool {tool.get('name') or tool.get('id') or '?'} (source code)",
+                _CODE,
                 advice="tools are not memory; re-create the tool in your agent framework",
             )
-        else:
-            ledger.drop("tool definitions", "a tool schema, not memory")
-    servers = document.get("mcp_servers") or []
-    if servers:
-        ledger.drop("MCP servers", "connection settings, not memory", count=len(servers))
-    skills = document.get("skills") or []
-    if skills:
-        ledger.drop(
-            "skills", "instructions and scripts: never run, never imported", count=len(skills)
-        )
-    for agent in agents:
-        variables = agent.get("tool_exec_environment_variables")
-        if variables:
-            ledger.drop("tool environment variables", "may hold credentials: never copied")
-        if agent.get("secrets"):
-            ledger.drop("agent secrets", "credentials: never copied")
-        if agent.get("system"):
-            ledger.drop("system prompts", "instructions to a model, not memory")
-        if agent.get("llm_config") or agent.get("embedding_config"):
-            ledger.drop("model settings (llm_config, embedding_config)", "settings, not memory")
-        if agent.get("tools") and agent is not document:  # the first schema: reported above
-            for tool in agent["tools"]:
-                if isinstance(tool, dict) and tool.get("source_code"):
-                    ledger.drop(
-                        f"tool {tool.get('name', '?')} (source code)",
-                        "code: never run, never imported",
-                    )
+    holders = [("agent", agent) for agent in agents]
+    if not legacy:
+        holders.append(("", document))
+    for kind, holder in holders:
+        for key, reason in _WHOLE.items():
+            if not is_empty(holder.get(key)):
+                ledger.lost(f"{kind}.{key}" if kind else key, reason)
+
+
+_AGENT_HANDLED = {
+    "name", "block_ids", "memory_blocks", "core_memory", "messages", "passages",
+    "archival_memory", *_WHOLE,
+}  # fmt: skip
+_TOP_HANDLED = {"agents", "blocks", "files", "passages", *_WHOLE}
 
 
 def read_letta(path: Path, *, messages: bool = False) -> ImportBatch:
@@ -287,6 +269,11 @@ def read_letta(path: Path, *, messages: bool = False) -> ImportBatch:
     ]
     records: list[dict[str, Any]] = []
     found: dict[str, int] = {"agents": len(agents)}
+    for agent in agents:
+        if isinstance(agent.get("name"), str) and agent["name"]:
+            ledger.kept("agent.name", "the cube's name (the first agent's) + metadata.agents")
+        if not is_empty(agent.get("block_ids")):
+            ledger.kept("agent.block_ids", "metadata.agents of the blocks it names")
     # Blocks: the file's shared list (each attached to the agents naming it) and inline ones.
     block_agents: dict[str, list[str]] = {}
     for agent, name in zip(agents, names, strict=True):
@@ -344,7 +331,7 @@ def read_letta(path: Path, *, messages: bool = False) -> ImportBatch:
         found["messages"] = message_count
         if messages:
             for a, (agent, name) in enumerate(zip(agents, names, strict=True)):
-                records.extend(_messages(agent, name, where, f"agents[{a}]", ledger))
+                records.extend(conversation(agent, name, where, f"agents[{a}]", ledger))
         else:
             ledger.drop(
                 "messages",
@@ -352,7 +339,11 @@ def read_letta(path: Path, *, messages: bool = False) -> ImportBatch:
                 count=message_count,
                 advice="add --messages to import user and assistant turns",
             )
-    _report_code_and_settings(document, agents, ledger)
+    _report_code_and_settings(document, agents, legacy, ledger)
+    for agent in agents:
+        ledger.rest("agent", agent, _AGENT_HANDLED, letta_fields.AGENT)
+    if not legacy:
+        ledger.rest("", document, _TOP_HANDLED, letta_fields.TOP)
     return ImportBatch(
         "letta",
         derived_cube_name("letta", names[0] if names else path.stem),

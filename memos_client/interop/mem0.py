@@ -37,6 +37,27 @@ from memos_client.interop.files import (
 from memos_client.interop.report import ImportBatch, Ledger, derived_cube_name
 
 _STATES = {"active": "generated", "paused": "archived", "archived": "archived"}
+#: Fields of ``memories.json`` read whole elsewhere, and those left out (and why).
+_TOP_HANDLED = ("memories", "apps", "categories", "status_history", "user", "access_controls")
+_TOP_FIELDS = {
+    "memory_categories": "the same links as each memory's category_ids: read from there",
+    "export_meta": "the export's own settings (filters, version, time)",
+}
+_USER_HANDLED = ("user_id", "name", "email")
+_USER_FIELDS = {
+    "id": "OpenMemory's internal id of the account (user.user_id is kept)",
+    "metadata": "the account's settings, not memory",
+    "created_at": "when the account was made, not a memory's time",
+    "updated_at": "when the account last changed, not a memory's time",
+}
+_MEMORY_HANDLED = (
+    "id", "content", "state", "category_ids", "app_id", "metadata", "created_at", "updated_at",
+    "archived_at", "deleted_at",
+)  # fmt: skip
+_MEMORY_FIELDS = {"user_id": "OpenMemory's internal id of the owner (user.user_id is kept)"}
+_LOGICAL_FIELDS = (
+    "id", "content", "metadata", "created_at", "updated_at", "state", "app", "categories",
+)  # fmt: skip
 
 
 def _named(rows: Any, where: str, field: str, key: str = "name") -> dict[str, str]:
@@ -74,6 +95,13 @@ def _logical(archive: zipfile.ZipFile, where: str) -> dict[str, dict[str, Any]]:
             raise field_error(at, f"line {number}", "expected an object with a string 'id'")
         rows[row["id"]] = row
     return rows
+
+
+def _account_logical(rows: dict[str, dict[str, Any]], ledger: Ledger) -> None:
+    """``memories.jsonl.gz`` repeats ``memories.json`` with names for ids: only fields it does not
+    repeat are reported (a newer OpenMemory may add some)."""
+    for row in rows.values():
+        ledger.rest("memories.jsonl.gz", row, _LOGICAL_FIELDS, {})
 
 
 def read_mem0(path: Path) -> ImportBatch:
@@ -125,6 +153,13 @@ def read_mem0(path: Path) -> ImportBatch:
     ]
     if user.get("email") or user.get("name"):
         ledger.drop("user name and e-mail", "account data, not memory")
+    if apps:
+        ledger.kept("apps", "metadata.app (the app's name)")
+    if categories:
+        ledger.kept("categories", "tags + metadata.categories (the names)")
+    ledger.rest("user", user, _USER_HANDLED, _USER_FIELDS)
+    ledger.rest("", dump, _TOP_HANDLED, _TOP_FIELDS)
+    _account_logical(logical, ledger)
     if dump.get("access_controls"):
         ledger.drop(
             "access_controls",
@@ -154,6 +189,8 @@ def _record(
     memory_id, content = row.get("id"), row.get("content")
     if not isinstance(memory_id, str) or not memory_id:
         raise field_error(at, f"{field}.id", "must be a non-empty string")
+    if content is None:
+        content = ""  # as mem0's own import reads it
     if not isinstance(content, str):
         raise field_error(at, f"{field}.content", "must be a string")
     state = row.get("state") or "active"
@@ -165,9 +202,9 @@ def _record(
     if not content.strip():
         ledger.drop("memories with empty content", "nothing to remember")
         return None
-    ledger.kept("id", "id")
-    ledger.kept("content", "text")
-    ledger.kept("state", "state (active: generated; paused, archived: archived)")
+    ledger.kept("memory.id", "id")
+    ledger.kept("memory.content", "text")
+    ledger.kept("memory.state", "state (active: generated; paused, archived: archived)")
     extra = logical.get(memory_id, {})
     metadata: dict[str, Any] = {}
     names = [categories[c] for c in row.get("category_ids") or [] if c in categories]
@@ -175,19 +212,19 @@ def _record(
         names = [c for c in extra["categories"] if isinstance(c, str)]
     if names:
         metadata["categories"] = names
-        ledger.kept("categories", "tags + metadata.categories")
+        ledger.kept("memory.category_ids", "tags + metadata.categories (their names)")
     app = apps.get(str(row.get("app_id"))) or extra.get("app")
     if isinstance(app, str):
         metadata["app"] = app
-        ledger.kept("app", "metadata.app")
+        ledger.kept("memory.app_id", "metadata.app (its name)")
     for key in ("updated_at", "archived_at", "deleted_at"):
         if row.get(key):
             metadata[key] = row[key]
-            ledger.kept(key, f"metadata.{key}")
+            ledger.kept(f"memory.{key}", f"metadata.{key}")
     mem0_metadata = row.get("metadata") or extra.get("metadata")
     if isinstance(mem0_metadata, dict) and mem0_metadata:
         metadata["mem0_metadata"] = mem0_metadata
-        ledger.kept("metadata", "metadata.mem0_metadata")
+        ledger.kept("memory.metadata", "metadata.mem0_metadata")
     if isinstance(user.get("user_id"), str):
         metadata["user_id"] = user["user_id"]
         ledger.kept("user.user_id", "metadata.user_id")
@@ -205,5 +242,8 @@ def _record(
     created = rfc3339(row.get("created_at"))
     if created is not None:
         record["created"] = created
-        ledger.kept("created_at", "created")
+        ledger.kept("memory.created_at", "created")
+    elif row.get("created_at") not in (None, ""):
+        ledger.lost("memory.created_at", "not a timestamp this importer can read")
+    ledger.rest("memory", row, _MEMORY_HANDLED, _MEMORY_FIELDS)
     return record

@@ -20,6 +20,7 @@ key found is reported as dropped).
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,18 @@ _DROPPED_FIELDS = {
     "relativity": "a search score, not content",
     "score": "a search score, not content",
 }
+#: The top level of a tree memory's graph export, besides nodes and edges.
+_GRAPH_FIELDS = {
+    "total_nodes": "a count: recomputed",
+    "total_edges": "a count: recomputed",
+}
+#: A general_text item (``VecDBItem``), besides its id and payload.
+_VECTOR_ITEM_FIELDS = {
+    "vector": "a vector of MemOS's embedder: embedded again by this runtime",
+    "score": "a search score, not content",
+}
+#: An edge of a tree memory's graph, besides source, target and type.
+_EDGE_FIELDS: dict[str, str] = {}
 _STATUS = {"activated": "generated", "resolving": "generated", "archived": "archived"}
 
 
@@ -127,11 +140,12 @@ def _backend(config: dict[str, Any], which: str) -> tuple[str, str | None]:
 def _items(document: Any, where: str, ledger: Ledger) -> tuple[list[Any], list[Any]]:
     """The memory items and graph edges of a textual memory dump, whatever its backend."""
     if isinstance(document, dict) and "nodes" in document:
-        nodes, edges = document.get("nodes"), document.get("edges", [])
+        nodes, edges = document.get("nodes"), document.get("edges") or []
         if not isinstance(nodes, list):
             raise field_error(where, "nodes", "must be a list")
         if not isinstance(edges, list):
             raise field_error(where, "edges", "must be a list")
+        ledger.rest("", document, ("nodes", "edges"), _GRAPH_FIELDS)
         return nodes, edges
     if not isinstance(document, list):
         raise ImportFormatError(
@@ -144,10 +158,7 @@ def _items(document: Any, where: str, ledger: Ledger) -> tuple[list[Any], list[A
             payload = item["payload"]
             if not isinstance(payload, dict):
                 raise field_error(where, f"[{index}].payload", "must be an object")
-            if item.get("vector") is not None:
-                ledger.lost(
-                    "vector", "a vector of MemOS's embedder: embedded again by this runtime"
-                )
+            ledger.rest("", item, ("id", "payload"), _VECTOR_ITEM_FIELDS)
             items.append({"id": item.get("id"), **payload})
         else:
             items.append(item)
@@ -159,7 +170,7 @@ def _record(item: Any, index: int, where: str, ledger: Ledger) -> dict[str, Any]
     if not isinstance(item, dict):
         raise field_error(where, at, f"expected an object, got {type(item).__name__}")
     memory_id, text, metadata = item.get("id"), item.get("memory"), item.get("metadata", {})
-    if not isinstance(memory_id, str) or not memory_id.strip():
+    if memory_id is not None and (not isinstance(memory_id, str) or not memory_id.strip()):
         raise field_error(where, f"{at}.id", "must be a non-empty string")
     if not isinstance(text, str):
         raise field_error(where, f"{at}.memory", "must be a string")
@@ -170,16 +181,21 @@ def _record(item: Any, index: int, where: str, ledger: Ledger) -> dict[str, Any]
     if not text.strip():
         ledger.drop("memories with empty text", "nothing to remember")
         return None
+    ledger.rest("", item, ("id", "memory", "metadata"), {})
     status = metadata.get("status") or "activated"
     if status == "deleted":
         ledger.drop("memories with status 'deleted'", "deleted in MemOS")
         return None
     if status not in _STATUS:
         raise field_error(where, f"{at}.metadata.status", f"unknown status {status!r}")
-    ledger.kept("id", "id")
+    if memory_id is not None:
+        ledger.kept("id", "id")
     ledger.kept("memory", "text")
     ledger.kept("metadata.status", "state")
-    record: dict[str, Any] = {"id": memory_id, "text": text, "state": _STATUS[status]}
+    # No id (MemOS makes one up when it loads such an item): the runtime names it by content.
+    record: dict[str, Any] = {"text": text, "state": _STATUS[status]}
+    if memory_id is not None:
+        record["id"] = memory_id
     out: dict[str, Any] = {}
     tags = metadata.get("tags")
     if tags is not None:
@@ -192,6 +208,8 @@ def _record(item: Any, index: int, where: str, ledger: Ledger) -> dict[str, Any]
     if created is not None:
         record["created"] = created
         ledger.kept("metadata.created_at", "created")
+    elif metadata.get("created_at") not in (None, ""):
+        ledger.lost("metadata.created_at", "not a timestamp this importer can read")
     info = metadata.get("info")
     if isinstance(info, dict) and isinstance(info.get("memstore_id"), str):
         # Written by `memos export --format memos`: `info` holds the original id and the whole
@@ -211,10 +229,37 @@ def _record(item: Any, index: int, where: str, ledger: Ledger) -> dict[str, Any]
             ledger.lost(f"metadata.{key}", _DROPPED_FIELDS[key])
             continue
         target = _FIELDS.get(key, f"metadata.{key}")
-        out.setdefault(target.removeprefix("metadata."), value)
+        if key == "sources" and isinstance(value, list):
+            value, decoded = _sources(value)
+            if decoded:
+                target += " (JSON text decoded)"
+        out.setdefault(target.split(" ")[0].removeprefix("metadata."), value)
         ledger.kept(f"metadata.{key}", target)
     record["metadata"] = out
     return record
+
+
+def _sources(sources: list[Any]) -> tuple[list[Any], bool]:
+    """A tree memory's ``sources``, each JSON text decoded to its object (graph databases store
+    them as JSON strings, at times encoded twice); whether any was. Text that is not a JSON
+    object is kept as it is, as MemOS's own ``coerce_sources`` does."""
+    out: list[Any] = []
+    decoded = False
+    for source in sources:
+        value = source
+        for _ in range(2):
+            if not isinstance(value, str):
+                break
+            try:
+                value = json.loads(value)
+            except (ValueError, RecursionError):
+                break
+        if isinstance(value, dict):
+            out.append(value)
+            decoded = decoded or value is not source
+        else:
+            out.append(source)
+    return out, decoded
 
 
 def read_memos(path: Path) -> ImportBatch:
@@ -252,6 +297,7 @@ def read_memos(path: Path) -> ImportBatch:
             isinstance(edge.get(key), str) for key in ("source", "target", "type")
         ):
             raise field_error(where, f"edges[{index}]", "needs string source, target and type")
+        ledger.rest("edges[]", edge, ("source", "target", "type"), _EDGE_FIELDS)
         source = by_id.get(edge["source"])
         if source is None:
             ledger.drop("graph edges", "their source memory was not imported")

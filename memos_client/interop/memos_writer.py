@@ -8,7 +8,8 @@ What ``GeneralMemCube.init_from_dir`` reads (MemOS ``src/memos/mem_cube/general.
   extractor LLM configured: the export names a local Ollama model (no API key) that the user
   changes to theirs; the other memories are ``uninitialized``.
 - ``textual_memory.json``: what ``NaiveTextMemory.dump`` writes, a JSON list of
-  ``TextualMemoryItem`` dumps ``{"id": UUID, "memory": text, "metadata": {...}}``. MemOS requires
+  ``TextualMemoryItem`` dumps (MemOS validates each one with pydantic when it loads, and one it
+  refuses makes it load none: a field is filled only with a value of the type MemOS wants) ``{"id": UUID, "memory": text, "metadata": {...}}``. MemOS requires
   UUID ids: each is a UUID 5 of ``<cube>#<record id>``, so exporting again gives the same ids.
   MemOS's metadata fields (type, key, confidence, source, tags, visibility, status, history,
   user and session ids, timestamps) are filled from the memory's metadata where they hold values
@@ -42,9 +43,16 @@ MEMOS_SOURCES = frozenset({"conversation", "retrieved", "web", "file", "system"}
 MEMOS_VISIBILITY = frozenset({"private", "public", "session"})
 #: Our metadata keys that become MemOS metadata fields of the same name.
 _SAME_NAME = ("user_id", "session_id", "type", "key", "memory_time", "evolve_to")
-_HISTORY_KEYS = frozenset(
-    {"version", "is_fast", "memory", "update_type", "archived_memory_id", "created_at"}
-)
+#: MemOS's ``ArchivedTextualMemory``: each field's JSON types (None: null allowed).
+_HISTORY_FIELDS: dict[str, tuple[type | None, ...]] = {
+    "version": (int,),
+    "is_fast": (bool,),
+    "memory": (str, None),
+    "update_type": (str,),
+    "archived_memory_id": (str, None),
+    "created_at": (str, None),
+}
+_UPDATE_TYPES = frozenset({"conflict", "duplicate", "extract", "unrelated", "feedback"})
 
 
 def memos_config(cube: str, user: str) -> dict[str, Any]:
@@ -73,13 +81,27 @@ def memos_config(cube: str, user: str) -> dict[str, Any]:
     }
 
 
+def _fits(value: Any, types: tuple[type | None, ...]) -> bool:
+    if value is None:
+        return None in types
+    if isinstance(value, bool):  # JSON true is not a version number
+        return bool in types
+    return any(t is not None and isinstance(value, t) for t in types)
+
+
 def _history(value: Any) -> list[dict[str, Any]] | None:
-    """``value`` if it is a list of MemOS ``ArchivedTextualMemory`` dicts."""
-    if isinstance(value, list) and all(
-        isinstance(entry, dict) and set(entry) <= _HISTORY_KEYS for entry in value
-    ):
-        return value
-    return None
+    """``value`` if MemOS reads it as a list of ``ArchivedTextualMemory``: one entry it refuses
+    would make MemOS load none of the cube's memories."""
+    if not isinstance(value, list):
+        return None
+    for entry in value:
+        if not isinstance(entry, dict) or not set(entry) <= set(_HISTORY_FIELDS):
+            return None
+        if not all(_fits(entry[key], _HISTORY_FIELDS[key]) for key in entry):
+            return None
+        if "update_type" in entry and entry["update_type"] not in _UPDATE_TYPES:
+            return None
+    return value
 
 
 def memos_item(item: MemoryItem) -> dict[str, Any]:
@@ -110,7 +132,10 @@ def memos_item(item: MemoryItem) -> dict[str, Any]:
     # so `memos import` of this directory gives back exactly what was exported.
     for key in _SAME_NAME:
         value = metadata.get(key)
-        if isinstance(value, str) or (key == "evolve_to" and isinstance(value, list)):
+        if key == "evolve_to":
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                out[key] = value
+        elif isinstance(value, str):
             out[key] = value
     if out["session_id"] is None and isinstance(metadata.get("session"), str | int):
         out["session_id"] = str(metadata["session"])

@@ -7,12 +7,22 @@ turns it into the :class:`ImportReport` that ``memos import`` prints (``--json``
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import msgspec
 
 from mip.errors import InvalidNameError
 from mip.names import normalize_cube_name
+
+#: Why a field no reader knows was left out: a newer version of the other system may have added
+#: it; the import goes on, and the report names it.
+UNKNOWN_FIELD = "a field this importer does not know: left out"
+
+
+def is_empty(value: Any) -> bool:
+    """Nothing to carry: null (a nullable field left null), an empty string, list or object."""
+    return value is None or (isinstance(value, str | list | dict) and not value)
 
 
 class FieldNote(msgspec.Struct):
@@ -43,15 +53,43 @@ class Ledger:
 
     def kept(self, field: str, target: str, count: int = 1) -> None:
         """``field`` was imported as ``target``."""
-        note = self._fields.setdefault((field, "kept"), FieldNote(field, "kept", target))
+        note = self._fields.get((field, "kept"))
+        if note is None:  # built once per field, not once per item: imports run this per field
+            note = self._fields[field, "kept"] = FieldNote(field, "kept", target)
         note.count += count
 
     def lost(self, field: str, reason: str, count: int = 1) -> None:
         """``field`` was not imported, because ``reason``."""
-        note = self._fields.setdefault(
-            (field, "dropped"), FieldNote(field, "dropped", None, reason)
-        )
+        note = self._fields.get((field, "dropped"))
+        if note is None:
+            note = self._fields[field, "dropped"] = FieldNote(field, "dropped", None, reason)
         note.count += count
+
+    def rest(
+        self,
+        kind: str,
+        item: Mapping[str, Any],
+        handled: Collection[str],
+        reasons: Mapping[str, str],
+    ) -> None:
+        """Account for the fields of ``item`` the reader did not use (those not in ``handled``):
+        each one with a value is noted as ``KIND.FIELD`` (``FIELD`` at a file's top level), dropped for the reason ``reasons``
+        gives it, or as unknown (:data:`UNKNOWN_FIELD`). Empty and null fields carry nothing."""
+        for key, value in item.items():
+            if key in handled or is_empty(value):
+                continue
+            self.lost(f"{kind}.{key}" if kind else key, reasons.get(key, UNKNOWN_FIELD))
+
+    def timestamp(self, item: Mapping[str, Any], key: str, kind: str) -> str | None:
+        """``item[key]`` as an RFC 3339 UTC timestamp; a value that is not a time this
+        importer can read is reported as ``KIND.KEY`` dropped, never guessed."""
+        from memos_client.ingest.messages import rfc3339
+
+        value = item.get(key)
+        moment = rfc3339(value)
+        if moment is None and not is_empty(value):
+            self.lost(f"{kind}.{key}", "not a timestamp this importer can read")
+        return moment
 
     def drop(self, what: str, reason: str, count: int = 1, advice: str | None = None) -> None:
         """A whole item or file was left out."""

@@ -35,6 +35,10 @@ from mip.registry_api import (
     KeyCreate,
     KeyInfo,
     KeyList,
+    LogConsistency,
+    LogEntries,
+    LogInclusion,
+    LogInfo,
     PublishRequest,
     PublishResult,
     SearchPage,
@@ -302,6 +306,48 @@ class RegistryClient:
             yield BlobStream(response, expected)
         finally:
             response.close()
+
+    # -- the transparency log (spec §12.4; anonymous reads) -------------------------------------
+
+    def log_info(self) -> LogInfo:
+        """The log's origin, verifier key and current signed head (``GET /v1/log``)."""
+        return self._document("GET", "/v1/log", LogInfo, "the transparency log's description")
+
+    def log_consistency(self, first: int, second: int) -> LogConsistency:
+        """The consistency proof from ``first`` to ``second`` entries, with ``second``'s
+        checkpoint."""
+        path = "/v1/log/consistency?" + urlencode({"first": first, "second": second})
+        return self._document("GET", path, LogConsistency, "a consistency proof")
+
+    def log_inclusion(
+        self, name: str, version: str, event: str = "publish", tree_size: int | None = None
+    ) -> LogInclusion:
+        """The inclusion proof of the latest ``event`` entry of a version in the tree of
+        ``tree_size`` entries (default: the current tree), with that tree's checkpoint."""
+        query: dict[str, str | int] = {"event": event}
+        if tree_size is not None:
+            query["tree_size"] = tree_size
+        path = (
+            f"/v1/log/cubes/{cube_path(name)}/versions/{quote(version, safe='')}/inclusion?"
+            + urlencode(query)
+        )
+        return self._document("GET", path, LogInclusion, "an inclusion proof")
+
+    def log_entries(self, start: int, limit: int) -> LogEntries:
+        """Up to ``limit`` consecutive entries from ``start`` (unauthenticated: check them
+        against tiles, :mod:`memos_client.trust.log_scan`)."""
+        path = "/v1/log/entries?" + urlencode({"start": start, "limit": limit})
+        return self._document("GET", path, LogEntries, "a page of log entries")
+
+    def log_tile(self, tile_path: str, limit: int) -> bytes:
+        """The bytes of a C2SP tile or entry bundle (``tile/...``), at most ``limit``."""
+        path = "/v1/log/" + tile_path
+        response = self._call("GET", path)
+        body = response.read(limit)
+        response.close()
+        if body is None:
+            raise invalid_response(self.url, "GET", path, f"a tile of at most {limit:,} bytes")
+        return body
 
     # -- writes (authenticated) ----------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from memos_client.errors import NotFoundError, UsageError
+from memos_client.runtime.context import cube_name
 from memos_client.runtime.lifecycle import policy_for
 from memos_client.runtime.memory_types import (
     INDEXED_STATES,
@@ -26,12 +27,12 @@ from memos_client.runtime.memory_types import (
     utc_now,
 )
 from memos_client.runtime.record_checks import content_id, validate_records
-from memos_client.runtime.retrieval.lexical import embedding_text
 from memos_client.runtime.store.database import text_digest
+from memos_client.runtime.store.indexed_text import embedding_text
 from memos_client.runtime.store.items import change_item, insert_item
 
 if TYPE_CHECKING:
-    from memos_client.runtime.memos import MemOS
+    from memos_client.runtime.context import RuntimeContext
 
 
 def _check_governance(governance: dict[str, Any] | None) -> dict[str, Any]:
@@ -41,8 +42,8 @@ def _check_governance(governance: dict[str, Any] | None) -> dict[str, Any]:
         raise UsageError("governance must be the manifest's governance object")
     value = json.loads(json.dumps(governance, default=str))
     access = value.setdefault("access", {})
-    for key in ("read", "write"):
-        names = access.setdefault(key, ["*"])
+    for key in ("read", "write", "admin"):
+        names = access.setdefault(key, ["*"]) if key != "admin" else access.get(key, [])
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise UsageError(f"governance.access.{key} must be a list of principal names")
     return value  # type: ignore[no-any-return]
@@ -63,7 +64,7 @@ def _check_parts(parts: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
 
 
 def install_cube(
-    memos: MemOS,
+    context: RuntimeContext,
     name: str,
     version: str,
     manifest_digest: str,
@@ -72,9 +73,7 @@ def install_cube(
     parts: list[dict[str, Any]] | None,
 ) -> int:
     """See :meth:`MemOS.install_cube`."""
-    from memos_client.runtime.memos import _cube_name
-
-    cube = _cube_name(name)
+    cube = cube_name(name)
     if not isinstance(version, str) or not version:
         raise UsageError("install_cube: version must be a non-empty string")
     if not isinstance(manifest_digest, str) or not manifest_digest:
@@ -88,23 +87,24 @@ def install_cube(
         if source_id in by_source:
             raise UsageError(f"install_cube: two records resolve to the id {source_id!r}")
         by_source[source_id] = record
-    existing = memos.store.query("SELECT governance FROM cubes WHERE name = ?", [cube])
+    existing = context.store.query("SELECT governance FROM cubes WHERE name = ?", [cube])
     if existing:
-        memos.governor.require(memos.principal, cube, "write", "install")
+        context.governor.require(context.principal, cube, "write", "install")
     # Embed before taking the write lock (the transaction itself is only SQL), but only texts new
     # to this cube: those it already had (a reinstall, an upgrade's unchanged records) were
     # embedded when they arrived, and the vector index embeds any it still lacks (after a change
     # of embedder) on the first search. So a reinstall, or a cube without memories, never loads
     # the embedder or NumPy.
     known = {
-        row[0] for row in memos.store.query("SELECT text_digest FROM items WHERE cube = ?", [cube])
+        row[0]
+        for row in context.store.query("SELECT text_digest FROM items WHERE cube = ?", [cube])
     }
     texts = [embedding_text(r.text, r.metadata) for r in valid]
     new_texts = [text for text in texts if text_digest(text) not in known]
     if new_texts:
-        memos.cache.vectors(new_texts)
+        context.engines.cache.vectors(new_texts)
     now = to_rfc3339(utc_now())
-    with memos.store.write() as connection:
+    with context.store.write() as connection:
         row = connection.execute(
             "SELECT lifecycle_policy FROM cubes WHERE name = ?", (cube,)
         ).fetchone()
@@ -156,7 +156,7 @@ def install_cube(
                     tags=record.tags,
                     metadata=record.metadata,
                     extra=record.extra,
-                    principal=memos.principal,
+                    principal=context.principal,
                     op="install",
                     state=State(record.state or State.GENERATED),
                     created=created,
@@ -172,7 +172,7 @@ def install_cube(
             change_item(
                 connection,
                 row,
-                principal=memos.principal,
+                principal=context.principal,
                 op="install",
                 text=record.text,
                 tags=record.tags,
@@ -200,7 +200,7 @@ def install_cube(
                 change_item(
                     connection,
                     row,
-                    principal=memos.principal,
+                    principal=context.principal,
                     op="install",
                     state=State.DELETED,
                     at=now,
@@ -219,9 +219,9 @@ def install_cube(
                 json.dumps([dict(part, cube=cube) for part in checked_parts], sort_keys=True),
             ),
         )
-        memos.store.audit(
+        context.store.audit(
             connection,
-            memos.principal,
+            context.principal,
             "install",
             cube=cube,
             detail=f"{version} {manifest_digest} ({len(by_source)} memories)",
@@ -229,47 +229,45 @@ def install_cube(
     return len(by_source)
 
 
-def uninstall_cube(memos: MemOS, name: str) -> int:
+def uninstall_cube(context: RuntimeContext, name: str) -> int:
     """See :meth:`MemOS.uninstall_cube`."""
-    from memos_client.runtime.memos import _cube_name
-
-    cube = _cube_name(name)
-    rows = memos.store.query("SELECT origin FROM cubes WHERE name = ?", [cube])
+    cube = cube_name(name)
+    rows = context.store.query("SELECT origin FROM cubes WHERE name = ?", [cube])
     if not rows or rows[0][0] != "installed":
         raise NotFoundError(
             f"cube {cube!r} is not installed; see `memos list`", code="unknown_cube"
         )
-    memos.governor.require(memos.principal, cube, "write", "uninstall")
+    context.governor.require(context.principal, cube, "write", "uninstall")
     removed = 0
-    with memos.store.write() as connection:
+    with context.store.write() as connection:
         for row in connection.execute(
             "SELECT rowid, * FROM items WHERE cube = ?", (cube,)
         ).fetchall():
             if change_item(
-                connection, row, principal=memos.principal, op="uninstall", state=State.DELETED
+                connection, row, principal=context.principal, op="uninstall", state=State.DELETED
             ):
                 removed += 1
         connection.execute("DELETE FROM cube_parts WHERE cube = ?", (cube,))
         connection.execute(
             "UPDATE cubes SET origin = 'uninstalled', installed_at = NULL WHERE name = ?", (cube,)
         )
-        memos.store.audit(
-            connection, memos.principal, "uninstall", cube=cube, detail=f"{removed} memories"
+        context.store.audit(
+            connection, context.principal, "uninstall", cube=cube, detail=f"{removed} memories"
         )
     return removed
 
 
-def installed_digests(memos: MemOS) -> dict[str, str]:
+def installed_digests(context: RuntimeContext) -> dict[str, str]:
     """See :meth:`MemOS.installed_digests`."""
-    rows = memos.store.query(
+    rows = context.store.query(
         "SELECT name, manifest_digest FROM cubes WHERE origin = 'installed' ORDER BY name"
     )
     return {row["name"]: row["manifest_digest"] for row in rows}
 
 
-def installed_cubes(memos: MemOS) -> list[InstalledCube]:
+def installed_cubes(context: RuntimeContext) -> list[InstalledCube]:
     """See :meth:`MemOS.installed_cubes`."""
-    rows = memos.store.query(
+    rows = context.store.query(
         "SELECT c.name, c.version, c.manifest_digest, c.installed_at, c.governance, "
         "(SELECT COUNT(*) FROM items AS i WHERE i.cube = c.name AND i.state IN "
         "('generated', 'activated', 'archived')) AS memory_count "
@@ -277,11 +275,11 @@ def installed_cubes(memos: MemOS) -> list[InstalledCube]:
     )
     cubes = []
     for row in rows:
-        if not memos.governor.allows(memos.principal, json.loads(row["governance"]), "read"):
+        if not context.governor.allows(context.principal, json.loads(row["governance"]), "read"):
             continue  # governance covers listing too: a cube you may not read is not shown
         parts = [
             json.loads(part[0])
-            for part in memos.store.query(
+            for part in context.store.query(
                 "SELECT info FROM cube_parts WHERE cube = ? ORDER BY name", [row["name"]]
             )
         ]

@@ -1,7 +1,10 @@
 """Governance: local principals and each cube's access policy, enforced on every call.
 
 A cube's policy is the ``access`` of its governance (MIP-1 §5.3): ``read`` and ``write`` lists
-of local principal names, ``"*"`` meaning anyone. A refused call raises
+of local principal names, ``"*"`` meaning anyone, and a local ``admin`` list: who may change the
+policy itself. Writing is not granting: a principal that may only write a cube cannot give itself
+(or anyone) read access. The owner ``local`` administers every cube; a principal that creates a
+local cube administers it. A refused call raises
 :class:`~memos_client.errors.AccessDeniedError` and leaves an ``outcome='denied'`` audit entry,
 written in its own transaction so the refusal is recorded even though the call does nothing.
 The principal ``local`` (the owner of the store) always exists and may change policies.
@@ -22,7 +25,8 @@ OWNER = "local"
 ANYONE = "*"
 _PRINCIPAL = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
-Action = Literal["read", "write"]
+Action = Literal["read", "write", "admin"]
+_VERBS = {"read": "read", "write": "write", "admin": "change the access policy of"}
 
 
 def validate_principal_name(name: str) -> str:
@@ -40,6 +44,12 @@ def access_lists(governance: dict[str, Any]) -> tuple[list[str], list[str]]:
     read = access.get("read", [ANYONE])
     write = access.get("write", [ANYONE])
     return list(read), list(write)
+
+
+def admin_list(governance: dict[str, Any]) -> list[str]:
+    """Who may change a cube's policy besides the owner (nobody by default)."""
+    access = governance.get("access") or {}
+    return list(access.get("admin", []))
 
 
 class Governor:
@@ -92,6 +102,8 @@ class Governor:
 
     def allows(self, principal: str, governance: dict[str, Any], action: Action) -> bool:
         """Whether ``governance`` lets ``principal`` do ``action``."""
+        if action == "admin":
+            return principal == OWNER or principal in admin_list(governance)
         read, write = access_lists(governance)
         allowed = read if action == "read" else write
         return ANYONE in allowed or principal in allowed
@@ -104,7 +116,7 @@ class Governor:
                 principal,
                 what,
                 cube,
-                f"principal {principal!r} may not {action} cube {cube!r}; "
+                f"principal {principal!r} may not {_VERBS[action]} cube {cube!r}; "
                 f"its owner can grant it with `memos access {cube} --{action} {principal}`",
             )
         return governance
@@ -136,23 +148,26 @@ class Governor:
         raise AccessDeniedError(message)
 
     def set_access(
-        self, principal: str, cube: str, read: list[str] | None, write: list[str] | None
+        self,
+        principal: str,
+        cube: str,
+        read: list[str] | None,
+        write: list[str] | None,
+        admin: list[str] | None = None,
     ) -> dict[str, Any]:
-        """Change who may read/write a cube (the owner, or a principal who may write it)."""
-        governance = self.governance(cube)
-        if principal != OWNER and not self.allows(principal, governance, "write"):
-            self.refuse(
-                principal, "access.set", cube, f"principal {principal!r} may not change {cube!r}"
-            )
-        for name in [*(read or []), *(write or [])]:
+        """Change who may read, write and administer a cube (the owner or one of its admins)."""
+        self.require(principal, cube, "admin", "access.set")
+        for name in [*(read or []), *(write or []), *(admin or [])]:
             if name != ANYONE:
                 validate_principal_name(name)
                 self.check_principal(name)
+        if admin is not None and ANYONE in admin:
+            raise UsageError("--admin names principals; '*' (anyone) cannot administer a cube")
+        governance = self.governance(cube)
         access = dict(governance.get("access") or {})
-        if read is not None:
-            access["read"] = read
-        if write is not None:
-            access["write"] = write
+        for key, names in (("read", read), ("write", write), ("admin", admin)):
+            if names is not None:
+                access[key] = names
         governance["access"] = access
         with self.store.write() as connection:
             connection.execute(

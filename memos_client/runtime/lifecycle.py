@@ -1,7 +1,10 @@
 """MemLifecycle: per-cube policies and the ``tick`` that moves items between states.
 
-States: Generated → Activated (used often enough) → Archived (idle too long) → Expired (past
-TTL or ``expires_at``), and Deleted tombstones. A cube's policy merges its governance (the
+States: Generated → Activated (used often enough) → back to Generated (cold: not used for
+``demote_after_idle_seconds``) or Archived (idle too long) → Expired (past TTL or
+``expires_at``), and Deleted tombstones. A use is a memory placed in a prompt (``plan``,
+``generate``) or returned to an agent (``search``, ``get``) — not every candidate a search looked
+at. A cube's policy merges its governance (the
 manifest's ``ttl_seconds``/``expires_at``) with local settings (``set_policy``); local settings
 win. Every transition is a new version (op ``lifecycle``). Archived items leave default retrieval
 and come back with :meth:`Lifecycle.restore`; expired items are never returned (search also
@@ -17,12 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from memos_client.errors import UsageError
+from memos_client.errors import NotFoundError, UsageError
 from memos_client.runtime.memory_types import State, from_rfc3339, to_rfc3339, utc_now
 from memos_client.runtime.store.items import change_item
+from memos_client.runtime.transitions import set_state
 
 if TYPE_CHECKING:
-    from memos_client.runtime.memos import MemOS
+    from memos_client.runtime.context import RuntimeContext
 
 
 class LifecyclePolicy(msgspec.Struct, frozen=True):
@@ -32,6 +36,7 @@ class LifecyclePolicy(msgspec.Struct, frozen=True):
     expires_at: str | None = None
     archive_after_idle_seconds: int | None = 90 * 24 * 3600
     promote_after_accesses: int | None = 3
+    demote_after_idle_seconds: int | None = 7 * 24 * 3600
 
     def expiry_for(self, created: str, metadata: dict[str, Any]) -> str | None:
         """When an item created at ``created`` expires: the earliest of every rule that applies.
@@ -72,6 +77,8 @@ class TickReport(msgspec.Struct):
     expired: list[str] = msgspec.field(default_factory=list)
     activated: list[str] = msgspec.field(default_factory=list)
     archived: list[str] = msgspec.field(default_factory=list)
+    demoted: list[str] = msgspec.field(default_factory=list)
+    dry_run: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict for ``--json`` output."""
@@ -79,22 +86,28 @@ class TickReport(msgspec.Struct):
 
 
 class Lifecycle:
-    """The lifecycle operations of one :class:`MemOS`."""
+    """The lifecycle operations of one runtime, as its acting principal."""
 
-    def __init__(self, memos: MemOS) -> None:
-        self._memos = memos
+    def __init__(self, context: RuntimeContext) -> None:
+        self._context = context
+
+    def _known(self, cube: str) -> None:
+        if not self._context.store.query("SELECT 1 FROM cubes WHERE name = ?", [cube]):
+            raise NotFoundError(f"no cube named {cube!r}; see `memos list`", code="unknown_cube")
 
     def policy(self, cube: str) -> LifecyclePolicy:
         """The effective policy of a cube."""
-        memos = self._memos
-        governance = memos.governor.require(memos.principal, cube, "read", "lifecycle.policy")
-        rows = memos.store.query("SELECT lifecycle_policy FROM cubes WHERE name = ?", [cube])
+        context = self._context
+        self._known(cube)
+        governance = context.governor.require(context.principal, cube, "read", "lifecycle.policy")
+        rows = context.store.query("SELECT lifecycle_policy FROM cubes WHERE name = ?", [cube])
         return policy_for(governance, json.loads(rows[0][0]))
 
     def set_policy(self, cube: str, **settings: int | str | None) -> LifecyclePolicy:
         """Set local policy values for a cube (``ttl_seconds``, ``archive_after_idle_seconds``,
-        ``promote_after_accesses``, ``expires_at``); ``None`` switches a rule off."""
-        memos = self._memos
+        ``promote_after_accesses``, ``demote_after_idle_seconds``, ``expires_at``); ``None``
+        switches a rule off."""
+        context = self._context
         known = set(LifecyclePolicy.__struct_fields__)
         unknown = sorted(set(settings) - known)
         if unknown:
@@ -105,10 +118,13 @@ class Lifecycle:
                     raise UsageError("expires_at must be an RFC 3339 string")
                 if isinstance(value, str):
                     from_rfc3339(value)
-            elif value is not None and (not isinstance(value, int) or value < 1):
+            elif value is not None and (
+                not isinstance(value, int) or isinstance(value, bool) or value < 1
+            ):
                 raise UsageError(f"{key} must be a positive integer or None")
-        memos.governor.require(memos.principal, cube, "write", "lifecycle.set_policy")
-        with memos.store.write() as connection:
+        self._known(cube)
+        context.governor.require(context.principal, cube, "write", "lifecycle.set_policy")
+        with context.store.write() as connection:
             row = connection.execute(
                 "SELECT lifecycle_policy FROM cubes WHERE name = ?", (cube,)
             ).fetchone()
@@ -117,40 +133,48 @@ class Lifecycle:
             connection.execute(
                 "UPDATE cubes SET lifecycle_policy = ? WHERE name = ?", (json.dumps(local), cube)
             )
-            memos.store.audit(
+            context.store.audit(
                 connection,
-                memos.principal,
+                context.principal,
                 "lifecycle.set_policy",
                 cube=cube,
                 detail=json.dumps(settings),
             )
         return self.policy(cube)
 
-    def tick(self, now: datetime | None = None) -> TickReport:
+    def tick(self, now: datetime | None = None, *, dry_run: bool = False) -> TickReport:
         """Apply every cube's policy at ``now`` (default: the current time) to the cubes the
-        acting principal may write; each transition is a new version."""
-        memos = self._memos
+        acting principal may write; each transition is a new version. ``dry_run`` reports the
+        transitions without making them (nothing is written)."""
+        context = self._context
         moment = now or utc_now()
         if moment.tzinfo is None:
             raise UsageError("tick(now=...) needs a timezone-aware datetime")
         stamp = to_rfc3339(moment)
-        report = TickReport(now=stamp)
-        cubes = memos.governor.writable_cubes(memos.principal)
-        with memos.store.write() as connection:
+        report = TickReport(now=stamp, dry_run=dry_run)
+        cubes = context.governor.writable_cubes(context.principal)
+        if dry_run:
+            with context.store.read() as connection:
+                for cube in sorted(cubes):
+                    self._tick_cube(connection, cube, moment, report)
+            return report
+        with context.store.write() as connection:
             for cube in sorted(cubes):
                 self._tick_cube(connection, cube, moment, report)
-            memos.store.audit(
-                connection,
-                memos.principal,
-                "lifecycle.tick",
-                detail=json.dumps({k: len(v) for k, v in report.to_json().items() if k != "now"}),
+            counts = {
+                key: len(value)
+                for key, value in report.to_json().items()
+                if isinstance(value, list)
+            }
+            context.store.audit(
+                connection, context.principal, "lifecycle.tick", detail=json.dumps(counts)
             )
         return report
 
     def _tick_cube(
         self, connection: sqlite3.Connection, cube: str, moment: datetime, report: TickReport
     ) -> None:
-        memos = self._memos
+        context = self._context
         cube_row = connection.execute(
             "SELECT governance, lifecycle_policy FROM cubes WHERE name = ?", (cube,)
         ).fetchone()
@@ -172,28 +196,42 @@ class Lifecycle:
             ) >= timedelta(seconds=policy.archive_after_idle_seconds):
                 target, bucket = State.ARCHIVED, report.archived
             elif (
+                row["state"] == State.ACTIVATED
+                and policy.demote_after_idle_seconds is not None
+                and moment - from_rfc3339(max(row["last_access"] or "", row["updated"]))
+                >= timedelta(seconds=policy.demote_after_idle_seconds)
+            ):
+                target, bucket = State.GENERATED, report.demoted
+            elif (
                 row["state"] == State.GENERATED
                 and policy.promote_after_accesses is not None
                 and row["access_count"] >= policy.promote_after_accesses
             ):
                 target, bucket = State.ACTIVATED, report.activated
-            if target is not None:
-                change_item(
-                    connection,
-                    row,
-                    principal=memos.principal,
-                    op="lifecycle",
-                    state=target,
-                    expires_at=expiry,
-                )
-                bucket.append(row["id"])
+            if target is None:
+                continue
+            bucket.append(row["id"])
+            if report.dry_run:
+                continue
+            change_item(
+                connection,
+                row,
+                principal=context.principal,
+                op="lifecycle",
+                state=target,
+                expires_at=expiry,
+            )
+            if target == State.GENERATED:
+                # The count says how often it was used since it last changed form: a demoted
+                # memory is promoted again only after as many new uses.
+                connection.execute("UPDATE items SET access_count = 0 WHERE id = ?", (row["id"],))
 
     def archive(self, item_id: str) -> int:
         """Move an item to Archived (out of default retrieval); returns its new version."""
-        return self._memos._set_state(
-            item_id, State.ARCHIVED, "archive", {State.GENERATED, State.ACTIVATED}
+        return set_state(
+            self._context, item_id, State.ARCHIVED, "archive", {State.GENERATED, State.ACTIVATED}
         )
 
     def restore(self, item_id: str) -> int:
         """Bring an archived item back to Activated; returns its new version."""
-        return self._memos._set_state(item_id, State.ACTIVATED, "restore", {State.ARCHIVED})
+        return set_state(self._context, item_id, State.ACTIVATED, "restore", {State.ARCHIVED})

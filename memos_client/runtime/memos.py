@@ -7,44 +7,29 @@ and checks the access policy of the cube it touches first; reads and writes are 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from memos_client.errors import NotFoundError, UsageError
-from memos_client.runtime import timemachine
-from memos_client.runtime.embedding.engines import Engines
+from memos_client.runtime import reads, timemachine, writes
+from memos_client.runtime.context import RuntimeContext, cube_name
 from memos_client.runtime.governance import OWNER, Governor, validate_principal_name
-from memos_client.runtime.lifecycle import Lifecycle, policy_for
-from memos_client.runtime.memory_types import (
-    Hit,
-    InstalledCube,
-    MemoryItem,
-    State,
-    VersionRecord,
-    to_rfc3339,
-    utc_now,
-)
-from memos_client.runtime.record_checks import (
-    check_metadata,
-    check_tags,
-    check_text,
-    validate_records,
-)
-from memos_client.runtime.retrieval.lexical import embedding_text
+from memos_client.runtime.lifecycle import Lifecycle
+from memos_client.runtime.memory_types import Hit, InstalledCube, MemoryItem, State, VersionRecord
+from memos_client.runtime.retrieval.engines import Engines
 from memos_client.runtime.scheduler import (
+    PLAN_MIN_SCORE,
     MemoryPlan,
+    PlanningModel,
     TokenCounter,
     estimate_tokens,
-    select_memories,
-    select_parts,
     tokenizer_counter,
 )
-from memos_client.runtime.store.database import Store, item_from_row
-from memos_client.runtime.store.items import change_item, insert_item, touch_items
+from memos_client.runtime.store.database import Store
+from memos_client.runtime.store.indexed_text import embedding_text
+from memos_client.runtime.transitions import set_state
 
 if TYPE_CHECKING:
     from memos_client.runtime.embedding.minilm import Embedder
@@ -53,21 +38,15 @@ if TYPE_CHECKING:
     from memos_client.runtime.upsert import UpsertReport
 
 DEFAULT_CUBE = "local/default"
-_LOCAL_GOVERNANCE = {"access": {"read": ["*"], "write": ["*"]}}
-
-
-def _cube_name(cube: str) -> str:
-    from mip.errors import InvalidNameError
-    from mip.names import normalize_cube_name
-
-    try:
-        return str(normalize_cube_name(cube))
-    except InvalidNameError as exc:
-        raise UsageError(str(exc)) from exc
 
 
 class MemOS:
-    """A local MemOS runtime rooted at ``home`` (default ``$MEMOS_HOME``)."""
+    """A local MemOS runtime rooted at ``home`` (default ``$MEMOS_HOME``).
+
+    The facade over the runtime's modules: each method checks arguments, then hands the
+    :class:`~memos_client.runtime.context.RuntimeContext` (store, governor, engines, principal)
+    to the module doing the work.
+    """
 
     def __init__(
         self,
@@ -84,10 +63,10 @@ class MemOS:
 
         root = Path(home) if home is not None else memos_home()
         self.home = root
-        self.store = Store(root / "runtime" / "memos.db")
-        self.governor = Governor(self.store)
-        self._engines = Engines(
-            self.store,
+        store = Store(root / "runtime" / "memos.db")
+        governor = Governor(store)
+        engines = Engines(
+            store,
             # MEMOS_EMBEDDER=hashing: every command indexes and searches without loading MiniLM.
             embedder if embedder is not None else os.environ.get("MEMOS_EMBEDDER") or None,
             settings,
@@ -96,50 +75,56 @@ class MemOS:
             root / "runtime" / "ann",
         )
         if tokenizer is None or callable(tokenizer):
-            self.count_tokens: TokenCounter = tokenizer or estimate_tokens
+            count_tokens: TokenCounter = tokenizer or estimate_tokens
         else:
-            self.count_tokens = tokenizer_counter(tokenizer)
+            count_tokens = tokenizer_counter(tokenizer)
         name = principal or os.environ.get("MEMOS_PRINCIPAL") or OWNER
         validate_principal_name(name)
-        self.governor.check_principal(name)
-        self.principal = name
-        self.lifecycle = Lifecycle(self)
+        governor.check_principal(name)
+        self._use(RuntimeContext(store, governor, engines, name, count_tokens))
+
+    def _use(self, context: RuntimeContext) -> None:
+        self._context = context
+        self.store = context.store
+        self.governor = context.governor
+        self.principal = context.principal
+        self.count_tokens = context.count_tokens
+        self.lifecycle = Lifecycle(context)
 
     @property
     def embedder(self) -> Embedder:
         """The embedder (loaded on first use; the MiniLM weights only when text is embedded)."""
-        return self._engines.embedder
+        return self._context.engines.embedder
 
     @property
     def cache(self) -> EmbeddingCache:
         """The embedding cache (built on first use)."""
-        return self._engines.cache
+        return self._context.engines.cache
 
     @property
     def index(self) -> VectorIndex:
         """The vector index (built on first use)."""
-        return self._engines.index
+        return self._context.engines.index
 
     @property
     def retriever(self) -> Retriever:
         """Hybrid retrieval (built on first use)."""
-        return self._engines.retriever
+        return self._context.engines.retriever
 
     def acting_as(self, principal: str) -> MemOS:
         """The same runtime (store, indexes, model) acting as another known principal."""
         validate_principal_name(principal)
         self.governor.check_principal(principal)
         other = object.__new__(MemOS)
-        other.__dict__.update(self.__dict__)
-        other.principal = principal
-        other.lifecycle = Lifecycle(other)
+        other.home = self.home
+        other._use(self._context.acting_as(principal))
         return other
 
     def close(self) -> None:
         """Save the vector graph if it changed, then close the store."""
         # The graph is a cache, rebuilt from the store when missing: failing to save is harmless.
         with contextlib.suppress(OSError):
-            self._engines.save()
+            self._context.engines.save()
         self.store.close()
 
     def __enter__(self) -> MemOS:
@@ -155,10 +140,16 @@ class MemOS:
         self.governor.add_principal(self.principal, name)
 
     def set_access(
-        self, cube: str, *, read: list[str] | None = None, write: list[str] | None = None
+        self,
+        cube: str,
+        *,
+        read: list[str] | None = None,
+        write: list[str] | None = None,
+        admin: list[str] | None = None,
     ) -> dict[str, Any]:
-        """Set which principals may read and write a cube (``"*"``: anyone)."""
-        return self.governor.set_access(self.principal, _cube_name(cube), read, write)
+        """Set which principals may read and write a cube (``"*"``: anyone) and which may
+        change this policy (``admin``); needs the admin right (write is not grant)."""
+        return self.governor.set_access(self.principal, cube_name(cube), read, write, admin)
 
     def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
         """The latest audit entries, newest first (only the owner may read the log)."""
@@ -170,17 +161,6 @@ class MemOS:
         return [dict(row) for row in rows]
 
     # -- writes --------------------------------------------------------------------------------
-
-    def _ensure_cube(self, cube: str, action: str) -> None:
-        rows = self.store.query("SELECT 1 FROM cubes WHERE name = ?", [cube])
-        if not rows:
-            with self.store.write() as connection:
-                connection.execute(
-                    "INSERT OR IGNORE INTO cubes (name, origin, governance, created) "
-                    "VALUES (?, 'local', ?, ?)",
-                    (cube, json.dumps(_LOCAL_GOVERNANCE), to_rfc3339(utc_now())),
-                )
-        self.governor.require(self.principal, cube, "write", action)
 
     def add(
         self,
@@ -205,52 +185,7 @@ class MemOS:
         Embeddings are computed in batches first; then every item is written or none is.
         Returns the new ids in input order.
         """
-        cube = _cube_name(cube)
-        valid = validate_records([dict(r) if isinstance(r, Mapping) else r for r in records])
-        self._ensure_cube(cube, "add")
-        self.cache.vectors([embedding_text(r.text, r.metadata) for r in valid])
-        ids: list[str] = []
-        with self.store.write() as connection:
-            now = to_rfc3339(utc_now())
-            cube_row = connection.execute(
-                "SELECT governance, lifecycle_policy FROM cubes WHERE name = ?", (cube,)
-            ).fetchone()
-            policy = policy_for(json.loads(cube_row[0]), json.loads(cube_row[1]))
-            for record in valid:
-                item_id = record.source_id or uuid.uuid4().hex
-                clash = connection.execute(
-                    "SELECT cube FROM items WHERE id = ?", (item_id,)
-                ).fetchone()
-                if clash is not None:
-                    raise UsageError(
-                        f"memory id {item_id!r} already exists (in {clash[0]}); "
-                        "use update() to change it or leave the id out"
-                    )
-                created = record.created or now
-                insert_item(
-                    connection,
-                    item_id=item_id,
-                    cube=cube,
-                    source_id=item_id,
-                    text=record.text,
-                    tags=record.tags,
-                    metadata=record.metadata,
-                    extra=record.extra,
-                    principal=self.principal,
-                    created=created,
-                    expires_at=policy.expiry_for(created, record.metadata),
-                    at=now,
-                )
-                ids.append(item_id)
-            self.store.audit(
-                connection,
-                self.principal,
-                "add",
-                cube=cube,
-                target=ids[0] if len(ids) == 1 else None,
-                detail=f"{len(ids)} memories",
-            )
-        return ids
+        return writes.add_many(self._context, records, cube)
 
     def upsert(
         self,
@@ -267,7 +202,9 @@ class MemOS:
         only reports. See :mod:`memos_client.runtime.upsert`."""
         from memos_client.runtime.upsert import upsert_records
 
-        return upsert_records(self, records, cube=cube, scope=scope, op=op, dry_run=dry_run)
+        return upsert_records(
+            self._context, records, cube=cube, scope=scope, op=op, dry_run=dry_run
+        )
 
     def add_messages(
         self,
@@ -282,6 +219,8 @@ class MemOS:
         ``messages`` is one session (``session`` names it, default: a new id) or a list of
         sessions (``{"messages": [...], "session"?: ..., "timestamp"?: ...}``). Returns the ids.
         """
+        import uuid
+
         from memos_client.ingest.messages import conversation_records
 
         items = list(messages)
@@ -295,34 +234,6 @@ class MemOS:
             raise UsageError("no message has any text to remember")
         return self.add_many(conversation.records, cube=cube)
 
-    def memories(self, cube: str, *, include_deleted: bool = False) -> list[MemoryItem]:
-        """Every memory of a cube, oldest first (deleted ones too with ``include_deleted``);
-        needs read access and is audit-logged (``memos export`` reads a cube this way)."""
-        name = _cube_name(cube)
-        if not self.store.query("SELECT 1 FROM cubes WHERE name = ?", [name]):
-            raise NotFoundError(f"no cube named {name!r}; see `memos list`", code="unknown_cube")
-        self.governor.require(self.principal, name, "read", "export")
-        where = "" if include_deleted else " AND state != 'deleted'"
-        rows = self.store.query(
-            f"SELECT rowid, * FROM items WHERE cube = ?{where} ORDER BY rowid",  # noqa: S608
-            [name],
-        )
-        with self.store.write() as connection:
-            self.store.audit(
-                connection, self.principal, "export", cube=name, detail=f"{len(rows)} memories"
-            )
-        return [item_from_row(row) for row in rows]
-
-    def _row(self, item_id: str) -> Any:
-        if not isinstance(item_id, str):
-            raise UsageError(f"a memory id is a string, got {type(item_id).__name__}")
-        rows = self.store.query("SELECT rowid, * FROM items WHERE id = ?", [item_id])
-        if not rows:
-            raise NotFoundError(
-                f"unknown memory {item_id!r}; find ids with `memos query`", code="unknown_memory"
-            )
-        return rows[0]
-
     def update(
         self,
         item_id: str,
@@ -332,90 +243,23 @@ class MemOS:
         metadata: dict[str, Any] | None = None,
     ) -> MemoryItem:
         """Change a memory's text, tags or metadata (a new version); returns the new item."""
-        where = f"memory {item_id!r}"
-        if text is not None:
-            check_text(text, where)
-        new_tags = check_tags(tags, where) if tags is not None else None
-        new_metadata = check_metadata(metadata, where) if metadata is not None else None
-        row = self._row(item_id)
-        self.governor.require(self.principal, row["cube"], "write", "update")
-        if State(row["state"]) in (State.DELETED, State.EXPIRED):
-            raise UsageError(
-                f"memory {item_id!r} is {row['state']}; roll its cube back to revive it"
-            )
-        if text is not None or new_metadata is not None:
-            self.cache.vectors(
-                [
-                    embedding_text(
-                        text or row["text"],
-                        new_metadata if new_metadata is not None else json.loads(row["metadata"]),
-                    )
-                ]
-            )
-        with self.store.write() as connection:
-            current = connection.execute(
-                "SELECT rowid, * FROM items WHERE id = ?", (item_id,)
-            ).fetchone()
-            change_item(
-                connection,
-                current,
-                principal=self.principal,
-                op="update",
-                text=text,
-                tags=new_tags,
-                metadata=new_metadata,
-            )
-            self.store.audit(connection, self.principal, "update", cube=row["cube"], target=item_id)
+        writes.update(self._context, item_id, text=text, tags=tags, metadata=metadata)
         return self.get(item_id, touch=False)
 
     def delete(self, item_id: str) -> None:
         """Delete a memory: a Deleted tombstone version; it leaves every index."""
-        self._set_state(item_id, State.DELETED, "delete", None)
-
-    def _set_state(
-        self, item_id: str, state: State, action: str, allowed_from: set[State] | None
-    ) -> int:
-        row = self._row(item_id)
-        self.governor.require(self.principal, row["cube"], "write", action)
-        current_state = State(row["state"])
-        if allowed_from is not None and current_state not in allowed_from:
-            raise UsageError(f"cannot {action} memory {item_id!r}: it is {current_state}")
-        if current_state == State.DELETED and state == State.DELETED:
-            raise NotFoundError(f"memory {item_id!r} is already deleted", code="unknown_memory")
-        with self.store.write() as connection:
-            current = connection.execute(
-                "SELECT rowid, * FROM items WHERE id = ?", (item_id,)
-            ).fetchone()
-            change_item(connection, current, principal=self.principal, op=action, state=state)
-            self.store.audit(connection, self.principal, action, cube=row["cube"], target=item_id)
-        return int(current["version"]) + 1
+        set_state(self._context, item_id, State.DELETED, "delete", None)
 
     # -- reads ---------------------------------------------------------------------------------
 
+    def memories(self, cube: str, *, include_deleted: bool = False) -> list[MemoryItem]:
+        """Every memory of a cube, oldest first (deleted ones too with ``include_deleted``);
+        needs read access and is audit-logged (``memos export`` reads a cube this way)."""
+        return reads.memories(self._context, cube, include_deleted=include_deleted)
+
     def get(self, item_id: str, *, touch: bool = True) -> MemoryItem:
         """A memory by id (deleted and expired memories are not returned: see :meth:`history`)."""
-        row = self._row(item_id)
-        self.governor.require(self.principal, row["cube"], "read", "get")
-        item = item_from_row(row)
-        expired = item.expires_at is not None and item.expires_at <= to_rfc3339(utc_now())
-        if item.state in (State.DELETED, State.EXPIRED) or expired:
-            state = State.EXPIRED if expired else item.state
-            raise NotFoundError(
-                f"memory {item_id!r} is {state}; see `memos history {item_id}`",
-                code="unknown_memory",
-            )
-        if touch:
-            with self.store.write() as connection:
-                touch_items(connection, [item_id])
-                self.store.audit(connection, self.principal, "get", cube=item.cube, target=item_id)
-        return item
-
-    def _scope(self, cube: str | None, action: str) -> set[str]:
-        if cube is None:
-            return self.governor.readable_cubes(self.principal)
-        name = _cube_name(cube)
-        self.governor.require(self.principal, name, "read", action)
-        return {name}
+        return reads.get(self._context, item_id, touch=touch)
 
     def search(
         self,
@@ -426,35 +270,23 @@ class MemOS:
         *,
         include_archived: bool = False,
         touch: bool = True,
+        min_score: float = 0.0,
     ) -> list[Hit]:
-        """Hybrid search; ``cube=None`` searches every cube the principal may read."""
-        if not isinstance(query, str) or not query.strip():
-            raise UsageError("the query must be a non-empty string")
-        if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 1000:
-            raise UsageError(f"k must be an integer from 1 to 1000, got {k!r}")
-        from memos_client.runtime.retrieval.hybrid import Filters
+        """Hybrid search; ``cube=None`` searches every cube the principal may read.
 
-        parsed = Filters.parse(filters, include_archived)
-        cubes = self._scope(cube, "search")
-        hits = self.retriever.search(query, k, cubes, parsed)
-        self._record_use("search", cube, hits, query, touch)
-        return hits
-
-    def _record_use(
-        self, action: str, cube: str | None, hits: list[Hit], query: str, touch: bool
-    ) -> None:
-        # One short transaction per use: the behaviour indicators of every hit and the audit entry.
-        ids = [hit.item.id for hit in hits]
-        with self.store.write() as connection:
-            if touch:
-                touch_items(connection, ids)
-            self.store.audit(
-                connection,
-                self.principal,
-                action,
-                cube=cube,
-                detail=json.dumps({"query": query[:200], "results": ids}),
-            )
+        Scores are calibrated (0..1, scaled by the best absolute cosine similarity): hits
+        scored below ``min_score`` are not returned.
+        """
+        return reads.search(
+            self._context,
+            query,
+            k,
+            cube,
+            filters,
+            include_archived=include_archived,
+            touch=touch,
+            min_score=min_score,
+        )
 
     def plan(
         self,
@@ -465,31 +297,44 @@ class MemOS:
         filters: Filters | Mapping[str, Any] | None = None,
         k: int = 20,
         model_digest: str | None = None,
+        model: PlanningModel | None = None,
+        min_score: float = PLAN_MIN_SCORE,
+        use_adapters: bool = True,
+        exclude: Mapping[str, str] | None = None,
+        count_access: bool = True,
     ) -> MemoryPlan:
-        """A memory plan for ``query`` within ``budget`` prompt tokens (see ``scheduler``)."""
-        if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
-            raise UsageError(f"budget must be a positive number of tokens, got {budget!r}")
-        hits = self.search(query, k=k, cube=cube, filters=filters, touch=False)
-        plan = MemoryPlan(query=query, budget_tokens=budget)
-        plan.memories, plan.skipped, plan.used_tokens = select_memories(
-            hits, budget, self.count_tokens
+        """A memory plan for ``query`` within ``budget`` tokens: injected snapshot tokens plus
+        prefilled tokens, counted with ``model``'s tokenizer when given (see ``scheduler``).
+
+        Memories scored below ``min_score`` never take budget. Only the memories the plan
+        places before the question count as accessed (``count_access=False``: none yet, see
+        :meth:`count_placed`); ``exclude`` maps parts (``cube:name``) to leave out to why.
+        """
+        from memos_client.runtime.planning import make_plan
+
+        plan = make_plan(
+            self._context,
+            query,
+            budget,
+            cube=cube,
+            filters=filters,
+            k=k,
+            model_digest=model_digest,
+            model=model,
+            min_score=min_score,
+            use_adapters=use_adapters,
+            exclude=exclude,
         )
-        cubes = sorted({memory.item.cube for memory in plan.memories})
-        parts: list[dict[str, Any]] = []
-        versions: dict[tuple[str, str], int] = {}
-        for name in cubes:
-            for row in self.store.query("SELECT info FROM cube_parts WHERE cube = ?", [name]):
-                parts.append(json.loads(row[0]))
-            for row in self.store.query(
-                "SELECT source_id, version FROM items WHERE cube = ? AND state != 'deleted'", [name]
-            ):
-                versions[(name, row[0])] = row[1]
-        activations, adapters, skipped = select_parts(plan.memories, parts, versions, model_digest)
-        plan.activations, plan.adapters = activations, adapters
-        plan.skipped.extend(skipped)
-        planned = [Hit(item=memory.item, score=memory.score, ranks={}) for memory in plan.memories]
-        self._record_use("plan", cube, planned, query, touch=True)
+        if count_access:
+            self.count_placed(plan, cube, "plan")
         return plan
+
+    def count_placed(self, plan: MemoryPlan, cube: str | None, action: str) -> None:
+        """Count one access of each memory ``plan`` places before the question (audited as
+        ``action``): what ``generate`` calls once the plan is final."""
+        from memos_client.runtime.planning import record_placed
+
+        record_placed(self._context, plan, cube, action)
 
     # -- time machine --------------------------------------------------------------------------
 
@@ -503,7 +348,7 @@ class MemOS:
         cube_rows = self.store.query("SELECT name FROM cubes WHERE name = ?", [target])
         if not cube_rows and "/" in target:
             cube_rows = self.store.query(
-                "SELECT name FROM cubes WHERE name = ?", [_cube_name(target)]
+                "SELECT name FROM cubes WHERE name = ?", [cube_name(target)]
             )
         if not cube_rows:
             raise NotFoundError(f"no memory or cube named {target!r}", code="not_found")
@@ -515,7 +360,9 @@ class MemOS:
     def rollback(self, cube: str, to: timemachine.Point) -> timemachine.RollbackReport:
         """Bring a cube back to how it was at ``to`` (change number, datetime or installed
         version), as new versions: history is kept, so a rollback can be rolled back."""
-        name = _cube_name(cube)
+        import json
+
+        name = cube_name(cube)
         self.governor.require(self.principal, name, "write", "rollback")
         texts = []
         with self.store.read() as connection:
@@ -542,7 +389,7 @@ class MemOS:
         self, cube: str, before: timemachine.Point, after: timemachine.Point = "now"
     ) -> list[timemachine.DiffEntry]:
         """What changed in a cube between two points."""
-        name = _cube_name(cube)
+        name = cube_name(cube)
         self.governor.require(self.principal, name, "read", "diff")
         with self.store.read() as connection:
             first = timemachine.resolve_point(connection, name, before)
@@ -563,26 +410,28 @@ class MemOS:
         """Replace a cube's installed content atomically; returns its memory count."""
         from memos_client.runtime.cubes import install_cube
 
-        return install_cube(self, name, version, manifest_digest, records, governance, parts)
+        return install_cube(
+            self._context, name, version, manifest_digest, records, governance, parts
+        )
 
     def uninstall_cube(self, name: str) -> int:
         """Remove an installed cube: its memories become Deleted tombstones; returns how many."""
         from memos_client.runtime.cubes import uninstall_cube
 
-        return uninstall_cube(self, name)
+        return uninstall_cube(self._context, name)
 
     def installed_cubes(self) -> list[InstalledCube]:
         """Every installed cube, by name."""
         from memos_client.runtime.cubes import installed_cubes
 
-        return installed_cubes(self)
+        return installed_cubes(self._context)
 
     def installed_digests(self) -> dict[str, str]:
         """The manifest digest of every installed cube, by name, readable by this principal or
         not: what the files under ``$MEMOS_HOME/cubes`` must keep."""
         from memos_client.runtime.cubes import installed_digests
 
-        return installed_digests(self)
+        return installed_digests(self._context)
 
     def cubes(self) -> list[str]:
         """Every cube the principal may read."""

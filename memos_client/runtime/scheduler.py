@@ -1,23 +1,37 @@
-"""MemScheduler: turn a query and a budget into a memory plan.
+"""MemScheduler: turn a query and a budget into a memory plan that the model is held to.
 
-A plan says which plaintext memories go into the prompt (greedily by fused retrieval score while
-they fit the token budget), which KV snapshots (activation parts) to inject and which LoRA
-adapters (parameter parts) to load — every entry with the reason it was chosen. Tokens are
-counted with the configured model's tokenizer; without one, with a documented estimate
-(:func:`estimate_tokens`). Part selection lives in :func:`select_parts`, the one place to extend
-when a runtime can execute more kinds of part (fingerprint checks against a loaded model, cost
-models for prefill vs. injection).
+A plan says which plaintext memories go before the question, which of them arrive by injecting a
+KV snapshot (activation part) instead of being prefilled, and which LoRA adapters (parameter
+parts) are loaded — every entry with the reason it was chosen or left out.
+
+*The budget is an invariant*: the tokens of every injected snapshot plus the tokens of the
+plaintext segment that is prefilled are at most ``budget_tokens``, counted exactly as
+``memos generate`` feeds them (:func:`render_segment`, encoded as one text). With a model or a
+tokenizer the count is exact; without, it is an estimate (:func:`estimate_tokens`) and the plan
+says so (``counted_with``).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
 from memos_client.errors import UsageError
 from memos_client.runtime.memory_types import Hit, MemoryItem
+
+if TYPE_CHECKING:
+    from mip.models import ModelFingerprint
+
+#: The default ``min_score`` of a plan: below it a hit is noise, not memory worth budget. Scores
+#: are calibrated (``retrieval.hybrid``): a memory that only shares meaning with the query scores
+#: ``0.3 x cosine similarity``; MiniLM gives unrelated text a cosine of ~0.2 or less.
+PLAN_MIN_SCORE = 0.1
+
+#: What ``counted_with`` says when no tokenizer was given.
+ESTIMATE = "estimate (4 bytes per token; pass a model for exact counts)"
 
 
 class TokenCounter(Protocol):
@@ -28,9 +42,43 @@ class TokenCounter(Protocol):
         ...
 
 
+class PlanningModel(Protocol):
+    """What planning needs of a loaded model (``activation.model_adapter.CausalLM`` has it):
+    its tokenizer, to count exactly, and its fingerprint, to match parts."""
+
+    @property
+    def fingerprint(self) -> ModelFingerprint:
+        """The MIP fingerprint of the model (MIP-1 §7.2)."""
+        ...
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text`` without special tokens."""
+        ...
+
+
 def estimate_tokens(text: str) -> int:
     """Without a tokenizer: 1 token per 4 UTF-8 bytes, rounded up (English BPE averages ~4)."""
     return max(1, math.ceil(len(text.encode("utf-8")) / 4))
+
+
+def check_min_score(min_score: object) -> float:
+    """``min_score`` as a float, or a :class:`UsageError` saying what is wrong."""
+    if (
+        isinstance(min_score, bool)
+        or not isinstance(min_score, int | float)
+        or not 0 <= min_score <= 1
+    ):
+        raise UsageError(f"min_score must be a number from 0 to 1, got {min_score!r}")
+    return float(min_score)
+
+
+def render_segment(texts: Sequence[str]) -> str:
+    """The text of one memory segment: a header line, then one bullet per memory.
+
+    The one definition of how plaintext memory enters a prompt (``activation.prompt`` encodes
+    it for the model; the scheduler counts it).
+    """
+    return "Memory:\n" + "".join(f"- {text.strip()}\n" for text in texts)
 
 
 def tokenizer_counter(path: str) -> TokenCounter:
@@ -60,12 +108,19 @@ def tokenizer_counter(path: str) -> TokenCounter:
 
 
 class PlannedMemory(msgspec.Struct, frozen=True):
-    """A plaintext memory chosen for the prompt."""
+    """A plaintext memory chosen for the prompt.
+
+    ``form`` is ``prompt`` (prefilled as text) or ``snapshot`` (its KV arrive with the injected
+    snapshot ``snapshot``); ``tokens`` is what adding it to the prefilled segment costs (0 when
+    a snapshot carries it: the snapshot's tokens are counted once, on the part).
+    """
 
     item: MemoryItem
     tokens: int
     score: float
     reason: str
+    form: str = "prompt"
+    snapshot: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict for ``--json`` output."""
@@ -74,6 +129,8 @@ class PlannedMemory(msgspec.Struct, frozen=True):
             "tokens": self.tokens,
             "score": self.score,
             "reason": self.reason,
+            "form": self.form,
+            "snapshot": self.snapshot,
         }
 
 
@@ -81,7 +138,8 @@ class PlannedPart(msgspec.Struct, frozen=True):
     """An activation (KV snapshot) or parameter (LoRA adapter) part chosen for the plan.
 
     ``info`` is the manifest's part dict as installed (kind, digest, model fingerprint,
-    sources, ...); ``path`` is where its blob lies locally.
+    sources, ...); ``path`` is where its blob lies locally; ``tokens`` is what injecting a
+    snapshot costs in the budget (0 for an adapter).
     """
 
     cube: str
@@ -90,6 +148,12 @@ class PlannedPart(msgspec.Struct, frozen=True):
     path: str | None
     info: dict[str, Any]
     reason: str
+    tokens: int = 0
+
+    @property
+    def label(self) -> str:
+        """``cube:name``."""
+        return f"{self.cube}:{self.name}"
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict for ``--json`` output."""
@@ -100,19 +164,33 @@ class PlannedPart(msgspec.Struct, frozen=True):
             "path": self.path,
             "info": self.info,
             "reason": self.reason,
+            "tokens": self.tokens,
         }
 
 
 class MemoryPlan(msgspec.Struct):
-    """What to put in front of the model for one query."""
+    """What to put in front of the model for one query.
+
+    ``used_tokens`` = ``injected_tokens`` (every chosen snapshot's tokens) + ``prefill_tokens``
+    (the plaintext segment of the memories no snapshot carries) <= ``budget_tokens``.
+    """
 
     query: str
     budget_tokens: int
     used_tokens: int = 0
+    injected_tokens: int = 0
+    prefill_tokens: int = 0
+    counted_with: str = ESTIMATE
+    min_score: float = 0.0
     memories: list[PlannedMemory] = msgspec.field(default_factory=list)
     activations: list[PlannedPart] = msgspec.field(default_factory=list)
     adapters: list[PlannedPart] = msgspec.field(default_factory=list)
     skipped: list[str] = msgspec.field(default_factory=list)
+
+    @property
+    def prompt_memories(self) -> list[PlannedMemory]:
+        """The chosen memories that are prefilled as text (no snapshot carries them), in order."""
+        return [memory for memory in self.memories if memory.form == "prompt"]
 
     def prompt_context(self) -> str:
         """The chosen memories as prompt lines, best first."""
@@ -124,6 +202,10 @@ class MemoryPlan(msgspec.Struct):
             "query": self.query,
             "budget_tokens": self.budget_tokens,
             "used_tokens": self.used_tokens,
+            "injected_tokens": self.injected_tokens,
+            "prefill_tokens": self.prefill_tokens,
+            "counted_with": self.counted_with,
+            "min_score": self.min_score,
             "memories": [memory.to_json() for memory in self.memories],
             "activations": [part.to_json() for part in self.activations],
             "adapters": [part.to_json() for part in self.adapters],
@@ -131,59 +213,96 @@ class MemoryPlan(msgspec.Struct):
         }
 
 
+def _segment_tokens(texts: Sequence[str], count: TokenCounter) -> int:
+    return count(render_segment(texts)) if texts else 0
+
+
 def select_memories(
-    hits: list[Hit], budget_tokens: int, count: TokenCounter
+    hits: list[Hit], budget_tokens: int, count: TokenCounter, min_score: float = 0.0
 ) -> tuple[list[PlannedMemory], list[str], int]:
-    """Greedy by fused score: take each hit that still fits; say why the others were left out."""
+    """Take hits best first while the prefilled segment fits the budget.
+
+    Selection is by value: once the next-best memory does not fit, no lower-ranked one is taken
+    in its place merely because it is shorter; hits scored below ``min_score`` are never taken.
+    Returns ``(chosen, reasons for the others, tokens of the chosen segment)``.
+    """
     chosen: list[PlannedMemory] = []
     skipped: list[str] = []
     used = 0
+    blocker: str | None = None
     for rank, hit in enumerate(hits, start=1):
-        tokens = count(hit.item.text)
-        if used + tokens > budget_tokens:
+        if hit.score < min_score:
+            skipped.append(f"{hit.item.id}: score {hit.score:.4f} is below min_score {min_score}")
+            continue
+        if blocker is not None:
+            skipped.append(f"{hit.item.id}: ranked below {blocker}, which did not fit")
+            continue
+        total = _segment_tokens([*(m.item.text for m in chosen), hit.item.text], count)
+        tokens = total - used
+        if total > budget_tokens:
             skipped.append(
                 f"{hit.item.id}: {tokens} tokens do not fit ({budget_tokens - used} left)"
             )
+            blocker = hit.item.id
             continue
-        used += tokens
+        used = total
         found_by = ", ".join(f"{name} #{r}" for name, r in sorted(hit.ranks.items()))
         chosen.append(
             PlannedMemory(
                 item=hit.item,
                 tokens=tokens,
                 score=hit.score,
-                reason=f"retrieval rank {rank} (score {hit.score:.4f}; {found_by}), "
-                f"{tokens} tokens",
+                reason=f"retrieval rank {rank} (score {hit.score:.4f}; {found_by})",
             )
         )
     return chosen, skipped, used
 
 
+def _memory_key(item: MemoryItem) -> tuple[str, str]:
+    return item.cube, item.source_id or item.id
+
+
+class PartChoice(msgspec.Struct):
+    """What :func:`select_parts` decided: memories with their form, parts, and the token split."""
+
+    memories: list[PlannedMemory]
+    activations: list[PlannedPart]
+    adapters: list[PlannedPart]
+    skipped: list[str]
+    injected_tokens: int
+    prefill_tokens: int
+
+
 def select_parts(
     memories: list[PlannedMemory],
     parts: list[dict[str, Any]],
-    current_versions: dict[tuple[str, str], int],
+    fresh: Callable[[str, list[dict[str, Any]]], list[str]],
     model_digest: str | None = None,
-) -> tuple[list[PlannedPart], list[PlannedPart], list[str]]:
-    """Choose activation and parameter parts for the chosen memories.
+    *,
+    budget_tokens: int | None = None,
+    count: TokenCounter = estimate_tokens,
+) -> PartChoice:
+    """Choose activation and parameter parts for the chosen memories, within the budget.
 
-    ``parts`` are installed part dicts with ``cube`` and ``path`` added. ``current_versions`` maps
-    ``(cube, record id)`` to the installed version of each memory, to tell a stale snapshot.
-    ``model_digest`` is :attr:`mip.models.ModelFingerprint.digest` of the loaded model, if any.
+    ``parts`` are installed part dicts with ``cube`` and ``path`` added. ``fresh(cube, sources)``
+    returns the source ids whose content changed or that are gone (a snapshot or adapter over them
+    is stale). ``model_digest`` is :attr:`mip.models.ModelFingerprint.digest` of the loaded model.
 
-    Rules: a KV snapshot is injected when it covers at least one chosen memory, every memory it
-    was computed from is still at the version it names, and its model matches the loaded one.
-    An adapter is loaded when a chosen memory comes from its cube and its base model matches.
-    Returns ``(activations, adapters, reasons for parts left out)``.
+    Rules: an adapter is loaded when a chosen memory comes from its cube, its base model matches
+    and it is not stale. A KV snapshot is injected when it carries at least one chosen memory not
+    carried yet, it is not stale, its model matches, no adapter is loaded for its cube (its keys
+    and values are the base model's) and the budget still holds with its tokens counted in full
+    and the memories it carries taken out of the prefilled segment.
     """
+    budget = budget_tokens if budget_tokens is not None else math.inf
     chosen_by_cube: dict[str, set[str]] = {}
     for memory in memories:
-        chosen_by_cube.setdefault(memory.item.cube, set()).add(
-            memory.item.source_id or memory.item.id
-        )
+        cube, key = _memory_key(memory.item)
+        chosen_by_cube.setdefault(cube, set()).add(key)
     activations: list[PlannedPart] = []
     adapters: list[PlannedPart] = []
     skipped: list[str] = []
+    snapshot_parts: list[dict[str, Any]] = []
     for part in parts:
         cube, name, kind = part["cube"], part.get("name", "?"), part.get("kind")
         label = f"{cube}:{name}"
@@ -198,43 +317,115 @@ def select_parts(
             skipped.append(f"{label}: built for another model")
             continue
         chosen = chosen_by_cube.get(cube, set())
+        sources = [s for s in part.get("sources", []) if isinstance(s, dict)]
         if kind == "activation":
-            sources = [s for s in part.get("sources", []) if isinstance(s, dict)]
-            covered = [s for s in sources if s.get("id") in chosen]
-            if not covered:
-                continue
-            stale = [
-                s["id"]
-                for s in sources
-                if current_versions.get((cube, s.get("id", ""))) != s.get("version")
-            ]
-            if stale:
-                skipped.append(f"{label}: stale (memories changed since: {', '.join(stale[:3])})")
-                continue
-            activations.append(
-                PlannedPart(
-                    cube,
-                    name,
-                    kind,
-                    part.get("path"),
-                    _info(part),
-                    f"KV snapshot covers {len(covered)} chosen memories of {cube}; "
-                    "injecting it skips their prefill",
+            if any(s.get("id") in chosen for s in sources):
+                snapshot_parts.append(part)
+            continue
+        if not chosen:
+            continue
+        stale = fresh(cube, sources)
+        if stale:
+            skipped.append(f"{label}: stale (memories changed since: {', '.join(stale[:3])})")
+            continue
+        adapters.append(
+            PlannedPart(
+                cube,
+                name,
+                kind,
+                part.get("path"),
+                _info(part),
+                f"{len(chosen)} chosen memories come from {cube}, whose knowledge this "
+                "adapter carries",
+            )
+        )
+    adapted = {part.cube for part in adapters}
+    plain = list(memories)
+    injected = 0
+    carried_by: dict[tuple[str, str], str] = {}
+    prefill = _segment_tokens([m.item.text for m in plain], count)
+    # Most chosen memories carried first (the biggest saving of prefill), then the fewest tokens
+    # (the least budget spent on memories not chosen), then by name (a stable plan).
+    snapshot_parts.sort(
+        key=lambda p: (
+            -sum(
+                s.get("id") in chosen_by_cube.get(p["cube"], set())
+                for s in p.get("sources", [])
+                if isinstance(s, dict)
+            ),
+            p["num_tokens"] if isinstance(p.get("num_tokens"), int) else 1 << 30,
+            str(p.get("name")),
+        )
+    )
+    for part in snapshot_parts:
+        cube, name = part["cube"], part.get("name", "?")
+        label = f"{cube}:{name}"
+        sources = [s for s in part.get("sources", []) if isinstance(s, dict)]
+        ids = {s.get("id") for s in sources}
+        stale = fresh(cube, sources)
+        if stale:
+            skipped.append(f"{label}: stale (memories changed since: {', '.join(stale[:3])})")
+            continue
+        carried = [m for m in plain if m.item.cube == cube and _memory_key(m.item)[1] in ids]
+        if not carried:
+            continue
+        if cube in adapted:
+            skipped.append(
+                f"{label}: an adapter of {cube} is loaded and changes the keys and values; "
+                "its memories are prefilled instead"
+            )
+            continue
+        tokens = part.get("num_tokens")
+        if not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 1:
+            skipped.append(f"{label}: the part does not say how many tokens it holds")
+            continue
+        rest = [m for m in plain if m not in carried]
+        rest_tokens = _segment_tokens([m.item.text for m in rest], count)
+        if injected + tokens + rest_tokens > budget:
+            skipped.append(
+                f"{label}: injecting its {tokens} tokens would exceed the budget "
+                f"({injected + tokens + rest_tokens} > {budget_tokens}); its memories are "
+                "prefilled instead"
+            )
+            continue
+        others = len(sources) - len(carried)
+        extra = f" and {others} other memories" if others > 0 else ""
+        activations.append(
+            PlannedPart(
+                cube,
+                name,
+                "activation",
+                part.get("path"),
+                _info(part),
+                f"KV snapshot covers {len(carried)} chosen memories{extra} of {cube} in "
+                f"{tokens} tokens; injecting it skips their prefill",
+                tokens,
+            )
+        )
+        for memory in carried:
+            carried_by[_memory_key(memory.item)] = label
+        plain, injected, prefill = rest, injected + tokens, rest_tokens
+    placed: list[PlannedMemory] = []
+    running: list[str] = []
+    for memory in memories:
+        carrier = carried_by.get(_memory_key(memory.item))
+        if carrier is not None:
+            placed.append(
+                msgspec.structs.replace(
+                    memory,
+                    tokens=0,
+                    form="snapshot",
+                    snapshot=carrier,
+                    reason=f"{memory.reason}, injected with {carrier}",
                 )
             )
-        elif chosen:
-            adapters.append(
-                PlannedPart(
-                    cube,
-                    name,
-                    kind,
-                    part.get("path"),
-                    _info(part),
-                    f"{len(chosen)} chosen memories come from {cube}, whose knowledge this "
-                    "adapter carries",
-                )
-            )
-    return activations, adapters, skipped
+            continue
+        before = _segment_tokens(running, count)
+        running.append(memory.item.text)
+        placed.append(
+            msgspec.structs.replace(memory, tokens=_segment_tokens(running, count) - before)
+        )
+    return PartChoice(placed, activations, adapters, skipped, injected, prefill)
 
 
 def _info(part: dict[str, Any]) -> dict[str, Any]:
@@ -242,8 +433,6 @@ def _info(part: dict[str, Any]) -> dict[str, Any]:
 
 
 def _fingerprint_digest(fingerprint: dict[str, Any]) -> str | None:
-    import msgspec
-
     from mip.models import ModelFingerprint, from_document
 
     try:

@@ -18,15 +18,16 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from memos_client.errors import UsageError
+from memos_client.runtime.context import cube_name, ensure_cube
 from memos_client.runtime.lifecycle import policy_for
 from memos_client.runtime.memory_types import INDEXED_STATES, State, to_rfc3339, utc_now
 from memos_client.runtime.record_checks import Record, content_id, validate_records
-from memos_client.runtime.retrieval.lexical import embedding_text
 from memos_client.runtime.store.database import dumps, text_digest
+from memos_client.runtime.store.indexed_text import embedding_text
 from memos_client.runtime.store.items import change_item, insert_item
 
 if TYPE_CHECKING:
-    from memos_client.runtime.memos import MemOS
+    from memos_client.runtime.context import RuntimeContext
 
 
 class UpsertReport(msgspec.Struct):
@@ -87,7 +88,7 @@ def _rows(
 
 
 def upsert_records(
-    memos: MemOS,
+    context: RuntimeContext,
     records: Iterable[Mapping[str, Any]],
     *,
     cube: str,
@@ -96,9 +97,7 @@ def upsert_records(
     dry_run: bool = False,
 ) -> UpsertReport:
     """See :meth:`MemOS.upsert`."""
-    from memos_client.runtime.memos import _cube_name
-
-    name = _cube_name(cube)
+    name = cube_name(cube)
     if scope is not None and not (isinstance(scope[0], str) and scope[0].startswith("$.")):
         raise UsageError(f"scope path {scope[0]!r} must be a JSON path like '$.source'")
     valid = validate_records([dict(r) if isinstance(r, Mapping) else r for r in records])
@@ -108,26 +107,27 @@ def upsert_records(
         if source_id in by_id:
             raise UsageError(f"two records resolve to the id {source_id!r}")
         by_id[source_id] = record
-    exists = bool(memos.store.query("SELECT 1 FROM cubes WHERE name = ?", [name]))
+    exists = bool(context.store.query("SELECT 1 FROM cubes WHERE name = ?", [name]))
     if exists:
-        memos.governor.require(memos.principal, name, "write", op)
+        context.governor.require(context.principal, name, "write", op)
     report = UpsertReport(cube=name, dry_run=dry_run)
     if dry_run:
-        with memos.store.read() as connection:
+        with context.store.read() as connection:
             current = _rows(connection, name, list(by_id), scope) if exists else {}
         _classify(report, by_id, current)
         return report
     if not exists:
-        memos._ensure_cube(name, op)
+        ensure_cube(context, name, op)
     known = {
-        row[0] for row in memos.store.query("SELECT text_digest FROM items WHERE cube = ?", [name])
+        row[0]
+        for row in context.store.query("SELECT text_digest FROM items WHERE cube = ?", [name])
     }
     texts = [embedding_text(r.text, r.metadata) for r in by_id.values()]
     new_texts = [text for text in texts if text_digest(text) not in known]
     if new_texts:
-        memos.cache.vectors(new_texts)
+        context.engines.cache.vectors(new_texts)
     now = to_rfc3339(utc_now())
-    with memos.store.write() as connection:
+    with context.store.write() as connection:
         cube_row = connection.execute(
             "SELECT governance, lifecycle_policy FROM cubes WHERE name = ?", (name,)
         ).fetchone()
@@ -151,7 +151,7 @@ def upsert_records(
                     tags=record.tags,
                     metadata=record.metadata,
                     extra=record.extra,
-                    principal=memos.principal,
+                    principal=context.principal,
                     op=op,
                     state=State(record.state or State.GENERATED),
                     created=created,
@@ -162,7 +162,7 @@ def upsert_records(
                 change_item(
                     connection,
                     row,
-                    principal=memos.principal,
+                    principal=context.principal,
                     op=op,
                     text=record.text,
                     tags=record.tags,
@@ -173,12 +173,12 @@ def upsert_records(
                 )
         for source_id in report.removed:
             change_item(
-                connection, current[source_id], principal=memos.principal, op=op,
+                connection, current[source_id], principal=context.principal, op=op,
                 state=State.DELETED, at=now,
             )  # fmt: skip
-        memos.store.audit(
+        context.store.audit(
             connection,
-            memos.principal,
+            context.principal,
             op,
             cube=name,
             detail=(

@@ -206,6 +206,11 @@ async def put_blob(
         limit=min(state.settings.max_monolithic_upload_bytes, state.settings.max_blob_bytes),
         principal=principal,
     )
+    return _upload_answer(state, result)
+
+
+def _upload_answer(state: StateDep, result: blobs.UploadResult) -> Response:
+    """201 with the upload result for a new blob, 200 for one the registry already had."""
     if result.created:
         state.metrics.uploaded_bytes.inc(result.size)
     body = UploadResultBody(digest=result.digest, size=result.size, created=result.created)
@@ -315,14 +320,7 @@ async def finish_upload(upload_id: str, state: StateDep, principal: CurrentPrinc
     result = await run_in_threadpool(
         blobs.finish_session, state.engine, state.store, upload_id, principal
     )
-    if result.created:
-        state.metrics.uploaded_bytes.inc(result.size)
-    body = UploadResultBody(digest=result.digest, size=result.size, created=result.created)
-    return Response(
-        body.model_dump_json(),
-        status_code=201 if result.created else 200,
-        media_type="application/json",
-    )
+    return _upload_answer(state, result)
 
 
 @router.delete(

@@ -13,12 +13,12 @@ import logging
 from sqlalchemy import Engine, delete, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.schema import CreateIndex
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from mip.dsse import Envelope, parse_envelope
-from mip.errors import MIPError
 from mip.manifest import decode_manifest
 from mip.models import ActivationPart, Manifest, ParameterPart
+from registry_server.db.backfill import backfill_versions
 from registry_server.db.catalog_models import (
     CUBE_INDEXES,
     FACET_KIND,
@@ -32,9 +32,6 @@ from registry_server.db.models import Cube, CubeVersion, storable_text
 from registry_server.db.session import translate_database_errors, write_session
 
 logger = logging.getLogger("registry_server.catalog")
-
-#: Versions derived per transaction while backfilling.
-BACKFILL_BATCH = 500
 
 
 def facets_of(manifest: Manifest) -> dict[tuple[str, str], str]:
@@ -122,45 +119,13 @@ def prepare_catalog(engine: Engine) -> int:
     with translate_database_errors(), engine.begin() as connection:
         for index in CUBE_INDEXES:
             connection.execute(CreateIndex(index, if_not_exists=True))
-    filled = 0
-    after_id = 0
-    while True:
-        with write_session(engine) as session:
-            missing = list(
-                session.exec(
-                    select(CubeVersion)
-                    .where(col(CubeVersion.id) > after_id)
-                    .where(
-                        text(
-                            "NOT EXISTS (SELECT 1 FROM version_facet f "
-                            "WHERE f.version_id = cube_version.id)"
-                        )
-                    )
-                    .order_by(col(CubeVersion.id))
-                    .limit(BACKFILL_BATCH)
-                )
-            )
-            if not missing:
-                break
-            for row in missing:
-                # A cursor, not the NOT EXISTS alone: a version without parts or licence has no
-                # facets and would otherwise be selected again forever.
-                after_id = row.id or after_id
-                try:
-                    _, manifest = load_manifest(row)
-                except MIPError as exc:
-                    logger.warning("version %s: manifest unreadable, no facets: %s", row.id, exc)
-                    continue
-                record_facets(session, row, manifest)
-                filled += 1
-            try:
-                session.commit()
-            except IntegrityError:
-                # Another server process starting on the same database filled these first.
-                session.rollback()
-                logger.info(
-                    "facets of versions up to id %s backfilled by another process", after_id
-                )
+    filled = backfill_versions(
+        engine,
+        text("NOT EXISTS (SELECT 1 FROM version_facet f WHERE f.version_id = cube_version.id)"),
+        lambda session, row: record_facets(session, row, load_manifest(row)[1]),
+        what="facets",
+        batch=500,
+    )
     with translate_database_errors(), engine.connect() as connection:
         empty = connection.execute(text("SELECT 1 FROM cube_facet LIMIT 1")).first() is None
         facets = connection.execute(text("SELECT 1 FROM version_facet LIMIT 1")).first()

@@ -104,3 +104,38 @@ def test_lifecycle_tick_with_a_model_builds_the_hot_snapshot(
         "acme/ops:hot (1 memories, promoted to Activated by the lifecycle)"
     ]
     assert _sources(memos, HOT_SNAPSHOT) == {"build"}
+
+
+def test_generate_lets_the_lifecycle_run_itself_within_a_compute_budget(
+    memos: Any, tiny_model: Any
+) -> None:
+    """Issue 19: the hot snapshot was built only when someone ran `lifecycle tick --model`."""
+    from memos_client.runtime.activation.executor import run_generation
+    from memos_client.runtime.activation.lifecycle_policy import maintain
+
+    for _ in range(2):
+        memos.get("acme/ops#invoices")
+    question = "Who approves invoices above 5000 euros?"
+    # Over the compute budget: reported, not built (this request does not pay the prefill).
+    small = run_generation(memos, tiny_model, question, max_new_tokens=1, maintenance_tokens=3)
+    assert cube_parts(memos, "acme/ops", "activation") == []
+    assert any("over the compute budget of 3" in line for line in small.used["maintenance"])
+    # Not due again within the interval; once due, with room, the hot snapshot is built ...
+    assert maintain(memos, tiny_model, max_tokens=512) is None
+    later = datetime.now(UTC) + timedelta(minutes=11)
+    report = maintain(memos, tiny_model, max_tokens=512, now=later)
+    assert report is not None
+    assert report.promoted == ["acme/ops:hot (1 memories, promoted to Activated by the lifecycle)"]
+    # ... and the next generate injects it.
+    result = run_generation(memos, tiny_model, question, max_new_tokens=1, maintenance_tokens=512)
+    assert result.used["snapshots"] == ["acme/ops:hot"]
+
+
+def test_tick_dry_run_with_a_model_changes_nothing(memos: Any, tiny_model: Any) -> None:
+    for _ in range(2):
+        memos.get("acme/ops#wifi")
+    dry = tick_activation(memos, tiny_model, dry_run=True)
+    assert dry.lifecycle["activated"] == ["acme/ops#wifi"]
+    assert dry.promoted == []  # the memory is not Activated yet: nothing would be built now
+    assert cube_parts(memos, "acme/ops", "activation") == []
+    assert memos.get("acme/ops#wifi", touch=False).state == "generated"

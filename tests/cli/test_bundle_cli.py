@@ -25,6 +25,7 @@ from safetensors.numpy import save_file
 from memos_client.trust.keystore import generate_key
 from mip.keys import PublicKey
 from mip.tensors import token_ids_digest
+from tests.support import TINY_FINGERPRINT
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "spec" / "vectors"
@@ -318,19 +319,7 @@ def test_bad_bundles_write_nothing(invalid_runs: dict[str, tuple[int, str, str, 
 
 # --- activation and parameter parts ----------------------------------------------------------
 
-MODEL = {
-    "model_id": "org/tiny",
-    "architecture": "LlamaForCausalLM",
-    "config_sha256": "1" * 64,
-    "tokenizer_sha256": "2" * 64,
-    "dtype": "float16",
-    "num_layers": 2,
-    "num_attention_heads": 4,
-    "num_kv_heads": 2,
-    "head_dim": 4,
-    "hidden_size": 16,
-    "vocab_size": 100,
-}
+MODEL = dict(TINY_FINGERPRINT)
 TOKEN_IDS = [11, 12, 13]
 
 

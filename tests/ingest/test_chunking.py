@@ -13,7 +13,7 @@ from memos_client.ingest.chunk_records import chunk_id, chunk_records
 from memos_client.ingest.chunking import StructuralSplitter, embedded_text
 from memos_client.ingest.documents import Document, parse_document
 from memos_client.ingest.tokens import EMBEDDER_MAX_TOKENS, WordPieceCounter
-from memos_client.runtime.retrieval.lexical import embedding_text
+from memos_client.runtime.store.indexed_text import embedding_text
 
 WORDS = [
     "memory",

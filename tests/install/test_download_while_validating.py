@@ -158,8 +158,17 @@ def test_a_valid_cube_from_the_stand_in_registry_installs(user: Memos) -> None:
     blob = _records_blob()
     with DrippingRegistry(_manifest(blob, valid=True), blob, delay=0.0) as registry:
         user.index_url = registry.url
-        result = user.run("install", CUBE)
+        # The stand-in serves no transparency log: installing from it needs the user's consent.
+        refused = user.run("install", CUBE)
+        result = user.run("install", "--allow-unlogged", CUBE)
+    assert refused.returncode == 3, refused.stderr
+    assert refused.stderr.endswith(
+        "pass --allow-unlogged to install from it anyway; nothing was installed (log_unavailable)\n"
+    )
     assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith(
+        f"warning: the registry at {registry.url} has no transparency log"
+    )
     assert f"installed {CUBE} 1.0.0 (1 memories)" in result.stdout
     assert user.installed()[CUBE]["memory_count"] == 1
 

@@ -58,3 +58,24 @@ def test_case(path: Path) -> None:
 
 def test_case_files_exist() -> None:
     assert len(CASES) >= 10
+
+
+def test_a_hostile_index_cannot_make_the_resolver_spin() -> None:
+    """N versions, each 1.0.i depending on its own cube <1.0.i (issue #15: 59 s at N=120,
+    unbounded at N=250): the resolver gives up within its time bound, in one sentence."""
+    import time
+
+    count = 250
+    index = _index(
+        {
+            "evil/loop": [
+                {"version": f"1.0.{i}", "dependencies": {"evil/loop": f"<1.0.{i}"}}
+                for i in range(count)
+            ]
+        }
+    )
+    started = time.monotonic()
+    with pytest.raises(ResolutionError, match=r"^gave up resolving after 1 s: ") as caught:
+        resolve([parse_requirement("evil/loop")], index, max_seconds=1.0)
+    assert time.monotonic() - started < 10
+    assert "\n" not in str(caught.value)

@@ -20,6 +20,7 @@ import io
 import json
 import uuid
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +59,15 @@ MEM0_MEMORIES = [
 ]
 
 
-def mem0_export(path: Path, memories: list[tuple[str, str, list[str]]] = MEM0_MEMORIES) -> Path:
-    """An OpenMemory export zip, as ``POST /api/v1/backup/export`` returns it."""
+def mem0_export(
+    path: Path,
+    memories: list[tuple[str, str, list[str]]] = MEM0_MEMORIES,
+    edit: Callable[[dict[str, Any]], None] | None = None,
+    logical_extra: dict[str, Any] | None = None,
+) -> Path:
+    """An OpenMemory export zip, as ``POST /api/v1/backup/export`` returns it (``edit`` may
+    change its ``memories.json`` first; ``logical_extra``: fields added to each line of
+    ``memories.jsonl.gz``)."""
     rows = [
         mem0_memory(i, content, state, cats) for i, (content, state, cats) in enumerate(memories)
     ]
@@ -126,6 +134,8 @@ def mem0_export(path: Path, memories: list[tuple[str, str, list[str]]] = MEM0_ME
             "generated_at": "2025-08-01T12:00:00+00:00",
         },
     }
+    if edit is not None:
+        edit(payload)
     buffer = io.BytesIO()
     with gzip.GzipFile(fileobj=buffer, mode="wb") as gz:
         for row in rows:
@@ -137,7 +147,8 @@ def mem0_export(path: Path, memories: list[tuple[str, str, list[str]]] = MEM0_ME
                 "updated_at": row["updated_at"],
                 "state": row["state"],
                 "app": "claude",
-                "categories": [CATEGORIES[c] for c in row["category_ids"]],
+                "categories": [CATEGORIES[c] for c in row["category_ids"] or []],
+                **(logical_extra or {}),
             }
             gz.write((json.dumps(record) + "\n").encode("utf-8"))
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -221,6 +232,16 @@ def memos_general_dump(path: Path) -> Path:
         items.append({"id": memory_id, "vector": [0.5, 0.5], "payload": payload})
     path.write_text(json.dumps(items, indent=4))
     return path
+
+
+def letta_v1_agent_conversation() -> list[dict[str, Any]]:
+    """Messages of a ``letta_v1_agent``, which answers in its message text (no ``send_message``)
+    and keeps its reasoning in ``reasoning`` parts, as the agent files of letta-ai/agent-file's
+    later agents (lettabot-builder, ezra) hold them."""
+    return [
+        {"type": "message", "role": "user", "content": [{"type": "text", "text": "What do you know about me?", "signature": None}], "name": None, "otid": None, "sender_id": None, "batch_item_id": None, "group_id": None, "id": "message-1", "model": None, "agent_id": "agent-0", "tool_calls": None, "tool_call_id": None, "tool_returns": [], "created_at": "2026-01-10T10:00:00+00:00", "approve": None, "approval_request_id": None, "denial_reason": None, "approvals": None},
+        {"type": "message", "role": "assistant", "content": [{"type": "reasoning", "is_native": True, "reasoning": "Check the human block.", "signature": "abc"}, {"type": "text", "text": "You live in Lyon and love trains.", "signature": None}], "name": None, "otid": None, "sender_id": None, "batch_item_id": None, "group_id": None, "id": "message-2", "model": "claude-sonnet-4-5", "agent_id": "agent-0", "tool_calls": None, "tool_call_id": None, "tool_returns": [], "created_at": "2026-01-10T10:00:05+00:00", "approve": None, "approval_request_id": None, "denial_reason": None, "approvals": None},
+    ]  # fmt: skip
 
 
 def letta_v2(

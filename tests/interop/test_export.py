@@ -197,3 +197,55 @@ def test_memos_export_has_the_shape_memos_writes(
         original = {i.source_id: (i.text, i.tags, i.metadata) for i in mem.memories("alice/travel")}
         copy = {i.source_id: (i.text, i.tags, i.metadata) for i in mem.memories("copy/travel")}
     assert copy == original
+
+
+#: Metadata MemOS's typed fields do not accept as they are (MemStore metadata is free-form).
+AWKWARD = {
+    "source": "atlas", "visibility": "team", "confidence": "high", "evolve_to": [1, 2],
+    "history": [{"version": 1, "memory": "old", "update_type": "merge"}], "user_id": 42,
+    "key": 7, "type": ["x"], "session_id": 3, "status": "weird", "tags": "x", "info": "text",
+    "internal_info": 5, "is_fast": "yes", "version": "v2", "updated_at": 5, "working_binding": 3,
+    "memory_type": "Nonsense", "sources": [{"role": "robot"}], "embedding": ["a"],
+    "background": 5, "usage": [1],
+}  # fmt: skip
+
+
+def test_memos_export_passes_memos_loader_rules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every memory of a cube filled from every importer, and with metadata MemOS's typed fields
+    refuse, passes the checks MemOS's loader makes (tests/interop/memos_rules.py): MemOS loads
+    all of a cube or, after one entry it refuses, none."""
+    from tests.interop import formats, memos_rules
+
+    use_home(monkeypatch, tmp_path / "home")
+    fixtures = Path(__file__).parent / "fixtures"
+    notes = tmp_path / "notes.jsonl"
+    notes.write_text(
+        json.dumps({"id": "odd", "text": "Free-form metadata.", "metadata": AWKWARD}) + "\n"
+        + json.dumps({"id": "ok", "text": "Plain.", "metadata": {"history": [{"version": 2, "memory": "was", "update_type": "conflict"}], "evolve_to": ["x"]}}) + "\n"
+    )  # fmt: skip
+    sources = [
+        notes,
+        fixtures / "memos" / "mem_cube_tree" / "textual_memory.json",
+        fixtures / "memos" / "mem_cube_2",
+        fixtures / "letta" / "evie-11ef46c.af",
+        formats.mem0_export(tmp_path / "mem0.zip"),
+    ]
+    for source in sources:
+        code, _, err = cli(capsys, "import", str(source), "--cube", "me/all", "--messages")
+        assert code == 0, err
+    out = tmp_path / "memos-cube"
+    code, _, err = cli(capsys, "export", "me/all", "-o", str(out), "--format", "memos")
+    assert code == 0, err
+    memos_rules.GeneralMemCubeConfig.model_validate_json((out / "config.json").read_text())
+    items = json.loads((out / "textual_memory.json").read_text())
+    with MemOS(home=tmp_path / "home", embedder="hashing") as mem:
+        assert len(items) == len(mem.memories("me/all"))
+    for item in items:
+        memos_rules.TextualMemoryItem.model_validate(item)
+    by_id = {i["metadata"]["info"]["memstore_id"]: i["metadata"] for i in items}
+    assert by_id["ok"]["history"][0]["update_type"] == "conflict"
+    assert by_id["ok"]["evolve_to"] == ["x"]
+    assert (by_id["odd"]["history"], by_id["odd"]["evolve_to"]) == ([], [])
+    assert by_id["odd"]["info"]["source"] == "atlas"  # kept whole, where MemOS takes anything

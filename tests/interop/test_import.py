@@ -202,7 +202,10 @@ def test_letta_messages_only_when_asked(
     assert {t.metadata["session"] for t in turns} == {"travel_buddy"}
     assert turns[0].created == "2025-10-31T22:57:00.000000Z"
     whats = {entry["what"] for entry in report["dropped"]}
-    assert {"system messages", "tool messages", "tool environment variables"} <= whats
+    assert {"system messages", "tool messages"} <= whats
+    dropped = {n["field"]: n["reason"] for n in report["fields"] if n["action"] == "dropped"}
+    assert dropped["agent.tool_exec_environment_variables"] == "may hold credentials: never copied"
+    assert dropped["message.content"] == "an assistant's inner monologue, not what it said"
 
 
 def test_letta_archival_passages(

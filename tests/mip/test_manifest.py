@@ -21,22 +21,11 @@ from mip.models import (
     PlaintextPart,
     from_document,
 )
+from tests.support import TINY_FINGERPRINT
 
 VECTORS = Path(__file__).resolve().parents[2] / "spec" / "vectors"
 DIGEST = "sha256:" + "ab" * 32
-FINGERPRINT: dict[str, Any] = {
-    "model_id": "org/model",
-    "architecture": "LlamaForCausalLM",
-    "config_sha256": "1" * 64,
-    "tokenizer_sha256": "2" * 64,
-    "dtype": "float16",
-    "num_layers": 2,
-    "num_attention_heads": 4,
-    "num_kv_heads": 2,
-    "head_dim": 4,
-    "hidden_size": 16,
-    "vocab_size": 100,
-}
+FINGERPRINT: dict[str, Any] = dict(TINY_FINGERPRINT)
 
 
 def document(**changes: Any) -> dict[str, Any]:

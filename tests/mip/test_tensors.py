@@ -31,21 +31,10 @@ from mip.tensors import (
     token_ids_digest,
     token_ids_range,
 )
+from tests.support import TINY_FINGERPRINT
 
 TOKEN_IDS = [5, 6, 7]
-MODEL = {
-    "model_id": "org/tiny",
-    "architecture": "LlamaForCausalLM",
-    "config_sha256": "1" * 64,
-    "tokenizer_sha256": "2" * 64,
-    "dtype": "float16",
-    "num_layers": 2,
-    "num_attention_heads": 4,
-    "num_kv_heads": 2,
-    "head_dim": 4,
-    "hidden_size": 16,
-    "vocab_size": 100,
-}
+MODEL = dict(TINY_FINGERPRINT)
 
 
 def activation_fields(**changes: Any) -> dict[str, Any]:

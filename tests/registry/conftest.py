@@ -121,6 +121,33 @@ class Registry:
         headers = {"authorization": f"Bearer {token}"} if token else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
 
+    def admin(self, command: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run ``memos-registry admin COMMAND ARGS --data-dir …`` against this registry."""
+        return subprocess.run(
+            [
+                *(sys.executable, "-m", "registry_server", "admin", command, *args),
+                *("--data-dir", str(self.data_dir)),
+            ],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            cwd=REPO,
+        )
+
+    def s3(self) -> Any:
+        """A boto3 client of this registry's moto S3 server."""
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.env["MEMSTORE_S3_ENDPOINT_URL"],
+            region_name="us-east-1",
+            aws_access_key_id=S3_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        )
+
     def start_another(self) -> ServerProcess:
         """A second server process sharing this one's database and storage."""
         server = start_registry_process(self.env, self.data_dir)

@@ -372,16 +372,7 @@ def own_registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Reg
 
 
 def _s3_bucket(registry: Registry) -> tuple[Any, str]:
-    import boto3
-
-    client = boto3.client(
-        "s3",
-        endpoint_url=registry.env["MEMSTORE_S3_ENDPOINT_URL"],
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    return client, urlparse(registry.env["MEMSTORE_STORAGE_URL"]).netloc
+    return registry.s3(), urlparse(registry.env["MEMSTORE_STORAGE_URL"]).netloc
 
 
 @contextmanager

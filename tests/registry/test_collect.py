@@ -13,14 +13,13 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import text
 
 from mip.keys import SigningKey
-from tests.registry.conftest import REPO, S3_CREDENTIALS, Registry, start_registry
+from tests.registry.conftest import REPO, Registry, start_registry
 from tests.registry.cube_helpers import (
     blob_digest,
     error_code,
@@ -56,24 +55,7 @@ def own(
 
 
 def _gc(registry: Registry, *args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "registry_server",
-            "admin",
-            "gc",
-            "--data-dir",
-            str(registry.data_dir),
-            *args,
-        ],
-        env=registry.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=REPO,
-    )
+    result = registry.admin("gc", *args)
     assert result.returncode == 0, result.stderr
     return result
 
@@ -175,7 +157,7 @@ def test_gc_sweeps_abandoned_writes_and_stray_objects(own: Registry) -> None:
         stray.parent.mkdir(parents=True, exist_ok=True)
         stray.write_bytes(stray_data)
     else:
-        client = _s3(own)
+        client = own.s3()
         bucket, _, prefix = own.env["MEMSTORE_STORAGE_URL"].removeprefix("s3://").partition("/")
         started = client.create_multipart_upload(Bucket=bucket, Key=f"{prefix}/killed")
         client.upload_part(
@@ -200,18 +182,6 @@ def test_gc_sweeps_abandoned_writes_and_stray_objects(own: Registry) -> None:
         assert (
             client.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/{stray_key}")["KeyCount"] == 0
         )
-
-
-def _s3(registry: Registry) -> Any:
-    import boto3
-
-    return boto3.client(
-        "s3",
-        endpoint_url=registry.env["MEMSTORE_S3_ENDPOINT_URL"],
-        region_name="us-east-1",
-        aws_access_key_id=S3_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    )
 
 
 #: The gc process of the race: collect in a loop until the stop file appears; print totals.

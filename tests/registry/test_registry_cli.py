@@ -109,29 +109,7 @@ def test_environment_and_flags_choose_the_registry(registry: Registry, tmp_path:
 
 
 def _admin(registry: Registry, *args: str) -> subprocess.CompletedProcess[str]:
-    return _admin_command(registry, "create-token", *args)
-
-
-def _admin_command(
-    registry: Registry, command: str, *args: str
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "registry_server",
-            "admin",
-            command,
-            *args,
-            "--data-dir",
-            str(registry.data_dir),
-        ],
-        env=registry.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return registry.admin("create-token", *args)
 
 
 def test_admin_create_token_bootstraps_a_namespace(registry: Registry) -> None:
@@ -204,7 +182,7 @@ def test_admin_lists_and_revokes_tokens(registry: Registry) -> None:
     account = unique("acct")
     namespace = unique("tokadm")
     token = registry.create_token(namespace, account)
-    listed = _admin_command(registry, "list-tokens", "--account", account)
+    listed = registry.admin("list-tokens", "--account", account)
     assert listed.returncode == 0, listed.stderr
     (line,) = listed.stdout.splitlines()
     token_id, owner, prefix, scopes, actions, _expires, state, description = line.split("\t")
@@ -216,19 +194,19 @@ def test_admin_lists_and_revokes_tokens(registry: Registry) -> None:
         "bootstrap",
     )
     assert actions == "publish,yank,keys,tokens"
-    revoked = _admin_command(registry, "revoke-token", token_id)
+    revoked = registry.admin("revoke-token", token_id)
     assert revoked.returncode == 0, revoked.stderr
     assert revoked.stdout.strip() == f"revoked token {token_id} ({token[:12]}...)"
     me = httpx.get(f"{registry.url}/v1/whoami", headers={"authorization": f"Bearer {token}"})
     assert me.status_code == 401
-    again = _admin_command(registry, "list-tokens", "--account", account)
+    again = registry.admin("list-tokens", "--account", account)
     assert again.stdout.split("\t")[6] == "revoked"
-    missing = _admin_command(registry, "revoke-token", "999999999")
+    missing = registry.admin("revoke-token", "999999999")
     assert missing.returncode == 1
     assert missing.stderr == (
         "error: no token with id 999999999: `memos-registry admin list-tokens` shows the ids\n"
     )
-    not_a_number = _admin_command(registry, "revoke-token", "abc")
+    not_a_number = registry.admin("revoke-token", "abc")
     assert not_a_number.returncode == 2
     assert "Traceback" not in not_a_number.stderr
 

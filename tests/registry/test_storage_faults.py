@@ -10,22 +10,10 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.registry.conftest import S3_CREDENTIALS, Registry, start_registry
+from tests.registry.conftest import Registry, start_registry
 from tests.registry.cube_helpers import blob_digest, error_code, unique, upload
 from tests.registry.test_hostile_clients import _connect, _head
 from tests.support import start_registry_process, wait_until
-
-
-def _s3_client(registry: Registry) -> object:
-    import boto3
-
-    return boto3.client(
-        "s3",
-        endpoint_url=registry.env["MEMSTORE_S3_ENDPOINT_URL"],
-        region_name="us-east-1",
-        aws_access_key_id=S3_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    )
 
 
 def _bucket(registry: Registry) -> tuple[str, str]:
@@ -44,7 +32,7 @@ def _leftovers(registry: Registry) -> Callable[[], int]:
     if registry.kind == "sqlite-local":
         tmp = registry.data_dir / "blobs" / ".tmp"
         return lambda: len(list(tmp.iterdir()))
-    client = _s3_client(registry)
+    client = registry.s3()
     bucket, _ = _bucket(registry)
     return lambda: len(client.list_multipart_uploads(Bucket=bucket).get("Uploads", []))  # type: ignore[attr-defined]
 
@@ -98,7 +86,7 @@ def test_a_recorded_blob_missing_from_storage_is_storage_unavailable(registry: R
         (registry.data_dir / "blobs" / _object_path(digest)).unlink()
     else:
         bucket, prefix = _bucket(registry)
-        _s3_client(registry).delete_object(Bucket=bucket, Key=f"{prefix}/{_object_path(digest)}")  # type: ignore[attr-defined]
+        registry.s3().delete_object(Bucket=bucket, Key=f"{prefix}/{_object_path(digest)}")
     with registry.client() as client:
         for headers in ({}, {"range": "bytes=0-9"}, {"range": "bytes=0-1,5-9"}):
             response = client.get(f"/v1/blobs/{digest}", headers=headers)

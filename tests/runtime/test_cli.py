@@ -54,7 +54,7 @@ def test_add_query_plan_history_diff_rollback_tick(tmp_path: Path) -> None:
     rolled = run_memos(tmp_path, "rollback", "me/geo", "--to", first_change, "--json")
     assert json.loads(rolled.stdout)["deleted"] == [second_id]
     tick = json.loads(run_memos(tmp_path, "lifecycle", "tick", "--json").stdout)
-    assert set(tick) == {"now", "expired", "activated", "archived"}
+    assert set(tick) == {"now", "expired", "activated", "archived", "demoted", "dry_run"}
 
 
 @pytest.mark.slow

@@ -70,7 +70,7 @@ def test_unscoped_search_only_sees_readable_cubes(shared: MemOS) -> None:
     hits = bob.search("launch code word AURORA", k=10)
     assert hits
     assert {hit.item.cube for hit in hits} == {"me/public"}
-    plan = bob.plan("launch code word AURORA", budget=500)
+    plan = bob.plan("launch code word AURORA", budget=500, min_score=0.0)
     assert {memory.item.cube for memory in plan.memories} == {"me/public"}
     assert "team/secret" not in bob.cubes()
 
@@ -93,3 +93,37 @@ def test_installed_cube_governance_becomes_its_policy(mem: MemOS) -> None:
         mem.acting_as("bob").install_cube("acme/hr", "2.0.0", "sha256:" + "d" * 64, [])
     assert mem.acting_as("bob").installed_cubes() == []
     assert [cube.name for cube in mem.installed_cubes()] == ["acme/hr"]
+
+
+def test_write_is_not_grant(mem: MemOS) -> None:
+    """A principal that may only write a cube cannot change its policy (issue #19)."""
+    mem.add_principal("alice")
+    mem.add("shared note", cube="me/shared")
+    mem.set_access("me/shared", read=["local"], write=["alice", "local"])
+    alice = mem.acting_as("alice")
+    with pytest.raises(AccessDeniedError, match="may not change the access policy"):
+        alice.set_access("me/shared", read=["alice", "local"])
+    assert mem.governor.governance("me/shared")["access"]["read"] == ["local"]
+    [refusal] = [e for e in mem.audit_log() if e["outcome"] == "denied"]
+    assert (refusal["principal"], refusal["action"]) == ("alice", "access.set")
+    mem.set_access("me/shared", admin=["alice"])
+    assert alice.set_access("me/shared", read=["alice", "local"])["access"]["read"] == [
+        "alice",
+        "local",
+    ]
+    with pytest.raises(UsageError, match="cannot administer"):
+        mem.set_access("me/shared", admin=["*"])
+
+
+def test_the_creator_of_a_local_cube_administers_it(mem: MemOS) -> None:
+    mem.add_principal("bob")
+    bob = mem.acting_as("bob")
+    bob.add("bob's note", cube="bob/notes")
+    assert bob.set_access("bob/notes", read=["bob"])["access"] == {
+        "read": ["bob"],
+        "write": ["*"],
+        "admin": ["bob"],
+    }
+    mem.add_principal("carol")
+    with pytest.raises(AccessDeniedError):
+        mem.acting_as("carol").set_access("bob/notes", read=["*"])

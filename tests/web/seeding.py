@@ -201,21 +201,9 @@ def publish_cube(
     with open_bundle(result.path) as bundle:
         for digest in {part.digest for part in bundle.manifest.parts}:
             data = bundle.open_blob(digest).read()
-            answer = client.put(
-                f"/v1/blobs/{digest}",
-                content=data,
-                headers={**headers, "content-type": "application/octet-stream"},
-            )
-            assert answer.status_code in (200, 201), answer.text
+            _put_blob(client, headers, digest, data)
         envelope = json.loads(bundle.envelope.to_json())
-    answer = client.post(
-        "/v1/versions",
-        json={"envelope": envelope, "public_key_pem": key.public_key.to_pem().decode()},
-        headers=headers,
-    )
-    assert answer.status_code in (200, 201), answer.text
-    body: dict[str, Any] = answer.json()
-    return body
+    return _post_version(client, headers, key, envelope)
 
 
 def publish_manifest(
@@ -232,14 +220,24 @@ def publish_manifest(
     headers = {"authorization": f"Bearer {token}"}
     for data in blobs:
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        answer = client.put(
-            f"/v1/blobs/{digest}",
-            content=data,
-            headers={**headers, "content-type": "application/octet-stream"},
-        )
-        assert answer.status_code in (200, 201), answer.text
+        _put_blob(client, headers, digest, data)
     payload = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
     envelope = json.loads(sign(payload, [key]).to_json())
+    return _post_version(client, headers, key, envelope)
+
+
+def _put_blob(client: HttpClient, headers: dict[str, str], digest: str, data: bytes) -> None:
+    answer = client.put(
+        f"/v1/blobs/{digest}",
+        content=data,
+        headers={**headers, "content-type": "application/octet-stream"},
+    )
+    assert answer.status_code in (200, 201), answer.text
+
+
+def _post_version(
+    client: HttpClient, headers: dict[str, str], key: SigningKey, envelope: Any
+) -> dict[str, Any]:
     answer = client.post(
         "/v1/versions",
         json={"envelope": envelope, "public_key_pem": key.public_key.to_pem().decode()},

@@ -1,11 +1,12 @@
 """Run a memory plan with a model: retrieve, inject, activate, generate (``memos generate``).
 
-The scheduler (``MemOS.plan``) chooses the plaintext memories and the parts that match the model;
-here every chosen snapshot is opened and checked again against the loaded model (its file may be
-damaged or built for another model; the plan only saw the manifest), the memories it covers are
-taken out of the plaintext prefix, and the rest are prefilled after it. Every part left out is
-reported with its reason. ``use_activation=False`` prefills exactly the same token ids instead of
-injecting them, so the generated text is the same and only the time to first token differs.
+The scheduler (``planning.make_plan`` with the loaded model) chooses the plaintext memories, the
+snapshots that carry some of them and the adapters, within the budget counted with the model's
+tokenizer; here the model is fed exactly that plan. Every chosen snapshot is opened and checked
+again against the loaded model (its file may be damaged; the plan only saw the manifest); a part
+that fails is excluded and the plan made again, so the budget is never exceeded. Every part left
+out is reported with its reason. ``use_activation=False`` prefills exactly the same token ids
+instead of injecting them (and loads no adapter), so only the time to first token differs.
 """
 
 from __future__ import annotations
@@ -17,8 +18,13 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from memos_client.runtime.activation.generation import Generation, generate
-from memos_client.runtime.activation.lifecycle_policy import mark_used
-from memos_client.runtime.activation.local_parts import adapter_dir, cube_parts, register_part
+from memos_client.runtime.activation.lifecycle_policy import maintain, mark_used
+from memos_client.runtime.activation.local_parts import (
+    adapter_dir,
+    cube_parts,
+    register_part,
+    remove_part,
+)
 from memos_client.runtime.activation.lora import activate_adapters
 from memos_client.runtime.activation.model_adapter import TransformersCausalLM
 from memos_client.runtime.activation.prompt import (
@@ -49,135 +55,90 @@ class PreparedMemory(msgspec.Struct):
     notes: list[str] = msgspec.field(default_factory=list)
 
 
-def _current_items(memos: MemOS, cube: str) -> dict[str, tuple[int, str]]:
+class UnusablePartError(Exception):
+    """A part the plan chose cannot be used after all (its file); the plan is made again."""
+
+    def __init__(self, label: str, reason: str) -> None:
+        super().__init__(f"{label}: {reason}")
+        self.label = label
+        self.reason = reason
+
+
+def _rebuild(
+    memos: MemOS, model: TransformersCausalLM, cube: str, part: dict[str, Any], why: str
+) -> str | None:
+    """Recompute a stale local snapshot from its sources' current texts (gone ones dropped);
+    returns a note, or None when none of its memories is left (the part is then removed)."""
     rows = memos.store.query(
         "SELECT source_id, id, version, text FROM items WHERE cube = ? AND state IN "
         "('generated', 'activated')",
         [cube],
     )
-    return {row["source_id"] or row["id"]: (row["version"], row["text"]) for row in rows}
-
-
-def _content_unchanged(
-    model: TransformersCausalLM, snapshot: SnapshotFile, current: dict[str, tuple[int, str]]
-) -> bool:
-    """True when the sources' current texts tokenize to exactly the snapshot's token ids.
-
-    Runtime versions also move on state changes (promotion, restore) that leave the text alone;
-    a snapshot is only truly stale when the tokens it was computed from differ.
-    """
-    sources = snapshot.header.sources
-    if not all(source.id in current for source in sources):
-        return False
-    memories = [MemoryText(s.id, current[s.id][0], current[s.id][1]) for s in sources]
-    return segment_token_ids(model, memories) == snapshot.token_ids
-
-
-def _candidate_parts(memos: MemOS, plan: MemoryPlan) -> list[tuple[str, dict[str, Any]]]:
-    """The plan's snapshots, then the cubes' snapshots the scheduler left out as stale."""
-    candidates = [(part.cube, part.to_json() | part.info) for part in plan.activations]
-    planned = {(part.cube, part.name) for part in plan.activations}
-    for cube in sorted({memory.item.cube for memory in plan.memories}):
-        for part in cube_parts(memos, cube, "activation"):
-            label = f"{cube}:{part['name']}"
-            stale = any(reason.startswith(f"{label}: stale") for reason in plan.skipped)
-            if (cube, part["name"]) not in planned and stale:
-                candidates.append((cube, part))
-    return candidates
-
-
-def _rebuild(
-    memos: MemOS,
-    model: TransformersCausalLM,
-    cube: str,
-    part: dict[str, Any],
-    snapshot: SnapshotFile,
-    current: dict[str, tuple[int, str]],
-) -> SnapshotFile | None:
-    """Recompute a stale local snapshot from its sources' current texts (gone ones dropped)."""
-    sources = [source for source in snapshot.header.sources if source.id in current]
-    if not sources:
-        return None
-    memories = [MemoryText(s.id, current[s.id][0], current[s.id][1]) for s in sources]
+    current = {row["source_id"] or row["id"]: (row["version"], row["text"]) for row in rows}
+    ids = [str(s.get("id")) for s in part.get("sources", []) if isinstance(s, dict)]
+    memories = [MemoryText(i, current[i][0], current[i][1]) for i in ids if i in current]
     path = Path(str(part["path"]))
+    if not memories:
+        path.unlink(missing_ok=True)
+        remove_part(memos, cube, str(part["name"]))
+        return None
     header, _ = build_snapshot(model, memories, path)
     digest, size = digest_file(path)
     updated = {key: value for key, value in part.items() if key != "cube"}
     updated.update(to_document(header, omit_none=False), digest=digest, size=size)
     register_part(memos, cube, updated)
-    return open_snapshot(path)
+    return f"{cube}:{part['name']}: rebuilt ({why})"
 
 
-def prepare_memory(
-    memos: MemOS, model: TransformersCausalLM, plan: MemoryPlan, *, rebuild_stale: bool = False
-) -> PreparedMemory:
-    """Check the plan's snapshots against ``model`` and split its memories into injected/plain.
+def rebuild_stale_parts(memos: MemOS, model: TransformersCausalLM, plan: MemoryPlan) -> list[str]:
+    """Rebuild the locally built snapshots the plan left out as stale; returns notes."""
+    notes: list[str] = []
+    for cube in sorted({memory.item.cube for memory in plan.memories}):
+        for part in cube_parts(memos, cube, "activation"):
+            label = f"{cube}:{part['name']}"
+            prefix = f"{label}: stale ("
+            stale = [r[len(prefix) : -1] for r in plan.skipped if r.startswith(prefix)]
+            if stale and part.get("origin") == "local":
+                note = _rebuild(memos, model, cube, part, stale[0])
+                notes.append(note or f"{label}: stale, and none of its memories is left")
+    return notes
 
-    A snapshot the scheduler called stale because a version moved is taken after all when its
-    sources' current text still gives exactly its token ids (the reason is reported); a truly
-    stale one built locally is recomputed when ``rebuild_stale``; one whose sources are all
-    covered by a snapshot taken before it is left out (no memory twice). When the plan activates
-    adapters no snapshot is injected: snapshots hold the base model's keys and values, and
-    LoRA on the attention projections changes them, so the memory text is prefilled instead.
+
+def prepare_memory(memos: MemOS, model: TransformersCausalLM, plan: MemoryPlan) -> PreparedMemory:
+    """Open the plan's snapshots and adapters, exactly as planned.
+
+    The plan already matched fingerprints from the manifest and checked freshness; here each
+    file is opened and checked against the loaded model (a file may be damaged, or hold other
+    tokens than its part says). Such a part raises :class:`UnusablePartError`: the caller plans again
+    without it, so the budget holds whatever happens.
     """
     prepared = PreparedMemory(skipped=list(plan.skipped))
-    covered: set[tuple[str, str]] = set()
-    current_items: dict[str, dict[str, tuple[int, str]]] = {}
-    for cube, part in _candidate_parts(memos, plan):
-        label = f"{cube}:{part['name']}"
-        if plan.adapters:
-            prepared.skipped.append(
-                f"{label}: adapters are active and change the keys and values; prefilled instead"
-            )
-            continue
-        if not part.get("path"):
-            prepared.skipped.append(f"{label}: no local file")
-            continue
+    for part in plan.activations:
+        if not part.path:
+            raise UnusablePartError(part.label, "no local file")
         try:
-            snapshot = open_snapshot(Path(str(part["path"])))
+            snapshot = open_snapshot(Path(part.path))
         except (TensorError, OSError) as exc:
-            prepared.skipped.append(f"{label}: unusable file ({exc})")
-            continue
-        current = current_items.setdefault(cube, _current_items(memos, cube))
-        versions = {key: value[0] for key, value in current.items()}
-        verdict = check_snapshot(snapshot.header, model, versions)
-        stale_note = f"{label}: stale"
-        if verdict.status == "stale" and _content_unchanged(model, snapshot, current):
-            prepared.skipped = [r for r in prepared.skipped if not r.startswith(stale_note)]
-            prepared.notes.append(
-                f"{label}: versions moved but the text is unchanged (same tokens)"
+            raise UnusablePartError(part.label, f"unusable file ({exc})") from exc
+        verdict = check_snapshot(snapshot.header, model)
+        if not verdict.usable:
+            raise UnusablePartError(part.label, f"{verdict.status}: {verdict.reason}")
+        if len(snapshot.token_ids) != part.tokens:
+            raise UnusablePartError(
+                part.label,
+                f"its file holds {len(snapshot.token_ids)} tokens, the part says {part.tokens}",
             )
-        elif verdict.status == "stale" and rebuild_stale and part.get("origin") == "local":
-            rebuilt = _rebuild(memos, model, cube, part, snapshot, current)
-            if rebuilt is None:
-                prepared.skipped.append(f"{label}: stale, and none of its memories is left")
-                continue
-            snapshot = rebuilt
-            prepared.skipped = [r for r in prepared.skipped if not r.startswith(stale_note)]
-            prepared.notes.append(f"{label}: rebuilt ({verdict.reason})")
-        elif not verdict.usable:
-            reason = f"{label}: {verdict.status}: {verdict.reason}"
-            if not any(r.startswith(f"{label}: {verdict.status}") for r in prepared.skipped):
-                prepared.skipped.append(reason)
-            continue
-        keys = {(cube, source.id) for source in snapshot.header.sources}
-        if keys <= covered:
-            prepared.skipped.append(f"{label}: its memories are covered by a snapshot already used")
-            continue
         prepared.snapshots.append(snapshot)
-        prepared.snapshot_labels.append(label)
-        covered.update(keys)
-    for memory in plan.memories:
+        prepared.snapshot_labels.append(part.label)
+    for memory in plan.prompt_memories:
         item = memory.item
-        key = (item.cube, item.source_id or item.id)
-        if key not in covered:
-            prepared.plain.append(MemoryText(key[1], item.version, item.text))
+        prepared.plain.append(MemoryText(item.source_id or item.id, item.version, item.text))
     for planned in plan.adapters:
         try:
             prepared.adapters.append(adapter_dir(memos, planned.to_json() | planned.info))
-            prepared.adapter_labels.append(f"{planned.cube}:{planned.name}")
         except (OSError, ValueError) as exc:
-            prepared.skipped.append(f"{planned.cube}:{planned.name}: {exc}")
+            raise UnusablePartError(planned.label, str(exc)) from exc
+        prepared.adapter_labels.append(planned.label)
     return prepared
 
 
@@ -190,16 +151,60 @@ def run_generation(
     budget: int = 1024,
     max_new_tokens: int = 32,
     use_activation: bool = True,
+    use_adapters: bool = True,
     rebuild_stale: bool = False,
+    min_score: float | None = None,
+    maintenance_tokens: int = 0,
 ) -> Generation:
     """Plan, inject or prefill, activate adapters, and generate greedily; TTFT covers all of it.
 
-    ``rebuild_stale`` recomputes stale locally built snapshots (this request pays the prefill,
-    later ones do not).
+    The model sees exactly the plan: the injected snapshots' tokens plus the prefilled segment,
+    at most ``budget`` tokens. ``use_activation=False`` prefills the planned snapshots' token ids
+    instead of injecting them and loads no adapter (plaintext only; without adapters the text is
+    the same). ``rebuild_stale`` recomputes stale locally built snapshots first (this request pays
+    the prefill, later ones do not). ``maintenance_tokens`` > 0 first lets the lifecycle run
+    itself (:func:`lifecycle_policy.maintain`: the tick when due, a stale hot snapshot rebuilt
+    when its prefill is at most that many tokens); its time is reported apart from the TTFT.
     """
+    from memos_client.runtime.scheduler import PLAN_MIN_SCORE
+
+    maintenance: list[str] = []
+    maintenance_ms = 0.0
+    if maintenance_tokens > 0 and use_activation:
+        began = time.perf_counter()
+        report = maintain(memos, model, max_tokens=maintenance_tokens)
+        if report is not None:
+            maintenance = [*report.promoted, *report.dropped, *report.deferred]
+        maintenance_ms = (time.perf_counter() - began) * 1000
     started = time.perf_counter()
-    plan = memos.plan(question, budget, cube=cube, model_digest=model.fingerprint.digest)
-    prepared = prepare_memory(memos, model, plan, rebuild_stale=rebuild_stale and use_activation)
+    excluded: dict[str, str] = {}
+    notes: list[str] = []
+    rebuilt = False
+    while True:
+        plan = memos.plan(
+            question,
+            budget,
+            cube=cube,
+            model=model,
+            min_score=PLAN_MIN_SCORE if min_score is None else min_score,
+            exclude=excluded,
+            use_adapters=use_adapters and use_activation,
+            count_access=False,
+        )
+        if rebuild_stale and use_activation and not rebuilt:
+            rebuilt = True
+            rebuild_notes = rebuild_stale_parts(memos, model, plan)
+            if rebuild_notes:
+                notes.extend(rebuild_notes)
+                continue
+        try:
+            prepared = prepare_memory(memos, model, plan)
+        except UnusablePartError as exc:
+            excluded[exc.label] = exc.reason
+            continue
+        break
+    memos.count_placed(plan, cube, "generate")
+    prepared.notes.extend(notes)
     if prepared.adapters:
         activate_adapters(model, prepared.adapters)
     prefix = segment_token_ids(model, prepared.plain) if prepared.plain else []
@@ -213,6 +218,7 @@ def run_generation(
         started=started,
     )
     used: dict[str, Any] = dict(result.used)
+    injected = sum(len(snapshot.token_ids) for snapshot in prepared.snapshots)
     used.update(
         {
             "memories": [memory.item.id for memory in plan.memories],
@@ -222,6 +228,11 @@ def run_generation(
             "adapters": prepared.adapter_labels,
             "skipped": prepared.skipped,
             "notes": prepared.notes,
+            "budget_tokens": budget,
+            "memory_tokens": injected + len(prefix),
+            "planned_tokens": plan.used_tokens,
+            "maintenance": maintenance,
+            "maintenance_ms": round(maintenance_ms, 3),
         }
     )
     result.used = used

@@ -6,7 +6,8 @@
   ``$MEMOS_HOME/runtime/{activations,adapters}/`` and registered as a part of the cube (the
   ``cube_parts`` rows the scheduler plans from), with the memories' runtime ids and versions as
   its sources; or
-- a **cube source directory** (holding ``memcube.toml``): it is written to
+- a **cube source directory** (holding ``memcube.toml``, its records read by the caller:
+  :class:`SourceDir`): it is written to
   ``activations/NAME.safetensors`` or ``adapters/NAME/``, where ``memos pack`` takes it from, with
   the records' ids and versions as its sources.
 
@@ -18,7 +19,7 @@ used first, as many as fit the model's context with room left for a question and
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -94,12 +95,16 @@ def is_source_dir(target: str) -> bool:
     return path.is_dir() and (path / "memcube.toml").is_file()
 
 
-def source_candidates(root: Path) -> list[Candidate]:
-    """The memories of a cube source directory, with their record ids and versions."""
-    from memos_client.authoring.source import iter_source_records, load_source
+class SourceDir(msgspec.Struct):
+    """A cube source directory and its memories, read by the caller (the CLI reads the source
+    format, which is authoring's: the runtime only builds from the records)."""
 
-    source = load_source(root)
-    records = iter_source_records(source, datetime.now(UTC))
+    root: Path
+    candidates: list[Candidate]
+
+
+def source_candidates(records: Iterable[Mapping[str, Any]]) -> list[Candidate]:
+    """Candidates from a source directory's records (``id``, ``version``, ``text``, ``tags``)."""
     return [
         Candidate(MemoryText(r["id"], r["version"], r["text"]), list(r["tags"]), "generated", 0)
         for r in records
@@ -193,7 +198,7 @@ def activate(
     *,
     memos: MemOS | None = None,
     cube: str | None = None,
-    source_dir: Path | None = None,
+    source: SourceDir | None = None,
     only_activated: bool = False,
     built: str | None = None,
 ) -> BuiltPart:
@@ -202,9 +207,9 @@ def activate(
     ``only_activated`` builds from exactly the memories in state Activated (the lifecycle's
     promotion); ``built`` is the time to record (default: now).
     """
-    if source_dir is not None:
-        memories, how = choose_memories(source_candidates(source_dir), model, "activate")
-        path = source_dir / "activations" / f"{name}.safetensors"
+    if source is not None:
+        memories, how = choose_memories(source.candidates, model, "activate")
+        path = source.root / "activations" / f"{name}.safetensors"
     else:
         memos, cube = _runtime_target(memos, cube)
         candidates = installed_candidates(memos, cube)
@@ -239,12 +244,12 @@ def consolidate(
     *,
     memos: MemOS | None = None,
     cube: str | None = None,
-    source_dir: Path | None = None,
+    source: SourceDir | None = None,
 ) -> BuiltPart:
     """Train a LoRA adapter on a cube's chosen memories and put it where it will be used."""
-    if source_dir is not None:
-        memories, how = choose_memories(source_candidates(source_dir), model, "consolidate")
-        target = source_dir / "adapters" / name
+    if source is not None:
+        memories, how = choose_memories(source.candidates, model, "consolidate")
+        target = source.root / "adapters" / name
     else:
         memos, cube = _runtime_target(memos, cube)
         memories, how = choose_memories(installed_candidates(memos, cube), model, "consolidate")

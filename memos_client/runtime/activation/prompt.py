@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import msgspec
 
 from memos_client.runtime.activation.model_adapter import CausalLM
+from memos_client.runtime.scheduler import render_segment as render_texts
 
 
 class MemoryText(msgspec.Struct, frozen=True):
@@ -25,8 +26,8 @@ class MemoryText(msgspec.Struct, frozen=True):
 
 
 def render_segment(memories: Sequence[MemoryText]) -> str:
-    """The text of one memory segment: a header line, then one bullet per memory."""
-    return "Memory:\n" + "".join(f"- {memory.text.strip()}\n" for memory in memories)
+    """The text of one memory segment (:func:`scheduler.render_segment`, which counts it)."""
+    return render_texts([memory.text for memory in memories])
 
 
 def render_question(question: str) -> str:

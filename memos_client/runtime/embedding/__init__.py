@@ -1,1 +1,1 @@
-"""Embedders (all-MiniLM-L6-v2 in NumPy, a hashing embedder) and the engines built on them on first use."""
+"""Embedders: all-MiniLM-L6-v2 in NumPy and a hashing embedder."""

@@ -4,7 +4,9 @@ Symbolic filters (cube, state, tags, time range, metadata fields, expiry) are SQ
 ``items``: the lexical retriever applies them inside its FTS5 query, the semantic one restricts
 its vector search to the rows that pass them, so a filter never costs recall. Fusion (ADR 0004)
 divides each retriever's scores by its best candidate's and adds them with weights (0.7 lexical,
-0.3 semantic by default); reciprocal rank fusion (Cormack et al., SIGIR 2009) is an option.
+0.3 semantic by default), then scales the result by the best absolute cosine similarity, so a
+score says how relevant a hit is, not only how it ranks (ADR 0021); reciprocal rank fusion
+(Cormack et al., SIGIR 2009) is an option.
 
 Conversations are more than single lines: an answer often spans a question and its reply. The
 ``context`` step gives the neighbours (same ``metadata.session``, adjacent ``metadata.turn``) of
@@ -256,6 +258,14 @@ class Retriever:
             )
         weights = {"lexical": settings.lexical_weight, "semantic": settings.semantic_weight}
         scores, ranks = fuse(rankings, weights, settings.fusion)
+        semantic = rankings.get("semantic")
+        if settings.fusion == "score" and semantic:
+            # Calibration: fusion divides each retriever by its best candidate, so the best hit
+            # would score the same whether it is relevant or not. Scaling every fused score by
+            # the best absolute cosine similarity keeps the order and makes "nothing relevant"
+            # visible: a semantic-only hit scores semantic_weight x its cosine similarity.
+            scale = max(0.0, min(1.0, max(score for _, score in semantic)))
+            scores = {rowid: score * scale for rowid, score in scores.items()}
         # One snapshot for every row read below. Candidates are filtered (and the context step
         # reads their position in a conversation) on a few columns; whole rows are read for the
         # ``k`` results only.

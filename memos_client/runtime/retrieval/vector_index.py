@@ -144,7 +144,7 @@ class VectorIndex:
             self._maybe_build_ann()
 
     def _apply(self, rows: list[Any]) -> None:
-        from memos_client.runtime.retrieval.lexical import embedding_text
+        from memos_client.runtime.store.indexed_text import embedding_text
 
         live = [row for row in rows if State(row["state"]) in INDEXED_STATES]
         vectors = self.cache.lookup([row["text_digest"] for row in live])

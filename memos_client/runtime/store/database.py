@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +133,44 @@ def dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def _is_disk_error(exc: sqlite3.Error) -> bool:
+    name = getattr(exc, "sqlite_errorname", "")
+    return name.startswith(("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_CANTOPEN"))
+
+
+#: Below this many free bytes, an I/O error on the store is taken for a full disk.
+_NEARLY_FULL = 4 * 1024 * 1024
+
+
+def store_error(path: Path, exc: sqlite3.Error) -> RuntimeStoreError:
+    """What went wrong with the store at ``path``, and what to do, in one line.
+
+    Only a file SQLite says is not a database (or is corrupt) is called "not a runtime store": a
+    full disk or a failing one makes SQLite report I/O errors on a healthy store, and the advice
+    to move a healthy store away would cost its data.
+    """
+    name = getattr(exc, "sqlite_errorname", "")
+    if name.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")):
+        return RuntimeStoreError(
+            f"{path} is not a MemOS runtime store ({exc}); move it away or set MEMOS_HOME"
+        )
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        free = None
+    if name.startswith("SQLITE_FULL") or (
+        _is_disk_error(exc) and free is not None and free < _NEARLY_FULL
+    ):
+        return RuntimeStoreError(
+            f"the disk holding {path} is full ({exc}): free some space and run the command "
+            "again; the store is unchanged"
+        )
+    return RuntimeStoreError(
+        f"the runtime store {path} cannot be read or written ({exc}): check the disk and the "
+        "file's permissions; the store is unchanged"
+    )
+
+
 class Store:
     """A connection to one runtime database; safe to share between threads of one process."""
 
@@ -151,9 +190,7 @@ class Store:
         try:
             mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         except sqlite3.DatabaseError as exc:
-            raise RuntimeStoreError(
-                f"{path} is not a MemOS runtime store ({exc}); move it away or set MEMOS_HOME"
-            ) from exc
+            raise store_error(path, exc) from exc
         if mode != "wal":
             raise RuntimeStoreError(f"cannot put {path} in WAL mode (got {mode!r})")
         # NORMAL is durable across process crashes in WAL mode; only power loss can drop the
@@ -190,11 +227,16 @@ class Store:
         """A consistent snapshot for several reads (a deferred transaction)."""
         with self._lock:
             connection = self._connection
-            connection.execute("BEGIN")
             try:
-                yield connection
-            finally:
-                connection.execute("COMMIT")
+                connection.execute("BEGIN")
+                try:
+                    yield connection
+                finally:
+                    connection.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                if _is_disk_error(exc):
+                    raise store_error(self.path, exc) from exc
+                raise
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
@@ -207,15 +249,23 @@ class Store:
                 raise RuntimeStoreError(f"the runtime store is busy ({exc}); try again") from exc
             try:
                 yield connection
-            except BaseException:
-                connection.execute("ROLLBACK")
+                connection.execute("COMMIT")
+            except BaseException as exc:
+                with suppress(sqlite3.Error):
+                    connection.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.OperationalError) and _is_disk_error(exc):
+                    raise store_error(self.path, exc) from exc
                 raise
-            connection.execute("COMMIT")
 
     def query(self, sql: str, parameters: tuple[Any, ...] | list[Any] = ()) -> list[sqlite3.Row]:
         """Run one read statement (autocommit) and return every row."""
         with self._lock:
-            return self._connection.execute(sql, parameters).fetchall()
+            try:
+                return self._connection.execute(sql, parameters).fetchall()
+            except sqlite3.OperationalError as exc:
+                if _is_disk_error(exc):
+                    raise store_error(self.path, exc) from exc
+                raise
 
     def audit(
         self,

@@ -13,8 +13,8 @@ import sqlite3
 from typing import Any
 
 from memos_client.runtime.memory_types import INDEXED_STATES, State, to_rfc3339, utc_now
-from memos_client.runtime.retrieval.lexical import embedding_text, search_text
 from memos_client.runtime.store.database import dumps, text_digest
+from memos_client.runtime.store.indexed_text import embedding_text, search_text
 
 
 def _append_version(

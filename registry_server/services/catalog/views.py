@@ -28,6 +28,7 @@ from mip.errors import MIPError
 from mip.keys import PublicKey
 from mip.manifest import decode_manifest
 from mip.models import ActivationPart, Manifest, ModelFingerprint, ParameterPart, PlaintextPart
+from registry_server.db.backfill import backfill_versions
 from registry_server.db.catalog_models import VersionView
 from registry_server.db.models import Cube, CubeVersion, SigningKeyRecord
 from registry_server.db.session import write_session
@@ -36,8 +37,6 @@ logger = logging.getLogger("registry_server.catalog")
 
 #: Bumped when the stored form changes: older rows are derived again at start-up.
 VIEW_FORMAT = 1
-#: Versions derived per transaction while backfilling.
-BACKFILL_BATCH = 200
 
 
 class ModelView(BaseModel):
@@ -334,60 +333,33 @@ def load_view(engine: Engine, session: Session, row: CubeVersion) -> ManifestVie
 def _store_view(engine: Engine, row: CubeVersion, view: ManifestView) -> None:
     try:
         with write_session(engine) as session:
-            stored = session.get(VersionView, row.id)
-            if stored is None:
-                record_view(session, row, view)
-            else:
-                stored.view_format = VIEW_FORMAT
-                stored.document = encode_view(view)
-                session.add(stored)
+            _put_view(session, row, view)
             session.commit()
     except IntegrityError:
         logger.info("manifest view of version %s stored by another request", row.id)
 
 
+def _put_view(session: Session, row: CubeVersion, view: ManifestView) -> None:
+    stored = session.get(VersionView, row.id)
+    if stored is None:
+        record_view(session, row, view)
+    else:
+        stored.view_format = VIEW_FORMAT
+        stored.document = encode_view(view)
+        session.add(stored)
+
+
 def backfill_views(engine: Engine) -> int:
     """Derive the view of every version that has none (or an outdated one); return how many."""
-    filled = 0
-    after_id = 0
-    while True:
-        with write_session(engine) as session:
-            missing = list(
-                session.exec(
-                    select(CubeVersion)
-                    .where(col(CubeVersion.id) > after_id)
-                    .where(
-                        text(
-                            "NOT EXISTS (SELECT 1 FROM version_view w WHERE "
-                            "w.version_id = cube_version.id AND w.view_format = :format)"
-                        ).bindparams(format=VIEW_FORMAT)
-                    )
-                    .order_by(col(CubeVersion.id))
-                    .limit(BACKFILL_BATCH)
-                )
-            )
-            if not missing:
-                break
-            for row in missing:
-                after_id = row.id or after_id
-                try:
-                    view = derive_view(session, row)
-                except MIPError as exc:
-                    logger.warning("version %s: manifest unreadable, no view: %s", row.id, exc)
-                    continue
-                stored = session.get(VersionView, row.id)
-                if stored is None:
-                    record_view(session, row, view)
-                else:
-                    stored.view_format = VIEW_FORMAT
-                    stored.document = encode_view(view)
-                    session.add(stored)
-                filled += 1
-            try:
-                session.commit()
-            except IntegrityError:
-                session.rollback()
-                logger.info("views of versions up to id %s stored by another process", after_id)
+    filled = backfill_versions(
+        engine,
+        text(
+            "NOT EXISTS (SELECT 1 FROM version_view w WHERE "
+            "w.version_id = cube_version.id AND w.view_format = :format)"
+        ).bindparams(format=VIEW_FORMAT),
+        lambda session, row: _put_view(session, row, derive_view(session, row)),
+        what="manifest views",
+    )
     if filled:
         logger.info("catalog: derived the manifest views of %d versions", filled)
     return filled
