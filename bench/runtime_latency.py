@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from memos_client.runtime import MemOS
 from memos_client.runtime.embedding.minilm import MiniLMEmbedder
-from memos_client.runtime.retrieval.hybrid import Filters
+from memos_client.runtime.retrieval.filters import Filters
 
 NAMES = [
     "Ava",

@@ -27,6 +27,8 @@ COMMAND_MODULES = {
     ),
     "lifecycle": "lifecycle_commands",
     "trust": "trust_commands",
+    **dict.fromkeys(("audit", "purge"), "governance_commands"),
+    **dict.fromkeys(("get", "update", "delete"), "memory_commands"),
     "log": "log_commands",
     **dict.fromkeys(("export", "import"), "interop_commands"),
 }

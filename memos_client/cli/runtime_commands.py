@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from memos_client.cli.app import arg, command, group
+from memos_client.cli.filter_args import filter_options, search_filters
 from memos_client.cli.output import printable
 
 if TYPE_CHECKING:
@@ -30,6 +31,11 @@ AS = arg(
 )
 JSON = arg("--json", dest="json_output", action="store_true", help="Print JSON for scripts.")
 CUBE = arg("--cube", help="Cube name, namespace/name.")
+CUBES = arg("--cube", action="append", help="Only this cube (repeatable: several cubes).")
+
+
+def _cubes(names: list[str] | None) -> str | list[str] | None:
+    return names[0] if names and len(names) == 1 else names
 
 
 def _open(principal: str | None) -> MemOS:
@@ -209,8 +215,8 @@ def _add_messages(
 @command("query")
 @arg("text", help="What to look for.")
 @arg("-k", "--k", type=int, default=10, help="How many results (default: %(default)s).")
-@CUBE
-@arg("-t", "--tag", action="append", help="Only memories with this tag.")
+@CUBES
+@filter_options
 @arg("--include-archived", action="store_true", help="Also search archived memories.")
 @arg(
     "--min-score",
@@ -223,20 +229,25 @@ def _add_messages(
 def query_command(
     text: str,
     k: int,
-    cube: str | None,
+    cube: list[str] | None,
     tag: list[str] | None,
+    any_tag: list[str] | None,
+    since: str | None,
+    until: str | None,
+    where: list[str] | None,
     include_archived: bool,
     min_score: float,
     as_: str | None,
     json_output: bool,
 ) -> None:
     """Hybrid search (lexical + semantic + filters) over the cubes you may read."""
+    filters = search_filters(tag, any_tag, since, until, where)
     with _open(as_) as mem:
         hits = mem.search(
             text,
             k=k,
-            cube=cube,
-            filters={"tags": tag or []},
+            cube=_cubes(cube),
+            filters=filters,
             include_archived=include_archived,
             min_score=min_score,
         )
@@ -260,7 +271,8 @@ def query_command(
     default=1024,
     help="Memory tokens, injected plus prefilled (default: %(default)s).",
 )
-@CUBE
+@CUBES
+@filter_options
 @arg("--k", type=int, default=20, help="Candidates considered (default: %(default)s).")
 @arg(
     "--min-score",
@@ -279,7 +291,12 @@ def query_command(
 def plan_command(
     text: str,
     budget: int,
-    cube: str | None,
+    cube: list[str] | None,
+    tag: list[str] | None,
+    any_tag: list[str] | None,
+    since: str | None,
+    until: str | None,
+    where: list[str] | None,
     k: int,
     min_score: float,
     model: Path | None,
@@ -294,13 +311,22 @@ def plan_command(
     """
     from memos_client.runtime import MemOS
 
+    filters = search_filters(tag, any_tag, since, until, where)
     loaded = None
     if model is not None:
         from memos_client.runtime.activation.model_adapter import load_model
 
         loaded = load_model(model)
     with MemOS(principal=as_, tokenizer=tokenizer) as mem:
-        plan = mem.plan(text, budget=budget, cube=cube, k=k, model=loaded, min_score=min_score)
+        plan = mem.plan(
+            text,
+            budget=budget,
+            cube=_cubes(cube),
+            k=k,
+            filters=filters,
+            model=loaded,
+            min_score=min_score,
+        )
     if json_output:
         _print_json(plan.to_json())
         return

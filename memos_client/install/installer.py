@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from memos_client.config import private_dir, private_file
 from memos_client.errors import InvalidResponseError, VerificationError
 from memos_client.install.cache import Cache
 from memos_client.install.resolver import Candidate
@@ -252,23 +253,28 @@ def _part_file(part: Mapping[str, Any]) -> str:
 
 
 def _stage(cube: VerifiedCube, cache: Cache, staging: Path) -> None:
-    (staging / "parts").mkdir(parents=True)
+    # MEMOS_HOME is private (0700 folders, 0600 files) whatever the umask: memos_client.config.
+    private_dir(staging / "parts")
     (staging / "envelope.json").write_bytes(cube.envelope_bytes)
     (staging / "manifest.json").write_bytes(cube.manifest_bytes)
     origin = {"source": cube.source, "signers": list(cube.signers)}
     (staging / "origin.json").write_text(json.dumps(origin, indent=2), "utf-8")
+    for name in ("envelope.json", "manifest.json", "origin.json"):
+        private_file(staging / name)
     for part in cube.manifest.get("parts", []):
         target = staging / "parts" / _part_file(part)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(target.parent)
         blob = cache.blob_path(Digest(str(part["digest"])))
         if not blob.is_file() or blob.stat().st_size != int(part["size"]):
             raise VerificationError(
                 f"{cube.candidate}: blob {part['digest']} vanished from the cache; run again"
             )
         _link_or_copy(blob, target)
+        private_file(target)  # a hard link shares the cache blob's mode: the cache's, private too
         if part.get("kind") == "parameter":
             config = json.dumps(part.get("adapter_config", {}), indent=2, sort_keys=True)
             (target.parent / "adapter_config.json").write_text(config, "utf-8")
+            private_file(target.parent / "adapter_config.json")
 
 
 def _check_payloads(cube: VerifiedCube, root: Path, cache: Cache) -> None:
@@ -390,7 +396,7 @@ def install_verified(
         try:
             _stage(cube, cache, staging)
             _check_payloads(cube, staging, cache)
-            final.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(final.parent)
             if not final.exists():
                 os.rename(staging, final)
             else:

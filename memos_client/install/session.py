@@ -188,10 +188,11 @@ class Session(msgspec.Struct):
             self.log.save()
 
     def close(self) -> None:
-        """Close network connections (a log check still running is abandoned: its outcome no
-        longer matters)."""
+        """Close network connections. A log check still queued is dropped; one already asking
+        the registry is waited for (its requests have deadlines), so that no connection is
+        handed back to the client after it was closed."""
         if self._log_pool is not None:
-            self._log_pool.shutdown(wait=False, cancel_futures=True)
+            self._log_pool.shutdown(wait=True, cancel_futures=True)
         self.registry.close()
 
 

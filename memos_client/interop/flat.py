@@ -80,7 +80,7 @@ def _record(item: dict[str, Any], where: str, ledger: Ledger) -> dict[str, Any] 
         ledger.kept("created", "created")
     state = item.get("state")
     if state not in (None, ""):
-        if state not in _STATES:
+        if not isinstance(state, str) or state not in _STATES:
             raise field_error(where, "state", f"must be one of {', '.join(sorted(_STATES))}")
         record["state"] = state
         ledger.kept("state", "state")

@@ -220,13 +220,13 @@ _WHOLE = {
 
 
 def _report_code_and_settings(
-    document: dict[str, Any], agents: list[dict[str, Any]], legacy: bool, ledger: Ledger
+    document: dict[str, Any], agents: list[dict[str, Any]], legacy: bool, where: str, ledger: Ledger
 ) -> None:
     """Tools (each one with code listed), credentials and settings: reported, never copied."""
-    tools = list(document.get("tools") or [])
-    for agent in agents:
+    tools = list(_list(document.get("tools"), where, "tools"))
+    for a, agent in enumerate(agents):
         if agent is not document:
-            tools.extend(agent.get("tools") or [])
+            tools.extend(_list(agent.get("tools"), where, f"agents[{a}].tools"))
     for tool in tools:
         if not isinstance(tool, dict):
             continue
@@ -276,8 +276,8 @@ def read_letta(path: Path, *, messages: bool = False) -> ImportBatch:
             ledger.kept("agent.block_ids", "metadata.agents of the blocks it names")
     # Blocks: the file's shared list (each attached to the agents naming it) and inline ones.
     block_agents: dict[str, list[str]] = {}
-    for agent, name in zip(agents, names, strict=True):
-        for block_id in agent.get("block_ids") or []:
+    for a, (agent, name) in enumerate(zip(agents, names, strict=True)):
+        for block_id in _list(agent.get("block_ids"), where, f"agents[{a}].block_ids"):
             block_agents.setdefault(str(block_id), []).append(name)
     blocks: list[tuple[Any, str, list[str]]] = []
     if legacy:
@@ -326,12 +326,16 @@ def read_letta(path: Path, *, messages: bool = False) -> ImportBatch:
     if document.get("files"):
         found["files"] = len(document["files"])
     records.extend(files)
-    message_count = sum(len(agent.get("messages") or []) for agent in agents)
+    message_count = sum(
+        len(_list(agent.get("messages"), where, "messages" if legacy else f"agents[{a}].messages"))
+        for a, agent in enumerate(agents)
+    )
     if message_count:
         found["messages"] = message_count
         if messages:
             for a, (agent, name) in enumerate(zip(agents, names, strict=True)):
-                records.extend(conversation(agent, name, where, f"agents[{a}]", ledger))
+                prefix = "" if legacy else f"agents[{a}]"
+                records.extend(conversation(agent, name, where, prefix, ledger))
         else:
             ledger.drop(
                 "messages",
@@ -339,7 +343,7 @@ def read_letta(path: Path, *, messages: bool = False) -> ImportBatch:
                 count=message_count,
                 advice="add --messages to import user and assistant turns",
             )
-    _report_code_and_settings(document, agents, legacy, ledger)
+    _report_code_and_settings(document, agents, legacy, where, ledger)
     for agent in agents:
         ledger.rest("agent", agent, _AGENT_HANDLED, letta_fields.AGENT)
     if not legacy:

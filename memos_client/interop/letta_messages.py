@@ -110,13 +110,18 @@ def conversation(
     agent: dict[str, Any], name: str, where: str, field: str, ledger: Ledger
 ) -> list[dict[str, Any]]:
     """The user and assistant turns of ``agent``'s messages, as conversation records."""
+    at = f"{field}.messages" if field else "messages"  # the first schema: the agent is the file
     messages = agent.get("messages") or []
     if not isinstance(messages, list):
-        raise field_error(where, f"{field}.messages", "must be a list")
+        raise field_error(where, at, "must be a list")
     turns = []
     for index, message in enumerate(messages):
         if not isinstance(message, dict):
-            raise field_error(where, f"{field}.messages[{index}]", "must be an object")
+            raise field_error(where, f"{at}[{index}]", "must be an object")
+        if not isinstance(message.get("content"), list | str | None):
+            raise field_error(where, f"{at}[{index}].content", "must be a list or a string")
+        if not isinstance(message.get("tool_calls"), list | None):
+            raise field_error(where, f"{at}[{index}].tool_calls", "must be a list")
         role = message.get("role")
         if role not in ("user", "assistant"):
             ledger.drop(f"{role} messages", "system prompts and tool traffic are not conversation")

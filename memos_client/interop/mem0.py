@@ -137,7 +137,10 @@ def read_mem0(path: Path) -> ImportBatch:
     apps = _named(dump.get("apps"), at, "apps")
     categories = _named(dump.get("categories"), at, "categories")
     history: dict[str, list[dict[str, Any]]] = {}
-    for index, entry in enumerate(dump.get("status_history") or []):
+    status_history = dump.get("status_history") or []
+    if not isinstance(status_history, list):
+        raise field_error(at, "status_history", "must be a list")
+    for index, entry in enumerate(status_history):
         if not isinstance(entry, dict) or not isinstance(entry.get("memory_id"), str):
             raise field_error(at, f"status_history[{index}]", "needs a string 'memory_id'")
         history.setdefault(entry["memory_id"], []).append(
@@ -194,6 +197,8 @@ def _record(
     if not isinstance(content, str):
         raise field_error(at, f"{field}.content", "must be a string")
     state = row.get("state") or "active"
+    if not isinstance(state, str):
+        raise field_error(at, f"{field}.state", "must be a string")
     if state == "deleted":
         ledger.drop("memories in state 'deleted'", "deleted in OpenMemory")
         return None
@@ -207,7 +212,10 @@ def _record(
     ledger.kept("memory.state", "state (active: generated; paused, archived: archived)")
     extra = logical.get(memory_id, {})
     metadata: dict[str, Any] = {}
-    names = [categories[c] for c in row.get("category_ids") or [] if c in categories]
+    category_ids = row.get("category_ids") or []
+    if not isinstance(category_ids, list) or not all(isinstance(c, str) for c in category_ids):
+        raise field_error(at, f"{field}.category_ids", "must be a list of strings")
+    names = [categories[c] for c in category_ids if c in categories]
     if not names and isinstance(extra.get("categories"), list):
         names = [c for c in extra["categories"] if isinstance(c, str)]
     if names:

@@ -183,6 +183,8 @@ def _record(item: Any, index: int, where: str, ledger: Ledger) -> dict[str, Any]
         return None
     ledger.rest("", item, ("id", "memory", "metadata"), {})
     status = metadata.get("status") or "activated"
+    if not isinstance(status, str):
+        raise field_error(where, f"{at}.metadata.status", "must be a string")
     if status == "deleted":
         ledger.drop("memories with status 'deleted'", "deleted in MemOS")
         return None

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from memos_client.config import memos_home
+from memos_client.config import memos_home, private_dir
 from memos_client.errors import UsageError
 
 LOGIN_FILE = "registry.json"
@@ -173,7 +173,7 @@ def registry_settings(index_url: str | None = None, token: str | None = None) ->
 
 def _write_logins(logins: Logins) -> Path:
     path = login_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=".registry-")
     try:
         os.fchmod(descriptor, 0o600)

@@ -214,10 +214,14 @@ class HTTPTransport:
         self._idle: dict[_PoolKey, list[http.client.HTTPConnection]] = {}
         self._lock = threading.Lock()
         self._tls: ssl.SSLContext | None = None
+        self._closed = False
 
     def close(self) -> None:
+        """Close the idle connections; one handed back later (a response another thread was
+        still reading) is closed then, never kept."""
         with self._lock:
             idle, self._idle = self._idle, {}
+            self._closed = True
         for connections in idle.values():
             for connection in connections:
                 connection.close()
@@ -226,7 +230,7 @@ class HTTPTransport:
         """Keep ``connection`` (its last response fully read) for the next request to ``key``."""
         with self._lock:
             pool = self._idle.setdefault(key, [])
-            if len(pool) < POOL_SIZE:
+            if not self._closed and len(pool) < POOL_SIZE:
                 pool.append(connection)
                 return
         connection.close()

@@ -13,7 +13,8 @@ from memos_client.runtime.timemachine import DiffEntry, RollbackReport
 
 if TYPE_CHECKING:
     from memos_client.runtime.embedding.minilm import Embedder, HashingEmbedder, MiniLMEmbedder
-    from memos_client.runtime.retrieval.hybrid import Filters, RetrievalSettings
+    from memos_client.runtime.retrieval.filters import Filters
+    from memos_client.runtime.retrieval.hybrid import RetrievalSettings
 
 #: Exports whose modules import NumPy, loaded on first access: installing, listing and removing
 #: cubes (the `memos install` path) never need them.
@@ -21,7 +22,7 @@ _LAZY = {
     "Embedder": "embedding.minilm",
     "HashingEmbedder": "embedding.minilm",
     "MiniLMEmbedder": "embedding.minilm",
-    "Filters": "retrieval.hybrid",
+    "Filters": "retrieval.filters",
     "RetrievalSettings": "retrieval.hybrid",
 }
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,8 +32,12 @@ from memos_client.runtime.store.indexed_text import embedding_text
 from memos_client.runtime.transitions import set_state
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from memos_client.runtime.embedding.minilm import Embedder
-    from memos_client.runtime.retrieval.hybrid import Filters, RetrievalSettings, Retriever
+    from memos_client.runtime.purge import PurgeReport
+    from memos_client.runtime.retrieval.filters import Filters
+    from memos_client.runtime.retrieval.hybrid import RetrievalSettings, Retriever
     from memos_client.runtime.retrieval.vector_index import EmbeddingCache, VectorIndex
     from memos_client.runtime.upsert import UpsertReport
 
@@ -153,12 +157,16 @@ class MemOS:
 
     def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
         """The latest audit entries, newest first (only the owner may read the log)."""
-        if self.principal != OWNER:
-            self.governor.refuse(
-                self.principal, "audit.read", None, "only 'local' may read the audit log"
-            )
-        rows = self.store.query("SELECT * FROM audit ORDER BY seq DESC LIMIT ?", [limit])
-        return [dict(row) for row in rows]
+        return self.audit(limit=limit)
+
+    def audit(
+        self, cube: str | None = None, *, since: datetime | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Audit entries, newest first: every read, write and refusal, of one cube or all,
+        since a time. The owner reads the whole log; a cube's admins read that cube's."""
+        from memos_client.runtime.audit_log import read_audit
+
+        return read_audit(self._context, cube, since=since, limit=limit)
 
     # -- writes --------------------------------------------------------------------------------
 
@@ -244,11 +252,19 @@ class MemOS:
     ) -> MemoryItem:
         """Change a memory's text, tags or metadata (a new version); returns the new item."""
         writes.update(self._context, item_id, text=text, tags=tags, metadata=metadata)
-        return self.get(item_id, touch=False)
+        return reads.get(self._context, item_id, touch=False, audit=False)
 
     def delete(self, item_id: str) -> None:
         """Delete a memory: a Deleted tombstone version; it leaves every index."""
         set_state(self._context, item_id, State.DELETED, "delete", None)
+
+    def purge(self, item_id: str | None = None, *, cube: str | None = None) -> PurgeReport:
+        """Erase a memory's (or every memory of ``cube``'s) text from every version and every
+        index, for good: no rollback brings it back; a tombstone records who purged what when.
+        Needs the cube's admin right. See :mod:`memos_client.runtime.purge`."""
+        from memos_client.runtime.purge import purge
+
+        return purge(self._context, item_id, cube=cube)
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -258,21 +274,23 @@ class MemOS:
         return reads.memories(self._context, cube, include_deleted=include_deleted)
 
     def get(self, item_id: str, *, touch: bool = True) -> MemoryItem:
-        """A memory by id (deleted and expired memories are not returned: see :meth:`history`)."""
+        """A memory by id (deleted and expired memories are not returned: see :meth:`history`);
+        audit-logged, and counted as an access unless ``touch=False``."""
         return reads.get(self._context, item_id, touch=touch)
 
     def search(
         self,
         query: str,
         k: int = 10,
-        cube: str | None = None,
+        cube: str | Sequence[str] | None = None,
         filters: Filters | Mapping[str, Any] | None = None,
         *,
         include_archived: bool = False,
         touch: bool = True,
         min_score: float = 0.0,
     ) -> list[Hit]:
-        """Hybrid search; ``cube=None`` searches every cube the principal may read.
+        """Hybrid search of one cube, several (a list) or, with ``cube=None``, every cube the
+        principal may read; ``filters``: see :class:`~memos_client.runtime.retrieval.filters.Filters`.
 
         Scores are calibrated (0..1, scaled by the best absolute cosine similarity): hits
         scored below ``min_score`` are not returned.
@@ -293,7 +311,7 @@ class MemOS:
         query: str,
         budget: int = 1024,
         *,
-        cube: str | None = None,
+        cube: str | Sequence[str] | None = None,
         filters: Filters | Mapping[str, Any] | None = None,
         k: int = 20,
         model_digest: str | None = None,
@@ -329,7 +347,7 @@ class MemOS:
             self.count_placed(plan, cube, "plan")
         return plan
 
-    def count_placed(self, plan: MemoryPlan, cube: str | None, action: str) -> None:
+    def count_placed(self, plan: MemoryPlan, cube: str | Sequence[str] | None, action: str) -> None:
         """Count one access of each memory ``plan`` places before the question (audited as
         ``action``): what ``generate`` calls once the plan is final."""
         from memos_client.runtime.planning import record_placed
@@ -344,7 +362,9 @@ class MemOS:
         if rows:
             self.governor.require(self.principal, rows[0][0], "read", "history")
             with self.store.read() as connection:
-                return timemachine.history(connection, item_id=target)
+                versions = timemachine.history(connection, item_id=target)
+            self._audit_read("history", rows[0][0], target, f"{len(versions)} versions")
+            return versions
         cube_rows = self.store.query("SELECT name FROM cubes WHERE name = ?", [target])
         if not cube_rows and "/" in target:
             cube_rows = self.store.query(
@@ -355,7 +375,15 @@ class MemOS:
         cube = cube_rows[0][0]
         self.governor.require(self.principal, cube, "read", "history")
         with self.store.read() as connection:
-            return timemachine.history(connection, cube=cube)
+            versions = timemachine.history(connection, cube=cube)
+        self._audit_read("history", cube, None, f"{len(versions)} versions")
+        return versions
+
+    def _audit_read(self, action: str, cube: str, target: str | None, detail: str) -> None:
+        with self.store.write() as connection:
+            self.store.audit(
+                connection, self.principal, action, cube=cube, target=target, detail=detail
+            )
 
     def rollback(self, cube: str, to: timemachine.Point) -> timemachine.RollbackReport:
         """Bring a cube back to how it was at ``to`` (change number, datetime or installed
@@ -394,7 +422,9 @@ class MemOS:
         with self.store.read() as connection:
             first = timemachine.resolve_point(connection, name, before)
             second = timemachine.resolve_point(connection, name, after)
-            return timemachine.diff(connection, name, first, second)
+            entries = timemachine.diff(connection, name, first, second)
+        self._audit_read("diff", name, None, f"changes {first}..{second}: {len(entries)} entries")
+        return entries
 
     # -- installed cubes (``memos install``) ---------------------------------------------------
 

@@ -13,12 +13,11 @@ not text): one lookup in ``versions``, no tokenizer, no hashing of the KV file.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from memos_client.errors import UsageError
-from memos_client.runtime.memory_types import Hit
-from memos_client.runtime.reads import record_use, search
+from memos_client.runtime.reads import audit_cube, record_use, search
 from memos_client.runtime.scheduler import (
     ESTIMATE,
     PLAN_MIN_SCORE,
@@ -33,7 +32,7 @@ from memos_client.runtime.scheduler import (
 
 if TYPE_CHECKING:
     from memos_client.runtime.context import RuntimeContext
-    from memos_client.runtime.retrieval.hybrid import Filters
+    from memos_client.runtime.retrieval.filters import Filters
     from memos_client.runtime.store.database import Store
 
 
@@ -93,7 +92,7 @@ def make_plan(
     query: str,
     budget: int,
     *,
-    cube: str | None,
+    cube: str | Sequence[str] | None,
     filters: Filters | Mapping[str, Any] | None,
     k: int,
     model_digest: str | None = None,
@@ -159,7 +158,9 @@ def make_plan(
     return plan
 
 
-def record_placed(context: RuntimeContext, plan: MemoryPlan, cube: str | None, action: str) -> None:
+def record_placed(
+    context: RuntimeContext, plan: MemoryPlan, cube: str | Sequence[str] | None, action: str
+) -> None:
     """Count one access of each memory the plan places before the question (and audit it)."""
-    placed = [Hit(item=memory.item, score=memory.score, ranks={}) for memory in plan.memories]
-    record_use(context, action, cube, placed, plan.query, touch=True)
+    placed = [memory.item.id for memory in plan.memories]
+    record_use(context, action, audit_cube(cube), placed, plan.query, touch=True)

@@ -7,7 +7,7 @@ the accesses of what it returns (the lifecycle promotes memories used often).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from memos_client.errors import NotFoundError, UsageError
@@ -18,11 +18,12 @@ from memos_client.runtime.store.database import item_from_row
 from memos_client.runtime.store.items import touch_items
 
 if TYPE_CHECKING:
-    from memos_client.runtime.retrieval.hybrid import Filters
+    from memos_client.runtime.retrieval.filters import Filters
 
 
-def get(context: RuntimeContext, item_id: str, *, touch: bool) -> MemoryItem:
-    """See :meth:`MemOS.get`."""
+def get(context: RuntimeContext, item_id: str, *, touch: bool, audit: bool = True) -> MemoryItem:
+    """See :meth:`MemOS.get`; ``audit=False`` only for the facade reading back what it just
+    wrote (that write is audited)."""
     row = item_row(context, item_id)
     context.governor.require(context.principal, row["cube"], "read", "get")
     item = item_from_row(row)
@@ -33,9 +34,10 @@ def get(context: RuntimeContext, item_id: str, *, touch: bool) -> MemoryItem:
             f"memory {item_id!r} is {state}; see `memos history {item_id}`",
             code="unknown_memory",
         )
-    if touch:
+    if touch or audit:
         with context.store.write() as connection:
-            touch_items(connection, [item_id])
+            if touch:
+                touch_items(connection, [item_id])
             context.store.audit(
                 connection, context.principal, "get", cube=item.cube, target=item_id
             )
@@ -60,19 +62,32 @@ def memories(context: RuntimeContext, cube: str, *, include_deleted: bool) -> li
     return [item_from_row(row) for row in rows]
 
 
-def _scope(context: RuntimeContext, cube: str | None, action: str) -> set[str]:
+def _scope(context: RuntimeContext, cube: str | Sequence[str] | None, action: str) -> set[str]:
+    """The cubes a read covers: every readable one, or those named (each must be readable)."""
     if cube is None:
         return context.governor.readable_cubes(context.principal)
-    name = cube_name(cube)
-    context.governor.require(context.principal, name, "read", action)
-    return {name}
+    names = [cube] if isinstance(cube, str) else list(cube)
+    if not names or not all(isinstance(name, str) for name in names):
+        raise UsageError("cube must be a cube name or a non-empty list of cube names")
+    scope = {cube_name(name) for name in names}
+    for name in sorted(scope):
+        context.governor.require(context.principal, name, "read", action)
+    return scope
+
+
+def audit_cube(cube: str | Sequence[str] | None) -> str | None:
+    """The audit entry's cube: the one cube a read covered (None: several or every one)."""
+    if isinstance(cube, str):
+        return cube_name(cube)
+    names = sorted({cube_name(name) for name in cube or []})
+    return names[0] if len(names) == 1 else None
 
 
 def search(
     context: RuntimeContext,
     query: str,
     k: int,
-    cube: str | None,
+    cube: str | Sequence[str] | None,
     filters: Filters | Mapping[str, Any] | None,
     *,
     include_archived: bool,
@@ -85,13 +100,14 @@ def search(
     if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 1000:
         raise UsageError(f"k must be an integer from 1 to 1000, got {k!r}")
     check_min_score(min_score)
-    from memos_client.runtime.retrieval.hybrid import Filters
+    from memos_client.runtime.retrieval.filters import Filters
 
     parsed = Filters.parse(filters, include_archived)
     cubes = _scope(context, cube, "search")
     hits = context.engines.retriever.search(query, k, cubes, parsed)
     hits = [hit for hit in hits if hit.score >= min_score]
-    record_use(context, "search", cube, hits, query, touch)
+    ids = [hit.item.id for hit in hits]
+    record_use(context, "search", audit_cube(cube), ids, query, touch, cubes)
     return hits
 
 
@@ -99,20 +115,20 @@ def record_use(
     context: RuntimeContext,
     action: str,
     cube: str | None,
-    hits: list[Hit],
+    ids: list[str],
     query: str,
     touch: bool,
+    cubes: set[str] | None = None,
 ) -> None:
-    """Count an access of every hit (with ``touch``) and write the audit entry of a read, in
-    one short transaction."""
-    ids = [hit.item.id for hit in hits]
+    """Count an access of every memory read (with ``touch``) and write the audit entry of the
+    read (what was asked, of which cubes when several, what was returned), in one short
+    transaction."""
+    detail: dict[str, Any] = {"query": query[:200], "results": ids}
+    if cube is None and cubes is not None and len(cubes) > 1:
+        detail["cubes"] = sorted(cubes)
     with context.store.write() as connection:
         if touch:
             touch_items(connection, ids)
         context.store.audit(
-            connection,
-            context.principal,
-            action,
-            cube=cube,
-            detail=json.dumps({"query": query[:200], "results": ids}),
+            connection, context.principal, action, cube=cube, detail=json.dumps(detail)
         )

@@ -127,7 +127,7 @@ def validate_records(records: Iterable[Any]) -> list[Record]:
                 except ValueError as exc:
                     raise UsageError(f"{where}: 'created' is not RFC 3339 ({exc})") from exc
             state = raw.get("state")
-            if state is not None and state not in RECORD_STATES:
+            if state is not None and (not isinstance(state, str) or state not in RECORD_STATES):
                 raise UsageError(
                     f"{where}: 'state' must be one of {', '.join(sorted(RECORD_STATES))}, "
                     f"got {state!r}"

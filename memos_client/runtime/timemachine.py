@@ -4,7 +4,9 @@ A *point* in a cube's history is a change sequence number (``versions.seq``), a 
 datetime, or the version string of an install of that cube. The state of a cube at a point is,
 for each of its items, the latest version at or before it. Rollback writes that state back as
 new versions (op ``rollback``); items that did not exist then become Deleted tombstones. Nothing
-is ever removed from ``versions``, so a rollback can itself be rolled back.
+is ever removed from ``versions``, so a rollback can itself be rolled back -- except by a purge
+(:mod:`memos_client.runtime.purge`), which erases a memory's text from every version; a rollback
+leaves purged memories as they are.
 """
 
 from __future__ import annotations
@@ -145,7 +147,12 @@ def rollback(connection: sqlite3.Connection, cube: str, seq: int, principal: str
     now = to_rfc3339(utc_now())
     past = snapshot(connection, cube, seq)
     current = connection.execute("SELECT rowid, * FROM items WHERE cube = ?", (cube,)).fetchall()
+    purged = {
+        r[0] for r in connection.execute("SELECT item_id FROM purges WHERE cube = ?", (cube,))
+    }
     for row in current:
+        if row["id"] in purged:
+            continue  # a purged memory's text is gone for good: no rollback brings it back
         then = past.get(row["id"])
         if then is None:
             if change_item(

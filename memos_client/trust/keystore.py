@@ -6,7 +6,7 @@ import os
 from contextlib import suppress
 from pathlib import Path
 
-from memos_client.config import memos_home
+from memos_client.config import memos_home, private_dir, private_file
 from memos_client.errors import KeyStoreError, UsageError
 from mip.errors import InvalidKeyError
 from mip.keys import PublicKey, SigningKey
@@ -28,7 +28,7 @@ def generate_key(
     """Create a key pair; the private file is created with mode 0600 and never overwritten silently."""
     _check_key_name(name)
     directory = keys_dir(home)
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(directory)
     private_path, public_path = directory / f"{name}.key", directory / f"{name}.pub"
     if private_path.exists() and not force:
         raise KeyStoreError(
@@ -44,6 +44,7 @@ def generate_key(
         handle.write(key.to_pem())
     os.replace(temp_path, private_path)
     public_path.write_bytes(key.public_key.to_pem())
+    private_file(public_path)
     return key
 
 

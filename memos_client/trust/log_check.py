@@ -379,8 +379,11 @@ class LogCheck:
             known = self._stored_checkpoint(verifier)
         except MIPError as exc:
             raise _failed(exc, "the pinned log key") from exc
-        if self.state is None:
-            self._new_state = RegistryLog(verifier_key=key)
+        self._new_state = (
+            RegistryLog(verifier_key=key)
+            if self.state is None
+            else msgspec.structs.replace(self.state)
+        )
         proofs = dict(self.state.proofs if self.state is not None else {})
         proofs.update(stored or {})
         results = []

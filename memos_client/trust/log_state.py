@@ -28,6 +28,7 @@ from typing import Any
 
 import msgspec
 
+from memos_client.config import private_dir
 from memos_client.errors import UsageError
 from memos_client.trust.store import trust_dir
 from mip.errors import MIPError
@@ -100,7 +101,7 @@ def load_log_states(home: Path | None = None) -> LogStates:
 def save_log_states(states: LogStates, home: Path | None = None) -> None:
     """Write the log state atomically."""
     path = log_file(home)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)  # MEMOS_HOME is private whatever the umask (memos_client.config)
     document: dict[str, Any] = msgspec.to_builtins(states)
     handle, temp_name = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
     try:

@@ -21,7 +21,7 @@ from typing import Any
 
 import msgspec
 
-from memos_client.config import memos_home
+from memos_client.config import memos_home, private_dir
 from memos_client.errors import UsageError
 from memos_client.trust.keystore import own_public_keys
 from mip.errors import InvalidKeyError
@@ -58,7 +58,7 @@ def trusted_keys(home: Path | None = None) -> dict[str, PublicKey]:
 def add_trusted_key(key: PublicKey, home: Path | None = None) -> Path:
     """Trust ``key`` for every namespace; return the file written."""
     directory = trust_dir(home)
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     path = directory / f"{key.key_id}.pub"
     _write_atomic(path, key.to_pem())
     return path
@@ -160,7 +160,7 @@ def _pin_problem(item: Any) -> str | None:
 def save_pins(pins: dict[str, NamespacePin], home: Path | None = None) -> None:
     """Write ``pins.json`` atomically."""
     directory = trust_dir(home)
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     document = {"namespaces": {ns: pin.to_document() for ns, pin in sorted(pins.items())}}
     _write_atomic(directory / PINS_FILE, json.dumps(document, indent=2, sort_keys=True).encode())
 

@@ -226,3 +226,28 @@ def test_removing_a_trusted_key_matches_names_not_patterns(prefix: str, tmp_path
     assert outside.exists()
     assert remove_trusted_key(key.key_id[:8], home) == [key.key_id]
     assert not kept.exists()
+
+
+def test_installed_files_are_private_whatever_the_umask(memos: Memos, publisher: Publisher) -> None:
+    """Every folder and file an install writes under MEMOS_HOME is 0700/0600 (issue #19)."""
+    import os
+    import stat
+
+    publisher.publish("private", "1.0.0")
+    previous = os.umask(0o022)
+    try:
+        memos.run("install", f"{publisher.namespace}/private", check=True)
+    finally:
+        os.umask(previous)
+    modes = {
+        path: stat.S_IMODE(path.stat().st_mode)
+        for path in memos.home.rglob("*")
+        if not path.name.endswith((".db-wal", ".db-shm"))
+    }
+    assert any(path.name == "manifest.json" for path in modes)
+    wrong = {
+        str(path): oct(mode)
+        for path, mode in modes.items()
+        if mode != (0o700 if path.is_dir() else 0o600)
+    }
+    assert wrong == {}

@@ -304,6 +304,10 @@ def test_lock_records_the_proofs_and_an_offline_sync_verifies_them(
     assert "\n[log]\nverifier-key = " in text
     assert f'"{digest}" = """' in text
     user.run("sync", str(lockfile), check=True)  # online: fills the cache
+    # Locked offline, the proofs come from this home's state.
+    offline_lock = tmp_path / "offline.lock"
+    user.run("lock", "--offline", f"{ns}/c", "-o", str(offline_lock), check=True)
+    assert f'"{digest}" = """' in offline_lock.read_text()
     # Another home, offline, with the lockfile, the cache and the namespace pin (signer keys
     # are the trust store's business) but no log state: the lockfile's proofs verify against
     # the lockfile's log key.
@@ -329,6 +333,25 @@ def test_lock_records_the_proofs_and_an_offline_sync_verifies_them(
     lockfile.write_text(altered)
     _refused(third, code, "sync", "--offline", str(lockfile))
     assert third.installed() == {}
+
+
+def test_an_offline_install_needs_a_stored_proof(user: Memos, publisher: Publisher) -> None:
+    ns = publisher.namespace
+    digest = publisher.publish("c", "1.0.0")
+    user.run("install", f"{ns}/c", check=True)
+    user.run("uninstall", f"{ns}/c", check=True)
+    assert user.run("install", "--offline", f"{ns}/c").returncode == 0  # the stored proof
+    user.run("uninstall", f"{ns}/c", check=True)
+    state_file = user.home / "trust" / "log.json"
+    state = json.loads(state_file.read_text())
+    del state["registries"][user.index_url]["proofs"][digest]
+    state_file.write_text(json.dumps(state))
+    stderr = _refused(user, "log_proof_missing", "install", "--offline", f"{ns}/c")
+    assert f"no stored log proof for manifest {digest}" in stderr
+    assert user.installed() == {}
+    allowed = user.run("install", "--offline", "--allow-unlogged", f"{ns}/c")
+    assert allowed.returncode == 0, allowed.stderr
+    assert allowed.stderr.startswith(f"warning: {ns}/c 1.0.0: no stored log proof")
 
 
 # -- a registry whose database is altered to fork ---------------------------------------------
@@ -375,12 +398,20 @@ def test_a_registry_that_rewrites_its_history_is_refused(tmp_path: Path) -> None
         publisher.publish("c", "1.0.0")
         user = Memos(tmp_path / "home", tmp_path / "cache", server.url)
         user.run("install", "forked/c", check=True)
+        lockfile = tmp_path / "memos.lock"
+        user.run("lock", "forked/c", "-o", str(lockfile), check=True)
         _rewrite_history(server.data_dir / "registry.db")
         publisher.publish("c", "1.1.0")  # the log grows on the rewritten history
         stderr = _refused(user, "log_fork", "install", "--upgrade", "forked/c")
         assert "does not extend the tree of" in stderr
         assert "a fork or a rewrite" in stderr
         assert user.installed()["forked/c"]["version"] == "1.0.0"
+        # A home that never saw the old history, syncing a lockfile made before the rewrite:
+        # the lockfile's checkpoint is the witness.
+        other = Memos(tmp_path / "other", tmp_path / "cache", server.url)
+        stderr = _refused(other, "log_fork", "sync", str(lockfile))
+        assert "the lockfile was made at" in stderr
+        assert other.installed() == {}
         # A user who never saw the old history accepts the new one: only witnesses of the
         # old head can tell (the point of a client keeping its checkpoint).
         fresh = Memos(tmp_path / "fresh", tmp_path / "cache2", server.url)

@@ -284,3 +284,21 @@ def test_a_registry_error_message_is_printed_on_one_line_of_readable_length() ->
     assert refusal(huge).code == "http_500"
     deep = refusal(lambda path: (500, {}, b"[" * 100_000))
     assert deep.code == "http_500"  # an error body nested too deeply to decode
+
+
+@pytest.mark.usefixtures("no_proxy")
+def test_a_connection_handed_back_after_close_is_closed_not_pooled() -> None:
+    """A blob another thread was still reading when the client closed (an install that failed
+    beside a download) closes its connection: none is left open in a closed client's pool."""
+    blob = b"0123456789"
+
+    def route(path: str) -> tuple[int, dict[str, str], bytes]:
+        return 200, {"Content-Type": "application/octet-stream"}, blob
+
+    with Server(route) as server:
+        client = RegistryClient(server.url)
+        with client.open_blob("sha256:" + "0" * 64, len(blob)) as stream:
+            client.close()
+            assert read_blob_stream(stream) == blob
+        transport: Any = client._transport
+        assert all(not pool for pool in transport._idle.values())

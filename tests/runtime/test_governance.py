@@ -127,3 +127,72 @@ def test_the_creator_of_a_local_cube_administers_it(mem: MemOS) -> None:
     mem.add_principal("carol")
     with pytest.raises(AccessDeniedError):
         mem.acting_as("carol").set_access("bob/notes", read=["*"])
+
+
+def test_every_read_path_is_audited(shared: MemOS) -> None:
+    """Successful reads leave an audit entry too: history and diff expose every version's text
+    (issue #19), export, get, search and plan what they return."""
+    secret_id = shared.store.query("SELECT id FROM items WHERE cube = 'team/secret'")[0][0]
+    alice = shared.acting_as("alice")
+    alice.history(secret_id)
+    alice.history("team/secret")
+    alice.diff("team/secret", 1)
+    alice.memories("team/secret")
+    alice.get(secret_id, touch=False)
+    alice.search("code word", cube="team/secret", touch=False)
+    alice.plan("code word", cube="team/secret", min_score=0.0)
+    # generate plans without counting, then counts (and audits) what it placed
+    plan = alice.plan("code word", cube="team/secret", min_score=0.0, count_access=False)
+    alice.count_placed(plan, "team/secret", "generate")
+    reads = [
+        entry["action"]
+        for entry in reversed(shared.audit())
+        if (entry["principal"], entry["outcome"]) == ("alice", "ok")
+    ]
+    # A plan searches first: its search is logged as well as the plan.
+    assert reads == [
+        "history", "history", "diff", "export", "get", "search", "search", "plan", "search",
+        "generate",
+    ]  # fmt: skip
+
+
+def test_the_audit_log_by_cube_and_time(shared: MemOS) -> None:
+    from datetime import timedelta
+
+    from memos_client.runtime.memory_types import utc_now
+
+    before = utc_now()
+    shared.acting_as("alice").search("code word", cube="team/secret")
+    entries = shared.audit("team/secret", since=before)
+    assert [(e["action"], e["cube"]) for e in entries] == [("search", "team/secret")]
+    assert shared.audit("team/secret", since=utc_now() + timedelta(seconds=5)) == []
+    assert {e["cube"] for e in shared.audit("team/secret")} == {"team/secret"}
+    with pytest.raises(AccessDeniedError, match="only 'local' may read the whole audit log"):
+        shared.acting_as("alice").audit()
+    with pytest.raises(AccessDeniedError, match="may not change the access policy"):
+        shared.acting_as("alice").audit("team/secret")
+    shared.set_access("team/secret", admin=["alice"])
+    assert shared.acting_as("alice").audit("team/secret", limit=1)[0]["action"] == "access.set"
+    with pytest.raises(UsageError, match="limit"):
+        shared.audit(limit=0)
+
+
+def test_the_store_and_its_wal_are_private_under_any_umask(
+    tmp_path: Path, embedder: CountingEmbedder
+) -> None:
+    import os
+    import stat
+
+    previous = os.umask(0o002)
+    try:
+        runtime = MemOS(home=tmp_path / "home", embedder=embedder)
+        runtime.add("a private memory")
+        files = sorted((tmp_path / "home" / "runtime").iterdir())
+        modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in files}
+        runtime.close()
+    finally:
+        os.umask(previous)
+    assert {"memos.db", "memos.db-wal", "memos.db-shm"} <= set(modes)
+    assert set(modes.values()) == {0o600}
+    for directory in (tmp_path / "home", tmp_path / "home" / "runtime"):
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700

@@ -19,6 +19,7 @@ used first, as many as fit the model's context with room left for a question and
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +27,12 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from memos_client.config import (
+    PRIVATE_DIR_MODE,
+    PRIVATE_FILE_MODE,
+    private_dir,
+    private_file,
+)
 from memos_client.errors import NotFoundError, UsageError
 from memos_client.runtime.activation.lora import (
     WEIGHTS_NAME,
@@ -167,7 +174,18 @@ def _runtime_target(memos: MemOS | None, cube: str | None) -> tuple[MemOS, str]:
 
 
 def _local_dir(memos: MemOS, kind: str, cube: str) -> Path:
-    return memos.home / "runtime" / kind / cube.replace("/", "--")
+    # Under MEMOS_HOME: folders 0700, files 0600 whatever the umask (memos_client.config).
+    return private_dir(memos.home / "runtime" / kind / cube.replace("/", "--"))
+
+
+def _make_private(path: Path) -> None:
+    """A snapshot file or an adapter folder built under MEMOS_HOME: the user's alone."""
+    if path.is_dir():
+        os.chmod(path, PRIVATE_DIR_MODE)
+        for child in path.rglob("*"):
+            os.chmod(child, PRIVATE_DIR_MODE if child.is_dir() else PRIVATE_FILE_MODE)
+    else:
+        private_file(path)
 
 
 class BuiltPart(msgspec.Struct):
@@ -219,6 +237,7 @@ def activate(
         path = _local_dir(memos, "activations", cube) / f"{name}.safetensors"
     header, token_ids = build_snapshot(model, memories, path)
     if memos is not None and cube is not None:
+        _make_private(path)
         digest, size = digest_file(path)
         part = {
             "kind": "activation",
@@ -259,6 +278,7 @@ def consolidate(
     sources = [MemoryRef(id=memory.id, version=memory.version) for memory in memories]
     export_adapter(report.peft_model, target, base, sources)
     if memos is not None and cube is not None:
+        _make_private(target)
         adapter = open_adapter(target)
         digest, size = digest_file(target / WEIGHTS_NAME)
         part = {
@@ -298,4 +318,6 @@ def adapter_dir(memos: MemOS, part: dict[str, Any]) -> Path:
     if not isinstance(config, dict):
         raise UsageError(f"adapter {part.get('name')!r}: the part has no adapter_config")
     target = _local_dir(memos, "adapters", str(part["cube"])) / str(part["name"])
-    return install_adapter_dir(target, config, path)
+    installed = install_adapter_dir(target, config, path)
+    _make_private(target)
+    return installed

@@ -102,3 +102,13 @@ class Engines:
         """Save the vector graph if an index was built and it changed."""
         if self._index is not None:
             self._index.save()
+
+    def forget_indexes(self) -> None:
+        """Drop the in-memory indexes and the saved vector graphs, unsaved (after a purge: a
+        graph keeps the vectors of removed memories in its deleted slots). They are rebuilt
+        from the store on the next search."""
+        with self._lock:
+            self._index = None
+            self._retriever = None
+            for graph in self._ann_dir.glob("*.bin"):
+                graph.unlink(missing_ok=True)

@@ -17,101 +17,20 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime
 from typing import Any
 
 import msgspec
 
-from memos_client.errors import UsageError
 from memos_client.runtime.embedding.minilm import Embedder, Vectors
-from memos_client.runtime.memory_types import DEFAULT_STATES, Hit, State, to_rfc3339, utc_now
+from memos_client.runtime.memory_types import Hit
+from memos_client.runtime.retrieval.filters import Filters
 from memos_client.runtime.retrieval.lexical import match_expression
 from memos_client.runtime.retrieval.lexical_index import LexicalIndex
 from memos_client.runtime.retrieval.vector_index import VectorIndex
 from memos_client.runtime.store.database import Store, item_from_row
 
 RRF_K = 60
-
-
-class Filters(msgspec.Struct, frozen=True):
-    """Symbolic filters: every given condition must hold."""
-
-    tags: tuple[str, ...] = ()
-    states: tuple[State, ...] = DEFAULT_STATES
-    since: datetime | None = None
-    until: datetime | None = None
-    metadata: Mapping[str, Any] = msgspec.field(default_factory=dict)
-
-    @classmethod
-    def parse(cls, value: Filters | Mapping[str, Any] | None, include_archived: bool) -> Filters:
-        """Filters from a dict: ``tags``, ``states`` (or ``state``), ``since``, ``until``,
-        ``metadata``."""
-        if isinstance(value, Filters):
-            return value
-        raw = dict(value or {})
-        unknown = sorted(set(raw) - {"tags", "state", "states", "since", "until", "metadata"})
-        if unknown:
-            raise UsageError(
-                f"unknown filter(s) {', '.join(unknown)}: use tags, states, since, until, metadata"
-            )
-        states_value = raw.get("states", raw.get("state"))
-        if states_value is None:
-            states: tuple[State, ...] = DEFAULT_STATES + (
-                (State.ARCHIVED,) if include_archived else ()
-            )
-        else:
-            names = [states_value] if isinstance(states_value, str) else list(states_value)
-            try:
-                states = tuple(State(name) for name in names)
-            except ValueError as exc:
-                raise UsageError(
-                    f"unknown state in filters ({exc}): use generated, activated, archived"
-                ) from exc
-            hidden = [state for state in states if state in (State.EXPIRED, State.DELETED)]
-            if hidden:
-                raise UsageError(
-                    f"{hidden[0]} memories are never returned by search; see `memos history`"
-                )
-        tags = raw.get("tags") or ()
-        if isinstance(tags, str):
-            tags = (tags,)
-        metadata = raw.get("metadata") or {}
-        if not isinstance(metadata, Mapping):
-            raise UsageError("filters['metadata'] must be a mapping of field to value")
-        since, until = raw.get("since"), raw.get("until")
-        for moment in (since, until):
-            if moment is not None and (not isinstance(moment, datetime) or moment.tzinfo is None):
-                raise UsageError("filters 'since' and 'until' must be timezone-aware datetimes")
-        return cls(tuple(tags), states, since, until, dict(metadata))
-
-    def narrows(self) -> bool:
-        """Whether a filter beyond cube and state applies (the vector index only knows those)."""
-        return bool(self.tags or self.since or self.until or self.metadata)
-
-    def sql(self, cubes: set[str] | None) -> tuple[str, list[Any]]:
-        """A WHERE clause over ``items AS i`` and its parameters."""
-        clauses = [f"i.state IN ({','.join('?' * len(self.states))})"]
-        parameters: list[Any] = [str(state) for state in self.states]
-        clauses.append("(i.expires_at IS NULL OR i.expires_at > ?)")
-        parameters.append(to_rfc3339(utc_now()))
-        if cubes is not None:
-            clauses.append(f"i.cube IN ({','.join('?' * len(cubes))})")
-            parameters.extend(sorted(cubes))
-        for tag in self.tags:
-            clauses.append("EXISTS (SELECT 1 FROM json_each(i.tags) WHERE value = ?)")
-            parameters.append(tag)
-        if self.since is not None:
-            clauses.append("i.created >= ?")
-            parameters.append(to_rfc3339(self.since))
-        if self.until is not None:
-            clauses.append("i.created <= ?")
-            parameters.append(to_rfc3339(self.until))
-        for key, value in self.metadata.items():
-            clauses.append("json_extract(i.metadata, ?) = ?")
-            parameters.extend([f'$."{key}"', value])
-        return " AND ".join(clauses), parameters
 
 
 class RetrievalSettings(msgspec.Struct, frozen=True):

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from memos_client.config import private_dir, private_file
 from memos_client.runtime.embedding.minilm import Embedder, Vectors, single_blas_thread
 from memos_client.runtime.memory_types import INDEXED_STATES, State
 from memos_client.runtime.store.database import Store, text_digest
@@ -251,11 +252,11 @@ class VectorIndex:
     def _save_ann(self) -> None:
         if self.ann_dir is None or self._ann is None:
             return
-        self.ann_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.ann_dir)
         graph = self.ann_dir / f"{self._ann_prefix()}.{self._watermark}.bin"
         temporary = self.ann_dir / f"{self._ann_prefix()}.{os.getpid()}.tmp"
         self._ann.save_index(str(temporary))
-        temporary.replace(graph)
+        private_file(temporary).replace(graph)
         for _, older in self._ann_files()[2:]:  # keep the newest two (another reader may load)
             with contextlib.suppress(OSError):
                 older.unlink()

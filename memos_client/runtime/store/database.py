@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import sqlite3
 import threading
@@ -23,6 +24,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from memos_client.config import PRIVATE_FILE_MODE, private_dir
 from memos_client.errors import RuntimeStoreError
 from memos_client.runtime.memory_types import MemoryItem, State, VersionRecord, to_rfc3339, utc_now
 
@@ -116,6 +118,15 @@ CREATE TABLE IF NOT EXISTS audit (
     outcome TEXT NOT NULL,
     detail TEXT NOT NULL DEFAULT ''
 );
+-- Purges: that a memory's text was erased from every version, by whom and when (never the text).
+CREATE TABLE IF NOT EXISTS purges (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    item_id TEXT NOT NULL,
+    cube TEXT NOT NULL,
+    at TEXT NOT NULL,
+    principal TEXT NOT NULL,
+    versions INTEGER NOT NULL
+);
 CREATE VIRTUAL TABLE IF NOT EXISTS items_fts USING fts5(
     search_text, content='items', content_rowid='rowid',
     tokenize='porter unicode61 remove_diacritics 2'
@@ -177,7 +188,11 @@ class Store:
     def __init__(self, path: Path, busy_timeout_s: float = 60.0) -> None:
         self.path = path
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)
+            # SQLite creates the file with the umask's mode and its -wal and -shm files with the
+            # mode of the database file: created 0600 here first, all three are private.
+            descriptor = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE)
+            os.close(descriptor)
             self._connection = sqlite3.connect(
                 path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
             )
