@@ -94,8 +94,15 @@ def _print_built(built: Any, as_json: bool) -> None:
 @MODEL
 @arg("--name", default="core", help="Name of the snapshot part (default: %(default)s).")
 @DTYPE
+@arg(
+    "--with-adapters",
+    action="store_true",
+    help="Compute it under the cube's (fresh) adapters: injected together with them.",
+)
 @arg("--json", dest="as_json", action="store_true", help="Print JSON.")
-def activate(target: str, model: Path, name: str, dtype: str, as_json: bool) -> None:
+def activate(
+    target: str, model: Path, name: str, dtype: str, with_adapters: bool, as_json: bool
+) -> None:
     """Build a KV snapshot (activation memory) of a cube's memories for a model.
 
     Memories tagged 'activate' are used if any, else those the lifecycle promoted, else all
@@ -115,8 +122,28 @@ def activate(target: str, model: Path, name: str, dtype: str, as_json: bool) -> 
         with _open_runtime() as memos:
             _require_installed(memos, cube)
             loaded = load_model(model, dtype)
-            built = build(loaded, name, memos=memos, cube=cube)
+            adapters = _load_fresh_adapters(memos, cube, loaded) if with_adapters else []
+            built = build(loaded, name, memos=memos, cube=cube, adapters=adapters)
     _print_built(built, as_json)
+
+
+def _load_fresh_adapters(memos: Any, cube: str, model: Any) -> list[dict[str, Any]]:
+    """Activate the cube's fresh adapters on ``model``; returns their parts."""
+    from memos_client.errors import UsageError
+    from memos_client.runtime.activation.local_parts import adapter_dir, cube_parts
+    from memos_client.runtime.activation.lora import activate_adapters
+    from memos_client.runtime.planning import SourceFreshness
+
+    fresh = SourceFreshness(memos)
+    parts = [
+        part
+        for part in cube_parts(memos, cube, "parameter")
+        if not fresh(cube, list(part.get("sources", [])))
+    ]
+    if not parts:
+        raise UsageError(f"{cube} has no fresh adapter: run `memos consolidate {cube}` first")
+    activate_adapters(model, [adapter_dir(memos, {**part, "cube": cube}) for part in parts])
+    return parts
 
 
 @command()

@@ -23,6 +23,7 @@ from memos_client.runtime.scheduler import (
     PLAN_MIN_SCORE,
     MemoryPlan,
     PlanningModel,
+    SegmentCounter,
     TokenCounter,
     check_min_score,
     estimate_tokens,
@@ -122,6 +123,7 @@ def make_plan(
     else:
         count = context.count_tokens
         counted_with = ESTIMATE if count is estimate_tokens else "the configured tokenizer"
+    count = SegmentCounter(count)
     hits = search(context, query, k, cube, filters, include_archived=False, touch=False)
     plan = MemoryPlan(
         query=query, budget_tokens=budget, counted_with=counted_with, min_score=min_score

@@ -324,3 +324,63 @@ def test_a_stale_adapter_is_not_applied_and_rebuild_stale_retrains_it(
     )
     assert code == 0, err
     assert "no stale adapter in acme/ops" in nothing
+
+
+def test_plan_with_a_model_counts_exactly_and_says_so(
+    home: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = str(tiny_model_dir)
+    assert _cli(capsys, "activate", "acme/ops", "--model", model, "--json")[0] == 0
+    code, plan, err = _cli(capsys, "plan", QUESTION, "--model", model, "--budget", "500", "--json")
+    assert code == 0, err
+    assert plan["counted_with"].startswith("tokenizer of ")
+    assert plan["used_tokens"] == plan["injected_tokens"] + plan["prefill_tokens"] <= 500
+    assert [part["name"] for part in plan["activations"]] == ["core"]
+    code, text, err = _cli(capsys, "plan", QUESTION, "--budget", "500")
+    assert code == 0, err
+    assert "counted with estimate" in text
+    code, _, err = _cli(capsys, "plan", QUESTION, "--min-score", "2")
+    assert code == 2
+    assert "error: min_score must be a number from 0 to 1, got 2.0" in err
+
+
+def test_a_snapshot_computed_under_the_adapter_is_injected_with_it(
+    home: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str], load_fresh: Any
+) -> None:
+    """Issue 19: once any adapter existed for a cube every snapshot was dropped."""
+    from memos_client.runtime import MemOS
+    from memos_client.runtime.activation.local_parts import adapter_dir, cube_parts
+    from memos_client.runtime.activation.lora import activate_adapters
+    from memos_client.runtime.activation.prompt import question_token_ids
+    from memos_client.runtime.activation.snapshot_file import open_snapshot
+    from memos_client.runtime.activation.snapshots import inject
+
+    model = str(tiny_model_dir)
+    code, _, err = _cli(capsys, "activate", "acme/ops", "--with-adapters", "--model", model)
+    assert code == 2
+    assert "acme/ops has no fresh adapter" in err
+    args = ["acme/ops", "--model", model]
+    assert _cli(capsys, "consolidate", *args, "--steps", "2", "--json")[0] == 0
+    assert _cli(capsys, "activate", *args, "--json")[0] == 0  # base snapshot "core"
+    code, built, err = _cli(
+        capsys, "activate", *args, "--with-adapters", "--name", "adapted", "--json"
+    )
+    assert code == 0, err
+    common = ["generate", QUESTION, "--model", model, "--max-new-tokens", "2", "--json"]
+    code, result, err = _cli(capsys, *common, "--maintenance-budget", "0")
+    assert code == 0, err
+    assert result["used"]["adapters"] == ["acme/ops:consolidated"]
+    assert result["used"]["snapshots"] == ["acme/ops:adapted"]
+    # Without the adapter the base snapshot is the one injected, not the adapted one.
+    code, base, err = _cli(capsys, *common, "--maintenance-budget", "0", "--no-adapters")
+    assert base["used"]["snapshots"] == ["acme/ops:core"]
+    # Exact: the adapted snapshot injected under the adapter = prefilling its tokens under it.
+    adapted = load_fresh(tiny_model_dir)
+    with MemOS(home, embedder="hashing") as memos:
+        [part] = cube_parts(memos, "acme/ops", "parameter")
+        activate_adapters(adapted, [adapter_dir(memos, {**part, "cube": "acme/ops"})])
+    snapshot = open_snapshot(Path(built["path"]))
+    question = question_token_ids(adapted, QUESTION)
+    on_top = adapted.forward(question, inject(adapted, snapshot)).logits
+    whole = adapted.forward([*snapshot.token_ids, *question]).logits
+    assert float((on_top - whole).abs().max()) <= 1e-4

@@ -209,3 +209,37 @@ def test_a_lower_ranked_memory_never_displaces_a_higher_one_because_it_fits(
     fits = mem.plan("what is my cat Luna called", budget=200, min_score=0.0)
     assert fits.memories[0].item.id == rank_one.item.id
     mem.close()
+
+
+def test_a_snapshot_is_injected_only_with_the_adapters_it_was_computed_under(mem: MemOS) -> None:
+    lora = {
+        "name": "lora",
+        "kind": "parameter",
+        "path": "/blobs/lora",
+        "digest": "sha256:" + "a" * 64,
+        "base_model": _fingerprint(),
+        "adapter_config": {"peft_type": "LORA", "r": 4},
+        "sources": [{"id": "paris", "version": 1}],
+    }
+    adapted = {
+        "name": "kv-adapted",
+        "kind": "activation",
+        "path": "/blobs/kv",
+        "model": _fingerprint(),
+        "num_tokens": 9,
+        "sources": [{"id": "paris", "version": 1}],
+        "adapters": [{"name": "lora", "digest": "sha256:" + "a" * 64}],
+    }
+    records = [{"id": "paris", "text": "Paris is the capital of France."}]
+    mem.install_cube("acme/geo", "1.0.0", "sha256:" + "e" * 64, records, parts=[lora, adapted])
+    plan = mem.plan("capital of France", budget=50, cube="acme/geo")
+    assert [p.name for p in plan.adapters] == ["lora"]
+    assert [p.name for p in plan.activations] == ["kv-adapted"]
+    without = mem.plan("capital of France", budget=50, cube="acme/geo", use_adapters=False)
+    assert without.activations == []
+    assert any("computed under adapter(s) lora" in reason for reason in without.skipped)
+    retrained = {**lora, "digest": "sha256:" + "b" * 64}
+    mem.install_cube("acme/geo", "1.0.1", "sha256:" + "f" * 64, records, parts=[retrained, adapted])
+    changed = mem.plan("capital of France", budget=50, cube="acme/geo")
+    assert changed.activations == []
+    assert any("not loaded as they were" in reason for reason in changed.skipped)

@@ -203,7 +203,6 @@ def run_generation(
             excluded[exc.label] = exc.reason
             continue
         break
-    memos.count_placed(plan, cube, "generate")
     prepared.notes.extend(notes)
     if prepared.adapters:
         activate_adapters(model, prepared.adapters)
@@ -217,6 +216,8 @@ def run_generation(
         use_activation=use_activation,
         started=started,
     )
+    # After the first token: counting the accesses is bookkeeping, not part of answering.
+    memos.count_placed(plan, cube, "generate")
     used: dict[str, Any] = dict(result.used)
     injected = sum(len(snapshot.token_ids) for snapshot in prepared.snapshots)
     used.update(

@@ -219,11 +219,14 @@ def activate(
     source: SourceDir | None = None,
     only_activated: bool = False,
     built: str | None = None,
+    adapters: Sequence[dict[str, Any]] = (),
 ) -> BuiltPart:
     """Build a KV snapshot of a cube's chosen memories and put it where it will be used.
 
     ``only_activated`` builds from exactly the memories in state Activated (the lifecycle's
-    promotion); ``built`` is the time to record (default: now).
+    promotion); ``built`` is the time to record (default: now). ``adapters`` names the
+    adapter parts (``name``, ``digest``) active on ``model`` while it computes: the snapshot
+    holds the adapted model's keys and values and is injected only with exactly those adapters.
     """
     if source is not None:
         memories, how = choose_memories(source.candidates, model, "activate")
@@ -251,6 +254,8 @@ def activate(
             "built": built or datetime.now(UTC).isoformat().replace("+00:00", "Z"),
             "complete": "left out" not in how,
         }
+        if adapters:
+            part["adapters"] = [{"name": a["name"], "digest": a["digest"]} for a in adapters]
         register_part(memos, cube, part)
     details = {"num_tokens": len(token_ids), "bytes": path.stat().st_size, "dtype": header.dtype}
     return BuiltPart(name, "activation", path, list(header.sources), how, details)
