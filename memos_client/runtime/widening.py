@@ -172,10 +172,16 @@ def _live_item(
 ) -> MemoryItem | None:
     """The live memory with record id ``source_id`` in ``cube`` passing ``filters``, if any."""
     where, parameters = filters.sql({cube})
+    select = f"SELECT i.* FROM items AS i WHERE {where}"  # noqa: S608
+    # Runtimes name a record's memory ``CUBE#ID``: a primary-key lookup, not a scan of the cube.
     rows = context.store.query(
-        f"SELECT i.* FROM items AS i WHERE {where} AND i.source_id = ? LIMIT 1",  # noqa: S608
-        [*parameters, source_id],
+        f"{select} AND i.id = ? AND i.source_id = ?",
+        [*parameters, f"{cube}#{source_id}", source_id],
     )
+    if not rows:
+        rows = context.store.query(
+            f"{select} AND i.source_id = ? LIMIT 1", [*parameters, source_id]
+        )
     return item_from_row(rows[0]) if rows else None
 
 

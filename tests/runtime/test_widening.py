@@ -178,3 +178,39 @@ def test_deleted_neighbours_are_skipped_and_other_cubes_are_never_read(
                 f"me/kb#{previous}: neighbour of {hit.id} is gone (deleted, expired or "
                 "filtered out)" in widened.skipped
             )
+
+
+def _chunk(
+    record_id: str, text: str, prev: str | None, next_: str | None, tags: list[str]
+) -> dict[str, Any]:
+    return {
+        "id": record_id,
+        "text": text,
+        "tags": tags,
+        "metadata": {"chunk": {"source": "hand.md", "prev": prev, "next": next_}},
+    }
+
+
+def test_neighbour_links_that_loop_or_fail_the_filters_stop_the_walk(tmp_path: Path) -> None:
+    """Chunk metadata is data a cube's author wrote: a link back to a chunk already planned (a
+    loop) ends the walk, and a neighbour the plan's filters exclude is not read."""
+    from memos_client.runtime import MemOS
+
+    with MemOS(tmp_path / "home", embedder="hashing") as memos:
+        memos.upsert(
+            [
+                _chunk("a", f"The {NEEDLE} lies in the cellar.", "b", "c", ["kept"]),
+                _chunk("b", "Stairs lead down to it.", "a", "a", ["kept"]),
+                _chunk("c", "Mind the damp walls.", "a", "b", ["other"]),
+            ],
+            cube="me/hand",
+        )
+        widened = memos.plan(NEEDLE, 1000, min_score=0.01)
+        assert [m.item.source_id for m in widened.memories] == ["b", "a", "c"]
+        assert [m.neighbour_of for m in widened.memories] == ["me/hand#a", None, "me/hand#a"]
+        filtered = memos.plan(NEEDLE, 1000, min_score=0.01, filters={"tags": ["kept"]})
+        assert [m.item.source_id for m in filtered.memories] == ["b", "a"]
+        assert (
+            "me/hand#c: neighbour of me/hand#a is gone (deleted, expired or filtered out)"
+            in filtered.skipped
+        )
