@@ -16,6 +16,7 @@ The CLI turns each into one line on stderr and an exit code (``memos_client.cli.
     ├── NotFoundError               exit 4   unknown cube, version, memory, principal
     │   └── RegistryNotFoundError   exit 4   the registry has no such cube, version, blob...
     ├── ResolutionError             exit 5   constraints cannot be satisfied
+    │   └── BrokenDependentsError   exit 5   it would break (or did break) an installed cube
     ├── RegistryError               exit 6   the registry refused a request (``code``, ``status``)
     │   ├── RegistryNotFoundError   exit 4   (also a NotFoundError) 404: cube_not_found, ...
     │   ├── RegistryAuthError       exit 6   401/403: no, a wrong or an expired token; no scope
@@ -123,6 +124,13 @@ class ResolutionError(MemosError):
 
     code = "unsatisfiable"
     exit_code = 5
+
+
+class BrokenDependentsError(ResolutionError):
+    """An install or uninstall would leave an installed cube without what it depends on (pass
+    ``--force``), or ``memos check`` found such a cube."""
+
+    code = "broken_dependents"
 
 
 class RegistryError(MemosError):

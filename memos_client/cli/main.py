@@ -16,7 +16,9 @@ from memos_client.errors import MemosError
 COMMAND_MODULES = {
     **dict.fromkeys(("keygen", "init", "pack", "verify", "inspect"), "bundle_commands"),
     "cache": "cache_commands",
-    **dict.fromkeys(("install", "uninstall", "list", "show", "lock", "sync"), "install_commands"),
+    **dict.fromkeys(
+        ("install", "uninstall", "list", "show", "lock", "sync", "check"), "install_commands"
+    ),
     **dict.fromkeys(("activate", "consolidate", "generate"), "model_commands"),
     **dict.fromkeys(
         ("login", "logout", "whoami", "publish", "yank", "search", "token"), "registry_commands"
@@ -27,6 +29,7 @@ COMMAND_MODULES = {
     ),
     "lifecycle": "lifecycle_commands",
     "trust": "trust_commands",
+    "key": "key_commands",
     **dict.fromkeys(("audit", "purge"), "governance_commands"),
     **dict.fromkeys(("get", "update", "delete"), "memory_commands"),
     "log": "log_commands",
