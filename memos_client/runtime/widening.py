@@ -101,7 +101,9 @@ def widen_plan(
         if not active:
             break
         for run in active:
-            cube = run.anchor.item.cube
+            cube, source_id = run.anchor.item.cube, run.pointer
+            if source_id is None:  # ended earlier in this round (its anchor's cube unreadable)
+                continue
             if cube not in readable:
                 governance = context.governor.governance(cube)
                 readable[cube] = context.governor.allows(context.principal, governance, "read")
@@ -110,10 +112,11 @@ def widen_plan(
                     f"neighbours of {run.anchor.item.id}: principal {context.principal!r} may "
                     f"not read cube {cube!r}"
                 )
-                run.pointer = None
+                for other in runs:
+                    if other.anchor is run.anchor:
+                        other.pointer = None
                 continue
-            source_id = run.pointer
-            if source_id is None or (cube, source_id) in in_plan:
+            if (cube, source_id) in in_plan:
                 run.pointer = None
                 continue
             item = _live_item(context, cube, source_id, parsed)

@@ -214,3 +214,37 @@ def test_neighbour_links_that_loop_or_fail_the_filters_stop_the_walk(tmp_path: P
             "me/hand#c: neighbour of me/hand#a is gone (deleted, expired or filtered out)"
             in filtered.skipped
         )
+
+
+def test_widening_reads_no_neighbour_of_a_cube_the_principal_may_not_read(
+    tmp_path: Path,
+) -> None:
+    """The guard itself: handed a chunk of a cube bob may not read, widening reads nothing."""
+    from memos_client.runtime import MemOS
+    from memos_client.runtime.scheduler import MemoryPlan, SegmentCounter, estimate_tokens
+    from memos_client.runtime.widening import widen_plan
+
+    with MemOS(tmp_path / "home", embedder="hashing") as memos:
+        memos.upsert(
+            [
+                _chunk("z", "A door at the end of the hall.", None, "a", []),
+                _chunk("a", f"The {NEEDLE} lies in the cellar.", "z", "b", []),
+                _chunk("b", "Stairs lead down to it.", "a", None, []),
+            ],
+            cube="me/secret",
+        )
+        memos.add_principal("bob")
+        memos.set_access("me/secret", read=["local"])
+        (hit,) = memos.plan(NEEDLE, 1000, min_score=0.01, widen=False).memories
+        plan = MemoryPlan(query=NEEDLE, budget_tokens=1000, memories=[hit])
+        bob = memos.acting_as("bob")
+        widen_plan(bob._context, plan, SegmentCounter(estimate_tokens), relevant=[hit.item.id])
+        assert plan.memories == [hit]
+        # Once for the chunk, though both its neighbours were to be read.
+        assert plan.skipped == [
+            "neighbours of me/secret#a: principal 'bob' may not read cube 'me/secret'"
+        ]
+        # The owner, who may, gets the neighbour.
+        plan = MemoryPlan(query=NEEDLE, budget_tokens=1000, memories=[hit])
+        widen_plan(memos._context, plan, SegmentCounter(estimate_tokens), relevant=[hit.item.id])
+        assert [m.item.source_id for m in plan.memories] == ["z", "a", "b"]
