@@ -248,3 +248,31 @@ def test_widening_reads_no_neighbour_of_a_cube_the_principal_may_not_read(
         plan = MemoryPlan(query=NEEDLE, budget_tokens=1000, memories=[hit])
         widen_plan(memos._context, plan, SegmentCounter(estimate_tokens), relevant=[hit.item.id])
         assert [m.item.source_id for m in plan.memories] == ["z", "a", "b"]
+
+
+def test_every_budget_holds_and_widened_context_has_no_holes(tmp_path: Path) -> None:
+    """Over many budgets: the exact segment within the budget, the hit kept, a run of whole
+    consecutive sections around it, and more budget never less context."""
+    from memos_client.ingest.adding import add_documents
+    from memos_client.runtime import MemOS
+    from memos_client.runtime.scheduler import estimate_tokens, render_segment
+
+    document = tmp_path / "guide.md"
+    document.write_text(guide())
+    with MemOS(tmp_path / "home", embedder="hashing") as memos:
+        add_documents(memos, [document], cube="me/kb", tags=[])
+        alone = memos.plan(NEEDLE, 4000, min_score=0.01, widen=False, count_access=False)
+        floor = alone.used_tokens
+        previous = 0
+        for budget in range(floor, floor + 1900, 23):
+            plan = memos.plan(NEEDLE, budget, min_score=0.01, count_access=False)
+            texts = [memory.item.text for memory in plan.prompt_memories]
+            assert plan.prefill_tokens == estimate_tokens(render_segment(texts))
+            assert plan.used_tokens == plan.prefill_tokens <= budget
+            assert sum(memory.tokens for memory in plan.memories) == plan.prefill_tokens
+            got = [int(m.item.metadata["section"][-1]) for m in plan.memories]
+            assert 4 in got
+            assert got == list(range(got[0], got[-1] + 1))
+            assert len(got) >= previous
+            previous = len(got)
+        assert previous == len(TOPICS)
