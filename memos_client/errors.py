@@ -48,10 +48,15 @@ class MemosError(Exception):
     code = "memos_error"
     exit_code = 1
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, code: str | None = None, details: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         if code is not None:
             self.code = code
+        #: What the error is about (``cube``, ``principal``, ``action``...): a front end turns
+        #: it into advice in its own terms (the CLI names a command); messages stay neutral.
+        self.details: dict[str, str] = details or {}
 
 
 class UsageError(MemosError):

@@ -275,6 +275,34 @@ def install_requirements(
             runtime.close()
 
 
+def install_requirement_texts(
+    texts: Sequence[str],
+    *,
+    home: Path | None = None,
+    index_url: str | None = None,
+    offline: bool = False,
+) -> list[InstallResult]:
+    """``memos install TEXT...`` as a library call (``MemOS.install``, the server's
+    ``install_cube``): the same resolve, verify, download and install, with the same trust
+    pins, cache and index as the command (``$MEMOS_INDEX_URL``, else ``memos login``'s)."""
+    from memos_client.config import memos_cache_dir, memos_home
+    from memos_client.install.cache import Cache
+    from memos_client.install.fetch import default_registry_url
+    from memos_client.install.requirements import parse_requirement
+
+    requirements = [parse_requirement(text) for text in texts]
+    if not requirements:
+        raise UsageError("nothing to install: name cubes (NAMESPACE/NAME[SPECIFIER])")
+    options = Options(
+        home=home if home is not None else memos_home(),
+        cache=Cache(memos_cache_dir()),
+        index_url=(index_url or default_registry_url()).rstrip("/"),
+        offline=offline,
+    )
+    results, _ = install_requirements(requirements, options)
+    return results
+
+
 def install_bundle_files(
     paths: Sequence[Path], options: Options
 ) -> tuple[list[InstallResult], list[NamespacePin]]:
