@@ -268,6 +268,12 @@ def _rebuild_stale_adapters(target: str, model: Path, settings: Any, json_output
     "when its prefill is at most this many tokens; 0: off; default: %(default)s).",
 )
 @arg("--rebuild-stale", action="store_true", help="Recompute stale locally built snapshots.")
+@arg(
+    "--no-widen",
+    action="store_true",
+    help="Keep chosen document chunks without their neighbours (by default budget left once "
+    "every relevant memory is placed goes to them).",
+)
 @DTYPE
 @arg(
     "--threads",
@@ -286,6 +292,7 @@ def generate(
     no_adapters: bool,
     maintenance_budget: int,
     rebuild_stale: bool,
+    no_widen: bool,
     dtype: str,
     threads: int | None,
     json_output: bool,
@@ -322,6 +329,7 @@ def generate(
             rebuild_stale=rebuild_stale,
             min_score=min_score,
             maintenance_tokens=maintenance_budget,
+            widen=not no_widen,
         )
     if json_output:
         print_json({"text": result.text, "ttft_ms": round(result.ttft_ms, 3), "used": result.used})

@@ -286,6 +286,12 @@ def query_command(
     help="The local model the plan is for: exact token counts, only its snapshots and adapters.",
 )
 @arg("--tokenizer", type=str, help="tokenizer.json (or model dir) to count with.")
+@arg(
+    "--no-widen",
+    action="store_true",
+    help="Keep chosen document chunks without their neighbours (by default budget left once "
+    "every relevant memory is placed goes to them).",
+)
 @AS
 @JSON
 def plan_command(
@@ -301,6 +307,7 @@ def plan_command(
     min_score: float,
     model: Path | None,
     tokenizer: str | None,
+    no_widen: bool,
     as_: str | None,
     json_output: bool,
 ) -> None:
@@ -326,6 +333,7 @@ def plan_command(
             filters=filters,
             model=loaded,
             min_score=min_score,
+            widen=not no_widen,
         )
     if json_output:
         _print_json(plan.to_json())

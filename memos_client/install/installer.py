@@ -36,9 +36,9 @@ from memos_client.install.cache import Cache
 from memos_client.install.resolver import Candidate
 from memos_client.trust.signers import KeySource, LockKeys, check_signers
 from memos_client.trust.store import NamespacePin
-from mip.digests import Digest, digest_bytes, digest_hex, parse_digest
+from mip.digests import Digest, digest_bytes, digest_hex
 from mip.errors import MIPError
-from mip.limits import DEFAULT_LIMITS
+from mip.manifest import preview_manifest
 from mip.names import CubeName
 
 #: ``progress(total, description)``: a context giving an ``advance(count)`` callback, or
@@ -176,7 +176,7 @@ def authenticate_envelope(
         cube.manifest = json.loads(envelope.payload)
         cube.validated = True
     else:
-        quick = _quick_manifest(envelope.payload)
+        quick = preview_manifest(envelope.payload)
         if quick is None:
             validate_manifest(cube, cache)  # raises the schema's error
         else:
@@ -200,54 +200,6 @@ def validate_manifest(cube: VerifiedCube, cache: Cache) -> None:
     _check_identity(cube.candidate, cube.manifest)
     cube.validated = True
     cache.write_envelope(cube.candidate.manifest_digest, cube.envelope_bytes)
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    document = dict(pairs)
-    if len(document) != len(pairs):
-        raise ValueError("duplicate keys")
-    return document
-
-
-def _quick_manifest(payload: bytes) -> dict[str, Any] | None:
-    """The manifest as JSON when its name, version and blob list are well-formed, else ``None``.
-
-    Only what a download needs is checked (MIP-1 §4, §5, §9): digests, sizes within the limits,
-    the number of parts; the full schema is :func:`validate_manifest`'s.
-    """
-    limits = DEFAULT_LIMITS
-    if len(payload) > limits.max_manifest_bytes:
-        return None
-    try:
-        document = json.loads(payload, object_pairs_hook=_no_duplicate_keys)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(document, dict):
-        return None
-    name, version, parts = document.get("name"), document.get("version"), document.get("parts", [])
-    if not isinstance(name, str) or not isinstance(version, str) or not isinstance(parts, list):
-        return None
-    if len(parts) > limits.max_parts:
-        return None
-    from mip.names import normalize_cube_name
-    from mip.versions import Version
-
-    try:
-        normalize_cube_name(name)
-        Version.parse(version)
-    except MIPError:
-        return None
-    for part in parts:
-        if not isinstance(part, dict):
-            return None
-        size = part.get("size")
-        if type(size) is not int or not 0 <= size <= limits.max_blob_bytes:
-            return None
-        try:
-            parse_digest(part.get("digest"))  # type: ignore[arg-type]
-        except MIPError:
-            return None
-    return document
 
 
 def _check_identity(candidate: Candidate, manifest: Mapping[str, Any]) -> None:

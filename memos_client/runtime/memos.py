@@ -359,6 +359,7 @@ class MemOS:
         use_adapters: bool = True,
         exclude: Mapping[str, str] | None = None,
         count_access: bool = True,
+        widen: bool = True,
     ) -> MemoryPlan:
         """A memory plan for ``query`` within ``budget`` tokens: injected snapshot tokens plus
         prefilled tokens, counted with ``model``'s tokenizer when given (see ``scheduler``).
@@ -366,6 +367,8 @@ class MemOS:
         Memories scored below ``min_score`` never take budget. Only the memories the plan
         places before the question count as accessed (``count_access=False``: none yet, see
         :meth:`count_placed`); ``exclude`` maps parts (``cube:name``) to leave out to why.
+        Budget left once every relevant memory is placed goes to the neighbours of the chosen
+        document chunks (``widen=False``: not).
         """
         from memos_client.runtime.planning import make_plan
 
@@ -381,6 +384,7 @@ class MemOS:
             min_score=min_score,
             use_adapters=use_adapters,
             exclude=exclude,
+            widen=widen,
         )
         if count_access:
             self.count_placed(plan, cube, "plan")

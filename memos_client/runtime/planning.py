@@ -101,12 +101,14 @@ def make_plan(
     min_score: float = PLAN_MIN_SCORE,
     exclude: Mapping[str, str] | None = None,
     use_adapters: bool = True,
+    widen: bool = True,
 ) -> MemoryPlan:
     """A memory plan for ``query`` within ``budget`` tokens (see ``scheduler``).
 
     With ``model`` tokens are counted with its tokenizer and parts are matched to its
     fingerprint; ``exclude`` maps parts (``cube:name``) not to use to why (a file found unusable);
-    ``use_adapters=False`` leaves every parameter part out.
+    ``use_adapters=False`` leaves every parameter part out; ``widen=False`` keeps the chosen
+    document chunks without their neighbours (``widening``).
     """
     if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
         raise UsageError(f"budget must be a positive number of tokens, got {budget!r}")
@@ -157,6 +159,11 @@ def make_plan(
     plan.skipped.extend(choice.skipped)
     plan.injected_tokens, plan.prefill_tokens = choice.injected_tokens, choice.prefill_tokens
     plan.used_tokens = choice.injected_tokens + choice.prefill_tokens
+    if widen:
+        from memos_client.runtime.widening import widen_plan
+
+        relevant = [hit.item.id for hit in hits if hit.score >= min_score]
+        widen_plan(context, plan, count, relevant=relevant, filters=filters)
     return plan
 
 

@@ -155,6 +155,7 @@ def run_generation(
     rebuild_stale: bool = False,
     min_score: float | None = None,
     maintenance_tokens: int = 0,
+    widen: bool = True,
 ) -> Generation:
     """Plan, inject or prefill, activate adapters, and generate greedily; TTFT covers all of it.
 
@@ -165,6 +166,7 @@ def run_generation(
     the prefill, later ones do not). ``maintenance_tokens`` > 0 first lets the lifecycle run
     itself (:func:`lifecycle_policy.maintain`: the tick when due, a stale hot snapshot rebuilt
     when its prefill is at most that many tokens); its time is reported apart from the TTFT.
+    ``widen=False`` plans without the neighbours of chosen document chunks.
     """
     from memos_client.runtime.scheduler import PLAN_MIN_SCORE
 
@@ -190,6 +192,7 @@ def run_generation(
             exclude=excluded,
             use_adapters=use_adapters and use_activation,
             count_access=False,
+            widen=widen,
         )
         if rebuild_stale and use_activation and not rebuilt:
             rebuilt = True
