@@ -50,7 +50,7 @@ def download(
 ) -> list[Downloaded]:
     """Resolve, verify and download ``requirements`` (with their dependencies unless
     ``options.no_deps``) and write one ``.memcube`` per cube into ``directory``."""
-    from mip.archive import BundleWriter
+    from mip.bundle_writer import BundleWriter
 
     session = open_session(options)
     try:
