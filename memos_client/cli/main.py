@@ -56,6 +56,8 @@ def register_commands(argv: list[str]) -> None:
 #: from the error's ``details`` (the library's messages name no command).
 HINTS = {
     "unknown_memory": "find ids with `memos query`",
+    # A memory that exists but was deleted or expired (details carry its state).
+    "unknown_memory/gone": "see `memos history {memory}`",
     "unknown_cube": "see `memos list` (installed) or `memos query` (every cube you may read)",
     "unknown_principal": "add it with `memos principal add {principal}` as 'local'",
     "access_denied": "grant it with `memos access {cube} --{action} {principal}`",
@@ -64,7 +66,8 @@ HINTS = {
 
 def describe(exc: MemosError) -> str:
     """The error's message and, when the CLI knows one, what to do about it."""
-    hint = HINTS.get(exc.code)
+    situation = exc.details.get("situation")
+    hint = HINTS.get(f"{exc.code}/{situation}") or HINTS.get(exc.code)
     if hint is None:
         return str(exc)
     try:
