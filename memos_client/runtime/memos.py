@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -496,12 +496,15 @@ class MemOS:
         records: Iterable[dict[str, Any]],
         governance: dict[str, Any] | None = None,
         parts: list[dict[str, Any]] | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> int:
-        """Replace a cube's installed content atomically; returns its memory count."""
+        """Replace a cube's installed content atomically; returns its memory count.
+
+        ``progress(n)`` is called as memories are indexed (n more done)."""
         from memos_client.runtime.cubes import install_cube
 
         return install_cube(
-            self._context, name, version, manifest_digest, records, governance, parts
+            self._context, name, version, manifest_digest, records, governance, parts, progress
         )
 
     def uninstall_cube(self, name: str) -> int:
