@@ -20,11 +20,22 @@ CUTOFF = 0.6
 _NAME = re.compile(r"(?<![\w./:-])[A-Za-z0-9][\w.-]*/[\w.-]*[A-Za-z0-9]")
 
 
+def _likeness(wanted: str, name: str) -> float:
+    """How alike two names are; within one namespace only the names after it count (a long
+    shared namespace would make ``ns/nothing`` look like ``ns/handbook``)."""
+    wanted_ns, _, wanted_name = wanted.partition("/")
+    namespace, _, short = name.partition("/")
+    if wanted_ns == namespace and wanted_name and short:
+        wanted, name = wanted_name, short
+    return difflib.SequenceMatcher(None, wanted, name).ratio()
+
+
 def nearest(wanted: str, names: Iterable[str]) -> str | None:
     """The existing name most like ``wanted`` (never ``wanted`` itself), or ``None``."""
     by_lower = {name.lower(): name for name in names if name.lower() != wanted.lower()}
-    close = difflib.get_close_matches(wanted.lower(), list(by_lower), n=1, cutoff=CUTOFF)
-    return by_lower[close[0]] if close else None
+    scored = [(_likeness(wanted.lower(), lower), lower) for lower in by_lower]
+    best = max(scored, default=None)
+    return by_lower[best[1]] if best is not None and best[0] >= CUTOFF else None
 
 
 def with_suggestion(error: NotFoundError, wanted: str, names: Iterable[str]) -> NotFoundError:
