@@ -261,6 +261,13 @@ def _rebuild_stale_adapters(target: str, model: Path, settings: Any, as_json: bo
 )
 @arg("--no-adapters", action="store_true", help="Load no LoRA adapter.")
 @arg(
+    "--form",
+    choices=("cost", "inject"),
+    default="cost",
+    help="cost: inject a snapshot only where the model's TTFT calibration says it is faster "
+    "than prefilling; inject: every fresh snapshot that fits (default: %(default)s).",
+)
+@arg(
     "--maintenance-budget",
     type=integer(0),
     default=512,
@@ -284,6 +291,7 @@ def generate(
     min_score: float,
     no_activation: bool,
     no_adapters: bool,
+    form: str,
     maintenance_budget: int,
     rebuild_stale: bool,
     dtype: str,
@@ -322,6 +330,7 @@ def generate(
             rebuild_stale=rebuild_stale,
             min_score=min_score,
             maintenance_tokens=maintenance_budget,
+            form=form,
         )
     if as_json:
         print_json({"text": result.text, "ttft_ms": round(result.ttft_ms, 3), "used": result.used})

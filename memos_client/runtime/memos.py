@@ -34,6 +34,7 @@ from memos_client.runtime.transitions import set_state
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from memos_client.runtime.cost import TTFTCalibration
     from memos_client.runtime.embedding.minilm import Embedder
     from memos_client.runtime.purge import PurgeReport
     from memos_client.runtime.retrieval.filters import Filters
@@ -320,13 +321,15 @@ class MemOS:
         use_adapters: bool = True,
         exclude: Mapping[str, str] | None = None,
         count_access: bool = True,
+        costs: TTFTCalibration | None = None,
     ) -> MemoryPlan:
         """A memory plan for ``query`` within ``budget`` tokens: injected snapshot tokens plus
         prefilled tokens, counted with ``model``'s tokenizer when given (see ``scheduler``).
 
         Memories scored below ``min_score`` never take budget. Only the memories the plan
         places before the question count as accessed (``count_access=False``: none yet, see
-        :meth:`count_placed`); ``exclude`` maps parts (``cube:name``) to leave out to why.
+        :meth:`count_placed`); ``exclude`` maps parts (``cube:name``) to leave out to why;
+        ``costs`` (``activation.calibration``) chooses inject or prefill by estimated TTFT.
         """
         from memos_client.runtime.planning import make_plan
 
@@ -342,6 +345,7 @@ class MemOS:
             min_score=min_score,
             use_adapters=use_adapters,
             exclude=exclude,
+            costs=costs,
         )
         if count_access:
             self.count_placed(plan, cube, "plan")

@@ -80,7 +80,8 @@ def test_stale_and_foreign_snapshots_are_skipped_with_their_reason(
 
     model = str(tiny_model_dir)
     assert _cli(capsys, "activate", "acme/ops", "--model", model, "--json")[0] == 0
-    common = ["generate", QUESTION, "--max-new-tokens", "4", "--json"]
+    # --form inject: these snapshots are tiny, and what is tested is why each is left out.
+    common = ["generate", QUESTION, "--max-new-tokens", "4", "--json", "--form", "inject"]
     code, foreign, err = _cli(capsys, *common, "--model", str(other_model_dir))
     assert code == 0, err
     assert foreign["used"]["snapshots"] == []
@@ -138,8 +139,9 @@ def test_damaged_snapshot_file_is_skipped_not_fatal(
     path = Path(built["path"])
     path.write_bytes(path.read_bytes()[:-100])
     code, result, err = _cli(
-        capsys, "generate", QUESTION, "--model", model, "--max-new-tokens", "2", "--json"
-    )
+        capsys, "generate", QUESTION, "--model", model, "--max-new-tokens", "2", "--json",
+        "--form", "inject",
+    )  # fmt: skip
     assert code == 0, err
     assert result["used"]["snapshots"] == []
     assert any("unusable file" in reason for reason in result["used"]["skipped"])
@@ -331,7 +333,9 @@ def test_plan_with_a_model_counts_exactly_and_says_so(
 ) -> None:
     model = str(tiny_model_dir)
     assert _cli(capsys, "activate", "acme/ops", "--model", model, "--json")[0] == 0
-    code, plan, err = _cli(capsys, "plan", QUESTION, "--model", model, "--budget", "500", "--json")
+    code, plan, err = _cli(
+        capsys, "plan", QUESTION, "--model", model, "--budget", "500", "--json", "--form", "inject"
+    )
     assert code == 0, err
     assert plan["counted_with"].startswith("tokenizer of ")
     assert plan["used_tokens"] == plan["injected_tokens"] + plan["prefill_tokens"] <= 500
