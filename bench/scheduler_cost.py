@@ -13,7 +13,7 @@ large enough for the snapshot. Per query, same process, alternating, medians aft
 Goal (issue 19): S <= 1.10 x min(I, P) for every query. Model: SmolLM2-135M's shape, random
 weights, float32, CPU, ``--threads`` torch threads (``--quick``: a tiny model, a smoke run).
 
-Run: ``python bench/scheduler_cost.py`` (``--sizes 16,64,256,1024,4096 --threads 2 --runs 5``).
+Run: ``python bench/scheduler_cost.py`` (``--sizes 16,64,256,1024,2048 --threads 2 --runs 3``).
 """
 
 from __future__ import annotations
@@ -61,11 +61,19 @@ def _snapshot(memos: Any, model: Any, cube: str) -> int:
     return len(token_ids)
 
 
+def _row(row: tuple[Any, ...]) -> str:
+    _, tokens, chosen, estimate, medians, ratio = row
+    return (
+        f"{tokens:8d}  {chosen:7s} {estimate:9.1f} {medians['scheduler']:10.1f} "
+        f"{medians['inject']:9.1f} {medians['prefill']:9.1f}  {ratio:6.2f}x"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="16,64,256,1024,4096")
+    parser.add_argument("--sizes", default="16,64,256,1024,2048")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="A tiny model: a smoke run.")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
@@ -126,6 +134,7 @@ def main() -> None:
                 medians = {name: statistics.median(values) for name, values in times.items()}
                 best = min(medians["inject"], medians["prefill"])
                 rows.append((cube, tokens, chosen, estimate, medians, medians["scheduler"] / best))
+                print(f"  {cube}: {_row(rows[-1])}", file=sys.stderr, flush=True)
     print(
         f"scheduler by cost, {'quick model' if args.quick else 'SmolLM2-135M shape'}, "
         f"{args.threads} threads, {args.runs} runs (medians, ms to first token):"
@@ -136,11 +145,8 @@ def main() -> None:
         f"{costs.inject_ms_per_token:.5f} ms/token"
     )
     print("  snapshot  chose    estimate  scheduler    inject   prefill  scheduler/best")
-    for _, tokens, chosen, estimate, medians, ratio in rows:
-        print(
-            f"  {tokens:8d}  {chosen:7s} {estimate:9.1f} {medians['scheduler']:10.1f} "
-            f"{medians['inject']:9.1f} {medians['prefill']:9.1f}  {ratio:6.2f}x"
-        )
+    for row in rows:
+        print(f"  {_row(row)}")
     worst = max(row[-1] for row in rows)
     print(f"  worst scheduler/best = {worst:.2f}x (goal <= 1.10x for every query)")
 
