@@ -16,6 +16,7 @@ The CLI turns each into one line on stderr and an exit code (``memos_client.cli.
     ├── NotFoundError               exit 4   unknown cube, version, memory, principal
     │   └── RegistryNotFoundError   exit 4   the registry has no such cube, version, blob...
     ├── ResolutionError             exit 5   constraints cannot be satisfied
+    │   └── BrokenDependentsError   exit 5   it would break (or did break) an installed cube
     ├── RegistryError               exit 6   the registry refused a request (``code``, ``status``)
     │   ├── RegistryNotFoundError   exit 4   (also a NotFoundError) 404: cube_not_found, ...
     │   ├── RegistryAuthError       exit 6   401/403: no, a wrong or an expired token; no scope
@@ -47,10 +48,15 @@ class MemosError(Exception):
     code = "memos_error"
     exit_code = 1
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, code: str | None = None, details: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         if code is not None:
             self.code = code
+        #: What the error is about (``cube``, ``principal``, ``action``...): a front end turns
+        #: it into advice in its own terms (the CLI names a command); messages stay neutral.
+        self.details: dict[str, str] = details or {}
 
 
 class UsageError(MemosError):
@@ -123,6 +129,13 @@ class ResolutionError(MemosError):
 
     code = "unsatisfiable"
     exit_code = 5
+
+
+class BrokenDependentsError(ResolutionError):
+    """An install or uninstall would leave an installed cube without what it depends on (pass
+    ``--force``), or ``memos check`` found such a cube."""
+
+    code = "broken_dependents"
 
 
 class RegistryError(MemosError):

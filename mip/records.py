@@ -63,6 +63,43 @@ def _unique_pairs(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
     return document
 
 
+#: The longest memory text, in characters (MIP-1 §9): packers, registries and installers all
+#: enforce it, so nothing publishes that an install would refuse.
+MAX_TEXT_CHARS = 100_000
+#: The most tags one record may carry (MIP-1 §9).
+MAX_TAGS = 256
+#: The lifecycle states a record may ask for (MIP-1 §7.1 ``state``).
+RECORD_STATES = frozenset({"generated", "activated", "archived"})
+_CONTROL = frozenset(chr(c) for c in (*range(0x20), 0x7F))
+
+
+def content_problems(record: dict[str, Any]) -> list[str]:
+    """What breaks the content rules of MIP-1 §7.1/§9 in a record whose fields have the right
+    types: empty or over-long text, too many tags, an id with control characters or outer
+    spaces, an unknown ``state``."""
+    problems = []
+    text = record.get("text")
+    if isinstance(text, str):
+        if not text.strip():
+            problems.append("'text' must not be empty")
+        elif len(text) > MAX_TEXT_CHARS:
+            problems.append(
+                f"'text' is {len(text):,} characters, over the {MAX_TEXT_CHARS:,}-character limit"
+            )
+    tags = record.get("tags")
+    if isinstance(tags, list) and len(tags) > MAX_TAGS:
+        problems.append(f"{len(tags)} tags, over the limit of {MAX_TAGS}")
+    record_id = record.get("id")
+    if isinstance(record_id, str) and (
+        record_id != record_id.strip() or any(c in _CONTROL for c in record_id)
+    ):
+        problems.append("'id' must have no control characters and no leading or trailing space")
+    state = record.get("state")
+    if state is not None and state not in RECORD_STATES:
+        problems.append(f"'state' must be one of {', '.join(sorted(RECORD_STATES))}")
+    return problems
+
+
 def validate_record(record: Any, index: int) -> dict[str, Any]:
     """Check one decoded record; raise :class:`RecordError` naming every problem at once."""
     if not isinstance(record, dict):
@@ -89,6 +126,7 @@ def validate_record(record: Any, index: int) -> dict[str, Any]:
                 problems.append(
                     f"'{key}' must be an RFC 3339 date-time (e.g. 2026-01-01T00:00:00Z)"
                 )
+        problems.extend(content_problems(record))
     if problems:
         raise RecordError(f"record {index}: " + "; ".join(problems))
     return record

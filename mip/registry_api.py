@@ -28,6 +28,7 @@ __all__ = [
     "KeyCreate",
     "KeyInfo",
     "KeyList",
+    "KeyRevoke",
     "LogConsistency",
     "LogEntries",
     "LogEntry",
@@ -190,18 +191,29 @@ class TokenList(msgspec.Struct, frozen=True):
     tokens: list[TokenInfo]
 
 
-class KeyCreate(msgspec.Struct, frozen=True):
-    """``POST /v1/namespaces/{ns}/keys``: a public key to register."""
+class KeyCreate(msgspec.Struct, frozen=True, omit_defaults=True):
+    """``POST /v1/namespaces/{ns}/keys``: a public key to register, optionally with its
+    endorsement (a DSSE statement signed by a key already in the set, MIP-1 §6.4)."""
 
     public_key_pem: str
+    endorsement: str | None = None
+
+
+class KeyRevoke(msgspec.Struct, frozen=True):
+    """``POST /v1/namespaces/{ns}/keys/{key_id}/revoke``: why the key is revoked."""
+
+    reason: str
 
 
 class KeyInfo(msgspec.Struct, frozen=True):
-    """A registered signing key."""
+    """A registered signing key, with its endorsement and revocation (MIP-1 §6.4)."""
 
     key_id: str
     public_key_pem: str
     added_at: str
+    endorsement: str | None = None
+    revoked_at: str | None = None
+    revocation_reason: str | None = None
 
 
 class KeyList(msgspec.Struct, frozen=True):

@@ -31,6 +31,7 @@ from memos_client.errors import DocumentError, SourceError
 from memos_client.ingest.documents import MEDIA_TYPES, is_document
 from mip.limits import MAX_CARD_README_CHARS
 from mip.models import url_problem
+from mip.records import RECORD_STATES, content_problems
 
 MANIFEST_FILE = "memcube.toml"
 README_FILE = "README.md"
@@ -242,8 +243,15 @@ def _jsonl_record(item: Any, where: str, stamp: str, problems: list[str]) -> dic
         if not isinstance(value, str) or not _is_rfc3339(value):
             bad.append(f"'{key}' must be an RFC 3339 timestamp")
     state = item.get("state")
-    if state is not None and state not in ("generated", "activated", "archived"):
+    if state is not None and state not in RECORD_STATES:
         bad.append("'state' must be generated, activated or archived")
+    # The protocol's content rules (MIP-1 §9): what an install would refuse is refused here,
+    # with the file and line, not after a publish and a download.
+    bad.extend(
+        problem
+        for problem in content_problems(item)
+        if not problem.startswith(("'state'", "'text' must not be empty"))
+    )
     extra = item.get("extra", {})
     if not isinstance(extra, dict) or set(extra) & _JSONL_KEYS:
         bad.append("'extra' must be an object of keys other than the record's own")

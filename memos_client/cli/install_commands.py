@@ -31,6 +31,11 @@ ALLOW_UNLOGGED = arg(
     "proofs), with a warning.",
 )
 JSON = arg("--json", dest="json_output", action="store_true", help="Print JSON for scripts.")
+FORCE = arg(
+    "--force",
+    action="store_true",
+    help="Go ahead even when it breaks an installed cube's dependency (and say what breaks).",
+)
 
 
 def _warn(message: str) -> None:
@@ -44,6 +49,7 @@ def _options(
     upgrade: bool = False,
     json_output: bool = False,
     allow_unlogged: bool = False,
+    force: bool = False,
 ) -> Options:
     from memos_client.cli.output import progress_bar
     from memos_client.config import memos_cache_dir, memos_home
@@ -58,6 +64,7 @@ def _options(
         offline=offline,
         allow_unsigned=allow_unsigned,
         upgrade=upgrade,
+        force=force,
         progress=None if json_output else progress_bar,
         allow_unlogged=allow_unlogged,
         warn=_warn,
@@ -77,7 +84,8 @@ def _report(results: list[InstallResult], pins: list[NamespacePin], json_output:
         return
     for pin in pins:
         keys = ", ".join(key_id[:16] for key_id in pin.keys)
-        print(f"trusting key {keys} for namespace {pin.namespace!r} (first use)", file=sys.stderr)
+        source = "from the lockfile" if pin.source == "lockfile" else "first use"
+        print(f"trusting key {keys} for namespace {pin.namespace!r} ({source})", file=sys.stderr)
     for result in results:
         if result.unchanged:
             print(f"{result.name} {result.version} already installed")
@@ -115,6 +123,7 @@ def _report(results: list[InstallResult], pins: list[NamespacePin], json_output:
 @OFFLINE
 @ALLOW_UNSIGNED
 @ALLOW_UNLOGGED
+@FORCE
 @JSON
 def install(
     cubes: list[str],
@@ -124,6 +133,7 @@ def install(
     offline: bool,
     allow_unsigned: bool,
     allow_unlogged: bool,
+    force: bool,
     json_output: bool,
 ) -> None:
     """Resolve, download, verify and install cubes into the local runtime."""
@@ -143,7 +153,13 @@ def install(
     if not requirements and not bundles:
         raise UsageError("nothing to install: name cubes (NAMESPACE/NAME) or pass -r memos.toml")
     options = _options(
-        index_url or project_index, offline, allow_unsigned, upgrade, json_output, allow_unlogged
+        index_url or project_index,
+        offline,
+        allow_unsigned,
+        upgrade,
+        json_output,
+        allow_unlogged,
+        force,
     )
     results = []
     pins = []
@@ -160,20 +176,64 @@ def install(
 
 @command()
 @arg("cubes", nargs="+", help="Installed cubes (NAMESPACE/NAME).")
+@FORCE
 @JSON
-def uninstall(cubes: list[str], json_output: bool) -> None:
+def uninstall(cubes: list[str], force: bool, json_output: bool) -> None:
     """Remove installed cubes and their memories."""
     from memos_client.cli.output import print_json
     from memos_client.install.requirements import parse_requirement
     from memos_client.install.workflow import uninstall as do_uninstall
 
     names = [parse_requirement(text).name for text in cubes]
-    removed = do_uninstall(names, _options(None))
+    removed = do_uninstall(names, _options(None, force=force))
     if json_output:
         print_json([{"name": n, "version": v, "memories": c} for n, v, c in removed])
         return
     for name, version, count in removed:
         print(f"uninstalled {name} {version} ({count} memories)")
+
+
+@command()
+@JSON
+def check(json_output: bool) -> None:
+    """Check that every installed cube's dependencies are installed, at fitting versions."""
+    from memos_client.cli.output import print_json
+    from memos_client.config import memos_home
+    from memos_client.errors import BrokenDependentsError
+    from memos_client.install.dependents import check as find_broken
+    from memos_client.install.dependents import installed_set
+    from memos_client.install.session import open_runtime
+
+    home = memos_home()
+    runtime = open_runtime(home)
+    try:
+        cubes = runtime.installed_cubes()
+    finally:
+        runtime.close()
+    broken = find_broken(
+        installed_set(home, [(c.name, c.version, c.manifest_digest) for c in cubes])
+    )
+    if json_output:
+        print_json(
+            {
+                "ok": not broken,
+                "problems": [
+                    {"cube": b.dependent, "requires": b.requirement, "installed": b.found}
+                    for b in broken
+                ],
+            }
+        )
+    else:
+        for item in broken:
+            print(item)
+    if broken:
+        count = len({b.dependent for b in broken})
+        raise BrokenDependentsError(
+            f"{count} installed cube{'s' if count > 1 else ''} ha{'ve' if count > 1 else 's'} "
+            "unmet dependencies: install what they require (memos install NAME[SPEC])"
+        )
+    if not json_output:
+        print("no broken dependencies")
 
 
 @command("list")
@@ -189,6 +249,12 @@ def list_cubes(json_output: bool) -> None:
         cubes = runtime.installed_cubes()
     finally:
         runtime.close()
+    from memos_client.install.show import last_seen_yank
+
+    yanks = {
+        c.name: last_seen_yank(options.home, options.cache, c.name, c.manifest_digest)
+        for c in cubes
+    }
     if json_output:
         print_json(
             [
@@ -198,6 +264,8 @@ def list_cubes(json_output: bool) -> None:
                     "manifest_digest": c.manifest_digest,
                     "memory_count": c.memory_count,
                     "installed_at": c.installed_at,
+                    "yanked": yanks[c.name] is not None,
+                    "yank_reason": yanks[c.name],
                 }
                 for c in cubes
             ]
@@ -208,8 +276,11 @@ def list_cubes(json_output: bool) -> None:
         return
     width = max(len(c.name) for c in cubes)
     for c in cubes:
+        reason = yanks[c.name]
+        flag = "" if reason is None else f"  YANKED: {reason or 'no reason given'}"
         print(
-            f"{c.name:<{width}}  {c.version:<12} {c.manifest_digest[:19]}  {c.memory_count} memories"
+            f"{c.name:<{width}}  {c.version:<12} {c.manifest_digest[:19]}  "
+            f"{c.memory_count} memories{flag}"
         )
 
 

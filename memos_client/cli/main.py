@@ -16,7 +16,9 @@ from memos_client.errors import MemosError
 COMMAND_MODULES = {
     **dict.fromkeys(("keygen", "init", "pack", "verify", "inspect"), "bundle_commands"),
     "cache": "cache_commands",
-    **dict.fromkeys(("install", "uninstall", "list", "show", "lock", "sync"), "install_commands"),
+    **dict.fromkeys(
+        ("install", "uninstall", "list", "show", "lock", "sync", "check"), "install_commands"
+    ),
     **dict.fromkeys(("activate", "consolidate", "generate"), "model_commands"),
     **dict.fromkeys(
         ("login", "logout", "whoami", "publish", "yank", "search", "token"), "registry_commands"
@@ -27,10 +29,12 @@ COMMAND_MODULES = {
     ),
     "lifecycle": "lifecycle_commands",
     "trust": "trust_commands",
+    "key": "key_commands",
     **dict.fromkeys(("audit", "purge"), "governance_commands"),
     **dict.fromkeys(("get", "update", "delete"), "memory_commands"),
     "log": "log_commands",
     **dict.fromkeys(("export", "import"), "interop_commands"),
+    **dict.fromkeys(("mcp", "serve"), "serve_commands"),
 }
 
 
@@ -41,6 +45,27 @@ def register_commands(argv: list[str]) -> None:
     wanted = COMMAND_MODULES.get(argv[0]) if argv else None
     for module in [wanted] if wanted else dict.fromkeys(COMMAND_MODULES.values()):
         importlib.import_module(f"memos_client.cli.{module}")
+
+
+#: What to do about a client error, in this CLI's commands, by the error's stable code; filled
+#: from the error's ``details`` (the library's messages name no command).
+HINTS = {
+    "unknown_memory": "find ids with `memos query`",
+    "unknown_cube": "see `memos list` (installed) or `memos query` (every cube you may read)",
+    "unknown_principal": "add it with `memos principal add {principal}` as 'local'",
+    "access_denied": "grant it with `memos access {cube} --{action} {principal}`",
+}
+
+
+def describe(exc: MemosError) -> str:
+    """The error's message and, when the CLI knows one, what to do about it."""
+    hint = HINTS.get(exc.code)
+    if hint is None:
+        return str(exc)
+    try:
+        return f"{exc}; {hint.format(**exc.details)}"
+    except KeyError:  # the hint needs a detail this error does not carry
+        return str(exc)
 
 
 def _fail(message: str, exit_code: int) -> int:
@@ -95,7 +120,7 @@ def run(argv: list[str] | None = None) -> int:
         register_commands(argv)
         dispatch(argv)
     except MemosError as exc:
-        return _fail(str(exc), exc.exit_code)
+        return _fail(describe(exc), exc.exit_code)
     except UnicodeEncodeError as exc:
         # The last line of defence (app.text refuses such text as it is parsed): an undecodable
         # byte of the command line where only UTF-8 goes, or text that stdout's encoding cannot

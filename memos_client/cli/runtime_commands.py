@@ -41,7 +41,7 @@ def _cubes(names: list[str] | None) -> str | list[str] | None:
 def _open(principal: str | None) -> MemOS:
     from memos_client.runtime import MemOS
 
-    return MemOS(principal=principal)
+    return MemOS(principal=principal, warm=False)
 
 
 def _print_json(value: Any) -> None:
@@ -325,7 +325,7 @@ def plan_command(
         from memos_client.runtime.activation.model_adapter import load_model
 
         loaded = load_model(model)
-    with MemOS(principal=as_, tokenizer=tokenizer) as mem:
+    with MemOS(principal=as_, tokenizer=tokenizer, warm=False) as mem:
         costs = None
         if loaded is not None and form == "cost":
             from memos_client.runtime.activation.calibration import calibration_for

@@ -45,9 +45,10 @@ def import_bundle(path: Path, session: Session) -> VerifiedCube:
             str(candidate),
             trusted=session.trusted,
             pins=session.pins,
-            lock_pins=options.lock_pins,
+            lock_keys=options.lock_keys,
             registry_keys=None,  # a file names no registry: only keys the user trusts count
             allow_unsigned=options.allow_unsigned,
+            revoked=session.revoked_keys(normalize_cube_name(manifest.name).partition("/")[0]),
         )
         try:
             bundle.verify_blobs()

@@ -23,7 +23,7 @@ from mip.names import CubeName
 
 if TYPE_CHECKING:
     from memos_client.registry.client import RegistryClient
-    from mip.keys import PublicKey
+    from mip.key_statements import ServedKey
 
 DEFAULT_INDEX_URL = "http://127.0.0.1:8700"
 #: Parallel blob downloads.
@@ -209,25 +209,32 @@ class CachedRegistry:
             )
         return self.client.envelope(candidate.name, candidate.version_text)
 
-    def namespace_keys(self, namespace: str) -> dict[str, PublicKey]:
-        """The keys the registry lists for ``namespace`` (first-use pinning)."""
+    def served_keys(self, namespace: str) -> list[ServedKey]:
+        """The key set the registry serves for ``namespace``: keys, endorsements, revocations
+        (MIP-1 §6.4); empty offline or for a namespace the registry does not know."""
         from mip.errors import InvalidKeyError
+        from mip.key_statements import ServedKey
         from mip.keys import PublicKey
 
         if self.offline:
-            return {}
+            return []
         try:
             listed = self.client.keys(namespace)
         except NotFoundError:
-            return {}
-        keys = {}
+            return []
+        served = []
         for item in listed:
             try:
                 key = PublicKey.from_pem(item.public_key_pem.encode())
             except InvalidKeyError:
                 continue
-            keys[key.key_id] = key
-        return keys
+            if key.key_id != item.key_id:
+                continue  # a key listed under another key's id is no key of this set
+            endorsement = None if item.endorsement is None else item.endorsement.encode()
+            served.append(
+                ServedKey(key, endorsement, item.revoked_at, item.revocation_reason, item.added_at)
+            )
+        return served
 
     # -- blobs -----------------------------------------------------------------------------------
 

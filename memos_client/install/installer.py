@@ -34,7 +34,7 @@ from memos_client.config import private_dir, private_file
 from memos_client.errors import InvalidResponseError, VerificationError
 from memos_client.install.cache import Cache
 from memos_client.install.resolver import Candidate
-from memos_client.trust.signers import KeySource, check_signers
+from memos_client.trust.signers import KeySource, LockKeys, check_signers
 from memos_client.trust.store import NamespacePin
 from mip.digests import Digest, digest_bytes, digest_hex, parse_digest
 from mip.errors import MIPError
@@ -82,6 +82,8 @@ class InstallResult(msgspec.Struct):
     previous_version: str | None = None
     unchanged: bool = False
     signers: tuple[str, ...] = msgspec.field(default_factory=tuple)
+    yanked: bool = False
+    yank_reason: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready form for ``--json``."""
@@ -94,6 +96,8 @@ class InstallResult(msgspec.Struct):
             "previous_version": self.previous_version,
             "unchanged": self.unchanged,
             "signers": list(self.signers),
+            "yanked": self.yanked,
+            "yank_reason": self.yank_reason,
         }
 
 
@@ -119,10 +123,11 @@ def authenticate_envelope(
     *,
     trusted: Mapping[str, PublicKey],
     pins: Mapping[str, NamespacePin],
-    lock_pins: Mapping[str, tuple[str, ...]] | None,
+    lock_keys: Mapping[str, LockKeys] | None,
     registry_keys: KeySource | None,
     allow_unsigned: bool,
     source: str,
+    revoked: Mapping[str, tuple[str, str]] | None = None,
 ) -> VerifiedCube:
     """Step 1 up to the schema: the payload hashes to the announced manifest digest, the
     signature passes the trust rules, and the manifest names the cube and version asked for.
@@ -152,9 +157,10 @@ def authenticate_envelope(
         str(candidate),
         trusted=trusted,
         pins=pins,
-        lock_pins=lock_pins,
+        lock_keys=lock_keys,
         registry_keys=registry_keys,
         allow_unsigned=allow_unsigned,
+        revoked=revoked,
     )
     cube = VerifiedCube(
         candidate, envelope_bytes, envelope.payload, {}, check.key_ids, source, check.new_pin
@@ -436,6 +442,8 @@ def install_verified(
                     previous.version,
                     unchanged=True,
                     signers=cube.signers,
+                    yanked=cube.candidate.yanked,
+                    yank_reason=cube.candidate.yank_reason,
                 )
             )
             continue
@@ -475,6 +483,8 @@ def install_verified(
                 final,
                 previous.version if previous else None,
                 signers=cube.signers,
+                yanked=cube.candidate.yanked,
+                yank_reason=cube.candidate.yank_reason,
             )
         )
     return results

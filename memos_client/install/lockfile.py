@@ -6,8 +6,8 @@ TOML, written by ``memos lock`` and read by ``memos sync``::
     index-url = "http://127.0.0.1:8700"
     requested = ["alice/cooking>=1"]
 
-    [trust]                      # namespace -> key ids its cubes must be signed by
-    alice = ["3f0c..."]
+    [trust.alice]                # namespace -> the keys its cubes must be signed by
+    "3f0c..." = "-----BEGIN PUBLIC KEY-----\n..."   # key id = public key (PEM)
 
     [[cube]]
     name = "alice/cooking"
@@ -34,6 +34,8 @@ import msgspec
 from memos_client.errors import UsageError
 from memos_client.install.resolver import Candidate
 from mip.digests import Digest, parse_digest
+from mip.errors import MIPError
+from mip.keys import PublicKey
 from mip.names import normalize_cube_name
 from mip.versions import Version
 
@@ -104,8 +106,19 @@ class Lockfile(msgspec.Struct):
     index_url: str
     requested: list[str]
     cubes: list[LockedCube]
-    trust: dict[str, list[str]] = msgspec.field(default_factory=dict)
+    #: namespace -> key id -> public key PEM (``None``: an older lockfile named only the id).
+    trust: dict[str, dict[str, str | None]] = msgspec.field(default_factory=dict)
     log: LockLog | None = None
+
+    def trust_keys(self) -> dict[str, dict[str, PublicKey | None]]:
+        """The ``[trust]`` table as keys (checked when the lockfile was read)."""
+        return {
+            namespace: {
+                key_id: None if pem is None else PublicKey.from_pem(pem.encode())
+                for key_id, pem in keys.items()
+            }
+            for namespace, keys in self.trust.items()
+        }
 
     def to_toml(self) -> str:
         """The TOML text (stable: sorted cubes, sorted keys)."""
@@ -115,7 +128,7 @@ class Lockfile(msgspec.Struct):
             "version": LOCK_VERSION,
             "index-url": self.index_url,
             "requested": self.requested,
-            "trust": {ns: sorted(keys) for ns, keys in sorted(self.trust.items())},
+            "trust": {ns: _trust_table(keys) for ns, keys in sorted(self.trust.items())},
             "cube": [
                 {
                     "name": cube.name,
@@ -158,6 +171,41 @@ class Lockfile(msgspec.Struct):
         except OSError as exc:
             os.unlink(temp_name)
             raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def _trust_table(keys: dict[str, str | None]) -> dict[str, str] | list[str]:
+    """One namespace's ``[trust]`` entry: key id = PEM; a list of ids only when no key is known."""
+    if any(pem is None for pem in keys.values()):
+        return sorted(keys)
+    return {key_id: str(keys[key_id]) for key_id in sorted(keys)}
+
+
+def _trust(value: Any) -> dict[str, dict[str, str | None]]:
+    """The ``[trust]`` table, checked; raises ``ValueError`` naming the problem.
+
+    Each namespace maps key ids to public keys (PEM); a list of key ids (lockfiles written before
+    the keys were recorded) is still read, and then needs the keys from elsewhere.
+    """
+    if not isinstance(value, dict):
+        raise ValueError("'trust' must be a table of namespace = {key id = public key PEM}")
+    trust: dict[str, dict[str, str | None]] = {}
+    for namespace, keys in value.items():
+        if _strings(keys):
+            trust[str(namespace)] = dict.fromkeys(keys)
+            continue
+        if not isinstance(keys, dict) or not all(isinstance(v, str) for v in keys.values()):
+            raise ValueError(f"trust.{namespace} must be a table of key id = public key PEM")
+        for key_id, pem in keys.items():
+            try:
+                key = PublicKey.from_pem(pem.encode())
+            except MIPError as exc:
+                raise ValueError(f"trust.{namespace}: key {key_id!r} is not a public key") from exc
+            if key.key_id != key_id:
+                raise ValueError(
+                    f"trust.{namespace}: the key recorded as {key_id[:16]} has id {key.key_id[:16]}"
+                )
+        trust[str(namespace)] = dict(keys)
+    return trust
 
 
 def _is_lockfile(path: Path) -> bool:
@@ -284,10 +332,11 @@ def read_lockfile(path: Path) -> Lockfile:
             continue
         if name not in locked and not problems:
             problems.append(f"requested {text!r} is not among the locked cubes")
-    trust = document.get("trust", {})
-    if not isinstance(trust, dict) or not all(_strings(keys) for keys in trust.values()):
-        problems.append("'trust' must be a table of namespace = [key ids]")
-        trust = {}
+    trust: dict[str, dict[str, str | None]] = {}
+    try:
+        trust = _trust(document.get("trust", {}))
+    except ValueError as exc:
+        problems.append(str(exc))
     log = None
     if "log" in document:
         try:
@@ -296,6 +345,4 @@ def read_lockfile(path: Path) -> Lockfile:
             problems.append(str(exc))
     if problems:
         raise UsageError(f"{path}: " + "; ".join(problems) + "; re-create it with `memos lock`")
-    return Lockfile(
-        str(index_url), list(requested), cubes, {str(k): v for k, v in trust.items()}, log
-    )
+    return Lockfile(str(index_url), list(requested), cubes, trust, log)

@@ -116,12 +116,15 @@ def candidates_from_document(
     return result
 
 
-def _allows(requirement: Requirement, candidate: Candidate) -> bool:
+def _allows(
+    requirement: Requirement, candidate: Candidate, installed: Version | None = None
+) -> bool:
     if not requirement.specifier.contains(candidate.version):
         return False
     if candidate.yanked:
-        # PEP 592: a yanked version is chosen only when pinned exactly.
-        return requirement.exact_pin is not None
+        # PEP 592: a yanked version is chosen only when pinned exactly -- or when it is the one
+        # installed: yanking it must not make `memos install -U` silently downgrade.
+        return requirement.exact_pin is not None or candidate.version == installed
     return True
 
 
@@ -133,11 +136,16 @@ class _Provider:
     """The resolvelib provider (duck-typed: resolvelib only calls these methods)."""
 
     def __init__(
-        self, index: Index, preferred: Mapping[CubeName, Version], deadline: float
+        self,
+        index: Index,
+        preferred: Mapping[CubeName, Version],
+        deadline: float,
+        installed: Mapping[CubeName, Version] | None = None,
     ) -> None:
         self._index = index
         self._preferred = preferred
         self._deadline = deadline
+        self._installed = installed or {}
         self._seen: dict[CubeName, Sequence[Candidate]] = {}
 
     def _check_time(self) -> None:
@@ -188,13 +196,16 @@ class _Provider:
             candidate
             for candidate in self.all_candidates(identifier, wanted)
             if candidate.manifest_digest not in bad
-            and all(_allows(requirement, candidate) for requirement in wanted)
+            and all(
+                _allows(requirement, candidate, self._installed.get(identifier))
+                for requirement in wanted
+            )
         ]
         preferred = self._preferred.get(identifier)
         return sorted(matches, key=lambda c: (c.version == preferred, c.version), reverse=True)
 
     def is_satisfied_by(self, requirement: Requirement, candidate: Candidate) -> bool:
-        return _allows(requirement, candidate)
+        return _allows(requirement, candidate, self._installed.get(candidate.name))
 
     def get_dependencies(self, candidate: Candidate) -> list[Requirement]:
         self._check_time()
@@ -217,8 +228,12 @@ def resolve(
     preferred: Mapping[CubeName, Version] | None = None,
     max_rounds: int = 2000,
     max_seconds: float = 30.0,
+    installed: Mapping[CubeName, Version] | None = None,
 ) -> dict[CubeName, Candidate]:
     """Choose one candidate per cube so every requirement and dependency holds.
+
+    ``preferred`` versions win when they fit (the installed ones, unless upgrading);
+    ``installed`` versions stay acceptable even when yanked.
 
     Raises :class:`NotFoundError` for an unknown cube and :class:`ResolutionError` with one
     readable sentence when the set cannot be satisfied, or when it is not found within
@@ -227,7 +242,7 @@ def resolve(
     from resolvelib import BaseReporter, Resolver
     from resolvelib.resolvers import ResolutionImpossible, ResolutionTooDeep
 
-    provider = _Provider(index, preferred or {}, time.monotonic() + max_seconds)
+    provider = _Provider(index, preferred or {}, time.monotonic() + max_seconds, installed)
     resolver: Any = Resolver(provider, BaseReporter())  # type: ignore[arg-type]
     try:
         result = resolver.resolve(list(requirements), max_rounds=max_rounds)

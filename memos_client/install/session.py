@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from memos_client.install.lockfile import LockLog
     from memos_client.runtime import MemOS
     from memos_client.trust.log_check import LogCheck
+    from mip.key_statements import ServedKey
     from mip.keys import PublicKey
     from mip.registry_api import LogInfo
 
@@ -43,14 +44,18 @@ class Options(msgspec.Struct):
     offline: bool = False
     allow_unsigned: bool = False
     upgrade: bool = False
+    #: Install or uninstall even when it breaks an installed cube's dependency (then say so).
+    force: bool = False
     progress: ProgressFactory | None = None
-    lock_pins: dict[str, tuple[str, ...]] | None = None
+    #: A lockfile's trust, which narrows the pins (``memos sync``).
+    lock_keys: dict[str, dict[str, PublicKey | None]] | None = None
     #: Install from a registry that has no transparency log (or, offline, without stored
     #: proofs), with a warning (spec/MIP-1-registry.md §12.6).
     allow_unlogged: bool = False
     #: Check the transparency log at all (off only for benchmarks' side-by-side runs).
     verify_log: bool = True
-    #: Where warnings go (the CLI prints them to stderr); ``None``: dropped.
+    #: Where warnings and notices go (a key rotated, a version is yanked, a log is missing;
+    #: the CLI prints them to stderr); ``None``: dropped.
     warn: Callable[[str], None] | None = None
 
 
@@ -62,33 +67,89 @@ class Session(msgspec.Struct):
     trusted: dict[str, PublicKey]
     pins: dict[str, NamespacePin]
     new_pins: dict[str, NamespacePin] = msgspec.field(default_factory=dict)
-    _registry_keys: dict[str, Mapping[str, PublicKey]] = msgspec.field(default_factory=dict)
+    _served: dict[str, list[ServedKey]] = msgspec.field(default_factory=dict)
     log: LogCheck | None = None
     _log_pool: ThreadPoolExecutor | None = None
     _log_job: Future[None] | None = None
     _log_info_job: Future[LogInfo] | None = None
 
+    def served_keys(self, namespace: str) -> list[ServedKey]:
+        """The key set the registry serves for a namespace (fetched once per command)."""
+        if namespace not in self._served:
+            self._served[namespace] = self.registry.served_keys(namespace)
+            self._follow_rotation(namespace)
+        return self._served[namespace]
+
     def registry_keys(self, namespace: str) -> Mapping[str, PublicKey]:
-        """The registry's keys for a namespace (fetched once per command)."""
-        if namespace not in self._registry_keys:
-            self._registry_keys[namespace] = self.registry.namespace_keys(namespace)
-        return self._registry_keys[namespace]
+        """The registry's active (unrevoked) keys for a namespace: a first use pins them all."""
+        return {
+            item.key.key_id: item.key for item in self.served_keys(namespace) if not item.revoked
+        }
+
+    def revoked_keys(self, namespace: str) -> dict[str, tuple[str, str]]:
+        """The namespace's revoked keys -> (when, reason): those the registry serves (online) and
+        those the pin remembers."""
+        revoked: dict[str, tuple[str, str]] = {}
+        pin = self.pins.get(namespace)
+        if pin is not None:
+            revoked.update({k: (v[0], v[1]) for k, v in pin.revoked.items()})
+        for item in self._served.get(namespace, []):
+            if item.revoked:
+                revoked[item.key.key_id] = (str(item.revoked_at), item.revocation_reason or "")
+        return revoked
+
+    def _follow_rotation(self, namespace: str) -> None:
+        """Grow or shrink the namespace's pin by what the registry serves (MIP-1 §6.4): keys
+        endorsed by a pinned key join, revoked keys leave; tell the user either way."""
+        from mip.key_statements import grow_key_set
+
+        pin = self.pins.get(namespace)
+        if pin is None:
+            return
+        change = grow_key_set(namespace, pin.public_keys(), self._served[namespace])
+        if not change.added and not change.revoked:
+            return
+        notify = self.options.warn or (lambda _message: None)
+        for key_id, endorsers in change.added.items():
+            notify(
+                f"namespace {namespace!r} rotated keys: now trusting {key_id[:16]}, endorsed by "
+                f"{', '.join(k[:16] for k in endorsers)} (a key you already trusted)"
+            )
+        for key_id, (when, reason) in change.revoked.items():
+            notify(
+                f"namespace {namespace!r}: key {key_id[:16]} was revoked by its publisher on "
+                f"{when} (reason: {reason or 'none given'}); versions signed only by it are "
+                "refused"
+            )
+        updated = NamespacePin(
+            namespace,
+            {key_id: key.to_pem().decode() for key_id, key in sorted(change.active.items())},
+            "rotation" if change.added and pin.source == "first-use" else pin.source,
+            pin.pinned_at,
+            {**pin.revoked, **{k: [w, r] for k, (w, r) in change.revoked.items()}},
+        )
+        self.pins[namespace] = updated
+        self.new_pins[namespace] = updated
 
     def authenticate(
         self, candidate: Candidate, envelope_bytes: bytes, source: str
     ) -> VerifiedCube:
         """Check an envelope's digest, signature (trust rules) and identity; remember a first-use
         pin. The manifest is not yet validated (:meth:`validate`)."""
+        namespace = candidate.name.partition("/")[0]
+        if not self.options.offline:
+            self.served_keys(namespace)  # follows rotations and revocations before checking
         cube = authenticate_envelope(
             candidate,
             envelope_bytes,
             self.registry.cache,
             trusted=self.trusted,
             pins=self.pins,
-            lock_pins=self.options.lock_pins,
+            lock_keys=self.options.lock_keys,
             registry_keys=None if self.options.offline else self.registry_keys,
             allow_unsigned=self.options.allow_unsigned,
             source=source,
+            revoked=self.revoked_keys(namespace),
         )
         if cube.new_pin is not None:
             # Later cubes of the same namespace in this command must match the same key.
@@ -101,13 +162,19 @@ class Session(msgspec.Struct):
         validate_manifest(cube, self.registry.cache)
 
     def save_pins(self) -> list[NamespacePin]:
-        """Persist first-use pins (after the install succeeded); return them."""
+        """Persist first-use pins and pins a rotation or revocation changed (after the install
+        succeeded); return the new ones (changes were told as they happened)."""
+        created = []
         if self.new_pins:
             stored = load_pins(self.options.home)
             for namespace, pin in self.new_pins.items():
-                stored.setdefault(namespace, pin)
+                if namespace not in stored:
+                    created.append(pin)
+                    stored[namespace] = pin
+                elif pin.pinned_at == stored[namespace].pinned_at:
+                    stored[namespace] = pin  # the pin this command grew or shrank
             save_pins(stored, self.options.home)
-        return list(self.new_pins.values())
+        return created
 
     def check_log(
         self,

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from memos_client.install.installer import cube_dir
 from memos_client.install.requirements import Requirement
+
+if TYPE_CHECKING:
+    from memos_client.install.cache import Cache
 
 
 def installed_view(home: Path, requirement: Requirement) -> dict[str, Any] | None:
@@ -74,3 +77,30 @@ def render_installed(view: dict[str, Any]) -> str:
     for part in view.get("parts", []):
         lines.append(f"  part {part['name']} ({part['kind']}, {part['size']} bytes)")
     return "\n".join(lines) + "\n"
+
+
+def last_seen_yank(home: Path, cache: Cache, name: str, manifest_digest: str) -> str | None:
+    """The yank reason (``""`` when none was given) of an installed version, as the cached index
+    of the registry it came from last showed it; ``None`` when not yanked or not known.
+
+    No network: ``memos list`` stays local; an install, lock or sync refreshes what it shows.
+    """
+    from memos_client.install.resolver import InvalidCandidateError, candidates_from_document
+    from mip.names import CubeName
+
+    try:
+        origin = json.loads((cube_dir(home, name, manifest_digest) / "origin.json").read_bytes())
+        source = str(origin["source"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    cached = cache.read_index(source, name)
+    if cached is None:
+        return None
+    try:
+        known = candidates_from_document(cached.document, CubeName(name))
+    except InvalidCandidateError:
+        return None
+    for candidate in known:
+        if candidate.manifest_digest == manifest_digest and candidate.yanked:
+            return candidate.yank_reason or ""
+    return None

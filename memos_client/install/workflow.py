@@ -7,7 +7,13 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from memos_client.errors import NotFoundError, TrustError, UsageError
+from memos_client.errors import (
+    BrokenDependentsError,
+    NotFoundError,
+    ResolutionError,
+    TrustError,
+    UsageError,
+)
 from memos_client.install.installer import (
     InstallResult,
     VerifiedCube,
@@ -81,10 +87,50 @@ def _downloading(session: Session, cubes: Sequence[VerifiedCube]) -> Iterator[No
             raise
 
 
-def _preferred(runtime: MemOS, upgrade: bool) -> dict[CubeName, Version]:
-    if upgrade:
-        return {}
+def _installed(runtime: MemOS) -> dict[CubeName, Version]:
     return {CubeName(c.name): Version.parse(c.version) for c in runtime.installed_cubes()}
+
+
+def _preferred(runtime: MemOS, upgrade: bool) -> dict[CubeName, Version]:
+    return {} if upgrade else _installed(runtime)
+
+
+def warn_about(
+    options: Options,
+    candidates: Sequence[Candidate],
+    installed: Mapping[CubeName, Version] | None = None,
+) -> None:
+    """Tell the user about yanked versions chosen (as pip does) and about downgrades."""
+    notify = options.warn
+    if notify is None:
+        return
+    for candidate in candidates:
+        if candidate.yanked:
+            notify(
+                f"{candidate.name} {candidate.version_text} is a yanked version. "
+                f"Reason: {candidate.yank_reason or 'none given'}"
+            )
+        before = (installed or {}).get(candidate.name)
+        if before is not None and candidate.version < before:
+            notify(f"downgrading {candidate.name} from {before} to {candidate.version_text}")
+
+
+def with_yank_state(session: Session, candidate: Candidate) -> Candidate:
+    """``candidate`` (from a lockfile) with the yank state the index shows for its version."""
+    import msgspec
+
+    from memos_client.errors import MemosError
+
+    try:
+        known = session.registry.candidates(candidate.name, [candidate.version_text])
+    except MemosError:
+        return candidate  # unknown here, or unreachable: the sync itself says what matters
+    for item in known:
+        if item.manifest_digest == candidate.manifest_digest:
+            return msgspec.structs.replace(
+                candidate, yanked=item.yanked, yank_reason=item.yank_reason
+            )
+    return candidate
 
 
 def verify_resolved(session: Session, resolved: Mapping[CubeName, Candidate]) -> list[VerifiedCube]:
@@ -115,6 +161,78 @@ def authenticate_resolved(
     ]
 
 
+def _reachable(
+    resolved: Mapping[CubeName, Candidate], requirements: Sequence[Requirement]
+) -> dict[CubeName, Candidate]:
+    """The part of ``resolved`` the requirements reach: the dependents' constraints shape the
+    choice, but installed cubes nothing asked for are not installed (or re-verified) again."""
+    keep: dict[CubeName, Candidate] = {}
+    pending = [requirement.name for requirement in requirements]
+    while pending:
+        name = pending.pop()
+        if name in keep or name not in resolved:
+            continue
+        keep[name] = resolved[name]
+        pending.extend(requirement.name for requirement in resolved[name].requirements())
+    return keep
+
+
+def _resolve_for_dependents(
+    requirements: Sequence[Requirement],
+    session: Session,
+    runtime: MemOS | None,
+    preferred: Mapping[CubeName, Version],
+    installed: Mapping[CubeName, Version],
+    options: Options,
+) -> dict[CubeName, Candidate]:
+    """Resolve against what is installed: the installed cubes' own dependencies on installed
+    cubes constrain the result, so an install never silently breaks a dependent. When only
+    breaking one works, refuse naming what breaks -- unless ``--force``, which says it."""
+    from memos_client.install.dependents import breakages, installed_set, requirements_of
+
+    if runtime is None:
+        return resolve(requirements, session.registry, preferred, installed=installed)
+    cubes = installed_set(
+        options.home, [(c.name, c.version, c.manifest_digest) for c in runtime.installed_cubes()]
+    )
+    requested = {requirement.name for requirement in requirements}
+    constraints = [
+        requirement
+        for cube in cubes.values()
+        if cube.name not in requested
+        for requirement in requirements_of(cube)
+        if requirement.name in cubes
+    ]
+    resolved: dict[CubeName, Candidate] | None = None
+    if constraints and not options.force:
+        try:
+            resolved = resolve(
+                [*requirements, *constraints], session.registry, preferred, installed=installed
+            )
+        except ResolutionError:
+            resolved = None
+        else:
+            resolved = _reachable(resolved, requirements)
+    if resolved is None:
+        resolved = resolve(requirements, session.registry, preferred, installed=installed)
+    after = {name: (c.version, c.version_text) for name, c in resolved.items()}
+    broken = breakages(cubes, after)
+    if broken and not options.force:
+        changes = ", ".join(
+            f"{name} {c.version_text}"
+            for name, c in sorted(resolved.items())
+            if name in cubes and cubes[name].version != c.version
+        )
+        raise BrokenDependentsError(
+            f"installing {changes} would break {'; '.join(str(b) for b in broken)}; "
+            "pass --force to install anyway (`memos check` then lists what is broken)"
+        )
+    for item in broken:
+        if options.warn is not None:
+            options.warn(f"--force: {item}")
+    return resolved
+
+
 def install_requirements(
     requirements: Sequence[Requirement], options: Options
 ) -> tuple[list[InstallResult], list[NamespacePin]]:
@@ -129,11 +247,16 @@ def install_requirements(
     runtime: MemOS | None = None
     try:
         preferred: dict[CubeName, Version] = {}
+        installed: dict[CubeName, Version] = {}
         if (options.home / "runtime" / "memos.db").exists():
             # Something may be installed: the resolver keeps installed versions that still fit.
             runtime = open_runtime(options.home)
-            preferred = _preferred(runtime, options.upgrade)
-        resolved = resolve(requirements, session.registry, preferred)
+            installed = _installed(runtime)
+            preferred = {} if options.upgrade else installed
+        resolved = _resolve_for_dependents(
+            requirements, session, runtime, preferred, installed, options
+        )
+        warn_about(options, dependency_order(resolved), installed)
         exact = {str(r.name) for r in requirements if r.exact_pin}
         session.start_log_check(list(resolved.values()), exact)
         cubes = authenticate_resolved(session, resolved)
@@ -150,6 +273,34 @@ def install_requirements(
         session.close()
         if runtime is not None:
             runtime.close()
+
+
+def install_requirement_texts(
+    texts: Sequence[str],
+    *,
+    home: Path | None = None,
+    index_url: str | None = None,
+    offline: bool = False,
+) -> list[InstallResult]:
+    """``memos install TEXT...`` as a library call (``MemOS.install``, the server's
+    ``install_cube``): the same resolve, verify, download and install, with the same trust
+    pins, cache and index as the command (``$MEMOS_INDEX_URL``, else ``memos login``'s)."""
+    from memos_client.config import memos_cache_dir, memos_home
+    from memos_client.install.cache import Cache
+    from memos_client.install.fetch import default_registry_url
+    from memos_client.install.requirements import parse_requirement
+
+    requirements = [parse_requirement(text) for text in texts]
+    if not requirements:
+        raise UsageError("nothing to install: name cubes (NAMESPACE/NAME[SPECIFIER])")
+    options = Options(
+        home=home if home is not None else memos_home(),
+        cache=Cache(memos_cache_dir()),
+        index_url=(index_url or default_registry_url()).rstrip("/"),
+        offline=offline,
+    )
+    results, _ = install_requirements(requirements, options)
+    return results
 
 
 def install_bundle_files(
@@ -175,7 +326,11 @@ def install_bundle_files(
         ]
         dependencies: list[VerifiedCube] = []
         if needed:
-            resolved = resolve(needed, session.registry, _preferred(runtime, options.upgrade))
+            installed = _installed(runtime)
+            resolved = resolve(
+                needed, session.registry, _preferred(runtime, options.upgrade), installed=installed
+            )
+            warn_about(options, dependency_order(resolved), installed)
             dependencies = authenticate_resolved(session, resolved)
             with _downloading(session, dependencies):
                 for cube in dependencies:
@@ -189,8 +344,16 @@ def install_bundle_files(
         runtime.close()
 
 
-def uninstall(names: Sequence[CubeName], options: Options) -> list[tuple[str, str, int]]:
-    """``memos uninstall``: remove cubes; return (name, version, memories removed)."""
+def uninstall(
+    names: Sequence[CubeName], options: Options, *, check_dependents: bool = True
+) -> list[tuple[str, str, int]]:
+    """``memos uninstall``: remove cubes; return (name, version, memories removed).
+
+    A cube another installed cube depends on is not removed (unless ``--force``, which says
+    what breaks); ``memos sync`` passes ``check_dependents=False``: the lockfile is the set.
+    """
+    from memos_client.install.dependents import breakages, installed_set
+
     names = list(dict.fromkeys(names))  # `memos uninstall a/b a/b` removes it once
     runtime = open_runtime(options.home)
     try:
@@ -200,6 +363,20 @@ def uninstall(names: Sequence[CubeName], options: Options) -> list[tuple[str, st
             raise NotFoundError(
                 f"not installed: {', '.join(unknown)}; `memos list` shows what is installed"
             )
+        if check_dependents:
+            cubes = installed_set(
+                options.home, [(c.name, c.version, c.manifest_digest) for c in installed.values()]
+            )
+            broken = breakages(cubes, dict.fromkeys(names))
+            if broken and not options.force:
+                raise BrokenDependentsError(
+                    f"refusing to uninstall {', '.join(names)}: "
+                    f"{'; '.join(str(b) for b in broken)}; uninstall the dependents too, or pass "
+                    "--force (`memos check` then lists what is broken)"
+                )
+            for item in broken:
+                if options.warn is not None:
+                    options.warn(f"--force: {item}")
         removed: list[tuple[str, str, int]] = []
         for name in names:
             count = runtime.uninstall_cube(name)
@@ -219,6 +396,7 @@ def lock(requirements: Sequence[Requirement], options: Options) -> Lockfile:
     session = open_session(options)
     try:
         resolved = resolve(requirements, session.registry)
+        warn_about(options, dependency_order(resolved))
         cubes = verify_resolved(session, resolved)
         exact = {str(r.name) for r in requirements if r.exact_pin}
         session.check_log([cube.candidate for cube in cubes], exact)
@@ -228,11 +406,17 @@ def lock(requirements: Sequence[Requirement], options: Options) -> Lockfile:
         session.close()
     record = session.log.lock_record() if session.log is not None else None
     lock_log = LockLog(*record) if record is not None else None
-    trust: dict[str, set[str]] = {}
+    # The keys themselves, not only their ids: a fresh machine syncs offline (MIP-1 §6.4).
+    trust: dict[str, dict[str, str | None]] = {}
     locked = []
     for cube in cubes:
         namespace = cube.candidate.name.partition("/")[0]
-        trust.setdefault(namespace, set()).update(cube.signers)
+        known = dict(session.trusted)
+        if namespace in session.pins:
+            known.update(session.pins[namespace].public_keys())
+        for key_id in cube.signers:
+            key = known.get(key_id)
+            trust.setdefault(namespace, {})[key_id] = None if key is None else key.to_pem().decode()
         locked.append(
             LockedCube(
                 str(cube.candidate.name),
@@ -250,7 +434,7 @@ def lock(requirements: Sequence[Requirement], options: Options) -> Lockfile:
         options.index_url,
         [r.text for r in requirements],
         locked,
-        {ns: sorted(keys) for ns, keys in trust.items() if keys},
+        {ns: keys for ns, keys in trust.items() if keys},
         lock_log,
     )
 
@@ -259,12 +443,15 @@ def sync(
     lockfile: Lockfile, options: Options
 ) -> tuple[list[InstallResult], list[tuple[str, str, int]]]:
     """``memos sync``: make the installed set exactly the lockfile's (install, replace, remove)."""
-    options.lock_pins = {ns: tuple(keys) for ns, keys in lockfile.trust.items()}
+    options.lock_keys = lockfile.trust_keys()
     session = open_session(options)
     session.prefetch_log_info()
     runtime = open_runtime(options.home)
     try:
-        candidates = {c.candidate().name: c.candidate() for c in lockfile.cubes}
+        candidates = {
+            c.candidate().name: with_yank_state(session, c.candidate()) for c in lockfile.cubes
+        }
+        warn_about(options, dependency_order(candidates), _installed(runtime))
         # A lockfile pins every version exactly: a yanked one is still installed (PEP 592).
         exact = {str(name) for name in candidates}
         session.start_log_check(list(candidates.values()), exact, lockfile.log)
@@ -281,10 +468,15 @@ def sync(
                 session.validate(cube)
             session.finish_log_check()
         results = install_verified(cubes, options.cache, runtime, options.home)
+        session.save_pins()  # a namespace first met in the lockfile is pinned to its keys
         session.save_log()
         extra = [c.name for c in runtime.installed_cubes() if c.name not in candidates]
     finally:
         session.close()
         runtime.close()
-    removed = uninstall([CubeName(name) for name in extra], options) if extra else []
+    removed = (
+        uninstall([CubeName(name) for name in extra], options, check_dependents=False)
+        if extra
+        else []
+    )
     return results, removed

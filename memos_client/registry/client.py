@@ -35,6 +35,7 @@ from mip.registry_api import (
     KeyCreate,
     KeyInfo,
     KeyList,
+    KeyRevoke,
     LogConsistency,
     LogEntries,
     LogInclusion,
@@ -521,10 +522,20 @@ class RegistryClient:
         response.read(self.settings.max_error_bytes)
         response.close()
 
-    def add_key(self, namespace: str, public_key_pem: str) -> KeyInfo:
-        """Register a signing key for a namespace."""
-        content, headers = self._json(KeyCreate(public_key_pem))
+    def add_key(
+        self, namespace: str, public_key_pem: str, endorsement: str | None = None
+    ) -> KeyInfo:
+        """Register a signing key for a namespace, optionally with its endorsement (MIP-1 §6.4)."""
+        content, headers = self._json(KeyCreate(public_key_pem, endorsement))
         path = f"/v1/namespaces/{quote(namespace, safe='')}/keys"
+        return self._document(
+            "POST", path, KeyInfo, "a key", auth=True, headers=headers, content=content
+        )
+
+    def revoke_key(self, namespace: str, key_id: str, reason: str) -> KeyInfo:
+        """Revoke one of a namespace's signing keys (MIP-1 §6.4)."""
+        content, headers = self._json(KeyRevoke(reason))
+        path = f"/v1/namespaces/{quote(namespace, safe='')}/keys/{quote(key_id, safe='')}/revoke"
         return self._document(
             "POST", path, KeyInfo, "a key", auth=True, headers=headers, content=content
         )

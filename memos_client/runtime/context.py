@@ -74,7 +74,5 @@ def item_row(context: RuntimeContext, item_id: str) -> Any:
         raise UsageError(f"a memory id is a string, got {type(item_id).__name__}")
     rows = context.store.query("SELECT rowid, * FROM items WHERE id = ?", [item_id])
     if not rows:
-        raise NotFoundError(
-            f"unknown memory {item_id!r}; find ids with `memos query`", code="unknown_memory"
-        )
+        raise NotFoundError(f"unknown memory {item_id!r}", code="unknown_memory")
     return rows[0]

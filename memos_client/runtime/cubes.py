@@ -234,9 +234,7 @@ def uninstall_cube(context: RuntimeContext, name: str) -> int:
     cube = cube_name(name)
     rows = context.store.query("SELECT origin FROM cubes WHERE name = ?", [cube])
     if not rows or rows[0][0] != "installed":
-        raise NotFoundError(
-            f"cube {cube!r} is not installed; see `memos list`", code="unknown_cube"
-        )
+        raise NotFoundError(f"cube {cube!r} is not installed", code="unknown_cube")
     context.governor.require(context.principal, cube, "write", "uninstall")
     removed = 0
     with context.store.write() as connection:

@@ -85,18 +85,16 @@ class Governor:
         if not rows:
             known = ", ".join(self.principals())
             raise NotFoundError(
-                f"unknown principal {principal!r} (known: {known}); "
-                f"add it with `memos principal add {principal}` as {OWNER!r}",
+                f"unknown principal {principal!r} (known: {known}); {OWNER!r} can add it",
                 code="unknown_principal",
+                details={"principal": principal},
             )
 
     def governance(self, cube: str) -> dict[str, Any]:
         """The governance dict of a cube; :class:`NotFoundError` for an unknown cube."""
         rows = self.store.query("SELECT governance FROM cubes WHERE name = ?", [cube])
         if not rows:
-            raise NotFoundError(
-                f"unknown cube {cube!r}; list cubes with `memos list`", code="unknown_cube"
-            )
+            raise NotFoundError(f"unknown cube {cube!r}", code="unknown_cube")
         value: dict[str, Any] = json.loads(rows[0][0])
         return value
 
@@ -117,7 +115,8 @@ class Governor:
                 what,
                 cube,
                 f"principal {principal!r} may not {_VERBS[action]} cube {cube!r}; "
-                f"its owner can grant it with `memos access {cube} --{action} {principal}`",
+                "its owner can grant it",
+                {"cube": cube, "action": action, "principal": principal},
             )
         return governance
 
@@ -139,13 +138,20 @@ class Governor:
             if self.allows(principal, json.loads(governance), "write")
         }
 
-    def refuse(self, principal: str, action: str, cube: str | None, message: str) -> None:
+    def refuse(
+        self,
+        principal: str,
+        action: str,
+        cube: str | None,
+        message: str,
+        details: dict[str, str] | None = None,
+    ) -> None:
         """Record a refusal in the audit log, then raise it."""
         with self.store.write() as connection:
             self.store.audit(
                 connection, principal, action, cube=cube, outcome="denied", detail=message
             )
-        raise AccessDeniedError(message)
+        raise AccessDeniedError(message, details=details)
 
     def set_access(
         self,

@@ -48,6 +48,16 @@ DEFAULT_CUBE = "local/default"
 class MemOS:
     """A local MemOS runtime rooted at ``home`` (default ``$MEMOS_HOME``).
 
+    The agent's entry point::
+
+        from memos_client.runtime import MemOS
+
+        with MemOS() as mem:                      # $MEMOS_HOME, acting as 'local'
+            mem.install("acme/cooking>=1")        # exactly `memos install`
+            mem.add("Ann is vegetarian.", cube="me/notes")
+            plan = mem.plan("What can I cook for Ann?", budget=512)
+            prompt = plan.prompt_context() + "\n\nQuestion: What can I cook for Ann?"
+
     The facade over the runtime's modules: each method checks arguments, then hands the
     :class:`~memos_client.runtime.context.RuntimeContext` (store, governor, engines, principal)
     to the module doing the work.
@@ -63,7 +73,31 @@ class MemOS:
         settings: RetrievalSettings | None = None,
         ann_threshold: int = 20_000,
         lexical_threshold: int = 5_000,
+        warm: bool = True,
     ) -> None:
+        """Open (creating on first use) the runtime store under ``home``.
+
+        Args:
+            home: The runtime's root (``runtime/memos.db``, ``cubes/``); default ``$MEMOS_HOME``.
+            principal: Who every call acts as (default ``$MEMOS_PRINCIPAL``, else ``local``, the
+                store's owner); cube access policies are checked against it. An unknown
+                principal raises :class:`~memos_client.errors.NotFoundError`.
+            embedder: ``"minilm"`` (default, all-MiniLM-L6-v2 in NumPy), ``"hashing"`` (no
+                model), or any :class:`~memos_client.runtime.embedding.minilm.Embedder`;
+                default ``$MEMOS_EMBEDDER``.
+            tokenizer: How :meth:`plan` counts prompt tokens: a callable, a local model
+                directory or Hugging Face id whose tokenizer to use, or None (an estimate).
+            settings: Retrieval knobs (:class:`~memos_client.runtime.RetrievalSettings`).
+            ann_threshold: Indexed memories from which a warm runtime searches vectors through
+                an HNSW graph instead of exactly.
+            lexical_threshold: Indexed memories from which a warm runtime scores BM25 from
+                in-memory postings instead of FTS5.
+            warm: True for a process that serves many calls (graph and postings kept in
+                memory); False for one short command, which maps the persisted vector index and
+                ranks with FTS5 instead of loading anything (docs/adr/0017).
+
+        Nothing heavy is loaded here: the embedder and indexes load on first use.
+        """
         from memos_client.config import memos_home
 
         root = Path(home) if home is not None else memos_home()
@@ -78,6 +112,7 @@ class MemOS:
             ann_threshold,
             lexical_threshold,
             root / "runtime" / "ann",
+            warm,
         )
         if tokenizer is None or callable(tokenizer):
             count_tokens: TokenCounter = tokenizer or estimate_tokens
@@ -194,7 +229,11 @@ class MemOS:
         Embeddings are computed in batches first; then every item is written or none is.
         Returns the new ids in input order.
         """
-        return writes.add_many(self._context, records, cube)
+        ids = writes.add_many(self._context, records, cube)
+        # Append the new vectors to the persisted index now (their embeddings are cached): the
+        # next process to search maps it as it is instead of catching up (ADR 0017).
+        self.index.sync()
+        return ids
 
     def upsert(
         self,
@@ -431,6 +470,23 @@ class MemOS:
         return entries
 
     # -- installed cubes (``memos install``) ---------------------------------------------------
+
+    def install(
+        self, *requirements: str, index_url: str | None = None, offline: bool = False
+    ) -> list[dict[str, Any]]:
+        """Install cubes from the registry into this runtime, exactly as ``memos install``
+        does (resolve, verify signatures against trusted keys, download, install atomically);
+        ``requirements`` are ``"ns/name"``, ``"ns/name>=1,<2"`` or ``"ns/name@1.0.0"``.
+        Only the store's owner (``local``) may. Returns what was installed, per cube."""
+        if self.principal != OWNER:
+            self.governor.refuse(self.principal, "install", None, "only 'local' may install cubes")
+        # The install workflow lives a layer up (it also serves `memos install`): one path.
+        from memos_client.install.workflow import install_requirement_texts
+
+        results = install_requirement_texts(
+            requirements, home=self.home, index_url=index_url, offline=offline
+        )
+        return [result.to_json() for result in results]
 
     def install_cube(
         self,

@@ -31,8 +31,9 @@ def get(context: RuntimeContext, item_id: str, *, touch: bool, audit: bool = Tru
     if item.state in (State.DELETED, State.EXPIRED) or expired:
         state = State.EXPIRED if expired else item.state
         raise NotFoundError(
-            f"memory {item_id!r} is {state}; see `memos history {item_id}`",
+            f"memory {item_id!r} is {state} (its versions stay in its history)",
             code="unknown_memory",
+            details={"memory": item_id},
         )
     if touch or audit:
         with context.store.write() as connection:
@@ -48,7 +49,7 @@ def memories(context: RuntimeContext, cube: str, *, include_deleted: bool) -> li
     """See :meth:`MemOS.memories`."""
     name = cube_name(cube)
     if not context.store.query("SELECT 1 FROM cubes WHERE name = ?", [name]):
-        raise NotFoundError(f"no cube named {name!r}; see `memos list`", code="unknown_cube")
+        raise NotFoundError(f"no cube named {name!r}", code="unknown_cube")
     context.governor.require(context.principal, name, "read", "export")
     where = "" if include_deleted else " AND state != 'deleted'"
     rows = context.store.query(

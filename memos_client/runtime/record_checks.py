@@ -11,14 +11,15 @@ import msgspec
 
 from memos_client.errors import UsageError
 
-MAX_TEXT_CHARS = 100_000
-MAX_TAGS = 256
+# The protocol's limits, one source of truth: what install accepts is what pack and the registry
+# accept (MIP-1 §9).
+from mip.records import MAX_ID_LENGTH, MAX_TAGS, MAX_TEXT_CHARS, RECORD_STATES
+
+__all__ = ["MAX_ID_LENGTH", "MAX_TAGS", "MAX_TEXT_CHARS", "RECORD_STATES"]
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-MAX_ID_LENGTH = 256  # as mip.records
 #: Record keys the runtime stores in their own columns; any other key is kept as-is.
 KNOWN_KEYS = frozenset({"id", "text", "tags", "metadata", "created", "updated", "version", "state"})
-#: Lifecycle states a record may ask for (MIP-1 §7.1 ``state``); absent means ``generated``.
-RECORD_STATES = frozenset({"generated", "activated", "archived"})
 
 
 class Record(msgspec.Struct, frozen=True):

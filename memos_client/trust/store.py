@@ -3,9 +3,10 @@
 - ``$MEMOS_HOME/keys/*.pub``: the user's own keys, trusted for every namespace;
 - ``$MEMOS_HOME/trust/*.pub``: keys added with ``memos trust add KEY.pub``, trusted for every
   namespace;
-- ``$MEMOS_HOME/trust/pins.json``: per namespace, the key ids its cubes must be signed by. A
-  namespace is pinned on first use (to the key that signed the first cube installed from it) or
-  explicitly (``memos trust add KEY.pub --namespace NS``). A cube from a pinned namespace signed by
+- ``$MEMOS_HOME/trust/pins.json``: per namespace, the keys its cubes must be signed by. A
+  namespace is pinned on first use (to the key set the registry serves for it, MIP-1 §6.4), by a
+  lockfile first met, or explicitly (``memos trust add KEY.pub --namespace NS``); a pin grows by
+  endorsements signed by a pinned key and shrinks by revocations. A cube from a pinned namespace signed by
   any other key is refused, loudly: that is how a compromised or hijacked namespace shows up.
 """
 
@@ -82,10 +83,13 @@ class NamespacePin(msgspec.Struct):
 
     namespace: str
     keys: dict[str, str]  # key id -> public key PEM
-    source: str  # "first-use" or "explicit"
+    source: str  # "first-use", "lockfile", "rotation" or "explicit"
     pinned_at: str = msgspec.field(
         default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds")
     )
+    #: key id -> [revoked at, reason]: keys the publisher revoked (MIP-1 §6.4), kept so that an
+    #: offline install can still say why a version signed only by one is refused.
+    revoked: dict[str, list[str]] = msgspec.field(default_factory=dict)
 
     def public_keys(self) -> dict[str, PublicKey]:
         """The pinned keys, by key id."""
@@ -93,7 +97,14 @@ class NamespacePin(msgspec.Struct):
 
     def to_document(self) -> dict[str, Any]:
         """The JSON form stored in ``pins.json``."""
-        return {"keys": self.keys, "source": self.source, "pinned_at": self.pinned_at}
+        document: dict[str, Any] = {
+            "keys": self.keys,
+            "source": self.source,
+            "pinned_at": self.pinned_at,
+        }
+        if self.revoked:
+            document["revoked"] = self.revoked
+        return document
 
 
 def load_pins(home: Path | None = None) -> dict[str, NamespacePin]:
@@ -130,6 +141,7 @@ def load_pins(home: Path | None = None) -> dict[str, NamespacePin]:
             dict(item["keys"]),
             str(item.get("source", "explicit")),
             str(item["pinned_at"]),
+            {str(k): [str(v) for v in value] for k, value in item.get("revoked", {}).items()},
         )
     return pins
 
@@ -154,6 +166,12 @@ def _pin_problem(item: Any) -> str | None:
         return 'has no "pinned_at" date'
     if not isinstance(item.get("source", "explicit"), str):
         return 'has a "source" that is not a string'
+    revoked = item.get("revoked", {})
+    if not isinstance(revoked, dict) or not all(
+        isinstance(v, list) and len(v) == 2 and all(isinstance(x, str) for x in v)
+        for v in revoked.values()
+    ):
+        return 'has a "revoked" that is not an object of key id -> [time, reason]'
     return None
 
 

@@ -14,6 +14,7 @@ from registry_server.api.schemas import (
     KeyBody,
     KeyCreate,
     KeyListBody,
+    KeyRevoke,
     TokenCreate,
     TokenCreatedBody,
     TokenInfo,
@@ -139,13 +140,29 @@ def list_keys(namespace: str, state: StateDep) -> KeyListBody:
 def add_key(
     namespace: str, body: KeyCreate, state: StateDep, principal: CurrentPrincipal
 ) -> Response:
-    """Add a key (idempotent: 200 when already registered)."""
-    key, created = keys.add_key(state.engine, principal, namespace, body.public_key_pem)
+    """Add a key, or an endorsement to a key (idempotent: 200 when nothing changed)."""
+    key, created = keys.add_key(
+        state.engine, principal, namespace, body.public_key_pem, body.endorsement
+    )
     return Response(
         KeyBody(**key).model_dump_json(),
         status_code=201 if created else 200,
         media_type="application/json",
     )
+
+
+@router.post(
+    "/v1/namespaces/{namespace}/keys/{key_id}/revoke",
+    summary="Revoke a signing key",
+    responses=errors(*WRITE, 404),
+)
+def revoke_key(
+    namespace: str, key_id: str, body: KeyRevoke, state: StateDep, principal: CurrentPrincipal
+) -> KeyBody:
+    """Revoke a key: publishing with it is refused, and clients refuse versions signed only by
+    it (idempotent: the first revocation's time and reason stay)."""
+    key = keys.revoke_key(state.engine, principal, namespace, key_id, body.reason)
+    return KeyBody(**key)
 
 
 @router.get(

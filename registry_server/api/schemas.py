@@ -183,17 +183,27 @@ class TokenListBody(BaseModel):
 
 
 class KeyCreate(BaseModel):
-    """A public key to register."""
+    """A public key to register, optionally endorsed by a key already in the set (MIP-1 §6.4)."""
 
     public_key_pem: str = Field(max_length=4096)
+    endorsement: str | None = Field(default=None, max_length=65536)
+
+
+class KeyRevoke(BaseModel):
+    """Why a key is revoked (shown to every user who meets it)."""
+
+    reason: str = Field(min_length=1, max_length=500)
 
 
 class KeyBody(BaseModel):
-    """A registered signing key."""
+    """A registered signing key, with its endorsement and revocation."""
 
     key_id: str
     public_key_pem: str
     added_at: str
+    endorsement: str | None = None
+    revoked_at: str | None = None
+    revocation_reason: str | None = None
 
 
 class KeyListBody(BaseModel):

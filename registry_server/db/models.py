@@ -99,6 +99,36 @@ class SigningKeyRecord(SQLModel, table=True):
     added_at: datetime = _when(default_factory=utcnow)
 
 
+class KeyEndorsementRecord(SQLModel, table=True):
+    """A registered key's endorsement: a DSSE statement by keys already in the set (MIP-1 §6.4).
+
+    Its own table (not a column of ``signing_key``) so registries created before rotation
+    existed gain it with ``create_all``.
+    """
+
+    __tablename__ = "signing_key_endorsement"
+    __table_args__ = (UniqueConstraint("namespace_id", "key_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    namespace_id: int = Field(foreign_key="namespace.id", index=True)
+    key_id: str = Field(max_length=64)
+    envelope: str = Field(sa_column=Column(Text, nullable=False))
+    added_at: datetime = _when(default_factory=utcnow)
+
+
+class KeyRevocationRecord(SQLModel, table=True):
+    """A revoked signing key of a namespace: versions signed only by it are refused (MIP-1 §6.4)."""
+
+    __tablename__ = "signing_key_revocation"
+    __table_args__ = (UniqueConstraint("namespace_id", "key_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    namespace_id: int = Field(foreign_key="namespace.id", index=True)
+    key_id: str = Field(max_length=64)
+    reason: str = Field(max_length=500)
+    revoked_at: datetime = _when(default_factory=utcnow)
+
+
 class Blob(SQLModel, table=True):
     """A stored, verified blob. A row exists only after the bytes are committed to storage."""
 

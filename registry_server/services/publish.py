@@ -181,7 +181,18 @@ def _check_signature(
         )
         log_key_registered(session, namespace.normalized_name, publisher_key.key_id, utcnow())
         return
-    trusted = registered_keys(records)
+    from registry_server.services.keys import revocations
+
+    revoked = revocations(session, namespace.id)
+    trusted = registered_keys(record for record in records if record.key_id not in revoked)
+    if set(envelope.key_ids) & set(revoked) and not set(envelope.key_ids) & set(trusted):
+        # MIP-1 §6.4: a revoked key signs nothing any more.
+        key_id = sorted(set(envelope.key_ids) & set(revoked))[0]
+        raise UnregisteredKeyError(
+            f"the envelope is signed by key {key_id[:16]}, which was revoked in namespace "
+            f"{namespace.name!r} ({revoked[key_id].reason or 'no reason given'}): sign with an "
+            "active key (`memos key list` shows them)"
+        )
     if not set(envelope.key_ids) & set(trusted):
         signers = ", ".join(key_id[:16] for key_id in envelope.key_ids) or "none"
         raise UnregisteredKeyError(

@@ -162,6 +162,19 @@ def log_key_registered(session: Session, namespace: str, key_id: str, when: date
     return append_log_entry(session, entry)
 
 
+def log_key_event(
+    session: Session,
+    event: EventKind,
+    namespace: str,
+    key_ids: list[str],
+    when: datetime,
+    statement_digest: str | None = None,
+) -> int:
+    """Append a key rotation (the new key and its endorsers) or revocation (MIP-1 §6.4)."""
+    entry = key_event(event, namespace, key_ids, when.replace(microsecond=0), statement_digest)
+    return append_log_entry(session, entry)
+
+
 def ensure_log(engine: Engine, origin: str, verifier_key: str) -> None:
     """Create the log at first start (logging what the registry already holds), or check that
     the configured key and origin are the log's: another key would start another history."""

@@ -41,7 +41,12 @@ for _module in dict.fromkeys(COMMAND_MODULES.values()):
 
 #: Commands that would load or train a model on input that passes their checks.
 MODEL_COMMANDS = {"activate", "consolidate", "generate"}
-FUZZED = sorted(path for path in COMMANDS if path[0] not in MODEL_COMMANDS)
+#: Servers run until stopped: a valid junk line (`serve --no-token`) would never return. Their
+#: refusals are tested in tests/serve (test_serve_refuses_bad_options, the mcp stdin check).
+SERVERS = ("mcp", "serve")
+FUZZED = sorted(
+    path for path in COMMANDS if path[0] not in MODEL_COMMANDS and path[0] not in SERVERS
+)
 #: Each fuzzed command's option strings, as declared.
 OPTIONS = {
     path: [

@@ -211,7 +211,7 @@ def test_an_authenticated_cube_is_never_installed_unvalidated(tmp_path: Path) ->
         cache,
         trusted={KEY.public_key.key_id: KEY.public_key},
         pins={},
-        lock_pins=None,
+        lock_keys=None,
         registry_keys=None,
         allow_unsigned=False,
         source="test",

@@ -67,17 +67,21 @@ def test_project_file_reports_every_problem(tmp_path: Path) -> None:
 
 
 def test_lockfile_round_trip_and_rejections(tmp_path: Path) -> None:
+    from mip.keys import SigningKey
+
+    key = SigningKey.generate().public_key
     lock = Lockfile(
         "http://127.0.0.1:1",
         ["a/x>=1"],
-        [LockedCube("a/x", "1.0.0", "sha256:" + "a" * 64, ["k" * 64], {"a/y": ">=1"}, [])],
-        {"a": ["k" * 64]},
+        [LockedCube("a/x", "1.0.0", "sha256:" + "a" * 64, [key.key_id], {"a/y": ">=1"}, [])],
+        {"a": {key.key_id: key.to_pem().decode()}, "b": {"k" * 64: None}},
     )
     path = tmp_path / "memos.lock"
     lock.write(path)
     again = read_lockfile(path)
     assert again.cubes[0].candidate().dependencies == {"a/y": ">=1"}
-    assert again.trust == {"a": ["k" * 64]}
+    assert again.trust == {"a": {key.key_id: key.to_pem().decode()}, "b": {"k" * 64: None}}
+    assert again.trust_keys()["a"][key.key_id] == key
     path.write_text(path.read_text().replace("sha256:" + "a" * 64, "sha256:nope"))
     with pytest.raises(UsageError, match="invalid digest"):
         read_lockfile(path)
@@ -113,7 +117,9 @@ blobs = [{{ part = "memories", digest = "sha256:{a}", size = 3 }}]
         (GOOD_CUBE.replace("part = ", "kind = "), "exactly part, digest and size"),
         (REQUESTED, "requested 'a/x>=1' is not among the locked cubes"),
         ('requested = "a/x"\n', "'requested' must be a list"),
-        ('[trust]\na = "k"\n' + GOOD_CUBE, "'trust' must be a table"),
+        ('[trust]\na = "k"\n' + GOOD_CUBE, "trust.a must be a table of key id = public key PEM"),
+        ("trust = 3\n" + GOOD_CUBE, "'trust' must be a table of namespace"),
+        ('[trust.a]\nk = "junk"\n' + GOOD_CUBE, "trust.a: key 'k' is not a public key"),
     ],
 )
 def test_a_malformed_lockfile_is_refused_whole(tmp_path: Path, text: str, problem: str) -> None:

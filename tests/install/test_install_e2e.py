@@ -194,7 +194,7 @@ def test_lock_and_sync(memos: Memos, publisher: Publisher) -> None:
     assert lock["index-url"] == memos.index_url
     assert [c["name"] for c in lock["cube"]] == [f"{ns}/app", f"{ns}/lib"]
     key_id = publisher.key.public_key.key_id
-    assert lock["trust"] == {ns: [key_id]}
+    assert lock["trust"] == {ns: {key_id: publisher.key.public_key.to_pem().decode()}}
     for cube in lock["cube"]:
         assert cube["manifest-digest"].startswith("sha256:")
         assert cube["signers"] == [key_id]
@@ -218,13 +218,21 @@ def test_lock_and_sync(memos: Memos, publisher: Publisher) -> None:
     assert clobber.returncode == 2
     assert "memos.toml exists and is not a lockfile" in clobber.stderr
     assert project.read_text() == f'cubes = ["{ns}/app"]\n'
-    # A lockfile whose signer differs from the published envelope's is refused.
+    # A lockfile whose key does not match its id is refused as it is read.
     bad = (memos.home.parent / "memos.lock").read_text().replace(key_id, "0" * 64)
     (memos.home.parent / "bad.lock").write_text(bad)
     memos.run("uninstall", f"{ns}/app", check=True)
     result = memos.run("sync", "bad.lock")
+    assert result.returncode == 2
+    assert f"the key recorded as {'0' * 16} has id {key_id[:16]}" in result.stderr
+    # A lockfile whose signer differs from the published envelope's is refused.
+    bad = (memos.home.parent / "memos.lock").read_text()
+    bad = bad.replace(f'signers = [\n    "{key_id}",', f'signers = [\n    "{"0" * 64}",')
+    assert bad.count("0" * 64) == 2, bad
+    (memos.home.parent / "bad.lock").write_text(bad)
+    result = memos.run("sync", "bad.lock")
     assert result.returncode == 3
-    assert "SIGNING KEY CHANGED" in result.stderr
+    assert f"the lockfile expects {'0' * 16}" in result.stderr
 
 
 def test_install_requirements_file(memos: Memos, publisher: Publisher) -> None:

@@ -29,8 +29,13 @@ json_values = st.recursive(
 )  # fmt: skip
 records = st.fixed_dictionaries(
     {
-        "id": st.text(min_size=1, max_size=30),
-        "text": st.text(max_size=200),
+        # Valid ids and texts (MIP-1 §7.1): the content rules have their own tests.
+        "id": st.text(
+            st.characters(blacklist_categories=("Cc", "Cs", "Zs", "Zl", "Zp")),
+            min_size=1,
+            max_size=30,
+        ),
+        "text": st.text(max_size=200).map(lambda text: "t" + text),
         "tags": st.lists(st.text(max_size=10), max_size=4),
         "metadata": st.dictionaries(st.text(max_size=10), json_values, max_size=4),
         "created": st.just("2026-01-01T00:00:00Z"),
@@ -157,7 +162,7 @@ def test_writer_refuses_bad_records() -> None:
 
 def test_record_spans_locate_each_record_exactly() -> None:
     records = [
-        {"id": f"m{i}", "text": "x" * (i * 300), "tags": [], "metadata": {"i": i},
+        {"id": f"m{i}", "text": "x" * (i * 250), "tags": [], "metadata": {"i": i},
          "created": "2026-01-01T00:00:00Z", "updated": "2026-01-01T00:00:00Z", "version": 1}
         for i in range(1, 400)
     ]  # fmt: skip

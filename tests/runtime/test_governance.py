@@ -187,12 +187,16 @@ def test_the_store_and_its_wal_are_private_under_any_umask(
     try:
         runtime = MemOS(home=tmp_path / "home", embedder=embedder)
         runtime.add("a private memory")
-        files = sorted((tmp_path / "home" / "runtime").iterdir())
-        modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in files}
+        runtime.search("private", k=1)
+        # The store and the persisted vector index beside it (ADR 0017): files 0600, folders 0700.
+        paths = sorted((tmp_path / "home" / "runtime").rglob("*"))
+        modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in paths if path.is_file()}
+        folders = {stat.S_IMODE(path.stat().st_mode) for path in paths if path.is_dir()}
         runtime.close()
     finally:
         os.umask(previous)
-    assert {"memos.db", "memos.db-wal", "memos.db-shm"} <= set(modes)
+    assert {"memos.db", "memos.db-wal", "memos.db-shm", "vectors.f32", "meta.json"} <= set(modes)
     assert set(modes.values()) == {0o600}
+    assert folders == {0o700}
     for directory in (tmp_path / "home", tmp_path / "home" / "runtime"):
         assert stat.S_IMODE(directory.stat().st_mode) == 0o700

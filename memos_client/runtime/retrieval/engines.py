@@ -29,6 +29,7 @@ class Engines:
         ann_threshold: int,
         lexical_threshold: int,
         ann_dir: Path,
+        warm: bool = True,
     ) -> None:
         if isinstance(embedder, str) and embedder not in ("minilm", "hashing"):
             from memos_client.runtime.embedding.minilm import make_embedder
@@ -40,6 +41,7 @@ class Engines:
         self._ann_threshold = ann_threshold
         self._lexical_threshold = lexical_threshold
         self._ann_dir = ann_dir
+        self._warm = warm
         self._lock = threading.RLock()
         self._embedder: Embedder | None = None
         self._cache: EmbeddingCache | None = None
@@ -78,6 +80,7 @@ class Engines:
                     self.cache,
                     ann_threshold=self._ann_threshold,
                     ann_dir=self._ann_dir,
+                    warm=self._warm,
                 )
             return self._index
 
@@ -94,7 +97,11 @@ class Engines:
                     self.embedder,
                     self.index,
                     self._settings,
-                    LexicalIndex(self._store, threshold=self._lexical_threshold),
+                    # A cold process ranks lexically with FTS5, the persisted index: building
+                    # the in-memory postings only pays off in a process that stays up.
+                    LexicalIndex(self._store, threshold=self._lexical_threshold)
+                    if self._warm
+                    else None,
                 )
             return self._retriever
 

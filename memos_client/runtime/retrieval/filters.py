@@ -153,7 +153,7 @@ class Filters(msgspec.Struct, frozen=True):
             hidden = [state for state in states if state in (State.EXPIRED, State.DELETED)]
             if hidden:
                 raise UsageError(
-                    f"{hidden[0]} memories are never returned by search; see `memos history`"
+                    f"{hidden[0]} memories are never returned by search; their versions stay in the history"
                 )
         tags, tags_any = _tags(raw, "tags"), _tags(raw, "tags_any")
         metadata = check_metadata_filter(raw.get("metadata") or {})

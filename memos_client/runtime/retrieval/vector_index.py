@@ -91,7 +91,14 @@ class EmbeddingCache:
 
 
 class VectorIndex:
-    """The vectors of indexed items of one store, for one embedder; thread-safe."""
+    """The vectors of indexed items of one store, for one embedder; thread-safe.
+
+    The columns live in memory-mapped files under ``index_dir`` (see
+    :mod:`~memos_client.runtime.retrieval.vector_file`), shared by every process of the runtime.
+    A ``warm`` index (a long-running server) also keeps an hnswlib graph once ``ann_threshold``
+    vectors are indexed; a cold one (a CLI command) searches exactly over the mapped columns,
+    which costs a few milliseconds at 100k vectors and no graph load.
+    """
 
     def __init__(
         self,
@@ -100,25 +107,55 @@ class VectorIndex:
         *,
         ann_threshold: int = 20_000,
         ann_dir: Path | None = None,
+        warm: bool = True,
     ) -> None:
+        from memos_client.runtime.retrieval.vector_file import VectorColumns
+
         self.store = store
         self.cache = cache
         self.ann_threshold = ann_threshold
         self.ann_dir = ann_dir
+        self.warm = warm
         self._lock = threading.Lock()
-        dimension = cache.embedder.dimension
-        self._matrix = np.zeros((0, dimension), dtype=np.float32)
-        self._labels = np.zeros(0, dtype=np.int64)
-        self._state = np.zeros(0, dtype=np.int8)
-        self._cube = np.zeros(0, dtype=np.int32)
+        embedder = cache.embedder
+        self.columns = VectorColumns(
+            None if ann_dir is None else ann_dir / _slug(embedder.name),
+            embedder.name,
+            embedder.dimension,
+        )
         self._size = 0
-        self._position: dict[int, int] = {}
+        self._position_map: dict[int, int] | None = None
         self._cube_codes: dict[str, int] = {}
         self._watermark = 0
+        self._opened = False
         self._ann: Any = None
         self._ann_dirty = 0
         #: Whether the HNSW graph came from the saved file (rather than being built here).
         self.ann_loaded = False
+
+    @property
+    def _matrix(self) -> np.ndarray[Any, Any]:
+        return self.columns.matrix
+
+    @property
+    def _labels(self) -> np.ndarray[Any, Any]:
+        return self.columns.labels
+
+    @property
+    def _state(self) -> np.ndarray[Any, Any]:
+        return self.columns.state
+
+    @property
+    def _cube(self) -> np.ndarray[Any, Any]:
+        return self.columns.cube
+
+    @property
+    def _position(self) -> dict[int, int]:
+        """``rowid -> position``, built on first need (a cold search never needs it)."""
+        if self._position_map is None:
+            labels = self._labels[: self._size].tolist()
+            self._position_map = dict(zip(labels, range(len(labels)), strict=True))
+        return self._position_map
 
     # -- keeping up with the store -------------------------------------------------------------
 
@@ -126,23 +163,85 @@ class VectorIndex:
         """Apply every change committed since the last sync (by any process)."""
         with self._lock:
             latest = self.store.query("SELECT COALESCE(MAX(seq), 0) FROM versions")[0][0]
-            if latest == self._watermark:
-                return
-            if self._watermark == 0:
-                self._load_ann(latest)
-            if self._watermark == 0:
-                rows = self.store.query(
-                    "SELECT rowid, cube, state, text, metadata, text_digest FROM items"
-                )
-            else:
-                rows = self.store.query(
-                    "SELECT rowid, cube, state, text, metadata, text_digest FROM items WHERE id IN "
-                    "(SELECT DISTINCT item_id FROM versions WHERE seq > ? AND seq <= ?)",
-                    [self._watermark, latest],
-                )
-            self._apply(rows)
-            self._watermark = latest
+            if not self._opened:
+                self._open(latest)
+            if latest != self._watermark:
+                with self.columns.locked():
+                    self._adopt(latest)
+                    if latest != self._watermark:
+                        self._replay(latest)
             self._maybe_build_ann()
+
+    def _open(self, latest: int) -> None:
+        """Map the committed columns (or start empty when there are none usable)."""
+        self._opened = True
+        meta = self.columns.open()
+        if meta is None or meta.watermark > latest:
+            # None yet, or they describe another (replaced) database: rebuild from the store.
+            self.columns.reset()
+            return
+        self._take(meta)
+        if self.warm:
+            self._load_ann()
+
+    def _take(self, meta: Any) -> None:
+        """Adopt a committed state: its count, watermark and cube codes."""
+        grown = meta.count > self._size
+        if grown and self._position_map is not None:
+            for position in range(self._size, meta.count):
+                self._position_map[int(self._labels[position])] = position
+        self._size = meta.count
+        self._watermark = meta.watermark
+        self._cube_codes = {cube: code for code, cube in enumerate(meta.cubes)}
+
+    def _adopt(self, latest: int) -> None:
+        """Under the lock: take what other processes committed since this one last looked."""
+        meta = self.columns.read_meta()
+        if meta is None or meta.generation != self.columns.meta.generation:
+            if meta is None and self._watermark == 0:
+                return  # nothing committed yet: this process builds the first generation
+            self._restart(latest)
+            return
+        if meta.watermark > latest:
+            self._restart(latest)
+            return
+        if meta.watermark <= self._watermark and meta.count == self._size:
+            return
+        self.columns.refresh()
+        seen = self._watermark
+        self._take(meta)
+        self.columns.meta = meta
+        if self._ann is not None and meta.watermark > seen:
+            self._refresh_ann(self._changed_rowids(seen, meta.watermark))
+
+    def _restart(self, latest: int) -> None:
+        """Drop everything mapped and start again from the files (or from the store)."""
+        self._size, self._watermark, self._position_map = 0, 0, None
+        self._cube_codes, self._ann, self.ann_loaded = {}, None, False
+        self._open(latest)
+
+    def _changed_rowids(self, after: int, upto: int) -> list[int]:
+        rows = self.store.query(
+            "SELECT rowid FROM items WHERE id IN "
+            "(SELECT DISTINCT item_id FROM versions WHERE seq > ? AND seq <= ?)",
+            [after, upto],
+        )
+        return [int(row[0]) for row in rows]
+
+    def _replay(self, latest: int) -> None:
+        if self._watermark == 0:
+            rows = self.store.query(
+                "SELECT rowid, cube, state, text, metadata, text_digest FROM items"
+            )
+        else:
+            rows = self.store.query(
+                "SELECT rowid, cube, state, text, metadata, text_digest FROM items WHERE id IN "
+                "(SELECT DISTINCT item_id FROM versions WHERE seq > ? AND seq <= ?)",
+                [self._watermark, latest],
+            )
+        self._apply(rows)
+        self._watermark = latest
+        self.columns.commit(self._size, latest, list(self._cube_codes))
 
     def _apply(self, rows: list[Any]) -> None:
         from memos_client.runtime.store.indexed_text import embedding_text
@@ -155,31 +254,52 @@ class VectorIndex:
             fresh = self.cache.vectors(texts)
             for row, vector in zip(missing, fresh, strict=True):
                 vectors[row["text_digest"]] = vector
-        self._reserve(self._size + len(live))
+        self.columns.reserve(self._size + len(live))
+        written = 0
         for row in rows:
             rowid = int(row["rowid"])
             code = _STATE_CODES[State(row["state"])]
             position = self._position.get(rowid)
             if code not in _INDEXED_CODES:
-                if position is not None:
+                if position is not None and self._state[position] != code:
                     self._state[position] = code
+                    written += 1
                 if self._ann is not None:
                     self._mark_deleted(rowid)
                 continue
             vector = vectors[row["text_digest"]]
+            cube = self._cube_code(row["cube"])
             if position is None:
                 position = self._size
                 self._size += 1
                 self._position[rowid] = position
                 self._labels[position] = rowid
-            elif self._ann is not None and self._state[position] not in _INDEXED_CODES:
-                self._matrix[position] = 0.0  # forces the re-add below, which un-deletes it
-            changed = not np.array_equal(self._matrix[position], vector)
-            self._matrix[position] = vector
+                changed = True
+            else:
+                changed = bool(self._state[position] not in _INDEXED_CODES) or not np.array_equal(
+                    self._matrix[position], vector
+                )
+                if not changed and self._state[position] == code and self._cube[position] == cube:
+                    continue
+            if changed:
+                self._matrix[position] = vector
             self._state[position] = code
-            self._cube[position] = self._cube_code(row["cube"])
+            self._cube[position] = cube
+            written += 1
             if self._ann is not None and changed:
                 self._ann_add(np.asarray([vector]), np.asarray([rowid]))
+        self.columns.note_write(written)
+
+    def _refresh_ann(self, rowids: list[int]) -> None:
+        """Bring the graph up to the mapped columns for ``rowids`` (changed by another process)."""
+        for rowid in rowids:
+            position = self._position.get(rowid)
+            if position is None:
+                continue
+            if self._state[position] in _INDEXED_CODES:
+                self._ann_add(np.asarray([self._matrix[position]]), np.asarray([rowid]))
+            else:
+                self._mark_deleted(rowid)
 
     def _mark_deleted(self, rowid: int) -> None:
         # hnswlib raises for a label already marked deleted or one it never saw: both are fine.
@@ -190,19 +310,7 @@ class VectorIndex:
     def _cube_code(self, cube: str) -> int:
         return self._cube_codes.setdefault(cube, len(self._cube_codes))
 
-    def _reserve(self, needed: int) -> None:
-        if needed <= len(self._labels):
-            return
-        capacity = max(needed, 2 * len(self._labels), 1024)
-        grow = capacity - len(self._labels)
-        self._matrix = np.concatenate(
-            [self._matrix, np.zeros((grow, self._matrix.shape[1]), dtype=np.float32)]
-        )
-        self._labels = np.concatenate([self._labels, np.zeros(grow, dtype=np.int64)])
-        self._state = np.concatenate([self._state, np.full(grow, -1, dtype=np.int8)])
-        self._cube = np.concatenate([self._cube, np.full(grow, -1, dtype=np.int32)])
-
-    # -- the HNSW graph ------------------------------------------------------------------------
+    # -- the HNSW graph (warm indexes only) ----------------------------------------------------
 
     def _ann_files(self) -> list[tuple[int, Path]]:
         """Saved graphs as ``(watermark, path)``, newest first.
@@ -220,7 +328,7 @@ class VectorIndex:
         return sorted(found, reverse=True)
 
     def _ann_prefix(self) -> str:
-        return "hnsw-" + self.cache.embedder.name.replace("/", "_").replace("@", "-")
+        return "hnsw-" + _slug(self.cache.embedder.name) + "-" + self.columns.meta.generation
 
     def _ann_add(self, vectors: Vectors, labels: np.ndarray[Any, Any]) -> None:
         ann = self._ann
@@ -229,9 +337,13 @@ class VectorIndex:
         ann.add_items(vectors, labels)
         self._ann_dirty += len(labels)
 
+    def _live_count(self) -> int:
+        return int(np.isin(self._state[: self._size], list(_INDEXED_CODES)).sum())
+
     def _maybe_build_ann(self) -> None:
-        live = int(np.isin(self._state[: self._size], list(_INDEXED_CODES)).sum())
-        if self._ann is None and live >= self.ann_threshold:
+        if not self.warm:
+            return
+        if self._ann is None and self._live_count() >= self.ann_threshold:
             import hnswlib
 
             ann = hnswlib.Index(space="ip", dim=self._matrix.shape[1])
@@ -262,18 +374,12 @@ class VectorIndex:
                 older.unlink()
         self._ann_dirty = 0
 
-    def _load_ann(self, latest: int) -> None:
-        """Start from the saved graph: load every vector, then replay only newer changes."""
-        usable = [(mark, path) for mark, path in self._ann_files() if mark <= latest]
-        if not usable:
-            return  # none, or only graphs of a different (replaced) database: build anew
+    def _load_ann(self) -> None:
+        """Start from the saved graph, then bring it up to the mapped columns."""
+        usable = [(mark, path) for mark, path in self._ann_files() if mark <= self._watermark]
+        if not usable or self._live_count() < self.ann_threshold:
+            return  # none, or this runtime searches exactly at this size
         watermark, path = usable[0]
-        live = self.store.query(
-            "SELECT COUNT(*) FROM items WHERE state IN (?, ?, ?)",
-            [str(state) for state in INDEXED_STATES],
-        )[0][0]
-        if live < self.ann_threshold:
-            return  # this runtime searches exactly at this size (another one saved the graph)
         import hnswlib
 
         ann = hnswlib.Index(space="ip", dim=self._matrix.shape[1])
@@ -281,22 +387,10 @@ class VectorIndex:
             ann.load_index(str(path), max_elements=0)
         except (RuntimeError, OSError):
             return
-        rows = self.store.query(
-            "SELECT rowid, cube, state, text, metadata, text_digest FROM items WHERE id NOT IN "
-            "(SELECT DISTINCT item_id FROM versions WHERE seq > ?)",
-            [watermark],
-        )
         self._ann = ann
         self.ann_loaded = True
-        self._apply_without_graph(rows)
-        self._watermark = watermark
-
-    def _apply_without_graph(self, rows: list[Any]) -> None:
-        graph, self._ann = self._ann, None
-        try:
-            self._apply(rows)
-        finally:
-            self._ann = graph
+        if watermark < self._watermark:
+            self._refresh_ann(self._changed_rowids(watermark, self._watermark))
 
     # -- search --------------------------------------------------------------------------------
 
@@ -384,3 +478,8 @@ class VectorIndex:
         if len(found) < limit and (cubes is not None or len(keep) > int(keep.sum())):
             return None  # a filter removed too many: fall back to the exact, filtered product
         return found[:limit]
+
+
+def _slug(name: str) -> str:
+    """A file-name-safe form of an embedder name."""
+    return name.replace("/", "_").replace("@", "-").replace(":", "-")
