@@ -139,11 +139,7 @@ def main() -> None:
         f"scheduler by cost, {'quick model' if args.quick else 'SmolLM2-135M shape'}, "
         f"{args.threads} threads, {args.runs} runs (medians, ms to first token):"
     )
-    print(
-        f"  calibration: prefill {costs.prefill_fixed_ms:.2f} ms + "
-        f"{costs.prefill_ms_per_token:.4f} ms/token; inject {costs.inject_fixed_ms:.2f} ms + "
-        f"{costs.inject_ms_per_token:.5f} ms/token"
-    )
+    print(f"  calibration: {costs.summary()}")
     print("  snapshot  chose    estimate  scheduler    inject   prefill  scheduler/best")
     for row in rows:
         print(f"  {_row(row)}")

@@ -1,16 +1,16 @@
 """The TTFT cost model the scheduler chooses a plan's form with (issue 19, "choose the form by cost").
 
 A :class:`TTFTCalibration` is measured once per model fingerprint
-(``activation.calibration``) and holds two straight lines, both measured with a short question
-after the memory:
+(``activation.calibration``) and holds two curves, each measured at a few memory lengths with a
+short question after the memory, linear between the points:
 
-- *prefill*: ``prefill_fixed_ms + prefill_ms_per_token x tokens`` — the forward over plaintext
-  memory tokens and the question;
-- *inject*: ``inject_fixed_ms + inject_ms_per_token x tokens`` — opening and mapping one KV
-  snapshot of that many tokens, turning it into a cache, and the forward over the question on top.
+- *prefill*: ms to first token for the forward over that many plaintext memory tokens and the
+  question;
+- *inject*: ms to open and map one KV snapshot of that many tokens, turn it into a cache, and
+  forward the question on top.
 
-A plan that injects snapshots costs the first snapshot's injection plus the prefill of every
-token after it: further snapshots are recomputed on top of the first (``snapshots.combine``:
+A plan that injects snapshots costs the first snapshot's injection plus the marginal prefill of
+every token after it: further snapshots are recomputed on top of the first (``snapshots.combine``:
 KV computed on its own is not valid after another segment), and the plaintext rest and the
 question are forwarded over the injected cache. Pure arithmetic: nothing here imports a model.
 """
@@ -23,24 +23,49 @@ from typing import Any
 import msgspec
 
 #: The version of the calibration's measurement; a cached calibration of another is re-measured.
-CALIBRATION_VERSION = 1
+CALIBRATION_VERSION = 2
 
 
 class TTFTCalibration(msgspec.Struct, frozen=True):
-    """Measured TTFT lines of one model (see the module docstring); times in milliseconds."""
+    """Measured TTFT curves of one model (see the module docstring); times in milliseconds.
+
+    ``prefill`` and ``inject`` are ``[tokens, ms]`` points; between them the curve is linear,
+    beyond them it goes on along its first or last segment (never below 0).
+    """
 
     model_digest: str
     model_id: str
-    prefill_fixed_ms: float
-    prefill_ms_per_token: float
-    inject_fixed_ms: float
-    inject_ms_per_token: float
+    prefill: list[tuple[int, float]]
+    inject: list[tuple[int, float]]
     measured_at: str = ""
     version: int = CALIBRATION_VERSION
 
+    @classmethod
+    def from_lines(
+        cls,
+        model_digest: str,
+        model_id: str,
+        *,
+        prefill_fixed_ms: float,
+        prefill_ms_per_token: float,
+        inject_fixed_ms: float,
+        inject_ms_per_token: float,
+    ) -> TTFTCalibration:
+        """A calibration of two straight lines (a fixed cost plus a cost per token)."""
+        return cls(
+            model_digest,
+            model_id,
+            prefill=[(0, prefill_fixed_ms), (1000, prefill_fixed_ms + 1000 * prefill_ms_per_token)],
+            inject=[(0, inject_fixed_ms), (1000, inject_fixed_ms + 1000 * inject_ms_per_token)],
+        )
+
     def prefill_ms(self, tokens: int) -> float:
         """Forward over ``tokens`` plaintext memory tokens and the question, from nothing."""
-        return self.prefill_fixed_ms + self.prefill_ms_per_token * tokens
+        return interpolate(self.prefill, tokens)
+
+    def inject_ms(self, tokens: int) -> float:
+        """Open, map and inject a snapshot of ``tokens`` tokens, then forward the question."""
+        return interpolate(self.inject, tokens)
 
     def estimate_ms(self, injected: Sequence[int], prefill_tokens: int) -> float:
         """TTFT of a plan that injects snapshots of ``injected`` tokens (in order) and prefills
@@ -48,15 +73,35 @@ class TTFTCalibration(msgspec.Struct, frozen=True):
         if not injected:
             return self.prefill_ms(prefill_tokens)
         recomputed = sum(injected[1:]) + prefill_tokens
-        return (
-            self.inject_fixed_ms
-            + self.inject_ms_per_token * injected[0]
-            + self.prefill_ms_per_token * recomputed
-        )
+        on_top = self.prefill_ms(recomputed) - self.prefill_ms(0) if recomputed else 0.0
+        return self.inject_ms(injected[0]) + max(on_top, 0.0)
+
+    def summary(self) -> str:
+        """The measured points in one line."""
+
+        def points(curve: list[tuple[int, float]]) -> str:
+            return ", ".join(f"{tokens}: {ms:.1f}" for tokens, ms in curve)
+
+        return f"prefill ms by tokens {{{points(self.prefill)}}}; inject {{{points(self.inject)}}}"
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (the cached form, and ``--json`` output)."""
         return msgspec.to_builtins(self)  # type: ignore[no-any-return]
+
+
+def interpolate(points: Sequence[tuple[int, float]], tokens: int) -> float:
+    """The piecewise-linear curve through ``points`` at ``tokens`` (see :class:`TTFTCalibration`)."""
+    curve = sorted(points)
+    if not curve:
+        raise ValueError("no points")
+    if len(curve) == 1:
+        return curve[0][1]
+    index = 1
+    while index < len(curve) - 1 and tokens > curve[index][0]:
+        index += 1
+    (x0, y0), (x1, y1) = curve[index - 1], curve[index]
+    slope = (y1 - y0) / (x1 - x0) if x1 != x0 else 0.0
+    return max(y0 + slope * (tokens - x0), 0.0)
 
 
 class TTFTOption(msgspec.Struct, frozen=True):
@@ -88,20 +133,6 @@ NO_ESTIMATE = (
     "TTFT estimate unavailable without a model (pass --model): every fresh snapshot that fits "
     "the budget is injected"
 )
-
-
-def fit_line(points: Sequence[tuple[int, float]]) -> tuple[float, float]:
-    """Least-squares ``(fixed, per_token)`` through ``(tokens, ms)`` points, both >= 0."""
-    if not points:
-        raise ValueError("no points to fit")
-    n = len(points)
-    mean_x = sum(x for x, _ in points) / n
-    mean_y = sum(y for _, y in points) / n
-    spread = sum((x - mean_x) ** 2 for x, _ in points)
-    slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / spread if spread else 0.0
-    slope = max(slope, 0.0)
-    fixed = max(mean_y - slope * mean_x, 0.0)
-    return fixed, slope
 
 
 def choose_injection(

@@ -31,8 +31,8 @@ def _costs(model: Any, **lines: float) -> TTFTCalibration:
         "inject_ms_per_token": 0.0,
     }
     values.update(lines)
-    return TTFTCalibration(
-        model_digest=model.fingerprint.digest, model_id=model.fingerprint.model_id, **values
+    return TTFTCalibration.from_lines(
+        model.fingerprint.digest, model.fingerprint.model_id, **values
     )
 
 
@@ -57,8 +57,11 @@ def test_calibration_is_measured_once_per_fingerprint_and_cached_privately(
     home = tmp_path / "home"
     first = calibration_for(home, tiny_model)
     assert first.model_digest == tiny_model.fingerprint.digest
-    assert first.prefill_ms_per_token > 0 or first.prefill_fixed_ms > 0
-    assert first.inject_fixed_ms > 0
+    assert [size for size, _ in first.prefill] == [size for size, _ in first.inject]
+    sizes = [size for size, _ in first.prefill]
+    assert sizes[:3] == [8, 32, 128]
+    assert 128 < sizes[3] < 256  # 512, clipped to the model's context
+    assert all(ms > 0 for _, ms in [*first.prefill, *first.inject])
     path = cache_path(home)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
@@ -122,7 +125,14 @@ def test_expensive_injection_makes_the_scheduler_prefill_and_cheap_injection_inj
 
 
 def test_no_option_over_the_budget_is_chosen_however_cheap() -> None:
-    cheap_inject = TTFTCalibration("d", "m", 10.0, 1.0, 0.1, 0.0)
+    cheap_inject = TTFTCalibration.from_lines(
+        "d",
+        "m",
+        prefill_fixed_ms=10.0,
+        prefill_ms_per_token=1.0,
+        inject_fixed_ms=0.1,
+        inject_ms_per_token=0.0,
+    )
     k, options, reason = choose_injection(
         cheap_inject, ["c:big"], [90], lambda k: 40 if k == 0 else 5, budget=60
     )
@@ -183,3 +193,16 @@ def test_plan_shows_each_options_estimate_and_the_reason(
     text = capsys.readouterr().out
     assert "TTFT estimate unavailable without a model" in text
     assert "prefill all: estimate unavailable" in text
+
+
+def test_the_curves_are_linear_between_points_and_extend_their_end_segments() -> None:
+    costs = TTFTCalibration(
+        "d", "m", prefill=[(8, 10.0), (32, 12.0), (128, 30.0)], inject=[(8, 5.0)]
+    )
+    assert costs.prefill_ms(8) == 10.0
+    assert costs.prefill_ms(20) == pytest.approx(11.0)
+    assert costs.prefill_ms(0) == pytest.approx(10.0 - 8 * 2 / 24)
+    assert costs.prefill_ms(224) == pytest.approx(48.0)
+    assert costs.inject_ms(4000) == 5.0
+    # Injecting, then the rest prefilled on top: the marginal prefill of the rest.
+    assert costs.estimate_ms([100], 20) == pytest.approx(5.0 + 11.0 - costs.prefill_ms(0))

@@ -2,8 +2,8 @@
 
 :func:`measure` times, on the loaded model, (a) the forward over a few plaintext lengths plus a
 question, and (b) opening + mapping a KV snapshot of a few lengths, injecting it and the forward
-over the question on top — exactly the two things ``generate`` does — and fits a straight line
-to each (``cost.TTFTCalibration``). It takes well under a second on tiny models and a few
+over the question on top — exactly the two things ``generate`` does — and keeps the medians as
+the points of two curves (``cost.TTFTCalibration``). It takes well under a second on tiny models and a few
 seconds on a 135M model at 2 threads.
 
 :func:`calibration_for` returns the cached calibration for the model's fingerprint digest
@@ -29,10 +29,10 @@ from memos_client.runtime.activation.model_adapter import CausalLM
 from memos_client.runtime.activation.prompt import question_token_ids
 from memos_client.runtime.activation.snapshot_file import open_snapshot, write_snapshot
 from memos_client.runtime.activation.snapshots import inject
-from memos_client.runtime.cost import CALIBRATION_VERSION, TTFTCalibration, fit_line
+from memos_client.runtime.cost import CALIBRATION_VERSION, TTFTCalibration
 
 #: Memory lengths measured (clipped to the model's context).
-SIZES = (32, 128, 512)
+SIZES = (8, 32, 128, 512)
 #: Times each length is measured; the median counts.
 REPEATS = 3
 #: The question every measurement ends with (``generate`` always forwards one).
@@ -81,15 +81,11 @@ def measure(model: CausalLM, *, repeats: int = REPEATS) -> TTFTCalibration:
 
             inject_run()
             injected.append((size, _median_ms(inject_run, repeats)))
-    prefill_fixed, prefill_per_token = fit_line(prefill)
-    inject_fixed, inject_per_token = fit_line(injected)
     return TTFTCalibration(
         model_digest=model.fingerprint.digest,
         model_id=model.fingerprint.model_id,
-        prefill_fixed_ms=round(prefill_fixed, 4),
-        prefill_ms_per_token=round(prefill_per_token, 6),
-        inject_fixed_ms=round(inject_fixed, 4),
-        inject_ms_per_token=round(inject_per_token, 6),
+        prefill=[(size, round(ms, 4)) for size, ms in prefill],
+        inject=[(size, round(ms, 4)) for size, ms in injected],
         measured_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
 
