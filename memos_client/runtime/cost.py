@@ -30,7 +30,7 @@ class TTFTCalibration(msgspec.Struct, frozen=True):
     """Measured TTFT curves of one model (see the module docstring); times in milliseconds.
 
     ``prefill`` and ``inject`` are ``[tokens, ms]`` points; between them the curve is linear,
-    beyond them it goes on along its first or last segment (never below 0).
+    beyond them it goes on along its first or last segment (never falling, never below 0).
     """
 
     model_digest: str
@@ -100,7 +100,7 @@ def interpolate(points: Sequence[tuple[int, float]], tokens: int) -> float:
     while index < len(curve) - 1 and tokens > curve[index][0]:
         index += 1
     (x0, y0), (x1, y1) = curve[index - 1], curve[index]
-    slope = (y1 - y0) / (x1 - x0) if x1 != x0 else 0.0
+    slope = max((y1 - y0) / (x1 - x0), 0.0) if x1 != x0 else 0.0
     return max(y0 + slope * (tokens - x0), 0.0)
 
 

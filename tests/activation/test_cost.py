@@ -206,3 +206,16 @@ def test_the_curves_are_linear_between_points_and_extend_their_end_segments() ->
     assert costs.inject_ms(4000) == 5.0
     # Injecting, then the rest prefilled on top: the marginal prefill of the rest.
     assert costs.estimate_ms([100], 20) == pytest.approx(5.0 + 11.0 - costs.prefill_ms(0))
+
+
+def test_a_point_slowed_by_load_does_not_bend_the_curve_down() -> None:
+    from memos_client.runtime.activation.calibration import _monotone
+
+    assert _monotone([(8, 171.0), (32, 272.0), (128, 342.0), (512, 211.0)]) == [
+        (8, 171.0),
+        (32, 211.0),
+        (128, 211.0),
+        (512, 211.0),
+    ]
+    costs = TTFTCalibration("d", "m", prefill=[(8, 10.0), (32, 9.0)], inject=[(8, 5.0)])
+    assert costs.prefill_ms(4000) == 10.0  # a falling segment is not extended
