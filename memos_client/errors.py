@@ -1,6 +1,7 @@
 """Errors raised by the client, grouped by origin.
 
-The CLI turns each into one line on stderr and an exit code (``memos_client.cli.main``)::
+The CLI turns each into one line on stderr and an exit code; the exit codes below are those of
+the one table, ``memos_client.cli.exit_codes.TABLE`` (a test keeps this tree equal to it)::
 
     MemosError                      exit 1
     ├── UsageError                  exit 2   the command line or a local file is wrong
@@ -32,6 +33,7 @@ The CLI turns each into one line on stderr and an exit code (``memos_client.cli.
     └── IncompatibleMemoryError     exit 9   a snapshot/adapter does not fit the loaded model
 
 Protocol errors (``mip.errors.MIPError``) raised while reading a bundle map to exit 3 as well.
+The stable ``code`` of each error is what ``--json`` error objects carry.
 
 The registry client (:mod:`memos_client.registry`) raises the registry and network errors: an
 error answer becomes one of them in one place (``memos_client.registry.answers``), by the
@@ -43,10 +45,10 @@ from __future__ import annotations
 
 
 class MemosError(Exception):
-    """Base of every client error; ``code`` is stable, ``exit_code`` is what the CLI returns."""
+    """Base of every client error; ``code`` is stable (the CLI's exit code for each class is in
+    memos_client.cli.exit_codes)."""
 
     code = "memos_error"
-    exit_code = 1
 
     def __init__(
         self, message: str, *, code: str | None = None, details: dict[str, str] | None = None
@@ -63,7 +65,6 @@ class UsageError(MemosError):
     """The command line or a local input file is wrong."""
 
     code = "usage"
-    exit_code = 2
 
 
 class SourceError(UsageError):
@@ -100,7 +101,6 @@ class VerificationError(MemosError):
     """A bundle, blob or download failed verification."""
 
     code = "verification_failed"
-    exit_code = 3
 
 
 class LogVerificationError(VerificationError):
@@ -114,21 +114,18 @@ class TrustError(MemosError):
     """A signer key is not trusted, or differs from the one pinned for its namespace."""
 
     code = "untrusted"
-    exit_code = 3
 
 
 class NotFoundError(MemosError):
     """An unknown cube, version, memory id or principal."""
 
     code = "not_found"
-    exit_code = 4
 
 
 class ResolutionError(MemosError):
     """The requested set of cubes cannot be satisfied."""
 
     code = "unsatisfiable"
-    exit_code = 5
 
 
 class BrokenDependentsError(ResolutionError):
@@ -146,7 +143,6 @@ class RegistryError(MemosError):
     """
 
     code = "registry_error"
-    exit_code = 6
 
     def __init__(self, message: str, *, code: str | None = None, status: int | None = None) -> None:
         super().__init__(message, code=code)
@@ -188,7 +184,6 @@ class NetworkError(MemosError):
     """The registry could not be reached, or the connection broke off."""
 
     code = "network"
-    exit_code = 7
 
 
 class DeadlineExceededError(NetworkError):
@@ -201,7 +196,6 @@ class AccessDeniedError(MemosError):
     """A cube's access policy refused the principal."""
 
     code = "access_denied"
-    exit_code = 8
 
 
 class RuntimeStoreError(MemosError):
@@ -219,4 +213,3 @@ class IncompatibleMemoryError(MemosError):
     """
 
     code = "incompatible_memory"
-    exit_code = 9

@@ -24,15 +24,22 @@ from mip.archive import (
     ENVELOPE_ENTRY,
     MANIFEST_ENTRY,
     Archive,
-    BundleWriter,
     Entry,
     ProgressCallback,
     RangeReader,
     read_archive,
 )
+from mip.bundle_writer import BundleWriter
 from mip.digests import CHUNK_SIZE, Digest
 from mip.dsse import Envelope, parse_envelope
-from mip.errors import BundleError, DigestMismatchError, SizeMismatchError
+from mip.errors import (
+    BlobMissingError,
+    DigestMismatchError,
+    LayoutError,
+    PayloadMismatchError,
+    SizeMismatchError,
+    UndeclaredBlobError,
+)
 from mip.limits import DEFAULT_LIMITS, Limits
 from mip.manifest import decode_manifest, manifest_digest
 from mip.models import Manifest, PlaintextPart
@@ -116,7 +123,7 @@ class Bundle:
         while remaining:
             count = reader.readinto(view[: min(remaining, CHUNK_SIZE)])
             if not count:
-                raise BundleError(f"{entry.name}: archive truncated inside the entry")
+                raise LayoutError(f"{entry.name}: archive truncated inside the entry")
             hasher.update(view[:count])
             if sink is not None:
                 sink.write(view[:count])
@@ -177,13 +184,13 @@ def _open(archive: Archive, limits: Limits) -> Bundle:
     envelope_bytes = archive.read_entry(ENVELOPE_ENTRY)
     envelope = parse_envelope(envelope_bytes, limits)
     if envelope.payload != manifest_bytes:
-        raise BundleError("manifest.json differs from the payload its envelope signs")
+        raise PayloadMismatchError("manifest.json differs from the payload its envelope signs")
     manifest = decode_manifest(manifest_bytes, limits)
     declared = manifest.blob_sizes()
     blobs = archive.blob_entries()
     for digest, entry in blobs.items():
         if digest not in declared:
-            raise BundleError(
+            raise UndeclaredBlobError(
                 f"undeclared entry {entry.name}: no part of the manifest references it"
             )
         if entry.size != declared[digest]:
@@ -196,7 +203,7 @@ def _open(archive: Archive, limits: Limits) -> Bundle:
             )
     for part in manifest.parts:
         if part.digest not in blobs:
-            raise BundleError(
+            raise BlobMissingError(
                 f"blob of part {part.name!r} ({part.digest}) is missing from the bundle"
             )
     return Bundle(archive, manifest_bytes, manifest, envelope, blobs, limits)

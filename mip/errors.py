@@ -15,9 +15,19 @@ registry returns to clients and the CLI maps to a message::
     │   └── SignatureError          code: bad_signature
     ├── RecordError                 code: invalid_records
     ├── TensorError                 code: invalid_tensor
-    ├── BundleError                 code: invalid_bundle
-    │   ├── DigestMismatchError     code: digest_mismatch
-    │   └── SizeMismatchError       code: size_mismatch
+    ├── BundleError                 code: invalid_bundle        (MIP-1 §8.2, one code per item:)
+    │   ├── NotAZipError            code: bundle_not_zip         1 not a ZIP archive, truncated
+    │   ├── EntryNameError          code: bundle_entry_name      2 a name not of the three forms
+    │   ├── EntryTypeError          code: bundle_entry_type      3 a link, directory, encrypted entry
+    │   ├── EntryCompressedError    code: bundle_entry_compressed 4 compressed, or sizes differ
+    │   ├── DuplicateEntryError     code: bundle_duplicate_entry 5 one name twice
+    │   ├── LayoutError             code: bundle_layout          6 headers disagree, overlaps, gaps
+    │   ├── RequiredEntryError      code: bundle_required_entry  7 manifest/envelope missing or large
+    │   ├── PayloadMismatchError    code: bundle_payload_mismatch 8 manifest.json is not the payload
+    │   ├── BlobMissingError        code: bundle_blob_missing    9 a part's blob is absent
+    │   ├── UndeclaredBlobError     code: bundle_blob_undeclared 9 a blob no part references
+    │   ├── SizeMismatchError       code: size_mismatch         10
+    │   └── DigestMismatchError     code: digest_mismatch       11
     └── TransparencyError           code: log_error            (the transparency log, MIP-1-registry §12)
         ├── MalformedNoteError      code: malformed_note       a signed note breaks C2SP signed-note
         ├── MalformedCheckpointError code: malformed_checkpoint a note body breaks C2SP tlog-checkpoint
@@ -115,6 +125,67 @@ class BundleError(MIPError):
     """A ``.memcube`` container breaks MIP-1 §8."""
 
     code = "invalid_bundle"
+
+
+class NotAZipError(BundleError):
+    """Not a ZIP archive, or truncated (MIP-1 §8.2 item 1)."""
+
+    code = "bundle_not_zip"
+
+
+class EntryNameError(BundleError):
+    """An entry named otherwise than the three forms of §8.1 (item 2)."""
+
+    code = "bundle_entry_name"
+
+
+class EntryTypeError(BundleError):
+    """A symbolic link, directory, other non-regular or encrypted entry (item 3)."""
+
+    code = "bundle_entry_type"
+
+
+class EntryCompressedError(BundleError):
+    """A compressed entry, or one whose stored and declared sizes differ (item 4)."""
+
+    code = "bundle_entry_compressed"
+
+
+class DuplicateEntryError(BundleError):
+    """Two entries with one name (item 5)."""
+
+    code = "bundle_duplicate_entry"
+
+
+class LayoutError(BundleError):
+    """A local header that disagrees with the central directory, overlapping or out-of-file
+    data, bytes outside the entries, a data descriptor, a CRC-32 mismatch (item 6)."""
+
+    code = "bundle_layout"
+
+
+class RequiredEntryError(BundleError):
+    """``manifest.json`` or ``envelope.json`` missing or over its size limit (item 7)."""
+
+    code = "bundle_required_entry"
+
+
+class PayloadMismatchError(BundleError):
+    """``manifest.json`` is not the payload the envelope signs (item 8)."""
+
+    code = "bundle_payload_mismatch"
+
+
+class BlobMissingError(BundleError):
+    """A blob a part references is absent from the bundle (item 9)."""
+
+    code = "bundle_blob_missing"
+
+
+class UndeclaredBlobError(BundleError):
+    """A blob entry no part references (item 9)."""
+
+    code = "bundle_blob_undeclared"
 
 
 class DigestMismatchError(BundleError):

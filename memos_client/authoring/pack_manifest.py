@@ -19,10 +19,10 @@ from typing import Any
 import msgspec
 
 from memos_client import __version__
+from memos_client.authoring.bundle_writer import BundleWriter, ProgressCallback
 from memos_client.authoring.source import CubeSource, iter_source_records
 from memos_client.errors import SourceError
 from mip import MIP_VERSION
-from mip.archive import BundleWriter, ProgressCallback
 from mip.digests import Digest
 from mip.dsse import sign
 from mip.errors import MIPError

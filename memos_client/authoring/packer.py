@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from memos_client.authoring.bundle_writer import BundleWriter, ProgressCallback
 from memos_client.authoring.source import CubeSource, load_source
-from mip.archive import BundleWriter, ProgressCallback
 
 if TYPE_CHECKING:
     from mip.digests import Digest

@@ -88,6 +88,94 @@ class Parser(cli_args.Parser):
         super()._check_value(action, value)
 
 
+#: The sections of ``memos --help``, in order, and the top-level commands each lists. A command
+#: in none of them is listed under "other commands" (tests/cli/test_help.py wants none there).
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "packaging (author and sign cubes)": ("keygen", "init", "pack", "verify", "inspect"),
+    "registry (publish and find cubes)": (
+        "login",
+        "logout",
+        "whoami",
+        "publish",
+        "yank",
+        "search",
+        "token",
+        "key",
+        "log",
+    ),
+    "installing (cubes into this machine)": (
+        "install",
+        "uninstall",
+        "download",
+        "list",
+        "show",
+        "tree",
+        "lock",
+        "sync",
+        "check",
+        "cache",
+        "trust",
+    ),
+    "runtime (the memories of installed and local cubes)": (
+        "add",
+        "query",
+        "get",
+        "update",
+        "delete",
+        "plan",
+        "history",
+        "rollback",
+        "diff",
+        "access",
+        "audit",
+        "purge",
+        "lifecycle",
+        "principal",
+        "export",
+        "import",
+        "serve",
+        "mcp",
+    ),
+    "models (KV snapshots, LoRA adapters, generation)": ("activate", "consolidate", "generate"),
+}
+
+
+class TopParser(Parser):
+    """``memos``'s own parser: its help lists the commands by section (:data:`SECTIONS`)."""
+
+    def format_help(self) -> str:
+        """Usage, description, options, then one section of commands per :data:`SECTIONS`."""
+        formatter = self._get_formatter()
+        formatter.add_usage(self.usage, self._actions, self._mutually_exclusive_groups)
+        formatter.add_text(self.description)
+        commands: dict[str, argparse.Action] = {}
+        for group in self._action_groups:
+            subparsers = [
+                a for a in group._group_actions if isinstance(a, argparse._SubParsersAction)
+            ]
+            if subparsers:
+                commands = {a.dest: a for a in subparsers[0]._choices_actions}
+                continue
+            formatter.start_section(group.title)
+            formatter.add_text(group.description)
+            formatter.add_arguments(group._group_actions)
+            formatter.end_section()
+        listed: set[str] = set()
+        for title, names in [*SECTIONS.items(), ("other commands", tuple(commands))]:
+            shown = [commands[name] for name in names if name in commands and name not in listed]
+            if not shown:
+                continue
+            listed.update(action.dest for action in shown)
+            formatter.start_section(title)
+            for action in shown:
+                formatter.add_argument(action)
+            formatter.end_section()
+        formatter.add_text(
+            "`memos COMMAND --help` describes a command; docs/cli.md the options, JSON output and exit codes."
+        )
+        return formatter.format_help()
+
+
 def _summary(function: Handler) -> str:
     return (function.__doc__ or "").strip().split("\n", 1)[0]
 
@@ -102,10 +190,70 @@ def _subcommands(parser: argparse.ArgumentParser) -> Any:
     return parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=Parser)
 
 
+def _add_global_options(parser: argparse.ArgumentParser) -> None:
+    """The options given before the command (:mod:`memos_client.cli.context`)."""
+    options = parser.add_argument_group("global options (before the command)")
+    options.add_argument("--version", action=cli_args.VersionAction)
+    loudness = options.add_mutually_exclusive_group()
+    loudness.add_argument(
+        "-q",
+        "--quiet",
+        action="count",
+        default=0,
+        help="Print less: no notes or progress (-qq: no warnings either). Errors always show.",
+    )
+    loudness.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="Print more: which registry a command uses and why, each error's stable code.",
+    )
+    options.add_argument(
+        "--no-color", action="store_true", help="No colours (as the NO_COLOR variable)."
+    )
+    options.add_argument(
+        "--json",
+        dest="global_json",
+        action="store_true",
+        help="Every command prints JSON (errors too: a JSON object on stderr).",
+    )
+    options.add_argument(
+        "--index-url",
+        dest="global_index_url",
+        metavar="URL",
+        help="The registry of every command that uses one (as its own --index-url).",
+    )
+    options.add_argument(
+        "--cache-dir",
+        type=cli_args.path,
+        metavar="DIR",
+        help="The download cache (as the MEMOS_CACHE_DIR variable).",
+    )
+
+
+def _apply_global_options(parser: Parser, prefix: list[str]) -> None:
+    """Parse the options before the command and make them this run's (context.CURRENT)."""
+    import os
+
+    from memos_client.cli import context
+
+    known = parser.parse_args(prefix)
+    options = context.current()
+    options.quiet, options.verbose = known.quiet, known.verbose
+    options.json, options.index_url = known.global_json, known.global_index_url
+    options.color = not known.no_color
+    if known.no_color:
+        os.environ["NO_COLOR"] = "1"
+    if known.cache_dir is not None:
+        options.cache_dir = known.cache_dir
+        os.environ["MEMOS_CACHE_DIR"] = str(known.cache_dir)
+
+
 def build_parser() -> Parser:
     """The parser of every command registered so far (the ones whose modules are imported)."""
-    parser = Parser(prog="memos", description=DESCRIPTION, allow_abbrev=False)
-    parser.add_argument("--version", action=cli_args.VersionAction)
+    parser = TopParser(prog="memos", description=DESCRIPTION, allow_abbrev=False)
+    _add_global_options(parser)
     parser.set_defaults(handler=None, parser=parser)
     commands = _subcommands(parser)
     groups: dict[str, Any] = {}
@@ -137,7 +285,12 @@ def build_parser() -> Parser:
 
 def dispatch(argv: Sequence[str]) -> None:
     """Parse ``argv`` and run its command; a group or ``memos`` alone prints its help."""
-    known, extra = build_parser().parse_known_args(argv)
+    from memos_client.cli import context
+
+    prefix, argv = context.split_global_options(list(argv))
+    top = build_parser()
+    _apply_global_options(top, prefix)
+    known, extra = top.parse_known_args(argv)
     handler = known.handler
     parser = known.parser  # the innermost: its command names the error
     if handler is None:
@@ -152,4 +305,18 @@ def dispatch(argv: Sequence[str]) -> None:
     words = len(parser.prog.split()) - 1  # `memos cache info`: the command is argv[:2]
     namespace = vars(parser.parse_intermixed_args(argv[words:]))
     del namespace["handler"], namespace["parser"]
+    _fill_from_global_options(parser.prog, namespace)
     handler(**namespace)
+
+
+def _fill_from_global_options(prog: str, namespace: dict[str, Any]) -> None:
+    """``memos --json CMD`` is ``memos CMD --json``; the same for ``--index-url``."""
+    from memos_client.cli import context
+
+    options = context.current()
+    if options.json:
+        if "json_output" not in namespace:
+            raise UsageError(f"{prog} prints no JSON: leave out --json")
+        namespace["json_output"] = True
+    if options.index_url is not None and namespace.get("index_url", False) is None:
+        namespace["index_url"] = options.index_url

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from memos_client.cli.app import arg, command
+from memos_client.cli.options import JSON
+from memos_client.cli.output import note
 
 _SAMPLE_TOML = """\
 [cube]
@@ -36,13 +37,21 @@ _SAMPLE_JSONL = '{"text": "Write one memory per line.", "tags": ["example"], "me
     action="store_true",
     help="Replace an existing key of that name.",
 )
-def keygen(name: str, force: bool) -> None:
+@JSON
+def keygen(name: str, force: bool, json_output: bool) -> None:
     """Create an Ed25519 signing key under $MEMOS_HOME/keys and print its key id."""
     from memos_client.trust.keystore import generate_key, keys_dir
 
     key = generate_key(name, force=force)
+    if json_output:
+        from memos_client.cli.output import print_json
+
+        print_json(
+            {"key_id": key.key_id, "name": name, "private_key": str(keys_dir() / f"{name}.key")}
+        )
+        return
     print(key.key_id)
-    print(f"private key: {keys_dir() / (name + '.key')} (mode 0600)", file=sys.stderr)
+    note(f"private key: {keys_dir() / (name + '.key')} (mode 0600)")
 
 
 @command()
@@ -55,7 +64,8 @@ def keygen(name: str, force: bool) -> None:
     metavar="DOCS",
     help="A folder of documents (.md, .txt, .html, .pdf) to copy into memories/.",
 )
-def init(directory: Path, name: str, from_dir: Path | None) -> None:
+@JSON
+def init(directory: Path, name: str, from_dir: Path | None, json_output: bool) -> None:
     """Scaffold a cube source directory: memcube.toml and memories/.
 
     With --from DOCS, the documents of that folder (and its subfolders) are copied into
@@ -91,6 +101,9 @@ def init(directory: Path, name: str, from_dir: Path | None) -> None:
         sample = memories / "notes.jsonl"
         if not sample.exists():
             sample.write_text(_SAMPLE_JSONL, "utf-8")
+        if json_output:
+            _print_init(directory, name, [], [])
+            return
         print(
             f"created {directory}: edit memcube.toml, add memories/*.jsonl or documents "
             "(.md, .txt, .html, .pdf), then `memos pack`"
@@ -100,12 +113,36 @@ def init(directory: Path, name: str, from_dir: Path | None) -> None:
         target = memories / path.relative_to(from_dir)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
+    if json_output:
+        _print_init(
+            directory,
+            name,
+            [str(p.relative_to(from_dir)) for p in documents],
+            [str(p.relative_to(from_dir)) for p in skipped],
+        )
+        return
     print(f"created {directory} with {len(documents)} documents from {from_dir}")
     if skipped:
         shown = ", ".join(str(path.relative_to(from_dir)) for path in skipped[:5])
         more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
         print(f"  left out {len(skipped)} files that are not documents: {shown}{more}")
     print("  edit memcube.toml (description, license), then `memos pack`")
+
+
+def _source_bytes(directory: Path) -> int:
+    """The size of the files under a source directory (what ``memos pack`` reads)."""
+    try:
+        return sum(p.stat().st_size for p in directory.rglob("*") if p.is_file())
+    except OSError:
+        return 0  # pack itself reports an unreadable source
+
+
+def _print_init(directory: Path, name: str, documents: list[str], skipped: list[str]) -> None:
+    from memos_client.cli.output import print_json
+
+    print_json(
+        {"directory": str(directory), "name": name, "documents": documents, "skipped": skipped}
+    )
 
 
 @command()
@@ -122,15 +159,18 @@ def init(directory: Path, name: str, from_dir: Path | None) -> None:
     action="store_true",
     help="Do not sign (installs then need --allow-unsigned).",
 )
-@arg("--json", dest="json_output", action="store_true", help="Print the result as JSON.")
+@JSON
 def pack(directory: Path, output: Path | None, key: str, unsigned: bool, json_output: bool) -> None:
     """Build and sign a .memcube bundle from a cube source directory."""
     from memos_client.authoring.packer import pack as pack_bundle
-    from memos_client.cli.output import print_json
+    from memos_client.cli.output import print_json, progress_bar
     from memos_client.trust.keystore import load_signing_key
 
     keys = [] if unsigned else [load_signing_key(key)]
-    result = pack_bundle(directory, output, keys)
+    # The bar counts the bytes of the source files as they are copied or encoded into parts;
+    # it shows only when that is large (activation snapshots, adapter weights, big memory files).
+    with progress_bar(_source_bytes(directory), f"pack {directory.name}") as advance:
+        result = pack_bundle(directory, output, keys, advance)
     if json_output:
         print_json(
             {
@@ -158,13 +198,14 @@ def pack(directory: Path, output: Path | None, key: str, unsigned: bool, json_ou
     action="store_true",
     help="Accept a bundle without signatures.",
 )
-def verify(bundle: Path, key: list[Path] | None, allow_unsigned: bool) -> None:
+@JSON
+def verify(bundle: Path, key: list[Path] | None, allow_unsigned: bool, json_output: bool) -> None:
     """Check every digest, every payload and the signature; exit 0 only if all hold."""
     from memos_client.cli.output import progress_bar
     from mip.archive import read_archive
 
     with (
-        progress_bar(bundle.stat().st_size, "verifying") as advance,
+        progress_bar(bundle.stat().st_size, f"verify {bundle.name}") as advance,
         read_archive(bundle) as archive,
     ):
         # Hash the blobs from now on: loading keys and the signature code overlaps the hashing.
@@ -177,7 +218,21 @@ def verify(bundle: Path, key: list[Path] | None, allow_unsigned: bool) -> None:
         result = verify_bundle_file(
             archive, trusted, allow_unsigned=allow_unsigned, progress=advance
         )
-    manifest, signers = result.bundle.manifest, ", ".join(s[:16] for s in result.signers)
+    manifest = result.bundle.manifest
+    if json_output:
+        from memos_client.cli.output import print_json
+
+        print_json(
+            {
+                "ok": True,
+                "name": manifest.name,
+                "version": manifest.version,
+                "digest": result.bundle.digest,
+                "signers": list(result.signers),
+            }
+        )
+        return
+    signers = ", ".join(s[:16] for s in result.signers)
     print(
         f"OK {manifest.name}@{manifest.version} {result.bundle.digest} "
         f"signed by {signers or 'unsigned'}"
@@ -186,7 +241,7 @@ def verify(bundle: Path, key: list[Path] | None, allow_unsigned: bool) -> None:
 
 @command()
 @arg("bundle", type=Path, help="The .memcube file.")
-@arg("--json", dest="json_output", action="store_true", help="Print as JSON.")
+@JSON
 def inspect(bundle: Path, json_output: bool) -> None:
     """Show a bundle's manifest, parts, sizes and signers (structure checked, blobs not hashed)."""
     import json

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from memos_client.cli.app import arg, command, group
+from memos_client.cli.app import command, group
+from memos_client.cli.options import JSON
 
 if TYPE_CHECKING:
     from memos_client.install.cache import Cache
 
 CACHE = group("cache", "Inspect, verify or clear the download cache.")
-JSON = arg("--json", dest="json_output", action="store_true", help="Print JSON for scripts.")
 
 
 def _cache() -> Cache:
@@ -59,9 +59,13 @@ def verify(json_output: bool) -> None:
 
 
 @command("clean", group=CACHE)
-def clean() -> None:
+@JSON
+def clean(json_output: bool) -> None:
     """Delete everything in the cache (installed cubes keep their files)."""
-    from memos_client.cli.output import format_size
+    from memos_client.cli.output import format_size, print_json
 
     freed = _cache().clean()
+    if json_output:
+        print_json({"freed_bytes": freed})
+        return
     print(f"removed {format_size(freed)} from the cache")

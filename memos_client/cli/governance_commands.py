@@ -10,8 +10,9 @@ import json
 from typing import TYPE_CHECKING
 
 from memos_client.cli.app import arg, command
+from memos_client.cli.options import JSON
 from memos_client.cli.output import printable
-from memos_client.cli.runtime_commands import AS, JSON
+from memos_client.cli.runtime_commands import AS
 
 if TYPE_CHECKING:
     from memos_client.runtime import MemOS

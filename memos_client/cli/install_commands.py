@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from memos_client.cli.app import arg, command
+from memos_client.cli.options import DEFAULT_INDEX_URL, DRY_RUN, JSON, explain_registry
+from memos_client.cli.options import INDEX_URL_READ as INDEX_URL
+from memos_client.cli.output import note
 
 if TYPE_CHECKING:
     from memos_client.install.installer import InstallResult
+    from memos_client.install.plan import Change
     from memos_client.install.session import Options
     from memos_client.trust.store import NamespacePin
 
-INDEX_URL = arg(
-    "--index-url",
-    metavar="URL",
-    help="Registry to install from (default: $MEMOS_INDEX_URL, else http://127.0.0.1:8700).",
-)
 OFFLINE = arg("--offline", action="store_true", help="Use only the cache; never touch the network.")
 ALLOW_UNSIGNED = arg(
     "--allow-unsigned",
@@ -30,16 +29,11 @@ ALLOW_UNLOGGED = arg(
     help="Install from a registry without a transparency log (or, offline, without stored log "
     "proofs), with a warning.",
 )
-JSON = arg("--json", dest="json_output", action="store_true", help="Print JSON for scripts.")
 FORCE = arg(
     "--force",
     action="store_true",
     help="Go ahead even when it breaks an installed cube's dependency (and say what breaks).",
 )
-
-
-def _warn(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr)
 
 
 def _options(
@@ -50,25 +44,51 @@ def _options(
     json_output: bool = False,
     allow_unlogged: bool = False,
     force: bool = False,
+    *,
+    registry_from: str | None = None,
+    uses_registry: bool = True,
 ) -> Options:
-    from memos_client.cli.output import progress_bar
+    """The install options of a command; with ``-v``, which registry it uses and why
+    (``registry_from``: a file that named it, else options.index_url_source)."""
+    from memos_client.cli.output import progress_bar, progress_counter, warn
     from memos_client.config import memos_cache_dir, memos_home
     from memos_client.install.cache import Cache
     from memos_client.install.fetch import default_registry_url
     from memos_client.install.session import Options
 
+    url = (index_url or default_registry_url()).rstrip("/")
+    if uses_registry:
+        explain_registry(index_url, url, registry_from)
     return Options(
         home=memos_home(),
         cache=Cache(memos_cache_dir()),
-        index_url=(index_url or default_registry_url()).rstrip("/"),
+        index_url=url,
         offline=offline,
         allow_unsigned=allow_unsigned,
         upgrade=upgrade,
         force=force,
         progress=None if json_output else progress_bar,
+        counter=None if json_output else progress_counter,
         allow_unlogged=allow_unlogged,
-        warn=_warn,
+        warn=warn,
     )
+
+
+def _report_plan(changes: list[Change], json_output: bool) -> None:
+    """``--dry-run``: what would change, one line per cube (stdout), nothing done."""
+    from memos_client.cli.output import print_json
+
+    if json_output:
+        print_json({"dry_run": True, "changes": [c.to_json() for c in changes]})
+        return
+    for change in changes:
+        before = f" (installed: {change.previous_version})" if change.previous_version else ""
+        yanked = f" (yanked: {change.yank_reason})" if change.yanked else ""
+        verb = "unchanged:" if change.action == "unchanged" else f"would {change.action}"
+        print(f"{verb} {change.name} {change.version}{before}{yanked}")
+    if not any(change.action != "unchanged" for change in changes):
+        note("nothing would change")
+    note("dry run: nothing was changed")
 
 
 def _report(results: list[InstallResult], pins: list[NamespacePin], json_output: bool) -> None:
@@ -85,10 +105,12 @@ def _report(results: list[InstallResult], pins: list[NamespacePin], json_output:
     for pin in pins:
         keys = ", ".join(key_id[:16] for key_id in pin.keys)
         source = "from the lockfile" if pin.source == "lockfile" else "first use"
-        print(f"trusting key {keys} for namespace {pin.namespace!r} ({source})", file=sys.stderr)
+        note(f"trusting key {keys} for namespace {pin.namespace!r} ({source})")
     for result in results:
         if result.unchanged:
             print(f"{result.name} {result.version} already installed")
+        elif result.previous_version == result.version:
+            print(f"reinstalled {result.name} {result.version} ({result.memory_count} memories)")
         elif result.previous_version:
             print(
                 f"installed {result.name} {result.version} (was {result.previous_version}, "
@@ -119,6 +141,13 @@ def _report(results: list[InstallResult], pins: list[NamespacePin], json_output:
     action="store_true",
     help="Prefer the newest versions over installed ones.",
 )
+@arg("--no-deps", action="store_true", help="Install the named cubes only, not their dependencies.")
+@arg(
+    "--force-reinstall",
+    action="store_true",
+    help="Download, verify and import again even when the same version is installed.",
+)
+@DRY_RUN
 @INDEX_URL
 @OFFLINE
 @ALLOW_UNSIGNED
@@ -129,6 +158,9 @@ def install(
     cubes: list[str],
     requirements_file: Path | None,
     upgrade: bool,
+    no_deps: bool,
+    force_reinstall: bool,
+    dry_run: bool,
     index_url: str | None,
     offline: bool,
     allow_unsigned: bool,
@@ -160,7 +192,20 @@ def install(
         json_output,
         allow_unlogged,
         force,
+        registry_from=None if index_url or not project_index else str(requirements_file),
     )
+    options.no_deps, options.force_reinstall, options.dry_run = no_deps, force_reinstall, dry_run
+    if dry_run:
+        if bundles:
+            raise UsageError("--dry-run takes cube names, not .memcube files: leave it out")
+        from memos_client.cli.suggestions import suggesting_registry_names
+        from memos_client.install.plan import plan_install
+
+        with suggesting_registry_names(
+            None if offline else options.index_url, [r.name for r in requirements]
+        ):
+            _report_plan(plan_install(requirements, options), json_output)
+        return
     results = []
     pins = []
     if bundles:
@@ -168,7 +213,11 @@ def install(
         results.extend(done)
         pins.extend(learned)
     if requirements:
-        done, learned = install_requirements(requirements, options)
+        from memos_client.cli.suggestions import suggesting_registry_names
+
+        asked = [r.name for r in requirements]
+        with suggesting_registry_names(None if offline else options.index_url, asked):
+            done, learned = install_requirements(requirements, options)
         results.extend(done)
         pins.extend(learned)
     _report(results, pins, json_output)
@@ -176,16 +225,22 @@ def install(
 
 @command()
 @arg("cubes", nargs="+", help="Installed cubes (NAMESPACE/NAME).")
+@DRY_RUN
 @FORCE
 @JSON
-def uninstall(cubes: list[str], force: bool, json_output: bool) -> None:
+def uninstall(cubes: list[str], dry_run: bool, force: bool, json_output: bool) -> None:
     """Remove installed cubes and their memories."""
     from memos_client.cli.output import print_json
     from memos_client.install.requirements import parse_requirement
     from memos_client.install.workflow import uninstall as do_uninstall
 
     names = [parse_requirement(text).name for text in cubes]
-    removed = do_uninstall(names, _options(None, force=force))
+    if dry_run:
+        from memos_client.install.plan import plan_uninstall
+
+        _report_plan(plan_uninstall(names, _options(None, uses_registry=False)), json_output)
+        return
+    removed = do_uninstall(names, _options(None, force=force, uses_registry=False))
     if json_output:
         print_json([{"name": n, "version": v, "memories": c} for n, v, c in removed])
         return
@@ -237,18 +292,27 @@ def check(json_output: bool) -> None:
 
 
 @command("list")
+@arg(
+    "--outdated",
+    action="store_true",
+    help="Only cubes the registry has a newer version of (and installed versions now yanked).",
+)
+@INDEX_URL
 @JSON
-def list_cubes(json_output: bool) -> None:
+def list_cubes(outdated: bool, index_url: str | None, json_output: bool) -> None:
     """List installed cubes: name, version, manifest digest, memory count."""
     from memos_client.cli.output import print_json
     from memos_client.install.session import open_runtime
 
-    options = _options(None)
+    options = _options(None, uses_registry=False)
     runtime = open_runtime(options.home)
     try:
         cubes = runtime.installed_cubes()
     finally:
         runtime.close()
+    if outdated:
+        _list_outdated([(c.name, c.version) for c in cubes], index_url, json_output)
+        return
     from memos_client.install.show import last_seen_yank
 
     yanks = {
@@ -272,7 +336,7 @@ def list_cubes(json_output: bool) -> None:
         )
         return
     if not cubes:
-        print("no cubes installed", file=sys.stderr)
+        note("no cubes installed")
         return
     width = max(len(c.name) for c in cubes)
     for c in cubes:
@@ -281,6 +345,54 @@ def list_cubes(json_output: bool) -> None:
         print(
             f"{c.name:<{width}}  {c.version:<12} {c.manifest_digest[:19]}  "
             f"{c.memory_count} memories{flag}"
+        )
+
+
+def _list_outdated(
+    installed: list[tuple[str, str]], index_url: str | None, json_output: bool
+) -> None:
+    """``memos list --outdated``: installed cubes with a newer version, or yanked since."""
+    from memos_client.cli.output import print_json
+    from memos_client.cli.registry_commands import _client
+    from memos_client.errors import NotFoundError
+    from memos_client.registry.client import CubeAnswer
+    from mip.versions import Version
+
+    rows: list[dict[str, Any]] = []
+    with _client(index_url, None, read=True) as client:
+        for name, version in installed:
+            try:
+                answer = client.cube(name)
+            except NotFoundError:
+                note(f"{name}: not on {client.url}")
+                continue
+            assert isinstance(answer, CubeAnswer)  # an unconditional request is never a 304
+            document = answer.document
+            mine = next((v for v in document.versions if v.version == version), None)
+            latest = document.latest_version
+            newer = latest is not None and Version.parse(latest) > Version.parse(version)
+            yanked = mine is not None and mine.yanked
+            if newer or yanked:
+                rows.append(
+                    {
+                        "name": name,
+                        "version": version,
+                        "latest_version": latest,
+                        "yanked": yanked,
+                        "yank_reason": mine.yank_reason if mine is not None else None,
+                    }
+                )
+    if json_output:
+        print_json(rows)
+        return
+    if not rows:
+        note("every installed cube is up to date")
+        return
+    width = max(len(row["name"]) for row in rows)
+    for row in rows:
+        flag = f"  YANKED: {row['yank_reason']}" if row["yanked"] else ""
+        print(
+            f"{row['name']:<{width}}  {row['version']:<12} -> {row['latest_version'] or '-'}{flag}"
         )
 
 
@@ -301,7 +413,12 @@ def show(cube: str, remote: bool, index_url: str | None, json_output: bool) -> N
     requirement = parse_requirement(f"{name}=={version}" if version else name)
     view = None if remote else installed_view(memos_home(), requirement)
     if view is None:
-        show_registry(cube, index_url, json_output)
+        from memos_client.cli.suggestions import suggesting_registry_names
+        from memos_client.registry.config import configured_index_url
+
+        url = configured_index_url(index_url) or DEFAULT_INDEX_URL
+        with suggesting_registry_names(url, [name]):
+            show_registry(cube, index_url, json_output)
     elif json_output:
         print_json(view)
     else:
@@ -331,6 +448,7 @@ def show(cube: str, remote: bool, index_url: str | None, json_output: bool) -> N
 @OFFLINE
 @ALLOW_UNSIGNED
 @ALLOW_UNLOGGED
+@JSON
 def lock(
     cubes: list[str],
     requirements_file: Path,
@@ -339,6 +457,7 @@ def lock(
     offline: bool,
     allow_unsigned: bool,
     allow_unlogged: bool,
+    json_output: bool,
 ) -> None:
     """Resolve and verify cubes, and write memos.lock (exact versions, digests, signer keys)."""
     from memos_client.install.requirements import load_project_file, parse_requirement
@@ -351,11 +470,29 @@ def lock(
         project = load_project_file(requirements_file)
         requirements, project_index = project.requirements, project.index_url
     options = _options(
-        index_url or project_index, offline, allow_unsigned, allow_unlogged=allow_unlogged
+        index_url or project_index,
+        offline,
+        allow_unsigned,
+        allow_unlogged=allow_unlogged,
+        registry_from=None if index_url or not project_index else str(requirements_file),
     )
     lockfile = do_lock(requirements, options)
     lockfile.write(output)
-    print(f"locked {len(lockfile.cubes)} cubes in {output}", file=sys.stderr)
+    if json_output:
+        from memos_client.cli.output import print_json
+
+        print_json(
+            {
+                "lockfile": str(output),
+                "index_url": lockfile.index_url,
+                "cubes": [
+                    {"name": c.name, "version": c.version, "manifest_digest": c.manifest_digest}
+                    for c in lockfile.cubes
+                ],
+            }
+        )
+        return
+    note(f"locked {len(lockfile.cubes)} cubes in {output}")
 
 
 @command()
@@ -367,12 +504,14 @@ def lock(
     default=Path("memos.lock"),
     help="The lockfile (default: %(default)s).",
 )
+@DRY_RUN
 @OFFLINE
 @ALLOW_UNSIGNED
 @ALLOW_UNLOGGED
 @JSON
 def sync(
     lockfile_path: Path,
+    dry_run: bool,
     offline: bool,
     allow_unsigned: bool,
     allow_unlogged: bool,
@@ -390,7 +529,13 @@ def sync(
         allow_unsigned,
         json_output=json_output,
         allow_unlogged=allow_unlogged,
+        registry_from=str(lockfile_path),
     )
+    if dry_run:
+        from memos_client.install.plan import plan_sync
+
+        _report_plan(plan_sync([c.candidate() for c in lockfile.cubes], options), json_output)
+        return
     results, removed = do_sync(lockfile, options)
     if json_output:
         print_json(

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from memos_client.cli.app import arg, command
+from memos_client.cli.options import JSON
 
 AS = arg(
     "--as",
@@ -18,7 +19,6 @@ AS = arg(
     metavar="PRINCIPAL",
     help="Act as this local principal (default: $MEMOS_PRINCIPAL or 'local').",
 )
-JSON = arg("--json", dest="json_output", action="store_true", help="Print JSON for scripts.")
 
 
 def _print_json(value: Any) -> None:

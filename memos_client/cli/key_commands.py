@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from memos_client.cli.app import arg, command, group
-from memos_client.cli.registry_commands import INDEX_URL, JSON, TOKEN, _client
+from memos_client.cli.options import INDEX_URL, JSON
+from memos_client.cli.registry_commands import TOKEN, _client
 
 if TYPE_CHECKING:
     from mip.keys import SigningKey

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from memos_client.cli.app import arg, command, group
-from memos_client.cli.runtime_commands import AS, JSON, _open, _print_json
+from memos_client.cli.options import JSON
+from memos_client.cli.runtime_commands import AS, _open, _print_json
 
 LIFECYCLE = group(
     "lifecycle", "MemLifecycle: apply policies, set them, archive and restore memories."
@@ -153,18 +154,26 @@ def policy_command(
 @command("archive", group=LIFECYCLE)
 @arg("item_id")
 @AS
-def archive_command(item_id: str, as_: str | None) -> None:
+@JSON
+def archive_command(item_id: str, as_: str | None, json_output: bool) -> None:
     """Archive a memory (it leaves default retrieval)."""
     with _open(as_) as mem:
         version = mem.lifecycle.archive(item_id)
+    if json_output:
+        _print_json({"id": item_id, "state": "archived", "version": version})
+        return
     print(f"archived {item_id} (version {version})")
 
 
 @command("restore", group=LIFECYCLE)
 @arg("item_id")
 @AS
-def restore_command(item_id: str, as_: str | None) -> None:
+@JSON
+def restore_command(item_id: str, as_: str | None, json_output: bool) -> None:
     """Restore an archived memory."""
     with _open(as_) as mem:
         version = mem.lifecycle.restore(item_id)
+    if json_output:
+        _print_json({"id": item_id, "state": "restored", "version": version})
+        return
     print(f"restored {item_id} (version {version})")

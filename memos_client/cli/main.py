@@ -8,7 +8,8 @@ import io
 import sys
 
 from memos_client.cli.app import dispatch
-from memos_client.errors import MemosError
+from memos_client.errors import MemosError, UsageError
+from mip.errors import MIPError
 
 #: The module (under ``memos_client.cli``) that registers each top-level command or group.
 #: ``memos COMMAND ...`` imports only that module; ``memos``, ``memos --help`` and an unknown
@@ -29,6 +30,7 @@ COMMAND_MODULES = {
     ),
     "lifecycle": "lifecycle_commands",
     "trust": "trust_commands",
+    **dict.fromkeys(("download", "tree"), "download_commands"),
     "key": "key_commands",
     **dict.fromkeys(("audit", "purge"), "governance_commands"),
     **dict.fromkeys(("get", "update", "delete"), "memory_commands"),
@@ -40,7 +42,10 @@ COMMAND_MODULES = {
 
 def register_commands(argv: list[str]) -> None:
     """Import the command module(s) ``argv`` needs (see :data:`COMMAND_MODULES`)."""
-    if argv == ["--version"]:
+    from memos_client.cli.context import split_global_options
+
+    prefix, argv = split_global_options(argv)
+    if "--version" in prefix:
         return  # answered by the top-level parser alone
     wanted = COMMAND_MODULES.get(argv[0]) if argv else None
     for module in [wanted] if wanted else dict.fromkeys(COMMAND_MODULES.values()):
@@ -51,6 +56,8 @@ def register_commands(argv: list[str]) -> None:
 #: from the error's ``details`` (the library's messages name no command).
 HINTS = {
     "unknown_memory": "find ids with `memos query`",
+    # A memory that exists but was deleted or expired (details carry its state).
+    "unknown_memory/gone": "see `memos history {memory}`",
     "unknown_cube": "see `memos list` (installed) or `memos query` (every cube you may read)",
     "unknown_principal": "add it with `memos principal add {principal}` as 'local'",
     "access_denied": "grant it with `memos access {cube} --{action} {principal}`",
@@ -59,7 +66,8 @@ HINTS = {
 
 def describe(exc: MemosError) -> str:
     """The error's message and, when the CLI knows one, what to do about it."""
-    hint = HINTS.get(exc.code)
+    situation = exc.details.get("situation")
+    hint = HINTS.get(f"{exc.code}/{situation}") or HINTS.get(exc.code)
     if hint is None:
         return str(exc)
     try:
@@ -68,11 +76,26 @@ def describe(exc: MemosError) -> str:
         return str(exc)
 
 
-def _fail(message: str, exit_code: int) -> int:
-    """Write ``error: MESSAGE`` (one line, :func:`cli_support.args.write_error`); return the code."""
+def _fail(error: BaseException, message: str, argv: list[str]) -> int:
+    """Report ``error`` as one ``error:`` line (:func:`cli_support.args.write_error`), or under
+    ``--json`` as one JSON object on stderr; return its exit code (cli.exit_codes)."""
+    from memos_client.cli.context import current, json_requested
+    from memos_client.cli.exit_codes import error_code_for, exit_code_for
+
+    exit_code, code = exit_code_for(error), error_code_for(error)
+    if json_requested(argv):
+        import json
+
+        document = {"error": {"code": code, "message": message, "exit_code": int(exit_code)}}
+        # ASCII with \u escapes: any stderr takes it, and a message quoting an undecodable byte of
+        # the command line (a lone surrogate) stays valid JSON.
+        sys.stderr.write(json.dumps(document) + "\n")
+        return exit_code
     from cli_support.args import write_error
 
     write_error(message)
+    if current().verbose:
+        sys.stderr.write(f"  (code {code}, exit {int(exit_code)}: {exit_code.name.lower()})\n")
     return exit_code
 
 
@@ -116,37 +139,41 @@ def run(argv: list[str] | None = None) -> int:
     sys.setswitchinterval(0.0005)
     if argv is None:
         argv = sys.argv[1:]
+    from memos_client.cli import context
+
+    context.reset()
     try:
         register_commands(argv)
         dispatch(argv)
-    except MemosError as exc:
-        return _fail(describe(exc), exc.exit_code)
+    except SystemExit as exc:  # --help, --version
+        if isinstance(exc.code, str):
+            return _fail(MemosError(exc.code), exc.code, argv)
+        return int(exc.code or 0)
+    except BrokenPipeError:
+        # Whoever read stdout went away (`memos history --json | head`): stop quietly, as
+        # memos-registry does. Network errors never get here bare (the clients wrap them).
+        _silence_stdout()
+        return 1
     except UnicodeEncodeError as exc:
         # The last line of defence (app.text refuses such text as it is parsed): an undecodable
         # byte of the command line where only UTF-8 goes, or text that stdout's encoding cannot
         # take (PYTHONIOENCODING=ascii and a memory in Greek).
         shown = exc.object[exc.start : exc.end]
         if exc.reason == "surrogates not allowed":
-            return _fail(f"{shown!r} is not valid UTF-8 text (an undecodable byte): use UTF-8", 2)
-        return _fail(f"cannot write {shown!r} in {exc.encoding}: set PYTHONIOENCODING=utf-8", 1)
-    except ValueError as exc:
+            message = f"{shown!r} is not valid UTF-8 text (an undecodable byte): use UTF-8"
+            return _fail(UsageError(message), message, argv)
+        return _fail(
+            exc, f"cannot write {shown!r} in {exc.encoding}: set PYTHONIOENCODING=utf-8", argv
+        )
+    except MemosError as exc:
+        return _fail(exc, describe(exc), argv)
+    except MIPError as exc:
         # mip.errors.MIPError is a ValueError: a bundle or name that is not valid MIP.
-        from mip.errors import MIPError
-
-        if isinstance(exc, MIPError):
-            return _fail(str(exc), 3)
-        raise
-    except KeyboardInterrupt:
-        return _fail("interrupted", 130)
-    except BrokenPipeError:
-        # Whoever read stdout went away (`memos history --json | head`): stop quietly, as
-        # memos-registry does. Network errors never get here bare (the clients wrap them).
-        _silence_stdout()
-        return 1
+        return _fail(exc, str(exc), argv)
+    except KeyboardInterrupt as exc:
+        return _fail(exc, "interrupted", argv)
     except OSError as exc:
-        return _fail(_describe_os_error(exc), 1)
-    except SystemExit as exc:  # --help
-        return int(exc.code or 0) if not isinstance(exc.code, str) else _fail(exc.code, 1)
+        return _fail(exc, _describe_os_error(exc), argv)
     return 0
 
 

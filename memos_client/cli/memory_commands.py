@@ -10,8 +10,9 @@ import json
 from typing import TYPE_CHECKING
 
 from memos_client.cli.app import arg, command
+from memos_client.cli.options import JSON
 from memos_client.cli.output import printable
-from memos_client.cli.runtime_commands import AS, JSON, _parse_meta
+from memos_client.cli.runtime_commands import AS, _parse_meta
 
 if TYPE_CHECKING:
     from memos_client.runtime import MemoryItem, MemOS
@@ -94,8 +95,14 @@ def update_command(
 @command("delete")
 @arg("item_id", metavar="ID", help="The memory to delete.")
 @AS
-def delete_command(item_id: str, as_: str | None) -> None:
+@JSON
+def delete_command(item_id: str, as_: str | None, json_output: bool) -> None:
     """Delete a memory (a tombstone version: a rollback brings it back; `memos purge` does not)."""
     with _open(as_) as mem:
         mem.delete(item_id)
+    if json_output:
+        from memos_client.cli.output import print_json
+
+        print_json({"deleted": item_id})
+        return
     print(f"deleted {item_id}")

@@ -5,12 +5,12 @@ Every heavy import (torch, transformers, peft, the runtime) happens inside the c
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cli_support.args import integer
 from memos_client.cli.app import arg, command
+from memos_client.cli.output import note
 
 if TYPE_CHECKING:
     from memos_client.runtime.activation.local_parts import SourceDir
@@ -76,10 +76,10 @@ def _require_installed(memos: Any, cube: str) -> None:
         raise NotFoundError(f"no installed cube {cube!r}: `memos install {cube}` first")
 
 
-def _print_built(built: Any, as_json: bool) -> None:
+def _print_built(built: Any, json_output: bool) -> None:
     from memos_client.cli.output import format_size, print_json
 
-    if as_json:
+    if json_output:
         print_json(built.to_json())
         return
     print(f"{built.kind} part {built.name!r}: {built.path}")
@@ -99,9 +99,9 @@ def _print_built(built: Any, as_json: bool) -> None:
     action="store_true",
     help="Compute it under the cube's (fresh) adapters: injected together with them.",
 )
-@arg("--json", dest="as_json", action="store_true", help="Print JSON.")
+@arg("--json", dest="json_output", action="store_true", help="Print JSON.")
 def activate(
-    target: str, model: Path, name: str, dtype: str, with_adapters: bool, as_json: bool
+    target: str, model: Path, name: str, dtype: str, with_adapters: bool, json_output: bool
 ) -> None:
     """Build a KV snapshot (activation memory) of a cube's memories for a model.
 
@@ -124,7 +124,7 @@ def activate(
             loaded = load_model(model, dtype)
             adapters = _load_fresh_adapters(memos, cube, loaded) if with_adapters else []
             built = build(loaded, name, memos=memos, cube=cube, adapters=adapters)
-    _print_built(built, as_json)
+    _print_built(built, json_output)
 
 
 def _load_fresh_adapters(memos: Any, cube: str, model: Any) -> list[dict[str, Any]]:
@@ -163,7 +163,7 @@ def _load_fresh_adapters(memos: Any, cube: str, model: Any) -> list[dict[str, An
     action="store_true",
     help="Retrain every locally trained adapter of the cube whose memories changed or are gone.",
 )
-@arg("--json", dest="as_json", action="store_true", help="Print JSON.")
+@arg("--json", dest="json_output", action="store_true", help="Print JSON.")
 def consolidate(
     target: str,
     model: Path,
@@ -172,7 +172,7 @@ def consolidate(
     rank: int,
     learning_rate: float,
     rebuild_stale: bool,
-    as_json: bool,
+    json_output: bool,
 ) -> None:
     """Train a LoRA adapter (parameter memory) on a cube's memories with PEFT.
 
@@ -189,7 +189,7 @@ def consolidate(
     _check_part_name(name)
     settings = TrainingSettings(rank=rank, alpha=2 * rank, steps=steps, learning_rate=learning_rate)
     if rebuild_stale:
-        _rebuild_stale_adapters(target, model, settings, as_json)
+        _rebuild_stale_adapters(target, model, settings, json_output)
         return
     if is_source_dir(target):
         built = train(load_model(model), name, settings, source=_source_dir(Path(target)))
@@ -198,10 +198,10 @@ def consolidate(
         with _open_runtime() as memos:
             _require_installed(memos, cube)
             built = train(load_model(model), name, settings, memos=memos, cube=cube)
-    _print_built(built, as_json)
+    _print_built(built, json_output)
 
 
-def _rebuild_stale_adapters(target: str, model: Path, settings: Any, as_json: bool) -> None:
+def _rebuild_stale_adapters(target: str, model: Path, settings: Any, json_output: bool) -> None:
     from memos_client.cli.output import print_json
     from memos_client.runtime.activation.local_parts import consolidate as train
     from memos_client.runtime.activation.local_parts import cube_parts
@@ -223,7 +223,7 @@ def _rebuild_stale_adapters(target: str, model: Path, settings: Any, as_json: bo
             # A fresh model each time: training wraps it with PEFT.
             built = train(load_model(model), part_name, settings, memos=memos, cube=cube)
             rebuilt.append({**built.to_json(), "stale": changed})
-    if as_json:
+    if json_output:
         print_json({"cube": cube, "rebuilt": rebuilt})
         return
     if not rebuilt:
@@ -275,13 +275,19 @@ def _rebuild_stale_adapters(target: str, model: Path, settings: Any, as_json: bo
     "when its prefill is at most this many tokens; 0: off; default: %(default)s).",
 )
 @arg("--rebuild-stale", action="store_true", help="Recompute stale locally built snapshots.")
+@arg(
+    "--no-widen",
+    action="store_true",
+    help="Keep chosen document chunks without their neighbours (by default budget left once "
+    "every relevant memory is placed goes to them).",
+)
 @DTYPE
 @arg(
     "--threads",
     type=integer(1),
     help="torch CPU threads (default: torch's; 1 on a busy machine).",
 )
-@arg("--json", dest="as_json", action="store_true", help="Print JSON: text, ttft_ms, used.")
+@arg("--json", dest="json_output", action="store_true", help="Print JSON: text, ttft_ms, used.")
 def generate(
     question: str,
     model: Path,
@@ -294,9 +300,10 @@ def generate(
     form: str,
     maintenance_budget: int,
     rebuild_stale: bool,
+    no_widen: bool,
     dtype: str,
     threads: int | None,
-    as_json: bool,
+    json_output: bool,
 ) -> None:
     """Answer a question with the memory plan: retrieve, inject, activate, generate (greedy).
 
@@ -331,20 +338,20 @@ def generate(
             min_score=min_score,
             maintenance_tokens=maintenance_budget,
             form=form,
+            widen=not no_widen,
         )
-    if as_json:
+    if json_output:
         print_json({"text": result.text, "ttft_ms": round(result.ttft_ms, 3), "used": result.used})
         return
     print(result.text)
     used = result.used
-    print(
+    note(
         f"ttft {result.ttft_ms:.1f} ms; snapshots: {', '.join(used['snapshots']) or 'none'}; "
         f"adapters: {', '.join(used['adapters']) or 'none'}; "
         f"memory tokens: {used['memory_tokens']}/{used['budget_tokens']}; "
-        f"prefilled tokens: {used['prefilled_tokens']}",
-        file=sys.stderr,
+        f"prefilled tokens: {used['prefilled_tokens']}"
     )
     for reason in used["skipped"]:
-        print(f"  skipped {reason}", file=sys.stderr)
+        note(f"  skipped {reason}")
     for line in used["maintenance"]:
-        print(f"  lifecycle: {line}", file=sys.stderr)
+        note(f"  lifecycle: {line}")

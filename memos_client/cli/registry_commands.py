@@ -9,22 +9,31 @@ from typing import TYPE_CHECKING, Any
 
 from cli_support.args import integer
 from memos_client.cli.app import arg, command, group
+from memos_client.cli.options import INDEX_URL, INDEX_URL_READ, JSON, explain_registry
+from memos_client.cli.output import note
 
 if TYPE_CHECKING:
     from memos_client.registry.client import RegistryClient
     from mip.registry_api import VersionDetail
 
-INDEX_URL = arg("--index-url", help="Registry URL (default: MEMOS_INDEX_URL or `memos login`).")
 TOKEN = arg("--token", help="API token (default: MEMOS_TOKEN or `memos login`).")
-JSON = arg("--json", dest="json_output", action="store_true", help="Print the result as JSON.")
 
 
-def _client(index_url: str | None, token: str | None) -> RegistryClient:
-    """The registry a command names or is configured with, and the token of its origin."""
+def _client(index_url: str | None, token: str | None, *, read: bool = False) -> RegistryClient:
+    """The registry a command names or is configured with, and the token of its origin.
+
+    ``read``: a command that only reads (search, show) falls back to the local default registry
+    as installs do (options.INDEX_URL_READ); the others need one configured."""
     from memos_client.registry.client import RegistryClient
-    from memos_client.registry.config import registry_settings
+    from memos_client.registry.config import configured_index_url, registry_settings
 
+    given = index_url
+    if read and configured_index_url(index_url) is None:
+        from memos_client.cli.options import DEFAULT_INDEX_URL
+
+        index_url = DEFAULT_INDEX_URL
     settings = registry_settings(index_url, token)
+    explain_registry(given, settings.url)
     return RegistryClient(settings.url, settings.token)
 
 
@@ -43,7 +52,8 @@ def _split_reference(reference: str) -> tuple[str, str | None]:
 @command()
 @arg("--index-url", help="Registry URL (default: MEMOS_INDEX_URL).")
 @arg("--token", help="API token; prompted for (hidden) when omitted.")
-def login(index_url: str | None, token: str | None) -> None:
+@JSON
+def login(index_url: str | None, token: str | None, json_output: bool) -> None:
     """Check a token against the registry and store URL + token in $MEMOS_HOME (mode 0600)."""
     import os
 
@@ -78,8 +88,20 @@ def login(index_url: str | None, token: str | None) -> None:
         f"logged in to {url} as {identity.account} (namespaces: {', '.join(identity.namespaces)})"
     )
     path = save_login(url, secret)
+    if json_output:
+        from memos_client.cli.output import print_json
+
+        print_json(
+            {
+                "index_url": url,
+                "account": identity.account,
+                "namespaces": list(identity.namespaces),
+                "credentials": str(path),
+            }
+        )
+        return
     print(message)
-    print(f"credentials stored in {path}", file=sys.stderr)
+    note(f"credentials stored in {path}")
 
 
 @command()
@@ -110,7 +132,8 @@ def whoami(index_url: str | None, token: str | None, json_output: bool) -> None:
 
 @command()
 @arg("--index-url", help="Registry to log out of (default: MEMOS_INDEX_URL or `memos login`'s).")
-def logout(index_url: str | None) -> None:
+@JSON
+def logout(index_url: str | None, json_output: bool) -> None:
     """Forget the token stored for a registry (the token stays valid: `memos token revoke`)."""
     from memos_client.errors import UsageError
     from memos_client.registry.config import configured_index_url, login_path, remove_login
@@ -118,8 +141,14 @@ def logout(index_url: str | None) -> None:
     url = configured_index_url(index_url)
     if url is None:
         raise UsageError("no registry configured: pass --index-url")
-    if not remove_login(url):
-        print(f"not logged in to {url}", file=sys.stderr)
+    removed = remove_login(url)
+    if json_output:
+        from memos_client.cli.output import print_json
+
+        print_json({"index_url": url, "logged_out": removed})
+        return
+    if not removed:
+        note(f"not logged in to {url}")
         return
     print(f"logged out of {url} (removed its token from {login_path()})")
 
@@ -139,7 +168,7 @@ def publish(bundle: Path, index_url: str | None, token: str | None, json_output:
     client = _client(index_url, token)
     try:
         with progress_bar(
-            bundle.stat().st_size if bundle.is_file() else 0, "publishing"
+            bundle.stat().st_size if bundle.is_file() else 0, f"publish {bundle.name}"
         ) as advance:
             outcome = publish_bundle(bundle, client, progress=advance)
     finally:
@@ -160,10 +189,9 @@ def publish(bundle: Path, index_url: str | None, token: str | None, json_output:
         return
     state = "published" if result.created else "already published (identical), nothing changed:"
     print(f"{state} {result.name}@{result.version} {result.manifest_digest}")
-    print(
+    note(
         f"uploaded {len(outcome.uploaded)} blob(s), {format_size(outcome.uploaded_bytes)}; "
-        f"{len(outcome.skipped)} already on the registry",
-        file=sys.stderr,
+        f"{len(outcome.skipped)} already on the registry"
     )
 
 
@@ -173,8 +201,14 @@ def publish(bundle: Path, index_url: str | None, token: str | None, json_output:
 @arg("--undo", action="store_true", help="Unyank instead.")
 @INDEX_URL
 @TOKEN
+@JSON
 def yank(
-    reference: str, reason: str | None, undo: bool, index_url: str | None, token: str | None
+    reference: str,
+    reason: str | None,
+    undo: bool,
+    index_url: str | None,
+    token: str | None,
+    json_output: bool,
 ) -> None:
     """Yank a version: resolvers skip it unless it is pinned exactly (==VERSION)."""
     from memos_client.errors import UsageError
@@ -186,6 +220,18 @@ def yank(
         raise UsageError("say why with --reason TEXT (shown to people who pinned the version)")
     with _client(index_url, token) as client:
         info = client.unyank(name, version) if undo else client.yank(name, version, reason or "")
+    if json_output:
+        from memos_client.cli.output import print_json
+
+        print_json(
+            {
+                "name": name,
+                "version": info.version,
+                "yanked": info.yanked,
+                "yank_reason": info.yank_reason,
+            }
+        )
+        return
     state = f"yanked ({info.yank_reason})" if info.yanked else "not yanked"
     print(f"{name}@{info.version}: {state}")
 
@@ -198,7 +244,7 @@ def yank(
     default=20,
     help="At most this many results (default: %(default)s).",
 )
-@INDEX_URL
+@INDEX_URL_READ
 @JSON
 def search(query: list[str], limit: int, index_url: str | None, json_output: bool) -> None:
     """Search cube names, descriptions, keywords and tags."""
@@ -208,7 +254,7 @@ def search(query: list[str], limit: int, index_url: str | None, json_output: boo
     words = " ".join(query).strip()
     if not words:
         raise UsageError("give words to search for: memos search WORD...")
-    with _client(index_url, None) as client:
+    with _client(index_url, None, read=True) as client:
         page = client.search(words, limit=limit)
     total, hits = page.total, page.results
     if json_output:
@@ -229,7 +275,7 @@ def search(query: list[str], limit: int, index_url: str | None, json_output: boo
         )
         return
     if not hits:
-        print("no cubes found", file=sys.stderr)
+        note("no cubes found")
         return
     width = max(len(hit.name) for hit in hits)
     for hit in hits:
@@ -237,7 +283,7 @@ def search(query: list[str], limit: int, index_url: str | None, json_output: boo
         line = f"{hit.name:<{width}}  {latest:<12}  {hit.description.splitlines()[0] if hit.description else ''}"
         print(line.rstrip())
     if total > len(hits):
-        print(f"... {total - len(hits)} more (use --limit)", file=sys.stderr)
+        note(f"... {total - len(hits)} more (use --limit)")
 
 
 def show_registry(reference: str, index_url: str | None, json_output: bool) -> None:
@@ -250,7 +296,7 @@ def show_registry(reference: str, index_url: str | None, json_output: bool) -> N
 
     from memos_client.registry.client import CubeAnswer
 
-    with _client(index_url, None) as client:
+    with _client(index_url, None, read=True) as client:
         if version is not None:
             details = client.version(name, version)
             if json_output:
@@ -377,7 +423,7 @@ def token_list(index_url: str | None, token: str | None, json_output: bool) -> N
         print_json(msgspec.to_builtins(tokens))
         return
     if not tokens:
-        print("no tokens", file=sys.stderr)
+        note("no tokens")
         return
     for item in tokens:
         state = "revoked" if item.revoked else f"expires {item.expires_at:%Y-%m-%d}"
@@ -393,8 +439,9 @@ def token_list(index_url: str | None, token: str | None, json_output: bool) -> N
 @arg("--current", action="store_true", help="Revoke the token this command uses instead.")
 @INDEX_URL
 @TOKEN
+@JSON
 def token_revoke(
-    token_id: int | None, current: bool, index_url: str | None, token: str | None
+    token_id: int | None, current: bool, index_url: str | None, token: str | None, json_output: bool
 ) -> None:
     """Revoke a token: it is refused from its next request on."""
     from memos_client.errors import UsageError
@@ -406,4 +453,9 @@ def token_revoke(
         )
     with _client(index_url, token) as client:
         client.revoke_token(token_id)
+    if json_output:
+        from memos_client.cli.output import print_json
+
+        print_json({"revoked": token_id if token_id is not None else "current"})
+        return
     print(f"revoked token {token_id}" if token_id is not None else "revoked the token in use")

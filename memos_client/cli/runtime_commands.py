@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from memos_client.cli.app import arg, command, group
 from memos_client.cli.filter_args import filter_options, search_filters
+from memos_client.cli.options import JSON
 from memos_client.cli.output import printable
 
 if TYPE_CHECKING:
@@ -29,7 +30,6 @@ AS = arg(
     help="Act as this local principal (default: $MEMOS_PRINCIPAL or 'local'); names a "
     "principal, does not authenticate one.",
 )
-JSON = arg("--json", dest="json_output", action="store_true", help="Print JSON for scripts.")
 CUBE = arg("--cube", help="Cube name, namespace/name.")
 CUBES = arg("--cube", action="append", help="Only this cube (repeatable: several cubes).")
 
@@ -293,6 +293,12 @@ def query_command(
     help="With --model, cost: inject a snapshot only where it is estimated faster than "
     "prefilling (the model's TTFT calibration); inject: every fresh one that fits.",
 )
+@arg(
+    "--no-widen",
+    action="store_true",
+    help="Keep chosen document chunks without their neighbours (by default budget left once "
+    "every relevant memory is placed goes to them).",
+)
 @AS
 @JSON
 def plan_command(
@@ -309,6 +315,7 @@ def plan_command(
     model: Path | None,
     tokenizer: str | None,
     form: str,
+    no_widen: bool,
     as_: str | None,
     json_output: bool,
 ) -> None:
@@ -340,6 +347,7 @@ def plan_command(
             model=loaded,
             min_score=min_score,
             costs=costs,
+            widen=not no_widen,
         )
     if json_output:
         _print_json(plan.to_json())
@@ -436,8 +444,14 @@ def diff_command(cube: str, before: str, after: str, as_: str | None, json_outpu
 @arg("--write", help="Comma-separated principals who may write.")
 @arg("--admin", help="Comma-separated principals who may change this policy (besides 'local').")
 @AS
+@JSON
 def access_command(
-    cube: str, read: str | None, write: str | None, admin: str | None, as_: str | None
+    cube: str,
+    read: str | None,
+    write: str | None,
+    admin: str | None,
+    as_: str | None,
+    json_output: bool,
 ) -> None:
     """Show or set a cube's access policy (setting it needs the admin right: write is not grant).
 
@@ -456,6 +470,16 @@ def access_command(
                 cube, read=split(read), write=split(write), admin=split(admin)
             )
     access = governance.get("access", {})
+    if json_output:
+        _print_json(
+            {
+                "cube": cube,
+                "read": access.get("read", ["*"]),
+                "write": access.get("write", ["*"]),
+                "admin": ["local", *access.get("admin", [])],
+            }
+        )
+        return
     print(f"read: {','.join(access.get('read', ['*']))}")
     print(f"write: {','.join(access.get('write', ['*']))}")
     print(f"admin: {','.join(['local', *access.get('admin', [])])}")
@@ -464,16 +488,25 @@ def access_command(
 @command("add", group=PRINCIPAL)
 @arg("name")
 @AS
-def principal_add_command(name: str, as_: str | None) -> None:
+@JSON
+def principal_add_command(name: str, as_: str | None, json_output: bool) -> None:
     """Register a local principal (only 'local' may)."""
     with _open(as_) as mem:
         mem.add_principal(name)
+    if json_output:
+        _print_json({"added": name})
+        return
     print(f"added principal {name}")
 
 
 @command("list", group=PRINCIPAL)
-def principal_list_command() -> None:
+@JSON
+def principal_list_command(json_output: bool) -> None:
     """List the local principals."""
     with _open(None) as mem:
-        for name in mem.governor.principals():
-            print(name)
+        names = list(mem.governor.principals())
+    if json_output:
+        _print_json(names)
+        return
+    for name in names:
+        print(name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from memos_client.cli.app import arg, command, group
+from memos_client.cli.options import JSON
 
 TRUST = group("trust", "Manage trusted signing keys and namespace pins.")
 
@@ -12,8 +13,10 @@ TRUST = group("trust", "Manage trusted signing keys and namespace pins.")
 @command("add", group=TRUST)
 @arg("key_file", type=Path, help="The signer's public key (PEM).")
 @arg("--namespace", help="Pin the key to this namespace instead of trusting it everywhere.")
-def add(key_file: Path, namespace: str | None) -> None:
+@JSON
+def add(key_file: Path, namespace: str | None, json_output: bool) -> None:
     """Trust a public key (for every namespace, or only for --namespace, replacing its pin)."""
+    from memos_client.cli.output import print_json
     from memos_client.config import memos_home
     from memos_client.trust.keystore import load_public_key
     from memos_client.trust.store import NamespacePin, add_trusted_key, load_pins, save_pins
@@ -22,6 +25,9 @@ def add(key_file: Path, namespace: str | None) -> None:
     key = load_public_key(key_file)
     if namespace is None:
         add_trusted_key(key)
+        if json_output:
+            print_json({"trusted": key.key_id, "namespace": None})
+            return
         print(f"trusting key {key.key_id} for every namespace")
         return
     normal = validate_namespace(namespace)
@@ -31,11 +37,14 @@ def add(key_file: Path, namespace: str | None) -> None:
     keys[key.key_id] = key.to_pem().decode()
     pins[normal] = NamespacePin(normal, keys, "explicit")
     save_pins(pins, memos_home())
+    if json_output:
+        print_json({"trusted": key.key_id, "namespace": normal, "pinned": sorted(keys)})
+        return
     print(f"namespace {normal!r} is pinned to key(s) {', '.join(k[:16] for k in keys)}")
 
 
 @command("list", group=TRUST)
-@arg("--json", dest="json_output", action="store_true", help="Print JSON for scripts.")
+@JSON
 def list_keys(json_output: bool) -> None:
     """Keys trusted everywhere, and each namespace's pinned keys."""
     from memos_client.cli.output import print_json
@@ -65,7 +74,8 @@ def list_keys(json_output: bool) -> None:
 @command("remove", group=TRUST)
 @arg("key_id", nargs="?", help="Key id (or a unique prefix of at least 8 characters).")
 @arg("--namespace", help="Drop this namespace's pin (or one key of it).")
-def remove(key_id: str | None, namespace: str | None) -> None:
+@JSON
+def remove(key_id: str | None, namespace: str | None, json_output: bool) -> None:
     """Stop trusting a key, or drop a namespace pin (the next install pins again on first use)."""
     from memos_client.config import memos_home
     from memos_client.errors import NotFoundError, UsageError
@@ -107,5 +117,10 @@ def remove(key_id: str | None, namespace: str | None) -> None:
         raise NotFoundError(
             f"no trusted key or pin matches {key_id or namespace!r}; see `memos trust list`"
         )
+    if json_output:
+        from memos_client.cli.output import print_json
+
+        print_json({"removed": removed})
+        return
     for item in removed:
         print(f"removed {item}")

@@ -50,8 +50,14 @@ def import_bundle(path: Path, session: Session) -> VerifiedCube:
             allow_unsigned=options.allow_unsigned,
             revoked=session.revoked_keys(normalize_cube_name(manifest.name).partition("/")[0]),
         )
+        total = sum(entry.size for entry in bundle.blobs.values())
+        drawing = options.progress(total, f"verify {candidate.name}") if options.progress else None
         try:
-            bundle.verify_blobs()
+            if drawing is None:
+                bundle.verify_blobs()
+            else:
+                with drawing as advance:
+                    bundle.verify_blobs(advance)
             bundle.check_contents()
         except MIPError as exc:
             raise VerificationError(f"{path}: {exc}") from exc

@@ -118,7 +118,9 @@ class CachedRegistry:
     right and no request is needed.
     """
 
-    def __init__(self, url: str, cache: Cache, *, offline: bool = False) -> None:
+    def __init__(
+        self, url: str, cache: Cache, *, offline: bool = False, read_only: bool = False
+    ) -> None:
         from memos_client.registry.config import check_index_url
 
         # Refuse a URL that is not http(s) here, where every install, lock and sync begins,
@@ -126,6 +128,8 @@ class CachedRegistry:
         self.url = check_index_url(url)
         self.cache = cache
         self.offline = offline
+        #: ``--dry-run``: read the cache, never write to it.
+        self.read_only = read_only
         self._client: RegistryClient | None = None
         self._lock = threading.Lock()
 
@@ -192,7 +196,8 @@ class CachedRegistry:
             result = candidates_from_document(answer.document, name)
         except InvalidCandidateError as exc:
             raise invalid_response(self.url, "GET", f"/v1/cubes/{name}", exc.what) from None
-        self.cache.write_index(self.url, name, answer.document, answer.etag)
+        if not self.read_only:
+            self.cache.write_index(self.url, name, answer.document, answer.etag)
         return result
 
     # -- envelopes and keys ----------------------------------------------------------------------

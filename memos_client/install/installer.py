@@ -23,8 +23,8 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import suppress
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,10 +36,14 @@ from memos_client.install.cache import Cache
 from memos_client.install.resolver import Candidate
 from memos_client.trust.signers import KeySource, LockKeys, check_signers
 from memos_client.trust.store import NamespacePin
-from mip.digests import Digest, digest_bytes, digest_hex, parse_digest
+from mip.digests import Digest, digest_bytes, digest_hex
 from mip.errors import MIPError
-from mip.limits import DEFAULT_LIMITS
+from mip.manifest import preview_manifest
 from mip.names import CubeName
+
+#: ``progress(total, description)``: a context giving an ``advance(count)`` callback, or
+#: ``None`` when nothing is drawn (the CLI passes its progress bar; the library draws nothing).
+ProgressFactory = Callable[[int, str], AbstractContextManager[Callable[[int], None] | None]]
 
 if TYPE_CHECKING:
     from memos_client.runtime import MemOS
@@ -82,6 +86,7 @@ class InstallResult(msgspec.Struct):
     previous_version: str | None = None
     unchanged: bool = False
     signers: tuple[str, ...] = msgspec.field(default_factory=tuple)
+    #: The registry lists this version as yanked (installed because it was pinned exactly).
     yanked: bool = False
     yank_reason: str | None = None
 
@@ -171,7 +176,7 @@ def authenticate_envelope(
         cube.manifest = json.loads(envelope.payload)
         cube.validated = True
     else:
-        quick = _quick_manifest(envelope.payload)
+        quick = preview_manifest(envelope.payload)
         if quick is None:
             validate_manifest(cube, cache)  # raises the schema's error
         else:
@@ -195,54 +200,6 @@ def validate_manifest(cube: VerifiedCube, cache: Cache) -> None:
     _check_identity(cube.candidate, cube.manifest)
     cube.validated = True
     cache.write_envelope(cube.candidate.manifest_digest, cube.envelope_bytes)
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    document = dict(pairs)
-    if len(document) != len(pairs):
-        raise ValueError("duplicate keys")
-    return document
-
-
-def _quick_manifest(payload: bytes) -> dict[str, Any] | None:
-    """The manifest as JSON when its name, version and blob list are well-formed, else ``None``.
-
-    Only what a download needs is checked (MIP-1 §4, §5, §9): digests, sizes within the limits,
-    the number of parts; the full schema is :func:`validate_manifest`'s.
-    """
-    limits = DEFAULT_LIMITS
-    if len(payload) > limits.max_manifest_bytes:
-        return None
-    try:
-        document = json.loads(payload, object_pairs_hook=_no_duplicate_keys)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(document, dict):
-        return None
-    name, version, parts = document.get("name"), document.get("version"), document.get("parts", [])
-    if not isinstance(name, str) or not isinstance(version, str) or not isinstance(parts, list):
-        return None
-    if len(parts) > limits.max_parts:
-        return None
-    from mip.names import normalize_cube_name
-    from mip.versions import Version
-
-    try:
-        normalize_cube_name(name)
-        Version.parse(version)
-    except MIPError:
-        return None
-    for part in parts:
-        if not isinstance(part, dict):
-            return None
-        size = part.get("size")
-        if type(size) is not int or not 0 <= size <= limits.max_blob_bytes:
-            return None
-        try:
-            parse_digest(part.get("digest"))  # type: ignore[arg-type]
-        except MIPError:
-            return None
-    return document
 
 
 def _check_identity(candidate: Candidate, manifest: Mapping[str, Any]) -> None:
@@ -418,9 +375,19 @@ def _subfolders(folder: Path) -> Iterator[Path]:
 
 
 def install_verified(
-    cubes: Sequence[VerifiedCube], cache: Cache, runtime: MemOS, home: Path
+    cubes: Sequence[VerifiedCube],
+    cache: Cache,
+    runtime: MemOS,
+    home: Path,
+    *,
+    force: bool = False,
+    counter: ProgressFactory | None = None,
 ) -> list[InstallResult]:
-    """Steps 3 and 4 for each cube (blobs must be cached); dependencies first."""
+    """Steps 3 and 4 for each cube (blobs must be cached); dependencies first.
+
+    ``force`` (``--force-reinstall``): a cube installed at the same digest is staged, checked
+    and imported again, and its folder replaced, instead of being left as it is. ``counter``
+    draws ``index NAME  n/total`` while a cube's memories are indexed."""
     sweep_leftovers(home, runtime.installed_digests(), time.time())
     installed = {cube.name: cube for cube in runtime.installed_cubes()}
     results = []
@@ -431,7 +398,9 @@ def install_verified(
         digest = str(cube.candidate.manifest_digest)
         previous = installed.get(name)
         final = cube_dir(home, name, digest)
-        if previous is not None and previous.manifest_digest == digest and final.is_dir():
+        same = previous is not None and previous.manifest_digest == digest
+        if same and final.is_dir() and not force:
+            assert previous is not None
             results.append(
                 InstallResult(
                     name,
@@ -455,6 +424,13 @@ def install_verified(
             private_dir(final.parent)
             if not final.exists():
                 os.rename(staging, final)
+            elif force:
+                # The same digest, reinstalled on purpose (its files may have been damaged):
+                # the freshly checked folder replaces it, the old one is removed after.
+                retired = final.with_name(final.name + ".old-" + os.urandom(4).hex())
+                os.rename(final, retired)
+                os.rename(staging, final)
+                shutil.rmtree(retired, ignore_errors=True)
             else:
                 # A complete folder of this very digest is there already (renames are atomic: an
                 # earlier install interrupted before its commit, or a concurrent one). Its content
@@ -464,14 +440,22 @@ def install_verified(
                 os.utime(final)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        count = runtime.install_cube(
-            name,
-            cube.candidate.version_text,
-            digest,
-            _records(cube, final),
-            cube.manifest.get("governance") or {},
-            _runtime_parts(cube, final),
+        memories = sum(
+            int(part.get("count") or 0)
+            for part in cube.manifest.get("parts", [])
+            if part.get("kind") == "plaintext"
         )
+        drawing = counter(memories, f"index {name}") if counter else nullcontext(None)
+        with drawing as advance:
+            count = runtime.install_cube(
+                name,
+                cube.candidate.version_text,
+                digest,
+                _records(cube, final),
+                cube.manifest.get("governance") or {},
+                _runtime_parts(cube, final),
+                progress=advance,
+            )
         if previous is not None and previous.manifest_digest != digest:
             shutil.rmtree(cube_dir(home, name, previous.manifest_digest), ignore_errors=True)
         results.append(

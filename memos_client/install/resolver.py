@@ -141,11 +141,13 @@ class _Provider:
         preferred: Mapping[CubeName, Version],
         deadline: float,
         installed: Mapping[CubeName, Version] | None = None,
+        with_dependencies: bool = True,
     ) -> None:
         self._index = index
         self._preferred = preferred
         self._deadline = deadline
         self._installed = installed or {}
+        self._with_dependencies = with_dependencies
         self._seen: dict[CubeName, Sequence[Candidate]] = {}
 
     def _check_time(self) -> None:
@@ -209,7 +211,7 @@ class _Provider:
 
     def get_dependencies(self, candidate: Candidate) -> list[Requirement]:
         self._check_time()
-        return candidate.requirements()
+        return candidate.requirements() if self._with_dependencies else []
 
     def narrow_requirement_selection(
         self,
@@ -229,8 +231,11 @@ def resolve(
     max_rounds: int = 2000,
     max_seconds: float = 30.0,
     installed: Mapping[CubeName, Version] | None = None,
+    *,
+    with_dependencies: bool = True,
 ) -> dict[CubeName, Candidate]:
-    """Choose one candidate per cube so every requirement and dependency holds.
+    """Choose one candidate per cube so every requirement and dependency holds
+    (``with_dependencies=False``: the requirements alone, as ``--no-deps``).
 
     ``preferred`` versions win when they fit (the installed ones, unless upgrading);
     ``installed`` versions stay acceptable even when yanked.
@@ -242,7 +247,9 @@ def resolve(
     from resolvelib import BaseReporter, Resolver
     from resolvelib.resolvers import ResolutionImpossible, ResolutionTooDeep
 
-    provider = _Provider(index, preferred or {}, time.monotonic() + max_seconds, installed)
+    provider = _Provider(
+        index, preferred or {}, time.monotonic() + max_seconds, installed, with_dependencies
+    )
     resolver: Any = Resolver(provider, BaseReporter())  # type: ignore[arg-type]
     try:
         result = resolver.resolve(list(requirements), max_rounds=max_rounds)

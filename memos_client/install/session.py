@@ -8,7 +8,6 @@ pins, and remember first-use pins the same way.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,7 +15,12 @@ import msgspec
 
 from memos_client.install.cache import Cache
 from memos_client.install.fetch import CachedRegistry
-from memos_client.install.installer import VerifiedCube, authenticate_envelope, validate_manifest
+from memos_client.install.installer import (
+    ProgressFactory,
+    VerifiedCube,
+    authenticate_envelope,
+    validate_manifest,
+)
 from memos_client.install.resolver import Candidate
 from memos_client.trust.store import NamespacePin, load_pins, save_pins, trusted_keys
 
@@ -29,10 +33,6 @@ if TYPE_CHECKING:
     from mip.key_statements import ServedKey
     from mip.keys import PublicKey
     from mip.registry_api import LogInfo
-
-#: ``progress(total_bytes, description)``: a context giving an ``advance(count)`` callback, or
-#: ``None`` when nothing is drawn (the CLI passes its progress bar; the library draws nothing).
-ProgressFactory = Callable[[int, str], AbstractContextManager[Callable[[int], None] | None]]
 
 
 class Options(msgspec.Struct):
@@ -47,6 +47,14 @@ class Options(msgspec.Struct):
     #: Install or uninstall even when it breaks an installed cube's dependency (then say so).
     force: bool = False
     progress: ProgressFactory | None = None
+    #: Like ``progress``, counting items (memories indexed) instead of bytes.
+    counter: ProgressFactory | None = None
+    #: ``--no-deps``: install the named cubes only, not their dependencies.
+    no_deps: bool = False
+    #: ``--force-reinstall``: reinstall cubes even when the same version is installed.
+    force_reinstall: bool = False
+    #: ``--dry-run``: resolve and report; nothing installed, removed or written (cache too).
+    dry_run: bool = False
     #: A lockfile's trust, which narrows the pins (``memos sync``).
     lock_keys: dict[str, dict[str, PublicKey | None]] | None = None
     #: Install from a registry that has no transparency log (or, offline, without stored
@@ -265,7 +273,9 @@ class Session(msgspec.Struct):
 
 def open_session(options: Options) -> Session:
     """A session for ``options`` (reads trusted keys and pins from ``MEMOS_HOME``)."""
-    registry = CachedRegistry(options.index_url, options.cache, offline=options.offline)
+    registry = CachedRegistry(
+        options.index_url, options.cache, offline=options.offline, read_only=options.dry_run
+    )
     return Session(options, registry, trusted_keys(options.home), load_pins(options.home))
 
 

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cli_support.units import format_size
+from memos_client.install.cache import Cache
 from memos_client.install.installer import cube_dir
 from memos_client.install.requirements import Requirement
 
@@ -75,7 +77,7 @@ def render_installed(view: dict[str, Any]) -> str:
         f"  path:      {view['path']}",
     ]
     for part in view.get("parts", []):
-        lines.append(f"  part {part['name']} ({part['kind']}, {part['size']} bytes)")
+        lines.append(f"  part {part['name']} ({part['kind']}, {format_size(part['size'])})")
     return "\n".join(lines) + "\n"
 
 

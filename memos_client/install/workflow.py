@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 from memos_client.errors import (
     BrokenDependentsError,
-    NotFoundError,
     ResolutionError,
     TrustError,
     UsageError,
@@ -21,6 +20,7 @@ from memos_client.install.installer import (
     remove_cube_files,
     signed_dependencies,
 )
+from memos_client.install.plan import check_installed
 from memos_client.install.requirements import Requirement
 from memos_client.install.resolver import Candidate, resolve
 from memos_client.install.session import Options, Session, open_runtime, open_session
@@ -76,7 +76,10 @@ def _downloading(session: Session, cubes: Sequence[VerifiedCube]) -> Iterator[No
     if registry.offline:
         registry.download_blobs(missing)  # refuses at once, naming a missing blob
     progress = session.options.progress
-    bar = progress(sum(missing.values()), "downloading") if progress else nullcontext(None)
+    names = [str(cube.candidate.name) for cube in cubes if set(cube.blobs) & set(missing)]
+    what = names[0] if len(names) == 1 else f"{len(names)} cubes ({', '.join(names[:3])}...)"
+    total = sum(missing.values())
+    bar = progress(total, f"download {what}") if progress else nullcontext(None)
     with bar as advance:
         download = registry.start_download(missing, advance)
         try:
@@ -191,7 +194,13 @@ def _resolve_for_dependents(
     from memos_client.install.dependents import breakages, installed_set, requirements_of
 
     if runtime is None:
-        return resolve(requirements, session.registry, preferred, installed=installed)
+        return resolve(
+            requirements,
+            session.registry,
+            preferred,
+            installed=installed,
+            with_dependencies=not options.no_deps,
+        )
     cubes = installed_set(
         options.home, [(c.name, c.version, c.manifest_digest) for c in runtime.installed_cubes()]
     )
@@ -207,14 +216,24 @@ def _resolve_for_dependents(
     if constraints and not options.force:
         try:
             resolved = resolve(
-                [*requirements, *constraints], session.registry, preferred, installed=installed
+                [*requirements, *constraints],
+                session.registry,
+                preferred,
+                installed=installed,
+                with_dependencies=not options.no_deps,
             )
         except ResolutionError:
             resolved = None
         else:
             resolved = _reachable(resolved, requirements)
     if resolved is None:
-        resolved = resolve(requirements, session.registry, preferred, installed=installed)
+        resolved = resolve(
+            requirements,
+            session.registry,
+            preferred,
+            installed=installed,
+            with_dependencies=not options.no_deps,
+        )
     after = {name: (c.version, c.version_text) for name, c in resolved.items()}
     broken = breakages(cubes, after)
     if broken and not options.force:
@@ -266,7 +285,14 @@ def install_requirements(
             if runtime is None:
                 runtime = open_runtime(options.home)
             session.finish_log_check()
-        results = install_verified(cubes, options.cache, runtime, options.home)
+        results = install_verified(
+            cubes,
+            options.cache,
+            runtime,
+            options.home,
+            force=options.force_reinstall,
+            counter=options.counter,
+        )
         session.save_log()
         return results, session.save_pins()
     finally:
@@ -325,7 +351,7 @@ def install_bundle_files(
             if requirement.name not in fixed
         ]
         dependencies: list[VerifiedCube] = []
-        if needed:
+        if needed and not options.no_deps:
             installed = _installed(runtime)
             resolved = resolve(
                 needed, session.registry, _preferred(runtime, options.upgrade), installed=installed
@@ -336,7 +362,14 @@ def install_bundle_files(
                 for cube in dependencies:
                     session.validate(cube)
                 session.check_log([cube.candidate for cube in dependencies])
-        results = install_verified([*dependencies, *local], options.cache, runtime, options.home)
+        results = install_verified(
+            [*dependencies, *local],
+            options.cache,
+            runtime,
+            options.home,
+            force=options.force_reinstall,
+            counter=options.counter,
+        )
         session.save_log()
         return results, session.save_pins()
     finally:
@@ -358,11 +391,7 @@ def uninstall(
     runtime = open_runtime(options.home)
     try:
         installed = {c.name: c for c in runtime.installed_cubes()}
-        unknown = [name for name in names if name not in installed]
-        if unknown:
-            raise NotFoundError(
-                f"not installed: {', '.join(unknown)}; `memos list` shows what is installed"
-            )
+        check_installed(names, installed)
         if check_dependents:
             cubes = installed_set(
                 options.home, [(c.name, c.version, c.manifest_digest) for c in installed.values()]
@@ -467,7 +496,9 @@ def sync(
             for cube in cubes:
                 session.validate(cube)
             session.finish_log_check()
-        results = install_verified(cubes, options.cache, runtime, options.home)
+        results = install_verified(
+            cubes, options.cache, runtime, options.home, counter=options.counter
+        )
         session.save_pins()  # a namespace first met in the lockfile is pinned to its keys
         session.save_log()
         extra = [c.name for c in runtime.installed_cubes() if c.name not in candidates]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from memos_client.errors import NotFoundError, UsageError
@@ -33,6 +33,9 @@ from memos_client.runtime.store.items import change_item, insert_item
 
 if TYPE_CHECKING:
     from memos_client.runtime.context import RuntimeContext
+
+#: Memories embedded per step of an install (the counter of ``memos install`` moves per step).
+INDEX_BATCH = 256
 
 
 def _check_governance(governance: dict[str, Any] | None) -> dict[str, Any]:
@@ -71,6 +74,7 @@ def install_cube(
     records: Iterable[dict[str, Any]],
     governance: dict[str, Any] | None,
     parts: list[dict[str, Any]] | None,
+    progress: Callable[[int], None] | None = None,
 ) -> int:
     """See :meth:`MemOS.install_cube`."""
     cube = cube_name(name)
@@ -101,8 +105,14 @@ def install_cube(
     }
     texts = [embedding_text(r.text, r.metadata) for r in valid]
     new_texts = [text for text in texts if text_digest(text) not in known]
-    if new_texts:
-        context.engines.cache.vectors(new_texts)
+    if progress is not None:
+        progress(len(texts) - len(new_texts))  # known texts need no embedding
+    # In batches, so that a counter moves while a large cube is indexed.
+    for start in range(0, len(new_texts), INDEX_BATCH):
+        batch = new_texts[start : start + INDEX_BATCH]
+        context.engines.cache.vectors(batch)
+        if progress is not None:
+            progress(len(batch))
     now = to_rfc3339(utc_now())
     with context.store.write() as connection:
         row = connection.execute(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -361,6 +361,7 @@ class MemOS:
         exclude: Mapping[str, str] | None = None,
         count_access: bool = True,
         costs: TTFTCalibration | None = None,
+        widen: bool = True,
     ) -> MemoryPlan:
         """A memory plan for ``query`` within ``budget`` tokens: injected snapshot tokens plus
         prefilled tokens, counted with ``model``'s tokenizer when given (see ``scheduler``).
@@ -369,6 +370,8 @@ class MemOS:
         places before the question count as accessed (``count_access=False``: none yet, see
         :meth:`count_placed`); ``exclude`` maps parts (``cube:name``) to leave out to why;
         ``costs`` (``activation.calibration``) chooses inject or prefill by estimated TTFT.
+        Budget left once every relevant memory is placed goes to the neighbours of the chosen
+        document chunks (``widen=False``: not).
         """
         from memos_client.runtime.planning import make_plan
 
@@ -385,6 +388,7 @@ class MemOS:
             use_adapters=use_adapters,
             exclude=exclude,
             costs=costs,
+            widen=widen,
         )
         if count_access:
             self.count_placed(plan, cube, "plan")
@@ -496,12 +500,15 @@ class MemOS:
         records: Iterable[dict[str, Any]],
         governance: dict[str, Any] | None = None,
         parts: list[dict[str, Any]] | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> int:
-        """Replace a cube's installed content atomically; returns its memory count."""
+        """Replace a cube's installed content atomically; returns its memory count.
+
+        ``progress(n)`` is called as memories are indexed (n more done)."""
         from memos_client.runtime.cubes import install_cube
 
         return install_cube(
-            self._context, name, version, manifest_digest, records, governance, parts
+            self._context, name, version, manifest_digest, records, governance, parts, progress
         )
 
     def uninstall_cube(self, name: str) -> int:

@@ -103,13 +103,15 @@ def make_plan(
     exclude: Mapping[str, str] | None = None,
     use_adapters: bool = True,
     costs: TTFTCalibration | None = None,
+    widen: bool = True,
 ) -> MemoryPlan:
     """A memory plan for ``query`` within ``budget`` tokens (see ``scheduler``).
 
     With ``model`` tokens are counted with its tokenizer and parts are matched to its
     fingerprint; ``exclude`` maps parts (``cube:name``) not to use to why (a file found unusable);
     ``use_adapters=False`` leaves every parameter part out; ``costs`` (the model's TTFT
-    calibration) lets the scheduler choose between injecting and prefilling by estimated cost.
+    calibration) lets the scheduler choose between injecting and prefilling by estimated cost;
+    ``widen=False`` keeps the chosen document chunks without their neighbours (``widening``).
     """
     if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
         raise UsageError(f"budget must be a positive number of tokens, got {budget!r}")
@@ -162,6 +164,11 @@ def make_plan(
     plan.ttft_options, plan.decision = choice.options, choice.decision
     plan.injected_tokens, plan.prefill_tokens = choice.injected_tokens, choice.prefill_tokens
     plan.used_tokens = choice.injected_tokens + choice.prefill_tokens
+    if widen:
+        from memos_client.runtime.widening import widen_plan
+
+        relevant = [hit.item.id for hit in hits if hit.score >= min_score]
+        widen_plan(context, plan, count, relevant=relevant, filters=filters)
     return plan
 
 

@@ -31,9 +31,9 @@ def get(context: RuntimeContext, item_id: str, *, touch: bool, audit: bool = Tru
     if item.state in (State.DELETED, State.EXPIRED) or expired:
         state = State.EXPIRED if expired else item.state
         raise NotFoundError(
-            f"memory {item_id!r} is {state} (its versions stay in its history)",
+            f"memory {item_id!r} is {state}",
             code="unknown_memory",
-            details={"memory": item_id},
+            details={"memory": item_id, "situation": "gone"},
         )
     if touch or audit:
         with context.store.write() as connection:

@@ -114,6 +114,7 @@ class PlannedMemory(msgspec.Struct, frozen=True):
     ``form`` is ``prompt`` (prefilled as text) or ``snapshot`` (its KV arrive with the injected
     snapshot ``snapshot``); ``tokens`` is what adding it to the prefilled segment costs (0 when
     a snapshot carries it: the snapshot's tokens are counted once, on the part).
+    ``neighbour_of`` names the chosen document chunk whose context a memory widens (``widening``).
     """
 
     item: MemoryItem
@@ -122,6 +123,7 @@ class PlannedMemory(msgspec.Struct, frozen=True):
     reason: str
     form: str = "prompt"
     snapshot: str | None = None
+    neighbour_of: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict for ``--json`` output."""
@@ -132,6 +134,7 @@ class PlannedMemory(msgspec.Struct, frozen=True):
             "reason": self.reason,
             "form": self.form,
             "snapshot": self.snapshot,
+            "neighbour_of": self.neighbour_of,
         }
 
 

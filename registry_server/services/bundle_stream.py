@@ -1,6 +1,6 @@
 """A published version as one ``.memcube`` file (MIP-1 §8), assembled while it is sent.
 
-The archive is what ``memos pack`` writes (``mip.archive.BundleWriter``): STORED entries, blobs
+The archive is what ``memos pack`` writes (``memos_client.authoring.bundle_writer``): STORED entries, blobs
 first (ZIP64 local headers, as the packer forces), then ``manifest.json`` and ``envelope.json``,
 then the central directory. Every size and CRC-32 is known before the first byte (sizes from the
 manifest, CRCs derived at publish: ``services/derived.py``), so the total length is announced up

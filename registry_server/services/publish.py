@@ -18,7 +18,7 @@ from mip.digests import Digest
 from mip.dsse import Envelope, parse_envelope, verify
 from mip.keys import PublicKey
 from mip.manifest import decode_manifest, manifest_digest
-from mip.models import Manifest, unknown_fields
+from mip.models import Manifest
 from mip.names import confusable_skeleton, normalize_cube_name
 from mip.versions import Version
 from registry_server.db.models import (
@@ -223,15 +223,6 @@ def _check_blobs(session: Session, manifest: Manifest) -> dict[Digest, int]:
     return sizes
 
 
-def _tags(manifest: Manifest) -> list[str]:
-    # Tags are an optional manifest field this protocol version does not declare (MIP-1 §2:
-    # unknown fields are kept, and read here).
-    tags = unknown_fields(manifest).get("tags")
-    if isinstance(tags, list):
-        return [storable_text(str(tag)[:64]) for tag in tags[:50]]
-    return []
-
-
 def _publish_once(
     session: Session,
     principal: Principal,
@@ -313,7 +304,9 @@ def _publish_once(
     if not previous or Version.parse(manifest.version) > max(previous):
         cube.description = storable_text(manifest.description)
         cube.keywords = [storable_text(keyword) for keyword in manifest.keywords]
-        cube.tags = _tags(manifest)
+        # MIP-1 defines no manifest `tags` (search terms are `keywords`, §5.2): an unknown field
+        # is kept in the manifest and never read (§2). The column stays empty until dropped.
+        cube.tags = []
     cube.updated_at = now
     session.flush()
     rebuild_index(session, cube)

@@ -1,4 +1,4 @@
-"""Full-text search over cube names, descriptions, keywords and tags (spec §7).
+"""Full-text search over cube names, descriptions and keywords (spec §7; the tags column stays empty).
 
 SQLite: an FTS5 table ``cube_fts`` (rowid = cube id) ranked by BM25 with names weighted highest.
 PostgreSQL: a GIN index on ``to_tsvector('english', cube.search_text)`` ranked by ``ts_rank``.

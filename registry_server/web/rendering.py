@@ -16,21 +16,12 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.templating import Jinja2Templates
 
+from cli_support.units import format_size
+
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
-_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
-
-
-def human_size(size: int | None) -> str:
-    """``1536`` -> ``1.5 KiB``: sizes people can read at a glance."""
-    if size is None:
-        return "—"
-    value = float(size)
-    for unit in _UNITS:
-        if value < 1024 or unit == _UNITS[-1]:
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")  # pragma: no cover
+#: ``1536`` -> ``1.5 KiB``: the one size format of the CLI and the pages (cli_support.units).
+human_size = format_size
 
 
 def short_digest(digest: str, length: int = 12) -> str:

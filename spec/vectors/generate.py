@@ -13,7 +13,8 @@ The valid bundles are written by the reference writer (``mip.container.BundleWri
 invalid ones are assembled by the small ZIP writer below, which writes local headers, the central
 directory and its end record byte by byte, because ``zipfile`` refuses to write most of them
 (duplicate names, links, overlapping entries). Each ``invalid/NAME.memcube`` comes with
-``invalid/NAME.error``: one line ``ErrorClass: message`` that a reader MUST raise for it.
+``invalid/NAME.error``: one line ``CODE: message``, the MIP error code (MIP-1 §10) and the message
+a reader MUST raise for it.
 """
 
 from __future__ import annotations
@@ -320,6 +321,11 @@ class ZipEntry:
     flags: int = 0x800
     #: Declare this size (compressed and uncompressed) whatever the data's length.
     declared_size: int | None = None
+    #: Local header only: another method, or other sizes, than the central directory says.
+    local_method: int | None = None
+    local_size: int | None = None
+    #: Declare this CRC-32 (both headers) whatever the data's.
+    crc: int | None = None
 
 
 def zip_bytes(entries: list[ZipEntry], prefix: bytes = b"") -> bytes:
@@ -332,16 +338,21 @@ def zip_bytes(entries: list[ZipEntry], prefix: bytes = b"") -> bytes:
         if entry.method == 8 and entry.stored is None:
             compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
             payload = compressor.compress(entry.data) + compressor.flush()
-        crc = zlib.crc32(entry.data)
+        crc = zlib.crc32(entry.data) if entry.crc is None else entry.crc
         size = len(entry.data) if entry.uncompressed_size is None else entry.uncompressed_size
         stored_size = len(payload)
         if entry.declared_size is not None:
             size = stored_size = entry.declared_size
         # version 20, flags, method, time 0, date 1980-01-01
         fixed = (20, entry.flags, entry.method, 0, 0x21, crc, stored_size, size, len(name))
+        local = list(fixed)
+        if entry.local_method is not None:
+            local[2] = entry.local_method
+        if entry.local_size is not None:
+            local[6] = local[7] = entry.local_size
         if entry.header_at is None:
             offset = len(body)
-            body += struct.pack("<4s5H3L2H", b"PK\x03\x04", *fixed, 0) + name + payload
+            body += struct.pack("<4s5H3L2H", b"PK\x03\x04", *local, 0) + name + payload
         else:
             offset = entry.header_at
         central += (
@@ -379,6 +390,7 @@ class Invalid:
 
     name: str
     data: bytes
+    #: The MIP error code (MIP-1 §10), not an implementation's class name.
     error: str
     message: str
 
@@ -421,7 +433,7 @@ def invalid_vectors(test_key: Ed25519PrivateKey, other_key: Ed25519PrivateKey) -
     add(
         "blob-byte-changed",
         zip_bytes(changed),
-        "DigestMismatchError",
+        "digest_mismatch",
         f"{blob_entry}: content hashes to {digest(bytes(tampered))}, not its name",
     )
 
@@ -446,33 +458,33 @@ def invalid_vectors(test_key: Ed25519PrivateKey, other_key: Ed25519PrivateKey) -
                 ),
             ]
         ),
-        "SignatureError",
+        "bad_signature",
         f"no signature verifies with a trusted key (signed by key ids: {test_id[:16]}); "
         "check the signer's public key",
     )
     add(
         "manifest-differs-from-envelope",
         zip_bytes([*entries[:1], ZipEntry("manifest.json", flip(entries[1].data)), entries[2]]),
-        "BundleError",
+        "bundle_payload_mismatch",
         "manifest.json differs from the payload its envelope signs",
     )
     add(
         "wrong-signer",
         zip_bytes(signed_entries(base, [records], [other_key])),
-        "SignatureError",
+        "bad_signature",
         f"no signature verifies with a trusted key (signed by key ids: {other_id[:16]}); "
         "check the signer's public key",
     )
     add(
         "unsigned",
         zip_bytes(signed_entries(base, [records], [])),
-        "SignatureError",
+        "bad_signature",
         "the bundle is unsigned: its envelope carries no signature",
     )
     add(
         "truncated",
         good[: len(good) // 2],
-        "BundleError",
+        "bundle_not_zip",
         "not a valid .memcube: truncated or not a ZIP archive (File is not a zip file)",
     )
     for name, entry_name in (
@@ -482,13 +494,13 @@ def invalid_vectors(test_key: Ed25519PrivateKey, other_key: Ed25519PrivateKey) -
         add(
             name,
             zip_bytes([ZipEntry(entry_name, b"escaped\n"), *entries]),
-            "BundleError",
+            "bundle_entry_name",
             f"entry {entry_name!r} has an unsafe path (absolute or with '..'); refusing the bundle",
         )
     add(
         "entry-unexpected",
         zip_bytes([*entries, ZipEntry("README.txt", b"hello\n")]),
-        "BundleError",
+        "bundle_entry_name",
         "unexpected entry 'README.txt': a .memcube holds only manifest.json, envelope.json "
         "and blobs/sha256/<hex>",
     )
@@ -499,33 +511,33 @@ def invalid_vectors(test_key: Ed25519PrivateKey, other_key: Ed25519PrivateKey) -
     add(
         "entry-symlink",
         zip_bytes(link_entries),
-        "BundleError",
+        "bundle_entry_type",
         f"entry {blob_name(link_target)!r} is a link or directory; only regular files are allowed",
     )
     add(
         "duplicate-entries",
         zip_bytes([entries[0], *entries]),
-        "BundleError",
+        "bundle_duplicate_entry",
         f"duplicate entries: {blob_entry}",
     )
     add(
         "blob-missing",
         zip_bytes(entries[1:]),
-        "BundleError",
+        "bundle_blob_missing",
         f"blob of part 'memories' ({digest(records)}) is missing from the bundle",
     )
     stray = b"a blob no part references\n"
     add(
         "blob-undeclared",
         zip_bytes([ZipEntry(blob_name(stray), stray), *entries]),
-        "BundleError",
+        "bundle_blob_undeclared",
         f"undeclared entry {blob_name(stray)}: no part of the manifest references it",
     )
     short = manifest([plaintext_part(records, size=len(records) + 1)])
     add(
         "blob-wrong-size",
         zip_bytes(signed_entries(short, [records], [test_key])),
-        "SizeMismatchError",
+        "size_mismatch",
         f"{blob_entry} holds {len(records)} bytes but the manifest declares {len(records) + 1}",
     )
     bomb = b"\x00" * (64 << 10)
@@ -533,7 +545,7 @@ def invalid_vectors(test_key: Ed25519PrivateKey, other_key: Ed25519PrivateKey) -
     add(
         "blob-size-bomb",
         zip_bytes(signed_entries(bomb_doc, [bomb], [test_key])),
-        "SizeMismatchError",
+        "size_mismatch",
         f"{blob_name(bomb)} holds {len(bomb)} bytes but the manifest declares 16 "
         "(refusing a possible decompression bomb)",
     )
@@ -541,7 +553,7 @@ def invalid_vectors(test_key: Ed25519PrivateKey, other_key: Ed25519PrivateKey) -
     add(
         "manifest-oversized",
         zip_bytes([entries[0], ZipEntry("manifest.json", oversized), entries[2]]),
-        "BundleError",
+        "bundle_required_entry",
         f"manifest.json is {MAX_MANIFEST_BYTES + 1} bytes, over the {MAX_MANIFEST_BYTES}-byte limit",
     )
     add(
@@ -551,7 +563,7 @@ def invalid_vectors(test_key: Ed25519PrivateKey, other_key: Ed25519PrivateKey) -
                 manifest([plaintext_part(records)], version="1.0"), [records], [test_key]
             )
         ),
-        "ManifestError",
+        "invalid_manifest",
         "invalid manifest: version: invalid version '1.0': expected SemVer MAJOR.MINOR.PATCH like 1.2.3",
     )
     add(
@@ -561,27 +573,27 @@ def invalid_vectors(test_key: Ed25519PrivateKey, other_key: Ed25519PrivateKey) -
                 manifest([plaintext_part(records)], mip_version="2.0"), [records], [test_key]
             )
         ),
-        "UnsupportedVersionError",
+        "unsupported_mip_version",
         "unsupported MIP version 2.0: this tool reads MIP 1.x; upgrade memstore",
     )
     add(
         "envelope-malformed",
         zip_bytes([*entries[:2], ZipEntry("envelope.json", b'{"payloadType": 7}')]),
-        "EnvelopeError",
+        "invalid_envelope",
         "malformed envelope: 'payloadType' must be a string",
     )
     garbage = records + b"\xc1"
     add(
         "records-malformed-msgpack",
         zip_bytes(signed_entries(manifest([plaintext_part(garbage)]), [garbage], [test_key])),
-        "RecordError",
+        "invalid_records",
         "part 'memories': record 3: malformed msgpack (a byte that starts no msgpack value)",
     )
     cut = records[:-5]
     add(
         "records-truncated",
         zip_bytes(signed_entries(manifest([plaintext_part(cut)]), [cut], [test_key])),
-        "RecordError",
+        "invalid_records",
         "part 'memories': record 2: truncated msgpack data",
     )
     add(
@@ -589,27 +601,27 @@ def invalid_vectors(test_key: Ed25519PrivateKey, other_key: Ed25519PrivateKey) -
         zip_bytes(
             signed_entries(manifest([plaintext_part(records, count=4)]), [records], [test_key])
         ),
-        "RecordError",
+        "invalid_records",
         "part 'memories' declares 4 records, its blob holds 3",
     )
     add(
         "entry-sizes-disagree",
         zip_bytes([ZipEntry(blob_entry, records, uncompressed_size=16), *entries[1:]]),
-        "BundleError",
+        "bundle_entry_compressed",
         f"entry {blob_entry!r} stores {len(records)} bytes but declares 16 "
         "(corrupt archive or zip bomb)",
     )
     add(
         "entry-encrypted",
         zip_bytes([ZipEntry(blob_entry, records, flags=0x801), *entries[1:]]),
-        "BundleError",
+        "bundle_entry_type",
         f"entry {blob_entry!r} is encrypted",
     )
     # The blob is written last and claims 1 GiB: its data would run past the end of the file.
     add(
         "entry-past-end",
         zip_bytes([*entries[1:], ZipEntry(blob_entry, records, declared_size=1 << 30)]),
-        "BundleError",
+        "bundle_layout",
         f"{blob_entry}: archive truncated inside the entry",
     )
     compressible = records * 4
@@ -620,7 +632,7 @@ def invalid_vectors(test_key: Ed25519PrivateKey, other_key: Ed25519PrivateKey) -
     add(
         "entry-compressed",
         zip_bytes(deflated),
-        "BundleError",
+        "bundle_entry_compressed",
         f"entry {blob_name(compressible)!r} is compressed; MIP bundles store entries uncompressed",
     )
     # Overlapping entries: blob A's bytes hold blob B's whole local header and data, so B's data
@@ -657,7 +669,7 @@ def invalid_vectors(test_key: Ed25519PrivateKey, other_key: Ed25519PrivateKey) -
     add(
         "entries-overlapping",
         zip_bytes(overlap_entries),
-        "BundleError",
+        "bundle_layout",
         f"entry {inner_name!r} overlaps another entry (zip bomb?)",
     )
 
@@ -678,7 +690,7 @@ def invalid_vectors(test_key: Ed25519PrivateKey, other_key: Ed25519PrivateKey) -
     add(
         "safetensors-header-oversized",
         activation_bundle(safetensors_bytes(tensors, meta, header_length=huge)),
-        "TensorError",
+        "invalid_tensor",
         f"part 'kv-intro': invalid safetensors header: {huge} bytes, over the "
         f"{MAX_SAFETENSORS_HEADER_BYTES}-byte limit",
     )
@@ -691,20 +703,20 @@ def invalid_vectors(test_key: Ed25519PrivateKey, other_key: Ed25519PrivateKey) -
     add(
         "safetensors-hole",
         activation_bundle(safetensors_bytes(tensors, meta, offsets=holes, data_suffix=b"\x00" * 8)),
-        "TensorError",
+        "invalid_tensor",
         "part 'kv-intro': invalid safetensors header: a hole before tensor 'token_ids'",
     )
     overlaps = [spans[0], spans[0], *spans[2:]]
     add(
         "safetensors-overlap",
         activation_bundle(safetensors_bytes(tensors, meta, offsets=overlaps)),
-        "TensorError",
+        "invalid_tensor",
         "part 'kv-intro': invalid safetensors header: tensor 'layers.0.value' overlaps another",
     )
     add(
         "safetensors-dtype-mismatch",
         activation_bundle(safetensors_bytes(kv_tensors(dtype="F32"), meta)),
-        "TensorError",
+        "invalid_tensor",
         "activation part 'kv-intro': tensor layers.0.key is F32[2, 4, 4], "
         "the manifest declares F16[2, 4, 4]",
     )
@@ -713,7 +725,7 @@ def invalid_vectors(test_key: Ed25519PrivateKey, other_key: Ed25519PrivateKey) -
         activation_bundle(
             safetensors_bytes(kv_tensors(num_tokens=3, token_ids=TOKEN_IDS[:3]), meta)
         ),
-        "TensorError",
+        "invalid_tensor",
         "activation part 'kv-intro': tensor layers.0.key is F16[2, 3, 4], "
         "the manifest declares F16[2, 4, 4]",
     )
@@ -724,30 +736,152 @@ def invalid_vectors(test_key: Ed25519PrivateKey, other_key: Ed25519PrivateKey) -
                 [(n, d, [2, 4, 8] if n == "layers.0.key" else s, b) for n, d, s, b in tensors], meta
             )
         ),
-        "TensorError",
+        "invalid_tensor",
         "part 'kv-intro': invalid safetensors header: tensor 'layers.0.key' spans 64 bytes "
         "but F16[2, 4, 8] needs 128",
     )
     add(
         "activation-token-ids-mismatch",
         activation_bundle(safetensors_bytes(kv_tensors(token_ids=[1, 450, 18527, 29890]), meta)),
-        "TensorError",
+        "invalid_tensor",
         "activation part 'kv-intro': 'token_ids' do not hash to its token_ids_sha256",
     )
     stale = [{"id": "notes.jsonl:1", "version": 2}, SOURCES[1]]
     add(
         "activation-metadata-mismatch",
         activation_bundle(activation_blob(), sources=stale),
-        "TensorError",
+        "invalid_tensor",
         "activation part 'kv-intro': the tensor file's __metadata__ disagrees "
         "with the manifest on sources",
     )
+    # MIP-1 §8.2 item 6: the archive is its entries, back to back, and nothing else; the local
+    # header agrees with the central directory; no data descriptors; CRC-32 of the small entries.
+    manifest_entry = entries[1]
+    add(
+        "local-header-method",
+        zip_bytes(
+            [entries[0], ZipEntry("manifest.json", manifest_entry.data, local_method=8), entries[2]]
+        ),
+        "bundle_layout",
+        f"manifest.json: the local header (method 8, CRC {zlib.crc32(manifest_entry.data):08x}) "
+        f"disagrees with the central directory (method 0, CRC {zlib.crc32(manifest_entry.data):08x})",
+    )
+    add(
+        "local-header-sizes",
+        zip_bytes(
+            [entries[0], ZipEntry("manifest.json", manifest_entry.data, local_size=7), entries[2]]
+        ),
+        "bundle_layout",
+        f"manifest.json: the local header declares 7 bytes (7 stored), the central directory "
+        f"{len(manifest_entry.data)} ({len(manifest_entry.data)} stored)",
+    )
+    add(
+        "data-descriptor",
+        zip_bytes([ZipEntry(blob_entry, records, flags=0x808), *entries[1:]]),
+        "bundle_layout",
+        f"{blob_entry}: the entry uses a data descriptor; MIP bundles declare sizes upfront",
+    )
+    add(
+        "leading-bytes",
+        zip_bytes(entries, prefix=b"MZ a self-extractor stub\n"),
+        "bundle_layout",
+        "25 bytes before the first entry that belong to no entry",
+    )
+    add(
+        "trailing-bytes",
+        good + b"appended after signing",
+        "bundle_layout",
+        "bytes after the end of the central directory (or an archive comment): a .memcube "
+        "ends with its end record",
+    )
+    add(
+        "manifest-crc-mismatch",
+        zip_bytes(
+            [entries[0], ZipEntry("manifest.json", manifest_entry.data, crc=0x1234), entries[2]]
+        ),
+        "bundle_layout",
+        "manifest.json: its bytes do not match the CRC-32 its headers declare",
+    )
+    add(
+        "entry-directory-mode",
+        zip_bytes([ZipEntry(blob_entry, records, mode=stat.S_IFDIR | 0o755), *entries[1:]]),
+        "bundle_entry_type",
+        f"entry {blob_entry!r} is a link or directory; only regular files are allowed",
+    )
+
+    # MIP-1 §2, §5.2, §7: manifests that are JSON but not MIP.
+    def signed(document: dict[str, Any], blobs: list[bytes]) -> bytes:
+        return zip_bytes(signed_entries(document, blobs, [test_key]))
+
+    add(
+        "mip-version-leading-zero",
+        signed(manifest([plaintext_part(records)], mip_version="01.0"), [records]),
+        "invalid_manifest",
+        "invalid manifest: 'mip_version' must be a string like '1.0'",
+    )
+    no_parts = manifest([])
+    del no_parts["parts"]
+    add(
+        "manifest-without-parts",
+        signed(no_parts, []),
+        "invalid_manifest",
+        "invalid manifest: parts: required field is missing",
+    )
+    add(
+        "part-name-newline",
+        signed(manifest([plaintext_part(records) | {"name": "memories\n"}]), [records]),
+        "invalid_manifest",
+        "invalid manifest: parts[0].name: Expected `str` matching regex "
+        "'[A-Za-z0-9][A-Za-z0-9._-]*'",
+    )
     adapter = adapter_blob()
+    add(
+        "part-names-install-to-one-path",
+        signed(
+            manifest(
+                [plaintext_part(records), parameter_part(adapter) | {"name": "memories.msgpack"}]
+            ),
+            [records, adapter],
+        ),
+        "invalid_manifest",
+        "invalid manifest: part names 'memories' and 'memories.msgpack' would install to the same "
+        "path: names must differ after case folding and without a .msgpack, .safetensors or .bin "
+        "suffix",
+    )
+
+    # MIP-1 §7.1, §7.3: payloads every reader (and a registry at publish) refuses.
+    first = msgpack.Unpacker(raw=False)
+    first.feed(records)
+    one = next(first)
+    packed = msgpack.packb(one, use_bin_type=True)
+    repeated_key = b"\x88" + packed[1:] + msgpack.packb("text") + msgpack.packb("other text")
+    add(
+        "record-repeated-key",
+        signed(manifest([plaintext_part(repeated_key, count=1)]), [repeated_key]),
+        "invalid_records",
+        "part 'memories': record 0: malformed msgpack (a map repeats a key)",
+    )
+    bad_time = msgpack.packb(one | {"created": "2026-01-01"}, use_bin_type=True)
+    add(
+        "record-time-not-rfc3339",
+        signed(manifest([plaintext_part(bad_time, count=1)]), [bad_time]),
+        "invalid_records",
+        "part 'memories': record 0: 'created' must be an RFC 3339 date-time "
+        "(e.g. 2026-01-01T00:00:00Z)",
+    )
+    add(
+        "parameter-target-modules",
+        signed(manifest([parameter_part(adapter, target_modules=7)]), [adapter]),
+        "invalid_tensor",
+        "parameter part 'lora-facts': adapter_config.target_modules must be a string or a list "
+        "of strings",
+    )
+
     rank_doc = manifest([parameter_part(adapter, r=4)])
     add(
         "parameter-rank-mismatch",
         zip_bytes(signed_entries(rank_doc, [adapter], [test_key])),
-        "TensorError",
+        "invalid_tensor",
         "parameter part 'lora-facts': tensor "
         "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight has rank 2, "
         "adapter_config.r is 4",
@@ -853,6 +987,82 @@ def small_order_vectors(test_key: Ed25519PrivateKey) -> dict[str, Any]:
     }
 
 
+# --- the model fingerprint (MIP-1 §7.2.1), computed from the spec's text ----------------------
+
+FINGERPRINT_FILES: dict[str, Any] = {
+    "config.json": {
+        "_name_or_path": "/home/someone/models/tiny",
+        "architectures": ["LlamaForCausalLM"],
+        "hidden_size": 16,
+        "initializer_range": 0.02,
+        "rms_norm_eps": 1e-05,
+        "rope_theta": 10000.0,
+        "torch_dtype": "float16",
+        "transformers_version": "4.56.1",
+        "note": "modèle ✓",
+        "vocab_size": 100,
+    },
+    "tokenizer.json": {"model": {"type": "WordLevel", "vocab": {"[UNK]": 0, "hello": 1}}},
+    "special_tokens_map.json": {"unk_token": "[UNK]"},
+    "tokenizer_config.json": {
+        "chat_template": "{% for m in messages %}{{ m['content'] }}{% endfor %}",
+        "model_max_length": 2048,
+        "name_or_path": "/home/someone/models/tiny",
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "tokenizer_file": "/home/someone/models/tiny/tokenizer.json",
+    },
+}
+FINGERPRINT_VOCAB = b"[UNK]\nhello\n"
+#: MIP-1 §7.2.1: the tokenizer files, in this order.
+TOKENIZER_FILES = (
+    "tokenizer.json", "tokenizer.model", "spiece.model", "vocab.txt", "vocab.json", "merges.txt",
+    "added_tokens.json", "special_tokens_map.json",
+)  # fmt: skip
+
+
+def canonical_json(value: Any) -> bytes:
+    """MIP-1 §7.2.1 canonical JSON."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def write_fingerprint_vectors(out: Path) -> None:
+    """A model directory and the fingerprint hashes MIP-1 §7.2.1 gives for it."""
+    model = out / "fingerprint"
+    if model.exists():
+        shutil.rmtree(model)
+    model.mkdir()
+    files = {
+        name: json.dumps(value, indent=2).encode() + b"\n"
+        for name, value in FINGERPRINT_FILES.items()
+    }
+    files["vocab.txt"] = FINGERPRINT_VOCAB
+    for name, data in files.items():
+        (model / name).write_bytes(data)
+    config = {
+        k: v
+        for k, v in FINGERPRINT_FILES["config.json"].items()
+        if k not in ("_name_or_path", "transformers_version")
+    }
+    tokenizer = hashlib.sha256()
+    for name in TOKENIZER_FILES:
+        if name in files:
+            tokenizer.update(name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
+    kept = {
+        k: v
+        for k, v in FINGERPRINT_FILES["tokenizer_config.json"].items()
+        if k not in ("chat_template", "name_or_path", "tokenizer_file")
+    }
+    tokenizer.update(b"tokenizer_config.json\0" + hashlib.sha256(canonical_json(kept)).digest())
+    template = FINGERPRINT_FILES["tokenizer_config.json"]["chat_template"]
+    expected = {
+        "canonical_config_json": canonical_json(config).decode(),
+        "config_sha256": sha256(canonical_json(config)),
+        "tokenizer_sha256": tokenizer.hexdigest(),
+        "chat_template_sha256": sha256(canonical_json(template)),
+    }
+    (out / "fingerprint.json").write_text(json.dumps(expected, indent=2, ensure_ascii=False) + "\n")
+
+
 def generate(out: Path) -> None:
     """Write every vector under ``out``."""
     test_key, other_key = private_key(TEST_KEY_SEED), private_key(OTHER_KEY_SEED)
@@ -884,6 +1094,7 @@ def generate(out: Path) -> None:
         },
     }
     (out / "keys.json").write_text(json.dumps(keys, indent=2) + "\n")
+    write_fingerprint_vectors(out)
     (out / "small-order.json").write_text(
         json.dumps(small_order_vectors(test_key), indent=2) + "\n"
     )

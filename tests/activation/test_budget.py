@@ -126,3 +126,48 @@ def test_plan_with_a_model_counts_with_its_tokenizer_and_only_its_snapshots(
         assert plan.prefill_tokens == exact
         estimated = memos.plan(QUESTION, 500)
         assert estimated.counted_with == ESTIMATE
+
+
+def test_widened_plans_hold_the_budget_and_generate_feeds_exactly_them(
+    tiny_model: Any, tmp_path: Path
+) -> None:
+    """Issue 18: the neighbours a plan adds to a chosen document chunk are counted exactly, with
+    the model's tokenizer, and fed to the model in the plan's (document) order."""
+    from memos_client.ingest.adding import add_documents
+    from memos_client.runtime import MemOS
+    from memos_client.runtime.activation.executor import run_generation
+    from memos_client.runtime.scheduler import render_segment
+    from tests.runtime.test_widening import NEEDLE, guide
+
+    document = tmp_path / "guide.md"
+    document.write_text(guide())
+    with MemOS(tmp_path / "home", embedder="hashing") as memos:
+        add_documents(memos, [document], cube="me/kb", tags=[])
+        widths, generated = [], 0
+        for budget in (60, 160, 230, 400, 700, 1000, 1500, 3000):
+            plan = memos.plan(NEEDLE, budget, model=tiny_model, min_score=0.01)
+            assert plan.used_tokens == plan.injected_tokens + plan.prefill_tokens <= budget
+            assert sum(memory.tokens for memory in plan.memories) == plan.prefill_tokens
+            widths.append(sum(memory.neighbour_of is not None for memory in plan.memories))
+            texts = [memory.item.text for memory in plan.prompt_memories]
+            exact = len(tiny_model.encode(render_segment(texts))) if texts else 0
+            assert plan.prefill_tokens == exact
+            unwidened = memos.plan(NEEDLE, budget, model=tiny_model, min_score=0.01, widen=False)
+            assert all(memory.neighbour_of is None for memory in unwidened.memories)
+            if budget > 230:
+                continue  # the tiny model's context is 256 positions
+            result = run_generation(
+                memos, tiny_model, NEEDLE, budget=budget, max_new_tokens=1, min_score=0.01
+            )
+            used = result.used
+            assert used["memory_tokens"] == used["planned_tokens"] == plan.used_tokens
+            assert used["memories"] == [memory.item.id for memory in plan.memories]
+            assert used["prefilled_memories"] == [
+                memory.item.source_id for memory in plan.prompt_memories
+            ]
+            generated += len(plan.memories)
+        assert generated > 0
+        # More budget, more context: from none to the whole document.
+        assert widths == sorted(widths)
+        assert widths[0] == 0
+        assert widths[-1] == 7

@@ -172,7 +172,12 @@ def _check(argv: list[str], code: object, stderr: str, changed: bool) -> int:
     """The rule for every outcome; returns the exit code."""
     assert isinstance(code, int), (argv, code)
     assert "Traceback" not in stderr, (argv, stderr)
-    if code != 0:
+    if code != 0 and stderr.startswith("{"):
+        # Under --json (memos --json CMD, CMD --json) an error is one JSON object (docs/cli.md).
+        assert json.loads(stderr)["error"]["exit_code"] == code, (argv, code, stderr)
+        assert stderr.count("\n") == 1, (argv, code, stderr)
+        assert not changed, f"{argv!r} failed ({code}) and left files in the working directory"
+    elif code != 0:
         assert stderr.startswith("error: "), (argv, code, stderr)
         assert stderr.endswith("\n"), (argv, code, stderr)
         assert stderr.count("\n") == 1, (argv, code, stderr)

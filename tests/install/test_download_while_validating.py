@@ -21,14 +21,14 @@ import pytest
 
 from memos_client.errors import VerificationError
 from memos_client.install.cache import Cache
-from memos_client.install.installer import _quick_manifest, authenticate_envelope, install_verified
+from memos_client.install.installer import authenticate_envelope, install_verified
 from memos_client.install.resolver import Candidate
 from memos_client.runtime import MemOS
 from mip import MIP_VERSION
 from mip.digests import Digest
 from mip.dsse import sign
 from mip.keys import SigningKey
-from mip.manifest import encode_manifest, manifest_from_document
+from mip.manifest import encode_manifest, manifest_from_document, preview_manifest
 from mip.names import CubeName
 from mip.records import write_records
 from mip.versions import Version
@@ -245,12 +245,11 @@ def _document(**overrides: Any) -> dict[str, Any]:
     [
         _document(),
         _document(parts=[]),
-        {"name": "ns/c", "version": "1.0.0"},  # no parts: nothing to download
         _document(parts=[_part(size=0), _part(name="n", size=64 << 30)]),
     ],
 )
-def test_quick_manifest_accepts_what_a_download_can_use(document: dict[str, Any]) -> None:
-    assert _quick_manifest(json.dumps(document).encode()) == document
+def test_preview_manifest_accepts_what_a_download_can_use(document: dict[str, Any]) -> None:
+    assert preview_manifest(json.dumps(document).encode()) == document
 
 
 @pytest.mark.parametrize(
@@ -270,7 +269,8 @@ def test_quick_manifest_accepts_what_a_download_can_use(document: dict[str, Any]
         json.dumps(_document(parts=[_part(size=(64 << 30) + 1)])).encode(),
         json.dumps(_document(parts=[_part(name=str(i)) for i in range(1025)])).encode(),
         b'{"name": "ns/c", "version": "1.0.0", "parts": [], "parts": []}',
+        b'{"name": "ns/c", "version": "1.0.0"}',  # no parts: MIP-1 §5.2 requires the field
     ],
 )
-def test_quick_manifest_leaves_anything_else_to_the_schema(payload: bytes) -> None:
-    assert _quick_manifest(payload) is None
+def test_preview_manifest_leaves_anything_else_to_the_schema(payload: bytes) -> None:
+    assert preview_manifest(payload) is None

@@ -7,6 +7,7 @@ import tomllib
 from pathlib import Path
 
 import httpx
+import pytest
 
 from memos_client.registry.client import RegistryClient
 from mip.keys import SigningKey
@@ -284,8 +285,12 @@ def test_show_falls_back_to_the_registry(memos: Memos, publisher: Publisher) -> 
 def test_a_failed_upgrade_leaves_the_previous_version_intact(
     memos: Memos, publisher: Publisher
 ) -> None:
-    """Version 2 passes signature and digest checks but its payload lies about its record count:
-    the install stops after staging, before the runtime's transaction."""
+    """Version 2 passes signature and digest checks but its payload lies about its record count.
+
+    The registry now runs the client's payload check at publish (issue #15) and refuses it, so an
+    upgrade never sees it; a registry that serves such a version anyway (one from before the
+    check) is ``test_download_while_validating.py``'s stand-in: the installer refuses it there.
+    """
     import io
 
     from mip import MIP_VERSION
@@ -339,10 +344,12 @@ def test_a_failed_upgrade_leaves_the_previous_version_intact(
         )
         manifest_bytes = encode_manifest(manifest)
         writer.finish(manifest_bytes, sign(manifest_bytes, [publisher.key]).to_json())
-    publish(publisher.registry, publisher.token, path, None)
-    result = memos.run("install", "--upgrade", f"{ns}/keep")
-    assert result.returncode == 3
-    assert "declares 5 records, its blob holds 1" in result.stderr
+    from memos_client.errors import RegistryError
+
+    with pytest.raises(RegistryError, match="declares 5 records, its blob holds 1") as refused:
+        publish(publisher.registry, publisher.token, path, None)
+    assert refused.value.code == "invalid_records"
+    memos.run("install", "--upgrade", f"{ns}/keep", check=True)
     assert memos.installed()[f"{ns}/keep"] == before
     assert old_path.is_dir()
     assert not any((memos.home / "cubes" / ".staging").iterdir())

@@ -20,7 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mip.archive import BlobHashing, RangeReader, blob_entries, read_archive, read_entries
+from mip.archive import RangeReader, blob_entries, read_archive, read_entries
+from mip.blob_hashing import BlobHashing
 from mip.container import BundleWriter, open_bundle
 from mip.digests import CHUNK_SIZE, Digest
 from mip.dsse import sign, verify
@@ -129,48 +130,6 @@ def test_same_bytes_twice_are_stored_once(tmp_path: Path) -> None:
         assert len(bundle.blobs) == 2
 
 
-def _plaintext_part(name: str, digest: str, size: int) -> dict[str, object]:
-    return {"kind": "plaintext", "name": name, "digest": digest, "size": size, "count": 0}
-
-
-@pytest.mark.parametrize(
-    ("threshold", "background"),
-    [(1, False), (1 << 40, False), (1, True)],
-    ids=["kernel-copy", "streamed", "kernel-copy-in-background"],
-)
-def test_add_blob_file_writes_the_same_archive_either_way(
-    tmp_path: Path, threshold: int, background: bool
-) -> None:
-    """Large files take the in-kernel copy path, maybe on the writer's worker thread; its entries
-    must equal the streamed path's."""
-    blobs = [os.urandom(3 * 1024 * 1024 + 17), b"small", b""]
-    files = []
-    for index, blob in enumerate([*blobs, blobs[0]]):  # the last one repeats the first
-        files.append(tmp_path / f"blob{index}")
-        files[-1].write_bytes(blob)
-    path = tmp_path / "c.memcube"
-    with BundleWriter(path) as writer:
-        writer.kernel_copy_threshold = threshold
-        if background:
-            started = [writer.start_blob_file(file) for file in files]
-            added = [future.result() for future in started]
-        else:
-            added = [writer.add_blob_file(file) for file in files]
-        parts = [_plaintext_part(f"p{i}", d, s) for i, (d, s) in enumerate(added)]
-        finish_signed(writer, parts)
-    assert [digest for digest, _ in added] == [
-        "sha256:" + hashlib.sha256(blob).hexdigest() for blob in [*blobs, blobs[0]]
-    ]
-    with zipfile.ZipFile(path) as archive:
-        assert archive.testzip() is None  # every CRC-32 in the headers is right
-        for digest, _ in added:
-            entry = "blobs/sha256/" + digest.removeprefix("sha256:")
-            assert hashlib.sha256(archive.read(entry)).hexdigest() == digest.removeprefix("sha256:")
-        assert len(archive.namelist()) == 5  # three distinct blobs, manifest, envelope
-    with open_bundle(path) as bundle:
-        bundle.verify_blobs()
-
-
 def test_writer_leaves_nothing_when_it_fails(tmp_path: Path) -> None:
     target = tmp_path / "c.memcube"
     with pytest.raises(RuntimeError), BundleWriter(target) as writer:  # noqa: PT012
@@ -181,36 +140,6 @@ def test_writer_leaves_nothing_when_it_fails(tmp_path: Path) -> None:
     with BundleWriter(target) as writer:
         writer.add_blob_stream(io.BytesIO(b"y"))
     assert os.listdir(tmp_path) == []
-
-
-def test_an_aborted_writer_stops_its_background_copies_and_leaves_nothing(
-    tmp_path: Path,
-) -> None:
-    source = tmp_path / "big.bin"
-    source.write_bytes(os.urandom(4 * CHUNK_SIZE))
-    out = tmp_path / "out"
-    out.mkdir()
-    started = []
-
-    def pack_then_fail() -> None:
-        with BundleWriter(out / "c.memcube") as writer:
-            writer.kernel_copy_threshold = 1
-
-            def hold_until_aborted(_count: int) -> None:
-                # The first copy ends only once the writer aborts: the second is queued till then.
-                assert writer._aborting.wait(timeout=60)
-
-            started.append(writer.start_blob_file(source, hold_until_aborted))
-            started.append(writer.start_blob_file(source))
-            raise RuntimeError("the manifest is invalid")
-
-    with pytest.raises(RuntimeError, match="the manifest is invalid"):
-        pack_then_fail()
-    assert os.listdir(out) == []
-    assert all(future.done() for future in started)
-    # The copy still queued when the writer aborted stopped before writing anything.
-    assert isinstance(started[1].exception(), BundleError)
-    assert str(started[1].exception()) == "packing was aborted"
 
 
 def test_copy_blob_detects_a_changed_blob(tmp_path: Path) -> None:

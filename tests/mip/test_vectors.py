@@ -178,6 +178,11 @@ REQUIRED_INVALID = {
     "safetensors-header-oversized", "safetensors-hole", "safetensors-overlap",
     "safetensors-dtype-mismatch", "safetensors-shape-mismatch", "entry-compressed",
     "entries-overlapping", "mip-major-unsupported", "manifest-differs-from-envelope",
+    # Issue 15: the container rules MIP-1 §8.2 item 6 decides, and manifests/payloads §2-§7 refuse.
+    "local-header-method", "local-header-sizes", "data-descriptor", "leading-bytes",
+    "trailing-bytes", "manifest-crc-mismatch", "entry-directory-mode", "mip-version-leading-zero",
+    "manifest-without-parts", "part-name-newline", "part-names-install-to-one-path",
+    "record-repeated-key", "record-time-not-rfc3339", "parameter-target-modules",
 }  # fmt: skip
 
 
@@ -188,17 +193,48 @@ def test_every_required_rejection_has_a_vector() -> None:
 
 
 def expected_error(path: Path) -> tuple[str, str]:
-    class_name, _, message = path.with_suffix(".error").read_text().rstrip("\n").partition(": ")
-    return class_name, message
+    code, _, message = path.with_suffix(".error").read_text().rstrip("\n").partition(": ")
+    return code, message
+
+
+#: Every code a vector may name: the protocol's (MIP-1 §10), one per §8.2 item.
+CODES = {
+    cls.code
+    for cls in vars(errors).values()
+    if isinstance(cls, type) and issubclass(cls, MIPError) and cls is not MIPError
+}
 
 
 @pytest.mark.parametrize("path", INVALID, ids=[p.stem for p in INVALID])
 def test_invalid_vector_raises_its_exact_error(path: Path) -> None:
-    class_name, message = expected_error(path)
+    code, message = expected_error(path)
+    assert code in CODES, f"{path.name}: {code!r} is not a MIP error code"
     with pytest.raises(MIPError) as caught:
         check_bundle(path)
-    assert type(caught.value) is getattr(errors, class_name)
+    assert caught.value.code == code
     assert str(caught.value) == message
+
+
+def test_each_container_rule_has_its_own_code() -> None:
+    """MIP-1 §8.2 promises a distinct error for each rule: no vector falls back to the base."""
+    codes = {expected_error(path)[0] for path in INVALID}
+    assert "invalid_bundle" not in codes
+    assert {
+        "bundle_not_zip",
+        "bundle_entry_name",
+        "bundle_entry_type",
+        "bundle_entry_compressed",
+        "bundle_duplicate_entry",
+        "bundle_layout",
+        "bundle_required_entry",
+        "bundle_payload_mismatch",
+        "bundle_blob_missing",
+        "bundle_blob_undeclared",
+        "size_mismatch",
+        "digest_mismatch",
+        "invalid_records",
+        "invalid_tensor",
+    } <= codes
 
 
 def test_manifest_byte_changed_vector_differs_only_in_that_byte() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from memos_client.cli.exit_codes import exit_code_for
 from memos_client.errors import (
     NetworkError,
     RegistryAuthError,
@@ -101,7 +102,7 @@ def test_errors_carry_the_registry_code(registry: Registry) -> None:
             client.cube(f"{unique('nobody')}/nothing")
         assert missing.value.code == "cube_not_found"
         assert missing.value.status == 404
-        assert missing.value.exit_code == 4  # one exit code per meaning: not found is 4
+        assert exit_code_for(missing.value) == 4  # one exit code per meaning: not found is 4
         with pytest.raises(RegistryAuthError) as unauthorized:
             client.whoami()
         assert unauthorized.value.code == "unauthorized"

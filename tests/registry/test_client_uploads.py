@@ -24,7 +24,7 @@ from memos_client.registry.client import CubeAnswer, RegistryClient
 from mip.archive import blob_entries, read_entries
 from mip.container import BundleWriter, open_bundle
 from mip.dsse import sign
-from mip.errors import BundleError
+from mip.errors import BundleError, RecordError
 from mip.keys import SigningKey
 from mip.manifest import encode_manifest, manifest_from_document
 from mip.records import write_records
@@ -143,7 +143,7 @@ def test_a_tampered_blob_is_refused_by_the_registry(registry: Registry, tmp_path
         ((digest, entry),) = blob_entries(read_entries(file)).items()
     data = bytearray(bundle.read_bytes())
     # Change one hex digit of a record's text: still valid records, but not the named bytes.
-    position = entry.offset + entry.size - 10
+    position = entry.offset + entry.size - 200  # inside the last record's text
     data[position] = ord("0") if data[position] != ord("0") else ord("1")
     bundle.write_bytes(bytes(data))
     with RegistryClient(registry.url, registry.create_token(namespace)) as client:
@@ -188,7 +188,7 @@ def test_a_failed_local_check_cancels_the_upload(
         assert checked.wait(30)
 
     with RegistryClient(registry.url, registry.create_token(namespace)) as client:
-        with pytest.raises(BundleError, match="declares 5 records, its blob holds 4"):
+        with pytest.raises(RecordError, match="declares 5 records, its blob holds 4"):
             publish_bundle(bundle, client, {KEY.key_id: KEY.public_key}, hold_until_checked)
         assert len(calls) == 1  # stopped at the next chunk
         assert client.blob_size(digest) is None

@@ -161,6 +161,7 @@ def run_generation(
     min_score: float | None = None,
     maintenance_tokens: int = 0,
     form: str = "cost",
+    widen: bool = True,
 ) -> Generation:
     """Plan, inject or prefill, activate adapters, and generate greedily; TTFT covers all of it.
 
@@ -175,6 +176,7 @@ def run_generation(
     (:func:`calibration.calibration_for`, measured once per fingerprint) says it is faster than
     prefilling its memories; ``form="inject"`` injects every fresh snapshot that fits. The plan
     does not depend on ``use_activation``: without it the same plan is prefilled.
+    ``widen=False`` plans without the neighbours of chosen document chunks.
     """
     from memos_client.runtime.scheduler import PLAN_MIN_SCORE
 
@@ -206,6 +208,7 @@ def run_generation(
             use_adapters=use_adapters and use_activation,
             count_access=False,
             costs=costs,
+            widen=widen,
         )
         if rebuild_stale and use_activation and not rebuilt:
             rebuilt = True

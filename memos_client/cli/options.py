@@ -1,0 +1,60 @@
+"""Parameters many commands share, declared once so that their help says the same true thing."""
+
+from __future__ import annotations
+
+from memos_client.cli.app import arg
+
+#: Where installs look when no registry is named (memos_client.install.fetch.DEFAULT_INDEX_URL;
+#: not imported here, to keep `memos --help` light; tests/cli check they agree).
+DEFAULT_INDEX_URL = "http://127.0.0.1:8700"
+
+#: The resolution order, as the commands apply it (memos_client.registry.config).
+_ORDER = "--index-url, else $MEMOS_INDEX_URL, else the registry of the last `memos login`"
+
+#: ``--index-url`` of the commands that read from a registry and fall back to the local default.
+INDEX_URL_READ = arg(
+    "--index-url",
+    metavar="URL",
+    help=f"Registry to use: {_ORDER}, else {DEFAULT_INDEX_URL}.",
+)
+#: ``--index-url`` of the commands that need a configured registry (no local default).
+INDEX_URL = arg(
+    "--index-url",
+    metavar="URL",
+    help=f"Registry to use: {_ORDER} (none of them: an error).",
+)
+JSON = arg(
+    "--json",
+    dest="json_output",
+    action="store_true",
+    help="Print JSON for scripts (an error: a JSON object on stderr). Also `memos --json CMD`.",
+)
+DRY_RUN = arg(
+    "--dry-run",
+    action="store_true",
+    help="Say what would change; change nothing (no install, no removal, no file written).",
+)
+
+
+def index_url_source(given: str | None) -> str:
+    """Where the registry URL of a command comes from (``memos -v`` says so)."""
+    import os
+
+    from memos_client.cli.context import current
+
+    if given is not None:
+        return "--index-url" if given != current().index_url else "memos --index-url"
+    if os.environ.get("MEMOS_INDEX_URL"):
+        return "$MEMOS_INDEX_URL"
+    from memos_client.registry.config import read_logins
+
+    if read_logins().index_url:
+        return "the last `memos login`"
+    return "the default"
+
+
+def explain_registry(given: str | None, url: str, source: str | None = None) -> None:
+    """``registry: URL (from SOURCE)`` with ``-v`` (``source``: a file that named it)."""
+    from memos_client.cli.output import detail
+
+    detail(f"registry: {url} (from {source or index_url_source(given)})")
