@@ -58,6 +58,7 @@ def test_activate_then_generate_is_identical_with_and_without_the_snapshot(
     assert {s["id"] for s in built["sources"]} == {"wifi", "invoices", "build"}
     assert Path(built["path"]).is_file()
     common = ["generate", QUESTION, "--model", model, "--max-new-tokens", "8", "--json"]
+    common += ["--form", "inject"]  # tiny snapshots: by cost, prefilling may win
     code, injected, err = _cli(capsys, *common)
     assert code == 0, err
     code, prefilled, err = _cli(capsys, *common, "--no-activation")
@@ -118,6 +119,7 @@ def test_a_version_bump_without_a_text_change_keeps_the_snapshot(
         memos.lifecycle.archive("acme/ops#invoices")
         memos.lifecycle.restore("acme/ops#invoices")
     common = ["generate", QUESTION, "--model", model, "--max-new-tokens", "4", "--json"]
+    common += ["--form", "inject"]  # tiny snapshots: by cost, prefilling may win
     # Restore makes the memory Activated: keep the lifecycle from building a hot snapshot here.
     common += ["--maintenance-budget", "0"]
     code, result, err = _cli(capsys, *common)
@@ -159,6 +161,7 @@ def test_consolidated_adapter_is_used_by_generate(
     assert built["kind"] == "parameter"
     assert (Path(built["path"]) / "adapter_model.safetensors").is_file()
     common = ["generate", QUESTION, "--model", model, "--max-new-tokens", "6", "--json"]
+    common += ["--form", "inject"]  # tiny snapshots: by cost, prefilling may win
     code, with_adapter, err = _cli(capsys, *common)
     assert code == 0, err
     assert with_adapter["used"]["adapters"] == ["acme/ops:consolidated"]
@@ -299,6 +302,7 @@ def test_a_stale_adapter_is_not_applied_and_rebuild_stale_retrains_it(
     assert code == 0, err
     assert {source["id"] for source in built["sources"]} == {"wifi", "invoices", "build"}
     common = ["generate", QUESTION, "--model", model, "--max-new-tokens", "2", "--json"]
+    common += ["--form", "inject"]  # tiny snapshots: by cost, prefilling may win
     common += ["--maintenance-budget", "0"]
     code, fresh, err = _cli(capsys, *common)
     assert fresh["used"]["adapters"] == ["acme/ops:consolidated"]
@@ -371,6 +375,7 @@ def test_a_snapshot_computed_under_the_adapter_is_injected_with_it(
     )
     assert code == 0, err
     common = ["generate", QUESTION, "--model", model, "--max-new-tokens", "2", "--json"]
+    common += ["--form", "inject"]  # tiny snapshots: by cost, prefilling may win
     code, result, err = _cli(capsys, *common, "--maintenance-budget", "0")
     assert code == 0, err
     assert result["used"]["adapters"] == ["acme/ops:consolidated"]
