@@ -261,6 +261,13 @@ def _rebuild_stale_adapters(target: str, model: Path, settings: Any, json_output
 )
 @arg("--no-adapters", action="store_true", help="Load no LoRA adapter.")
 @arg(
+    "--form",
+    choices=("cost", "inject"),
+    default="cost",
+    help="cost: inject a snapshot only where the model's TTFT calibration says it is faster "
+    "than prefilling; inject: every fresh snapshot that fits (default: %(default)s).",
+)
+@arg(
     "--maintenance-budget",
     type=integer(0),
     default=512,
@@ -290,6 +297,7 @@ def generate(
     min_score: float,
     no_activation: bool,
     no_adapters: bool,
+    form: str,
     maintenance_budget: int,
     rebuild_stale: bool,
     no_widen: bool,
@@ -329,6 +337,7 @@ def generate(
             rebuild_stale=rebuild_stale,
             min_score=min_score,
             maintenance_tokens=maintenance_budget,
+            form=form,
             widen=not no_widen,
         )
     if json_output:

@@ -287,6 +287,13 @@ def query_command(
 )
 @arg("--tokenizer", type=str, help="tokenizer.json (or model dir) to count with.")
 @arg(
+    "--form",
+    choices=("cost", "inject"),
+    default="cost",
+    help="With --model, cost: inject a snapshot only where it is estimated faster than "
+    "prefilling (the model's TTFT calibration); inject: every fresh one that fits.",
+)
+@arg(
     "--no-widen",
     action="store_true",
     help="Keep chosen document chunks without their neighbours (by default budget left once "
@@ -307,6 +314,7 @@ def plan_command(
     min_score: float,
     model: Path | None,
     tokenizer: str | None,
+    form: str,
     no_widen: bool,
     as_: str | None,
     json_output: bool,
@@ -325,6 +333,11 @@ def plan_command(
 
         loaded = load_model(model)
     with MemOS(principal=as_, tokenizer=tokenizer, warm=False) as mem:
+        costs = None
+        if loaded is not None and form == "cost":
+            from memos_client.runtime.activation.calibration import calibration_for
+
+            costs = calibration_for(mem.home, loaded)
         plan = mem.plan(
             text,
             budget=budget,
@@ -333,6 +346,7 @@ def plan_command(
             filters=filters,
             model=loaded,
             min_score=min_score,
+            costs=costs,
             widen=not no_widen,
         )
     if json_output:
@@ -351,6 +365,15 @@ def plan_command(
         print(f"  {part.kind} {part.label}: {part.reason}")
     for reason in plan.skipped:
         print(f"  skipped {reason}")
+    if plan.decision:
+        print(f"  form: {plan.decision}")
+    for option in plan.ttft_options:
+        estimate = "estimate unavailable" if option.ttft_ms is None else f"~{option.ttft_ms:.1f} ms"
+        mark = "*" if option.chosen else " " if option.fits else "x"
+        print(
+            f"  {mark} {option.name}: {estimate} to first token ({option.injected_tokens} "
+            f"injected + {option.prefill_tokens} prefilled{'' if option.fits else ', over budget'})"
+        )
 
 
 @command("history")

@@ -34,6 +34,7 @@ from memos_client.runtime.transitions import set_state
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from memos_client.runtime.cost import TTFTCalibration
     from memos_client.runtime.embedding.minilm import Embedder
     from memos_client.runtime.purge import PurgeReport
     from memos_client.runtime.retrieval.filters import Filters
@@ -359,6 +360,7 @@ class MemOS:
         use_adapters: bool = True,
         exclude: Mapping[str, str] | None = None,
         count_access: bool = True,
+        costs: TTFTCalibration | None = None,
         widen: bool = True,
     ) -> MemoryPlan:
         """A memory plan for ``query`` within ``budget`` tokens: injected snapshot tokens plus
@@ -366,7 +368,8 @@ class MemOS:
 
         Memories scored below ``min_score`` never take budget. Only the memories the plan
         places before the question count as accessed (``count_access=False``: none yet, see
-        :meth:`count_placed`); ``exclude`` maps parts (``cube:name``) to leave out to why.
+        :meth:`count_placed`); ``exclude`` maps parts (``cube:name``) to leave out to why;
+        ``costs`` (``activation.calibration``) chooses inject or prefill by estimated TTFT.
         Budget left once every relevant memory is placed goes to the neighbours of the chosen
         document chunks (``widen=False``: not).
         """
@@ -384,6 +387,7 @@ class MemOS:
             min_score=min_score,
             use_adapters=use_adapters,
             exclude=exclude,
+            costs=costs,
             widen=widen,
         )
         if count_access:

@@ -33,6 +33,7 @@ from memos_client.runtime.scheduler import (
 
 if TYPE_CHECKING:
     from memos_client.runtime.context import RuntimeContext
+    from memos_client.runtime.cost import TTFTCalibration
     from memos_client.runtime.retrieval.filters import Filters
     from memos_client.runtime.store.database import Store
 
@@ -101,14 +102,16 @@ def make_plan(
     min_score: float = PLAN_MIN_SCORE,
     exclude: Mapping[str, str] | None = None,
     use_adapters: bool = True,
+    costs: TTFTCalibration | None = None,
     widen: bool = True,
 ) -> MemoryPlan:
     """A memory plan for ``query`` within ``budget`` tokens (see ``scheduler``).
 
     With ``model`` tokens are counted with its tokenizer and parts are matched to its
     fingerprint; ``exclude`` maps parts (``cube:name``) not to use to why (a file found unusable);
-    ``use_adapters=False`` leaves every parameter part out; ``widen=False`` keeps the chosen
-    document chunks without their neighbours (``widening``).
+    ``use_adapters=False`` leaves every parameter part out; ``costs`` (the model's TTFT
+    calibration) lets the scheduler choose between injecting and prefilling by estimated cost;
+    ``widen=False`` keeps the chosen document chunks without their neighbours (``widening``).
     """
     if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
         raise UsageError(f"budget must be a positive number of tokens, got {budget!r}")
@@ -150,6 +153,7 @@ def make_plan(
         model_digest,
         budget_tokens=budget,
         count=count,
+        costs=costs,
     )
     plan.memories, plan.activations, plan.adapters = (
         choice.memories,
@@ -157,6 +161,7 @@ def make_plan(
         choice.adapters,
     )
     plan.skipped.extend(choice.skipped)
+    plan.ttft_options, plan.decision = choice.options, choice.decision
     plan.injected_tokens, plan.prefill_tokens = choice.injected_tokens, choice.prefill_tokens
     plan.used_tokens = choice.injected_tokens + choice.prefill_tokens
     if widen:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import msgspec
 
 from memos_client.errors import UsageError
+from memos_client.runtime.cost import TTFTCalibration, TTFTOption, choose_injection
 from memos_client.runtime.memory_types import Hit, MemoryItem
 
 if TYPE_CHECKING:
@@ -189,6 +190,8 @@ class MemoryPlan(msgspec.Struct):
     activations: list[PlannedPart] = msgspec.field(default_factory=list)
     adapters: list[PlannedPart] = msgspec.field(default_factory=list)
     skipped: list[str] = msgspec.field(default_factory=list)
+    ttft_options: list[TTFTOption] = msgspec.field(default_factory=list)
+    decision: str = ""
 
     @property
     def prompt_memories(self) -> list[PlannedMemory]:
@@ -213,6 +216,8 @@ class MemoryPlan(msgspec.Struct):
             "activations": [part.to_json() for part in self.activations],
             "adapters": [part.to_json() for part in self.adapters],
             "skipped": list(self.skipped),
+            "ttft_options": [option.to_json() for option in self.ttft_options],
+            "decision": self.decision,
         }
 
 
@@ -310,6 +315,8 @@ class PartChoice(msgspec.Struct):
     skipped: list[str]
     injected_tokens: int
     prefill_tokens: int
+    options: list[TTFTOption] = msgspec.field(default_factory=list)
+    decision: str = ""
 
 
 def select_parts(
@@ -320,6 +327,7 @@ def select_parts(
     *,
     budget_tokens: int | None = None,
     count: TokenCounter = estimate_tokens,
+    costs: TTFTCalibration | None = None,
 ) -> PartChoice:
     """Choose activation and parameter parts for the chosen memories, within the budget.
 
@@ -332,7 +340,9 @@ def select_parts(
     carried yet, it is not stale, its model matches, it was computed under exactly the adapters
     loaded for its cube (none for a base snapshot: LoRA changes the keys and values; the part's
     ``adapters`` name them and their digests) and the budget still holds with its tokens counted in full
-    and the memories it carries taken out of the prefilled segment.
+    and the memories it carries taken out of the prefilled segment. Of those snapshots, the plan
+    injects as many (in that order) as make the estimated time to first token lowest under the
+    calibration ``costs`` (:func:`cost.choose_injection`; without one, all of them).
     """
     budget = budget_tokens if budget_tokens is not None else math.inf
     segments = _segments(count)
@@ -385,7 +395,7 @@ def select_parts(
         adapted.setdefault(adapter.cube, set()).add((adapter.name, str(adapter.info.get("digest"))))
     plain = list(memories)
     injected = 0
-    carried_by: dict[tuple[str, str], str] = {}
+    carried_lists: list[list[PlannedMemory]] = []
     # Most chosen memories carried first (the biggest saving of prefill), then the fewest tokens
     # (the least budget spent on memories not chosen), then by name (a stable plan).
     snapshot_parts.sort(
@@ -456,9 +466,30 @@ def select_parts(
                 tokens,
             )
         )
-        for memory in carried:
-            carried_by[_memory_key(memory.item)] = label
+        carried_lists.append(carried)
         plain, injected = rest, injected + tokens
+    keep, options, decision = choose_injection(
+        costs,
+        [part.label for part in activations],
+        [part.tokens for part in activations],
+        lambda k: segments.approx(
+            [m.item.text for m in memories if not any(m in c for c in carried_lists[:k])]
+        ),
+        budget,
+    )
+    chosen_form = options[keep]
+    for dropped_part in activations[keep:]:
+        skipped.append(
+            f"{dropped_part.label}: fresh and within the budget, but {chosen_form.name} is estimated "
+            "faster; its memories are prefilled instead"
+        )
+    activations = activations[:keep]
+    carried_by: dict[tuple[str, str], str] = {}
+    for planned, carried in zip(activations, carried_lists, strict=False):
+        for memory in carried:
+            carried_by[_memory_key(memory.item)] = planned.label
+    plain = [m for m in memories if _memory_key(m.item) not in carried_by]
+    injected = sum(part.tokens for part in activations)
     # The one exact count: the prefilled segment as the model will be fed it. Should the bullet
     # counts have been short of it, the lowest-ranked prefilled memories give way.
     prefill = segments.exact([m.item.text for m in plain])
@@ -491,7 +522,7 @@ def select_parts(
         # Per-memory tokens add up to the exact segment: the last one absorbs the difference.
         last = placed[last_prompt]
         placed[last_prompt] = msgspec.structs.replace(last, tokens=last.tokens + prefill - counted)
-    return PartChoice(placed, activations, adapters, skipped, injected, prefill)
+    return PartChoice(placed, activations, adapters, skipped, injected, prefill, options, decision)
 
 
 def _info(part: dict[str, Any]) -> dict[str, Any]:

@@ -70,6 +70,7 @@ def test_plan_and_generate_hold_the_budget_and_agree(
     tiny_model: Any, texts: list[str], budget: int, subsets: list[set[int]], activation: bool
 ) -> None:
     from memos_client.runtime import MemOS
+    from memos_client.runtime.activation.calibration import calibration_for
     from memos_client.runtime.activation.executor import run_generation
 
     with tempfile.TemporaryDirectory() as home, MemOS(Path(home), embedder="hashing") as memos:
@@ -78,7 +79,9 @@ def test_plan_and_generate_hold_the_budget_and_agree(
             chosen = [ids[i] for i in sorted(subset) if i < len(ids)]
             if chosen:
                 _snapshot(memos, tiny_model, "me/notes", f"kv{number}", chosen)
-        plan = memos.plan(QUESTION, budget, model=tiny_model)
+        # The plan generate makes: by cost, under the model's (cached) TTFT calibration.
+        costs = calibration_for(memos.home, tiny_model)
+        plan = memos.plan(QUESTION, budget, model=tiny_model, costs=costs)
         assert plan.used_tokens == plan.injected_tokens + plan.prefill_tokens <= budget
         assert plan.counted_with == f"tokenizer of {tiny_model.fingerprint.model_id}"
         injected = sum(part.tokens for part in plan.activations)

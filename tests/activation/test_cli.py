@@ -58,6 +58,7 @@ def test_activate_then_generate_is_identical_with_and_without_the_snapshot(
     assert {s["id"] for s in built["sources"]} == {"wifi", "invoices", "build"}
     assert Path(built["path"]).is_file()
     common = ["generate", QUESTION, "--model", model, "--max-new-tokens", "8", "--json"]
+    common += ["--form", "inject"]  # tiny snapshots: by cost, prefilling may win
     code, injected, err = _cli(capsys, *common)
     assert code == 0, err
     code, prefilled, err = _cli(capsys, *common, "--no-activation")
@@ -80,7 +81,8 @@ def test_stale_and_foreign_snapshots_are_skipped_with_their_reason(
 
     model = str(tiny_model_dir)
     assert _cli(capsys, "activate", "acme/ops", "--model", model, "--json")[0] == 0
-    common = ["generate", QUESTION, "--max-new-tokens", "4", "--json"]
+    # --form inject: these snapshots are tiny, and what is tested is why each is left out.
+    common = ["generate", QUESTION, "--max-new-tokens", "4", "--json", "--form", "inject"]
     code, foreign, err = _cli(capsys, *common, "--model", str(other_model_dir))
     assert code == 0, err
     assert foreign["used"]["snapshots"] == []
@@ -117,6 +119,7 @@ def test_a_version_bump_without_a_text_change_keeps_the_snapshot(
         memos.lifecycle.archive("acme/ops#invoices")
         memos.lifecycle.restore("acme/ops#invoices")
     common = ["generate", QUESTION, "--model", model, "--max-new-tokens", "4", "--json"]
+    common += ["--form", "inject"]  # tiny snapshots: by cost, prefilling may win
     # Restore makes the memory Activated: keep the lifecycle from building a hot snapshot here.
     common += ["--maintenance-budget", "0"]
     code, result, err = _cli(capsys, *common)
@@ -138,8 +141,9 @@ def test_damaged_snapshot_file_is_skipped_not_fatal(
     path = Path(built["path"])
     path.write_bytes(path.read_bytes()[:-100])
     code, result, err = _cli(
-        capsys, "generate", QUESTION, "--model", model, "--max-new-tokens", "2", "--json"
-    )
+        capsys, "generate", QUESTION, "--model", model, "--max-new-tokens", "2", "--json",
+        "--form", "inject",
+    )  # fmt: skip
     assert code == 0, err
     assert result["used"]["snapshots"] == []
     assert any("unusable file" in reason for reason in result["used"]["skipped"])
@@ -157,6 +161,7 @@ def test_consolidated_adapter_is_used_by_generate(
     assert built["kind"] == "parameter"
     assert (Path(built["path"]) / "adapter_model.safetensors").is_file()
     common = ["generate", QUESTION, "--model", model, "--max-new-tokens", "6", "--json"]
+    common += ["--form", "inject"]  # tiny snapshots: by cost, prefilling may win
     code, with_adapter, err = _cli(capsys, *common)
     assert code == 0, err
     assert with_adapter["used"]["adapters"] == ["acme/ops:consolidated"]
@@ -297,6 +302,7 @@ def test_a_stale_adapter_is_not_applied_and_rebuild_stale_retrains_it(
     assert code == 0, err
     assert {source["id"] for source in built["sources"]} == {"wifi", "invoices", "build"}
     common = ["generate", QUESTION, "--model", model, "--max-new-tokens", "2", "--json"]
+    common += ["--form", "inject"]  # tiny snapshots: by cost, prefilling may win
     common += ["--maintenance-budget", "0"]
     code, fresh, err = _cli(capsys, *common)
     assert fresh["used"]["adapters"] == ["acme/ops:consolidated"]
@@ -331,7 +337,9 @@ def test_plan_with_a_model_counts_exactly_and_says_so(
 ) -> None:
     model = str(tiny_model_dir)
     assert _cli(capsys, "activate", "acme/ops", "--model", model, "--json")[0] == 0
-    code, plan, err = _cli(capsys, "plan", QUESTION, "--model", model, "--budget", "500", "--json")
+    code, plan, err = _cli(
+        capsys, "plan", QUESTION, "--model", model, "--budget", "500", "--json", "--form", "inject"
+    )
     assert code == 0, err
     assert plan["counted_with"].startswith("tokenizer of ")
     assert plan["used_tokens"] == plan["injected_tokens"] + plan["prefill_tokens"] <= 500
@@ -367,6 +375,7 @@ def test_a_snapshot_computed_under_the_adapter_is_injected_with_it(
     )
     assert code == 0, err
     common = ["generate", QUESTION, "--model", model, "--max-new-tokens", "2", "--json"]
+    common += ["--form", "inject"]  # tiny snapshots: by cost, prefilling may win
     code, result, err = _cli(capsys, *common, "--maintenance-budget", "0")
     assert code == 0, err
     assert result["used"]["adapters"] == ["acme/ops:consolidated"]

@@ -65,6 +65,7 @@ def test_an_installed_snapshot_is_injected_and_gives_the_prefilled_text(
     assert _cli(capsys, "install", str(bundle), "--allow-unsigned")[0] == 0
 
     arguments = ["generate", QUESTION, "--model", model, "--cube", "acme/ops", "--json"]
+    arguments += ["--form", "inject"]  # a tiny snapshot: prefilling it may well be cheaper
     code, injected, err = _cli(capsys, *arguments, "--max-new-tokens", "6")
     assert code == 0, err
     code, prefilled, err = _cli(capsys, *arguments, "--max-new-tokens", "6", "--no-activation")

@@ -117,7 +117,9 @@ def test_generate_lets_the_lifecycle_run_itself_within_a_compute_budget(
         memos.get("acme/ops#invoices")
     question = "Who approves invoices above 5000 euros?"
     # Over the compute budget: reported, not built (this request does not pay the prefill).
-    small = run_generation(memos, tiny_model, question, max_new_tokens=1, maintenance_tokens=3)
+    small = run_generation(
+        memos, tiny_model, question, max_new_tokens=1, maintenance_tokens=3, form="inject"
+    )
     assert cube_parts(memos, "acme/ops", "activation") == []
     assert any("over the compute budget of 3" in line for line in small.used["maintenance"])
     # Not due again within the interval; once due, with room, the hot snapshot is built ...
@@ -127,7 +129,9 @@ def test_generate_lets_the_lifecycle_run_itself_within_a_compute_budget(
     assert report is not None
     assert report.promoted == ["acme/ops:hot (1 memories, promoted to Activated by the lifecycle)"]
     # ... and the next generate injects it.
-    result = run_generation(memos, tiny_model, question, max_new_tokens=1, maintenance_tokens=512)
+    result = run_generation(
+        memos, tiny_model, question, max_new_tokens=1, maintenance_tokens=512, form="inject"
+    )
     assert result.used["snapshots"] == ["acme/ops:hot"]
 
 

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from memos_client.errors import UsageError
+from memos_client.runtime.activation.calibration import calibration_for
 from memos_client.runtime.activation.generation import Generation, generate
 from memos_client.runtime.activation.lifecycle_policy import maintain, mark_used
 from memos_client.runtime.activation.local_parts import (
@@ -37,6 +39,9 @@ from memos_client.runtime.activation.snapshots import build_snapshot, check_snap
 from mip.digests import digest_file
 from mip.errors import TensorError
 from mip.models import to_document
+
+#: How ``run_generation`` chooses between injecting and prefilling a snapshot's memories.
+FORMS = ("cost", "inject")
 
 if TYPE_CHECKING:
     from memos_client.runtime.memos import MemOS
@@ -155,6 +160,7 @@ def run_generation(
     rebuild_stale: bool = False,
     min_score: float | None = None,
     maintenance_tokens: int = 0,
+    form: str = "cost",
     widen: bool = True,
 ) -> Generation:
     """Plan, inject or prefill, activate adapters, and generate greedily; TTFT covers all of it.
@@ -166,6 +172,10 @@ def run_generation(
     the prefill, later ones do not). ``maintenance_tokens`` > 0 first lets the lifecycle run
     itself (:func:`lifecycle_policy.maintain`: the tick when due, a stale hot snapshot rebuilt
     when its prefill is at most that many tokens); its time is reported apart from the TTFT.
+    ``form="cost"`` injects a snapshot only where the model's TTFT calibration
+    (:func:`calibration.calibration_for`, measured once per fingerprint) says it is faster than
+    prefilling its memories; ``form="inject"`` injects every fresh snapshot that fits. The plan
+    does not depend on ``use_activation``: without it the same plan is prefilled.
     ``widen=False`` plans without the neighbours of chosen document chunks.
     """
     from memos_client.runtime.scheduler import PLAN_MIN_SCORE
@@ -178,6 +188,11 @@ def run_generation(
         if report is not None:
             maintenance = [*report.promoted, *report.dropped, *report.deferred]
         maintenance_ms = (time.perf_counter() - began) * 1000
+    # Measured once per model fingerprint and cached: a new model's first request pays it,
+    # outside its TTFT (the plan needs it before the clock starts).
+    if form not in FORMS:
+        raise UsageError(f"form must be one of {', '.join(FORMS)}, got {form!r}")
+    costs = calibration_for(memos.home, model) if form == "cost" else None
     started = time.perf_counter()
     excluded: dict[str, str] = {}
     notes: list[str] = []
@@ -192,6 +207,7 @@ def run_generation(
             exclude=excluded,
             use_adapters=use_adapters and use_activation,
             count_access=False,
+            costs=costs,
             widen=widen,
         )
         if rebuild_stale and use_activation and not rebuilt:
@@ -235,6 +251,10 @@ def run_generation(
             "budget_tokens": budget,
             "memory_tokens": injected + len(prefix),
             "planned_tokens": plan.used_tokens,
+            "decision": plan.decision,
+            "estimated_ttft_ms": next(
+                (option.ttft_ms for option in plan.ttft_options if option.chosen), None
+            ),
             "maintenance": maintenance,
             "maintenance_ms": round(maintenance_ms, 3),
         }
