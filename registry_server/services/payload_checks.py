@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from mip.limits import DEFAULT_LIMITS, Limits
 from mip.models import ActivationPart, Manifest, ParameterPart, PlaintextPart
 from mip.payloads import check_part_payload
+from registry_server.errors import StorageUnavailableError
 from registry_server.services.blobs import blob_key
 from registry_server.services.storage import BlobStore
 
@@ -28,12 +29,19 @@ def check_manifest_payloads(
         key = blob_key(part.digest)
         if store.size(key) != part.size:
             continue  # missing or another size: the publishing transaction refuses it
-        path = store.local_path(key)
-        if path is not None:
-            with open(path, "rb") as stream:
-                check_part_payload(part, stream, limits)
-        else:
-            check_part_payload(part, StoredBlob(store, key, part.size), limits)  # type: ignore[arg-type]
+        try:
+            path = store.local_path(key)
+            if path is not None:
+                with open(path, "rb") as stream:
+                    check_part_payload(part, stream, limits)
+            else:
+                check_part_payload(part, StoredBlob(store, key, part.size), limits)  # type: ignore[arg-type]
+        except (FileNotFoundError, StorageUnavailableError):
+            # Collected (``admin gc``) between the size check and the read: the publishing
+            # transaction reports ``blob_missing`` and the client uploads again. A store that
+            # still has the blob but failed to read it is the storage's error.
+            if store.size(key) is not None:
+                raise
 
 
 class StoredBlob:

@@ -103,9 +103,10 @@ def test_publish_sends_blobs_from_the_bundle_file(
     namespace = unique("pub")
     name = f"{namespace}/sent"
     # One blob in one PUT, one over the test server's PUT limit (a resumable session).
-    small, large = _records(40, 4000), _records(3, MONOLITHIC_LIMIT // 2)
+    # Each record stays under the 100,000-character text limit (MIP-1 §7.1); the blob is large.
+    small, large = _records(40, 4000), _records(12, MONOLITHIC_LIMIT // 8)
     assert len(small) < MONOLITHIC_LIMIT < len(large)
-    bundle = make_bundle(tmp_path / "c.memcube", name, [small, large], counts=[40, 3])
+    bundle = make_bundle(tmp_path / "c.memcube", name, [small, large], counts=[40, 12])
     seen: list[int] = []
     with RegistryClient(registry.url, registry.create_token(namespace)) as client:
         outcome = publish_bundle(bundle, client, {KEY.key_id: KEY.public_key}, seen.append)
