@@ -60,6 +60,11 @@ def arg(*flags: str, **options: Any) -> Callable[[Handler], Handler]:
     return declare
 
 
+def flag(*flags: str, **options: Any) -> Callable[[Handler], Handler]:
+    """Declare an on/off option of the command below (:func:`arg` with ``action="store_true"``)."""
+    return arg(*flags, action="store_true", **options)
+
+
 def command(name: str | None = None, *, group: str | None = None) -> Callable[[Handler], Handler]:
     """Register ``function`` as ``memos [GROUP] NAME`` (default name: the function's, dashed)."""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from memos_client.cli.app import arg, command
+from memos_client.cli.app import arg, command, flag
 from memos_client.cli.options import JSON
 from memos_client.cli.output import printable
 from memos_client.cli.runtime_commands import AS
@@ -57,7 +57,7 @@ def audit_command(
 @command("purge")
 @arg("item_id", nargs="?", metavar="ID", help="The memory to purge.")
 @arg("--cube", help="Purge every memory of this cube instead.")
-@arg("--yes", action="store_true", help="Confirm: the text is erased for good.")
+@flag("--yes", help="Confirm: the text is erased for good.")
 @AS
 @JSON
 def purge_command(

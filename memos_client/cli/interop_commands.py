@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from memos_client.cli.app import arg, command
+from memos_client.cli.app import arg, command, flag
 from memos_client.cli.options import JSON
 
 AS = arg(
@@ -73,12 +73,8 @@ def export_command(
 @arg("path", type=Path, help="A MemOS cube directory, a Letta .af file, a mem0 OpenMemory "
      "export zip, or a JSONL/CSV file of {text, tags, metadata}.")  # fmt: skip
 @arg("--cube", help="The cube to import into (default: derived from the source).")
-@arg("--dry-run", action="store_true", help="Show the report; write nothing.")
-@arg(
-    "--messages",
-    action="store_true",
-    help="Also import conversation messages (Letta agent files) as turn memories.",
-)
+@flag("--dry-run", help="Show the report; write nothing.")
+@flag("--messages", help="Also import conversation messages (Letta agent files) as turn memories.")
 @AS
 @JSON
 def import_command(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from memos_client.cli.app import arg, command, group
+from memos_client.cli.app import arg, command, flag, group
 from memos_client.cli.options import JSON
 from memos_client.cli.runtime_commands import AS, _open, _print_json
 
@@ -26,7 +26,7 @@ LIFECYCLE = group(
     help="Also promote Activated memories to a KV snapshot for this local model and "
     "drop stale or idle snapshots (docs/activation-memory.md).",
 )
-@arg("--dry-run", action="store_true", help="Show what the tick would do; change nothing.")
+@flag("--dry-run", help="Show what the tick would do; change nothing.")
 @AS
 @JSON
 def tick_command(

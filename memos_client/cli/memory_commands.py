@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from memos_client.cli.app import arg, command
+from memos_client.cli.app import arg, command, flag
 from memos_client.cli.options import JSON
 from memos_client.cli.output import printable
 from memos_client.cli.runtime_commands import AS, _parse_meta
@@ -51,7 +51,7 @@ def get_command(item_id: str, as_: str | None, json_output: bool) -> None:
 @arg("item_id", metavar="ID", help="The memory to change.")
 @arg("--text", help="The new text.")
 @arg("-t", "--tag", action="append", help="The new tags (repeatable; replaces all tags).")
-@arg("--no-tags", action="store_true", help="Remove every tag.")
+@flag("--no-tags", help="Remove every tag.")
 @arg("-m", "--meta", action="append", help="Set metadata KEY=VALUE (repeatable; others kept).")
 @arg("--unset", action="append", metavar="KEY", help="Remove a metadata key (repeatable).")
 @AS

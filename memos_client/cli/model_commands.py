@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cli_support.args import integer
-from memos_client.cli.app import arg, command
+from memos_client.cli.app import arg, command, flag
 from memos_client.cli.output import note
 
 if TYPE_CHECKING:
@@ -94,12 +94,11 @@ def _print_built(built: Any, json_output: bool) -> None:
 @MODEL
 @arg("--name", default="core", help="Name of the snapshot part (default: %(default)s).")
 @DTYPE
-@arg(
+@flag(
     "--with-adapters",
-    action="store_true",
     help="Compute it under the cube's (fresh) adapters: injected together with them.",
 )
-@arg("--json", dest="json_output", action="store_true", help="Print JSON.")
+@flag("--json", dest="json_output", help="Print JSON.")
 def activate(
     target: str, model: Path, name: str, dtype: str, with_adapters: bool, json_output: bool
 ) -> None:
@@ -158,12 +157,11 @@ def _load_fresh_adapters(memos: Any, cube: str, model: Any) -> list[dict[str, An
     default=5e-3,
     help="AdamW learning rate (default: %(default)s).",
 )
-@arg(
+@flag(
     "--rebuild-stale",
-    action="store_true",
     help="Retrain every locally trained adapter of the cube whose memories changed or are gone.",
 )
-@arg("--json", dest="json_output", action="store_true", help="Print JSON.")
+@flag("--json", dest="json_output", help="Print JSON.")
 def consolidate(
     target: str,
     model: Path,
@@ -254,12 +252,11 @@ def _rebuild_stale_adapters(target: str, model: Path, settings: Any, json_output
     default=0.1,
     help="Spend no budget on memories scored below this (0..1; default: %(default)s).",
 )
-@arg(
+@flag(
     "--no-activation",
-    action="store_true",
     help="Plaintext only: prefill the planned memory text, inject nothing, load no adapter.",
 )
-@arg("--no-adapters", action="store_true", help="Load no LoRA adapter.")
+@flag("--no-adapters", help="Load no LoRA adapter.")
 @arg(
     "--form",
     choices=("cost", "inject"),
@@ -274,10 +271,9 @@ def _rebuild_stale_adapters(target: str, model: Path, settings: Any, json_output
     help="Let the lifecycle run first (its tick every 10 minutes; a stale hot snapshot rebuilt "
     "when its prefill is at most this many tokens; 0: off; default: %(default)s).",
 )
-@arg("--rebuild-stale", action="store_true", help="Recompute stale locally built snapshots.")
-@arg(
+@flag("--rebuild-stale", help="Recompute stale locally built snapshots.")
+@flag(
     "--no-widen",
-    action="store_true",
     help="Keep chosen document chunks without their neighbours (by default budget left once "
     "every relevant memory is placed goes to them).",
 )
@@ -287,7 +283,7 @@ def _rebuild_stale_adapters(target: str, model: Path, settings: Any, json_output
     type=integer(1),
     help="torch CPU threads (default: torch's; 1 on a busy machine).",
 )
-@arg("--json", dest="json_output", action="store_true", help="Print JSON: text, ttft_ms, used.")
+@flag("--json", dest="json_output", help="Print JSON: text, ttft_ms, used.")
 def generate(
     question: str,
     model: Path,

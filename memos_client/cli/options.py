@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from memos_client.cli.app import arg
+from memos_client.cli.app import arg, flag
 
 #: Where installs look when no registry is named (memos_client.install.fetch.DEFAULT_INDEX_URL;
 #: not imported here, to keep `memos --help` light; tests/cli check they agree).
@@ -23,15 +23,13 @@ INDEX_URL = arg(
     metavar="URL",
     help=f"Registry to use: {_ORDER} (none of them: an error).",
 )
-JSON = arg(
+JSON = flag(
     "--json",
     dest="json_output",
-    action="store_true",
     help="Print JSON for scripts (an error: a JSON object on stderr). Also `memos --json CMD`.",
 )
-DRY_RUN = arg(
+DRY_RUN = flag(
     "--dry-run",
-    action="store_true",
     help="Say what would change; change nothing (no install, no removal, no file written).",
 )
 

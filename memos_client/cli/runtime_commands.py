@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from memos_client.cli.app import arg, command, group
+from memos_client.cli.app import arg, command, flag, group
 from memos_client.cli.filter_args import filter_options, search_filters
 from memos_client.cli.options import JSON
 from memos_client.cli.output import printable
@@ -217,7 +217,7 @@ def _add_messages(
 @arg("-k", "--k", type=int, default=10, help="How many results (default: %(default)s).")
 @CUBES
 @filter_options
-@arg("--include-archived", action="store_true", help="Also search archived memories.")
+@flag("--include-archived", help="Also search archived memories.")
 @arg(
     "--min-score",
     type=float,
@@ -293,9 +293,8 @@ def query_command(
     help="With --model, cost: inject a snapshot only where it is estimated faster than "
     "prefilling (the model's TTFT calibration); inject: every fresh one that fits.",
 )
-@arg(
+@flag(
     "--no-widen",
-    action="store_true",
     help="Keep chosen document chunks without their neighbours (by default budget left once "
     "every relevant memory is placed goes to them).",
 )

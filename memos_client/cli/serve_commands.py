@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from memos_client.cli.app import arg, command
+from memos_client.cli.app import arg, command, flag
 
 AS = arg(
     "--as",
@@ -10,10 +10,8 @@ AS = arg(
     metavar="PRINCIPAL",
     help="Act as this local principal (default: $MEMOS_PRINCIPAL or 'local').",
 )
-ALLOW_INSTALL = arg(
-    "--allow-install",
-    action="store_true",
-    help="Let callers install cubes from the registry (the install_cube tool).",
+ALLOW_INSTALL = flag(
+    "--allow-install", help="Let callers install cubes from the registry (the install_cube tool)."
 )
 TICK = arg(
     "--tick-interval",
@@ -83,12 +81,8 @@ def mcp(as_: str | None, allow_install: bool, tick_interval: float) -> None:
 @ALLOW_INSTALL
 @TICK
 @arg("--principal", help="`memos serve token`: the principal whose token to print.")
-@arg("--rotate", action="store_true", help="`memos serve token`: replace the token.")
-@arg(
-    "--no-token",
-    action="store_true",
-    help="Accept calls without a token, as the server's principal (loopback only).",
-)
+@flag("--rotate", help="`memos serve token`: replace the token.")
+@flag("--no-token", help="Accept calls without a token, as the server's principal (loopback only).")
 def serve(
     action: str | None,
     host: str,
