@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any
@@ -87,8 +88,16 @@ def search_filters(
 
 
 def filter_options(function: Handler) -> Handler:
-    """Declare the filter options on a command (``tag``, ``any_tag``, ``since``, ``until``,
-    ``where`` parameters)."""
+    """Declare the filter options on a command, which takes them as one ``filters`` parameter
+    (:func:`search_filters`, checked before the command runs)."""
+
+    @functools.wraps(function)
+    def with_filters(**options: Any) -> None:
+        given = {name: options.pop(name) for name in ("tag", "any_tag", "since", "until", "where")}
+        function(filters=search_filters(**given), **options)
+
+    # wraps() shares the command's declarations with the wrapper: these go before them.
+    command: Handler = with_filters
     for declare in reversed(FILTER_ARGS):
-        function = declare(function)
-    return function
+        command = declare(command)
+    return command

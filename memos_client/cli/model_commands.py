@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from cli_support.args import integer
 from memos_client.cli.app import arg, command, flag
+from memos_client.cli.options import NO_WIDEN, PLAN_MIN_SCORE
 from memos_client.cli.output import note
 
 if TYPE_CHECKING:
@@ -246,12 +247,7 @@ def _rebuild_stale_adapters(target: str, model: Path, settings: Any, json_output
     default=1024,
     help="Plaintext memory budget (tokens) (default: %(default)s).",
 )
-@arg(
-    "--min-score",
-    type=float,
-    default=0.1,
-    help="Spend no budget on memories scored below this (0..1; default: %(default)s).",
-)
+@PLAN_MIN_SCORE
 @flag(
     "--no-activation",
     help="Plaintext only: prefill the planned memory text, inject nothing, load no adapter.",
@@ -272,11 +268,7 @@ def _rebuild_stale_adapters(target: str, model: Path, settings: Any, json_output
     "when its prefill is at most this many tokens; 0: off; default: %(default)s).",
 )
 @flag("--rebuild-stale", help="Recompute stale locally built snapshots.")
-@flag(
-    "--no-widen",
-    help="Keep chosen document chunks without their neighbours (by default budget left once "
-    "every relevant memory is placed goes to them).",
-)
+@NO_WIDEN
 @DTYPE
 @arg(
     "--threads",

@@ -28,9 +28,33 @@ JSON = flag(
     dest="json_output",
     help="Print JSON for scripts (an error: a JSON object on stderr). Also `memos --json CMD`.",
 )
+_AS = "Act as this local principal (default: $MEMOS_PRINCIPAL or 'local')"
+#: ``--as`` of the commands on the local runtime (runtime_session.runtime_command).
+AS = arg(
+    "--as",
+    dest="as_",
+    metavar="PRINCIPAL",
+    help=f"{_AS}; names a principal, does not authenticate one.",
+)
+#: ``--as`` of export, import and the servers (mcp, serve).
+AS_BRIEF = arg("--as", dest="as_", metavar="PRINCIPAL", help=f"{_AS}.")
 DRY_RUN = flag(
     "--dry-run",
     help="Say what would change; change nothing (no install, no removal, no file written).",
+)
+
+#: ``--min-score`` of the commands that spend a token budget (plan, generate).
+PLAN_MIN_SCORE = arg(
+    "--min-score",
+    type=float,
+    default=0.1,
+    help="Spend no budget on memories scored below this (0..1; default: %(default)s).",
+)
+#: ``--no-widen`` of the same commands.
+NO_WIDEN = flag(
+    "--no-widen",
+    help="Keep chosen document chunks without their neighbours (by default budget left once "
+    "every relevant memory is placed goes to them).",
 )
 
 

@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 from memos_client.cli.app import arg, command, flag
+from memos_client.cli.options import AS_BRIEF
 
-AS = arg(
-    "--as",
-    dest="as_",
-    metavar="PRINCIPAL",
-    help="Act as this local principal (default: $MEMOS_PRINCIPAL or 'local').",
-)
 ALLOW_INSTALL = flag(
     "--allow-install", help="Let callers install cubes from the registry (the install_cube tool)."
 )
@@ -34,7 +29,7 @@ def _is_loopback(host: str) -> bool:
 
 
 @command()
-@AS
+@AS_BRIEF
 @ALLOW_INSTALL
 @TICK
 def mcp(as_: str | None, allow_install: bool, tick_interval: float) -> None:
@@ -77,7 +72,7 @@ def mcp(as_: str | None, allow_install: bool, tick_interval: float) -> None:
 @arg("action", nargs="?", choices=["token"], help="`token`: print (or --rotate) a bearer token.")
 @arg("--host", default="127.0.0.1", help="Address to bind (default 127.0.0.1, loopback).")
 @arg("--port", type=int, default=8765, help="Port (default 8765).")
-@AS
+@AS_BRIEF
 @ALLOW_INSTALL
 @TICK
 @arg("--principal", help="`memos serve token`: the principal whose token to print.")
