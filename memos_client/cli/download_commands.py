@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from memos_client.cli.app import arg, command, flag
-from memos_client.cli.install_options import ALLOW_UNSIGNED, OFFLINE, allow_unlogged
+from memos_client.cli.install_options import Fetching, fetching_options
 from memos_client.cli.options import INDEX_URL_READ, JSON
 
 
@@ -22,18 +22,14 @@ from memos_client.cli.options import INDEX_URL_READ, JSON
 )
 @flag("--no-deps", help="Download the named cubes only, not their dependencies.")
 @INDEX_URL_READ
-@OFFLINE
-@ALLOW_UNSIGNED
-@allow_unlogged("Accept")
+@fetching_options("Accept")
 @JSON
 def download(
     cubes: list[str],
     directory: Path,
     no_deps: bool,
     index_url: str | None,
-    offline: bool,
-    allow_unsigned: bool,
-    allow_unlogged: bool,
+    fetching: Fetching,
     json_output: bool,
 ) -> None:
     """Resolve, verify and save cubes as .memcube files (nothing installed, like pip download).
@@ -49,12 +45,10 @@ def download(
     from memos_client.install.requirements import parse_requirement
 
     requirements = [parse_requirement(text) for text in cubes]
-    options = install_options(
-        index_url, offline, allow_unsigned, json_output=json_output, allow_unlogged=allow_unlogged
-    )
+    options = install_options(index_url, fetching, json_output=json_output)
     options.no_deps = no_deps
     with suggesting_registry_names(
-        None if offline else options.index_url, [r.name for r in requirements]
+        None if fetching.offline else options.index_url, [r.name for r in requirements]
     ):
         written = do_download(requirements, options, directory)
     if json_output:

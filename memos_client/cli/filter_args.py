@@ -3,17 +3,16 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from typing import Any
 
-from memos_client.cli.app import Handler, arg
+from memos_client.cli.app import arg, option_group
 
 _CONDITION = re.compile(r"([^<>=!]+?)\s*(<=|>=|!=|=|<|>)\s*(.*)", re.DOTALL)
 _OPERATORS = {"=": "$eq", "!=": "$ne", "<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}
 
-#: The filter options of ``memos query`` and ``memos plan`` (decorators, in this order).
+#: The filter options of ``memos query`` and ``memos plan`` (in this order).
 FILTER_ARGS = (
     arg("-t", "--tag", action="append", help="Only memories with this tag (repeatable: all)."),
     arg("--any-tag", action="append", help="Only memories with one of these tags (repeatable)."),
@@ -87,17 +86,7 @@ def search_filters(
     return filters
 
 
-def filter_options(function: Handler) -> Handler:
-    """Declare the filter options on a command, which takes them as one ``filters`` parameter
-    (:func:`search_filters`, checked before the command runs)."""
-
-    @functools.wraps(function)
-    def with_filters(**options: Any) -> None:
-        given = {name: options.pop(name) for name in ("tag", "any_tag", "since", "until", "where")}
-        function(filters=search_filters(**given), **options)
-
-    # wraps() shares the command's declarations with the wrapper: these go before them.
-    command: Handler = with_filters
-    for declare in reversed(FILTER_ARGS):
-        command = declare(command)
-    return command
+#: The filter options, as one ``filters`` parameter (:func:`search_filters`) of the command.
+FILTERS = option_group(
+    "filters", search_filters, ("tag", "any_tag", "since", "until", "where"), *FILTER_ARGS
+)

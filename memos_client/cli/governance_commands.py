@@ -10,7 +10,7 @@ import json
 
 from memos_client.cli.app import arg, flag
 from memos_client.cli.output import printable
-from memos_client.cli.runtime_session import open_runtime, runtime_command
+from memos_client.cli.runtime_session import open_runtime, print_json, runtime_command
 
 
 @runtime_command("audit")
@@ -27,7 +27,7 @@ def audit_command(
     with open_runtime(as_, warm=True) as mem:
         entries = mem.audit(cube, since=start, limit=limit)
     if json_output:
-        print(json.dumps(entries, indent=2, ensure_ascii=False))
+        print_json(entries)
         return
     if not entries:
         print("no audit entries")

@@ -8,10 +8,9 @@ from pathlib import Path
 
 from memos_client.cli.app import arg, command, flag
 from memos_client.cli.install_options import (
-    ALLOW_UNLOGGED,
-    ALLOW_UNSIGNED,
+    FETCHING,
     FORCE,
-    OFFLINE,
+    Fetching,
     install_options,
     requirements_file,
 )
@@ -36,9 +35,7 @@ from memos_client.cli.options import INDEX_URL_READ as INDEX_URL
 )
 @DRY_RUN
 @INDEX_URL
-@OFFLINE
-@ALLOW_UNSIGNED
-@ALLOW_UNLOGGED
+@FETCHING
 @FORCE
 @JSON
 def install(
@@ -49,9 +46,7 @@ def install(
     force_reinstall: bool,
     dry_run: bool,
     index_url: str | None,
-    offline: bool,
-    allow_unsigned: bool,
-    allow_unlogged: bool,
+    fetching: Fetching,
     force: bool,
     json_output: bool,
 ) -> None:
@@ -73,12 +68,10 @@ def install(
         raise UsageError("nothing to install: name cubes (NAMESPACE/NAME) or pass -r memos.toml")
     options = install_options(
         index_url or project_index,
-        offline,
-        allow_unsigned,
-        upgrade,
-        json_output,
-        allow_unlogged,
-        force,
+        fetching,
+        upgrade=upgrade,
+        json_output=json_output,
+        force=force,
         registry_from=None if index_url or not project_index else str(requirements_file),
     )
     options.no_deps, options.force_reinstall, options.dry_run = no_deps, force_reinstall, dry_run
@@ -89,7 +82,7 @@ def install(
         from memos_client.install.plan import plan_install
 
         with suggesting_registry_names(
-            None if offline else options.index_url, [r.name for r in requirements]
+            None if fetching.offline else options.index_url, [r.name for r in requirements]
         ):
             report_plan(plan_install(requirements, options), json_output)
         return
@@ -103,7 +96,7 @@ def install(
         from memos_client.cli.suggestions import suggesting_registry_names
 
         asked = [r.name for r in requirements]
-        with suggesting_registry_names(None if offline else options.index_url, asked):
+        with suggesting_registry_names(None if fetching.offline else options.index_url, asked):
             done, learned = install_requirements(requirements, options)
         results.extend(done)
         pins.extend(learned)

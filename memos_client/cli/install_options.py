@@ -4,38 +4,52 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
-from memos_client.cli.app import Handler, arg, flag
+from memos_client.cli.app import Declaration, arg, flag, option_group
 from memos_client.cli.options import explain_registry
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from memos_client.install.session import Options
 
-OFFLINE = flag("--offline", help="Use only the cache; never touch the network.")
-ALLOW_UNSIGNED = flag("--allow-unsigned", help="Accept cubes whose envelope carries no signature.")
 FORCE = flag(
     "--force",
     help="Go ahead even when it breaks an installed cube's dependency (and say what breaks).",
 )
 
 
-def allow_unlogged(verb: str) -> Callable[[Handler], Handler]:
-    """``--allow-unlogged``; ``verb`` says what the command does with such a registry."""
-    return flag(
-        "--allow-unlogged",
-        help=f"{verb} a registry without a transparency log (or, offline, without stored log "
-        "proofs), with a warning.",
+class Fetching(NamedTuple):
+    """Where a command may take cubes from, and which it accepts."""
+
+    offline: bool = False
+    allow_unsigned: bool = False
+    allow_unlogged: bool = False
+
+
+def fetching_options(unlogged: str = "Install from") -> Declaration:
+    """``--offline``, ``--allow-unsigned`` and ``--allow-unlogged`` (its help: ``unlogged`` a
+    registry without a log), taken by the command as one ``fetching`` parameter (:class:`Fetching`)."""
+    return option_group(
+        "fetching",
+        Fetching,
+        Fetching._fields,
+        flag("--offline", help="Use only the cache; never touch the network."),
+        flag("--allow-unsigned", help="Accept cubes whose envelope carries no signature."),
+        flag(
+            "--allow-unlogged",
+            help=f"{unlogged} a registry without a transparency log (or, offline, without stored "
+            "log proofs), with a warning.",
+        ),
     )
 
 
-#: ``--allow-unlogged`` of the commands that install (install, lock, sync).
-ALLOW_UNLOGGED = allow_unlogged("Install from")
+#: The fetching options of the commands that install (install, lock, sync).
+FETCHING = fetching_options()
+#: The fetching of the commands without those options (uninstall, list): the defaults.
+NO_FETCHING_OPTIONS = Fetching()
 
 
-def requirements_file(help: str, default: Path | None = None) -> Callable[[Handler], Handler]:
+def requirements_file(help: str, default: Path | None = None) -> Declaration:
     """``-r/--requirements FILE``: the memos.toml that lists the cubes."""
     return arg(
         "-r",
@@ -50,13 +64,11 @@ def requirements_file(help: str, default: Path | None = None) -> Callable[[Handl
 
 def install_options(
     index_url: str | None,
-    offline: bool = False,
-    allow_unsigned: bool = False,
+    fetching: Fetching = NO_FETCHING_OPTIONS,
+    *,
     upgrade: bool = False,
     json_output: bool = False,
-    allow_unlogged: bool = False,
     force: bool = False,
-    *,
     registry_from: str | None = None,
     uses_registry: bool = True,
 ) -> Options:
@@ -75,12 +87,12 @@ def install_options(
         home=memos_home(),
         cache=Cache(memos_cache_dir()),
         index_url=url,
-        offline=offline,
-        allow_unsigned=allow_unsigned,
+        offline=fetching.offline,
+        allow_unsigned=fetching.allow_unsigned,
         upgrade=upgrade,
         force=force,
         progress=None if json_output else progress_bar,
         counter=None if json_output else progress_counter,
-        allow_unlogged=allow_unlogged,
+        allow_unlogged=fetching.allow_unlogged,
         warn=warn,
     )

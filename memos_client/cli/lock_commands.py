@@ -6,9 +6,8 @@ from pathlib import Path
 
 from memos_client.cli.app import arg, command
 from memos_client.cli.install_options import (
-    ALLOW_UNLOGGED,
-    ALLOW_UNSIGNED,
-    OFFLINE,
+    FETCHING,
+    Fetching,
     install_options,
     requirements_file,
 )
@@ -32,18 +31,14 @@ from memos_client.cli.output import note
     help="Lockfile to write (default: %(default)s).",
 )
 @INDEX_URL
-@OFFLINE
-@ALLOW_UNSIGNED
-@ALLOW_UNLOGGED
+@FETCHING
 @JSON
 def lock(
     cubes: list[str],
     requirements_file: Path,
     output: Path,
     index_url: str | None,
-    offline: bool,
-    allow_unsigned: bool,
-    allow_unlogged: bool,
+    fetching: Fetching,
     json_output: bool,
 ) -> None:
     """Resolve and verify cubes, and write memos.lock (exact versions, digests, signer keys)."""
@@ -58,9 +53,7 @@ def lock(
         requirements, project_index = project.requirements, project.index_url
     options = install_options(
         index_url or project_index,
-        offline,
-        allow_unsigned,
-        allow_unlogged=allow_unlogged,
+        fetching,
         registry_from=None if index_url or not project_index else str(requirements_file),
     )
     lockfile = do_lock(requirements, options)
@@ -92,16 +85,12 @@ def lock(
     help="The lockfile (default: %(default)s).",
 )
 @DRY_RUN
-@OFFLINE
-@ALLOW_UNSIGNED
-@ALLOW_UNLOGGED
+@FETCHING
 @JSON
 def sync(
     lockfile_path: Path,
     dry_run: bool,
-    offline: bool,
-    allow_unsigned: bool,
-    allow_unlogged: bool,
+    fetching: Fetching,
     json_output: bool,
 ) -> None:
     """Make the installed cubes exactly those of memos.lock (installs, replaces, removes)."""
@@ -112,10 +101,8 @@ def sync(
     lockfile = read_lockfile(lockfile_path)
     options = install_options(
         lockfile.index_url,
-        offline,
-        allow_unsigned,
+        fetching,
         json_output=json_output,
-        allow_unlogged=allow_unlogged,
         registry_from=str(lockfile_path),
     )
     if dry_run:

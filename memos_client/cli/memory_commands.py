@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from memos_client.cli.app import arg, flag
 from memos_client.cli.metadata_args import parse_meta
 from memos_client.cli.output import printable
-from memos_client.cli.runtime_session import open_runtime, runtime_command
+from memos_client.cli.runtime_session import open_runtime, print_json, runtime_command
 
 if TYPE_CHECKING:
     from memos_client.runtime import MemoryItem
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 def _show(item: MemoryItem, json_output: bool) -> None:
     if json_output:
-        print(json.dumps(item.to_json(), indent=2, ensure_ascii=False))
+        print_json(item.to_json())
         return
     print(f"{item.id}  [{item.cube}] v{item.version} {item.state}")
     if item.tags:

@@ -12,6 +12,7 @@ from cli_support.args import integer
 from memos_client.cli.app import arg, command, flag
 from memos_client.cli.options import NO_WIDEN, PLAN_MIN_SCORE
 from memos_client.cli.output import note
+from memos_client.cli.runtime_session import open_runtime
 
 if TYPE_CHECKING:
     from memos_client.runtime.activation.local_parts import SourceDir
@@ -24,15 +25,11 @@ MODEL = arg(
     required=True,
     help="A local transformers model directory (config.json, weights).",
 )
+#: ``--json`` of the commands that build a part (activate, consolidate).
+JSON = flag("--json", dest="json_output", help="Print JSON.")
 DTYPE = arg(
     "--dtype", default="F32", help="Weights and KV dtype: F32, F16 or BF16 (default: %(default)s)."
 )
-
-
-def _open_runtime() -> Any:
-    from memos_client.runtime import MemOS
-
-    return MemOS()
 
 
 def _source_dir(root: Path) -> SourceDir:
@@ -99,7 +96,7 @@ def _print_built(built: Any, json_output: bool) -> None:
     "--with-adapters",
     help="Compute it under the cube's (fresh) adapters: injected together with them.",
 )
-@flag("--json", dest="json_output", help="Print JSON.")
+@JSON
 def activate(
     target: str, model: Path, name: str, dtype: str, with_adapters: bool, json_output: bool
 ) -> None:
@@ -119,7 +116,7 @@ def activate(
         built = build(loaded, name, source=_source_dir(Path(target)))
     else:
         cube = _cube_name(target)
-        with _open_runtime() as memos:
+        with open_runtime(None, warm=True) as memos:
             _require_installed(memos, cube)
             loaded = load_model(model, dtype)
             adapters = _load_fresh_adapters(memos, cube, loaded) if with_adapters else []
@@ -162,7 +159,7 @@ def _load_fresh_adapters(memos: Any, cube: str, model: Any) -> list[dict[str, An
     "--rebuild-stale",
     help="Retrain every locally trained adapter of the cube whose memories changed or are gone.",
 )
-@flag("--json", dest="json_output", help="Print JSON.")
+@JSON
 def consolidate(
     target: str,
     model: Path,
@@ -194,7 +191,7 @@ def consolidate(
         built = train(load_model(model), name, settings, source=_source_dir(Path(target)))
     else:
         cube = _cube_name(target)
-        with _open_runtime() as memos:
+        with open_runtime(None, warm=True) as memos:
             _require_installed(memos, cube)
             built = train(load_model(model), name, settings, memos=memos, cube=cube)
     _print_built(built, json_output)
@@ -209,7 +206,7 @@ def _rebuild_stale_adapters(target: str, model: Path, settings: Any, json_output
 
     cube = _cube_name(target)
     rebuilt: list[dict[str, Any]] = []
-    with _open_runtime() as memos:
+    with open_runtime(None, warm=True) as memos:
         _require_installed(memos, cube)
         fresh = SourceFreshness(memos)
         stale = [
@@ -309,7 +306,7 @@ def generate(
 
         torch.set_num_threads(threads)
     loaded = load_model(model, dtype)
-    with _open_runtime() as memos:
+    with open_runtime(None, warm=True) as memos:
         scope = _cube_name(cube) if cube is not None else None
         if scope is not None:
             _require_installed(memos, scope)

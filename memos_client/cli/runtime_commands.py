@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from memos_client.cli.app import arg, command, flag, group
-from memos_client.cli.filter_args import filter_options
+from memos_client.cli.filter_args import FILTERS
 from memos_client.cli.metadata_args import parse_meta
 from memos_client.cli.options import JSON, NO_WIDEN, PLAN_MIN_SCORE
 from memos_client.cli.output import printable
@@ -173,7 +173,7 @@ def _add_messages(
 @arg("text", help="What to look for.")
 @arg("-k", "--k", type=int, default=10, help="How many results (default: %(default)s).")
 @CUBES
-@filter_options
+@FILTERS
 @flag("--include-archived", help="Also search archived memories.")
 @arg(
     "--min-score",
@@ -222,7 +222,7 @@ def query_command(
     help="Memory tokens, injected plus prefilled (default: %(default)s).",
 )
 @CUBES
-@filter_options
+@FILTERS
 @arg("--k", type=int, default=20, help="Candidates considered (default: %(default)s).")
 @PLAN_MIN_SCORE
 @arg(
