@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from memos_client.cli.app import arg, command, flag
-from memos_client.cli.install_options import Fetching, fetching_options
-from memos_client.cli.options import INDEX_URL_READ, JSON
+from memos_client.cli.options import INDEX_URL_READ, JSON, Fetching, fetching_options
 
 
 @command()

@@ -7,15 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from memos_client.cli.app import arg, command, flag
-from memos_client.cli.install_options import (
+from memos_client.cli.options import (
+    DRY_RUN,
     FETCHING,
     FORCE,
+    JSON,
     Fetching,
-    install_options,
     requirements_file,
 )
-from memos_client.cli.install_reports import report_installed, report_plan
-from memos_client.cli.options import DRY_RUN, JSON
 from memos_client.cli.options import INDEX_URL_READ as INDEX_URL
 
 
@@ -51,6 +50,8 @@ def install(
     json_output: bool,
 ) -> None:
     """Resolve, download, verify and install cubes into the local runtime."""
+    from memos_client.cli.install_options import install_options
+    from memos_client.cli.install_reports import report_installed, report_plan
     from memos_client.errors import UsageError
     from memos_client.install.requirements import load_project_file, parse_requirement
     from memos_client.install.workflow import install_bundle_files, install_requirements
@@ -110,6 +111,8 @@ def install(
 @JSON
 def uninstall(cubes: list[str], dry_run: bool, force: bool, json_output: bool) -> None:
     """Remove installed cubes and their memories."""
+    from memos_client.cli.install_options import install_options
+    from memos_client.cli.install_reports import report_plan
     from memos_client.cli.output import print_json
     from memos_client.install.requirements import parse_requirement
     from memos_client.install.workflow import uninstall as do_uninstall

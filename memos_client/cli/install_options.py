@@ -1,65 +1,17 @@
-"""The options of the commands that install or download cubes, and the install settings
-(:class:`memos_client.install.session.Options`) a command makes of them."""
+"""The install settings (:class:`memos_client.install.session.Options`) a command makes of its
+options (imported by the commands as they run: not on the way to ``memos --help``)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
-from memos_client.cli.app import Declaration, arg, flag, option_group
-from memos_client.cli.options import explain_registry
+from memos_client.cli.options import Fetching, explain_registry
 
 if TYPE_CHECKING:
     from memos_client.install.session import Options
 
-FORCE = flag(
-    "--force",
-    help="Go ahead even when it breaks an installed cube's dependency (and say what breaks).",
-)
-
-
-class Fetching(NamedTuple):
-    """Where a command may take cubes from, and which it accepts."""
-
-    offline: bool = False
-    allow_unsigned: bool = False
-    allow_unlogged: bool = False
-
-
-def fetching_options(unlogged: str = "Install from") -> Declaration:
-    """``--offline``, ``--allow-unsigned`` and ``--allow-unlogged`` (its help: ``unlogged`` a
-    registry without a log), taken by the command as one ``fetching`` parameter (:class:`Fetching`)."""
-    return option_group(
-        "fetching",
-        Fetching,
-        Fetching._fields,
-        flag("--offline", help="Use only the cache; never touch the network."),
-        flag("--allow-unsigned", help="Accept cubes whose envelope carries no signature."),
-        flag(
-            "--allow-unlogged",
-            help=f"{unlogged} a registry without a transparency log (or, offline, without stored "
-            "log proofs), with a warning.",
-        ),
-    )
-
-
-#: The fetching options of the commands that install (install, lock, sync).
-FETCHING = fetching_options()
 #: The fetching of the commands without those options (uninstall, list): the defaults.
 NO_FETCHING_OPTIONS = Fetching()
-
-
-def requirements_file(help: str, default: Path | None = None) -> Declaration:
-    """``-r/--requirements FILE``: the memos.toml that lists the cubes."""
-    return arg(
-        "-r",
-        "--requirements",
-        dest="requirements_file",
-        metavar="FILE",
-        type=Path,
-        default=default,
-        help=help,
-    )
 
 
 def install_options(

@@ -6,7 +6,6 @@ import sys
 from typing import Any
 
 from memos_client.cli.app import arg, command, flag
-from memos_client.cli.install_options import install_options
 from memos_client.cli.options import DEFAULT_INDEX_URL, JSON
 from memos_client.cli.options import INDEX_URL_READ as INDEX_URL
 from memos_client.cli.output import note
@@ -21,6 +20,7 @@ from memos_client.cli.output import note
 @JSON
 def list_cubes(outdated: bool, index_url: str | None, json_output: bool) -> None:
     """List installed cubes: name, version, manifest digest, memory count."""
+    from memos_client.cli.install_options import install_options
     from memos_client.cli.output import print_json
     from memos_client.install.session import open_runtime
 

@@ -5,14 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from memos_client.cli.app import arg, command
-from memos_client.cli.install_options import (
-    FETCHING,
-    Fetching,
-    install_options,
-    requirements_file,
-)
-from memos_client.cli.install_reports import report_installed, report_plan
-from memos_client.cli.options import DRY_RUN, JSON
+from memos_client.cli.options import DRY_RUN, FETCHING, JSON, Fetching, requirements_file
 from memos_client.cli.options import INDEX_URL_READ as INDEX_URL
 from memos_client.cli.output import note
 
@@ -42,6 +35,7 @@ def lock(
     json_output: bool,
 ) -> None:
     """Resolve and verify cubes, and write memos.lock (exact versions, digests, signer keys)."""
+    from memos_client.cli.install_options import install_options
     from memos_client.install.requirements import load_project_file, parse_requirement
     from memos_client.install.workflow import lock as do_lock
 
@@ -94,6 +88,8 @@ def sync(
     json_output: bool,
 ) -> None:
     """Make the installed cubes exactly those of memos.lock (installs, replaces, removes)."""
+    from memos_client.cli.install_options import install_options
+    from memos_client.cli.install_reports import report_installed, report_plan
     from memos_client.cli.output import print_json
     from memos_client.install.lockfile import read_lockfile
     from memos_client.install.workflow import sync as do_sync

@@ -10,7 +10,6 @@ import json
 from typing import TYPE_CHECKING
 
 from memos_client.cli.app import arg, flag
-from memos_client.cli.metadata_args import parse_meta
 from memos_client.cli.output import printable
 from memos_client.cli.runtime_session import open_runtime, print_json, runtime_command
 
@@ -57,6 +56,7 @@ def update_command(
     json_output: bool,
 ) -> None:
     """Change a memory's text, tags or metadata: a new version (history keeps the old one)."""
+    from memos_client.cli.metadata_args import parse_meta
     from memos_client.errors import UsageError
 
     if text is None and tag is None and not no_tags and not meta and not unset:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from memos_client.cli.app import arg, flag
+from pathlib import Path
+from typing import NamedTuple
+
+from memos_client.cli.app import Declaration, arg, flag, option_group
 
 #: Where installs look when no registry is named (memos_client.install.fetch.DEFAULT_INDEX_URL;
 #: not imported here, to keep `memos --help` light; tests/cli check they agree).
@@ -56,6 +59,55 @@ NO_WIDEN = flag(
     help="Keep chosen document chunks without their neighbours (by default budget left once "
     "every relevant memory is placed goes to them).",
 )
+
+
+#: ``--force`` of the commands that change the installed cubes (install, uninstall).
+FORCE = flag(
+    "--force",
+    help="Go ahead even when it breaks an installed cube's dependency (and say what breaks).",
+)
+
+
+class Fetching(NamedTuple):
+    """Where a command may take cubes from, and which it accepts."""
+
+    offline: bool = False
+    allow_unsigned: bool = False
+    allow_unlogged: bool = False
+
+
+def fetching_options(unlogged: str = "Install from") -> Declaration:
+    """``--offline``, ``--allow-unsigned`` and ``--allow-unlogged`` (its help: ``unlogged`` a
+    registry without a log), taken by the command as one ``fetching`` parameter (:class:`Fetching`)."""
+    return option_group(
+        "fetching",
+        Fetching,
+        Fetching._fields,
+        flag("--offline", help="Use only the cache; never touch the network."),
+        flag("--allow-unsigned", help="Accept cubes whose envelope carries no signature."),
+        flag(
+            "--allow-unlogged",
+            help=f"{unlogged} a registry without a transparency log (or, offline, without stored "
+            "log proofs), with a warning.",
+        ),
+    )
+
+
+#: The fetching options of the commands that install (install, lock, sync).
+FETCHING = fetching_options()
+
+
+def requirements_file(help: str, default: Path | None = None) -> Declaration:
+    """``-r/--requirements FILE``: the memos.toml that lists the cubes."""
+    return arg(
+        "-r",
+        "--requirements",
+        dest="requirements_file",
+        metavar="FILE",
+        type=Path,
+        default=default,
+        help=help,
+    )
 
 
 def index_url_source(given: str | None) -> str:

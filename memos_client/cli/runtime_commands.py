@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 from memos_client.cli.app import arg, command, flag, group
 from memos_client.cli.filter_args import FILTERS
-from memos_client.cli.metadata_args import parse_meta
 from memos_client.cli.options import JSON, NO_WIDEN, PLAN_MIN_SCORE
 from memos_client.cli.output import printable
 from memos_client.cli.runtime_session import (
@@ -90,6 +89,7 @@ def add_command(
                                       only the chunks that changed
     memos add --messages chat.json    one memory per turn (speaker, session, turn, time)
     """
+    from memos_client.cli.metadata_args import parse_meta
     from memos_client.errors import UsageError
     from memos_client.runtime import DEFAULT_CUBE
 
