@@ -16,11 +16,12 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 import httpx
 import pytest
+
+from mip.closing import ClosedOnExit
 
 if TYPE_CHECKING:
     from memos_client.registry.client import BlobStream
@@ -191,7 +192,7 @@ def start_registry_process(env: dict[str, str], data_dir: Path) -> ServerProcess
 Behaviour = Callable[[socket.socket, str], None]
 
 
-class ScriptedSocketServer:
+class ScriptedSocketServer(ClosedOnExit):
     """Accepts connections on loopback and lets ``behaviour`` answer each one's first request
     at the socket level (hostile and broken servers: drips, endless bodies, dropped
     connections). ``finished`` is set each time a connection has been closed."""
@@ -209,7 +210,8 @@ class ScriptedSocketServer:
         self._thread.start()
         return self
 
-    def __exit__(self, *_: object) -> None:
+    def close(self) -> None:
+        """Stop accepting connections (those being answered finish on their threads)."""
         self.listener.close()
 
     def _serve(self) -> None:
@@ -236,7 +238,7 @@ class ScriptedSocketServer:
         self.finished.set()
 
 
-class LoopbackHTTPServer:
+class LoopbackHTTPServer(ClosedOnExit):
     """A scripted HTTP server on a free loopback port, serving on a thread while entered."""
 
     def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
@@ -248,11 +250,7 @@ class LoopbackHTTPServer:
         self.thread.start()
         return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
+        """Stop serving and release the port."""
         self.httpd.shutdown()
         self.httpd.server_close()
