@@ -242,42 +242,43 @@ def adapter_blob() -> bytes:
 # --- manifests ------------------------------------------------------------------------------
 
 
+def part_entry(kind: str, name: str, media_type: str, blob: bytes, **fields: Any) -> dict[str, Any]:
+    """The manifest entry of a part holding ``blob``: what every kind declares, then ``fields``."""
+    return {
+        "kind": kind,
+        "name": name,
+        "media_type": media_type,
+        "digest": digest(blob),
+        "size": len(blob),
+        **fields,
+    }
+
+
 def plaintext_part(blob: bytes, count: int = 3, size: int | None = None) -> dict[str, Any]:
     """The manifest entry of the plaintext part."""
-    return {
-        "kind": "plaintext",
-        "name": "memories",
-        "media_type": PLAINTEXT_MEDIA_TYPE,
-        "digest": digest(blob),
-        "size": len(blob) if size is None else size,
-        "count": count,
-    }
+    entry = part_entry("plaintext", "memories", PLAINTEXT_MEDIA_TYPE, blob, count=count)
+    if size is not None:
+        entry["size"] = size
+    return entry
 
 
 def activation_part(blob: bytes, **changes: Any) -> dict[str, Any]:
     """The manifest entry of the activation part."""
-    return {
-        "kind": "activation",
-        "name": "kv-intro",
-        "media_type": ACTIVATION_MEDIA_TYPE,
-        "digest": digest(blob),
-        "size": len(blob),
-        **activation_metadata(**changes),
-    }
+    metadata = activation_metadata(**changes)
+    return part_entry("activation", "kv-intro", ACTIVATION_MEDIA_TYPE, blob, **metadata)
 
 
 def parameter_part(blob: bytes, **changes: Any) -> dict[str, Any]:
     """The manifest entry of the parameter part."""
-    return {
-        "kind": "parameter",
-        "name": "lora-facts",
-        "media_type": PARAMETER_MEDIA_TYPE,
-        "digest": digest(blob),
-        "size": len(blob),
-        "base_model": MODEL,
-        "adapter_config": ADAPTER_CONFIG | changes,
-        "sources": SOURCES,
-    }
+    return part_entry(
+        "parameter",
+        "lora-facts",
+        PARAMETER_MEDIA_TYPE,
+        blob,
+        base_model=MODEL,
+        adapter_config=ADAPTER_CONFIG | changes,
+        sources=SOURCES,
+    )
 
 
 def manifest(parts: list[dict[str, Any]], **changes: Any) -> dict[str, Any]:
