@@ -46,6 +46,15 @@ TINY_FINGERPRINT: dict[str, Any] = {
 POSTGRES_ADMIN_URL = "postgresql://127.0.0.1:5432/test"
 
 
+@contextmanager
+def raises_exactly(error: type[Exception], message: str) -> Iterator[None]:
+    """``pytest.raises(error)``, and the error's message is exactly ``message`` (one error per
+    spec violation, each tested by its exact words)."""
+    with pytest.raises(error) as caught:
+        yield
+    assert str(caught.value) == message
+
+
 def free_port() -> int:
     """A free TCP port on loopback."""
     with socket.socket() as probe:

@@ -13,6 +13,7 @@ from mip.models import ParameterPart, PlaintextPart, from_document
 from mip.payloads import check_part_payload
 from mip.records import encode_record
 from tests.mip.test_tensors import MODEL, activation_part, adapter_file, kv_file, parameter_part
+from tests.support import raises_exactly
 
 
 def _record(index: int) -> dict[str, Any]:
@@ -51,9 +52,8 @@ def test_valid_payloads_of_each_kind_pass() -> None:
     ids=["garbage", "count"],
 )  # fmt: skip
 def test_plaintext_payloads_are_refused(data: bytes, count: int, message: str) -> None:
-    with pytest.raises(RecordError) as caught:
+    with raises_exactly(RecordError, message):
         check_part_payload(_plaintext(data, count), io.BytesIO(data))
-    assert str(caught.value) == message
 
 
 @pytest.mark.parametrize(
