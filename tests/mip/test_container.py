@@ -31,6 +31,7 @@ from mip.limits import Limits
 from mip.manifest import encode_manifest, manifest_from_document
 from mip.models import PlaintextPart
 from mip.records import write_records
+from tests.mip.test_records import record
 from tests.support import modules_imported_by, raises_exactly
 
 REPO = Path(__file__).resolve().parents[2]
@@ -84,18 +85,7 @@ def write_bundle(path: Path, blobs: list[bytes], count: int = 0) -> tuple[Path, 
 
 def test_writer_output_reads_back(tmp_path: Path) -> None:
     stream = io.BytesIO()
-    records = [
-        {
-            "id": f"m{i}",
-            "text": "t",
-            "tags": [],
-            "metadata": {},
-            "created": "2026-01-01T00:00:00Z",
-            "updated": "2026-01-01T00:00:00Z",
-            "version": 1,
-        }
-        for i in range(3)
-    ]
+    records = [record(id=f"m{i}") for i in range(3)]
     write_records(stream, records)
     path, _ = write_bundle(tmp_path / "out" / "c.memcube", [stream.getvalue()], count=3)
     full_check(path)

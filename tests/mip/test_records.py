@@ -48,6 +48,7 @@ records = st.fixed_dictionaries(
 
 
 def record(**changes: Any) -> dict[str, Any]:
+    """A valid record (MIP-1 §7.1) with ``changes``; the other tests of tests/mip build theirs here."""
     base: dict[str, Any] = {
         "id": "m1",
         "text": "hello",
