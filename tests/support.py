@@ -165,36 +165,49 @@ class ServerProcess:
             self.process.wait()
 
 
-def start_registry_process(env: dict[str, str], data_dir: Path) -> ServerProcess:
-    """Start ``memos-registry serve`` on a free loopback port and wait until /healthz answers."""
+def start_server_process(
+    argv: Callable[[int], list[str]],
+    env: Mapping[str, str],
+    log: Callable[[int], Path],
+    health_path: str,
+    what: str,
+) -> ServerProcess:
+    """Start the server ``argv(port)`` on a free loopback port, its output to ``log(port)``, and
+    wait until ``health_path`` answers; ``what`` names it if it exits instead."""
     port = free_port()
-    log = data_dir / f"server-{port}.log"
-    with open(log, "wb") as sink:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "registry_server",
-                "serve",
-                "--port",
-                str(port),
-                "--data-dir",
-                str(data_dir),
-                "--no-access-log",
-            ],
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
+    log_path = log(port)
+    with open(log_path, "wb") as sink:
+        process = subprocess.Popen(argv(port), env=env, stdout=sink, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: process.poll() is not None or answers(url + "/healthz"), 60, url)
+        wait_until(lambda: process.poll() is not None or answers(url + health_path), 60, url)
     except AssertionError:
         process.kill()
         raise
     if process.poll() is not None:
-        raise AssertionError(f"registry server exited: {log.read_text()}")
-    return ServerProcess(url, process, log)
+        raise AssertionError(f"{what} exited: {log_path.read_text()}")
+    return ServerProcess(url, process, log_path)
+
+
+def start_registry_process(env: dict[str, str], data_dir: Path) -> ServerProcess:
+    """Start ``memos-registry serve`` on a free loopback port and wait until /healthz answers."""
+    return start_server_process(
+        lambda port: [
+            sys.executable,
+            "-m",
+            "registry_server",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data_dir),
+            "--no-access-log",
+        ],
+        env,
+        lambda port: data_dir / f"server-{port}.log",
+        "/healthz",
+        "registry server",
+    )
 
 
 #: What a scripted connection does once it has read the request head: (socket, path).
