@@ -35,27 +35,8 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import vector_documents as documents  # noqa: E402  (beside this script)
 from invalid_bundles import invalid_vectors  # noqa: E402  (beside this script)
-from vector_documents import (  # noqa: E402
-    ADAPTER_CONFIG,
-    OTHER_KEY_SEED,
-    PAYLOAD_TYPE,
-    TEST_KEY_SEED,
-    activation_blob,
-    activation_part,
-    adapter_blob,
-    digest,
-    encode_manifest,
-    envelope_json,
-    key_id,
-    manifest,
-    pae,
-    parameter_part,
-    plaintext_part,
-    private_key,
-    records_blob,
-    sha256,
-)
 
 from mip.container import BundleWriter  # noqa: E402  (needs the repository on sys.path)
 
@@ -69,8 +50,8 @@ def write_valid_bundle(
             blob_path = Path(scratch) / str(index)
             blob_path.write_bytes(blob)
             writer.add_blob_file(blob_path)
-        manifest_bytes = encode_manifest(document)
-        writer.finish(manifest_bytes, envelope_json(manifest_bytes, [key]))
+        manifest_bytes = documents.encode_manifest(document)
+        writer.finish(manifest_bytes, documents.envelope_json(manifest_bytes, [key]))
 
 
 # --- small-order keys and signatures (MIP-1 §6.1) --------------------------------------------
@@ -227,16 +208,19 @@ def write_fingerprint_vectors(out: Path) -> None:
     template = FINGERPRINT_FILES["tokenizer_config.json"]["chat_template"]
     expected = {
         "canonical_config_json": canonical_json(config).decode(),
-        "config_sha256": sha256(canonical_json(config)),
+        "config_sha256": documents.sha256(canonical_json(config)),
         "tokenizer_sha256": tokenizer.hexdigest(),
-        "chat_template_sha256": sha256(canonical_json(template)),
+        "chat_template_sha256": documents.sha256(canonical_json(template)),
     }
     (out / "fingerprint.json").write_text(json.dumps(expected, indent=2, ensure_ascii=False) + "\n")
 
 
 def generate(out: Path) -> None:
     """Write every vector under ``out``."""
-    test_key, other_key = private_key(TEST_KEY_SEED), private_key(OTHER_KEY_SEED)
+    test_key, other_key = (
+        documents.private_key(documents.TEST_KEY_SEED),
+        documents.private_key(documents.OTHER_KEY_SEED),
+    )
     out.mkdir(parents=True, exist_ok=True)
     (out / "test-key.pem").write_bytes(
         test_key.private_bytes(
@@ -255,13 +239,13 @@ def generate(out: Path) -> None:
         "warning": "TEST ONLY: these seeds are public; never trust anything they sign.",
         "test-key": {
             "seed": 'sha256("memstore test key 1")',
-            "seed_hex": TEST_KEY_SEED.hex(),
-            "keyid": key_id(test_key),
+            "seed_hex": documents.TEST_KEY_SEED.hex(),
+            "keyid": documents.key_id(test_key),
         },
         "other-key": {
             "seed": 'sha256("memstore test key 2")',
-            "seed_hex": OTHER_KEY_SEED.hex(),
-            "keyid": key_id(other_key),
+            "seed_hex": documents.OTHER_KEY_SEED.hex(),
+            "keyid": documents.key_id(other_key),
         },
     }
     (out / "keys.json").write_text(json.dumps(keys, indent=2) + "\n")
@@ -270,36 +254,40 @@ def generate(out: Path) -> None:
         json.dumps(small_order_vectors(test_key), indent=2) + "\n"
     )
 
-    records = records_blob()
-    document = manifest([plaintext_part(records)])
-    manifest_bytes = encode_manifest(document)
+    records = documents.records_blob()
+    document = documents.manifest([documents.plaintext_part(records)])
+    manifest_bytes = documents.encode_manifest(document)
     (out / "records.msgpack").write_bytes(records)
     (out / "manifest.json").write_bytes(manifest_bytes)
-    (out / "manifest.digest").write_text(digest(manifest_bytes) + "\n")
-    (out / "envelope.json").write_bytes(envelope_json(manifest_bytes, [test_key]))
+    (out / "manifest.digest").write_text(documents.digest(manifest_bytes) + "\n")
+    (out / "envelope.json").write_bytes(documents.envelope_json(manifest_bytes, [test_key]))
     pae_vectors = [
         {
             "payloadType": "http://example.com/HelloWorld",
             "payload_utf8": "hello world",
-            "pae_utf8": pae("http://example.com/HelloWorld", b"hello world").decode(),
+            "pae_utf8": documents.pae("http://example.com/HelloWorld", b"hello world").decode(),
         },
         {
-            "payloadType": PAYLOAD_TYPE,
+            "payloadType": documents.PAYLOAD_TYPE,
             "payload_file": "manifest.json",
-            "pae_sha256": sha256(pae(PAYLOAD_TYPE, manifest_bytes)),
+            "pae_sha256": documents.sha256(documents.pae(documents.PAYLOAD_TYPE, manifest_bytes)),
         },
     ]
     (out / "pae.json").write_text(json.dumps(pae_vectors, indent=2) + "\n")
     write_valid_bundle(out / "valid.memcube", document, [records], test_key)
 
-    activation, adapter = activation_blob(), adapter_blob()
+    activation, adapter = documents.activation_blob(), documents.adapter_blob()
     (out / "activation.safetensors").write_bytes(activation)
     (out / "adapter_model.safetensors").write_bytes(adapter)
     (out / "adapter_config.json").write_text(
-        json.dumps(ADAPTER_CONFIG, indent=2, sort_keys=True) + "\n"
+        json.dumps(documents.ADAPTER_CONFIG, indent=2, sort_keys=True) + "\n"
     )
-    all_kinds = manifest(
-        [plaintext_part(records), activation_part(activation), parameter_part(adapter)]
+    all_kinds = documents.manifest(
+        [
+            documents.plaintext_part(records),
+            documents.activation_part(activation),
+            documents.parameter_part(adapter),
+        ]
     )
     write_valid_bundle(
         out / "valid-all-kinds.memcube", all_kinds, [records, activation, adapter], test_key
