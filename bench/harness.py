@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -36,3 +37,26 @@ def anchors_on_path() -> None:
     """Put the anchors (pypi-server, uv: the ``bench`` extra), installed beside this interpreter,
     on ``PATH`` for this process and the ones it starts."""
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+def admin_token(data_dir: Path, env: dict[str, str], namespace: str) -> str:
+    """A token for ``namespace`` from the registry keeping its data in ``data_dir``, made with
+    ``registry_server admin create-token`` (run in ``env``)."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "registry_server",
+            "admin",
+            "create-token",
+            "--namespace",
+            namespace,
+            "--data-dir",
+            str(data_dir),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.strip()

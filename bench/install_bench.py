@@ -41,7 +41,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from harness import anchors_on_path, bench_parser, child_env
+from harness import admin_token, anchors_on_path, bench_parser, child_env
 from installed import compile_project, installed_python, memos_script
 from kv_snapshot import write_kv_snapshot
 
@@ -246,23 +246,7 @@ def main() -> None:
         wait_until(lambda: pypi.poll() is not None or answers(simple_url), 60, simple_url)
         if pypi.poll() is not None:
             raise RuntimeError(f"pypi-server exited with {pypi.returncode}")
-        token = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "registry_server",
-                "admin",
-                "create-token",
-                "--namespace",
-                "bench",
-                "--data-dir",
-                str(work / "registry"),
-            ],
-            env=child_env(),
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+        token = admin_token(work / "registry", child_env(), "bench")
         key = SigningKey.generate()
         sources = work / "sources"
         cubes = [("bench/big", size, {})]

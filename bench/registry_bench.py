@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-from harness import anchors_on_path, bench_parser, child_env
+from harness import admin_token, anchors_on_path, bench_parser, child_env
 from installed import compile_project, installed_python
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,27 +45,6 @@ from tests.support import (  # noqa: E402  (the checkout is on the path only fro
 )
 
 POSTGRES = "127.0.0.1:5432"
-
-
-def admin_token(data_dir: Path, env: dict[str, str], namespace: str) -> str:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "registry_server",
-            "admin",
-            "create-token",
-            "--namespace",
-            namespace,
-            "--data-dir",
-            str(data_dir),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return result.stdout.strip()
 
 
 def populate(url: str, token: str, versions: int) -> tuple[str, str, int]:
