@@ -19,7 +19,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from harness import bench_parser
+from bench_setup import bench_parser
 from installed import compile_project, installed_python
 from kv_snapshot import write_kv_snapshot
 

@@ -41,7 +41,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from harness import admin_token, anchors_on_path, bench_parser, child_env
+from bench_setup import admin_token, anchors_on_path, bench_parser, child_env
 from installed import compile_project, installed_python, memos_script
 from kv_snapshot import write_kv_snapshot
 

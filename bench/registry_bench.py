@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-from harness import admin_token, anchors_on_path, bench_parser, child_env
+from bench_setup import admin_token, anchors_on_path, bench_parser, child_env
 from installed import compile_project, installed_python
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,7 +1,7 @@
 """What the benchmark scripts share: their common arguments and the environment of the
 processes they start. Nothing here measures anything.
 
-Imported as ``harness`` (a script's own folder is first on ``sys.path``).
+Imported as ``bench_setup`` (a script's own folder is first on ``sys.path``).
 """
 
 from __future__ import annotations
