@@ -81,6 +81,18 @@ def _created(record: dict[str, Any], item: dict[str, Any], kind: str, ledger: Le
         ledger.kept(f"{kind}.created_at", "created")
 
 
+def _own_metadata(
+    item: dict[str, Any], kind: str, metadata: dict[str, Any], ledger: Ledger
+) -> None:
+    """Letta's own metadata of a block or passage (under ``metadata`` or ``metadata_``), kept
+    whole as ``metadata.KIND_metadata``."""
+    for key in ("metadata", "metadata_"):
+        extra = item.get(key)
+        if isinstance(extra, dict) and extra:
+            metadata[f"{kind}_metadata"] = extra
+            ledger.kept(f"{kind}.{key}", f"metadata.{kind}_metadata")
+
+
 def _block(
     block: Any, where: str, field: str, agents: list[str], ledger: Ledger
 ) -> dict[str, Any] | None:
@@ -103,11 +115,7 @@ def _block(
         if block.get(key) not in (None, ""):
             metadata[key] = block[key]
             ledger.kept(f"block.{key}", f"metadata.{key}")
-    for key in ("metadata", "metadata_"):
-        extra = block.get(key)
-        if isinstance(extra, dict) and extra:
-            metadata["block_metadata"] = extra
-            ledger.kept(f"block.{key}", "metadata.block_metadata")
+    _own_metadata(block, "block", metadata, ledger)
     if agents:
         metadata["agents"] = agents
         if block.get("id") is not None:
@@ -151,11 +159,7 @@ def _passage(passage: Any, where: str, field: str, ledger: Ledger) -> dict[str, 
         if isinstance(passage.get(key), str):
             metadata[key] = passage[key]
             ledger.kept(f"passage.{key}", f"metadata.{key}")
-    for key in ("metadata", "metadata_"):
-        extra = passage.get(key)
-        if isinstance(extra, dict) and extra:
-            metadata["passage_metadata"] = extra
-            ledger.kept(f"passage.{key}", "metadata.passage_metadata")
+    _own_metadata(passage, "passage", metadata, ledger)
     if passage.get("embedding") is not None:
         ledger.lost("passage.embedding", "a vector of Letta's embedder: embedded again here")
     ledger.rest("passage", passage, _PASSAGE_HANDLED, letta_fields.PASSAGE)
