@@ -46,7 +46,7 @@ from mip.names import CubeName
 ProgressFactory = Callable[[int, str], AbstractContextManager[Callable[[int], None] | None]]
 
 if TYPE_CHECKING:
-    from memos_client.runtime import MemOS
+    from memos_client.install.target import InstallTarget
     from mip.keys import PublicKey
 
 #: Marker files (``checked/<manifest hex>``) in the cache: this version's payloads passed the
@@ -368,7 +368,7 @@ def _subfolders(folder: Path) -> Iterator[Path]:
 def install_verified(
     cubes: Sequence[VerifiedCube],
     cache: Cache,
-    runtime: MemOS,
+    runtime: InstallTarget,
     home: Path,
     *,
     force: bool = False,

@@ -22,13 +22,13 @@ from memos_client.install.installer import (
     validate_manifest,
 )
 from memos_client.install.resolver import Candidate
+from memos_client.install.target import RuntimeOpener
 from memos_client.trust.store import NamespacePin, load_pins, save_pins, trusted_keys
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
 
     from memos_client.install.lockfile import LockLog
-    from memos_client.runtime import MemOS
     from memos_client.trust.log_check import LogCheck
     from mip.key_statements import ServedKey
     from mip.keys import PublicKey
@@ -41,6 +41,8 @@ class Options(msgspec.Struct):
     home: Path
     cache: Cache
     index_url: str
+    #: Opens the runtime store to install into (``memos_client.runtime.MemOS``; install/target.py).
+    open_runtime: RuntimeOpener
     offline: bool = False
     allow_unsigned: bool = False
     upgrade: bool = False
@@ -277,10 +279,3 @@ def open_session(options: Options) -> Session:
         options.index_url, options.cache, offline=options.offline, read_only=options.dry_run
     )
     return Session(options, registry, trusted_keys(options.home), load_pins(options.home))
-
-
-def open_runtime(home: Path) -> MemOS:
-    """The local runtime store under ``home`` (its embedder: ``$MEMOS_EMBEDDER``, else MiniLM)."""
-    from memos_client.runtime import MemOS
-
-    return MemOS(home)
