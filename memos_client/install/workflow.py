@@ -253,7 +253,7 @@ def _resolve_for_dependents(
 
 
 def _install_and_record(
-    cubes: list[VerifiedCube], session: Session, runtime: MemOS, options: Options
+    cubes: list[VerifiedCube], session: Session, runtime: InstallTarget, options: Options
 ) -> tuple[list[InstallResult], list[NamespacePin]]:
     """Install verified cubes, then record what this install learned: the log state it checked
     and the namespace pins it made (returned, for the command to report)."""
