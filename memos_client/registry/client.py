@@ -22,6 +22,7 @@ import msgspec
 from memos_client.errors import InvalidResponseError, RegistryError, UsageError, VerificationError
 from memos_client.registry.answers import invalid_response
 from memos_client.registry.calls import USER_AGENT
+from memos_client.registry.settings import ClientSettings
 from memos_client.registry.uploads import UploadEndpoints
 from mip.registry_api import (
     CubeDocument,
@@ -49,7 +50,15 @@ from mip.registry_api import (
 if TYPE_CHECKING:
     from memos_client.registry.transport import Response
 
-__all__ = ["USER_AGENT", "BlobStream", "CubeAnswer", "NotModified", "RegistryClient", "cube_path"]
+__all__ = [
+    "USER_AGENT",
+    "BlobStream",
+    "ClientSettings",
+    "CubeAnswer",
+    "NotModified",
+    "RegistryClient",
+    "cube_path",
+]
 
 
 class NotModified(msgspec.Struct, frozen=True):
