@@ -279,7 +279,7 @@ def install_requirements(
     every check passed (docs/install.md, "Install: atomic").
     """
     session = open_session(options)
-    session.prefetch_log_info()
+    session.prefetch(r.name.partition("/")[0] for r in requirements)
     runtime: InstallTarget | None = None
     try:
         preferred: dict[CubeName, Version] = {}
@@ -475,7 +475,7 @@ def sync(
     """``memos sync``: make the installed set exactly the lockfile's (install, replace, remove)."""
     options.lock_keys = lockfile.trust_keys()
     session = open_session(options)
-    session.prefetch_log_info()
+    session.prefetch(c.name.partition("/")[0] for c in lockfile.cubes)
     runtime = options.open_runtime(options.home)
     try:
         candidates = {
