@@ -252,6 +252,23 @@ def _resolve_for_dependents(
     return resolved
 
 
+def _install_and_record(
+    cubes: list[VerifiedCube], session: Session, runtime: InstallTarget, options: Options
+) -> tuple[list[InstallResult], list[NamespacePin]]:
+    """Install verified cubes, then record what this install learned: the log state it checked
+    and the namespace pins it made (returned, for the command to report)."""
+    results = install_verified(
+        cubes,
+        options.cache,
+        runtime,
+        options.home,
+        force=options.force_reinstall,
+        counter=options.counter,
+    )
+    session.save_log()
+    return results, session.save_pins()
+
+
 def install_requirements(
     requirements: Sequence[Requirement], options: Options
 ) -> tuple[list[InstallResult], list[NamespacePin]]:
@@ -285,16 +302,7 @@ def install_requirements(
             if runtime is None:
                 runtime = options.open_runtime(options.home)
             session.finish_log_check()
-        results = install_verified(
-            cubes,
-            options.cache,
-            runtime,
-            options.home,
-            force=options.force_reinstall,
-            counter=options.counter,
-        )
-        session.save_log()
-        return results, session.save_pins()
+        return _install_and_record(cubes, session, runtime, options)
     finally:
         session.close()
         if runtime is not None:
@@ -364,16 +372,7 @@ def install_bundle_files(
                 for cube in dependencies:
                     session.validate(cube)
                 session.check_log([cube.candidate for cube in dependencies])
-        results = install_verified(
-            [*dependencies, *local],
-            options.cache,
-            runtime,
-            options.home,
-            force=options.force_reinstall,
-            counter=options.counter,
-        )
-        session.save_log()
-        return results, session.save_pins()
+        return _install_and_record([*dependencies, *local], session, runtime, options)
     finally:
         session.close()
         runtime.close()
