@@ -10,7 +10,7 @@ import json
 
 from memos_client.cli.app import arg, flag
 from memos_client.cli.output import printable
-from memos_client.cli.runtime_session import open_runtime, print_json, runtime_command
+from memos_client.cli.runtime_store import open_runtime, print_json, runtime_command
 
 
 @runtime_command("audit")
@@ -24,7 +24,7 @@ def audit_command(
     from memos_client.cli.moments import moment
 
     start = moment(since, "--since") if since is not None else None
-    with open_runtime(as_, warm=True) as mem:
+    with open_runtime(principal=as_) as mem:
         entries = mem.audit(cube, since=start, limit=limit)
     if json_output:
         print_json(entries)
@@ -60,7 +60,7 @@ def purge_command(
     if not yes:
         what = f"memory {item_id}" if item_id is not None else f"every memory of {cube}"
         raise UsageError(f"purging erases the text of {what} for good: add --yes to confirm")
-    with open_runtime(as_, warm=True) as mem:
+    with open_runtime(principal=as_) as mem:
         report = mem.purge(item_id, cube=cube)
     if json_output:
         print(json.dumps(report.to_json(), indent=2))

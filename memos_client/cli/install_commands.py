@@ -136,18 +136,15 @@ def uninstall(cubes: list[str], dry_run: bool, force: bool, json_output: bool) -
 def check(json_output: bool) -> None:
     """Check that every installed cube's dependencies are installed, at fitting versions."""
     from memos_client.cli.output import print_json
+    from memos_client.cli.runtime_store import open_runtime
     from memos_client.config import memos_home
     from memos_client.errors import BrokenDependentsError
     from memos_client.install.dependents import check as find_broken
     from memos_client.install.dependents import installed_set
-    from memos_client.install.session import open_runtime
+    from memos_client.install.target import read_installed
 
     home = memos_home()
-    runtime = open_runtime(home)
-    try:
-        cubes = runtime.installed_cubes()
-    finally:
-        runtime.close()
+    cubes = read_installed(open_runtime, home)
     broken = find_broken(
         installed_set(home, [(c.name, c.version, c.manifest_digest) for c in cubes])
     )

@@ -27,6 +27,7 @@ def install_options(
     """The install options of a command; with ``-v``, which registry it uses and why
     (``registry_from``: a file that named it, else options.index_url_source)."""
     from memos_client.cli.output import progress_bar, progress_counter, warn
+    from memos_client.cli.runtime_store import open_runtime
     from memos_client.config import memos_cache_dir, memos_home
     from memos_client.install.cache import Cache
     from memos_client.install.fetch import default_registry_url
@@ -39,6 +40,7 @@ def install_options(
         home=memos_home(),
         cache=Cache(memos_cache_dir()),
         index_url=url,
+        open_runtime=open_runtime,
         offline=fetching.offline,
         allow_unsigned=fetching.allow_unsigned,
         upgrade=upgrade,

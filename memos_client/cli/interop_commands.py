@@ -10,7 +10,7 @@ from pathlib import Path
 
 from memos_client.cli.app import arg, command, flag
 from memos_client.cli.options import AS_BRIEF, JSON
-from memos_client.cli.runtime_session import open_runtime, print_json
+from memos_client.cli.runtime_store import open_runtime, print_json
 
 
 @command("export")
@@ -30,7 +30,7 @@ def export_command(
     cube: str, output: Path, format_: str, as_: str | None, json_output: bool
 ) -> None:
     """Write a cube's memories, KV snapshots and adapters out as files."""
-    with open_runtime(as_, warm=True) as mem:
+    with open_runtime(principal=as_) as mem:
         if format_ == "memos":
             from memos_client.interop.memos_writer import export_memos
 
@@ -74,7 +74,7 @@ def import_command(
     """Import another system's memory; report what was kept and what was dropped, and why."""
     from memos_client.interop.importer import import_path
 
-    with open_runtime(as_, warm=True) as mem:
+    with open_runtime(principal=as_) as mem:
         report = import_path(mem, path, cube=cube, dry_run=dry_run, messages=messages)
     if json_output:
         print_json(report.to_json())

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from memos_client.cli.app import arg, flag, group
-from memos_client.cli.runtime_session import (
+from memos_client.cli.runtime_store import (
     open_runtime,
     print_json,
     respond,
@@ -51,7 +51,7 @@ def tick_command(
         from memos_client.runtime.activation.model_adapter import load_model
 
         loaded = load_model(model)
-        with open_runtime(as_) as mem:
+        with open_runtime(principal=as_, warm=False) as mem:
             activation = tick_activation(mem, loaded, now=moment, dry_run=dry_run)
         if json_output:
             print_json(activation.to_json())
@@ -66,7 +66,7 @@ def tick_command(
         for line in activation.promoted + activation.dropped:
             print(f"  {line}")
         return
-    with open_runtime(as_) as mem:
+    with open_runtime(principal=as_, warm=False) as mem:
         report = mem.lifecycle.tick(now=moment, dry_run=dry_run)
     if json_output:
         print_json(report.to_json())
@@ -137,7 +137,7 @@ def policy_command(
         ("demote_after_idle_seconds", demote_after, _duration),
     )
     settings: dict[str, Any] = {key: read(text) for key, text, read in given if text is not None}
-    with open_runtime(as_) as mem:
+    with open_runtime(principal=as_, warm=False) as mem:
         if settings:
             policy = mem.lifecycle.set_policy(name, **settings)
         else:
@@ -164,7 +164,7 @@ def restore_command(item_id: str, as_: str | None, json_output: bool) -> None:
 
 def _change_state(item_id: str, state: str, as_: str | None, json_output: bool) -> None:
     """Archive (``state`` "archived") or restore ("restored") a memory; say its new version."""
-    with open_runtime(as_) as mem:
+    with open_runtime(principal=as_, warm=False) as mem:
         change = mem.lifecycle.archive if state == "archived" else mem.lifecycle.restore
         version = change(item_id)
     respond(

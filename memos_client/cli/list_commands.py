@@ -22,14 +22,10 @@ def list_cubes(outdated: bool, index_url: str | None, json_output: bool) -> None
     """List installed cubes: name, version, manifest digest, memory count."""
     from memos_client.cli.install_options import install_options
     from memos_client.cli.output import print_json
-    from memos_client.install.session import open_runtime
+    from memos_client.install.target import read_installed
 
     options = install_options(None, uses_registry=False)
-    runtime = open_runtime(options.home)
-    try:
-        cubes = runtime.installed_cubes()
-    finally:
-        runtime.close()
+    cubes = read_installed(options.open_runtime, options.home)
     if outdated:
         _list_outdated([(c.name, c.version) for c in cubes], index_url, json_output)
         return
@@ -125,13 +121,14 @@ def show(cube: str, remote: bool, index_url: str | None, json_output: bool) -> N
     """Show a cube: the installed version when installed, else the registry's versions."""
     from memos_client.cli.output import print_json
     from memos_client.cli.registry_commands import _split_reference, show_registry
+    from memos_client.cli.runtime_store import open_runtime
     from memos_client.config import memos_home
     from memos_client.install.requirements import parse_requirement
     from memos_client.install.show import installed_view, render_installed
 
     name, version = _split_reference(cube)  # the same validation and errors as the registry view
     requirement = parse_requirement(f"{name}=={version}" if version else name)
-    view = None if remote else installed_view(memos_home(), requirement)
+    view = None if remote else installed_view(memos_home(), requirement, open_runtime)
     if view is None:
         from memos_client.cli.suggestions import suggesting_registry_names
         from memos_client.registry.config import configured_index_url

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from memos_client.cli.app import arg, flag
 from memos_client.cli.output import printable
-from memos_client.cli.runtime_session import open_runtime, print_json, runtime_command
+from memos_client.cli.runtime_store import open_runtime, print_json, runtime_command
 
 if TYPE_CHECKING:
     from memos_client.runtime import MemoryItem
@@ -33,7 +33,7 @@ def _show(item: MemoryItem, json_output: bool) -> None:
 @arg("item_id", metavar="ID", help="The memory id (from `memos query` or `memos add`).")
 def get_command(item_id: str, as_: str | None, json_output: bool) -> None:
     """Show one memory by id (deleted and expired ones: see `memos history ID`)."""
-    with open_runtime(as_, warm=True) as mem:
+    with open_runtime(principal=as_) as mem:
         item = mem.get(item_id)
     _show(item, json_output)
 
@@ -64,7 +64,7 @@ def update_command(
     if tag is not None and no_tags:
         raise UsageError("--tag and --no-tags contradict each other: give one")
     changes = parse_meta(meta or [])
-    with open_runtime(as_, warm=True) as mem:
+    with open_runtime(principal=as_) as mem:
         metadata = None
         if changes or unset:
             current = dict(mem.get(item_id, touch=False).metadata)
@@ -86,7 +86,7 @@ def update_command(
 @arg("item_id", metavar="ID", help="The memory to delete.")
 def delete_command(item_id: str, as_: str | None, json_output: bool) -> None:
     """Delete a memory (a tombstone version: a rollback brings it back; `memos purge` does not)."""
-    with open_runtime(as_, warm=True) as mem:
+    with open_runtime(principal=as_) as mem:
         mem.delete(item_id)
     if json_output:
         from memos_client.cli.output import print_json

@@ -12,7 +12,7 @@ from cli_support.args import integer
 from memos_client.cli.app import arg, command, flag
 from memos_client.cli.options import NO_WIDEN, PLAN_MIN_SCORE
 from memos_client.cli.output import note
-from memos_client.cli.runtime_session import open_runtime
+from memos_client.cli.runtime_store import open_runtime
 
 if TYPE_CHECKING:
     from memos_client.runtime.activation.local_parts import SourceDir
@@ -116,7 +116,7 @@ def activate(
         built = build(loaded, name, source=_source_dir(Path(target)))
     else:
         cube = _cube_name(target)
-        with open_runtime(None, warm=True) as memos:
+        with open_runtime() as memos:
             _require_installed(memos, cube)
             loaded = load_model(model, dtype)
             adapters = _load_fresh_adapters(memos, cube, loaded) if with_adapters else []
@@ -191,7 +191,7 @@ def consolidate(
         built = train(load_model(model), name, settings, source=_source_dir(Path(target)))
     else:
         cube = _cube_name(target)
-        with open_runtime(None, warm=True) as memos:
+        with open_runtime() as memos:
             _require_installed(memos, cube)
             built = train(load_model(model), name, settings, memos=memos, cube=cube)
     _print_built(built, json_output)
@@ -206,7 +206,7 @@ def _rebuild_stale_adapters(target: str, model: Path, settings: Any, json_output
 
     cube = _cube_name(target)
     rebuilt: list[dict[str, Any]] = []
-    with open_runtime(None, warm=True) as memos:
+    with open_runtime() as memos:
         _require_installed(memos, cube)
         fresh = SourceFreshness(memos)
         stale = [
@@ -306,7 +306,7 @@ def generate(
 
         torch.set_num_threads(threads)
     loaded = load_model(model, dtype)
-    with open_runtime(None, warm=True) as memos:
+    with open_runtime() as memos:
         scope = _cube_name(cube) if cube is not None else None
         if scope is not None:
             _require_installed(memos, scope)

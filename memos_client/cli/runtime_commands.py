@@ -13,7 +13,7 @@ from memos_client.cli.app import arg, command, flag, group
 from memos_client.cli.filter_args import FILTERS
 from memos_client.cli.options import JSON, NO_WIDEN, PLAN_MIN_SCORE
 from memos_client.cli.output import printable
-from memos_client.cli.runtime_session import (
+from memos_client.cli.runtime_store import (
     open_runtime,
     print_json,
     respond,
@@ -102,7 +102,7 @@ def add_command(
         raise UsageError("give one of TEXT, --file/--dir or --messages (see `memos add --help`)")
     target = cube or DEFAULT_CUBE
     if text is not None:
-        with open_runtime(as_) as mem:
+        with open_runtime(principal=as_, warm=False) as mem:
             item_id = mem.add(text, cube=target, tags=tag or [], metadata=parse_meta(meta or []))
             if json_output:
                 print_json(mem.get(item_id, touch=False).to_json())
@@ -118,7 +118,7 @@ def add_command(
     from memos_client.ingest.adding import add_documents, collect_documents
 
     paths, skipped = collect_documents(files or [], dirs or [])
-    with open_runtime(as_) as mem:
+    with open_runtime(principal=as_, warm=False) as mem:
         reports = add_documents(mem, paths, cube=target, tags=tag or [])
     if json_output:
         print_json(
@@ -152,7 +152,7 @@ def _add_messages(
         raise UsageError(f"{path}: no message has any text to remember")
     for record in conversation.records:
         record["tags"] = list(tags)
-    with open_runtime(as_) as mem:
+    with open_runtime(principal=as_, warm=False) as mem:
         ids = mem.add_many(conversation.records, cube=cube)
     notes = []
     if conversation.skipped:
@@ -192,7 +192,7 @@ def query_command(
     json_output: bool,
 ) -> None:
     """Hybrid search (lexical + semantic + filters) over the cubes you may read."""
-    with open_runtime(as_) as mem:
+    with open_runtime(principal=as_, warm=False) as mem:
         hits = mem.search(
             text,
             k=k,
@@ -313,7 +313,7 @@ def plan_command(
 @arg("target", help="A memory id or a cube name.")
 def history_command(target: str, as_: str | None, json_output: bool) -> None:
     """Every version of a memory, or of every memory of a cube (oldest first)."""
-    with open_runtime(as_) as mem:
+    with open_runtime(principal=as_, warm=False) as mem:
         versions = mem.history(target)
     if json_output:
         print_json([version.to_json() for version in versions])
@@ -334,7 +334,7 @@ def history_command(target: str, as_: str | None, json_output: bool) -> None:
 )
 def rollback_command(cube: str, to: str, as_: str | None, json_output: bool) -> None:
     """Bring a cube back to an earlier point; the rollback is itself new versions."""
-    with open_runtime(as_) as mem:
+    with open_runtime(principal=as_, warm=False) as mem:
         report = mem.rollback(cube, to=_point(to))
     respond(
         json_output,
@@ -350,7 +350,7 @@ def rollback_command(cube: str, to: str, as_: str | None, json_output: bool) -> 
 @arg("after", nargs="?", default="now", help="Later point (default: now).")
 def diff_command(cube: str, before: str, after: str, as_: str | None, json_output: bool) -> None:
     """What was added, removed or changed in a cube between two points."""
-    with open_runtime(as_) as mem:
+    with open_runtime(principal=as_, warm=False) as mem:
         entries = mem.diff(cube, _point(before), _point(after))
     if json_output:
         print_json([entry.to_json() for entry in entries])
@@ -386,7 +386,7 @@ def access_command(
     def split(value: str | None) -> list[str] | None:
         return None if value is None else [n.strip() for n in value.split(",") if n.strip()]
 
-    with open_runtime(as_) as mem:
+    with open_runtime(principal=as_, warm=False) as mem:
         if read is None and write is None and admin is None:
             governance = mem.governor.governance(cube)
         else:
@@ -406,7 +406,7 @@ def access_command(
 @arg("name")
 def principal_add_command(name: str, as_: str | None, json_output: bool) -> None:
     """Register a local principal (only 'local' may)."""
-    with open_runtime(as_) as mem:
+    with open_runtime(principal=as_, warm=False) as mem:
         mem.add_principal(name)
     respond(json_output, {"added": name}, f"added principal {name}")
 
@@ -415,6 +415,6 @@ def principal_add_command(name: str, as_: str | None, json_output: bool) -> None
 @JSON
 def principal_list_command(json_output: bool) -> None:
     """List the local principals."""
-    with open_runtime(None) as mem:
+    with open_runtime(warm=False) as mem:
         names = list(mem.governor.principals())
     respond(json_output, names, *names)

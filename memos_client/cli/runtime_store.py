@@ -1,6 +1,9 @@
-"""What the commands on the local runtime share: ``--as`` and ``--json`` (:func:`runtime_command`),
-the runtime opened as that principal (:func:`open_runtime`), and the answer printed as text or as
-JSON (:func:`respond`).
+"""The local runtime under ``MEMOS_HOME`` and the commands on it.
+
+:func:`open_runtime` opens it: for the runtime commands, and for the install commands, which
+hand it to the install layer as its ``RuntimeOpener`` (memos_client/install/target.py: that layer
+never imports the runtime itself). A command on the runtime is declared with
+:func:`runtime_command` (``--as`` and ``--json``) and prints its answer with :func:`respond`.
 
 Only the CLI framework is imported here; the runtime (NumPy, SQLite, the embedding model) is
 imported when a command opens it, so ``memos --help`` stays fast.
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from memos_client.cli.app import Handler, command
@@ -17,6 +21,17 @@ from memos_client.cli.options import AS, JSON
 
 if TYPE_CHECKING:
     from memos_client.runtime import MemOS
+
+
+def open_runtime(
+    home: Path | None = None, *, principal: str | None = None, warm: bool = True
+) -> MemOS:
+    """The local runtime store under ``home`` (``None``: ``$MEMOS_HOME``), acting as
+    ``principal`` (``None``: ``$MEMOS_PRINCIPAL`` or 'local'); its embedder: ``$MEMOS_EMBEDDER``,
+    else MiniLM. ``warm``: keep the search structures in memory, for a process of many calls."""
+    from memos_client.runtime import MemOS
+
+    return MemOS(home, principal=principal, warm=warm)
 
 
 def runtime_command(name: str, *, group: str | None = None) -> Callable[[Handler], Handler]:
@@ -33,15 +48,6 @@ def runtime_command(name: str, *, group: str | None = None) -> Callable[[Handler
         return command(name, group=group)(function)
 
     return register
-
-
-def open_runtime(principal: str | None, *, warm: bool = False) -> MemOS:
-    """The local runtime, acting as ``principal`` (``None``: $MEMOS_PRINCIPAL or 'local').
-
-    ``warm``: keep the search structures in memory for many calls; a command makes one."""
-    from memos_client.runtime import MemOS
-
-    return MemOS(principal=principal, warm=warm)
 
 
 def print_json(value: Any) -> None:
