@@ -139,8 +139,7 @@ def _open_database(settings: Settings) -> Engine:
 def create_token(namespace: str, account: str | None, days: int, data_dir: Path | None) -> None:
     """Create account + namespace if needed and print a new token for it (shown once)."""
     from mip.names import validate_namespace
-    from registry_server.db.session import write_session
-    from registry_server.services.auth import bootstrap_token
+    from registry_server.services.auth import commit_bootstrap_token
     from registry_server.settings import load_settings
 
     # Bad names are refused before a data directory and a database are created for them.
@@ -151,9 +150,7 @@ def create_token(namespace: str, account: str | None, days: int, data_dir: Path 
     _prepare_data_dir(settings)
     engine = _open_database(settings)
     try:
-        with write_session(engine) as session:
-            secret = bootstrap_token(session, namespace, account, days)
-            session.commit()
+        secret = commit_bootstrap_token(engine, namespace, account, days)
     finally:
         engine.dispose()
     sys.stdout.write(f"{secret}\n")

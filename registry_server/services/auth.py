@@ -12,10 +12,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from mip.names import confusable_skeleton, validate_namespace
 from registry_server.db.models import Account, ApiToken, Namespace, utcnow
+from registry_server.db.session import write_session
 from registry_server.errors import (
     BadRequestError,
     ForbiddenError,
@@ -224,6 +226,16 @@ def bootstrap_token(
         namespace=normalized,
         subject=secret[:12],
     )
+    return secret
+
+
+def commit_bootstrap_token(
+    engine: Engine, namespace_name: str, account_name: str | None, days: int
+) -> str:
+    """:func:`bootstrap_token` in a transaction of its own (``memos-registry admin create-token``)."""
+    with write_session(engine) as session:
+        secret = bootstrap_token(session, namespace_name, account_name, days)
+        session.commit()
     return secret
 
 

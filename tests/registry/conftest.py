@@ -12,6 +12,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,23 +104,31 @@ class Registry:
 
         return create_db_engine(self.database_url, 1)
 
+    @contextmanager
+    def database(self) -> Iterator[Any]:
+        """An engine on this registry's database, disposed of at the end of the block."""
+        engine = self.engine()
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+
     def create_token(self, namespace: str, account: str | None = None, days: int = 30) -> str:
         """Bootstrap account + namespace and return a token (the admin command's service)."""
-        from registry_server.db.session import write_session
-        from registry_server.services.auth import bootstrap_token
+        from registry_server.services.auth import commit_bootstrap_token
 
         engine = self.engine()
         try:
-            with write_session(engine) as session:
-                secret = bootstrap_token(session, namespace, account, days)
-                session.commit()
+            return commit_bootstrap_token(engine, namespace, account, days)
         finally:
             engine.dispose()
-        return secret
 
-    def client(self, token: str | None = None) -> httpx.Client:
+    def client(
+        self, token: str | None = None, *, url: str | None = None, timeout: float = 30
+    ) -> httpx.Client:
+        """A client of this registry (or of its server process at ``url``), with ``token``."""
         headers = {"authorization": f"Bearer {token}"} if token else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+        return httpx.Client(base_url=url or self.url, headers=headers, timeout=timeout)
 
     def admin(self, command: str, *args: str) -> subprocess.CompletedProcess[str]:
         """Run ``memos-registry admin COMMAND ARGS --data-dir …`` against this registry."""

@@ -23,16 +23,12 @@ from tests.registry.cube_helpers import (
 
 def _update_token(registry: Registry, token: str, **values: object) -> None:
     """Change a stored token's row directly (what no API allows: expiry, wider scopes)."""
-    engine = registry.engine()
-    try:
-        with engine.begin() as connection:
-            connection.execute(
-                update(ApiToken)
-                .where(ApiToken.token_hash == hash_token(token))  # type: ignore[arg-type]
-                .values(**values)
-            )
-    finally:
-        engine.dispose()
+    with registry.database() as engine, engine.begin() as connection:
+        connection.execute(
+            update(ApiToken)
+            .where(ApiToken.token_hash == hash_token(token))  # type: ignore[arg-type]
+            .values(**values)
+        )
 
 
 def test_token_errors(registry: Registry) -> None:
@@ -230,13 +226,9 @@ def _token_events(registry: Registry, prefix: str) -> list[tuple[str, str]]:
 
     from registry_server.db.models import AuditEvent
 
-    engine = registry.engine()
-    try:
-        with Session(engine) as session:
-            rows = session.exec(select(AuditEvent).where(AuditEvent.subject == prefix))
-            return [(event.action, event.token_prefix) for event in rows]
-    finally:
-        engine.dispose()
+    with registry.database() as engine, Session(engine) as session:
+        rows = session.exec(select(AuditEvent).where(AuditEvent.subject == prefix))
+        return [(event.action, event.token_prefix) for event in rows]
 
 
 def test_tokens_are_listed_and_revoked_by_id_within_the_caller_s_scope(

@@ -35,18 +35,14 @@ def _publish(registry: Registry, namespace: str, name: str, key: SigningKey) -> 
 
 
 def _break_envelopes(registry: Registry, name: str) -> None:
-    engine = registry.engine()
-    try:
-        with engine.begin() as connection:
-            connection.execute(
-                text(
-                    "UPDATE cube_version SET envelope = :junk WHERE cube_id = "
-                    "(SELECT id FROM cube WHERE name = :name)"
-                ),
-                {"junk": b"not an envelope", "name": name},
-            )
-    finally:
-        engine.dispose()
+    with registry.database() as engine, engine.begin() as connection:
+        connection.execute(
+            text(
+                "UPDATE cube_version SET envelope = :junk WHERE cube_id = "
+                "(SELECT id FROM cube WHERE name = :name)"
+            ),
+            {"junk": b"not an envelope", "name": name},
+        )
 
 
 def test_pages_render_from_the_view_stored_at_publish(registry: Registry) -> None:
@@ -71,8 +67,7 @@ def test_a_missing_view_is_derived_once_and_stored(registry: Registry) -> None:
     namespace = unique("view")
     name = f"{namespace}/probe"
     _publish(registry, namespace, name, SigningKey.generate())
-    engine = registry.engine()
-    try:
+    with registry.database() as engine:
         with engine.begin() as connection:
             deleted = connection.execute(
                 text(
@@ -93,8 +88,6 @@ def test_a_missing_view_is_derived_once_and_stored(registry: Registry) -> None:
                 {"name": name},
             ).scalar_one()
         assert stored == 1  # the version viewed; the other waits for its first view
-    finally:
-        engine.dispose()
 
 
 def test_a_signer_registered_after_publish_shows_as_verified(registry: Registry) -> None:

@@ -46,11 +46,7 @@ def test_two_processes_publishing_at_once_write_one_history(registry: Registry) 
     barrier = threading.Barrier(WRITERS_PER_SERVER * len(urls))
 
     def write(writer: int) -> None:
-        with httpx.Client(
-            base_url=urls[writer % len(urls)],
-            headers={"authorization": f"Bearer {token}"},
-            timeout=120,
-        ) as client:
+        with registry.client(token, url=urls[writer % len(urls)], timeout=120) as client:
             barrier.wait()
             for number in range(PUBLISHES_PER_WRITER):
                 payload = manifest_bytes(f"{namespace}/cube-{writer}", f"1.0.{number}", [])
@@ -88,11 +84,8 @@ def test_two_processes_publishing_at_once_write_one_history(registry: Registry) 
         for older, newer in zip([start, *heads], [*heads, end], strict=True):
             if older.size <= newer.size:
                 check_extends(client, log_key, older, newer)
-    engine = registry.engine()
-    try:
+    with registry.database() as engine:
         audit_database(engine)
-    finally:
-        engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

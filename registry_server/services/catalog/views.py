@@ -148,19 +148,8 @@ class ManifestView(BaseModel):
 
 
 def _model_view(model: ModelFingerprint) -> ModelView:
-    return ModelView(
-        model_id=model.model_id,
-        revision=model.revision,
-        architecture=model.architecture,
-        dtype=model.dtype,
-        num_layers=model.num_layers,
-        num_attention_heads=model.num_attention_heads,
-        num_kv_heads=model.num_kv_heads,
-        head_dim=model.head_dim,
-        hidden_size=model.hidden_size,
-        vocab_size=model.vocab_size,
-        digest=model.digest,
-    )
+    # The view's fields are attributes of the fingerprint by the same names (``digest`` too).
+    return ModelView.model_validate(model, from_attributes=True)
 
 
 def adapter_view(config: dict[str, Any]) -> AdapterView:
