@@ -26,7 +26,7 @@ from registry_server.errors import (
     TokenExpiredError,
     UnauthorizedError,
 )
-from registry_server.services.audit import record_event
+from registry_server.services.audit import Actor, AuditActor, record_event
 
 TOKEN_PREFIX = "mst_"  # noqa: S105  (a public marker that makes leaked tokens greppable)
 #: The actor recorded in the audit log for admin command-line writes.
@@ -205,9 +205,8 @@ def bootstrap_token(
         namespace = create_namespace(session, account, namespace_name)
         record_event(
             session,
-            account=account.name,
-            token_prefix=ADMIN_ACTOR,
-            action="namespace.create",
+            AuditActor(account.name, ADMIN_ACTOR),
+            "namespace.create",
             namespace=normalized,
             subject=namespace_name,
         )
@@ -220,9 +219,8 @@ def bootstrap_token(
     )
     record_event(
         session,
-        account=account.name,
-        token_prefix=ADMIN_ACTOR,
-        action="token.create",
+        AuditActor(account.name, ADMIN_ACTOR),
+        "token.create",
         namespace=normalized,
         subject=secret[:12],
     )
@@ -278,9 +276,8 @@ def create_token(
     secret = _issue_token(session, account, normalized, granted, expires_at, description)
     record_event(
         session,
-        account=principal.account,
-        token_prefix=principal.token_prefix,
-        action="token.create",
+        principal,
+        "token.create",
         subject=secret[:12],
         detail={"namespaces": normalized, "actions": granted},
     )
@@ -291,19 +288,18 @@ def revoke_token(session: Session, principal: Principal) -> None:
     """Revoke the token the caller authenticated with (audited)."""
     token = session.get(ApiToken, principal.token_id)
     assert token is not None
-    _revoke(session, token, principal.account, principal.token_prefix)
+    _revoke(session, token, principal)
 
 
-def _revoke(session: Session, token: ApiToken, account: str, actor: str) -> None:
+def _revoke(session: Session, token: ApiToken, actor: Actor) -> None:
     if token.revoked:
         return  # revoking twice changes nothing and records nothing
     token.revoked = True
     session.add(token)
     record_event(
         session,
-        account=account,
-        token_prefix=actor,
-        action="token.revoke",
+        actor,
+        "token.revoke",
         subject=token.display_prefix,
     )
 
@@ -359,7 +355,7 @@ def revoke_token_by_id(session: Session, principal: Principal, token_id: int) ->
             f"no token with id {token_id} among yours: `memos token list` shows their ids",
             code="token_not_found",
         )
-    _revoke(session, token, principal.account, principal.token_prefix)
+    _revoke(session, token, principal)
 
 
 def admin_list_tokens(
@@ -386,5 +382,5 @@ def admin_revoke_token(session: Session, token_id: int) -> ApiToken:
         )
     account = session.get(Account, token.account_id)
     assert account is not None
-    _revoke(session, token, account.name, ADMIN_ACTOR)
+    _revoke(session, token, AuditActor(account.name, ADMIN_ACTOR))
     return token
