@@ -157,6 +157,12 @@ class Registry:
             aws_secret_access_key=S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
         )
 
+    def with_servers(self, count: int) -> list[ServerProcess]:
+        """At least ``count`` server processes on this registry's data: the first ``count``."""
+        while len(self.servers) < count:
+            self.start_another()
+        return self.servers[:count]
+
     def start_another(self) -> ServerProcess:
         """A second server process sharing this one's database and storage."""
         server = start_registry_process(self.env, self.data_dir)

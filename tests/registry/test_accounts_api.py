@@ -231,13 +231,18 @@ def _token_events(registry: Registry, prefix: str) -> list[tuple[str, str]]:
         return [(event.action, event.token_prefix) for event in rows]
 
 
+def _one_account_two_namespaces(registry: Registry, prefix: str) -> tuple[str, str, str]:
+    """A new account owning two new namespaces: the first's name, and a token for each."""
+    first, second = unique(prefix), unique(prefix)
+    account = unique("acct")
+    return first, registry.create_token(first, account), registry.create_token(second, account)
+
+
 def test_tokens_are_listed_and_revoked_by_id_within_the_caller_s_scope(
     registry: Registry,
 ) -> None:
-    namespace, sibling = unique("toklist"), unique("toklist")
-    account = unique("acct")
-    token = registry.create_token(namespace, account)
-    sibling_token = registry.create_token(sibling, account)  # same account, other namespace
+    # sibling_token: the same account's, for its other namespace.
+    namespace, token, sibling_token = _one_account_two_namespaces(registry, "toklist")
     stranger = registry.create_token(unique("toklist"))  # another account
     with registry.client(token) as client:
         narrow = client.post(
@@ -342,10 +347,7 @@ def test_listing_and_revoking_tokens_needs_the_tokens_action(registry: Registry)
 def test_an_account_wide_token_sees_and_revokes_every_token_of_its_account(
     registry: Registry,
 ) -> None:
-    first, second = unique("tokwide"), unique("tokwide")
-    account = unique("acct")
-    token = registry.create_token(first, account)
-    other = registry.create_token(second, account)
+    _, token, other = _one_account_two_namespaces(registry, "tokwide")
     with registry.client(token) as client:
         wide = client.post("/v1/tokens", json={"namespaces": ["*"], "actions": ["tokens"]})
         assert error_code(wide) == "forbidden"  # a namespace-scoped token cannot grant '*'

@@ -44,8 +44,7 @@ def _race(registry: Registry, token: str, bodies: list[dict[str, object]]) -> li
 
 
 def test_concurrent_publishes_of_one_version_yield_exactly_one(registry: Registry) -> None:
-    if len(registry.servers) < 2:
-        registry.start_another()
+    registry.with_servers(2)
     namespace = unique("race")
     token = registry.create_token(namespace)
     key = SigningKey.generate()

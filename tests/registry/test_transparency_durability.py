@@ -27,12 +27,10 @@ PUBLISHES_PER_WRITER = 6
 
 
 def test_two_processes_publishing_at_once_write_one_history(registry: Registry) -> None:
-    if len(registry.servers) < 2:
-        registry.start_another()
+    urls = [server.url for server in registry.with_servers(2)]
     namespace = unique("fork")
     token = registry.create_token(namespace)
     key = SigningKey.generate()
-    urls = [server.url for server in registry.servers[:2]]
     with registry.client(token) as client:
         log_key = pinned_key(client)
         with httpx.Client(base_url=urls[1]) as other:
