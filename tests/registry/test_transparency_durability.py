@@ -15,8 +15,8 @@ from sqlalchemy import Engine
 
 from mip.keys import SigningKey
 from mip.transparency.checkpoint import Checkpoint
-from registry_server.db.session import create_db_engine, write_session
-from registry_server.services.auth import bootstrap_token
+from registry_server.db.session import create_db_engine
+from registry_server.services.auth import commit_bootstrap_token
 from tests.registry.conftest import Registry, base_env
 from tests.registry.cube_helpers import manifest_bytes, publish_body, unique
 from tests.registry.log_helpers import audit_database, check_extends, checkpoint, pinned_key
@@ -113,9 +113,7 @@ def test_kill_9_during_publishes_never_leaves_an_event_unlogged(
     namespace = unique("crash")
     server = start_registry_process(env, data_dir)
     engine = _engine(env, data_dir)
-    with write_session(engine) as session:
-        token = bootstrap_token(session, namespace, None, 1)
-        session.commit()
+    token = commit_bootstrap_token(engine, namespace, None, 1)
     key = SigningKey.generate()
     with httpx.Client(base_url=server.url) as client:
         log_key = pinned_key(client)
