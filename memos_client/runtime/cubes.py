@@ -17,11 +17,11 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from memos_client.errors import NotFoundError, UsageError
+from memos_client.install.target import InstalledCube
 from memos_client.runtime.context import cube_name
 from memos_client.runtime.lifecycle import policy_for
 from memos_client.runtime.memory_types import (
     INDEXED_STATES,
-    InstalledCube,
     State,
     to_rfc3339,
     utc_now,

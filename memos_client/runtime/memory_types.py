@@ -1,4 +1,5 @@
-"""The runtime's value types: memory items, hits, versions, installed cubes, lifecycle states."""
+"""The runtime's value types: memory items, hits, versions, lifecycle states (and, from the
+install layer, installed cubes)."""
 
 from __future__ import annotations
 
@@ -141,28 +142,4 @@ class VersionRecord(msgspec.Struct, frozen=True):
             "metadata": dict(self.metadata),
             "at": self.at,
             "principal": self.principal,
-        }
-
-
-class InstalledCube(msgspec.Struct, frozen=True):
-    """A cube installed from a bundle: what ``memos list`` shows."""
-
-    name: str
-    version: str
-    manifest_digest: str
-    memory_count: int
-    installed_at: str
-    governance: dict[str, Any] = msgspec.field(default_factory=dict)
-    parts: list[dict[str, Any]] = msgspec.field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict for ``--json`` output."""
-        return {
-            "name": self.name,
-            "version": self.version,
-            "manifest_digest": self.manifest_digest,
-            "memory_count": self.memory_count,
-            "installed_at": self.installed_at,
-            "governance": self.governance,
-            "parts": self.parts,
         }
