@@ -30,7 +30,7 @@ from registry_server.api.request_bodies import BodyLimits, RequestBodyGuard
 from registry_server.api.responses import without_default_validation_errors
 from registry_server.db.hot_reader import HotReader
 from registry_server.db.session import create_db_engine, init_schema
-from registry_server.errors import RegistryError, StorageUnavailableError
+from registry_server.errors import RegistryError, StorageUnavailableError, error_document
 from registry_server.metrics import Metrics, MetricsMiddleware
 from registry_server.services.catalog.choices import FacetChoicesCache
 from registry_server.services.catalog.views import backfill_views
@@ -55,7 +55,7 @@ _HTTP_CODES = {
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+    return JSONResponse(error_document(code, message), status_code=status)
 
 
 def _missing_body(request: Request) -> str:

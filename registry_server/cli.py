@@ -139,8 +139,7 @@ def _open_database(settings: Settings) -> Engine:
 def create_token(namespace: str, account: str | None, days: int, data_dir: Path | None) -> None:
     """Create account + namespace if needed and print a new token for it (shown once)."""
     from mip.names import validate_namespace
-    from registry_server.db.session import write_session
-    from registry_server.services.auth import bootstrap_token
+    from registry_server.services.auth import commit_bootstrap_token
     from registry_server.settings import load_settings
 
     # Bad names are refused before a data directory and a database are created for them.
@@ -151,9 +150,7 @@ def create_token(namespace: str, account: str | None, days: int, data_dir: Path 
     _prepare_data_dir(settings)
     engine = _open_database(settings)
     try:
-        with write_session(engine) as session:
-            secret = bootstrap_token(session, namespace, account, days)
-            session.commit()
+        secret = commit_bootstrap_token(engine, namespace, account, days)
     finally:
         engine.dispose()
     sys.stdout.write(f"{secret}\n")
@@ -276,6 +273,18 @@ def _add_data_dir(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_bounded_integer(
+    parser: argparse.ArgumentParser, flag: str, low: int, high: int, default: int, purpose: str
+) -> None:
+    """An integer option refused outside ``low``..``high``; its help states the range once."""
+    parser.add_argument(
+        flag,
+        type=cli_args.integer(low, high),
+        default=default,
+        help=f"{purpose} ({low} to {high}; default: %(default)s).",
+    )
+
+
 def _command(
     commands: argparse._SubParsersAction[_Parser],
     name: str,
@@ -307,12 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="127.0.0.1",
         help="Address to listen on (default: %(default)s).",
     )
-    serve_parser.add_argument(
-        "--port",
-        type=cli_args.integer(0, 65535),
-        default=8700,
-        help="Port to listen on (0 to 65535; default: %(default)s).",
-    )
+    _add_bounded_integer(serve_parser, "--port", 0, 65535, 8700, "Port to listen on")
     _add_data_dir(serve_parser)
     serve_parser.add_argument(
         "--workers",
@@ -347,12 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--account", type=cli_args.text, help="Account owning the namespace (default: its name)."
     )
-    create.add_argument(
-        "--days",
-        type=cli_args.integer(1, 3650),
-        default=90,
-        help="Days until the token expires (1 to 3650; default: %(default)s).",
-    )
+    _add_bounded_integer(create, "--days", 1, 3650, 90, "Days until the token expires")
     _add_data_dir(create)
 
     listing = _command(admin_commands, "list-tokens", list_tokens)

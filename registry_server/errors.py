@@ -2,7 +2,9 @@
 
 Every error carries a stable ``code`` (spec/MIP-1-registry.md §9) and the HTTP status it maps to.
 Protocol errors (``mip.errors.MIPError``) keep their own codes and answer 400. Foreign exceptions
-(sqlalchemy, botocore) are translated once, at the boundary, into the two ``*Unavailable`` errors::
+(sqlalchemy, botocore) are translated once, at the boundary, into the two ``*Unavailable`` errors.
+Every error answer's body, whoever writes it (the handler, the hot-read and body-guard
+middlewares), comes from :func:`error_document`. The hierarchy::
 
     RegistryError                          (status, code)
     ├── BadRequestError                    400 invalid_request
@@ -31,6 +33,11 @@ Protocol errors (``mip.errors.MIPError``) keep their own codes and answer 400. F
 """
 
 from __future__ import annotations
+
+
+def error_document(code: str, message: str) -> dict[str, dict[str, str]]:
+    """The JSON body of every error answer (spec §1): ``{"error": {"code", "message"}}``."""
+    return {"error": {"code": code, "message": message}}
 
 
 class RegistryError(Exception):

@@ -6,9 +6,12 @@ Regenerate with ``python -m memos_client.serve.openapi schemas/memos-serve.opena
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
+
+from cli_support.json_document import render, write_main
+
+__all__ = ["main", "openapi_document", "render"]
 
 
 def openapi_document() -> dict[str, Any]:
@@ -23,27 +26,9 @@ def openapi_document() -> dict[str, Any]:
     return document
 
 
-def render(document: dict[str, Any]) -> str:
-    """The committed text of the document."""
-    return json.dumps(document, indent=2, sort_keys=True) + "\n"
-
-
 def main(argv: list[str]) -> int:
     """Write the document to the path given as the only argument."""
-    import argparse
-
-    from cli_support.args import path
-
-    parser = argparse.ArgumentParser(
-        prog="python -m memos_client.serve.openapi", description=main.__doc__
-    )
-    parser.add_argument("path", type=path, help="The JSON file to write.")
-    try:
-        target = parser.parse_args(argv).path
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    target.write_text(render(openapi_document()), encoding="utf-8")
-    return 0
+    return write_main(argv, prog="python -m memos_client.serve.openapi", build=openapi_document)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from registry_server.api.deps import CurrentPrincipal, StateDep
-from registry_server.api.responses import READ, WRITE, errors
+from registry_server.api.responses import READ, WRITE, created_answer, created_or_existing, errors
 from registry_server.api.schemas import (
     AuditBody,
     AuditEventBody,
@@ -135,7 +135,7 @@ def list_keys(namespace: str, state: StateDep) -> KeyListBody:
 @router.post(
     "/v1/namespaces/{namespace}/keys",
     summary="Register a signing key",
-    responses={200: {"model": KeyBody}, 201: {"model": KeyBody}, **errors(*WRITE, 404, 409)},
+    responses=created_or_existing(KeyBody, *WRITE, 404, 409),
 )
 def add_key(
     namespace: str, body: KeyCreate, state: StateDep, principal: CurrentPrincipal
@@ -144,11 +144,7 @@ def add_key(
     key, created = keys.add_key(
         state.engine, principal, namespace, body.public_key_pem, body.endorsement
     )
-    return Response(
-        KeyBody(**key).model_dump_json(),
-        status_code=201 if created else 200,
-        media_type="application/json",
-    )
+    return created_answer(KeyBody(**key), created=created)
 
 
 @router.post(
@@ -186,16 +182,5 @@ def list_audit(
         events = audit.list_events(session, namespace_row.normalized_name, limit)
         return AuditBody(
             namespace=namespace_row.name,
-            events=[
-                AuditEventBody(
-                    at=event.at,
-                    account=event.account,
-                    token_prefix=event.token_prefix,
-                    action=event.action,
-                    namespace=event.namespace,
-                    subject=event.subject,
-                    detail=event.detail,
-                )
-                for event in events
-            ],
+            events=[AuditEventBody.model_validate(event, from_attributes=True) for event in events],
         )

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from mip.digests import parse_digest
 from registry_server.api.deps import CurrentPrincipal, StateDep
-from registry_server.api.responses import READ, WRITE, errors
+from registry_server.api.responses import READ, WRITE, created_answer, created_or_existing, errors
 from registry_server.api.schemas import UploadResultBody, UploadSessionBody, UploadSessionCreate
 from registry_server.errors import (
     BadRequestError,
@@ -185,11 +185,7 @@ def get_blob(
     "/v1/blobs/{digest}",
     summary="Upload a blob in one request",
     openapi_extra=_OCTET_BODY,
-    responses={
-        200: {"model": UploadResultBody},
-        201: {"model": UploadResultBody},
-        **errors(*WRITE),
-    },
+    responses=created_or_existing(UploadResultBody, *WRITE),
 )
 async def put_blob(
     digest: str, request: Request, state: StateDep, principal: CurrentPrincipal
@@ -214,11 +210,7 @@ def _upload_answer(state: StateDep, result: blobs.UploadResult) -> Response:
     if result.created:
         state.metrics.uploaded_bytes.inc(result.size)
     body = UploadResultBody(digest=result.digest, size=result.size, created=result.created)
-    return Response(
-        body.model_dump_json(),
-        status_code=201 if result.created else 200,
-        media_type="application/json",
-    )
+    return created_answer(body, created=result.created)
 
 
 def _session_body(state: StateDep, session: blobs.SessionState) -> UploadSessionBody:
@@ -235,11 +227,7 @@ def _session_body(state: StateDep, session: blobs.SessionState) -> UploadSession
 @router.post(
     "/v1/uploads",
     summary="Open a resumable upload session",
-    responses={
-        200: {"model": UploadSessionBody},
-        201: {"model": UploadSessionBody},
-        **errors(*WRITE),
-    },
+    responses=created_or_existing(UploadSessionBody, *WRITE),
 )
 def open_upload(
     body: UploadSessionCreate, state: StateDep, principal: CurrentPrincipal
@@ -259,12 +247,8 @@ def open_upload(
         answer = UploadSessionBody(
             digest=body.digest, size=body.size, offset=body.size, exists=True
         )
-        return Response(answer.model_dump_json(), status_code=200, media_type="application/json")
-    return Response(
-        _session_body(state, session).model_dump_json(),
-        status_code=201,
-        media_type="application/json",
-    )
+        return created_answer(answer, created=False)
+    return created_answer(_session_body(state, session), created=True)
 
 
 @router.get(
@@ -309,11 +293,7 @@ async def patch_upload(
 @router.put(
     "/v1/uploads/{upload_id}",
     summary="Finish an upload session",
-    responses={
-        200: {"model": UploadResultBody},
-        201: {"model": UploadResultBody},
-        **errors(*WRITE, 404),
-    },
+    responses=created_or_existing(UploadResultBody, *WRITE, 404),
 )
 async def finish_upload(upload_id: str, state: StateDep, principal: CurrentPrincipal) -> Response:
     """Verify the concatenated chunks and commit the blob."""

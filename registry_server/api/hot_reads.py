@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mip.errors import MIPError
 from registry_server.api.deps import AppState
-from registry_server.errors import RegistryError
+from registry_server.errors import RegistryError, error_document
 from registry_server.services import resolve
 
 _CUBE_RE = re.compile(r"/v1/cubes/([^/]+)/([^/]+)")
@@ -33,7 +33,7 @@ _ENVELOPE_ROUTE = SimpleNamespace(path="/v1/cubes/{namespace}/{name}/versions/{v
 def _error_body(exc: RegistryError | MIPError) -> tuple[int, bytes]:
     status = exc.status if isinstance(exc, RegistryError) else 400
     message = exc.message if isinstance(exc, RegistryError) else str(exc)
-    return status, json.dumps({"error": {"code": exc.code, "message": message}}).encode()
+    return status, json.dumps(error_document(exc.code, message)).encode()
 
 
 Answer = tuple[int, list[tuple[bytes, bytes]], bytes]

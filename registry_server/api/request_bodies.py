@@ -36,7 +36,7 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from registry_server.db.session import read_session
-from registry_server.errors import RegistryError
+from registry_server.errors import RegistryError, error_document
 from registry_server.services.auth import Principal, authenticate
 
 #: Where the guard leaves the principal it authenticated, for the route's dependency.
@@ -80,7 +80,7 @@ def _needs_token(route: BaseRoute, marker: Callable[..., Any]) -> bool:
 
 async def answer(send: Send, status: int, code: str, message: str, *, close: bool) -> None:
     """Send the registry's JSON error body (``Connection: close`` when the body is left unread)."""
-    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    body = json.dumps(error_document(code, message)).encode()
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),

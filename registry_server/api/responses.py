@@ -4,11 +4,16 @@ Every error is ``{"error": {"code", "message"}}`` (:class:`~registry_server.api.
 with a stable ``code``. :func:`errors` gives a route's ``responses=`` entries for the statuses it
 can answer; :func:`without_default_validation_errors` removes the 422 answers FastAPI documents
 by default, which this registry never sends (its validation errors are 400 ``invalid_request``).
+:func:`created_or_existing` and :func:`created_answer` document and give the 201-or-200 answer
+of the idempotent creates (publish, upload, key).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from fastapi import Response
+from pydantic import BaseModel
 
 from registry_server.api.schemas import ErrorBody
 
@@ -50,6 +55,18 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         status: {"model": ErrorBody, "description": DESCRIPTIONS[status]}
         for status in sorted(set(statuses))
     }
+
+
+def created_or_existing(model: type[BaseModel], *statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` of an idempotent create: ``model`` with 201 (new) or 200 (already there)."""
+    return {200: {"model": model}, 201: {"model": model}, **errors(*statuses)}
+
+
+def created_answer(body: BaseModel, *, created: bool) -> Response:
+    """The answer of an idempotent create: 201 for a new thing, 200 for one already there."""
+    return Response(
+        body.model_dump_json(), status_code=201 if created else 200, media_type="application/json"
+    )
 
 
 def without_default_validation_errors(document: dict[str, Any]) -> dict[str, Any]:

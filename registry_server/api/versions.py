@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from registry_server.api import hot_reads
 from registry_server.api.deps import CurrentPrincipal, StateDep
-from registry_server.api.responses import READ, WRITE, errors
+from registry_server.api.responses import READ, WRITE, created_answer, created_or_existing, errors
 from registry_server.api.schemas import (
     CubeIndexBody,
     PublishRequest,
@@ -36,11 +36,7 @@ def _response(status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> R
 @router.post(
     "/v1/versions",
     summary="Publish a signed version",
-    responses={
-        200: {"model": PublishResultBody},
-        201: {"model": PublishResultBody},
-        **errors(*WRITE, 404, 409),
-    },
+    responses=created_or_existing(PublishResultBody, *WRITE, 404, 409),
 )
 async def publish_version(
     body: PublishRequest, state: StateDep, principal: CurrentPrincipal
@@ -66,11 +62,7 @@ async def publish_version(
         manifest_digest=result.manifest_digest,
         created=result.created,
     )
-    return Response(
-        answer.model_dump_json(),
-        status_code=201 if result.created else 200,
-        media_type="application/json",
-    )
+    return created_answer(answer, created=result.created)
 
 
 @router.get(

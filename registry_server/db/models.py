@@ -86,20 +86,25 @@ class ApiToken(SQLModel, table=True):
     revoked: bool = False
 
 
-class SigningKeyRecord(SQLModel, table=True):
+class _NamespaceKeyRow(SQLModel):
+    """The columns of a row about one key of a namespace (each table: one row per pair)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    namespace_id: int = Field(foreign_key="namespace.id", index=True)
+    key_id: str = Field(max_length=64)
+
+
+class SigningKeyRecord(_NamespaceKeyRow, table=True):
     """A public key allowed to sign versions in a namespace."""
 
     __tablename__ = "signing_key"
     __table_args__ = (UniqueConstraint("namespace_id", "key_id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    namespace_id: int = Field(foreign_key="namespace.id", index=True)
-    key_id: str = Field(max_length=64)
     public_key_pem: str = Field(sa_column=Column(Text, nullable=False))
     added_at: datetime = _when(default_factory=utcnow)
 
 
-class KeyEndorsementRecord(SQLModel, table=True):
+class KeyEndorsementRecord(_NamespaceKeyRow, table=True):
     """A registered key's endorsement: a DSSE statement by keys already in the set (MIP-1 §6.4).
 
     Its own table (not a column of ``signing_key``) so registries created before rotation
@@ -109,22 +114,16 @@ class KeyEndorsementRecord(SQLModel, table=True):
     __tablename__ = "signing_key_endorsement"
     __table_args__ = (UniqueConstraint("namespace_id", "key_id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    namespace_id: int = Field(foreign_key="namespace.id", index=True)
-    key_id: str = Field(max_length=64)
     envelope: str = Field(sa_column=Column(Text, nullable=False))
     added_at: datetime = _when(default_factory=utcnow)
 
 
-class KeyRevocationRecord(SQLModel, table=True):
+class KeyRevocationRecord(_NamespaceKeyRow, table=True):
     """A revoked signing key of a namespace: versions signed only by it are refused (MIP-1 §6.4)."""
 
     __tablename__ = "signing_key_revocation"
     __table_args__ = (UniqueConstraint("namespace_id", "key_id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    namespace_id: int = Field(foreign_key="namespace.id", index=True)
-    key_id: str = Field(max_length=64)
     reason: str = Field(max_length=500)
     revoked_at: datetime = _when(default_factory=utcnow)
 

@@ -2,19 +2,40 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from sqlmodel import Session, col, select
 
 from registry_server.db.models import AuditEvent
 
 
+class Actor(Protocol):
+    """Who made a write: an account, and the prefix of the token it acted through.
+
+    An authenticated caller (``auth.Principal``) is one; :class:`AuditActor` names any other.
+    """
+
+    @property
+    def account(self) -> str: ...
+
+    @property
+    def token_prefix(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class AuditActor:
+    """An actor that is not an API caller: the admin command line (``token_prefix="admin"``)."""
+
+    account: str
+    token_prefix: str
+
+
 def record_event(
     session: Session,
-    *,
-    account: str,
-    token_prefix: str,
+    actor: Actor,
     action: str,
+    *,
     namespace: str = "",
     subject: str = "",
     detail: dict[str, Any] | None = None,
@@ -22,8 +43,8 @@ def record_event(
     """Add an audit event to the session (committed with the write it describes)."""
     session.add(
         AuditEvent(
-            account=account,
-            token_prefix=token_prefix,
+            account=actor.account,
+            token_prefix=actor.token_prefix,
             action=action,
             namespace=namespace,
             subject=subject,

@@ -12,10 +12,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from mip.names import confusable_skeleton, validate_namespace
 from registry_server.db.models import Account, ApiToken, Namespace, utcnow
+from registry_server.db.session import write_session
 from registry_server.errors import (
     BadRequestError,
     ForbiddenError,
@@ -24,7 +26,7 @@ from registry_server.errors import (
     TokenExpiredError,
     UnauthorizedError,
 )
-from registry_server.services.audit import record_event
+from registry_server.services.audit import Actor, AuditActor, record_event
 
 TOKEN_PREFIX = "mst_"  # noqa: S105  (a public marker that makes leaked tokens greppable)
 #: The actor recorded in the audit log for admin command-line writes.
@@ -203,9 +205,8 @@ def bootstrap_token(
         namespace = create_namespace(session, account, namespace_name)
         record_event(
             session,
-            account=account.name,
-            token_prefix=ADMIN_ACTOR,
-            action="namespace.create",
+            AuditActor(account.name, ADMIN_ACTOR),
+            "namespace.create",
             namespace=normalized,
             subject=namespace_name,
         )
@@ -218,12 +219,21 @@ def bootstrap_token(
     )
     record_event(
         session,
-        account=account.name,
-        token_prefix=ADMIN_ACTOR,
-        action="token.create",
+        AuditActor(account.name, ADMIN_ACTOR),
+        "token.create",
         namespace=normalized,
         subject=secret[:12],
     )
+    return secret
+
+
+def commit_bootstrap_token(
+    engine: Engine, namespace_name: str, account_name: str | None, days: int
+) -> str:
+    """:func:`bootstrap_token` in a transaction of its own (``memos-registry admin create-token``)."""
+    with write_session(engine) as session:
+        secret = bootstrap_token(session, namespace_name, account_name, days)
+        session.commit()
     return secret
 
 
@@ -266,9 +276,8 @@ def create_token(
     secret = _issue_token(session, account, normalized, granted, expires_at, description)
     record_event(
         session,
-        account=principal.account,
-        token_prefix=principal.token_prefix,
-        action="token.create",
+        principal,
+        "token.create",
         subject=secret[:12],
         detail={"namespaces": normalized, "actions": granted},
     )
@@ -279,19 +288,18 @@ def revoke_token(session: Session, principal: Principal) -> None:
     """Revoke the token the caller authenticated with (audited)."""
     token = session.get(ApiToken, principal.token_id)
     assert token is not None
-    _revoke(session, token, principal.account, principal.token_prefix)
+    _revoke(session, token, principal)
 
 
-def _revoke(session: Session, token: ApiToken, account: str, actor: str) -> None:
+def _revoke(session: Session, token: ApiToken, actor: Actor) -> None:
     if token.revoked:
         return  # revoking twice changes nothing and records nothing
     token.revoked = True
     session.add(token)
     record_event(
         session,
-        account=account,
-        token_prefix=actor,
-        action="token.revoke",
+        actor,
+        "token.revoke",
         subject=token.display_prefix,
     )
 
@@ -347,7 +355,7 @@ def revoke_token_by_id(session: Session, principal: Principal, token_id: int) ->
             f"no token with id {token_id} among yours: `memos token list` shows their ids",
             code="token_not_found",
         )
-    _revoke(session, token, principal.account, principal.token_prefix)
+    _revoke(session, token, principal)
 
 
 def admin_list_tokens(
@@ -374,5 +382,5 @@ def admin_revoke_token(session: Session, token_id: int) -> ApiToken:
         )
     account = session.get(Account, token.account_id)
     assert account is not None
-    _revoke(session, token, account.name, ADMIN_ACTOR)
+    _revoke(session, token, AuditActor(account.name, ADMIN_ACTOR))
     return token

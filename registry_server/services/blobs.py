@@ -123,9 +123,8 @@ def _commit_and_record(
             session.add(Blob(digest=digest, size=size))
             record_event(
                 session,
-                account=principal.account,
-                token_prefix=principal.token_prefix,
-                action="blob.upload",
+                principal,
+                "blob.upload",
                 subject=digest,
                 detail={"size": size},
             )

@@ -35,7 +35,7 @@ from sqlmodel import col, select
 
 from registry_server.db.models import Blob, UploadSession, VersionBlob, utcnow
 from registry_server.db.session import read_session, write_session
-from registry_server.services.audit import record_event
+from registry_server.services.audit import AuditActor, record_event
 from registry_server.services.auth import ADMIN_ACTOR
 from registry_server.services.blobs import blob_key, discard_session, lock_digest
 from registry_server.services.storage import BlobStore
@@ -194,9 +194,8 @@ def _audit(engine: Engine, report: CollectReport) -> None:
     with write_session(engine) as session:
         record_event(
             session,
-            account=ADMIN_ACTOR,
-            token_prefix=ADMIN_ACTOR,
-            action="gc.run",
+            AuditActor(ADMIN_ACTOR, ADMIN_ACTOR),
+            "gc.run",
             detail={
                 "blobs": len(report.blobs),
                 "stray_objects": len(report.stray_objects),

@@ -70,9 +70,8 @@ def _endorsements(session: Session, namespace_id: int | None) -> dict[str, str]:
 def _audit(session: Session, principal: Principal, action: str, row: Namespace, key: str) -> None:
     record_event(
         session,
-        account=principal.account,
-        token_prefix=principal.token_prefix,
-        action=action,
+        principal,
+        action,
         namespace=row.normalized_name,
         subject=key,
     )

@@ -172,9 +172,8 @@ def _check_signature(
         )
         record_event(
             session,
-            account=principal.account,
-            token_prefix=principal.token_prefix,
-            action="key.add",
+            principal,
+            "key.add",
             namespace=namespace.normalized_name,
             subject=publisher_key.key_id,
             detail={"first_publish": True},
@@ -313,9 +312,8 @@ def _publish_once(
     update_search_entry(session, cube)
     record_event(
         session,
-        account=principal.account,
-        token_prefix=principal.token_prefix,
-        action="version.publish",
+        principal,
+        "version.publish",
         namespace=namespace.normalized_name,
         subject=f"{cube.name}@{manifest.version}",
         detail={"manifest_digest": digest, "signers": envelope.key_ids},
@@ -350,9 +348,8 @@ def set_yanked(
         rebuild_index(session, cube)
         record_event(
             session,
-            account=principal.account,
-            token_prefix=principal.token_prefix,
-            action="version.yank" if reason is not None else "version.unyank",
+            principal,
+            "version.yank" if reason is not None else "version.unyank",
             namespace=namespace_row.normalized_name,
             subject=f"{cube.name}@{row.version}",
             detail={"reason": reason} if reason else {},

@@ -193,26 +193,28 @@ def _cube_page(
     }
 
 
-@router.get("/cubes/{namespace}/{name}", response_class=HTMLResponse)
-async def cube(request: Request, namespace: str, name: str) -> Response:
-    """A cube at its latest version."""
-    state = _state(request)
-    return await _page(
-        request,
-        lambda: _cube_page(state, namespace, name, None),
-        lambda: suggestions.nearest_cubes(state.engine, namespace, name),
-    )
-
-
-@router.get("/cubes/{namespace}/{name}/versions/{version}", response_class=HTMLResponse)
-async def cube_version(request: Request, namespace: str, name: str, version: str) -> Response:
-    """A cube at one version."""
+async def _cube_response(
+    request: Request, namespace: str, name: str, version: str | None
+) -> Response:
+    """The cube page, or the nearest cubes' names when there is no such cube."""
     state = _state(request)
     return await _page(
         request,
         lambda: _cube_page(state, namespace, name, version),
         lambda: suggestions.nearest_cubes(state.engine, namespace, name),
     )
+
+
+@router.get("/cubes/{namespace}/{name}", response_class=HTMLResponse)
+async def cube(request: Request, namespace: str, name: str) -> Response:
+    """A cube at its latest version."""
+    return await _cube_response(request, namespace, name, None)
+
+
+@router.get("/cubes/{namespace}/{name}/versions/{version}", response_class=HTMLResponse)
+async def cube_version(request: Request, namespace: str, name: str, version: str) -> Response:
+    """A cube at one version."""
+    return await _cube_response(request, namespace, name, version)
 
 
 @router.get("/cubes/{namespace}/{name}/diff", response_class=HTMLResponse)

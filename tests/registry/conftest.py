@@ -12,6 +12,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,23 +104,31 @@ class Registry:
 
         return create_db_engine(self.database_url, 1)
 
+    @contextmanager
+    def database(self) -> Iterator[Any]:
+        """An engine on this registry's database, disposed of at the end of the block."""
+        engine = self.engine()
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+
     def create_token(self, namespace: str, account: str | None = None, days: int = 30) -> str:
         """Bootstrap account + namespace and return a token (the admin command's service)."""
-        from registry_server.db.session import write_session
-        from registry_server.services.auth import bootstrap_token
+        from registry_server.services.auth import commit_bootstrap_token
 
         engine = self.engine()
         try:
-            with write_session(engine) as session:
-                secret = bootstrap_token(session, namespace, account, days)
-                session.commit()
+            return commit_bootstrap_token(engine, namespace, account, days)
         finally:
             engine.dispose()
-        return secret
 
-    def client(self, token: str | None = None) -> httpx.Client:
+    def client(
+        self, token: str | None = None, *, url: str | None = None, timeout: float = 30
+    ) -> httpx.Client:
+        """A client of this registry (or of its server process at ``url``), with ``token``."""
         headers = {"authorization": f"Bearer {token}"} if token else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+        return httpx.Client(base_url=url or self.url, headers=headers, timeout=timeout)
 
     def admin(self, command: str, *args: str) -> subprocess.CompletedProcess[str]:
         """Run ``memos-registry admin COMMAND ARGS --data-dir …`` against this registry."""
@@ -147,6 +156,12 @@ class Registry:
             aws_access_key_id=S3_CREDENTIALS["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
         )
+
+    def with_servers(self, count: int) -> list[ServerProcess]:
+        """At least ``count`` server processes on this registry's data: the first ``count``."""
+        while len(self.servers) < count:
+            self.start_another()
+        return self.servers[:count]
 
     def start_another(self) -> ServerProcess:
         """A second server process sharing this one's database and storage."""

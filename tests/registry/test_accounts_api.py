@@ -23,16 +23,12 @@ from tests.registry.cube_helpers import (
 
 def _update_token(registry: Registry, token: str, **values: object) -> None:
     """Change a stored token's row directly (what no API allows: expiry, wider scopes)."""
-    engine = registry.engine()
-    try:
-        with engine.begin() as connection:
-            connection.execute(
-                update(ApiToken)
-                .where(ApiToken.token_hash == hash_token(token))  # type: ignore[arg-type]
-                .values(**values)
-            )
-    finally:
-        engine.dispose()
+    with registry.database() as engine, engine.begin() as connection:
+        connection.execute(
+            update(ApiToken)
+            .where(ApiToken.token_hash == hash_token(token))  # type: ignore[arg-type]
+            .values(**values)
+        )
 
 
 def test_token_errors(registry: Registry) -> None:
@@ -230,22 +226,23 @@ def _token_events(registry: Registry, prefix: str) -> list[tuple[str, str]]:
 
     from registry_server.db.models import AuditEvent
 
-    engine = registry.engine()
-    try:
-        with Session(engine) as session:
-            rows = session.exec(select(AuditEvent).where(AuditEvent.subject == prefix))
-            return [(event.action, event.token_prefix) for event in rows]
-    finally:
-        engine.dispose()
+    with registry.database() as engine, Session(engine) as session:
+        rows = session.exec(select(AuditEvent).where(AuditEvent.subject == prefix))
+        return [(event.action, event.token_prefix) for event in rows]
+
+
+def _one_account_two_namespaces(registry: Registry, prefix: str) -> tuple[str, str, str]:
+    """A new account owning two new namespaces: the first's name, and a token for each."""
+    first, second = unique(prefix), unique(prefix)
+    account = unique("acct")
+    return first, registry.create_token(first, account), registry.create_token(second, account)
 
 
 def test_tokens_are_listed_and_revoked_by_id_within_the_caller_s_scope(
     registry: Registry,
 ) -> None:
-    namespace, sibling = unique("toklist"), unique("toklist")
-    account = unique("acct")
-    token = registry.create_token(namespace, account)
-    sibling_token = registry.create_token(sibling, account)  # same account, other namespace
+    # sibling_token: the same account's, for its other namespace.
+    namespace, token, sibling_token = _one_account_two_namespaces(registry, "toklist")
     stranger = registry.create_token(unique("toklist"))  # another account
     with registry.client(token) as client:
         narrow = client.post(
@@ -350,10 +347,7 @@ def test_listing_and_revoking_tokens_needs_the_tokens_action(registry: Registry)
 def test_an_account_wide_token_sees_and_revokes_every_token_of_its_account(
     registry: Registry,
 ) -> None:
-    first, second = unique("tokwide"), unique("tokwide")
-    account = unique("acct")
-    token = registry.create_token(first, account)
-    other = registry.create_token(second, account)
+    _, token, other = _one_account_two_namespaces(registry, "tokwide")
     with registry.client(token) as client:
         wide = client.post("/v1/tokens", json={"namespaces": ["*"], "actions": ["tokens"]})
         assert error_code(wide) == "forbidden"  # a namespace-scoped token cannot grant '*'

@@ -296,30 +296,22 @@ def test_expired_sessions_are_swept_with_their_chunks(registry: Registry) -> Non
         upload_id = session.json()["upload_id"]
         path = f"/v1/uploads/{upload_id}"
         assert client.patch(path, content=data, headers={"upload-offset": "0"}).status_code == 200
-        engine = registry.engine()
-        try:
-            with engine.begin() as connection:
-                connection.execute(
-                    update(UploadSession)
-                    .where(UploadSession.id == upload_id)  # type: ignore[arg-type]
-                    .values(expires_at=utcnow() - timedelta(seconds=1))
-                )
-        finally:
-            engine.dispose()
+        with registry.database() as engine, engine.begin() as connection:
+            connection.execute(
+                update(UploadSession)
+                .where(UploadSession.id == upload_id)  # type: ignore[arg-type]
+                .values(expires_at=utcnow() - timedelta(seconds=1))
+            )
         assert error_code(client.get(path)) == "upload_not_found"
         # Opening another session sweeps the expired one away, chunks included.
         other = os.urandom(10)
         client.post("/v1/uploads", json={"digest": blob_digest(other), "size": 10})
-        engine = registry.engine()
-        try:
-            with engine.connect() as connection:
-                from sqlalchemy import text
+        with registry.database() as engine, engine.connect() as connection:
+            from sqlalchemy import text
 
-                left = connection.execute(
-                    text("SELECT count(*) FROM upload_session WHERE id = :id"), {"id": upload_id}
-                ).scalar_one()
-        finally:
-            engine.dispose()
+            left = connection.execute(
+                text("SELECT count(*) FROM upload_session WHERE id = :id"), {"id": upload_id}
+            ).scalar_one()
         assert left == 0
         if registry.kind == "sqlite-local":
             assert not (registry.data_dir / "blobs" / "uploads" / upload_id).exists()
@@ -340,18 +332,12 @@ def test_blob_uploads_are_audited(registry: Registry) -> None:
             path, content=chunked[CHUNK_LIMIT:], headers={"upload-offset": str(CHUNK_LIMIT)}
         )
         assert client.put(path).status_code == 201
-    engine = registry.engine()
-    try:
-        with engine.connect() as connection:
-            rows = (
-                connection.execute(
-                    text("SELECT subject FROM audit_event WHERE action = 'blob.upload'")
-                )
-                .scalars()
-                .all()
-            )
-    finally:
-        engine.dispose()
+    with registry.database() as engine, engine.connect() as connection:
+        rows = (
+            connection.execute(text("SELECT subject FROM audit_event WHERE action = 'blob.upload'"))
+            .scalars()
+            .all()
+        )
     assert blob_digest(monolithic) in rows
     assert blob_digest(chunked) in rows
 

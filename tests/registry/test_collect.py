@@ -61,12 +61,8 @@ def _gc(registry: Registry, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _blob_rows(registry: Registry) -> set[str]:
-    engine = registry.engine()
-    try:
-        with engine.connect() as connection:
-            return {row[0] for row in connection.execute(text("SELECT digest FROM blob"))}
-    finally:
-        engine.dispose()
+    with registry.database() as engine, engine.connect() as connection:
+        return {row[0] for row in connection.execute(text("SELECT digest FROM blob"))}
 
 
 def _gets(client: httpx.Client, digest: str) -> bytes | int:
@@ -129,17 +125,13 @@ def test_gc_removes_what_no_version_needs_and_keeps_the_rest(own: Registry) -> N
         again = manifest_bytes(f"{namespace}/c", "1.1.0", [kept, orphan])
         assert client.post("/v1/versions", json=publish_body(again, key)).status_code == 201
     assert blob_digest(orphan) in _blob_rows(own)
-    engine = own.engine()
-    try:
-        with engine.connect() as connection:
-            actions = [
-                row[0]
-                for row in connection.execute(
-                    text("SELECT action FROM audit_event WHERE action = 'gc.run'")
-                )
-            ]
-    finally:
-        engine.dispose()
+    with own.database() as engine, engine.connect() as connection:
+        actions = [
+            row[0]
+            for row in connection.execute(
+                text("SELECT action FROM audit_event WHERE action = 'gc.run'")
+            )
+        ]
     assert len(actions) == 2  # the dry run is not a write
 
 

@@ -25,11 +25,7 @@ def _race(registry: Registry, token: str, bodies: list[dict[str, object]]) -> li
         import httpx
 
         # A generous timeout: on a loaded 2-core machine a publish may queue behind the others.
-        with httpx.Client(
-            base_url=urls[index % len(urls)],
-            headers={"authorization": f"Bearer {token}"},
-            timeout=120,
-        ) as client:
+        with registry.client(token, url=urls[index % len(urls)], timeout=120) as client:
             barrier.wait()
             try:
                 response = client.post("/v1/versions", json=bodies[index])
@@ -48,8 +44,7 @@ def _race(registry: Registry, token: str, bodies: list[dict[str, object]]) -> li
 
 
 def test_concurrent_publishes_of_one_version_yield_exactly_one(registry: Registry) -> None:
-    if len(registry.servers) < 2:
-        registry.start_another()
+    registry.with_servers(2)
     namespace = unique("race")
     token = registry.create_token(namespace)
     key = SigningKey.generate()
@@ -77,60 +72,56 @@ def test_concurrent_publishes_of_one_version_yield_exactly_one(registry: Registr
     results = _race(registry, token, [publish_body(payload, key) for payload in distinct])
     assert Counter(results) == {(201, ""): CLIENTS}, results
 
-    engine = registry.engine()
-    try:
-        with engine.connect() as connection:
-            rows = connection.execute(
-                text(
-                    "SELECT v.version, v.manifest_digest FROM cube_version v "
-                    "JOIN cube c ON c.id = v.cube_id WHERE c.normalized_name = :n ORDER BY v.version"
-                ),
-                {"n": name},
-            ).all()
-            assert [tuple(row) for row in rows] == [
-                ("1.0.0", manifest_digest(identical)),
-                ("2.0.0", manifest_digest(winner)),
-                *((f"3.0.{i}", manifest_digest(distinct[i])) for i in range(CLIENTS)),
-            ]
-            assert (
-                connection.execute(
-                    text("SELECT count(*) FROM cube WHERE normalized_name = :n"), {"n": name}
-                ).scalar_one()
-                == 1
+    with registry.database() as engine, engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT v.version, v.manifest_digest FROM cube_version v "
+                "JOIN cube c ON c.id = v.cube_id WHERE c.normalized_name = :n ORDER BY v.version"
+            ),
+            {"n": name},
+        ).all()
+        assert [tuple(row) for row in rows] == [
+            ("1.0.0", manifest_digest(identical)),
+            ("2.0.0", manifest_digest(winner)),
+            *((f"3.0.{i}", manifest_digest(distinct[i])) for i in range(CLIENTS)),
+        ]
+        assert (
+            connection.execute(
+                text("SELECT count(*) FROM cube WHERE normalized_name = :n"), {"n": name}
+            ).scalar_one()
+            == 1
+        )
+        keys = connection.execute(
+            text(
+                "SELECT count(*) FROM signing_key k JOIN namespace n ON n.id = k.namespace_id "
+                "WHERE n.normalized_name = :n"
+            ),
+            {"n": namespace},
+        ).scalar_one()
+        assert keys == 1
+        orphans = connection.execute(
+            text(
+                "SELECT count(*) FROM version_blob b "
+                "LEFT JOIN cube_version v ON v.id = b.version_id WHERE v.id IS NULL"
             )
-            keys = connection.execute(
-                text(
-                    "SELECT count(*) FROM signing_key k JOIN namespace n ON n.id = k.namespace_id "
-                    "WHERE n.normalized_name = :n"
-                ),
-                {"n": namespace},
-            ).scalar_one()
-            assert keys == 1
-            orphans = connection.execute(
-                text(
-                    "SELECT count(*) FROM version_blob b "
-                    "LEFT JOIN cube_version v ON v.id = b.version_id WHERE v.id IS NULL"
-                )
-            ).scalar_one()
-            assert orphans == 0
-            links = connection.execute(
-                text(
-                    "SELECT count(*) FROM version_blob b JOIN cube_version v ON v.id = b.version_id "
-                    "JOIN cube c ON c.id = v.cube_id WHERE c.normalized_name = :n"
-                ),
-                {"n": name},
-            ).scalar_one()
-            assert links == 2 + CLIENTS
-            publishes = connection.execute(
-                text(
-                    "SELECT count(*) FROM audit_event WHERE namespace = :n "
-                    "AND action = 'version.publish'"
-                ),
-                {"n": namespace},
-            ).scalar_one()
-            assert publishes == 2 + CLIENTS
-    finally:
-        engine.dispose()
+        ).scalar_one()
+        assert orphans == 0
+        links = connection.execute(
+            text(
+                "SELECT count(*) FROM version_blob b JOIN cube_version v ON v.id = b.version_id "
+                "JOIN cube c ON c.id = v.cube_id WHERE c.normalized_name = :n"
+            ),
+            {"n": name},
+        ).scalar_one()
+        assert links == 2 + CLIENTS
+        publishes = connection.execute(
+            text(
+                "SELECT count(*) FROM audit_event WHERE namespace = :n "
+                "AND action = 'version.publish'"
+            ),
+            {"n": namespace},
+        ).scalar_one()
+        assert publishes == 2 + CLIENTS
     # Both processes serve the same resolver document.
     documents = []
     for server in registry.servers:

@@ -109,6 +109,40 @@ def _drip(connection: socket.socket, data: bytes, interval: float, stop: threadi
             return
 
 
+class _Drippers:
+    """Slow clients: connections that each drip a body (:func:`_drip`), in threads of their own.
+
+    Leaving the ``with`` block stops the threads, waits for them and closes every connection.
+    """
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.connections: list[socket.socket] = []
+        self.threads: list[threading.Thread] = []
+
+    def connect(self, url: str) -> socket.socket:
+        """A new connection to the server at ``url``, closed at the end of the block."""
+        connection = _connect(url)
+        self.connections.append(connection)
+        return connection
+
+    def drip(self, connection: socket.socket, data: bytes, interval: float) -> None:
+        """Send ``data`` into ``connection`` one byte per ``interval``, in a thread."""
+        thread = threading.Thread(target=_drip, args=(connection, data, interval, self.stop))
+        thread.start()
+        self.threads.append(thread)
+
+    def __enter__(self) -> _Drippers:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join()
+        for connection in self.connections:
+            connection.close()
+
+
 def _publish_payload(namespace: str) -> bytes:
     key = SigningKey.generate()
     payload = manifest_bytes(f"{namespace}/drip", "1.0.0", [])
@@ -149,19 +183,14 @@ def test_a_dripped_publish_is_cut_off(guarded: Registry) -> None:
     namespace = unique("drip")
     token = guarded.create_token(namespace)
     body = _publish_payload(namespace)
-    stop = threading.Event()
-    with _connect(guarded.url) as connection:
+    with _Drippers() as drippers:
+        connection = drippers.connect(guarded.url)
         connection.sendall(
             _head("POST", "/v1/versions", len(body), token, Content_Type="application/json")
         )
-        dripper = threading.Thread(target=_drip, args=(connection, body, 0.2, stop))
         started = time.monotonic()
-        dripper.start()
-        try:
-            answer = _read_answer(connection)
-        finally:
-            stop.set()
-            dripper.join()
+        drippers.drip(connection, body, 0.2)
+        answer = _read_answer(connection)
     elapsed = time.monotonic() - started
     assert answer.status == 408, answer
     assert answer.code == "request_timeout"
@@ -195,21 +224,15 @@ def test_many_slow_uploads_do_not_hold_the_registry(guarded: Registry) -> None:
     namespace = unique("flood")
     token = guarded.create_token(namespace)
     body = _publish_payload(namespace)
-    stop = threading.Event()
-    connections = []
-    threads = []
-    try:
+    with _Drippers() as drippers:
         for index in range(40):
-            connection = _connect(guarded.url)
-            connections.append(connection)
+            connection = drippers.connect(guarded.url)
             if index % 2:
                 head = _head("POST", "/v1/versions", len(body), token)
             else:
                 head = _head("PUT", f"/v1/blobs/{blob_digest(b'y')}", 1 << 20)
             connection.sendall(head)
-            thread = threading.Thread(target=_drip, args=(connection, body, 0.3, stop))
-            thread.start()
-            threads.append(thread)
+            drippers.drip(connection, body, 0.3)
         # Meanwhile the registry answers everyone else at once.
         with guarded.client(token) as client:
             started = time.monotonic()
@@ -220,13 +243,7 @@ def test_many_slow_uploads_do_not_hold_the_registry(guarded: Registry) -> None:
             )
             assert published.status_code == 201, published.text
             assert time.monotonic() - started < ANSWER_WITHIN
-        answers = [_read_answer(connection) for connection in connections]
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join()
-        for connection in connections:
-            connection.close()
+        answers = [_read_answer(connection) for connection in drippers.connections]
     assert sorted({answer.status for answer in answers}) == [401, 408]
     assert all(answer.closed for answer in answers)
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-
-from registry_server.openapi import main, openapi_document, render
+from registry_server.openapi import openapi_document, render
 
 COMMITTED = Path(__file__).resolve().parents[2] / "schemas" / "openapi.json"
 
@@ -48,14 +46,3 @@ def test_every_endpoint_the_spec_names_in_prose_is_served() -> None:
     named = set(PROSE.findall(SPEC.read_text("utf-8")))
     assert named, "the pattern no longer finds the spec's endpoint mentions"
     assert named - _served() == set(), "named in spec/MIP-1-registry.md but not served"
-
-
-def test_an_option_is_not_taken_for_the_output_path(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    assert main(["--help"]) == 0
-    assert "usage:" in capsys.readouterr().out
-    assert main(["--output"]) == 2
-    assert "usage:" in capsys.readouterr().err
-    assert list(tmp_path.iterdir()) == []

@@ -24,8 +24,7 @@ import pytest
 import schemathesis
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from registry_server.db.session import write_session
-from registry_server.services.auth import bootstrap_token
+from registry_server.services.auth import commit_bootstrap_token
 from tests.registry.conftest import Registry
 from tests.registry.cube_helpers import unique
 
@@ -55,10 +54,7 @@ def _fresh_token() -> str:
     engine = _engines.get(registry.url)
     if engine is None:
         engine = _engines[registry.url] = registry.engine()
-    with write_session(engine) as session:
-        secret = bootstrap_token(session, unique("fuzz"), None, 1)
-        session.commit()
-    return secret
+    return commit_bootstrap_token(engine, unique("fuzz"), None, 1)
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from registry_server.api.request_bodies import BodyLimits, RequestBodyGuard
-from tests.registry.test_hostile_clients import _connect, _drip, _head, _read_answer
+from tests.registry.test_hostile_clients import _connect, _Drippers, _head, _read_answer
 from tests.support import free_port, wait_until
 
 LIMITS = BodyLimits(
@@ -63,15 +63,11 @@ def echo_url() -> Iterator[str]:
 
 
 def test_bodies_without_a_token_are_capped(echo_url: str) -> None:
-    stop = threading.Event()
-    slow = [_connect(echo_url) for _ in range(LIMITS.max_unauthenticated)]
-    drippers = []
-    try:
+    with _Drippers() as drippers:
+        slow = [drippers.connect(echo_url) for _ in range(LIMITS.max_unauthenticated)]
         for connection in slow:
             connection.sendall(_head("POST", "/echo", 1000))
-            dripper = threading.Thread(target=_drip, args=(connection, b"x" * 1000, 0.2, stop))
-            dripper.start()
-            drippers.append(dripper)
+            drippers.drip(connection, b"x" * 1000, 0.2)
         time.sleep(0.3)  # both are being read now
         with _connect(echo_url) as extra:
             extra.sendall(_head("POST", "/echo", 5) + b"hello")
@@ -82,12 +78,6 @@ def test_bodies_without_a_token_are_capped(echo_url: str) -> None:
         assert refused.closed
         # The slow ones are cut off by the rate limit, which frees their slots.
         assert [_read_answer(connection).status for connection in slow] == [408, 408]
-    finally:
-        stop.set()
-        for dripper in drippers:
-            dripper.join()
-        for connection in slow:
-            connection.close()
     with _connect(echo_url) as connection:
         connection.sendall(_head("POST", "/echo", 5) + b"hello")
         answer = _read_answer(connection)

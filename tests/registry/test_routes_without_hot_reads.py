@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from mip.keys import SigningKey
 from registry_server.api.hot_reads import HotReadMiddleware
 from registry_server.app import create_app
-from registry_server.db.session import create_db_engine, init_schema, write_session
-from registry_server.services.auth import bootstrap_token
+from registry_server.db.session import create_db_engine, init_schema
+from registry_server.services.auth import commit_bootstrap_token
 from registry_server.settings import Settings
 from tests.registry.cube_helpers import manifest_bytes, publish_body
 
@@ -20,9 +20,7 @@ def test_fallback_routes_serve_the_same_documents(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
     engine = create_db_engine(settings.resolved_database_url(), 1)
     init_schema(engine)
-    with write_session(engine) as session:
-        token = bootstrap_token(session, "plain", None, 1)
-        session.commit()
+    token = commit_bootstrap_token(engine, "plain", None, 1)
     engine.dispose()
     app = create_app(settings)
     app.user_middleware = [m for m in app.user_middleware if m.cls is not HotReadMiddleware]

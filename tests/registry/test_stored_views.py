@@ -35,18 +35,14 @@ def _publish(registry: Registry, namespace: str, name: str, key: SigningKey) -> 
 
 
 def _break_envelopes(registry: Registry, name: str) -> None:
-    engine = registry.engine()
-    try:
-        with engine.begin() as connection:
-            connection.execute(
-                text(
-                    "UPDATE cube_version SET envelope = :junk WHERE cube_id = "
-                    "(SELECT id FROM cube WHERE name = :name)"
-                ),
-                {"junk": b"not an envelope", "name": name},
-            )
-    finally:
-        engine.dispose()
+    with registry.database() as engine, engine.begin() as connection:
+        connection.execute(
+            text(
+                "UPDATE cube_version SET envelope = :junk WHERE cube_id = "
+                "(SELECT id FROM cube WHERE name = :name)"
+            ),
+            {"junk": b"not an envelope", "name": name},
+        )
 
 
 def test_pages_render_from_the_view_stored_at_publish(registry: Registry) -> None:
@@ -71,30 +67,22 @@ def test_a_missing_view_is_derived_once_and_stored(registry: Registry) -> None:
     namespace = unique("view")
     name = f"{namespace}/probe"
     _publish(registry, namespace, name, SigningKey.generate())
-    engine = registry.engine()
-    try:
+    # The stored views of the cube's versions.
+    views = (
+        "FROM version_view WHERE version_id IN (SELECT v.id FROM cube_version v "
+        "JOIN cube c ON c.id = v.cube_id WHERE c.name = :name)"
+    )
+    with registry.database() as engine:
         with engine.begin() as connection:
-            deleted = connection.execute(
-                text(
-                    "DELETE FROM version_view WHERE version_id IN (SELECT v.id FROM cube_version v "
-                    "JOIN cube c ON c.id = v.cube_id WHERE c.name = :name)"
-                ),
-                {"name": name},
-            ).rowcount
+            deleted = connection.execute(text(f"DELETE {views}"), {"name": name}).rowcount
         assert deleted == 2
         with registry.client() as client:
             assert client.get(f"/cubes/{name}/versions/1.0.0").status_code == 200
         with engine.connect() as connection:
             stored = connection.execute(
-                text(
-                    "SELECT count(*) FROM version_view w JOIN cube_version v ON v.id = w.version_id "
-                    "JOIN cube c ON c.id = v.cube_id WHERE c.name = :name"
-                ),
-                {"name": name},
+                text(f"SELECT count(*) {views}"), {"name": name}
             ).scalar_one()
         assert stored == 1  # the version viewed; the other waits for its first view
-    finally:
-        engine.dispose()
 
 
 def test_a_signer_registered_after_publish_shows_as_verified(registry: Registry) -> None:

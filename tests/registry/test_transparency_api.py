@@ -212,8 +212,5 @@ def test_tiles_are_immutable_and_prove_the_log(registry: Registry) -> None:
         if partial_width < 256:
             partial = fetch(Tile(8, 0, 1, partial_width))
             assert len(partial) == partial_width * 32
-    engine = registry.engine()
-    try:
+    with registry.database() as engine:
         audit_database(engine)
-    finally:
-        engine.dispose()

@@ -15,8 +15,8 @@ from sqlalchemy import Engine
 
 from mip.keys import SigningKey
 from mip.transparency.checkpoint import Checkpoint
-from registry_server.db.session import create_db_engine, write_session
-from registry_server.services.auth import bootstrap_token
+from registry_server.db.session import create_db_engine
+from registry_server.services.auth import commit_bootstrap_token
 from tests.registry.conftest import Registry, base_env
 from tests.registry.cube_helpers import manifest_bytes, publish_body, unique
 from tests.registry.log_helpers import audit_database, check_extends, checkpoint, pinned_key
@@ -27,12 +27,10 @@ PUBLISHES_PER_WRITER = 6
 
 
 def test_two_processes_publishing_at_once_write_one_history(registry: Registry) -> None:
-    if len(registry.servers) < 2:
-        registry.start_another()
+    urls = [server.url for server in registry.with_servers(2)]
     namespace = unique("fork")
     token = registry.create_token(namespace)
     key = SigningKey.generate()
-    urls = [server.url for server in registry.servers[:2]]
     with registry.client(token) as client:
         log_key = pinned_key(client)
         with httpx.Client(base_url=urls[1]) as other:
@@ -46,11 +44,7 @@ def test_two_processes_publishing_at_once_write_one_history(registry: Registry) 
     barrier = threading.Barrier(WRITERS_PER_SERVER * len(urls))
 
     def write(writer: int) -> None:
-        with httpx.Client(
-            base_url=urls[writer % len(urls)],
-            headers={"authorization": f"Bearer {token}"},
-            timeout=120,
-        ) as client:
+        with registry.client(token, url=urls[writer % len(urls)], timeout=120) as client:
             barrier.wait()
             for number in range(PUBLISHES_PER_WRITER):
                 payload = manifest_bytes(f"{namespace}/cube-{writer}", f"1.0.{number}", [])
@@ -88,11 +82,8 @@ def test_two_processes_publishing_at_once_write_one_history(registry: Registry) 
         for older, newer in zip([start, *heads], [*heads, end], strict=True):
             if older.size <= newer.size:
                 check_extends(client, log_key, older, newer)
-    engine = registry.engine()
-    try:
+    with registry.database() as engine:
         audit_database(engine)
-    finally:
-        engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -122,9 +113,7 @@ def test_kill_9_during_publishes_never_leaves_an_event_unlogged(
     namespace = unique("crash")
     server = start_registry_process(env, data_dir)
     engine = _engine(env, data_dir)
-    with write_session(engine) as session:
-        token = bootstrap_token(session, namespace, None, 1)
-        session.commit()
+    token = commit_bootstrap_token(engine, namespace, None, 1)
     key = SigningKey.generate()
     with httpx.Client(base_url=server.url) as client:
         log_key = pinned_key(client)

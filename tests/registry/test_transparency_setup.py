@@ -15,8 +15,8 @@ from mip.keys import SigningKey
 from mip.transparency.note import NoteVerifier
 from registry_server.db.log_models import LogEntryRecord, LogHash, LogHead
 from registry_server.db.models import CubeVersion
-from registry_server.db.session import create_db_engine, write_session
-from registry_server.services.auth import bootstrap_token
+from registry_server.db.session import create_db_engine
+from registry_server.services.auth import commit_bootstrap_token
 from tests.registry.conftest import base_env
 from tests.registry.cube_helpers import error_code, manifest_bytes, publish_body
 from tests.registry.log_helpers import audit_database, checkpoint, pinned_key
@@ -26,9 +26,7 @@ from tests.support import free_port, start_registry_process
 
 def _token(data_dir: Path, namespace: str) -> str:
     engine = create_db_engine(f"sqlite:///{data_dir / 'registry.db'}", 1)
-    with write_session(engine) as session:
-        token = bootstrap_token(session, namespace, None, 1)
-        session.commit()
+    token = commit_bootstrap_token(engine, namespace, None, 1)
     engine.dispose()
     return token
 

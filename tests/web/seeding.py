@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,8 +23,8 @@ from mip.container import open_bundle
 from mip.dsse import sign
 from mip.keys import SigningKey
 from mip.tensors import token_ids_digest
-from registry_server.db.session import create_db_engine, init_schema, write_session
-from registry_server.services.auth import bootstrap_token
+from registry_server.db.session import create_db_engine, init_schema
+from registry_server.services.auth import commit_bootstrap_token
 
 HOSTILE = '<script>alert("pwned")</script><img src=x onerror=alert(1)>'
 
@@ -182,9 +182,7 @@ def create_token(database_url: str, namespace: str) -> str:
     engine = create_db_engine(database_url, 1)
     try:
         init_schema(engine)
-        with write_session(engine) as session:
-            secret = bootstrap_token(session, namespace, None, 30)
-            session.commit()
+        secret = commit_bootstrap_token(engine, namespace, None, 30)
     finally:
         engine.dispose()
     return secret
@@ -301,22 +299,22 @@ def marketplace_specs() -> list[CubeSpec]:
         {"id": "lora", "text": "Parameter memory is a LoRA adapter.", "tags": ["lora"]},
         {"id": "new-note", "text": f"A memory with markup: {HOSTILE}", "tags": ["new"]},
     ]
+    handbook = CubeSpec(
+        "acme/handbook",
+        "1.0.0",
+        description="The MemOS handbook: memory types and lifecycle.",
+        keywords=["memos", "handbook"],
+        memories=handbook_v1,
+        activation_model="acme/tiny-llama",
+    )
     return [
-        CubeSpec(
-            "acme/handbook",
-            "1.0.0",
-            description="The MemOS handbook: memory types and lifecycle.",
-            keywords=["memos", "handbook"],
-            memories=handbook_v1,
-            activation_model="acme/tiny-llama",
-        ),
-        CubeSpec(
-            "acme/handbook",
-            "1.1.0",
+        handbook,
+        # 1.1.0: what 1.0.0 is, with new memories, an adapter, a dependency, a TTL and a card.
+        replace(
+            handbook,
+            version="1.1.0",
             description="The MemOS handbook: memory types, lifecycle and the scheduler.",
-            keywords=["memos", "handbook"],
             memories=handbook_v2,
-            activation_model="acme/tiny-llama",
             adapter_model="acme/tiny-llama",
             dependencies={"acme/glossary": ">=1.0,<2"},
             ttl_seconds=86400,

@@ -27,7 +27,7 @@ from mip.dsse import Envelope, pae, parse_envelope
 from mip.errors import MIPError
 from mip.keys import PublicKey
 from mip.manifest import decode_manifest
-from mip.models import ActivationPart, Manifest, ModelFingerprint, ParameterPart, PlaintextPart
+from mip.models import Manifest
 from registry_server.db.backfill import backfill_versions
 from registry_server.db.catalog_models import VersionView
 from registry_server.db.models import Cube, CubeVersion, SigningKeyRecord
@@ -147,49 +147,10 @@ class ManifestView(BaseModel):
     signatures: list[SignatureRecord]
 
 
-def _model_view(model: ModelFingerprint) -> ModelView:
-    return ModelView(
-        model_id=model.model_id,
-        revision=model.revision,
-        architecture=model.architecture,
-        dtype=model.dtype,
-        num_layers=model.num_layers,
-        num_attention_heads=model.num_attention_heads,
-        num_kv_heads=model.num_kv_heads,
-        head_dim=model.head_dim,
-        hidden_size=model.hidden_size,
-        vocab_size=model.vocab_size,
-        digest=model.digest,
-    )
-
-
-def adapter_view(config: dict[str, Any]) -> AdapterView:
-    """``r`` and ``target_modules`` as the manifest holds them: any JSON value, which the
-    templates show whatever it is (a view is never larger than its manifest, itself bounded)."""
-    return AdapterView(r=config.get("r"), target_modules=config.get("target_modules"))
-
-
 def _part_view(part: Any) -> PartView:
-    view = PartView(
-        name=part.name,
-        kind=part.kind,
-        media_type=part.media_type,
-        digest=part.digest,
-        size=part.size,
-    )
-    if isinstance(part, PlaintextPart):
-        view.count = part.count
-    elif isinstance(part, ActivationPart):
-        view.num_tokens = part.num_tokens
-        view.dtype = part.dtype
-        view.num_layers = part.num_layers
-        view.num_kv_heads = part.num_kv_heads
-        view.head_dim = part.head_dim
-        view.model = _model_view(part.model)
-    elif isinstance(part, ParameterPart):
-        view.base_model = _model_view(part.base_model)
-        view.adapter_config = adapter_view(part.adapter_config)
-    return view
+    # Each field of the view is the part's attribute of the same name (a fingerprint's too),
+    # ``None`` where the part's kind has no such attribute; the adapter settings are read by key.
+    return PartView.model_validate(part, from_attributes=True)
 
 
 def manifest_view(manifest: Manifest, signatures: Iterable[SignatureRecord]) -> ManifestView:
