@@ -70,6 +70,14 @@ def policy_for(governance: dict[str, Any], local: dict[str, Any]) -> LifecyclePo
     return LifecyclePolicy(**values)
 
 
+def cube_policy(connection: sqlite3.Connection, cube: str) -> LifecyclePolicy:
+    """The effective policy of ``cube`` as stored, read inside the caller's transaction."""
+    row = connection.execute(
+        "SELECT governance, lifecycle_policy FROM cubes WHERE name = ?", (cube,)
+    ).fetchone()
+    return policy_for(json.loads(row[0]), json.loads(row[1]))
+
+
 class TickReport(msgspec.Struct):
     """What one tick did: item ids per transition."""
 
@@ -175,10 +183,7 @@ class Lifecycle:
         self, connection: sqlite3.Connection, cube: str, moment: datetime, report: TickReport
     ) -> None:
         context = self._context
-        cube_row = connection.execute(
-            "SELECT governance, lifecycle_policy FROM cubes WHERE name = ?", (cube,)
-        ).fetchone()
-        policy = policy_for(json.loads(cube_row[0]), json.loads(cube_row[1]))
+        policy = cube_policy(connection, cube)
         stamp = to_rfc3339(moment)
         rows = connection.execute(
             "SELECT rowid, * FROM items WHERE cube = ? AND state IN (?, ?, ?)",
