@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from memos_client.errors import NotFoundError, UsageError
-from memos_client.runtime.memory_types import State, from_rfc3339, to_rfc3339, utc_now
+from memos_client.runtime.memory_types import JsonFields, State, from_rfc3339, to_rfc3339, utc_now
 from memos_client.runtime.store.items import change_item
 from memos_client.runtime.transitions import set_state
 
@@ -78,7 +78,7 @@ def cube_policy(connection: sqlite3.Connection, cube: str) -> LifecyclePolicy:
     return policy_for(json.loads(row[0]), json.loads(row[1]))
 
 
-class TickReport(msgspec.Struct):
+class TickReport(msgspec.Struct, JsonFields):
     """What one tick did: item ids per transition."""
 
     now: str
@@ -87,10 +87,6 @@ class TickReport(msgspec.Struct):
     archived: list[str] = msgspec.field(default_factory=list)
     demoted: list[str] = msgspec.field(default_factory=list)
     dry_run: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict for ``--json`` output."""
-        return msgspec.structs.asdict(self)
 
 
 class Lifecycle:

@@ -45,6 +45,16 @@ def from_rfc3339(text: str) -> datetime:
     return value
 
 
+class JsonFields:
+    """Mixin of a struct whose JSON form (``--json`` output, caches) is its fields as builtins."""
+
+    __slots__ = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field (nested structs, enums and tuples converted)."""
+        return msgspec.to_builtins(self)  # type: ignore[no-any-return]
+
+
 class MemoryItem(msgspec.Struct, frozen=True):
     """One plaintext memory as the runtime holds it (MIP v1 record fields plus runtime state)."""
 
@@ -112,7 +122,7 @@ class Hit(msgspec.Struct, frozen=True):
         return {"item": self.item.to_json(), "score": self.score, "ranks": dict(self.ranks)}
 
 
-class VersionRecord(msgspec.Struct, frozen=True):
+class VersionRecord(msgspec.Struct, JsonFields, frozen=True):
     """One entry of the time machine: the content and state of an item after one change."""
 
     seq: int
@@ -127,24 +137,8 @@ class VersionRecord(msgspec.Struct, frozen=True):
     at: str
     principal: str
 
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict for ``--json`` output."""
-        return {
-            "seq": self.seq,
-            "item_id": self.item_id,
-            "cube": self.cube,
-            "version": self.version,
-            "op": self.op,
-            "state": str(self.state),
-            "text": self.text,
-            "tags": list(self.tags),
-            "metadata": dict(self.metadata),
-            "at": self.at,
-            "principal": self.principal,
-        }
 
-
-class InstalledCube(msgspec.Struct, frozen=True):
+class InstalledCube(msgspec.Struct, JsonFields, frozen=True):
     """A cube installed from a bundle: what ``memos list`` shows."""
 
     name: str
@@ -154,15 +148,3 @@ class InstalledCube(msgspec.Struct, frozen=True):
     installed_at: str
     governance: dict[str, Any] = msgspec.field(default_factory=dict)
     parts: list[dict[str, Any]] = msgspec.field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict for ``--json`` output."""
-        return {
-            "name": self.name,
-            "version": self.version,
-            "manifest_digest": self.manifest_digest,
-            "memory_count": self.memory_count,
-            "installed_at": self.installed_at,
-            "governance": self.governance,
-            "parts": self.parts,
-        }

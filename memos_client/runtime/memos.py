@@ -18,15 +18,9 @@ from memos_client.runtime.context import RuntimeContext, cube_name
 from memos_client.runtime.governance import OWNER, Governor, validate_principal_name
 from memos_client.runtime.lifecycle import Lifecycle
 from memos_client.runtime.memory_types import Hit, InstalledCube, MemoryItem, State, VersionRecord
+from memos_client.runtime.prompt_tokens import TokenCounter, estimate_tokens, tokenizer_counter
 from memos_client.runtime.retrieval.engines import Engines
-from memos_client.runtime.scheduler import (
-    PLAN_MIN_SCORE,
-    MemoryPlan,
-    PlanningModel,
-    TokenCounter,
-    estimate_tokens,
-    tokenizer_counter,
-)
+from memos_client.runtime.scheduler import PLAN_MIN_SCORE, MemoryPlan, PlanningModel
 from memos_client.runtime.store.database import Store
 from memos_client.runtime.store.indexed_text import embedding_text
 from memos_client.runtime.transitions import set_state

@@ -20,6 +20,7 @@ import msgspec
 
 from memos_client.errors import NotFoundError, UsageError
 from memos_client.runtime.memory_types import (
+    JsonFields,
     State,
     VersionRecord,
     from_rfc3339,
@@ -32,7 +33,7 @@ from memos_client.runtime.store.items import change_item
 Point = int | str | datetime
 
 
-class RollbackReport(msgspec.Struct):
+class RollbackReport(msgspec.Struct, JsonFields):
     """What a rollback did."""
 
     cube: str
@@ -41,16 +42,6 @@ class RollbackReport(msgspec.Struct):
     deleted: list[str] = msgspec.field(default_factory=list)
     #: For an installed cube: the version installed at the target point.
     installed_version: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict for ``--json`` output."""
-        return {
-            "cube": self.cube,
-            "target_seq": self.target_seq,
-            "restored": self.restored,
-            "deleted": self.deleted,
-            "installed_version": self.installed_version,
-        }
 
 
 class DiffEntry(msgspec.Struct):

@@ -18,7 +18,7 @@ import msgspec
 
 from memos_client.errors import UsageError
 from memos_client.runtime.context import cube_name, ensure_cube
-from memos_client.runtime.memory_types import State, to_rfc3339, utc_now
+from memos_client.runtime.memory_types import JsonFields, State, to_rfc3339, utc_now
 from memos_client.runtime.record_checks import Record, validate_records
 from memos_client.runtime.record_writes import (
     cube_writer,
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from memos_client.runtime.context import RuntimeContext
 
 
-class UpsertReport(msgspec.Struct):
+class UpsertReport(msgspec.Struct, JsonFields):
     """What an upsert did (or, for a dry run, would do): record ids by outcome."""
 
     cube: str
@@ -41,10 +41,6 @@ class UpsertReport(msgspec.Struct):
     unchanged: list[str] = msgspec.field(default_factory=list)
     removed: list[str] = msgspec.field(default_factory=list)
     dry_run: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict (the ids too)."""
-        return msgspec.to_builtins(self)  # type: ignore[no-any-return]
 
 
 def _differs(row: Mapping[str, Any], record: Record) -> bool:
