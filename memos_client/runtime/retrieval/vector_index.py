@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from memos_client.config import private_dir, private_file
-from memos_client.runtime.embedding.minilm import Embedder, Vectors, single_blas_thread
+from memos_client.runtime.embedding.blas import single_blas_thread
+from memos_client.runtime.embedding.minilm import Embedder, Vectors
 from memos_client.runtime.memory_types import INDEXED_STATES, State
 from memos_client.runtime.store.database import Store, text_digest
 
