@@ -156,7 +156,7 @@ class Lifecycle:
             raise UsageError("tick(now=...) needs a timezone-aware datetime")
         stamp = to_rfc3339(moment)
         report = TickReport(now=stamp, dry_run=dry_run)
-        cubes = context.governor.writable_cubes(context.principal)
+        cubes = context.governor.cubes_allowing(context.principal, "write")
         if dry_run:
             with context.store.read() as connection:
                 for cube in sorted(cubes):

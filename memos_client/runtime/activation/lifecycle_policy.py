@@ -104,7 +104,7 @@ def tick_activation(
 
     moment = now or utc_now()
     report = ActivationTickReport(lifecycle=memos.lifecycle.tick(moment, dry_run=dry_run).to_json())
-    for cube in sorted(memos.governor.writable_cubes(memos.principal)):
+    for cube in sorted(memos.governor.cubes_allowing(memos.principal, "write")):
         _tick_cube(memos, model, cube, moment, policy, report, dry_run, max_tokens)
     return report
 

@@ -284,6 +284,17 @@ class Store:
                     raise store_error(self.path, exc) from exc
                 raise
 
+    def changed_items(self, columns: str, after: int, upto: int) -> list[sqlite3.Row]:
+        """``columns`` of every item changed after change ``after`` up to ``upto`` (``seq`` in
+        ``versions``), for an index that follows the changes; ``after`` 0: of every item."""
+        if after == 0:
+            return self.query(f"SELECT {columns} FROM items")  # noqa: S608
+        return self.query(
+            f"SELECT {columns} FROM items WHERE id IN "  # noqa: S608
+            "(SELECT DISTINCT item_id FROM versions WHERE seq > ? AND seq <= ?)",
+            [after, upto],
+        )
+
     def audit(
         self,
         connection: sqlite3.Connection,
