@@ -84,3 +84,14 @@ def load_fresh(tmp_path: Path) -> Callable[..., Any]:
         return load_model(path, dtype, cache_dir=tmp_path / "fp-cache")
 
     return _load
+
+
+@pytest.fixture
+def cli_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``tmp_path/home`` as the CLI's MEMOS_HOME (its cache in ``tmp_path/cache``), with the
+    hashing embedder: no MiniLM to load."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("MEMOS_HOME", str(home))
+    monkeypatch.setenv("MEMOS_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("MEMOS_EMBEDDER", "hashing")
+    return home

@@ -163,25 +163,22 @@ def test_truncated_adapter_weights_are_refused(
         open_adapter(copy)
 
 
-def test_adapter_config_that_is_not_lora_is_refused(
-    trained: tuple[Path, Any, Any], tmp_path: Path
+@pytest.mark.parametrize(
+    ("key", "value", "error"),
+    [
+        ("peft_type", "IA3", "peft_type must be 'LORA'"),
+        ("r", 4, r"has rank 8, adapter_config\.r is 4"),
+    ],
+    ids=["not-lora", "rank-other-than-the-weights"],
+)
+def test_adapter_config_that_does_not_describe_its_lora_weights_is_refused(
+    trained: tuple[Path, Any, Any], tmp_path: Path, key: str, value: Any, error: str
 ) -> None:
-    copy = _copy(trained[0], tmp_path / "ia3")
+    copy = _copy(trained[0], tmp_path / "config")
     config = json.loads((copy / CONFIG_NAME).read_text())
-    config["peft_type"] = "IA3"
+    config[key] = value
     (copy / CONFIG_NAME).write_text(json.dumps(config))
-    with pytest.raises(TensorError, match="peft_type must be 'LORA'"):
-        open_adapter(copy)
-
-
-def test_adapter_with_a_rank_other_than_its_config_is_refused(
-    trained: tuple[Path, Any, Any], tmp_path: Path
-) -> None:
-    copy = _copy(trained[0], tmp_path / "rank")
-    config = json.loads((copy / CONFIG_NAME).read_text())
-    config["r"] = 4
-    (copy / CONFIG_NAME).write_text(json.dumps(config))
-    with pytest.raises(TensorError, match=r"has rank 8, adapter_config\.r is 4"):
+    with pytest.raises(TensorError, match=error):
         open_adapter(copy)
 
 

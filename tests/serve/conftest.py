@@ -67,16 +67,30 @@ def start_serve(home: Path, *args: str) -> ServerProcess:
     return ServerProcess(url, process, log)
 
 
-def token(home: Path, principal: str) -> str:
-    """`memos serve token --principal P`."""
-    done = subprocess.run(
-        [sys.executable, "-m", "memos_client", "serve", "token", "--principal", principal],
+def run_python(
+    home: Path, *argv: str, timeout: float | None = None, check: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """``python ARGV`` in :func:`memos_env` of ``home``, its output captured as text."""
+    return subprocess.run(
+        [sys.executable, *argv],
         env=memos_env(home),
         capture_output=True,
         text=True,
-        check=True,
+        timeout=timeout,
+        check=check,
     )
-    return done.stdout.strip()
+
+
+def run_memos(
+    home: Path, *args: str, timeout: float | None = None, check: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """``memos ARGS`` as a subprocess over ``home`` (see :func:`run_python`)."""
+    return run_python(home, "-m", "memos_client", *args, timeout=timeout, check=check)
+
+
+def token(home: Path, principal: str) -> str:
+    """`memos serve token --principal P`."""
+    return run_memos(home, "serve", "token", "--principal", principal, check=True).stdout.strip()
 
 
 @pytest.fixture
