@@ -131,9 +131,13 @@ class CubeWriter(msgspec.Struct, frozen=True):
     def delete(self, row: sqlite3.Row) -> bool:
         """Make the item in ``row`` a Deleted tombstone (False: it was one already)."""
         return change_item(
-            self.connection, row, principal=self.principal, op=self.op, state=State.DELETED,
+            self.connection,
+            row,
+            principal=self.principal,
+            op=self.op,
+            state=State.DELETED,
             at=self.at,
-        )  # fmt: skip
+        )
 
 
 #: The item columns a record's content fills.
