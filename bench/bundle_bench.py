@@ -10,7 +10,6 @@ it (the floor for pack: copying alone), and `python -c pass` for start-up.
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import re
@@ -20,6 +19,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from bench_setup import bench_parser
 from installed import compile_project, installed_python
 from kv_snapshot import write_kv_snapshot
 
@@ -70,10 +70,8 @@ def timed(command: list[str], env: dict[str, str], output: Path | None = None) -
 
 def main() -> None:
     """Run the benchmark and print a Markdown table."""
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = bench_parser(__doc__, "/tmp/memstore-bench")
     parser.add_argument("--size-gb", type=float, default=1.0)
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/memstore-bench"))
     args = parser.parse_args()
     compile_project()
     shutil.rmtree(args.workdir, ignore_errors=True)

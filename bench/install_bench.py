@@ -26,7 +26,6 @@ not). uv is a native binary and is told to install into that same interpreter's 
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
@@ -42,6 +41,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from bench_setup import admin_token, anchors_on_path, bench_parser, child_env
 from installed import compile_project, installed_python, memos_script
 from kv_snapshot import write_kv_snapshot
 
@@ -49,14 +49,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.support import answers, free_port, start_registry_process, wait_until  # noqa: E402
-
-
-def env_for(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MEMOS_", "MEMSTORE_"))}
-    env["PYTHONPATH"] = str(REPO)
-    env.update(extra)
-    return env
-
 
 # -- payloads -------------------------------------------------------------------------------------
 
@@ -172,7 +164,7 @@ def warm_reinstall(
     """
     warm = work / "memos-warm"
     warm.mkdir(parents=True, exist_ok=True)
-    warm_env = env_for(MEMOS_HOME=str(warm / "home"), MEMOS_CACHE_DIR=str(warm / "cache"))
+    warm_env = child_env(MEMOS_HOME=str(warm / "home"), MEMOS_CACHE_DIR=str(warm / "cache"))
     install = [memos, "install", "--index-url", index_url]
     uninstall = [memos, "uninstall"]
     timed([*install, "bench/big", HANDBOOK], warm_env, warm)
@@ -196,12 +188,10 @@ def warm_reinstall(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=5)
+    parser = bench_parser(__doc__, "/tmp/memstore-install-bench")
     parser.add_argument("--size-mb", type=float, default=100)
     parser.add_argument("--chain", type=int, default=30)
     parser.add_argument("--chain-mb", type=float, default=0.5)
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/memstore-install-bench"))
     parser.add_argument("--json", type=Path, default=None, help="Write the results here.")
     parser.add_argument(
         "--scenarios",
@@ -209,8 +199,7 @@ def main() -> None:
         help="Comma-separated subset of cold (100 MB), chain and warm to run.",
     )
     args = parser.parse_args()
-    # The anchors (pypi-server, uv: the `bench` extra) live beside this interpreter.
-    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    anchors_on_path()
     scenarios = set(args.scenarios.split(","))
     unknown = scenarios - {"cold", "chain", "warm"}
     if unknown:
@@ -252,28 +241,12 @@ def main() -> None:
     registry = None
     try:
         (work / "registry").mkdir()
-        registry = start_registry_process(env_for(), work / "registry")
+        registry = start_registry_process(child_env(), work / "registry")
         index_url = registry.url
         wait_until(lambda: pypi.poll() is not None or answers(simple_url), 60, simple_url)
         if pypi.poll() is not None:
             raise RuntimeError(f"pypi-server exited with {pypi.returncode}")
-        token = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "registry_server",
-                "admin",
-                "create-token",
-                "--namespace",
-                "bench",
-                "--data-dir",
-                str(work / "registry"),
-            ],
-            env=env_for(),
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+        token = admin_token(work / "registry", child_env(), "bench")
         key = SigningKey.generate()
         sources = work / "sources"
         cubes = [("bench/big", size, {})]
@@ -316,7 +289,7 @@ def main() -> None:
                 root = work / "memos-runs" / f"{requirement.replace('/', '-')}-{index}"
                 shutil.rmtree(root, ignore_errors=True)
                 root.mkdir(parents=True)
-                env = env_for(MEMOS_HOME=str(root / "home"), MEMOS_CACHE_DIR=str(root / "cache"))
+                env = child_env(MEMOS_HOME=str(root / "home"), MEMOS_CACHE_DIR=str(root / "cache"))
                 seconds = timed(
                     [
                         memos,
@@ -348,43 +321,28 @@ def main() -> None:
                 target = work / f"{installer}-runs" / f"{project}-{index}"
                 shutil.rmtree(target, ignore_errors=True)
                 command = [*installers[installer], "--index-url", simple_url]
-                seconds = timed([*command, "--target", str(target), project], env_for(), work)
+                seconds = timed([*command, "--target", str(target), project], child_env(), work)
                 shutil.rmtree(target, ignore_errors=True)
                 return seconds
 
             return run
 
         results = []
-        if "cold" in scenarios:
-            print("cold install, 100 MB ...", flush=True)
-            results.append(
-                summarize(
-                    f"cold install of one {args.size_mb:g} MB cube / wheel",
-                    run_alternating(
-                        {
-                            "memos": memos_cold("bench/big"),
-                            "uv": cold("uv", "bench-big"),
-                            "pip": cold("pip", "bench-big"),
-                        },
-                        args.runs,
-                    ),
-                )
-            )
-        if "chain" in scenarios:
-            print("cold install, chain ...", flush=True)
-            results.append(
-                summarize(
-                    f"cold install of a chain of {args.chain} cubes / wheels of {args.chain_mb:g} MB",
-                    run_alternating(
-                        {
-                            "memos": memos_cold("bench/chain-0"),
-                            "uv": cold("uv", "bench-chain-0"),
-                            "pip": cold("pip", "bench-chain-0"),
-                        },
-                        args.runs,
-                    ),
-                )
-            )
+        cold_scenarios = (
+            # scenario, progress line, title, the cube and the project installed (its top)
+            ("cold", "cold install, 100 MB ...", f"cold install of one {args.size_mb:g} MB cube / wheel", "big"),
+            ("chain", "cold install, chain ...", f"cold install of a chain of {args.chain} cubes / wheels of {args.chain_mb:g} MB", "chain-0"),
+        )  # fmt: skip
+        for scenario, progress, title, top in cold_scenarios:
+            if scenario not in scenarios:
+                continue
+            print(progress, flush=True)
+            contenders = {
+                "memos": memos_cold(f"bench/{top}"),
+                "uv": cold("uv", f"bench-{top}"),
+                "pip": cold("pip", f"bench-{top}"),
+            }
+            results.append(summarize(title, run_alternating(contenders, args.runs)))
         if "warm" in scenarios:
             results.append(warm_reinstall(work, python, memos, index_url, args.runs))
     finally:

@@ -26,6 +26,7 @@ import re
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,24 +40,34 @@ KS = (5, 10, 20)
 _SESSION = re.compile(r"session_(\d+)$")
 
 
-def turns(sample: dict[str, Any]) -> list[dict[str, Any]]:
-    """The memory records of one conversation."""
+def _sessions_of(sample: dict[str, Any]) -> Iterator[tuple[int, str, list[dict[str, Any]]]]:
+    """Each session of one conversation: its number, its date and its turns."""
     conversation = sample["conversation"]
-    records = []
     for key, value in conversation.items():
         match = _SESSION.match(key)
         if not match or not isinstance(value, list):
             continue
-        session = int(match.group(1))
-        date = conversation.get(f"session_{session}_date_time", "")
+        number = int(match.group(1))
+        yield number, conversation.get(f"session_{number}_date_time", ""), value
+
+
+def _text(turn: dict[str, Any]) -> str:
+    """A turn's words, with the caption of the image it shares."""
+    text: str = turn["text"]
+    if turn.get("blip_caption"):
+        text = f"{text} [shares {turn['blip_caption']}]"
+    return text
+
+
+def turns(sample: dict[str, Any]) -> list[dict[str, Any]]:
+    """The memory records of one conversation."""
+    records = []
+    for session, date, value in _sessions_of(sample):
         for position, turn in enumerate(value):
-            text = turn["text"]
-            if turn.get("blip_caption"):
-                text = f"{text} [shares {turn['blip_caption']}]"
             records.append(
                 {
                     "id": f"{sample['sample_id']}-{turn['dia_id']}".replace(":", "-"),
-                    "text": text,
+                    "text": _text(turn),
                     "metadata": {
                         "speaker": turn["speaker"],
                         "session": session,
@@ -72,22 +83,12 @@ def turns(sample: dict[str, Any]) -> list[dict[str, Any]]:
 def sessions(sample: dict[str, Any]) -> list[dict[str, Any]]:
     """One conversation as chat sessions (``{"session", "date", "messages"}``), as a chat tool
     would export it: each turn a message named after its speaker, carrying its ``dia_id``."""
-    conversation = sample["conversation"]
     result = []
-    for key, value in conversation.items():
-        match = _SESSION.match(key)
-        if not match or not isinstance(value, list):
-            continue
-        number = int(match.group(1))
-        messages = []
-        for turn in value:
-            text = turn["text"]
-            if turn.get("blip_caption"):
-                text = f"{text} [shares {turn['blip_caption']}]"
-            messages.append(
-                {"role": "user", "name": turn["speaker"], "content": text, "id": turn["dia_id"]}
-            )
-        date = conversation.get(f"session_{number}_date_time", "")
+    for number, date, value in _sessions_of(sample):
+        messages = [
+            {"role": "user", "name": turn["speaker"], "content": _text(turn), "id": turn["dia_id"]}
+            for turn in value
+        ]
         result.append({"session": number, "date": date, "messages": messages})
     return result
 

@@ -36,6 +36,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from memos_client.cli.runtime_store import open_runtime  # noqa: E402
 from memos_client.install.cache import Cache  # noqa: E402
 from memos_client.install.requirements import parse_requirement  # noqa: E402
 from memos_client.install.session import Options  # noqa: E402
@@ -114,7 +115,7 @@ def cold_installs(url: str, requirement: str, runs: int, root: Path) -> dict[str
     for run in range(runs + 2):
         for label, verify in (("with log check", True), ("without", False)):
             home, cache = root / f"home-{run}-{verify}", root / f"cache-{run}-{verify}"
-            options = Options(home, Cache(cache), url, verify_log=verify)
+            options = Options(home, Cache(cache), url, open_runtime, verify_log=verify)
             started = time.perf_counter()
             results, _ = install_requirements([parse_requirement(requirement)], options)
             elapsed = time.perf_counter() - started

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+from bench_setup import admin_token, anchors_on_path, bench_parser, child_env
 from installed import compile_project, installed_python
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,33 +45,6 @@ from tests.support import (  # noqa: E402  (the checkout is on the path only fro
 )
 
 POSTGRES = "127.0.0.1:5432"
-
-
-def base_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MEMSTORE_", "MEMOS_"))}
-    env["PYTHONPATH"] = str(REPO)
-    return env
-
-
-def admin_token(data_dir: Path, env: dict[str, str], namespace: str) -> str:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "registry_server",
-            "admin",
-            "create-token",
-            "--namespace",
-            namespace,
-            "--data-dir",
-            str(data_dir),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return result.stdout.strip()
 
 
 def populate(url: str, token: str, versions: int) -> tuple[str, str, int]:
@@ -180,7 +154,7 @@ def median(values: list[float]) -> float:
 
 def load_benchmarks(args: argparse.Namespace, work: Path) -> list[str]:
     """Resolve and fetch-envelope under load; returns Markdown rows."""
-    env = base_env()
+    env = child_env()
     sqlite_dir = work / "sqlite"
     database = f"memstore_bench_{uuid.uuid4().hex[:8]}"
     subprocess.run(
@@ -313,7 +287,7 @@ def refill_bundle(work: Path, env: dict[str, str], tensor: Path, round_index: in
 
 def transfer_benchmarks(args: argparse.Namespace, work: Path) -> list[str]:
     """100 MB download vs pypiserver; publish vs raw upload. Returns Markdown rows."""
-    env = {**base_env(), "MEMOS_HOME": str(work / "home")}
+    env = {**child_env(), "MEMOS_HOME": str(work / "home")}
     _bundle, tensor = make_bundle(work, env, args.blob_mb * 1_000_000)
     size = tensor.stat().st_size
     from mip.digests import digest_file
@@ -486,17 +460,14 @@ def versions() -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = bench_parser(__doc__, "/tmp/memstore-registry-bench")
     parser.add_argument("--versions", type=int, default=50)
-    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--blob-mb", type=int, default=100)
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/memstore-registry-bench"))
     parser.add_argument("--skip-load", action="store_true")
     parser.add_argument("--skip-transfer", action="store_true")
     args = parser.parse_args()
-    # The anchors (pypi-server, uv: the `bench` extra) live beside this interpreter.
-    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    anchors_on_path()
     shutil.rmtree(args.workdir, ignore_errors=True)
     args.workdir.mkdir(parents=True)
     compile_project()

@@ -50,8 +50,11 @@ from registry_server.db.session import create_db_engine, init_schema, write_sess
 from registry_server.services.auth import authenticate, bootstrap_token  # noqa: E402
 from registry_server.services.blobs import blob_key  # noqa: E402
 from registry_server.services.facets import prepare_catalog  # noqa: E402
+from registry_server.services.log_key import load_log_signer  # noqa: E402
 from registry_server.services.publish import _publish_once  # noqa: E402
 from registry_server.services.storage import LocalBlobStore  # noqa: E402
+from registry_server.services.transparency import ensure_log  # noqa: E402
+from registry_server.settings import Settings  # noqa: E402
 from tests.support import start_registry_process  # noqa: E402
 
 WORDS = [
@@ -154,6 +157,9 @@ def seed(data_dir: Path, database_url: str, cubes: int, memories: int) -> dict[s
     engine = create_db_engine(database_url, 2)
     init_schema(engine)
     prepare_catalog(engine)
+    # The transparency log every publish appends to, under the key the server will load.
+    signer = load_log_signer(Settings(data_dir=data_dir, database_url=database_url))
+    ensure_log(engine, signer.origin, signer.verifier.verifier_key())
     store = LocalBlobStore(data_dir / "blobs")
     key = SigningKey.generate()
     stamp = "2026-01-01T00:00:00Z"

@@ -22,9 +22,9 @@ import zlib
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
+from mip.closing import ClosedOnExit
 from mip.digests import Digest
 from mip.errors import (
     DuplicateEntryError,
@@ -115,7 +115,7 @@ class RangeReader:
         return self._file, self._offset, self._remaining
 
 
-class Archive:
+class Archive(ClosedOnExit):
     """An open ``.memcube`` whose ZIP structure has been checked (see :func:`read_archive`)."""
 
     def __init__(self, path: Path, file: BinaryIO, entries: dict[str, Entry]) -> None:
@@ -151,17 +151,6 @@ class Archive:
         if self._hashing is not None:
             self._hashing.close()
         self.file.close()
-
-    def __enter__(self) -> Archive:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def read_archive(path: Path | str, limits: Limits = DEFAULT_LIMITS) -> Archive:

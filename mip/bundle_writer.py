@@ -6,7 +6,8 @@ envelope come last; the archive is built in a temporary file renamed into place 
 :meth:`BundleWriter.finish`, so a failure leaves nothing behind.
 
 ``memos pack`` uses the client's fast writer (``memos_client.authoring.bundle_writer``: in-kernel
-copies, hashing on worker threads), which writes the same bytes: a test compares the two.
+copies, hashing on worker threads) -- a subclass of this one with its own blob methods, which
+writes the same bytes: a test compares the two.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ import tempfile
 import zipfile
 from contextlib import suppress
 from pathlib import Path
-from types import TracebackType
 from typing import BinaryIO
 
 from mip.archive import BLOB_PREFIX, ENVELOPE_ENTRY, MANIFEST_ENTRY, ProgressCallback
+from mip.closing import ClosedOnExit
 from mip.digests import CHUNK_SIZE, Digest, digest_hex
 
 #: Every entry's time stamp: the earliest a ZIP can hold, so a bundle's bytes depend on content only.
@@ -44,7 +45,7 @@ def current_umask() -> int:
     return mask
 
 
-class BundleWriter:
+class BundleWriter(ClosedOnExit):
     """Writes a ``.memcube`` atomically: blobs (by digest), then manifest and envelope."""
 
     def __init__(self, destination: Path | str) -> None:
@@ -107,6 +108,8 @@ class BundleWriter:
         for name, data in ((MANIFEST_ENTRY, manifest_bytes), (ENVELOPE_ENTRY, envelope_bytes)):
             self._archive.writestr(entry_info(name), data, compress_type=zipfile.ZIP_STORED)
         self._archive.close()
+        # No fsync: a bundle torn by a crash fails verification (every byte is hashed) and the
+        # sources it was built from are untouched, so durability is not worth a second of I/O.
         self._file.close()
         # mkstemp creates 0600; a bundle is meant to be shared, so give it the usual file mode.
         os.chmod(self._temp_name, 0o666 & ~current_umask())
@@ -126,14 +129,6 @@ class BundleWriter:
             os.unlink(self._temp_name)
         self._done = True
 
-    def __enter__(self) -> BundleWriter:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if kind is not None or not self._done:
-            self.abort()
+    def close(self) -> None:
+        """What leaving a ``with`` block does: :meth:`abort`, a no-op after :meth:`finish`."""
+        self.abort()

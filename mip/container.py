@@ -16,7 +16,6 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import suppress
 from pathlib import Path
-from types import TracebackType
 from typing import Any, BinaryIO
 
 from mip.archive import (
@@ -30,6 +29,7 @@ from mip.archive import (
     read_archive,
 )
 from mip.bundle_writer import BundleWriter
+from mip.closing import ClosedOnExit
 from mip.digests import CHUNK_SIZE, Digest
 from mip.dsse import Envelope, parse_envelope
 from mip.errors import (
@@ -61,7 +61,7 @@ __all__ = [
 ]
 
 
-class Bundle:
+class Bundle(ClosedOnExit):
     """An opened ``.memcube`` whose structure has been checked (see :func:`open_bundle`).
 
     Blob contents are not trusted until :meth:`verify_blobs` has run.
@@ -93,17 +93,6 @@ class Bundle:
     def close(self) -> None:
         """Stop any blob hashing and close the underlying file."""
         self.archive.close()
-
-    def __enter__(self) -> Bundle:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def open_blob(self, digest: Digest) -> RangeReader:
         """A stream over a blob's bytes (unverified: hash them, or call :meth:`verify_blobs`)."""

@@ -11,13 +11,13 @@ import base64
 import binascii
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 import msgspec
 
 from mip.errors import EnvelopeError, SignatureError
 from mip.keys import PublicKey, SigningKey
 from mip.limits import DEFAULT_LIMITS, Limits
+from mip.strict_json import load_json
 
 #: The payloadType of a MemCube manifest (MIP-1 §6.2).
 MANIFEST_PAYLOAD_TYPE = "application/vnd.memcube.manifest.v1+json"
@@ -87,26 +87,13 @@ def _b64decode(text: object, what: str) -> bytes:
         raise EnvelopeError(f"malformed envelope: {what} is not valid base64") from exc
 
 
-def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    keys = [key for key, _ in pairs]
-    if len(keys) != len(set(keys)):
-        raise EnvelopeError("malformed envelope: duplicate JSON keys")
-    return dict(pairs)
-
-
 def parse_envelope(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Envelope:
     """Parse envelope JSON; raise :class:`EnvelopeError` naming the first problem."""
     if len(data) > limits.max_envelope_bytes:
         raise EnvelopeError(
             f"envelope is {len(data)} bytes, over the {limits.max_envelope_bytes}-byte limit"
         )
-    try:
-        document = json.loads(data.decode("utf-8"), object_pairs_hook=_reject_duplicates)
-    except EnvelopeError:
-        raise  # a duplicate key, found by the hook
-    except (ValueError, RecursionError) as exc:
-        # ValueError covers UnicodeDecodeError, JSONDecodeError and over-long integers.
-        raise EnvelopeError(f"malformed envelope: not UTF-8 JSON ({exc})") from exc
+    document = load_json(data, EnvelopeError, "malformed envelope", "duplicate JSON keys")
     if not isinstance(document, dict):
         raise EnvelopeError("malformed envelope: expected a JSON object")
     payload_type = document.get("payloadType")

@@ -16,12 +16,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from collections.abc import Callable
+from typing import TypeVar
 
 import msgspec
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from mip.errors import InvalidKeyError
+
+_Key = TypeVar("_Key", Ed25519PublicKey, Ed25519PrivateKey)
 
 #: The DER prefix of every Ed25519 SubjectPublicKeyInfo (RFC 8410 §4); the 32 key bytes follow.
 _ED25519_SPKI_PREFIX = bytes.fromhex("302a300506032b6570032100")
@@ -159,14 +163,12 @@ class PublicKey(msgspec.Struct, frozen=True):
                 return cls.from_raw(der[len(_ED25519_SPKI_PREFIX) :])
         from cryptography.hazmat.primitives import serialization
 
-        try:
-            key = serialization.load_pem_public_key(data)
-        except (ValueError, TypeError) as exc:
-            raise InvalidKeyError(
-                "not a PEM public key: expected '-----BEGIN PUBLIC KEY-----'"
-            ) from exc
-        if not isinstance(key, Ed25519PublicKey):
-            raise InvalidKeyError("unsupported public key type: MIP v1 signatures use Ed25519")
+        key = _ed25519_from_pem(
+            lambda: serialization.load_pem_public_key(data),
+            Ed25519PublicKey,  # type: ignore[type-abstract]  # only an isinstance check
+            "public",
+            "not a PEM public key: expected '-----BEGIN PUBLIC KEY-----'",
+        )
         return cls(key)
 
     @classmethod
@@ -179,6 +181,19 @@ class PublicKey(msgspec.Struct, frozen=True):
             return cls(Ed25519PublicKey.from_public_bytes(raw))
         except ValueError as exc:
             raise InvalidKeyError("an Ed25519 public key is exactly 32 bytes") from exc
+
+
+def _ed25519_from_pem(
+    load: Callable[[], object], kind: type[_Key], which: str, malformed: str
+) -> _Key:
+    """The key ``load`` reads from PEM, refused (:class:`InvalidKeyError`) unless it is Ed25519."""
+    try:
+        key = load()
+    except (ValueError, TypeError) as exc:
+        raise InvalidKeyError(malformed) from exc
+    if not isinstance(key, kind):
+        raise InvalidKeyError(f"unsupported {which} key type: MIP v1 signatures use Ed25519")
+    return key
 
 
 class SigningKey(msgspec.Struct, frozen=True):
@@ -204,14 +219,12 @@ class SigningKey(msgspec.Struct, frozen=True):
         """Load an unencrypted PKCS#8 PEM private key."""
         from cryptography.hazmat.primitives import serialization
 
-        try:
-            key = serialization.load_pem_private_key(data, password=None)
-        except (ValueError, TypeError) as exc:
-            raise InvalidKeyError(
-                "not an unencrypted PEM private key: expected '-----BEGIN PRIVATE KEY-----'"
-            ) from exc
-        if not isinstance(key, Ed25519PrivateKey):
-            raise InvalidKeyError("unsupported private key type: MIP v1 signatures use Ed25519")
+        key = _ed25519_from_pem(
+            lambda: serialization.load_pem_private_key(data, password=None),
+            Ed25519PrivateKey,  # type: ignore[type-abstract]  # only an isinstance check
+            "private",
+            "not an unencrypted PEM private key: expected '-----BEGIN PRIVATE KEY-----'",
+        )
         return cls(key)
 
     def to_pem(self) -> bytes:

@@ -20,6 +20,7 @@ import msgspec
 from mip.errors import TensorError
 from mip.limits import DEFAULT_LIMITS, Limits
 from mip.models import ActivationPart, ParameterPart, describe_error, from_document, to_document
+from mip.strict_json import load_json
 
 #: Bytes per element of each safetensors dtype.
 DTYPE_SIZES = {
@@ -65,13 +66,6 @@ class TensorHeader(msgspec.Struct, frozen=True):
         return 8 + self.header_size + self.data_size
 
 
-def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    keys = [key for key, _ in pairs]
-    if len(keys) != len(set(keys)):
-        raise TensorError("invalid safetensors header: duplicate keys")
-    return dict(pairs)
-
-
 def read_header(stream: BinaryIO, size: int, limits: Limits = DEFAULT_LIMITS) -> TensorHeader:
     """Read and validate the header of a safetensors blob of ``size`` bytes from ``stream``."""
     prefix = stream.read(8)
@@ -88,13 +82,7 @@ def read_header(stream: BinaryIO, size: int, limits: Limits = DEFAULT_LIMITS) ->
     raw = stream.read(header_size)
     if len(raw) != header_size:
         raise TensorError("invalid safetensors file: truncated inside its header")
-    try:
-        document = json.loads(raw.decode("utf-8"), object_pairs_hook=_reject_duplicates)
-    except TensorError:
-        raise  # a duplicate key, found by the hook
-    except (ValueError, RecursionError) as exc:
-        # ValueError covers UnicodeDecodeError, JSONDecodeError and over-long integers.
-        raise TensorError(f"invalid safetensors header: not UTF-8 JSON ({exc})") from exc
+    document = load_json(raw, TensorError, "invalid safetensors header", "duplicate keys")
     if not isinstance(document, dict):
         raise TensorError("invalid safetensors header: expected a JSON object")
     metadata = document.pop("__metadata__", {})

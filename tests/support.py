@@ -16,11 +16,12 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 import httpx
 import pytest
+
+from mip.closing import ClosedOnExit
 
 if TYPE_CHECKING:
     from memos_client.registry.client import BlobStream
@@ -43,6 +44,15 @@ TINY_FINGERPRINT: dict[str, Any] = {
 }
 #: The PostgreSQL the integration tests use (trust auth; `scripts/services` starts it).
 POSTGRES_ADMIN_URL = "postgresql://127.0.0.1:5432/test"
+
+
+@contextmanager
+def raises_exactly(error: type[Exception], message: str) -> Iterator[None]:
+    """``pytest.raises(error)``, and the error's message is exactly ``message`` (one error per
+    spec violation, each tested by its exact words)."""
+    with pytest.raises(error) as caught:
+        yield
+    assert str(caught.value) == message
 
 
 def free_port() -> int:
@@ -155,43 +165,56 @@ class ServerProcess:
             self.process.wait()
 
 
-def start_registry_process(env: dict[str, str], data_dir: Path) -> ServerProcess:
-    """Start ``memos-registry serve`` on a free loopback port and wait until /healthz answers."""
+def start_server_process(
+    argv: Callable[[int], list[str]],
+    env: Mapping[str, str],
+    log: Callable[[int], Path],
+    health_path: str,
+    what: str,
+) -> ServerProcess:
+    """Start the server ``argv(port)`` on a free loopback port, its output to ``log(port)``, and
+    wait until ``health_path`` answers; ``what`` names it if it exits instead."""
     port = free_port()
-    log = data_dir / f"server-{port}.log"
-    with open(log, "wb") as sink:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "registry_server",
-                "serve",
-                "--port",
-                str(port),
-                "--data-dir",
-                str(data_dir),
-                "--no-access-log",
-            ],
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
+    log_path = log(port)
+    with open(log_path, "wb") as sink:
+        process = subprocess.Popen(argv(port), env=env, stdout=sink, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: process.poll() is not None or answers(url + "/healthz"), 60, url)
+        wait_until(lambda: process.poll() is not None or answers(url + health_path), 60, url)
     except AssertionError:
         process.kill()
         raise
     if process.poll() is not None:
-        raise AssertionError(f"registry server exited: {log.read_text()}")
-    return ServerProcess(url, process, log)
+        raise AssertionError(f"{what} exited: {log_path.read_text()}")
+    return ServerProcess(url, process, log_path)
+
+
+def start_registry_process(env: dict[str, str], data_dir: Path) -> ServerProcess:
+    """Start ``memos-registry serve`` on a free loopback port and wait until /healthz answers."""
+    return start_server_process(
+        lambda port: [
+            sys.executable,
+            "-m",
+            "registry_server",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data_dir),
+            "--no-access-log",
+        ],
+        env,
+        lambda port: data_dir / f"server-{port}.log",
+        "/healthz",
+        "registry server",
+    )
 
 
 #: What a scripted connection does once it has read the request head: (socket, path).
 Behaviour = Callable[[socket.socket, str], None]
 
 
-class ScriptedSocketServer:
+class ScriptedSocketServer(ClosedOnExit):
     """Accepts connections on loopback and lets ``behaviour`` answer each one's first request
     at the socket level (hostile and broken servers: drips, endless bodies, dropped
     connections). ``finished`` is set each time a connection has been closed."""
@@ -209,7 +232,8 @@ class ScriptedSocketServer:
         self._thread.start()
         return self
 
-    def __exit__(self, *_: object) -> None:
+    def close(self) -> None:
+        """Stop accepting connections (those being answered finish on their threads)."""
         self.listener.close()
 
     def _serve(self) -> None:
@@ -236,7 +260,7 @@ class ScriptedSocketServer:
         self.finished.set()
 
 
-class LoopbackHTTPServer:
+class LoopbackHTTPServer(ClosedOnExit):
     """A scripted HTTP server on a free loopback port, serving on a thread while entered."""
 
     def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
@@ -248,11 +272,7 @@ class LoopbackHTTPServer:
         self.thread.start()
         return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
+        """Stop serving and release the port."""
         self.httpd.shutdown()
         self.httpd.server_close()

@@ -1,12 +1,14 @@
 """The fast ``.memcube`` writer ``memos pack`` uses (MIP-1 §8.1): same bytes, less time.
 
-What makes it fast is not protocol, so it lives here rather than in ``mip`` (whose readable
-reference is :mod:`mip.bundle_writer`; a test checks both write the same bytes): big files are
-copied inside the kernel (``copy_file_range``) into blocks reserved with ``fallocate(2)`` while
-this thread CRCs and a worker hashes the page-cached file; blobs started with
-:meth:`BundleWriter.start_blob_file` are copied on a worker while the packer builds the manifest;
-an entry is opened under a placeholder name and named once its digest is known, zipfile being
-told what was written behind its back. Measured in ``bench/`` (pack throughput).
+What makes it fast is not protocol, so it lives here rather than in ``mip``. It subclasses the
+readable reference, :mod:`mip.bundle_writer`, keeping its archive's life (temporary file,
+manifest and envelope, rename or discard) and replacing only how blobs are written; a test checks
+both write the same bytes. Big files are copied inside the kernel (``copy_file_range``) into
+blocks reserved with ``fallocate(2)`` while this thread CRCs and a worker hashes the page-cached
+file; blobs started with :meth:`BundleWriter.start_blob_file` are copied on a worker while the
+packer builds the manifest; an entry is opened under a placeholder name and named once its digest
+is known, zipfile being told what was written behind its back. Measured in ``bench/`` (pack
+throughput).
 """
 
 from __future__ import annotations
@@ -14,20 +16,18 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
-import stat
-import tempfile
 import threading
 import zipfile
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import suppress
 from pathlib import Path
-from types import TracebackType
 from typing import Any, BinaryIO
 
 from zlib_ng import zlib_ng
 
-from mip.archive import BLOB_PREFIX, ENVELOPE_ENTRY, MANIFEST_ENTRY, ProgressCallback
+from mip.archive import BLOB_PREFIX, ProgressCallback
 from mip.blob_hashing import sha256_of_range
+from mip.bundle_writer import BundleWriter as ReferenceBundleWriter
+from mip.bundle_writer import entry_info
 from mip.digests import CHUNK_SIZE, Digest, digest_hex
 from mip.errors import BundleError
 
@@ -57,29 +57,18 @@ def _preallocate(descriptor: int, offset: int, length: int) -> None:
 _KERNEL_COPY_STEP = 128 << 20
 
 
-def _current_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-class BundleWriter:
+class BundleWriter(ReferenceBundleWriter):
     """Writes a ``.memcube`` atomically: blobs first (hashed while written), then the manifest.
 
-    The archive is built in a temporary file beside ``destination`` and renamed into place only by
-    :meth:`finish`; an exception leaves nothing behind.
+    The archive's life is the reference writer's: built in a temporary file beside
+    ``destination``, renamed into place only by :meth:`finish`; an exception leaves nothing
+    behind. Only the blob methods are its own, and they wait for the blobs started in the
+    background before anything else is written.
     """
 
     def __init__(self, destination: Path | str) -> None:
-        self.destination = Path(destination)
-        self.destination.parent.mkdir(parents=True, exist_ok=True)
-        handle, self._temp_name = tempfile.mkstemp(
-            prefix=f".{self.destination.name}.", suffix=".tmp", dir=self.destination.parent
-        )
-        self._file = os.fdopen(handle, "w+b")
-        self._archive = zipfile.ZipFile(self._file, "w", compression=zipfile.ZIP_STORED)
+        super().__init__(destination)
         self._infos: dict[Digest, zipfile.ZipInfo] = {}
-        self._done = False
         #: Files at least this large are copied in the kernel (see :meth:`add_blob_file`).
         self.kernel_copy_threshold = 64 << 20
         # Blobs started with start_blob_file are written by one worker, in submission order.
@@ -90,9 +79,7 @@ class BundleWriter:
     def _open_entry(self) -> tuple[zipfile.ZipInfo, int, Any]:
         # The entry name depends on the digest, known only at the end: write under a placeholder
         # of the same length, then name the entry before its header is rewritten on close.
-        info = zipfile.ZipInfo(BLOB_PREFIX + "0" * 64, date_time=(1980, 1, 1, 0, 0, 0))
-        info.compress_type = zipfile.ZIP_STORED
-        info.external_attr = (stat.S_IFREG | 0o644) << 16
+        info = entry_info(BLOB_PREFIX + "0" * 64)
         header_offset = self._file.tell()
         return info, header_offset, self._archive.open(info, "w", force_zip64=True)
 
@@ -241,19 +228,7 @@ class BundleWriter:
     def finish(self, manifest_bytes: bytes, envelope_bytes: bytes) -> Path:
         """Write manifest and envelope, then atomically move the archive into place."""
         self._drain()
-        for name, data in ((MANIFEST_ENTRY, manifest_bytes), (ENVELOPE_ENTRY, envelope_bytes)):
-            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
-            info.external_attr = (stat.S_IFREG | 0o644) << 16
-            self._archive.writestr(info, data, compress_type=zipfile.ZIP_STORED)
-        self._archive.close()
-        # No fsync: a bundle torn by a crash fails verification (every byte is hashed) and the
-        # sources it was built from are untouched, so durability is not worth a second of I/O.
-        self._file.close()
-        # mkstemp creates 0600; a bundle is meant to be shared, so give it the usual file mode.
-        os.chmod(self._temp_name, 0o666 & ~_current_umask())
-        os.replace(self._temp_name, self.destination)
-        self._done = True
-        return self.destination
+        return super().finish(manifest_bytes, envelope_bytes)
 
     def abort(self) -> None:
         """Discard the partial archive."""
@@ -264,25 +239,7 @@ class BundleWriter:
             future.exception()
         if self._worker is not None:
             self._worker.shutdown()
-        with suppress(Exception):
-            self._archive.close()
-        with suppress(Exception):
-            self._file.close()
-        with suppress(FileNotFoundError):
-            os.unlink(self._temp_name)
-        self._done = True
-
-    def __enter__(self) -> BundleWriter:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if kind is not None or not self._done:
-            self.abort()
+        super().abort()
 
     def _checksums(self, descriptor: int, size: int) -> tuple[str, int]:
         """SHA-256 (hex) and CRC-32 of a file in one read (see :func:`sha256_of_range`)."""

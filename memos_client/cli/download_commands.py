@@ -80,10 +80,11 @@ def download(
 def tree(json_output: bool) -> None:
     """Show the installed cubes as a dependency tree (missing or unsatisfied ones marked)."""
     from memos_client.cli.output import note, print_json
+    from memos_client.cli.runtime_store import open_runtime
     from memos_client.config import memos_home
     from memos_client.install.tree import dependency_tree, render_tree
 
-    nodes = dependency_tree(memos_home())
+    nodes = dependency_tree(memos_home(), open_runtime)
     if json_output:
         print_json(nodes)
         return

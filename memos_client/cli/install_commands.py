@@ -51,6 +51,7 @@ def _options(
     """The install options of a command; with ``-v``, which registry it uses and why
     (``registry_from``: a file that named it, else options.index_url_source)."""
     from memos_client.cli.output import progress_bar, progress_counter, warn
+    from memos_client.cli.runtime_store import open_runtime
     from memos_client.config import memos_cache_dir, memos_home
     from memos_client.install.cache import Cache
     from memos_client.install.fetch import default_registry_url
@@ -63,6 +64,7 @@ def _options(
         home=memos_home(),
         cache=Cache(memos_cache_dir()),
         index_url=url,
+        open_runtime=open_runtime,
         offline=offline,
         allow_unsigned=allow_unsigned,
         upgrade=upgrade,
@@ -253,18 +255,15 @@ def uninstall(cubes: list[str], dry_run: bool, force: bool, json_output: bool) -
 def check(json_output: bool) -> None:
     """Check that every installed cube's dependencies are installed, at fitting versions."""
     from memos_client.cli.output import print_json
+    from memos_client.cli.runtime_store import open_runtime
     from memos_client.config import memos_home
     from memos_client.errors import BrokenDependentsError
     from memos_client.install.dependents import check as find_broken
     from memos_client.install.dependents import installed_set
-    from memos_client.install.session import open_runtime
+    from memos_client.install.target import read_installed
 
     home = memos_home()
-    runtime = open_runtime(home)
-    try:
-        cubes = runtime.installed_cubes()
-    finally:
-        runtime.close()
+    cubes = read_installed(open_runtime, home)
     broken = find_broken(
         installed_set(home, [(c.name, c.version, c.manifest_digest) for c in cubes])
     )
@@ -302,14 +301,10 @@ def check(json_output: bool) -> None:
 def list_cubes(outdated: bool, index_url: str | None, json_output: bool) -> None:
     """List installed cubes: name, version, manifest digest, memory count."""
     from memos_client.cli.output import print_json
-    from memos_client.install.session import open_runtime
+    from memos_client.install.target import read_installed
 
     options = _options(None, uses_registry=False)
-    runtime = open_runtime(options.home)
-    try:
-        cubes = runtime.installed_cubes()
-    finally:
-        runtime.close()
+    cubes = read_installed(options.open_runtime, options.home)
     if outdated:
         _list_outdated([(c.name, c.version) for c in cubes], index_url, json_output)
         return
@@ -405,13 +400,14 @@ def show(cube: str, remote: bool, index_url: str | None, json_output: bool) -> N
     """Show a cube: the installed version when installed, else the registry's versions."""
     from memos_client.cli.output import print_json
     from memos_client.cli.registry_commands import _split_reference, show_registry
+    from memos_client.cli.runtime_store import open_runtime
     from memos_client.config import memos_home
     from memos_client.install.requirements import parse_requirement
     from memos_client.install.show import installed_view, render_installed
 
     name, version = _split_reference(cube)  # the same validation and errors as the registry view
     requirement = parse_requirement(f"{name}=={version}" if version else name)
-    view = None if remote else installed_view(memos_home(), requirement)
+    view = None if remote else installed_view(memos_home(), requirement, open_runtime)
     if view is None:
         from memos_client.cli.suggestions import suggesting_registry_names
         from memos_client.registry.config import configured_index_url

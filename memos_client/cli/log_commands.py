@@ -24,11 +24,12 @@ def verify(offline: bool, allow_unlogged: bool, json_output: bool) -> None:
     Online, each version needs a fresh inclusion proof in a checkpoint that extends the one this
     home accepted; with --offline, the proof stored when it was installed is re-checked."""
     from memos_client.cli.output import print_json
+    from memos_client.cli.runtime_store import open_runtime
     from memos_client.config import memos_home
     from memos_client.install.log_audit import verify_installed
 
     results, warnings = verify_installed(
-        memos_home(), offline=offline, allow_unlogged=allow_unlogged
+        memos_home(), open_runtime, offline=offline, allow_unlogged=allow_unlogged
     )
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import suppress
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 
 import msgspec
 
+from memos_client.trust.atomic_files import write_atomic
 from mip.digests import Digest, digest_hex
 from mip.registry_api import CubeDocument
 
@@ -99,15 +99,7 @@ class Cache:
 
     def _write_atomic(self, destination: Path, data: bytes) -> None:
         destination.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp_name = tempfile.mkstemp(prefix=".tmp-", dir=destination.parent)
-        try:
-            with os.fdopen(handle, "wb") as sink:
-                sink.write(data)
-            os.replace(temp_name, destination)
-        except BaseException:
-            with suppress(FileNotFoundError):
-                os.unlink(temp_name)
-            raise
+        write_atomic(destination, data)
 
     def read_envelope(self, manifest_digest: Digest) -> bytes | None:
         """The cached envelope bytes for a manifest digest, or ``None``."""

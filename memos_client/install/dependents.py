@@ -9,7 +9,7 @@ installed cube depends on unless the user forces it; ``memos check`` lists what 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 import msgspec
@@ -81,9 +81,7 @@ def breakages(
 ) -> list[Breakage]:
     """What breaks when the installed set changes by ``after`` (name -> (version, text) it will
     have, ``None`` when removed). Cubes that change themselves are not checked as dependents."""
-    state: dict[CubeName, tuple[Version, str]] = {
-        name: (cube.version, cube.version_text) for name, cube in installed.items()
-    }
+    state = _versions(installed)
     for name, new in after.items():
         if new is None:
             state.pop(name, None)
@@ -93,38 +91,43 @@ def breakages(
     for name, cube in sorted(installed.items()):
         if name in after:
             continue
-        for requirement in requirements_of(cube):
-            have = state.get(requirement.name)
-            if have is not None and requirement.specifier.contains(have[0]):
-                continue
+        for requirement, have in _unmet(cube, state):
             before = installed.get(requirement.name)
             if before is not None and not requirement.specifier.contains(before.version):
                 continue  # already broken before this change: `memos check` reports it
             if before is None and requirement.name not in after:
                 continue
-            found.append(
-                Breakage(
-                    f"{cube.name} {cube.version_text}",
-                    requirement.text,
-                    None if have is None else f"{requirement.name} {have[1]}",
-                )
-            )
+            found.append(_breakage(cube, requirement, have))
     return found
 
 
 def check(installed: Mapping[CubeName, Installed]) -> list[Breakage]:
     """Every installed cube's unmet dependency (``memos check``)."""
-    found = []
-    for name, cube in sorted(installed.items()):
-        for requirement in requirements_of(cube):
-            have = installed.get(requirement.name)
-            if have is not None and requirement.specifier.contains(have.version):
-                continue
-            found.append(
-                Breakage(
-                    f"{name} {cube.version_text}",
-                    requirement.text,
-                    None if have is None else f"{have.name} {have.version_text}",
-                )
-            )
-    return found
+    versions = _versions(installed)
+    return [
+        _breakage(cube, requirement, have)
+        for _, cube in sorted(installed.items())
+        for requirement, have in _unmet(cube, versions)
+    ]
+
+
+def _versions(installed: Mapping[CubeName, Installed]) -> dict[CubeName, tuple[Version, str]]:
+    return {name: (cube.version, cube.version_text) for name, cube in installed.items()}
+
+
+def _unmet(
+    cube: Installed, versions: Mapping[CubeName, tuple[Version, str]]
+) -> Iterator[tuple[Requirement, tuple[Version, str] | None]]:
+    """``cube``'s requirements that ``versions`` (name -> (version, text)) does not meet, each
+    with the version it has (``None``: none)."""
+    for requirement in requirements_of(cube):
+        have = versions.get(requirement.name)
+        if have is None or not requirement.specifier.contains(have[0]):
+            yield requirement, have
+
+
+def _breakage(
+    cube: Installed, requirement: Requirement, have: tuple[Version, str] | None
+) -> Breakage:
+    found = None if have is None else f"{requirement.name} {have[1]}"
+    return Breakage(f"{cube.name} {cube.version_text}", requirement.text, found)

@@ -46,7 +46,7 @@ from mip.names import CubeName
 ProgressFactory = Callable[[int, str], AbstractContextManager[Callable[[int], None] | None]]
 
 if TYPE_CHECKING:
-    from memos_client.runtime import MemOS
+    from memos_client.install.target import InstallTarget
     from mip.keys import PublicKey
 
 #: Marker files (``checked/<manifest hex>``) in the cache: this version's payloads passed the
@@ -91,19 +91,10 @@ class InstallResult(msgspec.Struct):
     yank_reason: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """JSON-ready form for ``--json``."""
-        return {
-            "name": self.name,
-            "version": self.version,
-            "manifest_digest": self.manifest_digest,
-            "memory_count": self.memory_count,
-            "path": str(self.path),
-            "previous_version": self.previous_version,
-            "unchanged": self.unchanged,
-            "signers": list(self.signers),
-            "yanked": self.yanked,
-            "yank_reason": self.yank_reason,
-        }
+        """JSON-ready form for ``--json``: every field in order, the path as text."""
+        document: dict[str, Any] = msgspec.to_builtins(self, enc_hook=str)
+        document["signers"] = list(self.signers)  # to_builtins keeps the tuple
+        return document
 
 
 #: The folder under ``cubes/`` where installs stage cubes before renaming them into place.
@@ -377,7 +368,7 @@ def _subfolders(folder: Path) -> Iterator[Path]:
 def install_verified(
     cubes: Sequence[VerifiedCube],
     cache: Cache,
-    runtime: MemOS,
+    runtime: InstallTarget,
     home: Path,
     *,
     force: bool = False,

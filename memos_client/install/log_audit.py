@@ -19,6 +19,7 @@ import msgspec
 
 from memos_client.errors import UsageError
 from memos_client.install.installer import cube_dir
+from memos_client.install.target import RuntimeOpener, read_installed
 from memos_client.trust.log_check import CubeRef, LogCheck, Verified
 
 
@@ -48,17 +49,15 @@ def _source(home: Path, name: str, digest: str) -> str:
 
 
 def verify_installed(
-    home: Path, *, offline: bool = False, allow_unlogged: bool = False
+    home: Path,
+    open_runtime: RuntimeOpener,
+    *,
+    offline: bool = False,
+    allow_unlogged: bool = False,
 ) -> tuple[list[CubeCheck], list[str]]:
     """Check every installed cube against its registry's log; return the outcomes and the
     warnings. A failed check raises :class:`~memos_client.errors.LogVerificationError`."""
-    from memos_client.install.session import open_runtime
-
-    runtime = open_runtime(home)
-    try:
-        installed = runtime.installed_cubes()
-    finally:
-        runtime.close()
+    installed = read_installed(open_runtime, home)
     by_source: dict[str, list[CubeRef]] = {}
     results: list[CubeCheck] = []
     for cube in installed:

@@ -14,7 +14,8 @@ import msgspec
 
 from memos_client.install.requirements import Requirement
 from memos_client.install.resolver import Candidate, resolve
-from memos_client.install.session import Options, open_runtime, open_session
+from memos_client.install.session import Options, open_session
+from memos_client.install.target import read_installed
 from mip.names import CubeName
 from mip.versions import Version
 
@@ -37,13 +38,8 @@ class Change(msgspec.Struct):
 
 def _installed(options: Options) -> dict[str, tuple[str, str]]:
     """name -> (version, manifest digest) of the installed cubes (nothing created if none)."""
-    if not (options.home / "runtime" / "memos.db").exists():
-        return {}
-    runtime = open_runtime(options.home)
-    try:
-        return {c.name: (c.version, c.manifest_digest) for c in runtime.installed_cubes()}
-    finally:
-        runtime.close()
+    cubes = read_installed(options.open_runtime, options.home)
+    return {c.name: (c.version, c.manifest_digest) for c in cubes}
 
 
 def _changes(

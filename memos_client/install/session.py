@@ -7,7 +7,7 @@ pins, and remember first-use pins the same way.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,13 +22,13 @@ from memos_client.install.installer import (
     validate_manifest,
 )
 from memos_client.install.resolver import Candidate
+from memos_client.install.target import RuntimeOpener
 from memos_client.trust.store import NamespacePin, load_pins, save_pins, trusted_keys
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
 
     from memos_client.install.lockfile import LockLog
-    from memos_client.runtime import MemOS
     from memos_client.trust.log_check import LogCheck
     from mip.key_statements import ServedKey
     from mip.keys import PublicKey
@@ -41,6 +41,8 @@ class Options(msgspec.Struct):
     home: Path
     cache: Cache
     index_url: str
+    #: Opens the runtime store to install into (``memos_client.runtime.MemOS``; install/target.py).
+    open_runtime: RuntimeOpener
     offline: bool = False
     allow_unsigned: bool = False
     upgrade: bool = False
@@ -80,11 +82,14 @@ class Session(msgspec.Struct):
     _log_pool: ThreadPoolExecutor | None = None
     _log_job: Future[None] | None = None
     _log_info_job: Future[LogInfo] | None = None
+    _keys_jobs: dict[str, Future[list[ServedKey]]] = msgspec.field(default_factory=dict)
 
     def served_keys(self, namespace: str) -> list[ServedKey]:
         """The key set the registry serves for a namespace (fetched once per command)."""
         if namespace not in self._served:
-            self._served[namespace] = self.registry.served_keys(namespace)
+            job = self._keys_jobs.pop(namespace, None)
+            served = job.result() if job is not None else self.registry.served_keys(namespace)
+            self._served[namespace] = served
             self._follow_rotation(namespace)
         return self._served[namespace]
 
@@ -238,11 +243,19 @@ class Session(msgspec.Struct):
         only what the resolver chose); :meth:`finish_log_check` waits for it."""
         self._log_job = self._log_workers().submit(self.check_log, candidates, exact, lock)
 
-    def prefetch_log_info(self) -> None:
-        """Ask for ``GET /v1/log`` now, on a worker thread (an online install calls this before
-        it resolves: the answer does not depend on what is installed)."""
-        if self.options.verify_log and not self.options.offline:
+    def prefetch(self, namespaces: Iterable[str]) -> None:
+        """Ask for ``GET /v1/log`` and the key sets of ``namespaces`` now, on worker threads (an
+        online install calls this before it resolves, with its requirements' namespaces: the
+        answers do not depend on what is resolved, and the keys are otherwise one more round
+        trip between the envelope and the blobs)."""
+        if self.options.offline:
+            return
+        if self.options.verify_log:
             self._log_info_job = self._log_workers().submit(lambda: self.registry.client.log_info())
+        for namespace in set(namespaces) - self._served.keys() - self._keys_jobs.keys():
+            self._keys_jobs[namespace] = self._log_workers().submit(
+                self.registry.served_keys, namespace
+            )
 
     def _log_workers(self) -> ThreadPoolExecutor:
         if self._log_pool is None:
@@ -277,10 +290,3 @@ def open_session(options: Options) -> Session:
         options.index_url, options.cache, offline=options.offline, read_only=options.dry_run
     )
     return Session(options, registry, trusted_keys(options.home), load_pins(options.home))
-
-
-def open_runtime(home: Path) -> MemOS:
-    """The local runtime store under ``home`` (its embedder: ``$MEMOS_EMBEDDER``, else MiniLM)."""
-    from memos_client.runtime import MemOS
-
-    return MemOS(home)

@@ -10,20 +10,18 @@ from cli_support.units import format_size
 from memos_client.install.cache import Cache
 from memos_client.install.installer import cube_dir
 from memos_client.install.requirements import Requirement
+from memos_client.install.target import RuntimeOpener, read_installed
 
 if TYPE_CHECKING:
     from memos_client.install.cache import Cache
 
 
-def installed_view(home: Path, requirement: Requirement) -> dict[str, Any] | None:
+def installed_view(
+    home: Path, requirement: Requirement, open_runtime: RuntimeOpener
+) -> dict[str, Any] | None:
     """The installed cube (``None`` when not installed, or installed at another pinned version)."""
-    from memos_client.install.session import open_runtime
-
-    runtime = open_runtime(home)
-    try:
-        cube = next((c for c in runtime.installed_cubes() if c.name == requirement.name), None)
-    finally:
-        runtime.close()
+    installed = read_installed(open_runtime, home)
+    cube = next((c for c in installed if c.name == requirement.name), None)
     if cube is None:
         return None
     pin = requirement.exact_pin

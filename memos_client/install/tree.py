@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from memos_client.install.installer import cube_dir
-from memos_client.install.session import open_runtime
+from memos_client.install.target import RuntimeOpener, read_installed
 from mip.names import normalize_cube_name
 from mip.versions import Version, parse_specifier
 
@@ -21,20 +21,14 @@ def _dependencies(home: Path, name: str, digest: str) -> dict[str, str]:
     return dependencies if isinstance(dependencies, dict) else {}
 
 
-def dependency_tree(home: Path) -> list[dict[str, Any]]:
+def dependency_tree(home: Path, open_runtime: RuntimeOpener) -> list[dict[str, Any]]:
     """One node per cube nothing installed depends on, each with its dependencies below it.
 
     A node: ``name``, ``version`` (``None``: not installed), ``specifier`` (what the parent
     asks for), ``satisfied``, ``dependencies`` (nodes); a cube already shown higher on the same
     path is marked ``cycle`` instead of being expanded again.
     """
-    if not (home / "runtime" / "memos.db").exists():
-        return []
-    runtime = open_runtime(home)
-    try:
-        installed = {c.name: c for c in runtime.installed_cubes()}
-    finally:
-        runtime.close()
+    installed = {c.name: c for c in read_installed(open_runtime, home)}
     requires = {
         name: {
             str(normalize_cube_name(dep)): spec

@@ -23,7 +23,7 @@ from memos_client.install.installer import (
 from memos_client.install.plan import check_installed
 from memos_client.install.requirements import Requirement
 from memos_client.install.resolver import Candidate, resolve
-from memos_client.install.session import Options, Session, open_runtime, open_session
+from memos_client.install.session import Options, Session, open_session
 from memos_client.trust.store import NamespacePin
 from mip.digests import Digest
 from mip.names import CubeName
@@ -31,9 +31,9 @@ from mip.versions import Version
 
 if TYPE_CHECKING:
     from memos_client.install.lockfile import Lockfile
-    from memos_client.runtime import MemOS
+    from memos_client.install.target import InstallTarget, RuntimeOpener
 
-__all__ = ["Options", "open_runtime"]
+__all__ = ["Options"]
 
 
 def dependency_order(resolved: Mapping[CubeName, Candidate]) -> list[Candidate]:
@@ -90,11 +90,11 @@ def _downloading(session: Session, cubes: Sequence[VerifiedCube]) -> Iterator[No
             raise
 
 
-def _installed(runtime: MemOS) -> dict[CubeName, Version]:
+def _installed(runtime: InstallTarget) -> dict[CubeName, Version]:
     return {CubeName(c.name): Version.parse(c.version) for c in runtime.installed_cubes()}
 
 
-def _preferred(runtime: MemOS, upgrade: bool) -> dict[CubeName, Version]:
+def _preferred(runtime: InstallTarget, upgrade: bool) -> dict[CubeName, Version]:
     return {} if upgrade else _installed(runtime)
 
 
@@ -183,7 +183,7 @@ def _reachable(
 def _resolve_for_dependents(
     requirements: Sequence[Requirement],
     session: Session,
-    runtime: MemOS | None,
+    runtime: InstallTarget | None,
     preferred: Mapping[CubeName, Version],
     installed: Mapping[CubeName, Version],
     options: Options,
@@ -252,6 +252,23 @@ def _resolve_for_dependents(
     return resolved
 
 
+def _install_and_record(
+    cubes: list[VerifiedCube], session: Session, runtime: InstallTarget, options: Options
+) -> tuple[list[InstallResult], list[NamespacePin]]:
+    """Install verified cubes, then record what this install learned: the log state it checked
+    and the namespace pins it made (returned, for the command to report)."""
+    results = install_verified(
+        cubes,
+        options.cache,
+        runtime,
+        options.home,
+        force=options.force_reinstall,
+        counter=options.counter,
+    )
+    session.save_log()
+    return results, session.save_pins()
+
+
 def install_requirements(
     requirements: Sequence[Requirement], options: Options
 ) -> tuple[list[InstallResult], list[NamespacePin]]:
@@ -262,14 +279,14 @@ def install_requirements(
     every check passed (docs/install.md, "Install: atomic").
     """
     session = open_session(options)
-    session.prefetch_log_info()
-    runtime: MemOS | None = None
+    session.prefetch(r.name.partition("/")[0] for r in requirements)
+    runtime: InstallTarget | None = None
     try:
         preferred: dict[CubeName, Version] = {}
         installed: dict[CubeName, Version] = {}
         if (options.home / "runtime" / "memos.db").exists():
             # Something may be installed: the resolver keeps installed versions that still fit.
-            runtime = open_runtime(options.home)
+            runtime = options.open_runtime(options.home)
             installed = _installed(runtime)
             preferred = {} if options.upgrade else installed
         resolved = _resolve_for_dependents(
@@ -283,18 +300,9 @@ def install_requirements(
             for cube in cubes:
                 session.validate(cube)
             if runtime is None:
-                runtime = open_runtime(options.home)
+                runtime = options.open_runtime(options.home)
             session.finish_log_check()
-        results = install_verified(
-            cubes,
-            options.cache,
-            runtime,
-            options.home,
-            force=options.force_reinstall,
-            counter=options.counter,
-        )
-        session.save_log()
-        return results, session.save_pins()
+        return _install_and_record(cubes, session, runtime, options)
     finally:
         session.close()
         if runtime is not None:
@@ -303,6 +311,7 @@ def install_requirements(
 
 def install_requirement_texts(
     texts: Sequence[str],
+    open_runtime: RuntimeOpener,
     *,
     home: Path | None = None,
     index_url: str | None = None,
@@ -323,6 +332,7 @@ def install_requirement_texts(
         home=home if home is not None else memos_home(),
         cache=Cache(memos_cache_dir()),
         index_url=(index_url or default_registry_url()).rstrip("/"),
+        open_runtime=open_runtime,
         offline=offline,
     )
     results, _ = install_requirements(requirements, options)
@@ -340,7 +350,7 @@ def install_bundle_files(
     from memos_client.install.bundle_import import import_bundle
 
     session = open_session(options)
-    runtime = open_runtime(options.home)
+    runtime = options.open_runtime(options.home)
     try:
         local = [import_bundle(path, session) for path in paths]
         fixed = {cube.candidate.name for cube in local}
@@ -362,16 +372,7 @@ def install_bundle_files(
                 for cube in dependencies:
                     session.validate(cube)
                 session.check_log([cube.candidate for cube in dependencies])
-        results = install_verified(
-            [*dependencies, *local],
-            options.cache,
-            runtime,
-            options.home,
-            force=options.force_reinstall,
-            counter=options.counter,
-        )
-        session.save_log()
-        return results, session.save_pins()
+        return _install_and_record([*dependencies, *local], session, runtime, options)
     finally:
         session.close()
         runtime.close()
@@ -388,7 +389,7 @@ def uninstall(
     from memos_client.install.dependents import breakages, installed_set
 
     names = list(dict.fromkeys(names))  # `memos uninstall a/b a/b` removes it once
-    runtime = open_runtime(options.home)
+    runtime = options.open_runtime(options.home)
     try:
         installed = {c.name: c for c in runtime.installed_cubes()}
         check_installed(names, installed)
@@ -474,8 +475,8 @@ def sync(
     """``memos sync``: make the installed set exactly the lockfile's (install, replace, remove)."""
     options.lock_keys = lockfile.trust_keys()
     session = open_session(options)
-    session.prefetch_log_info()
-    runtime = open_runtime(options.home)
+    session.prefetch(c.name.partition("/")[0] for c in lockfile.cubes)
+    runtime = options.open_runtime(options.home)
     try:
         candidates = {
             c.candidate().name: with_yank_state(session, c.candidate()) for c in lockfile.cubes

@@ -22,6 +22,13 @@ def field_error(where: str, field: str, problem: str) -> ImportFormatError:
     return ImportFormatError(f"{where}: {field}: {problem}")
 
 
+def string_list(value: Any, where: str, field: str) -> list[str]:
+    """``value`` if it is a list of strings; else the error naming ``field``."""
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise field_error(where, field, "must be a list of strings")
+    return value
+
+
 def _not_json_constant(text: str) -> Any:
     raise ValueError(f"{text} is not JSON")
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from memos_client.errors import ImportFormatError
 from memos_client.ingest.messages import rfc3339
-from memos_client.interop.files import field_error, parse_json, read_bounded
+from memos_client.interop.files import field_error, parse_json, read_bounded, string_list
 from memos_client.interop.report import ImportBatch, Ledger, derived_cube_name
 
 _STATES = frozenset({"generated", "activated", "archived"})
@@ -41,9 +41,7 @@ def _tags(value: Any, where: str, field: str) -> list[str]:
         else:
             separator = ";" if ";" in text else ","
             return [tag.strip() for tag in text.split(separator) if tag.strip()]
-    if not isinstance(value, list) or not all(isinstance(tag, str) for tag in value):
-        raise field_error(where, field, "must be a list of strings")
-    return list(value)
+    return list(string_list(value, where, field))
 
 
 def _record(item: dict[str, Any], where: str, ledger: Ledger) -> dict[str, Any] | None:

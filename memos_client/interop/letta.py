@@ -27,7 +27,7 @@ from typing import Any
 
 from memos_client.errors import ImportFormatError
 from memos_client.interop import letta_fields
-from memos_client.interop.files import field_error, parse_json, read_bounded
+from memos_client.interop.files import field_error, parse_json, read_bounded, string_list
 from memos_client.interop.letta_messages import conversation
 from memos_client.interop.report import ImportBatch, Ledger, derived_cube_name, is_empty
 
@@ -61,6 +61,38 @@ _BLOCK_HANDLED = {
 }  # fmt: skip
 
 
+def _left_out(item: dict[str, Any], text: str, what: str, ledger: Ledger) -> bool:
+    """Whether a block or passage (``what``, plural) is left out, as deleted in Letta or without
+    text; noted in the ledger."""
+    if item.get("is_deleted") is True:
+        ledger.drop(f"deleted {what}", "deleted in Letta")
+        return True
+    if not text.strip():
+        ledger.drop(f"empty {what}", "no text to remember")
+        return True
+    return False
+
+
+def _created(record: dict[str, Any], item: dict[str, Any], kind: str, ledger: Ledger) -> None:
+    """``item``'s ``created_at`` as the record's ``created`` (when it is a time)."""
+    created = ledger.timestamp(item, "created_at", kind)
+    if created is not None:
+        record["created"] = created
+        ledger.kept(f"{kind}.created_at", "created")
+
+
+def _own_metadata(
+    item: dict[str, Any], kind: str, metadata: dict[str, Any], ledger: Ledger
+) -> None:
+    """Letta's own metadata of a block or passage (under ``metadata`` or ``metadata_``), kept
+    whole as ``metadata.KIND_metadata``."""
+    for key in ("metadata", "metadata_"):
+        extra = item.get(key)
+        if isinstance(extra, dict) and extra:
+            metadata[f"{kind}_metadata"] = extra
+            ledger.kept(f"{kind}.{key}", f"metadata.{kind}_metadata")
+
+
 def _block(
     block: Any, where: str, field: str, agents: list[str], ledger: Ledger
 ) -> dict[str, Any] | None:
@@ -71,15 +103,9 @@ def _block(
         raise field_error(where, f"{field}.value", "must be a string")
     if not isinstance(label, str) or not label.strip():
         raise field_error(where, f"{field}.label", "must be a non-empty string")
-    if block.get("is_deleted") is True:
-        ledger.drop("deleted memory blocks", "deleted in Letta")
+    if _left_out(block, value, "memory blocks", ledger):
         return None
-    if not value.strip():
-        ledger.drop("empty memory blocks", "no text to remember")
-        return None
-    tags = block.get("tags") or []
-    if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
-        raise field_error(where, f"{field}.tags", "must be a list of strings")
+    tags = string_list(block.get("tags") or [], where, f"{field}.tags")
     ledger.kept("block.value", "text")
     ledger.kept("block.label", "tags + metadata.label")
     if tags:
@@ -89,11 +115,7 @@ def _block(
         if block.get(key) not in (None, ""):
             metadata[key] = block[key]
             ledger.kept(f"block.{key}", f"metadata.{key}")
-    for key in ("metadata", "metadata_"):
-        extra = block.get(key)
-        if isinstance(extra, dict) and extra:
-            metadata["block_metadata"] = extra
-            ledger.kept(f"block.{key}", "metadata.block_metadata")
+    _own_metadata(block, "block", metadata, ledger)
     if agents:
         metadata["agents"] = agents
         if block.get("id") is not None:
@@ -111,10 +133,7 @@ def _block(
         "tags": list(dict.fromkeys([label, *tags])),
         "metadata": metadata,
     }
-    created = ledger.timestamp(block, "created_at", "block")
-    if created is not None:
-        record["created"] = created
-        ledger.kept("block.created_at", "created")
+    _created(record, block, "block", ledger)
     return record
 
 
@@ -130,27 +149,17 @@ def _passage(passage: Any, where: str, field: str, ledger: Ledger) -> dict[str, 
     text = passage.get("text", passage.get("content"))
     if not isinstance(text, str):
         raise field_error(where, f"{field}.text", "must be a string")
-    if passage.get("is_deleted") is True:
-        ledger.drop("deleted archival passages", "deleted in Letta")
-        return None
-    if not text.strip():
-        ledger.drop("empty archival passages", "no text to remember")
+    if _left_out(passage, text, "archival passages", ledger):
         return None
     identifier = passage.get("id")
-    tags = passage.get("tags") or []
-    if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
-        raise field_error(where, f"{field}.tags", "must be a list of strings")
+    tags = string_list(passage.get("tags") or [], where, f"{field}.tags")
     ledger.kept("passage.text", "text")
     metadata: dict[str, Any] = {"letta": "archival"}
     for key in ("archive_id", "file_name", "file_id", "source_id"):
         if isinstance(passage.get(key), str):
             metadata[key] = passage[key]
             ledger.kept(f"passage.{key}", f"metadata.{key}")
-    for key in ("metadata", "metadata_"):
-        extra = passage.get(key)
-        if isinstance(extra, dict) and extra:
-            metadata["passage_metadata"] = extra
-            ledger.kept(f"passage.{key}", "metadata.passage_metadata")
+    _own_metadata(passage, "passage", metadata, ledger)
     if passage.get("embedding") is not None:
         ledger.lost("passage.embedding", "a vector of Letta's embedder: embedded again here")
     ledger.rest("passage", passage, _PASSAGE_HANDLED, letta_fields.PASSAGE)
@@ -160,10 +169,7 @@ def _passage(passage: Any, where: str, field: str, ledger: Ledger) -> dict[str, 
     if isinstance(identifier, str) and identifier:
         record["id"] = f"passage/{identifier}"
         ledger.kept("passage.id", "id")
-    created = ledger.timestamp(passage, "created_at", "passage")
-    if created is not None:
-        record["created"] = created
-        ledger.kept("passage.created_at", "created")
+    _created(record, passage, "passage", ledger)
     return record
 
 

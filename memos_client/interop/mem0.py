@@ -32,6 +32,7 @@ from memos_client.interop.files import (
     parse_json,
     read_member,
     read_stream_bounded,
+    string_list,
     zip_member,
 )
 from memos_client.interop.report import ImportBatch, Ledger, derived_cube_name
@@ -212,9 +213,7 @@ def _record(
     ledger.kept("memory.state", "state (active: generated; paused, archived: archived)")
     extra = logical.get(memory_id, {})
     metadata: dict[str, Any] = {}
-    category_ids = row.get("category_ids") or []
-    if not isinstance(category_ids, list) or not all(isinstance(c, str) for c in category_ids):
-        raise field_error(at, f"{field}.category_ids", "must be a list of strings")
+    category_ids = string_list(row.get("category_ids") or [], at, f"{field}.category_ids")
     names = [categories[c] for c in category_ids if c in categories]
     if not names and isinstance(extra.get("categories"), list):
         names = [c for c in extra["categories"] if isinstance(c, str)]

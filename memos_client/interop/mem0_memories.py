@@ -15,7 +15,7 @@ from typing import Any
 
 from memos_client.errors import ImportFormatError
 from memos_client.ingest.messages import rfc3339
-from memos_client.interop.files import field_error, parse_json, read_bounded
+from memos_client.interop.files import field_error, parse_json, read_bounded, string_list
 from memos_client.interop.report import ImportBatch, Ledger, derived_cube_name
 
 #: Keys mem0 promotes out of a memory's payload: who and which session it belongs to.
@@ -68,9 +68,7 @@ def _record(item: Any, where: str, field: str, ledger: Ledger) -> dict[str, Any]
         if item.get(key) not in (None, ""):
             metadata[key] = item[key]
             ledger.kept(key, f"metadata.{key}")
-    categories = item.get("categories") or []
-    if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
-        raise field_error(where, f"{field}.categories", "must be a list of strings")
+    categories = string_list(item.get("categories") or [], where, f"{field}.categories")
     if categories:
         metadata["categories"] = categories
         ledger.kept("categories", "tags + metadata.categories")

@@ -27,7 +27,7 @@ from typing import Any
 
 from memos_client.errors import ImportFormatError
 from memos_client.ingest.messages import rfc3339
-from memos_client.interop.files import field_error, parse_json, read_bounded
+from memos_client.interop.files import field_error, parse_json, read_bounded, string_list
 from memos_client.interop.report import ImportBatch, Ledger, derived_cube_name
 
 DEFAULT_MEMORY_FILE = "textual_memory.json"
@@ -200,12 +200,9 @@ def _record(item: Any, index: int, where: str, ledger: Ledger) -> dict[str, Any]
         record["id"] = memory_id
     out: dict[str, Any] = {}
     tags = metadata.get("tags")
-    if tags is not None:
-        if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
-            raise field_error(where, f"{at}.metadata.tags", "must be a list of strings")
-        if tags:
-            record["tags"] = list(dict.fromkeys(tags))
-            ledger.kept("metadata.tags", "tags")
+    if tags is not None and string_list(tags, where, f"{at}.metadata.tags"):
+        record["tags"] = list(dict.fromkeys(tags))
+        ledger.kept("metadata.tags", "tags")
     created = rfc3339(metadata.get("created_at"))
     if created is not None:
         record["created"] = created

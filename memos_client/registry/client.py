@@ -1,15 +1,10 @@
 """The client of the registry API (spec/MIP-1-registry.md): one class, every endpoint.
 
-:class:`RegistryClient` holds the policy, as httpx's ``Client`` and huggingface_hub's ``HfApi``
-do; the bytes go through one :class:`~memos_client.registry.transport.Transport`:
-
-- the base URL, and the credential issued for its origin (:mod:`memos_client.registry.config`),
-  sent only to calls that need one (``auth=True``: writes, ``whoami``, tokens) and never across
-  a redirect to another origin;
-- bounds on everything a registry sends (:class:`ClientSettings`): a size limit on every document,
-  blobs bounded by their signed size, a deadline on every request (for transfers, scaled by a
-  minimum rate), at most :attr:`ClientSettings.max_redirects` redirects and only to ``http(s)``;
-- one place where a status and a body become an error (:mod:`memos_client.registry.answers`).
+:class:`RegistryClient` is the one way this program talks to a registry. Its policy (base URL,
+credential per origin, bounds, redirects) and the one way a call is made are its base,
+:class:`~memos_client.registry.calls.BaseClient`; the resumable upload session (spec §3) is
+:mod:`memos_client.registry.uploads`; the bytes go through one
+:class:`~memos_client.registry.transport.Transport`.
 
 Adding an endpoint is one method: build the path, :meth:`RegistryClient._call`, decode into the
 :mod:`mip.registry_api` document. Thread-safe: blobs download on parallel threads.
@@ -17,19 +12,18 @@ Adding an endpoint is one method: build the path, :meth:`RegistryClient._call`, 
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, TypeVar
-from urllib.parse import quote, urlencode, urljoin, urlsplit
+from typing import TYPE_CHECKING
+from urllib.parse import quote, urlencode
 
 import msgspec
 
 from memos_client.errors import InvalidResponseError, RegistryError, UsageError, VerificationError
-from memos_client.registry.answers import decode, error_for, invalid_response
-from memos_client.registry.config import check_index_url, origin
+from memos_client.registry.answers import invalid_response
+from memos_client.registry.calls import USER_AGENT
 from memos_client.registry.settings import ClientSettings
+from memos_client.registry.uploads import UploadEndpoints
 from mip.registry_api import (
     CubeDocument,
     KeyCreate,
@@ -47,9 +41,6 @@ from mip.registry_api import (
     TokenCreated,
     TokenInfo,
     TokenList,
-    UploadResult,
-    UploadSession,
-    UploadSessionCreate,
     Version,
     VersionDetail,
     WhoAmI,
@@ -57,12 +48,17 @@ from mip.registry_api import (
 )
 
 if TYPE_CHECKING:
-    from memos_client.registry.transport import ProgressCallback, Response, Transport
+    from memos_client.registry.transport import Response
 
-USER_AGENT = "memos/0.1 (MemStore client; MIP 1)"
-Document = TypeVar("Document")
-
-_REDIRECTS = (301, 302, 303, 307, 308)
+__all__ = [
+    "USER_AGENT",
+    "BlobStream",
+    "ClientSettings",
+    "CubeAnswer",
+    "NotModified",
+    "RegistryClient",
+    "cube_path",
+]
 
 
 class NotModified(msgspec.Struct, frozen=True):
@@ -78,133 +74,8 @@ class CubeAnswer(msgspec.Struct, frozen=True):
     etag: str | None
 
 
-class RegistryClient:
+class RegistryClient(UploadEndpoints):
     """A client of one registry. Use as a context manager, or call :meth:`close`."""
-
-    def __init__(
-        self,
-        url: str,
-        token: str | None = None,
-        *,
-        settings: ClientSettings | None = None,
-        transport: Transport | None = None,
-    ) -> None:
-        """``token`` is the credential issued for ``url``'s origin (:mod:`.config` decides)."""
-        self.url = check_index_url(url)
-        self.token = token
-        self.settings = settings or ClientSettings.from_environment()
-        self._origin = origin(self.url)
-        if transport is None:
-            from memos_client.registry.transport import HTTPTransport
-
-            transport = HTTPTransport(
-                connect_timeout=self.settings.connect_timeout,
-                read_timeout=self.settings.read_timeout,
-            )
-        self._transport = transport
-
-    def close(self) -> None:
-        """Close pooled connections."""
-        self._transport.close()
-
-    def __enter__(self) -> RegistryClient:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-    # -- the one way a call is made ------------------------------------------------------------
-
-    def _deadline(self, transfer: int = 0) -> float:
-        return (
-            time.monotonic() + self.settings.deadline + transfer / self.settings.min_transfer_rate
-        )
-
-    def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        auth: bool = False,
-        headers: dict[str, str] | None = None,
-        content: bytes | UploadBody | None = None,
-        deadline: float | None = None,
-        retry_safe: bool = True,
-        expect: tuple[int, ...] = (),
-    ) -> Response:
-        """Send one call, following redirects of reads; an error answer (>= 400, or a status
-        outside ``expect`` below 200 or at 300) raises its error. The body is the caller's."""
-        from memos_client.registry.transport import Request
-
-        url = self.url + path
-        deadline = deadline or self._deadline()
-        for _ in range(self.settings.max_redirects + 1):
-            request_headers = {"user-agent": USER_AGENT, **(headers or {})}
-            if auth and self.token and origin(url) == self._origin:
-                request_headers["authorization"] = f"Bearer {self.token}"
-            response = self._transport.handle(
-                Request(method, url, request_headers, deadline, content, retry_safe)
-            )
-            status = response.status
-            if status in _REDIRECTS and method in ("GET", "HEAD") and status not in expect:
-                location = response.headers.get("location", "")
-                response.close()
-                url = self._redirect_target(method, path, url, location)
-                continue
-            if status >= 400 or (status not in expect and not 200 <= status < 300):
-                body = None if method == "HEAD" else response.read(self.settings.max_error_bytes)
-                response.close()
-                raise error_for(status, body, url, self.url)
-            return response
-        raise InvalidResponseError(
-            f"the registry at {self.url} redirected {method} {path} more than "
-            f"{self.settings.max_redirects} times; check --index-url",
-            code="invalid_response",
-        )
-
-    def _redirect_target(self, method: str, path: str, url: str, location: str) -> str:
-        target = urljoin(url, location.strip())
-        parts = urlsplit(target)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            shown = target if len(target) <= 200 else target[:200] + "..."
-            raise InvalidResponseError(
-                f"the registry at {self.url} redirected {method} {path} to {shown!r}, which is "
-                "not an http(s) URL; check --index-url",
-                code="invalid_response",
-            )
-        return target
-
-    def _document(
-        self,
-        method: str,
-        path: str,
-        kind: type[Document],
-        what: str,
-        *,
-        response: Response | None = None,
-        **options: object,
-    ) -> Document:
-        """Call (unless given the ``response``), then decode the answer as ``kind`` (``what``
-        names it in errors)."""
-        if response is None:
-            response = self._call(method, path, **options)  # type: ignore[arg-type]
-        limit = self.settings.max_document_bytes
-        body = response.read(limit)
-        response.close()
-        return decode(
-            body,
-            kind,
-            registry=self.url,
-            method=method,
-            path=path,
-            what=what,
-            limit=limit,
-            status=response.status,
-        )
-
-    @staticmethod
-    def _json(document: msgspec.Struct) -> tuple[bytes, dict[str, str]]:
-        return msgspec.json.encode(document), {"content-type": "application/json"}
 
     # -- reads (anonymous) ---------------------------------------------------------------------
 
@@ -356,115 +227,6 @@ class RegistryClient:
         """The token's account, scopes and expiry (checks the token is valid)."""
         return self._document("GET", "/v1/whoami", WhoAmI, "an identity", auth=True)
 
-    def upload_blob(
-        self,
-        digest: str,
-        size: int,
-        source: Path | Callable[[], BinaryIO],
-        progress: ProgressCallback | None = None,
-        *,
-        resumable: bool = False,
-    ) -> UploadResult:
-        """Upload blob ``digest`` of ``size`` bytes read from ``source`` (a file, or an opener
-        returning a fresh stream at the blob's first byte).
-
-        One PUT (sent by ``sendfile`` when the bytes lie in a file) when small; a resumable
-        session (spec §3) when large, when the registry refuses the PUT as too large, or when
-        ``resumable``. The registry verifies the digest; nothing is visible before it has.
-        """
-        from memos_client.registry.transport import UploadBody
-
-        opener = _opener(source)
-        if size <= self.settings.monolithic_limit and not resumable:
-            try:
-                return self._document(
-                    "PUT",
-                    f"/v1/blobs/{quote(digest, safe=':')}",
-                    UploadResult,
-                    "an upload result",
-                    auth=True,
-                    headers={"content-type": "application/octet-stream"},
-                    content=UploadBody(opener, size, progress),
-                    deadline=self._deadline(size),
-                )
-            except RegistryError as exc:
-                if exc.code != "blob_too_large":
-                    raise
-        return self._upload_in_session(digest, size, opener, progress)
-
-    def _upload_in_session(
-        self,
-        digest: str,
-        size: int,
-        opener: Callable[[], BinaryIO],
-        progress: ProgressCallback | None,
-    ) -> UploadResult:
-        content, headers = self._json(UploadSessionCreate(digest, size))
-        session = self._document(
-            "POST",
-            "/v1/uploads",
-            UploadSession,
-            "an upload session",
-            auth=True,
-            headers=headers,
-            content=content,
-        )
-        if session.exists:
-            return UploadResult(digest, size, created=False)
-        if not session.upload_id:
-            raise invalid_response(self.url, "POST", "/v1/uploads", "an upload session (no id)")
-        upload_path = f"/v1/uploads/{quote(session.upload_id, safe='')}"
-        chunk_size = min(self.settings.upload_chunk, session.chunk_size_max or (1 << 62))
-        offset = session.offset
-        stream = opener()
-        position = 0
-        try:
-            while offset < size:
-                if position > offset:  # the server is behind us: start reading again
-                    _close(stream)
-                    stream, position = opener(), 0
-                while position < offset:  # skip what the server already has
-                    skipped = stream.read(min(1 << 20, offset - position))
-                    if not skipped:
-                        break
-                    position += len(skipped)
-                chunk = stream.read(min(chunk_size, size - offset))
-                position += len(chunk)
-                if not chunk:
-                    raise VerificationError(f"the source of {digest} ended before {size} bytes")
-                try:
-                    answer = self._document(
-                        "PATCH",
-                        upload_path,
-                        UploadSession,
-                        "an upload session",
-                        auth=True,
-                        headers={
-                            "upload-offset": str(offset),
-                            "content-type": "application/octet-stream",
-                        },
-                        content=chunk,
-                        deadline=self._deadline(len(chunk)),
-                    )
-                except RegistryError as exc:
-                    if exc.code != "upload_offset_mismatch":
-                        raise
-                    answer = self._document(  # resume where the server is
-                        "GET", upload_path, UploadSession, "an upload session", auth=True
-                    )
-                if not 0 <= answer.offset <= size:
-                    raise invalid_response(
-                        self.url, "PATCH", upload_path, f"an upload offset within {size} bytes"
-                    )
-                offset = answer.offset
-                if progress is not None:
-                    progress(len(chunk))
-        finally:
-            _close(stream)
-        return self._document(
-            "PUT", upload_path, UploadResult, "an upload result", auth=True, content=b""
-        )
-
     def publish(self, envelope_json: bytes, public_key_pem: str | None = None) -> PublishResult:
         """Publish a version from its DSSE envelope (the blobs must be uploaded first)."""
         try:
@@ -569,19 +331,3 @@ def cube_path(name: str) -> str:
     if not namespace or not cube or "/" in cube:
         raise UsageError(f"invalid cube name {name!r}: expected 'namespace/name'")
     return f"{quote(namespace, safe='')}/{quote(cube, safe='')}"
-
-
-def _opener(source: Path | Callable[[], BinaryIO]) -> Callable[[], BinaryIO]:
-    if isinstance(source, Path):
-        return lambda: open(source, "rb")
-    return source
-
-
-def _close(stream: BinaryIO) -> None:
-    close = getattr(stream, "close", None)  # a bundle's blob reader has nothing to close
-    if close is not None:
-        close()
-
-
-if TYPE_CHECKING:
-    from memos_client.registry.transport import UploadBody

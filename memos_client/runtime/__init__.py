@@ -5,8 +5,9 @@
 
 from typing import TYPE_CHECKING, Any
 
+from memos_client.install.target import InstalledCube
 from memos_client.runtime.lifecycle import LifecyclePolicy, TickReport
-from memos_client.runtime.memory_types import Hit, InstalledCube, MemoryItem, State, VersionRecord
+from memos_client.runtime.memory_types import Hit, MemoryItem, State, VersionRecord
 from memos_client.runtime.memos import DEFAULT_CUBE, MemOS
 from memos_client.runtime.scheduler import MemoryPlan, PlannedMemory, PlannedPart, select_parts
 from memos_client.runtime.timemachine import DiffEntry, RollbackReport

@@ -17,8 +17,9 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from memos_client.errors import NotFoundError, UsageError
+from memos_client.install.target import InstalledCube
 from memos_client.runtime.context import cube_name
-from memos_client.runtime.memory_types import InstalledCube, State, to_rfc3339, utc_now
+from memos_client.runtime.memory_types import State, to_rfc3339, utc_now
 from memos_client.runtime.record_checks import validate_records
 from memos_client.runtime.record_writes import cube_writer, records_by_id, texts_to_embed
 from memos_client.runtime.store.items import change_item

@@ -1,4 +1,5 @@
-"""The runtime's value types: memory items, hits, versions, installed cubes, lifecycle states."""
+"""The runtime's value types: memory items, hits, versions, lifecycle states (and, from the
+install layer, installed cubes)."""
 
 from __future__ import annotations
 
@@ -136,15 +137,3 @@ class VersionRecord(msgspec.Struct, JsonFields, frozen=True):
     metadata: dict[str, Any]
     at: str
     principal: str
-
-
-class InstalledCube(msgspec.Struct, JsonFields, frozen=True):
-    """A cube installed from a bundle: what ``memos list`` shows."""
-
-    name: str
-    version: str
-    manifest_digest: str
-    memory_count: int
-    installed_at: str
-    governance: dict[str, Any] = msgspec.field(default_factory=dict)
-    parts: list[dict[str, Any]] = msgspec.field(default_factory=list)

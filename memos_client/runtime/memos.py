@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from memos_client.errors import UsageError
+from memos_client.install.target import InstalledCube
 from memos_client.runtime import reads, timemachine, writes
 from memos_client.runtime.context import RuntimeContext, cube_name
 from memos_client.runtime.governance import OWNER, Governor, validate_principal_name
 from memos_client.runtime.lifecycle import Lifecycle
-from memos_client.runtime.memory_types import Hit, InstalledCube, MemoryItem, State, VersionRecord
+from memos_client.runtime.memory_types import Hit, MemoryItem, State, VersionRecord
 from memos_client.runtime.prompt_tokens import TokenCounter, estimate_tokens, tokenizer_counter
 from memos_client.runtime.retrieval.engines import Engines
 from memos_client.runtime.scheduler import PLAN_MIN_SCORE, MemoryPlan, PlanningModel
@@ -422,11 +423,11 @@ class MemOS:
         Only the store's owner (``local``) may. Returns what was installed, per cube."""
         if self.principal != OWNER:
             self.governor.refuse(self.principal, "install", None, "only 'local' may install cubes")
-        # The install workflow lives a layer up (it also serves `memos install`): one path.
+        # `memos install`'s own workflow (the layer below), opening this home's store as it does.
         from memos_client.install.workflow import install_requirement_texts
 
         results = install_requirement_texts(
-            requirements, home=self.home, index_url=index_url, offline=offline
+            requirements, MemOS, home=self.home, index_url=index_url, offline=offline
         )
         return [result.to_json() for result in results]
 

@@ -19,8 +19,10 @@ def registry_installer(home: Path) -> Any:
 
     def install(requirement: str) -> list[dict[str, Any]]:
         from memos_client.install.workflow import install_requirement_texts
+        from memos_client.runtime import MemOS
 
-        return [result.to_json() for result in install_requirement_texts([requirement], home=home)]
+        installed = install_requirement_texts([requirement], MemOS, home=home)
+        return [result.to_json() for result in installed]
 
     return install
 

@@ -124,6 +124,18 @@ class LogCheck:
         #: Manifest digests of checked versions whose latest logged event is a yank.
         self.verified_yanked: set[str] = set()
 
+    def _go_on_unlogged(
+        self, message: str, advice: str, code: str, cause: BaseException | None = None
+    ) -> None:
+        """What cannot be checked against the log (``message``): under --allow-unlogged, a
+        warning and the install goes on unverified; else the error (``advice`` says what to
+        do), raised from ``cause``."""
+        if not self.allow_unlogged:
+            raise LogVerificationError(
+                f"{message}{advice}; nothing was installed ({code})", code=code
+            ) from cause
+        self.warnings.append(message + "; installing unverified (--allow-unlogged)")
+
     # -- online ----------------------------------------------------------------------------------
 
     def _pin(self, client: LogClient) -> tuple[NoteVerifier, str] | None:
@@ -138,15 +150,9 @@ class LogCheck:
                 f"the registry at {self.url} has no transparency log (GET /v1/log: {exc.code}); "
                 "what it serves cannot be checked against the history others see"
             )
-            if self.allow_unlogged:
-                self.warnings.append(message + "; installing unverified (--allow-unlogged)")
-                return None
-            raise LogVerificationError(
-                message
-                + ": pass --allow-unlogged to install from it anyway; nothing was installed "
-                "(log_unavailable)",
-                code="log_unavailable",
-            ) from exc
+            advice = ": pass --allow-unlogged to install from it anyway"
+            self._go_on_unlogged(message, advice, "log_unavailable", cause=exc)
+            return None
         if self.state is None:
             try:
                 verifier = parse_verifier_key(info.verifier_key)
@@ -366,14 +372,9 @@ class LogCheck:
                 f"this home has not pinned the log key of {self.url} and no lockfile records "
                 "it, so stored proofs cannot be checked offline"
             )
-            if self.allow_unlogged:
-                self.warnings.append(message + "; installing unverified (--allow-unlogged)")
-                return []
-            raise LogVerificationError(
-                message + ": run the command once online, or pass --allow-unlogged; nothing was "
-                "installed (log_unavailable)",
-                code="log_unavailable",
-            )
+            advice = ": run the command once online, or pass --allow-unlogged"
+            self._go_on_unlogged(message, advice, "log_unavailable")
+            return []
         try:
             verifier = parse_verifier_key(key)
             known = self._stored_checkpoint(verifier)
@@ -391,15 +392,12 @@ class LogCheck:
             text = proofs.get(cube.manifest_digest)
             if text is None:
                 message = f"{cube}: no stored log proof for manifest {cube.manifest_digest}"
-                if self.allow_unlogged:
-                    self.warnings.append(message + "; installing unverified (--allow-unlogged)")
-                    continue
-                raise LogVerificationError(
-                    message + ", and --offline forbids asking the registry: install it once "
-                    "online or from a lockfile made by `memos lock`; nothing was installed "
-                    "(log_proof_missing)",
-                    code="log_proof_missing",
+                advice = (
+                    ", and --offline forbids asking the registry: install it once online or "
+                    "from a lockfile made by `memos lock`"
                 )
+                self._go_on_unlogged(message, advice, "log_proof_missing")
+                continue
             try:
                 checkpoint, _, bundle = verify_proof_bundle(
                     text.encode(),

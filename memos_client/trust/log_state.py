@@ -19,9 +19,6 @@ Written atomically (temp file, then rename) after a command's checks all passed.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,6 +27,7 @@ import msgspec
 
 from memos_client.config import private_dir
 from memos_client.errors import UsageError
+from memos_client.trust.atomic_files import write_atomic
 from memos_client.trust.store import trust_dir
 from mip.errors import MIPError
 from mip.transparency.note import NoteVerifier, parse_verifier_key
@@ -103,12 +101,4 @@ def save_log_states(states: LogStates, home: Path | None = None) -> None:
     path = log_file(home)
     private_dir(path.parent)  # MEMOS_HOME is private whatever the umask (memos_client.config)
     document: dict[str, Any] = msgspec.to_builtins(states)
-    handle, temp_name = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as sink:
-            sink.write(json.dumps(document, indent=2, sort_keys=True).encode())
-        os.replace(temp_name, path)
-    except BaseException:
-        with suppress(FileNotFoundError):
-            os.unlink(temp_name)
-        raise
+    write_atomic(path, json.dumps(document, indent=2, sort_keys=True).encode())

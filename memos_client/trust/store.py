@@ -13,9 +13,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +21,7 @@ import msgspec
 
 from memos_client.config import memos_home, private_dir
 from memos_client.errors import UsageError
+from memos_client.trust.atomic_files import write_atomic
 from memos_client.trust.keystore import own_public_keys
 from mip.errors import InvalidKeyError
 from mip.keys import PublicKey
@@ -61,7 +59,7 @@ def add_trusted_key(key: PublicKey, home: Path | None = None) -> Path:
     directory = trust_dir(home)
     private_dir(directory)
     path = directory / f"{key.key_id}.pub"
-    _write_atomic(path, key.to_pem())
+    write_atomic(path, key.to_pem())
     return path
 
 
@@ -180,16 +178,4 @@ def save_pins(pins: dict[str, NamespacePin], home: Path | None = None) -> None:
     directory = trust_dir(home)
     private_dir(directory)
     document = {"namespaces": {ns: pin.to_document() for ns, pin in sorted(pins.items())}}
-    _write_atomic(directory / PINS_FILE, json.dumps(document, indent=2, sort_keys=True).encode())
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    handle, temp_name = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as sink:
-            sink.write(data)
-        os.replace(temp_name, path)
-    except BaseException:
-        with suppress(FileNotFoundError):
-            os.unlink(temp_name)
-        raise
+    write_atomic(directory / PINS_FILE, json.dumps(document, indent=2, sort_keys=True).encode())

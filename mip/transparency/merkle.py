@@ -12,13 +12,14 @@ hashes whose length is fixed by the index and the sizes; this module checks that
 a proof of the wrong length (:class:`ProofLengthError`) is told apart from one that leads to
 another root (:class:`LogRootMismatchError`, :class:`LogForkError`).
 
-The verification loops are those of RFC 9162 §2.1.3.2 and §2.1.4.2, step by step.
+The verification loops are those of RFC 9162 §2.1.3.2 and §2.1.4.2, step by step; the walk up
+the tree they share is :func:`_sibling_sides`.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from mip.errors import InvalidProofError, LogForkError, LogRootMismatchError, ProofLengthError
 
@@ -96,6 +97,25 @@ def consistency_proof_length(old_size: int, new_size: int) -> int:
     return seed + (fork_level - shift) + border
 
 
+def _sibling_sides(fn: int, sn: int) -> Iterator[bool]:
+    """For each hash of a proof in turn: is it the left sibling (``True``) or the right one?
+
+    The walk both verification loops share (RFC 9162 §2.1.3.2 and §2.1.4.2): ``fn`` climbs from
+    the proven node, ``sn`` from the last leaf; endless, the proof's length ends it.
+    """
+    while True:
+        if fn & 1 or fn == sn:
+            yield True
+            # "If LSB(fn) is not set, right-shift fn and sn until LSB(fn) is set or fn is 0."
+            while fn and not fn & 1:
+                fn >>= 1
+                sn >>= 1
+        else:
+            yield False
+        fn >>= 1
+        sn >>= 1
+
+
 def root_from_inclusion_proof(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -> bytes:
     """The root that ``proof`` gives for leaf hash ``leaf`` at ``index`` (RFC 9162 §2.1.3.2).
 
@@ -110,18 +130,9 @@ def root_from_inclusion_proof(index: int, size: int, leaf: bytes, proof: Sequenc
             f"the inclusion proof of entry {index} in a tree of size {size} has {len(proof)} "
             f"hashes; RFC 9162 gives it exactly {expected}"
         )
-    fn, sn, result = index, size - 1, leaf
-    for sibling in proof:
-        if fn & 1 or fn == sn:
-            result = node_hash(sibling, result)
-            if not fn & 1:
-                while fn and not fn & 1:
-                    fn >>= 1
-                    sn >>= 1
-        else:
-            result = node_hash(result, sibling)
-        fn >>= 1
-        sn >>= 1
+    result = leaf
+    for sibling, on_the_left in zip(proof, _sibling_sides(index, size - 1), strict=False):
+        result = node_hash(sibling, result) if on_the_left else node_hash(result, sibling)
     return result
 
 
@@ -177,18 +188,12 @@ def verify_consistency(
         fn >>= 1
         sn >>= 1
     first = second = path[0]
-    for value in path[1:]:
-        if fn & 1 or fn == sn:
+    for value, on_the_left in zip(path[1:], _sibling_sides(fn, sn), strict=False):
+        if on_the_left:
             first = node_hash(value, first)
             second = node_hash(value, second)
-            if not fn & 1:
-                while fn and not fn & 1:
-                    fn >>= 1
-                    sn >>= 1
         else:
             second = node_hash(second, value)
-        fn >>= 1
-        sn >>= 1
     if first != old_root or second != new_root:
         which = "old" if first != old_root else "new"
         raise LogForkError(

@@ -184,76 +184,51 @@ def tree_hash(size: int, reader: HashReader) -> bytes:
     """The root of the first ``size`` entries, from at most ``1 + log2(size)`` stored hashes."""
     if size == 0:
         return EMPTY_ROOT
+    return _subtree_hashes([(0, size)], reader)[0]
+
+
+def _inclusion_subtrees(lo: int, hi: int, n: int) -> list[tuple[int, int]]:
+    """The subtrees ``[lo, hi)`` whose hashes prove entry ``n`` (RFC 9162 §2.1.3.1 PATH), in
+    proof order."""
+    if lo + 1 == hi:
+        return []
+    split = _largest_power_below(hi - lo)
+    if n < lo + split:
+        return [*_inclusion_subtrees(lo, lo + split, n), (lo + split, hi)]
+    return [*_inclusion_subtrees(lo + split, hi, n), (lo, lo + split)]
+
+
+def _subtree_hashes(subtrees: list[tuple[int, int]], reader: HashReader) -> list[bytes]:
+    """The hashes of ``subtrees`` (disjoint), in their order, from one read of stored hashes."""
+    in_tree_order = sorted(subtrees)
     indexes: list[int] = []
-    _subtree_indexes(0, size, indexes)
-    root, _ = _subtree_hash(0, size, _read(reader, indexes), 0)
-    return root
-
-
-def _inclusion_indexes(lo: int, hi: int, n: int, need: list[int]) -> None:
-    if lo + 1 == hi:
-        return
-    split = _largest_power_below(hi - lo)
-    if n < lo + split:
-        _inclusion_indexes(lo, lo + split, n, need)
-        _subtree_indexes(lo + split, hi, need)
-    else:
-        _subtree_indexes(lo, lo + split, need)
-        _inclusion_indexes(lo + split, hi, n, need)
-
-
-def _inclusion(lo: int, hi: int, n: int, hashes: list[bytes], at: int) -> tuple[list[bytes], int]:
-    if lo + 1 == hi:
-        return [], at
-    split = _largest_power_below(hi - lo)
-    if n < lo + split:
-        proof, at = _inclusion(lo, lo + split, n, hashes, at)
-        sibling, at = _subtree_hash(lo + split, hi, hashes, at)
-    else:
-        sibling, at = _subtree_hash(lo, lo + split, hashes, at)
-        proof, at = _inclusion(lo + split, hi, n, hashes, at)
-    return [*proof, sibling], at
+    for lo, hi in in_tree_order:
+        _subtree_indexes(lo, hi, indexes)
+    hashes = _read(reader, indexes)
+    found: dict[tuple[int, int], bytes] = {}
+    at = 0
+    for lo, hi in in_tree_order:
+        found[lo, hi], at = _subtree_hash(lo, hi, hashes, at)
+    return [found[subtree] for subtree in subtrees]
 
 
 def inclusion_proof(size: int, index: int, reader: HashReader) -> list[bytes]:
     """The RFC 9162 inclusion proof of entry ``index`` in the tree of the first ``size``."""
     if not 0 <= index < size:
         raise InvalidProofError(f"entry {index} is not in a tree of size {size}")
-    indexes: list[int] = []
-    _inclusion_indexes(0, size, index, indexes)
-    proof, _ = _inclusion(0, size, index, _read(reader, indexes), 0)
-    return proof
+    return _subtree_hashes(_inclusion_subtrees(0, size, index), reader)
 
 
-def _consistency_indexes(lo: int, hi: int, n: int, need: list[int]) -> None:
+def _consistency_subtrees(lo: int, hi: int, n: int) -> list[tuple[int, int]]:
+    """The subtrees whose hashes prove the first ``n`` entries a prefix of ``[lo, hi)`` (RFC 9162
+    §2.1.4.1 SUBPROOF), in proof order."""
     if n == hi:
-        if lo != 0:
-            _subtree_indexes(lo, hi, need)
-        return
+        # At lo == 0 this subtree is the old tree: the verifier knows its hash.
+        return [] if lo == 0 else [(lo, hi)]
     split = _largest_power_below(hi - lo)
     if n <= lo + split:
-        _consistency_indexes(lo, lo + split, n, need)
-        _subtree_indexes(lo + split, hi, need)
-    else:
-        _subtree_indexes(lo, lo + split, need)
-        _consistency_indexes(lo + split, hi, n, need)
-
-
-def _consistency(lo: int, hi: int, n: int, hashes: list[bytes], at: int) -> tuple[list[bytes], int]:
-    if n == hi:
-        if lo == 0:
-            # This subtree is the old tree: the verifier knows its hash.
-            return [], at
-        value, at = _subtree_hash(lo, hi, hashes, at)
-        return [value], at
-    split = _largest_power_below(hi - lo)
-    if n <= lo + split:
-        proof, at = _consistency(lo, lo + split, n, hashes, at)
-        sibling, at = _subtree_hash(lo + split, hi, hashes, at)
-    else:
-        sibling, at = _subtree_hash(lo, lo + split, hashes, at)
-        proof, at = _consistency(lo + split, hi, n, hashes, at)
-    return [*proof, sibling], at
+        return [*_consistency_subtrees(lo, lo + split, n), (lo + split, hi)]
+    return [*_consistency_subtrees(lo + split, hi, n), (lo, lo + split)]
 
 
 def consistency_proof(new_size: int, old_size: int, reader: HashReader) -> list[bytes]:
@@ -263,7 +238,4 @@ def consistency_proof(new_size: int, old_size: int, reader: HashReader) -> list[
         raise InvalidProofError(
             f"no consistency proof exists from size {old_size} to size {new_size}"
         )
-    indexes: list[int] = []
-    _consistency_indexes(0, new_size, old_size, indexes)
-    proof, _ = _consistency(0, new_size, old_size, _read(reader, indexes), 0)
-    return proof
+    return _subtree_hashes(_consistency_subtrees(0, new_size, old_size), reader)

@@ -123,6 +123,16 @@ class Publisher:
         bundle = make_bundle(self.workdir, f"{self.namespace}/{name}", version, self.key, **kwargs)
         return publish(self.registry, self.token, bundle, self.key)
 
+    def publish_each(self, *names: str, version: str = "1.0.0") -> None:
+        """Publish each of the cubes ``names``, with :meth:`publish`'s defaults, at ``version``."""
+        for name in names:
+            self.publish(name, version)
+
+    def publish_versions(self, name: str, *versions: str) -> None:
+        """Publish ``versions`` of the cube ``name`` (with :meth:`publish`'s defaults), in order."""
+        for version in versions:
+            self.publish(name, version)
+
 
 _counter = iter(range(10_000))
 

@@ -125,8 +125,7 @@ def test_download_writes_verified_bundles_and_installs_nothing(
 
 def test_list_outdated(memos: Memos, publisher: Publisher) -> None:
     ns = publisher.namespace
-    publisher.publish("a", "1.0.0")
-    publisher.publish("b", "1.0.0")
+    publisher.publish_each("a", "b")
     memos.run("install", f"{ns}/a", f"{ns}/b", check=True)
     assert memos.run("list", "--outdated").stderr == "every installed cube is up to date\n"
     publisher.publish("a", "1.2.0")

@@ -41,8 +41,7 @@ def test_missing_cube_is_exit_4_everywhere_and_names_the_nearest(
 
 def test_json_on_the_commands_that_lacked_it(memos: Memos, publisher: Publisher) -> None:
     ns = publisher.namespace
-    publisher.publish("lib", "1.0.0")
-    publisher.publish("lib", "1.1.0")
+    publisher.publish_versions("lib", "1.0.0", "1.1.0")
     work = memos.home.parent
     key = json.loads(memos.run("keygen", "--json", check=True).stdout)
     assert len(key["key_id"]) == 64

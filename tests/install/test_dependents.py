@@ -10,8 +10,7 @@ from tests.install.conftest import Memos, Publisher
 
 def _setup(memos: Memos, publisher: Publisher) -> str:
     ns = publisher.namespace
-    publisher.publish("dep", "1.5.0")
-    publisher.publish("dep", "2.0.0")
+    publisher.publish_versions("dep", "1.5.0", "2.0.0")
     publisher.publish("app", "1.0.0", dependencies={f"{ns}/dep": "<2"})
     memos.run("install", f"{ns}/app", check=True)
     assert memos.installed()[f"{ns}/dep"]["version"] == "1.5.0"

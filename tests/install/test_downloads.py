@@ -89,13 +89,19 @@ def cache(tmp_path: Path) -> Iterator[Cache]:
     return Cache(tmp_path / "cache")
 
 
+def _download(url: str, cache: Cache) -> Path:
+    """The test blob, downloaded from the registry at ``url`` into ``cache`` (the client closed
+    after, whatever happened)."""
+    index = CachedRegistry(url, cache)
+    try:
+        return index.download_blob(DIGEST, len(BLOB))
+    finally:
+        index.close()
+
+
 def test_interrupted_download_resumes_with_range(cache: Cache) -> None:
     with Server(cut_first=True) as server:
-        index = CachedRegistry(server.url, cache)
-        try:
-            path = index.download_blob(DIGEST, len(BLOB))
-        finally:
-            index.close()
+        path = _download(server.url, cache)
     assert path.read_bytes() == BLOB
     assert len(server.requests) == 2
     assert "range" not in server.requests[0]
@@ -124,11 +130,7 @@ def test_downloads_send_no_credential_to_the_registry_or_its_storage(
         registry.redirect = storage.url
         monkeypatch.setenv("MEMOS_INDEX_URL", registry.url)
         monkeypatch.setenv("MEMOS_TOKEN", "secret-token")
-        index = CachedRegistry(registry.url, cache)
-        try:
-            index.download_blob(DIGEST, len(BLOB))
-        finally:
-            index.close()
+        _download(registry.url, cache)
     assert "authorization" not in registry.requests[0]
     assert "authorization" not in storage.requests[0]
     assert cache.blob_path(DIGEST).read_bytes() == BLOB
@@ -136,21 +138,16 @@ def test_downloads_send_no_credential_to_the_registry_or_its_storage(
 
 def test_wrong_bytes_are_refused_and_discarded(cache: Cache) -> None:
     evil = BLOB[:-1] + b"\x00"
-    with Server(body=evil) as server:
-        index = CachedRegistry(server.url, cache)
-        with pytest.raises(VerificationError, match="tampered"):
-            index.download_blob(DIGEST, len(BLOB))
-        index.close()
+    with Server(body=evil) as server, pytest.raises(VerificationError, match="tampered"):
+        _download(server.url, cache)
     assert not cache.has_blob(DIGEST)
     assert not cache.partial_path(DIGEST).exists()
 
 
 def test_a_server_announcing_more_than_the_signed_size_is_refused(cache: Cache) -> None:
-    with Server(body=BLOB + b"more") as server:
-        index = CachedRegistry(server.url, cache)
-        with pytest.raises(InvalidResponseError, match=r"announced \d+ bytes for blob"):
-            index.download_blob(DIGEST, len(BLOB))
-        index.close()
+    announced = pytest.raises(InvalidResponseError, match=r"announced \d+ bytes for blob")
+    with Server(body=BLOB + b"more") as server, announced:
+        _download(server.url, cache)
     assert not cache.has_blob(DIGEST)
 
 
@@ -159,11 +156,7 @@ def test_a_server_ignoring_range_restarts_the_download(cache: Cache) -> None:
     partial.parent.mkdir(parents=True)
     partial.write_bytes(BLOB[:1000])  # left by an interrupted run
     with Server(ranges=False) as server:
-        index = CachedRegistry(server.url, cache)
-        try:
-            path = index.download_blob(DIGEST, len(BLOB))
-        finally:
-            index.close()
+        path = _download(server.url, cache)
     assert path.read_bytes() == BLOB
     assert server.requests[0]["range"] == "bytes=1000-"
     assert "range" not in server.requests[1]

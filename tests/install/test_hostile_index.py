@@ -197,8 +197,7 @@ def test_dependencies_come_from_the_signed_manifest(
     registry: Registry, publisher: Publisher, tmp_path: Path
 ) -> None:
     ns = publisher.namespace
-    publisher.publish("lib", "1.0.0")
-    publisher.publish("extra", "1.0.0")
+    publisher.publish_each("lib", "extra")
     publisher.publish("app", "1.0.0", dependencies={f"{ns}/lib": ">=1"})
     env = {"MEMOS_EMBEDDER": "hashing"}
     for dependencies in ({f"{ns}/lib": ">=1", f"{ns}/extra": ">=1"}, {}):

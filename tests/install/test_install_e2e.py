@@ -134,8 +134,7 @@ def test_unknown_cube(memos: Memos, publisher: Publisher) -> None:
 
 def test_unsatisfiable_constraints(memos: Memos, publisher: Publisher) -> None:
     ns = publisher.namespace
-    publisher.publish("lib", "1.0.0")
-    publisher.publish("lib", "2.0.0")
+    publisher.publish_versions("lib", "1.0.0", "2.0.0")
     publisher.publish("a", "1.0.0", dependencies={f"{ns}/lib": ">=2"})
     publisher.publish("b", "1.0.0", dependencies={f"{ns}/lib": "<2"})
     result = memos.run("install", f"{ns}/a", f"{ns}/b", in_process=False)
@@ -173,8 +172,7 @@ def test_cache_verify_finds_a_corrupted_entry(memos: Memos, publisher: Publisher
 
 def test_yanked_version_only_for_exact_pins(memos: Memos, publisher: Publisher) -> None:
     ns = publisher.namespace
-    publisher.publish("y", "1.0.0")
-    publisher.publish("y", "1.1.0")
+    publisher.publish_versions("y", "1.0.0", "1.1.0")
     with RegistryClient(memos.index_url, publisher.token) as client:
         client.yank(f"{ns}/y", "1.1.0", "broken")
     memos.run("install", f"{ns}/y", check=True)
@@ -238,8 +236,7 @@ def test_lock_and_sync(memos: Memos, publisher: Publisher) -> None:
 
 def test_install_requirements_file(memos: Memos, publisher: Publisher) -> None:
     ns = publisher.namespace
-    publisher.publish("r1", "1.0.0")
-    publisher.publish("r2", "1.0.0")
+    publisher.publish_each("r1", "r2")
     project = memos.home.parent / "memos.toml"
     project.write_text(f'cubes = ["{ns}/r1", "{ns}/r2>=1"]\n')
     memos.run("install", "-r", str(project), check=True)

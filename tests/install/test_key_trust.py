@@ -11,6 +11,8 @@ import json
 import tomllib
 from pathlib import Path
 
+import pytest
+
 from mip.keys import SigningKey
 from tests.install.conftest import Memos, Publisher, Registry, make_bundle, publish, start_registry
 from tests.install.test_hostile_index import HostileIndex
@@ -61,11 +63,20 @@ def test_a_lockfile_cannot_replace_a_namespace_pin(
         hostile.process.wait(timeout=10)
 
 
-def test_a_lockfile_narrows_a_pin(memos: Memos, publisher: Publisher, tmp_path: Path) -> None:
-    ns = publisher.namespace
+@pytest.fixture
+def lockfile(memos: Memos, publisher: Publisher, tmp_path: Path) -> Path:
+    """``memos lock NS/lib`` (``lib`` 1.0.0, signed by the publisher's key) as
+    ``tmp_path/memos.lock``."""
     publisher.publish("lib", "1.0.0")
-    lockfile = tmp_path / "memos.lock"
-    memos.run("lock", f"{ns}/lib", "-o", str(lockfile), check=True)
+    path = tmp_path / "memos.lock"
+    memos.run("lock", f"{publisher.namespace}/lib", "-o", str(path), check=True)
+    return path
+
+
+def test_a_lockfile_narrows_a_pin(
+    memos: Memos, publisher: Publisher, tmp_path: Path, lockfile: Path
+) -> None:
+    ns = publisher.namespace
     # The home also trusts a second key for NS; the lockfile still names only K: accepted.
     other = SigningKey.generate()
     key_file = tmp_path / "other.pub"
@@ -101,12 +112,9 @@ def test_a_fresh_machine_syncs_a_lockfile_offline_from_a_warm_cache(
 
 
 def test_an_old_lockfile_naming_only_key_ids_says_what_is_missing_offline(
-    memos: Memos, publisher: Publisher, tmp_path: Path
+    memos: Memos, publisher: Publisher, tmp_path: Path, lockfile: Path
 ) -> None:
     ns = publisher.namespace
-    publisher.publish("lib", "1.0.0")
-    lockfile = tmp_path / "memos.lock"
-    memos.run("lock", f"{ns}/lib", "-o", str(lockfile), check=True)
     memos.run("sync", str(lockfile), check=True)
     key_id = publisher.key.public_key.key_id
     text = lockfile.read_text()
@@ -122,12 +130,9 @@ def test_an_old_lockfile_naming_only_key_ids_says_what_is_missing_offline(
 
 
 def test_a_lockfile_key_that_does_not_match_its_id_is_refused(
-    memos: Memos, publisher: Publisher, tmp_path: Path
+    memos: Memos, publisher: Publisher, lockfile: Path
 ) -> None:
     ns = publisher.namespace
-    publisher.publish("lib", "1.0.0")
-    lockfile = tmp_path / "memos.lock"
-    memos.run("lock", f"{ns}/lib", "-o", str(lockfile), check=True)
     other = SigningKey.generate().public_key.to_pem().decode()
     key_id = publisher.key.public_key.key_id
     mine = publisher.key.public_key.to_pem().decode()

@@ -14,8 +14,7 @@ def test_log_verify_rechecks_everything_installed(
     memos: Memos, publisher: Publisher, tmp_path: Path
 ) -> None:
     ns = publisher.namespace
-    publisher.publish("a", "1.0.0")
-    publisher.publish("b", "1.0.0")
+    publisher.publish_each("a", "b")
     memos.run("install", f"{ns}/a", f"{ns}/b", check=True)
     local = make_bundle(tmp_path, f"{ns}/local", "1.0.0", publisher.key)
     memos.run("install", str(local), check=True)

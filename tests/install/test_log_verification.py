@@ -186,13 +186,26 @@ def test_a_registry_without_a_log_needs_allow_unlogged(
     assert f"{ns}/c" in user.installed()
 
 
-def test_a_changed_log_key_is_refused(
-    user: Memos, publisher: Publisher, proxy: LyingRegistry
-) -> None:
+@pytest.fixture
+def a_installed(user: Memos, publisher: Publisher) -> str:
+    """The namespace, where ``a`` and ``c`` are published and the user installed ``a`` (pinning
+    the log key and seeing a checkpoint)."""
     ns = publisher.namespace
-    publisher.publish("a", "1.0.0")
-    publisher.publish("c", "1.0.0")
+    publisher.publish_each("a", "c")
     user.run("install", f"{ns}/a", check=True)
+    return ns
+
+
+def _refused_after_a(user: Memos, proxy: LyingRegistry, tamper: Tamper, code: str, ns: str) -> str:
+    """Through ``tamper``, installing NS/c is refused with ``code`` and NS/a stays the only cube
+    installed; the refusal."""
+    proxy.tamper = tamper
+    stderr = _refused(user, code, "install", f"{ns}/c")
+    assert set(user.installed()) == {f"{ns}/a"}
+    return stderr
+
+
+def test_a_changed_log_key_is_refused(user: Memos, proxy: LyingRegistry, a_installed: str) -> None:
     impostor = SigningKey.generate()
 
     def other_key(document: dict[str, Any]) -> None:
@@ -204,28 +217,22 @@ def test_a_changed_log_key_is_refused(
         document["verifier_key"] = NoteVerifier.for_key(origin, impostor.public_key).verifier_key()
         document["checkpoint"] = sign_checkpoint(Checkpoint(origin, size, root), impostor).decode()
 
-    proxy.tamper = _log_json(other_key)
-    stderr = _refused(user, "log_key_changed", "install", f"{ns}/c")
+    tamper = _log_json(other_key)
+    stderr = _refused_after_a(user, proxy, tamper, "log_key_changed", a_installed)
     assert "this home pinned" in stderr
-    assert set(user.installed()) == {f"{ns}/a"}
 
 
 def test_a_tree_smaller_than_one_seen_is_refused(
-    user: Memos, publisher: Publisher, proxy: LyingRegistry, registry: Registry
+    user: Memos, proxy: LyingRegistry, registry: Registry, a_installed: str
 ) -> None:
-    ns = publisher.namespace
-    publisher.publish("a", "1.0.0")
-    publisher.publish("c", "1.0.0")
-    user.run("install", f"{ns}/a", check=True)
     seen = int(_log_state(user)["checkpoint"].split("\n")[1])
     # The registry's own signature on its tree of one entry fewer (a rewind to an old backup).
     older = httpx.get(
         registry.url + "/v1/log/consistency", params={"first": 1, "second": seen - 1}
     ).json()["checkpoint"]
-    proxy.tamper = _log_json(lambda document: document.update(checkpoint=older))
-    stderr = _refused(user, "log_tree_shrank", "install", f"{ns}/c")
+    tamper = _log_json(lambda document: document.update(checkpoint=older))
+    stderr = _refused_after_a(user, proxy, tamper, "log_tree_shrank", a_installed)
     assert f"this home has already seen {seen}" in stderr
-    assert set(user.installed()) == {f"{ns}/a"}
 
 
 @pytest.mark.parametrize("what", ["tile/0/", "tile/entries/"])
@@ -244,18 +251,14 @@ def test_a_lying_tile_or_entry_bundle_is_refused(
             return status, bytes(changed)
         return status, body
 
-    proxy.tamper = lie
-    stderr = _refused(user, "log_tile_mismatch", "install", f"{ns}/c")
-    assert "lie" in stderr
-    assert set(user.installed()) == {f"{ns}/a"}
+    assert "lie" in _refused_after_a(user, proxy, lie, "log_tile_mismatch", ns)
 
 
 def test_a_hidden_yank_that_was_logged_is_refused(
     user: Memos, publisher: Publisher, proxy: LyingRegistry, registry: Registry
 ) -> None:
     ns = publisher.namespace
-    publisher.publish("c", "1.0.0")
-    publisher.publish("c", "1.1.0")
+    publisher.publish_versions("c", "1.0.0", "1.1.0")
     user.run("install", f"{ns}/c==1.0.0", check=True)
     with httpx.Client(
         base_url=registry.url, headers={"authorization": f"Bearer {publisher.token}"}

@@ -23,8 +23,7 @@ def test_install_lock_and_sync_warn_about_a_yanked_version(
     memos: Memos, publisher: Publisher, tmp_path: Path
 ) -> None:
     ns = publisher.namespace
-    publisher.publish("y", "1.0.0")
-    publisher.publish("y", "1.1.0")
+    publisher.publish_versions("y", "1.0.0", "1.1.0")
     _yank(memos, publisher, "y", "1.1.0", "drops half the facts")
     warning = f"warning: {ns}/y 1.1.0 is a yanked version. Reason: drops half the facts\n"
     installed = memos.run("install", f"{ns}/y==1.1.0", "--json", check=True)
@@ -50,8 +49,7 @@ def test_upgrade_keeps_an_installed_version_that_was_yanked(
     memos: Memos, publisher: Publisher
 ) -> None:
     ns = publisher.namespace
-    publisher.publish("u", "1.0.0")
-    publisher.publish("u", "2.0.0")
+    publisher.publish_versions("u", "1.0.0", "2.0.0")
     memos.run("install", f"{ns}/u", check=True)
     _yank(memos, publisher, "u", "2.0.0", "bad facts")
     result = memos.run("install", "-U", f"{ns}/u", check=True)

@@ -234,6 +234,12 @@ def memos_general_dump(path: Path) -> Path:
     return path
 
 
+def letta_file(path: Path, agent: dict[str, Any]) -> Path:
+    """``agent`` (from :func:`letta_v2` or :func:`letta_v1`) written as an agent file."""
+    path.write_text(json.dumps(agent))
+    return path
+
+
 def letta_v1_agent_conversation() -> list[dict[str, Any]]:
     """Messages of a ``letta_v1_agent``, which answers in its message text (no ``send_message``)
     and keeps its reasoning in ``reasoning`` parts, as the agent files of letta-ai/agent-file's

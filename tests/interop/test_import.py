@@ -41,6 +41,13 @@ def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]:
     return code, document, out.err
 
 
+def import_report(capsys: pytest.CaptureFixture[str], path: Path, *options: str) -> Any:
+    """The report of ``memos import PATH OPTIONS --json``, which must succeed."""
+    code, report, err = cli(capsys, "import", str(path), *options, "--json")
+    assert code == 0, err
+    return report
+
+
 def memories(home: Path, cube: str) -> dict[str, Any]:
     with MemOS(home=home, embedder="hashing") as mem:
         return {item.source_id: item for item in mem.memories(cube)}
@@ -82,8 +89,7 @@ def test_a_memos_naive_dump_into_a_named_cube(
     home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = SHARED / "memos" / "naive-text"
-    code, report, err = cli(capsys, "import", str(path), "--cube", "me/facts", "--json")
-    assert code == 0, err
+    report = import_report(capsys, path, "--cube", "me/facts")
     items = memories(home, "me/facts")
     assert {item.metadata.get("source") for item in items.values()} == {"conversation", None}
     assert report["dropped"] == []
@@ -127,8 +133,7 @@ def test_a_memos_general_text_file(
     home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = formats.memos_general_dump(tmp_path / "textual_memory.json")
-    code, report, err = cli(capsys, "import", str(path), "--cube", "me/carol", "--json")
-    assert code == 0, err
+    report = import_report(capsys, path, "--cube", "me/carol")
     assert report["format"] == "memos"
     assert {i.text for i in memories(home, "me/carol").values()} == {
         "Carol speaks Portuguese.",
@@ -167,8 +172,7 @@ def test_letta_tool_code_is_never_run(
 ) -> None:
     marker = tmp_path / "ran"
     code_text = f"open({str(marker)!r}, 'w').write('x')\ndef book_train(city: str) -> str:\n    return city\n"
-    path = tmp_path / "agent.af"
-    path.write_text(json.dumps(formats.letta_v2(tool_code=code_text)))
+    path = formats.letta_file(tmp_path / "agent.af", formats.letta_v2(tool_code=code_text))
     code, text, err = cli(capsys, "import", str(path))
     assert code == 0, err
     assert not marker.exists()
@@ -179,13 +183,9 @@ def test_letta_tool_code_is_never_run(
 def test_letta_messages_only_when_asked(
     home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "agent.af"
-    path.write_text(json.dumps(formats.letta_v2()))
-    code, report, _ = cli(capsys, "import", str(path), "--json")
-    assert code == 0
-    assert report["imported"] == 2
-    code, report, err = cli(capsys, "import", str(path), "--messages", "--json")
-    assert code == 0, err
+    path = formats.letta_file(tmp_path / "agent.af", formats.letta_v2())
+    assert import_report(capsys, path)["imported"] == 2
+    report = import_report(capsys, path, "--messages")
     assert report["added"] == 2
     turns = sorted(
         (
@@ -211,10 +211,8 @@ def test_letta_messages_only_when_asked(
 def test_letta_archival_passages(
     home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "agent.af"
-    path.write_text(json.dumps(formats.letta_v2(passages=50)))
-    code, report, err = cli(capsys, "import", str(path), "--json")
-    assert code == 0, err
+    path = formats.letta_file(tmp_path / "agent.af", formats.letta_v2(passages=50))
+    report = import_report(capsys, path)
     assert report["found"]["archival passages"] == 50
     items = memories(home, "letta/travel-buddy")
     passage = items["passage/passage-7"]
@@ -226,8 +224,7 @@ def test_letta_archival_passages(
 def test_the_first_letta_schema(
     home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "old.af"
-    path.write_text(json.dumps(formats.letta_v1()))
+    path = formats.letta_file(tmp_path / "old.af", formats.letta_v1())
     code, text, err = cli(capsys, "import", str(path), "--messages")
     assert code == 0, err
     items = memories(home, "letta/memgpt-agent")
@@ -240,8 +237,7 @@ def test_a_mem0_openmemory_export(
     home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = formats.mem0_export(tmp_path / "memories_export_alice.zip")
-    code, report, err = cli(capsys, "import", str(path), "--json")
-    assert code == 0, err
+    report = import_report(capsys, path)
     assert report["cube"] == "mem0/alice"
     assert report["found"] == {"memories": 5}
     items = memories(home, "mem0/alice")
@@ -282,8 +278,7 @@ def test_jsonl_and_csv(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture
     table.write_text(
         'text,tags,metadata,source\n"Paris is in France.",geo;europe,"{""n"": 1}",atlas\n'
     )
-    code, _report, err = cli(capsys, "import", str(table), "--cube", "me/geo", "--json")
-    assert code == 0, err
+    import_report(capsys, table, "--cube", "me/geo")
     (fact,) = memories(home, "me/geo").values()
     assert fact.tags == ["geo", "europe"]
     assert fact.metadata == {"n": 1, "source": "atlas"}
@@ -416,8 +411,7 @@ def test_a_memory_longer_than_the_embedder_reads_is_cut_into_chunks(
     long_text = "\n\n".join(f"Paragraph {i}: " + "words " * 120 for i in range(30))
     path = tmp_path / "long.jsonl"
     path.write_text(json.dumps({"id": "essay", "text": long_text, "tags": ["essay"]}) + "\n")
-    code, report, err = cli(capsys, "import", str(path), "--json")
-    assert code == 0, err
+    report = import_report(capsys, path)
     items = memories(home, "local/long")
     assert len(items) > 10
     assert all(item.tags == ["essay"] for item in items.values())

@@ -20,7 +20,7 @@ import pytest
 from memos_client.interop.report import UNKNOWN_FIELD
 from memos_client.runtime import MemOS
 from tests.interop import formats
-from tests.interop.test_import import SHARED, all_bytes, cli, memories
+from tests.interop.test_import import SHARED, all_bytes, cli, import_report, memories
 
 FIXTURES = Path(__file__).parent / "fixtures"
 BROKEN_LETTA = FIXTURES / "letta" / "agent2-a7b06da.af"
@@ -135,8 +135,7 @@ def test_a_real_letta_file_imports_with_every_field_reported(
     home: Path, capsys: pytest.CaptureFixture[str], path: Path, messages: bool
 ) -> None:
     flags = ["--messages"] if messages else []
-    code, report, err = cli(capsys, "import", str(path), "--json", *flags)
-    assert code == 0, err
+    report = import_report(capsys, path, *flags)
     document = letta_document(path)
     assert letta_fields(document, messages) - reported(report) == set()
     assert unknown(report) == []
@@ -164,8 +163,7 @@ def test_agents_sharing_blocks_and_a_sleeptime_group(
     home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = FIXTURES / "letta" / "evie-11ef46c.af"
-    code, report, err = cli(capsys, "import", str(path), "--json")
-    assert code == 0, err
+    report = import_report(capsys, path)
     assert report["cube"] == "letta/evie"
     items = {i.source_id: i for i in memories(home, "letta/evie").values()}
     assert items["block/about_me"].metadata["agents"] == ["Evie", "companion-sleeptime_copy"]
@@ -186,8 +184,7 @@ def test_a_letta_v1_agent_answers_in_its_text(
     document["agents"][0]["messages"] = formats.letta_v1_agent_conversation()
     path = tmp_path / "v1.af"
     path.write_text(json.dumps(document))
-    code, report, err = cli(capsys, "import", str(path), "--messages", "--json")
-    assert code == 0, err
+    report = import_report(capsys, path, "--messages")
     turns = sorted(
         (i for i in memories(home, report["cube"]).values() if i.metadata["letta"] == "message"),
         key=lambda i: i.metadata["turn"],
@@ -219,8 +216,7 @@ def test_a_real_letta_file_that_is_not_json_is_one_error_line(
 def test_a_real_memos_dump_imports_with_every_field_reported(
     home: Path, capsys: pytest.CaptureFixture[str], path: Path
 ) -> None:
-    code, report, err = cli(capsys, "import", str(path), "--cube", "me/memos", "--json")
-    assert code == 0, err
+    report = import_report(capsys, path, "--cube", "me/memos")
     memory_file = path if path.is_file() else path / "textual_memory.json"
     document = json.loads(memory_file.read_text())
     assert memos_fields(document) - reported(report) == set()
@@ -241,8 +237,7 @@ def test_a_memos_general_text_cube_from_memos_examples(
             return (open, (str(marker), "w"))
 
     (cube / "activation_memory.pickle").write_bytes(pickle.dumps(Payload()))
-    code, report, err = cli(capsys, "import", str(cube), "--json")
-    assert code == 0, err
+    report = import_report(capsys, cube)
     assert not marker.exists()
     assert report["cube"] == "ki-seki/mem-cube-2"
     dropped = {entry["what"]: entry for entry in report["dropped"]}
@@ -269,8 +264,7 @@ def test_a_memos_tree_dump_from_memos_examples(
     home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = FIXTURES / "memos" / "mem_cube_tree" / "textual_memory.json"
-    code, report, err = cli(capsys, "import", str(path), "--cube", "me/tree", "--json")
-    assert code == 0, err
+    report = import_report(capsys, path, "--cube", "me/tree")
     item = memories(home, "me/tree")["c1e2bfb3-4dd7-40f9-a347-a25a72223b2c"]
     assert item.created == "2026-01-13T20:51:42.394870Z"
     assert item.metadata["memory_type"] == "UserMemory"
@@ -325,8 +319,7 @@ def test_unknown_fields_are_reported_and_null_fields_read(
     home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
 ) -> None:
     path, new_fields = with_unknown_and_null_fields(kind, tmp_path)
-    code, report, err = cli(capsys, "import", str(path), "--cube", "me/x", "--json", "--messages")
-    assert code == 0, err
+    report = import_report(capsys, path, "--cube", "me/x", "--messages")
     assert set(unknown(report)) == new_fields
     items = memories(home, "me/x")
     assert len(items) == report["imported"]
@@ -396,8 +389,7 @@ def test_a_mem0_export_has_every_field_reported(
     home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = formats.mem0_export(tmp_path / "export.zip")
-    code, report, err = cli(capsys, "import", str(path), "--json")
-    assert code == 0, err
+    report = import_report(capsys, path)
     assert mem0_fields(path) - reported(report) == set()
     assert unknown(report) == []
 
@@ -414,8 +406,7 @@ def test_a_mem0_export_with_unknown_and_null_fields(
         dump["webhooks"] = [{"url": "https://example.org"}]
 
     path = formats.mem0_export(tmp_path / "export.zip", edit=edit, logical_extra={"score": 1})
-    code, report, err = cli(capsys, "import", str(path), "--json")
-    assert code == 0, err
+    report = import_report(capsys, path)
     assert set(unknown(report)) == {
         "memory.pinned",
         "user.plan",
@@ -445,8 +436,7 @@ def test_mem0s_own_memory_list(
     document: Any = {"results": MEM0_ITEMS, "relations": [{"source": "alice", "relationship": "likes", "target": "alps"}]}  # fmt: skip
     path = tmp_path / "mem0.json"
     path.write_text(json.dumps(document if layout == "results" else MEM0_ITEMS))
-    code, report, err = cli(capsys, "import", str(path), "--json")
-    assert code == 0, err
+    report = import_report(capsys, path)
     assert (report["format"], report["cube"], report["imported"]) == ("mem0", "mem0/alice", 2)
     assert unknown(report) == []
     fields = named("", MEM0_ITEMS[0]) | named("", MEM0_ITEMS[1])
@@ -480,8 +470,7 @@ def test_memgpt_user_messages_are_the_users_words(
     """MemGPT sends the user's words as ``{"type": "user_message", "message": ...}`` JSON and its
     own heartbeats and logins in the user's role: only the words are conversation."""
     path = FIXTURES / "letta" / "memgpt_agent_with_convo-26246d9.af"
-    code, report, err = cli(capsys, "import", str(path), "--messages", "--json")
-    assert code == 0, err
+    report = import_report(capsys, path, "--messages")
     turns = [i for i in memories(home, report["cube"]).values() if i.metadata["letta"] == "message"]
     said = {t.text for t in turns if t.metadata["role"] == "user"}
     assert len(said) > 10
@@ -510,8 +499,7 @@ def test_letta_system_reminders_are_not_the_users_words(
     document["agents"][0]["messages"] = conversation
     path = tmp_path / "v1.af"
     path.write_text(json.dumps(document))
-    code, report, err = cli(capsys, "import", str(path), "--messages", "--json")
-    assert code == 0, err
+    report = import_report(capsys, path, "--messages")
     said = {
         i.text for i in memories(home, report["cube"]).values() if i.metadata["letta"] == "message"
     }
@@ -531,8 +519,7 @@ def test_a_letta_file_with_attached_files(
     document["sources"] = [{"name": "folder-1765842590288", "description": None, "instructions": None, "metadata": None, "embedding": None, "embedding_chunk_size": None, "embedding_config": {"embedding_model": "text-embedding-3-small"}, "id": "source-0"}]  # fmt: skip
     path = tmp_path / "with-files.af"
     path.write_text(json.dumps(document))
-    code, report, err = cli(capsys, "import", str(path), "--json")
-    assert code == 0, err
+    report = import_report(capsys, path)
     fields = named("file", document["files"][0], ("content",)) | {"file.content", "sources"}
     assert fields - reported(report) == set()
     assert unknown(report) == []

@@ -31,7 +31,8 @@ from mip.limits import Limits
 from mip.manifest import encode_manifest, manifest_from_document
 from mip.models import PlaintextPart
 from mip.records import write_records
-from tests.support import modules_imported_by
+from tests.mip.test_records import record
+from tests.support import modules_imported_by, raises_exactly
 
 REPO = Path(__file__).resolve().parents[2]
 VECTORS = REPO / "spec" / "vectors"
@@ -84,18 +85,7 @@ def write_bundle(path: Path, blobs: list[bytes], count: int = 0) -> tuple[Path, 
 
 def test_writer_output_reads_back(tmp_path: Path) -> None:
     stream = io.BytesIO()
-    records = [
-        {
-            "id": f"m{i}",
-            "text": "t",
-            "tags": [],
-            "metadata": {},
-            "created": "2026-01-01T00:00:00Z",
-            "updated": "2026-01-01T00:00:00Z",
-            "version": 1,
-        }
-        for i in range(3)
-    ]
+    records = [record(id=f"m{i}") for i in range(3)]
     write_records(stream, records)
     path, _ = write_bundle(tmp_path / "out" / "c.memcube", [stream.getvalue()], count=3)
     full_check(path)
@@ -155,9 +145,8 @@ def test_copy_blob_detects_a_changed_blob(tmp_path: Path) -> None:
 def test_entry_limit_is_a_setting(tmp_path: Path) -> None:
     path = tmp_path / "v.memcube"
     path.write_bytes(VALID)
-    with pytest.raises(BundleError) as caught:
+    with raises_exactly(BundleError, "archive has 3 entries, limit 2"):
         open_bundle(path, Limits(max_entries=2))
-    assert str(caught.value) == "archive has 3 entries, limit 2"
     with pytest.raises(BundleError) as caught:
         open_bundle(path, Limits(max_envelope_bytes=100))
     assert str(caught.value).startswith("envelope.json is ")
@@ -168,9 +157,8 @@ def test_missing_required_entries(tmp_path: Path) -> None:
     path = tmp_path / "v.memcube"
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("manifest.json", b"{}")
-    with pytest.raises(BundleError) as caught:
+    with raises_exactly(BundleError, "not a .memcube: envelope.json is missing"):
         open_bundle(path)
-    assert str(caught.value) == "not a .memcube: envelope.json is missing"
 
 
 def test_directory_entry_is_refused(tmp_path: Path) -> None:

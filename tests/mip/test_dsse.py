@@ -29,6 +29,7 @@ from mip.dsse import (
 from mip.errors import EnvelopeError, SignatureError
 from mip.keys import PublicKey, SigningKey
 from mip.limits import Limits
+from tests.support import raises_exactly
 
 ALICE = SigningKey.from_seed(bytes(range(32)))
 BOB = SigningKey.from_seed(bytes(range(1, 33)))
@@ -104,18 +105,21 @@ def test_keyid_is_only_a_hint() -> None:
 def test_unsigned_envelope_is_refused() -> None:
     envelope = sign(PAYLOAD, [])
     assert envelope.signatures == ()
-    with pytest.raises(SignatureError) as caught:
+    with raises_exactly(
+        SignatureError, "the bundle is unsigned: its envelope carries no signature"
+    ):
         verify(parse_envelope(envelope.to_json()), trust(ALICE))
-    assert str(caught.value) == "the bundle is unsigned: its envelope carries no signature"
 
 
 def test_signature_by_an_untrusted_key_is_refused() -> None:
-    with pytest.raises(SignatureError) as caught:
+    with raises_exactly(
+        SignatureError,
+        (
+            f"no signature verifies with a trusted key (signed by key ids: {BOB.key_id[:16]}); "
+            "check the signer's public key"
+        ),
+    ):
         verify(sign(PAYLOAD, [BOB]), trust(ALICE))
-    assert str(caught.value) == (
-        f"no signature verifies with a trusted key (signed by key ids: {BOB.key_id[:16]}); "
-        "check the signer's public key"
-    )
 
 
 def test_changed_payload_is_refused() -> None:
@@ -127,12 +131,14 @@ def test_changed_payload_is_refused() -> None:
 
 def test_payload_type_is_signed_and_checked() -> None:
     other = sign(PAYLOAD, [ALICE], payload_type="application/json")
-    with pytest.raises(SignatureError) as caught:
+    with raises_exactly(
+        SignatureError,
+        (
+            "envelope payloadType is 'application/json', expected "
+            "'application/vnd.memcube.manifest.v1+json'"
+        ),
+    ):
         verify(other, trust(ALICE))
-    assert str(caught.value) == (
-        "envelope payloadType is 'application/json', expected "
-        "'application/vnd.memcube.manifest.v1+json'"
-    )
     # Relabelling the type breaks the signature: PAE covers it.
     relabelled = Envelope(MANIFEST_PAYLOAD_TYPE, other.payload, other.signatures)
     with pytest.raises(SignatureError):
@@ -183,19 +189,16 @@ GOOD = json.loads(sign(PAYLOAD, [ALICE]).to_json())
     ids=["not-utf8", "not-object", "type", "payload-b64", "payload-type", "signatures", "signature-item", "sig", "duplicate-keys", "deep-nesting"],
 )  # fmt: skip
 def test_malformed_envelopes(data: bytes, message: str) -> None:
-    with pytest.raises(EnvelopeError) as caught:
+    with raises_exactly(EnvelopeError, message):
         parse_envelope(data)
-    assert str(caught.value) == message
 
 
 def test_envelope_limits() -> None:
     data = sign(PAYLOAD, [ALICE, BOB]).to_json()
-    with pytest.raises(EnvelopeError) as caught:
+    with raises_exactly(EnvelopeError, f"envelope is {len(data)} bytes, over the 100-byte limit"):
         parse_envelope(data, Limits(max_envelope_bytes=100))
-    assert str(caught.value) == f"envelope is {len(data)} bytes, over the 100-byte limit"
-    with pytest.raises(EnvelopeError) as caught:
+    with raises_exactly(EnvelopeError, "malformed envelope: 2 signatures, limit 1"):
         parse_envelope(data, Limits(max_signatures=1))
-    assert str(caught.value) == "malformed envelope: 2 signatures, limit 1"
 
 
 @given(st.binary(max_size=300))

@@ -21,7 +21,7 @@ from mip.models import (
     PlaintextPart,
     from_document,
 )
-from tests.support import TINY_FINGERPRINT
+from tests.support import TINY_FINGERPRINT, raises_exactly
 
 VECTORS = Path(__file__).resolve().parents[2] / "spec" / "vectors"
 DIGEST = "sha256:" + "ab" * 32
@@ -124,11 +124,11 @@ def test_newer_minor_version_is_read() -> None:
 def test_unknown_major_version_is_refused(version: str) -> None:
     # MIP-1 §2: "A reader MUST refuse a manifest whose major version it does not implement
     # (error unsupported_mip_version), before validating anything else."
-    with pytest.raises(UnsupportedVersionError) as caught:
+    with raises_exactly(
+        UnsupportedVersionError,
+        f"unsupported MIP version {version}: this tool reads MIP 1.x; upgrade memstore",
+    ):
         decode_manifest(encode(document(mip_version=version)))
-    assert str(caught.value) == (
-        f"unsupported MIP version {version}: this tool reads MIP 1.x; upgrade memstore"
-    )
 
 
 def test_major_version_is_checked_before_anything_else() -> None:
@@ -140,9 +140,10 @@ def test_major_version_is_checked_before_anything_else() -> None:
 
 @pytest.mark.parametrize("version", ["1", "v1.0", "².0", "١.0", "1.0 ", 1.0, None])
 def test_malformed_mip_version(version: object) -> None:
-    with pytest.raises(ManifestError) as caught:
+    with raises_exactly(
+        ManifestError, "invalid manifest: 'mip_version' must be a string like '1.0'"
+    ):
         decode_manifest(encode(document(mip_version=version)))
-    assert str(caught.value) == "invalid manifest: 'mip_version' must be a string like '1.0'"
 
 
 def test_digest_is_of_the_exact_bytes() -> None:
@@ -167,9 +168,8 @@ def test_digest_is_of_the_exact_bytes() -> None:
 )  # fmt: skip
 def test_undecodable_manifests(data: bytes, message: str) -> None:
     # MIP-1 §5.1: "Readers MUST refuse duplicate keys."
-    with pytest.raises(ManifestError) as caught:
+    with raises_exactly(ManifestError, message):
         decode_manifest(data)
-    assert str(caught.value) == message
 
 
 @pytest.mark.parametrize("where", ["description", "keywords", "parts", "unknown"])
@@ -185,12 +185,14 @@ def test_an_unpaired_surrogate_anywhere_is_refused(where: str) -> None:
     else:
         doc["extension"] = {"\ud800": 1}
     data = json.dumps(doc).encode()  # ASCII, with \\ud800 escapes
-    with pytest.raises(ManifestError) as caught:
+    with raises_exactly(
+        ManifestError,
+        (
+            "invalid manifest: a string holds an unpaired surrogate (\\ud800-\\udfff): "
+            "text must be valid Unicode"
+        ),
+    ):
         decode_manifest(data)
-    assert str(caught.value) == (
-        "invalid manifest: a string holds an unpaired surrogate (\\ud800-\\udfff): "
-        "text must be valid Unicode"
-    )
 
 
 def with_part(index: int, **changes: Any) -> dict[str, Any]:
@@ -229,28 +231,29 @@ def with_part(index: int, **changes: Any) -> dict[str, Any]:
     ids=["name-no-slash", "name-confusable", "version", "created-naive", "specifier", "dependency-name", "digest", "size", "part-name-path", "part-names-repeat", "two-sizes", "peft-type", "lora-rank", "lora-rank-bool", "part-name-newline", "token-ids-sha-newline", "tokenizer-sha-newline", "config-sha-newline", "installed-name-clash", "case-clash", "no-parts"],
 )  # fmt: skip
 def test_schema_violations_are_named(doc: dict[str, Any], message: str) -> None:
-    with pytest.raises(ManifestError) as caught:
+    with raises_exactly(ManifestError, f"invalid manifest: {message}"):
         decode_manifest(encode(doc))
-    assert str(caught.value) == f"invalid manifest: {message}"
 
 
 def test_the_first_schema_problem_is_reported() -> None:
     # Validation stops at the first problem (msgspec): one clear line, not a list.
     doc = document(version="x", created="never")
     del doc["name"]
-    with pytest.raises(ManifestError) as caught:
+    with raises_exactly(
+        ManifestError, "invalid manifest: created: Invalid RFC3339 encoded datetime"
+    ):
         decode_manifest(encode(doc))
-    assert str(caught.value) == "invalid manifest: created: Invalid RFC3339 encoded datetime"
     doc["created"] = "2026-01-01T00:00:00Z"
-    with pytest.raises(ManifestError) as caught:
+    with raises_exactly(ManifestError, "invalid manifest: name: required field is missing"):
         decode_manifest(encode(doc))
-    assert str(caught.value) == "invalid manifest: name: required field is missing"
     doc["name"] = "acme/facts"
-    with pytest.raises(ManifestError) as caught:
+    with raises_exactly(
+        ManifestError,
+        (
+            "invalid manifest: version: invalid version 'x': expected SemVer MAJOR.MINOR.PATCH like 1.2.3"
+        ),
+    ):
         decode_manifest(encode(doc))
-    assert str(caught.value) == (
-        "invalid manifest: version: invalid version 'x': expected SemVer MAJOR.MINOR.PATCH like 1.2.3"
-    )
 
 
 @pytest.mark.parametrize(
@@ -266,34 +269,31 @@ def test_the_first_schema_problem_is_reported() -> None:
 )  # fmt: skip
 def test_nested_problems_name_their_path(where: tuple[int, str], value: Any, message: str) -> None:
     index, field = where
-    with pytest.raises(ManifestError) as caught:
+    with raises_exactly(ManifestError, f"invalid manifest: {message}"):
         decode_manifest(encode(with_part(index, **{field: value})))
-    assert str(caught.value) == f"invalid manifest: {message}"
 
 
 def test_a_part_that_is_not_an_object_is_named() -> None:
     doc = document()
     doc["parts"][1] = "kv"
-    with pytest.raises(ManifestError) as caught:
+    with raises_exactly(ManifestError, "invalid manifest: parts[1]: Expected `object`, got `str`"):
         decode_manifest(encode(doc))
-    assert str(caught.value) == "invalid manifest: parts[1]: Expected `object`, got `str`"
 
 
 def test_limits_are_settings() -> None:
     data = encode(document())
-    with pytest.raises(ManifestError) as caught:
+    with raises_exactly(
+        ManifestError,
+        f"manifest is {len(data)} bytes, over the {len(data) - 1}-byte limit",
+    ):
         decode_manifest(data, Limits(max_manifest_bytes=len(data) - 1))
-    assert str(caught.value) == (
-        f"manifest is {len(data)} bytes, over the {len(data) - 1}-byte limit"
-    )
-    with pytest.raises(ManifestError) as caught:
+    with raises_exactly(ManifestError, "invalid manifest: 3 parts, limit 2"):
         decode_manifest(data, Limits(max_parts=2))
-    assert str(caught.value) == "invalid manifest: 3 parts, limit 2"
-    with pytest.raises(ManifestError) as caught:
+    with raises_exactly(
+        ManifestError,
+        "invalid manifest: part 'kv' declares 100 bytes, over the 99-byte limit",
+    ):
         decode_manifest(data, Limits(max_blob_bytes=99))
-    assert str(caught.value) == (
-        "invalid manifest: part 'kv' declares 100 bytes, over the 99-byte limit"
-    )
 
 
 def test_manifest_from_document_rejects_non_objects() -> None:
@@ -351,9 +351,8 @@ def test_card_readme_may_be_exactly_the_limit() -> None:
     ids=["readme-too-long", "readme-not-text", "ftp", "javascript", "upper-case-scheme", "trailing-newline", "backslash", "userinfo", "port", "no-host", "url-too-long", "not-object"],
 )  # fmt: skip
 def test_bad_cards_are_refused_by_field(card: Any, message: str) -> None:
-    with pytest.raises(ManifestError) as caught:
+    with raises_exactly(ManifestError, f"invalid manifest: {message}"):
         decode_manifest(encode(document(card=card)))
-    assert str(caught.value) == f"invalid manifest: {message}"
 
 
 @pytest.mark.parametrize("version", ["01.0", "1.00", "1.0\n", "+1.0", "1.0.0", "١.0"])

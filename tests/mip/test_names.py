@@ -14,6 +14,7 @@ from mip.names import (
     validate_cube_name,
     validate_namespace,
 )
+from tests.support import raises_exactly
 
 segments = st.from_regex(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,20}[A-Za-z0-9])?", fullmatch=True)
 names = st.builds(lambda ns, n: f"{ns}/{n}", segments, segments)
@@ -99,6 +100,5 @@ def test_segment_normal_form() -> None:
 def test_invalid_names(text: str, message: str) -> None:
     # MIP-1 §3.1: "Each segment MUST match `[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?` (ASCII only);
     # a namespace is at most 64 characters, a name at most 100."
-    with pytest.raises(InvalidNameError) as caught:
+    with raises_exactly(InvalidNameError, message):
         validate_cube_name(text)
-    assert str(caught.value) == message

@@ -12,19 +12,9 @@ from mip.errors import RecordError, TensorError
 from mip.models import ParameterPart, PlaintextPart, from_document
 from mip.payloads import check_part_payload
 from mip.records import encode_record
+from tests.mip.test_records import record
 from tests.mip.test_tensors import MODEL, activation_part, adapter_file, kv_file, parameter_part
-
-
-def _record(index: int) -> dict[str, Any]:
-    return {
-        "id": f"m{index}",
-        "text": "t",
-        "tags": [],
-        "metadata": {},
-        "created": "2026-01-01T00:00:00Z",
-        "updated": "2026-01-01T00:00:00Z",
-        "version": 1,
-    }
+from tests.support import raises_exactly
 
 
 def _plaintext(data: bytes, count: int) -> PlaintextPart:
@@ -34,7 +24,7 @@ def _plaintext(data: bytes, count: int) -> PlaintextPart:
 
 
 def test_valid_payloads_of_each_kind_pass() -> None:
-    records = encode_record(_record(0)) + encode_record(_record(1))
+    records = encode_record(record(id="m0")) + encode_record(record(id="m1"))
     check_part_payload(_plaintext(records, 2), io.BytesIO(records))
     snapshot = kv_file()
     check_part_payload(activation_part(snapshot), io.BytesIO(snapshot))
@@ -46,14 +36,13 @@ def test_valid_payloads_of_each_kind_pass() -> None:
     ("data", "count", "message"),
     [
         (b"\xc1\xc1 not msgpack", 1, "part 'notes': record 0: malformed msgpack (a byte that starts no msgpack value)"),
-        (encode_record(_record(0)), 2, "part 'notes' declares 2 records, its blob holds 1"),
+        (encode_record(record(id="m0")), 2, "part 'notes' declares 2 records, its blob holds 1"),
     ],
     ids=["garbage", "count"],
 )  # fmt: skip
 def test_plaintext_payloads_are_refused(data: bytes, count: int, message: str) -> None:
-    with pytest.raises(RecordError) as caught:
+    with raises_exactly(RecordError, message):
         check_part_payload(_plaintext(data, count), io.BytesIO(data))
-    assert str(caught.value) == message
 
 
 @pytest.mark.parametrize(

@@ -31,7 +31,7 @@ from mip.tensors import (
     token_ids_digest,
     token_ids_range,
 )
-from tests.support import TINY_FINGERPRINT
+from tests.support import TINY_FINGERPRINT, raises_exactly
 
 TOKEN_IDS = [5, 6, 7]
 MODEL = dict(TINY_FINGERPRINT)
@@ -148,19 +148,18 @@ def test_header_rules(data: bytes, message: str) -> None:
     # most the blob size; the header MUST be a UTF-8 JSON object without duplicate keys [...]; the
     # offsets, sorted, MUST cover the data section exactly, with no hole and no overlap; the blob
     # MUST end where the data section ends."
-    with pytest.raises(TensorError) as caught:
+    with raises_exactly(TensorError, message):
         header_of(data)
-    assert str(caught.value) == message
 
 
 def test_header_limit_is_a_setting() -> None:
     data = kv_file()
     (length,) = struct.unpack("<Q", data[:8])
-    with pytest.raises(TensorError) as caught:
+    with raises_exactly(
+        TensorError,
+        f"invalid safetensors header: {length} bytes, over the {length - 1}-byte limit",
+    ):
         header_of(data, Limits(max_safetensors_header_bytes=length - 1))
-    assert str(caught.value) == (
-        f"invalid safetensors header: {length} bytes, over the {length - 1}-byte limit"
-    )
 
 
 @given(st.binary(max_size=200))
@@ -211,9 +210,8 @@ def test_snapshot_disagreeing_with_its_part(
     data: bytes, part_changes: dict[str, Any], message: str
 ) -> None:
     # MIP-1 §7.4: "Then the tensors MUST agree with the part's metadata (§7.2, §7.3)."
-    with pytest.raises(TensorError) as caught:
+    with raises_exactly(TensorError, message):
         full_check(data, activation_part(data, **part_changes))
-    assert str(caught.value) == message
 
 
 def test_snapshot_without_self_description() -> None:
@@ -223,15 +221,14 @@ def test_snapshot_without_self_description() -> None:
         for w in ("key", "value")
     }
     data = save(tensors | {"token_ids": np.array(TOKEN_IDS, np.int64)})
-    with pytest.raises(TensorError) as caught:
+    with raises_exactly(
+        TensorError,
+        "safetensors __metadata__ lacks 'memcube.activation': not a MemCube tensor file",
+    ):
         check_self_description(header_of(data), activation_part(data))
-    assert str(caught.value) == (
-        "safetensors __metadata__ lacks 'memcube.activation': not a MemCube tensor file"
-    )
     broken = save(tensors, metadata={"memcube.activation": "{"})
-    with pytest.raises(TensorError) as caught:
+    with raises_exactly(TensorError, "safetensors __metadata__ 'memcube.activation' is not JSON"):
         check_self_description(header_of(broken), activation_part(broken))
-    assert str(caught.value) == "safetensors __metadata__ 'memcube.activation' is not JSON"
     listed = save(tensors, metadata={"memcube.activation": "[]"})
     with pytest.raises(TensorError) as caught:
         check_self_description(header_of(listed), activation_part(listed))

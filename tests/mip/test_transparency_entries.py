@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from msgspec.structs import replace
 
 from mip.errors import LogEntryError, LogEntryMismatchError
 from mip.transparency.entries import (
@@ -57,114 +58,41 @@ def test_key_entry_golden_bytes() -> None:
     assert decode_entry(encode_entry(entry)) == entry
 
 
+#: A valid key event and a valid version event: each refused entry below changes one thing.
+KEY_ENTRY = LogEntry(event="key-register", namespace="alice", key_ids=(KEY,), time=TIME)
+YANK_ENTRY = LogEntry(
+    event="yank",
+    namespace="alice",
+    name="alice/x",
+    version="1.0.0",
+    manifest_digest=DIGEST,
+    key_ids=(KEY,),
+    time=TIME,
+)
+
+
+def test_the_entries_refused_below_start_from_valid_ones() -> None:
+    assert decode_entry(encode_entry(KEY_ENTRY)) == KEY_ENTRY
+    assert decode_entry(encode_entry(YANK_ENTRY)) == YANK_ENTRY
+
+
 @pytest.mark.parametrize(
     ("entry", "problem"),
     [
-        (LogEntry(event="publish", namespace="alice", key_ids=(KEY,), time=TIME), "names the cube"),
-        (
-            LogEntry(event="key-register", namespace="alice", key_ids=(), time=TIME),
-            "at least one key",
-        ),
-        (
-            LogEntry(event="key-register", namespace="Alice", key_ids=(KEY,), time=TIME),
-            "normal form",
-        ),
-        (
-            LogEntry(
-                event="key-register",
-                namespace="alice",
-                key_ids=tuple(sorted((KEY, KEY2), reverse=True)),
-                time=TIME,
-            ),
-            "ascending",
-        ),
-        (
-            LogEntry(event="key-register", namespace="alice", key_ids=("AB",), time=TIME),
-            "hex digits",
-        ),
-        (
-            LogEntry(
-                event="key-register",
-                namespace="alice",
-                key_ids=(KEY,),
-                time=TIME.replace(tzinfo=None),
-            ),
-            "UTC",
-        ),
-        (
-            LogEntry(
-                event="key-register",
-                namespace="alice",
-                key_ids=(KEY,),
-                time=TIME.astimezone(timezone(timedelta(hours=2))),
-            ),
-            "UTC",
-        ),
-        (
-            LogEntry(
-                event="key-register",
-                namespace="alice",
-                key_ids=(KEY,),
-                time=TIME.replace(microsecond=5),
-            ),
-            "whole seconds",
-        ),
-        (
-            LogEntry(
-                event="key-register", namespace="alice", key_ids=(KEY,), time=TIME, version="1.0.0"
-            ),
-            "names no cube",
-        ),
-        (
-            LogEntry(
-                event="yank",
-                namespace="alice",
-                name="bob/x",
-                version="1.0.0",
-                manifest_digest=DIGEST,
-                key_ids=(KEY,),
-                time=TIME,
-            ),
-            "not in namespace",
-        ),
-        (
-            LogEntry(
-                event="yank",
-                namespace="alice",
-                name="alice/x",
-                version="1.0",
-                manifest_digest=DIGEST,
-                key_ids=(KEY,),
-                time=TIME,
-            ),
-            "SemVer",
-        ),
-        (
-            LogEntry(
-                event="yank",
-                namespace="alice",
-                name="alice/x",
-                version="1.0.0",
-                manifest_digest="md5:x",
-                key_ids=(KEY,),
-                time=TIME,
-            ),
-            "invalid digest",
-        ),
-        (
-            LogEntry(
-                event="yank",
-                namespace="alice",
-                name="alice/x",
-                version="1.0.0",
-                manifest_digest=DIGEST,
-                key_ids=(KEY,),
-                statement_digest=DIGEST,
-                time=TIME,
-            ),
-            "no statement",
-        ),
-        (LogEntry(event="drop", namespace="alice", key_ids=(KEY,), time=TIME), "unknown event"),  # type: ignore[arg-type]
+        (replace(KEY_ENTRY, event="publish"), "names the cube"),
+        (replace(KEY_ENTRY, key_ids=()), "at least one key"),
+        (replace(KEY_ENTRY, namespace="Alice"), "normal form"),
+        (replace(KEY_ENTRY, key_ids=tuple(sorted((KEY, KEY2), reverse=True))), "ascending"),
+        (replace(KEY_ENTRY, key_ids=("AB",)), "hex digits"),
+        (replace(KEY_ENTRY, time=TIME.replace(tzinfo=None)), "UTC"),
+        (replace(KEY_ENTRY, time=TIME.astimezone(timezone(timedelta(hours=2)))), "UTC"),
+        (replace(KEY_ENTRY, time=TIME.replace(microsecond=5)), "whole seconds"),
+        (replace(KEY_ENTRY, version="1.0.0"), "names no cube"),
+        (replace(YANK_ENTRY, name="bob/x"), "not in namespace"),
+        (replace(YANK_ENTRY, version="1.0"), "SemVer"),
+        (replace(YANK_ENTRY, manifest_digest="md5:x"), "invalid digest"),
+        (replace(YANK_ENTRY, statement_digest=DIGEST), "no statement"),
+        (replace(KEY_ENTRY, event="drop"), "unknown event"),
     ],
 )
 def test_invalid_entries_are_refused(entry: LogEntry, problem: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -100,43 +101,38 @@ def probes(kind: str) -> list[tuple[str, dict[str, Any]]]:
     return [(str(path.relative_to(PROBES)), json.loads(path.read_text())) for path in found]
 
 
-@pytest.mark.parametrize(("name", "probe"), probes("inclusion"))
-def test_transparency_dev_inclusion_probes(name: str, probe: dict[str, Any]) -> None:
-    def run() -> None:
-        verify_inclusion(
-            probe["leafIdx"],
-            probe["treeSize"],
-            b64(probe["leafHash"]),
-            [b64(h) for h in probe["proof"] or []],
-            b64(probe["root"]),
-        )
-
-    if probe["wantErr"]:
-        with pytest.raises(MIPError):
-            run()
-    else:
-        run()
+def _proof(probe: dict[str, Any]) -> list[bytes]:
+    return [b64(h) for h in probe["proof"] or []]
 
 
-@pytest.mark.parametrize(("name", "probe"), probes("consistency"))
-def test_transparency_dev_consistency_probes(name: str, probe: dict[str, Any]) -> None:
-    def run() -> None:
-        verify_consistency(
-            probe["size1"],
-            probe["size2"],
-            [b64(h) for h in probe["proof"] or []],
-            b64(probe["root1"]),
-            b64(probe["root2"]),
-        )
+#: How each kind of probe is checked: the verification it exercises, with the probe's fields.
+VERIFY: dict[str, Callable[[dict[str, Any]], None]] = {
+    "inclusion": lambda probe: verify_inclusion(
+        probe["leafIdx"],
+        probe["treeSize"],
+        b64(probe["leafHash"]),
+        _proof(probe),
+        b64(probe["root"]),
+    ),
+    "consistency": lambda probe: verify_consistency(
+        probe["size1"], probe["size2"], _proof(probe), b64(probe["root1"]), b64(probe["root2"])
+    ),
+}
 
+
+@pytest.mark.parametrize(
+    ("kind", "name", "probe"),
+    [(kind, name, probe) for kind in VERIFY for name, probe in probes(kind)],
+)
+def test_transparency_dev_probes(kind: str, name: str, probe: dict[str, Any]) -> None:
     if name in STRICTER:
         with pytest.raises(InvalidProofError, match="32-byte"):
-            run()
+            VERIFY[kind](probe)
     elif probe["wantErr"]:
         with pytest.raises(MIPError):
-            run()
+            VERIFY[kind](probe)
     else:
-        run()
+        VERIFY[kind](probe)
 
 
 def test_roots_of_the_reference_leaves() -> None:
@@ -178,8 +174,23 @@ def test_stored_hash_layout() -> None:
 ENTRIES = st.lists(st.binary(max_size=8), min_size=1, max_size=70, unique=True)
 
 
-@settings(max_examples=60, deadline=None)
-@given(entries=ENTRIES, data=st.data())
+def over_random_logs(test: Callable[[list[bytes], st.DataObject], None]) -> Callable[[], None]:
+    """Run the property ``test(entries, data)`` on 60 random logs of 1 to 70 distinct entries."""
+    property_test: Callable[[], None] = settings(max_examples=60, deadline=None)(
+        given(entries=ENTRIES, data=st.data())(test)
+    )
+    return property_test
+
+
+def with_one_bit_flipped(proof: list[bytes], data: st.DataObject) -> list[bytes]:
+    """``proof`` with one bit of one of its hashes (a drawn one) flipped."""
+    position = data.draw(st.integers(0, len(proof) - 1))
+    bad = list(proof)
+    bad[position] = bytes([bad[position][0] ^ 1]) + bad[position][1:]
+    return bad
+
+
+@over_random_logs
 def test_every_inclusion_proof_verifies_and_every_tampered_one_fails(
     entries: list[bytes], data: st.DataObject
 ) -> None:
@@ -191,9 +202,7 @@ def test_every_inclusion_proof_verifies_and_every_tampered_one_fails(
     assert root == root_of(entries[:size])
     verify_inclusion(index, size, leaf, proof, root)
     if proof:
-        position = data.draw(st.integers(0, len(proof) - 1))
-        bad = list(proof)
-        bad[position] = bytes([bad[position][0] ^ 1]) + bad[position][1:]
+        bad = with_one_bit_flipped(proof, data)
         with pytest.raises(LogRootMismatchError):
             verify_inclusion(index, size, leaf, bad, root)
         with pytest.raises(ProofLengthError):
@@ -212,8 +221,7 @@ def test_every_inclusion_proof_verifies_and_every_tampered_one_fails(
             verify_inclusion(other, size, leaf, proof, root)
 
 
-@settings(max_examples=60, deadline=None)
-@given(entries=ENTRIES, data=st.data())
+@over_random_logs
 def test_every_consistency_proof_verifies_and_every_tampered_one_fails(
     entries: list[bytes], data: st.DataObject
 ) -> None:
@@ -224,9 +232,7 @@ def test_every_consistency_proof_verifies_and_every_tampered_one_fails(
     assert len(proof) == consistency_proof_length(old, new)
     verify_consistency(old, new, proof, roots[old - 1], roots[new - 1])
     if proof:
-        position = data.draw(st.integers(0, len(proof) - 1))
-        bad = list(proof)
-        bad[position] = bytes([bad[position][0] ^ 1]) + bad[position][1:]
+        bad = with_one_bit_flipped(proof, data)
         with pytest.raises(LogForkError):
             verify_consistency(old, new, bad, roots[old - 1], roots[new - 1])
         with pytest.raises(ProofLengthError):
