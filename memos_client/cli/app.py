@@ -19,6 +19,7 @@ building their command objects, a tenth of a cold ``memos install`` (docs/adr/00
 from __future__ import annotations
 
 import argparse
+import functools
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -27,6 +28,8 @@ from cli_support import args as cli_args
 from memos_client.errors import UsageError
 
 Handler = Callable[..., None]
+#: What :func:`arg` returns: it declares a parameter on the command it decorates.
+Declaration = Callable[[Handler], Handler]
 
 DESCRIPTION = "Install, inspect and run memory for AI agents (MemCubes, MIP v1)."
 
@@ -46,7 +49,7 @@ def group(name: str, help: str) -> str:
 _VALUE_ACTIONS = (None, "store", "append", "extend")
 
 
-def arg(*flags: str, **options: Any) -> Callable[[Handler], Handler]:
+def arg(*flags: str, **options: Any) -> Declaration:
     """Declare one parameter of the command below (decorators apply bottom-up: keep the order)."""
     if options.get("type") is Path:
         options["type"] = cli_args.path
@@ -56,6 +59,33 @@ def arg(*flags: str, **options: Any) -> Callable[[Handler], Handler]:
     def declare(function: Handler) -> Handler:
         function.__dict__.setdefault("cli_args", []).insert(0, (flags, options))
         return function
+
+    return declare
+
+
+def flag(*flags: str, **options: Any) -> Declaration:
+    """Declare an on/off option of the command below (:func:`arg` with ``action="store_true"``)."""
+    return arg(*flags, action="store_true", **options)
+
+
+def option_group(
+    name: str, build: Callable[..., Any], dests: Sequence[str], *declarations: Declaration
+) -> Declaration:
+    """Declare the options ``declarations`` (in this order) on the command below, which takes
+    them as one parameter ``name``: ``build`` called with the options' values by their ``dests``
+    (checked as the command is called, before it runs)."""
+
+    def declare(function: Handler) -> Handler:
+        @functools.wraps(function)
+        def with_group(**options: Any) -> None:
+            values = {dest: options.pop(dest) for dest in dests}
+            function(**{name: build(**values)}, **options)
+
+        # wraps() shares the command's declarations with the wrapper: these go before them.
+        command: Handler = with_group
+        for declaration in reversed(declarations):
+            command = declaration(command)
+        return command
 
     return declare
 

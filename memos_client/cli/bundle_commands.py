@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from memos_client.cli.app import arg, command
+from memos_client.cli.app import arg, command, flag
 from memos_client.cli.options import JSON
 from memos_client.cli.output import note
 
@@ -32,11 +32,7 @@ _SAMPLE_JSONL = '{"text": "Write one memory per line.", "tags": ["example"], "me
 
 @command()
 @arg("--name", default="default", help="Key name in $MEMOS_HOME/keys (default: %(default)s).")
-@arg(
-    "--force",
-    action="store_true",
-    help="Replace an existing key of that name.",
-)
+@flag("--force", help="Replace an existing key of that name.")
 @JSON
 def keygen(name: str, force: bool, json_output: bool) -> None:
     """Create an Ed25519 signing key under $MEMOS_HOME/keys and print its key id."""
@@ -154,11 +150,7 @@ def _print_init(directory: Path, name: str, documents: list[str], skipped: list[
     type=str,  # a PEM file's name may be any bytes
     help="Signing key name in $MEMOS_HOME/keys, or a PEM file (default: %(default)s).",
 )
-@arg(
-    "--unsigned",
-    action="store_true",
-    help="Do not sign (installs then need --allow-unsigned).",
-)
+@flag("--unsigned", help="Do not sign (installs then need --allow-unsigned).")
 @JSON
 def pack(directory: Path, output: Path | None, key: str, unsigned: bool, json_output: bool) -> None:
     """Build and sign a .memcube bundle from a cube source directory."""
@@ -193,11 +185,7 @@ def pack(directory: Path, output: Path | None, key: str, unsigned: bool, json_ou
     type=Path,
     help="Trusted public key (PEM); repeatable. Default: your keys and trusted keys.",
 )
-@arg(
-    "--allow-unsigned",
-    action="store_true",
-    help="Accept a bundle without signatures.",
-)
+@flag("--allow-unsigned", help="Accept a bundle without signatures.")
 @JSON
 def verify(bundle: Path, key: list[Path] | None, allow_unsigned: bool, json_output: bool) -> None:
     """Check every digest, every payload and the signature; exit 0 only if all hold."""

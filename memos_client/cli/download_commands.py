@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from memos_client.cli.app import arg, command
-from memos_client.cli.options import INDEX_URL_READ, JSON
+from memos_client.cli.app import arg, command, flag
+from memos_client.cli.options import INDEX_URL_READ, JSON, Fetching, fetching_options
 
 
 @command()
@@ -19,31 +19,16 @@ from memos_client.cli.options import INDEX_URL_READ, JSON
     default=Path("."),
     help="Where to write the .memcube files (default: the current directory).",
 )
-@arg(
-    "--no-deps", action="store_true", help="Download the named cubes only, not their dependencies."
-)
+@flag("--no-deps", help="Download the named cubes only, not their dependencies.")
 @INDEX_URL_READ
-@arg("--offline", action="store_true", help="Use only the cache; never touch the network.")
-@arg(
-    "--allow-unsigned",
-    action="store_true",
-    help="Accept cubes whose envelope carries no signature.",
-)
-@arg(
-    "--allow-unlogged",
-    action="store_true",
-    help="Accept a registry without a transparency log (or, offline, without stored log "
-    "proofs), with a warning.",
-)
+@fetching_options("Accept")
 @JSON
 def download(
     cubes: list[str],
     directory: Path,
     no_deps: bool,
     index_url: str | None,
-    offline: bool,
-    allow_unsigned: bool,
-    allow_unlogged: bool,
+    fetching: Fetching,
     json_output: bool,
 ) -> None:
     """Resolve, verify and save cubes as .memcube files (nothing installed, like pip download).
@@ -52,19 +37,17 @@ def download(
     namespace pins, every blob's digest), then written from the download cache; `memos install
     ./FILE.memcube` or `memos verify` take it later, on this machine or another.
     """
-    from memos_client.cli.install_commands import _options
+    from memos_client.cli.install_options import install_options
     from memos_client.cli.output import format_size, print_json
     from memos_client.cli.suggestions import suggesting_registry_names
     from memos_client.install.download import download as do_download
     from memos_client.install.requirements import parse_requirement
 
     requirements = [parse_requirement(text) for text in cubes]
-    options = _options(
-        index_url, offline, allow_unsigned, json_output=json_output, allow_unlogged=allow_unlogged
-    )
+    options = install_options(index_url, fetching, json_output=json_output)
     options.no_deps = no_deps
     with suggesting_registry_names(
-        None if offline else options.index_url, [r.name for r in requirements]
+        None if fetching.offline else options.index_url, [r.name for r in requirements]
     ):
         written = do_download(requirements, options, directory)
     if json_output:

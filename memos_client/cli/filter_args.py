@@ -7,12 +7,12 @@ import json
 import re
 from typing import Any
 
-from memos_client.cli.app import Handler, arg
+from memos_client.cli.app import arg, option_group
 
 _CONDITION = re.compile(r"([^<>=!]+?)\s*(<=|>=|!=|=|<|>)\s*(.*)", re.DOTALL)
 _OPERATORS = {"=": "$eq", "!=": "$ne", "<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}
 
-#: The filter options of ``memos query`` and ``memos plan`` (decorators, in this order).
+#: The filter options of ``memos query`` and ``memos plan`` (in this order).
 FILTER_ARGS = (
     arg("-t", "--tag", action="append", help="Only memories with this tag (repeatable: all)."),
     arg("--any-tag", action="append", help="Only memories with one of these tags (repeatable)."),
@@ -86,9 +86,7 @@ def search_filters(
     return filters
 
 
-def filter_options(function: Handler) -> Handler:
-    """Declare the filter options on a command (``tag``, ``any_tag``, ``since``, ``until``,
-    ``where`` parameters)."""
-    for declare in reversed(FILTER_ARGS):
-        function = declare(function)
-    return function
+#: The filter options, as one ``filters`` parameter (:func:`search_filters`) of the command.
+FILTERS = option_group(
+    "filters", search_filters, ("tag", "any_tag", "since", "until", "where"), *FILTER_ARGS
+)

@@ -7,29 +7,16 @@ inside each command so ``memos --help`` stays fast.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
 
-from memos_client.cli.app import arg, command
-from memos_client.cli.options import JSON
+from memos_client.cli.app import arg, flag
 from memos_client.cli.output import printable
-from memos_client.cli.runtime_commands import AS
-
-if TYPE_CHECKING:
-    from memos_client.runtime import MemOS
+from memos_client.cli.runtime_store import open_runtime, print_json, runtime_command
 
 
-def _open(principal: str | None) -> MemOS:
-    from memos_client.runtime import MemOS
-
-    return MemOS(principal=principal)
-
-
-@command("audit")
+@runtime_command("audit")
 @arg("cube", nargs="?", help="Only this cube's entries (its admins may read them).")
 @arg("--since", help="Entries from this time on: RFC 3339, or a duration back (24h, 7d).")
 @arg("--limit", type=int, default=100, help="At most this many entries (default: %(default)s).")
-@AS
-@JSON
 def audit_command(
     cube: str | None, since: str | None, limit: int, as_: str | None, json_output: bool
 ) -> None:
@@ -37,10 +24,10 @@ def audit_command(
     from memos_client.cli.moments import moment
 
     start = moment(since, "--since") if since is not None else None
-    with _open(as_) as mem:
+    with open_runtime(principal=as_) as mem:
         entries = mem.audit(cube, since=start, limit=limit)
     if json_output:
-        print(json.dumps(entries, indent=2, ensure_ascii=False))
+        print_json(entries)
         return
     if not entries:
         print("no audit entries")
@@ -54,12 +41,10 @@ def audit_command(
         )
 
 
-@command("purge")
+@runtime_command("purge")
 @arg("item_id", nargs="?", metavar="ID", help="The memory to purge.")
 @arg("--cube", help="Purge every memory of this cube instead.")
-@arg("--yes", action="store_true", help="Confirm: the text is erased for good.")
-@AS
-@JSON
+@flag("--yes", help="Confirm: the text is erased for good.")
 def purge_command(
     item_id: str | None, cube: str | None, yes: bool, as_: str | None, json_output: bool
 ) -> None:
@@ -75,7 +60,7 @@ def purge_command(
     if not yes:
         what = f"memory {item_id}" if item_id is not None else f"every memory of {cube}"
         raise UsageError(f"purging erases the text of {what} for good: add --yes to confirm")
-    with _open(as_) as mem:
+    with open_runtime(principal=as_) as mem:
         report = mem.purge(item_id, cube=cube)
     if json_output:
         print(json.dumps(report.to_json(), indent=2))

@@ -6,23 +6,11 @@ each command, so ``memos --help`` stays fast.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
-from memos_client.cli.app import arg, command
-from memos_client.cli.options import JSON
-
-AS = arg(
-    "--as",
-    dest="as_",
-    metavar="PRINCIPAL",
-    help="Act as this local principal (default: $MEMOS_PRINCIPAL or 'local').",
-)
-
-
-def _print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2, ensure_ascii=False))
+from memos_client.cli.app import arg, command, flag
+from memos_client.cli.options import AS_BRIEF, JSON
+from memos_client.cli.runtime_store import open_runtime, print_json
 
 
 @command("export")
@@ -36,15 +24,13 @@ def _print_json(value: Any) -> None:
     help="source: a cube source directory `memos pack` builds again (default); jsonl: one "
     "JSON object per memory; memos: a MemOS (MemTensor) cube directory.",
 )
-@AS
+@AS_BRIEF
 @JSON
 def export_command(
     cube: str, output: Path, format_: str, as_: str | None, json_output: bool
 ) -> None:
     """Write a cube's memories, KV snapshots and adapters out as files."""
-    from memos_client.runtime import MemOS
-
-    with MemOS(principal=as_) as mem:
+    with open_runtime(principal=as_) as mem:
         if format_ == "memos":
             from memos_client.interop.memos_writer import export_memos
 
@@ -55,7 +41,7 @@ def export_command(
             export = export_source if format_ == "source" else export_jsonl
             report = export(mem, cube, output)
     if json_output:
-        _print_json(report.to_json())
+        print_json(report.to_json())
         return
     extra = ""
     if report.activations:
@@ -73,13 +59,9 @@ def export_command(
 @arg("path", type=Path, help="A MemOS cube directory, a Letta .af file, a mem0 OpenMemory "
      "export zip, or a JSONL/CSV file of {text, tags, metadata}.")  # fmt: skip
 @arg("--cube", help="The cube to import into (default: derived from the source).")
-@arg("--dry-run", action="store_true", help="Show the report; write nothing.")
-@arg(
-    "--messages",
-    action="store_true",
-    help="Also import conversation messages (Letta agent files) as turn memories.",
-)
-@AS
+@flag("--dry-run", help="Show the report; write nothing.")
+@flag("--messages", help="Also import conversation messages (Letta agent files) as turn memories.")
+@AS_BRIEF
 @JSON
 def import_command(
     path: Path,
@@ -91,11 +73,10 @@ def import_command(
 ) -> None:
     """Import another system's memory; report what was kept and what was dropped, and why."""
     from memos_client.interop.importer import import_path
-    from memos_client.runtime import MemOS
 
-    with MemOS(principal=as_) as mem:
+    with open_runtime(principal=as_) as mem:
         report = import_path(mem, path, cube=cube, dry_run=dry_run, messages=messages)
     if json_output:
-        _print_json(report.to_json())
+        print_json(report.to_json())
         return
     print(report.render())

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from memos_client.cli.app import arg, command, group
+from memos_client.cli.app import arg, command, flag, group
 from memos_client.cli.options import INDEX_URL, JSON
 from memos_client.cli.registry_commands import TOKEN, _client
 
@@ -63,9 +63,8 @@ def _own_signing_keys() -> list[SigningKey]:
     help="A key already in the namespace's set that signs the endorsement (repeatable; default: "
     "every one of your keys that is).",
 )
-@arg(
+@flag(
     "--unendorsed",
-    action="store_true",
     help="Register without an endorsement: homes that pinned the namespace will refuse the key "
     "until their users trust it by hand.",
 )

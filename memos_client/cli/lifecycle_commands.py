@@ -9,16 +9,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from memos_client.cli.app import arg, command, group
-from memos_client.cli.options import JSON
-from memos_client.cli.runtime_commands import AS, _open, _print_json
+from memos_client.cli.app import arg, flag, group
+from memos_client.cli.runtime_store import (
+    open_runtime,
+    print_json,
+    respond,
+    respond_settings,
+    runtime_command,
+)
 
 LIFECYCLE = group(
     "lifecycle", "MemLifecycle: apply policies, set them, archive and restore memories."
 )
 
 
-@command("tick", group=LIFECYCLE)
+@runtime_command("tick", group=LIFECYCLE)
 @arg("--now", help="Pretend it is this RFC 3339 time.")
 @arg(
     "--model",
@@ -26,9 +31,7 @@ LIFECYCLE = group(
     help="Also promote Activated memories to a KV snapshot for this local model and "
     "drop stale or idle snapshots (docs/activation-memory.md).",
 )
-@arg("--dry-run", action="store_true", help="Show what the tick would do; change nothing.")
-@AS
-@JSON
+@flag("--dry-run", help="Show what the tick would do; change nothing.")
 def tick_command(
     now: str | None, model: Path | None, dry_run: bool, as_: str | None, json_output: bool
 ) -> None:
@@ -48,10 +51,10 @@ def tick_command(
         from memos_client.runtime.activation.model_adapter import load_model
 
         loaded = load_model(model)
-        with _open(as_) as mem:
+        with open_runtime(principal=as_, warm=False) as mem:
             activation = tick_activation(mem, loaded, now=moment, dry_run=dry_run)
         if json_output:
-            _print_json(activation.to_json())
+            print_json(activation.to_json())
             return
         counts = activation.lifecycle
         print(
@@ -63,10 +66,10 @@ def tick_command(
         for line in activation.promoted + activation.dropped:
             print(f"  {line}")
         return
-    with _open(as_) as mem:
+    with open_runtime(principal=as_, warm=False) as mem:
         report = mem.lifecycle.tick(now=moment, dry_run=dry_run)
     if json_output:
-        _print_json(report.to_json())
+        print_json(report.to_json())
         return
     print(
         f"{len(report.expired)} {verb}expired, {len(report.archived)} {verb}archived, "
@@ -101,14 +104,12 @@ def _count(text: str) -> int | None:
     return int(text)
 
 
-@command("policy", group=LIFECYCLE)
+@runtime_command("policy", group=LIFECYCLE)
 @arg("cube", help="The cube.")
 @arg("--ttl", metavar="DURATION", help="Expire memories this long after creation (or off).")
 @arg("--idle", metavar="DURATION", help="Archive memories unused this long (or off).")
 @arg("--promote-after", metavar="N", help="Promote to Activated after N uses (or off).")
 @arg("--demote-after", metavar="DURATION", help="Demote Activated memories unused this long.")
-@AS
-@JSON
 def policy_command(
     cube: str,
     ttl: str | None,
@@ -129,51 +130,45 @@ def policy_command(
         name = str(normalize_cube_name(cube))
     except InvalidNameError as exc:
         raise UsageError(str(exc)) from exc
-    settings: dict[str, Any] = {}
-    if ttl is not None:
-        settings["ttl_seconds"] = _duration(ttl)
-    if idle is not None:
-        settings["archive_after_idle_seconds"] = _duration(idle)
-    if promote_after is not None:
-        settings["promote_after_accesses"] = _count(promote_after)
-    if demote_after is not None:
-        settings["demote_after_idle_seconds"] = _duration(demote_after)
-    with _open(as_) as mem:
+    given = (
+        ("ttl_seconds", ttl, _duration),
+        ("archive_after_idle_seconds", idle, _duration),
+        ("promote_after_accesses", promote_after, _count),
+        ("demote_after_idle_seconds", demote_after, _duration),
+    )
+    settings: dict[str, Any] = {key: read(text) for key, text, read in given if text is not None}
+    with open_runtime(principal=as_, warm=False) as mem:
         if settings:
             policy = mem.lifecycle.set_policy(name, **settings)
         else:
             policy = mem.lifecycle.policy(name)
     values = msgspec.structs.asdict(policy)
-    if json_output:
-        _print_json({"cube": name, **values})
-        return
-    for key, value in values.items():
-        print(f"{key}: {'off' if value is None else value}")
+    respond_settings(
+        json_output, name, values, lambda value: "off" if value is None else str(value)
+    )
 
 
-@command("archive", group=LIFECYCLE)
+@runtime_command("archive", group=LIFECYCLE)
 @arg("item_id")
-@AS
-@JSON
 def archive_command(item_id: str, as_: str | None, json_output: bool) -> None:
     """Archive a memory (it leaves default retrieval)."""
-    with _open(as_) as mem:
-        version = mem.lifecycle.archive(item_id)
-    if json_output:
-        _print_json({"id": item_id, "state": "archived", "version": version})
-        return
-    print(f"archived {item_id} (version {version})")
+    _change_state(item_id, "archived", as_, json_output)
 
 
-@command("restore", group=LIFECYCLE)
+@runtime_command("restore", group=LIFECYCLE)
 @arg("item_id")
-@AS
-@JSON
 def restore_command(item_id: str, as_: str | None, json_output: bool) -> None:
     """Restore an archived memory."""
-    with _open(as_) as mem:
-        version = mem.lifecycle.restore(item_id)
-    if json_output:
-        _print_json({"id": item_id, "state": "restored", "version": version})
-        return
-    print(f"restored {item_id} (version {version})")
+    _change_state(item_id, "restored", as_, json_output)
+
+
+def _change_state(item_id: str, state: str, as_: str | None, json_output: bool) -> None:
+    """Archive (``state`` "archived") or restore ("restored") a memory; say its new version."""
+    with open_runtime(principal=as_, warm=False) as mem:
+        change = mem.lifecycle.archive if state == "archived" else mem.lifecycle.restore
+        version = change(item_id)
+    respond(
+        json_output,
+        {"id": item_id, "state": state, "version": version},
+        f"{state} {item_id} (version {version})",
+    )

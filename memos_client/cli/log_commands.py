@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import sys
 
-from memos_client.cli.app import arg, command, group
+from memos_client.cli.app import arg, command, flag, group
 
 LOG = group("log", "Check installed cubes against the transparency log; watch a namespace.")
-JSON = arg("--json", dest="json_output", action="store_true", help="Print JSON for scripts.")
+JSON = flag("--json", dest="json_output", help="Print JSON for scripts.")
 
 
 @command("verify", group=LOG)
-@arg("--offline", action="store_true", help="Re-check the proofs stored at install time only.")
-@arg(
+@flag("--offline", help="Re-check the proofs stored at install time only.")
+@flag(
     "--allow-unlogged",
-    action="store_true",
     help="Only warn about cubes from a registry without a log (or without stored proofs).",
 )
 @JSON

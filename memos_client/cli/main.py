@@ -17,9 +17,9 @@ from mip.errors import MIPError
 COMMAND_MODULES = {
     **dict.fromkeys(("keygen", "init", "pack", "verify", "inspect"), "bundle_commands"),
     "cache": "cache_commands",
-    **dict.fromkeys(
-        ("install", "uninstall", "list", "show", "lock", "sync", "check"), "install_commands"
-    ),
+    **dict.fromkeys(("install", "uninstall", "check"), "install_commands"),
+    **dict.fromkeys(("list", "show"), "list_commands"),
+    **dict.fromkeys(("lock", "sync"), "lock_commands"),
     **dict.fromkeys(("activate", "consolidate", "generate"), "model_commands"),
     **dict.fromkeys(
         ("login", "logout", "whoami", "publish", "yank", "search", "token"), "registry_commands"

@@ -9,24 +9,17 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from memos_client.cli.app import arg, command
-from memos_client.cli.options import JSON
+from memos_client.cli.app import arg, flag
 from memos_client.cli.output import printable
-from memos_client.cli.runtime_commands import AS, _parse_meta
+from memos_client.cli.runtime_store import open_runtime, print_json, runtime_command
 
 if TYPE_CHECKING:
-    from memos_client.runtime import MemoryItem, MemOS
-
-
-def _open(principal: str | None) -> MemOS:
-    from memos_client.runtime import MemOS
-
-    return MemOS(principal=principal)
+    from memos_client.runtime import MemoryItem
 
 
 def _show(item: MemoryItem, json_output: bool) -> None:
     if json_output:
-        print(json.dumps(item.to_json(), indent=2, ensure_ascii=False))
+        print_json(item.to_json())
         return
     print(f"{item.id}  [{item.cube}] v{item.version} {item.state}")
     if item.tags:
@@ -36,26 +29,22 @@ def _show(item: MemoryItem, json_output: bool) -> None:
     print(printable(item.text))
 
 
-@command("get")
+@runtime_command("get")
 @arg("item_id", metavar="ID", help="The memory id (from `memos query` or `memos add`).")
-@AS
-@JSON
 def get_command(item_id: str, as_: str | None, json_output: bool) -> None:
     """Show one memory by id (deleted and expired ones: see `memos history ID`)."""
-    with _open(as_) as mem:
+    with open_runtime(principal=as_) as mem:
         item = mem.get(item_id)
     _show(item, json_output)
 
 
-@command("update")
+@runtime_command("update")
 @arg("item_id", metavar="ID", help="The memory to change.")
 @arg("--text", help="The new text.")
 @arg("-t", "--tag", action="append", help="The new tags (repeatable; replaces all tags).")
-@arg("--no-tags", action="store_true", help="Remove every tag.")
+@flag("--no-tags", help="Remove every tag.")
 @arg("-m", "--meta", action="append", help="Set metadata KEY=VALUE (repeatable; others kept).")
 @arg("--unset", action="append", metavar="KEY", help="Remove a metadata key (repeatable).")
-@AS
-@JSON
 def update_command(
     item_id: str,
     text: str | None,
@@ -67,14 +56,15 @@ def update_command(
     json_output: bool,
 ) -> None:
     """Change a memory's text, tags or metadata: a new version (history keeps the old one)."""
+    from memos_client.cli.metadata_args import parse_meta
     from memos_client.errors import UsageError
 
     if text is None and tag is None and not no_tags and not meta and not unset:
         raise UsageError("nothing to change: give --text, --tag, --no-tags, --meta or --unset")
     if tag is not None and no_tags:
         raise UsageError("--tag and --no-tags contradict each other: give one")
-    changes = _parse_meta(meta or [])
-    with _open(as_) as mem:
+    changes = parse_meta(meta or [])
+    with open_runtime(principal=as_) as mem:
         metadata = None
         if changes or unset:
             current = dict(mem.get(item_id, touch=False).metadata)
@@ -92,13 +82,11 @@ def update_command(
         print(f"updated {item.id} (version {item.version})")
 
 
-@command("delete")
+@runtime_command("delete")
 @arg("item_id", metavar="ID", help="The memory to delete.")
-@AS
-@JSON
 def delete_command(item_id: str, as_: str | None, json_output: bool) -> None:
     """Delete a memory (a tombstone version: a rollback brings it back; `memos purge` does not)."""
-    with _open(as_) as mem:
+    with open_runtime(principal=as_) as mem:
         mem.delete(item_id)
     if json_output:
         from memos_client.cli.output import print_json

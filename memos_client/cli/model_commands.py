@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cli_support.args import integer
-from memos_client.cli.app import arg, command
+from memos_client.cli.app import arg, command, flag
+from memos_client.cli.options import NO_WIDEN, PLAN_MIN_SCORE
 from memos_client.cli.output import note
+from memos_client.cli.runtime_store import open_runtime
 
 if TYPE_CHECKING:
     from memos_client.runtime.activation.local_parts import SourceDir
@@ -23,15 +25,11 @@ MODEL = arg(
     required=True,
     help="A local transformers model directory (config.json, weights).",
 )
+#: ``--json`` of the commands that build a part (activate, consolidate).
+JSON = flag("--json", dest="json_output", help="Print JSON.")
 DTYPE = arg(
     "--dtype", default="F32", help="Weights and KV dtype: F32, F16 or BF16 (default: %(default)s)."
 )
-
-
-def _open_runtime() -> Any:
-    from memos_client.runtime import MemOS
-
-    return MemOS()
 
 
 def _source_dir(root: Path) -> SourceDir:
@@ -94,12 +92,11 @@ def _print_built(built: Any, json_output: bool) -> None:
 @MODEL
 @arg("--name", default="core", help="Name of the snapshot part (default: %(default)s).")
 @DTYPE
-@arg(
+@flag(
     "--with-adapters",
-    action="store_true",
     help="Compute it under the cube's (fresh) adapters: injected together with them.",
 )
-@arg("--json", dest="json_output", action="store_true", help="Print JSON.")
+@JSON
 def activate(
     target: str, model: Path, name: str, dtype: str, with_adapters: bool, json_output: bool
 ) -> None:
@@ -119,7 +116,7 @@ def activate(
         built = build(loaded, name, source=_source_dir(Path(target)))
     else:
         cube = _cube_name(target)
-        with _open_runtime() as memos:
+        with open_runtime() as memos:
             _require_installed(memos, cube)
             loaded = load_model(model, dtype)
             adapters = _load_fresh_adapters(memos, cube, loaded) if with_adapters else []
@@ -158,12 +155,11 @@ def _load_fresh_adapters(memos: Any, cube: str, model: Any) -> list[dict[str, An
     default=5e-3,
     help="AdamW learning rate (default: %(default)s).",
 )
-@arg(
+@flag(
     "--rebuild-stale",
-    action="store_true",
     help="Retrain every locally trained adapter of the cube whose memories changed or are gone.",
 )
-@arg("--json", dest="json_output", action="store_true", help="Print JSON.")
+@JSON
 def consolidate(
     target: str,
     model: Path,
@@ -195,7 +191,7 @@ def consolidate(
         built = train(load_model(model), name, settings, source=_source_dir(Path(target)))
     else:
         cube = _cube_name(target)
-        with _open_runtime() as memos:
+        with open_runtime() as memos:
             _require_installed(memos, cube)
             built = train(load_model(model), name, settings, memos=memos, cube=cube)
     _print_built(built, json_output)
@@ -210,7 +206,7 @@ def _rebuild_stale_adapters(target: str, model: Path, settings: Any, json_output
 
     cube = _cube_name(target)
     rebuilt: list[dict[str, Any]] = []
-    with _open_runtime() as memos:
+    with open_runtime() as memos:
         _require_installed(memos, cube)
         fresh = SourceFreshness(memos)
         stale = [
@@ -248,18 +244,12 @@ def _rebuild_stale_adapters(target: str, model: Path, settings: Any, json_output
     default=1024,
     help="Plaintext memory budget (tokens) (default: %(default)s).",
 )
-@arg(
-    "--min-score",
-    type=float,
-    default=0.1,
-    help="Spend no budget on memories scored below this (0..1; default: %(default)s).",
-)
-@arg(
+@PLAN_MIN_SCORE
+@flag(
     "--no-activation",
-    action="store_true",
     help="Plaintext only: prefill the planned memory text, inject nothing, load no adapter.",
 )
-@arg("--no-adapters", action="store_true", help="Load no LoRA adapter.")
+@flag("--no-adapters", help="Load no LoRA adapter.")
 @arg(
     "--form",
     choices=("cost", "inject"),
@@ -274,20 +264,15 @@ def _rebuild_stale_adapters(target: str, model: Path, settings: Any, json_output
     help="Let the lifecycle run first (its tick every 10 minutes; a stale hot snapshot rebuilt "
     "when its prefill is at most this many tokens; 0: off; default: %(default)s).",
 )
-@arg("--rebuild-stale", action="store_true", help="Recompute stale locally built snapshots.")
-@arg(
-    "--no-widen",
-    action="store_true",
-    help="Keep chosen document chunks without their neighbours (by default budget left once "
-    "every relevant memory is placed goes to them).",
-)
+@flag("--rebuild-stale", help="Recompute stale locally built snapshots.")
+@NO_WIDEN
 @DTYPE
 @arg(
     "--threads",
     type=integer(1),
     help="torch CPU threads (default: torch's; 1 on a busy machine).",
 )
-@arg("--json", dest="json_output", action="store_true", help="Print JSON: text, ttft_ms, used.")
+@flag("--json", dest="json_output", help="Print JSON: text, ttft_ms, used.")
 def generate(
     question: str,
     model: Path,
@@ -321,7 +306,7 @@ def generate(
 
         torch.set_num_threads(threads)
     loaded = load_model(model, dtype)
-    with _open_runtime() as memos:
+    with open_runtime() as memos:
         scope = _cube_name(cube) if cube is not None else None
         if scope is not None:
             _require_installed(memos, scope)

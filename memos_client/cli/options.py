@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from memos_client.cli.app import arg
+from pathlib import Path
+from typing import NamedTuple
+
+from memos_client.cli.app import Declaration, arg, flag, option_group
 
 #: Where installs look when no registry is named (memos_client.install.fetch.DEFAULT_INDEX_URL;
 #: not imported here, to keep `memos --help` light; tests/cli check they agree).
@@ -23,17 +26,88 @@ INDEX_URL = arg(
     metavar="URL",
     help=f"Registry to use: {_ORDER} (none of them: an error).",
 )
-JSON = arg(
+JSON = flag(
     "--json",
     dest="json_output",
-    action="store_true",
     help="Print JSON for scripts (an error: a JSON object on stderr). Also `memos --json CMD`.",
 )
-DRY_RUN = arg(
+_AS = "Act as this local principal (default: $MEMOS_PRINCIPAL or 'local')"
+#: ``--as`` of the commands on the local runtime (runtime_session.runtime_command).
+AS = arg(
+    "--as",
+    dest="as_",
+    metavar="PRINCIPAL",
+    help=f"{_AS}; names a principal, does not authenticate one.",
+)
+#: ``--as`` of export, import and the servers (mcp, serve).
+AS_BRIEF = arg("--as", dest="as_", metavar="PRINCIPAL", help=f"{_AS}.")
+DRY_RUN = flag(
     "--dry-run",
-    action="store_true",
     help="Say what would change; change nothing (no install, no removal, no file written).",
 )
+
+#: ``--min-score`` of the commands that spend a token budget (plan, generate).
+PLAN_MIN_SCORE = arg(
+    "--min-score",
+    type=float,
+    default=0.1,
+    help="Spend no budget on memories scored below this (0..1; default: %(default)s).",
+)
+#: ``--no-widen`` of the same commands.
+NO_WIDEN = flag(
+    "--no-widen",
+    help="Keep chosen document chunks without their neighbours (by default budget left once "
+    "every relevant memory is placed goes to them).",
+)
+
+
+#: ``--force`` of the commands that change the installed cubes (install, uninstall).
+FORCE = flag(
+    "--force",
+    help="Go ahead even when it breaks an installed cube's dependency (and say what breaks).",
+)
+
+
+class Fetching(NamedTuple):
+    """Where a command may take cubes from, and which it accepts."""
+
+    offline: bool = False
+    allow_unsigned: bool = False
+    allow_unlogged: bool = False
+
+
+def fetching_options(unlogged: str = "Install from") -> Declaration:
+    """``--offline``, ``--allow-unsigned`` and ``--allow-unlogged`` (its help: ``unlogged`` a
+    registry without a log), taken by the command as one ``fetching`` parameter (:class:`Fetching`)."""
+    return option_group(
+        "fetching",
+        Fetching,
+        Fetching._fields,
+        flag("--offline", help="Use only the cache; never touch the network."),
+        flag("--allow-unsigned", help="Accept cubes whose envelope carries no signature."),
+        flag(
+            "--allow-unlogged",
+            help=f"{unlogged} a registry without a transparency log (or, offline, without stored "
+            "log proofs), with a warning.",
+        ),
+    )
+
+
+#: The fetching options of the commands that install (install, lock, sync).
+FETCHING = fetching_options()
+
+
+def requirements_file(help: str, default: Path | None = None) -> Declaration:
+    """``-r/--requirements FILE``: the memos.toml that lists the cubes."""
+    return arg(
+        "-r",
+        "--requirements",
+        dest="requirements_file",
+        metavar="FILE",
+        type=Path,
+        default=default,
+        help=help,
+    )
 
 
 def index_url_source(given: str | None) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cli_support.args import integer
-from memos_client.cli.app import arg, command, group
+from memos_client.cli.app import arg, command, flag, group
 from memos_client.cli.options import INDEX_URL, INDEX_URL_READ, JSON, explain_registry
 from memos_client.cli.output import note
 
@@ -198,7 +198,7 @@ def publish(bundle: Path, index_url: str | None, token: str | None, json_output:
 @command()
 @arg("reference", help="NS/NAME@VERSION to yank.")
 @arg("--reason", help="Why (shown to people who pin it).")
-@arg("--undo", action="store_true", help="Unyank instead.")
+@flag("--undo", help="Unyank instead.")
 @INDEX_URL
 @TOKEN
 @JSON
@@ -288,7 +288,7 @@ def search(query: list[str], limit: int, index_url: str | None, json_output: boo
 
 def show_registry(reference: str, index_url: str | None, json_output: bool) -> None:
     """The registry's view of a cube's versions, or of one version (``memos show`` prints it
-    when the cube is not installed, or with ``--remote``; see install_commands.show)."""
+    when the cube is not installed, or with ``--remote``; see list_commands.show)."""
     from memos_client.cli.output import format_size, print_json
 
     name, version = _split_reference(reference)
@@ -436,7 +436,7 @@ def token_list(index_url: str | None, token: str | None, json_output: bool) -> N
 
 @command("revoke", group=TOKEN_GROUP)
 @arg("token_id", nargs="?", type=int, help="Id from `memos token list`.")
-@arg("--current", action="store_true", help="Revoke the token this command uses instead.")
+@flag("--current", help="Revoke the token this command uses instead.")
 @INDEX_URL
 @TOKEN
 @JSON

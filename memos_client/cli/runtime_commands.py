@@ -6,30 +6,26 @@ the embedding model) is imported inside each command so ``memos --help`` stays f
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from memos_client.cli.app import arg, command, group
-from memos_client.cli.filter_args import filter_options, search_filters
-from memos_client.cli.options import JSON
+from memos_client.cli.app import arg, command, flag, group
+from memos_client.cli.filter_args import FILTERS
+from memos_client.cli.options import JSON, NO_WIDEN, PLAN_MIN_SCORE
 from memos_client.cli.output import printable
+from memos_client.cli.runtime_store import (
+    open_runtime,
+    print_json,
+    respond,
+    respond_settings,
+    runtime_command,
+)
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from memos_client.runtime import MemOS
-
 PRINCIPAL = group("principal", "Local principals (who a command acts as, with --as).")
 
-AS = arg(
-    "--as",
-    dest="as_",
-    metavar="PRINCIPAL",
-    help="Act as this local principal (default: $MEMOS_PRINCIPAL or 'local'); names a "
-    "principal, does not authenticate one.",
-)
 CUBE = arg("--cube", help="Cube name, namespace/name.")
 CUBES = arg("--cube", action="append", help="Only this cube (repeatable: several cubes).")
 
@@ -38,51 +34,13 @@ def _cubes(names: list[str] | None) -> str | list[str] | None:
     return names[0] if names and len(names) == 1 else names
 
 
-def _open(principal: str | None) -> MemOS:
-    from memos_client.runtime import MemOS
-
-    return MemOS(principal=principal, warm=False)
-
-
-def _print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2, ensure_ascii=False))
-
-
-def _parse_meta(pairs: list[str]) -> dict[str, Any]:
-    from memos_client.errors import UsageError
-
-    metadata: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--meta {pair!r}: expected KEY=VALUE")
-        try:
-            # Numbers, booleans and JSON values keep their type; anything else is a string, NaN
-            # and numbers too large for a float (1e999) included: they are not JSON.
-            metadata[key] = json.loads(value, parse_constant=_not_json, parse_float=_finite)
-        except (ValueError, RecursionError):  # RecursionError: nested deeper than Python goes
-            metadata[key] = value
-    return metadata
-
-
-def _not_json(text: str) -> float:
-    raise ValueError(f"{text} is not JSON")
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"{text} is too large for a float")
-    return value
-
-
 def _point(text: str) -> int | str | datetime:
     if text.isdigit():
         return int(text)
     return text
 
 
-@command("add")
+@runtime_command("add")
 @arg("text", nargs="?", help="The memory text (or use --file, --dir or --messages).")
 @arg(
     "--file",
@@ -111,8 +69,6 @@ def _point(text: str) -> int | str | datetime:
 @CUBE
 @arg("-t", "--tag", action="append", help="A tag (repeatable).")
 @arg("-m", "--meta", action="append", help="Metadata KEY=VALUE (repeatable; plain text only).")
-@AS
-@JSON
 def add_command(
     text: str | None,
     files: list[Path] | None,
@@ -133,6 +89,7 @@ def add_command(
                                       only the chunks that changed
     memos add --messages chat.json    one memory per turn (speaker, session, turn, time)
     """
+    from memos_client.cli.metadata_args import parse_meta
     from memos_client.errors import UsageError
     from memos_client.runtime import DEFAULT_CUBE
 
@@ -145,10 +102,10 @@ def add_command(
         raise UsageError("give one of TEXT, --file/--dir or --messages (see `memos add --help`)")
     target = cube or DEFAULT_CUBE
     if text is not None:
-        with _open(as_) as mem:
-            item_id = mem.add(text, cube=target, tags=tag or [], metadata=_parse_meta(meta or []))
+        with open_runtime(principal=as_, warm=False) as mem:
+            item_id = mem.add(text, cube=target, tags=tag or [], metadata=parse_meta(meta or []))
             if json_output:
-                _print_json(mem.get(item_id, touch=False).to_json())
+                print_json(mem.get(item_id, touch=False).to_json())
             else:
                 print(item_id)
         return
@@ -161,10 +118,10 @@ def add_command(
     from memos_client.ingest.adding import add_documents, collect_documents
 
     paths, skipped = collect_documents(files or [], dirs or [])
-    with _open(as_) as mem:
+    with open_runtime(principal=as_, warm=False) as mem:
         reports = add_documents(mem, paths, cube=target, tags=tag or [])
     if json_output:
-        _print_json(
+        print_json(
             {
                 "cube": target,
                 "documents": [report.to_json() for report in reports],
@@ -195,7 +152,7 @@ def _add_messages(
         raise UsageError(f"{path}: no message has any text to remember")
     for record in conversation.records:
         record["tags"] = list(tags)
-    with _open(as_) as mem:
+    with open_runtime(principal=as_, warm=False) as mem:
         ids = mem.add_many(conversation.records, cube=cube)
     notes = []
     if conversation.skipped:
@@ -205,44 +162,37 @@ def _add_messages(
     if conversation.ignored_keys:
         notes.append(f"message keys not kept: {', '.join(conversation.ignored_keys)}")
     if json_output:
-        _print_json({"cube": cube, "ids": ids, "sessions": conversation.sessions, "notes": notes})
+        print_json({"cube": cube, "ids": ids, "sessions": conversation.sessions, "notes": notes})
         return
     print(f"added {len(ids)} turns from {conversation.sessions} sessions to {cube}")
     for note in notes:
         print(f"  {note}")
 
 
-@command("query")
+@runtime_command("query")
 @arg("text", help="What to look for.")
 @arg("-k", "--k", type=int, default=10, help="How many results (default: %(default)s).")
 @CUBES
-@filter_options
-@arg("--include-archived", action="store_true", help="Also search archived memories.")
+@FILTERS
+@flag("--include-archived", help="Also search archived memories.")
 @arg(
     "--min-score",
     type=float,
     default=0.0,
     help="Only hits scored at least this (0..1; default: %(default)s).",
 )
-@AS
-@JSON
 def query_command(
     text: str,
     k: int,
     cube: list[str] | None,
-    tag: list[str] | None,
-    any_tag: list[str] | None,
-    since: str | None,
-    until: str | None,
-    where: list[str] | None,
+    filters: dict[str, Any],
     include_archived: bool,
     min_score: float,
     as_: str | None,
     json_output: bool,
 ) -> None:
     """Hybrid search (lexical + semantic + filters) over the cubes you may read."""
-    filters = search_filters(tag, any_tag, since, until, where)
-    with _open(as_) as mem:
+    with open_runtime(principal=as_, warm=False) as mem:
         hits = mem.search(
             text,
             k=k,
@@ -252,7 +202,7 @@ def query_command(
             min_score=min_score,
         )
     if json_output:
-        _print_json([hit.to_json() for hit in hits])
+        print_json([hit.to_json() for hit in hits])
         return
     if not hits:
         print("no memories found")
@@ -263,7 +213,7 @@ def query_command(
         )
 
 
-@command("plan")
+@runtime_command("plan")
 @arg("text", help="The query the plan is for.")
 @arg(
     "--budget",
@@ -272,14 +222,9 @@ def query_command(
     help="Memory tokens, injected plus prefilled (default: %(default)s).",
 )
 @CUBES
-@filter_options
+@FILTERS
 @arg("--k", type=int, default=20, help="Candidates considered (default: %(default)s).")
-@arg(
-    "--min-score",
-    type=float,
-    default=0.1,
-    help="Spend no budget on memories scored below this (0..1; default: %(default)s).",
-)
+@PLAN_MIN_SCORE
 @arg(
     "--model",
     type=Path,
@@ -293,23 +238,12 @@ def query_command(
     help="With --model, cost: inject a snapshot only where it is estimated faster than "
     "prefilling (the model's TTFT calibration); inject: every fresh one that fits.",
 )
-@arg(
-    "--no-widen",
-    action="store_true",
-    help="Keep chosen document chunks without their neighbours (by default budget left once "
-    "every relevant memory is placed goes to them).",
-)
-@AS
-@JSON
+@NO_WIDEN
 def plan_command(
     text: str,
     budget: int,
     cube: list[str] | None,
-    tag: list[str] | None,
-    any_tag: list[str] | None,
-    since: str | None,
-    until: str | None,
-    where: list[str] | None,
+    filters: dict[str, Any],
     k: int,
     min_score: float,
     model: Path | None,
@@ -326,7 +260,6 @@ def plan_command(
     """
     from memos_client.runtime import MemOS
 
-    filters = search_filters(tag, any_tag, since, until, where)
     loaded = None
     if model is not None:
         from memos_client.runtime.activation.model_adapter import load_model
@@ -350,7 +283,7 @@ def plan_command(
             widen=not no_widen,
         )
     if json_output:
-        _print_json(plan.to_json())
+        print_json(plan.to_json())
         return
     print(
         f"{plan.used_tokens}/{plan.budget_tokens} tokens ({plan.injected_tokens} injected, "
@@ -376,16 +309,14 @@ def plan_command(
         )
 
 
-@command("history")
+@runtime_command("history")
 @arg("target", help="A memory id or a cube name.")
-@AS
-@JSON
 def history_command(target: str, as_: str | None, json_output: bool) -> None:
     """Every version of a memory, or of every memory of a cube (oldest first)."""
-    with _open(as_) as mem:
+    with open_runtime(principal=as_, warm=False) as mem:
         versions = mem.history(target)
     if json_output:
-        _print_json([version.to_json() for version in versions])
+        print_json([version.to_json() for version in versions])
         return
     for version in versions:
         print(
@@ -394,40 +325,35 @@ def history_command(target: str, as_: str | None, json_output: bool) -> None:
         )
 
 
-@command("rollback")
+@runtime_command("rollback")
 @arg("cube", help="The cube to roll back.")
 @arg(
     "--to",
     required=True,
     help="A change number (#N in history), an RFC 3339 time or an installed version.",
 )
-@AS
-@JSON
 def rollback_command(cube: str, to: str, as_: str | None, json_output: bool) -> None:
     """Bring a cube back to an earlier point; the rollback is itself new versions."""
-    with _open(as_) as mem:
+    with open_runtime(principal=as_, warm=False) as mem:
         report = mem.rollback(cube, to=_point(to))
-    if json_output:
-        _print_json(report.to_json())
-        return
-    print(
+    respond(
+        json_output,
+        report.to_json(),
         f"rolled {report.cube} back to change {report.target_seq}: "
-        f"{len(report.restored)} restored, {len(report.deleted)} deleted"
+        f"{len(report.restored)} restored, {len(report.deleted)} deleted",
     )
 
 
-@command("diff")
+@runtime_command("diff")
 @arg("cube", help="The cube.")
 @arg("before", help="Earlier point: change number, time or version.")
 @arg("after", nargs="?", default="now", help="Later point (default: now).")
-@AS
-@JSON
 def diff_command(cube: str, before: str, after: str, as_: str | None, json_output: bool) -> None:
     """What was added, removed or changed in a cube between two points."""
-    with _open(as_) as mem:
+    with open_runtime(principal=as_, warm=False) as mem:
         entries = mem.diff(cube, _point(before), _point(after))
     if json_output:
-        _print_json([entry.to_json() for entry in entries])
+        print_json([entry.to_json() for entry in entries])
         return
     if not entries:
         print("no differences")
@@ -438,13 +364,11 @@ def diff_command(cube: str, before: str, after: str, as_: str | None, json_outpu
         print(f"{sign} {entry.item_id}: {printable(text[:100])}")
 
 
-@command("access")
+@runtime_command("access")
 @arg("cube", help="The cube.")
 @arg("--read", help="Comma-separated principals who may read ('*': anyone).")
 @arg("--write", help="Comma-separated principals who may write.")
 @arg("--admin", help="Comma-separated principals who may change this policy (besides 'local').")
-@AS
-@JSON
 def access_command(
     cube: str,
     read: str | None,
@@ -462,7 +386,7 @@ def access_command(
     def split(value: str | None) -> list[str] | None:
         return None if value is None else [n.strip() for n in value.split(",") if n.strip()]
 
-    with _open(as_) as mem:
+    with open_runtime(principal=as_, warm=False) as mem:
         if read is None and write is None and admin is None:
             governance = mem.governor.governance(cube)
         else:
@@ -470,43 +394,27 @@ def access_command(
                 cube, read=split(read), write=split(write), admin=split(admin)
             )
     access = governance.get("access", {})
-    if json_output:
-        _print_json(
-            {
-                "cube": cube,
-                "read": access.get("read", ["*"]),
-                "write": access.get("write", ["*"]),
-                "admin": ["local", *access.get("admin", [])],
-            }
-        )
-        return
-    print(f"read: {','.join(access.get('read', ['*']))}")
-    print(f"write: {','.join(access.get('write', ['*']))}")
-    print(f"admin: {','.join(['local', *access.get('admin', [])])}")
+    rights = {
+        "read": access.get("read", ["*"]),
+        "write": access.get("write", ["*"]),
+        "admin": ["local", *access.get("admin", [])],
+    }
+    respond_settings(json_output, cube, rights, ",".join)
 
 
-@command("add", group=PRINCIPAL)
+@runtime_command("add", group=PRINCIPAL)
 @arg("name")
-@AS
-@JSON
 def principal_add_command(name: str, as_: str | None, json_output: bool) -> None:
     """Register a local principal (only 'local' may)."""
-    with _open(as_) as mem:
+    with open_runtime(principal=as_, warm=False) as mem:
         mem.add_principal(name)
-    if json_output:
-        _print_json({"added": name})
-        return
-    print(f"added principal {name}")
+    respond(json_output, {"added": name}, f"added principal {name}")
 
 
 @command("list", group=PRINCIPAL)
 @JSON
 def principal_list_command(json_output: bool) -> None:
     """List the local principals."""
-    with _open(None) as mem:
+    with open_runtime(warm=False) as mem:
         names = list(mem.governor.principals())
-    if json_output:
-        _print_json(names)
-        return
-    for name in names:
-        print(name)
+    respond(json_output, names, *names)

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-from memos_client.cli.app import arg, command
+from memos_client.cli.app import arg, command, flag
+from memos_client.cli.options import AS_BRIEF
 
-AS = arg(
-    "--as",
-    dest="as_",
-    metavar="PRINCIPAL",
-    help="Act as this local principal (default: $MEMOS_PRINCIPAL or 'local').",
-)
-ALLOW_INSTALL = arg(
-    "--allow-install",
-    action="store_true",
-    help="Let callers install cubes from the registry (the install_cube tool).",
+ALLOW_INSTALL = flag(
+    "--allow-install", help="Let callers install cubes from the registry (the install_cube tool)."
 )
 TICK = arg(
     "--tick-interval",
@@ -36,7 +29,7 @@ def _is_loopback(host: str) -> bool:
 
 
 @command()
-@AS
+@AS_BRIEF
 @ALLOW_INSTALL
 @TICK
 def mcp(as_: str | None, allow_install: bool, tick_interval: float) -> None:
@@ -79,16 +72,12 @@ def mcp(as_: str | None, allow_install: bool, tick_interval: float) -> None:
 @arg("action", nargs="?", choices=["token"], help="`token`: print (or --rotate) a bearer token.")
 @arg("--host", default="127.0.0.1", help="Address to bind (default 127.0.0.1, loopback).")
 @arg("--port", type=int, default=8765, help="Port (default 8765).")
-@AS
+@AS_BRIEF
 @ALLOW_INSTALL
 @TICK
 @arg("--principal", help="`memos serve token`: the principal whose token to print.")
-@arg("--rotate", action="store_true", help="`memos serve token`: replace the token.")
-@arg(
-    "--no-token",
-    action="store_true",
-    help="Accept calls without a token, as the server's principal (loopback only).",
-)
+@flag("--rotate", help="`memos serve token`: replace the token.")
+@flag("--no-token", help="Accept calls without a token, as the server's principal (loopback only).")
 def serve(
     action: str | None,
     host: str,

@@ -47,6 +47,14 @@ def memos(
     )
 
 
+def write_cube_source(root: Path, manifest: str, notes: str) -> Path:
+    """A cube source directory at ``root``: ``memcube.toml`` and ``memories/notes.jsonl``."""
+    (root / "memories").mkdir(parents=True)
+    (root / "memcube.toml").write_text(manifest, "utf-8")
+    (root / "memories" / "notes.jsonl").write_text(notes, "utf-8")
+    return root
+
+
 def files_under(path: Path) -> set[str]:
     return {str(p.relative_to(path)) for p in path.rglob("*")} if path.exists() else set()
 
@@ -133,15 +141,12 @@ def source(home: Path, tmp_path: Path) -> Path:
     Made in-process: keygen and init have their own subprocess tests above.
     """
     generate_key(home=home)
-    root = tmp_path / "cube"
-    (root / "memories").mkdir(parents=True)
-    (root / "memcube.toml").write_text(
+    root = write_cube_source(
+        tmp_path / "cube",
         '[cube]\nname = "acme/facts"\nversion = "0.1.0"\ndescription = "Facts."\n'
-        '[dependencies]\n"acme/base" = ">=1.0,<2"\n[governance]\nsensitivity = "internal"\n'
-    )
-    (root / "memories" / "notes.jsonl").write_text(
+        '[dependencies]\n"acme/base" = ">=1.0,<2"\n[governance]\nsensitivity = "internal"\n',
         '{"text": "Paris is the capital of France.", "tags": ["geo"]}\n'
-        '{"id": "m-2", "text": "Water boils at 100 C.", "metadata": {"unit": "C"}}\n'
+        '{"id": "m-2", "text": "Water boils at 100 C.", "metadata": {"unit": "C"}}\n',
     )
     (root / "memories" / "guide.md").write_text("# Guide\n\nRead the notes.\n")
     return root
@@ -269,27 +274,10 @@ def test_the_golden_bundles_verify_with_the_test_key(home: Path) -> None:
 def invalid_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, str, str, Path]]:
     """Run `memos verify --key test-key.pub` on every invalid vector at once (they are slow)."""
     base = tmp_path_factory.mktemp("invalid-runs")
-    environment = os.environ | {"PYTHONPATH": str(ROOT), "MEMOS_HOME": str(base / "home")}
 
     def run(path: Path) -> tuple[int, str, str, Path]:
-        command = [
-            sys.executable,
-            "-m",
-            "memos_client",
-            "verify",
-            "--key",
-            str(VECTORS / "test-key.pub"),
-            str(path),
-        ]
-        done = subprocess.run(
-            command,
-            env=environment,
-            cwd=base,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        # In `base`, the home's parent.
+        done = memos("verify", "--key", VECTORS / "test-key.pub", path, home=base / "home")
         return done.returncode, done.stdout, done.stderr, base
 
     # One process per vector, as many at a time as there are cores.

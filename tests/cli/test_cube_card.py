@@ -14,17 +14,17 @@ from memos_client.trust.keystore import generate_key
 from mip.container import open_bundle
 from mip.keys import SigningKey
 from mip.limits import MAX_CARD_README_CHARS
-from tests.cli.test_bundle_cli import EPOCH, files_under, memos
+from tests.cli.test_bundle_cli import EPOCH, files_under, memos, write_cube_source
 
 README = "# Facts\n\nWhat this cube knows. <script>alert(1)</script>\n\n![logo](https://x.example/a.png)\n"
 
 
 def write_source(root: Path, cube_extra: str = "", readme: str | bytes | None = README) -> Path:
-    (root / "memories").mkdir(parents=True)
-    (root / "memcube.toml").write_text(
-        f'[cube]\nname = "acme/facts"\nversion = "0.1.0"\n{cube_extra}', "utf-8"
+    write_cube_source(
+        root,
+        f'[cube]\nname = "acme/facts"\nversion = "0.1.0"\n{cube_extra}',
+        '{"text": "Paris is in France."}\n',
     )
-    (root / "memories" / "notes.jsonl").write_text('{"text": "Paris is in France."}\n')
     if isinstance(readme, str):
         (root / "README.md").write_text(readme, "utf-8")
     elif isinstance(readme, bytes):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from memos_client.trust.keystore import generate_key
 from mip.records import MAX_TEXT_CHARS
-from tests.cli.test_bundle_cli import files_under, memos
+from tests.cli.test_bundle_cli import files_under, memos, write_cube_source
 
 
 def test_pack_refuses_a_memory_install_would_refuse_with_its_file_and_line(
@@ -15,18 +15,17 @@ def test_pack_refuses_a_memory_install_would_refuse_with_its_file_and_line(
 ) -> None:
     home = tmp_path / "home"
     generate_key(home=home)
-    root = tmp_path / "cube"
-    (root / "memories").mkdir(parents=True)
-    (root / "memcube.toml").write_text(
-        '[cube]\nname = "acme/big"\nversion = "0.1.0"\ndescription = "Big."\n'
-        '[governance]\nsensitivity = "public"\n'
-    )
     lines = [
         {"text": "fine"},
         {"text": "x" * (MAX_TEXT_CHARS + 1)},
         {"text": "tagged", "tags": [str(i) for i in range(300)]},
     ]
-    (root / "memories" / "notes.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    root = write_cube_source(
+        tmp_path / "cube",
+        '[cube]\nname = "acme/big"\nversion = "0.1.0"\ndescription = "Big."\n'
+        '[governance]\nsensitivity = "public"\n',
+        "".join(json.dumps(x) + "\n" for x in lines),
+    )
     out = tmp_path / "dist"
     out.mkdir()
     result = memos("pack", root, "-o", out / "big.memcube", home=home)
