@@ -18,8 +18,8 @@ from memos_client.runtime.memory_types import to_rfc3339, utc_now
 from memos_client.runtime.store.database import Store
 
 if TYPE_CHECKING:
+    from memos_client.runtime.prompt_tokens import TokenCounter
     from memos_client.runtime.retrieval.engines import Engines
-    from memos_client.runtime.scheduler import TokenCounter
 
 #: The access policy of a cube created locally (``memos add --cube``): anyone may read and write.
 LOCAL_GOVERNANCE = {"access": {"read": ["*"], "write": ["*"]}}

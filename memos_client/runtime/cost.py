@@ -22,11 +22,13 @@ from typing import Any
 
 import msgspec
 
+from memos_client.runtime.memory_types import JsonFields
+
 #: The version of the calibration's measurement; a cached calibration of another is re-measured.
 CALIBRATION_VERSION = 2
 
 
-class TTFTCalibration(msgspec.Struct, frozen=True):
+class TTFTCalibration(msgspec.Struct, JsonFields, frozen=True):
     """Measured TTFT curves of one model (see the module docstring); times in milliseconds.
 
     ``prefill`` and ``inject`` are ``[tokens, ms]`` points; between them the curve is linear,
@@ -83,10 +85,6 @@ class TTFTCalibration(msgspec.Struct, frozen=True):
             return ", ".join(f"{tokens}: {ms:.1f}" for tokens, ms in curve)
 
         return f"prefill ms by tokens {{{points(self.prefill)}}}; inject {{{points(self.inject)}}}"
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict (the cached form, and ``--json`` output)."""
-        return msgspec.to_builtins(self)  # type: ignore[no-any-return]
 
 
 def interpolate(points: Sequence[tuple[int, float]], tokens: int) -> float:

@@ -19,17 +19,10 @@ from typing import TYPE_CHECKING, Any
 from memos_client.errors import NotFoundError, UsageError
 from memos_client.install.target import InstalledCube
 from memos_client.runtime.context import cube_name
-from memos_client.runtime.lifecycle import policy_for
-from memos_client.runtime.memory_types import (
-    INDEXED_STATES,
-    State,
-    to_rfc3339,
-    utc_now,
-)
-from memos_client.runtime.record_checks import content_id, validate_records
-from memos_client.runtime.store.database import text_digest
-from memos_client.runtime.store.indexed_text import embedding_text
-from memos_client.runtime.store.items import change_item, insert_item
+from memos_client.runtime.memory_types import State, to_rfc3339, utc_now
+from memos_client.runtime.record_checks import validate_records
+from memos_client.runtime.record_writes import cube_writer, records_by_id, texts_to_embed
+from memos_client.runtime.store.items import change_item
 
 if TYPE_CHECKING:
     from memos_client.runtime.context import RuntimeContext
@@ -84,29 +77,15 @@ def install_cube(
         raise UsageError("install_cube: manifest_digest must be a non-empty string")
     checked_governance = _check_governance(governance)
     checked_parts = _check_parts(parts)
-    valid = validate_records(records)
-    by_source: dict[str, Any] = {}
-    for record in valid:
-        source_id = record.source_id or content_id(record.text)
-        if source_id in by_source:
-            raise UsageError(f"install_cube: two records resolve to the id {source_id!r}")
-        by_source[source_id] = record
+    by_source = records_by_id(validate_records(records), "install_cube: ")
     existing = context.store.query("SELECT governance FROM cubes WHERE name = ?", [cube])
     if existing:
         context.governor.require(context.principal, cube, "write", "install")
-    # Embed before taking the write lock (the transaction itself is only SQL), but only texts new
-    # to this cube: those it already had (a reinstall, an upgrade's unchanged records) were
-    # embedded when they arrived, and the vector index embeds any it still lacks (after a change
-    # of embedder) on the first search. So a reinstall, or a cube without memories, never loads
-    # the embedder or NumPy.
-    known = {
-        row[0]
-        for row in context.store.query("SELECT text_digest FROM items WHERE cube = ?", [cube])
-    }
-    texts = [embedding_text(r.text, r.metadata) for r in valid]
-    new_texts = [text for text in texts if text_digest(text) not in known]
+    # Embed before taking the write lock (the transaction itself is only SQL), only texts new to
+    # this cube: so a reinstall, or a cube without memories, never loads the embedder or NumPy.
+    known, new_texts = texts_to_embed(context, cube, by_source.values())
     if progress is not None:
-        progress(len(texts) - len(new_texts))  # known texts need no embedding
+        progress(known)  # known texts need no embedding
     # In batches, so that a counter moves while a large cube is indexed.
     for start in range(0, len(new_texts), INDEX_BATCH):
         batch = new_texts[start : start + INDEX_BATCH]
@@ -115,10 +94,6 @@ def install_cube(
             progress(len(batch))
     now = to_rfc3339(utc_now())
     with context.store.write() as connection:
-        row = connection.execute(
-            "SELECT lifecycle_policy FROM cubes WHERE name = ?", (cube,)
-        ).fetchone()
-        local_policy = json.loads(row[0]) if row else {}
         connection.execute(
             "INSERT INTO cubes (name, origin, version, manifest_digest, governance, created, "
             "installed_at) VALUES (?, 'installed', ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
@@ -134,7 +109,9 @@ def install_cube(
                 now,
             ),
         )
-        policy = policy_for(checked_governance, local_policy)
+        # The policy of the manifest's governance, overridden by local settings (a reinstall
+        # keeps them: the upsert above leaves lifecycle_policy as it was).
+        writer = cube_writer(connection, context.principal, cube, op="install", at=now)
         connection.execute("DELETE FROM cube_parts WHERE cube = ?", (cube,))
         for part in checked_parts:
             stored = dict(part, cube=cube)
@@ -147,51 +124,11 @@ def install_cube(
             for row in connection.execute("SELECT rowid, * FROM items WHERE cube = ?", (cube,))
         }
         for source_id, record in by_source.items():
-            created = record.created or now
-            expiry = policy.expiry_for(created, record.metadata)
             row = current.get(source_id)
             if row is None:
-                item_id = f"{cube}#{source_id}"
-                clash = connection.execute(
-                    "SELECT 1 FROM items WHERE id = ?", (item_id,)
-                ).fetchone()
-                if clash is not None:
-                    raise UsageError(f"install_cube: memory id {item_id!r} is already taken")
-                insert_item(
-                    connection,
-                    item_id=item_id,
-                    cube=cube,
-                    source_id=source_id,
-                    text=record.text,
-                    tags=record.tags,
-                    metadata=record.metadata,
-                    extra=record.extra,
-                    principal=context.principal,
-                    op="install",
-                    state=State(record.state or State.GENERATED),
-                    created=created,
-                    expires_at=expiry,
-                    at=now,
-                )
-                continue
-            state = State(row["state"])
-            revived = state not in INDEXED_STATES
-            # A record's own state (MIP-1 §7.1) is applied; without one, a live memory keeps the
-            # state the lifecycle gave it and a deleted one comes back as generated.
-            wanted = State(record.state) if record.state else None
-            change_item(
-                connection,
-                row,
-                principal=context.principal,
-                op="install",
-                text=record.text,
-                tags=record.tags,
-                metadata=record.metadata,
-                extra=record.extra,
-                state=wanted or (State.GENERATED if revived else None),
-                expires_at=expiry,
-                at=now,
-            )
+                writer.insert(record, source_id, where="install_cube: ")
+            else:
+                writer.change(row, record, expires_at=writer.expiry(record))
         # Memories added to the cube locally (`memos add --cube`) are the user's, not the
         # publisher's: a new version replaces only what earlier installs brought.
         added_here = {
@@ -207,14 +144,7 @@ def install_cube(
                 and row["state"] != State.DELETED
                 and row["id"] not in added_here
             ):
-                change_item(
-                    connection,
-                    row,
-                    principal=context.principal,
-                    op="install",
-                    state=State.DELETED,
-                    at=now,
-                )
+                writer.delete(row)
         last = connection.execute("SELECT COALESCE(MAX(seq), 0) FROM versions").fetchone()[0]
         connection.execute(
             "INSERT INTO installs (cube, version, manifest_digest, at, change_seq, governance, "

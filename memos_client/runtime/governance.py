@@ -120,22 +120,13 @@ class Governor:
             )
         return governance
 
-    def readable_cubes(self, principal: str) -> set[str]:
-        """Every cube ``principal`` may read."""
+    def cubes_allowing(self, principal: str, action: Action) -> set[str]:
+        """Every cube ``principal`` may ``action`` (``read``, ``write`` or ``admin``)."""
         rows = self.store.query("SELECT name, governance FROM cubes")
         return {
             name
             for name, governance in rows
-            if self.allows(principal, json.loads(governance), "read")
-        }
-
-    def writable_cubes(self, principal: str) -> set[str]:
-        """Every cube ``principal`` may write."""
-        rows = self.store.query("SELECT name, governance FROM cubes")
-        return {
-            name
-            for name, governance in rows
-            if self.allows(principal, json.loads(governance), "write")
+            if self.allows(principal, json.loads(governance), action)
         }
 
     def refuse(

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from memos_client.errors import NotFoundError, UsageError
-from memos_client.runtime.memory_types import State, from_rfc3339, to_rfc3339, utc_now
+from memos_client.runtime.memory_types import JsonFields, State, from_rfc3339, to_rfc3339, utc_now
 from memos_client.runtime.store.items import change_item
 from memos_client.runtime.transitions import set_state
 
@@ -70,7 +70,15 @@ def policy_for(governance: dict[str, Any], local: dict[str, Any]) -> LifecyclePo
     return LifecyclePolicy(**values)
 
 
-class TickReport(msgspec.Struct):
+def cube_policy(connection: sqlite3.Connection, cube: str) -> LifecyclePolicy:
+    """The effective policy of ``cube`` as stored, read inside the caller's transaction."""
+    row = connection.execute(
+        "SELECT governance, lifecycle_policy FROM cubes WHERE name = ?", (cube,)
+    ).fetchone()
+    return policy_for(json.loads(row[0]), json.loads(row[1]))
+
+
+class TickReport(msgspec.Struct, JsonFields):
     """What one tick did: item ids per transition."""
 
     now: str
@@ -79,10 +87,6 @@ class TickReport(msgspec.Struct):
     archived: list[str] = msgspec.field(default_factory=list)
     demoted: list[str] = msgspec.field(default_factory=list)
     dry_run: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict for ``--json`` output."""
-        return msgspec.structs.asdict(self)
 
 
 class Lifecycle:
@@ -152,7 +156,7 @@ class Lifecycle:
             raise UsageError("tick(now=...) needs a timezone-aware datetime")
         stamp = to_rfc3339(moment)
         report = TickReport(now=stamp, dry_run=dry_run)
-        cubes = context.governor.writable_cubes(context.principal)
+        cubes = context.governor.cubes_allowing(context.principal, "write")
         if dry_run:
             with context.store.read() as connection:
                 for cube in sorted(cubes):
@@ -175,10 +179,7 @@ class Lifecycle:
         self, connection: sqlite3.Connection, cube: str, moment: datetime, report: TickReport
     ) -> None:
         context = self._context
-        cube_row = connection.execute(
-            "SELECT governance, lifecycle_policy FROM cubes WHERE name = ?", (cube,)
-        ).fetchone()
-        policy = policy_for(json.loads(cube_row[0]), json.loads(cube_row[1]))
+        policy = cube_policy(connection, cube)
         stamp = to_rfc3339(moment)
         rows = connection.execute(
             "SELECT rowid, * FROM items WHERE cube = ? AND state IN (?, ?, ?)",

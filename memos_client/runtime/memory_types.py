@@ -46,6 +46,16 @@ def from_rfc3339(text: str) -> datetime:
     return value
 
 
+class JsonFields:
+    """Mixin of a struct whose JSON form (``--json`` output, caches) is its fields as builtins."""
+
+    __slots__ = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field (nested structs, enums and tuples converted)."""
+        return msgspec.to_builtins(self)  # type: ignore[no-any-return]
+
+
 class MemoryItem(msgspec.Struct, frozen=True):
     """One plaintext memory as the runtime holds it (MIP v1 record fields plus runtime state)."""
 
@@ -113,7 +123,7 @@ class Hit(msgspec.Struct, frozen=True):
         return {"item": self.item.to_json(), "score": self.score, "ranks": dict(self.ranks)}
 
 
-class VersionRecord(msgspec.Struct, frozen=True):
+class VersionRecord(msgspec.Struct, JsonFields, frozen=True):
     """One entry of the time machine: the content and state of an item after one change."""
 
     seq: int
@@ -127,19 +137,3 @@ class VersionRecord(msgspec.Struct, frozen=True):
     metadata: dict[str, Any]
     at: str
     principal: str
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict for ``--json`` output."""
-        return {
-            "seq": self.seq,
-            "item_id": self.item_id,
-            "cube": self.cube,
-            "version": self.version,
-            "op": self.op,
-            "state": str(self.state),
-            "text": self.text,
-            "tags": list(self.tags),
-            "metadata": dict(self.metadata),
-            "at": self.at,
-            "principal": self.principal,
-        }

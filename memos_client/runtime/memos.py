@@ -12,24 +12,17 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from memos_client.errors import NotFoundError, UsageError
+from memos_client.errors import UsageError
 from memos_client.install.target import InstalledCube
 from memos_client.runtime import reads, timemachine, writes
 from memos_client.runtime.context import RuntimeContext, cube_name
 from memos_client.runtime.governance import OWNER, Governor, validate_principal_name
 from memos_client.runtime.lifecycle import Lifecycle
 from memos_client.runtime.memory_types import Hit, MemoryItem, State, VersionRecord
+from memos_client.runtime.prompt_tokens import TokenCounter, estimate_tokens, tokenizer_counter
 from memos_client.runtime.retrieval.engines import Engines
-from memos_client.runtime.scheduler import (
-    PLAN_MIN_SCORE,
-    MemoryPlan,
-    PlanningModel,
-    TokenCounter,
-    estimate_tokens,
-    tokenizer_counter,
-)
+from memos_client.runtime.scheduler import PLAN_MIN_SCORE, MemoryPlan, PlanningModel
 from memos_client.runtime.store.database import Store
-from memos_client.runtime.store.indexed_text import embedding_text
 from memos_client.runtime.transitions import set_state
 
 if TYPE_CHECKING:
@@ -406,73 +399,18 @@ class MemOS:
 
     def history(self, target: str) -> list[VersionRecord]:
         """Every version of a memory (by id) or of every memory of a cube (by name)."""
-        rows = self.store.query("SELECT cube FROM items WHERE id = ?", [target])
-        if rows:
-            self.governor.require(self.principal, rows[0][0], "read", "history")
-            with self.store.read() as connection:
-                versions = timemachine.history(connection, item_id=target)
-            self._audit_read("history", rows[0][0], target, f"{len(versions)} versions")
-            return versions
-        cube_rows = self.store.query("SELECT name FROM cubes WHERE name = ?", [target])
-        if not cube_rows and "/" in target:
-            cube_rows = self.store.query(
-                "SELECT name FROM cubes WHERE name = ?", [cube_name(target)]
-            )
-        if not cube_rows:
-            raise NotFoundError(f"no memory or cube named {target!r}", code="not_found")
-        cube = cube_rows[0][0]
-        self.governor.require(self.principal, cube, "read", "history")
-        with self.store.read() as connection:
-            versions = timemachine.history(connection, cube=cube)
-        self._audit_read("history", cube, None, f"{len(versions)} versions")
-        return versions
-
-    def _audit_read(self, action: str, cube: str, target: str | None, detail: str) -> None:
-        with self.store.write() as connection:
-            self.store.audit(
-                connection, self.principal, action, cube=cube, target=target, detail=detail
-            )
+        return timemachine.history_of(self._context, target)
 
     def rollback(self, cube: str, to: timemachine.Point) -> timemachine.RollbackReport:
         """Bring a cube back to how it was at ``to`` (change number, datetime or installed
         version), as new versions: history is kept, so a rollback can be rolled back."""
-        import json
-
-        name = cube_name(cube)
-        self.governor.require(self.principal, name, "write", "rollback")
-        texts = []
-        with self.store.read() as connection:
-            seq = timemachine.resolve_point(connection, name, to)
-            for row in timemachine.snapshot(connection, name, seq).values():
-                texts.append(embedding_text(row["text"], json.loads(row["metadata"])))
-        self.cache.vectors(texts)
-        with self.store.write() as connection:
-            seq = timemachine.resolve_point(connection, name, to)
-            report = timemachine.rollback(connection, name, seq, self.principal)
-            origin = connection.execute(
-                "SELECT origin FROM cubes WHERE name = ?", (name,)
-            ).fetchone()[0]
-            if origin != "local":
-                from memos_client.runtime.cubes import restore_install_state
-
-                report.installed_version = restore_install_state(connection, name, seq)
-            self.store.audit(
-                connection, self.principal, "rollback", cube=name, detail=f"to change {seq}"
-            )
-        return report
+        return timemachine.rollback_cube(self._context, cube, to)
 
     def diff(
         self, cube: str, before: timemachine.Point, after: timemachine.Point = "now"
     ) -> list[timemachine.DiffEntry]:
         """What changed in a cube between two points."""
-        name = cube_name(cube)
-        self.governor.require(self.principal, name, "read", "diff")
-        with self.store.read() as connection:
-            first = timemachine.resolve_point(connection, name, before)
-            second = timemachine.resolve_point(connection, name, after)
-            entries = timemachine.diff(connection, name, first, second)
-        self._audit_read("diff", name, None, f"changes {first}..{second}: {len(entries)} entries")
-        return entries
+        return timemachine.diff_cube(self._context, cube, before, after)
 
     # -- installed cubes (``memos install``) ---------------------------------------------------
 
@@ -533,4 +471,4 @@ class MemOS:
 
     def cubes(self) -> list[str]:
         """Every cube the principal may read."""
-        return sorted(self.governor.readable_cubes(self.principal))
+        return sorted(self.governor.cubes_allowing(self.principal, "read"))

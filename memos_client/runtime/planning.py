@@ -17,16 +17,18 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from memos_client.errors import UsageError
+from memos_client.runtime.prompt_tokens import (
+    ESTIMATE,
+    SegmentCounter,
+    TokenCounter,
+    estimate_tokens,
+)
 from memos_client.runtime.reads import audit_cube, record_use, search
 from memos_client.runtime.scheduler import (
-    ESTIMATE,
     PLAN_MIN_SCORE,
     MemoryPlan,
     PlanningModel,
-    SegmentCounter,
-    TokenCounter,
     check_min_score,
-    estimate_tokens,
     select_memories,
     select_parts,
 )

@@ -30,22 +30,18 @@ import msgspec
 
 from memos_client.errors import NotFoundError, UsageError
 from memos_client.runtime.context import RuntimeContext, cube_name, item_row
-from memos_client.runtime.memory_types import INDEXED_STATES, State, to_rfc3339, utc_now
+from memos_client.runtime.memory_types import INDEXED_STATES, JsonFields, State, to_rfc3339, utc_now
 from memos_client.runtime.store.database import text_digest
 from memos_client.runtime.store.indexed_text import embedding_text
 
 
-class PurgeReport(msgspec.Struct):
+class PurgeReport(msgspec.Struct, JsonFields):
     """What a purge erased."""
 
     cube: str
     purged: list[str] = msgspec.field(default_factory=list)
     versions: int = 0
     parts_removed: list[str] = msgspec.field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict for ``--json`` output."""
-        return msgspec.to_builtins(self)  # type: ignore[no-any-return]
 
 
 def purge(

@@ -66,7 +66,7 @@ def memories(context: RuntimeContext, cube: str, *, include_deleted: bool) -> li
 def _scope(context: RuntimeContext, cube: str | Sequence[str] | None, action: str) -> set[str]:
     """The cubes a read covers: every readable one, or those named (each must be readable)."""
     if cube is None:
-        return context.governor.readable_cubes(context.principal)
+        return context.governor.cubes_allowing(context.principal, "read")
     names = [cube] if isinstance(cube, str) else list(cube)
     if not names or not all(isinstance(name, str) for name in names):
         raise UsageError("cube must be a cube name or a non-empty list of cube names")

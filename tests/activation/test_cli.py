@@ -26,16 +26,21 @@ QUESTION = "Who approves invoices above 5000 euros?"
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def home(cli_home: Path) -> Path:
     """A fresh MEMOS_HOME with the cube acme/ops installed (hashing embedder: no model load)."""
     from memos_client.runtime import MemOS
 
-    monkeypatch.setenv("MEMOS_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("MEMOS_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("MEMOS_EMBEDDER", "hashing")
-    with MemOS(tmp_path / "home", embedder="hashing") as memos:
+    with MemOS(cli_home, embedder="hashing") as memos:
         memos.install_cube("acme/ops", "1.0.0", "sha256:" + "1" * 64, RECORDS, None, [])
-    return tmp_path / "home"
+    return cli_home
+
+
+@pytest.fixture
+def activated(home: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    """``home`` with acme/ops activated (its snapshot ``core`` built): the model's path."""
+    model = str(tiny_model_dir)
+    assert _cli(capsys, "activate", "acme/ops", "--model", model, "--json")[0] == 0
+    return model
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]:
@@ -72,15 +77,11 @@ def test_activate_then_generate_is_identical_with_and_without_the_snapshot(
 
 
 def test_stale_and_foreign_snapshots_are_skipped_with_their_reason(
-    home: Path,
-    tiny_model_dir: Path,
-    other_model_dir: Path,
-    capsys: pytest.CaptureFixture[str],
+    home: Path, activated: str, other_model_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from memos_client.runtime import MemOS
 
-    model = str(tiny_model_dir)
-    assert _cli(capsys, "activate", "acme/ops", "--model", model, "--json")[0] == 0
+    model = activated
     # --form inject: these snapshots are tiny, and what is tested is why each is left out.
     common = ["generate", QUESTION, "--max-new-tokens", "4", "--json", "--form", "inject"]
     code, foreign, err = _cli(capsys, *common, "--model", str(other_model_dir))
@@ -108,12 +109,11 @@ def test_stale_and_foreign_snapshots_are_skipped_with_their_reason(
 
 
 def test_a_version_bump_without_a_text_change_keeps_the_snapshot(
-    home: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
+    home: Path, activated: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from memos_client.runtime import MemOS
 
-    model = str(tiny_model_dir)
-    assert _cli(capsys, "activate", "acme/ops", "--model", model, "--json")[0] == 0
+    model = activated
     with MemOS(home, embedder="hashing") as memos:
         # Archive + restore: two new versions of the item, the same text.
         memos.lifecycle.archive("acme/ops#invoices")
@@ -150,10 +150,9 @@ def test_damaged_snapshot_file_is_skipped_not_fatal(
 
 
 def test_consolidated_adapter_is_used_by_generate(
-    home: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
+    activated: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    model = str(tiny_model_dir)
-    assert _cli(capsys, "activate", "acme/ops", "--model", model, "--json")[0] == 0
+    model = activated
     code, built, err = _cli(
         capsys, "consolidate", "acme/ops", "--model", model, "--steps", "4", "--json"
     )
@@ -333,10 +332,9 @@ def test_a_stale_adapter_is_not_applied_and_rebuild_stale_retrains_it(
 
 
 def test_plan_with_a_model_counts_exactly_and_says_so(
-    home: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
+    activated: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    model = str(tiny_model_dir)
-    assert _cli(capsys, "activate", "acme/ops", "--model", model, "--json")[0] == 0
+    model = activated
     code, plan, err = _cli(
         capsys, "plan", QUESTION, "--model", model, "--budget", "500", "--json", "--form", "inject"
     )

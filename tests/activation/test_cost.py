@@ -159,18 +159,12 @@ def test_run_generation_rejects_an_unknown_form(tiny_model: Any, tmp_path: Path)
 
 
 def test_plan_shows_each_options_estimate_and_the_reason(
-    tiny_model: Any,
-    tiny_model_dir: Path,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    tiny_model: Any, tiny_model_dir: Path, cli_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from memos_client.runtime import MemOS
     from memos_client.runtime.activation.calibration import write_calibrations
 
-    home = tmp_path / "home"
-    monkeypatch.setenv("MEMOS_HOME", str(home))
-    monkeypatch.setenv("MEMOS_EMBEDDER", "hashing")
+    home = cli_home
     with MemOS(home, embedder="hashing") as memos:
         _runtime_with_snapshot(memos, tiny_model)
     costs = _costs(tiny_model, prefill_ms_per_token=50.0)

@@ -13,17 +13,11 @@ pytestmark = pytest.mark.slow
 
 
 def test_generate_writes_an_audit_entry_naming_the_memories_it_used(
-    tmp_path: Path,
-    tiny_model_dir: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    cli_home: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from memos_client.runtime import MemOS
 
-    home = tmp_path / "home"
-    monkeypatch.setenv("MEMOS_HOME", str(home))
-    monkeypatch.setenv("MEMOS_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("MEMOS_EMBEDDER", "hashing")
+    home = cli_home
     with MemOS(home, embedder="hashing") as memos:
         item = memos.add("Invoices above 5000 euros need two approvals.", cube="acme/ops")
     argv = ["generate", "Who approves invoices?", "--model", str(tiny_model_dir)]

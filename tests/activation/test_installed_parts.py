@@ -37,13 +37,8 @@ def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]
 
 
 @pytest.fixture
-def source(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Path:
+def source(cli_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
     """A signed-by-nobody cube source dir with two memories marked for activation."""
-    monkeypatch.setenv("MEMOS_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("MEMOS_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("MEMOS_EMBEDDER", "hashing")
     cube = tmp_path / "cube"
     assert _cli(capsys, "init", str(cube), "--name", "acme/ops")[0] == 0
     (cube / "memories" / "notes.jsonl").write_text(

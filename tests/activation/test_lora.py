@@ -22,16 +22,13 @@ from memos_client.runtime.activation.lora import (
     open_adapter,
     train_adapter,
 )
-from memos_client.runtime.activation.prompt import MemoryText
 from mip.errors import TensorError
 from mip.models import MemoryRef, ParameterPart, from_document, to_document, unknown_fields
+from tests.activation.conftest import office_memories
 
 pytestmark = pytest.mark.slow
 
-MEMORIES = [
-    MemoryText("m-1", 1, "The office wifi password rotates every Monday."),
-    MemoryText("m-2", 2, "Invoices above 5000 euros need two approvals."),
-]
+MEMORIES = office_memories()
 PROBE = [101, 7592, 2088, 2003, 1037, 3231, 102]
 
 
@@ -78,7 +75,7 @@ def test_exported_files_are_peft_files_with_the_fingerprint(
         header["base_model"]["weights_sha256"]
         == unknown_fields(tiny_model.fingerprint)["weights_sha256"]
     )
-    assert header["sources"] == [{"id": "m-1", "version": 1}, {"id": "m-2", "version": 2}]
+    assert header["sources"] == [{"id": "m-1", "version": 1}, {"id": "m-2", "version": 3}]
     adapter = open_adapter(path)
     assert check_adapter(adapter, tiny_model) is None
     # The manifest part for it validates (adapter_config inline, the blob is the safetensors).
@@ -163,25 +160,22 @@ def test_truncated_adapter_weights_are_refused(
         open_adapter(copy)
 
 
-def test_adapter_config_that_is_not_lora_is_refused(
-    trained: tuple[Path, Any, Any], tmp_path: Path
+@pytest.mark.parametrize(
+    ("key", "value", "error"),
+    [
+        ("peft_type", "IA3", "peft_type must be 'LORA'"),
+        ("r", 4, r"has rank 8, adapter_config\.r is 4"),
+    ],
+    ids=["not-lora", "rank-other-than-the-weights"],
+)
+def test_adapter_config_that_does_not_describe_its_lora_weights_is_refused(
+    trained: tuple[Path, Any, Any], tmp_path: Path, key: str, value: Any, error: str
 ) -> None:
-    copy = _copy(trained[0], tmp_path / "ia3")
+    copy = _copy(trained[0], tmp_path / "config")
     config = json.loads((copy / CONFIG_NAME).read_text())
-    config["peft_type"] = "IA3"
+    config[key] = value
     (copy / CONFIG_NAME).write_text(json.dumps(config))
-    with pytest.raises(TensorError, match="peft_type must be 'LORA'"):
-        open_adapter(copy)
-
-
-def test_adapter_with_a_rank_other_than_its_config_is_refused(
-    trained: tuple[Path, Any, Any], tmp_path: Path
-) -> None:
-    copy = _copy(trained[0], tmp_path / "rank")
-    config = json.loads((copy / CONFIG_NAME).read_text())
-    config["r"] = 4
-    (copy / CONFIG_NAME).write_text(json.dumps(config))
-    with pytest.raises(TensorError, match=r"has rank 8, adapter_config\.r is 4"):
+    with pytest.raises(TensorError, match=error):
         open_adapter(copy)
 
 

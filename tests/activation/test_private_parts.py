@@ -14,16 +14,11 @@ pytestmark = pytest.mark.slow
 
 
 def test_a_snapshot_built_for_a_runtime_cube_is_private(
-    tmp_path: Path,
-    tiny_model_dir: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    cli_home: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from memos_client.runtime import MemOS
 
-    home = tmp_path / "home"
-    monkeypatch.setenv("MEMOS_HOME", str(home))
-    monkeypatch.setenv("MEMOS_EMBEDDER", "hashing")
+    home = cli_home
     with MemOS(home, embedder="hashing") as memos:
         memos.install_cube(
             "acme/ops", "1.0.0", "sha256:" + "1" * 64, [{"id": "a", "text": "Door code 4711."}]

@@ -30,13 +30,11 @@ from memos_client.runtime.activation.snapshots import (
 )
 from mip.errors import TensorError
 from mip.models import ActivationPart, from_document
+from tests.activation.conftest import office_memories
 
 pytestmark = pytest.mark.slow
 
-MEMORIES_A = [
-    MemoryText("m-1", 1, "The office wifi password rotates every Monday."),
-    MemoryText("m-2", 3, "Invoices above 5000 euros need two approvals."),
-]
+MEMORIES_A = office_memories()
 MEMORIES_B = [MemoryText("m-3", 1, "The build server is called hopper and runs Debian.")]
 QUESTION = "Who approves large invoices?"
 

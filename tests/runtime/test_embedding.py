@@ -10,12 +10,11 @@ import pytest
 
 from memos_client.errors import RuntimeStoreError
 from memos_client.runtime.embedding import minilm as embedding
+from memos_client.runtime.embedding.bert import gelu, layer_norm
+from memos_client.runtime.embedding.blas import Linear
 from memos_client.runtime.embedding.minilm import (
     HashingEmbedder,
     MiniLMEmbedder,
-    _gelu,
-    _layer_norm,
-    _Linear,
     make_embedder,
 )
 from tests.runtime.conftest import CountingEmbedder
@@ -93,8 +92,8 @@ def test_column_blocked_product_equals_the_plain_one(shape: tuple[int, int]) -> 
     rng = np.random.default_rng(3)
     weight = rng.standard_normal(shape).astype(np.float32)  # (out, in), as nn.Linear stores it
     bias = rng.standard_normal(shape[0]).astype(np.float32)
-    blocked = _Linear(weight, bias, blocked=True)
-    plain = _Linear(weight, bias, blocked=False)
+    blocked = Linear(weight, bias, blocked=True)
+    plain = Linear(weight, bias, blocked=False)
     assert blocked.blocked
     assert not plain.blocked
     for rows in (1, 13, 20, 21, 40, 41, 300):  # blocks while under the limit, then plain
@@ -116,16 +115,16 @@ def test_column_blocked_product_equals_the_plain_one(shape: tuple[int, int]) -> 
 def test_gelu_and_layer_norm_follow_their_definitions() -> None:
     x = np.linspace(-8.0, 8.0, 4001, dtype=np.float32).reshape(1, -1)
     exact = np.array([0.5 * v * (1.0 + math.erf(v / math.sqrt(2.0))) for v in x[0].tolist()])
-    gelu = _gelu(x.copy())
-    assert gelu.dtype == np.float32
-    np.testing.assert_allclose(gelu[0], exact, atol=2e-6)
+    values = gelu(x.copy())
+    assert values.dtype == np.float32
+    np.testing.assert_allclose(values[0], exact, atol=2e-6)
     rows = np.random.default_rng(4).standard_normal((5, 384)).astype(np.float32) * 3 + 1
     weight = np.linspace(0.5, 1.5, 384, dtype=np.float32)
     bias = np.linspace(-1.0, 1.0, 384, dtype=np.float32)
     expected = (rows - rows.mean(axis=1, keepdims=True)) / np.sqrt(
         rows.var(axis=1, keepdims=True) + 1e-12
     ) * weight + bias
-    np.testing.assert_allclose(_layer_norm(rows.copy(), weight, bias, 1e-12), expected, atol=1e-5)
+    np.testing.assert_allclose(layer_norm(rows.copy(), weight, bias, 1e-12), expected, atol=1e-5)
 
 
 def test_minilm_is_deterministic_and_named_by_its_weights(embedder: CountingEmbedder) -> None:

@@ -39,7 +39,7 @@ def test_a_fresh_process_maps_the_index_without_rebuilding(
         hits = fresh.search("a bird of prey flying", k=1)
         assert hits[0].item.id == ids[-1]
         assert fresh.index.columns.bytes_written == 0  # nothing rebuilt, nothing rewritten
-        assert isinstance(fresh.index._matrix, np.memmap)
+        assert isinstance(fresh.index.columns.matrix, np.memmap)
     assert embedder.embedded - before == 1  # the query only
 
 

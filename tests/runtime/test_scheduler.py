@@ -6,7 +6,8 @@ from pathlib import Path
 
 from memos_client.runtime import MemOS
 from memos_client.runtime.embedding.minilm import minilm_model_dir
-from memos_client.runtime.scheduler import ESTIMATE, PLAN_MIN_SCORE, render_segment
+from memos_client.runtime.prompt_tokens import ESTIMATE, render_segment
+from memos_client.runtime.scheduler import PLAN_MIN_SCORE
 from tests.runtime.conftest import CountingEmbedder
 
 

@@ -221,7 +221,8 @@ def test_widening_reads_no_neighbour_of_a_cube_the_principal_may_not_read(
 ) -> None:
     """The guard itself: handed a chunk of a cube bob may not read, widening reads nothing."""
     from memos_client.runtime import MemOS
-    from memos_client.runtime.scheduler import MemoryPlan, SegmentCounter, estimate_tokens
+    from memos_client.runtime.prompt_tokens import SegmentCounter, estimate_tokens
+    from memos_client.runtime.scheduler import MemoryPlan
     from memos_client.runtime.widening import widen_plan
 
     with MemOS(tmp_path / "home", embedder="hashing") as memos:
@@ -255,7 +256,7 @@ def test_every_budget_holds_and_widened_context_has_no_holes(tmp_path: Path) -> 
     consecutive sections around it, and more budget never less context."""
     from memos_client.ingest.adding import add_documents
     from memos_client.runtime import MemOS
-    from memos_client.runtime.scheduler import estimate_tokens, render_segment
+    from memos_client.runtime.prompt_tokens import estimate_tokens, render_segment
 
     document = tmp_path / "guide.md"
     document.write_text(guide())

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from memos_client.runtime import MemOS
-from tests.support import REPO, ServerProcess, answers, free_port, wait_until
+from tests.support import REPO, ServerProcess, run_memos, start_server_process
 
 
 def memos_env(home: Path, **extra: str) -> dict[str, str]:
@@ -47,35 +47,37 @@ def home(tmp_path: Path) -> Path:
 
 def start_serve(home: Path, *args: str) -> ServerProcess:
     """`memos serve` on a free loopback port; waits until /v1/health answers."""
-    port = free_port()
-    log = home.parent / f"serve-{port}.log"
-    with open(log, "wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "memos_client", "serve", "--port", str(port), *args],
-            env=memos_env(home),
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: process.poll() is not None or answers(url + "/v1/health"), 60, url)
-    except AssertionError:
-        process.kill()
-        raise
-    if process.poll() is not None:
-        raise AssertionError(f"memos serve exited: {log.read_text()}")
-    return ServerProcess(url, process, log)
+    return start_server_process(
+        lambda port: [sys.executable, "-m", "memos_client", "serve", "--port", str(port), *args],
+        memos_env(home),
+        lambda port: home.parent / f"serve-{port}.log",
+        "/v1/health",
+        "memos serve",
+    )
+
+
+def run_python(
+    home: Path, *argv: str, timeout: float | None = None, check: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """``python ARGV`` in :func:`memos_env` of ``home``, its output captured as text."""
+    return subprocess.run(
+        [sys.executable, *argv],
+        env=memos_env(home),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=check,
+    )
+
+
+#: What the `memos` commands of these tests add to :func:`tests.support.run_memos`'s environment.
+HASHING = {"MEMOS_EMBEDDER": "hashing"}
 
 
 def token(home: Path, principal: str) -> str:
     """`memos serve token --principal P`."""
-    done = subprocess.run(
-        [sys.executable, "-m", "memos_client", "serve", "token", "--principal", principal],
-        env=memos_env(home),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    done = run_memos(home, "serve", "token", "--principal", principal, env=HASHING)
+    assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 
 

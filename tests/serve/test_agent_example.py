@@ -7,15 +7,13 @@ exchange remembered), not the quality of the answers.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from memos_client.runtime import MemOS
 from tests.activation.conftest import build_tiny_llama
-from tests.serve.conftest import memos_env
+from tests.serve.conftest import run_python
 from tests.support import REPO
 
 pytestmark = pytest.mark.slow
@@ -28,26 +26,20 @@ def test_the_agent_example_plans_generates_and_remembers(tmp_path: Path) -> None
         mem.add("Luna is a grey cat who sleeps on the windowsill.", cube="me/pets")
         mem.add("The quarterly report is due on Friday.", cube="me/work")
     trace_file = tmp_path / "trace.json"
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "examples" / "agent" / "agent.py"),
-            "--model",
-            str(model),
-            "--max-new-tokens",
-            "4",
-            "--remember",
-            "Ann is vegetarian.",
-            "--trace",
-            str(trace_file),
-            "Where does Luna sleep?",
-            "What should I cook for Ann?",
-        ],
-        env=memos_env(home),
-        capture_output=True,
-        text=True,
+    done = run_python(
+        home,
+        str(REPO / "examples" / "agent" / "agent.py"),
+        "--model",
+        str(model),
+        "--max-new-tokens",
+        "4",
+        "--remember",
+        "Ann is vegetarian.",
+        "--trace",
+        str(trace_file),
+        "Where does Luna sleep?",
+        "What should I cook for Ann?",
         timeout=300,
-        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert "Q: Where does Luna sleep?" in done.stdout

@@ -8,8 +8,6 @@ import os
 import signal
 import socket
 import stat
-import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -23,8 +21,8 @@ from mcp.client.streamable_http import streamable_http_client
 
 from memos_client.runtime import MemOS
 from memos_client.serve.tools import TOOL_NAMES
-from tests.serve.conftest import memos_env, start_serve, token
-from tests.support import ServerProcess, wait_until
+from tests.serve.conftest import HASHING, start_serve, token
+from tests.support import ServerProcess, run_memos, wait_until
 
 
 def _client(server: ServerProcess, bearer: str | None) -> httpx.Client:
@@ -252,14 +250,9 @@ def test_token_file_is_private_and_rotates(home: Path, server: ServerProcess) ->
     old = token(home, "local")
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
-    done = subprocess.run(
-        [sys.executable, "-m", "memos_client", "serve", "token", "--rotate"],
-        env=memos_env(home),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    new = done.stdout.strip()
+    rotated = run_memos(home, "serve", "token", "--rotate", env=HASHING)
+    assert rotated.returncode == 0, rotated.stderr
+    new = rotated.stdout.strip()
     assert new != old
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     with _client(server, old) as http:
@@ -267,22 +260,10 @@ def test_token_file_is_private_and_rotates(home: Path, server: ServerProcess) ->
     with _client(server, new) as http:
         assert http.get("/v1/cubes").status_code == 200
     path.chmod(0o644)
-    refused = subprocess.run(
-        [sys.executable, "-m", "memos_client", "serve", "token"],
-        env=memos_env(home),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    refused = run_memos(home, "serve", "token", env=HASHING)
     assert refused.returncode == 2
     assert "chmod 600" in refused.stderr
-    unknown = subprocess.run(
-        [sys.executable, "-m", "memos_client", "serve", "token", "--principal", "mallory"],
-        env=memos_env(home),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    unknown = run_memos(home, "serve", "token", "--principal", "mallory", env=HASHING)
     assert unknown.returncode == 4
     assert "mallory" in unknown.stderr
 
@@ -298,14 +279,7 @@ def test_token_file_is_private_and_rotates(home: Path, server: ServerProcess) ->
     ],
 )
 def test_serve_refuses_bad_options(home: Path, args: list[str], expected: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "memos_client", "serve", *args],
-        env=memos_env(home),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_memos(home, "serve", *args, env=HASHING)
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith("error: ")
     assert expected in done.stderr
@@ -313,14 +287,7 @@ def test_serve_refuses_bad_options(home: Path, args: list[str], expected: str) -
 
 def test_a_port_in_use_is_one_error_line(home: Path, server: ServerProcess) -> None:
     port = str(urlsplit(server.url).port)
-    done = subprocess.run(
-        [sys.executable, "-m", "memos_client", "serve", "--port", port],
-        env=memos_env(home),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_memos(home, "serve", "--port", port, env=HASHING)
     assert done.returncode == 2
     assert "cannot listen on 127.0.0.1" in done.stderr
     assert "Traceback" not in done.stderr

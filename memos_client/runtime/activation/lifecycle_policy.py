@@ -30,7 +30,8 @@ import msgspec
 
 from memos_client.runtime.activation.local_parts import activate, cube_parts, remove_part
 from memos_client.runtime.activation.model_adapter import TransformersCausalLM
-from memos_client.runtime.scheduler import render_segment
+from memos_client.runtime.memory_types import JsonFields
+from memos_client.runtime.prompt_tokens import render_segment
 
 if TYPE_CHECKING:
     from memos_client.runtime.memos import MemOS
@@ -48,17 +49,13 @@ class ActivationPolicy(msgspec.Struct, frozen=True):
 _DEFAULT_POLICY = ActivationPolicy()
 
 
-class ActivationTickReport(msgspec.Struct):
+class ActivationTickReport(msgspec.Struct, JsonFields):
     """What one tick did to memories (the lifecycle's report) and to snapshots."""
 
     lifecycle: dict[str, Any]
     promoted: list[str] = msgspec.field(default_factory=list)
     dropped: list[str] = msgspec.field(default_factory=list)
     deferred: list[str] = msgspec.field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict for ``--json`` output."""
-        return msgspec.structs.asdict(self)
 
 
 def _parse(moment: str) -> datetime:
@@ -107,7 +104,7 @@ def tick_activation(
 
     moment = now or utc_now()
     report = ActivationTickReport(lifecycle=memos.lifecycle.tick(moment, dry_run=dry_run).to_json())
-    for cube in sorted(memos.governor.writable_cubes(memos.principal)):
+    for cube in sorted(memos.governor.cubes_allowing(memos.principal, "write")):
         _tick_cube(memos, model, cube, moment, policy, report, dry_run, max_tokens)
     return report
 

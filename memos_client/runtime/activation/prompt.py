@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import msgspec
 
 from memos_client.runtime.activation.model_adapter import CausalLM
-from memos_client.runtime.scheduler import render_segment as render_texts
+from memos_client.runtime.prompt_tokens import render_segment as render_texts
 
 
 class MemoryText(msgspec.Struct, frozen=True):
@@ -26,7 +26,7 @@ class MemoryText(msgspec.Struct, frozen=True):
 
 
 def render_segment(memories: Sequence[MemoryText]) -> str:
-    """The text of one memory segment (:func:`scheduler.render_segment`, which counts it)."""
+    """The text of one memory segment (:func:`prompt_tokens.render_segment`, which counts it)."""
     return render_texts([memory.text for memory in memories])
 
 

@@ -28,7 +28,7 @@ from memos_client.runtime.retrieval.filters import Filters
 from memos_client.runtime.retrieval.lexical import match_expression
 from memos_client.runtime.retrieval.lexical_index import LexicalIndex
 from memos_client.runtime.retrieval.vector_index import VectorIndex
-from memos_client.runtime.store.database import Store, item_from_row
+from memos_client.runtime.store.database import Store, in_chunks, item_from_row
 
 RRF_K = 60
 
@@ -209,9 +209,7 @@ class Retriever:
     ) -> dict[int, Any]:
         """``rowid -> (rowid, cube, metadata)`` of the candidates passing the filters."""
         rows: dict[int, Any] = {}
-        for start in range(0, len(rowids), 500):
-            chunk = rowids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in in_chunks(rowids):
             for row in connection.execute(
                 # NOT INDEXED: look the rows up by rowid; left to itself SQLite may scan a whole
                 # cube through the (cube, state) index instead.

@@ -81,6 +81,7 @@ class LexicalIndex:
             latest = self.store.query("SELECT COALESCE(MAX(seq), 0) FROM versions")[0][0]
             if latest == self._watermark:
                 return
+            after = self._watermark
             if not self.active:
                 live = self.store.query(
                     "SELECT COUNT(*) FROM items WHERE state IN (?, ?, ?)",
@@ -90,14 +91,8 @@ class LexicalIndex:
                     self._watermark = latest
                     return
                 self.active = True
-                rows = self.store.query("SELECT rowid, cube, state, search_text FROM items")
-            else:
-                rows = self.store.query(
-                    "SELECT rowid, cube, state, search_text FROM items WHERE id IN "
-                    "(SELECT DISTINCT item_id FROM versions WHERE seq > ? AND seq <= ?)",
-                    [self._watermark, latest],
-                )
-            self._apply(rows)
+                after = 0  # every item
+            self._apply(self.store.changed_items("rowid, cube, state, search_text", after, latest))
             self._watermark = latest
 
     def _apply(self, rows: list[Any]) -> None:

@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from memos_client.config import private_dir, private_file
-from memos_client.runtime.embedding.minilm import Embedder, Vectors, single_blas_thread
+from memos_client.runtime.embedding.blas import single_blas_thread
+from memos_client.runtime.embedding.minilm import Embedder, Vectors
 from memos_client.runtime.memory_types import INDEXED_STATES, State
 from memos_client.runtime.store.database import Store, text_digest
 
@@ -135,25 +136,14 @@ class VectorIndex:
 
     @property
     def _matrix(self) -> np.ndarray[Any, Any]:
+        # bench/serve_bench.py reads the vectors through this name.
         return self.columns.matrix
-
-    @property
-    def _labels(self) -> np.ndarray[Any, Any]:
-        return self.columns.labels
-
-    @property
-    def _state(self) -> np.ndarray[Any, Any]:
-        return self.columns.state
-
-    @property
-    def _cube(self) -> np.ndarray[Any, Any]:
-        return self.columns.cube
 
     @property
     def _position(self) -> dict[int, int]:
         """``rowid -> position``, built on first need (a cold search never needs it)."""
         if self._position_map is None:
-            labels = self._labels[: self._size].tolist()
+            labels = self.columns.labels[: self._size].tolist()
             self._position_map = dict(zip(labels, range(len(labels)), strict=True))
         return self._position_map
 
@@ -189,7 +179,7 @@ class VectorIndex:
         grown = meta.count > self._size
         if grown and self._position_map is not None:
             for position in range(self._size, meta.count):
-                self._position_map[int(self._labels[position])] = position
+                self._position_map[int(self.columns.labels[position])] = position
         self._size = meta.count
         self._watermark = meta.watermark
         self._cube_codes = {cube: code for code, cube in enumerate(meta.cubes)}
@@ -229,16 +219,9 @@ class VectorIndex:
         return [int(row[0]) for row in rows]
 
     def _replay(self, latest: int) -> None:
-        if self._watermark == 0:
-            rows = self.store.query(
-                "SELECT rowid, cube, state, text, metadata, text_digest FROM items"
-            )
-        else:
-            rows = self.store.query(
-                "SELECT rowid, cube, state, text, metadata, text_digest FROM items WHERE id IN "
-                "(SELECT DISTINCT item_id FROM versions WHERE seq > ? AND seq <= ?)",
-                [self._watermark, latest],
-            )
+        rows = self.store.changed_items(
+            "rowid, cube, state, text, metadata, text_digest", self._watermark, latest
+        )
         self._apply(rows)
         self._watermark = latest
         self.columns.commit(self._size, latest, list(self._cube_codes))
@@ -254,15 +237,16 @@ class VectorIndex:
             fresh = self.cache.vectors(texts)
             for row, vector in zip(missing, fresh, strict=True):
                 vectors[row["text_digest"]] = vector
-        self.columns.reserve(self._size + len(live))
+        columns = self.columns
+        columns.reserve(self._size + len(live))
         written = 0
         for row in rows:
             rowid = int(row["rowid"])
             code = _STATE_CODES[State(row["state"])]
             position = self._position.get(rowid)
             if code not in _INDEXED_CODES:
-                if position is not None and self._state[position] != code:
-                    self._state[position] = code
+                if position is not None and columns.state[position] != code:
+                    columns.state[position] = code
                     written += 1
                 if self._ann is not None:
                     self._mark_deleted(rowid)
@@ -273,22 +257,26 @@ class VectorIndex:
                 position = self._size
                 self._size += 1
                 self._position[rowid] = position
-                self._labels[position] = rowid
+                columns.labels[position] = rowid
                 changed = True
             else:
-                changed = bool(self._state[position] not in _INDEXED_CODES) or not np.array_equal(
-                    self._matrix[position], vector
+                changed = bool(columns.state[position] not in _INDEXED_CODES) or not np.array_equal(
+                    columns.matrix[position], vector
                 )
-                if not changed and self._state[position] == code and self._cube[position] == cube:
+                if (
+                    not changed
+                    and columns.state[position] == code
+                    and columns.cube[position] == cube
+                ):
                     continue
             if changed:
-                self._matrix[position] = vector
-            self._state[position] = code
-            self._cube[position] = cube
+                columns.matrix[position] = vector
+            columns.state[position] = code
+            columns.cube[position] = cube
             written += 1
             if self._ann is not None and changed:
                 self._ann_add(np.asarray([vector]), np.asarray([rowid]))
-        self.columns.note_write(written)
+        columns.note_write(written)
 
     def _refresh_ann(self, rowids: list[int]) -> None:
         """Bring the graph up to the mapped columns for ``rowids`` (changed by another process)."""
@@ -296,8 +284,8 @@ class VectorIndex:
             position = self._position.get(rowid)
             if position is None:
                 continue
-            if self._state[position] in _INDEXED_CODES:
-                self._ann_add(np.asarray([self._matrix[position]]), np.asarray([rowid]))
+            if self.columns.state[position] in _INDEXED_CODES:
+                self._ann_add(np.asarray([self.columns.matrix[position]]), np.asarray([rowid]))
             else:
                 self._mark_deleted(rowid)
 
@@ -338,7 +326,7 @@ class VectorIndex:
         self._ann_dirty += len(labels)
 
     def _live_count(self) -> int:
-        return int(np.isin(self._state[: self._size], list(_INDEXED_CODES)).sum())
+        return int(np.isin(self.columns.state[: self._size], list(_INDEXED_CODES)).sum())
 
     def _maybe_build_ann(self) -> None:
         if not self.warm:
@@ -346,11 +334,13 @@ class VectorIndex:
         if self._ann is None and self._live_count() >= self.ann_threshold:
             import hnswlib
 
-            ann = hnswlib.Index(space="ip", dim=self._matrix.shape[1])
+            ann = hnswlib.Index(space="ip", dim=self.columns.matrix.shape[1])
             ann.init_index(max_elements=max(2 * self._size, 1024), ef_construction=100, M=16)
             self._ann = ann
-            mask = np.isin(self._state[: self._size], list(_INDEXED_CODES))
-            self._ann_add(self._matrix[: self._size][mask], self._labels[: self._size][mask])
+            mask = np.isin(self.columns.state[: self._size], list(_INDEXED_CODES))
+            self._ann_add(
+                self.columns.matrix[: self._size][mask], self.columns.labels[: self._size][mask]
+            )
             self._save_ann()
         if self._ann is not None and self._ann_dirty >= 1000:
             self._save_ann()
@@ -382,7 +372,7 @@ class VectorIndex:
         watermark, path = usable[0]
         import hnswlib
 
-        ann = hnswlib.Index(space="ip", dim=self._matrix.shape[1])
+        ann = hnswlib.Index(space="ip", dim=self.columns.matrix.shape[1])
         try:
             ann.load_index(str(path), max_elements=0)
         except (RuntimeError, OSError):
@@ -419,11 +409,11 @@ class VectorIndex:
                 if len(positions) == 0:
                     return []
                 with single_blas_thread():
-                    scores = self._matrix[positions] @ vector
-                keep = np.isin(self._state[positions], [_STATE_CODES[s] for s in states])
+                    scores = self.columns.matrix[positions] @ vector
+                keep = np.isin(self.columns.state[positions], [_STATE_CODES[s] for s in states])
                 positions, scores = positions[keep], scores[keep]
                 best = _top(scores, limit)
-                return [(int(self._labels[positions[b]]), float(scores[b])) for b in best]
+                return [(int(self.columns.labels[positions[b]]), float(scores[b])) for b in best]
             allowed_states = [_STATE_CODES[state] for state in states]
             allowed_cubes = (
                 None
@@ -441,22 +431,22 @@ class VectorIndex:
     def _mask(
         self, positions: np.ndarray[Any, Any], cubes: list[int] | None, states: list[int]
     ) -> np.ndarray[Any, Any]:
-        mask = np.isin(self._state[positions], states)
+        mask = np.isin(self.columns.state[positions], states)
         if cubes is not None:
-            mask &= np.isin(self._cube[positions], cubes)
+            mask &= np.isin(self.columns.cube[positions], cubes)
         return mask
 
     def _search_exact(
         self, vector: Vectors, limit: int, cubes: list[int] | None, states: list[int]
     ) -> list[tuple[int, float]]:
         with single_blas_thread():
-            scores = self._matrix[: self._size] @ vector
+            scores = self.columns.matrix[: self._size] @ vector
         mask = self._mask(np.arange(self._size), cubes, states)
         candidates = np.flatnonzero(mask)
         if len(candidates) == 0:
             return []
         chosen = candidates[_top(scores[candidates], limit)]
-        return [(int(self._labels[p]), float(scores[p])) for p in chosen]
+        return [(int(self.columns.labels[p]), float(scores[p])) for p in chosen]
 
     def _search_ann(
         self, vector: Vectors, limit: int, cubes: list[int] | None, states: list[int]

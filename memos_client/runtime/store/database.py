@@ -19,16 +19,18 @@ import os
 import shutil
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from memos_client.config import PRIVATE_FILE_MODE, private_dir
 from memos_client.errors import RuntimeStoreError
 from memos_client.runtime.memory_types import MemoryItem, State, VersionRecord, to_rfc3339, utc_now
 
 SCHEMA_VERSION = 1
+
+_T = TypeVar("_T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -282,6 +284,17 @@ class Store:
                     raise store_error(self.path, exc) from exc
                 raise
 
+    def changed_items(self, columns: str, after: int, upto: int) -> list[sqlite3.Row]:
+        """``columns`` of every item changed after change ``after`` up to ``upto`` (``seq`` in
+        ``versions``), for an index that follows the changes; ``after`` 0: of every item."""
+        if after == 0:
+            return self.query(f"SELECT {columns} FROM items")  # noqa: S608
+        return self.query(
+            f"SELECT {columns} FROM items WHERE id IN "  # noqa: S608
+            "(SELECT DISTINCT item_id FROM versions WHERE seq > ? AND seq <= ?)",
+            [after, upto],
+        )
+
     def audit(
         self,
         connection: sqlite3.Connection,
@@ -299,6 +312,17 @@ class Store:
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (to_rfc3339(utc_now()), principal, action, cube, target, outcome, detail),
         )
+
+
+#: Values bound per ``IN (...)`` list: well under SQLite's limit on host parameters.
+IN_CHUNK = 500
+
+
+def in_chunks(values: Sequence[_T]) -> Iterator[tuple[Sequence[_T], str]]:
+    """``values`` in slices of :data:`IN_CHUNK`, each with its ``?, ?, ...`` placeholders."""
+    for start in range(0, len(values), IN_CHUNK):
+        chunk = values[start : start + IN_CHUNK]
+        yield chunk, ",".join("?" * len(chunk))
 
 
 def item_from_row(row: sqlite3.Row) -> MemoryItem:

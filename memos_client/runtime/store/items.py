@@ -95,7 +95,8 @@ def insert_item(
     return rowid
 
 
-_UNSET: Any = object()
+#: ``change_item(expires_at=KEEP)``: leave the expiry as it is (``None`` clears it).
+KEEP: Any = object()
 
 
 def change_item(
@@ -109,22 +110,19 @@ def change_item(
     metadata: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
     state: State | None = None,
-    expires_at: str | None = _UNSET,
+    expires_at: str | None = KEEP,
     at: str | None = None,
 ) -> bool:
     """Apply a change to the item in ``current`` (an ``items`` row); False when nothing changed."""
     row = dict(current)
     if text is not None:
         row["text"] = text
-    if tags is not None:
-        row["tags"] = dumps(tags)
-    if metadata is not None:
-        row["metadata"] = dumps(metadata)
-    if extra is not None:
-        row["extra"] = dumps(extra)
+    for column, value in (("tags", tags), ("metadata", metadata), ("extra", extra)):
+        if value is not None:
+            row[column] = dumps(value)  # the JSON columns
     if state is not None:
         row["state"] = str(state)
-    if expires_at is not _UNSET:
+    if expires_at is not KEEP:
         row["expires_at"] = expires_at
     fields = ("text", "tags", "metadata", "extra", "state", "expires_at")
     if all(row[name] == current[name] for name in fields):
