@@ -43,7 +43,7 @@ def _median_ms(values: list[float]) -> float:
 
 def _fill(memos: Any, model: Any, tokens: int) -> list[str]:
     """Add numbered memory lines to ``bench/ops`` until their segment holds ``tokens`` tokens."""
-    from memos_client.runtime.scheduler import render_segment
+    from memos_client.runtime.prompt_tokens import render_segment
 
     texts: list[str] = []
     number = 0

@@ -35,7 +35,7 @@ from activation_ttft import MEMORY_LINES, QUESTION, QUICK, SMOLLM2_135M, build_m
 
 def _fill(memos: Any, model: Any, cube: str, tokens: int) -> None:
     """Add numbered memory lines to ``cube`` until their segment holds ``tokens`` tokens."""
-    from memos_client.runtime.scheduler import render_segment
+    from memos_client.runtime.prompt_tokens import render_segment
 
     texts: list[str] = []
     number = 0

@@ -129,7 +129,7 @@ def chroma_store(home: Path, python: str, size: int) -> Path:
         return path
     with MemOS(home=home, warm=False) as mem:
         mem.index.sync()
-        matrix = np.asarray(mem.index._matrix[: mem.index._size])
+        matrix = np.asarray(mem.index.columns.matrix[: mem.index._size])
     with tempfile.NamedTemporaryFile(suffix=".npy", delete=False) as handle:
         np.save(handle, matrix)
     shutil.rmtree(path, ignore_errors=True)

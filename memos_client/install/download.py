@@ -19,7 +19,7 @@ from memos_client.errors import VerificationError
 from memos_client.install.requirements import Requirement
 from memos_client.install.resolver import resolve
 from memos_client.install.session import Options, open_session
-from memos_client.install.workflow import _downloading, authenticate_resolved
+from memos_client.install.steps import authenticate_resolved, downloading
 
 
 class Downloaded(msgspec.Struct):
@@ -56,7 +56,7 @@ def download(
     try:
         resolved = resolve(requirements, session.registry, with_dependencies=not options.no_deps)
         cubes = authenticate_resolved(session, resolved)
-        with _downloading(session, cubes):
+        with downloading(session, cubes):
             for cube in cubes:
                 session.validate(cube)
             # In the transparency log, as an install requires (nothing is stored: no pin, no

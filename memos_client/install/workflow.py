@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,8 +23,17 @@ from memos_client.install.plan import check_installed
 from memos_client.install.requirements import Requirement
 from memos_client.install.resolver import Candidate, resolve
 from memos_client.install.session import Options, Session, open_session
+from memos_client.install.steps import (
+    authenticate_resolved,
+    dependency_order,
+    downloading,
+    installed_versions,
+    preferred_versions,
+    verify_resolved,
+    warn_about,
+    with_yank_state,
+)
 from memos_client.trust.store import NamespacePin
-from mip.digests import Digest
 from mip.names import CubeName
 from mip.versions import Version
 
@@ -34,134 +42,6 @@ if TYPE_CHECKING:
     from memos_client.install.target import InstallTarget, RuntimeOpener
 
 __all__ = ["Options"]
-
-
-def dependency_order(resolved: Mapping[CubeName, Candidate]) -> list[Candidate]:
-    """Candidates with every cube after its dependencies (a cycle is broken by name order)."""
-    ordered: list[Candidate] = []
-    state: dict[CubeName, int] = {}
-
-    def visit(name: CubeName) -> None:
-        if state.get(name):
-            return
-        state[name] = 1
-        for requirement in resolved[name].requirements():
-            if requirement.name in resolved:
-                visit(requirement.name)
-        state[name] = 2
-        ordered.append(resolved[name])
-
-    for name in sorted(resolved):
-        visit(name)
-    return ordered
-
-
-@contextmanager
-def _downloading(session: Session, cubes: Sequence[VerifiedCube]) -> Iterator[None]:
-    """Download the cubes' missing blobs on a worker thread while the block runs, then wait.
-
-    Only authenticated cubes come here (digest and signature checked, MIP-1 §6.3): their blob
-    lists are what the signer published, and each blob is still hashed against it. An error in
-    the block (a manifest that breaks the schema, say) cancels the download; partial files stay,
-    as after an interruption.
-    """
-    blobs: dict[Digest, int] = {}
-    for cube in cubes:
-        blobs.update(cube.blobs)
-    registry = session.registry
-    missing = {d: s for d, s in blobs.items() if not registry.cache.has_blob(d, s)}
-    if not missing:
-        yield
-        return
-    if registry.offline:
-        registry.download_blobs(missing)  # refuses at once, naming a missing blob
-    progress = session.options.progress
-    names = [str(cube.candidate.name) for cube in cubes if set(cube.blobs) & set(missing)]
-    what = names[0] if len(names) == 1 else f"{len(names)} cubes ({', '.join(names[:3])}...)"
-    total = sum(missing.values())
-    bar = progress(total, f"download {what}") if progress else nullcontext(None)
-    with bar as advance:
-        download = registry.start_download(missing, advance)
-        try:
-            yield
-            download.wait()
-        except BaseException:  # an error in the block, the download's own, or Ctrl-C
-            download.cancel()
-            raise
-
-
-def _installed(runtime: InstallTarget) -> dict[CubeName, Version]:
-    return {CubeName(c.name): Version.parse(c.version) for c in runtime.installed_cubes()}
-
-
-def _preferred(runtime: InstallTarget, upgrade: bool) -> dict[CubeName, Version]:
-    return {} if upgrade else _installed(runtime)
-
-
-def warn_about(
-    options: Options,
-    candidates: Sequence[Candidate],
-    installed: Mapping[CubeName, Version] | None = None,
-) -> None:
-    """Tell the user about yanked versions chosen (as pip does) and about downgrades."""
-    notify = options.warn
-    if notify is None:
-        return
-    for candidate in candidates:
-        if candidate.yanked:
-            notify(
-                f"{candidate.name} {candidate.version_text} is a yanked version. "
-                f"Reason: {candidate.yank_reason or 'none given'}"
-            )
-        before = (installed or {}).get(candidate.name)
-        if before is not None and candidate.version < before:
-            notify(f"downgrading {candidate.name} from {before} to {candidate.version_text}")
-
-
-def with_yank_state(session: Session, candidate: Candidate) -> Candidate:
-    """``candidate`` (from a lockfile) with the yank state the index shows for its version."""
-    import msgspec
-
-    from memos_client.errors import MemosError
-
-    try:
-        known = session.registry.candidates(candidate.name, [candidate.version_text])
-    except MemosError:
-        return candidate  # unknown here, or unreachable: the sync itself says what matters
-    for item in known:
-        if item.manifest_digest == candidate.manifest_digest:
-            return msgspec.structs.replace(
-                candidate, yanked=item.yanked, yank_reason=item.yank_reason
-            )
-    return candidate
-
-
-def verify_resolved(session: Session, resolved: Mapping[CubeName, Candidate]) -> list[VerifiedCube]:
-    """Fetch and check the envelope of every resolved cube, dependencies first."""
-    cubes = authenticate_resolved(session, resolved)
-    for cube in cubes:
-        session.validate(cube)
-    return cubes
-
-
-def authenticate_resolved(
-    session: Session, resolved: Mapping[CubeName, Candidate]
-) -> list[VerifiedCube]:
-    """Fetch and authenticate the envelope of every resolved cube, dependencies first
-    (:meth:`Session.authenticate`: the manifests are not yet validated)."""
-    ordered = dependency_order(resolved)
-    if len(ordered) > 1:
-        from concurrent.futures import ThreadPoolExecutor
-
-        # Round trips dominate for many small cubes: fetch every envelope at once.
-        with ThreadPoolExecutor(max_workers=min(8, len(ordered))) as pool:
-            envelopes = list(pool.map(session.registry.envelope, ordered))
-    else:
-        envelopes = [session.registry.envelope(c) for c in ordered]
-    return [
-        session.authenticate(c, envelope, session.registry.url)
-        for c, envelope in zip(ordered, envelopes, strict=True)
-    ]
 
 
 def _reachable(
@@ -287,7 +167,7 @@ def install_requirements(
         if (options.home / "runtime" / "memos.db").exists():
             # Something may be installed: the resolver keeps installed versions that still fit.
             runtime = options.open_runtime(options.home)
-            installed = _installed(runtime)
+            installed = installed_versions(runtime)
             preferred = {} if options.upgrade else installed
         resolved = _resolve_for_dependents(
             requirements, session, runtime, preferred, installed, options
@@ -296,7 +176,7 @@ def install_requirements(
         exact = {str(r.name) for r in requirements if r.exact_pin}
         session.start_log_check(list(resolved.values()), exact)
         cubes = authenticate_resolved(session, resolved)
-        with _downloading(session, cubes):
+        with downloading(session, cubes):
             for cube in cubes:
                 session.validate(cube)
             if runtime is None:
@@ -362,13 +242,16 @@ def install_bundle_files(
         ]
         dependencies: list[VerifiedCube] = []
         if needed and not options.no_deps:
-            installed = _installed(runtime)
+            installed = installed_versions(runtime)
             resolved = resolve(
-                needed, session.registry, _preferred(runtime, options.upgrade), installed=installed
+                needed,
+                session.registry,
+                preferred_versions(runtime, options.upgrade),
+                installed=installed,
             )
             warn_about(options, dependency_order(resolved), installed)
             dependencies = authenticate_resolved(session, resolved)
-            with _downloading(session, dependencies):
+            with downloading(session, dependencies):
                 for cube in dependencies:
                     session.validate(cube)
                 session.check_log([cube.candidate for cube in dependencies])
@@ -481,7 +364,7 @@ def sync(
         candidates = {
             c.candidate().name: with_yank_state(session, c.candidate()) for c in lockfile.cubes
         }
-        warn_about(options, dependency_order(candidates), _installed(runtime))
+        warn_about(options, dependency_order(candidates), installed_versions(runtime))
         # A lockfile pins every version exactly: a yanked one is still installed (PEP 592).
         exact = {str(name) for name in candidates}
         session.start_log_check(list(candidates.values()), exact, lockfile.log)
@@ -493,7 +376,7 @@ def sync(
                     f"{cube.candidate} is signed by {', '.join(s[:16] for s in cube.signers)}, "
                     f"the lockfile expects {', '.join(s[:16] for s in locked.signers)}; refusing"
                 )
-        with _downloading(session, cubes):
+        with downloading(session, cubes):
             for cube in cubes:
                 session.validate(cube)
             session.finish_log_check()

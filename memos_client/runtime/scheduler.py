@@ -32,7 +32,6 @@ from memos_client.runtime.prompt_tokens import (
 )
 
 # Still importable from here: the benchmarks (bench/runtime_ttft.py, scheduler_cost.py) do.
-from memos_client.runtime.prompt_tokens import render_segment as render_segment
 
 if TYPE_CHECKING:
     from mip.models import ModelFingerprint

@@ -135,11 +135,6 @@ class VectorIndex:
         self.ann_loaded = False
 
     @property
-    def _matrix(self) -> np.ndarray[Any, Any]:
-        # bench/serve_bench.py reads the vectors through this name.
-        return self.columns.matrix
-
-    @property
     def _position(self) -> dict[int, int]:
         """``rowid -> position``, built on first need (a cold search never needs it)."""
         if self._position_map is None:
