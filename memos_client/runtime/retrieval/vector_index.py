@@ -148,13 +148,17 @@ class VectorIndex:
         """Apply every change committed since the last sync (by any process)."""
         with self._lock:
             latest = self.store.query("SELECT COALESCE(MAX(seq), 0) FROM versions")[0][0]
-            if not self._opened:
-                self._open(latest)
-            if latest != self._watermark:
+            if not self._opened or latest != self._watermark:
+                # Under the files' lock from the first look on: opening may start a new
+                # generation (deleting the column files), which must not happen while another
+                # process is growing them.
                 with self.columns.locked():
-                    self._adopt(latest)
+                    if not self._opened:
+                        self._open(latest)
                     if latest != self._watermark:
-                        self._replay(latest)
+                        self._adopt(latest)
+                        if latest != self._watermark:
+                            self._replay(latest)
             self._maybe_build_ann()
 
     def _open(self, latest: int) -> None:
