@@ -64,8 +64,10 @@ def test_two_processes_adding_and_searching_lose_nothing(tmp_path: Path) -> None
         )
         for tag in ("alpha", "beta")
     ]
-    for worker in workers:
-        out, err = worker.communicate(timeout=240)
+    # Every worker's pipes are read (and closed) before anything is asserted: a failed first
+    # worker must not leave the second one's open, to warn in a later test.
+    finished = [(worker, *worker.communicate(timeout=240)) for worker in workers]
+    for worker, out, err in finished:
         assert worker.returncode == 0, err
         assert "database is locked" not in err
         assert out.strip() == "done"
